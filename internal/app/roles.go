@@ -1,0 +1,115 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/abacusbilling/abacus/internal/identity"
+	"github.com/abacusbilling/abacus/internal/outbox"
+	"github.com/abacusbilling/abacus/internal/service"
+)
+
+// Role is a named part of Abacus a process can run. Roles talk to each
+// other only through the database and NATS, so any role can run on any
+// node. Build registers the role's routes (if any) and returns its
+// service; it runs before the HTTP server starts listening.
+type Role struct {
+	Name  string
+	Doc   string
+	Deps  []string
+	Build func(ctx context.Context, a *App) (service.Service, error)
+}
+
+// Registry lists every role in a stable order. Building blocks (database,
+// bus, HTTP server) are not roles: every process has them.
+func Registry() []Role {
+	return []Role{
+		{
+			Name: "api",
+			Doc:  "the management API (API keys; later customers, plans, invoices…)",
+			Build: func(_ context.Context, a *App) (service.Service, error) {
+				identity.RegisterRoutes(a.HTTP, a.Identity)
+				return nil, nil
+			},
+		},
+		{
+			Name: "outbox",
+			Doc:  "publishes committed domain events to NATS (transactional outbox relay)",
+			Build: func(_ context.Context, a *App) (service.Service, error) {
+				relay := outbox.NewRelay(a.DB, a.Bus, outbox.RelayConfig{
+					PollInterval: a.Config.Outbox.PollInterval, BatchSize: a.Config.Outbox.BatchSize,
+				}, a.Log.With("role", "outbox"), a.Metrics)
+				return service.NewFunc("outbox", relay.Run), nil
+			},
+		},
+	}
+}
+
+// RoleNames lists the names of the roles in the registry.
+func RoleNames() []string {
+	var names []string
+	for _, r := range Registry() {
+		names = append(names, r.Name)
+	}
+	return names
+}
+
+// SelectRoles resolves a role list ("all" or names) into roles in
+// dependency order, adding dependencies. Unknown names are refused with
+// the list of valid ones.
+func SelectRoles(names []string) ([]Role, error) {
+	all := Registry()
+	byName := map[string]Role{}
+	for _, r := range all {
+		byName[r.Name] = r
+	}
+	want := map[string]bool{}
+	var unknown []string
+	for _, n := range names {
+		n = strings.TrimSpace(strings.ToLower(n))
+		switch {
+		case n == "all":
+			for _, r := range all {
+				want[r.Name] = true
+			}
+		case byName[n].Name != "":
+			want[n] = true
+		default:
+			unknown = append(unknown, n)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return nil, fmt.Errorf("unknown role %s; valid roles: all, %s", strings.Join(unknown, ", "), strings.Join(RoleNames(), ", "))
+	}
+	var out []Role
+	var visit func(n string, path []string) error
+	visit = func(n string, path []string) error {
+		if slices.Contains(path, n) {
+			return fmt.Errorf("role dependency cycle: %s", strings.Join(append(path, n), " → "))
+		}
+		for _, r := range out {
+			if r.Name == n {
+				return nil
+			}
+		}
+		for _, d := range byName[n].Deps {
+			if err := visit(d, append(path, n)); err != nil {
+				return err
+			}
+		}
+		out = append(out, byName[n])
+		return nil
+	}
+	for _, r := range all { // registry order, so the result is stable
+		if want[r.Name] {
+			if err := visit(r.Name, nil); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,226 @@
+// Package config is Abacus's typed configuration: one struct folded from
+// defaults, an optional YAML or TOML file, ABACUS_* environment variables
+// and command-line flags, in that order of precedence (flags win).
+//
+// Every leaf setting has a dotted key (tag `key`), e.g. "http.addr". The
+// same key names it in a file (http: {addr: …}), in the environment
+// (ABACUS_HTTP_ADDR) and as a flag (--http-addr), so the three never drift.
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of one abacus process. It is built by
+// Load and passed down; nothing reads it from a global.
+type Config struct {
+	// DataDir holds the SQLite database, the embedded NATS store and keys.
+	DataDir string `key:"data_dir" help:"directory for all local data (SQLite, embedded NATS, keys)"`
+	// Roles are the roles to run: "all" or a list such as api,outbox.
+	Roles []string `key:"roles" help:"roles to run: all, or a comma list"`
+
+	HTTP      HTTP      `key:"http"`
+	Database  Database  `key:"database"`
+	NATS      NATS      `key:"nats"`
+	Log       Log       `key:"log"`
+	Outbox    Outbox    `key:"outbox"`
+	Bootstrap Bootstrap `key:"bootstrap"`
+}
+
+// HTTP configures the API server.
+type HTTP struct {
+	Addr            string        `key:"addr" help:"address the HTTP API listens on"`
+	ReadTimeout     time.Duration `key:"read_timeout" help:"maximum time to read a request"`
+	WriteTimeout    time.Duration `key:"write_timeout" help:"maximum time to write a response"`
+	IdleTimeout     time.Duration `key:"idle_timeout" help:"keep-alive idle timeout"`
+	ShutdownTimeout time.Duration `key:"shutdown_timeout" help:"time to finish in-flight requests on shutdown"`
+	MaxBodyBytes    int64         `key:"max_body_bytes" help:"largest accepted request body"`
+	CORSOrigins     []string      `key:"cors_origins" help:"origins allowed by CORS (empty: CORS off; * for any)"`
+}
+
+// Database selects the storage engine: SQLite in the data dir when URL is
+// empty, PostgreSQL when URL is postgres://….
+type Database struct {
+	URL      string `key:"url" secret:"true" help:"postgres://… URL; empty for SQLite in the data dir"`
+	MaxConns int    `key:"max_conns" help:"maximum open connections (PostgreSQL)"`
+}
+
+// NATS selects the bus: an embedded server when URL is empty, else an
+// external server or cluster.
+type NATS struct {
+	URL    string `key:"url" secret:"true" help:"nats://… URL of an external server; empty for embedded"`
+	Listen string `key:"listen" help:"host:port for the embedded server to accept clients on (default: none)"`
+	// SyncAlways makes the embedded server fsync every write. Off by
+	// default: an acknowledged message survives a process crash either
+	// way (it is in the OS page cache); only power loss needs fsync.
+	SyncAlways bool `key:"sync_always" help:"embedded server fsyncs every write"`
+}
+
+// Log configures slog output.
+type Log struct {
+	Level  string `key:"level" help:"debug, info, warn or error"`
+	Format string `key:"format" help:"auto (text on a terminal, else JSON), text or json"`
+}
+
+// Outbox configures the relay that publishes domain events.
+type Outbox struct {
+	PollInterval time.Duration `key:"poll_interval" help:"how often the relay looks for unpublished events"`
+	BatchSize    int           `key:"batch_size" help:"events published per round"`
+}
+
+// Bootstrap configures what the first start on empty data creates.
+type Bootstrap struct {
+	APIKey string `key:"api_key" secret:"true" help:"admin API key to create on empty data (default: generated and printed once)"`
+}
+
+// Default returns the configuration used when nothing else is given.
+func Default() Config {
+	return Config{
+		DataDir: "./data",
+		Roles:   []string{"all"},
+		HTTP: HTTP{
+			Addr:            "127.0.0.1:8080",
+			ReadTimeout:     30 * time.Second,
+			WriteTimeout:    60 * time.Second,
+			IdleTimeout:     120 * time.Second,
+			ShutdownTimeout: 20 * time.Second,
+			MaxBodyBytes:    16 << 20,
+		},
+		Database: Database{MaxConns: 16},
+		Log:      Log{Level: "info", Format: "auto"},
+		Outbox:   Outbox{PollInterval: 200 * time.Millisecond, BatchSize: 500},
+	}
+}
+
+// Problem is one invalid setting.
+type Problem struct {
+	Key     string
+	Value   string
+	Message string
+}
+
+func (p Problem) String() string {
+	return fmt.Sprintf("%s = %q: %s", p.Key, p.Value, p.Message)
+}
+
+// Problems is every invalid setting at once.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.String()
+	}
+	return "invalid configuration: " + strings.Join(lines, "; ")
+}
+
+// Validate reports every invalid setting; the error is Problems.
+func (c *Config) Validate() error {
+	var ps Problems
+	add := func(key, value, format string, args ...any) {
+		ps = append(ps, Problem{Key: key, Value: value, Message: fmt.Sprintf(format, args...)})
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		add("data_dir", c.DataDir, "must not be empty")
+	}
+	if len(c.Roles) == 0 {
+		add("roles", "", "name at least one role, or all")
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+		add("http.addr", c.HTTP.Addr, "must be host:port, e.g. 127.0.0.1:8080")
+	}
+	for key, d := range map[string]time.Duration{
+		"http.read_timeout": c.HTTP.ReadTimeout, "http.write_timeout": c.HTTP.WriteTimeout,
+		"http.idle_timeout": c.HTTP.IdleTimeout, "http.shutdown_timeout": c.HTTP.ShutdownTimeout,
+		"outbox.poll_interval": c.Outbox.PollInterval,
+	} {
+		if d <= 0 {
+			add(key, d.String(), "must be a positive duration such as 30s")
+		}
+	}
+	if c.HTTP.MaxBodyBytes < 1024 {
+		add("http.max_body_bytes", fmt.Sprint(c.HTTP.MaxBodyBytes), "must be at least 1024")
+	}
+	if c.Database.URL != "" {
+		u, err := url.Parse(c.Database.URL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			add("database.url", Redact(c.Database.URL), "must be a postgres:// URL, or empty for SQLite")
+		}
+	}
+	if c.Database.MaxConns < 1 {
+		add("database.max_conns", fmt.Sprint(c.Database.MaxConns), "must be at least 1")
+	}
+	if c.NATS.URL != "" {
+		for _, one := range strings.Split(c.NATS.URL, ",") {
+			u, err := url.Parse(strings.TrimSpace(one))
+			if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
+				add("nats.url", Redact(c.NATS.URL), "must be nats://host:port (comma-separated for a cluster), or empty for the embedded server")
+				break
+			}
+		}
+		if c.NATS.Listen != "" {
+			add("nats.listen", c.NATS.Listen, "only applies to the embedded server; remove it or nats.url")
+		}
+	}
+	if c.NATS.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.NATS.Listen); err != nil {
+			add("nats.listen", c.NATS.Listen, "must be host:port, e.g. 127.0.0.1:4222")
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", c.Log.Level, "must be debug, info, warn or error")
+	}
+	switch c.Log.Format {
+	case "auto", "text", "json":
+	default:
+		add("log.format", c.Log.Format, "must be auto, text or json")
+	}
+	if c.Outbox.BatchSize < 1 || c.Outbox.BatchSize > 10000 {
+		add("outbox.batch_size", fmt.Sprint(c.Outbox.BatchSize), "must be between 1 and 10000")
+	}
+	if k := c.Bootstrap.APIKey; k != "" && (!strings.HasPrefix(k, "abk_") || len(k) < 24) {
+		add("bootstrap.api_key", "[redacted]", "must start with abk_ and be at least 24 characters")
+	}
+	if len(ps) > 0 {
+		return ps
+	}
+	return nil
+}
+
+// SQLitePath is the SQLite database file used when no database URL is set.
+func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, "abacus.db") }
+
+// NATSStoreDir is where the embedded NATS server keeps JetStream data.
+func (c *Config) NATSStoreDir() string { return filepath.Join(c.DataDir, "nats") }
+
+// Redact hides the password in a URL so it can be logged or printed.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "redacted")
+	}
+	return u.String()
+}
+
+// isTerminal reports whether f is a character device (a terminal).
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// JSONLogs reports whether logs should be JSON: format json, or auto when
+// stderr is not a terminal.
+func (c *Config) JSONLogs() bool {
+	return c.Log.Format == "json" || (c.Log.Format == "auto" && !isTerminal(os.Stderr))
+}

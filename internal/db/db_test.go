@@ -1,0 +1,105 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/abacusbilling/abacus/internal/db"
+	"github.com/abacusbilling/abacus/internal/db/dbtest"
+)
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		applied, err := d.Migrate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(applied) != 0 {
+			t.Fatalf("second Migrate applied %v, want nothing", applied)
+		}
+		all, _ := db.Migrations(d.Engine())
+		var n int
+		if err := d.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != len(all) {
+			t.Fatalf("schema_migrations has %d rows, want %d", n, len(all))
+		}
+	})
+}
+
+func TestInTxRollsBackOnError(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		boom := errors.New("boom")
+		err := d.InTx(ctx, func(tx *db.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)`,
+				"ten_a", "A", db.TimeOf(time.Now())); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("InTx returned %v, want boom", err)
+		}
+		var n int
+		if err := d.QueryRowContext(ctx, `SELECT count(*) FROM tenants`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Fatalf("rolled-back insert is visible: %d rows", n)
+		}
+	})
+}
+
+func TestTimeRoundTripAndPlaceholderOrder(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		at := time.Date(2026, 2, 28, 23, 59, 59, 123456000, time.UTC)
+		// $2 before $1 in the text: numbered placeholders must still bind by number.
+		if _, err := d.ExecContext(ctx, `INSERT INTO tenants (created_at, id, name) VALUES ($3, $2, $1)`,
+			"Name", "ten_b", db.TimeOf(at)); err != nil {
+			t.Fatal(err)
+		}
+		var got db.Time
+		var name string
+		if err := d.QueryRowContext(ctx, `SELECT name, created_at FROM tenants WHERE id = $1`, "ten_b").Scan(&name, &got); err != nil {
+			t.Fatal(err)
+		}
+		if name != "Name" || !got.Equal(at) {
+			t.Fatalf("got (%q, %v), want (Name, %v)", name, got.Time, at)
+		}
+		if _, err := d.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)`,
+			"ten_b", "again", db.TimeOf(at)); !db.IsUniqueViolation(err) {
+			t.Fatalf("duplicate id: got %v, want a unique violation", err)
+		}
+	})
+}
+
+func TestFailedMigrationRollsBackFully(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		// A migration that fails halfway must leave nothing behind.
+		err := d.InTx(ctx, func(tx *db.Tx) error {
+			if _, err := tx.ExecContext(ctx, `CREATE TABLE half_done (x INTEGER)`); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `CREATE TABLE broken (`)
+			return err
+		})
+		if err == nil {
+			t.Fatal("broken DDL succeeded")
+		}
+		_, err = d.ExecContext(ctx, `INSERT INTO half_done (x) VALUES (1)`)
+		if err == nil {
+			t.Fatal("table from the failed transaction exists")
+		}
+	})
+}

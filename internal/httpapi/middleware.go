@@ -1,0 +1,237 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/abacusbilling/abacus"
+)
+
+// Handler returns the server with its middleware, outermost first:
+// observe (request id, recover, log, metrics) → CORS → body limit →
+// authenticate → idempotency → routes.
+func (s *Server) Handler() http.Handler {
+	var h http.Handler = http.HandlerFunc(s.route)
+	h = s.idem.wrap(h)
+	h = s.authenticate(h)
+	h = s.limitBody(h)
+	h = s.cors(h)
+	return s.observe(h)
+}
+
+// route answers unknown routes with problem+json instead of the mux's
+// plain text.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		WriteProblem(w, r, newProblem(http.StatusNotFound, "route_not_found",
+			fmt.Sprintf("no route for %s %s; see /docs for the API", r.Method, r.URL.Path)))
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+type requestIDKey struct{}
+
+// RequestID returns the request id on ctx, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+// validRequestID accepts a caller's id only if it is short and plain, so a
+// log line cannot be forged through it.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func (r *recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+		r = r.WithContext(ctx)
+		rec := &recorder{ResponseWriter: w}
+		_, route := s.mux.Handler(r)
+		if route == "" {
+			route = "unmatched"
+		}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.ErrorContext(ctx, "panic serving request", "panic", fmt.Sprint(v), "stack", string(debug.Stack()), "request_id", id)
+				if rec.status == 0 {
+					WriteProblem(rec, r, newProblem(http.StatusInternalServerError, "internal", "an internal error occurred; it has been logged with this request id"))
+				}
+			}
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			elapsed := time.Since(start)
+			s.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
+			s.latency.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
+			level := slog.LevelDebug
+			if status >= 500 {
+				level = slog.LevelError
+			} else if status >= 400 {
+				level = slog.LevelInfo
+			}
+			attrs := []slog.Attr{
+				slog.String("request_id", id), slog.String("method", r.Method), slog.String("route", route),
+				slog.Int("status", status), slog.Duration("duration", elapsed),
+			}
+			if p := abacus.PrincipalFrom(r.Context()); p != nil {
+				attrs = append(attrs, slog.String("tenant_id", p.TenantID))
+			}
+			s.log.LogAttrs(ctx, level, "http request", attrs...)
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+func (s *Server) cors(next http.Handler) http.Handler {
+	if len(s.cfg.CORSOrigins) == 0 {
+		return next
+	}
+	any := slices.Contains(s.cfg.CORSOrigins, "*")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin != "" && (any || slices.Contains(s.cfg.CORSOrigins, origin)) {
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Add("Vary", "Origin")
+			h.Set("Access-Control-Expose-Headers", "X-Request-Id, Retry-After, Idempotent-Replayed")
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE")
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key, X-Request-Id")
+				h.Set("Access-Control-Max-Age", "600")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > s.cfg.MaxBodyBytes {
+			WriteProblem(w, r, newProblem(http.StatusRequestEntityTooLarge, "body_too_large",
+				fmt.Sprintf("the request body is %d bytes; the limit is %d", r.ContentLength, s.cfg.MaxBodyBytes)))
+			return
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticate puts the principal on the context when a bearer token is
+// present and valid. A bad token is refused here; a missing one is left
+// to the route's scope check, so public routes work without one.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		if h == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		scheme, token, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+			WriteProblem(w, r, newProblem(http.StatusUnauthorized, "invalid_authorization",
+				"the Authorization header must be `Bearer <api key or access token>`"))
+			return
+		}
+		if s.auth == nil {
+			WriteProblem(w, r, newProblem(http.StatusUnauthorized, "invalid_credentials", "no authenticator is configured"))
+			return
+		}
+		p, err := s.auth(r.Context(), strings.TrimSpace(token))
+		if err != nil {
+			WriteError(w, r, s.log, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(abacus.WithPrincipal(r.Context(), p)))
+	})
+}
+
+func jsonEncode(w io.Writer, v any) error {
+	return json.NewEncoder(w).Encode(v)
+}
+
+// ReadBody reads a request body, turning the body limit into a problem.
+func ReadBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(r.Body)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, abacus.Errorf(abacus.KindTooLarge, "body_too_large",
+			"the request body is over the limit of %d bytes", tooLarge.Limit)
+	}
+	if err != nil {
+		return nil, abacus.Invalid("unreadable_body", "the request body could not be read: %v", err)
+	}
+	return b, nil
+}

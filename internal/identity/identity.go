@@ -1,0 +1,352 @@
+// Package identity owns who may call Abacus: tenants (the organizations
+// that run their SaaS on Abacus) and the API keys that act for them. Later
+// work adds users, sessions and OAuth clients here; building blocks live in
+// its sub-packages (password, token, totp, throttle).
+//
+// Every tenant-owned query filters on the tenant taken from the request's
+// principal (abacus.TenantFrom); another tenant's object is reported as not
+// found, never as forbidden, so its existence does not leak.
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/db"
+	"github.com/abacusbilling/abacus/internal/outbox"
+)
+
+// Tenant is an organization using Abacus.
+type Tenant struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// APIKey is an API key's metadata; the secret itself is shown once, at
+// creation, and only its hash is stored.
+type APIKey struct {
+	ID         string         `json:"id"`
+	TenantID   string         `json:"tenant_id"`
+	Name       string         `json:"name"`
+	Prefix     string         `json:"prefix" doc:"the first characters of the key, to recognise it"`
+	Scopes     []abacus.Scope `json:"scopes"`
+	ExpiresAt  *time.Time     `json:"expires_at,omitempty"`
+	LastUsedAt *time.Time     `json:"last_used_at,omitempty"`
+	RevokedAt  *time.Time     `json:"revoked_at,omitempty"`
+	CreatedAt  time.Time      `json:"created_at"`
+}
+
+// KeyPrefix starts every API key.
+const KeyPrefix = "abk_"
+
+// Service manages tenants and API keys and authenticates bearer keys.
+type Service struct {
+	db    *db.DB
+	clock abacus.Clock
+	log   *slog.Logger
+
+	cacheTTL time.Duration
+	mu       sync.Mutex
+	cache    map[string]cachedKey // key hash → principal
+	touched  map[string]time.Time // key id → last time last_used_at was written
+}
+
+type cachedKey struct {
+	p       *abacus.Principal
+	expires time.Time // of the key itself, zero for none
+	until   time.Time // of the cache entry
+}
+
+// NewService returns a service over d.
+func NewService(d *db.DB, clock abacus.Clock, log *slog.Logger) *Service {
+	return &Service{db: d, clock: clock, log: log, cacheTTL: 5 * time.Second,
+		cache: map[string]cachedKey{}, touched: map[string]time.Time{}}
+}
+
+// NewKey returns a new API key secret: the prefix and 160 random bits in
+// lower-case base32.
+func NewKey() string {
+	var b [20]byte
+	_, _ = rand.Read(b[:])
+	return KeyPrefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// HashKey hashes an API key for storage and lookup. Keys carry 160 random
+// bits, so a fast hash is safe here (no dictionary to attack) and keeps
+// authentication off the slow path that passwords need.
+func HashKey(key string) string {
+	s := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(s[:])
+}
+
+// CreateTenant creates a tenant.
+func (s *Service) CreateTenant(ctx context.Context, name string) (Tenant, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 {
+		return Tenant{}, abacus.Invalid("invalid_tenant_name", "name must be 1 to 200 characters").WithField("name", "must be 1 to 200 characters")
+	}
+	t := Tenant{ID: abacus.NewID("ten"), Name: name, CreatedAt: s.clock.Now()}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)`, t.ID, t.Name, db.TimeOf(t.CreatedAt))
+	if err != nil {
+		return Tenant{}, fmt.Errorf("creating tenant: %w", err)
+	}
+	return t, nil
+}
+
+// CountTenants returns how many tenants exist (bootstrap checks for zero).
+func (s *Service) CountTenants(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM tenants`).Scan(&n)
+	return n, err
+}
+
+// NewKeyInput describes a key to create.
+type NewKeyInput struct {
+	Name      string         `json:"name" minLength:"1" maxLength:"200" doc:"what the key is for"`
+	Scopes    []abacus.Scope `json:"scopes" minItems:"1" doc:"ingest, read, write and/or admin"`
+	ExpiresAt *time.Time     `json:"expires_at,omitempty" doc:"when the key stops working; none if absent"`
+}
+
+// CreateAPIKey creates a key for the principal's tenant and returns it with
+// its plaintext, which is not stored.
+func (s *Service) CreateAPIKey(ctx context.Context, in NewKeyInput) (APIKey, string, error) {
+	tenant, err := abacus.TenantFrom(ctx)
+	if err != nil {
+		return APIKey{}, "", err
+	}
+	return s.createKey(ctx, tenant, in, "")
+}
+
+func (s *Service) createKey(ctx context.Context, tenant string, in NewKeyInput, plaintext string) (APIKey, string, error) {
+	var v abacus.Validation
+	in.Name = strings.TrimSpace(in.Name)
+	if in.Name == "" || len(in.Name) > 200 {
+		v.Add("name", "must be 1 to 200 characters")
+	}
+	if len(in.Scopes) == 0 {
+		v.Add("scopes", "name at least one of ingest, read, write, admin")
+	}
+	seen := map[abacus.Scope]bool{}
+	var scopes []abacus.Scope
+	for i, sc := range in.Scopes {
+		if !abacus.ValidScope(sc) {
+			v.Add(fmt.Sprintf("scopes[%d]", i), "%q is not a scope; use ingest, read, write or admin", sc)
+		} else if !seen[sc] {
+			seen[sc] = true
+			scopes = append(scopes, sc)
+		}
+	}
+	now := s.clock.Now()
+	if in.ExpiresAt != nil && !in.ExpiresAt.After(now) {
+		v.Add("expires_at", "must be in the future")
+	}
+	if err := v.Err("invalid_api_key"); err != nil {
+		return APIKey{}, "", err
+	}
+	if plaintext == "" {
+		plaintext = NewKey()
+	}
+	k := APIKey{ID: abacus.NewID("key"), TenantID: tenant, Name: in.Name, Prefix: plaintext[:12],
+		Scopes: scopes, ExpiresAt: in.ExpiresAt, CreatedAt: now}
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, tenant_id, name, prefix, hash, scopes, expires_at, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			k.ID, tenant, k.Name, k.Prefix, HashKey(plaintext), joinScopes(scopes), db.NullTimeOf(k.ExpiresAt), db.TimeOf(now))
+		if err != nil {
+			return fmt.Errorf("creating API key: %w", err)
+		}
+		_, err = outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "api_key", AggregateID: k.ID, Type: "api_key.created", CreatedAt: now}, k)
+		return err
+	})
+	if err != nil {
+		return APIKey{}, "", err
+	}
+	return k, plaintext, nil
+}
+
+// ListAPIKeys lists the tenant's keys, newest first.
+func (s *Service) ListAPIKeys(ctx context.Context) ([]APIKey, error) {
+	tenant, err := abacus.TenantFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("listing API keys: %w", err)
+	}
+	defer rows.Close()
+	out := []APIKey{}
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// GetAPIKey returns one of the tenant's keys, or a not_found error.
+func (s *Service) GetAPIKey(ctx context.Context, id string) (APIKey, error) {
+	tenant, err := abacus.TenantFrom(ctx)
+	if err != nil {
+		return APIKey{}, err
+	}
+	k, err := scanKey(s.db.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE tenant_id = $1 AND id = $2`, tenant, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return APIKey{}, abacus.NotFound("api_key", id)
+	}
+	return k, err
+}
+
+// RevokeAPIKey revokes one of the tenant's keys. Revoking twice is not an
+// error. The key stops working within the cache TTL (5 s) on every node.
+func (s *Service) RevokeAPIKey(ctx context.Context, id string) (APIKey, error) {
+	tenant, err := abacus.TenantFrom(ctx)
+	if err != nil {
+		return APIKey{}, err
+	}
+	now := s.clock.Now()
+	var k APIKey
+	err = s.db.InTx(ctx, func(tx *db.Tx) error {
+		k, err = scanKey(tx.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE tenant_id = $1 AND id = $2`, tenant, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return abacus.NotFound("api_key", id)
+		}
+		if err != nil || k.RevokedAt != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3`, db.TimeOf(now), tenant, id); err != nil {
+			return fmt.Errorf("revoking API key: %w", err)
+		}
+		k.RevokedAt = &now
+		_, err = outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "api_key", AggregateID: id, Type: "api_key.revoked", CreatedAt: now}, k)
+		return err
+	})
+	if err != nil {
+		return APIKey{}, err
+	}
+	s.mu.Lock()
+	for h, c := range s.cache {
+		if c.p.ID == id {
+			delete(s.cache, h)
+		}
+	}
+	s.mu.Unlock()
+	return k, nil
+}
+
+var errBadKey = abacus.Errorf(abacus.KindUnauthorized, "invalid_api_key", "the API key is unknown, revoked or expired; create a new key")
+
+// Authenticate returns the principal for an API key. Results are cached
+// for a few seconds so ingestion does not hit the database per request.
+func (s *Service) Authenticate(ctx context.Context, key string) (*abacus.Principal, error) {
+	if !strings.HasPrefix(key, KeyPrefix) {
+		return nil, errBadKey
+	}
+	h := HashKey(key)
+	now := s.clock.Now()
+	s.mu.Lock()
+	c, ok := s.cache[h]
+	s.mu.Unlock()
+	if ok && now.Before(c.until) {
+		if !c.expires.IsZero() && !now.Before(c.expires) {
+			return nil, errBadKey
+		}
+		return c.p, nil
+	}
+	k, err := scanKey(s.db.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE hash = $1`, h))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errBadKey
+	}
+	if err != nil {
+		return nil, fmt.Errorf("looking up API key: %w", err)
+	}
+	if k.RevokedAt != nil || (k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)) {
+		return nil, errBadKey
+	}
+	p := &abacus.Principal{TenantID: k.TenantID, Kind: "api_key", ID: k.ID, Scopes: k.Scopes}
+	c = cachedKey{p: p, until: now.Add(s.cacheTTL)}
+	if k.ExpiresAt != nil {
+		c.expires = *k.ExpiresAt
+	}
+	s.mu.Lock()
+	if len(s.cache) > 100_000 {
+		clear(s.cache) // bounded: a flood of distinct keys cannot grow it
+	}
+	s.cache[h] = c
+	touch := now.Sub(s.touched[k.ID]) > time.Minute
+	if touch {
+		s.touched[k.ID] = now
+	}
+	s.mu.Unlock()
+	if touch {
+		// last_used_at is advisory: written at most once a minute per key
+		// per node, never on the request's critical path for errors.
+		if _, err := s.db.ExecContext(ctx, `UPDATE api_keys SET last_used_at = $1 WHERE id = $2`, db.TimeOf(now), k.ID); err != nil {
+			s.log.WarnContext(ctx, "recording API key use", "key_id", k.ID, "err", err)
+		}
+	}
+	return p, nil
+}
+
+// Bootstrap prepares empty data: when there is no tenant it creates the
+// default tenant and an admin key (key, when given, else a generated one)
+// and returns the key's plaintext. With existing tenants it does nothing
+// and returns "".
+func (s *Service) Bootstrap(ctx context.Context, key string) (Tenant, string, error) {
+	n, err := s.CountTenants(ctx)
+	if err != nil || n > 0 {
+		return Tenant{}, "", err
+	}
+	t, err := s.CreateTenant(ctx, "default")
+	if err != nil {
+		return Tenant{}, "", err
+	}
+	_, plaintext, err := s.createKey(ctx, t.ID, NewKeyInput{Name: "bootstrap admin", Scopes: []abacus.Scope{abacus.ScopeAdmin}}, key)
+	if err != nil {
+		return Tenant{}, "", fmt.Errorf("creating bootstrap key: %w", err)
+	}
+	return t, plaintext, nil
+}
+
+const keyColumns = `id, tenant_id, name, prefix, scopes, expires_at, last_used_at, revoked_at, created_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanKey(r scanner) (APIKey, error) {
+	var k APIKey
+	var scopes string
+	var exp, used, rev db.NullTime
+	var created db.Time
+	if err := r.Scan(&k.ID, &k.TenantID, &k.Name, &k.Prefix, &scopes, &exp, &used, &rev, &created); err != nil {
+		return k, err
+	}
+	for _, sc := range strings.Split(scopes, ",") {
+		if sc != "" {
+			k.Scopes = append(k.Scopes, abacus.Scope(sc))
+		}
+	}
+	k.ExpiresAt, k.LastUsedAt, k.RevokedAt, k.CreatedAt = exp.Ptr(), used.Ptr(), rev.Ptr(), created.Time
+	return k, nil
+}
+
+func joinScopes(s []abacus.Scope) string {
+	parts := make([]string, len(s))
+	for i, v := range s {
+		parts[i] = string(v)
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,204 @@
+// Package natsbus connects Abacus to NATS JetStream: an embedded
+// nats-server running in-process (the default, data in the data dir, no TCP
+// listener unless asked), or an external server or cluster by URL. Above
+// this package nothing can tell the two apart: both give a *nats.Conn and
+// a jetstream.JetStream.
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Options for Open.
+type Options struct {
+	// URL of an external server or cluster (comma-separated). Empty runs
+	// an embedded server.
+	URL string
+	// StoreDir is the embedded server's JetStream directory.
+	StoreDir string
+	// Listen is host:port for the embedded server to accept TCP clients
+	// on; empty means in-process connections only.
+	Listen string
+	// SyncAlways makes the embedded server fsync every write.
+	SyncAlways bool
+	// Name identifies this process's connection to the server.
+	Name   string
+	Logger *slog.Logger
+}
+
+// Bus is a connection to JetStream, and the embedded server when there is
+// one.
+type Bus struct {
+	srv       *server.Server
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	log       *slog.Logger
+	closeOnce sync.Once
+}
+
+// Open starts the embedded server or connects to the external one, and
+// waits until JetStream answers.
+func Open(ctx context.Context, o Options) (*Bus, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Name == "" {
+		o.Name = "abacus"
+	}
+	b := &Bus{log: o.Logger}
+	connOpts := []nats.Option{
+		nats.Name(o.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				o.Logger.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { o.Logger.Info("nats reconnected", "url", c.ConnectedUrl()) }),
+	}
+	if o.URL == "" {
+		srv, err := startEmbedded(o)
+		if err != nil {
+			return nil, err
+		}
+		b.srv = srv
+		connOpts = append(connOpts, nats.InProcessServer(srv))
+	}
+	url := o.URL
+	if url == "" {
+		url = "nats://in-process"
+	}
+	nc, err := nats.Connect(url, connOpts...)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("connecting to NATS at %s: %w (is nats-server running with -js?)", url, err)
+	}
+	b.nc = nc
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("opening JetStream: %w", err)
+	}
+	b.js = js
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := js.AccountInfo(actx); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("JetStream is not available at %s: %w (start nats-server with -js)", url, err)
+	}
+	return b, nil
+}
+
+func startEmbedded(o Options) (*server.Server, error) {
+	opts := &server.Options{
+		ServerName:         "abacus-embedded",
+		JetStream:          true,
+		StoreDir:           o.StoreDir,
+		DontListen:         o.Listen == "",
+		NoSigs:             true,
+		SyncAlways:         o.SyncAlways,
+		MaxPayload:         8 << 20,
+		JetStreamMaxMemory: 256 << 20,
+	}
+	if o.Listen != "" {
+		host, port, err := net.SplitHostPort(o.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("nats.listen %q: %w", o.Listen, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return nil, fmt.Errorf("nats.listen %q: port is not a number", o.Listen)
+		}
+		opts.Host, opts.Port = host, p
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("starting embedded NATS: %w", err)
+	}
+	srv.SetLoggerV2(&serverLog{log: o.Logger}, false, false, false)
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		if o.Listen != "" {
+			return nil, fmt.Errorf("embedded NATS did not start listening on %s (is the port in use?)", o.Listen)
+		}
+		return nil, errors.New("embedded NATS did not start within 10s")
+	}
+	return srv, nil
+}
+
+// Conn returns the NATS connection.
+func (b *Bus) Conn() *nats.Conn { return b.nc }
+
+// JetStream returns the JetStream context.
+func (b *Bus) JetStream() jetstream.JetStream { return b.js }
+
+// Embedded reports whether the bus runs an in-process server.
+func (b *Bus) Embedded() bool { return b.srv != nil }
+
+// ClientURL is the URL other processes can use to reach the embedded
+// server (empty when it has no listener or the bus is external).
+func (b *Bus) ClientURL() string {
+	if b.srv == nil || b.srv.Addr() == nil {
+		return ""
+	}
+	return b.srv.ClientURL()
+}
+
+// Check reports whether the connection is up, for /readyz.
+func (b *Bus) Check(context.Context) error {
+	if b.nc == nil || !b.nc.IsConnected() {
+		return errors.New("not connected to NATS")
+	}
+	return nil
+}
+
+// EnsureStream creates the stream or updates it to cfg. It is idempotent,
+// so every process provisions what it uses at start.
+func (b *Bus) EnsureStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := b.js.CreateOrUpdateStream(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("provisioning stream %s: %w", cfg.Name, err)
+	}
+	return s, nil
+}
+
+// Close drains the connection (pending publishes are flushed) and stops
+// the embedded server. Safe to call twice.
+func (b *Bus) Close() {
+	b.closeOnce.Do(func() {
+		if b.nc != nil {
+			_ = b.nc.Drain()
+			for i := 0; i < 100 && !b.nc.IsClosed(); i++ {
+				time.Sleep(10 * time.Millisecond)
+			}
+			b.nc.Close()
+		}
+		if b.srv != nil {
+			b.srv.Shutdown()
+			b.srv.WaitForShutdown()
+		}
+	})
+}
+
+// serverLog routes the embedded server's log lines to slog.
+type serverLog struct{ log *slog.Logger }
+
+func (l *serverLog) Noticef(format string, v ...any) { l.log.Debug("nats: " + fmt.Sprintf(format, v...)) }
+func (l *serverLog) Warnf(format string, v ...any)   { l.log.Warn("nats: " + fmt.Sprintf(format, v...)) }
+func (l *serverLog) Fatalf(format string, v ...any)  { l.log.Error("nats: " + fmt.Sprintf(format, v...)) }
+func (l *serverLog) Errorf(format string, v ...any)  { l.log.Error("nats: " + fmt.Sprintf(format, v...)) }
+func (l *serverLog) Debugf(format string, v ...any)  { l.log.Debug("nats: " + fmt.Sprintf(format, v...)) }
+func (l *serverLog) Tracef(format string, v ...any)  {}
