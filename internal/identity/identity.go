@@ -115,7 +115,7 @@ func (s *Service) CountTenants(ctx context.Context) (int, error) {
 // NewKeyInput describes a key to create.
 type NewKeyInput struct {
 	Name      string         `json:"name" minLength:"1" maxLength:"200" doc:"what the key is for"`
-	Scopes    []abacus.Scope `json:"scopes" minItems:"1" doc:"ingest, read, write and/or admin"`
+	Scopes    []abacus.Scope `json:"scopes" minItems:"1" enum:"ingest,read,write,admin" doc:"ingest, read, write and/or admin"`
 	ExpiresAt *time.Time     `json:"expires_at,omitempty" doc:"when the key stops working; none if absent"`
 }
 
