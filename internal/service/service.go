@@ -1,8 +1,8 @@
 // Package service is the one lifecycle every role follows:
 //
-//	 new ──Start──▶ running ──Stop──▶ stopped
-//	  │                                  ▲
-//	  └──────────────Stop────────────────┘   (Stop before Start is a no-op)
+//	new ──Start──▶ running ──Stop──▶ stopped
+//	 │                                  ▲
+//	 └──────────────Stop────────────────┘   (Stop before Start is a no-op)
 //
 // Start returns once the service is running; Stop waits for it to finish
 // its work in hand and is safe to call twice. Ready reports, for /readyz,
