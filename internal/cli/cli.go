@@ -79,7 +79,8 @@ func oneLine(err error) string {
 		}
 		return strings.Join(lines, "\n")
 	}
-	return err.Error()
+	// Drivers sometimes wrap causes over several lines; the operator gets one.
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
 }
 
 func usage(w io.Writer) {
