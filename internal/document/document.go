@@ -1,0 +1,313 @@
+// Package document turns finalized invoices and credit notes into the
+// documents customers and their accounting systems read: UBL 2.1 XML that
+// conforms to Peppol BIS Billing 3.0 / EN 16931, JSON, CSV and PDF. It also
+// reads UBL 2.1 invoices and credit notes from others (ParseUBL) so they can
+// be checked and converted.
+//
+// The package knows nothing about storage or HTTP. Billing maps its invoices
+// to a Document, calls ComputeTotals (which does the EN 16931 arithmetic:
+// tax breakdown per category and rate, document totals) and Validate, then a
+// renderer:
+//
+//	lines + allowances ──ComputeTotals──▶ Document ──Validate──▶ UBL / JSON / CSV / PDF
+//	UBL from a supplier ──ParseUBL──▶ Document + []Violation ──▶ JSON / CSV / PDF
+//
+// Amounts are exact decimals. A Document carries its currency exponent
+// (2 for EUR, 0 for JPY, 3 for KWD); every amount has at most that many
+// decimal places. Peppol allows at most two decimals on amounts, so UBL
+// refuses a document whose amounts use a third (see UBL).
+package document
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Kind says whether a Document is an invoice or a credit note.
+type Kind string
+
+const (
+	KindInvoice    Kind = "invoice"     // UBL Invoice, type code 380
+	KindCreditNote Kind = "credit_note" // UBL CreditNote, type code 381
+)
+
+// TaxCategory is a VAT category code from UNCL 5305 as restricted by
+// EN 16931.
+type TaxCategory string
+
+const (
+	TaxStandard      TaxCategory = "S"  // standard rate
+	TaxZeroRated     TaxCategory = "Z"  // zero-rated goods
+	TaxExempt        TaxCategory = "E"  // exempt from tax; needs an exemption reason
+	TaxReverseCharge TaxCategory = "AE" // VAT reverse charge; buyer accounts for the tax
+	TaxIntraEU       TaxCategory = "K"  // intra-community supply (no delivery data carried; see Validate)
+	TaxExport        TaxCategory = "G"  // free export item, tax not charged
+	TaxNotSubject    TaxCategory = "O"  // services outside the scope of tax
+	TaxCanary        TaxCategory = "L"  // Canary Islands general indirect tax
+	TaxCeutaMelilla  TaxCategory = "M"  // tax for production, services and importation in Ceuta and Melilla
+)
+
+// taxCategoryOrder orders the tax breakdown: standard first, then zero
+// and the exemptions, the way invoices are usually read.
+var taxCategoryOrder = map[TaxCategory]int{
+	TaxStandard: 0, TaxCanary: 1, TaxCeutaMelilla: 2, TaxZeroRated: 3, TaxExempt: 4,
+	TaxReverseCharge: 5, TaxIntraEU: 6, TaxExport: 7, TaxNotSubject: 8,
+}
+
+// Valid reports whether c is a category EN 16931 accepts.
+func (c TaxCategory) Valid() bool {
+	_, ok := taxCategoryOrder[c]
+	return ok
+}
+
+// charged reports whether tax is calculated for c (taxable × rate); for the
+// other categories the tax amount is zero by rule.
+func (c TaxCategory) charged() bool {
+	return c == TaxStandard || c == TaxCanary || c == TaxCeutaMelilla
+}
+
+// needsExemption reports whether EN 16931 requires an exemption reason text
+// or code for c (BR-E-10, BR-AE-10, BR-IC-10, BR-G-10, BR-O-10), and
+// forbidsExemption whether it forbids one (BR-S-10, BR-Z-10).
+func (c TaxCategory) needsExemption() bool {
+	return c == TaxExempt || c == TaxReverseCharge || c == TaxIntraEU || c == TaxExport || c == TaxNotSubject
+}
+
+func (c TaxCategory) forbidsExemption() bool {
+	return c == TaxStandard || c == TaxZeroRated || c == TaxCanary || c == TaxCeutaMelilla
+}
+
+// defaultExemption is the exemption reason code and text ComputeTotals fills
+// in when the caller gave none. E has no default: the seller must say which
+// exemption applies.
+var defaultExemption = map[TaxCategory][2]string{
+	TaxReverseCharge: {"VATEX-EU-AE", "Reverse charge"},
+	TaxIntraEU:       {"VATEX-EU-IC", "Intra-Community supply"},
+	TaxExport:        {"VATEX-EU-G", "Export outside the EU"},
+	TaxNotSubject:    {"VATEX-EU-O", "Not subject to VAT"},
+}
+
+// Tax is the VAT treatment of a line, allowance or charge, and the key of a
+// tax breakdown group. Rate is a percentage (25 for 25 %); it is zero for
+// every category but S, L and M, and absent from UBL for O.
+type Tax struct {
+	Category            TaxCategory     `json:"category"`
+	Rate                decimal.Decimal `json:"rate"`
+	ExemptionReason     string          `json:"exemption_reason,omitempty"`
+	ExemptionReasonCode string          `json:"exemption_reason_code,omitempty"` // VATEX code, e.g. "VATEX-EU-AE"
+}
+
+// key identifies a tax breakdown group: one per category and rate.
+func (t Tax) key() string { return string(t.Category) + "|" + t.Rate.String() }
+
+// Date is a calendar date without time or zone, written YYYY-MM-DD.
+type Date struct {
+	Year  int
+	Month time.Month
+	Day   int
+}
+
+// DateOf returns the calendar date of t in t's location.
+func DateOf(t time.Time) Date {
+	y, m, d := t.Date()
+	return Date{y, m, d}
+}
+
+// ParseDate reads a YYYY-MM-DD date. It returns an error naming the
+// expected format when s is not one.
+func ParseDate(s string) (Date, error) {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return Date{}, fmt.Errorf("date %q is not YYYY-MM-DD", s)
+	}
+	return DateOf(t), nil
+}
+
+// IsZero reports whether d is unset.
+func (d Date) IsZero() bool { return d == Date{} }
+
+// String returns d as YYYY-MM-DD, or "" when unset.
+func (d Date) String() string {
+	if d.IsZero() {
+		return ""
+	}
+	return fmt.Sprintf("%04d-%02d-%02d", d.Year, d.Month, d.Day)
+}
+
+// Before reports whether d is earlier than e.
+func (d Date) Before(e Date) bool { return d.time().Before(e.time()) }
+
+func (d Date) time() time.Time { return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, time.UTC) }
+
+// MarshalText writes d as YYYY-MM-DD.
+func (d Date) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText reads YYYY-MM-DD; an empty text leaves d unset.
+func (d *Date) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*d = Date{}
+		return nil
+	}
+	v, err := ParseDate(string(b))
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}
+
+// Period is a billing or delivery period; either end may be unset
+// (BR-CO-19 requires at least one).
+type Period struct {
+	Start Date `json:"start,omitzero"`
+	End   Date `json:"end,omitzero"`
+}
+
+// Party is the seller or the buyer.
+type Party struct {
+	Name        string   `json:"name"`                   // legal (registration) name, BT-27 / BT-44
+	TradingName string   `json:"trading_name,omitempty"` // name used in trade when it differs
+	Address     []string `json:"address,omitempty"`      // up to three lines: street, additional, extra line
+	City        string   `json:"city,omitempty"`
+	PostalCode  string   `json:"postal_code,omitempty"`
+	Subdivision string   `json:"subdivision,omitempty"` // state, region, county
+	CountryCode string   `json:"country_code"`          // ISO 3166-1 alpha-2
+
+	VATID         string `json:"vat_id,omitempty"`          // with country prefix, e.g. "DE123456789"
+	LegalID       string `json:"legal_id,omitempty"`        // company registration number
+	LegalIDScheme string `json:"legal_id_scheme,omitempty"` // ISO 6523 ICD, e.g. "0183"
+	LegalForm     string `json:"legal_form,omitempty"`      // seller's additional legal information, e.g. share capital
+	ID            string `json:"id,omitempty"`              // seller/buyer identifier (PartyIdentification)
+	IDScheme      string `json:"id_scheme,omitempty"`
+
+	ContactName string `json:"contact_name,omitempty"`
+	Phone       string `json:"phone,omitempty"`
+	Email       string `json:"email,omitempty"`
+
+	// EndpointID is the Peppol electronic address; EndpointScheme its EAS
+	// code, e.g. "0088" (GLN), "9930" (German VAT number), "0208" (Belgian
+	// enterprise number).
+	EndpointID     string `json:"endpoint_id"`
+	EndpointScheme string `json:"endpoint_scheme"`
+}
+
+// AllowanceCharge is an allowance (a coupon or discount, Charge false) or a
+// charge (Charge true) on the whole document or on one line. Document-level
+// ones carry a Tax; line-level ones take the line's. Reason or ReasonCode is
+// required: allowance codes come from UNCL 5189 (e.g. "95" discount),
+// charge codes from UNCL 7161. Percent and BaseAmount are optional and go
+// together (Amount = BaseAmount × Percent / 100).
+type AllowanceCharge struct {
+	Charge     bool            `json:"charge"`
+	Amount     decimal.Decimal `json:"amount"`
+	BaseAmount decimal.Decimal `json:"base_amount,omitzero"`
+	Percent    decimal.Decimal `json:"percent,omitzero"`
+	Reason     string          `json:"reason,omitempty"`
+	ReasonCode string          `json:"reason_code,omitempty"`
+	Tax        *Tax            `json:"tax,omitempty"`
+}
+
+// Line is one invoice or credit-note line.
+type Line struct {
+	ID          string          `json:"id"`
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	Quantity    decimal.Decimal `json:"quantity"`
+	UnitCode    string          `json:"unit_code"` // UN/ECE rec 20: C62 one, HUR hour, DAY day, MON month, GB gigabyte…
+	// UnitPrice is the net price per BaseQuantity units (per one unit when
+	// BaseQuantity is zero). For a tiered usage line use AverageUnitPrice.
+	UnitPrice    decimal.Decimal `json:"unit_price"`
+	BaseQuantity decimal.Decimal `json:"base_quantity,omitzero"`
+	// NetAmount is Quantity × UnitPrice / BaseQuantity + charges −
+	// allowances, rounded to the currency; ComputeTotals fills it in when
+	// it is zero.
+	NetAmount        decimal.Decimal   `json:"net_amount"`
+	Tax              Tax               `json:"tax"`
+	Period           *Period           `json:"period,omitempty"`
+	Note             string            `json:"note,omitempty"` // e.g. the tier breakdown of a usage line
+	AllowanceCharges []AllowanceCharge `json:"allowance_charges,omitempty"`
+	SellerItemID     string            `json:"seller_item_id,omitempty"`
+}
+
+// TaxSubtotal is one group of the tax breakdown: all lines, allowances and
+// charges with the same category and rate.
+type TaxSubtotal struct {
+	Tax           Tax             `json:"tax"`
+	TaxableAmount decimal.Decimal `json:"taxable_amount"`
+	TaxAmount     decimal.Decimal `json:"tax_amount"`
+}
+
+// Totals are the document totals (EN 16931 BG-22).
+type Totals struct {
+	LineExtension   decimal.Decimal `json:"line_extension"`   // Σ line net amounts
+	AllowanceTotal  decimal.Decimal `json:"allowance_total"`  // Σ document-level allowances
+	ChargeTotal     decimal.Decimal `json:"charge_total"`     // Σ document-level charges
+	TaxExclusive    decimal.Decimal `json:"tax_exclusive"`    // line extension − allowances + charges
+	Tax             decimal.Decimal `json:"tax"`              // Σ breakdown tax amounts
+	TaxInclusive    decimal.Decimal `json:"tax_inclusive"`    // tax exclusive + tax
+	Prepaid         decimal.Decimal `json:"prepaid"`          // credits and payments already applied; set by the caller
+	PayableRounding decimal.Decimal `json:"payable_rounding"` // rounding of the amount due; usually zero
+	Payable         decimal.Decimal `json:"payable"`          // tax inclusive − prepaid + rounding
+}
+
+// PaymentMeans says how to pay: Code is UNCL 4461 ("30" credit transfer,
+// "58" SEPA credit transfer, "49" direct debit, "48" card).
+type PaymentMeans struct {
+	Code        string `json:"code"`
+	PaymentID   string `json:"payment_id,omitempty"` // remittance reference the payer should quote
+	IBAN        string `json:"iban,omitempty"`       // payee account (an IBAN for SEPA)
+	AccountName string `json:"account_name,omitempty"`
+	BIC         string `json:"bic,omitempty"`
+}
+
+// InvoiceReference points a credit note at the invoice it corrects.
+type InvoiceReference struct {
+	Number    string `json:"number"`
+	IssueDate Date   `json:"issue_date,omitzero"`
+}
+
+// Document is a finalized invoice or credit note in a format-neutral form.
+// Amounts on a credit note are positive: the kind says they are credited.
+type Document struct {
+	Kind             Kind              `json:"kind"`
+	Number           string            `json:"number"`
+	IssueDate        Date              `json:"issue_date"`
+	DueDate          Date              `json:"due_date,omitzero"`
+	Currency         string            `json:"currency"`          // ISO 4217
+	CurrencyExponent int32             `json:"currency_exponent"` // decimal places of the minor unit
+	BuyerReference   string            `json:"buyer_reference,omitempty"`
+	OrderReference   string            `json:"order_reference,omitempty"`
+	Period           *Period           `json:"period,omitempty"`
+	InvoiceReference *InvoiceReference `json:"invoice_reference,omitempty"`
+	Seller           Party             `json:"seller"`
+	Buyer            Party             `json:"buyer"`
+	Lines            []Line            `json:"lines"`
+	AllowanceCharges []AllowanceCharge `json:"allowance_charges,omitempty"`
+	TaxBreakdown     []TaxSubtotal     `json:"tax_breakdown"`
+	Totals           Totals            `json:"totals"`
+	// TaxCurrency and TaxInTaxCurrency carry the VAT total in the seller's
+	// accounting currency when it differs from Currency (BT-6, BT-111).
+	TaxCurrency      string          `json:"tax_currency,omitempty"`
+	TaxInTaxCurrency decimal.Decimal `json:"tax_in_tax_currency,omitzero"`
+	PaymentTerms     string          `json:"payment_terms,omitempty"`
+	PaymentMeans     *PaymentMeans   `json:"payment_means,omitempty"`
+	// Notes are free text. Peppol allows one note, so UBL joins them with
+	// line breaks.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// CurrencyExponent returns the ISO 4217 minor-unit exponent for code: 0 for
+// JPY, KRW…, 3 for KWD, BHD…, otherwise 2.
+func CurrencyExponent(code string) int32 {
+	switch code {
+	case "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF":
+		return 0
+	case "BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND":
+		return 3
+	case "CLF", "UYW":
+		return 4
+	}
+	return 2
+}

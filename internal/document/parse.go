@@ -1,0 +1,546 @@
+package document
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/shopspring/decimal"
+)
+
+// Violation is one problem found in a UBL document: a missing mandatory
+// element, a value that does not parse, or an inconsistency Validate
+// finds (sums, tax, category rules).
+type Violation struct {
+	// Path locates the problem, XPath-like with prefixes cac/cbc and
+	// 1-based indexes, e.g. "/Invoice/cac:InvoiceLine[2]/cbc:LineExtensionAmount";
+	// for a consistency problem without one element it is the model
+	// field path, e.g. "tax_breakdown".
+	Path    string `json:"path"`
+	Message string `json:"message"`
+}
+
+// Error codes ParseUBL returns when it cannot read a document at all.
+const (
+	CodeUnreadable  = "ubl_unreadable"   // not well-formed XML
+	CodeNotUBL      = "ubl_not_document" // root is not a UBL 2.1 Invoice or CreditNote
+	maxUBLDocuments = 20 << 20           // bytes; larger input is refused before parsing
+)
+
+// ParseUBL reads a UBL 2.1 Invoice or CreditNote (namespaces are checked:
+// cbc/cac elements must be in the UBL namespaces, whatever their
+// prefixes) into a Document, and lists every problem it finds instead of
+// stopping at the first: mandatory elements that are missing, values that
+// do not parse, and everything Validate reports (sums, tax, category
+// rules), located by element path where one applies. A document with
+// violations is still returned, as complete as the input allows, so it can
+// be shown or converted.
+//
+// What the model does not carry is dropped: delivery information, payee
+// and tax representative parties, document references other than the order
+// and the invoice being credited, payment means after the first, the
+// payment card and direct-debit mandate, accounting cost, price-level discounts
+// (gross price), item classifications, origin country and attributes,
+// attachments, and more than three address lines. A converted document
+// stays valid because none of these enter the totals.
+//
+// It returns an error only when data is not XML (code "ubl_unreadable") or
+// not a UBL Invoice or CreditNote (code "ubl_not_document"), both
+// *abacus.Error of KindInvalid.
+func ParseUBL(data []byte) (*Document, []Violation, error) {
+	if len(data) > maxUBLDocuments {
+		return nil, nil, abacus.Errorf(abacus.KindTooLarge, "ubl_too_large", "the document is larger than %d MiB", maxUBLDocuments>>20)
+	}
+	root, err := parseTree(data)
+	if err != nil {
+		return nil, nil, abacus.Invalid(CodeUnreadable, "the document is not well-formed XML: %s", err)
+	}
+	p := &parser{locs: map[string]string{}}
+	d := &Document{}
+	switch root.name {
+	case xml.Name{Space: nsInvoice, Local: "Invoice"}:
+		d.Kind = KindInvoice
+	case xml.Name{Space: nsCreditNote, Local: "CreditNote"}:
+		d.Kind = KindCreditNote
+	default:
+		return nil, nil, abacus.Invalid(CodeNotUBL, "the root element {%s}%s is not a UBL 2.1 Invoice or CreditNote", root.name.Space, root.name.Local)
+	}
+	p.header(root, d)
+	p.violations = append(p.violations, p.fromValidate(d)...)
+	return d, p.violations, nil
+}
+
+// node is one XML element with its children, text and location.
+type node struct {
+	name  xml.Name
+	attrs []xml.Attr
+	text  string
+	kids  []*node
+	path  string
+}
+
+func parseTree(data []byte) (*node, error) {
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	var stack []*node
+	var root *node
+	counts := []map[string]int{{}}
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			n := &node{name: t.Name, attrs: t.Attr}
+			label := prefixed(t.Name)
+			c := counts[len(counts)-1]
+			c[label]++
+			if len(stack) == 0 {
+				n.path = "/" + label
+				root = n
+			} else {
+				parent := stack[len(stack)-1]
+				n.path = fmt.Sprintf("%s/%s[%d]", parent.path, label, c[label])
+				parent.kids = append(parent.kids, n)
+			}
+			stack = append(stack, n)
+			counts = append(counts, map[string]int{})
+		case xml.EndElement:
+			stack = stack[:len(stack)-1]
+			counts = counts[:len(counts)-1]
+		case xml.CharData:
+			if len(stack) > 0 {
+				stack[len(stack)-1].text += string(t)
+			}
+		}
+	}
+	if root == nil {
+		return nil, errors.New("no root element")
+	}
+	return root, nil
+}
+
+// prefixed names an element the way UBL documents usually do.
+func prefixed(n xml.Name) string {
+	switch n.Space {
+	case nsCAC:
+		return "cac:" + n.Local
+	case nsCBC:
+		return "cbc:" + n.Local
+	}
+	return n.Local
+}
+
+// cleanPath drops the "[1]" of the first occurrence, which reads better
+// for elements that occur once.
+func cleanPath(p string) string { return strings.ReplaceAll(p, "[1]", "") }
+
+// child returns the first child named local in namespace ns, or nil.
+func (n *node) child(ns, local string) *node {
+	if n == nil {
+		return nil
+	}
+	for _, k := range n.kids {
+		if k.name.Space == ns && k.name.Local == local {
+			return k
+		}
+	}
+	return nil
+}
+
+func (n *node) children(ns, local string) []*node {
+	if n == nil {
+		return nil
+	}
+	var out []*node
+	for _, k := range n.kids {
+		if k.name.Space == ns && k.name.Local == local {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// at walks a path of "cac:X" / "cbc:Y" steps.
+func (n *node) at(steps ...string) *node {
+	for _, s := range steps {
+		prefix, local, _ := strings.Cut(s, ":")
+		ns := nsCBC
+		if prefix == "cac" {
+			ns = nsCAC
+		}
+		n = n.child(ns, local)
+	}
+	return n
+}
+
+func (n *node) str(steps ...string) string {
+	if m := n.at(steps...); m != nil {
+		return strings.TrimSpace(m.text)
+	}
+	return ""
+}
+
+func (n *node) attr(local string) string {
+	if n == nil {
+		return ""
+	}
+	for _, a := range n.attrs {
+		if a.Name.Local == local {
+			return strings.TrimSpace(a.Value)
+		}
+	}
+	return ""
+}
+
+// parser collects violations and remembers where each model field came
+// from, so Validate's field paths can be reported as element paths.
+type parser struct {
+	violations []Violation
+	locs       map[string]string
+}
+
+func (p *parser) add(path, format string, args ...any) {
+	p.violations = append(p.violations, Violation{Path: cleanPath(path), Message: fmt.Sprintf(format, args...)})
+}
+
+// required returns the text at steps below n, reporting it when missing.
+func (p *parser) required(n *node, what string, steps ...string) string {
+	s := n.str(steps...)
+	if s == "" && n != nil {
+		p.add(n.path+"/"+strings.Join(steps, "/"), "%s is required", what)
+	}
+	return s
+}
+
+// decimalAt parses the amount or quantity at steps below n; field is the
+// model path it fills.
+func (p *parser) decimalAt(n *node, field string, required bool, steps ...string) decimal.Decimal {
+	m := n.at(steps...)
+	if m == nil {
+		if required && n != nil {
+			p.add(n.path+"/"+strings.Join(steps, "/"), "is required")
+		}
+		return decimal.Zero
+	}
+	p.locs[field] = m.path
+	v, err := decimal.NewFromString(strings.TrimSpace(m.text))
+	if err != nil {
+		p.add(m.path, "%q is not a number", strings.TrimSpace(m.text))
+		return decimal.Zero
+	}
+	return v
+}
+
+func (p *parser) dateAt(n *node, field string, steps ...string) Date {
+	m := n.at(steps...)
+	if m == nil {
+		return Date{}
+	}
+	p.locs[field] = m.path
+	d, err := ParseDate(strings.TrimSpace(m.text))
+	if err != nil {
+		p.add(m.path, "%s", err)
+	}
+	return d
+}
+
+func (p *parser) header(root *node, d *Document) {
+	if root.str("cbc:CustomizationID") == "" {
+		p.add(root.path+"/cbc:CustomizationID", "the specification identifier is required (BR-01)")
+	}
+	d.Number = p.required(root, "the document number (BR-02)", "cbc:ID")
+	p.locs["number"] = root.path + "/cbc:ID"
+	if root.at("cbc:IssueDate") == nil {
+		p.add(root.path+"/cbc:IssueDate", "the issue date is required (BR-03)")
+	}
+	d.IssueDate = p.dateAt(root, "issue_date", "cbc:IssueDate")
+	d.DueDate = p.dateAt(root, "due_date", "cbc:DueDate")
+	if d.DueDate.IsZero() {
+		d.DueDate = p.dateAt(root, "due_date", "cac:PaymentMeans", "cbc:PaymentDueDate")
+	}
+	d.Currency = p.required(root, "the document currency (BR-05)", "cbc:DocumentCurrencyCode")
+	p.locs["currency"] = root.path + "/cbc:DocumentCurrencyCode"
+	d.CurrencyExponent = CurrencyExponent(d.Currency)
+	d.TaxCurrency = root.str("cbc:TaxCurrencyCode")
+	d.BuyerReference = root.str("cbc:BuyerReference")
+	p.locs["buyer_reference"] = root.path + "/cbc:BuyerReference"
+	d.OrderReference = root.str("cac:OrderReference", "cbc:ID")
+	for _, n := range root.children(nsCBC, "Note") {
+		if s := strings.TrimSpace(n.text); s != "" {
+			d.Notes = append(d.Notes, s)
+		}
+	}
+	d.Period = p.period(root.at("cac:InvoicePeriod"), "period")
+	if ref := root.at("cac:BillingReference", "cac:InvoiceDocumentReference"); ref != nil {
+		d.InvoiceReference = &InvoiceReference{
+			Number:    p.required(ref, "the referenced invoice number", "cbc:ID"),
+			IssueDate: p.dateAt(ref, "invoice_reference.issue_date", "cbc:IssueDate"),
+		}
+	}
+	d.Seller = p.party(root, "cac:AccountingSupplierParty", "seller")
+	d.Buyer = p.party(root, "cac:AccountingCustomerParty", "buyer")
+	if pm := root.at("cac:PaymentMeans"); pm != nil {
+		d.PaymentMeans = &PaymentMeans{
+			Code:        p.required(pm, "the payment means code (BR-49)", "cbc:PaymentMeansCode"),
+			PaymentID:   pm.str("cbc:PaymentID"),
+			IBAN:        pm.str("cac:PayeeFinancialAccount", "cbc:ID"),
+			AccountName: pm.str("cac:PayeeFinancialAccount", "cbc:Name"),
+			BIC:         pm.str("cac:PayeeFinancialAccount", "cac:FinancialInstitutionBranch", "cbc:ID"),
+		}
+		p.locs["payment_means.iban"] = pm.path + "/cac:PayeeFinancialAccount/cbc:ID"
+	}
+	var terms []string
+	for _, t := range root.children(nsCAC, "PaymentTerms") {
+		if s := t.str("cbc:Note"); s != "" {
+			terms = append(terms, s)
+		}
+	}
+	d.PaymentTerms = strings.Join(terms, "\n")
+	for i, n := range root.children(nsCAC, "AllowanceCharge") {
+		d.AllowanceCharges = append(d.AllowanceCharges, p.allowanceCharge(n, fmt.Sprintf("allowance_charges[%d]", i), true))
+	}
+	p.taxTotals(root, d)
+	p.totals(root.at("cac:LegalMonetaryTotal"), root, d)
+	lineName, qtyName := "InvoiceLine", "InvoicedQuantity"
+	if d.Kind == KindCreditNote {
+		lineName, qtyName = "CreditNoteLine", "CreditedQuantity"
+	}
+	lines := root.children(nsCAC, lineName)
+	if len(lines) == 0 {
+		p.add(root.path+"/cac:"+lineName, "at least one line is required (BR-16)")
+	}
+	for i, n := range lines {
+		d.Lines = append(d.Lines, p.line(n, i, qtyName))
+	}
+}
+
+func (p *parser) period(n *node, field string) *Period {
+	if n == nil {
+		return nil
+	}
+	p.locs[field] = n.path
+	return &Period{Start: p.dateAt(n, field+".start", "cbc:StartDate"), End: p.dateAt(n, field+".end", "cbc:EndDate")}
+}
+
+func (p *parser) party(root *node, role, field string) Party {
+	n := root.at(role, "cac:Party")
+	if n == nil {
+		p.add(root.path+"/"+role+"/cac:Party", "the %s party is required", field)
+		return Party{}
+	}
+	p.locs[field+".name"] = n.path + "/cac:PartyLegalEntity/cbc:RegistrationName"
+	p.locs[field+".endpoint_id"] = n.path + "/cbc:EndpointID"
+	p.locs[field+".country_code"] = n.path + "/cac:PostalAddress/cac:Country/cbc:IdentificationCode"
+	p.locs[field+".vat_id"] = n.path + "/cac:PartyTaxScheme/cbc:CompanyID"
+	pty := Party{
+		Name:           n.str("cac:PartyLegalEntity", "cbc:RegistrationName"),
+		TradingName:    n.str("cac:PartyName", "cbc:Name"),
+		City:           n.str("cac:PostalAddress", "cbc:CityName"),
+		PostalCode:     n.str("cac:PostalAddress", "cbc:PostalZone"),
+		Subdivision:    n.str("cac:PostalAddress", "cbc:CountrySubentity"),
+		CountryCode:    n.str("cac:PostalAddress", "cac:Country", "cbc:IdentificationCode"),
+		LegalID:        n.str("cac:PartyLegalEntity", "cbc:CompanyID"),
+		LegalIDScheme:  n.at("cac:PartyLegalEntity", "cbc:CompanyID").attr("schemeID"),
+		LegalForm:      n.str("cac:PartyLegalEntity", "cbc:CompanyLegalForm"),
+		ID:             n.str("cac:PartyIdentification", "cbc:ID"),
+		IDScheme:       n.at("cac:PartyIdentification", "cbc:ID").attr("schemeID"),
+		ContactName:    n.str("cac:Contact", "cbc:Name"),
+		Phone:          n.str("cac:Contact", "cbc:Telephone"),
+		Email:          n.str("cac:Contact", "cbc:ElectronicMail"),
+		EndpointID:     n.str("cbc:EndpointID"),
+		EndpointScheme: n.at("cbc:EndpointID").attr("schemeID"),
+	}
+	for _, step := range []string{"cbc:StreetName", "cbc:AdditionalStreetName"} {
+		if s := n.str("cac:PostalAddress", step); s != "" {
+			pty.Address = append(pty.Address, s)
+		}
+	}
+	if s := n.str("cac:PostalAddress", "cac:AddressLine", "cbc:Line"); s != "" {
+		pty.Address = append(pty.Address, s)
+	}
+	for _, ts := range n.children(nsCAC, "PartyTaxScheme") {
+		// Only the VAT scheme is the VAT identifier; other schemes are
+		// the seller's tax registration (BT-32), which the model does not carry.
+		if strings.EqualFold(ts.str("cac:TaxScheme", "cbc:ID"), "VAT") {
+			pty.VATID = ts.str("cbc:CompanyID")
+		}
+	}
+	if pty.Name == "" {
+		p.add(n.path+"/cac:PartyLegalEntity/cbc:RegistrationName", "the %s name is required (BR-06/BR-07)", field)
+	}
+	return pty
+}
+
+func (p *parser) taxCategory(n *node, field string) Tax {
+	if n == nil {
+		return Tax{}
+	}
+	p.locs[field] = n.path
+	p.locs[field+".rate"] = n.path + "/cbc:Percent"
+	t := Tax{
+		Category:            TaxCategory(p.required(n, "the VAT category code", "cbc:ID")),
+		ExemptionReason:     n.str("cbc:TaxExemptionReason"),
+		ExemptionReasonCode: n.str("cbc:TaxExemptionReasonCode"),
+	}
+	t.Rate = p.decimalAt(n, field+".rate", false, "cbc:Percent")
+	// Normalise "25.0" to "25" so groups with the same rate compare equal.
+	t.Rate = decimal.RequireFromString(t.Rate.String())
+	return t
+}
+
+func (p *parser) allowanceCharge(n *node, field string, docLevel bool) AllowanceCharge {
+	ac := AllowanceCharge{
+		Reason:     n.str("cbc:AllowanceChargeReason"),
+		ReasonCode: n.str("cbc:AllowanceChargeReasonCode"),
+	}
+	switch ind := strings.TrimSpace(n.str("cbc:ChargeIndicator")); ind {
+	case "true":
+		ac.Charge = true
+	case "false":
+	default:
+		p.add(n.path+"/cbc:ChargeIndicator", "must be true or false, not %q (PEPPOL-EN16931-R043)", ind)
+	}
+	ac.Amount = p.decimalAt(n, field+".amount", true, "cbc:Amount")
+	ac.BaseAmount = p.decimalAt(n, field+".base_amount", false, "cbc:BaseAmount")
+	ac.Percent = p.decimalAt(n, field+".percent", false, "cbc:MultiplierFactorNumeric")
+	if docLevel {
+		if tc := n.at("cac:TaxCategory"); tc != nil {
+			t := p.taxCategory(tc, field+".tax")
+			ac.Tax = &t
+		}
+	}
+	return ac
+}
+
+func (p *parser) taxTotals(root *node, d *Document) {
+	var withSubtotals *node
+	for _, tt := range root.children(nsCAC, "TaxTotal") {
+		amount := tt.at("cbc:TaxAmount")
+		if cur := amount.attr("currencyID"); cur != "" && cur == d.TaxCurrency && cur != d.Currency {
+			d.TaxInTaxCurrency = p.decimalAt(tt, "tax_in_tax_currency", true, "cbc:TaxAmount")
+			continue
+		}
+		if withSubtotals != nil {
+			p.add(tt.path, "only one tax total in the document currency is allowed (PEPPOL-EN16931-R053)")
+			continue
+		}
+		withSubtotals = tt
+		d.Totals.Tax = p.decimalAt(tt, "totals.tax", true, "cbc:TaxAmount")
+		for i, st := range tt.children(nsCAC, "TaxSubtotal") {
+			f := fmt.Sprintf("tax_breakdown[%d]", i)
+			p.locs[f] = st.path
+			g := TaxSubtotal{
+				TaxableAmount: p.decimalAt(st, f+".taxable_amount", true, "cbc:TaxableAmount"),
+				TaxAmount:     p.decimalAt(st, f+".tax_amount", true, "cbc:TaxAmount"),
+			}
+			if tc := st.at("cac:TaxCategory"); tc != nil {
+				g.Tax = p.taxCategory(tc, f+".tax")
+			} else {
+				p.add(st.path+"/cac:TaxCategory", "the tax category is required")
+			}
+			d.TaxBreakdown = append(d.TaxBreakdown, g)
+		}
+	}
+	if withSubtotals == nil {
+		p.add(root.path+"/cac:TaxTotal", "a tax total with the tax breakdown is required (BR-CO-18)")
+	}
+}
+
+func (p *parser) totals(n, root *node, d *Document) {
+	if n == nil {
+		p.add(root.path+"/cac:LegalMonetaryTotal", "the document totals are required")
+		return
+	}
+	t := &d.Totals
+	t.LineExtension = p.decimalAt(n, "totals.line_extension", true, "cbc:LineExtensionAmount")
+	t.TaxExclusive = p.decimalAt(n, "totals.tax_exclusive", true, "cbc:TaxExclusiveAmount")
+	t.TaxInclusive = p.decimalAt(n, "totals.tax_inclusive", true, "cbc:TaxInclusiveAmount")
+	t.AllowanceTotal = p.decimalAt(n, "totals.allowance_total", false, "cbc:AllowanceTotalAmount")
+	t.ChargeTotal = p.decimalAt(n, "totals.charge_total", false, "cbc:ChargeTotalAmount")
+	t.Prepaid = p.decimalAt(n, "totals.prepaid", false, "cbc:PrepaidAmount")
+	t.PayableRounding = p.decimalAt(n, "totals.payable_rounding", false, "cbc:PayableRoundingAmount")
+	t.Payable = p.decimalAt(n, "totals.payable", true, "cbc:PayableAmount")
+}
+
+func (p *parser) line(n *node, i int, qtyName string) Line {
+	f := fmt.Sprintf("lines[%d]", i)
+	item := n.at("cac:Item")
+	l := Line{
+		ID:           p.required(n, "the line identifier (BR-21)", "cbc:ID"),
+		Note:         n.str("cbc:Note"),
+		Name:         p.required(n, "the item name (BR-25)", "cac:Item", "cbc:Name"),
+		Description:  item.str("cbc:Description"),
+		SellerItemID: item.str("cac:SellersItemIdentification", "cbc:ID"),
+		UnitCode:     n.at("cbc:" + qtyName).attr("unitCode"),
+	}
+	p.locs[f+".name"] = n.path + "/cac:Item/cbc:Name"
+	p.locs[f+".unit_code"] = n.path + "/cbc:" + qtyName
+	l.Quantity = p.decimalAt(n, f+".quantity", true, "cbc:"+qtyName)
+	l.NetAmount = p.decimalAt(n, f+".net_amount", true, "cbc:LineExtensionAmount")
+	l.UnitPrice = p.decimalAt(n, f+".unit_price", true, "cac:Price", "cbc:PriceAmount")
+	l.BaseQuantity = p.decimalAt(n, f+".base_quantity", false, "cac:Price", "cbc:BaseQuantity")
+	l.Period = p.period(n.at("cac:InvoicePeriod"), f+".period")
+	for j, ac := range n.children(nsCAC, "AllowanceCharge") {
+		l.AllowanceCharges = append(l.AllowanceCharges, p.allowanceCharge(ac, fmt.Sprintf("%s.allowance_charges[%d]", f, j), false))
+	}
+	if tc := item.at("cac:ClassifiedTaxCategory"); tc != nil {
+		l.Tax = p.taxCategory(tc, f+".tax")
+	} else if item != nil {
+		p.add(item.path+"/cac:ClassifiedTaxCategory", "the item's VAT category is required (BR-CO-4)")
+	}
+	// The breakdown carries the exemption reason; lines do not in UBL.
+	return l
+}
+
+// fromValidate runs Validate on the parsed document and reports each
+// field problem at the element it came from.
+func (p *parser) fromValidate(d *Document) []Violation {
+	err := d.Validate()
+	e, ok := abacus.AsError(err)
+	if !ok {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, v := range p.violations {
+		seen[v.Path] = true
+	}
+	var out []Violation
+	for _, f := range e.Fields {
+		path, msg := f.Field, f.Message
+		if loc, exact := p.lookup(f.Field); loc != "" {
+			path = cleanPath(loc)
+			if !exact { // located at a parent element: say which part
+				msg = f.Field[strings.LastIndex(f.Field, ".")+1:] + " " + msg
+			}
+		}
+		if seen[path] && strings.HasSuffix(f.Message, "is required") {
+			continue // already reported as a missing element
+		}
+		out = append(out, Violation{Path: path, Message: msg})
+	}
+	return out
+}
+
+// lookup finds the element for a model field, or for its closest parent
+// (exact is false then).
+func (p *parser) lookup(field string) (loc string, exact bool) {
+	for f := field; f != ""; {
+		if loc, ok := p.locs[f]; ok {
+			return loc, f == field
+		}
+		i := strings.LastIndex(f, ".")
+		if i < 0 {
+			return "", false
+		}
+		f = f[:i]
+	}
+	return "", false
+}

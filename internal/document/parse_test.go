@@ -1,0 +1,149 @@
+package document
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/abacusbilling/abacus"
+)
+
+// TestParseUBLExamples parses every OpenPEPPOL example, expects no
+// violations, and sends the re-rendered UBL through the validator.
+func TestParseUBLExamples(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob(filepath.Join(sharedDir(t), "einvoice", "examples", "*.xml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples found: %v", err)
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".xml")
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, violations, err := ParseUBL(data)
+			if err != nil {
+				t.Fatalf("ParseUBL: %v", err)
+			}
+			if len(violations) > 0 {
+				t.Fatalf("violations in a valid example: %+v", violations)
+			}
+			if d.Number == "" || len(d.Lines) == 0 || d.Totals.Payable.IsZero() || d.Seller.Name == "" {
+				t.Fatalf("parsed document is missing basics: %+v", d)
+			}
+			xml, err := UBL(d)
+			if err != nil {
+				t.Fatalf("UBL of parsed example: %v", err)
+			}
+			if out, ok := validateUBL(t, name, xml); !ok {
+				t.Fatalf("round-tripped example rejected:\n%s\n%s", out, xml)
+			}
+		})
+	}
+}
+
+// TestParseUBLRoundTrip checks that UBL then ParseUBL gives back the same
+// model for every fixture, so nothing the model carries is lost.
+func TestParseUBLRoundTrip(t *testing.T) {
+	t.Parallel()
+	for name, d := range fixtures() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			xml, err := UBL(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, violations, err := ParseUBL(xml)
+			if err != nil || len(violations) > 0 {
+				t.Fatalf("ParseUBL: %v %+v", err, violations)
+			}
+			a, _ := JSON(comparable(d))
+			b, _ := JSON(got)
+			if string(a) != string(b) {
+				t.Fatalf("round trip changed the document:\nwant %s\ngot  %s", a, b)
+			}
+		})
+	}
+}
+
+// comparable is d as UBL carries it: lines keep no exemption reason (the
+// breakdown does) and notes are one.
+func comparable(d *Document) *Document {
+	c := *d
+	c.Lines = append([]Line(nil), d.Lines...)
+	for i := range c.Lines {
+		c.Lines[i].Tax.ExemptionReason, c.Lines[i].Tax.ExemptionReasonCode = "", ""
+	}
+	if len(d.Notes) > 1 {
+		c.Notes = []string{strings.Join(d.Notes, "\n")}
+	}
+	return &c
+}
+
+// TestParseUBLBroken expects every planted mistake to be reported at its
+// element, and the document to come back anyway.
+func TestParseUBLBroken(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(filepath.Join("testdata", "broken-invoice.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, violations, err := ParseUBL(data)
+	if err != nil {
+		t.Fatalf("ParseUBL: %v", err)
+	}
+	if d == nil || d.Seller.Name != "Zuliefer Österreich GmbH" || len(d.Lines) != 2 {
+		t.Fatalf("document not returned as far as readable: %+v", d)
+	}
+	want := []struct{ path, contains string }{
+		{"/Invoice/cbc:ID", "document number"},
+		{"/Invoice/cac:AccountingSupplierParty/cac:Party/cbc:EndpointID", "electronic address"},
+		{"/Invoice/cac:InvoiceLine/cbc:LineExtensionAmount", "R120"},
+		{"/Invoice/cac:InvoiceLine[2]/cbc:InvoicedQuantity", "not a number"},
+		{"/Invoice/cac:TaxTotal/cac:TaxSubtotal/cbc:TaxAmount", "BR-CO-17"},
+		{"/Invoice/cac:TaxTotal/cac:TaxSubtotal[2]/cac:TaxCategory", "exemption"},
+		{"/Invoice/cac:LegalMonetaryTotal/cbc:PayableAmount", "BR-CO-16"},
+	}
+	for _, w := range want {
+		found := false
+		for _, v := range violations {
+			if v.Path == w.path && strings.Contains(v.Message, w.contains) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no violation at %s mentioning %q", w.path, w.contains)
+		}
+	}
+	if t.Failed() {
+		for _, v := range violations {
+			t.Logf("got %s: %s", v.Path, v.Message)
+		}
+	}
+}
+
+func TestParseUBLRefusesNonUBL(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, input, code string
+	}{
+		{"not xml", "this is not xml <", CodeUnreadable},
+		{"empty", "", CodeUnreadable},
+		{"other root", `<Order xmlns="urn:oasis:names:specification:ubl:schema:xsd:Order-2"/>`, CodeNotUBL},
+		{"invoice without namespace", `<Invoice><ID>1</ID></Invoice>`, CodeNotUBL},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, _, err := ParseUBL([]byte(tt.input))
+			e, ok := abacus.AsError(err)
+			if !ok || e.Code != tt.code || e.Kind != abacus.KindInvalid {
+				t.Fatalf("err = %v, want code %s", err, tt.code)
+			}
+		})
+	}
+}

@@ -1,0 +1,350 @@
+package document
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"strings"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/shopspring/decimal"
+)
+
+// Namespaces and identifiers of UBL 2.1 and Peppol BIS Billing 3.0.
+const (
+	nsInvoice    = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
+	nsCreditNote = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
+	nsCAC        = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
+	nsCBC        = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
+
+	// CustomizationID identifies Peppol BIS Billing 3.0 (BT-24).
+	CustomizationID = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
+	// ProfileID identifies the Peppol billing process (BT-23).
+	ProfileID = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
+)
+
+// CodePrecisionUnsupported is the error code UBL returns for amounts with
+// more than two decimals.
+const CodePrecisionUnsupported = "currency_precision_unsupported"
+
+// UBL renders d as a UBL 2.1 Invoice (or CreditNote, by d.Kind) that
+// conforms to Peppol BIS Billing 3.0 and EN 16931, with elements in the
+// order the UBL XSD requires. It validates d first and returns Validate's
+// *abacus.Error when d is inconsistent. Peppol allows at most two decimals
+// on amounts (BR-DEC-*), so a document in a three-decimal currency such as
+// KWD renders only when its amounts are whole hundredths; otherwise UBL
+// returns an *abacus.Error of KindUnprocessable with code
+// "currency_precision_unsupported". Multiple Notes are joined into the one
+// note Peppol allows (R002). Unit prices and quantities keep their full
+// precision.
+func UBL(d *Document) ([]byte, error) {
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	b, err := renderUBL(d)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// renderUBL writes d without validating it. On a precision error it still
+// returns the full output, which tests use to prove what Peppol rejects.
+func renderUBL(d *Document) ([]byte, error) {
+	w := &xmlWriter{currency: d.Currency, places: min(d.CurrencyExponent, 2)}
+	w.buf.WriteString(xml.Header)
+	root, ns, typeCode, lineName, qtyName := "Invoice", nsInvoice, "380", "cac:InvoiceLine", "cbc:InvoicedQuantity"
+	if d.Kind == KindCreditNote {
+		root, ns, typeCode, lineName, qtyName = "CreditNote", nsCreditNote, "381", "cac:CreditNoteLine", "cbc:CreditedQuantity"
+	}
+	fmt.Fprintf(&w.buf, "<%s xmlns=%q xmlns:cac=%q xmlns:cbc=%q>\n", root, ns, nsCAC, nsCBC)
+	w.depth = 1
+	w.leaf("cbc:CustomizationID", CustomizationID)
+	w.leaf("cbc:ProfileID", ProfileID)
+	w.leaf("cbc:ID", d.Number)
+	w.leaf("cbc:IssueDate", d.IssueDate.String())
+	if d.Kind == KindCreditNote {
+		w.leaf("cbc:CreditNoteTypeCode", typeCode)
+	} else {
+		w.leaf("cbc:DueDate", d.DueDate.String())
+		w.leaf("cbc:InvoiceTypeCode", typeCode)
+	}
+	w.leaf("cbc:Note", strings.Join(d.Notes, "\n"))
+	w.leaf("cbc:DocumentCurrencyCode", d.Currency)
+	w.leaf("cbc:TaxCurrencyCode", d.TaxCurrency)
+	w.leaf("cbc:BuyerReference", d.BuyerReference)
+	w.period("cac:InvoicePeriod", d.Period)
+	if d.OrderReference != "" {
+		w.open("cac:OrderReference")
+		w.leaf("cbc:ID", d.OrderReference)
+		w.close("cac:OrderReference")
+	}
+	if r := d.InvoiceReference; r != nil {
+		w.open("cac:BillingReference")
+		w.open("cac:InvoiceDocumentReference")
+		w.leaf("cbc:ID", r.Number)
+		w.leaf("cbc:IssueDate", r.IssueDate.String())
+		w.close("cac:InvoiceDocumentReference")
+		w.close("cac:BillingReference")
+	}
+	w.party("cac:AccountingSupplierParty", &d.Seller)
+	w.party("cac:AccountingCustomerParty", &d.Buyer)
+	if pm := d.PaymentMeans; pm != nil {
+		w.open("cac:PaymentMeans")
+		w.leaf("cbc:PaymentMeansCode", pm.Code)
+		if d.Kind == KindCreditNote {
+			w.leaf("cbc:PaymentDueDate", d.DueDate.String())
+		}
+		w.leaf("cbc:PaymentID", pm.PaymentID)
+		if pm.IBAN != "" {
+			w.open("cac:PayeeFinancialAccount")
+			w.leaf("cbc:ID", pm.IBAN)
+			w.leaf("cbc:Name", pm.AccountName)
+			if pm.BIC != "" {
+				w.open("cac:FinancialInstitutionBranch")
+				w.leaf("cbc:ID", pm.BIC)
+				w.close("cac:FinancialInstitutionBranch")
+			}
+			w.close("cac:PayeeFinancialAccount")
+		}
+		w.close("cac:PaymentMeans")
+	}
+	if d.PaymentTerms != "" {
+		w.open("cac:PaymentTerms")
+		w.leaf("cbc:Note", d.PaymentTerms)
+		w.close("cac:PaymentTerms")
+	}
+	for _, ac := range d.AllowanceCharges {
+		w.allowanceCharge(ac)
+	}
+	w.open("cac:TaxTotal")
+	w.amount("cbc:TaxAmount", d.Totals.Tax)
+	for _, g := range d.TaxBreakdown {
+		w.open("cac:TaxSubtotal")
+		w.amount("cbc:TaxableAmount", g.TaxableAmount)
+		w.amount("cbc:TaxAmount", g.TaxAmount)
+		w.taxCategory("cac:TaxCategory", g.Tax, true)
+		w.close("cac:TaxSubtotal")
+	}
+	w.close("cac:TaxTotal")
+	if d.TaxCurrency != "" {
+		w.open("cac:TaxTotal")
+		w.leafAttr("cbc:TaxAmount", w.fixed(d.TaxInTaxCurrency, "tax_in_tax_currency"), "currencyID", d.TaxCurrency)
+		w.close("cac:TaxTotal")
+	}
+	t := d.Totals
+	w.open("cac:LegalMonetaryTotal")
+	w.amount("cbc:LineExtensionAmount", t.LineExtension)
+	w.amount("cbc:TaxExclusiveAmount", t.TaxExclusive)
+	w.amount("cbc:TaxInclusiveAmount", t.TaxInclusive)
+	hasAllowance, hasCharge := false, false
+	for _, ac := range d.AllowanceCharges {
+		hasCharge = hasCharge || ac.Charge
+		hasAllowance = hasAllowance || !ac.Charge
+	}
+	if hasAllowance {
+		w.amount("cbc:AllowanceTotalAmount", t.AllowanceTotal)
+	}
+	if hasCharge {
+		w.amount("cbc:ChargeTotalAmount", t.ChargeTotal)
+	}
+	if !t.Prepaid.IsZero() {
+		w.amount("cbc:PrepaidAmount", t.Prepaid)
+	}
+	if !t.PayableRounding.IsZero() {
+		w.amount("cbc:PayableRoundingAmount", t.PayableRounding)
+	}
+	w.amount("cbc:PayableAmount", t.Payable)
+	w.close("cac:LegalMonetaryTotal")
+	for _, l := range d.Lines {
+		w.open(lineName)
+		w.leaf("cbc:ID", l.ID)
+		w.leaf("cbc:Note", l.Note)
+		w.leafAttr(qtyName, l.Quantity.String(), "unitCode", l.UnitCode)
+		w.amount("cbc:LineExtensionAmount", l.NetAmount)
+		w.period("cac:InvoicePeriod", l.Period)
+		for _, ac := range l.AllowanceCharges {
+			ac.Tax = nil // a line allowance takes the line's tax category
+			w.allowanceCharge(ac)
+		}
+		w.open("cac:Item")
+		w.leaf("cbc:Description", l.Description)
+		w.leaf("cbc:Name", l.Name)
+		if l.SellerItemID != "" {
+			w.open("cac:SellersItemIdentification")
+			w.leaf("cbc:ID", l.SellerItemID)
+			w.close("cac:SellersItemIdentification")
+		}
+		w.taxCategory("cac:ClassifiedTaxCategory", l.Tax, false)
+		w.close("cac:Item")
+		w.open("cac:Price")
+		w.leafAttr("cbc:PriceAmount", l.UnitPrice.String(), "currencyID", d.Currency)
+		if !l.BaseQuantity.IsZero() {
+			w.leafAttr("cbc:BaseQuantity", l.BaseQuantity.String(), "unitCode", l.UnitCode)
+		}
+		w.close("cac:Price")
+		w.close(lineName)
+	}
+	w.buf.WriteString("</" + root + ">\n")
+	return w.buf.Bytes(), w.err
+}
+
+// xmlWriter writes indented UBL. Empty leaves are skipped because Peppol
+// rejects empty elements (R008).
+type xmlWriter struct {
+	buf      bytes.Buffer
+	depth    int
+	currency string
+	places   int32
+	err      error
+}
+
+func (w *xmlWriter) indent() { w.buf.WriteString(strings.Repeat("  ", w.depth)) }
+
+func (w *xmlWriter) open(name string) {
+	w.indent()
+	w.buf.WriteString("<" + name + ">\n")
+	w.depth++
+}
+
+func (w *xmlWriter) close(name string) {
+	w.depth--
+	w.indent()
+	w.buf.WriteString("</" + name + ">\n")
+}
+
+func (w *xmlWriter) leaf(name, text string) { w.leafAttr(name, text, "", "") }
+
+func (w *xmlWriter) leafAttr(name, text, attr, value string) {
+	if text == "" {
+		return
+	}
+	w.indent()
+	w.buf.WriteString("<" + name)
+	if attr != "" && value != "" {
+		w.buf.WriteString(" " + attr + `="`)
+		_ = xml.EscapeText(&w.buf, []byte(value)) // writes to a bytes.Buffer cannot fail
+		w.buf.WriteString(`"`)
+	}
+	w.buf.WriteString(">")
+	_ = xml.EscapeText(&w.buf, []byte(text))
+	w.buf.WriteString("</" + name + ">\n")
+}
+
+// fixed formats a with the currency's decimals (at most two) and records
+// an error when that would lose precision.
+func (w *xmlWriter) fixed(a decimal.Decimal, what string) string {
+	if !decimalsOK(a, w.places) {
+		if w.err == nil {
+			w.err = abacus.Errorf(abacus.KindUnprocessable, CodePrecisionUnsupported,
+				"%s %s has more than two decimals; Peppol BIS 3.0 (BR-DEC) accepts at most two, so this %s document cannot be sent as UBL — round its amounts to hundredths", what, a, w.currency)
+		}
+		return a.String() // exact, never silently rounded
+	}
+	return a.StringFixed(w.places)
+}
+
+func (w *xmlWriter) amount(name string, a decimal.Decimal) {
+	w.leafAttr(name, w.fixed(a, strings.TrimPrefix(name, "cbc:")), "currencyID", w.currency)
+}
+
+func (w *xmlWriter) period(name string, p *Period) {
+	if p == nil {
+		return
+	}
+	w.open(name)
+	w.leaf("cbc:StartDate", p.Start.String())
+	w.leaf("cbc:EndDate", p.End.String())
+	w.close(name)
+}
+
+func (w *xmlWriter) taxCategory(name string, t Tax, exemption bool) {
+	w.open(name)
+	w.leaf("cbc:ID", string(t.Category))
+	if t.Category != TaxNotSubject { // BR-O-05..07: category O carries no rate
+		w.leaf("cbc:Percent", t.Rate.String())
+	}
+	if exemption {
+		w.leaf("cbc:TaxExemptionReasonCode", t.ExemptionReasonCode)
+		w.leaf("cbc:TaxExemptionReason", t.ExemptionReason)
+	}
+	w.open("cac:TaxScheme")
+	w.leaf("cbc:ID", "VAT")
+	w.close("cac:TaxScheme")
+	w.close(name)
+}
+
+func (w *xmlWriter) allowanceCharge(ac AllowanceCharge) {
+	w.open("cac:AllowanceCharge")
+	w.leaf("cbc:ChargeIndicator", fmt.Sprint(ac.Charge))
+	w.leaf("cbc:AllowanceChargeReasonCode", ac.ReasonCode)
+	w.leaf("cbc:AllowanceChargeReason", ac.Reason)
+	if !ac.BaseAmount.IsZero() {
+		w.leaf("cbc:MultiplierFactorNumeric", ac.Percent.String())
+	}
+	w.amount("cbc:Amount", ac.Amount)
+	if !ac.BaseAmount.IsZero() {
+		w.amount("cbc:BaseAmount", ac.BaseAmount)
+	}
+	if ac.Tax != nil {
+		w.taxCategory("cac:TaxCategory", *ac.Tax, false)
+	}
+	w.close("cac:AllowanceCharge")
+}
+
+func (w *xmlWriter) party(name string, p *Party) {
+	w.open(name)
+	w.open("cac:Party")
+	w.leafAttr("cbc:EndpointID", p.EndpointID, "schemeID", p.EndpointScheme)
+	if p.ID != "" {
+		w.open("cac:PartyIdentification")
+		w.leafAttr("cbc:ID", p.ID, "schemeID", p.IDScheme)
+		w.close("cac:PartyIdentification")
+	}
+	if p.TradingName != "" {
+		w.open("cac:PartyName")
+		w.leaf("cbc:Name", p.TradingName)
+		w.close("cac:PartyName")
+	}
+	w.open("cac:PostalAddress")
+	if len(p.Address) > 0 {
+		w.leaf("cbc:StreetName", p.Address[0])
+	}
+	if len(p.Address) > 1 {
+		w.leaf("cbc:AdditionalStreetName", p.Address[1])
+	}
+	w.leaf("cbc:CityName", p.City)
+	w.leaf("cbc:PostalZone", p.PostalCode)
+	w.leaf("cbc:CountrySubentity", p.Subdivision)
+	if len(p.Address) > 2 && p.Address[2] != "" {
+		w.open("cac:AddressLine")
+		w.leaf("cbc:Line", p.Address[2])
+		w.close("cac:AddressLine")
+	}
+	w.open("cac:Country")
+	w.leaf("cbc:IdentificationCode", p.CountryCode)
+	w.close("cac:Country")
+	w.close("cac:PostalAddress")
+	if p.VATID != "" {
+		w.open("cac:PartyTaxScheme")
+		w.leaf("cbc:CompanyID", p.VATID)
+		w.open("cac:TaxScheme")
+		w.leaf("cbc:ID", "VAT")
+		w.close("cac:TaxScheme")
+		w.close("cac:PartyTaxScheme")
+	}
+	w.open("cac:PartyLegalEntity")
+	w.leaf("cbc:RegistrationName", p.Name)
+	w.leafAttr("cbc:CompanyID", p.LegalID, "schemeID", p.LegalIDScheme)
+	w.leaf("cbc:CompanyLegalForm", p.LegalForm)
+	w.close("cac:PartyLegalEntity")
+	if p.ContactName != "" || p.Phone != "" || p.Email != "" {
+		w.open("cac:Contact")
+		w.leaf("cbc:Name", p.ContactName)
+		w.leaf("cbc:Telephone", p.Phone)
+		w.leaf("cbc:ElectronicMail", p.Email)
+		w.close("cac:Contact")
+	}
+	w.close("cac:Party")
+	w.close(name)
+}
