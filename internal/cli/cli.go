@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/abacusbilling/abacus/internal/config"
+	"github.com/abacusbilling/abacus/internal/httpapi"
 )
 
 // Version is set at build time with -ldflags "-X …/internal/cli.Version=v1.2.3".
@@ -106,10 +107,11 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if cfg.JSONLogs() {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(httpapi.ContextHandler{Handler: h})
 }
 
 func version(_ context.Context, e Env, _ []string) error {

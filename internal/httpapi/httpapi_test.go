@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -154,4 +155,46 @@ func TestAuthFailures(t *testing.T) {
 			t.Errorf("%q: %d %v, want 401 %s", c.auth, res.StatusCode, m, c.code)
 		}
 	}
+}
+
+func TestLogLinesCarryRequestAndTenant(t *testing.T) {
+	t.Parallel()
+	var buf strings.Builder
+	log := slog.New(httpapi.ContextHandler{Handler: slog.NewJSONHandler(&syncWriter{w: &buf}, &slog.HandlerOptions{Level: slog.LevelDebug})})
+	s := httpapi.New(httpapi.Config{}, nil, log, prometheus.NewRegistry())
+	s.SetAuthenticator(func(context.Context, string) (*abacus.Principal, error) {
+		return &abacus.Principal{TenantID: "ten_log", Scopes: []abacus.Scope{abacus.ScopeRead}}, nil
+	})
+	httpapi.Register(s, huma.Operation{OperationID: "fail", Method: "GET", Path: "/fail"}, abacus.ScopeRead,
+		func(context.Context, *struct{}) (*struct{}, error) { return nil, io.ErrClosedPipe })
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/fail", nil)
+	req.Header.Set("Authorization", "Bearer x")
+	req.Header.Set("X-Request-Id", "trace-me")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("want the error line and the access line, got:\n%s", buf.String())
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, `"request_id":"trace-me"`) || !strings.Contains(l, `"tenant_id":"ten_log"`) {
+			t.Errorf("log line lacks request or tenant: %s", l)
+		}
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
 }

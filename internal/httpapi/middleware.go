@@ -44,6 +44,12 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 
 type requestIDKey struct{}
 
+// caller records, on the outer request context, who the authenticated
+// principal turned out to be.
+type caller struct{ p *abacus.Principal }
+
+type callerKey struct{}
+
 // RequestID returns the request id on ctx, or "".
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)
@@ -109,6 +115,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}
 		w.Header().Set("X-Request-Id", id)
 		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+		ctx = context.WithValue(ctx, callerKey{}, &caller{})
 		r = r.WithContext(ctx)
 		rec := &recorder{ResponseWriter: w}
 		_, route := s.mux.Handler(r)
@@ -120,7 +127,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.ErrorContext(ctx, "panic serving request", "panic", fmt.Sprint(v), "stack", string(debug.Stack()), "request_id", id)
+				s.log.ErrorContext(ctx, "panic serving request", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 				if rec.status == 0 {
 					WriteProblem(rec, r, newProblem(http.StatusInternalServerError, "internal", "an internal error occurred; it has been logged with this request id"))
 				}
@@ -138,14 +145,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			} else if status >= 400 {
 				level = slog.LevelInfo
 			}
-			attrs := []slog.Attr{
-				slog.String("request_id", id), slog.String("method", r.Method), slog.String("route", route),
-				slog.Int("status", status), slog.Duration("duration", elapsed),
-			}
-			if p := abacus.PrincipalFrom(r.Context()); p != nil {
-				attrs = append(attrs, slog.String("tenant_id", p.TenantID))
-			}
-			s.log.LogAttrs(ctx, level, "http request", attrs...)
+			// request_id and tenant_id are added by ContextHandler.
+			s.log.LogAttrs(r.Context(), level, "http request", slog.String("method", r.Method), slog.String("route", route),
+				slog.Int("status", status), slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
 		}()
 		next.ServeHTTP(rec, r)
 	})
@@ -200,6 +202,13 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		scheme, token, ok := strings.Cut(h, " ")
+		if ok && strings.EqualFold(scheme, "Basic") {
+			// HTTP Basic carries OAuth2 client credentials to POST
+			// /oauth/token (RFC 6749 §2.3.1); that route reads it itself.
+			// Everywhere else it authenticates nothing.
+			next.ServeHTTP(w, r)
+			return
+		}
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 			WriteProblem(w, r, newProblem(http.StatusUnauthorized, "invalid_authorization",
 				"the Authorization header must be `Bearer <api key or access token>`"))
@@ -213,6 +222,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if err != nil {
 			WriteError(w, r, s.log, err)
 			return
+		}
+		if c, ok := r.Context().Value(callerKey{}).(*caller); ok {
+			c.p = p // lets the access log line name the tenant
 		}
 		next.ServeHTTP(w, r.WithContext(abacus.WithPrincipal(r.Context(), p)))
 	})

@@ -68,7 +68,7 @@ func ProblemFrom(ctx context.Context, log *slog.Logger, err error) *Problem {
 		p.Title = "Client Closed Request"
 		return p
 	}
-	log.ErrorContext(ctx, "internal error", "err", err, "request_id", RequestID(ctx))
+	log.ErrorContext(ctx, "internal error", "err", err)
 	p := newProblem(http.StatusInternalServerError, "internal", "an internal error occurred; it has been logged with this request id")
 	p.RequestID = RequestID(ctx)
 	return p

@@ -36,6 +36,12 @@ const ScopePublic abacus.Scope = ""
 // *abacus.Error of kind unauthorized for a bad, expired or revoked token.
 type Authenticator func(ctx context.Context, token string) (*abacus.Principal, error)
 
+// Authorizer refines the scope check for principals with narrower rights
+// (e.g. a billing-only role): called after the principal was found to
+// carry the route's scope, it returns nil to allow or an *abacus.Error
+// (kind forbidden) to refuse. route.Path is the registered pattern.
+type Authorizer func(ctx context.Context, p *abacus.Principal, route Route) error
+
 // Config configures the server.
 type Config struct {
 	Version      string
@@ -52,6 +58,7 @@ type Server struct {
 	log      *slog.Logger
 	registry *prometheus.Registry
 	auth     Authenticator
+	authz    Authorizer
 	idem     *idempotency
 
 	requests *prometheus.CounterVec
@@ -112,6 +119,10 @@ func New(cfg Config, d *db.DB, log *slog.Logger, reg *prometheus.Registry) *Serv
 // SetAuthenticator sets how bearer tokens are checked.
 func (s *Server) SetAuthenticator(a Authenticator) { s.auth = a }
 
+// SetAuthorizer sets the check that runs after the scope check on every
+// authenticated route.
+func (s *Server) SetAuthorizer(a Authorizer) { s.authz = a }
+
 // Logger returns the server's logger.
 func (s *Server) Logger() *slog.Logger { return s.log }
 
@@ -165,7 +176,8 @@ func (s *Server) Handle(pattern string, scope abacus.Scope, h http.Handler) {
 	s.routes[pattern] = scope
 	s.mu.Unlock()
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p := s.scopeProblem(r.Context(), scope); p != nil {
+		method, path, _ := strings.Cut(pattern, " ")
+		if p := s.scopeProblem(r.Context(), scope, method, path); p != nil {
 			WriteProblem(w, r, p)
 			return
 		}
@@ -201,8 +213,9 @@ type Route struct {
 
 // checkScope is huma middleware enforcing the operation's scope.
 func (s *Server) checkScope(ctx huma.Context, next func(huma.Context)) {
-	scope, _ := ctx.Operation().Metadata["scope"].(abacus.Scope)
-	if p := s.scopeProblem(ctx.Context(), scope); p != nil {
+	op := ctx.Operation()
+	scope, _ := op.Metadata["scope"].(abacus.Scope)
+	if p := s.scopeProblem(ctx.Context(), scope, op.Method, op.Path); p != nil {
 		p.RequestID = RequestID(ctx.Context())
 		ctx.SetHeader("Content-Type", "application/problem+json")
 		ctx.SetStatus(p.Status)
@@ -212,7 +225,7 @@ func (s *Server) checkScope(ctx huma.Context, next func(huma.Context)) {
 	next(ctx)
 }
 
-func (s *Server) scopeProblem(ctx context.Context, scope abacus.Scope) *Problem {
+func (s *Server) scopeProblem(ctx context.Context, scope abacus.Scope, method, path string) *Problem {
 	if scope == ScopePublic {
 		return nil
 	}
@@ -224,6 +237,11 @@ func (s *Server) scopeProblem(ctx context.Context, scope abacus.Scope) *Problem 
 	if !p.Has(scope) {
 		return newProblem(http.StatusForbidden, "insufficient_scope",
 			"these credentials lack the "+string(scope)+" scope this route needs; use a key or token that has it")
+	}
+	if s.authz != nil {
+		if err := s.authz(ctx, p, Route{Method: method, Path: path, Scope: scope}); err != nil {
+			return ProblemFrom(ctx, s.log, err)
+		}
 	}
 	return nil
 }
