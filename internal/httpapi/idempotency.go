@@ -74,7 +74,7 @@ func (i *idempotency) wrap(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = readCloser{bytes.NewReader(body)}
-		cap := &capture{ResponseWriter: w}
+		cap := &recorder{ResponseWriter: w, body: &bytes.Buffer{}}
 		next.ServeHTTP(cap, r)
 		// Store with a fresh context: the client may have gone, the
 		// outcome still has to be recorded.
@@ -84,7 +84,7 @@ func (i *idempotency) wrap(next http.Handler) http.Handler {
 			_, err = i.db.ExecContext(sctx, `DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2`, p.TenantID, key)
 		} else {
 			_, err = i.db.ExecContext(sctx, `UPDATE idempotency_keys SET status = $1, content_type = $2, body = $3
-				WHERE tenant_id = $4 AND key = $5`, cap.status, cap.Header().Get("Content-Type"), cap.buf.Bytes(), p.TenantID, key)
+				WHERE tenant_id = $4 AND key = $5`, cap.status, cap.Header().Get("Content-Type"), cap.body.Bytes(), p.TenantID, key)
 		}
 		if err != nil {
 			i.log.ErrorContext(ctx, "recording idempotent response", "err", err, "request_id", RequestID(ctx))
@@ -132,27 +132,6 @@ func (i *idempotency) claim(ctx context.Context, tenant, key string, r *http.Req
 		return false, st, nil
 	}
 	return false, st, nil
-}
-
-type capture struct {
-	http.ResponseWriter
-	status int
-	buf    bytes.Buffer
-}
-
-func (c *capture) WriteHeader(code int) {
-	if c.status == 0 {
-		c.status = code
-	}
-	c.ResponseWriter.WriteHeader(code)
-}
-
-func (c *capture) Write(b []byte) (int, error) {
-	if c.status == 0 {
-		c.status = http.StatusOK
-	}
-	c.buf.Write(b)
-	return c.ResponseWriter.Write(b)
 }
 
 type readCloser struct{ *bytes.Reader }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -80,6 +81,8 @@ type recorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// body, when set, receives a copy of what is written.
+	body *bytes.Buffer
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -92,6 +95,9 @@ func (r *recorder) WriteHeader(code int) {
 func (r *recorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
+	}
+	if r.body != nil {
+		r.body.Write(b)
 	}
 	n, err := r.ResponseWriter.Write(b)
 	r.bytes += int64(n)
