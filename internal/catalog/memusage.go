@@ -1,0 +1,64 @@
+package catalog
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// MemoryUsage is an in-memory UsageSource for tests and demos: meters are
+// declared with AddMeter and usage recorded with Record.
+type MemoryUsage struct {
+	mu     sync.Mutex
+	meters map[string]bool // tenant/slug
+	events []memEvent
+}
+
+type memEvent struct {
+	tenant, meter, subject string
+	at                     time.Time
+	qty                    decimal.Decimal
+}
+
+// NewMemoryUsage returns an empty MemoryUsage.
+func NewMemoryUsage() *MemoryUsage { return &MemoryUsage{meters: map[string]bool{}} }
+
+// AddMeter declares meter slug for tenant.
+func (m *MemoryUsage) AddMeter(tenant, slug string) {
+	m.mu.Lock()
+	m.meters[tenant+"/"+slug] = true
+	m.mu.Unlock()
+}
+
+// Record adds qty of meter for subject at time at.
+func (m *MemoryUsage) Record(tenant, meter, subject string, at time.Time, qty decimal.Decimal) {
+	m.mu.Lock()
+	m.events = append(m.events, memEvent{tenant, meter, subject, at, qty})
+	m.mu.Unlock()
+}
+
+// Usage sums the recorded quantities of meter for subjects in [from, to).
+func (m *MemoryUsage) Usage(_ context.Context, tenant, meter string, subjects []string, from, to time.Time) (decimal.Decimal, error) {
+	want := map[string]bool{}
+	for _, s := range subjects {
+		want[s] = true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	sum := decimal.Zero
+	for _, e := range m.events {
+		if e.tenant == tenant && e.meter == meter && want[e.subject] && !e.at.Before(from) && e.at.Before(to) {
+			sum = sum.Add(e.qty)
+		}
+	}
+	return sum, nil
+}
+
+// MeterExists reports whether AddMeter declared the meter.
+func (m *MemoryUsage) MeterExists(_ context.Context, tenant, slug string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.meters[tenant+"/"+slug], nil
+}

@@ -1,0 +1,349 @@
+package subscription
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/catalog"
+	"github.com/abacusbilling/abacus/internal/db"
+	"github.com/abacusbilling/abacus/internal/outbox"
+)
+
+// Thresholds are the shares of a limit (in percent) whose crossing emits
+// one entitlement.threshold_reached event per period.
+var Thresholds = []int64{80, 100}
+
+// Entitlement answers "may this customer use this feature, and how much
+// is left?". Limit and Remaining are null when unlimited; Used, Limit and
+// the period are set for metered features.
+type Entitlement struct {
+	Feature        string              `json:"feature"`
+	Kind           catalog.FeatureKind `json:"kind"`
+	HasAccess      bool                `json:"has_access"`
+	Value          json.RawMessage     `json:"value,omitempty"`
+	Limit          *decimal.Decimal    `json:"limit"`
+	Used           *decimal.Decimal    `json:"used,omitempty"`
+	Remaining      *decimal.Decimal    `json:"remaining"`
+	Enforcement    catalog.Enforcement `json:"enforcement,omitempty"`
+	SubscriptionID string              `json:"subscription_id,omitempty"`
+	PeriodStart    *time.Time          `json:"period_start,omitempty"`
+	PeriodEnd      *time.Time          `json:"period_end,omitempty"`
+}
+
+// customerState is what an entitlement check needs about a customer,
+// cached briefly so the hot path reads no tables: subjects, subscriptions
+// that are not ended, their versions, and the tenant's features.
+type customerState struct {
+	loaded   time.Time
+	subjects []string
+	subs     []liveSub
+	features map[string]catalog.Feature
+}
+
+type liveSub struct {
+	sub Subscription
+	ver catalog.Version
+}
+
+// stateCache holds customer states for ttl. Local changes invalidate at
+// once; changes made on another node show within ttl.
+type stateCache struct {
+	ttl time.Duration
+	mu  sync.RWMutex
+	m   map[[2]string]*customerState
+
+	emitted sync.Map // "tenant/sub/feature/period/threshold" → struct{}: thresholds known to be recorded
+}
+
+const maxCached = 100_000
+
+func newStateCache(ttl time.Duration) *stateCache {
+	return &stateCache{ttl: ttl, m: map[[2]string]*customerState{}}
+}
+
+func (c *stateCache) get(tenant, customer string, now time.Time) *customerState {
+	c.mu.RLock()
+	st := c.m[[2]string{tenant, customer}]
+	c.mu.RUnlock()
+	if st == nil || now.Sub(st.loaded) > c.ttl || now.Before(st.loaded) {
+		return nil
+	}
+	return st
+}
+
+func (c *stateCache) put(tenant, customer string, st *customerState) {
+	c.mu.Lock()
+	if len(c.m) >= maxCached {
+		c.m = map[[2]string]*customerState{} // crude but bounded; states rebuild in one query
+	}
+	c.m[[2]string{tenant, customer}] = st
+	c.mu.Unlock()
+}
+
+// invalidate drops the state of a customer, or of every customer of the
+// tenant when customer is "".
+func (c *stateCache) invalidate(tenant, customer string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if customer != "" {
+		delete(c.m, [2]string{tenant, customer})
+		return
+	}
+	for k := range c.m {
+		if k[0] == tenant {
+			delete(c.m, k)
+		}
+	}
+}
+
+func (s *Service) state(ctx context.Context, tenant, customerID string) (*customerState, error) {
+	wall := time.Now() // the cache ages in real time, not on the injected clock
+	if st := s.cache.get(tenant, customerID, wall); st != nil {
+		return st, nil
+	}
+	cus, err := catalog.LoadCustomer(ctx, s.db, tenant, customerID)
+	if err != nil {
+		return nil, err
+	}
+	st := &customerState{loaded: wall, subjects: cus.Subjects}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+subCols+` FROM subscriptions WHERE tenant_id = $1 AND customer_id = $2 AND status <> 'ended' ORDER BY id`,
+		tenant, customerID)
+	if err != nil {
+		return nil, fmt.Errorf("reading subscriptions: %w", err)
+	}
+	var subs []Subscription
+	for rows.Next() {
+		sub, err := scanSub(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		subs = append(subs, sub)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, sub := range subs {
+		v, err := s.cat.LoadVersion(ctx, s.db, tenant, sub.VersionID)
+		if err != nil {
+			return nil, err
+		}
+		st.subs = append(st.subs, liveSub{sub: sub, ver: v})
+	}
+	if st.features, err = catalog.FeaturesByKey(ctx, s.db, tenant, nil); err != nil {
+		return nil, err
+	}
+	s.cache.put(tenant, customerID, st)
+	return st, nil
+}
+
+// Check returns the customer's entitlement to feature (a key) now, and
+// emits threshold events for metered features. Errors:
+// "customer_not_found", "feature_not_found".
+func (s *Service) Check(ctx context.Context, customerID, feature string) (Entitlement, error) {
+	tenant, err := abacus.TenantFrom(ctx)
+	if err != nil {
+		return Entitlement{}, err
+	}
+	st, err := s.state(ctx, tenant, customerID)
+	if err != nil {
+		return Entitlement{}, err
+	}
+	f, ok := st.features[feature]
+	if !ok {
+		return Entitlement{}, abacus.NotFound("feature", feature)
+	}
+	return s.check(ctx, tenant, customerID, st, f, s.now())
+}
+
+// Entitlements returns the customer's entitlement to every feature of
+// the tenant, by feature key.
+func (s *Service) Entitlements(ctx context.Context, customerID string) ([]Entitlement, error) {
+	tenant, err := abacus.TenantFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.state(ctx, tenant, customerID)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(st.features))
+	for k := range st.features {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	now := s.now()
+	out := make([]Entitlement, 0, len(keys))
+	for _, k := range keys {
+		e, err := s.check(ctx, tenant, customerID, st, st.features[k], now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// check resolves feature f for a customer: the oldest live subscription
+// whose version grants it decides.
+func (s *Service) check(ctx context.Context, tenant, customerID string, st *customerState, f catalog.Feature, now time.Time) (Entitlement, error) {
+	e := Entitlement{Feature: f.Key, Kind: f.Kind}
+	for _, ls := range st.subs {
+		if !ls.sub.live(now) {
+			continue
+		}
+		grant, ok := ls.ver.Entitlement(f.Key)
+		if !ok {
+			continue
+		}
+		e.SubscriptionID = ls.sub.ID
+		switch f.Kind {
+		case catalog.FeatureBoolean:
+			e.HasAccess = grant.Enabled == nil || *grant.Enabled
+		case catalog.FeatureStatic:
+			e.HasAccess, e.Value = true, f.Value
+			if len(grant.Value) > 0 {
+				e.Value = grant.Value
+			}
+		case catalog.FeatureMetered:
+			return s.metered(ctx, tenant, customerID, st, ls.sub, f, grant, now)
+		}
+		return e, nil
+	}
+	return e, nil
+}
+
+func (s *Service) metered(ctx context.Context, tenant, customerID string, st *customerState, sub Subscription, f catalog.Feature,
+	grant catalog.Grant, now time.Time) (Entitlement, error) {
+	e := Entitlement{Feature: f.Key, Kind: f.Kind, SubscriptionID: sub.ID, Enforcement: f.Enforcement}
+	if grant.Enforcement != "" {
+		e.Enforcement = grant.Enforcement
+	}
+	limit := f.Limit
+	if grant.Limit != nil {
+		limit = grant.Limit
+	}
+	if grant.Unlimited {
+		limit = nil
+	}
+	p := sub.PeriodAt(now)
+	from := maxTime(p.Start, sub.StartedAt)
+	used, err := s.usage.Usage(ctx, tenant, f.MeterSlug, st.subjects, from, p.End)
+	if err != nil {
+		return e, fmt.Errorf("reading usage of %s: %w", f.MeterSlug, err)
+	}
+	e.Used, e.Limit, e.PeriodStart, e.PeriodEnd = &used, limit, &p.Start, &p.End
+	e.HasAccess = true
+	if limit != nil {
+		rem := limit.Sub(used)
+		if rem.IsNegative() {
+			rem = decimal.Zero
+		}
+		e.Remaining = &rem
+		if !used.LessThan(*limit) && e.Enforcement != catalog.Soft {
+			e.HasAccess = false
+		}
+		if limit.IsPositive() {
+			for _, th := range Thresholds {
+				if used.Mul(decimal.NewFromInt(100)).GreaterThanOrEqual(limit.Mul(decimal.NewFromInt(th))) {
+					if err := s.reachThreshold(ctx, tenant, customerID, sub, f.Key, p.Start, p.End, th, used, *limit); err != nil {
+						return e, err
+					}
+				}
+			}
+		}
+	}
+	return e, nil
+}
+
+// reachThreshold records that threshold th of feature was crossed in the
+// period starting at periodStart and emits entitlement.threshold_reached,
+// exactly once: the table's primary key decides between racing checks and
+// nodes; the in-memory set keeps repeat checks off the database.
+func (s *Service) reachThreshold(ctx context.Context, tenant, customerID string, sub Subscription, feature string,
+	periodStart, periodEnd time.Time, th int64, used, limit decimal.Decimal) error {
+	key := fmt.Sprintf("%s/%s/%s/%d/%d", tenant, sub.ID, feature, periodStart.UnixMicro(), th)
+	if _, done := s.cache.emitted.Load(key); done {
+		return nil
+	}
+	now := s.now()
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO entitlement_thresholds (tenant_id, subscription_id, feature_key, period_start, threshold, used, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+			tenant, sub.ID, feature, db.TimeOf(periodStart), th, used.String(), db.TimeOf(now))
+		if err != nil {
+			return fmt.Errorf("recording threshold: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err // already recorded: no second event
+		}
+		_, err = outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "subscription", AggregateID: sub.ID,
+			Type: "entitlement.threshold_reached", CreatedAt: now}, map[string]any{
+			"customer_id": customerID, "subscription_id": sub.ID, "feature": feature, "threshold": th,
+			"limit": limit, "used": used, "period_start": periodStart, "period_end": periodEnd})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.cache.emitted.Store(key, struct{}{})
+	return nil
+}
+
+// evaluateAll checks the metered entitlements of every live subscription
+// so thresholds are reached even when the tenant's app does not ask.
+func (s *Service) evaluateAll(ctx context.Context, now time.Time) error {
+	cursor := ""
+	for {
+		rows, err := s.db.QueryContext(ctx, `SELECT id, tenant_id, customer_id FROM subscriptions WHERE status <> 'ended' AND id > $1 ORDER BY id LIMIT 500`, cursor)
+		if err != nil {
+			return fmt.Errorf("listing live subscriptions: %w", err)
+		}
+		type ref struct{ id, tenant, customer string }
+		var refs []ref
+		for rows.Next() {
+			var r ref
+			if err := rows.Scan(&r.id, &r.tenant, &r.customer); err != nil {
+				rows.Close()
+				return err
+			}
+			refs = append(refs, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, r := range refs {
+			st, err := s.state(ctx, r.tenant, r.customer)
+			if err != nil {
+				return err
+			}
+			for _, ls := range st.subs {
+				if ls.sub.ID != r.id || !ls.sub.live(now) {
+					continue
+				}
+				for _, g := range ls.ver.Entitlements {
+					f, ok := st.features[g.Feature]
+					if !ok || f.Kind != catalog.FeatureMetered {
+						continue
+					}
+					if _, err := s.metered(ctx, r.tenant, r.customer, st, ls.sub, f, g, now); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		if len(refs) < 500 {
+			return nil
+		}
+		cursor = refs[len(refs)-1].id
+	}
+}

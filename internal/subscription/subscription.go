@@ -1,0 +1,232 @@
+// Package subscription runs customers' subscriptions to plan versions:
+// their lifecycle, history, phases and proration, and the real-time
+// entitlement checks a tenant's app makes on every request.
+//
+// States and transitions (anything else is refused with 409
+// invalid_transition naming both states):
+//
+//	            trial ends
+//	trialing ─────────────▶ active ◀──── paid ──── past_due
+//	   │                    │  ▲  └── payment fails ──▶ │
+//	   │                pause│  │resume                  │
+//	   │                    ▼  │                        │
+//	   │                   paused                       │
+//	   │   cancel at period end (from any live state)   │
+//	   └──────────────────▶ canceled ◀──────────────────┘
+//	                           │ period end (Advance)
+//	 cancel now (any live) ──▶ ended ◀┘
+//
+// canceled means "ends at EndsAt": access continues until then. Phases
+// record which plan version and quantity applied over which span, so
+// billing prices usage up to a plan change on the old version. Time-driven
+// transitions (trial end, scheduled plan change, end of a canceled
+// subscription) happen in Advance, which a worker calls periodically.
+package subscription
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/catalog"
+	"github.com/abacusbilling/abacus/internal/db"
+	"github.com/abacusbilling/abacus/internal/period"
+	"github.com/abacusbilling/abacus/internal/pricing"
+)
+
+// Status is the state of a subscription.
+type Status string
+
+const (
+	Trialing Status = "trialing"
+	Active   Status = "active"
+	PastDue  Status = "past_due"
+	Paused   Status = "paused"
+	Canceled Status = "canceled"
+	Ended    Status = "ended"
+)
+
+// transitions is the state machine of the package doc.
+var transitions = map[Status][]Status{
+	Trialing: {Active, Canceled, Ended},
+	Active:   {PastDue, Paused, Canceled, Ended},
+	PastDue:  {Active, Paused, Canceled, Ended},
+	Paused:   {Active, Canceled, Ended},
+	Canceled: {Ended},
+	Ended:    nil,
+}
+
+// CanTransition reports whether a subscription may move from one state
+// to another.
+func CanTransition(from, to Status) bool {
+	for _, s := range transitions[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
+}
+
+func checkTransition(from, to Status) error {
+	if CanTransition(from, to) {
+		return nil
+	}
+	return abacus.Conflict("invalid_transition", "a %s subscription cannot become %s", from, to).
+		WithField("status", "is "+string(from))
+}
+
+// Override replaces the fee or price of one charge of the plan version
+// for one subscription.
+type Override struct {
+	Charge string         `json:"charge" doc:"key of the plan version's charge"`
+	Fee    *pricing.Fee   `json:"fee,omitempty"`
+	Price  *pricing.Price `json:"price,omitempty"`
+}
+
+// Subscription is a customer's subscription to a plan version.
+type Subscription struct {
+	ID               string          `json:"id"`
+	CustomerID       string          `json:"customer_id"`
+	PlanID           string          `json:"plan_id"`
+	VersionID        string          `json:"version_id"`
+	Status           Status          `json:"status"`
+	Quantity         decimal.Decimal `json:"quantity"`
+	Overrides        []Override      `json:"price_overrides"`
+	Timezone         string          `json:"timezone"`
+	BillingInterval  period.Interval `json:"billing_interval"`
+	BillingAnchor    time.Time       `json:"billing_anchor"`
+	StartedAt        time.Time       `json:"started_at"`
+	TrialEnd         *time.Time      `json:"trial_end,omitempty"`
+	EndsAt           *time.Time      `json:"ends_at,omitempty"`
+	CanceledAt       *time.Time      `json:"canceled_at,omitempty"`
+	EndedAt          *time.Time      `json:"ended_at,omitempty"`
+	PausedAt         *time.Time      `json:"paused_at,omitempty"`
+	PendingVersionID string          `json:"pending_version_id,omitempty"`
+	PendingAt        *time.Time      `json:"pending_at,omitempty"`
+	CurrentPeriod    *period.Period  `json:"current_period,omitempty" doc:"the billing (or trial) period containing now"`
+	CreatedAt        time.Time       `json:"created_at"`
+	UpdatedAt        time.Time       `json:"updated_at"`
+
+	tenant string
+}
+
+// Location returns the zone the subscription's periods are computed in.
+func (s Subscription) Location() *time.Location {
+	loc, err := time.LoadLocation(s.Timezone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// Schedule returns the subscription's billing schedule.
+func (s Subscription) Schedule() period.Schedule {
+	return period.NewSchedule(s.BillingAnchor, s.BillingInterval, s.Location())
+}
+
+// PeriodAt returns the period containing t: the trial [StartedAt,
+// TrialEnd) while t is in it, else the billing period of the schedule
+// (computed in the customer's zone). The first billing period of a
+// calendar-anchored subscription starts before StartedAt; billing prices
+// from the first phase's start.
+func (s Subscription) PeriodAt(t time.Time) period.Period {
+	if s.TrialEnd != nil && t.Before(*s.TrialEnd) {
+		start := s.StartedAt
+		return period.Period{Start: start, End: *s.TrialEnd}
+	}
+	return s.Schedule().Containing(t)
+}
+
+// live reports whether the subscription grants access at t.
+func (s Subscription) live(t time.Time) bool {
+	if t.Before(s.StartedAt) {
+		return false
+	}
+	switch s.Status {
+	case Trialing, Active, PastDue:
+		return true
+	case Canceled:
+		return s.EndsAt == nil || t.Before(*s.EndsAt)
+	}
+	return false
+}
+
+// Pricing returns version v's pricing with the subscription's overrides.
+func Pricing(v catalog.Version, overrides []Override) pricing.PlanPricing {
+	pp := v.Pricing()
+	if len(overrides) == 0 {
+		return pp
+	}
+	charges := make([]pricing.Charge, len(pp.Charges))
+	copy(charges, pp.Charges)
+	for _, o := range overrides {
+		for i := range charges {
+			if charges[i].Key != o.Charge {
+				continue
+			}
+			if o.Fee != nil && charges[i].Kind == pricing.ChargeFee {
+				f := *o.Fee
+				charges[i].Fee = &f
+			}
+			if o.Price != nil && charges[i].Kind == pricing.ChargeUsage {
+				p := *o.Price
+				charges[i].Price = &p
+			}
+		}
+	}
+	pp.Charges = charges
+	return pp
+}
+
+// Quantities returns the fee quantities of pp at qty seats.
+func Quantities(pp pricing.PlanPricing, qty decimal.Decimal) map[string]decimal.Decimal {
+	out := map[string]decimal.Decimal{}
+	for _, ch := range pp.Charges {
+		if ch.Kind == pricing.ChargeFee {
+			out[ch.Key] = qty
+		}
+	}
+	return out
+}
+
+// Service manages subscriptions and answers entitlement checks for the
+// caller's tenant (read from ctx), except Advance, which works for all
+// tenants.
+type Service struct {
+	db    *db.DB
+	clock abacus.Clock
+	log   *slog.Logger
+	cat   *catalog.Service
+	usage catalog.UsageSource
+
+	cache *stateCache
+}
+
+// NewService returns a subscription service over the catalog's database
+// and usage source.
+func NewService(cat *catalog.Service, clock abacus.Clock, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Service{db: cat.DB(), clock: clock, log: log, cat: cat, usage: cat.Usage(), cache: newStateCache(2 * time.Second)}
+	cat.OnChange(s.cache.invalidate)
+	return s
+}
+
+func (s *Service) now() time.Time { return s.clock.Now().UTC().Truncate(time.Microsecond) }
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
