@@ -1,0 +1,359 @@
+// Package demo seeds a running Abacus with a small, realistic business
+// through the public HTTP API only: meters, features, plans covering every
+// pricing model, customers in several currencies and tax situations,
+// subscriptions (some backdated, some in trial) and weeks of usage sent
+// through the real ingestion endpoint. `abacus demo` runs it.
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/abacusbilling/abacus/internal/catalog"
+	"github.com/abacusbilling/abacus/internal/client"
+	"github.com/abacusbilling/abacus/internal/period"
+	"github.com/abacusbilling/abacus/internal/pricing"
+	"github.com/abacusbilling/abacus/internal/subscription"
+)
+
+// Options configure a run.
+type Options struct {
+	Now time.Time
+	// UsageDays is how far back usage goes; the server refuses events older
+	// than its late-event window (35 days by default).
+	UsageDays int
+	Seed      uint64
+	Out       io.Writer
+}
+
+// Summary is what a run created.
+type Summary struct {
+	Tag           string
+	Meters        int
+	Plans         int
+	Customers     int
+	Subscriptions int
+	Events        int
+}
+
+// Runner seeds one server.
+type Runner struct {
+	c   *client.Client
+	o   Options
+	rnd *rand.Rand
+	tag string
+	sum Summary
+
+	custs   []*customer
+	planIDs map[string]string // plan key → id
+}
+
+// Run seeds the server behind c. Object keys carry a run tag, so running
+// twice adds a second set instead of failing on taken keys.
+func Run(ctx context.Context, c *client.Client, o Options) (Summary, error) {
+	if o.Now.IsZero() {
+		o.Now = time.Now().UTC()
+	}
+	if o.UsageDays <= 0 {
+		o.UsageDays = 30
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	r := &Runner{c: c, o: o, planIDs: map[string]string{}, rnd: rand.New(rand.NewPCG(o.Seed, 7)), tag: o.Now.Format("0102-150405")}
+	r.sum.Tag = r.tag
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"meters", r.meters},
+		{"features", r.features},
+		{"plans", r.plans},
+		{"customers", r.customers},
+		{"usage", r.usage},
+		{"subscriptions", r.subscriptions},
+	}
+	for _, s := range steps {
+		if err := s.fn(ctx); err != nil {
+			return r.sum, fmt.Errorf("demo %s: %w", s.name, err)
+		}
+	}
+	return r.sum, nil
+}
+
+func (r *Runner) logf(format string, args ...any) { fmt.Fprintf(r.o.Out, format+"\n", args...) }
+
+// call sends v as JSON and decodes the answer into out (when not nil).
+func (r *Runner) call(ctx context.Context, method, path string, v, out any) error {
+	var body []byte
+	if v != nil {
+		var err error
+		if body, err = json.Marshal(v); err != nil {
+			return err
+		}
+	}
+	res, err := r.c.Do(ctx, method, path, "application/json", body)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if out != nil {
+		if err := json.Unmarshal(res, out); err != nil {
+			return fmt.Errorf("%s %s: decoding answer: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+func (r *Runner) slug(s string) string { return s + "_" + strings.ReplaceAll(r.tag, "-", "_") }
+
+// Meters: one per pricing input the plans use.
+func (r *Runner) meters(ctx context.Context) error {
+	for _, m := range []client.Meter{
+		{Slug: r.slug("api_calls"), Name: "API calls", EventType: r.slug("api_call"), Aggregation: "COUNT"},
+		{Slug: r.slug("tokens"), Name: "LLM tokens", EventType: r.slug("llm"), Aggregation: "SUM", ValueProperty: "$.tokens", GroupBy: map[string]string{"model": "$.model"}},
+		{Slug: r.slug("storage_gb"), Name: "Storage GB", EventType: r.slug("storage"), Aggregation: "SUM", ValueProperty: "$.gb"},
+		{Slug: r.slug("payments"), Name: "Payment volume", EventType: r.slug("payment"), Aggregation: "SUM", ValueProperty: "$.amount"},
+	} {
+		if _, err := r.c.CreateMeter(ctx, m); err != nil {
+			return err
+		}
+		r.sum.Meters++
+	}
+	r.logf("created %d meters", r.sum.Meters)
+	return nil
+}
+
+func (r *Runner) features(ctx context.Context) error {
+	limit := decimal.NewFromInt(2_000_000)
+	for _, f := range []catalog.FeatureInput{
+		{Key: r.slug("api_access"), Name: "API access", Kind: "boolean"},
+		{Key: r.slug("max_projects"), Name: "Projects", Kind: "static", Value: json.RawMessage(`5`)},
+		{Key: r.slug("tokens_included"), Name: "Tokens per period", Kind: "metered", MeterSlug: r.slug("tokens"), Limit: &limit, Enforcement: "soft"},
+	} {
+		if err := r.call(ctx, http.MethodPost, "/api/v1/features", f, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+func decp(s string) *decimal.Decimal {
+	d := dec(s)
+	return &d
+}
+
+type planSpec struct {
+	key, name string
+	spec      catalog.VersionSpec
+}
+
+// planKeys are the plans every currency gets, without the run tag.
+var planKeys = []string{"starter", "growth", "scale", "team"}
+
+func (r *Runner) planSpecs(cur string) []planSpec {
+	monthly := period.Interval{Unit: period.Month, Count: 1}
+	fee := func(key, amount string, billed pricing.Billing) pricing.Charge {
+		return pricing.Charge{Key: key, Description: strings.ToUpper(key[:1]) + key[1:] + " fee", Kind: pricing.ChargeFee, Fee: &pricing.Fee{Amount: dec(amount), Billed: billed}}
+	}
+	usage := func(key, meter string, p pricing.Price) pricing.Charge {
+		return pricing.Charge{Key: key, Kind: pricing.ChargeUsage, Meter: r.slug(meter), Price: &p}
+	}
+	tokens := []pricing.Tier{{UpTo: decp("1000000"), UnitAmount: dec("0.000010")}, {UpTo: decp("10000000"), UnitAmount: dec("0.000008")}, {UnitAmount: dec("0.000005")}}
+	return []planSpec{
+		{"starter", "Starter", catalog.VersionSpec{Currency: cur, BillingInterval: monthly, Charges: []pricing.Charge{
+			fee("platform", "29.00", pricing.InAdvance),
+			usage("api_calls", "api_calls", pricing.Price{Model: pricing.PerUnit, UnitAmount: dec("0.0010")}),
+		}, Entitlements: []catalog.Grant{{Feature: r.slug("api_access")}}}},
+		{"growth", "Growth", catalog.VersionSpec{Currency: cur, BillingInterval: monthly, TrialDays: 14, Charges: []pricing.Charge{
+			fee("platform", "99.00", pricing.InAdvance),
+			usage("tokens", "tokens", pricing.Price{Model: pricing.Graduated, Tiers: tokens}),
+			usage("storage", "storage_gb", pricing.Price{Model: pricing.Package, UnitAmount: dec("5.00"), PackageSize: dec("10")}),
+		}, MinimumCommitment: decp("150.00"), Entitlements: []catalog.Grant{{Feature: r.slug("api_access")}, {Feature: r.slug("tokens_included")}}}},
+		{"scale", "Scale", catalog.VersionSpec{Currency: cur, BillingInterval: monthly, Charges: []pricing.Charge{
+			fee("platform", "499.00", pricing.InArrears),
+			usage("tokens", "tokens", pricing.Price{Model: pricing.Volume, Tiers: tokens, Maximum: decp("5000.00")}),
+			usage("payments", "payments", pricing.Price{Model: pricing.Percentage, Percentage: dec("1.5"), FixedAmountPerEvent: dec("0.30")}),
+		}}},
+		{"team", "Team", catalog.VersionSpec{Currency: cur, BillingInterval: monthly, Charges: []pricing.Charge{
+			fee("seats", "12.00", pricing.InAdvance),
+			usage("api_calls", "api_calls", pricing.Price{Model: pricing.PerUnit, UnitAmount: dec("0.0008"), Minimum: decp("5.00")}),
+		}}},
+	}
+}
+
+type plan struct{ ID string }
+
+// plans creates each plan in EUR and USD and publishes version 1.
+func (r *Runner) plans(ctx context.Context) error {
+	for _, cur := range []string{"EUR", "USD"} {
+		for _, ps := range r.planSpecs(cur) {
+			var p plan
+			key := r.slug(ps.key + "_" + strings.ToLower(cur))
+			if err := r.call(ctx, http.MethodPost, "/api/v1/plans", catalog.PlanInput{Key: key, Name: ps.name + " (" + cur + ")"}, &p); err != nil {
+				return err
+			}
+			r.planIDs[key] = p.ID
+			var v struct {
+				Version int `json:"version"`
+			}
+			if err := r.call(ctx, http.MethodPost, "/api/v1/plans/"+p.ID+"/versions", ps.spec, &v); err != nil {
+				return err
+			}
+			if err := r.call(ctx, http.MethodPost, fmt.Sprintf("/api/v1/plans/%s/versions/%d/publish", p.ID, v.Version), nil, nil); err != nil {
+				return err
+			}
+			r.sum.Plans++
+		}
+	}
+	r.logf("created and published %d plans (per-unit, package, graduated, volume, percentage, seats, commitment)", r.sum.Plans)
+	return nil
+}
+
+// customer is one seeded customer with its plan choice.
+type customer struct {
+	in       catalog.CustomerInput
+	plan     string
+	backdate bool
+	trial    bool
+	seats    int
+	id       string
+}
+
+var people = []struct {
+	name, country, city, cur, tz, taxID, status string
+}{
+	{"Müller Maschinenbau GmbH", "DE", "Stuttgart", "EUR", "Europe/Berlin", "DE811907980", "standard"},
+	{"Bäckerei Schmidt", "DE", "Berlin", "EUR", "Europe/Berlin", "", "standard"},
+	{"Société Générale d'Exemple", "FR", "Paris", "EUR", "Europe/Paris", "FR40303265045", "reverse_charge"},
+	{"Van den Berg Logistiek B.V.", "NL", "Rotterdam", "EUR", "Europe/Amsterdam", "NL859048949B01", "reverse_charge"},
+	{"Oficina Martínez S.L.", "ES", "Madrid", "EUR", "Europe/Madrid", "ESB12345674", "reverse_charge"},
+	{"Kowalski Studio", "PL", "Kraków", "EUR", "Europe/Warsaw", "", "standard"},
+	{"Rossi Ricerca S.r.l.", "IT", "Milano", "EUR", "Europe/Rome", "IT00743110157", "reverse_charge"},
+	{"Fundación Educa", "ES", "Sevilla", "EUR", "Europe/Madrid", "", "exempt"},
+	{"Nordlys AS", "NO", "Oslo", "EUR", "Europe/Oslo", "NO974760673MVA", "exempt"},
+	{"Helvetia Analytics AG", "CH", "Zürich", "EUR", "Europe/Zurich", "CHE-116.281.710", "exempt"},
+	{"Acme Rockets Inc.", "US", "Austin", "USD", "America/Chicago", "", "exempt"},
+	{"Bluebird Health LLC", "US", "Boston", "USD", "America/New_York", "", "exempt"},
+	{"Pacific Data Co.", "US", "Seattle", "USD", "America/Los_Angeles", "", "exempt"},
+	{"Maple Leaf Robotics", "CA", "Toronto", "USD", "America/Toronto", "", "exempt"},
+	{"Sakura Systems KK", "JP", "Tokyo", "USD", "Asia/Tokyo", "", "exempt"},
+	{"Outback Media Pty", "AU", "Sydney", "USD", "Australia/Sydney", "", "exempt"},
+	{"Thames Fintech Ltd", "GB", "London", "USD", "Europe/London", "GB980780684", "exempt"},
+	{"Andes Agro SA", "CL", "Santiago", "USD", "America/Santiago", "", "exempt"},
+	{"Lagos Mobile Ltd", "NG", "Lagos", "USD", "Africa/Lagos", "", "exempt"},
+	{"Mumbai Cloudworks", "IN", "Mumbai", "USD", "Asia/Kolkata", "", "exempt"},
+}
+
+func (r *Runner) customers(ctx context.Context) error {
+	for i, p := range people {
+		c := &customer{
+			in: catalog.CustomerInput{
+				ExternalID: fmt.Sprintf("demo-%s-%02d", r.tag, i+1), Name: p.name, Email: fmt.Sprintf("billing%02d@example.com", i+1),
+				Currency: p.cur, Address: catalog.Address{Line1: fmt.Sprintf("%d Demo Street", 10+i), City: p.city, PostalCode: fmt.Sprintf("%05d", 10000+i*371), Country: p.country},
+				TaxID: p.taxID, TaxStatus: catalog.TaxStatus(p.status), Timezone: p.tz,
+				Subjects: []string{fmt.Sprintf("%s-app-%02d", r.tag, i+1)},
+			},
+			plan:     planKeys[i%len(planKeys)],
+			backdate: i%3 != 2,
+			trial:    i%5 == 1,
+			seats:    1 + i%7,
+		}
+		var out struct {
+			ID string `json:"id"`
+		}
+		if err := r.call(ctx, http.MethodPost, "/api/v1/customers", c.in, &out); err != nil {
+			return err
+		}
+		c.id = out.ID
+		r.custs = append(r.custs, c)
+		r.sum.Customers++
+	}
+	r.logf("created %d customers in EUR and USD (domestic, EU reverse charge, exempt and non-EU)", r.sum.Customers)
+	return nil
+}
+
+// usage sends UsageDays of events per customer through POST /api/v1/events
+// in batches, with explicit times and ids so a retry is never counted twice.
+func (r *Runner) usage(ctx context.Context) error {
+	start := r.o.Now.Add(-time.Duration(r.o.UsageDays) * 24 * time.Hour).Add(time.Hour)
+	var batch []map[string]any
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		body, err := json.Marshal(batch)
+		if err != nil {
+			return err
+		}
+		_, err = client.Retry(ctx, client.Backoff{}, func(ctx context.Context) error {
+			return r.c.SendEvents(ctx, client.ContentTypeBatch, body)
+		})
+		r.sum.Events += len(batch)
+		batch = batch[:0]
+		return err
+	}
+	n := 0
+	models := []string{"small", "large"}
+	for day := 0; day < r.o.UsageDays; day++ {
+		for i, c := range r.custs {
+			subject := c.in.Subjects[0]
+			at := start.Add(time.Duration(day)*24*time.Hour + time.Duration(i)*time.Minute)
+			ev := func(typ string, data map[string]any) {
+				n++
+				batch = append(batch, map[string]any{"specversion": "1.0", "id": fmt.Sprintf("demo-%s-%d", r.tag, n),
+					"source": "abacus-demo", "type": r.slug(typ), "subject": subject, "time": at.Format(time.RFC3339), "data": data})
+			}
+			for k := 0; k < 3+r.rnd.IntN(5); k++ {
+				ev("api_call", map[string]any{"path": "/v1/things"})
+			}
+			ev("llm", map[string]any{"tokens": 1000 + r.rnd.IntN(200000), "model": models[r.rnd.IntN(2)]})
+			ev("storage", map[string]any{"gb": fmt.Sprintf("%.1f", 0.5+r.rnd.Float64()*3)})
+			if r.rnd.IntN(2) == 0 {
+				ev("payment", map[string]any{"amount": fmt.Sprintf("%d.%02d", 10+r.rnd.IntN(900), r.rnd.IntN(100))})
+			}
+			if len(batch) >= 500 {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	r.logf("sent %d usage events over %d days through POST /api/v1/events", r.sum.Events, r.o.UsageDays)
+	return nil
+}
+
+func (r *Runner) subscriptions(ctx context.Context) error {
+	for _, c := range r.custs {
+		key := r.slug(c.plan + "_" + strings.ToLower(c.in.Currency))
+		in := subscription.CreateInput{CustomerID: c.id, PlanID: r.planIDs[key], SkipTrial: !c.trial}
+		if in.PlanID == "" {
+			return fmt.Errorf("plan %s was not created", key)
+		}
+		if c.backdate {
+			at := r.o.Now.AddDate(0, -2, 0)
+			in.StartAt = &at
+		}
+		if c.plan == "team" {
+			q := decimal.NewFromInt(int64(c.seats))
+			in.Quantity = &q
+		}
+		if err := r.call(ctx, http.MethodPost, "/api/v1/subscriptions", in, nil); err != nil {
+			return err
+		}
+		r.sum.Subscriptions++
+	}
+	r.logf("created %d subscriptions (some started two months ago, some in trial)", r.sum.Subscriptions)
+	return nil
+}
