@@ -61,6 +61,7 @@ type App struct {
 	BootstrapKey string
 
 	roles    []Role
+	mods     modules
 	lock     *os.File
 	listener net.Listener
 	server   *http.Server

@@ -7,9 +7,14 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/abacusbilling/abacus/internal/billing"
+	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/identity"
+	"github.com/abacusbilling/abacus/internal/metering"
+	"github.com/abacusbilling/abacus/internal/metering/usage"
 	"github.com/abacusbilling/abacus/internal/outbox"
 	"github.com/abacusbilling/abacus/internal/service"
+	"github.com/abacusbilling/abacus/internal/subscription"
 )
 
 // Role is a named part of Abacus a process can run. Roles talk to each
@@ -32,7 +37,56 @@ func Registry() []Role {
 			Doc:  "the management API (API keys; later customers, plans, invoices…)",
 			Build: func(_ context.Context, a *App) (service.Service, error) {
 				identity.RegisterRoutes(a.HTTP, a.Identity)
+				m := a.modules()
+				cat := m.catalog
+				catalog.RegisterRoutes(a.HTTP, cat)
+				subscription.RegisterRoutes(a.HTTP, m.subs)
+				billing.RegisterRoutes(a.HTTP, billing.NewService(a.DB, a.Clock, a.Log, billing.Config{}, billing.NewSubscriptions(cat), nil))
+				usage.RegisterRoutes(a.HTTP, m.usage)
 				return nil, nil
+			},
+		},
+		{
+			Name: "subscriptions",
+			Doc:  "time-driven subscription transitions (trial ends, scheduled plan changes, period-end cancellations) and usage thresholds",
+			Build: func(_ context.Context, a *App) (service.Service, error) {
+				subs := a.modules().subs
+				return service.NewFunc("subscriptions", func(ctx context.Context) error { return subs.Run(ctx, 0) }), nil
+			},
+		},
+		{
+			Name: "billing",
+			Doc:  "billing cycles: creates, refreshes and finalizes invoices at each subscription's period end; expires credits",
+			Build: func(_ context.Context, a *App) (service.Service, error) {
+				cat := a.modules().catalog
+				bill := billing.NewService(a.DB, a.Clock, a.Log, billing.Config{}, billing.NewSubscriptions(cat), nil)
+				return service.NewFunc("billing", bill.Run), nil
+			},
+		},
+		{
+			Name: "ingest",
+			Doc:  "usage event ingestion (POST /api/v1/events) with group commit to JetStream",
+			Build: func(ctx context.Context, a *App) (service.Service, error) {
+				m := a.Config.Metering
+				in, err := usage.NewIngester(ctx, a.Bus, usage.IngestConfig{Partitions: m.Partitions, Linger: m.Linger,
+					MaxBatchEvents: m.MaxBatchEvents, MaxBatchBytes: m.MaxBatchBytes, MaxLag: m.MaxLag, StreamMaxAge: m.StreamMaxAge,
+					Limits: metering.Limits{MaxBatchEvents: m.MaxEvents, MaxBatchBytes: int(a.Config.HTTP.MaxBodyBytes), LateWindow: m.LateWindow},
+				}, a.Clock, a.Log.With("role", "ingest"), a.Metrics)
+				if err != nil {
+					return nil, err
+				}
+				usage.RegisterIngest(a.HTTP, in)
+				return service.NewFunc("ingest", in.Run), nil
+			},
+		},
+		{
+			Name: "meter",
+			Doc:  "metering workers: usage events from JetStream into raw events and rollups, exactly once",
+			Build: func(_ context.Context, a *App) (service.Service, error) {
+				m := a.Config.Metering
+				ws := usage.NewWorkers(a.DB, a.Bus, usage.WorkerConfig{Partitions: m.Partitions, RoundEvents: m.RoundEvents,
+					StreamMaxAge: m.StreamMaxAge}, a.Clock, a.Log.With("role", "meter"), a.Metrics)
+				return service.NewFunc("meter", ws.Run), nil
 			},
 		},
 		{

@@ -10,6 +10,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -31,6 +32,8 @@ type Config struct {
 	Log       Log       `key:"log"`
 	Outbox    Outbox    `key:"outbox"`
 	Bootstrap Bootstrap `key:"bootstrap"`
+	Metering  Metering  `key:"metering"`
+	SMTP      SMTP      `key:"smtp"`
 }
 
 // HTTP configures the API server.
@@ -79,6 +82,29 @@ type Bootstrap struct {
 	APIKey string `key:"api_key" secret:"true" help:"admin API key to create on empty data (default: generated and printed once)"`
 }
 
+// SMTP configures outgoing mail (verification, password reset,
+// invitations). With no URL, messages are kept in the mail outbox that
+// tenant admins read at GET /api/v1/mail-outbox.
+type SMTP struct {
+	URL  string `key:"url" secret:"true" help:"smtp://[user:pass@]host[:port] of the mail server; empty keeps mail in the outbox"`
+	From string `key:"from" help:"sender address of outgoing mail"`
+	// LinkBaseURL prefixes links in e-mails; empty means http://<http.addr>.
+	LinkBaseURL string `key:"link_base_url" help:"base URL of links in e-mails, e.g. https://app.example.com"`
+}
+
+// Metering configures the ingest and meter roles (usage events).
+type Metering struct {
+	Partitions     int           `key:"partitions" help:"usage bus partitions (hash of tenant and subject); every ingest and meter process must agree"`
+	Linger         time.Duration `key:"linger" help:"how long an ingest batcher waits for more events while a publish is in flight"`
+	MaxBatchEvents int           `key:"max_batch_events" help:"events per bus message at most (group commit)"`
+	MaxBatchBytes  int           `key:"max_batch_bytes" help:"bytes per bus message at most (capped by the NATS max payload)"`
+	MaxLag         int           `key:"max_lag" help:"unprocessed bus messages per partition above which ingestion answers 503"`
+	RoundEvents    int           `key:"round_events" help:"events a meter worker folds per database transaction at most"`
+	LateWindow     time.Duration `key:"late_window" help:"how old an event's time may be when ingested"`
+	MaxEvents      int           `key:"max_events" help:"events per ingestion request at most"`
+	StreamMaxAge   time.Duration `key:"stream_max_age" help:"how long the bus keeps usage messages (events are also stored in the database)"`
+}
+
 // Default returns the configuration used when nothing else is given.
 func Default() Config {
 	return Config{
@@ -95,6 +121,9 @@ func Default() Config {
 		Database: Database{MaxConns: 16},
 		Log:      Log{Level: "info", Format: "auto"},
 		Outbox:   Outbox{PollInterval: 200 * time.Millisecond, BatchSize: 500},
+		Metering: Metering{Partitions: 4, Linger: time.Millisecond, MaxBatchEvents: 20_000, MaxBatchBytes: 1 << 20,
+			MaxLag: 20_000, RoundEvents: 20_000, LateWindow: 35 * 24 * time.Hour, MaxEvents: 10_000, StreamMaxAge: 72 * time.Hour},
+		SMTP: SMTP{From: "Abacus <no-reply@localhost>"},
 	}
 }
 
@@ -188,6 +217,37 @@ func (c *Config) Validate() error {
 	}
 	if k := c.Bootstrap.APIKey; k != "" && (!strings.HasPrefix(k, "abk_") || len(k) < 24) {
 		add("bootstrap.api_key", "[redacted]", "must start with abk_ and be at least 24 characters")
+	}
+	if c.SMTP.URL != "" {
+		if u, err := url.Parse(c.SMTP.URL); err != nil || u.Scheme != "smtp" || u.Hostname() == "" {
+			add("smtp.url", Redact(c.SMTP.URL), "must be smtp://[user:pass@]host[:port], or empty to keep mail in the outbox")
+		}
+	}
+	if a, err := mail.ParseAddress(c.SMTP.From); err != nil || a.Address == "" {
+		add("smtp.from", c.SMTP.From, "must be an e-mail address such as Abacus <billing@example.com>")
+	}
+	if c.SMTP.LinkBaseURL != "" {
+		if u, err := url.Parse(c.SMTP.LinkBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("smtp.link_base_url", c.SMTP.LinkBaseURL, "must be an http(s):// URL such as https://app.example.com")
+		}
+	}
+	m := &c.Metering
+	for _, f := range []struct {
+		key       string
+		v, lo, hi int
+	}{
+		{"metering.partitions", m.Partitions, 1, 256}, {"metering.max_batch_events", m.MaxBatchEvents, 1, 1_000_000},
+		{"metering.max_batch_bytes", m.MaxBatchBytes, 64 << 10, 64 << 20}, {"metering.max_lag", m.MaxLag, 1, 1 << 30},
+		{"metering.round_events", m.RoundEvents, 1, 1_000_000}, {"metering.max_events", m.MaxEvents, 1, 1_000_000},
+	} {
+		if f.v < f.lo || f.v > f.hi {
+			add(f.key, fmt.Sprint(f.v), "must be between %d and %d", f.lo, f.hi)
+		}
+	}
+	for key, d := range map[string]time.Duration{"metering.linger": m.Linger, "metering.late_window": m.LateWindow, "metering.stream_max_age": m.StreamMaxAge} {
+		if d <= 0 {
+			add(key, d.String(), "must be a positive duration such as 1ms or 840h")
+		}
 	}
 	if len(ps) > 0 {
 		return ps

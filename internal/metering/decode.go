@@ -351,7 +351,7 @@ func (d *decoder) event(idx int, ev *Event) *syntaxError {
 		d.tooLarge = true
 	}
 	if !timeSet && reported&bitTime == 0 {
-		ev.Time = d.now
+		ev.Time, ev.TimeAssigned = d.now, true
 	}
 	ev.ReceivedAt = d.now
 	checkEvent(&d.v, idx, ev, reported, true, d.now, d.l)

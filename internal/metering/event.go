@@ -22,6 +22,10 @@ type Event struct {
 	// data (or null). It is read-only: decoded events share one buffer.
 	Data       []byte
 	ReceivedAt time.Time // when the server accepted the event
+	// TimeAssigned is set when the client sent no time and Time is the
+	// server's receive time. A retry then carries another time, so such
+	// events are deduplicated by (tenant, source, id) alone (slower path).
+	TimeAssigned bool
 }
 
 // Limits bounds what ingestion accepts. A zero field takes its default

@@ -10,28 +10,41 @@ import (
 
 // batchVersion is the first byte of an encoded batch. A new layout gets a
 // new version; DecodeBatch keeps reading the old ones.
-const batchVersion byte = 1
+const batchVersion byte = 2
 
 // ErrBadBatch is wrapped by every DecodeBatch error.
 var ErrBadBatch = errors.New("malformed event batch")
 
 // EncodeBatch encodes validated events as one bus message:
 //
-//	version byte (1) | uvarint count | count × event
+//	version byte (2) | uvarint count | count × event
 //	event = tenant id source specversion type subject datacontenttype dataschema
 //	        (each: uvarint 0 = same as the previous event, else len+1, bytes)
 //	        time, receivedAt (each: varint unix seconds, uvarint nanoseconds)
 //	        data (uvarint len+1, bytes; 0 = no data)
+//	        flags (version 2 only: bit 0 = TimeAssigned)
 //
 // Repeated strings (tenant, source, type…) cost one byte after the first
 // event, so a batch is about as large as its data.
 func EncodeBatch(events []Event) []byte {
+	return AppendBatch(make([]byte, 0, EncodedSize(events)), events)
+}
+
+// EncodedSize returns an upper bound of the size EncodeBatch needs for
+// events.
+func EncodedSize(events []Event) int {
 	size := 16
 	for i := range events {
 		e := &events[i]
-		size += len(e.TenantID) + len(e.ID) + len(e.Source) + len(e.Type) + len(e.Subject) + len(e.Data) + 40
+		size += len(e.TenantID) + len(e.ID) + len(e.Source) + len(e.SpecVersion) + len(e.Type) + len(e.Subject) +
+			len(e.DataContentType) + len(e.DataSchema) + len(e.Data) + 80
 	}
-	b := make([]byte, 0, size)
+	return size
+}
+
+// AppendBatch appends the encoding of events (see EncodeBatch) to b, so
+// callers can reuse buffers.
+func AppendBatch(b []byte, events []Event) []byte {
 	b = append(b, batchVersion)
 	b = binary.AppendUvarint(b, uint64(len(events)))
 	var prev *Event
@@ -57,6 +70,11 @@ func EncodeBatch(events []Event) []byte {
 			b = binary.AppendUvarint(b, uint64(len(e.Data))+1)
 			b = append(b, e.Data...)
 		}
+		var flags byte
+		if e.TimeAssigned {
+			flags |= 1
+		}
+		b = append(b, flags)
 		prev = e
 	}
 	return b
@@ -82,14 +100,15 @@ func DecodeBatch(b []byte) ([]Event, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: empty message", ErrBadBatch)
 	}
-	if b[0] != batchVersion {
+	version := b[0]
+	if version != 1 && version != 2 {
 		return nil, fmt.Errorf("%w: unknown version %d", ErrBadBatch, b[0])
 	}
 	own := make([]byte, len(b))
 	copy(own, b)
 	r := reader{b: own, s: unsafe.String(&own[0], len(own)), i: 1}
 	n := r.uvarint()
-	// Every event takes at least 12 bytes, so a count beyond that is a lie.
+	// Every event takes at least 12 bytes (13 in version 2), so a count beyond that is a lie.
 	if r.err != nil || n > uint64(len(own))/12 {
 		return nil, fmt.Errorf("%w: bad event count", ErrBadBatch)
 	}
@@ -109,6 +128,11 @@ func DecodeBatch(b []byte) ([]Event, error) {
 		e.ReceivedAt = r.time()
 		if l := r.uvarint(); l > 0 && r.err == nil {
 			e.Data = r.bytes(l - 1)
+		}
+		if version >= 2 {
+			if f := r.uvarint(); f&1 != 0 {
+				e.TimeAssigned = true
+			}
 		}
 		if r.err != nil {
 			return nil, fmt.Errorf("%w: event %d: %w", ErrBadBatch, i, r.err)

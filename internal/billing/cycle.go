@@ -1,0 +1,515 @@
+package billing
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/catalog"
+	"github.com/abacusbilling/abacus/internal/db"
+	"github.com/abacusbilling/abacus/internal/money"
+	"github.com/abacusbilling/abacus/internal/outbox"
+	"github.com/abacusbilling/abacus/internal/period"
+	"github.com/abacusbilling/abacus/internal/pricing"
+)
+
+// boundary returns the k-th cycle boundary of sub: its bill-from time for
+// k = 0, then the starts of its schedule's periods.
+func boundary(sub *SubInfo, k int) time.Time {
+	if k == 0 {
+		return sub.BillFrom
+	}
+	return sub.Schedule.Start(sub.Schedule.Index(sub.BillFrom) + k)
+}
+
+// window is a span of a phase priced together.
+type window struct {
+	phase    *PhaseInfo
+	from, to time.Time
+}
+
+// cycle is the plan of one invoice: which windows of which phases are
+// priced for what, and where the cursor goes next.
+type cycle struct {
+	sub   *SubInfo
+	cus   catalog.Customer
+	k     int
+	at    time.Time // the boundary (or the end of the subscription)
+	final bool
+	full  period.Period // the full period the arrears windows belong to
+	arr   []window
+	adv   *window
+	advP  period.Period
+	next  time.Time
+	usage map[usageKey]decimal.Decimal
+}
+
+type usageKey struct {
+	meter    string
+	from, to int64
+}
+
+// planCycle plans cycle k of sub, ending usage windows at upTo when it is
+// before the boundary (the upcoming-invoice preview).
+func planCycle(sub *SubInfo, cus catalog.Customer, k int, upTo *time.Time) *cycle {
+	c := &cycle{sub: sub, cus: cus, k: k, at: boundary(sub, k)}
+	if sub.EndAt != nil && !sub.EndAt.After(c.at) {
+		c.at, c.final = *sub.EndAt, true
+	}
+	if k > 0 {
+		from := boundary(sub, k-1)
+		to := c.at
+		if upTo != nil && upTo.Before(to) {
+			to = *upTo
+		}
+		c.full = sub.Schedule.Containing(from)
+		for i := range sub.Phases {
+			ph := &sub.Phases[i]
+			if ph.Paused {
+				continue
+			}
+			end := to
+			if ph.End != nil && ph.End.Before(end) {
+				end = *ph.End
+			}
+			start := from
+			if ph.Start.After(start) {
+				start = ph.Start
+			}
+			if start.Before(end) {
+				c.arr = append(c.arr, window{phase: ph, from: start, to: end})
+			}
+		}
+	}
+	if !c.final {
+		c.advP = sub.Schedule.Containing(c.at)
+		for i := range sub.Phases {
+			ph := &sub.Phases[i]
+			if !ph.Start.After(c.at) && (ph.End == nil || ph.End.After(c.at)) && !ph.Paused {
+				c.adv = &window{phase: ph, from: c.at, to: c.advP.End}
+			}
+		}
+		c.next = boundary(sub, k+1)
+		if sub.EndAt != nil && sub.EndAt.Before(c.next) {
+			c.next = *sub.EndAt
+		}
+	}
+	return c
+}
+
+// usageNeeds lists the (meter, window) usage the cycle prices.
+func (c *cycle) usageNeeds() []usageKey {
+	var out []usageKey
+	for _, w := range c.arr {
+		for _, ch := range w.phase.Pricing.Charges {
+			if ch.Kind == pricing.ChargeUsage {
+				out = append(out, usageKey{ch.Meter, w.from.UnixMicro(), w.to.UnixMicro()})
+			}
+		}
+	}
+	return out
+}
+
+// fetchUsage fills the usage of every cycle, asking src once per tenant,
+// meter and window when it supports BulkUsage.
+func fetchUsage(ctx context.Context, src UsageSource, tenant string, cycles []*cycle) error {
+	type req struct {
+		key      usageKey
+		subjects []string
+		cycles   []*cycle
+	}
+	reqs := map[usageKey]*req{}
+	var order []usageKey
+	for _, c := range cycles {
+		c.usage = map[usageKey]decimal.Decimal{}
+		for _, k := range c.usageNeeds() {
+			r := reqs[k]
+			if r == nil {
+				r = &req{key: k}
+				reqs[k] = r
+				order = append(order, k)
+			}
+			r.subjects = append(r.subjects, c.cus.Subjects...)
+			r.cycles = append(r.cycles, c)
+		}
+	}
+	bulk, isBulk := src.(BulkUsage)
+	for _, k := range order {
+		r := reqs[k]
+		from, to := time.UnixMicro(k.from).UTC(), time.UnixMicro(k.to).UTC()
+		if isBulk {
+			by, err := bulk.UsageBySubject(ctx, tenant, k.meter, r.subjects, from, to)
+			if err != nil {
+				return fmt.Errorf("reading usage of %s: %w", k.meter, err)
+			}
+			for _, c := range r.cycles {
+				sum := decimal.Zero
+				for _, s := range c.cus.Subjects {
+					sum = sum.Add(by[s])
+				}
+				c.usage[k] = sum
+			}
+			continue
+		}
+		for _, c := range r.cycles {
+			if _, done := c.usage[k]; done {
+				continue
+			}
+			q := decimal.Zero
+			if len(c.cus.Subjects) > 0 {
+				var err error
+				if q, err = src.Usage(ctx, tenant, k.meter, c.cus.Subjects, from, to); err != nil {
+					return fmt.Errorf("reading usage of %s: %w", k.meter, err)
+				}
+			}
+			c.usage[k] = q
+		}
+	}
+	return nil
+}
+
+// price turns the cycle into invoice lines (without discounts).
+func (c *cycle) price(tax LineTax) ([]Line, string, error) {
+	var lines []Line
+	currency := ""
+	add := func(pp pricing.PlanPricing, ls []pricing.Line) {
+		cur, _ := money.LookupCurrency(pp.Currency)
+		currency = cur.Code
+		for _, l := range ls {
+			lines = append(lines, fromPricing(l, tax, cur))
+		}
+	}
+	if c.adv != nil {
+		w := c.adv
+		ls, err := pricing.Quote(w.phase.Pricing, pricing.QuoteInput{Period: c.advP, From: w.from, To: w.to,
+			Quantities: w.phase.Quantities, Parts: pricing.PartInAdvanceFees})
+		if err != nil {
+			return nil, "", fmt.Errorf("pricing in-advance fees: %w", err)
+		}
+		add(w.phase.Pricing, ls)
+	}
+	for _, w := range c.arr {
+		usage := map[string]pricing.Usage{}
+		for _, ch := range w.phase.Pricing.Charges {
+			if ch.Kind == pricing.ChargeUsage {
+				usage[ch.Meter] = pricing.Usage{Quantity: c.usage[usageKey{ch.Meter, w.from.UnixMicro(), w.to.UnixMicro()}]}
+			}
+		}
+		ls, err := pricing.Quote(w.phase.Pricing, pricing.QuoteInput{Period: c.full, From: w.from, To: w.to, Quantities: w.phase.Quantities,
+			Usage: usage, Parts: pricing.PartInArrearsFees | pricing.PartUsage | pricing.PartCommitment})
+		if err != nil {
+			return nil, "", fmt.Errorf("pricing usage: %w", err)
+		}
+		add(w.phase.Pricing, ls)
+	}
+	if currency == "" && len(c.sub.Phases) > 0 {
+		currency = c.sub.Phases[len(c.sub.Phases)-1].Pricing.Currency
+	}
+	return lines, currency, nil
+}
+
+func fromPricing(l pricing.Line, tax LineTax, cur money.Currency) Line {
+	out := Line{Kind: LineKind(l.Kind), Description: l.Description, ChargeKey: l.ChargeKey, Meter: l.Meter, Quantity: l.Quantity,
+		UnitAmount: l.UnitAmount, Amount: l.Amount, PeriodStart: l.Period.Start, PeriodEnd: l.Period.End, Tax: tax, Usage: l.Usage}
+	out.NetAmount = netOf(l.Amount, tax, cur)
+	return out
+}
+
+// tenantBatch is what one tenant's part of a batch shares.
+type tenantBatch struct {
+	settings Settings
+	taxes    *taxBook
+}
+
+func (s *Service) loadTenant(ctx context.Context, q db.Querier, tenant string) (*tenantBatch, error) {
+	st, err := loadSettings(ctx, q, tenant, s.defaultSettings())
+	if err != nil {
+		return nil, err
+	}
+	tb, err := loadTaxBook(ctx, q, tenant, st.Seller.CountryCode)
+	if err != nil {
+		return nil, err
+	}
+	return &tenantBatch{settings: st, taxes: tb}, nil
+}
+
+// buildInvoice prices cycle c into a draft invoice (nil when there is
+// nothing to bill) and returns the prorations it includes.
+// Lines in keep (prorations of a refreshed draft) are added as they are.
+func (s *Service) buildInvoice(ctx context.Context, q db.Querier, tb *tenantBatch, c *cycle, existingID string, keep ...Line) (*Invoice, []string, error) {
+	tenant := c.sub.TenantID
+	tax := tb.taxes.resolve(c.cus, c.sub.PlanID)
+	lines, currency, err := c.price(tax)
+	if err != nil {
+		return nil, nil, err
+	}
+	cur, err := money.LookupCurrency(currency)
+	if err != nil {
+		return nil, nil, fmt.Errorf("invoice currency: %w", err)
+	}
+	var prorationIDs []string
+	if c.k > 0 || c.final {
+		prs, err := s.subs.PendingProrations(ctx, q, tenant, c.sub.ID, c.at)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, p := range prs {
+			prorationIDs = append(prorationIDs, p.ID)
+			for _, l := range p.Lines {
+				lines = append(lines, fromPricing(l, tax, cur))
+			}
+		}
+	}
+	lines = append(lines, keep...)
+	if len(lines) == 0 {
+		return nil, nil, nil
+	}
+	reds, err := redemptionsFor(ctx, q, tenant, c.cus.ID, c.sub.ID, existingID)
+	if err != nil {
+		return nil, nil, err
+	}
+	lines = append(lines, discountLines(lines, reds, cur, c.at)...)
+	inv := &Invoice{ID: existingID, CustomerID: c.cus.ID, SubscriptionID: c.sub.ID, Status: Draft, Currency: cur.Code, PeriodStart: c.at,
+		CycleIndex: c.k, Lines: lines, FinalizeAt: c.at.Add(tb.settings.grace())}
+	if inv.ID == "" {
+		inv.ID = abacus.NewID("inv")
+	}
+	var first, last time.Time
+	for _, l := range lines {
+		if l.Kind == LineDiscount {
+			continue
+		}
+		if first.IsZero() || l.PeriodStart.Before(first) {
+			first = l.PeriodStart
+		}
+		if l.PeriodEnd.After(last) {
+			last = l.PeriodEnd
+		}
+	}
+	if !first.IsZero() {
+		inv.ServiceStart, inv.ServiceEnd = &first, &last
+	}
+	inv.computeTotals()
+	return inv, prorationIDs, nil
+}
+
+// RunStats counts what RunOnce did.
+type RunStats struct {
+	Invoices  int `json:"invoices"`
+	Finalized int `json:"finalized"`
+	Refreshed int `json:"refreshed"`
+	Expired   int `json:"expired_grants"`
+}
+
+// RunOnce does the billing work due at now, for every tenant: it picks up
+// new subscriptions, bills every cycle boundary at or before now (catching
+// up on backdated ones), re-prices drafts whose refresh is due, finalizes
+// drafts whose grace has passed, and expires credit grants. It is
+// idempotent and safe to run from several workers at once.
+func (s *Service) RunOnce(ctx context.Context, now time.Time) (RunStats, error) {
+	now = now.UTC().Truncate(time.Microsecond)
+	var st RunStats
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO billing_cycles (tenant_id, subscription_id, bill_from, next_index, next_at, done)
+		SELECT d.tenant_id, d.subscription_id, d.bill_from, 0, d.bill_from, 0 FROM (`+s.subs.DiscoverSQL()+`) d WHERE true
+		ON CONFLICT (subscription_id) DO NOTHING`); err != nil {
+		return st, fmt.Errorf("discovering subscriptions: %w", err)
+	}
+	// PostgreSQL: several workers claim disjoint batches (SKIP LOCKED), so
+	// round trips overlap; SQLite has one writer.
+	workers := 1
+	if s.db.Engine() == db.Postgres {
+		workers = s.cfg.Workers
+	}
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				n, f, advanced, err := s.billBatch(ctx, now)
+				mu.Lock()
+				st.Invoices += n
+				st.Finalized += f
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				stop := firstErr != nil
+				mu.Unlock()
+				if stop || advanced == 0 {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return st, firstErr
+	}
+	for _, due := range []bool{true, false} {
+		for {
+			r, f, err := s.draftBatch(ctx, now, due)
+			st.Refreshed += r
+			st.Finalized += f
+			if err != nil {
+				return st, err
+			}
+			if r == 0 && f == 0 {
+				break
+			}
+		}
+	}
+	n, err := s.expireCredits(ctx, now)
+	st.Expired = n
+	return st, err
+}
+
+type cursorRow struct {
+	sub, tenant string
+	k           int
+}
+
+// billBatch bills up to BatchSize due cycles in one transaction. It
+// returns how many invoices it created and finalized and how many cycles
+// advanced (0 when nothing was due). A cycle with nothing to bill still
+// advances.
+func (s *Service) billBatch(ctx context.Context, now time.Time) (created, finalized, advanced int, err error) {
+	err = s.db.InTx(ctx, func(tx *db.Tx) error {
+		q := `SELECT subscription_id, tenant_id, next_index FROM billing_cycles WHERE done = 0 AND next_at <= $1 ORDER BY next_at, subscription_id LIMIT ` +
+			fmt.Sprint(s.cfg.BatchSize)
+		if s.db.Engine() == db.Postgres {
+			q += ` FOR UPDATE SKIP LOCKED`
+		}
+		rows, err := tx.QueryContext(ctx, q, db.TimeOf(now))
+		if err != nil {
+			return fmt.Errorf("claiming billing cycles: %w", err)
+		}
+		var due []cursorRow
+		for rows.Next() {
+			var r cursorRow
+			if err := rows.Scan(&r.sub, &r.tenant, &r.k); err != nil {
+				rows.Close()
+				return err
+			}
+			due = append(due, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		advanced = len(due)
+		byTenant := map[string][]cursorRow{}
+		var tenants []string
+		for _, r := range due {
+			if byTenant[r.tenant] == nil {
+				tenants = append(tenants, r.tenant)
+			}
+			byTenant[r.tenant] = append(byTenant[r.tenant], r)
+		}
+		sort.Strings(tenants)
+		for _, tenant := range tenants {
+			c, f, err := s.billTenant(tenantCtx(ctx, tenant), tx, tenant, byTenant[tenant], now)
+			created += c
+			finalized += f
+			if err != nil {
+				return fmt.Errorf("billing tenant %s: %w", tenant, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return created, finalized, advanced, nil
+}
+
+func (s *Service) billTenant(ctx context.Context, tx *db.Tx, tenant string, due []cursorRow, now time.Time) (created, finalized int, err error) {
+	tb, err := s.loadTenant(ctx, tx, tenant)
+	if err != nil {
+		return 0, 0, err
+	}
+	ids := make([]string, len(due))
+	for i, r := range due {
+		ids[i] = r.sub
+	}
+	subs, err := s.subs.Load(ctx, tx, tenant, ids)
+	if err != nil {
+		return 0, 0, err
+	}
+	customers := map[string]catalog.Customer{}
+	var cycles []*cycle
+	for _, r := range due {
+		sub := subs[r.sub]
+		if sub == nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE billing_cycles SET done = 1 WHERE subscription_id = $1`, r.sub); err != nil {
+				return 0, 0, err
+			}
+			continue
+		}
+		cus, ok := customers[sub.CustomerID]
+		if !ok {
+			if cus, err = catalog.LoadCustomer(ctx, tx, tenant, sub.CustomerID); err != nil {
+				return 0, 0, fmt.Errorf("loading customer of %s: %w", sub.ID, err)
+			}
+			customers[cus.ID] = cus
+		}
+		cycles = append(cycles, planCycle(sub, cus, r.k, nil))
+	}
+	if err := fetchUsage(ctx, s.usage, tenant, cycles); err != nil {
+		return 0, 0, err
+	}
+	for _, c := range cycles {
+		ended := c.k == 0 && c.final // ended before billing started: nothing to bill
+		if !ended {
+			inv, prorations, err := s.buildInvoice(ctx, tx, tb, c, "")
+			if err != nil {
+				return created, finalized, fmt.Errorf("building invoice of %s cycle %d: %w", c.sub.ID, c.k, err)
+			}
+			if inv != nil {
+				inv.CreatedAt, inv.UpdatedAt, inv.refreshedAt = now, now, now
+				if err := insertInvoice(ctx, tx, tenant, inv); err != nil {
+					return created, finalized, err
+				}
+				if err := s.subs.MarkProrationsInvoiced(ctx, tx, tenant, prorations, now); err != nil {
+					return created, finalized, err
+				}
+				if _, err := outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "invoice", AggregateID: inv.ID,
+					Type: "invoice.created", CreatedAt: now}, invoiceEvent(inv)); err != nil {
+					return created, finalized, err
+				}
+				created++
+				if s.hookCreated != nil {
+					s.hookCreated()
+				}
+				if !now.Before(inv.FinalizeAt) {
+					if err := s.finalizeTx(ctx, tx, tb, tenant, inv, c.cus, now); err != nil {
+						return created, finalized, err
+					}
+					finalized++
+				}
+			}
+		}
+		if c.final {
+			_, err = tx.ExecContext(ctx, `UPDATE billing_cycles SET done = 1, next_index = $2 WHERE subscription_id = $1`, c.sub.ID, c.k+1)
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE billing_cycles SET next_index = $2, next_at = $3 WHERE subscription_id = $1`,
+				c.sub.ID, c.k+1, db.TimeOf(c.next))
+		}
+		if err != nil {
+			return created, finalized, fmt.Errorf("advancing billing cycle of %s: %w", c.sub.ID, err)
+		}
+	}
+	return created, finalized, nil
+}
+
+// invoiceEvent is the payload of invoice events: the invoice without lines.
+func invoiceEvent(inv *Invoice) map[string]any {
+	return map[string]any{"id": inv.ID, "customer_id": inv.CustomerID, "subscription_id": inv.SubscriptionID, "status": inv.Status,
+		"number": inv.Number, "currency": inv.Currency, "total": inv.Total, "amount_due": inv.AmountDue, "period_start": inv.PeriodStart}
+}

@@ -1,0 +1,193 @@
+package billing
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/catalog"
+	"github.com/abacusbilling/abacus/internal/document"
+)
+
+// docLines maps invoice lines onto document lines (quantity × average unit
+// price = net amount, a credit as a negative quantity at a positive price)
+// and discount lines onto document-level allowances. Periods are dates in
+// loc (UTC when nil), the end date inclusive.
+func docLines(lines []Line, loc *time.Location) ([]document.Line, []document.AllowanceCharge) {
+	if loc == nil {
+		loc = time.UTC
+	}
+	var out []document.Line
+	var acs []document.AllowanceCharge
+	for _, l := range lines {
+		tax := l.Tax.Tax
+		if l.Kind == LineDiscount {
+			acs = append(acs, document.AllowanceCharge{Amount: l.NetAmount.Neg(), Reason: l.Description, ReasonCode: "95", Tax: &tax})
+			continue
+		}
+		qty := l.Quantity.Abs()
+		if qty.IsZero() && !l.NetAmount.IsZero() {
+			qty = decimal.NewFromInt(1)
+		}
+		if l.NetAmount.IsNegative() {
+			qty = qty.Neg()
+		}
+		price := decimal.Zero
+		if !qty.IsZero() {
+			price = document.AverageUnitPrice(l.NetAmount.Abs(), qty.Abs())
+		}
+		dl := document.Line{ID: fmt.Sprint(len(out) + 1), Name: l.Description, Quantity: qty, UnitCode: "C62", UnitPrice: price,
+			NetAmount: l.NetAmount, Tax: tax, SellerItemID: l.ChargeKey}
+		if l.Usage != nil && len(l.Usage.Components) > 1 {
+			var parts []string
+			for _, c := range l.Usage.Components {
+				parts = append(parts, fmt.Sprintf("%s %s @ %s = %s", c.Kind, c.Quantity, c.UnitAmount, c.Amount.Round(6)))
+			}
+			dl.Note = strings.Join(parts, "; ")
+		}
+		if l.PeriodEnd.After(l.PeriodStart) {
+			dl.Period = &document.Period{Start: document.DateOf(l.PeriodStart.In(loc)), End: document.DateOf(l.PeriodEnd.Add(-time.Microsecond).In(loc))}
+		}
+		out = append(out, dl)
+	}
+	return out, acs
+}
+
+// vatSchemes maps a VAT id's country prefix to its Peppol EAS scheme.
+var vatSchemes = map[string]string{
+	"AT": "9914", "BE": "9925", "BG": "9926", "CY": "9928", "CZ": "9929", "DE": "9930", "EE": "9931", "GB": "9932", "EL": "9933",
+	"HR": "9934", "IE": "9935", "LU": "9938", "LV": "9939", "MT": "9943", "NL": "9944", "PL": "9945", "PT": "9946", "RO": "9947",
+	"SI": "9949", "SK": "9950", "FR": "9957", "HU": "9910", "ES": "9920",
+}
+
+// withEndpoint fills a party's Peppol address when it has none: its VAT
+// id where the country has a VAT scheme, else its e-mail ("EM").
+func withEndpoint(p document.Party) document.Party {
+	if p.EndpointID != "" {
+		return p
+	}
+	if len(p.VATID) > 2 {
+		if scheme, ok := vatSchemes[strings.ToUpper(p.VATID[:2])]; ok {
+			p.EndpointID, p.EndpointScheme = p.VATID, scheme
+			return p
+		}
+	}
+	if p.Email != "" {
+		p.EndpointID, p.EndpointScheme = p.Email, "EM"
+	}
+	return p
+}
+
+// buyerParty maps a customer onto the buyer. The customer's metadata
+// "peppol_endpoint" ("SCHEME:ID", e.g. "0088:4035811991021") sets its
+// Peppol address; otherwise its VAT id, else its e-mail is used.
+func buyerParty(cus catalog.Customer) document.Party {
+	var addr []string
+	for _, a := range []string{cus.Address.Line1, cus.Address.Line2} {
+		if a != "" {
+			addr = append(addr, a)
+		}
+	}
+	p := document.Party{Name: cus.Name, Address: addr, City: cus.Address.City, PostalCode: cus.Address.PostalCode,
+		Subdivision: cus.Address.State, CountryCode: cus.Address.Country, VATID: cus.TaxID, Email: cus.Email, ID: cus.ID}
+	if scheme, id, ok := strings.Cut(cus.Metadata["peppol_endpoint"], ":"); ok {
+		p.EndpointScheme, p.EndpointID = scheme, id
+	}
+	return withEndpoint(p)
+}
+
+func paymentTerms(st Settings) string {
+	if st.PaymentTerms != "" {
+		return st.PaymentTerms
+	}
+	return fmt.Sprintf("Payable within %d days of the invoice date.", st.DueDays)
+}
+
+// invoiceDocument maps a finalized invoice onto the document model, with
+// totals computed by document.ComputeTotals.
+func invoiceDocument(inv *Invoice, cus catalog.Customer, st Settings) *document.Document {
+	loc := cus.Location()
+	d := &document.Document{Kind: document.KindInvoice, Number: inv.Number, Currency: inv.Currency,
+		CurrencyExponent: document.CurrencyExponent(inv.Currency), BuyerReference: inv.SubscriptionID,
+		Seller: withEndpoint(st.Seller), Buyer: buyerParty(cus), PaymentTerms: paymentTerms(st)}
+	if st.PaymentMeans != nil {
+		pm := *st.PaymentMeans
+		pm.PaymentID = inv.Number
+		d.PaymentMeans = &pm
+	}
+	if inv.FinalizedAt != nil {
+		d.IssueDate = document.DateOf(inv.FinalizedAt.In(loc))
+	}
+	if inv.DueAt != nil {
+		d.DueDate = document.DateOf(inv.DueAt.In(loc))
+	}
+	if inv.ServiceStart != nil && inv.ServiceEnd != nil && inv.ServiceEnd.After(*inv.ServiceStart) {
+		d.Period = &document.Period{Start: document.DateOf(inv.ServiceStart.In(loc)), End: document.DateOf(inv.ServiceEnd.Add(-time.Microsecond).In(loc))}
+	}
+	d.Lines, d.AllowanceCharges = docLines(inv.Lines, loc)
+	for _, l := range inv.Lines {
+		if l.Tax.Category == document.TaxReverseCharge {
+			d.Notes = []string{ReverseChargeNote + "."}
+			break
+		}
+	}
+	d.Totals.Prepaid = inv.CreditsApplied
+	d.ComputeTotals(document.RoundHalfUp)
+	return d
+}
+
+// InvoiceDocument returns the frozen document of finalized invoice id.
+// Errors: "invoice_not_found", conflict "invoice_not_finalized" for a draft.
+func (s *Service) InvoiceDocument(ctx context.Context, id string) (*document.Document, error) {
+	inv, err := s.GetInvoice(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if inv.Status == Draft || len(inv.doc) == 0 {
+		return nil, abacus.Conflict("invoice_not_finalized", "invoice %s is a draft; finalize it before asking for its document", id).
+			WithField("status", "is draft")
+	}
+	var d document.Document
+	if err := json.Unmarshal(inv.doc, &d); err != nil {
+		return nil, fmt.Errorf("decoding document of %s: %w", id, err)
+	}
+	return &d, nil
+}
+
+// Render renders d in format f (see document.Render for its errors).
+func Render(d *document.Document, f document.Format) ([]byte, error) { return document.Render(d, f) }
+
+// ConvertResult is the outcome of Convert.
+type ConvertResult struct {
+	Document   *document.Document
+	Violations []document.Violation
+}
+
+// Convert reads a UBL 2.1 invoice or credit note and renders it in format
+// f (JSON, CSV or PDF). A document with violations is refused with a
+// KindUnprocessable *abacus.Error of code "document_invalid" listing every
+// violation in Fields (field = element path). Errors of document.ParseUBL
+// for unreadable input; "document_format_unknown".
+func Convert(data []byte, f document.Format) ([]byte, error) {
+	if f == document.FormatUBL {
+		return nil, abacus.Invalid("document_format_unknown", "convert to json, csv or pdf; the input is already UBL").WithField("format", "must be json, csv or pdf")
+	}
+	d, violations, err := document.ParseUBL(data)
+	if err != nil {
+		return nil, err
+	}
+	if len(violations) > 0 {
+		e := abacus.Errorf(abacus.KindUnprocessable, "document_invalid", "the document has %d violations; the first: %s: %s",
+			len(violations), violations[0].Path, violations[0].Message)
+		for _, v := range violations {
+			e.Fields = append(e.Fields, abacus.FieldError{Field: v.Path, Message: v.Message})
+		}
+		return nil, e
+	}
+	return document.Render(d, f)
+}

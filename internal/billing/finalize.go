@@ -1,0 +1,280 @@
+package billing
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/catalog"
+	"github.com/abacusbilling/abacus/internal/db"
+	"github.com/abacusbilling/abacus/internal/outbox"
+)
+
+// invoiceTransitions is the state machine of the package doc.
+var invoiceTransitions = map[Status][]Status{
+	Draft:         {Open},
+	Open:          {Paid, Void, Uncollectible},
+	Uncollectible: {Paid, Void},
+}
+
+func checkInvoiceTransition(inv *Invoice, to Status) error {
+	for _, s := range invoiceTransitions[inv.Status] {
+		if s == to {
+			return nil
+		}
+	}
+	verb := map[Status]string{Open: "finalized", Paid: "marked paid", Void: "voided", Uncollectible: "marked uncollectible"}[to]
+	return abacus.Conflict("invalid_invoice_transition", "invoice %s is %s and cannot be %s", inv.ID, inv.Status, verb).
+		WithField("status", "is "+string(inv.Status))
+}
+
+// finalizeTx numbers inv, applies credits, freezes its document and opens
+// it (or marks it paid when credits cover it), inside tx.
+func (s *Service) finalizeTx(ctx context.Context, tx *db.Tx, tb *tenantBatch, tenant string, inv *Invoice, cus catalog.Customer, now time.Time) error {
+	if err := checkInvoiceTransition(inv, Open); err != nil {
+		return err
+	}
+	number, err := nextNumber(ctx, tx, tenant, tb.settings.InvoicePrefix, now)
+	if err != nil {
+		return err
+	}
+	inv.Number, inv.Status = number, Open
+	due := now.AddDate(0, 0, tb.settings.DueDays)
+	inv.FinalizedAt, inv.DueAt, inv.UpdatedAt = &now, &due, now
+	applied, err := applyCredits(ctx, tx, tenant, inv, inv.Total, now)
+	if err != nil {
+		return err
+	}
+	inv.CreditsApplied = applied
+	inv.computeTotals()
+	doc := invoiceDocument(inv, cus, tb.settings)
+	if inv.doc, err = json.Marshal(doc); err != nil {
+		return fmt.Errorf("freezing invoice document: %w", err)
+	}
+	events := []string{"invoice.finalized"}
+	if !inv.AmountDue.IsPositive() {
+		inv.Status, inv.PaidAt = Paid, &now
+		events = append(events, "invoice.paid")
+	}
+	if err := saveInvoice(ctx, tx, tenant, inv); err != nil {
+		return err
+	}
+	for _, typ := range events {
+		if _, err := outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "invoice", AggregateID: inv.ID, Type: typ, CreatedAt: now},
+			invoiceEvent(inv)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// refreshTx re-prices draft inv from current usage inside tx, keeping its
+// proration lines.
+func (s *Service) refreshTx(ctx context.Context, tx *db.Tx, tb *tenantBatch, tenant string, inv *Invoice, now time.Time) (catalog.Customer, error) {
+	subs, err := s.subs.Load(ctx, tx, tenant, []string{inv.SubscriptionID})
+	if err != nil {
+		return catalog.Customer{}, err
+	}
+	cus, err := catalog.LoadCustomer(ctx, tx, tenant, inv.CustomerID)
+	if err != nil {
+		return cus, err
+	}
+	sub := subs[inv.SubscriptionID]
+	if sub == nil {
+		return cus, nil // the subscription is gone: keep the draft as it is
+	}
+	c := planCycle(sub, cus, inv.CycleIndex, nil)
+	if err := fetchUsage(ctx, s.usage, tenant, []*cycle{c}); err != nil {
+		return cus, err
+	}
+	var kept []Line
+	for _, l := range inv.Lines {
+		if l.Kind == LineProration {
+			kept = append(kept, l)
+		}
+	}
+	fresh, prorations, err := s.buildInvoice(ctx, tx, tb, c, inv.ID, kept...)
+	if err != nil {
+		return cus, err
+	}
+	if fresh == nil {
+		return cus, nil
+	}
+	if err := s.subs.MarkProrationsInvoiced(ctx, tx, tenant, prorations, now); err != nil {
+		return cus, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM invoice_lines WHERE tenant_id = $1 AND invoice_id = $2`, tenant, inv.ID); err != nil {
+		return cus, fmt.Errorf("replacing lines of %s: %w", inv.ID, err)
+	}
+	inv.Lines = fresh.Lines
+	for i := range inv.Lines {
+		inv.Lines[i].ID = ""
+	}
+	if err := insertLines(ctx, tx, tenant, inv); err != nil {
+		return cus, err
+	}
+	inv.computeTotals()
+	inv.refreshedAt, inv.UpdatedAt = now, now
+	return cus, saveInvoice(ctx, tx, tenant, inv)
+}
+
+// draftBatch refreshes drafts in one transaction: with due, the drafts
+// whose grace has passed, which are then finalized; otherwise the drafts
+// whose last refresh is older than the refresh interval.
+func (s *Service) draftBatch(ctx context.Context, now time.Time, due bool) (refreshed, finalized int, err error) {
+	err = s.db.InTx(ctx, func(tx *db.Tx) error {
+		q := `SELECT tenant_id, id FROM invoices WHERE status = 'draft' AND finalize_at <= $1 ORDER BY finalize_at, id LIMIT ` + fmt.Sprint(s.cfg.BatchSize)
+		arg := db.TimeOf(now)
+		if !due {
+			q = `SELECT tenant_id, id FROM invoices WHERE status = 'draft' AND finalize_at > $2 AND refreshed_at <= $1 ORDER BY id LIMIT ` + fmt.Sprint(s.cfg.BatchSize)
+			arg = db.TimeOf(now.Add(-s.cfg.RefreshInterval))
+		}
+		if s.db.Engine() == db.Postgres {
+			q += ` FOR UPDATE SKIP LOCKED`
+		}
+		args := []any{arg}
+		if !due {
+			args = append(args, db.TimeOf(now))
+		}
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("finding drafts: %w", err)
+		}
+		var todo [][2]string
+		for rows.Next() {
+			var t, id string
+			if err := rows.Scan(&t, &id); err != nil {
+				rows.Close()
+				return err
+			}
+			todo = append(todo, [2]string{t, id})
+		}
+		rows.Close()
+		tenants := map[string]*tenantBatch{}
+		for _, ti := range todo {
+			tenant := ti[0]
+			tctx := tenantCtx(ctx, tenant)
+			tb := tenants[tenant]
+			if tb == nil {
+				if tb, err = s.loadTenant(tctx, tx, tenant); err != nil {
+					return err
+				}
+				tenants[tenant] = tb
+			}
+			inv, err := loadInvoice(tctx, tx, s.db.Engine(), tenant, ti[1], false)
+			if err != nil {
+				return err
+			}
+			cus, err := s.refreshTx(tctx, tx, tb, tenant, &inv, now)
+			if err != nil {
+				return fmt.Errorf("refreshing %s: %w", inv.ID, err)
+			}
+			refreshed++
+			if due {
+				if err := s.finalizeTx(tctx, tx, tb, tenant, &inv, cus, now); err != nil {
+					return fmt.Errorf("finalizing %s: %w", inv.ID, err)
+				}
+				finalized++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return refreshed, finalized, nil
+}
+
+// Finalize re-prices draft invoice id from current usage and finalizes it
+// now: it gets the next number, credits are applied and its document is
+// frozen. Errors: "invoice_not_found", conflict "invalid_invoice_transition"
+// when it is not a draft (nothing changes).
+func (s *Service) Finalize(ctx context.Context, id string) (Invoice, error) {
+	tenant, err := abacus.TenantFrom(ctx)
+	if err != nil {
+		return Invoice{}, err
+	}
+	now := s.now()
+	var inv Invoice
+	err = s.db.InTx(ctx, func(tx *db.Tx) error {
+		if inv, err = loadInvoice(ctx, tx, s.db.Engine(), tenant, id, true); err != nil {
+			return err
+		}
+		if err := checkInvoiceTransition(&inv, Open); err != nil {
+			return err
+		}
+		tb, err := s.loadTenant(ctx, tx, tenant)
+		if err != nil {
+			return err
+		}
+		cus, err := s.refreshTx(ctx, tx, tb, tenant, &inv, now)
+		if err != nil {
+			return err
+		}
+		return s.finalizeTx(ctx, tx, tb, tenant, &inv, cus, now)
+	})
+	if err != nil {
+		return Invoice{}, wrap("finalizing invoice "+id, err)
+	}
+	return s.GetInvoice(ctx, id)
+}
+
+// Void voids open or uncollectible invoice id and gives back the credits
+// applied to it. Errors: "invoice_not_found", conflict
+// "invalid_invoice_transition" for a draft, paid or void invoice.
+func (s *Service) Void(ctx context.Context, id string) (Invoice, error) {
+	return s.move(ctx, id, Void, "invoice.voided")
+}
+
+// MarkPaid records that open or uncollectible invoice id was paid (until
+// payments exist). Errors: as Void.
+func (s *Service) MarkPaid(ctx context.Context, id string) (Invoice, error) {
+	return s.move(ctx, id, Paid, "invoice.paid")
+}
+
+// MarkUncollectible records that open invoice id will not be paid.
+// Errors: as Void.
+func (s *Service) MarkUncollectible(ctx context.Context, id string) (Invoice, error) {
+	return s.move(ctx, id, Uncollectible, "invoice.marked_uncollectible")
+}
+
+func (s *Service) move(ctx context.Context, id string, to Status, event string) (Invoice, error) {
+	tenant, err := abacus.TenantFrom(ctx)
+	if err != nil {
+		return Invoice{}, err
+	}
+	now := s.now()
+	var inv Invoice
+	err = s.db.InTx(ctx, func(tx *db.Tx) error {
+		if inv, err = loadInvoice(ctx, tx, s.db.Engine(), tenant, id, true); err != nil {
+			return err
+		}
+		if err := checkInvoiceTransition(&inv, to); err != nil {
+			return err
+		}
+		switch to {
+		case Void:
+			inv.VoidedAt = &now
+			if err := restoreCredits(ctx, tx, tenant, &inv, now); err != nil {
+				return err
+			}
+		case Paid:
+			inv.PaidAt = &now
+		case Uncollectible:
+			inv.UncollectibleAt = &now
+		}
+		inv.Status, inv.UpdatedAt = to, now
+		if err := saveInvoice(ctx, tx, tenant, &inv); err != nil {
+			return err
+		}
+		_, err := outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "invoice", AggregateID: inv.ID, Type: event, CreatedAt: now},
+			invoiceEvent(&inv))
+		return err
+	})
+	if err != nil {
+		return Invoice{}, wrap("changing invoice "+id, err)
+	}
+	return inv, nil
+}

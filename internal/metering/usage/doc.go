@@ -1,0 +1,38 @@
+// Package usage runs the metering pipeline on the database and the bus:
+// the ingest role's HTTP endpoint and group-committing publisher, the
+// meter role's exactly-once workers that turn bus messages into raw events
+// and rollups, the meters API, usage queries and rebuilds. The pure rules
+// (decoding, meters, aggregation, windows, the bus encoding) live in the
+// parent package metering.
+//
+//	POST /api/v1/events ─DecodeEvents─▶ partition hash(tenant, subject) % P
+//	   ─▶ per-partition batcher: requests coalesced into one JetStream
+//	      message (subject abacus.usage.<p>, stream ABACUS_USAGE) ─▶ ack ─▶ 204
+//	meter-<p> consumer ─▶ one DB transaction per round:
+//	      skip messages at or below the stored offset
+//	      insert raw events (dedup key) and learn which are new
+//	      fold only new events into minute/hour/day rollups (merged in Go)
+//	      store the offset ─▶ commit ─▶ ack
+//
+// Exactly once. An event is (tenant, source, id). usage_events has the
+// primary key (tenant, time, source, id): a client retry carries the same
+// time and conflicts, so it is dropped and not folded. Events without a
+// client time get the server's receive time, which differs on a retry, so
+// their (tenant, source, id) is also kept in usage_event_ids and a conflict
+// there marks a duplicate. The remaining edge: a client that re-sends the
+// same id with a different explicit time (or first without a time and then
+// with one) is counted as a new event.
+//
+// A crash anywhere loses nothing (an unacked message is delivered again;
+// on start a worker resumes from its stored offset) and counts nothing
+// twice (the offset commits with the rows). Each partition must have one
+// active worker: on PostgreSQL a session advisory lock per partition makes
+// other meter processes stand by; on SQLite the data-dir lock ensures one
+// process.
+//
+// Meter definitions are read inside each round's transaction when the
+// metering_versions row says they changed, so a round counts with the
+// definitions committed before it. A rebuild runs in one transaction that
+// holds the same row exclusively: worker rounds wait for it and then drop
+// their cached rollups.
+package usage

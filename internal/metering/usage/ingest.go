@@ -1,0 +1,550 @@
+package usage
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/httpapi"
+	"github.com/abacusbilling/abacus/internal/metering"
+	"github.com/abacusbilling/abacus/internal/natsbus"
+)
+
+// Bus names.
+const (
+	Stream        = "ABACUS_USAGE"
+	SubjectPrefix = "abacus.usage."
+)
+
+// Subject is the bus subject of partition p.
+func Subject(p int) string { return SubjectPrefix + strconv.Itoa(p) }
+
+// ConsumerName is the durable consumer of partition p.
+func ConsumerName(p int) string { return "meter-" + strconv.Itoa(p) }
+
+// Partition returns the partition of (tenant, subject) among n: FNV-1a.
+func Partition(tenant, subject string, n int) int {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(tenant); i++ {
+		h = (h ^ uint64(tenant[i])) * 1099511628211
+	}
+	h = (h ^ 0xff) * 1099511628211
+	for i := 0; i < len(subject); i++ {
+		h = (h ^ uint64(subject[i])) * 1099511628211
+	}
+	return int(h % uint64(n))
+}
+
+// IngestConfig configures the ingest role. Zero fields take defaults.
+type IngestConfig struct {
+	Partitions     int           // bus partitions; default 4
+	Linger         time.Duration // how long a batcher waits for more events while a publish is in flight; default 1ms
+	MaxBatchEvents int           // events per bus message; default 20,000
+	MaxBatchBytes  int           // bytes per bus message; default 1 MiB (capped by the server's max payload)
+	MaxInflight    int           // unacknowledged publishes per partition; default 32
+	MaxLag         int           // unprocessed bus messages per partition above which ingestion answers 503; default 20,000
+	LagPoll        time.Duration // how often consumer lag is read; default 250ms
+	StreamMaxAge   time.Duration // how long the bus keeps messages; default 72h
+	Limits         metering.Limits
+}
+
+// WithDefaults returns c with zero fields set.
+func (c IngestConfig) WithDefaults() IngestConfig {
+	if c.Partitions <= 0 {
+		c.Partitions = 4
+	}
+	if c.Linger <= 0 {
+		c.Linger = time.Millisecond
+	}
+	if c.MaxBatchEvents <= 0 {
+		c.MaxBatchEvents = 20_000
+	}
+	if c.MaxBatchBytes <= 0 {
+		c.MaxBatchBytes = 1 << 20
+	}
+	if c.MaxInflight <= 0 {
+		c.MaxInflight = 32
+	}
+	if c.MaxLag <= 0 {
+		c.MaxLag = 20_000
+	}
+	if c.LagPoll <= 0 {
+		c.LagPoll = 250 * time.Millisecond
+	}
+	if c.StreamMaxAge <= 0 {
+		c.StreamMaxAge = 72 * time.Hour
+	}
+	c.Limits = c.Limits.WithDefaults()
+	return c
+}
+
+// EnsureStream provisions the usage stream (idempotent).
+func EnsureStream(ctx context.Context, bus *natsbus.Bus, partitions int, maxAge time.Duration) error {
+	_, err := bus.EnsureStream(ctx, jetstream.StreamConfig{
+		Name:        Stream,
+		Description: "usage events, one message per coalesced batch; subject abacus.usage.<partition>",
+		Subjects:    []string{SubjectPrefix + ">"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      maxAge,
+		Duplicates:  2 * time.Minute,
+	})
+	return err
+}
+
+// ingestMetrics are the ingest role's Prometheus metrics.
+type ingestMetrics struct {
+	accepted, rejected, duplicate prometheus.Counter
+	unavailable                   prometheus.Counter
+	batchEvents                   prometheus.Histogram
+	lag                           *prometheus.GaugeVec
+}
+
+func newIngestMetrics(reg prometheus.Registerer) *ingestMetrics {
+	m := &ingestMetrics{
+		accepted:    prometheus.NewCounter(prometheus.CounterOpts{Name: "abacus_metering_events_accepted_total", Help: "Usage events made durable on the bus."}),
+		rejected:    prometheus.NewCounter(prometheus.CounterOpts{Name: "abacus_metering_requests_rejected_total", Help: "Ingestion requests refused as invalid or too large."}),
+		duplicate:   prometheus.NewCounter(prometheus.CounterOpts{Name: "abacus_metering_events_duplicate_total", Help: "Usage events dropped as repeats within one request."}),
+		unavailable: prometheus.NewCounter(prometheus.CounterOpts{Name: "abacus_metering_requests_unavailable_total", Help: "Ingestion requests answered 503 (back-pressure or bus failure)."}),
+		batchEvents: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "abacus_metering_bus_batch_events", Help: "Events per bus message (group commit size).",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 9)}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "abacus_metering_consumer_lag", Help: "Bus messages not yet processed by the meter consumer, per partition."}, []string{"partition"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.accepted, m.rejected, m.duplicate, m.unavailable, m.batchEvents, m.lag)
+	}
+	return m
+}
+
+// Ingester is the ingest role: the POST /api/v1/events handler and the
+// per-partition batchers that coalesce concurrent requests into one bus
+// message each.
+type Ingester struct {
+	cfg     IngestConfig
+	bus     *natsbus.Bus
+	js      jetstream.JetStream
+	clock   abacus.Clock
+	log     *slog.Logger
+	metrics *ingestMetrics
+	parts   []*batcher
+	lagged  []atomic.Bool
+	bufs    sync.Pool
+}
+
+// NewIngester provisions the stream and returns the role; Run starts its
+// batchers. It returns an error when the stream cannot be provisioned.
+func NewIngester(ctx context.Context, bus *natsbus.Bus, cfg IngestConfig, clock abacus.Clock, log *slog.Logger, reg prometheus.Registerer) (*Ingester, error) {
+	cfg = cfg.WithDefaults()
+	if mp := int(bus.Conn().MaxPayload()); mp > 0 && cfg.MaxBatchBytes > mp-4096 {
+		cfg.MaxBatchBytes = mp - 4096
+	}
+	if err := EnsureStream(ctx, bus, cfg.Partitions, cfg.StreamMaxAge); err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(bus.Conn(),
+		jetstream.WithPublishAsyncMaxPending(cfg.MaxInflight*cfg.Partitions),
+		jetstream.WithPublishAsyncTimeout(10*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("opening JetStream for ingestion: %w", err)
+	}
+	in := &Ingester{cfg: cfg, bus: bus, js: js, clock: clock, log: log, metrics: newIngestMetrics(reg),
+		lagged: make([]atomic.Bool, cfg.Partitions)}
+	for p := 0; p < cfg.Partitions; p++ {
+		in.parts = append(in.parts, &batcher{in: in, p: p, subject: Subject(p), ch: make(chan *pending, 1024),
+			sem: make(chan struct{}, cfg.MaxInflight), acked: make(chan struct{}, 1)})
+	}
+	return in, nil
+}
+
+// Run runs the batchers and the lag monitor until ctx ends; then it
+// publishes what is queued and returns.
+func (in *Ingester) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, b := range in.parts {
+		wg.Add(1)
+		go func() { defer wg.Done(); b.run(ctx) }()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); in.watchLag(ctx) }()
+	wg.Wait()
+	return nil
+}
+
+// watchLag reads each consumer's lag (messages pending + unacknowledged).
+func (in *Ingester) watchLag(ctx context.Context) {
+	t := time.NewTicker(in.cfg.LagPoll)
+	defer t.Stop()
+	for {
+		for p := range in.parts {
+			ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			var lag uint64
+			c, err := in.js.Consumer(ictx, Stream, ConsumerName(p))
+			if err == nil {
+				info := c.CachedInfo()
+				lag = info.NumPending + uint64(info.NumAckPending)
+			}
+			cancel()
+			in.metrics.lag.WithLabelValues(strconv.Itoa(p)).Set(float64(lag))
+			in.lagged[p].Store(lag > uint64(in.cfg.MaxLag))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// waiter completes one request when all its bus messages are acked.
+type waiter struct {
+	remaining atomic.Int32
+	failed    atomic.Bool
+	done      chan struct{}
+}
+
+func (w *waiter) finish(ok bool) {
+	if !ok {
+		w.failed.Store(true)
+	}
+	if w.remaining.Add(-1) == 0 {
+		close(w.done)
+	}
+}
+
+// pending is one request's events for one partition, encoded.
+type pending struct {
+	batch  []byte
+	events int
+	part   int
+	w      *waiter
+}
+
+// ServeHTTP accepts usage events (see package doc). It answers 204 once
+// every event is durable on the bus; 400/413 problem+json when the body is
+// refused (nothing is stored); 503 with Retry-After under back-pressure or
+// when the bus cannot take the events (retrying with the same ids is safe).
+func (in *Ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := abacus.PrincipalFrom(ctx)
+	if p == nil {
+		httpapi.WriteError(w, r, in.log, abacus.Errorf(abacus.KindUnauthorized, "unauthenticated", "send Authorization: Bearer <api key with the ingest scope>"))
+		return
+	}
+	body, err := in.readBody(r)
+	if err != nil {
+		in.metrics.rejected.Inc()
+		httpapi.WriteError(w, r, in.log, err)
+		return
+	}
+	events, err := metering.DecodeEvents(r.Header.Get("Content-Type"), *body, in.clock.Now(), in.cfg.Limits)
+	in.bufs.Put(body)
+	if err != nil {
+		in.metrics.rejected.Inc()
+		httpapi.WriteError(w, r, in.log, err)
+		return
+	}
+	for i := range events {
+		events[i].TenantID = p.TenantID
+	}
+	events, dups := metering.DedupBatch(events)
+	if len(dups) > 0 {
+		in.metrics.duplicate.Add(float64(len(dups)))
+	}
+	if err := in.Submit(ctx, events); err != nil {
+		in.metrics.unavailable.Inc()
+		httpapi.WriteError(w, r, in.log, err)
+		return
+	}
+	in.metrics.accepted.Add(float64(len(events)))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (in *Ingester) readBody(r *http.Request) (*[]byte, error) {
+	bp, _ := in.bufs.Get().(*[]byte)
+	if bp == nil {
+		b := make([]byte, 0, 4096)
+		bp = &b
+	}
+	buf := (*bp)[:0]
+	if n := r.ContentLength; n > 0 && int64(cap(buf)) < n && n <= int64(in.cfg.Limits.MaxBatchBytes) {
+		buf = make([]byte, 0, n+1)
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, abacus.Errorf(abacus.KindTooLarge, metering.CodePayloadTooLarge,
+				"the request body is over the limit of %d bytes; split the batch", tooLarge.Limit)
+		}
+		if err != nil {
+			return nil, abacus.Invalid("unreadable_body", "the request body could not be read: %v", err)
+		}
+		if len(buf) > in.cfg.Limits.MaxBatchBytes {
+			return nil, abacus.Errorf(abacus.KindTooLarge, metering.CodePayloadTooLarge,
+				"the request body is over the limit of %d bytes; split the batch", in.cfg.Limits.MaxBatchBytes)
+		}
+	}
+	*bp = buf
+	return bp, nil
+}
+
+func unavailable(msg string) *abacus.Error {
+	e := abacus.Errorf(abacus.KindUnavailable, "ingestion_unavailable", "%s", msg)
+	e.RetryAfter = 1
+	return e
+}
+
+// Submit makes validated events (TenantID set) durable on the bus and
+// returns when the bus has acknowledged all of them. Errors: a
+// KindUnavailable *abacus.Error (ingestion_overloaded when consumers lag,
+// ingestion_unavailable when the bus fails); the caller may retry with the
+// same events.
+func (in *Ingester) Submit(ctx context.Context, events []metering.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	P := in.cfg.Partitions
+	first := Partition(events[0].TenantID, events[0].Subject, P)
+	same := true
+	for i := 1; i < len(events) && same; i++ {
+		same = Partition(events[i].TenantID, events[i].Subject, P) == first
+	}
+	var groups [][]metering.Event
+	var parts []int
+	if same {
+		groups, parts = [][]metering.Event{events}, []int{first}
+	} else {
+		byPart := make([][]metering.Event, P)
+		for i := range events {
+			p := Partition(events[i].TenantID, events[i].Subject, P)
+			byPart[p] = append(byPart[p], events[i])
+		}
+		for p, g := range byPart {
+			if len(g) > 0 {
+				groups, parts = append(groups, g), append(parts, p)
+			}
+		}
+	}
+	for _, p := range parts {
+		if in.lagged[p].Load() {
+			e := abacus.Errorf(abacus.KindUnavailable, "ingestion_overloaded",
+				"usage processing is behind; retry after the delay in Retry-After with the same event ids")
+			e.RetryAfter = 1
+			return e
+		}
+	}
+	var pend []*pending
+	w := &waiter{done: make(chan struct{})}
+	for gi, g := range groups {
+		pend = in.encode(pend, g, parts[gi], w)
+	}
+	w.remaining.Store(int32(len(pend)))
+	for _, pe := range pend {
+		b := in.parts[pe.part]
+		select {
+		case b.ch <- pe:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if w.failed.Load() {
+		return unavailable("the events could not be made durable; retry with the same event ids")
+	}
+	return nil
+}
+
+// encode appends pendings for events of partition p, splitting so each
+// fits in one bus message.
+func (in *Ingester) encode(out []*pending, events []metering.Event, p int, w *waiter) []*pending {
+	if len(events) > in.cfg.MaxBatchEvents || (len(events) > 1 && metering.EncodedSize(events) > in.cfg.MaxBatchBytes-16) {
+		half := len(events) / 2
+		out = in.encode(out, events[:half], p, w)
+		return in.encode(out, events[half:], p, w)
+	}
+	return append(out, &pending{batch: metering.EncodeBatch(events), events: len(events), part: p, w: w})
+}
+
+// batcher coalesces one partition's pendings into bus messages.
+type batcher struct {
+	in      *Ingester
+	p       int
+	subject string
+	ch      chan *pending
+	sem     chan struct{} // in-flight publishes
+	acked   chan struct{} // signalled when a publish completes
+	bufPool sync.Pool
+}
+
+type message struct {
+	buf     []byte
+	waiters []*waiter
+	events  int
+}
+
+func (b *batcher) newMessage() *message {
+	m, _ := b.bufPool.Get().(*message)
+	if m == nil {
+		m = &message{buf: make([]byte, 0, 64<<10)}
+	}
+	m.buf = append(m.buf[:0], frameVersion)
+	m.waiters = m.waiters[:0]
+	m.events = 0
+	return m
+}
+
+func (b *batcher) run(ctx context.Context) {
+	cfg := &b.in.cfg
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	m := b.newMessage()
+	add := func(pe *pending) {
+		if m.events > 0 && (m.events+pe.events > cfg.MaxBatchEvents || len(m.buf)+len(pe.batch)+10 > cfg.MaxBatchBytes) {
+			b.flush(ctx, m)
+			m = b.newMessage()
+		}
+		m.buf = binary.AppendUvarint(m.buf, uint64(len(pe.batch)))
+		m.buf = append(m.buf, pe.batch...)
+		m.waiters = append(m.waiters, pe.w)
+		m.events += pe.events
+	}
+	for {
+		select {
+		case pe := <-b.ch:
+			add(pe)
+		case <-ctx.Done():
+			for {
+				select {
+				case pe := <-b.ch:
+					add(pe)
+				default:
+					if m.events > 0 {
+						b.flush(context.Background(), m)
+					}
+					b.drain()
+					return
+				}
+			}
+		}
+		// Group commit: take what is queued; while a publish is in flight,
+		// wait up to Linger for more before sending.
+		timer.Reset(cfg.Linger)
+	collect:
+		for m.events < cfg.MaxBatchEvents {
+			select {
+			case pe := <-b.ch:
+				add(pe)
+				continue
+			default:
+			}
+			if len(b.sem) == 0 {
+				break collect
+			}
+			select {
+			case pe := <-b.ch:
+				add(pe)
+			case <-b.acked:
+				if len(b.sem) == 0 {
+					break collect
+				}
+			case <-timer.C:
+				break collect
+			case <-ctx.Done():
+				break collect
+			}
+		}
+		timer.Stop()
+		if m.events > 0 {
+			b.flush(ctx, m)
+			m = b.newMessage()
+		}
+	}
+}
+
+// drain waits for every in-flight publish to complete.
+func (b *batcher) drain() {
+	for i := 0; i < cap(b.sem); i++ {
+		b.sem <- struct{}{}
+	}
+}
+
+func (b *batcher) flush(ctx context.Context, m *message) {
+	b.sem <- struct{}{} // bounded window of unacknowledged publishes
+	b.in.metrics.batchEvents.Observe(float64(m.events))
+	fut, err := b.in.js.PublishAsync(b.subject, m.buf)
+	if err != nil {
+		b.in.log.WarnContext(ctx, "publishing usage batch", "partition", b.p, "err", err)
+		b.done(m, false)
+		return
+	}
+	go func() {
+		select {
+		case <-fut.Ok():
+			b.done(m, true)
+		case err := <-fut.Err():
+			b.in.log.Warn("usage batch not acknowledged", "partition", b.p, "err", err)
+			b.done(m, false)
+		}
+	}()
+}
+
+func (b *batcher) done(m *message, ok bool) {
+	for _, w := range m.waiters {
+		w.finish(ok)
+	}
+	clear(m.waiters)
+	if cap(m.buf) <= 4<<20 {
+		b.bufPool.Put(m)
+	}
+	<-b.sem
+	select {
+	case b.acked <- struct{}{}:
+	default:
+	}
+}
+
+// frameVersion starts every bus message: a sequence of frames, each a
+// uvarint length and a metering.EncodeBatch batch of one request.
+const frameVersion byte = 1
+
+// splitFrames calls fn with each batch of a bus message.
+func splitFrames(msg []byte, fn func(batch []byte) error) error {
+	if len(msg) == 0 || msg[0] != frameVersion {
+		return fmt.Errorf("%w: unknown message version", metering.ErrBadBatch)
+	}
+	b := msg[1:]
+	for len(b) > 0 {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || l > uint64(len(b)-n) {
+			return fmt.Errorf("%w: bad frame length", metering.ErrBadBatch)
+		}
+		if err := fn(b[n : n+int(l)]); err != nil {
+			return err
+		}
+		b = b[n+int(l):]
+	}
+	return nil
+}
