@@ -128,8 +128,12 @@ func (a *App) Start(ctx context.Context) (err error) {
 	a.HTTP = httpapi.New(httpapi.Config{
 		Version: a.Version, MaxBodyBytes: a.Config.HTTP.MaxBodyBytes, CORSOrigins: a.Config.HTTP.CORSOrigins,
 	}, a.DB, a.Log, a.Metrics)
-	a.Identity = identity.NewService(a.DB, a.Clock, a.Log)
+	a.Identity, err = newIdentity(a)
+	if err != nil {
+		return err
+	}
 	a.HTTP.SetAuthenticator(a.Identity.Authenticate)
+	a.HTTP.SetAuthorizer(a.Identity.Authorize)
 	a.HTTP.AddReadyCheck("database", a.DB.Ping)
 	a.HTTP.AddReadyCheck("nats", a.Bus.Check)
 	if err := a.bootstrap(ctx); err != nil {

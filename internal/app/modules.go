@@ -10,6 +10,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/billing"
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/metering"
 	"github.com/abacusbilling/abacus/internal/metering/usage"
@@ -23,14 +24,17 @@ type modules struct {
 	usage   *usage.Service
 	catalog *catalog.Service
 	subs    *subscription.Service
+	billing *billing.Service
 }
 
 func (a *App) modules() *modules {
 	m := &a.mods
 	m.once.Do(func() {
 		m.usage = usage.NewService(a.DB, a.Clock, a.Log, metering.Limits{LateWindow: a.Config.Metering.LateWindow})
-		m.catalog = catalog.NewService(a.DB, a.Clock, a.Log, newMeteredUsage(m.usage, 250*time.Millisecond))
+		metered := newMeteredUsage(m.usage, 250*time.Millisecond)
+		m.catalog = catalog.NewService(a.DB, a.Clock, a.Log, metered)
 		m.subs = subscription.NewService(m.catalog, a.Clock, a.Log)
+		m.billing = billing.NewService(a.DB, a.Clock, a.Log, billing.Config{}, billing.NewSubscriptionsAdvancing(m.catalog, m.subs), metered)
 	})
 	return m
 }
@@ -89,6 +93,26 @@ func (m *meteredUsage) Usage(ctx context.Context, tenantID, meterSlug string, su
 	m.cache[key] = cachedUsage{v: total, until: now.Add(m.ttl)}
 	m.mu.Unlock()
 	return total, nil
+}
+
+// UsageBySubject returns the meter's value over [from, to) per subject, in
+// one query: the billing worker asks once per meter and period for a whole
+// batch of subscriptions. Not cached: invoices read exact values.
+func (m *meteredUsage) UsageBySubject(ctx context.Context, tenantID, meterSlug string, subjects []string, from, to time.Time) (map[string]decimal.Decimal, error) {
+	out := make(map[string]decimal.Decimal, len(subjects))
+	if len(subjects) == 0 {
+		return out, nil
+	}
+	res, _, err := m.svc.Query(tenantCtx(ctx, tenantID), meterSlug, usage.QueryParams{From: &from, To: &to, Subject: subjects})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range res.Data {
+		if w.Subject != nil {
+			out[*w.Subject] = out[*w.Subject].Add(w.Value)
+		}
+	}
+	return out, nil
 }
 
 // MeterExists reports whether the tenant has a meter with this slug.

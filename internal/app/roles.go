@@ -34,14 +34,13 @@ func Registry() []Role {
 	return []Role{
 		{
 			Name: "api",
-			Doc:  "the management API (API keys; later customers, plans, invoices…)",
+			Doc:  "the management API: API keys and identity, meters and usage queries, customers, plans, subscriptions, entitlements, invoices",
 			Build: func(_ context.Context, a *App) (service.Service, error) {
 				identity.RegisterRoutes(a.HTTP, a.Identity)
 				m := a.modules()
-				cat := m.catalog
-				catalog.RegisterRoutes(a.HTTP, cat)
+				catalog.RegisterRoutes(a.HTTP, m.catalog)
 				subscription.RegisterRoutes(a.HTTP, m.subs)
-				billing.RegisterRoutes(a.HTTP, billing.NewService(a.DB, a.Clock, a.Log, billing.Config{}, billing.NewSubscriptions(cat), nil))
+				billing.RegisterRoutes(a.HTTP, m.billing)
 				usage.RegisterRoutes(a.HTTP, m.usage)
 				return nil, nil
 			},
@@ -58,8 +57,7 @@ func Registry() []Role {
 			Name: "billing",
 			Doc:  "billing cycles: creates, refreshes and finalizes invoices at each subscription's period end; expires credits",
 			Build: func(_ context.Context, a *App) (service.Service, error) {
-				cat := a.modules().catalog
-				bill := billing.NewService(a.DB, a.Clock, a.Log, billing.Config{}, billing.NewSubscriptions(cat), nil)
+				bill := a.modules().billing
 				return service.NewFunc("billing", bill.Run), nil
 			},
 		},

@@ -40,6 +40,9 @@ func commands() []command {
 		{"migrate", "apply database migrations and exit", migrate},
 		{"config", "print the effective configuration (secrets redacted)", printConfig},
 		{"apikeys", "create, list or revoke API keys (create|list|revoke)", apikeys},
+		{"keys", "rotate the access-token signing keys (rotate)", keys},
+		{"meters", "meter maintenance on the database (meters rebuild SLUG)", meters},
+		{"demo", "seed a running server with plans, customers, subscriptions and usage", demoCmd},
 		{"version", "print the version", version},
 	}
 }

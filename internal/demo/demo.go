@@ -17,8 +17,10 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/abacusbilling/abacus/internal/billing"
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/client"
+	"github.com/abacusbilling/abacus/internal/document"
 	"github.com/abacusbilling/abacus/internal/period"
 	"github.com/abacusbilling/abacus/internal/pricing"
 	"github.com/abacusbilling/abacus/internal/subscription"
@@ -42,6 +44,7 @@ type Summary struct {
 	Customers     int
 	Subscriptions int
 	Events        int
+	Invoices      int // finalized
 }
 
 // Runner seeds one server.
@@ -52,8 +55,9 @@ type Runner struct {
 	tag string
 	sum Summary
 
-	custs   []*customer
-	planIDs map[string]string // plan key → id
+	custs      []*customer
+	planIDs    map[string]string // plan key → id
+	standardTx string            // tax rate id of domestic VAT
 }
 
 // Run seeds the server behind c. Object keys carry a run tag, so running
@@ -75,11 +79,13 @@ func Run(ctx context.Context, c *client.Client, o Options) (Summary, error) {
 		fn   func(context.Context) error
 	}{
 		{"meters", r.meters},
+		{"billing settings", r.billingSettings},
 		{"features", r.features},
 		{"plans", r.plans},
 		{"customers", r.customers},
 		{"usage", r.usage},
 		{"subscriptions", r.subscriptions},
+		{"invoices", r.invoices},
 	}
 	for _, s := range steps {
 		if err := s.fn(ctx); err != nil {
@@ -261,6 +267,8 @@ func (r *Runner) customers(ctx context.Context) error {
 				Currency: p.cur, Address: catalog.Address{Line1: fmt.Sprintf("%d Demo Street", 10+i), City: p.city, PostalCode: fmt.Sprintf("%05d", 10000+i*371), Country: p.country},
 				TaxID: p.taxID, TaxStatus: catalog.TaxStatus(p.status), Timezone: p.tz,
 				Subjects: []string{fmt.Sprintf("%s-app-%02d", r.tag, i+1)},
+				// A Peppol address for buyers without a VAT id (a DUNS number).
+				Metadata: map[string]string{"peppol_endpoint": fmt.Sprintf("0060:%09d", 100000000+i*7919)},
 			},
 			plan:     planKeys[i%len(planKeys)],
 			backdate: i%3 != 2,
@@ -274,6 +282,12 @@ func (r *Runner) customers(ctx context.Context) error {
 			return err
 		}
 		c.id = out.ID
+		if p.status == "standard" {
+			assign := map[string]string{"target_type": "customer", "target_id": c.id, "tax_rate_id": r.standardTx}
+			if err := r.call(ctx, http.MethodPut, "/api/v1/tax-assignments", assign, nil); err != nil {
+				return err
+			}
+		}
 		r.custs = append(r.custs, c)
 		r.sum.Customers++
 	}
@@ -356,4 +370,100 @@ func (r *Runner) subscriptions(ctx context.Context) error {
 	}
 	r.logf("created %d subscriptions (some started two months ago, some in trial)", r.sum.Subscriptions)
 	return nil
+}
+
+// billingSettings makes the tenant a German seller with complete details
+// (Peppol needs them on every invoice) and creates the domestic VAT rate.
+// Grace is zero so the backdated periods finalize as soon as they are
+// billed: their usage was sent before the subscriptions exist.
+func (r *Runner) billingSettings(ctx context.Context) error {
+	settings := billing.Settings{
+		InvoicePrefix: "INV", CreditNotePrefix: "CN", GraceSeconds: 0, DueDays: 14,
+		Seller: document.Party{
+			Name: "Abacus Demo GmbH", Address: []string{"Friedrichstraße 68"}, City: "Berlin", PostalCode: "10117", CountryCode: "DE",
+			VATID: "DE136695976", LegalID: "HRB 123456", ContactName: "Billing Team", Phone: "+49 30 1234567", Email: "billing@abacus.example",
+			EndpointID: "DE136695976", EndpointScheme: "9930",
+		},
+		PaymentTerms: "Payable within 14 days by bank transfer.",
+		PaymentMeans: &document.PaymentMeans{Code: "58", IBAN: "DE89370400440532013000", AccountName: "Abacus Demo GmbH", BIC: "COBADEFFXXX"},
+	}
+	if err := r.call(ctx, http.MethodPut, "/api/v1/billing/settings", settings, nil); err != nil {
+		return err
+	}
+	var rate struct {
+		ID string `json:"id"`
+	}
+	in := billing.TaxRateInput{Name: "VAT 19% (" + r.tag + ")", Percentage: dec("19"), Category: document.TaxCategory("S"), Country: "DE"}
+	if err := r.call(ctx, http.MethodPost, "/api/v1/tax-rates", in, &rate); err != nil {
+		return err
+	}
+	r.standardTx = rate.ID
+	return nil
+}
+
+// invoices waits for the billing role to bill the backdated periods and
+// reports how many invoices of this run's customers are finalized.
+func (r *Runner) invoices(ctx context.Context) error {
+	ours := map[string]bool{}
+	want := 0
+	for _, c := range r.custs {
+		ours[c.id] = true
+		if c.backdate {
+			want++
+		}
+	}
+	// Backdated subscriptions catch up period by period: wait until at
+	// least one invoice each is final and the count has settled.
+	deadline := time.Now().Add(60 * time.Second)
+	stable := 0
+	for {
+		n, err := r.countFinalized(ctx, ours)
+		if err != nil {
+			return err
+		}
+		if n == r.sum.Invoices {
+			stable++
+		} else {
+			stable = 0
+		}
+		r.sum.Invoices = n
+		if (n >= want && stable >= 3) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if r.sum.Invoices < want {
+		return fmt.Errorf("only %d of at least %d expected invoices were finalized within 60 s; is the billing role running?", r.sum.Invoices, want)
+	}
+	r.logf("billing finalized %d invoices for the backdated subscriptions", r.sum.Invoices)
+	return nil
+}
+
+func (r *Runner) countFinalized(ctx context.Context, ours map[string]bool) (int, error) {
+	n, cursor := 0, ""
+	for {
+		var page struct {
+			Data []struct {
+				CustomerID string `json:"customer_id"`
+				Status     string `json:"status"`
+			} `json:"data"`
+			NextCursor string `json:"next_cursor"`
+		}
+		path := "/api/v1/invoices?limit=100"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		if err := r.call(ctx, http.MethodGet, path, nil, &page); err != nil {
+			return 0, err
+		}
+		for _, inv := range page.Data {
+			if ours[inv.CustomerID] && inv.Status != "draft" && inv.Status != "void" {
+				n++
+			}
+		}
+		if page.NextCursor == "" {
+			return n, nil
+		}
+		cursor = page.NextCursor
+	}
 }

@@ -61,6 +61,8 @@ type Service struct {
 	mu       sync.Mutex
 	cache    map[string]cachedKey // key hash → principal
 	touched  map[string]time.Time // key id → last time last_used_at was written
+
+	a *auth // users, sessions, tokens, MFA, clients (see options.go)
 }
 
 type cachedKey struct {
@@ -69,10 +71,11 @@ type cachedKey struct {
 	until   time.Time // of the cache entry
 }
 
-// NewService returns a service over d.
-func NewService(d *db.DB, clock abacus.Clock, log *slog.Logger) *Service {
+// NewService returns a service over d. Options set password hashing
+// parameters, the mailer and token lifetimes; the defaults suit production.
+func NewService(d *db.DB, clock abacus.Clock, log *slog.Logger, opts ...Option) *Service {
 	return &Service{db: d, clock: clock, log: log, cacheTTL: 5 * time.Second,
-		cache: map[string]cachedKey{}, touched: map[string]time.Time{}}
+		cache: map[string]cachedKey{}, touched: map[string]time.Time{}, a: newAuth(clock, opts)}
 }
 
 // NewKey returns a new API key secret: the prefix and 160 random bits in
@@ -167,8 +170,10 @@ func (s *Service) createKey(ctx context.Context, tenant string, in NewKeyInput, 
 		if err != nil {
 			return fmt.Errorf("creating API key: %w", err)
 		}
-		_, err = outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "api_key", AggregateID: k.ID, Type: "api_key.created", CreatedAt: now}, k)
-		return err
+		if _, err = outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "api_key", AggregateID: k.ID, Type: "api_key.created", CreatedAt: now}, k); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, tenant, "api_key.created", "api_key", k.ID, map[string]any{"name": k.Name, "scopes": k.Scopes})
 	})
 	if err != nil {
 		return APIKey{}, "", err
@@ -232,8 +237,10 @@ func (s *Service) RevokeAPIKey(ctx context.Context, id string) (APIKey, error) {
 			return fmt.Errorf("revoking API key: %w", err)
 		}
 		k.RevokedAt = &now
-		_, err = outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "api_key", AggregateID: id, Type: "api_key.revoked", CreatedAt: now}, k)
-		return err
+		if _, err = outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "api_key", AggregateID: id, Type: "api_key.revoked", CreatedAt: now}, k); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, tenant, "api_key.revoked", "api_key", id, nil)
 	})
 	if err != nil {
 		return APIKey{}, err
@@ -250,9 +257,9 @@ func (s *Service) RevokeAPIKey(ctx context.Context, id string) (APIKey, error) {
 
 var errBadKey = abacus.Errorf(abacus.KindUnauthorized, "invalid_api_key", "the API key is unknown, revoked or expired; create a new key")
 
-// Authenticate returns the principal for an API key. Results are cached
+// authenticateKey returns the principal for an API key. Results are cached
 // for a few seconds so ingestion does not hit the database per request.
-func (s *Service) Authenticate(ctx context.Context, key string) (*abacus.Principal, error) {
+func (s *Service) authenticateKey(ctx context.Context, key string) (*abacus.Principal, error) {
 	if !strings.HasPrefix(key, KeyPrefix) {
 		return nil, errBadKey
 	}

@@ -23,7 +23,9 @@ type keyIDInput struct {
 	ID string `path:"id" doc:"API key id (key_…)"`
 }
 
-// RegisterRoutes adds the API key routes.
+// RegisterRoutes adds the identity routes: API keys, sign-up and sign-in,
+// tokens, the caller's account, members, invitations, OAuth clients,
+// the JWKS, the audit log and the mail outbox.
 func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	httpapi.Register(s, huma.Operation{
 		OperationID: "create-api-key", Method: http.MethodPost, Path: "/api/v1/api-keys",
@@ -67,4 +69,5 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		}
 		return &keyOutput{Body: k}, nil
 	})
+	registerAuthRoutes(s, svc)
 }

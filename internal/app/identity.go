@@ -1,0 +1,27 @@
+package app
+
+import (
+	"fmt"
+
+	"github.com/abacusbilling/abacus/internal/identity"
+)
+
+// newIdentity builds the identity service from the configuration: the
+// mailer (SMTP, or none: mail stays in the outbox) and the base of links
+// in e-mails. Password hashing uses the production parameters.
+func newIdentity(a *App) (*identity.Service, error) {
+	opts := []identity.Option{}
+	if a.Config.SMTP.URL != "" {
+		m, err := identity.NewSMTPMailer(a.Config.SMTP.URL)
+		if err != nil {
+			return nil, fmt.Errorf("%w (smtp.url)", err)
+		}
+		opts = append(opts, identity.WithMailer(m, a.Config.SMTP.From))
+	}
+	base := a.Config.SMTP.LinkBaseURL
+	if base == "" {
+		base = "http://" + a.Addr()
+	}
+	opts = append(opts, identity.WithLinkBaseURL(base))
+	return identity.NewService(a.DB, a.Clock, a.Log.With("component", "identity"), opts...), nil
+}

@@ -1,0 +1,172 @@
+package identity
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/identity/password"
+	"github.com/abacusbilling/abacus/internal/identity/throttle"
+	"github.com/abacusbilling/abacus/internal/identity/token"
+)
+
+// Lifetimes of what identity hands out. docs/identity.md lists them.
+const (
+	DefaultAccessTTL  = 15 * time.Minute    // access JWT
+	DefaultRefreshTTL = 30 * 24 * time.Hour // refresh token; each use rotates it and restarts the clock
+	DefaultSessionTTL = 90 * 24 * time.Hour // absolute session lifetime, however often refreshed
+	VerifyTokenTTL    = 48 * time.Hour      // e-mail verification link
+	ResetTokenTTL     = time.Hour           // password reset link
+	InviteTokenTTL    = 7 * 24 * time.Hour  // invitation link
+	authCacheTTL      = 10 * time.Second    // how long a JWT's membership/session check is trusted
+	keyReloadEvery    = time.Minute         // how often a node re-reads signing keys
+)
+
+// Option configures a Service beyond its defaults.
+type Option func(*options)
+
+type options struct {
+	hash      password.Params
+	maxHashes int
+	mailer    Mailer
+	from      string
+	linkBase  string
+	access    time.Duration
+	refresh   time.Duration
+	session   time.Duration
+	issuer    string
+	backoff   throttle.BackoffConfig
+	rate      throttle.RateConfig
+}
+
+// WithPasswordParams sets the argon2id parameters of new password hashes
+// (default password.DefaultParams). Tests use cheap ones.
+func WithPasswordParams(p password.Params) Option { return func(o *options) { o.hash = p } }
+
+// WithMaxConcurrentHashes bounds how many password hashes run at once
+// (default 2 × GOMAXPROCS): each argon2id hash holds Params.Memory.
+func WithMaxConcurrentHashes(n int) Option { return func(o *options) { o.maxHashes = n } }
+
+// WithMailer sets how e-mail is delivered; from is the sender address.
+// Without a mailer, messages are kept in the mail outbox for admins to read.
+func WithMailer(m Mailer, from string) Option {
+	return func(o *options) { o.mailer, o.from = m, from }
+}
+
+// WithLinkBaseURL sets the base of links in e-mails, e.g.
+// "https://app.example.com" gives https://app.example.com/verify-email?token=….
+func WithLinkBaseURL(u string) Option { return func(o *options) { o.linkBase = u } }
+
+// WithAccessTokenTTL sets the lifetime of access JWTs (default 15 minutes).
+func WithAccessTokenTTL(d time.Duration) Option { return func(o *options) { o.access = d } }
+
+// WithSignInBackoff tunes the progressive delay after failed sign-ins.
+func WithSignInBackoff(c throttle.BackoffConfig) Option { return func(o *options) { o.backoff = c } }
+
+// WithRateLimit sets the per-IP budget of sign-up, password reset,
+// verification and invitation-accept requests (default 20 per hour).
+func WithRateLimit(c throttle.RateConfig) Option { return func(o *options) { o.rate = c } }
+
+// auth is the state identity keeps beyond tenants and API keys.
+type auth struct {
+	opt     options
+	hasher  *password.Hasher
+	hashSem chan struct{}
+	backoff *throttle.Backoff
+	rates   map[string]*throttle.Rate // per endpoint family
+
+	keyMu      sync.Mutex
+	ring       *token.Keyring
+	ringLoaded time.Time
+	ringTried  time.Time
+
+	authMu    sync.Mutex
+	authCache map[string]cachedAuth
+}
+
+type cachedAuth struct {
+	p     *abacus.Principal
+	err   error
+	until time.Time
+}
+
+func newAuth(clock abacus.Clock, opts []Option) *auth {
+	o := options{
+		hash: password.DefaultParams, maxHashes: 2 * runtime.GOMAXPROCS(0),
+		linkBase: "http://127.0.0.1:8080", access: DefaultAccessTTL, refresh: DefaultRefreshTTL,
+		session: DefaultSessionTTL, issuer: "abacus",
+		rate: throttle.RateConfig{Limit: 20, Window: time.Hour},
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	h, err := password.NewHasher(o.hash)
+	if err != nil {
+		panic("identity: " + err.Error()) // a programming error: parameters are code, not input
+	}
+	b, err := throttle.NewBackoff(o.backoff, clock)
+	if err != nil {
+		panic("identity: " + err.Error())
+	}
+	a := &auth{opt: o, hasher: h, hashSem: make(chan struct{}, max(1, o.maxHashes)), backoff: b,
+		rates: map[string]*throttle.Rate{}, authCache: map[string]cachedAuth{}}
+	for _, name := range []string{"signup", "forgot", "reset", "verify", "accept", "token"} {
+		r, err := throttle.NewRate(o.rate, clock)
+		if err != nil {
+			panic("identity: " + err.Error())
+		}
+		a.rates[name] = r
+	}
+	return a
+}
+
+// withHashSlot runs fn while holding one of the bounded hashing slots, so
+// a burst of sign-ins cannot allocate unbounded argon2 memory.
+func (s *Service) withHashSlot(ctx context.Context, fn func()) error {
+	select {
+	case s.a.hashSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.a.hashSem }()
+	fn()
+	return nil
+}
+
+// limit takes one request from ip's budget for the endpoint family name.
+func (s *Service) limit(name, ip string) error {
+	if wait, ok := s.a.rates[name].Allow(ip); !ok {
+		e := throttle.TooManyAttempts(wait)
+		e.Message = "too many requests from your address; try again in " + wait.Round(time.Second).String()
+		return e
+	}
+	return nil
+}
+
+// hashPassword hashes pw within a hashing slot.
+func (s *Service) hashPassword(ctx context.Context, pw string) (string, error) {
+	var h string
+	var err error
+	if serr := s.withHashSlot(ctx, func() { h, err = s.a.hasher.Hash(pw) }); serr != nil {
+		return "", serr
+	}
+	return h, err
+}
+
+// verifyPassword checks pw against phc within a hashing slot; an empty
+// phc (no such account) does the same work for nothing.
+func (s *Service) verifyPassword(ctx context.Context, pw, phc string) (ok, rehash bool, err error) {
+	serr := s.withHashSlot(ctx, func() {
+		if phc == "" {
+			s.a.hasher.VerifyNothing(pw)
+			return
+		}
+		ok, rehash, err = s.a.hasher.Verify(pw, phc)
+	})
+	if serr != nil {
+		return false, false, serr
+	}
+	return ok, rehash, err
+}
