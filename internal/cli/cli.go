@@ -138,3 +138,13 @@ func printConfig(_ context.Context, e Env, args []string) error {
 	config.Print(e.Stdout, &cfg)
 	return nil
 }
+
+// envOr returns the environment variable key from e, or def when unset or empty.
+func envOr(e Env, key, def string) string {
+	for _, kv := range e.Environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key && v != "" {
+			return v
+		}
+	}
+	return def
+}
