@@ -34,7 +34,7 @@ func (a *App) modules() *modules {
 		metered := newMeteredUsage(m.usage, 250*time.Millisecond)
 		m.catalog = catalog.NewService(a.DB, a.Clock, a.Log, metered)
 		m.subs = subscription.NewService(m.catalog, a.Clock, a.Log)
-		m.billing = billing.NewService(a.DB, a.Clock, a.Log, billing.Config{}, billing.NewSubscriptions(m.catalog), metered)
+		m.billing = billing.NewService(a.DB, a.Clock, a.Log, billing.Config{}, billing.NewSubscriptionsAdvancing(m.catalog, m.subs), metered)
 	})
 	return m
 }

@@ -131,20 +131,29 @@ func loadEntries(ctx context.Context, q db.Querier, tenant, customerID, currency
 	defer rows.Close()
 	out := []CreditEntry{}
 	for rows.Next() {
-		var e CreditEntry
-		var kind, amt string
-		var exp db.NullTime
-		var ca db.Time
-		if err := rows.Scan(&e.ID, &e.CustomerID, &e.Currency, &kind, &amt, &e.GrantID, &exp, &e.InvoiceID, &e.CreditNoteID, &e.Description, &ca); err != nil {
+		e, err := scanEntry(rows)
+		if err != nil {
 			return nil, err
-		}
-		e.Kind, e.ExpiresAt, e.CreatedAt = CreditKind(kind), exp.Ptr(), ca.Time
-		if e.Amount, err = decimal.NewFromString(amt); err != nil {
-			return nil, fmt.Errorf("decoding credit entry %s: %w", e.ID, err)
 		}
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+func scanEntry(r interface{ Scan(...any) error }) (CreditEntry, error) {
+	var e CreditEntry
+	var kind, amt string
+	var exp db.NullTime
+	var ca db.Time
+	if err := r.Scan(&e.ID, &e.CustomerID, &e.Currency, &kind, &amt, &e.GrantID, &exp, &e.InvoiceID, &e.CreditNoteID, &e.Description, &ca); err != nil {
+		return e, err
+	}
+	e.Kind, e.ExpiresAt, e.CreatedAt = CreditKind(kind), exp.Ptr(), ca.Time
+	var err error
+	if e.Amount, err = decimal.NewFromString(amt); err != nil {
+		return e, fmt.Errorf("decoding credit entry %s: %w", e.ID, err)
+	}
+	return e, nil
 }
 
 // grantLeft is what remains of one grant.
@@ -229,30 +238,26 @@ func (s *Service) CreditLedger(ctx context.Context, customerID string) ([]Credit
 	return loadEntries(ctx, s.db, tenant, customerID, "")
 }
 
-// applyCredits draws up to max from the customer's grants inside tx,
-// oldest-expiring first, and returns the amount applied.
-func applyCredits(ctx context.Context, tx *db.Tx, tenant string, inv *Invoice, max decimal.Decimal, now time.Time) (decimal.Decimal, error) {
-	if !max.IsPositive() {
-		return decimal.Zero, nil
-	}
-	entries, err := loadEntries(ctx, tx, tenant, inv.CustomerID, inv.Currency)
-	if err != nil || len(entries) == 0 {
-		return decimal.Zero, err
-	}
+// planCredits draws up to max from the grants in the customer's ledger
+// entries, oldest-expiring first: it returns the usage entries to write
+// and the amount applied.
+func planCredits(inv *Invoice, entries []CreditEntry, max decimal.Decimal, now time.Time) ([]CreditEntry, decimal.Decimal) {
 	applied := decimal.Zero
+	if !max.IsPositive() || len(entries) == 0 {
+		return nil, applied
+	}
+	var out []CreditEntry
 	for _, g := range remaining(entries, now) {
 		take := decimal.Min(g.left, max.Sub(applied))
 		if !take.IsPositive() {
 			break
 		}
-		if err := insertEntry(ctx, tx, tenant, CreditEntry{ID: abacus.NewID("cre"), CustomerID: inv.CustomerID, Currency: inv.Currency,
+		out = append(out, CreditEntry{ID: abacus.NewID("cre"), CustomerID: inv.CustomerID, Currency: inv.Currency,
 			Kind: CreditUsage, Amount: take.Neg(), GrantID: g.id, InvoiceID: inv.ID, Description: "Applied to invoice " + inv.Number,
-			CreatedAt: now}); err != nil {
-			return decimal.Zero, err
-		}
+			CreatedAt: now})
 		applied = applied.Add(take)
 	}
-	return applied, nil
+	return out, applied
 }
 
 // restoreCredits gives back the credits applied to a voided invoice, to
@@ -318,11 +323,18 @@ func (s *Service) expireCredits(ctx context.Context, now time.Time) (int, error)
 				if amt.IsNegative() {
 					amt = decimal.Zero
 				}
-				if err := insertEntry(ctx, tx, k.tenant, CreditEntry{ID: abacus.NewID("cre"), CustomerID: k.customer, Currency: k.currency,
-					Kind: CreditExpiry, Amount: amt.Neg(), GrantID: e.ID, Description: "Expired", CreatedAt: now}); err != nil {
-					return err
+				// Another worker may expire the same grant concurrently: the
+				// unique index lets one entry in and this insert skips.
+				res, err := tx.ExecContext(ctx, `INSERT INTO credit_entries (id, tenant_id, customer_id, currency, kind, amount, grant_id,
+					expires_at, invoice_id, credit_note_id, description, created_at) VALUES ($1, $2, $3, $4, 'expiry', $5, $6, NULL, NULL, NULL,
+					'Expired', $7) ON CONFLICT (tenant_id, grant_id) WHERE kind = 'expiry' DO NOTHING`,
+					abacus.NewID("cre"), k.tenant, k.customer, k.currency, amt.Neg().String(), e.ID, db.TimeOf(now))
+				if err != nil {
+					return fmt.Errorf("expiring grant %s: %w", e.ID, err)
 				}
-				n++
+				if c, err := res.RowsAffected(); err == nil && c > 0 {
+					n++
+				}
 			}
 			return nil
 		})

@@ -13,7 +13,6 @@ import (
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/money"
-	"github.com/abacusbilling/abacus/internal/outbox"
 	"github.com/abacusbilling/abacus/internal/period"
 	"github.com/abacusbilling/abacus/internal/pricing"
 )
@@ -243,6 +242,23 @@ func (s *Service) loadTenant(ctx context.Context, q db.Querier, tenant string) (
 // Lines in keep (prorations of a refreshed draft) are added as they are.
 func (s *Service) buildInvoice(ctx context.Context, q db.Querier, tb *tenantBatch, c *cycle, existingID string, keep ...Line) (*Invoice, []string, error) {
 	tenant := c.sub.TenantID
+	var prs []Proration
+	if c.k > 0 || c.final {
+		var err error
+		if prs, err = s.subs.PendingProrations(ctx, q, tenant, c.sub.ID, c.at); err != nil {
+			return nil, nil, err
+		}
+	}
+	reds, err := redemptionsFor(ctx, q, tenant, c.cus.ID, c.sub.ID, existingID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return buildFrom(tb, c, existingID, prs, reds, keep...)
+}
+
+// buildFrom is buildInvoice over prorations prs (already filtered to
+// those before the cycle) and redemptions reds read beforehand.
+func buildFrom(tb *tenantBatch, c *cycle, existingID string, prs []Proration, reds []activeRedemption, keep ...Line) (*Invoice, []string, error) {
 	tax := tb.taxes.resolve(c.cus, c.sub.PlanID)
 	lines, currency, err := c.price(tax)
 	if err != nil {
@@ -254,10 +270,6 @@ func (s *Service) buildInvoice(ctx context.Context, q db.Querier, tb *tenantBatc
 	}
 	var prorationIDs []string
 	if c.k > 0 || c.final {
-		prs, err := s.subs.PendingProrations(ctx, q, tenant, c.sub.ID, c.at)
-		if err != nil {
-			return nil, nil, err
-		}
 		for _, p := range prs {
 			prorationIDs = append(prorationIDs, p.ID)
 			for _, l := range p.Lines {
@@ -268,10 +280,6 @@ func (s *Service) buildInvoice(ctx context.Context, q db.Querier, tb *tenantBatc
 	lines = append(lines, keep...)
 	if len(lines) == 0 {
 		return nil, nil, nil
-	}
-	reds, err := redemptionsFor(ctx, q, tenant, c.cus.ID, c.sub.ID, existingID)
-	if err != nil {
-		return nil, nil, err
 	}
 	lines = append(lines, discountLines(lines, reds, cur, c.at)...)
 	inv := &Invoice{ID: existingID, CustomerID: c.cus.ID, SubscriptionID: c.sub.ID, Status: Draft, Currency: cur.Code, PeriodStart: c.at,
@@ -318,6 +326,12 @@ func (s *Service) RunOnce(ctx context.Context, now time.Time) (RunStats, error) 
 		SELECT d.tenant_id, d.subscription_id, d.bill_from, 0, d.bill_from, 0 FROM (`+s.subs.DiscoverSQL()+`) d WHERE true
 		ON CONFLICT (subscription_id) DO NOTHING`); err != nil {
 		return st, fmt.Errorf("discovering subscriptions: %w", err)
+	}
+	guard, _ := s.subs.(transitionGuard)
+	if guard != nil {
+		if err := guard.advanceDue(ctx, s.db, now); err != nil {
+			return st, err
+		}
 	}
 	// PostgreSQL: several workers claim disjoint batches (SKIP LOCKED), so
 	// round trips overlap; SQLite has one writer.
@@ -381,8 +395,12 @@ type cursorRow struct {
 // advances.
 func (s *Service) billBatch(ctx context.Context, now time.Time) (created, finalized, advanced int, err error) {
 	err = s.db.InTx(ctx, func(tx *db.Tx) error {
-		q := `SELECT subscription_id, tenant_id, next_index FROM billing_cycles WHERE done = 0 AND next_at <= $1 ORDER BY next_at, subscription_id LIMIT ` +
-			fmt.Sprint(s.cfg.BatchSize)
+		held := ""
+		if g, ok := s.subs.(transitionGuard); ok {
+			held = ` AND NOT ` + g.heldSQL()
+		}
+		q := `SELECT subscription_id, tenant_id, next_index FROM billing_cycles WHERE done = 0 AND next_at <= $1` + held +
+			` ORDER BY next_at, subscription_id LIMIT ` + fmt.Sprint(s.cfg.BatchSize)
 		if s.db.Engine() == db.Postgres {
 			q += ` FOR UPDATE SKIP LOCKED`
 		}
@@ -427,85 +445,6 @@ func (s *Service) billBatch(ctx context.Context, now time.Time) (created, finali
 		return 0, 0, 0, err
 	}
 	return created, finalized, advanced, nil
-}
-
-func (s *Service) billTenant(ctx context.Context, tx *db.Tx, tenant string, due []cursorRow, now time.Time) (created, finalized int, err error) {
-	tb, err := s.loadTenant(ctx, tx, tenant)
-	if err != nil {
-		return 0, 0, err
-	}
-	ids := make([]string, len(due))
-	for i, r := range due {
-		ids[i] = r.sub
-	}
-	subs, err := s.subs.Load(ctx, tx, tenant, ids)
-	if err != nil {
-		return 0, 0, err
-	}
-	customers := map[string]catalog.Customer{}
-	var cycles []*cycle
-	for _, r := range due {
-		sub := subs[r.sub]
-		if sub == nil {
-			if _, err := tx.ExecContext(ctx, `UPDATE billing_cycles SET done = 1 WHERE subscription_id = $1`, r.sub); err != nil {
-				return 0, 0, err
-			}
-			continue
-		}
-		cus, ok := customers[sub.CustomerID]
-		if !ok {
-			if cus, err = catalog.LoadCustomer(ctx, tx, tenant, sub.CustomerID); err != nil {
-				return 0, 0, fmt.Errorf("loading customer of %s: %w", sub.ID, err)
-			}
-			customers[cus.ID] = cus
-		}
-		cycles = append(cycles, planCycle(sub, cus, r.k, nil))
-	}
-	if err := fetchUsage(ctx, s.usage, tenant, cycles); err != nil {
-		return 0, 0, err
-	}
-	for _, c := range cycles {
-		ended := c.k == 0 && c.final // ended before billing started: nothing to bill
-		if !ended {
-			inv, prorations, err := s.buildInvoice(ctx, tx, tb, c, "")
-			if err != nil {
-				return created, finalized, fmt.Errorf("building invoice of %s cycle %d: %w", c.sub.ID, c.k, err)
-			}
-			if inv != nil {
-				inv.CreatedAt, inv.UpdatedAt, inv.refreshedAt = now, now, now
-				if err := insertInvoice(ctx, tx, tenant, inv); err != nil {
-					return created, finalized, err
-				}
-				if err := s.subs.MarkProrationsInvoiced(ctx, tx, tenant, prorations, now); err != nil {
-					return created, finalized, err
-				}
-				if _, err := outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "invoice", AggregateID: inv.ID,
-					Type: "invoice.created", CreatedAt: now}, invoiceEvent(inv)); err != nil {
-					return created, finalized, err
-				}
-				created++
-				if s.hookCreated != nil {
-					s.hookCreated()
-				}
-				if !now.Before(inv.FinalizeAt) {
-					if err := s.finalizeTx(ctx, tx, tb, tenant, inv, c.cus, now); err != nil {
-						return created, finalized, err
-					}
-					finalized++
-				}
-			}
-		}
-		if c.final {
-			_, err = tx.ExecContext(ctx, `UPDATE billing_cycles SET done = 1, next_index = $2 WHERE subscription_id = $1`, c.sub.ID, c.k+1)
-		} else {
-			_, err = tx.ExecContext(ctx, `UPDATE billing_cycles SET next_index = $2, next_at = $3 WHERE subscription_id = $1`,
-				c.sub.ID, c.k+1, db.TimeOf(c.next))
-		}
-		if err != nil {
-			return created, finalized, fmt.Errorf("advancing billing cycle of %s: %w", c.sub.ID, err)
-		}
-	}
-	return created, finalized, nil
 }
 
 // invoiceEvent is the payload of invoice events: the invoice without lines.

@@ -40,23 +40,20 @@ func (s *Service) finalizeTx(ctx context.Context, tx *db.Tx, tb *tenantBatch, te
 	if err != nil {
 		return err
 	}
-	inv.Number, inv.Status = number, Open
-	due := now.AddDate(0, 0, tb.settings.DueDays)
-	inv.FinalizedAt, inv.DueAt, inv.UpdatedAt = &now, &due, now
-	applied, err := applyCredits(ctx, tx, tenant, inv, inv.Total, now)
+	var entries []CreditEntry
+	if inv.Total.IsPositive() {
+		if entries, err = loadEntries(ctx, tx, tenant, inv.CustomerID, inv.Currency); err != nil {
+			return err
+		}
+	}
+	used, events, err := finalizeInvoice(inv, cus, tb.settings, number, entries, now)
 	if err != nil {
 		return err
 	}
-	inv.CreditsApplied = applied
-	inv.computeTotals()
-	doc := invoiceDocument(inv, cus, tb.settings)
-	if inv.doc, err = json.Marshal(doc); err != nil {
-		return fmt.Errorf("freezing invoice document: %w", err)
-	}
-	events := []string{"invoice.finalized"}
-	if !inv.AmountDue.IsPositive() {
-		inv.Status, inv.PaidAt = Paid, &now
-		events = append(events, "invoice.paid")
+	for _, e := range used {
+		if err := insertEntry(ctx, tx, tenant, e); err != nil {
+			return err
+		}
 	}
 	if err := saveInvoice(ctx, tx, tenant, inv); err != nil {
 		return err
@@ -68,6 +65,29 @@ func (s *Service) finalizeTx(ctx context.Context, tx *db.Tx, tb *tenantBatch, te
 		}
 	}
 	return nil
+}
+
+// finalizeInvoice opens draft inv in memory under number: it draws credits
+// from the customer's ledger entries (returning the usage entries to
+// write), freezes the document and marks it paid when nothing is due. It
+// returns the event types to record.
+func finalizeInvoice(inv *Invoice, cus catalog.Customer, st Settings, number string, entries []CreditEntry, now time.Time) ([]CreditEntry, []string, error) {
+	inv.Number, inv.Status = number, Open
+	due := now.AddDate(0, 0, st.DueDays)
+	inv.FinalizedAt, inv.DueAt, inv.UpdatedAt = &now, &due, now
+	used, applied := planCredits(inv, entries, inv.Total, now)
+	inv.CreditsApplied = applied
+	inv.computeTotals()
+	var err error
+	if inv.doc, err = json.Marshal(invoiceDocument(inv, cus, st)); err != nil {
+		return nil, nil, fmt.Errorf("freezing invoice document: %w", err)
+	}
+	events := []string{"invoice.finalized"}
+	if !inv.AmountDue.IsPositive() {
+		inv.Status, inv.PaidAt = Paid, &now
+		events = append(events, "invoice.paid")
+	}
+	return used, events, nil
 }
 
 // refreshTx re-prices draft inv from current usage inside tx, keeping its

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -151,52 +150,9 @@ func nullStr(s string) any {
 	return s
 }
 
-func insertInvoice(ctx context.Context, tx *db.Tx, tenant string, inv *Invoice) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO invoices (id, tenant_id, customer_id, subscription_id, period_start, cycle_index, service_start,
-		service_end, status, number, currency, subtotal, discount_total, tax_total, total, credits_applied, amount_due, finalize_at, refreshed_at,
-		created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
-		inv.ID, tenant, inv.CustomerID, inv.SubscriptionID, db.TimeOf(inv.PeriodStart), inv.CycleIndex, db.NullTimeOf(inv.ServiceStart),
-		db.NullTimeOf(inv.ServiceEnd), string(inv.Status), nullStr(inv.Number), inv.Currency, inv.Subtotal.String(), inv.DiscountTotal.String(),
-		inv.TaxTotal.String(), inv.Total.String(), inv.CreditsApplied.String(), inv.AmountDue.String(), db.TimeOf(inv.FinalizeAt),
-		db.TimeOf(inv.refreshedAt), db.TimeOf(inv.CreatedAt), db.TimeOf(inv.UpdatedAt))
-	if err != nil {
-		return fmt.Errorf("inserting invoice: %w", err)
-	}
-	return insertLines(ctx, tx, tenant, inv)
-}
-
 func insertLines(ctx context.Context, tx *db.Tx, tenant string, inv *Invoice) error {
-	if len(inv.Lines) == 0 {
-		return nil
-	}
-	const cols = 17
-	var b strings.Builder
-	b.WriteString(`INSERT INTO invoice_lines (id, tenant_id, invoice_id, position, kind, description, charge_key, meter, quantity, unit_amount,
-		amount, net_amount, period_start, period_end, tax, redemption_id, details) VALUES `)
-	args := make([]any, 0, cols*len(inv.Lines))
-	for i := range inv.Lines {
-		l := &inv.Lines[i]
-		if l.ID == "" {
-			l.ID = abacus.NewID("il")
-		}
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("(" + placeholders(i*cols+1, cols) + ")")
-		var unit any
-		if l.UnitAmount != nil {
-			unit = l.UnitAmount.String()
-		}
-		tax, _ := json.Marshal(l.Tax)
-		details := "{}"
-		if l.Usage != nil {
-			u, _ := json.Marshal(l.Usage)
-			details = string(u)
-		}
-		args = append(args, l.ID, tenant, inv.ID, i, string(l.Kind), l.Description, l.ChargeKey, l.Meter, l.Quantity.String(), unit,
-			l.Amount.String(), l.NetAmount.String(), db.TimeOf(l.PeriodStart), db.TimeOf(l.PeriodEnd), string(tax), nullStr(l.RedemptionID), details)
-	}
-	if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+	if err := insertRows(ctx, tx, `INSERT INTO invoice_lines (id, tenant_id, invoice_id, position, kind, description, charge_key, meter, quantity,
+		unit_amount, amount, net_amount, period_start, period_end, tax, redemption_id, details)`, "", invoiceLineRows(tenant, inv)); err != nil {
 		return fmt.Errorf("inserting invoice lines: %w", err)
 	}
 	return nil

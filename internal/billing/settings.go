@@ -127,14 +127,29 @@ func (s *Service) PutSettings(ctx context.Context, st Settings) (Settings, error
 // updated in place (PostgreSQL row lock, SQLite write lock), so two
 // finalizations serialise on it and a rollback returns the number.
 func nextNumber(ctx context.Context, tx *db.Tx, tenant, prefix string, at time.Time) (string, error) {
+	n, err := takeNumbers(ctx, tx, tenant, prefix, 1)
+	if err != nil {
+		return "", err
+	}
+	return formatNumber(prefix, at, n), nil
+}
+
+// takeNumbers reserves the next n numbers of series prefix inside tx with
+// one counter update and returns the first.
+func takeNumbers(ctx context.Context, tx *db.Tx, tenant, prefix string, n int) (int64, error) {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO billing_sequences (tenant_id, series, last) VALUES ($1, $2, 0)
 		ON CONFLICT (tenant_id, series) DO NOTHING`, tenant, prefix); err != nil {
-		return "", fmt.Errorf("creating sequence %s: %w", prefix, err)
+		return 0, fmt.Errorf("creating sequence %s: %w", prefix, err)
 	}
-	var n int64
-	if err := tx.QueryRowContext(ctx, `UPDATE billing_sequences SET last = last + 1 WHERE tenant_id = $1 AND series = $2 RETURNING last`,
-		tenant, prefix).Scan(&n); err != nil {
-		return "", fmt.Errorf("taking number of %s: %w", prefix, err)
+	var last int64
+	if err := tx.QueryRowContext(ctx, `UPDATE billing_sequences SET last = last + $3 WHERE tenant_id = $1 AND series = $2 RETURNING last`,
+		tenant, prefix, n).Scan(&last); err != nil {
+		return 0, fmt.Errorf("taking numbers of %s: %w", prefix, err)
 	}
-	return fmt.Sprintf("%s-%04d-%06d", prefix, at.UTC().Year(), n), nil
+	return last - int64(n) + 1, nil
+}
+
+// formatNumber renders number n of series prefix, e.g. INV-2026-000123.
+func formatNumber(prefix string, at time.Time, n int64) string {
+	return fmt.Sprintf("%s-%04d-%06d", prefix, at.UTC().Year(), n)
 }

@@ -3,6 +3,7 @@ package billing
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -57,15 +58,79 @@ type PhaseInfo struct {
 
 // Proration is a set of proration lines from one mid-period change.
 type Proration struct {
-	ID    string
-	Lines []pricing.Line
+	ID          string
+	EffectiveAt time.Time
+	Lines       []pricing.Line
+}
+
+// BulkProrations is an optional extension of Subscriptions the cycle
+// worker uses to read a whole batch's pending prorations in one query.
+type BulkProrations interface {
+	// PendingProrationsOf returns the not yet invoiced prorations of the
+	// subscriptions with ids, by subscription, oldest first.
+	PendingProrationsOf(ctx context.Context, q db.Querier, tenant string, ids []string) (map[string][]Proration, error)
 }
 
 // NewSubscriptions returns the Subscriptions seam over the subscription
-// module's tables; cat resolves (and caches) plan versions.
+// module's tables; cat resolves (and caches) plan versions. A cycle whose
+// subscription has a transition due at or before its boundary (a plan
+// change scheduled for period end, a trial end, a cancellation) waits
+// until the subscriptions worker has applied it, so it is never billed on
+// the old state.
 func NewSubscriptions(cat *catalog.Service) Subscriptions { return &subStore{cat: cat} }
 
-type subStore struct{ cat *catalog.Service }
+// Advancer applies the subscriptions' time-driven transitions due at now
+// (subscription.Service.Advance does).
+type Advancer interface {
+	Advance(ctx context.Context, now time.Time) (int, error)
+}
+
+// NewSubscriptionsAdvancing is NewSubscriptions that, when a cycle due for
+// billing waits on a subscription transition, applies the due transitions
+// through adv first instead of waiting for the subscriptions worker.
+func NewSubscriptionsAdvancing(cat *catalog.Service, adv Advancer) Subscriptions {
+	return &subStore{cat: cat, adv: adv}
+}
+
+type subStore struct {
+	cat *catalog.Service
+	adv Advancer
+}
+
+// transitionGuard is implemented by Subscriptions that know about
+// time-driven subscription transitions.
+type transitionGuard interface {
+	// heldSQL is a condition on a billing_cycles row: true while its
+	// subscription has a transition due at or before the boundary.
+	heldSQL() string
+	// advanceDue applies the transitions due at now that hold cycles due
+	// at now, if it can.
+	advanceDue(ctx context.Context, q db.Querier, now time.Time) error
+}
+
+func (s *subStore) heldSQL() string {
+	return `EXISTS (SELECT 1 FROM subscriptions hs WHERE hs.id = billing_cycles.subscription_id AND hs.next_action_at IS NOT NULL
+		AND hs.next_action_at <= billing_cycles.next_at)`
+}
+
+func (s *subStore) advanceDue(ctx context.Context, q db.Querier, now time.Time) error {
+	if s.adv == nil {
+		return nil
+	}
+	var n int
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM subscriptions s JOIN billing_cycles c ON c.subscription_id = s.id
+		WHERE s.next_action_at IS NOT NULL AND s.next_action_at <= $1 AND c.done = 0 AND c.next_at <= $1 AND s.next_action_at <= c.next_at
+		LIMIT 1) x`, db.TimeOf(now)).Scan(&n); err != nil {
+		return fmt.Errorf("finding subscriptions to advance: %w", err)
+	}
+	if n == 0 {
+		return nil
+	}
+	if _, err := s.adv.Advance(ctx, now); err != nil {
+		return fmt.Errorf("advancing subscriptions: %w", err)
+	}
+	return nil
+}
 
 func (s *subStore) DiscoverSQL() string {
 	return `SELECT s.tenant_id AS tenant_id, s.id AS subscription_id,
@@ -195,6 +260,72 @@ func (s *subStore) PendingProrations(ctx context.Context, q db.Querier, tenant, 
 			return nil, fmt.Errorf("decoding proration %s: %w", p.ID, err)
 		}
 		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func (s *subStore) PendingProrationsOf(ctx context.Context, q db.Querier, tenant string, ids []string) (map[string][]Proration, error) {
+	out := map[string][]Proration{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := []any{tenant}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	rows, err := q.QueryContext(ctx, `SELECT subscription_id, id, effective_at, lines FROM subscription_prorations
+		WHERE tenant_id = $1 AND invoiced_at IS NULL AND subscription_id IN (`+placeholders(2, len(ids))+`) ORDER BY id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading prorations: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p Proration
+		var sub, lines string
+		var eff db.Time
+		if err := rows.Scan(&sub, &p.ID, &eff, &lines); err != nil {
+			return nil, err
+		}
+		p.EffectiveAt = eff.Time
+		if err := json.Unmarshal([]byte(lines), &p.Lines); err != nil {
+			return nil, fmt.Errorf("decoding proration %s: %w", p.ID, err)
+		}
+		out[sub] = append(out[sub], p)
+	}
+	return out, rows.Err()
+}
+
+// loadCustomers reads the customers with ids of tenant in one query (the
+// columns catalog.LoadCustomer reads that billing uses).
+func loadCustomers(ctx context.Context, q db.Querier, tenant string, ids []string) (map[string]catalog.Customer, error) {
+	out := map[string]catalog.Customer{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := []any{tenant}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	rows, err := q.QueryContext(ctx, `SELECT id, COALESCE(external_id, ''), name, email, currency, address, tax_id, tax_status, timezone,
+		metadata, subjects, created_at, updated_at FROM customers WHERE tenant_id = $1 AND id IN (`+placeholders(2, len(ids))+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading customers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c catalog.Customer
+		var addr, meta, subs, tax string
+		var created, updated db.Time
+		if err := rows.Scan(&c.ID, &c.ExternalID, &c.Name, &c.Email, &c.Currency, &addr, &c.TaxID, &tax, &c.Timezone, &meta, &subs,
+			&created, &updated); err != nil {
+			return nil, err
+		}
+		c.TaxStatus, c.CreatedAt, c.UpdatedAt = catalog.TaxStatus(tax), created.Time, updated.Time
+		if err := errors.Join(json.Unmarshal([]byte(addr), &c.Address), json.Unmarshal([]byte(meta), &c.Metadata),
+			json.Unmarshal([]byte(subs), &c.Subjects)); err != nil {
+			return nil, fmt.Errorf("decoding customer %s: %w", c.ID, err)
+		}
+		out[c.ID] = c
 	}
 	return out, rows.Err()
 }
