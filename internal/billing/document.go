@@ -66,7 +66,9 @@ var vatSchemes = map[string]string{
 }
 
 // withEndpoint fills a party's Peppol address when it has none: its VAT
-// id where the country has a VAT scheme, else its e-mail ("EM").
+// id where the country has a VAT scheme. There is no e-mail fallback: the
+// Peppol code list has no e-mail scheme, so a party without an address
+// gets a UBL error that says what to set, not an invalid document.
 func withEndpoint(p document.Party) document.Party {
 	if p.EndpointID != "" {
 		return p
@@ -74,11 +76,7 @@ func withEndpoint(p document.Party) document.Party {
 	if len(p.VATID) > 2 {
 		if scheme, ok := vatSchemes[strings.ToUpper(p.VATID[:2])]; ok {
 			p.EndpointID, p.EndpointScheme = p.VATID, scheme
-			return p
 		}
-	}
-	if p.Email != "" {
-		p.EndpointID, p.EndpointScheme = p.Email, "EM"
 	}
 	return p
 }

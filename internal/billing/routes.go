@@ -71,6 +71,12 @@ func renderOut(d *document.Document, f document.Format) (*docOutput, error) {
 		if e, ok := abacus.AsError(err); ok && e.Kind == abacus.KindInvalid {
 			// a stored document that fails validation is the tenant's settings' fault
 			e.Kind = abacus.KindUnprocessable
+			for _, fe := range e.Fields {
+				if fe.Field == "buyer.endpoint_id" {
+					e.Message = "the customer has no Peppol electronic address: give it a VAT id or the metadata entry " +
+						"peppol_endpoint (SCHEME:ID, e.g. 0088:4035811991021); JSON, CSV and PDF work without one"
+				}
+			}
 		}
 		return nil, err
 	}
