@@ -2,12 +2,7 @@ package billing
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +12,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/document"
+	"github.com/abacusbilling/abacus/internal/einvoicetest"
 	"github.com/abacusbilling/abacus/internal/period"
 	"github.com/abacusbilling/abacus/internal/pricing"
 	"github.com/abacusbilling/abacus/internal/subscription"
@@ -134,43 +130,13 @@ func (b *bundle) invoices() []Invoice {
 }
 
 // sharedDir is ../shared next to the module root.
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	must(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(filepath.Dir(dir), "shared")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-}
+func sharedDir(t testing.TB) string { return einvoicetest.SharedDir(t) }
 
-// validateUBL runs the shared Peppol validator on xml; a missing
-// validator fails the test.
+// validateUBL runs the shared Peppol validator on xml; a rejection is a
+// test error, a missing validator fails the test.
 func validateUBL(t testing.TB, name string, xml []byte) {
 	t.Helper()
-	validator := filepath.Join(sharedDir(t), "einvoice", "validate")
-	if _, err := os.Stat(validator); err != nil {
-		t.Fatalf("the e-invoice validator is missing at %s: %v", validator, err)
-	}
-	f := filepath.Join(os.TempDir(), "abacus-billing-"+abacus.NewID("x")+"-"+name+".xml")
-	must(t, os.WriteFile(f, xml, 0o600))
-	defer os.Remove(f)
-	out, err := exec.Command(validator, f).CombinedOutput()
-	if err != nil {
-		var exit *exec.ExitError
-		if !errors.As(err, &exit) || exit.ExitCode() == 2 {
-			t.Fatalf("the validator could not run: %v\n%s", err, out)
-		}
+	if out, ok := einvoicetest.Validate(t, name, xml); !ok {
 		t.Errorf("%s: UBL rejected:\n%s\n%s", name, out, xml)
-		return
-	}
-	if !strings.Contains(string(out), "1 passed") {
-		t.Errorf("%s: validator did not pass:\n%s", name, out)
 	}
 }

@@ -1,16 +1,13 @@
 package document
 
 import (
-	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/abacusbilling/abacus"
 	"github.com/shopspring/decimal"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/einvoicetest"
 )
 
 func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
@@ -160,44 +157,11 @@ func kwdFils() *Document {
 }
 
 // sharedDir is ../shared next to the module root.
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(filepath.Dir(dir), "shared")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-}
+func sharedDir(t *testing.T) string { return einvoicetest.SharedDir(t) }
 
 // validateUBL runs the shared Peppol validator on xml and returns its
-// output and whether it passed. A missing validator fails the test: CI
-// installs it.
+// output and whether it passed.
 func validateUBL(t *testing.T, name string, xml []byte) (string, bool) {
 	t.Helper()
-	validator := filepath.Join(sharedDir(t), "einvoice", "validate")
-	if _, err := os.Stat(validator); err != nil {
-		t.Fatalf("the e-invoice validator is missing at %s: %v", validator, err)
-	}
-	f := filepath.Join(t.TempDir(), name+".xml")
-	if err := os.WriteFile(f, xml, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(validator, f).CombinedOutput()
-	if err != nil {
-		var exit *exec.ExitError
-		if !errors.As(err, &exit) || exit.ExitCode() == 2 {
-			t.Fatalf("the validator could not run: %v\n%s", err, out)
-		}
-		return string(out), false
-	}
-	return string(out), strings.Contains(string(out), "1 passed")
+	return einvoicetest.Validate(t, name, xml)
 }
