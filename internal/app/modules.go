@@ -48,7 +48,12 @@ type meteredUsage struct {
 	ttl time.Duration
 
 	mu    sync.Mutex
-	cache map[string]cachedUsage
+	cache map[usageKey]cachedUsage
+}
+
+type usageKey struct {
+	tenant, meter, subjects string
+	from, to                int64
 }
 
 type cachedUsage struct {
@@ -57,7 +62,7 @@ type cachedUsage struct {
 }
 
 func newMeteredUsage(svc *usage.Service, ttl time.Duration) *meteredUsage {
-	return &meteredUsage{svc: svc, ttl: ttl, cache: map[string]cachedUsage{}}
+	return &meteredUsage{svc: svc, ttl: ttl, cache: map[usageKey]cachedUsage{}}
 }
 
 func tenantCtx(ctx context.Context, tenant string) context.Context {
@@ -70,7 +75,11 @@ func (m *meteredUsage) Usage(ctx context.Context, tenantID, meterSlug string, su
 	if len(subjects) == 0 {
 		return decimal.Zero, nil
 	}
-	key := tenantID + "\x00" + meterSlug + "\x00" + strings.Join(subjects, "\x01") + "\x00" + from.UTC().String() + to.UTC().String()
+	subj := subjects[0]
+	if len(subjects) > 1 {
+		subj = strings.Join(subjects, "\x00")
+	}
+	key := usageKey{tenant: tenantID, meter: meterSlug, subjects: subj, from: from.UnixMicro(), to: to.UnixMicro()}
 	now := time.Now()
 	m.mu.Lock()
 	c, ok := m.cache[key]

@@ -14,12 +14,13 @@ type ContextHandler struct{ slog.Handler }
 
 // Handle adds request_id and tenant_id when the context carries them.
 func (h ContextHandler) Handle(ctx context.Context, r slog.Record) error {
-	if id := RequestID(ctx); id != "" {
-		r.AddAttrs(slog.String("request_id", id))
+	x := exchangeFrom(ctx)
+	if x != nil {
+		r.AddAttrs(slog.String("request_id", x.id))
 	}
 	p := abacus.PrincipalFrom(ctx)
-	if c, ok := ctx.Value(callerKey{}).(*caller); ok && p == nil {
-		p = c.p
+	if p == nil && x != nil {
+		p = x.p
 	}
 	if p != nil {
 		r.AddAttrs(slog.String("tenant_id", p.TenantID))

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"runtime/debug"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -32,35 +31,61 @@ func (s *Server) Handler() http.Handler {
 	return s.observe(h)
 }
 
-// route answers unknown routes with problem+json instead of the mux's
-// plain text.
+// route dispatches to the mux, which matches the route once per request
+// (its catch-all answers unknown routes), and records the matched pattern
+// for the metrics and the access log.
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
-	if _, pattern := s.mux.Handler(r); pattern == "" {
-		WriteProblem(w, r, newProblem(http.StatusNotFound, "route_not_found",
-			fmt.Sprintf("no route for %s %s; see /docs for the API", r.Method, r.URL.Path)))
-		return
-	}
 	s.mux.ServeHTTP(w, r)
+	if x := exchangeFrom(r.Context()); x != nil {
+		x.pattern = r.Pattern // set by the mux on r
+	}
 }
 
-type requestIDKey struct{}
+// notFound is the mux's catch-all: unknown routes (and known paths with
+// another method) get problem+json instead of the mux's plain text.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	WriteProblem(w, r, newProblem(http.StatusNotFound, "route_not_found",
+		fmt.Sprintf("no route for %s %s; see /docs for the API", r.Method, r.URL.Path)))
+}
 
-// caller records, on the outer request context, who the authenticated
-// principal turned out to be.
-type caller struct{ p *abacus.Principal }
+// catchAll is the pattern of notFound; metrics label it "unmatched".
+const catchAll = "/"
 
-type callerKey struct{}
+// exchange is what observe keeps about one request, in one allocation: the
+// request id, the principal authenticate found (so the access log line
+// names the tenant), the pattern the mux matched and the response
+// recorder.
+type exchange struct {
+	id      string
+	p       *abacus.Principal
+	pattern string
+	rec     recorder
+	idValue [1]string // backs the X-Request-Id header value
+}
+
+type exchangeKey struct{}
+
+func exchangeFrom(ctx context.Context) *exchange {
+	x, _ := ctx.Value(exchangeKey{}).(*exchange)
+	return x
+}
 
 // RequestID returns the request id on ctx, or "".
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if x := exchangeFrom(ctx); x != nil {
+		return x.id
+	}
+	return ""
 }
 
 func newRequestID() string {
+	const prefix = "req_"
 	var b [12]byte
 	_, _ = rand.Read(b[:])
-	return "req_" + hex.EncodeToString(b[:])
+	var out [len(prefix) + 2*len(b)]byte
+	copy(out[:], prefix)
+	hex.Encode(out[len(prefix):], b[:])
+	return string(out[:])
 }
 
 // validRequestID accepts a caller's id only if it is short and plain, so a
@@ -115,48 +140,62 @@ func (r *recorder) Flush() {
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := r.Header.Get("X-Request-Id")
-		if !validRequestID(id) {
-			id = newRequestID()
+		x := &exchange{id: r.Header.Get("X-Request-Id")}
+		if !validRequestID(x.id) {
+			x.id = newRequestID()
 		}
-		w.Header().Set("X-Request-Id", id)
-		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
-		ctx = context.WithValue(ctx, callerKey{}, &caller{})
-		r = r.WithContext(ctx)
-		rec := &recorder{ResponseWriter: w}
-		_, route := s.mux.Handler(r)
-		if route == "" {
-			route = "unmatched"
-		}
+		x.idValue[0] = x.id
+		w.Header()["X-Request-Id"] = x.idValue[:]
+		r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
+		rec := &x.rec
+		rec.ResponseWriter = w
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.ErrorContext(ctx, "panic serving request", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				s.log.ErrorContext(r.Context(), "panic serving request", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 				if rec.status == 0 {
 					WriteProblem(rec, r, newProblem(http.StatusInternalServerError, "internal", "an internal error occurred; it has been logged with this request id"))
 				}
 			}
-			status := rec.status
-			if status == 0 {
-				status = http.StatusOK
-			}
-			elapsed := time.Since(start)
-			s.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
-			s.latency.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
-			level := slog.LevelDebug
-			if status >= 500 {
-				level = slog.LevelError
-			} else if status >= 400 {
-				level = slog.LevelInfo
-			}
-			// request_id and tenant_id are added by ContextHandler.
-			s.log.LogAttrs(r.Context(), level, "http request", slog.String("method", r.Method), slog.String("route", route),
-				slog.Int("status", status), slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
+			s.record(r, x, time.Since(start))
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// record counts the request in the metrics and writes the access log line.
+func (s *Server) record(r *http.Request, x *exchange, elapsed time.Duration) {
+	status := x.rec.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	route := x.pattern
+	if route == "" {
+		// Refused before routing (credentials, body size, CORS preflight)
+		// or panicked: match now, so the label still names the route.
+		_, route = s.mux.Handler(r)
+	}
+	if route == "" || route == catchAll {
+		route = "unmatched"
+	}
+	m := s.metricsFor(route, r.Method, status)
+	m.requests.Inc()
+	m.latency.Observe(elapsed.Seconds())
+	level := slog.LevelDebug
+	if status >= 500 {
+		level = slog.LevelError
+	} else if status >= 400 {
+		level = slog.LevelInfo
+	}
+	ctx := r.Context()
+	if !s.log.Enabled(ctx, level) {
+		return // the attributes below would be built for nothing
+	}
+	// request_id and tenant_id are added by ContextHandler.
+	s.log.LogAttrs(ctx, level, "http request", slog.String("method", r.Method), slog.String("route", route),
+		slog.Int("status", status), slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
 }
 
 func (s *Server) cors(next http.Handler) http.Handler {
@@ -190,7 +229,7 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 				fmt.Sprintf("the request body is %d bytes; the limit is %d", r.ContentLength, s.cfg.MaxBodyBytes)))
 			return
 		}
-		if r.Body != nil {
+		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		}
 		next.ServeHTTP(w, r)
@@ -229,8 +268,8 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			WriteError(w, r, s.log, err)
 			return
 		}
-		if c, ok := r.Context().Value(callerKey{}).(*caller); ok {
-			c.p = p // lets the access log line name the tenant
+		if x := exchangeFrom(r.Context()); x != nil {
+			x.p = p // lets the access log line name the tenant
 		}
 		next.ServeHTTP(w, r.WithContext(abacus.WithPrincipal(r.Context(), p)))
 	})

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -64,6 +65,9 @@ type Server struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 
+	metricsMu sync.RWMutex
+	metrics   map[metricKey]routeMetrics // children of requests and latency, looked up once
+
 	mu     sync.Mutex
 	checks map[string]func(context.Context) error
 	routes map[string]abacus.Scope // "METHOD /pattern" → scope
@@ -81,13 +85,15 @@ func New(cfg Config, d *db.DB, log *slog.Logger, reg *prometheus.Registry) *Serv
 		"Authenticate with `Authorization: Bearer <api key or access token>`. Errors are RFC 9457 problem+json with a stable `code`."
 	hc.DocsPath = ""     // served by us, bundled, without a CDN
 	hc.CreateHooks = nil // no $schema links injected into response bodies
+	hc.Formats = map[string]huma.Format{"application/json": jsonFormat, "json": jsonFormat}
 	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", Description: "An API key (abk_…) or an access token (JWT)."},
 	}
 	s := &Server{
 		cfg: cfg, mux: mux, log: log, registry: reg,
-		checks: map[string]func(context.Context) error{},
-		routes: map[string]abacus.Scope{},
+		checks:  map[string]func(context.Context) error{},
+		routes:  map[string]abacus.Scope{},
+		metrics: map[metricKey]routeMetrics{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "abacus_http_requests_total", Help: "HTTP requests by route, method and status.",
 		}, []string{"route", "method", "status"}),
@@ -105,6 +111,7 @@ func New(cfg Config, d *db.DB, log *slog.Logger, reg *prometheus.Registry) *Serv
 	s.routes["GET /openapi.json"] = ScopePublic
 	s.routes["GET /openapi.yaml"] = ScopePublic
 
+	mux.HandleFunc(catchAll, notFound)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /docs", serveDocs)
@@ -244,6 +251,42 @@ func (s *Server) scopeProblem(ctx context.Context, scope abacus.Scope, method, p
 		}
 	}
 	return nil
+}
+
+type metricKey struct {
+	route, method string
+	status        int
+}
+
+type routeMetrics struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+}
+
+// maxMetricKeys bounds the lookup cache: methods are whatever clients send.
+const maxMetricKeys = 4096
+
+// metricsFor returns the request counter and latency histogram of a route,
+// method and status, from a cache: the vectors' own lookup hashes and
+// validates the label values on every call.
+func (s *Server) metricsFor(route, method string, status int) routeMetrics {
+	k := metricKey{route, method, status}
+	s.metricsMu.RLock()
+	m, ok := s.metrics[k]
+	s.metricsMu.RUnlock()
+	if ok {
+		return m
+	}
+	m = routeMetrics{
+		requests: s.requests.WithLabelValues(route, method, strconv.Itoa(status)),
+		latency:  s.latency.WithLabelValues(route, method),
+	}
+	s.metricsMu.Lock()
+	if len(s.metrics) < maxMetricKeys {
+		s.metrics[k] = m
+	}
+	s.metricsMu.Unlock()
+	return m
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {

@@ -58,9 +58,9 @@ type Service struct {
 	log   *slog.Logger
 
 	cacheTTL time.Duration
-	mu       sync.Mutex
-	cache    map[string]cachedKey // key hash → principal
-	touched  map[string]time.Time // key id → last time last_used_at was written
+	mu       sync.RWMutex
+	cache    map[[sha256.Size]byte]cachedKey // key hash → principal
+	touched  map[string]time.Time            // key id → last time last_used_at was written
 
 	a *auth // users, sessions, tokens, MFA, clients (see options.go)
 }
@@ -75,7 +75,7 @@ type cachedKey struct {
 // parameters, the mailer and token lifetimes; the defaults suit production.
 func NewService(d *db.DB, clock abacus.Clock, log *slog.Logger, opts ...Option) *Service {
 	return &Service{db: d, clock: clock, log: log, cacheTTL: 5 * time.Second,
-		cache: map[string]cachedKey{}, touched: map[string]time.Time{}, a: newAuth(clock, opts)}
+		cache: map[[sha256.Size]byte]cachedKey{}, touched: map[string]time.Time{}, a: newAuth(clock, opts)}
 }
 
 // NewKey returns a new API key secret: the prefix and 160 random bits in
@@ -263,18 +263,22 @@ func (s *Service) authenticateKey(ctx context.Context, key string) (*abacus.Prin
 	if !strings.HasPrefix(key, KeyPrefix) {
 		return nil, errBadKey
 	}
-	h := HashKey(key)
+	// The cache is keyed by the raw sum, so no hex string per request; the
+	// stack buffer spares the copy []byte(key) would allocate for keys
+	// longer than 32 bytes.
+	var buf [64]byte
+	sum := sha256.Sum256(append(buf[:0], key...))
 	now := s.clock.Now()
-	s.mu.Lock()
-	c, ok := s.cache[h]
-	s.mu.Unlock()
+	s.mu.RLock()
+	c, ok := s.cache[sum]
+	s.mu.RUnlock()
 	if ok && now.Before(c.until) {
 		if !c.expires.IsZero() && !now.Before(c.expires) {
 			return nil, errBadKey
 		}
 		return c.p, nil
 	}
-	k, err := scanKey(s.db.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE hash = $1`, h))
+	k, err := scanKey(s.db.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE hash = $1`, hex.EncodeToString(sum[:])))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errBadKey
 	}
@@ -293,7 +297,7 @@ func (s *Service) authenticateKey(ctx context.Context, key string) (*abacus.Prin
 	if len(s.cache) > 100_000 {
 		clear(s.cache) // bounded: a flood of distinct keys cannot grow it
 	}
-	s.cache[h] = c
+	s.cache[sum] = c
 	touch := now.Sub(s.touched[k.ID]) > time.Minute
 	if touch {
 		s.touched[k.ID] = now

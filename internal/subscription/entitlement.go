@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -14,6 +15,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/outbox"
+	"github.com/abacusbilling/abacus/internal/period"
 )
 
 // Thresholds are the shares of a limit (in percent) whose crossing emits
@@ -22,7 +24,8 @@ var Thresholds = []int64{80, 100}
 
 // Entitlement answers "may this customer use this feature, and how much
 // is left?". Limit and Remaining are null when unlimited; Used, Limit and
-// the period are set for metered features.
+// the period are set for metered features. Limit and the period may point
+// into cached state: read an Entitlement, never write through it.
 type Entitlement struct {
 	Feature        string              `json:"feature"`
 	Kind           catalog.FeatureKind `json:"kind"`
@@ -43,13 +46,60 @@ type Entitlement struct {
 type customerState struct {
 	loaded   time.Time
 	subjects []string
-	subs     []liveSub
+	subs     []*liveSub
 	features map[string]catalog.Feature
+	terms    map[termsKey]*meteredTerms // of every metered grant of subs
 }
 
 type liveSub struct {
 	sub Subscription
 	ver catalog.Version
+
+	period atomic.Pointer[period.Period] // the last period computed, reused while it contains now
+}
+
+// periodAt returns sub.PeriodAt(now), computing it only when now has left
+// the period computed last: checks run far more often than periods end.
+func (ls *liveSub) periodAt(now time.Time) *period.Period {
+	if p := ls.period.Load(); p != nil && !now.Before(p.Start) && now.Before(p.End) {
+		return p
+	}
+	p := ls.sub.PeriodAt(now)
+	ls.period.Store(&p)
+	return &p
+}
+
+type termsKey struct{ subscription, feature string }
+
+// meteredTerms are the parts of a metered grant that stay fixed while the
+// customer state is cached, worked out once instead of on every check.
+type meteredTerms struct {
+	limit       *decimal.Decimal // nil: unlimited
+	enforcement catalog.Enforcement
+	marks       []decimal.Decimal // marks[i]: the usage at which Thresholds[i] is reached
+}
+
+func newMeteredTerms(f catalog.Feature, grant catalog.Grant) *meteredTerms {
+	t := &meteredTerms{limit: f.Limit, enforcement: f.Enforcement}
+	if grant.Enforcement != "" {
+		t.enforcement = grant.Enforcement
+	}
+	if grant.Limit != nil {
+		t.limit = grant.Limit
+	}
+	if grant.Unlimited {
+		t.limit = nil
+	}
+	if t.limit != nil && t.limit.IsPositive() {
+		for _, th := range Thresholds {
+			mark := t.limit.Mul(decimal.NewFromInt(th)).Shift(-2) // exact: limit·th/100
+			if whole := mark.Truncate(0); whole.Equal(mark) {
+				mark = whole // same exponent as whole usage: comparing allocates nothing
+			}
+			t.marks = append(t.marks, mark)
+		}
+	}
+	return t
 }
 
 // stateCache holds customer states for ttl. Local changes invalidate at
@@ -59,13 +109,20 @@ type stateCache struct {
 	mu  sync.RWMutex
 	m   map[[2]string]*customerState
 
-	emitted sync.Map // "tenant/sub/feature/period/threshold" → struct{}: thresholds known to be recorded
+	emittedMu sync.RWMutex
+	emitted   map[thresholdKey]struct{} // thresholds known to be recorded
+}
+
+type thresholdKey struct {
+	tenant, subscription, feature string
+	periodStart                   int64 // unix micros
+	threshold                     int64
 }
 
 const maxCached = 100_000
 
 func newStateCache(ttl time.Duration) *stateCache {
-	return &stateCache{ttl: ttl, m: map[[2]string]*customerState{}}
+	return &stateCache{ttl: ttl, m: map[[2]string]*customerState{}, emitted: map[thresholdKey]struct{}{}}
 }
 
 func (c *stateCache) get(tenant, customer string, now time.Time) *customerState {
@@ -85,6 +142,22 @@ func (c *stateCache) put(tenant, customer string, st *customerState) {
 	}
 	c.m[[2]string{tenant, customer}] = st
 	c.mu.Unlock()
+}
+
+func (c *stateCache) wasEmitted(k thresholdKey) bool {
+	c.emittedMu.RLock()
+	_, ok := c.emitted[k]
+	c.emittedMu.RUnlock()
+	return ok
+}
+
+func (c *stateCache) markEmitted(k thresholdKey) {
+	c.emittedMu.Lock()
+	if len(c.emitted) >= maxCached {
+		clear(c.emitted) // bounded; the table still decides, at one query per threshold
+	}
+	c.emitted[k] = struct{}{}
+	c.emittedMu.Unlock()
 }
 
 // invalidate drops the state of a customer, or of every customer of the
@@ -112,7 +185,7 @@ func (s *Service) state(ctx context.Context, tenant, customerID string) (*custom
 	if err != nil {
 		return nil, err
 	}
-	st := &customerState{loaded: wall, subjects: cus.Subjects}
+	st := &customerState{loaded: wall, subjects: cus.Subjects, terms: map[termsKey]*meteredTerms{}}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+subCols+` FROM subscriptions WHERE tenant_id = $1 AND customer_id = $2 AND status <> 'ended' ORDER BY id`,
 		tenant, customerID)
 	if err != nil {
@@ -136,10 +209,18 @@ func (s *Service) state(ctx context.Context, tenant, customerID string) (*custom
 		if err != nil {
 			return nil, err
 		}
-		st.subs = append(st.subs, liveSub{sub: sub, ver: v})
+		st.subs = append(st.subs, &liveSub{sub: sub, ver: v})
 	}
 	if st.features, err = catalog.FeaturesByKey(ctx, s.db, tenant, nil); err != nil {
 		return nil, err
+	}
+	for _, ls := range st.subs {
+		for _, g := range ls.ver.Entitlements {
+			k := termsKey{ls.sub.ID, g.Feature}
+			if f, ok := st.features[g.Feature]; ok && f.Kind == catalog.FeatureMetered && st.terms[k] == nil {
+				st.terms[k] = newMeteredTerms(f, g) // the first grant of a feature counts, as in Version.Entitlement
+			}
+		}
 	}
 	s.cache.put(tenant, customerID, st)
 	return st, nil
@@ -214,27 +295,23 @@ func (s *Service) check(ctx context.Context, tenant, customerID string, st *cust
 				e.Value = grant.Value
 			}
 		case catalog.FeatureMetered:
-			return s.metered(ctx, tenant, customerID, st, ls.sub, f, grant, now)
+			return s.metered(ctx, tenant, customerID, st, ls, f, grant, now)
 		}
 		return e, nil
 	}
 	return e, nil
 }
 
-func (s *Service) metered(ctx context.Context, tenant, customerID string, st *customerState, sub Subscription, f catalog.Feature,
+func (s *Service) metered(ctx context.Context, tenant, customerID string, st *customerState, ls *liveSub, f catalog.Feature,
 	grant catalog.Grant, now time.Time) (Entitlement, error) {
-	e := Entitlement{Feature: f.Key, Kind: f.Kind, SubscriptionID: sub.ID, Enforcement: f.Enforcement}
-	if grant.Enforcement != "" {
-		e.Enforcement = grant.Enforcement
+	sub := ls.sub
+	terms := st.terms[termsKey{sub.ID, f.Key}]
+	if terms == nil { // not built with the state (cannot happen for a grant of ls); work them out
+		terms = newMeteredTerms(f, grant)
 	}
-	limit := f.Limit
-	if grant.Limit != nil {
-		limit = grant.Limit
-	}
-	if grant.Unlimited {
-		limit = nil
-	}
-	p := sub.PeriodAt(now)
+	e := Entitlement{Feature: f.Key, Kind: f.Kind, SubscriptionID: sub.ID, Enforcement: terms.enforcement}
+	limit := terms.limit
+	p := ls.periodAt(now) // shared and never modified: the response points into it
 	from := maxTime(p.Start, sub.StartedAt)
 	used, err := s.usage.Usage(ctx, tenant, f.MeterSlug, st.subjects, from, p.End)
 	if err != nil {
@@ -251,12 +328,10 @@ func (s *Service) metered(ctx context.Context, tenant, customerID string, st *cu
 		if !used.LessThan(*limit) && e.Enforcement != catalog.Soft {
 			e.HasAccess = false
 		}
-		if limit.IsPositive() {
-			for _, th := range Thresholds {
-				if used.Mul(decimal.NewFromInt(100)).GreaterThanOrEqual(limit.Mul(decimal.NewFromInt(th))) {
-					if err := s.reachThreshold(ctx, tenant, customerID, sub, f.Key, p.Start, p.End, th, used, *limit); err != nil {
-						return e, err
-					}
+		for i, mark := range terms.marks {
+			if used.GreaterThanOrEqual(mark) {
+				if err := s.reachThreshold(ctx, tenant, customerID, sub, f.Key, p.Start, p.End, Thresholds[i], used, *limit); err != nil {
+					return e, err
 				}
 			}
 		}
@@ -270,8 +345,8 @@ func (s *Service) metered(ctx context.Context, tenant, customerID string, st *cu
 // nodes; the in-memory set keeps repeat checks off the database.
 func (s *Service) reachThreshold(ctx context.Context, tenant, customerID string, sub Subscription, feature string,
 	periodStart, periodEnd time.Time, th int64, used, limit decimal.Decimal) error {
-	key := fmt.Sprintf("%s/%s/%s/%d/%d", tenant, sub.ID, feature, periodStart.UnixMicro(), th)
-	if _, done := s.cache.emitted.Load(key); done {
+	key := thresholdKey{tenant, sub.ID, feature, periodStart.UnixMicro(), th}
+	if s.cache.wasEmitted(key) {
 		return nil
 	}
 	now := s.now()
@@ -294,7 +369,7 @@ func (s *Service) reachThreshold(ctx context.Context, tenant, customerID string,
 	if err != nil {
 		return err
 	}
-	s.cache.emitted.Store(key, struct{}{})
+	s.cache.markEmitted(key)
 	return nil
 }
 
@@ -335,7 +410,7 @@ func (s *Service) evaluateAll(ctx context.Context, now time.Time) error {
 					if !ok || f.Kind != catalog.FeatureMetered {
 						continue
 					}
-					if _, err := s.metered(ctx, r.tenant, r.customer, st, ls.sub, f, g, now); err != nil {
+					if _, err := s.metered(ctx, r.tenant, r.customer, st, ls, f, g, now); err != nil {
 						return err
 					}
 				}
