@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 	"unsafe"
 )
@@ -45,11 +46,21 @@ func EncodedSize(events []Event) int {
 // AppendBatch appends the encoding of events (see EncodeBatch) to b, so
 // callers can reuse buffers.
 func AppendBatch(b []byte, events []Event) []byte {
+	return appendBatch(b, len(events), func(i int) *Event { return &events[i] })
+}
+
+// AppendBatchAt appends the encoding of events[idx[0]], events[idx[1]], …
+// (see EncodeBatch) to b, without copying the events first.
+func AppendBatchAt(b []byte, events []Event, idx []int32) []byte {
+	return appendBatch(b, len(idx), func(i int) *Event { return &events[idx[i]] })
+}
+
+func appendBatch(b []byte, n int, at func(int) *Event) []byte {
 	b = append(b, batchVersion)
-	b = binary.AppendUvarint(b, uint64(len(events)))
+	b = binary.AppendUvarint(b, uint64(n))
 	var prev *Event
-	for i := range events {
-		e := &events[i]
+	for i := 0; i < n; i++ {
+		e := at(i)
 		var p Event
 		if prev != nil {
 			p = *prev
@@ -100,22 +111,38 @@ func DecodeBatch(b []byte) ([]Event, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: empty message", ErrBadBatch)
 	}
-	version := b[0]
-	if version != 1 && version != 2 {
-		return nil, fmt.Errorf("%w: unknown version %d", ErrBadBatch, b[0])
-	}
 	own := make([]byte, len(b))
 	copy(own, b)
+	return AppendDecoded(nil, own)
+}
+
+// AppendDecoded decodes a message made by EncodeBatch and appends its
+// events to dst, without copying b: the events' strings and Data point
+// into b, which must stay unchanged while they are in use. On error dst is
+// returned unchanged (its length; appended elements may be overwritten).
+// Errors wrap ErrBadBatch.
+func AppendDecoded(dst []Event, b []byte) ([]Event, error) {
+	if len(b) == 0 {
+		return dst, fmt.Errorf("%w: empty message", ErrBadBatch)
+	}
+	version := b[0]
+	if version != 1 && version != 2 {
+		return dst, fmt.Errorf("%w: unknown version %d", ErrBadBatch, b[0])
+	}
+	own := b
 	r := reader{b: own, s: unsafe.String(&own[0], len(own)), i: 1}
 	n := r.uvarint()
 	// Every event takes at least 12 bytes (13 in version 2), so a count beyond that is a lie.
 	if r.err != nil || n > uint64(len(own))/12 {
-		return nil, fmt.Errorf("%w: bad event count", ErrBadBatch)
+		return dst, fmt.Errorf("%w: bad event count", ErrBadBatch)
 	}
-	events := make([]Event, n)
+	start := len(dst)
+	dst = slices.Grow(dst, int(n))[:start+int(n)]
+	events := dst[start:]
 	var prev Event
 	for i := range events {
 		e := &events[i]
+		*e = Event{}
 		e.TenantID = r.field(prev.TenantID)
 		e.ID = r.field(prev.ID)
 		e.Source = r.field(prev.Source)
@@ -135,14 +162,14 @@ func DecodeBatch(b []byte) ([]Event, error) {
 			}
 		}
 		if r.err != nil {
-			return nil, fmt.Errorf("%w: event %d: %w", ErrBadBatch, i, r.err)
+			return dst[:start], fmt.Errorf("%w: event %d: %w", ErrBadBatch, i, r.err)
 		}
 		prev = *e
 	}
 	if r.i != len(own) {
-		return nil, fmt.Errorf("%w: %d trailing bytes", ErrBadBatch, len(own)-r.i)
+		return dst[:start], fmt.Errorf("%w: %d trailing bytes", ErrBadBatch, len(own)-r.i)
 	}
-	return events, nil
+	return dst, nil
 }
 
 var errShort = errors.New("truncated")

@@ -56,3 +56,25 @@ func FuzzDecodeBatch(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendBatchAtAndAppendDecoded(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 10, 11, 59, 0, 0, time.UTC)
+	evs := []Event{
+		{TenantID: "ten_1", ID: "a", Source: "api", SpecVersion: "1.0", Type: "req", Subject: "cus_1", Time: at, ReceivedAt: testNow},
+		{TenantID: "ten_1", ID: "b", Source: "api", SpecVersion: "1.0", Type: "req", Subject: "cus_2", Time: at, ReceivedAt: testNow, Data: []byte(`{"n":2}`)},
+		{TenantID: "ten_1", ID: "c", Source: "api", SpecVersion: "1.0", Type: "req", Subject: "cus_3", Time: at, ReceivedAt: testNow, TimeAssigned: true},
+	}
+	b := AppendBatchAt([]byte("junk"), evs, []int32{2, 0})[4:]
+	dst := []Event{{ID: "kept"}}
+	got, err := AppendDecoded(dst, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].ID != "kept" || got[1].ID != "c" || !got[1].TimeAssigned || got[2].ID != "a" || got[2].Subject != "cus_1" || got[2].TimeAssigned {
+		t.Fatalf("got %+v", got)
+	}
+	if got, err := AppendDecoded(dst, b[:len(b)-1]); !errors.Is(err, ErrBadBatch) || len(got) != 1 {
+		t.Errorf("truncated: got %d events, err %v; want the 1 given and ErrBadBatch", len(got), err)
+	}
+}

@@ -10,18 +10,27 @@
 //	      message (subject abacus.usage.<p>, stream ABACUS_USAGE) ─▶ ack ─▶ 204
 //	meter-<p> consumer ─▶ one DB transaction per round:
 //	      skip messages at or below the stored offset
-//	      insert raw events (dedup key) and learn which are new
+//	      claim each new event's dedup key and learn which are new
+//	      store the new events in blocks (one tenant per block)
 //	      fold only new events into minute/hour/day rollups (merged in Go)
 //	      store the offset ─▶ commit ─▶ ack
 //
-// Exactly once. An event is (tenant, source, id). usage_events has the
-// primary key (tenant, time, source, id): a client retry carries the same
-// time and conflicts, so it is dropped and not folded. Events without a
-// client time get the server's receive time, which differs on a retry, so
-// their (tenant, source, id) is also kept in usage_event_ids and a conflict
-// there marks a duplicate. The remaining edge: a client that re-sends the
+// Exactly once. An event is (tenant, source, id). Its dedup key is
+// usage_event_keys (time, h): the event time in microseconds and a 64-bit
+// SHA-256 prefix of (tenant, source, id); a client retry carries the same
+// time and conflicts, so it is dropped and not folded (events.go explains
+// the hash). Events without a client time get the server's receive time,
+// which differs on a retry, so they claim (tenant, source, id) exactly in
+// usage_event_ids instead. The remaining edge: a client that re-sends the
 // same id with a different explicit time (or first without a time and then
 // with one) is counted as a new event.
+//
+// Throughput. Keys, encoded blocks and rollup deltas are prepared before
+// the transaction for the common case (every event new); each key chunk is
+// one plain INSERT, and if it meets a stored key the round is rolled back
+// and redone carefully (RETURNING tells which keys are new). Raw events are
+// stored as blocks of metering.EncodeBatch, not a row each; listing and
+// rebuilds decode them.
 //
 // A crash anywhere loses nothing (an unacked message is delivered again;
 // on start a worker resumes from its stored offset) and counts nothing

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/metering"
@@ -52,14 +54,28 @@ type eventWriter struct {
 	times  []int64
 	hashes []int64
 	keys   []timeHash // the chunk's keys, parallel to its indexes
-	block  []metering.Event
+	order  []int32
+	blocks []block
 	enc    []byte
 }
 
-// claimKeys inserts the (time, hash) keys of events[idx] and appends to out
+// errRetryCareful asks the caller to roll back and redo the round with
+// careful set: a fast-path insert met keys stored before.
+var errRetryCareful = errors.New("round holds events stored before; redoing it carefully")
+
+// claimKeys inserts the (time, hash) keys keyOf[idx] and appends to out
 // the indexes of the events stored for the first time. A repeat within idx
 // counts once.
-func (w *eventWriter) claimKeys(ctx context.Context, tx *db.Tx, evs []metering.Event, idx []int32, out []int32) ([]int32, error) {
+//
+// Without careful, each chunk is one plain multi-row insert, the cheapest
+// statement there is (SQLite: INSERT OR IGNORE; PostgreSQL: an INSERT that
+// fails on a conflict). If it stores fewer keys than it got, the round has
+// duplicates (a client retry) and claimKeys returns errRetryCareful: the
+// caller rolls back and redoes the round with careful, which learns which
+// keys are new (ON CONFLICT DO NOTHING / OR IGNORE … RETURNING). Savepoints
+// would avoid the redo but make SQLite journal every page the insert
+// touches (it cost ~9% of CPU), and rounds with retries are rare.
+func (w *eventWriter) claimKeys(ctx context.Context, tx *db.Tx, keyOf []timeHash, idx []int32, careful bool, out []int32) ([]int32, error) {
 	chunk := keysChunkSQLite
 	if tx.Engine() == db.Postgres {
 		chunk = keysChunkPostgres
@@ -70,54 +86,29 @@ func (w *eventWriter) claimKeys(ctx context.Context, tx *db.Tx, evs []metering.E
 		idx = idx[n:]
 		w.keys = w.keys[:0]
 		for _, i := range part {
-			e := &evs[i]
-			w.keys = append(w.keys, timeHash{e.Time.UnixMicro(), eventHash(e)})
+			w.keys = append(w.keys, keyOf[i])
 		}
-		// Optimistically insert the whole chunk: in the common case every
-		// event is new and one statement does it. Otherwise undo, find the
-		// stored ones and insert the rest.
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT ins`); err != nil {
-			return out, fmt.Errorf("savepoint: %w", err)
-		}
-		got, err := w.insertKeys(ctx, tx, w.keys)
-		if err != nil {
-			return out, err
-		}
-		if got == int64(len(part)) {
-			if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT ins`); err != nil {
-				return out, fmt.Errorf("release savepoint: %w", err)
+		if !careful {
+			got, err := w.insertKeys(ctx, tx, w.keys)
+			if err != nil {
+				return out, err // errRetryCareful on PostgreSQL
+			}
+			if got != int64(len(part)) {
+				return out, errRetryCareful
 			}
 			out = append(out, part...)
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT ins`); err != nil {
-			return out, fmt.Errorf("rollback to savepoint: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT ins`); err != nil {
-			return out, fmt.Errorf("release savepoint: %w", err)
-		}
-		stored, err := w.storedKeys(ctx, tx, w.keys)
+		stored, err := w.insertKeysReturning(ctx, tx, w.keys)
 		if err != nil {
 			return out, err
 		}
-		seen := make(map[timeHash]bool, len(part))
-		var fresh []timeHash
+		// stored holds the keys this statement inserted; the first event
+		// carrying each is the new one.
 		for j, i := range part {
-			k := w.keys[j]
-			if seen[k] || stored[k] {
-				continue
-			}
-			seen[k] = true
-			fresh = append(fresh, k)
-			out = append(out, i)
-		}
-		if len(fresh) > 0 {
-			got, err := w.insertKeys(ctx, tx, fresh)
-			if err != nil {
-				return out, err
-			}
-			if got != int64(len(fresh)) {
-				return out, fmt.Errorf("inserting event keys: %d of %d stored; another writer owns this partition", got, len(fresh))
+			if k := w.keys[j]; stored[k] {
+				delete(stored, k)
+				out = append(out, i)
 			}
 		}
 	}
@@ -192,46 +183,49 @@ var (
 	}
 )
 
-// writeBlocks stores events[fresh] as blocks, one tenant per block, keyed
-// by the round's partition and last stream sequence.
-func (w *eventWriter) writeBlocks(ctx context.Context, tx *db.Tx, partition int, seq uint64, evs []metering.Event, fresh []int32) error {
-	if len(fresh) == 0 {
-		return nil
-	}
-	// Group by tenant, keeping event order within a tenant.
-	order := slices.Clone(fresh)
-	slices.SortStableFunc(order, func(a, b int32) int {
-		switch ta, tb := evs[a].TenantID, evs[b].TenantID; {
-		case ta < tb:
-			return -1
-		case ta > tb:
-			return 1
-		}
-		return 0
-	})
-	part := 0
+// block is one encoded usage_event_blocks row.
+type block struct {
+	tenant     string
+	minT, maxT int64
+	events     int
+	off, end   int // the encoding in eventWriter.enc
+}
+
+// encodeBlocks encodes events[idx] as blocks, one tenant per block, into
+// w.blocks (replacing what it held).
+func (w *eventWriter) encodeBlocks(evs []metering.Event, idx []int32) {
+	w.blocks, w.enc = w.blocks[:0], w.enc[:0]
+	// Group by tenant, keeping event order within a tenant. Frames hold
+	// one tenant each, so this is nearly always sorted already.
+	order := append(w.order[:0], idx...)
+	w.order = order
+	slices.SortStableFunc(order, func(a, b int32) int { return strings.Compare(evs[a].TenantID, evs[b].TenantID) })
 	for lo := 0; lo < len(order); {
 		tenant := evs[order[lo]].TenantID
 		hi := lo
 		for hi < len(order) && hi-lo < blockEvents && evs[order[hi]].TenantID == tenant {
 			hi++
 		}
-		w.block = w.block[:0]
-		minT, maxT := int64(1<<63-1), int64(-1<<63)
+		b := block{tenant: tenant, minT: 1<<63 - 1, maxT: -1 << 63, events: hi - lo, off: len(w.enc)}
 		for _, i := range order[lo:hi] {
-			e := &evs[i]
-			w.block = append(w.block, *e)
-			t := e.Time.UnixMicro()
-			minT, maxT = min(minT, t), max(maxT, t)
+			t := evs[i].Time.UnixMicro()
+			b.minT, b.maxT = min(b.minT, t), max(b.maxT, t)
 		}
-		w.enc = metering.AppendBatch(w.enc[:0], w.block)
-		clear(w.block)
+		w.enc = metering.AppendBatchAt(w.enc, evs, order[lo:hi])
+		b.end = len(w.enc)
+		w.blocks = append(w.blocks, b)
+		lo = hi
+	}
+}
+
+// writeBlocks stores the encoded blocks, keyed by the round's partition
+// and last stream sequence.
+func (w *eventWriter) writeBlocks(ctx context.Context, tx *db.Tx, partition int, seq uint64) error {
+	for part, b := range w.blocks {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO usage_event_blocks (tenant_id, max_time, partition, stream_seq, part, min_time, events, data)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, tenant, maxT, partition, int64(seq), part, minT, hi-lo, w.enc); err != nil {
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, b.tenant, b.maxT, partition, int64(seq), part, b.minT, b.events, w.enc[b.off:b.end]); err != nil {
 			return fmt.Errorf("storing event block: %w", err)
 		}
-		part++
-		lo = hi
 	}
 	return nil
 }

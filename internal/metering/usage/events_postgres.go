@@ -19,10 +19,17 @@ func (w *eventWriter) keyArrays(keys []timeHash) {
 	}
 }
 
+// insertKeysPostgres inserts keys without ON CONFLICT: PostgreSQL's
+// speculative insertion roughly doubles the cost of each key, and a
+// conflict aborts the transaction anyway, so a duplicate turns into
+// errRetryCareful.
 func (w *eventWriter) insertKeysPostgres(ctx context.Context, tx *db.Tx, keys []timeHash) (int64, error) {
 	w.keyArrays(keys)
 	res, err := tx.ExecContext(ctx, `INSERT INTO usage_event_keys (time, h)
-		SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING`, w.times, w.hashes)
+		SELECT * FROM unnest($1::bigint[], $2::bigint[])`, w.times, w.hashes)
+	if db.IsUniqueViolation(err) {
+		return 0, errRetryCareful
+	}
 	if err != nil {
 		return 0, fmt.Errorf("inserting event keys: %w", err)
 	}
@@ -33,10 +40,10 @@ func (w *eventWriter) insertKeysPostgres(ctx context.Context, tx *db.Tx, keys []
 	return n, nil
 }
 
-func (w *eventWriter) storedKeysPostgres(ctx context.Context, tx *db.Tx, keys []timeHash) (map[timeHash]bool, error) {
+func (w *eventWriter) insertKeysReturningPostgres(ctx context.Context, tx *db.Tx, keys []timeHash) (map[timeHash]bool, error) {
 	w.keyArrays(keys)
-	stored := map[timeHash]bool{}
-	err := scanKeys(ctx, tx, `SELECT e.time, e.h FROM usage_event_keys e
-		JOIN unnest($1::bigint[], $2::bigint[]) AS k (t, h) ON e.time = k.t AND e.h = k.h`, []any{w.times, w.hashes}, stored)
+	stored := make(map[timeHash]bool, len(keys))
+	err := scanKeys(ctx, tx, `INSERT INTO usage_event_keys (time, h)
+		SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING RETURNING time, h`, []any{w.times, w.hashes}, stored)
 	return stored, err
 }

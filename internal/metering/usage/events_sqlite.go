@@ -13,15 +13,13 @@ import (
 const keysChunkSQLite = 4000
 
 var (
+	// OR IGNORE, not ON CONFLICT DO NOTHING: the columns are NOT NULL, and
+	// a multi-row statement that could abort on a NOT NULL violation makes
+	// SQLite keep a statement journal of every page it touches. The keys
+	// are never NULL, so the two mean the same here.
 	insertKeysSQLite = &valuesSQL{
-		head: `INSERT INTO usage_event_keys (time, h) VALUES `,
+		head: `INSERT OR IGNORE INTO usage_event_keys (time, h) VALUES `,
 		row:  `(#,#)`,
-		tail: ` ON CONFLICT DO NOTHING`,
-	}
-	storedKeysSQLite = &valuesSQL{
-		head: `WITH k (t, h) AS (VALUES `,
-		row:  `(#,#)`,
-		tail: `) SELECT e.time, e.h FROM k JOIN usage_event_keys e ON e.time = k.t AND e.h = k.h`,
 	}
 )
 
@@ -48,41 +46,37 @@ func (w *eventWriter) insertKeys(ctx context.Context, tx *db.Tx, keys []timeHash
 	return n, nil
 }
 
-// storedKeys returns which of keys are stored.
-func (w *eventWriter) storedKeys(ctx context.Context, tx *db.Tx, keys []timeHash) (map[timeHash]bool, error) {
+// insertKeysReturning inserts keys and returns those that were new.
+func (w *eventWriter) insertKeysReturning(ctx context.Context, tx *db.Tx, keys []timeHash) (map[timeHash]bool, error) {
 	if tx.Engine() == db.Postgres {
-		return w.storedKeysPostgres(ctx, tx, keys)
+		return w.insertKeysReturningPostgres(ctx, tx, keys)
 	}
-	stored := map[timeHash]bool{}
-	for lo := 0; lo < len(keys); lo += keyChunk {
-		part := keys[lo:min(lo+keyChunk, len(keys))]
-		args := w.args[:0]
-		for _, k := range part {
-			args = append(args, k.t, k.h)
-		}
-		w.args = args
-		if err := scanKeys(ctx, tx, storedKeysSQLite.get(db.SQLite, len(part)), args, stored); err != nil {
-			return nil, err
-		}
+	args := w.args[:0]
+	for _, k := range keys {
+		args = append(args, k.t, k.h)
 	}
-	return stored, nil
+	w.args = args
+	stored := make(map[timeHash]bool, len(keys))
+	err := scanKeys(ctx, tx, insertKeysSQLite.get(db.SQLite, len(keys))+` RETURNING time, h`, args, stored)
+	clear(args)
+	return stored, err
 }
 
 func scanKeys(ctx context.Context, tx *db.Tx, q string, args []any, into map[timeHash]bool) error {
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
-		return fmt.Errorf("finding stored event keys: %w", err)
+		return fmt.Errorf("inserting event keys: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var k timeHash
 		if err := rows.Scan(&k.t, &k.h); err != nil {
-			return fmt.Errorf("finding stored event keys: %w", err)
+			return fmt.Errorf("inserting event keys: %w", err)
 		}
 		into[k] = true
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("finding stored event keys: %w", err)
+		return fmt.Errorf("inserting event keys: %w", err)
 	}
 	return nil
 }

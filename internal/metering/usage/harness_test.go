@@ -31,7 +31,7 @@ var testNow = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 // bundle is a running pipeline: database, embedded NATS, the HTTP API
 // with the metering routes, the ingest and meter roles.
 type bundle struct {
-	t      *testing.T
+	t      testing.TB
 	d      *db.DB
 	bus    *natsbus.Bus
 	clock  *abacus.FakeClock
@@ -47,7 +47,7 @@ type options struct {
 	partitions  int
 }
 
-func setup(t *testing.T, d *db.DB, o options) *bundle {
+func setup(t testing.TB, d *db.DB, o options) *bundle {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
@@ -110,7 +110,7 @@ type resp struct {
 	body   []byte
 }
 
-func (r resp) obj(t *testing.T) map[string]any {
+func (r resp) obj(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {

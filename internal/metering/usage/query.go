@@ -375,7 +375,7 @@ func (s *Service) Rebuild(ctx context.Context, idOrSlug string) (RebuildResult, 
 			}
 		}
 		set := metering.NewMeterSet(tenant, c)
-		w := &worker{agg: metering.NewAggregator(), cache: map[rkey]metering.State{}, deltas: map[rkey]*metering.State{}}
+		w := &worker{agg: metering.NewAggregator(), cache: map[rkey]metering.State{}, deltas: map[rkey]*metering.State{}, aggs: map[string]metering.Aggregation{}}
 		rows, err := tx.QueryContext(ctx, `SELECT data FROM usage_event_blocks WHERE tenant_id = $1`, tenant)
 		if err != nil {
 			return fmt.Errorf("reading stored events: %w", err)

@@ -23,6 +23,7 @@ type WorkerConfig struct {
 	Partitions     int           // must equal the ingest role's; default 4
 	RoundEvents    int           // events folded per transaction, at most; default 20,000
 	RoundMessages  int           // bus messages per transaction, at most; default 64
+	RoundLinger    time.Duration // how long a small round waits for more messages; default 20ms
 	AckWait        time.Duration // default 5m: a round never takes that long
 	CacheRows      int           // rollup rows cached per partition; default 200,000
 	StreamMaxAge   time.Duration // as IngestConfig; default 72h
@@ -41,6 +42,9 @@ func (c WorkerConfig) WithDefaults() WorkerConfig {
 	}
 	if c.RoundMessages <= 0 {
 		c.RoundMessages = 64
+	}
+	if c.RoundLinger <= 0 {
+		c.RoundLinger = 20 * time.Millisecond
 	}
 	if c.AckWait <= 0 {
 		c.AckWait = 5 * time.Minute
@@ -108,6 +112,18 @@ func (ws *Workers) Run(ctx context.Context) error {
 	if err := EnsureStream(ctx, ws.bus, ws.cfg.Partitions, ws.cfg.StreamMaxAge); err != nil {
 		return err
 	}
+	if ws.db.Engine() == db.SQLite {
+		// A round writes a few MB of pages; SQLite's default 2 MB page
+		// cache spills them mid-transaction and re-reads tree pages, and
+		// statement journals (multi-row upserts) spill to a temp file. The
+		// writer is one connection, so this sets it for every writer (best
+		// effort: a reopened connection gets the defaults again).
+		for _, p := range []string{`PRAGMA cache_size = -65536`, `PRAGMA temp_store = MEMORY`} {
+			if _, err := ws.db.ExecContext(ctx, p); err != nil {
+				return fmt.Errorf("tuning the SQLite writer (%s): %w", p, err)
+			}
+		}
+	}
 	if ws.db.Engine() == db.Postgres {
 		release, err := ws.lockPartitions(ctx)
 		if err != nil {
@@ -123,7 +139,7 @@ func (ws *Workers) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := &worker{ws: ws, p: p, agg: metering.NewAggregator(), cache: map[rkey]metering.State{}, deltas: map[rkey]*metering.State{}}
+			w := &worker{ws: ws, p: p, agg: metering.NewAggregator(), timer: stoppedTimer(), cache: map[rkey]metering.State{}, deltas: map[rkey]*metering.State{}, aggs: map[string]metering.Aggregation{}}
 			w.loop(ctx)
 		}()
 	}
@@ -172,6 +188,7 @@ type worker struct {
 
 	metersVer, epoch int64
 	loaded           bool
+	setsGen          int // bumped when sets are reloaded
 	sets             map[string]*metering.MeterSet
 	cache            map[rkey]metering.State
 
@@ -182,11 +199,16 @@ type worker struct {
 	idx     []int32
 	idx2    []int32
 	fresh   []int32
-	isNew   []bool
+	all     []int32
+	keys    []timeHash // per event
+	aggAll  bool       // agg holds every event of the round
+	aggs    map[string]metering.Aggregation
+	vals    []uvalue
 	scratch []metering.Event
 	deltas  map[rkey]*metering.State
 	args    []any
 	ew      eventWriter
+	timer   *time.Timer
 }
 
 type frame struct {
@@ -256,17 +278,39 @@ func (w *worker) session(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		}
-		n := 0
+		// A round costs a transaction however small it is, so a small
+		// round waits up to RoundLinger for more messages (many small
+		// requests arrive as many small messages).
+		n := len(w.msgs[0].Data()) / 64 // a rough event estimate; exact counts come after decoding
+		var linger <-chan time.Time
+		if n < w.ws.cfg.RoundEvents/4 {
+			w.timer.Reset(w.ws.cfg.RoundLinger)
+			linger = w.timer.C
+		}
 	more:
 		for len(w.msgs) < w.ws.cfg.RoundMessages && n < w.ws.cfg.RoundEvents {
 			select {
 			case m := <-ch:
 				w.msgs = append(w.msgs, m)
-				n += len(m.Data()) / 64 // a rough event estimate; exact counts come after decoding
+				n += len(m.Data()) / 64
+				continue
 			default:
+			}
+			if linger == nil || n >= w.ws.cfg.RoundEvents/4 {
+				break
+			}
+			select {
+			case m := <-ch:
+				w.msgs = append(w.msgs, m)
+				n += len(m.Data()) / 64
+			case <-linger:
+				linger = nil
 				break more
+			case <-ctx.Done():
+				return nil
 			}
 		}
+		w.timer.Stop() // Go ≥ 1.23 timers: no stale tick is delivered after Stop
 		if err := w.round(ctx); err != nil {
 			return err
 		}
@@ -282,16 +326,16 @@ func (w *worker) round(ctx context.Context) error {
 			return fmt.Errorf("reading message metadata: %w", err)
 		}
 		err = splitFrames(m.Data(), func(b []byte) error {
-			evs, err := metering.DecodeBatch(b)
-			if err != nil {
+			// The events point into the message, which is kept until acked.
+			lo := len(w.events)
+			var err error
+			if w.events, err = metering.AppendDecoded(w.events, b); err != nil {
 				return err
 			}
-			lo := len(w.events)
-			for i := range evs {
+			for i := lo; i < len(w.events); i++ {
 				// Stored times have microsecond precision; fold the same.
-				evs[i].Time = evs[i].Time.Truncate(time.Microsecond)
+				w.events[i].Time = w.events[i].Time.Truncate(time.Microsecond)
 			}
-			w.events = append(w.events, evs...)
 			w.frames = append(w.frames, frame{lo: lo, hi: len(w.events), seq: md.Sequence.Stream})
 			return nil
 		})
@@ -305,9 +349,31 @@ func (w *worker) round(ctx context.Context) error {
 	if md, err := w.msgs[len(w.msgs)-1].Metadata(); err == nil {
 		lastSeq = md.Sequence.Stream
 	}
+
+	// Outside the transaction (SQLite has one writer connection; holding it
+	// for Go work stalls the other partitions), prepare everything for the
+	// common case — every event new, meter definitions unchanged: keys,
+	// encoded blocks and rollup deltas. The transaction redoes what the
+	// common case got wrong.
+	w.keys = w.keys[:0]
+	for i := range w.events {
+		e := &w.events[i]
+		w.keys = append(w.keys, timeHash{e.Time.UnixMicro(), eventHash(e)})
+	}
+	w.all = w.all[:0]
+	for i := range w.events {
+		w.all = append(w.all, int32(i))
+	}
+	w.ew.encodeBlocks(w.events, w.all)
+	gen := w.setsGen
+	if w.loaded {
+		w.aggregate(nil)
+	}
+
 	var commit []upsert
 	var newCount, dupCount int
-	err := w.ws.db.InTx(ctx, func(tx *db.Tx) error {
+	careful := false
+	apply := func(tx *db.Tx) error {
 		if err := w.refresh(ctx, tx); err != nil {
 			return err
 		}
@@ -332,7 +398,7 @@ func (w *worker) round(ctx context.Context) error {
 			}
 		}
 		total := len(w.idx) + len(w.idx2)
-		fresh, err := w.ew.claimKeys(ctx, tx, w.events, w.idx, w.fresh[:0])
+		fresh, err := w.ew.claimKeys(ctx, tx, w.keys, w.idx, careful, w.fresh[:0])
 		if err != nil {
 			return err
 		}
@@ -345,29 +411,17 @@ func (w *worker) round(ctx context.Context) error {
 		w.fresh = fresh
 		newCount = len(fresh)
 		dupCount = total - newCount
-		if err := w.ew.writeBlocks(ctx, tx, w.p, lastSeq, w.events, fresh); err != nil {
+		allNew := len(fresh) == len(w.events)
+		if !allNew {
+			w.ew.encodeBlocks(w.events, fresh)
+		}
+		if err := w.ew.writeBlocks(ctx, tx, w.p, lastSeq); err != nil {
 			return err
 		}
-		w.isNew = append(w.isNew[:0], make([]bool, len(w.events))...)
-		for _, i := range fresh {
-			w.isNew[i] = true
+		if !allNew || !w.aggAll || gen != w.setsGen {
+			w.aggregate(fresh)
 		}
-		w.agg.Reset()
-		for _, f := range w.frames {
-			w.scratch = w.scratch[:0]
-			for i := f.lo; i < f.hi; i++ {
-				if w.isNew[i] {
-					w.scratch = append(w.scratch, w.events[i])
-				}
-			}
-			if len(w.scratch) == 0 {
-				continue
-			}
-			if set := w.sets[w.scratch[0].TenantID]; set != nil {
-				w.agg.Add(set, w.scratch)
-			}
-		}
-		if commit, err = w.writeRollups(ctx, tx); err != nil {
+		if commit, err = w.storeRollups(ctx, tx); err != nil {
 			return err
 		}
 		if int64(lastSeq) > offset {
@@ -377,7 +431,12 @@ func (w *worker) round(ctx context.Context) error {
 			}
 		}
 		return nil
-	})
+	}
+	err := w.ws.db.InTx(ctx, apply)
+	if errors.Is(err, errRetryCareful) {
+		careful = true
+		err = w.ws.db.InTx(ctx, apply)
+	}
 	if err != nil {
 		return err
 	}
@@ -407,6 +466,7 @@ func (w *worker) round(ctx context.Context) error {
 		}
 	}
 	clear(w.msgs)
+	clear(w.events) // they point into the messages
 	return nil
 }
 
@@ -432,40 +492,85 @@ func (w *worker) refresh(ctx context.Context, tx *db.Tx) error {
 			return err
 		}
 		w.sets, w.metersVer, w.loaded = sets, meters, true
+		w.setsGen++
 	}
 	return nil
 }
 
-// writeRollups merges the aggregator's minute deltas (and the hour and
-// day deltas derived from them) into stored rows. It returns the new
-// states to cache after commit.
-func (w *worker) writeRollups(ctx context.Context, tx *db.Tx) ([]upsert, error) {
-	if w.agg.Len() == 0 {
-		return nil, nil
+// aggregate folds events into w.agg and prepares the rollup deltas: the
+// events of fresh (indexes in order), or every event when fresh is nil.
+func (w *worker) aggregate(fresh []int32) {
+	w.agg.Reset()
+	w.aggAll = fresh == nil
+	if fresh == nil {
+		for _, f := range w.frames {
+			if f.hi > f.lo {
+				if set := w.sets[w.events[f.lo].TenantID]; set != nil {
+					w.agg.Add(set, w.events[f.lo:f.hi])
+				}
+			}
+		}
+	} else {
+		// A frame holds one tenant's events; fold its new ones together.
+		fi := 0
+		for lo := 0; lo < len(fresh); {
+			for w.frames[fi].hi <= int(fresh[lo]) {
+				fi++
+			}
+			f := w.frames[fi]
+			w.scratch = w.scratch[:0]
+			for lo < len(fresh) && int(fresh[lo]) < f.hi {
+				w.scratch = append(w.scratch, w.events[fresh[lo]])
+				lo++
+			}
+			if set := w.sets[w.scratch[0].TenantID]; set != nil {
+				w.agg.Add(set, w.scratch)
+			}
+		}
+		clear(w.scratch)
 	}
+	w.prepareDeltas()
+}
+
+// prepareDeltas turns the aggregator's minute deltas into deltas of every
+// resolution (w.deltas) and the UNIQUE_COUNT values to add (w.vals).
+func (w *worker) prepareDeltas() {
 	clear(w.deltas)
-	aggs := map[string]metering.Aggregation{}
-	var vals []uvalue
+	clear(w.aggs)
+	w.vals = w.vals[:0]
 	for _, r := range w.agg.Rollups() {
-		aggs[r.Key.MeterID] = r.State.Agg
+		w.aggs[r.Key.MeterID] = r.State.Agg
 		minute := r.Key.Minute.Unix()
 		for _, res := range resolutions {
 			k := rkey{tenant: r.Key.TenantID, meter: r.Key.MeterID, res: res, subject: r.Key.Subject,
 				start: minute - mod(minute, res), group: r.Key.GroupKey}
 			for v := range r.State.Distinct {
-				vals = append(vals, uvalue{k: k, v: v})
+				w.vals = append(w.vals, uvalue{k: k, v: v})
 			}
 			st := r.State
 			st.Distinct = nil
 			if d := w.deltas[k]; d != nil {
-				if err := d.Merge(&st); err != nil {
-					return nil, err
-				}
+				// Same aggregation by construction: Merge cannot fail.
+				_ = d.Merge(&st)
 				d.Distinct = nil
 			} else {
 				w.deltas[k] = &st
 			}
 		}
+	}
+}
+
+// writeRollups folds events[fresh] into rollups in tx (rebuilds use it).
+func (w *worker) writeRollups(ctx context.Context, tx *db.Tx) ([]upsert, error) {
+	w.prepareDeltas()
+	return w.storeRollups(ctx, tx)
+}
+
+// storeRollups merges the prepared deltas into stored rows. It returns the
+// new states to cache after commit.
+func (w *worker) storeRollups(ctx context.Context, tx *db.Tx) ([]upsert, error) {
+	if len(w.deltas) == 0 {
+		return nil, nil
 	}
 	var missing []rkey
 	for k := range w.deltas {
@@ -475,7 +580,7 @@ func (w *worker) writeRollups(ctx context.Context, tx *db.Tx) ([]upsert, error) 
 	}
 	base := map[rkey]metering.State{}
 	var err error
-	if w.args, err = readRollups(ctx, tx, tx.Engine(), missing, func(m string) metering.Aggregation { return aggs[m] }, w.args, base); err != nil {
+	if w.args, err = readRollups(ctx, tx, tx.Engine(), missing, func(m string) metering.Aggregation { return w.aggs[m] }, w.args, base); err != nil {
 		return nil, err
 	}
 	ups := make([]upsert, 0, len(w.deltas))
@@ -495,8 +600,8 @@ func (w *worker) writeRollups(ctx context.Context, tx *db.Tx) ([]upsert, error) 
 	if w.args, err = writeRollups(ctx, tx, ups, w.args); err != nil {
 		return nil, err
 	}
-	if len(vals) > 0 {
-		if w.args, err = writeValues(ctx, tx, vals, w.args); err != nil {
+	if len(w.vals) > 0 {
+		if w.args, err = writeValues(ctx, tx, w.vals, w.args); err != nil {
 			return nil, err
 		}
 	}
@@ -509,4 +614,10 @@ func mod(a, b int64) int64 {
 		m += b
 	}
 	return m
+}
+
+func stoppedTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
 }
