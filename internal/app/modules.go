@@ -3,11 +3,13 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/shopspring/decimal"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/billing"
@@ -49,6 +51,9 @@ type meteredUsage struct {
 
 	mu    sync.Mutex
 	cache map[usageKey]cachedUsage
+	// flight makes concurrent misses of one key share a single query, so
+	// an expiring entry under load costs one query, not one per request.
+	flight singleflight.Group
 }
 
 type usageKey struct {
@@ -80,28 +85,34 @@ func (m *meteredUsage) Usage(ctx context.Context, tenantID, meterSlug string, su
 		subj = strings.Join(subjects, "\x00")
 	}
 	key := usageKey{tenant: tenantID, meter: meterSlug, subjects: subj, from: from.UnixMicro(), to: to.UnixMicro()}
-	now := time.Now()
 	m.mu.Lock()
 	c, ok := m.cache[key]
 	m.mu.Unlock()
-	if ok && now.Before(c.until) {
+	if ok && time.Now().Before(c.until) {
 		return c.v, nil
 	}
-	res, _, err := m.svc.Query(tenantCtx(ctx, tenantID), meterSlug, usage.QueryParams{From: &from, To: &to, Subject: subjects})
+	flightKey := fmt.Sprintf("%s\x00%s\x00%s\x00%d\x00%d", key.tenant, key.meter, key.subjects, key.from, key.to)
+	v, err, _ := m.flight.Do(flightKey, func() (any, error) {
+		res, _, err := m.svc.Query(tenantCtx(ctx, tenantID), meterSlug, usage.QueryParams{From: &from, To: &to, Subject: subjects})
+		if err != nil {
+			return nil, err
+		}
+		total := decimal.Zero
+		for _, w := range res.Data {
+			total = total.Add(w.Value)
+		}
+		m.mu.Lock()
+		if len(m.cache) > 100_000 {
+			clear(m.cache) // bounded; refilled by the next checks
+		}
+		m.cache[key] = cachedUsage{v: total, until: time.Now().Add(m.ttl)}
+		m.mu.Unlock()
+		return total, nil
+	})
 	if err != nil {
 		return decimal.Zero, err
 	}
-	total := decimal.Zero
-	for _, w := range res.Data {
-		total = total.Add(w.Value)
-	}
-	m.mu.Lock()
-	if len(m.cache) > 100_000 {
-		clear(m.cache) // bounded; refilled by the next checks
-	}
-	m.cache[key] = cachedUsage{v: total, until: now.Add(m.ttl)}
-	m.mu.Unlock()
-	return total, nil
+	return v.(decimal.Decimal), nil
 }
 
 // UsageBySubject returns the meter's value over [from, to) per subject, in
