@@ -98,7 +98,7 @@ type Metering struct {
 	Linger         time.Duration `key:"linger" help:"how long an ingest batcher waits for more events while a publish is in flight"`
 	MaxBatchEvents int           `key:"max_batch_events" help:"events per bus message at most (group commit)"`
 	MaxBatchBytes  int           `key:"max_batch_bytes" help:"bytes per bus message at most (capped by the NATS max payload)"`
-	MaxLag         int           `key:"max_lag" help:"unprocessed bus messages per partition above which ingestion answers 503"`
+	MaxLag         int           `key:"max_lag" help:"unprocessed usage events per partition (estimated) above which ingestion answers 503 with Retry-After"`
 	RoundEvents    int           `key:"round_events" help:"events a meter worker folds per database transaction at most"`
 	LateWindow     time.Duration `key:"late_window" help:"how old an event's time may be when ingested"`
 	MaxEvents      int           `key:"max_events" help:"events per ingestion request at most"`
@@ -122,7 +122,7 @@ func Default() Config {
 		Log:      Log{Level: "info", Format: "auto"},
 		Outbox:   Outbox{PollInterval: 200 * time.Millisecond, BatchSize: 500},
 		Metering: Metering{Partitions: 4, Linger: time.Millisecond, MaxBatchEvents: 20_000, MaxBatchBytes: 1 << 20,
-			MaxLag: 20_000, RoundEvents: 20_000, LateWindow: 35 * 24 * time.Hour, MaxEvents: 10_000, StreamMaxAge: 72 * time.Hour},
+			MaxLag: 100_000, RoundEvents: 20_000, LateWindow: 35 * 24 * time.Hour, MaxEvents: 10_000, StreamMaxAge: 72 * time.Hour},
 		SMTP: SMTP{From: "Abacus <no-reply@localhost>"},
 	}
 }

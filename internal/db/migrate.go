@@ -49,7 +49,8 @@ func Migrations(e Engine) ([]Migration, error) {
 
 // Migrate applies every pending migration in one transaction: all of them
 // land or none does. It returns the names applied. Concurrent callers on
-// PostgreSQL serialise on an advisory lock; on SQLite on the write lock.
+// PostgreSQL serialise on an advisory lock keyed by the schema; on SQLite
+// on the write lock.
 func (d *DB) Migrate(ctx context.Context) ([]string, error) {
 	all, err := Migrations(d.engine)
 	if err != nil {
@@ -58,7 +59,7 @@ func (d *DB) Migrate(ctx context.Context) ([]string, error) {
 	var applied []string
 	err = d.InTx(ctx, func(tx *Tx) error {
 		if d.engine == Postgres {
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(727272)`); err != nil {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':migrate', 0))`); err != nil {
 				return fmt.Errorf("locking migrations: %w", err)
 			}
 		}

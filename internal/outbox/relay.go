@@ -129,7 +129,7 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 		// lock publishes, so events keep their order per aggregate.
 		err = r.db.InTx(ctx, func(tx *db.Tx) error {
 			var got bool
-			if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock(727273)`).Scan(&got); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended(current_schema() || ':outbox', 0))`).Scan(&got); err != nil {
 				return fmt.Errorf("taking relay lock: %w", err)
 			}
 			if !got {

@@ -45,6 +45,7 @@ type bundle struct {
 type options struct {
 	afterCommit func(p int) error
 	partitions  int
+	maxLag      int
 }
 
 func setup(t testing.TB, d *db.DB, o options) *bundle {
@@ -70,7 +71,7 @@ func setup(t testing.TB, d *db.DB, o options) *bundle {
 	}
 	svc := usage.NewService(d, clock, log, metering.Limits{})
 	usage.RegisterRoutes(srv, svc)
-	in, err := usage.NewIngester(ctx, bus, usage.IngestConfig{Partitions: o.partitions, LagPoll: 20 * time.Millisecond}, clock, log, reg)
+	in, err := usage.NewIngester(ctx, bus, usage.IngestConfig{Partitions: o.partitions, LagPoll: 20 * time.Millisecond, MaxLag: o.maxLag}, clock, log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}

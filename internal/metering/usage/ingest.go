@@ -54,7 +54,7 @@ type IngestConfig struct {
 	MaxBatchEvents int           // events per bus message; default 20,000
 	MaxBatchBytes  int           // bytes per bus message; default 1 MiB (capped by the server's max payload)
 	MaxInflight    int           // unacknowledged publishes per partition; default 32
-	MaxLag         int           // unprocessed bus messages per partition above which ingestion answers 503; default 20,000
+	MaxLag         int           // unprocessed events per partition (estimated) above which ingestion answers 503; default 100,000
 	LagPoll        time.Duration // how often consumer lag is read; default 250ms
 	StreamMaxAge   time.Duration // how long the bus keeps messages; default 72h
 	Limits         metering.Limits
@@ -78,7 +78,7 @@ func (c IngestConfig) WithDefaults() IngestConfig {
 		c.MaxInflight = 32
 	}
 	if c.MaxLag <= 0 {
-		c.MaxLag = 20_000
+		c.MaxLag = 100_000
 	}
 	if c.LagPoll <= 0 {
 		c.LagPoll = 250 * time.Millisecond
@@ -120,7 +120,7 @@ func newIngestMetrics(reg prometheus.Registerer) *ingestMetrics {
 		unavailable: prometheus.NewCounter(prometheus.CounterOpts{Name: "abacus_metering_requests_unavailable_total", Help: "Ingestion requests answered 503 (back-pressure or bus failure)."}),
 		batchEvents: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "abacus_metering_bus_batch_events", Help: "Events per bus message (group commit size).",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 9)}),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "abacus_metering_consumer_lag", Help: "Bus messages not yet processed by the meter consumer, per partition."}, []string{"partition"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "abacus_metering_consumer_lag", Help: "Usage events not yet processed by the meter consumer, per partition (messages pending × recent events per message)."}, []string{"partition"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.accepted, m.rejected, m.duplicate, m.unavailable, m.batchEvents, m.lag)
@@ -140,7 +140,10 @@ type Ingester struct {
 	metrics *ingestMetrics
 	parts   []*batcher
 	lagged  []atomic.Bool
-	bufs    sync.Pool
+	// perMsg is each partition's moving average of events per published
+	// message, in 1/1024ths, for estimating lag in events.
+	perMsg []atomic.Uint64
+	bufs   sync.Pool
 }
 
 // NewIngester provisions the stream and returns the role; Run starts its
@@ -160,7 +163,7 @@ func NewIngester(ctx context.Context, bus *natsbus.Bus, cfg IngestConfig, clock 
 		return nil, fmt.Errorf("opening JetStream for ingestion: %w", err)
 	}
 	in := &Ingester{cfg: cfg, bus: bus, js: js, clock: clock, log: log, metrics: newIngestMetrics(reg),
-		lagged: make([]atomic.Bool, cfg.Partitions)}
+		lagged: make([]atomic.Bool, cfg.Partitions), perMsg: make([]atomic.Uint64, cfg.Partitions)}
 	for p := 0; p < cfg.Partitions; p++ {
 		in.parts = append(in.parts, &batcher{in: in, p: p, subject: Subject(p), ch: make(chan *pending, 1024),
 			sem: make(chan struct{}, cfg.MaxInflight), acked: make(chan struct{}, 1)})
@@ -182,7 +185,10 @@ func (in *Ingester) Run(ctx context.Context) error {
 	return nil
 }
 
-// watchLag reads each consumer's lag (messages pending + unacknowledged).
+// watchLag reads each consumer's lag. JetStream counts messages (pending
+// + unacknowledged), but group commit packs from one to tens of thousands
+// of events into a message, so the bound is kept in events: messages times
+// the partition's recent events per message.
 func (in *Ingester) watchLag(ctx context.Context) {
 	t := time.NewTicker(in.cfg.LagPoll)
 	defer t.Stop()
@@ -193,7 +199,7 @@ func (in *Ingester) watchLag(ctx context.Context) {
 			c, err := in.js.Consumer(ictx, Stream, ConsumerName(p))
 			if err == nil {
 				info := c.CachedInfo()
-				lag = info.NumPending + uint64(info.NumAckPending)
+				lag = (info.NumPending + uint64(info.NumAckPending)) * in.eventsPerMessage(p)
 			}
 			cancel()
 			in.metrics.lag.WithLabelValues(strconv.Itoa(p)).Set(float64(lag))
@@ -494,6 +500,7 @@ func (b *batcher) drain() {
 func (b *batcher) flush(ctx context.Context, m *message) {
 	b.sem <- struct{}{} // bounded window of unacknowledged publishes
 	b.in.metrics.batchEvents.Observe(float64(m.events))
+	b.in.observeMessage(b.p, m.events)
 	fut, err := b.in.js.PublishAsync(b.subject, m.buf)
 	if err != nil {
 		b.in.log.WarnContext(ctx, "publishing usage batch", "partition", b.p, "err", err)
@@ -547,4 +554,25 @@ func splitFrames(msg []byte, fn func(batch []byte) error) error {
 		b = b[n+int(l):]
 	}
 	return nil
+}
+
+// observeMessage folds a published message's event count into the
+// partition's moving average (weight 1/8 per message).
+func (in *Ingester) observeMessage(p, events int) {
+	x := uint64(events) << 10
+	for {
+		old := in.perMsg[p].Load()
+		next := x
+		if old != 0 {
+			next = old - old/8 + x/8
+		}
+		if in.perMsg[p].CompareAndSwap(old, next) {
+			return
+		}
+	}
+}
+
+// eventsPerMessage is the partition's recent events per message (at least 1).
+func (in *Ingester) eventsPerMessage(p int) uint64 {
+	return max(in.perMsg[p].Load()>>10, 1)
 }

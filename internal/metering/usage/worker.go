@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -148,6 +149,8 @@ func (ws *Workers) Run(ctx context.Context) error {
 }
 
 // lockPartitions holds one connection with an advisory lock per partition.
+// Lock keys include the schema: advisory locks are database-wide, and two
+// deployments (or tests) in separate schemas must not wait on each other.
 func (ws *Workers) lockPartitions(ctx context.Context) (func(), error) {
 	conn, err := ws.db.Pool().Acquire(ctx)
 	if err != nil {
@@ -155,13 +158,13 @@ func (ws *Workers) lockPartitions(ctx context.Context) (func(), error) {
 	}
 	release := func() {
 		for p := 0; p < ws.cfg.Partitions; p++ {
-			_, _ = conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(72720000+p))
+			_, _ = conn.Exec(context.Background(), `SELECT pg_advisory_unlock(hashtextextended(current_schema() || $1, 0))`, ":meter:"+strconv.Itoa(p))
 		}
 		conn.Release()
 	}
 	for p := 0; p < ws.cfg.Partitions; {
 		var ok bool
-		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(72720000+p)).Scan(&ok); err != nil {
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended(current_schema() || $1, 0))`, ":meter:"+strconv.Itoa(p)).Scan(&ok); err != nil {
 			release()
 			return nil, fmt.Errorf("locking partition %d: %w", p, err)
 		}
