@@ -61,6 +61,11 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 		nats.Name(o.Name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
+		// No reconnect buffer: a publish while disconnected fails at once
+		// (ingestion answers 503 and the client retries) instead of being
+		// queued and sent later, after its caller was already told it
+		// failed — a message nobody waits for is a duplicate in the making.
+		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				o.Logger.Warn("nats disconnected", "err", err)

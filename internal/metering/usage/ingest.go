@@ -523,7 +523,10 @@ func (b *batcher) done(m *message, ok bool) {
 		w.finish(ok)
 	}
 	clear(m.waiters)
-	if cap(m.buf) <= 4<<20 {
+	// Only an acknowledged message's buffer is reused: after a failed
+	// publish the client library may still hold the bytes, and a buffer
+	// refilled with other events must never go out under the old publish.
+	if ok && cap(m.buf) <= 4<<20 {
 		b.bufPool.Put(m)
 	}
 	<-b.sem
