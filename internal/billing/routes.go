@@ -12,15 +12,6 @@ import (
 	"github.com/abacusbilling/abacus/internal/httpapi"
 )
 
-type body[T any] struct{ Body T }
-
-func out[T any](v T, err error) (*body[T], error) {
-	if err != nil {
-		return nil, err
-	}
-	return &body[T]{Body: v}, nil
-}
-
 type idInput struct {
 	ID string `path:"id"`
 }
@@ -92,12 +83,14 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		return huma.Operation{OperationID: id, Method: method, Path: path, Summary: summary, Tags: tags, DefaultStatus: status}
 	}
 	httpapi.Register(s, op("list-invoices", http.MethodGet, "/api/v1/invoices", "List invoices", 0), abacus.ScopeRead,
-		func(ctx context.Context, in *listInvoicesInput) (*body[Page[Invoice]], error) {
-			return out(svc.ListInvoices(ctx, ListFilter{CustomerID: in.CustomerID, SubscriptionID: in.SubscriptionID, Status: Status(in.Status),
+		func(ctx context.Context, in *listInvoicesInput) (*httpapi.Body[Page[Invoice]], error) {
+			return httpapi.Reply(svc.ListInvoices(ctx, ListFilter{CustomerID: in.CustomerID, SubscriptionID: in.SubscriptionID, Status: Status(in.Status),
 				Limit: in.Limit, Cursor: in.Cursor}))
 		})
 	httpapi.Register(s, op("get-invoice", http.MethodGet, "/api/v1/invoices/{id}", "Get an invoice with its lines", 0), abacus.ScopeRead,
-		func(ctx context.Context, in *idInput) (*body[Invoice], error) { return out(svc.GetInvoice(ctx, in.ID)) })
+		func(ctx context.Context, in *idInput) (*httpapi.Body[Invoice], error) {
+			return httpapi.Reply(svc.GetInvoice(ctx, in.ID))
+		})
 	for _, a := range []struct {
 		id, path, summary string
 		fn                func(context.Context, string) (Invoice, error)
@@ -109,7 +102,9 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	} {
 		fn := a.fn
 		httpapi.Register(s, op(a.id, http.MethodPost, "/api/v1/invoices/{id}/"+a.path, a.summary, http.StatusOK), abacus.ScopeWrite,
-			func(ctx context.Context, in *idInput) (*body[Invoice], error) { return out(fn(ctx, in.ID)) })
+			func(ctx context.Context, in *idInput) (*httpapi.Body[Invoice], error) {
+				return httpapi.Reply(fn(ctx, in.ID))
+			})
 	}
 	httpapi.Register(s, op("get-invoice-document", http.MethodGet, "/api/v1/invoices/{id}/document",
 		"Get a finalized invoice as JSON, CSV, PDF or UBL 2.1 (Peppol BIS 3)", 0), abacus.ScopeRead,
@@ -126,25 +121,25 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		})
 	httpapi.Register(s, op("get-upcoming-invoice", http.MethodGet, "/api/v1/subscriptions/{id}/upcoming-invoice",
 		"Preview what the subscription's next invoice would hold now", 0), abacus.ScopeRead,
-		func(ctx context.Context, in *idInput) (*body[Invoice], error) {
-			return out(svc.UpcomingInvoice(ctx, in.ID))
+		func(ctx context.Context, in *idInput) (*httpapi.Body[Invoice], error) {
+			return httpapi.Reply(svc.UpcomingInvoice(ctx, in.ID))
 		})
 
 	httpapi.Register(s, op("create-credit-note", http.MethodPost, "/api/v1/credit-notes", "Credit a finalized invoice", http.StatusCreated),
-		abacus.ScopeWrite, func(ctx context.Context, in *body[CreditNoteInput]) (*body[CreditNote], error) {
-			return out(svc.CreateCreditNote(ctx, in.Body))
+		abacus.ScopeWrite, func(ctx context.Context, in *httpapi.Body[CreditNoteInput]) (*httpapi.Body[CreditNote], error) {
+			return httpapi.Reply(svc.CreateCreditNote(ctx, in.Body))
 		})
 	httpapi.Register(s, op("list-credit-notes", http.MethodGet, "/api/v1/credit-notes", "List credit notes", 0), abacus.ScopeRead,
 		func(ctx context.Context, in *struct {
 			InvoiceID string `query:"invoice_id"`
 			Limit     int    `query:"limit" minimum:"0" maximum:"100"`
 			Cursor    string `query:"cursor"`
-		}) (*body[Page[CreditNote]], error) {
-			return out(svc.ListCreditNotes(ctx, in.InvoiceID, in.Limit, in.Cursor))
+		}) (*httpapi.Body[Page[CreditNote]], error) {
+			return httpapi.Reply(svc.ListCreditNotes(ctx, in.InvoiceID, in.Limit, in.Cursor))
 		})
 	httpapi.Register(s, op("get-credit-note", http.MethodGet, "/api/v1/credit-notes/{id}", "Get a credit note", 0), abacus.ScopeRead,
-		func(ctx context.Context, in *idInput) (*body[CreditNote], error) {
-			return out(svc.GetCreditNote(ctx, in.ID))
+		func(ctx context.Context, in *idInput) (*httpapi.Body[CreditNote], error) {
+			return httpapi.Reply(svc.GetCreditNote(ctx, in.ID))
 		})
 	httpapi.Register(s, op("get-credit-note-document", http.MethodGet, "/api/v1/credit-notes/{id}/document",
 		"Get a credit note as JSON, CSV, PDF or UBL 2.1", 0), abacus.ScopeRead,
@@ -161,52 +156,54 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		})
 
 	httpapi.Register(s, op("create-coupon", http.MethodPost, "/api/v1/coupons", "Create a coupon", http.StatusCreated), abacus.ScopeWrite,
-		func(ctx context.Context, in *body[CouponInput]) (*body[Coupon], error) {
-			return out(svc.CreateCoupon(ctx, in.Body))
+		func(ctx context.Context, in *httpapi.Body[CouponInput]) (*httpapi.Body[Coupon], error) {
+			return httpapi.Reply(svc.CreateCoupon(ctx, in.Body))
 		})
 	httpapi.Register(s, op("list-coupons", http.MethodGet, "/api/v1/coupons", "List coupons", 0), abacus.ScopeRead,
-		func(ctx context.Context, _ *struct{}) (*body[Page[Coupon]], error) {
+		func(ctx context.Context, _ *struct{}) (*httpapi.Body[Page[Coupon]], error) {
 			cs, err := svc.ListCoupons(ctx)
-			return out(Page[Coupon]{Data: cs}, err)
+			return httpapi.Reply(Page[Coupon]{Data: cs}, err)
 		})
 	httpapi.Register(s, op("get-coupon", http.MethodGet, "/api/v1/coupons/{id}", "Get a coupon by id or code", 0), abacus.ScopeRead,
-		func(ctx context.Context, in *idInput) (*body[Coupon], error) { return out(svc.GetCoupon(ctx, in.ID)) })
+		func(ctx context.Context, in *idInput) (*httpapi.Body[Coupon], error) {
+			return httpapi.Reply(svc.GetCoupon(ctx, in.ID))
+		})
 	httpapi.Register(s, op("redeem-coupon", http.MethodPost, "/api/v1/coupons/{id}/redemptions", "Redeem a coupon on a customer or subscription",
 		http.StatusCreated), abacus.ScopeWrite, func(ctx context.Context, in *struct {
 		ID   string `path:"id"`
 		Body RedeemInput
-	}) (*body[Redemption], error) {
-		return out(svc.Redeem(ctx, in.ID, in.Body))
+	}) (*httpapi.Body[Redemption], error) {
+		return httpapi.Reply(svc.Redeem(ctx, in.ID, in.Body))
 	})
 
 	httpapi.Register(s, op("grant-credits", http.MethodPost, "/api/v1/customers/{id}/credits", "Grant or top up credits", http.StatusCreated),
 		abacus.ScopeWrite, func(ctx context.Context, in *struct {
 			ID   string `path:"id"`
 			Body GrantInput
-		}) (*body[CreditEntry], error) {
-			return out(svc.Grant(ctx, in.ID, in.Body))
+		}) (*httpapi.Body[CreditEntry], error) {
+			return httpapi.Reply(svc.Grant(ctx, in.ID, in.Body))
 		})
 	httpapi.Register(s, op("list-credits", http.MethodGet, "/api/v1/customers/{id}/credits", "List a customer's credit ledger", 0), abacus.ScopeRead,
-		func(ctx context.Context, in *idInput) (*body[Page[CreditEntry]], error) {
+		func(ctx context.Context, in *idInput) (*httpapi.Body[Page[CreditEntry]], error) {
 			es, err := svc.CreditLedger(ctx, in.ID)
-			return out(Page[CreditEntry]{Data: es}, err)
+			return httpapi.Reply(Page[CreditEntry]{Data: es}, err)
 		})
 	httpapi.Register(s, op("get-credit-balance", http.MethodGet, "/api/v1/customers/{id}/credits/balance", "Get a customer's credit balance", 0),
 		abacus.ScopeRead, func(ctx context.Context, in *struct {
 			ID       string `path:"id"`
 			Currency string `query:"currency"`
-		}) (*body[Balance], error) {
-			return out(svc.CreditBalance(ctx, in.ID, in.Currency))
+		}) (*httpapi.Body[Balance], error) {
+			return httpapi.Reply(svc.CreditBalance(ctx, in.ID, in.Currency))
 		})
 
 	httpapi.Register(s, op("create-tax-rate", http.MethodPost, "/api/v1/tax-rates", "Create a tax rate", http.StatusCreated), abacus.ScopeAdmin,
-		func(ctx context.Context, in *body[TaxRateInput]) (*body[TaxRate], error) {
-			return out(svc.CreateTaxRate(ctx, in.Body))
+		func(ctx context.Context, in *httpapi.Body[TaxRateInput]) (*httpapi.Body[TaxRate], error) {
+			return httpapi.Reply(svc.CreateTaxRate(ctx, in.Body))
 		})
 	httpapi.Register(s, op("list-tax-rates", http.MethodGet, "/api/v1/tax-rates", "List tax rates", 0), abacus.ScopeRead,
-		func(ctx context.Context, _ *struct{}) (*body[Page[TaxRate]], error) {
+		func(ctx context.Context, _ *struct{}) (*httpapi.Body[Page[TaxRate]], error) {
 			rs, err := svc.ListTaxRates(ctx)
-			return out(Page[TaxRate]{Data: rs}, err)
+			return httpapi.Reply(Page[TaxRate]{Data: rs}, err)
 		})
 	type assignment struct {
 		TargetType string `json:"target_type" enum:"customer,plan"`
@@ -214,14 +211,16 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		TaxRateID  string `json:"tax_rate_id" doc:"empty removes the assignment"`
 	}
 	httpapi.Register(s, op("assign-tax-rate", http.MethodPut, "/api/v1/tax-assignments", "Assign a tax rate to a customer or plan", 0),
-		abacus.ScopeAdmin, func(ctx context.Context, in *body[assignment]) (*body[assignment], error) {
-			return out(in.Body, svc.AssignTaxRate(ctx, in.Body.TargetType, in.Body.TargetID, in.Body.TaxRateID))
+		abacus.ScopeAdmin, func(ctx context.Context, in *httpapi.Body[assignment]) (*httpapi.Body[assignment], error) {
+			return httpapi.Reply(in.Body, svc.AssignTaxRate(ctx, in.Body.TargetType, in.Body.TargetID, in.Body.TaxRateID))
 		})
 	httpapi.Register(s, op("get-billing-settings", http.MethodGet, "/api/v1/billing/settings", "Get billing settings", 0), abacus.ScopeRead,
-		func(ctx context.Context, _ *struct{}) (*body[Settings], error) { return out(svc.Settings(ctx)) })
+		func(ctx context.Context, _ *struct{}) (*httpapi.Body[Settings], error) {
+			return httpapi.Reply(svc.Settings(ctx))
+		})
 	httpapi.Register(s, op("put-billing-settings", http.MethodPut, "/api/v1/billing/settings", "Replace billing settings", 0), abacus.ScopeAdmin,
-		func(ctx context.Context, in *body[Settings]) (*body[Settings], error) {
-			return out(svc.PutSettings(ctx, in.Body))
+		func(ctx context.Context, in *httpapi.Body[Settings]) (*httpapi.Body[Settings], error) {
+			return httpapi.Reply(svc.PutSettings(ctx, in.Body))
 		})
 
 	httpapi.Register(s, op("convert-document", http.MethodPost, "/api/v1/documents/convert",

@@ -63,127 +63,118 @@ type VersionPath struct {
 	Version int    `path:"version" doc:"version number"`
 }
 
-type body[T any] struct{ Body T }
-
-func ok[T any](v T, err error) (*body[T], error) {
-	if err != nil {
-		return nil, err
-	}
-	return &body[T]{Body: v}, nil
-}
-
 // RegisterRoutes adds the customer, feature, plan and plan version routes.
 func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	RegisterSchemas(s)
 	tags := []string{"Customers"}
 	httpapi.Register(s, huma.Operation{OperationID: "create-customer", Method: http.MethodPost, Path: "/api/v1/customers",
 		Summary: "Create a customer", Tags: tags, DefaultStatus: http.StatusCreated},
-		abacus.ScopeWrite, func(ctx context.Context, in *body[CustomerInput]) (*body[Customer], error) {
-			return ok(svc.CreateCustomer(ctx, in.Body))
+		abacus.ScopeWrite, func(ctx context.Context, in *httpapi.Body[CustomerInput]) (*httpapi.Body[Customer], error) {
+			return httpapi.Reply(svc.CreateCustomer(ctx, in.Body))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "list-customers", Method: http.MethodGet, Path: "/api/v1/customers",
 		Summary: "List customers", Tags: tags},
 		abacus.ScopeRead, func(ctx context.Context, in *struct {
 			ListQuery
 			Search string `query:"search" doc:"matches name, e-mail or external id, case-insensitively"`
-		}) (*body[List[Customer]], error) {
-			return ok(svc.ListCustomers(ctx, in.Search, Page{Limit: in.Limit, Cursor: in.Cursor}))
+		}) (*httpapi.Body[List[Customer]], error) {
+			return httpapi.Reply(svc.ListCustomers(ctx, in.Search, Page{Limit: in.Limit, Cursor: in.Cursor}))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "get-customer", Method: http.MethodGet, Path: "/api/v1/customers/{id}",
 		Summary: "Get a customer", Tags: tags},
-		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*body[Customer], error) {
-			return ok(svc.GetCustomer(ctx, in.ID))
+		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*httpapi.Body[Customer], error) {
+			return httpapi.Reply(svc.GetCustomer(ctx, in.ID))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "update-customer", Method: http.MethodPatch, Path: "/api/v1/customers/{id}",
 		Summary: "Update a customer", Tags: tags, Description: "Changes the fields given; subjects, when given, replace the customer's subjects."},
 		abacus.ScopeWrite, func(ctx context.Context, in *struct {
 			IDPath
 			Body CustomerPatch
-		}) (*body[Customer], error) {
-			return ok(svc.UpdateCustomer(ctx, in.ID, in.Body))
+		}) (*httpapi.Body[Customer], error) {
+			return httpapi.Reply(svc.UpdateCustomer(ctx, in.ID, in.Body))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "archive-customer", Method: http.MethodPost, Path: "/api/v1/customers/{id}/archive",
 		Summary: "Archive a customer", Tags: tags, Description: "An archived customer keeps its data but can get no new subscriptions."},
-		abacus.ScopeWrite, func(ctx context.Context, in *IDPath) (*body[Customer], error) {
-			return ok(svc.ArchiveCustomer(ctx, in.ID))
+		abacus.ScopeWrite, func(ctx context.Context, in *IDPath) (*httpapi.Body[Customer], error) {
+			return httpapi.Reply(svc.ArchiveCustomer(ctx, in.ID))
 		})
 
 	tags = []string{"Features"}
 	httpapi.Register(s, huma.Operation{OperationID: "create-feature", Method: http.MethodPost, Path: "/api/v1/features",
 		Summary: "Create a feature", Tags: tags, DefaultStatus: http.StatusCreated},
-		abacus.ScopeWrite, func(ctx context.Context, in *body[FeatureInput]) (*body[Feature], error) {
-			return ok(svc.CreateFeature(ctx, in.Body))
+		abacus.ScopeWrite, func(ctx context.Context, in *httpapi.Body[FeatureInput]) (*httpapi.Body[Feature], error) {
+			return httpapi.Reply(svc.CreateFeature(ctx, in.Body))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "list-features", Method: http.MethodGet, Path: "/api/v1/features",
 		Summary: "List features", Tags: tags},
-		abacus.ScopeRead, func(ctx context.Context, in *ListQuery) (*body[List[Feature]], error) {
-			return ok(svc.ListFeatures(ctx, Page{Limit: in.Limit, Cursor: in.Cursor}))
+		abacus.ScopeRead, func(ctx context.Context, in *ListQuery) (*httpapi.Body[List[Feature]], error) {
+			return httpapi.Reply(svc.ListFeatures(ctx, Page{Limit: in.Limit, Cursor: in.Cursor}))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "get-feature", Method: http.MethodGet, Path: "/api/v1/features/{id}",
 		Summary: "Get a feature by id or key", Tags: tags},
-		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*body[Feature], error) {
-			return ok(svc.GetFeature(ctx, in.ID))
+		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*httpapi.Body[Feature], error) {
+			return httpapi.Reply(svc.GetFeature(ctx, in.ID))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "update-feature", Method: http.MethodPatch, Path: "/api/v1/features/{id}",
 		Summary: "Update a feature", Tags: tags},
 		abacus.ScopeWrite, func(ctx context.Context, in *struct {
 			IDPath
 			Body FeaturePatch
-		}) (*body[Feature], error) {
-			return ok(svc.UpdateFeature(ctx, in.ID, in.Body))
+		}) (*httpapi.Body[Feature], error) {
+			return httpapi.Reply(svc.UpdateFeature(ctx, in.ID, in.Body))
 		})
 
 	tags = []string{"Plans"}
 	httpapi.Register(s, huma.Operation{OperationID: "create-plan", Method: http.MethodPost, Path: "/api/v1/plans",
 		Summary: "Create a plan", Tags: tags, DefaultStatus: http.StatusCreated},
-		abacus.ScopeWrite, func(ctx context.Context, in *body[PlanInput]) (*body[Plan], error) {
-			return ok(svc.CreatePlan(ctx, in.Body))
+		abacus.ScopeWrite, func(ctx context.Context, in *httpapi.Body[PlanInput]) (*httpapi.Body[Plan], error) {
+			return httpapi.Reply(svc.CreatePlan(ctx, in.Body))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "list-plans", Method: http.MethodGet, Path: "/api/v1/plans",
 		Summary: "List plans", Tags: tags},
-		abacus.ScopeRead, func(ctx context.Context, in *ListQuery) (*body[List[Plan]], error) {
-			return ok(svc.ListPlans(ctx, Page{Limit: in.Limit, Cursor: in.Cursor}))
+		abacus.ScopeRead, func(ctx context.Context, in *ListQuery) (*httpapi.Body[List[Plan]], error) {
+			return httpapi.Reply(svc.ListPlans(ctx, Page{Limit: in.Limit, Cursor: in.Cursor}))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "get-plan", Method: http.MethodGet, Path: "/api/v1/plans/{id}",
 		Summary: "Get a plan by id or key", Tags: tags},
-		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*body[Plan], error) {
-			return ok(svc.GetPlan(ctx, in.ID))
+		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*httpapi.Body[Plan], error) {
+			return httpapi.Reply(svc.GetPlan(ctx, in.ID))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "create-plan-version", Method: http.MethodPost, Path: "/api/v1/plans/{id}/versions",
 		Summary: "Create a draft plan version", Tags: tags, DefaultStatus: http.StatusCreated},
 		abacus.ScopeWrite, func(ctx context.Context, in *struct {
 			IDPath
 			Body VersionSpec
-		}) (*body[Version], error) {
-			return ok(svc.CreateVersion(ctx, in.ID, in.Body))
+		}) (*httpapi.Body[Version], error) {
+			return httpapi.Reply(svc.CreateVersion(ctx, in.ID, in.Body))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "list-plan-versions", Method: http.MethodGet, Path: "/api/v1/plans/{id}/versions",
 		Summary: "List a plan's versions", Tags: tags},
-		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*body[List[Version]], error) {
+		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*httpapi.Body[List[Version]], error) {
 			vs, err := svc.ListVersions(ctx, in.ID)
-			return ok(List[Version]{Data: vs}, err)
+			return httpapi.Reply(List[Version]{Data: vs}, err)
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "get-plan-version", Method: http.MethodGet, Path: "/api/v1/plans/{id}/versions/{version}",
 		Summary: "Get a plan version", Tags: tags},
-		abacus.ScopeRead, func(ctx context.Context, in *VersionPath) (*body[Version], error) {
-			return ok(svc.GetVersion(ctx, in.ID, in.Version))
+		abacus.ScopeRead, func(ctx context.Context, in *VersionPath) (*httpapi.Body[Version], error) {
+			return httpapi.Reply(svc.GetVersion(ctx, in.ID, in.Version))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "update-plan-version", Method: http.MethodPut, Path: "/api/v1/plans/{id}/versions/{version}",
 		Summary: "Replace a draft plan version", Tags: tags, Description: "Only drafts change; a published version answers 409 version_immutable."},
 		abacus.ScopeWrite, func(ctx context.Context, in *struct {
 			VersionPath
 			Body VersionSpec
-		}) (*body[Version], error) {
-			return ok(svc.UpdateVersion(ctx, in.ID, in.Version, in.Body))
+		}) (*httpapi.Body[Version], error) {
+			return httpapi.Reply(svc.UpdateVersion(ctx, in.ID, in.Version, in.Body))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "publish-plan-version", Method: http.MethodPost, Path: "/api/v1/plans/{id}/versions/{version}/publish",
 		Summary: "Publish a draft plan version", Tags: tags},
-		abacus.ScopeWrite, func(ctx context.Context, in *VersionPath) (*body[Version], error) {
-			return ok(svc.PublishVersion(ctx, in.ID, in.Version))
+		abacus.ScopeWrite, func(ctx context.Context, in *VersionPath) (*httpapi.Body[Version], error) {
+			return httpapi.Reply(svc.PublishVersion(ctx, in.ID, in.Version))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "archive-plan-version", Method: http.MethodPost, Path: "/api/v1/plans/{id}/versions/{version}/archive",
 		Summary: "Archive a plan version", Tags: tags},
-		abacus.ScopeWrite, func(ctx context.Context, in *VersionPath) (*body[Version], error) {
-			return ok(svc.ArchiveVersion(ctx, in.ID, in.Version))
+		abacus.ScopeWrite, func(ctx context.Context, in *VersionPath) (*httpapi.Body[Version], error) {
+			return httpapi.Reply(svc.ArchiveVersion(ctx, in.ID, in.Version))
 		})
 }

@@ -349,3 +349,15 @@ func serveRedoc(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=86400")
 	_, _ = w.Write(redocJS)
 }
+
+// Body is an operation input or output whose whole HTTP body is T.
+type Body[T any] struct{ Body T }
+
+// Reply returns v as an operation's output body, or err when it is not nil:
+// handlers end with `return httpapi.Reply(svc.Do(ctx, …))`.
+func Reply[T any](v T, err error) (*Body[T], error) {
+	if err != nil {
+		return nil, err
+	}
+	return &Body[T]{Body: v}, nil
+}

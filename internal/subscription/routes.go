@@ -18,23 +18,14 @@ type IDPath struct {
 	ID string `path:"id"`
 }
 
-type body[T any] struct{ Body T }
-
-func ok[T any](v T, err error) (*body[T], error) {
-	if err != nil {
-		return nil, err
-	}
-	return &body[T]{Body: v}, nil
-}
-
 // RegisterRoutes adds the subscription and entitlement routes.
 func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	catalog.RegisterSchemas(s)
 	tags := []string{"Subscriptions"}
 	httpapi.Register(s, huma.Operation{OperationID: "create-subscription", Method: http.MethodPost, Path: "/api/v1/subscriptions",
 		Summary: "Subscribe a customer to a plan", Tags: tags, DefaultStatus: http.StatusCreated},
-		abacus.ScopeWrite, func(ctx context.Context, in *body[CreateInput]) (*body[Subscription], error) {
-			return ok(svc.Create(ctx, in.Body))
+		abacus.ScopeWrite, func(ctx context.Context, in *httpapi.Body[CreateInput]) (*httpapi.Body[Subscription], error) {
+			return httpapi.Reply(svc.Create(ctx, in.Body))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "list-subscriptions", Method: http.MethodGet, Path: "/api/v1/subscriptions",
 		Summary: "List subscriptions", Tags: tags},
@@ -42,33 +33,33 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 			Limit      int    `query:"limit" minimum:"0" maximum:"100"`
 			Cursor     string `query:"cursor"`
 			CustomerID string `query:"customer_id"`
-		}) (*body[catalog.List[Subscription]], error) {
-			return ok(svc.List(ctx, in.CustomerID, catalog.Page{Limit: in.Limit, Cursor: in.Cursor}))
+		}) (*httpapi.Body[catalog.List[Subscription]], error) {
+			return httpapi.Reply(svc.List(ctx, in.CustomerID, catalog.Page{Limit: in.Limit, Cursor: in.Cursor}))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "get-subscription", Method: http.MethodGet, Path: "/api/v1/subscriptions/{id}",
 		Summary: "Get a subscription", Tags: tags},
-		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*body[Subscription], error) {
-			return ok(svc.Get(ctx, in.ID))
+		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*httpapi.Body[Subscription], error) {
+			return httpapi.Reply(svc.Get(ctx, in.ID))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "get-subscription-history", Method: http.MethodGet, Path: "/api/v1/subscriptions/{id}/history",
 		Summary: "A subscription's history of changes", Tags: tags},
-		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*body[catalog.List[Change]], error) {
+		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*httpapi.Body[catalog.List[Change]], error) {
 			h, err := svc.History(ctx, in.ID)
-			return ok(catalog.List[Change]{Data: h}, err)
+			return httpapi.Reply(catalog.List[Change]{Data: h}, err)
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "get-subscription-phases", Method: http.MethodGet, Path: "/api/v1/subscriptions/{id}/phases",
 		Summary: "A subscription's phases (version and quantity over time)", Tags: tags},
-		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*body[catalog.List[Phase]], error) {
+		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*httpapi.Body[catalog.List[Phase]], error) {
 			ph, err := svc.Phases(ctx, in.ID, period.Period{})
-			return ok(catalog.List[Phase]{Data: ph}, err)
+			return httpapi.Reply(catalog.List[Phase]{Data: ph}, err)
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "change-subscription-plan", Method: http.MethodPost, Path: "/api/v1/subscriptions/{id}/change-plan",
 		Summary: "Change the plan now or at period end", Tags: tags},
 		abacus.ScopeWrite, func(ctx context.Context, in *struct {
 			IDPath
 			Body ChangePlanInput
-		}) (*body[Subscription], error) {
-			return ok(svc.ChangePlan(ctx, in.ID, in.Body))
+		}) (*httpapi.Body[Subscription], error) {
+			return httpapi.Reply(svc.ChangePlan(ctx, in.ID, in.Body))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "change-subscription-quantity", Method: http.MethodPost, Path: "/api/v1/subscriptions/{id}/change-quantity",
 		Summary: "Change the seat quantity (prorated)", Tags: tags},
@@ -77,41 +68,41 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 			Body struct {
 				Quantity decimal.Decimal `json:"quantity"`
 			}
-		}) (*body[Subscription], error) {
-			return ok(svc.ChangeQuantity(ctx, in.ID, in.Body.Quantity))
+		}) (*httpapi.Body[Subscription], error) {
+			return httpapi.Reply(svc.ChangeQuantity(ctx, in.ID, in.Body.Quantity))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "cancel-subscription", Method: http.MethodPost, Path: "/api/v1/subscriptions/{id}/cancel",
 		Summary: "Cancel now or at period end", Tags: tags},
 		abacus.ScopeWrite, func(ctx context.Context, in *struct {
 			IDPath
 			Body CancelInput
-		}) (*body[Subscription], error) {
-			return ok(svc.Cancel(ctx, in.ID, in.Body))
+		}) (*httpapi.Body[Subscription], error) {
+			return httpapi.Reply(svc.Cancel(ctx, in.ID, in.Body))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "pause-subscription", Method: http.MethodPost, Path: "/api/v1/subscriptions/{id}/pause",
 		Summary: "Pause a subscription", Tags: tags},
-		abacus.ScopeWrite, func(ctx context.Context, in *IDPath) (*body[Subscription], error) {
-			return ok(svc.Pause(ctx, in.ID))
+		abacus.ScopeWrite, func(ctx context.Context, in *IDPath) (*httpapi.Body[Subscription], error) {
+			return httpapi.Reply(svc.Pause(ctx, in.ID))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "resume-subscription", Method: http.MethodPost, Path: "/api/v1/subscriptions/{id}/resume",
 		Summary: "Resume a paused subscription", Tags: tags},
-		abacus.ScopeWrite, func(ctx context.Context, in *IDPath) (*body[Subscription], error) {
-			return ok(svc.Resume(ctx, in.ID))
+		abacus.ScopeWrite, func(ctx context.Context, in *IDPath) (*httpapi.Body[Subscription], error) {
+			return httpapi.Reply(svc.Resume(ctx, in.ID))
 		})
 
 	tags = []string{"Entitlements"}
 	httpapi.Register(s, huma.Operation{OperationID: "list-entitlements", Method: http.MethodGet, Path: "/api/v1/customers/{id}/entitlements",
 		Summary: "A customer's entitlements to every feature", Tags: tags},
-		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*body[catalog.List[Entitlement]], error) {
+		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*httpapi.Body[catalog.List[Entitlement]], error) {
 			es, err := svc.Entitlements(ctx, in.ID)
-			return ok(catalog.List[Entitlement]{Data: es}, err)
+			return httpapi.Reply(catalog.List[Entitlement]{Data: es}, err)
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "check-entitlement", Method: http.MethodGet, Path: "/api/v1/customers/{id}/entitlements/{feature}",
 		Summary: "Check one entitlement", Tags: tags, Description: "Built for every request of the tenant's app: answers from a short-lived cache plus live usage."},
 		abacus.ScopeRead, func(ctx context.Context, in *struct {
 			IDPath
 			Feature string `path:"feature" doc:"feature key"`
-		}) (*body[Entitlement], error) {
-			return ok(svc.Check(ctx, in.ID, in.Feature))
+		}) (*httpapi.Body[Entitlement], error) {
+			return httpapi.Reply(svc.Check(ctx, in.ID, in.Feature))
 		})
 }
