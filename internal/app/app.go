@@ -139,6 +139,9 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if err := a.bootstrap(ctx); err != nil {
 		return err
 	}
+	if err := a.applyStaticMeters(ctx); err != nil {
+		return err
+	}
 	for _, r := range roles {
 		svc, err := r.Build(ctx, a)
 		if err != nil {

@@ -69,6 +69,7 @@ func Registry() []Role {
 				in, err := usage.NewIngester(ctx, a.Bus, usage.IngestConfig{Partitions: m.Partitions, Linger: m.Linger,
 					MaxBatchEvents: m.MaxBatchEvents, MaxBatchBytes: m.MaxBatchBytes, MaxLag: m.MaxLag, StreamMaxAge: m.StreamMaxAge,
 					Limits: metering.Limits{MaxBatchEvents: m.MaxEvents, MaxBatchBytes: int(a.Config.HTTP.MaxBodyBytes), LateWindow: m.LateWindow},
+					Rules:  a.modules().usage.Rules(),
 				}, a.Clock, a.Log.With("role", "ingest"), a.Metrics)
 				if err != nil {
 					return nil, err

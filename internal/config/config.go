@@ -16,6 +16,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/metering"
 )
 
 // Config is the whole configuration of one abacus process. It is built by
@@ -103,6 +106,14 @@ type Metering struct {
 	LateWindow     time.Duration `key:"late_window" help:"how old an event's time may be when ingested"`
 	MaxEvents      int           `key:"max_events" help:"events per ingestion request at most"`
 	StreamMaxAge   time.Duration `key:"stream_max_age" help:"how long the bus keeps usage messages (events are also stored in the database)"`
+	// MetersTenant is the tenant that Meters belong to; empty means the
+	// first tenant (the one bootstrap creates on empty data).
+	MetersTenant string `key:"meters_tenant" help:"tenant id the static meters (metering.meters) belong to; empty for the bootstrap tenant"`
+	// Meters are static meters, read from the config file only (a list of
+	// objects with the API's fields: slug, name, description, eventType,
+	// aggregation, valueProperty, groupBy, filters, eventFrom). They are
+	// created or updated at start and read-only through the API.
+	Meters []metering.Meter `key:"meters" fileonly:"true"`
 }
 
 // Default returns the configuration used when nothing else is given.
@@ -247,6 +258,17 @@ func (c *Config) Validate() error {
 	for key, d := range map[string]time.Duration{"metering.linger": m.Linger, "metering.late_window": m.LateWindow, "metering.stream_max_age": m.StreamMaxAge} {
 		if d <= 0 {
 			add(key, d.String(), "must be a positive duration such as 1ms or 840h")
+		}
+	}
+	if m.LateWindow > 0 && (m.LateWindow < metering.MinLateWindow || m.LateWindow > metering.MaxLateWindow) {
+		add("metering.late_window", m.LateWindow.String(), "must be between %s and %s (366 days)",
+			metering.FormatWindow(metering.MinLateWindow), metering.FormatWindow(metering.MaxLateWindow))
+	}
+	if err := metering.ValidateMeterList("metering.meters", m.Meters); err != nil {
+		if e, ok := abacus.AsError(err); ok {
+			for _, f := range e.Fields {
+				add(f.Field, "", "%s", f.Message)
+			}
 		}
 	}
 	if len(ps) > 0 {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"gopkg.in/yaml.v3"
+
+	"github.com/abacusbilling/abacus/internal/metering"
 )
 
 // Setting is one leaf of Config, addressed by its dotted key.
@@ -34,6 +37,9 @@ func Settings() []Setting {
 	walk = func(t reflect.Type, prefix string, index []int) {
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
+			if f.Tag.Get("fileonly") == "true" { // structured: read by readFile, not a flat setting
+				continue
+			}
 			key := prefix + f.Tag.Get("key")
 			idx := append(append([]int{}, index...), i)
 			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
@@ -143,9 +149,14 @@ func Load(fs *flag.FlagSet, args []string, env []string) (Config, []string, erro
 		path = envMap["ABACUS_CONFIG"]
 	}
 	if path != "" {
-		values, err := readFile(path)
+		values, meters, err := readFile(path)
 		if err != nil {
 			return cfg, nil, err
+		}
+		if meters != nil {
+			var mps Problems
+			cfg.Metering.Meters, mps = decodeMeters(meters, path)
+			ps = append(ps, mps...)
 		}
 		known := map[string]bool{}
 		for _, s := range settings {
@@ -184,28 +195,79 @@ func Load(fs *flag.FlagSet, args []string, env []string) (Config, []string, erro
 }
 
 // readFile reads a YAML (.yaml, .yml) or TOML (.toml) file into flat
-// dotted keys.
-func readFile(path string) (map[string]string, error) {
+// dotted keys, and returns the structured metering.meters list apart
+// (nil when absent).
+func readFile(path string) (map[string]string, any, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading config file: %w", err)
+		return nil, nil, fmt.Errorf("reading config file: %w", err)
 	}
 	var tree map[string]any
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".toml":
 		if _, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&tree); err != nil {
-			return nil, fmt.Errorf("config file %s is not valid TOML: %w", path, err)
+			return nil, nil, fmt.Errorf("config file %s is not valid TOML: %w", path, err)
 		}
 	case ".yaml", ".yml":
 		if err := yaml.Unmarshal(data, &tree); err != nil && err != io.EOF {
-			return nil, fmt.Errorf("config file %s is not valid YAML: %w", path, err)
+			return nil, nil, fmt.Errorf("config file %s is not valid YAML: %w", path, err)
 		}
 	default:
-		return nil, fmt.Errorf("config file %s: name it .yaml, .yml or .toml so its format is known", path)
+		return nil, nil, fmt.Errorf("config file %s: name it .yaml, .yml or .toml so its format is known", path)
+	}
+	var meters any
+	if m, ok := tree["metering"].(map[string]any); ok {
+		if v, ok := m["meters"]; ok {
+			meters = v
+			if meters == nil {
+				meters = []any{}
+			}
+			delete(m, "meters")
+		}
 	}
 	out := map[string]string{}
 	flatten("", tree, out)
-	return out, nil
+	return out, meters, nil
+}
+
+// decodeMeters reads the metering.meters list of a config file, with the
+// API's field names; unknown fields and wrong types are problems keyed by
+// the item ("metering.meters[1]"). Meter rules are checked by Validate.
+func decodeMeters(v any, path string) ([]metering.Meter, Problems) {
+	items, ok := v.([]any)
+	if !ok {
+		if maps, ok2 := v.([]map[string]any); ok2 { // TOML arrays of tables
+			for _, m := range maps {
+				items = append(items, m)
+			}
+			ok = true
+		}
+	}
+	if !ok {
+		return nil, Problems{{Key: "metering.meters", Value: fmt.Sprint(v), Message: "must be a list of meters (in " + path + ")"}}
+	}
+	var out []metering.Meter
+	var ps Problems
+	for i, it := range items {
+		key := fmt.Sprintf("metering.meters[%d]", i)
+		raw, err := json.Marshal(it)
+		if err != nil {
+			ps = append(ps, Problem{Key: key, Message: "cannot be read: " + err.Error() + " (in " + path + ")"})
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		var m metering.Meter
+		if err := dec.Decode(&m); err != nil {
+			ps = append(ps, Problem{Key: key, Value: string(raw), Message: "is not a meter (fields: slug, name, description, eventType, aggregation, valueProperty, groupBy, filters, eventFrom): " + err.Error() + " (in " + path + ")"})
+			continue
+		}
+		out = append(out, m)
+	}
+	if out == nil {
+		out = []metering.Meter{}
+	}
+	return out, ps
 }
 
 func flatten(prefix string, v any, out map[string]string) {
@@ -235,9 +297,13 @@ func sortedKeys(m map[string]string) []string {
 }
 
 // Print writes the effective configuration as YAML-like "key: value"
-// lines with secrets redacted.
+// lines with secrets redacted; static meters as one JSON line.
 func Print(w io.Writer, c *Config) {
 	for _, s := range Settings() {
 		fmt.Fprintf(w, "%s: %s\n", s.Key, strconv.Quote(s.Get(c, true)))
+	}
+	if len(c.Metering.Meters) > 0 {
+		b, _ := json.Marshal(c.Metering.Meters)
+		fmt.Fprintf(w, "metering.meters: %s\n", b)
 	}
 }

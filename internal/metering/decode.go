@@ -89,6 +89,18 @@ func isJSONMediaType(ct string) bool {
 // share one private copy of body; their strings and Data stay valid
 // after body is reused.
 func DecodeEvents(contentType string, body []byte, now time.Time, limits Limits) ([]Event, error) {
+	return DecodeEventsChecked(contentType, body, now, limits, nil)
+}
+
+// DataCheck validates an event's data beyond the CloudEvents rules (the
+// tenant's JSON Schema for its type, see Schemas). It adds each problem to
+// v at index i.
+type DataCheck func(i int, ev *Event, v *abacus.Validation)
+
+// DecodeEventsChecked is DecodeEvents that also runs check, when not nil,
+// on every event whose type and data are otherwise valid, so one answer
+// lists the CloudEvents problems and the data problems of every event.
+func DecodeEventsChecked(contentType string, body []byte, now time.Time, limits Limits, check DataCheck) ([]Event, error) {
 	l := limits.WithDefaults()
 	sh, err := parseMediaType(contentType)
 	if err != nil {
@@ -106,7 +118,7 @@ func DecodeEvents(contentType string, body []byte, now time.Time, limits Limits)
 	// copy is never written after this point, so viewing it as a string
 	// is safe.
 	buf := bytes.Clone(body)
-	d := decoder{sc: scanner{b: buf}, now: now, l: l}
+	d := decoder{sc: scanner{b: buf}, now: now, l: l, check: check}
 	if len(buf) > 0 {
 		d.str = unsafe.String(&buf[0], len(buf))
 	}
@@ -161,6 +173,7 @@ type decoder struct {
 	v        abacus.Validation
 	tooLarge bool
 	tooMany  bool
+	check    DataCheck
 }
 
 // syntax turns a scanner error into invalid_json with the position a
@@ -355,5 +368,8 @@ func (d *decoder) event(idx int, ev *Event) *syntaxError {
 	}
 	ev.ReceivedAt = d.now
 	checkEvent(&d.v, idx, ev, reported, true, d.now, d.l)
+	if d.check != nil && reported&(bitType|bitData) == 0 && ev.Type != "" {
+		d.check(idx, ev, &d.v)
+	}
 	return nil
 }

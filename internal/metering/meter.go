@@ -152,3 +152,31 @@ func sortedKeys(m map[string]string) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// ValidateMeterList checks meters listed in the configuration file under
+// key: each valid (Validate), without an id, slugs unique. The error is
+// invalid_meter whose fields are configuration keys such as
+// "metering.meters[2].valueProperty".
+func ValidateMeterList(key string, meters []Meter) error {
+	var v abacus.Validation
+	seen := map[string]int{}
+	for i, m := range meters {
+		k := key + "[" + itoa(i) + "]"
+		if m.ID != "" {
+			v.Add(k+".id", "must not be set; a configured meter is known by its slug")
+		}
+		if err := m.Validate(); err != nil {
+			if e, ok := abacus.AsError(err); ok {
+				for _, f := range e.Fields {
+					v.Add(k+"."+f.Field, "%s", f.Message)
+				}
+			}
+		}
+		if j, dup := seen[m.Slug]; dup && m.Slug != "" {
+			v.Add(k+".slug", "%q is also the slug of %s[%d]; slugs must be unique", m.Slug, key, j)
+		} else {
+			seen[m.Slug] = i
+		}
+	}
+	return v.Err(CodeInvalidMeter)
+}

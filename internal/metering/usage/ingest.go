@@ -58,6 +58,11 @@ type IngestConfig struct {
 	LagPoll        time.Duration // how often consumer lag is read; default 250ms
 	StreamMaxAge   time.Duration // how long the bus keeps messages; default 72h
 	Limits         metering.Limits
+	// Rules, when set, adds each tenant's late-event window and event-type
+	// schemas to the checks (Limits.LateWindow is then the default); Run
+	// keeps it current. Use the Service's (Service.Rules) so changes made
+	// through this process apply at once.
+	Rules *Rules
 }
 
 // WithDefaults returns c with zero fields set.
@@ -181,6 +186,10 @@ func (in *Ingester) Run(ctx context.Context) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); in.watchLag(ctx) }()
+	if in.cfg.Rules != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); in.cfg.Rules.Watch(ctx) }()
+	}
 	wg.Wait()
 	return nil
 }
@@ -254,7 +263,15 @@ func (in *Ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, in.log, err)
 		return
 	}
-	events, err := metering.DecodeEvents(r.Header.Get("Content-Type"), *body, in.clock.Now(), in.cfg.Limits)
+	limits, check, err := in.tenantChecks(ctx, p.TenantID)
+	if err != nil {
+		in.bufs.Put(body)
+		in.metrics.unavailable.Inc()
+		in.log.ErrorContext(ctx, "loading tenant metering rules", "tenant_id", p.TenantID, "err", err)
+		httpapi.WriteError(w, r, in.log, unavailable("the tenant's metering rules could not be read; retry with the same event ids"))
+		return
+	}
+	events, err := metering.DecodeEventsChecked(r.Header.Get("Content-Type"), *body, in.clock.Now(), limits, check)
 	in.bufs.Put(body)
 	if err != nil {
 		in.metrics.rejected.Inc()
@@ -275,6 +292,27 @@ func (in *Ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	in.metrics.accepted.Add(float64(len(events)))
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// tenantChecks returns the limits and data check for a tenant's events:
+// the configured limits with the tenant's late-event window, and its
+// event-type schemas (nil check when it has none).
+func (in *Ingester) tenantChecks(ctx context.Context, tenant string) (metering.Limits, metering.DataCheck, error) {
+	if in.cfg.Rules == nil {
+		return in.cfg.Limits, nil, nil
+	}
+	tr, err := in.cfg.Rules.For(ctx, tenant)
+	if err != nil || tr == nil {
+		return in.cfg.Limits, nil, err
+	}
+	l := in.cfg.Limits
+	if tr.LateWindow > 0 {
+		l.LateWindow = tr.LateWindow
+	}
+	if tr.Schemas == nil {
+		return l, nil, nil
+	}
+	return l, tr.Schemas.Check, nil
 }
 
 func (in *Ingester) readBody(r *http.Request) (*[]byte, error) {

@@ -23,20 +23,36 @@ type Service struct {
 	clock  abacus.Clock
 	log    *slog.Logger
 	limits metering.Limits
+	rules  *Rules
 }
 
-// NewService returns a Service. limits.LateWindow bounds default query
+// NewService returns a Service. limits.LateWindow is the default
+// late-event window (tenants may choose theirs) and bounds default query
 // ranges; zero fields take metering.DefaultLimits.
 func NewService(d *db.DB, clock abacus.Clock, log *slog.Logger, limits metering.Limits) *Service {
-	return &Service{db: d, clock: clock, log: log, limits: limits.WithDefaults()}
+	return &Service{db: d, clock: clock, log: log, limits: limits.WithDefaults(), rules: NewRules(d, log)}
 }
+
+// Rules is the cache of tenants' ingestion rules that this service
+// invalidates when a schema or setting changes; give it to the ingester
+// of the same process (IngestConfig.Rules).
+func (s *Service) Rules() *Rules { return s.rules }
 
 // MeterRecord is a stored meter: the definition plus its timestamps.
 type MeterRecord struct {
 	metering.Meter
+	// ManagedBy is "config" for a meter defined in the configuration file
+	// (metering.meters; read-only through the API) and "api" otherwise.
+	ManagedBy string    `json:"managedBy"`
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
 }
+
+// Who manages a meter.
+const (
+	ManagedByAPI    = "api"
+	ManagedByConfig = "config"
+)
 
 // MeterUpdate changes a meter; absent (nil) fields keep their value. The
 // aggregation cannot change (stored rollups hold its state): create a new
@@ -52,13 +68,13 @@ type MeterUpdate struct {
 	Filters       []metering.Filter     `json:"filters,omitempty"`
 }
 
-const meterCols = `id, definition, created_at, updated_at`
+const meterCols = `id, definition, created_at, updated_at, managed_by`
 
 func scanMeter(r interface{ Scan(...any) error }) (MeterRecord, error) {
 	var m MeterRecord
 	var def string
 	var created, updated db.Time
-	if err := r.Scan(&m.ID, &def, &created, &updated); err != nil {
+	if err := r.Scan(&m.ID, &def, &created, &updated, &m.ManagedBy); err != nil {
 		return m, err
 	}
 	if err := json.Unmarshal([]byte(def), &m.Meter); err != nil {
@@ -88,7 +104,7 @@ func (s *Service) CreateMeter(ctx context.Context, m metering.Meter) (MeterRecor
 		return MeterRecord{}, err
 	}
 	now := s.clock.Now().Truncate(time.Microsecond)
-	rec := MeterRecord{Meter: m, CreatedAt: now, UpdatedAt: now}
+	rec := MeterRecord{Meter: m, ManagedBy: ManagedByAPI, CreatedAt: now, UpdatedAt: now}
 	def, err := json.Marshal(m)
 	if err != nil {
 		return MeterRecord{}, fmt.Errorf("encoding meter: %w", err)
@@ -160,7 +176,8 @@ func (s *Service) ListMeters(ctx context.Context) ([]MeterRecord, error) {
 
 // UpdateMeter changes the meter's definition. The change applies to events
 // processed from now on; rebuild recomputes stored usage. Errors:
-// meter_not_found, invalid_meter, meter_aggregation_immutable (conflict).
+// meter_not_found, invalid_meter, meter_aggregation_immutable (conflict),
+// meter_managed_in_config (conflict).
 func (s *Service) UpdateMeter(ctx context.Context, idOrSlug string, u MeterUpdate) (MeterRecord, error) {
 	tenant, err := abacus.TenantFrom(ctx)
 	if err != nil {
@@ -170,6 +187,9 @@ func (s *Service) UpdateMeter(ctx context.Context, idOrSlug string, u MeterUpdat
 	err = s.db.InTx(ctx, func(tx *db.Tx) error {
 		cur, err := getMeter(ctx, tx, tenant, idOrSlug)
 		if err != nil {
+			return err
+		}
+		if err := notStatic(cur); err != nil {
 			return err
 		}
 		m := cur.Meter
@@ -211,7 +231,7 @@ func (s *Service) UpdateMeter(ctx context.Context, idOrSlug string, u MeterUpdat
 			string(def), db.TimeOf(now), tenant, m.ID); err != nil {
 			return fmt.Errorf("updating meter: %w", err)
 		}
-		rec = MeterRecord{Meter: m, CreatedAt: cur.CreatedAt, UpdatedAt: now}
+		rec = MeterRecord{Meter: m, ManagedBy: cur.ManagedBy, CreatedAt: cur.CreatedAt, UpdatedAt: now}
 		if err := bumpMeters(ctx, tx); err != nil {
 			return err
 		}
@@ -223,7 +243,7 @@ func (s *Service) UpdateMeter(ctx context.Context, idOrSlug string, u MeterUpdat
 
 // DeleteMeter deletes the meter: it stops counting and its slug becomes
 // free. Stored usage is kept but no longer queryable. Errors:
-// meter_not_found.
+// meter_not_found, meter_managed_in_config (conflict).
 func (s *Service) DeleteMeter(ctx context.Context, idOrSlug string) error {
 	tenant, err := abacus.TenantFrom(ctx)
 	if err != nil {
@@ -232,6 +252,9 @@ func (s *Service) DeleteMeter(ctx context.Context, idOrSlug string) error {
 	return s.db.InTx(ctx, func(tx *db.Tx) error {
 		cur, err := getMeter(ctx, tx, tenant, idOrSlug)
 		if err != nil {
+			return err
+		}
+		if err := notStatic(cur); err != nil {
 			return err
 		}
 		now := s.clock.Now()
@@ -260,7 +283,7 @@ func loadMeterSets(ctx context.Context, q db.Querier) (map[string]*metering.Mete
 		var m MeterRecord
 		var def string
 		var created, updated db.Time
-		if err := rows.Scan(&tenant, &m.ID, &def, &created, &updated); err != nil {
+		if err := rows.Scan(&tenant, &m.ID, &def, &created, &updated, &m.ManagedBy); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(def), &m.Meter); err != nil {
@@ -280,4 +303,14 @@ func loadMeterSets(ctx context.Context, q db.Querier) (map[string]*metering.Mete
 		out[t] = metering.NewMeterSet(t, ms...)
 	}
 	return out, nil
+}
+
+// notStatic refuses changes through the API to a meter defined in the
+// configuration file: the file would undo them at the next start.
+func notStatic(m MeterRecord) error {
+	if m.ManagedBy == ManagedByConfig {
+		return abacus.Conflict("meter_managed_in_config",
+			"meter %s is defined in the configuration file (metering.meters); change or remove it there and restart", m.Slug)
+	}
+	return nil
 }

@@ -80,8 +80,10 @@ func parseTime(v abacus.Validation, field, s string) (*time.Time, abacus.Validat
 	return &t, v
 }
 
-// RegisterRoutes adds the meters, query and events-listing routes.
+// RegisterRoutes adds the meters, query, events-listing, event-type
+// schema and metering settings routes.
 func RegisterRoutes(s *httpapi.Server, svc *Service) {
+	registerRuleRoutes(s, svc)
 	tags := []string{"Metering"}
 	httpapi.Register(s, huma.Operation{
 		OperationID: "create-meter", Method: http.MethodPost, Path: "/api/v1/meters",
