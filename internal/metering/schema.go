@@ -116,7 +116,7 @@ type leaf struct{ at, msg string }
 // sorted by location, at most n.
 func leafErrors(ve *jsonschema.ValidationError, n int) []leaf {
 	var ls []leaf
-	seen := map[leaf]bool{}
+	seen := map[string]int{} // location → index in ls
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
 		if len(e.Causes) > 0 {
@@ -125,11 +125,15 @@ func leafErrors(ve *jsonschema.ValidationError, n int) []leaf {
 			}
 			return
 		}
-		l := leaf{at: pointer(e.InstanceLocation), msg: e.ErrorKind.LocalizedString(printer)}
-		if !seen[l] {
-			seen[l] = true
-			ls = append(ls, l)
+		at, msg := pointer(e.InstanceLocation), e.ErrorKind.LocalizedString(printer)
+		if i, ok := seen[at]; ok { // alternatives (anyOf, oneOf) at one place: one problem
+			if !strings.Contains(ls[i].msg, msg) {
+				ls[i].msg += "; or " + msg
+			}
+			return
 		}
+		seen[at] = len(ls)
+		ls = append(ls, leaf{at: at, msg: msg})
 	}
 	walk(ve)
 	sort.SliceStable(ls, func(i, j int) bool { return ls[i].at < ls[j].at })

@@ -1,6 +1,7 @@
 // Drives Abacus with the official OpenMeter JavaScript SDK, unchanged:
-// creates meters, ingests events (one, a batch, a duplicate), and checks
-// that queries with windowSize, groupBy and subject return exact results.
+// creates meters, ingests events (one, a batch, a duplicate), lists them
+// with the v2 cursor API, and checks that queries with windowSize, groupBy
+// and subject return exact results.
 // Exits non-zero on the first mismatch.
 //
 //   ABACUS_URL=http://127.0.0.1:8080 ABACUS_API_KEY=abk_… node sdk_test.mjs
@@ -87,6 +88,23 @@ async function main() {
     if (Date.now() > deadline) throw new Error(`COUNT is ${n} after 30 s, want ${events.length}`)
     await new Promise((r) => setTimeout(r, 50))
   }
+
+  step('list events (v2): cursor pagination and a type filter')
+  const listed = []
+  let cursor
+  for (let pages = 0; ; pages++) {
+    assert.ok(pages < 10, 'listV2 does not end')
+    const page = await om.events.listV2({ limit: 3, cursor, filter: JSON.stringify({ type: { $eq: type } }) })
+    assert.ok(Array.isArray(page.items), JSON.stringify(page))
+    for (const it of page.items) {
+      assert.equal(it.event.type, type)
+      assert.ok(it.event.time instanceof Date, 'event.time is not a date')
+      listed.push(it.event.id)
+    }
+    cursor = page.nextCursor
+    if (!cursor) break
+  }
+  assert.deepEqual(listed.sort(), events.map((e) => e.id).sort(), 'each stored event once, the duplicate not again')
 
   // expected groups events by window (ms, or 'day' for UTC days) and keys.
   function expected(windowMs, keyOf = () => '') {
