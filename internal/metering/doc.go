@@ -1,7 +1,9 @@
 // Package metering is the pure core of usage metering: it decodes and
 // validates CloudEvents, defines meters and extracts their values from raw
 // event data, folds events into mergeable per-minute rollups, turns rollups
-// into query windows and encodes validated batches for the bus.
+// into query windows and encodes validated batches for the bus. It also
+// compiles tenants' JSON Schemas for event data (CompileSchema) and checks
+// events against them while decoding (DecodeEventsChecked).
 //
 // It touches no database, network or clock of its own: callers pass "now".
 //

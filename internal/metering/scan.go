@@ -1,6 +1,7 @@
 package metering
 
 import (
+	"encoding/json"
 	"fmt"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -324,4 +325,98 @@ func (s *scanner) number() *syntaxError {
 	}
 	s.i = i
 	return nil
+}
+
+// value consumes one JSON value and returns it as encoding/json would
+// decode it into an any with UseNumber: map[string]any, []any, string,
+// json.Number, bool or nil. Duplicate object keys keep the last value.
+func (s *scanner) value(depth int) (any, *syntaxError) {
+	switch c := s.peek(); c {
+	case '{':
+		if depth >= maxDepth {
+			return nil, s.errf("nesting deeper than %d levels", maxDepth)
+		}
+		s.i++
+		m := map[string]any{}
+		if s.peek() == '}' {
+			s.i++
+			return m, nil
+		}
+		for {
+			s.ws()
+			ks, ke, esc, err := s.stringSpan()
+			if err != nil {
+				return nil, err
+			}
+			key := string(s.b[ks:ke])
+			if esc {
+				key = unescape(s.b[ks:ke])
+			}
+			if s.peek() != ':' {
+				return nil, s.errf("expected ':' after object key, found %s", describe(s.at()))
+			}
+			s.i++
+			v, err := s.value(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			m[key] = v
+			switch s.peek() {
+			case ',':
+				s.i++
+			case '}':
+				s.i++
+				return m, nil
+			default:
+				return nil, s.errf("expected ',' or '}' after object member, found %s", describe(s.at()))
+			}
+		}
+	case '[':
+		if depth >= maxDepth {
+			return nil, s.errf("nesting deeper than %d levels", maxDepth)
+		}
+		s.i++
+		a := []any{}
+		if s.peek() == ']' {
+			s.i++
+			return a, nil
+		}
+		for {
+			v, err := s.value(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			a = append(a, v)
+			switch s.peek() {
+			case ',':
+				s.i++
+			case ']':
+				s.i++
+				return a, nil
+			default:
+				return nil, s.errf("expected ',' or ']' after array element, found %s", describe(s.at()))
+			}
+		}
+	case '"':
+		vs, ve, esc, err := s.stringSpan()
+		if err != nil {
+			return nil, err
+		}
+		if esc {
+			return unescape(s.b[vs:ve]), nil
+		}
+		return string(s.b[vs:ve]), nil
+	case 't':
+		return true, s.literal("true")
+	case 'f':
+		return false, s.literal("false")
+	case 'n':
+		return nil, s.literal("null")
+	default:
+		start := s.i
+		if err := s.number(); err != nil {
+			return nil, err
+		}
+		return json.Number(s.b[start:s.i]), nil
+	}
 }

@@ -161,10 +161,13 @@ func pointer(tokens []string) string {
 func (s *Schema) Check(i int, ev *Event, v *abacus.Validation) {
 	var inst any
 	if ev.Data != nil {
-		var err error
-		inst, err = jsonschema.UnmarshalJSON(bytes.NewReader(ev.Data))
-		if err != nil { // decoding already checked the syntax
-			v.AddAt(i, "data", "is not valid JSON: %v", err)
+		// Our scanner builds the tree at about half the cost of
+		// encoding/json (the library's UnmarshalJSON).
+		sc := scanner{b: ev.Data}
+		var serr *syntaxError
+		inst, serr = sc.value(0)
+		if serr != nil { // decoding already checked the syntax
+			v.AddAt(i, "data", "is not valid JSON: %s", serr.msg)
 			return
 		}
 	}

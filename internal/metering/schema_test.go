@@ -2,9 +2,12 @@ package metering
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/abacusbilling/abacus"
 )
@@ -187,5 +190,29 @@ func TestValidateMeterList(t *testing.T) {
 	}
 	if err := ValidateMeterList("k", nil); err != nil {
 		t.Errorf("empty list: %v", err)
+	}
+}
+
+// The scanner's tree equals encoding/json's (UseNumber), which the schema
+// library would otherwise build.
+func TestScannerValueMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	for _, doc := range []string{
+		`{"a":1,"b":-2.5e3,"c":"x\"y\\u00e9\ud83d\ude00","d":[true,false,null,{}],"e":{"f":[[]]}}`,
+		`{"dup":1,"dup":"last"}`, `{"\u0061":0}`, `{ "s" : "  " , "n" : 0.000 }`,
+		`{"big":123456789012345678901234567890,"neg0":-0}`,
+	} {
+		sc := scanner{b: []byte(doc)}
+		got, serr := sc.value(0)
+		if serr != nil {
+			t.Fatalf("%s: %v", doc, serr)
+		}
+		want, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\n got %#v\nwant %#v", doc, got, want)
+		}
 	}
 }

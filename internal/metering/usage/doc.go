@@ -1,7 +1,8 @@
 // Package usage runs the metering pipeline on the database and the bus:
 // the ingest role's HTTP endpoint and group-committing publisher, the
 // meter role's exactly-once workers that turn bus messages into raw events
-// and rollups, the meters API, usage queries and rebuilds. The pure rules
+// and rollups, the meters API, usage queries and rebuilds, event-type
+// schemas, tenant metering settings and static meters (docs/metering.md). The pure rules
 // (decoding, meters, aggregation, windows, the bus encoding) live in the
 // parent package metering.
 //
@@ -23,7 +24,19 @@
 // which differs on a retry, so they claim (tenant, source, id) exactly in
 // usage_event_ids instead. The remaining edge: a client that re-sends the
 // same id with a different explicit time (or first without a time and then
-// with one) is counted as a new event.
+// with one) is counted as a new event. Keys are never purged, so
+// duplicates are recognised across any tenant's late-event window (up to
+// metering.MaxLateWindow) and beyond.
+//
+// Tenant rules. Ingestion also applies each tenant's late-event window and
+// JSON Schemas per event type (event_type_schemas, metering_settings).
+// Rules caches them per tenant (a tenant without rules costs one map
+// lookup per request); a change drops the cache at once in its process
+// and, through metering_rules_version, within a second in the others.
+//
+// Static meters. Meters listed in the configuration (metering.meters) are
+// applied at start by ApplyStaticMeters and marked managed_by = 'config';
+// the API refuses to change or delete them.
 //
 // Throughput. Keys, encoded blocks and rollup deltas are prepared before
 // the transaction for the common case (every event new); each key chunk is

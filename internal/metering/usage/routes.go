@@ -234,7 +234,8 @@ func RegisterIngest(s *httpapi.Server, in *Ingester) {
 		OperationID: "ingest-events", Method: http.MethodPost, Path: "/api/v1/events",
 		Summary: "Ingest usage events", Tags: []string{"Metering"},
 		Description: "CloudEvents 1.0 (OpenMeter-compatible): application/cloudevents+json (one event), application/cloudevents-batch+json (array) " +
-			"or application/json (either). 204 once every event is durable. A batch with an invalid event is refused whole (400, every index and field listed). " +
+			"or application/json (either). 204 once every event is durable. A batch with an invalid event is refused whole (400, every index and field listed), " +
+			"including data that breaks the tenant's JSON Schema for the event's type (field data/<JSON pointer>) and times older than the tenant's late-event window. " +
 			"Duplicates (same source and id) are accepted and counted once. 503 with Retry-After under back-pressure: retry with the same ids.\n\nRequires scope `ingest`.",
 		Security: []map[string][]string{{"bearer": {}}},
 		RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{

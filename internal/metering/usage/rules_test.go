@@ -201,6 +201,22 @@ func TestEventTypeSchemas(t *testing.T) {
 			}
 		})
 
+		t.Run("at most 100 schemas per tenant", func(t *testing.T) {
+			for i := 1; i < metering.MaxSchemasPerTenant; i++ { // llm is the first
+				if r := b.do("PUT", fmt.Sprintf("/api/v1/event-types/t%d/schema", i), b.key, "application/json", `{"type":"object"}`); r.status != http.StatusOK {
+					t.Fatalf("schema %d: %d %s", i, r.status, r.body)
+				}
+			}
+			r := b.do("PUT", "/api/v1/event-types/one-more/schema", b.key, "application/json", `{"type":"object"}`)
+			if r.status != http.StatusConflict || r.obj(t)["code"] != "too_many_event_schemas" {
+				t.Fatalf("schema 101: %d %s", r.status, r.body)
+			}
+			// Replacing an existing one is still fine.
+			if r := b.do("PUT", "/api/v1/event-types/t1/schema", b.key, "application/json", `{"type":"array"}`); r.status != http.StatusOK {
+				t.Fatalf("replace: %d %s", r.status, r.body)
+			}
+		})
+
 		// Deleted: the same data is accepted again.
 		if r := b.do("DELETE", "/api/v1/event-types/llm/schema", b.key, "", nil); r.status != http.StatusNoContent {
 			t.Fatalf("delete: %d %s", r.status, r.body)
@@ -228,6 +244,12 @@ func TestRulesFollowOtherProcesses(t *testing.T) {
 		wctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		go remote.Watch(wctx)
+		remote.MaxTenants = 2 // bounded: a third tenant starts the cache over
+		for _, tenant := range []string{"ten_x", "ten_y", b.tenant} {
+			if tr, err := remote.For(ctx, tenant); err != nil || tr != nil {
+				t.Fatalf("rules of %s before any change: %+v, %v", tenant, tr, err)
+			}
+		}
 		tr, err := remote.For(ctx, b.tenant)
 		if err != nil || tr != nil {
 			t.Fatalf("rules before any change: %+v, %v", tr, err)
