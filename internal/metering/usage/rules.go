@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/metering"
 )
@@ -38,6 +40,7 @@ type Rules struct {
 
 	m       sync.Map // tenant → *TenantRules (nil: nothing beyond defaults)
 	n       atomic.Int64
+	loads   singleflight.Group
 	mu      sync.Mutex // serialises loads against invalidation
 	gen     uint64     // bumped by Invalidate, under mu
 	version atomic.Int64
@@ -54,27 +57,34 @@ func (r *Rules) For(ctx context.Context, tenant string) (*TenantRules, error) {
 	if v, ok := r.m.Load(tenant); ok {
 		return v.(*TenantRules), nil
 	}
-	r.mu.Lock()
-	gen := r.gen
-	r.mu.Unlock()
-	tr, err := loadTenantRules(ctx, r.db, tenant, r.log)
+	// Concurrent requests of one tenant after a change share one load.
+	v, err, _ := r.loads.Do(tenant, func() (any, error) {
+		r.mu.Lock()
+		gen := r.gen
+		r.mu.Unlock()
+		tr, err := loadTenantRules(ctx, r.db, tenant, r.log)
+		if err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		// A change committed while loading bumped gen: the loaded rules
+		// may be stale, so they serve these requests but are not cached.
+		if gen == r.gen {
+			if r.n.Load() >= int64(r.MaxTenants) {
+				r.m.Clear()
+				r.n.Store(0)
+			}
+			if _, loaded := r.m.LoadOrStore(tenant, tr); !loaded {
+				r.n.Add(1)
+			}
+		}
+		r.mu.Unlock()
+		return tr, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	r.mu.Lock()
-	// A change committed while loading bumped gen: the loaded rules may be
-	// stale, so they are used for this request but not cached.
-	if gen == r.gen {
-		if r.n.Load() >= int64(r.MaxTenants) {
-			r.m.Clear()
-			r.n.Store(0)
-		}
-		if _, loaded := r.m.LoadOrStore(tenant, tr); !loaded {
-			r.n.Add(1)
-		}
-	}
-	r.mu.Unlock()
-	return tr, nil
+	return v.(*TenantRules), nil
 }
 
 // Invalidate drops every cached tenant.

@@ -45,10 +45,22 @@ func DefaultTenant(ctx context.Context, q db.Querier) (string, error) {
 // fields prefixed "metering.meters[i]."; meter_aggregation_immutable when
 // a listed meter's aggregation differs from the stored one.
 func (s *Service) ApplyStaticMeters(ctx context.Context, tenant string, meters []metering.Meter) (StaticResult, error) {
-	var res StaticResult
 	if err := metering.ValidateMeterList("metering.meters", meters); err != nil {
+		return StaticResult{}, err
+	}
+	for attempt := 1; ; attempt++ {
+		res, err := s.applyStaticMeters(ctx, tenant, meters)
+		// Processes starting together may insert the same slug; the loser
+		// finds the winner's meter on the next attempt.
+		if err != nil && db.IsUniqueViolation(err) && attempt < 3 {
+			continue
+		}
 		return res, err
 	}
+}
+
+func (s *Service) applyStaticMeters(ctx context.Context, tenant string, meters []metering.Meter) (StaticResult, error) {
+	var res StaticResult
 	now := s.clock.Now().Truncate(time.Microsecond)
 	err := s.db.InTx(ctx, func(tx *db.Tx) error {
 		var exists int
