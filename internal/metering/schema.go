@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 
@@ -85,7 +86,31 @@ func CompileSchema(doc []byte) (*Schema, error) {
 	if err != nil {
 		return nil, schemaError(err)
 	}
+	// A $ref cycle that consumes no data would refuse every event that
+	// reaches it; the ones reached from the top are found by probing.
+	for _, probe := range []any{nil, map[string]any{}, []any{}} {
+		var ve *jsonschema.ValidationError
+		if errors.As(s.Validate(probe), &ve) {
+			if msg, ok := refCycle(ve); ok {
+				return nil, abacus.Invalid(CodeInvalidEventSchema, "the schema has a reference cycle: %s", msg).
+					WithField("schema", "has a reference cycle: "+msg)
+			}
+		}
+	}
 	return &Schema{s: s}, nil
+}
+
+// refCycle finds a reference cycle among a validation error's causes.
+func refCycle(e *jsonschema.ValidationError) (string, bool) {
+	if _, ok := e.ErrorKind.(*kind.RefCycle); ok {
+		return firstLine(e.ErrorKind.LocalizedString(printer)), true
+	}
+	for _, c := range e.Causes {
+		if msg, ok := refCycle(c); ok {
+			return msg, true
+		}
+	}
+	return "", false
 }
 
 // schemaError turns a compile error into invalid_event_schema with a field
@@ -125,7 +150,7 @@ func leafErrors(ve *jsonschema.ValidationError, n int) []leaf {
 			}
 			return
 		}
-		at, msg := pointer(e.InstanceLocation), e.ErrorKind.LocalizedString(printer)
+		at, msg := pointer(e.InstanceLocation), firstLine(e.ErrorKind.LocalizedString(printer))
 		if i, ok := seen[at]; ok { // alternatives (anyOf, oneOf) at one place: one problem
 			if !strings.Contains(ls[i].msg, msg) {
 				ls[i].msg += "; or " + msg

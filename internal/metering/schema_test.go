@@ -38,6 +38,8 @@ func TestCompileSchemaRefusals(t *testing.T) {
 		{`{"type":`, "schema", "not valid JSON"},
 		{`[1]`, "schema", "JSON object"},
 		{`{}`, "schema", "constrains nothing"},
+		{`{"$ref":"#"}`, "schema", "reference cycle"},
+		{`{"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"$ref":"#/$defs/a"}},"allOf":[{"$ref":"#/$defs/a"}]}`, "schema", "reference cycle"},
 		{`true`, "schema", "constrains nothing"},
 		{`{"description":"` + strings.Repeat("x", MaxSchemaBytes) + `"}`, "schema", "too large"},
 	} {
@@ -56,7 +58,8 @@ func TestCompileSchemaRefusals(t *testing.T) {
 		}
 	}
 	for _, ok := range []string{`{"type":"object"}`, `false`, `{"$schema":"http://json-schema.org/draft-07/schema#","type":"object"}`,
-		`{"$defs":{"n":{"type":"integer"}},"properties":{"a":{"$ref":"#/$defs/n"}}}`} {
+		`{"$defs":{"n":{"type":"integer"}},"properties":{"a":{"$ref":"#/$defs/n"}}}`,
+		`{"type":"object","properties":{"child":{"$ref":"#"}}}`} { // recursion through data is fine
 		if _, err := CompileSchema([]byte(ok)); err != nil {
 			t.Errorf("%s: %v", ok, err)
 		}
