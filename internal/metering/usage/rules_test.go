@@ -316,6 +316,9 @@ func TestMeteringSettingsLateWindow(t *testing.T) {
 		}
 		b.ingest(b.key, ce, oldEvent)
 		// Another tenant keeps the default window.
+		if r := b.do("GET", "/api/v1/settings/metering", other, "", nil); r.obj(t)["lateEventWindow"] != "840h" || r.obj(t)["default"] != true {
+			t.Fatalf("other tenant's settings: %d %s", r.status, r.body)
+		}
 		r = b.do("POST", "/api/v1/events", other, ce, oldEvent)
 		if r.status != http.StatusBadRequest {
 			t.Fatalf("other tenant's 60-day-old event: %d %s", r.status, r.body)
