@@ -58,7 +58,17 @@ func (s *Service) Query(ctx context.Context, idOrSlug string, p QueryParams) (*m
 	if p.From != nil {
 		q.From = p.From.Truncate(time.Minute)
 	} else {
-		q.From = rec.CreatedAt.Add(-s.limits.LateWindow).Truncate(24 * time.Hour)
+		// No from: everything the meter can hold, i.e. back to the oldest
+		// event the tenant's late-event window accepted when it was created.
+		window := s.limits.LateWindow
+		tr, err := s.rules.For(ctx, tenant)
+		if err != nil {
+			return nil, rec, err
+		}
+		if tr != nil && tr.LateWindow > 0 {
+			window = tr.LateWindow
+		}
+		q.From = rec.CreatedAt.Add(-window).Truncate(24 * time.Hour)
 	}
 	q.From, q.To = q.From.UTC(), q.To.UTC()
 	res := chooseResolution(&q)

@@ -335,6 +335,11 @@ func TestMeteringSettingsLateWindow(t *testing.T) {
 		if len(data) != 1 || fmt.Sprint(data[0].(map[string]any)["value"]) != "2" {
 			t.Fatalf("want 2 events counted once each, got %v", data)
 		}
+		// A query without from reaches back over the tenant's window, not
+		// the configured default: the 60-day-old events are in the total.
+		if data := b.query(b.key, "calls", ""); len(data) != 1 || fmt.Sprint(data[0].(map[string]any)["value"]) != "2" {
+			t.Fatalf("query without from: want the 2 old events, got %v", data)
+		}
 		// Back to the default.
 		r = b.do("PUT", "/api/v1/settings/metering", b.key, "application/json", map[string]any{"lateEventWindow": ""})
 		if r.status != http.StatusOK || r.obj(t)["default"] != true {
