@@ -3,6 +3,8 @@ package subscription_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -92,6 +94,41 @@ func TestCheckJSONAnswersAsCheckDoes(t *testing.T) {
 			Scopes: []abacus.Scope{abacus.ScopeAdmin}})
 		if _, err := b.svc.CheckJSON(other, cus.ID, "api_calls"); abacus.ErrorKind(err) != abacus.KindNotFound {
 			t.Fatalf("another tenant's customer: %v", err)
+		}
+	})
+}
+
+// The raw check route answers errors as the huma routes do: the same
+// problem+json, encoded the same way (no HTML escaping), with the request
+// id; and it refuses missing credentials like every other route.
+func TestHTTPCheckErrorsAreTheProblemsOfEveryRoute(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		c, _, _ := newServer(t, d)
+		_, cus := c.do("POST", "/api/v1/customers", `{"name":"A","currency":"EUR","subjects":["s1"]}`)
+		id := cus["id"].(string)
+		res, err := http.Get(c.url + "/api/v1/customers/" + id + "/entitlements/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 401 || res.Header.Get("Content-Type") != "application/problem+json" {
+			t.Fatalf("no credentials: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+		}
+		req, _ := http.NewRequest("GET", c.url+"/api/v1/customers/"+id+"/entitlements/%3Cx%3E", nil)
+		req.Header.Set("Authorization", "Bearer "+c.key)
+		res, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 404 || res.Header.Get("Content-Type") != "application/problem+json" ||
+			!strings.Contains(string(raw), `"detail":"feature \"<x>\" does not exist","code":"feature_not_found","request_id":"`+res.Header.Get("X-Request-Id")+`"`) {
+			t.Fatalf("unknown feature: %d %s %s", res.StatusCode, res.Header.Get("Content-Type"), raw)
+		}
+		if st, p := c.do("GET", "/api/v1/customers/cus_nope/entitlements/x", ""); st != 404 || p["code"] != "customer_not_found" {
+			t.Fatalf("unknown customer: %d %v", st, p)
 		}
 	})
 }

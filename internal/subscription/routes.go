@@ -110,7 +110,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		abacus.ScopeRead, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			body, err := svc.CheckJSON(r.Context(), r.PathValue("id"), r.PathValue("feature"))
 			if err != nil {
-				httpapi.WriteError(w, r, log, err)
+				httpapi.WriteOpError(w, r, log, err)
 				return
 			}
 			w.Header()["Content-Type"] = jsonContentType
