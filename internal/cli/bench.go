@@ -23,6 +23,8 @@ func bench(ctx context.Context, e Env, args []string) error {
 	switch args[0] {
 	case "http":
 		return benchHTTP(ctx, e, args[1:])
+	case "serve-204":
+		return benchServe204(ctx, e, args[1:])
 	case "ingest":
 		return benchIngest(ctx, e, args[1:])
 	case "query":

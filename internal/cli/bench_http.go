@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -26,7 +28,9 @@ func (h *headerFlags) Set(v string) error {
 // benchHTTP is `abacus bench http`: an open-loop (constant arrival rate)
 // load of one request against a URL, each run followed by the same load
 // against a bare net/http server answering 204, so both figures share the
-// machine's state.
+// machine's state. The baseline server runs in a process of its own, as the
+// server under test does: in the generator's process it would share its
+// scheduler and garbage collector and come out slower than it is.
 func benchHTTP(ctx context.Context, e Env, args []string) error {
 	fs := flag.NewFlagSet("abacus bench http", flag.ContinueOnError)
 	fs.SetOutput(e.Stderr)
@@ -78,14 +82,14 @@ func benchHTTP(ctx context.Context, e Env, args []string) error {
 		if *baseline == "none" {
 			continue
 		}
-		srv, err := loadgen.StartBareHTTP()
+		base, stop, err := startBaselineProcess(ctx)
 		if err != nil {
 			return err
 		}
 		bcfg := cfg
-		bcfg.URL = srv.URL + "/baseline" // same header lines, so the same request bytes to read
+		bcfg.URL = base + "/baseline" // same header lines, so the same request bytes to read
 		b, err := loadgen.RunOpen(ctx, bcfg)
-		_ = srv.Close()
+		stop()
 		if err != nil {
 			return fmt.Errorf("run %d baseline: %w", i, err)
 		}
@@ -130,4 +134,48 @@ func loadAverage() string {
 		return "unknown"
 	}
 	return strings.Join(fields[:3], " ")
+}
+
+// startBaselineProcess starts `abacus bench serve-204` (this executable) and
+// returns its base URL and a function that stops it.
+func startBaselineProcess(ctx context.Context) (string, func(), error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", nil, fmt.Errorf("finding this executable to run the baseline: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, exe, "bench", "serve-204")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("starting the baseline server: %w", err)
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "http://") {
+		stop()
+		return "", nil, fmt.Errorf("the baseline server did not start: %q %v", line, err)
+	}
+	return strings.TrimSpace(line), stop, nil
+}
+
+// benchServe204 is `abacus bench serve-204`: the bare net/http baseline
+// server (loadgen.StartBareHTTP) in a process of its own. It prints its
+// base URL on the first line and serves until interrupted.
+func benchServe204(ctx context.Context, e Env, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("bench serve-204 takes no arguments")
+	}
+	srv, err := loadgen.StartBareHTTP()
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	fmt.Fprintln(e.Stdout, srv.URL)
+	<-ctx.Done()
+	return nil
 }
