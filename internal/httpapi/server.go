@@ -5,7 +5,8 @@
 // RFC 9457 problem+json, for every failure including unknown routes.
 //
 // Modules add routes with Register (a huma operation plus the scope it
-// needs) or Handle (a raw handler for hot paths). The scope on each route is
+// needs), Handle (a raw handler for hot paths) or HandleOp (a raw handler
+// documented as the huma operation it stands for). The scope on each route is
 // the permission table: there is no route without one, public routes say
 // so explicitly with ScopePublic.
 package httpapi
