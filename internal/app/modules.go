@@ -49,7 +49,7 @@ type meteredUsage struct {
 	svc *usage.Service
 	ttl time.Duration
 
-	mu    sync.Mutex
+	mu    sync.RWMutex
 	cache map[usageKey]cachedUsage
 	// flight makes concurrent misses of one key share a single query, so
 	// an expiring entry under load costs one query, not one per request.
@@ -85,15 +85,18 @@ func (m *meteredUsage) Usage(ctx context.Context, tenantID, meterSlug string, su
 		subj = strings.Join(subjects, "\x00")
 	}
 	key := usageKey{tenant: tenantID, meter: meterSlug, subjects: subj, from: from.UnixMicro(), to: to.UnixMicro()}
-	m.mu.Lock()
+	m.mu.RLock()
 	c, ok := m.cache[key]
-	m.mu.Unlock()
+	m.mu.RUnlock()
 	if ok && time.Now().Before(c.until) {
 		return c.v, nil
 	}
+	// Copies the query points to, declared here so that only a miss moves
+	// them to the heap, not every hit.
+	qFrom, qTo := from, to
 	flightKey := fmt.Sprintf("%s\x00%s\x00%s\x00%d\x00%d", key.tenant, key.meter, key.subjects, key.from, key.to)
 	v, err, _ := m.flight.Do(flightKey, func() (any, error) {
-		res, _, err := m.svc.Query(tenantCtx(ctx, tenantID), meterSlug, usage.QueryParams{From: &from, To: &to, Subject: subjects})
+		res, _, err := m.svc.Query(tenantCtx(ctx, tenantID), meterSlug, usage.QueryParams{From: &qFrom, To: &qTo, Subject: subjects})
 		if err != nil {
 			return nil, err
 		}

@@ -18,9 +18,13 @@ import (
 // baselines its figures are compared with (see docs/benchmarks.md).
 func bench(ctx context.Context, e Env, args []string) error {
 	if len(args) == 0 {
-		return errors.New("name a subcommand: bench ingest|query|baseline-http|baseline-jetstream")
+		return errors.New("name a subcommand: bench ingest|query|http|baseline-http|baseline-jetstream")
 	}
 	switch args[0] {
+	case "http":
+		return benchHTTP(ctx, e, args[1:])
+	case "serve-204":
+		return benchServe204(ctx, e, args[1:])
 	case "ingest":
 		return benchIngest(ctx, e, args[1:])
 	case "query":
@@ -28,7 +32,7 @@ func bench(ctx context.Context, e Env, args []string) error {
 	case "baseline-http", "baseline-jetstream":
 		return benchBaseline(ctx, e, args[0], args[1:])
 	}
-	return fmt.Errorf("unknown subcommand %q: use bench ingest|query|baseline-http|baseline-jetstream", args[0])
+	return fmt.Errorf("unknown subcommand %q: use bench ingest|query|http|baseline-http|baseline-jetstream", args[0])
 }
 
 // loadFlags are the flags shaping load, shared by ingest and baselines.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 
@@ -20,4 +21,15 @@ var jsonFormat = huma.Format{
 		return enc.Encode(v)
 	},
 	Unmarshal: json.Unmarshal,
+}
+
+// EncodeJSON returns v encoded exactly as a Register route's response
+// body is (jsonFormat, newline-terminated), for raw routes that answer
+// what a huma operation would.
+func EncodeJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	if err := jsonFormat.Marshal(&b, v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }

@@ -87,6 +87,19 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 	_ = json.NewEncoder(w).Encode(p)
 }
 
+// WriteOpError writes err as a problem exactly as a Register route
+// answers it (encoded by the huma format, so without HTML escaping), for
+// raw routes added with HandleOp.
+func WriteOpError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	p := ProblemFrom(r.Context(), log, err)
+	w.Header().Set("Content-Type", "application/problem+json")
+	if p.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(p.retryAfter))
+	}
+	w.WriteHeader(p.Status)
+	_ = jsonFormat.Marshal(w, p)
+}
+
 // WriteError writes err as a problem.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	WriteProblem(w, r, ProblemFrom(r.Context(), log, err))

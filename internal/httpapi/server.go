@@ -5,7 +5,8 @@
 // RFC 9457 problem+json, for every failure including unknown routes.
 //
 // Modules add routes with Register (a huma operation plus the scope it
-// needs) or Handle (a raw handler for hot paths). The scope on each route is
+// needs), Handle (a raw handler for hot paths) or HandleOp (a raw handler
+// documented as the huma operation it stands for). The scope on each route is
 // the permission table: there is no route without one, public routes say
 // so explicitly with ScopePublic.
 package httpapi
@@ -15,6 +16,8 @@ import (
 	_ "embed"
 	"log/slog"
 	"net/http"
+	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -190,6 +193,56 @@ func (s *Server) Handle(pattern string, scope abacus.Scope, h http.Handler) {
 		}
 		h.ServeHTTP(w, r)
 	}))
+}
+
+// HandleOp adds a raw handler h for op's method and path, documented in
+// the OpenAPI document as Register would document op with output body O:
+// scope, security, path parameters, the response schema and the error
+// responses. For hot routes that must answer exactly what a huma operation
+// would, without its reflection-based decoding and encoding per request.
+func HandleOp[O any](s *Server, op huma.Operation, scope abacus.Scope, h http.Handler) {
+	s.Handle(op.Method+" "+op.Path, scope, h)
+	if scope != ScopePublic {
+		op.Security = []map[string][]string{{"bearer": {}}}
+		op.Description = strings.TrimSpace(op.Description + "\n\nRequires scope `" + string(scope) + "`.")
+		if op.Errors == nil {
+			op.Errors = []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden}
+		}
+	}
+	for rest := op.Path; ; {
+		_, after, ok := strings.Cut(rest, "{")
+		if !ok {
+			break
+		}
+		name, tail, _ := strings.Cut(after, "}")
+		rest = tail
+		if !slices.ContainsFunc(op.Parameters, func(p *huma.Param) bool { return p.In == "path" && p.Name == name }) {
+			op.Parameters = append(op.Parameters, &huma.Param{Name: name, In: "path", Required: true, Schema: &huma.Schema{Type: "string"}})
+		}
+	}
+	reg := s.API.OpenAPI().Components.Schemas
+	status := op.DefaultStatus
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if op.Responses == nil {
+		op.Responses = map[string]*huma.Response{}
+	}
+	out := reflect.TypeFor[O]()
+	op.Responses[strconv.Itoa(status)] = &huma.Response{Description: http.StatusText(status), Content: map[string]*huma.MediaType{
+		"application/json": {Schema: reg.Schema(out, true, out.Name())}}}
+	if len(op.Errors) > 0 { // as huma adds them
+		if strings.Contains(op.Path, "{") {
+			op.Errors = append(op.Errors, http.StatusUnprocessableEntity)
+		}
+		op.Errors = append(op.Errors, http.StatusInternalServerError)
+	}
+	problem := reg.Schema(reflect.TypeFor[Problem](), true, "Problem")
+	for _, code := range op.Errors {
+		op.Responses[strconv.Itoa(code)] = &huma.Response{Description: http.StatusText(code), Content: map[string]*huma.MediaType{
+			"application/problem+json": {Schema: problem}}}
+	}
+	s.API.OpenAPI().AddOperation(&op)
 }
 
 // Routes returns every registered route ("METHOD /path") and its scope,

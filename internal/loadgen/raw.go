@@ -114,16 +114,22 @@ func (c *rawConn) roundTrip(r *RawHTTP, single bool, body []byte) (keep bool, er
 	if err != nil {
 		return false, fmt.Errorf("sending to %s: %w", r.addr, err)
 	}
+	return c.readResponse(r.addr, false)
+}
+
+// readResponse reads one answer. A 2xx body is kept only when keepBody;
+// an error's body always is, for the message.
+func (c *rawConn) readResponse(addr string, keepBody bool) (keep bool, err error) {
 	line, err := c.br.ReadSlice('\n')
 	if err != nil {
-		return false, fmt.Errorf("reading the answer from %s: %w", r.addr, err)
+		return false, fmt.Errorf("reading the answer from %s: %w", addr, err)
 	}
 	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
-		return false, fmt.Errorf("malformed status line %q from %s", line, r.addr)
+		return false, fmt.Errorf("malformed status line %q from %s", line, addr)
 	}
 	status, err := strconv.Atoi(string(line[9:12]))
 	if err != nil {
-		return false, fmt.Errorf("malformed status line %q from %s", line, r.addr)
+		return false, fmt.Errorf("malformed status line %q from %s", line, addr)
 	}
 	keep = true
 	length, chunked := int64(0), false
@@ -131,7 +137,7 @@ func (c *rawConn) roundTrip(r *RawHTTP, single bool, body []byte) (keep bool, er
 	for {
 		l, err := c.br.ReadSlice('\n')
 		if err != nil {
-			return false, fmt.Errorf("reading headers from %s: %w", r.addr, err)
+			return false, fmt.Errorf("reading headers from %s: %w", addr, err)
 		}
 		l = bytes.TrimRight(l, "\r\n")
 		if len(l) == 0 {
@@ -153,19 +159,24 @@ func (c *rawConn) roundTrip(r *RawHTTP, single bool, body []byte) (keep bool, er
 		}
 	}
 	var respBody []byte
+	ok := status >= 200 && status < 300
 	switch {
 	case status == 204 || status == 304 || status < 200:
+	case ok && !keepBody && !chunked:
+		if _, err := c.br.Discard(int(length)); err != nil {
+			return false, fmt.Errorf("reading the body from %s: %w", addr, err)
+		}
 	case chunked:
 		if respBody, err = readChunked(c.br); err != nil {
-			return false, fmt.Errorf("reading the body from %s: %w", r.addr, err)
+			return false, fmt.Errorf("reading the body from %s: %w", addr, err)
 		}
 	case length > 0:
 		respBody = make([]byte, length)
 		if _, err := io.ReadFull(c.br, respBody); err != nil {
-			return false, fmt.Errorf("reading the body from %s: %w", r.addr, err)
+			return false, fmt.Errorf("reading the body from %s: %w", addr, err)
 		}
 	}
-	if status >= 200 && status < 300 {
+	if ok {
 		return keep, nil
 	}
 	return keep, &client.Problem{Status: status, Body: string(bytes.TrimSpace(respBody)), RetryAfter: retryAfter}

@@ -84,8 +84,8 @@ func (r Result) Rate() float64 {
 
 // Latency summarises request latencies.
 type Latency struct {
-	N             int
-	P50, P99, Max time.Duration
+	N                        int
+	P50, P90, P99, P999, Max time.Duration
 }
 
 // Summarise returns the percentiles of ds (which it sorts).
@@ -98,11 +98,16 @@ func Summarise(ds []time.Duration) Latency {
 		i := int(p*float64(len(ds)) + 0.5)
 		return ds[min(max(i-1, 0), len(ds)-1)]
 	}
-	return Latency{N: len(ds), P50: pct(0.50), P99: pct(0.99), Max: ds[len(ds)-1]}
+	return Latency{N: len(ds), P50: pct(0.50), P90: pct(0.90), P99: pct(0.99), P999: pct(0.999), Max: ds[len(ds)-1]}
 }
 
 func (l Latency) String() string {
 	return fmt.Sprintf("p50 %s p99 %s max %s (n=%d)", round(l.P50), round(l.P99), round(l.Max), l.N)
+}
+
+// Detail is String with p90 and p99.9.
+func (l Latency) Detail() string {
+	return fmt.Sprintf("p50 %s p90 %s p99 %s p99.9 %s max %s (n=%d)", round(l.P50), round(l.P90), round(l.P99), round(l.P999), round(l.Max), l.N)
 }
 
 func round(d time.Duration) time.Duration {

@@ -14,6 +14,7 @@ import (
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/db"
+	"github.com/abacusbilling/abacus/internal/httpapi"
 	"github.com/abacusbilling/abacus/internal/outbox"
 	"github.com/abacusbilling/abacus/internal/period"
 )
@@ -49,6 +50,21 @@ type customerState struct {
 	subs     []*liveSub
 	features map[string]catalog.Feature
 	terms    map[termsKey]*meteredTerms // of every metered grant of subs
+	// answers memoises the encoded answer of each check: per grant
+	// {subscription, feature} of subs and, for features no live
+	// subscription grants, per {"", feature}.
+	answers map[termsKey]*answerMemo
+}
+
+// answerMemo holds the last encoded answer of one check. A metered answer
+// stays valid while the period and the usage are the ones it was built
+// from; any other answer is fixed for as long as the state is cached.
+type answerMemo struct{ last atomic.Pointer[encodedAnswer] }
+
+type encodedAnswer struct {
+	period *period.Period // metered: the period the answer was built for
+	used   decimal.Decimal
+	body   []byte
 }
 
 type liveSub struct {
@@ -185,7 +201,7 @@ func (s *Service) state(ctx context.Context, tenant, customerID string) (*custom
 	if err != nil {
 		return nil, err
 	}
-	st := &customerState{loaded: wall, subjects: cus.Subjects, terms: map[termsKey]*meteredTerms{}}
+	st := &customerState{loaded: wall, subjects: cus.Subjects, terms: map[termsKey]*meteredTerms{}, answers: map[termsKey]*answerMemo{}}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+subCols+` FROM subscriptions WHERE tenant_id = $1 AND customer_id = $2 AND status <> 'ended' ORDER BY id`,
 		tenant, customerID)
 	if err != nil {
@@ -217,10 +233,18 @@ func (s *Service) state(ctx context.Context, tenant, customerID string) (*custom
 	for _, ls := range st.subs {
 		for _, g := range ls.ver.Entitlements {
 			k := termsKey{ls.sub.ID, g.Feature}
-			if f, ok := st.features[g.Feature]; ok && f.Kind == catalog.FeatureMetered && st.terms[k] == nil {
-				st.terms[k] = newMeteredTerms(f, g) // the first grant of a feature counts, as in Version.Entitlement
+			f, ok := st.features[g.Feature]
+			if !ok || st.answers[k] != nil {
+				continue // the first grant of a feature counts, as in Version.Entitlement
+			}
+			st.answers[k] = &answerMemo{}
+			if f.Kind == catalog.FeatureMetered {
+				st.terms[k] = newMeteredTerms(f, g)
 			}
 		}
+	}
+	for key := range st.features {
+		st.answers[termsKey{"", key}] = &answerMemo{}
 	}
 	s.cache.put(tenant, customerID, st)
 	return st, nil
@@ -243,6 +267,97 @@ func (s *Service) Check(ctx context.Context, customerID, feature string) (Entitl
 		return Entitlement{}, abacus.NotFound("feature", feature)
 	}
 	return s.check(ctx, tenant, customerID, st, f, s.now())
+}
+
+// CheckJSON is Check answered as the JSON the API sends (what
+// httpapi.EncodeJSON writes for the Entitlement), for the hot route: the
+// encoded answer is memoised with the cached customer state and rebuilt
+// only when the usage or the period it was built from changes, so a
+// repeated check neither allocates an Entitlement nor encodes one. Usage
+// is read, and thresholds are handled, exactly as Check does. The bytes
+// are shared: read them, never write to them. Errors as Check.
+func (s *Service) CheckJSON(ctx context.Context, customerID, feature string) ([]byte, error) {
+	tenant, err := abacus.TenantFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.state(ctx, tenant, customerID)
+	if err != nil {
+		return nil, err
+	}
+	f, ok := st.features[feature]
+	if !ok {
+		return nil, abacus.NotFound("feature", feature)
+	}
+	now := s.now()
+	ls, grant := st.grantOf(f.Key, now)
+	key := termsKey{feature: f.Key}
+	if ls != nil {
+		key.subscription = ls.sub.ID
+	}
+	memo := st.answers[key]
+	if ls == nil || f.Kind != catalog.FeatureMetered {
+		if memo != nil {
+			if a := memo.last.Load(); a != nil {
+				return a.body, nil
+			}
+		}
+		e, err := s.check(ctx, tenant, customerID, st, f, now)
+		if err != nil {
+			return nil, err
+		}
+		return memoise(memo, &encodedAnswer{}, e)
+	}
+	terms := st.terms[key]
+	if terms == nil || memo == nil { // not built with the state (cannot happen for a grant of ls)
+		e, err := s.metered(ctx, tenant, customerID, st, ls, f, grant, now)
+		if err != nil {
+			return nil, err
+		}
+		return httpapi.EncodeJSON(e)
+	}
+	p := ls.periodAt(now)
+	used, err := s.usedIn(ctx, tenant, st, ls, f, p)
+	if err != nil {
+		return nil, err
+	}
+	// The same period and usage give the same answer, and its thresholds
+	// were handled when it was built (a failure there stores no answer).
+	if a := memo.last.Load(); a != nil && a.period == p && a.used.Equal(used) {
+		return a.body, nil
+	}
+	e, err := s.meteredAt(ctx, tenant, customerID, ls.sub, f, terms, p, used)
+	if err != nil {
+		return nil, err
+	}
+	return memoise(memo, &encodedAnswer{period: p, used: used}, e)
+}
+
+// memoise encodes e into a and stores a in memo (when there is one).
+func memoise(memo *answerMemo, a *encodedAnswer, e Entitlement) ([]byte, error) {
+	body, err := httpapi.EncodeJSON(e)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the entitlement to %s: %w", e.Feature, err)
+	}
+	a.body = body
+	if memo != nil {
+		memo.last.Store(a)
+	}
+	return body, nil
+}
+
+// grantOf returns the oldest subscription live at now whose version
+// grants feature, and the grant; nil when none does.
+func (st *customerState) grantOf(feature string, now time.Time) (*liveSub, catalog.Grant) {
+	for _, ls := range st.subs {
+		if !ls.sub.live(now) {
+			continue
+		}
+		if grant, ok := ls.ver.Entitlement(feature); ok {
+			return ls, grant
+		}
+	}
+	return nil, catalog.Grant{}
 }
 
 // Entitlements returns the customer's entitlement to every feature of
@@ -277,46 +392,55 @@ func (s *Service) Entitlements(ctx context.Context, customerID string) ([]Entitl
 // whose version grants it decides.
 func (s *Service) check(ctx context.Context, tenant, customerID string, st *customerState, f catalog.Feature, now time.Time) (Entitlement, error) {
 	e := Entitlement{Feature: f.Key, Kind: f.Kind}
-	for _, ls := range st.subs {
-		if !ls.sub.live(now) {
-			continue
-		}
-		grant, ok := ls.ver.Entitlement(f.Key)
-		if !ok {
-			continue
-		}
-		e.SubscriptionID = ls.sub.ID
-		switch f.Kind {
-		case catalog.FeatureBoolean:
-			e.HasAccess = grant.Enabled == nil || *grant.Enabled
-		case catalog.FeatureStatic:
-			e.HasAccess, e.Value = true, f.Value
-			if len(grant.Value) > 0 {
-				e.Value = grant.Value
-			}
-		case catalog.FeatureMetered:
-			return s.metered(ctx, tenant, customerID, st, ls, f, grant, now)
-		}
+	ls, grant := st.grantOf(f.Key, now)
+	if ls == nil {
 		return e, nil
+	}
+	e.SubscriptionID = ls.sub.ID
+	switch f.Kind {
+	case catalog.FeatureBoolean:
+		e.HasAccess = grant.Enabled == nil || *grant.Enabled
+	case catalog.FeatureStatic:
+		e.HasAccess, e.Value = true, f.Value
+		if len(grant.Value) > 0 {
+			e.Value = grant.Value
+		}
+	case catalog.FeatureMetered:
+		return s.metered(ctx, tenant, customerID, st, ls, f, grant, now)
 	}
 	return e, nil
 }
 
 func (s *Service) metered(ctx context.Context, tenant, customerID string, st *customerState, ls *liveSub, f catalog.Feature,
 	grant catalog.Grant, now time.Time) (Entitlement, error) {
-	sub := ls.sub
-	terms := st.terms[termsKey{sub.ID, f.Key}]
+	terms := st.terms[termsKey{ls.sub.ID, f.Key}]
 	if terms == nil { // not built with the state (cannot happen for a grant of ls); work them out
 		terms = newMeteredTerms(f, grant)
 	}
+	p := ls.periodAt(now) // shared and never modified: the response points into it
+	used, err := s.usedIn(ctx, tenant, st, ls, f, p)
+	if err != nil {
+		return Entitlement{Feature: f.Key, Kind: f.Kind, SubscriptionID: ls.sub.ID, Enforcement: terms.enforcement}, err
+	}
+	return s.meteredAt(ctx, tenant, customerID, ls.sub, f, terms, p, used)
+}
+
+// usedIn returns the customer's usage of metered feature f in period p of
+// ls, from the subscription's start when it began within p.
+func (s *Service) usedIn(ctx context.Context, tenant string, st *customerState, ls *liveSub, f catalog.Feature, p *period.Period) (decimal.Decimal, error) {
+	used, err := s.usage.Usage(ctx, tenant, f.MeterSlug, st.subjects, maxTime(p.Start, ls.sub.StartedAt), p.End)
+	if err != nil {
+		return decimal.Zero, fmt.Errorf("reading usage of %s: %w", f.MeterSlug, err)
+	}
+	return used, nil
+}
+
+// meteredAt is the entitlement to metered feature f with used in period
+// p, after emitting the thresholds used has reached.
+func (s *Service) meteredAt(ctx context.Context, tenant, customerID string, sub Subscription, f catalog.Feature,
+	terms *meteredTerms, p *period.Period, used decimal.Decimal) (Entitlement, error) {
 	e := Entitlement{Feature: f.Key, Kind: f.Kind, SubscriptionID: sub.ID, Enforcement: terms.enforcement}
 	limit := terms.limit
-	p := ls.periodAt(now) // shared and never modified: the response points into it
-	from := maxTime(p.Start, sub.StartedAt)
-	used, err := s.usage.Usage(ctx, tenant, f.MeterSlug, st.subjects, from, p.End)
-	if err != nil {
-		return e, fmt.Errorf("reading usage of %s: %w", f.MeterSlug, err)
-	}
 	e.Used, e.Limit, e.PeriodStart, e.PeriodEnd = &used, limit, &p.Start, &p.End
 	e.HasAccess = true
 	if limit != nil {
