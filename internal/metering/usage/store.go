@@ -23,10 +23,11 @@ const (
 var resolutions = [...]int64{resMinute, resHour, resDay}
 
 // chunk sizes keep statements under both engines' parameter limits
-// (SQLite 32766, PostgreSQL 65535).
+// (SQLite 32766, PostgreSQL 65535); statements take power-of-two sizes up
+// to these (chunkLen).
 const (
-	rollupChunk = 500
-	keyChunk    = 300
+	rollupChunk = 512
+	keyChunk    = 256
 )
 
 var (
@@ -50,6 +51,62 @@ var (
 			ON u.tenant_id = k.t AND u.meter_id = k.m AND u.res = k.r AND u.subject = k.s AND u.start = k.st AND u.group_key = k.g`,
 	}
 )
+
+// readFrontsSQL reads, per (tenant, meter, res, subject), the latest start
+// stored: one index seek each.
+var readFrontsSQL = &valuesSQL{
+	head: `WITH k (t, m, r, s) AS (VALUES `,
+	row:  `(#,#,CAST(# AS INTEGER),#)`,
+	tail: `) SELECT k.t, k.m, k.r, k.s, (SELECT MAX(u.start) FROM usage_rollups u
+		WHERE u.tenant_id = k.t AND u.meter_id = k.m AND u.res = k.r AND u.subject = k.s) FROM k`,
+}
+
+// frontKey names the rollup rows of one subject at one resolution.
+type frontKey struct {
+	tenant, meter string
+	res           int64
+	subject       string
+}
+
+func frontOf(k rkey) frontKey { return frontKey{k.tenant, k.meter, k.res, k.subject} }
+
+// noFront is the front of rows none of which is stored.
+const noFront = -1 << 63
+
+// readFronts reads the fronts of keys into into (noFront where no row is
+// stored).
+func readFronts(ctx context.Context, tx *db.Tx, keys []frontKey, args []any, into map[frontKey]int64) ([]any, error) {
+	for lo, n := 0, 0; lo < len(keys); lo += n {
+		n = chunkLen(len(keys)-lo, keyChunk)
+		args = args[:0]
+		for _, k := range keys[lo : lo+n] {
+			args = append(args, k.tenant, k.meter, k.res, k.subject)
+		}
+		rows, err := tx.QueryPrepared(ctx, readFrontsSQL.get(tx.Engine(), n), args...)
+		if err != nil {
+			return args, fmt.Errorf("reading rollup fronts: %w", err)
+		}
+		for rows.Next() {
+			var k frontKey
+			var front sql.NullInt64
+			if err := rows.Scan(&k.tenant, &k.meter, &k.res, &k.subject, &front); err != nil {
+				rows.Close()
+				return args, fmt.Errorf("reading rollup fronts: %w", err)
+			}
+			if front.Valid {
+				into[k] = front.Int64
+			} else {
+				into[k] = noFront
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return args, fmt.Errorf("reading rollup fronts: %w", err)
+		}
+	}
+	clear(args)
+	return args, nil
+}
 
 const stateCols = `count, sum, min, max, latest, latest_at, latest_source, latest_id`
 
@@ -96,14 +153,15 @@ func (r *stateRow) state(agg metering.Aggregation) (metering.State, error) {
 }
 
 // readRollups reads the stored states of keys (those that exist).
-func readRollups(ctx context.Context, q db.Querier, e db.Engine, keys []rkey, aggOf func(meter string) metering.Aggregation, args []any, into map[rkey]metering.State) ([]any, error) {
-	for lo := 0; lo < len(keys); lo += keyChunk {
-		part := keys[lo:min(lo+keyChunk, len(keys))]
+func readRollups(ctx context.Context, tx *db.Tx, keys []rkey, aggOf func(meter string) metering.Aggregation, args []any, into map[rkey]metering.State) ([]any, error) {
+	for lo, n := 0, 0; lo < len(keys); lo += n {
+		n = chunkLen(len(keys)-lo, keyChunk)
+		part := keys[lo : lo+n]
 		args = args[:0]
 		for _, k := range part {
 			args = append(args, k.tenant, k.meter, k.res, k.subject, k.start, k.group)
 		}
-		rows, err := q.QueryContext(ctx, readRollupsSQL.get(e, len(part)), args...)
+		rows, err := tx.QueryPrepared(ctx, readRollupsSQL.get(tx.Engine(), len(part)), args...)
 		if err != nil {
 			return args, fmt.Errorf("reading rollups: %w", err)
 		}
@@ -137,15 +195,16 @@ type upsert struct {
 
 // writeRollups upserts full states.
 func writeRollups(ctx context.Context, tx *db.Tx, ups []upsert, args []any) ([]any, error) {
-	for lo := 0; lo < len(ups); lo += rollupChunk {
-		part := ups[lo:min(lo+rollupChunk, len(ups))]
+	for lo, n := 0, 0; lo < len(ups); lo += n {
+		n = chunkLen(len(ups)-lo, rollupChunk)
+		part := ups[lo : lo+n]
 		args = args[:0]
 		for i := range part {
 			k, r := &part[i].k, rowOf(&part[i].s)
 			args = append(args, k.tenant, k.meter, k.res, k.subject, k.start, k.group,
 				r.count, r.sum, r.min, r.max, r.latest, r.latestAt, r.latestSource, r.latestID)
 		}
-		if _, err := tx.ExecContext(ctx, upsertRollupsSQL.get(tx.Engine(), len(part)), args...); err != nil {
+		if _, err := tx.ExecPrepared(ctx, upsertRollupsSQL.get(tx.Engine(), len(part)), args...); err != nil {
 			return args, fmt.Errorf("writing rollups: %w", err)
 		}
 	}
@@ -160,13 +219,14 @@ type uvalue struct {
 
 // writeValues adds UNIQUE_COUNT values (present ones are kept).
 func writeValues(ctx context.Context, tx *db.Tx, vals []uvalue, args []any) ([]any, error) {
-	for lo := 0; lo < len(vals); lo += rollupChunk {
-		part := vals[lo:min(lo+rollupChunk, len(vals))]
+	for lo, n := 0, 0; lo < len(vals); lo += n {
+		n = chunkLen(len(vals)-lo, rollupChunk)
+		part := vals[lo : lo+n]
 		args = args[:0]
 		for _, v := range part {
 			args = append(args, v.k.tenant, v.k.meter, v.k.res, v.k.subject, v.k.start, v.k.group, v.v)
 		}
-		if _, err := tx.ExecContext(ctx, insertValuesSQL.get(tx.Engine(), len(part)), args...); err != nil {
+		if _, err := tx.ExecPrepared(ctx, insertValuesSQL.get(tx.Engine(), len(part)), args...); err != nil {
 			return args, fmt.Errorf("writing unique values: %w", err)
 		}
 	}
