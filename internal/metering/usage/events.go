@@ -178,7 +178,8 @@ var (
 	existingIDsSQL = &valuesSQL{
 		head: `WITH k (t, s, i) AS (VALUES `,
 		row:  `(#,#,#)`,
-		tail: `) SELECT e.tenant_id, e.source, e.id FROM k JOIN usage_event_ids e ON e.tenant_id = k.t AND e.source = k.s AND e.id = k.i`,
+		// CROSS JOIN: k stays the outer loop (see readRollupsSQL).
+		tail: `) SELECT e.tenant_id, e.source, e.id FROM k CROSS JOIN usage_event_ids e WHERE e.tenant_id = k.t AND e.source = k.s AND e.id = k.i`,
 	}
 )
 

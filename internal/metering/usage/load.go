@@ -43,6 +43,16 @@ func Load(ctx context.Context, d *db.DB, tenant string, cfg LoadConfig, log *slo
 		cfg.RoundEvents = 20_000
 	}
 	ws := NewWorkers(d, nil, WorkerConfig{Partitions: cfg.Partitions}, abacus.SystemClock{}, log, nil)
+	if err := ws.tuneSQLite(ctx); err != nil {
+		return 0, err
+	}
+	if d.Engine() == db.SQLite {
+		// Rounds touch rollup pages all over a large tree (one insertion
+		// point per subject, meter and resolution): keep more of it.
+		if _, err := d.ExecContext(ctx, `PRAGMA cache_size = -1048576`); err != nil {
+			return 0, fmt.Errorf("sizing the SQLite page cache: %w", err)
+		}
+	}
 	if d.Engine() == db.Postgres {
 		release, err := ws.lockPartitions(ctx)
 		if err != nil {

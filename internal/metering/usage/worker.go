@@ -114,17 +114,8 @@ func (ws *Workers) Run(ctx context.Context) error {
 	if err := EnsureStream(ctx, ws.bus, ws.cfg.Partitions, ws.cfg.StreamMaxAge); err != nil {
 		return err
 	}
-	if ws.db.Engine() == db.SQLite {
-		// A round writes a few MB of pages; SQLite's default 2 MB page
-		// cache spills them mid-transaction and re-reads tree pages, and
-		// statement journals (multi-row upserts) spill to a temp file. The
-		// writer is one connection, so this sets it for every writer (best
-		// effort: a reopened connection gets the defaults again).
-		for _, p := range []string{`PRAGMA cache_size = -65536`, `PRAGMA temp_store = MEMORY`} {
-			if _, err := ws.db.ExecContext(ctx, p); err != nil {
-				return fmt.Errorf("tuning the SQLite writer (%s): %w", p, err)
-			}
-		}
+	if err := ws.tuneSQLite(ctx); err != nil {
+		return err
 	}
 	if ws.db.Engine() == db.Postgres {
 		release, err := ws.lockPartitions(ctx)
@@ -146,6 +137,24 @@ func (ws *Workers) Run(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	return nil
+}
+
+// tuneSQLite sizes the SQLite writer for rounds. A round writes a few MB
+// of pages; SQLite's default 2 MB page cache spills them mid-transaction
+// and re-reads tree pages, and statement journals (multi-row upserts)
+// spill to a temp file. The writer is one connection, so this sets it for
+// every writer (best effort: a reopened connection gets the defaults
+// again).
+func (ws *Workers) tuneSQLite(ctx context.Context) error {
+	if ws.db.Engine() != db.SQLite {
+		return nil
+	}
+	for _, p := range []string{`PRAGMA cache_size = -65536`, `PRAGMA temp_store = MEMORY`} {
+		if _, err := ws.db.ExecContext(ctx, p); err != nil {
+			return fmt.Errorf("tuning the SQLite writer (%s): %w", p, err)
+		}
+	}
 	return nil
 }
 
@@ -213,6 +222,7 @@ type worker struct {
 	vals    []uvalue
 	scratch []metering.Event
 	deltas  map[rkey]*metering.State
+	order   []rkey // the deltas' keys in order
 	args    []any
 	ew      eventWriter
 	timer   *time.Timer
@@ -616,23 +626,42 @@ func (w *worker) storeRollups(ctx context.Context, tx *db.Tx) ([]upsert, error) 
 	if w.args, err = readRollups(ctx, tx, missing, func(m string) metering.Aggregation { return w.aggs[m] }, w.args, base); err != nil {
 		return nil, err
 	}
+	// Stored rows are upserted; new ones inserted plainly (no conflict
+	// handling: on SQLite a multi-row upsert journals every page it
+	// touches). Both in key order, so the inserts walk the tree in order.
+	w.order = w.order[:0]
+	for k := range w.deltas {
+		w.order = append(w.order, k)
+	}
+	slices.SortFunc(w.order, compareKeys)
 	ups := make([]upsert, 0, len(w.deltas))
-	for k, d := range w.deltas {
+	news := make([]upsert, 0, len(w.deltas))
+	for _, k := range w.order {
+		d := w.deltas[k]
 		s, ok := w.cache[k]
 		if !ok {
-			if s, ok = base[k]; !ok {
-				s = metering.State{Agg: d.Agg}
-			}
+			s, ok = base[k]
+		}
+		if !ok {
+			s = metering.State{Agg: d.Agg}
 		}
 		if err := s.Merge(d); err != nil {
 			return nil, err
 		}
 		s.Distinct = nil
-		ups = append(ups, upsert{k: k, s: s})
+		if ok {
+			ups = append(ups, upsert{k: k, s: s})
+		} else {
+			news = append(news, upsert{k: k, s: s})
+		}
 	}
 	if w.args, err = writeRollups(ctx, tx, ups, w.args); err != nil {
 		return nil, err
 	}
+	if w.args, err = insertRollups(ctx, tx, news, w.args); err != nil {
+		return nil, err
+	}
+	ups = append(ups, news...)
 	if len(w.vals) > 0 {
 		if w.args, err = writeValues(ctx, tx, w.vals, w.args); err != nil {
 			return nil, err
