@@ -129,11 +129,12 @@ func TestPreparedStatementsAcrossTransactions(t *testing.T) {
 						return err
 					}
 				}
-				if want := i + 1; name == "D" {
+				want := i + 1
+				if name == "D" {
 					want = i // C was rolled back
-					if n != want {
-						t.Errorf("transaction %s sees %d tenants, want %d", name, n, want)
-					}
+				}
+				if n != want {
+					t.Errorf("transaction %s sees %d tenants, want %d", name, n, want)
 				}
 				if name == "C" {
 					return boom
