@@ -18,7 +18,7 @@ import (
 // baselines its figures are compared with (see docs/benchmarks.md).
 func bench(ctx context.Context, e Env, args []string) error {
 	if len(args) == 0 {
-		return errors.New("name a subcommand: bench ingest|query|http|baseline-http|baseline-jetstream")
+		return errors.New("name a subcommand: bench ingest|query|load-usage|http|baseline-http|baseline-jetstream")
 	}
 	switch args[0] {
 	case "http":
@@ -29,10 +29,12 @@ func bench(ctx context.Context, e Env, args []string) error {
 		return benchIngest(ctx, e, args[1:])
 	case "query":
 		return benchQuery(ctx, e, args[1:])
+	case "load-usage":
+		return benchLoadUsage(ctx, e, args[1:])
 	case "baseline-http", "baseline-jetstream":
 		return benchBaseline(ctx, e, args[0], args[1:])
 	}
-	return fmt.Errorf("unknown subcommand %q: use bench ingest|query|http|baseline-http|baseline-jetstream", args[0])
+	return fmt.Errorf("unknown subcommand %q: use bench ingest|query|load-usage|http|baseline-http|baseline-jetstream", args[0])
 }
 
 // loadFlags are the flags shaping load, shared by ingest and baselines.

@@ -43,7 +43,7 @@ func commands() []command {
 		{"keys", "rotate the access-token signing keys (rotate)", keys},
 		{"meters", "meter maintenance on the database (meters rebuild SLUG)", meters},
 		{"events", "send usage events to a running server (events send)", events},
-		{"bench", "load-test a running server and its baselines (bench ingest|query|baseline-http|baseline-jetstream)", bench},
+		{"bench", "load-test a running server and its baselines (bench ingest|query|load-usage|http|serve-204|baseline-http|baseline-jetstream)", bench},
 		{"demo", "seed a running server with plans, customers, subscriptions and usage", demoCmd},
 		{"version", "print the version", version},
 	}

@@ -39,6 +39,7 @@ type DB struct {
 	write  *sql.DB
 	read   *sql.DB
 	pool   *pgxpool.Pool
+	stmts  stmtCache
 }
 
 // Options for Open.
@@ -118,6 +119,7 @@ func (d *DB) Close() error {
 		return nil
 	}
 	var errs []error
+	errs = append(errs, d.stmts.close())
 	if d.read != nil && d.read != d.write {
 		errs = append(errs, d.read.Close())
 	}
@@ -162,6 +164,8 @@ type Tx struct {
 	db *DB
 	// afterCommit hooks run once the transaction has committed.
 	afterCommit []func()
+	// stmts are this transaction's handles on prepared statements.
+	stmts map[string]*sql.Stmt
 }
 
 func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
@@ -199,6 +203,9 @@ func (d *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 		if err != nil {
 			_ = stx.Rollback()
 		}
+		// The writer is free again: prepare what this transaction asked
+		// for, so the next ones reuse it.
+		d.stmts.preparePending(ctx, d.write)
 	}()
 	if err = fn(tx); err != nil {
 		return err

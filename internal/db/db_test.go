@@ -103,3 +103,56 @@ func TestFailedMigrationRollsBackFully(t *testing.T) {
 		}
 	})
 }
+
+// TestPreparedStatementsAcrossTransactions runs the same prepared
+// statements in several transactions (prepared on the first, reused after),
+// one of them rolled back, and reads back what committed.
+func TestPreparedStatementsAcrossTransactions(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		boom := errors.New("boom")
+		for i, name := range []string{"A", "B", "C", "D"} {
+			err := d.InTx(ctx, func(tx *db.Tx) error {
+				if _, err := tx.ExecPrepared(ctx, `INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)`,
+					"ten_"+name, name, db.TimeOf(time.Now())); err != nil {
+					return err
+				}
+				rows, err := tx.QueryPrepared(ctx, `SELECT count(*) FROM tenants WHERE id LIKE $1`, "ten_%")
+				if err != nil {
+					return err
+				}
+				defer rows.Close()
+				var n int
+				for rows.Next() {
+					if err := rows.Scan(&n); err != nil {
+						return err
+					}
+				}
+				want := i + 1
+				if name == "D" {
+					want = i // C was rolled back
+				}
+				if n != want {
+					t.Errorf("transaction %s sees %d tenants, want %d", name, n, want)
+				}
+				if name == "C" {
+					return boom
+				}
+				return rows.Err()
+			})
+			if name == "C" && !errors.Is(err, boom) {
+				t.Fatalf("transaction C: %v, want boom", err)
+			} else if name != "C" && err != nil {
+				t.Fatal(err)
+			}
+		}
+		var n int
+		if err := d.QueryRowContext(ctx, `SELECT count(*) FROM tenants WHERE id IN ('ten_A', 'ten_B', 'ten_D')`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 3 {
+			t.Fatalf("%d of A, B, D committed, want 3", n)
+		}
+	})
+}

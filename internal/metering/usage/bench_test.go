@@ -48,7 +48,9 @@ func benchBatch(b *testing.B, tenant string, n int64) []metering.Event {
 
 // benchPipeline submits b.N 1000-event requests from 16 goroutines; with
 // rate > 0 (events/s) it paces them and reports ingest→queryable latency.
-func benchPipeline(b *testing.B, d *db.DB, workers bool, rate float64) {
+// With spread > 0 event times are scattered over that long before now
+// instead of advancing with the run.
+func benchPipeline(b *testing.B, d *db.DB, workers bool, rate float64, spread time.Duration) {
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
 	clock := abacus.NewFakeClock(testNow)
@@ -134,6 +136,11 @@ func benchPipeline(b *testing.B, d *db.DB, workers bool, rate float64) {
 			for i := range cp {
 				cp[i].ID = pfx + cp[i].ID
 				cp[i].Time = t0.Add(time.Duration(i) * 4 * time.Microsecond)
+				if spread > 0 {
+					// A multiplicative hash scatters consecutive events.
+					off := (n*1000 + int64(i)) * 7919 % int64(spread/time.Second)
+					cp[i].Time = testNow.Add(-time.Duration(off) * time.Second)
+				}
 			}
 			if err := in.Submit(ctx, cp); err != nil {
 				b.Error(err)
@@ -190,12 +197,21 @@ func cpuTime() time.Duration {
 
 // BenchmarkIngest measures events durably accepted on the bus (1000-event
 // requests, 16 concurrent submitters, no consumers).
-func BenchmarkIngest(b *testing.B) { benchPipeline(b, nil, false, 0) }
+func BenchmarkIngest(b *testing.B) { benchPipeline(b, nil, false, 0, 0) }
 
 // BenchmarkEndToEnd measures events from Submit to committed rollups.
 func BenchmarkEndToEnd(b *testing.B) {
 	for _, e := range dbtest.Engines {
-		b.Run(string(e), func(b *testing.B) { benchPipeline(b, dbtest.Open(b, e), true, 0) })
+		b.Run(string(e), func(b *testing.B) { benchPipeline(b, dbtest.Open(b, e), true, 0, 0) })
+	}
+}
+
+// BenchmarkEndToEndSpread is BenchmarkEndToEnd with event times scattered
+// over 30 days (100 subjects): nearly every event opens new minute and
+// hour rollup rows.
+func BenchmarkEndToEndSpread(b *testing.B) {
+	for _, e := range dbtest.Engines {
+		b.Run(string(e), func(b *testing.B) { benchPipeline(b, dbtest.Open(b, e), true, 0, 30*24*time.Hour) })
 	}
 }
 
@@ -204,7 +220,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 // -benchtime 1000x or more (8 s at that rate).
 func BenchmarkLatency(b *testing.B) {
 	for _, e := range dbtest.Engines {
-		b.Run(string(e), func(b *testing.B) { benchPipeline(b, dbtest.Open(b, e), true, 125_000) })
+		b.Run(string(e), func(b *testing.B) { benchPipeline(b, dbtest.Open(b, e), true, 125_000, 0) })
 	}
 }
 

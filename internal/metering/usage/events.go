@@ -76,12 +76,11 @@ var errRetryCareful = errors.New("round holds events stored before; redoing it c
 // would avoid the redo but make SQLite journal every page the insert
 // touches (it cost ~9% of CPU), and rounds with retries are rare.
 func (w *eventWriter) claimKeys(ctx context.Context, tx *db.Tx, keyOf []timeHash, idx []int32, careful bool, out []int32) ([]int32, error) {
-	chunk := keysChunkSQLite
-	if tx.Engine() == db.Postgres {
-		chunk = keysChunkPostgres
-	}
 	for len(idx) > 0 {
-		n := min(len(idx), chunk)
+		n := min(len(idx), keysChunkPostgres) // two array parameters, one text
+		if tx.Engine() == db.SQLite {
+			n = chunkLen(len(idx), keysChunkSQLite)
+		}
 		part := idx[:n]
 		idx = idx[n:]
 		w.keys = w.keys[:0]
@@ -179,7 +178,8 @@ var (
 	existingIDsSQL = &valuesSQL{
 		head: `WITH k (t, s, i) AS (VALUES `,
 		row:  `(#,#,#)`,
-		tail: `) SELECT e.tenant_id, e.source, e.id FROM k JOIN usage_event_ids e ON e.tenant_id = k.t AND e.source = k.s AND e.id = k.i`,
+		// CROSS JOIN: k stays the outer loop (see readRollupsSQL).
+		tail: `) SELECT e.tenant_id, e.source, e.id FROM k CROSS JOIN usage_event_ids e WHERE e.tenant_id = k.t AND e.source = k.s AND e.id = k.i`,
 	}
 )
 
@@ -222,7 +222,7 @@ func (w *eventWriter) encodeBlocks(evs []metering.Event, idx []int32) {
 // and last stream sequence.
 func (w *eventWriter) writeBlocks(ctx context.Context, tx *db.Tx, partition int, seq uint64) error {
 	for part, b := range w.blocks {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO usage_event_blocks (tenant_id, max_time, partition, stream_seq, part, min_time, events, data)
+		if _, err := tx.ExecPrepared(ctx, `INSERT INTO usage_event_blocks (tenant_id, max_time, partition, stream_seq, part, min_time, events, data)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, b.tenant, b.maxT, partition, int64(seq), part, b.minT, b.events, w.enc[b.off:b.end]); err != nil {
 			return fmt.Errorf("storing event block: %w", err)
 		}

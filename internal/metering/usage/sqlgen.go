@@ -54,3 +54,15 @@ func (v *valuesSQL) get(e db.Engine, n int) string {
 	v.cache[ei].Store(n, s)
 	return s
 }
+
+// chunkLen is how many of n rows the next statement takes: the largest
+// power of two at most min(n, limit) (limit a power of two). A few fixed
+// sizes keep the statement texts few, so they stay prepared on SQLite
+// (db.Tx.ExecPrepared) instead of being parsed anew each round.
+func chunkLen(n, limit int) int {
+	c := limit
+	for c > n {
+		c >>= 1
+	}
+	return c
+}

@@ -2,6 +2,7 @@ package usage
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -113,17 +114,8 @@ func (ws *Workers) Run(ctx context.Context) error {
 	if err := EnsureStream(ctx, ws.bus, ws.cfg.Partitions, ws.cfg.StreamMaxAge); err != nil {
 		return err
 	}
-	if ws.db.Engine() == db.SQLite {
-		// A round writes a few MB of pages; SQLite's default 2 MB page
-		// cache spills them mid-transaction and re-reads tree pages, and
-		// statement journals (multi-row upserts) spill to a temp file. The
-		// writer is one connection, so this sets it for every writer (best
-		// effort: a reopened connection gets the defaults again).
-		for _, p := range []string{`PRAGMA cache_size = -65536`, `PRAGMA temp_store = MEMORY`} {
-			if _, err := ws.db.ExecContext(ctx, p); err != nil {
-				return fmt.Errorf("tuning the SQLite writer (%s): %w", p, err)
-			}
-		}
+	if err := ws.tuneSQLite(ctx); err != nil {
+		return err
 	}
 	if ws.db.Engine() == db.Postgres {
 		release, err := ws.lockPartitions(ctx)
@@ -145,6 +137,24 @@ func (ws *Workers) Run(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	return nil
+}
+
+// tuneSQLite sizes the SQLite writer for rounds. A round writes a few MB
+// of pages; SQLite's default 2 MB page cache spills them mid-transaction
+// and re-reads tree pages, and statement journals (multi-row upserts)
+// spill to a temp file. The writer is one connection, so this sets it for
+// every writer (best effort: a reopened connection gets the defaults
+// again).
+func (ws *Workers) tuneSQLite(ctx context.Context) error {
+	if ws.db.Engine() != db.SQLite {
+		return nil
+	}
+	for _, p := range []string{`PRAGMA cache_size = -65536`, `PRAGMA temp_store = MEMORY`} {
+		if _, err := ws.db.ExecContext(ctx, p); err != nil {
+			return fmt.Errorf("tuning the SQLite writer (%s): %w", p, err)
+		}
+	}
 	return nil
 }
 
@@ -194,6 +204,9 @@ type worker struct {
 	setsGen          int // bumped when sets are reloaded
 	sets             map[string]*metering.MeterSet
 	cache            map[rkey]metering.State
+	// front bounds the rollup rows that can exist: no row of (tenant,
+	// meter, res, subject) starts after it (see storeRollups).
+	front map[frontKey]int64
 
 	// per-round buffers
 	events  []metering.Event
@@ -209,6 +222,7 @@ type worker struct {
 	vals    []uvalue
 	scratch []metering.Event
 	deltas  map[rkey]*metering.State
+	order   []rkey // the deltas' keys in order
 	args    []any
 	ew      eventWriter
 	timer   *time.Timer
@@ -226,7 +240,7 @@ func (w *worker) loop(ctx context.Context) {
 			return
 		}
 		w.ws.log.Error("meter worker failed; resuming from the stored offset", "partition", w.p, "err", err)
-		clear(w.cache)
+		w.dropCache()
 		select {
 		case <-ctx.Done():
 			return
@@ -352,7 +366,28 @@ func (w *worker) round(ctx context.Context) error {
 	if md, err := w.msgs[len(w.msgs)-1].Metadata(); err == nil {
 		lastSeq = md.Sequence.Stream
 	}
+	if err := w.apply(ctx, lastSeq, true); err != nil {
+		return err
+	}
+	if hook := w.ws.cfg.AfterCommit; hook != nil {
+		if err := hook(w.p); err != nil {
+			return err // as if the process died before acking
+		}
+	}
+	for _, m := range w.msgs {
+		if err := m.Ack(); err != nil {
+			return fmt.Errorf("acking: %w", err)
+		}
+	}
+	clear(w.msgs)
+	clear(w.events) // they point into the messages
+	return nil
+}
 
+// apply stores w.events (split in w.frames) in one transaction: new
+// events' keys and blocks, their rollups and, with storeOffset, lastSeq as
+// the partition's offset. Frames at or below the stored offset are skipped.
+func (w *worker) apply(ctx context.Context, lastSeq uint64, storeOffset bool) error {
 	// Outside the transaction (SQLite has one writer connection; holding it
 	// for Go work stalls the other partitions), prepare everything for the
 	// common case — every event new, meter definitions unchanged: keys,
@@ -370,7 +405,7 @@ func (w *worker) round(ctx context.Context) error {
 	w.ew.encodeBlocks(w.events, w.all)
 	gen := w.setsGen
 	if w.loaded {
-		w.aggregate(nil)
+		w.aggregate(nil, true)
 	}
 
 	var commit []upsert
@@ -381,7 +416,7 @@ func (w *worker) round(ctx context.Context) error {
 			return err
 		}
 		var offset int64
-		err := tx.QueryRowContext(ctx, `SELECT stream_seq FROM metering_offsets WHERE partition = $1`, w.p).Scan(&offset)
+		err := scanOne(tx.QueryPrepared(ctx, `SELECT stream_seq FROM metering_offsets WHERE partition = $1`, w.p))(&offset)
 		if err != nil && !errors.Is(err, errNoRows) {
 			return fmt.Errorf("reading offset: %w", err)
 		}
@@ -422,13 +457,13 @@ func (w *worker) round(ctx context.Context) error {
 			return err
 		}
 		if !allNew || !w.aggAll || gen != w.setsGen {
-			w.aggregate(fresh)
+			w.aggregate(fresh, false)
 		}
 		if commit, err = w.storeRollups(ctx, tx); err != nil {
 			return err
 		}
-		if int64(lastSeq) > offset {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO metering_offsets (partition, stream_seq) VALUES ($1, $2)
+		if storeOffset && int64(lastSeq) > offset {
+			if _, err := tx.ExecPrepared(ctx, `INSERT INTO metering_offsets (partition, stream_seq) VALUES ($1, $2)
 				ON CONFLICT (partition) DO UPDATE SET stream_seq = excluded.stream_seq`, w.p, int64(lastSeq)); err != nil {
 				return fmt.Errorf("storing offset: %w", err)
 			}
@@ -443,11 +478,9 @@ func (w *worker) round(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for i := range commit {
-		w.cache[commit[i].k] = commit[i].s
-	}
+	w.remember(commit)
 	if len(w.cache) > w.ws.cfg.CacheRows {
-		clear(w.cache)
+		w.dropCache()
 	}
 	now := w.ws.clock.Now()
 	for _, f := range w.frames {
@@ -458,18 +491,6 @@ func (w *worker) round(ctx context.Context) error {
 	w.ws.metrics.stored.Add(float64(newCount))
 	w.ws.metrics.dupStored.Add(float64(dupCount))
 	w.ws.metrics.roundEvents.Observe(float64(len(w.events)))
-	if hook := w.ws.cfg.AfterCommit; hook != nil {
-		if err := hook(w.p); err != nil {
-			return err // as if the process died before acking
-		}
-	}
-	for _, m := range w.msgs {
-		if err := m.Ack(); err != nil {
-			return fmt.Errorf("acking: %w", err)
-		}
-	}
-	clear(w.msgs)
-	clear(w.events) // they point into the messages
 	return nil
 }
 
@@ -482,11 +503,11 @@ func (w *worker) refresh(ctx context.Context, tx *db.Tx) error {
 		q += ` FOR SHARE`
 	}
 	var meters, epoch int64
-	if err := tx.QueryRowContext(ctx, q).Scan(&meters, &epoch); err != nil {
+	if err := scanOne(tx.QueryPrepared(ctx, q))(&meters, &epoch); err != nil {
 		return fmt.Errorf("reading metering versions: %w", err)
 	}
 	if epoch != w.epoch {
-		clear(w.cache)
+		w.dropCache()
 		w.epoch = epoch
 	}
 	if !w.loaded || meters != w.metersVer {
@@ -500,12 +521,13 @@ func (w *worker) refresh(ctx context.Context, tx *db.Tx) error {
 	return nil
 }
 
-// aggregate folds events into w.agg and prepares the rollup deltas: the
-// events of fresh (indexes in order), or every event when fresh is nil.
-func (w *worker) aggregate(fresh []int32) {
+// aggregate folds events into w.agg and prepares the rollup deltas: every
+// event with all, else the events of fresh (indexes in order; nil when no
+// event is new, which must fold nothing).
+func (w *worker) aggregate(fresh []int32, all bool) {
 	w.agg.Reset()
-	w.aggAll = fresh == nil
-	if fresh == nil {
+	w.aggAll = all
+	if all {
 		for _, f := range w.frames {
 			if f.hi > f.lo {
 				if set := w.sets[w.events[f.lo].TenantID]; set != nil {
@@ -575,40 +597,126 @@ func (w *worker) storeRollups(ctx context.Context, tx *db.Tx) ([]upsert, error) 
 	if len(w.deltas) == 0 {
 		return nil, nil
 	}
+	// A row not cached may be stored; read it back, unless it starts after
+	// the front of its (tenant, meter, res, subject): then it cannot exist
+	// (events spread over time, or live traffic entering a new minute,
+	// create mostly such rows).
 	var missing []rkey
+	var unknown []frontKey
 	for k := range w.deltas {
 		if _, ok := w.cache[k]; !ok {
 			missing = append(missing, k)
+			if fk := frontOf(k); !w.hasFront(fk) {
+				unknown = append(unknown, fk)
+				w.front[fk] = noFront // placeholder until read: no repeats in unknown
+			}
 		}
 	}
-	base := map[rkey]metering.State{}
 	var err error
-	if w.args, err = readRollups(ctx, tx, tx.Engine(), missing, func(m string) metering.Aggregation { return w.aggs[m] }, w.args, base); err != nil {
+	if len(unknown) > 0 {
+		if w.args, err = readFronts(ctx, tx, unknown, w.args, w.front); err != nil {
+			for _, fk := range unknown {
+				delete(w.front, fk) // the placeholders are no bounds
+			}
+			return nil, err
+		}
+	}
+	missing = slices.DeleteFunc(missing, func(k rkey) bool { return k.start > w.front[frontOf(k)] })
+	base := map[rkey]metering.State{}
+	if w.args, err = readRollups(ctx, tx, missing, func(m string) metering.Aggregation { return w.aggs[m] }, w.args, base); err != nil {
 		return nil, err
 	}
+	// Stored rows are upserted; new ones inserted plainly (no conflict
+	// handling: on SQLite a multi-row upsert journals every page it
+	// touches). Both in key order, so the inserts walk the tree in order.
+	w.order = w.order[:0]
+	for k := range w.deltas {
+		w.order = append(w.order, k)
+	}
+	slices.SortFunc(w.order, compareKeys)
 	ups := make([]upsert, 0, len(w.deltas))
-	for k, d := range w.deltas {
+	news := make([]upsert, 0, len(w.deltas))
+	for _, k := range w.order {
+		d := w.deltas[k]
 		s, ok := w.cache[k]
 		if !ok {
-			if s, ok = base[k]; !ok {
-				s = metering.State{Agg: d.Agg}
-			}
+			s, ok = base[k]
+		}
+		if !ok {
+			s = metering.State{Agg: d.Agg}
 		}
 		if err := s.Merge(d); err != nil {
 			return nil, err
 		}
 		s.Distinct = nil
-		ups = append(ups, upsert{k: k, s: s})
+		if ok {
+			ups = append(ups, upsert{k: k, s: s})
+		} else {
+			news = append(news, upsert{k: k, s: s})
+		}
 	}
 	if w.args, err = writeRollups(ctx, tx, ups, w.args); err != nil {
 		return nil, err
 	}
+	if w.args, err = insertRollups(ctx, tx, news, w.args); err != nil {
+		return nil, err
+	}
+	ups = append(ups, news...)
 	if len(w.vals) > 0 {
 		if w.args, err = writeValues(ctx, tx, w.vals, w.args); err != nil {
 			return nil, err
 		}
 	}
 	return ups, nil
+}
+
+// hasFront reports whether the front of fk is known.
+func (w *worker) hasFront(fk frontKey) bool {
+	if w.front == nil {
+		w.front = map[frontKey]int64{}
+	}
+	_, ok := w.front[fk]
+	return ok
+}
+
+// remember caches the states committed and moves the fronts past them.
+// Only this partition writes rows of its subjects (and a rebuild, which
+// bumps the epoch and so drops both), so the fronts stay bounds.
+func (w *worker) remember(commit []upsert) {
+	for i := range commit {
+		k := commit[i].k
+		w.cache[k] = commit[i].s
+		if fk := frontOf(k); w.hasFront(fk) && k.start > w.front[fk] {
+			w.front[fk] = k.start
+		}
+	}
+}
+
+func (w *worker) dropCache() {
+	clear(w.cache)
+	clear(w.front)
+}
+
+// scanOne scans the first row of a query's result into dest, like
+// QueryRowContext (which has no prepared counterpart): errNoRows when
+// there is none.
+func scanOne(rows *sql.Rows, err error) func(dest ...any) error {
+	return func(dest ...any) error {
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if !rows.Next() {
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			return errNoRows
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		return rows.Close()
+	}
 }
 
 func mod(a, b int64) int64 {
