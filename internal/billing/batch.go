@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"database/sql/driver"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -37,6 +38,9 @@ const maxParams = 8000
 func insertRows(ctx context.Context, tx *db.Tx, head, tail string, rows [][]any) error {
 	if len(rows) == 0 {
 		return nil
+	}
+	if tx.Engine() == db.Postgres {
+		return insertUnnest(ctx, tx, head, tail, rows)
 	}
 	cols := len(rows[0])
 	per := max(1, maxParams/cols)
@@ -74,6 +78,97 @@ func insertRows(ctx context.Context, tx *db.Tx, head, tail string, rows [][]any)
 		}
 	}
 	return nil
+}
+
+// insertUnnest is insertRows on PostgreSQL: one statement whatever the
+// row count, each column bound as one array and unnested on the server
+// ("INSERT … SELECT * FROM unnest($1::text[], $2::bigint[], …)"). A
+// multi-row VALUES list costs the server a parse and a type check per
+// value and the client a parameter per value; arrays cost neither, which
+// roughly halves the write time of a batch.
+//
+// A column's type comes from its Go values: db.Time, db.NullTime and
+// integers are bigint (PostgreSQL narrows to integer on assignment);
+// strings and untyped nils (nullStr) are text.
+func insertUnnest(ctx context.Context, tx *db.Tx, head, tail string, rows [][]any) error {
+	cols := len(rows[0])
+	args := make([]any, cols)
+	var b strings.Builder
+	b.WriteString(head)
+	b.WriteString(" SELECT * FROM unnest(")
+	for j := 0; j < cols; j++ {
+		isInt := false
+		for _, r := range rows {
+			switch r[j].(type) {
+			case db.Time, db.NullTime, int, int64:
+				isInt = true
+			}
+			if r[j] != nil {
+				break
+			}
+		}
+		if j > 0 {
+			b.WriteString(", ")
+		}
+		if isInt {
+			col := make([]*int64, len(rows))
+			for i, r := range rows {
+				v, err := intValue(r[j])
+				if err != nil {
+					return fmt.Errorf("column %d: %w", j+1, err)
+				}
+				col[i] = v
+			}
+			args[j] = col
+			fmt.Fprintf(&b, "$%d::bigint[]", j+1)
+			continue
+		}
+		col := make([]*string, len(rows))
+		for i, r := range rows {
+			switch v := r[j].(type) {
+			case nil:
+			case string:
+				col[i] = &v
+			default:
+				return fmt.Errorf("column %d: %T is neither text nor an integer", j+1, r[j])
+			}
+		}
+		args[j] = col
+		fmt.Fprintf(&b, "$%d::text[]", j+1)
+	}
+	b.WriteString(")")
+	b.WriteString(tail)
+	_, err := tx.ExecContext(ctx, b.String(), args...)
+	return err
+}
+
+// intValue is v (an integer, db.Time or db.NullTime) as a nullable bigint.
+func intValue(v any) (*int64, error) {
+	var n int64
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case int:
+		n = int64(x)
+	case int64:
+		n = x
+	case driver.Valuer:
+		dv, err := x.Value()
+		if err != nil {
+			return nil, err
+		}
+		if dv == nil {
+			return nil, nil
+		}
+		i, ok := dv.(int64)
+		if !ok {
+			return nil, fmt.Errorf("%T is not an integer", dv)
+		}
+		n = i
+	default:
+		return nil, fmt.Errorf("%T is not an integer", v)
+	}
+	return &n, nil
 }
 
 // batchRedemption is a redemption read for a batch with its uses so far.
@@ -307,6 +402,35 @@ func (s *Service) billTenant(ctx context.Context, tx *db.Tx, tenant string, due 
 		}
 	}
 
+	// What does not depend on numbers is written before the counter row is
+	// locked (PostgreSQL holds that lock until commit and every worker
+	// waits for it): the cursors and the invoice.created events. Event ids
+	// are taken here and below in the order the events happen, so the
+	// outbox keeps that order (per invoice: created, finalized, paid).
+	var eventRows [][]any
+	event := func(id, typ string, payload []byte) {
+		eventRows = append(eventRows, []any{abacus.NewID("evt"), tenant, "invoice", id, typ, string(payload), db.TimeOf(now)})
+	}
+	for i := range out {
+		if out[i].inv != nil {
+			event(out[i].inv.ID, "invoice.created", out[i].createdEvt)
+		}
+	}
+	// The last event of the batch goes through outbox.Record (below).
+	written := len(eventRows)
+	if nFinal == 0 {
+		written = max(0, written-1)
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO outbox_events (id, tenant_id, aggregate_type, aggregate_id, type, payload, created_at)`, "",
+		eventRows[:written]); err != nil {
+		return 0, 0, fmt.Errorf("writing invoice events: %w", err)
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO billing_cycles (subscription_id, tenant_id, bill_from, next_index, next_at, done)`,
+		` ON CONFLICT (subscription_id) DO UPDATE SET next_index = excluded.next_index, next_at = excluded.next_at, done = excluded.done`,
+		cursors); err != nil {
+		return 0, 0, fmt.Errorf("writing billing cycles: %w", err)
+	}
+
 	// One counter update numbers every invoice this batch finalizes, in
 	// batch order.
 	numbers := make([]string, len(cycles))
@@ -352,11 +476,8 @@ func (s *Service) billTenant(ctx context.Context, tx *db.Tx, tenant string, due 
 	// On an early return the lanes still finish their (bounded) work
 	// before the batch's memory goes.
 	defer lanesDone.Wait()
-	var entryRows, eventRows [][]any
+	var entryRows [][]any
 	var prIDs []string
-	event := func(id, typ string, payload []byte) {
-		eventRows = append(eventRows, []any{abacus.NewID("evt"), tenant, "invoice", id, typ, string(payload), db.TimeOf(now)})
-	}
 	for c := 0; c < chunks; c++ {
 		ready[c].Wait()
 		var invRows, lineRows [][]any
@@ -368,9 +489,6 @@ func (s *Service) billTenant(ctx context.Context, tx *db.Tx, tenant string, due 
 			if b.inv == nil {
 				continue
 			}
-			// Event ids are taken here, in batch order, so the outbox
-			// keeps the order the events happened in.
-			event(b.inv.ID, "invoice.created", b.createdEvt)
 			for _, e := range b.events {
 				event(b.inv.ID, e.typ, e.payload)
 			}
@@ -401,10 +519,7 @@ func (s *Service) billTenant(ctx context.Context, tx *db.Tx, tenant string, due 
 		// directly, and the last event goes through outbox.Record so the
 		// relay is woken after commit.
 		{"invoice events", `INSERT INTO outbox_events (id, tenant_id, aggregate_type, aggregate_id, type, payload, created_at)`, "",
-			eventRows[:max(0, len(eventRows)-1)]},
-		{"billing cycles", `INSERT INTO billing_cycles (subscription_id, tenant_id, bill_from, next_index, next_at, done)`,
-			` ON CONFLICT (subscription_id) DO UPDATE SET next_index = excluded.next_index, next_at = excluded.next_at, done = excluded.done`,
-			cursors},
+			eventRows[written:max(written, len(eventRows)-1)]},
 	} {
 		if err := insertRows(ctx, tx, w.head, w.tail, w.rows); err != nil {
 			return 0, 0, fmt.Errorf("writing %s: %w", w.what, err)
