@@ -301,10 +301,21 @@ func (s *Service) billTenant(ctx context.Context, tx *db.Tx, tenant string, due 
 	if err := fetchUsage(ctx, s.usage, tenant, cycles); err != nil {
 		return 0, 0, err
 	}
+	// Lanes never touch tx: without a bulk read, each cycle's prorations
+	// are read here, one query each.
 	var prorations map[string][]Proration
 	if bp, ok := s.subs.(BulkProrations); ok {
 		if prorations, err = bp.PendingProrationsOf(ctx, tx, tenant, ids); err != nil {
 			return 0, 0, err
+		}
+	} else {
+		prorations = map[string][]Proration{}
+		for _, c := range cycles {
+			if c.k > 0 || c.final {
+				if prorations[c.sub.ID], err = s.subs.PendingProrations(ctx, tx, tenant, c.sub.ID, c.at); err != nil {
+					return 0, 0, err
+				}
+			}
 		}
 	}
 	reds, err := redemptionsOf(ctx, tx, tenant, cusIDs)

@@ -92,6 +92,28 @@ func TestBatchLanesCarryCustomerState(t *testing.T) {
 					inv.Total.Sub(applied))
 			}
 		}
+		// The credit entries name the invoice by its number (written under
+		// a placeholder, then numbered).
+		numbers := map[string]string{}
+		for _, inv := range xs {
+			numbers[inv.ID] = inv.Number
+		}
+		rows, err := d.QueryContext(b.ctx, `SELECT invoice_id, description FROM credit_entries WHERE tenant_id = $1 AND kind = 'usage'`, b.tenant)
+		must(t, err)
+		usage := 0
+		for rows.Next() {
+			var inv, desc string
+			must(t, rows.Scan(&inv, &desc))
+			if numbers[inv] == "" || desc != "Applied to invoice "+numbers[inv] {
+				t.Errorf("credit entry of invoice %s reads %q, want %q", inv, desc, "Applied to invoice "+numbers[inv])
+			}
+			usage++
+		}
+		must(t, rows.Err())
+		rows.Close()
+		if usage != 3 {
+			t.Errorf("%d credit usage entries, want 3 (25 covers 5.95 + 11.90 and part of the third)", usage)
+		}
 		bal, err := b.svc.CreditBalance(b.ctx, x.ID, "")
 		must(t, err)
 		if !bal.Available.Equal(left) || !left.IsZero() {

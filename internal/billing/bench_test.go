@@ -47,7 +47,8 @@ func BenchmarkClosePeriod(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				d := dbtest.Open(b, engine)
-				bd := newBundle(b, d, t0, Config{BatchSize: 1000})
+				workers, _ := strconv.Atoi(os.Getenv("ABACUS_BENCH_WORKERS")) // PostgreSQL only; 0: the default
+				bd := newBundle(b, d, t0, Config{BatchSize: 1000, Workers: workers})
 				bd.svc.usage = mapUsage{}
 				_, err := bd.svc.PutSettings(bd.ctx, Settings{InvoicePrefix: "INV", CreditNotePrefix: "CN", GraceSeconds: 0, DueDays: 30,
 					Seller: bd.svcSeller()})
