@@ -2,10 +2,14 @@ package billing
 
 import (
 	"context"
+	"database/sql/driver"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/abacusbilling/abacus"
@@ -34,6 +38,9 @@ const maxParams = 8000
 func insertRows(ctx context.Context, tx *db.Tx, head, tail string, rows [][]any) error {
 	if len(rows) == 0 {
 		return nil
+	}
+	if tx.Engine() == db.Postgres {
+		return insertUnnest(ctx, tx, head, tail, rows)
 	}
 	cols := len(rows[0])
 	per := max(1, maxParams/cols)
@@ -71,6 +78,97 @@ func insertRows(ctx context.Context, tx *db.Tx, head, tail string, rows [][]any)
 		}
 	}
 	return nil
+}
+
+// insertUnnest is insertRows on PostgreSQL: one statement whatever the
+// row count, each column bound as one array and unnested on the server
+// ("INSERT … SELECT * FROM unnest($1::text[], $2::bigint[], …)"). A
+// multi-row VALUES list costs the server a parse and a type check per
+// value and the client a parameter per value; arrays cost neither, which
+// roughly halves the write time of a batch.
+//
+// A column's type comes from its Go values: db.Time, db.NullTime and
+// integers are bigint (PostgreSQL narrows to integer on assignment);
+// strings and untyped nils (nullStr) are text.
+func insertUnnest(ctx context.Context, tx *db.Tx, head, tail string, rows [][]any) error {
+	cols := len(rows[0])
+	args := make([]any, cols)
+	var b strings.Builder
+	b.WriteString(head)
+	b.WriteString(" SELECT * FROM unnest(")
+	for j := 0; j < cols; j++ {
+		isInt := false
+		for _, r := range rows {
+			switch r[j].(type) {
+			case db.Time, db.NullTime, int, int64:
+				isInt = true
+			}
+			if r[j] != nil {
+				break
+			}
+		}
+		if j > 0 {
+			b.WriteString(", ")
+		}
+		if isInt {
+			col := make([]*int64, len(rows))
+			for i, r := range rows {
+				v, err := intValue(r[j])
+				if err != nil {
+					return fmt.Errorf("column %d: %w", j+1, err)
+				}
+				col[i] = v
+			}
+			args[j] = col
+			fmt.Fprintf(&b, "$%d::bigint[]", j+1)
+			continue
+		}
+		col := make([]*string, len(rows))
+		for i, r := range rows {
+			switch v := r[j].(type) {
+			case nil:
+			case string:
+				col[i] = &v
+			default:
+				return fmt.Errorf("column %d: %T is neither text nor an integer", j+1, r[j])
+			}
+		}
+		args[j] = col
+		fmt.Fprintf(&b, "$%d::text[]", j+1)
+	}
+	b.WriteString(")")
+	b.WriteString(tail)
+	_, err := tx.ExecContext(ctx, b.String(), args...)
+	return err
+}
+
+// intValue is v (an integer, db.Time or db.NullTime) as a nullable bigint.
+func intValue(v any) (*int64, error) {
+	var n int64
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case int:
+		n = int64(x)
+	case int64:
+		n = x
+	case driver.Valuer:
+		dv, err := x.Value()
+		if err != nil {
+			return nil, err
+		}
+		if dv == nil {
+			return nil, nil
+		}
+		i, ok := dv.(int64)
+		if !ok {
+			return nil, fmt.Errorf("%T is not an integer", dv)
+		}
+		n = i
+	default:
+		return nil, fmt.Errorf("%T is not an integer", v)
+	}
+	return &n, nil
 }
 
 // batchRedemption is a redemption read for a batch with its uses so far.
@@ -203,10 +301,21 @@ func (s *Service) billTenant(ctx context.Context, tx *db.Tx, tenant string, due 
 	if err := fetchUsage(ctx, s.usage, tenant, cycles); err != nil {
 		return 0, 0, err
 	}
+	// Lanes never touch tx: without a bulk read, each cycle's prorations
+	// are read here, one query each.
 	var prorations map[string][]Proration
 	if bp, ok := s.subs.(BulkProrations); ok {
 		if prorations, err = bp.PendingProrationsOf(ctx, tx, tenant, ids); err != nil {
 			return 0, 0, err
+		}
+	} else {
+		prorations = map[string][]Proration{}
+		for _, c := range cycles {
+			if c.k > 0 || c.final {
+				if prorations[c.sub.ID], err = s.subs.PendingProrations(ctx, tx, tenant, c.sub.ID, c.at); err != nil {
+					return 0, 0, err
+				}
+			}
 		}
 	}
 	reds, err := redemptionsOf(ctx, tx, tenant, cusIDs)
@@ -218,132 +327,210 @@ func (s *Service) billTenant(ctx context.Context, tx *db.Tx, tenant string, due 
 		return 0, 0, err
 	}
 
+	// Building and finalizing are pure CPU work done in lanes, one
+	// goroutine per core; a customer's cycles stay in one lane and in
+	// order, because coupon uses and credit ledgers carry over from one
+	// of its invoices to the next. Nothing in a lane touches tx.
+	lanes := laneCount(len(cycles))
+	laneOf := make([]int, len(cycles))
+	for i, c := range cycles {
+		laneOf[i] = laneFor(c.cus.ID, lanes)
+	}
 	type built struct {
 		inv        *Invoice
 		cus        catalog.Customer
 		prorations []string
-		createdEvt map[string]any
+		createdEvt []byte
+		err        error
+		// set by finalization
+		row     []any
+		lines   [][]any
+		entries [][]any
+		events  []pendingEvent
 	}
-	var invs []built
-	batchUsed := map[string]int{}
+	out := make([]built, len(cycles))
+	inLanes(lanes, func(lane int) {
+		batchUsed := map[string]int{}
+		for i, c := range cycles {
+			if laneOf[i] != lane || (c.k == 0 && c.final) { // ended before billing started: nothing to bill
+				continue
+			}
+			var prs []Proration
+			if c.k > 0 || c.final {
+				for _, p := range prorations[c.sub.ID] {
+					if p.EffectiveAt.Before(c.at) {
+						prs = append(prs, p)
+					}
+				}
+			}
+			var active []activeRedemption
+			for _, r := range reds[c.cus.ID] {
+				if r.SubscriptionID != "" && r.SubscriptionID != c.sub.ID {
+					continue
+				}
+				if r.limit > 0 && r.used+batchUsed[r.ID] >= r.limit {
+					continue
+				}
+				active = append(active, r.activeRedemption)
+			}
+			inv, prIDs, err := buildFrom(tb, c, "", prs, active)
+			if err != nil {
+				out[i].err = fmt.Errorf("building invoice of %s cycle %d: %w", c.sub.ID, c.k, err)
+				return
+			}
+			if inv == nil {
+				continue
+			}
+			usedHere := map[string]bool{}
+			for _, l := range inv.Lines {
+				if l.RedemptionID != "" && !usedHere[l.RedemptionID] {
+					usedHere[l.RedemptionID] = true
+					batchUsed[l.RedemptionID]++
+				}
+			}
+			inv.CreatedAt, inv.UpdatedAt, inv.refreshedAt = now, now, now
+			evt, err := marshalFrozen(invoiceEvent(inv))
+			if err != nil {
+				out[i].err = fmt.Errorf("marshalling invoice.created payload: %w", err)
+				return
+			}
+			out[i] = built{inv: inv, cus: c.cus, prorations: prIDs, createdEvt: evt}
+		}
+	})
 	nFinal := 0
-	for _, c := range cycles {
+	for i, c := range cycles {
+		if out[i].err != nil {
+			return 0, 0, out[i].err
+		}
 		next := c.next
 		done := 0
 		if c.final {
 			next, done = c.at, 1
 		}
 		cursors = append(cursors, []any{c.sub.ID, tenant, db.TimeOf(c.sub.BillFrom), c.k + 1, db.TimeOf(next), done})
-		if c.k == 0 && c.final { // ended before billing started: nothing to bill
-			continue
-		}
-		var prs []Proration
-		if c.k > 0 || c.final {
-			if prorations == nil {
-				if prs, err = s.subs.PendingProrations(ctx, tx, tenant, c.sub.ID, c.at); err != nil {
-					return 0, 0, err
-				}
-			}
-			for _, p := range prorations[c.sub.ID] {
-				if p.EffectiveAt.Before(c.at) {
-					prs = append(prs, p)
-				}
-			}
-		}
-		var active []activeRedemption
-		for _, r := range reds[c.cus.ID] {
-			if r.SubscriptionID != "" && r.SubscriptionID != c.sub.ID {
-				continue
-			}
-			if r.limit > 0 && r.used+batchUsed[r.ID] >= r.limit {
-				continue
-			}
-			active = append(active, r.activeRedemption)
-		}
-		inv, prIDs, err := buildFrom(tb, c, "", prs, active)
-		if err != nil {
-			return 0, 0, fmt.Errorf("building invoice of %s cycle %d: %w", c.sub.ID, c.k, err)
-		}
-		if inv == nil {
-			continue
-		}
-		usedHere := map[string]bool{}
-		for _, l := range inv.Lines {
-			if l.RedemptionID != "" && !usedHere[l.RedemptionID] {
-				usedHere[l.RedemptionID] = true
-				batchUsed[l.RedemptionID]++
-			}
-		}
-		inv.CreatedAt, inv.UpdatedAt, inv.refreshedAt = now, now, now
-		if !now.Before(inv.FinalizeAt) {
+		if out[i].inv != nil && !now.Before(out[i].inv.FinalizeAt) {
 			nFinal++
 		}
-		invs = append(invs, built{inv: inv, cus: c.cus, prorations: prIDs, createdEvt: invoiceEvent(inv)})
 	}
 
-	// One counter update numbers every invoice this batch finalizes.
-	var first int64
+	// What does not depend on numbers is written before the counter row is
+	// locked (PostgreSQL holds that lock until commit and every worker
+	// waits for it): the cursors and the invoice.created events. Event ids
+	// are taken here and below in the order the events happen, so the
+	// outbox keeps that order (per invoice: created, finalized, paid).
+	var eventRows [][]any
+	event := func(id, typ string, payload []byte) {
+		eventRows = append(eventRows, []any{abacus.NewID("evt"), tenant, "invoice", id, typ, string(payload), db.TimeOf(now)})
+	}
+	for i := range out {
+		if out[i].inv != nil {
+			event(out[i].inv.ID, "invoice.created", out[i].createdEvt)
+		}
+	}
+	// The last event of the batch goes through outbox.Record (below).
+	written := len(eventRows)
+	if nFinal == 0 {
+		written = max(0, written-1)
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO outbox_events (id, tenant_id, aggregate_type, aggregate_id, type, payload, created_at)`, "",
+		eventRows[:written]); err != nil {
+		return 0, 0, fmt.Errorf("writing invoice events: %w", err)
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO billing_cycles (subscription_id, tenant_id, bill_from, next_index, next_at, done)`,
+		` ON CONFLICT (subscription_id) DO UPDATE SET next_index = excluded.next_index, next_at = excluded.next_at, done = excluded.done`,
+		cursors); err != nil {
+		return 0, 0, fmt.Errorf("writing billing cycles: %w", err)
+	}
+
+	// One counter update numbers every invoice this batch finalizes, in
+	// batch order.
+	numbers := make([]string, len(cycles))
 	if nFinal > 0 {
-		if first, err = takeNumbers(ctx, tx, tenant, tb.settings.InvoicePrefix, nFinal); err != nil {
-			return 0, 0, err
-		}
-	}
-	var invRows, lineRows, entryRows, eventRows [][]any
-	var prIDs []string
-	event := func(id, typ string, payload map[string]any) error {
-		b, err := json.Marshal(payload)
+		first, err := takeNumbers(ctx, tx, tenant, tb.settings.InvoicePrefix, nFinal)
 		if err != nil {
-			return fmt.Errorf("marshalling %s payload: %w", typ, err)
-		}
-		eventRows = append(eventRows, []any{abacus.NewID("evt"), tenant, "invoice", id, typ, string(b), db.TimeOf(now)})
-		return nil
-	}
-	for _, b := range invs {
-		inv := b.inv
-		if err := event(inv.ID, "invoice.created", b.createdEvt); err != nil {
 			return 0, 0, err
 		}
-		if !now.Before(inv.FinalizeAt) {
-			number := formatNumber(tb.settings.InvoicePrefix, now, first)
-			first++
-			k := inv.CustomerID + "|" + inv.Currency
-			used, events, err := finalizeInvoice(inv, b.cus, tb.settings, number, ledgers[k], now)
-			if err != nil {
-				return 0, 0, err
+		for i := range out {
+			if inv := out[i].inv; inv != nil && !now.Before(inv.FinalizeAt) {
+				numbers[i] = formatNumber(tb.settings.InvoicePrefix, now, first)
+				first++
 			}
-			ledgers[k] = append(ledgers[k], used...)
-			for _, e := range used {
-				entryRows = append(entryRows, []any{e.ID, tenant, e.CustomerID, e.Currency, string(e.Kind), e.Amount.String(), e.GrantID,
-					db.NullTimeOf(e.ExpiresAt), nullStr(e.InvoiceID), nullStr(e.CreditNoteID), e.Description, db.TimeOf(e.CreatedAt)})
-			}
-			for _, typ := range events {
-				if err := event(inv.ID, typ, invoiceEvent(inv)); err != nil {
-					return 0, 0, err
-				}
-			}
-			finalized++
 		}
-		invRows = append(invRows, invoiceRow(tenant, inv))
-		lineRows = append(lineRows, invoiceLineRows(tenant, inv)...)
-		prIDs = append(prIDs, b.prorations...)
+	}
+
+	// The lanes finalize chunk by chunk while this goroutine writes the
+	// chunks already finished, so the inserts overlap the documents.
+	const chunk = 250
+	chunks := (len(cycles) + chunk - 1) / chunk
+	ready := make([]sync.WaitGroup, chunks)
+	for i := range ready {
+		ready[i].Add(min(chunk, len(cycles)-i*chunk))
+	}
+	var lanesDone sync.WaitGroup
+	lanesDone.Add(1)
+	go func() {
+		defer lanesDone.Done()
+		inLanes(lanes, func(lane int) {
+			ledger := map[string][]CreditEntry{} // this lane's customers' ledgers as they grow
+			for i := range out {
+				if laneOf[i] != lane {
+					continue
+				}
+				b := &out[i]
+				if b.inv != nil {
+					b.err = finishInvoice(b.inv, b.cus, tb.settings, tenant, numbers[i], ledger, ledgers, now, &b.row, &b.lines, &b.entries, &b.events)
+				}
+				ready[i/chunk].Done()
+			}
+		})
+	}()
+	// On an early return the lanes still finish their (bounded) work
+	// before the batch's memory goes.
+	defer lanesDone.Wait()
+	var entryRows [][]any
+	var prIDs []string
+	for c := 0; c < chunks; c++ {
+		ready[c].Wait()
+		var invRows, lineRows [][]any
+		for i := c * chunk; i < min((c+1)*chunk, len(out)); i++ {
+			b := &out[i]
+			if b.err != nil {
+				return 0, 0, b.err
+			}
+			if b.inv == nil {
+				continue
+			}
+			for _, e := range b.events {
+				event(b.inv.ID, e.typ, e.payload)
+			}
+			if numbers[i] != "" {
+				finalized++
+			}
+			invRows = append(invRows, b.row)
+			lineRows = append(lineRows, b.lines...)
+			entryRows = append(entryRows, b.entries...)
+			prIDs = append(prIDs, b.prorations...)
+			created++
+		}
+		if err := insertRows(ctx, tx, `INSERT INTO invoices (`+invoiceCols+`, tenant_id)`, "", invRows); err != nil {
+			return 0, 0, fmt.Errorf("writing invoices: %w", err)
+		}
+		if err := insertRows(ctx, tx, `INSERT INTO invoice_lines (id, tenant_id, invoice_id, position, kind, description, charge_key, meter,
+			quantity, unit_amount, amount, net_amount, period_start, period_end, tax, redemption_id, details)`, "", lineRows); err != nil {
+			return 0, 0, fmt.Errorf("writing invoice lines: %w", err)
+		}
 	}
 	for _, w := range []struct {
 		what, head, tail string
 		rows             [][]any
 	}{
-		{"invoices", `INSERT INTO invoices (` + invoiceCols + `, tenant_id)`, "", invRows},
-		{"invoice lines", `INSERT INTO invoice_lines (id, tenant_id, invoice_id, position, kind, description, charge_key, meter, quantity,
-			unit_amount, amount, net_amount, period_start, period_end, tax, redemption_id, details)`, "", lineRows},
 		{"credit entries", `INSERT INTO credit_entries (id, tenant_id, customer_id, currency, kind, amount, grant_id, expires_at,
 			invoice_id, credit_note_id, description, created_at)`, "", entryRows},
 		// The outbox has no batch API yet: its row shape is written here
 		// directly, and the last event goes through outbox.Record so the
 		// relay is woken after commit.
 		{"invoice events", `INSERT INTO outbox_events (id, tenant_id, aggregate_type, aggregate_id, type, payload, created_at)`, "",
-			eventRows[:max(0, len(eventRows)-1)]},
-		{"billing cycles", `INSERT INTO billing_cycles (subscription_id, tenant_id, bill_from, next_index, next_at, done)`,
-			` ON CONFLICT (subscription_id) DO UPDATE SET next_index = excluded.next_index, next_at = excluded.next_at, done = excluded.done`,
-			cursors},
+			eventRows[written:max(written, len(eventRows)-1)]},
 	} {
 		if err := insertRows(ctx, tx, w.head, w.tail, w.rows); err != nil {
 			return 0, 0, fmt.Errorf("writing %s: %w", w.what, err)
@@ -361,13 +548,93 @@ func (s *Service) billTenant(ctx context.Context, tx *db.Tx, tenant string, due 
 			return 0, 0, err
 		}
 	}
-	for range invs {
-		created++
-		if s.hookCreated != nil {
+	if s.hookCreated != nil {
+		for range created {
 			s.hookCreated()
 		}
 	}
 	return created, finalized, nil
+}
+
+// pendingEvent is an outbox event of a batch before it gets its id.
+type pendingEvent struct {
+	typ     string
+	payload []byte
+}
+
+// finishInvoice finalizes inv under number (a draft stays a draft when
+// number is empty) and renders its rows: the invoice, its lines, the
+// credit entries it draws and its events after invoice.created. ledger
+// holds the ledgers grown in this lane, shared the batch's ledgers as read.
+func finishInvoice(inv *Invoice, cus catalog.Customer, st Settings, tenant, number string, ledger, read map[string][]CreditEntry,
+	now time.Time, row *[]any, lines, entries *[][]any, events *[]pendingEvent) error {
+	if number != "" {
+		k := inv.CustomerID + "|" + inv.Currency
+		have, ok := ledger[k]
+		if !ok {
+			have = read[k]
+		}
+		used, types, err := finalizeInvoice(inv, cus, st, number, have, now)
+		if err != nil {
+			return err
+		}
+		if len(used) > 0 {
+			ledger[k] = append(append([]CreditEntry(nil), have...), used...)
+		}
+		for _, e := range used {
+			*entries = append(*entries, []any{e.ID, tenant, e.CustomerID, e.Currency, string(e.Kind), e.Amount.String(), e.GrantID,
+				db.NullTimeOf(e.ExpiresAt), nullStr(e.InvoiceID), nullStr(e.CreditNoteID), e.Description, db.TimeOf(e.CreatedAt)})
+		}
+		if len(types) > 0 {
+			payload, err := marshalFrozen(invoiceEvent(inv))
+			if err != nil {
+				return fmt.Errorf("marshalling %s payload: %w", types[0], err)
+			}
+			for _, typ := range types {
+				*events = append(*events, pendingEvent{typ: typ, payload: payload})
+			}
+		}
+	}
+	*row = invoiceRow(tenant, inv)
+	*lines = invoiceLineRows(tenant, inv)
+	return nil
+}
+
+// laneCount is how many lanes a batch of n cycles is built in: one per
+// core, one for small batches (a goroutine costs more than a few
+// invoices).
+func laneCount(n int) int {
+	if n < 64 {
+		return 1
+	}
+	return max(1, runtime.GOMAXPROCS(0))
+}
+
+// laneFor puts a customer in a lane by a hash of its id.
+func laneFor(customerID string, lanes int) int {
+	if lanes == 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(customerID))
+	return int(h.Sum32() % uint32(lanes))
+}
+
+// inLanes runs fn for lanes 0…lanes-1 concurrently and waits for all.
+func inLanes(lanes int, fn func(lane int)) {
+	if lanes == 1 {
+		fn(0)
+		return
+	}
+	var wg sync.WaitGroup
+	for l := range lanes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(l)
+		}()
+	}
+	wg.Wait()
 }
 
 // invoiceRow is inv's values in the order of invoiceCols, then tenant_id.
@@ -395,10 +662,10 @@ func invoiceLineRows(tenant string, inv *Invoice) [][]any {
 		if l.UnitAmount != nil {
 			unit = l.UnitAmount.String()
 		}
-		tax, _ := json.Marshal(l.Tax)
+		tax, _ := marshalFrozen(l.Tax)
 		details := "{}"
 		if l.Usage != nil {
-			u, _ := json.Marshal(l.Usage)
+			u, _ := marshalFrozen(l.Usage)
 			details = string(u)
 		}
 		out = append(out, []any{l.ID, tenant, inv.ID, i, string(l.Kind), l.Description, l.ChargeKey, l.Meter, l.Quantity.String(), unit,

@@ -40,6 +40,13 @@
 // Numbering. Invoice and credit-note numbers (PREFIX-YYYY-NNNNNN) come from
 // a counter row per tenant and series updated inside the transaction that
 // finalizes, so a number is used exactly when the finalization commits.
+//
+// Throughput. A batch of cycles is one transaction with a fixed number of
+// statements (see batch.go). Pricing and finalizing run in lanes, one
+// goroutine per core, each customer in one lane so its coupon uses and
+// credits carry over in order; the transaction's goroutine inserts the
+// chunks the lanes have finished while they work on the next. PostgreSQL
+// gets each table's rows as column arrays (unnest) in one statement.
 package billing
 
 import (

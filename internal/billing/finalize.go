@@ -2,7 +2,6 @@ package billing
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -77,9 +76,12 @@ func finalizeInvoice(inv *Invoice, cus catalog.Customer, st Settings, number str
 	inv.FinalizedAt, inv.DueAt, inv.UpdatedAt = &now, &due, now
 	used, applied := planCredits(inv, entries, inv.Total, now)
 	inv.CreditsApplied = applied
-	inv.computeTotals()
+	// The document computes the totals once for both: the invoice's
+	// stored totals and its frozen document cannot differ.
+	d := invoiceDocument(inv, cus, st)
+	inv.setTotals(d)
 	var err error
-	if inv.doc, err = json.Marshal(invoiceDocument(inv, cus, st)); err != nil {
+	if inv.doc, err = marshalFrozen(d); err != nil {
 		return nil, nil, fmt.Errorf("freezing invoice document: %w", err)
 	}
 	events := []string{"invoice.finalized"}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/shopspring/decimal"
 
 	"github.com/abacusbilling/abacus"
@@ -106,10 +107,21 @@ func (inv *Invoice) computeTotals() {
 	d.Lines, d.AllowanceCharges = docLines(inv.Lines, nil)
 	d.Totals.Prepaid = inv.CreditsApplied
 	d.ComputeTotals(document.RoundHalfUp)
+	inv.setTotals(d)
+}
+
+// setTotals copies the totals of d, computed from inv's lines, onto inv.
+func (inv *Invoice) setTotals(d *document.Document) {
 	inv.Subtotal, inv.DiscountTotal, inv.TaxTotal, inv.Total = d.Totals.LineExtension, d.Totals.AllowanceTotal, d.Totals.Tax, d.Totals.TaxInclusive
 	inv.AmountDue = d.Totals.Payable
 	inv.TaxBreakdown = d.TaxBreakdown
 }
+
+// marshalFrozen encodes what a batch freezes or stores as JSON (documents,
+// line details, event payloads) with goccy/go-json: the same bytes as
+// encoding/json (TestFrozenJSONIsEncodingJSON holds it to that) in about
+// half the time, which matters at 100,000 invoices a period.
+func marshalFrozen(v any) ([]byte, error) { return gojson.Marshal(v) }
 
 const invoiceCols = `id, customer_id, subscription_id, period_start, cycle_index, service_start, service_end, status, number, currency,
 	subtotal, discount_total, tax_total, total, credits_applied, amount_due, finalize_at, refreshed_at, finalized_at, due_at, paid_at,
