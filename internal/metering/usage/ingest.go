@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -409,31 +410,40 @@ func (in *Ingester) Submit(ctx context.Context, events []metering.Event) error {
 			return in.wait(ctx, &one.w)
 		}
 	}
-	var groups [][]metering.Event
-	var parts []int
-	if same {
-		groups, parts = [][]metering.Event{events}, []int{first}
-	} else {
-		byPart := make([][]metering.Event, P)
-		for i := range events {
-			p := Partition(events[i].TenantID, events[i].Subject, P)
-			byPart[p] = append(byPart[p], events[i])
+	// Group the events by partition as index lists (a stable counting
+	// sort), not copies: an Event is ~200 bytes of pointers, and copying a
+	// 1000-event batch into per-partition slices cost 8% of the server's
+	// CPU under batched load.
+	order := make([]int32, len(events))
+	start := make([]int, P+1)
+	for i := range events {
+		p := first
+		if !same {
+			p = Partition(events[i].TenantID, events[i].Subject, P)
 		}
-		for p, g := range byPart {
-			if len(g) > 0 {
-				groups, parts = append(groups, g), append(parts, p)
-			}
-		}
+		order[i] = int32(p)
+		start[p+1]++
 	}
-	for _, p := range parts {
-		if in.lagged[p].Load() {
+	for p := 1; p <= P; p++ {
+		start[p] += start[p-1]
+	}
+	for p := 0; p < P; p++ {
+		if start[p+1] > start[p] && in.lagged[p].Load() {
 			return overloaded()
 		}
 	}
+	next := slices.Clone(start[:P])
+	idx := make([]int32, len(events))
+	for i, p := range order {
+		idx[next[p]] = int32(i)
+		next[p]++
+	}
 	var pend []*pending
 	w := &waiter{done: make(chan struct{})}
-	for gi, g := range groups {
-		pend = in.encode(pend, g, parts[gi], w)
+	for p := 0; p < P; p++ {
+		if g := idx[start[p]:start[p+1]]; len(g) > 0 {
+			pend = in.encode(pend, events, g, p, w)
+		}
 	}
 	w.remaining.Store(int32(len(pend)))
 	for _, pe := range pend {
@@ -458,15 +468,19 @@ func (in *Ingester) wait(ctx context.Context, w *waiter) error {
 	return nil
 }
 
-// encode appends pendings for events of partition p, splitting so each
-// fits in one bus message.
-func (in *Ingester) encode(out []*pending, events []metering.Event, p int, w *waiter) []*pending {
-	if len(events) > in.cfg.MaxBatchEvents || (len(events) > 1 && metering.EncodedSize(events) > in.cfg.MaxBatchBytes-16) {
-		half := len(events) / 2
-		out = in.encode(out, events[:half], p, w)
-		return in.encode(out, events[half:], p, w)
+// encode appends pendings for events[idx[0]], events[idx[1]]… of
+// partition p, splitting so each fits in one bus message.
+func (in *Ingester) encode(out []*pending, events []metering.Event, idx []int32, p int, w *waiter) []*pending {
+	size := 16
+	for _, i := range idx {
+		size += metering.EncodedSize(events[i:i+1]) - 16
 	}
-	return append(out, &pending{batch: metering.EncodeBatch(events), events: len(events), part: p, w: w})
+	if len(idx) > in.cfg.MaxBatchEvents || (len(idx) > 1 && size > in.cfg.MaxBatchBytes-16) {
+		half := len(idx) / 2
+		out = in.encode(out, events, idx[:half], p, w)
+		return in.encode(out, events, idx[half:], p, w)
+	}
+	return append(out, &pending{batch: metering.AppendBatchAt(make([]byte, 0, size), events, idx), events: len(idx), part: p, w: w})
 }
 
 // batcher coalesces one partition's pendings into bus messages. It has
