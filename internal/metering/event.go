@@ -218,7 +218,11 @@ func DedupBatch(events []Event) (kept []Event, duplicates []int) {
 			continue
 		}
 		seen[k] = struct{}{}
-		kept = append(kept, events[i])
+		if len(kept) < i {
+			kept = append(kept, events[i])
+		} else {
+			kept = kept[:i+1] // no duplicate yet: the event is already in place
+		}
 	}
 	return kept, duplicates
 }

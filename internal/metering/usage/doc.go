@@ -9,6 +9,9 @@
 //	POST /api/v1/events ─DecodeEvents─▶ partition hash(tenant, subject) % P
 //	   ─▶ per-partition batcher: requests coalesced into one JetStream
 //	      message (subject abacus.usage.<p>, stream ABACUS_USAGE) ─▶ ack ─▶ 204
+//	      (no batcher goroutine: a request finding its partition idle
+//	      publishes at once; the ack callback completes the requests and
+//	      publishes what queued meanwhile, or Linger does)
 //	meter-<p> consumer ─▶ one DB transaction per round:
 //	      skip messages at or below the stored offset
 //	      claim each new event's dedup key and learn which are new
