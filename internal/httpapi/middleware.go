@@ -184,9 +184,15 @@ func (s *Server) record(r *http.Request, x *exchange, elapsed time.Duration) {
 	m.requests.Inc()
 	m.latency.Observe(elapsed.Seconds())
 	level := slog.LevelDebug
-	if status >= 500 {
+	switch {
+	case status == http.StatusServiceUnavailable:
+		// Back-pressure and draining are answered on purpose, with
+		// Retry-After; under load there is one per refused request, so an
+		// error line each would bury real errors.
+		level = slog.LevelWarn
+	case status >= 500:
 		level = slog.LevelError
-	} else if status >= 400 {
+	case status >= 400:
 		level = slog.LevelInfo
 	}
 	ctx := r.Context()
