@@ -44,10 +44,13 @@ func (a *App) modules() *modules {
 // meteredUsage answers the catalog's usage questions (entitlements) from
 // metering's rollups. Each answer is cached for ttl: entitlement checks run
 // on every request of a tenant's app, and a quarter second adds little to
-// the pipeline's own ingest-to-queryable delay.
+// the pipeline's own ingest-to-queryable delay. For up to stale past its
+// ttl an answer is still served while one background query replaces it,
+// so a busy key's checks never wait on the database together; an answer
+// is never older than ttl + stale plus one query (well inside a second).
 type meteredUsage struct {
-	svc *usage.Service
-	ttl time.Duration
+	svc        *usage.Service
+	ttl, stale time.Duration
 
 	mu    sync.RWMutex
 	cache map[usageKey]cachedUsage
@@ -67,7 +70,7 @@ type cachedUsage struct {
 }
 
 func newMeteredUsage(svc *usage.Service, ttl time.Duration) *meteredUsage {
-	return &meteredUsage{svc: svc, ttl: ttl, cache: map[usageKey]cachedUsage{}}
+	return &meteredUsage{svc: svc, ttl: ttl, stale: ttl, cache: map[usageKey]cachedUsage{}}
 }
 
 func tenantCtx(ctx context.Context, tenant string) context.Context {
@@ -88,14 +91,21 @@ func (m *meteredUsage) Usage(ctx context.Context, tenantID, meterSlug string, su
 	m.mu.RLock()
 	c, ok := m.cache[key]
 	m.mu.RUnlock()
-	if ok && time.Now().Before(c.until) {
+	now := time.Now()
+	if ok && now.Before(c.until) {
 		return c.v, nil
 	}
+	refresh := ok && now.Before(c.until.Add(m.stale))
 	// Copies the query points to, declared here so that only a miss moves
 	// them to the heap, not every hit.
 	qFrom, qTo := from, to
 	flightKey := fmt.Sprintf("%s\x00%s\x00%s\x00%d\x00%d", key.tenant, key.meter, key.subjects, key.from, key.to)
-	v, err, _ := m.flight.Do(flightKey, func() (any, error) {
+	if refresh {
+		// Serve the recent answer; the query runs without the request's
+		// deadline, which ends with this response.
+		ctx = context.WithoutCancel(ctx)
+	}
+	load := func() (any, error) {
 		res, _, err := m.svc.Query(tenantCtx(ctx, tenantID), meterSlug, usage.QueryParams{From: &qFrom, To: &qTo, Subject: subjects})
 		if err != nil {
 			return nil, err
@@ -111,7 +121,12 @@ func (m *meteredUsage) Usage(ctx context.Context, tenantID, meterSlug string, su
 		m.cache[key] = cachedUsage{v: total, until: time.Now().Add(m.ttl)}
 		m.mu.Unlock()
 		return total, nil
-	})
+	}
+	if refresh {
+		m.flight.DoChan(flightKey, load) // the result lands in the cache
+		return c.v, nil
+	}
+	v, err, _ := m.flight.Do(flightKey, load)
 	if err != nil {
 		return decimal.Zero, err
 	}

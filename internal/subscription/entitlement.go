@@ -119,11 +119,15 @@ func newMeteredTerms(f catalog.Feature, grant catalog.Grant) *meteredTerms {
 }
 
 // stateCache holds customer states for ttl. Local changes invalidate at
-// once; changes made on another node show within ttl.
+// once; changes made on another node show within ttl plus one load: an
+// expired state is served while one background load replaces it, so the
+// checks of a busy customer never wait on the database together.
 type stateCache struct {
-	ttl time.Duration
-	mu  sync.RWMutex
-	m   map[[2]string]*customerState
+	ttl        time.Duration
+	mu         sync.RWMutex
+	m          map[[2]string]*customerState
+	refreshing sync.Map // [2]string → struct{}: a background load is running
+	gen        uint64   // bumped by invalidate, under mu: a load that saw another gen is not kept
 
 	emittedMu sync.RWMutex
 	emitted   map[thresholdKey]struct{} // thresholds known to be recorded
@@ -141,18 +145,32 @@ func newStateCache(ttl time.Duration) *stateCache {
 	return &stateCache{ttl: ttl, m: map[[2]string]*customerState{}, emitted: map[thresholdKey]struct{}{}}
 }
 
-func (c *stateCache) get(tenant, customer string, now time.Time) *customerState {
+// get returns the cached state and whether it is still fresh. A state
+// older than twice the ttl (or from the future) is not returned at all.
+func (c *stateCache) get(tenant, customer string, now time.Time) (st *customerState, fresh bool) {
 	c.mu.RLock()
-	st := c.m[[2]string{tenant, customer}]
+	st = c.m[[2]string{tenant, customer}]
 	c.mu.RUnlock()
-	if st == nil || now.Sub(st.loaded) > c.ttl || now.Before(st.loaded) {
-		return nil
+	if st == nil || now.Sub(st.loaded) > 2*c.ttl || now.Before(st.loaded) {
+		return nil, false
 	}
-	return st
+	return st, now.Sub(st.loaded) <= c.ttl
 }
 
-func (c *stateCache) put(tenant, customer string, st *customerState) {
+func (c *stateCache) generation() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gen
+}
+
+// put caches st unless a change invalidated states since its load began
+// (gen is generation() from before the load): it may predate the change.
+func (c *stateCache) put(tenant, customer string, st *customerState, gen uint64) {
 	c.mu.Lock()
+	if gen != c.gen {
+		c.mu.Unlock()
+		return
+	}
 	if len(c.m) >= maxCached {
 		c.m = map[[2]string]*customerState{} // crude but bounded; states rebuild in one query
 	}
@@ -181,6 +199,7 @@ func (c *stateCache) markEmitted(k thresholdKey) {
 func (c *stateCache) invalidate(tenant, customer string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	if customer != "" {
 		delete(c.m, [2]string{tenant, customer})
 		return
@@ -194,9 +213,29 @@ func (c *stateCache) invalidate(tenant, customer string) {
 
 func (s *Service) state(ctx context.Context, tenant, customerID string) (*customerState, error) {
 	wall := time.Now() // the cache ages in real time, not on the injected clock
-	if st := s.cache.get(tenant, customerID, wall); st != nil {
+	st, fresh := s.cache.get(tenant, customerID, wall)
+	if fresh {
 		return st, nil
 	}
+	if st != nil {
+		// Expired but recent: answer from it while one load replaces it.
+		key := [2]string{tenant, customerID}
+		if _, running := s.cache.refreshing.LoadOrStore(key, struct{}{}); !running {
+			go func() {
+				defer s.cache.refreshing.Delete(key)
+				if _, err := s.loadState(context.WithoutCancel(ctx), tenant, customerID, time.Now()); err != nil {
+					s.log.Warn("refreshing entitlement state", "customer_id", customerID, "err", err)
+				}
+			}()
+		}
+		return st, nil
+	}
+	return s.loadState(ctx, tenant, customerID, wall)
+}
+
+// loadState reads a customer's state from the database and caches it.
+func (s *Service) loadState(ctx context.Context, tenant, customerID string, wall time.Time) (*customerState, error) {
+	gen := s.cache.generation()
 	cus, err := catalog.LoadCustomer(ctx, s.db, tenant, customerID)
 	if err != nil {
 		return nil, err
@@ -246,7 +285,7 @@ func (s *Service) state(ctx context.Context, tenant, customerID string) (*custom
 	for key := range st.features {
 		st.answers[termsKey{"", key}] = &answerMemo{}
 	}
-	s.cache.put(tenant, customerID, st)
+	s.cache.put(tenant, customerID, st, gen)
 	return st, nil
 }
 
