@@ -46,6 +46,7 @@ type options struct {
 	afterCommit func(p int) error
 	partitions  int
 	maxLag      int
+	rules       bool // the ingester checks tenants' rules through the service's cache, as the app wires it
 }
 
 func setup(t testing.TB, d *db.DB, o options) *bundle {
@@ -71,7 +72,11 @@ func setup(t testing.TB, d *db.DB, o options) *bundle {
 	}
 	svc := usage.NewService(d, clock, log, metering.Limits{})
 	usage.RegisterRoutes(srv, svc)
-	in, err := usage.NewIngester(ctx, bus, usage.IngestConfig{Partitions: o.partitions, LagPoll: 20 * time.Millisecond, MaxLag: o.maxLag}, clock, log, reg)
+	ic := usage.IngestConfig{Partitions: o.partitions, LagPoll: 20 * time.Millisecond, MaxLag: o.maxLag}
+	if o.rules {
+		ic.Rules = svc.Rules()
+	}
+	in, err := usage.NewIngester(ctx, bus, ic, clock, log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}

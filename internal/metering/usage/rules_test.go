@@ -5,63 +5,24 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/db"
-	"github.com/abacusbilling/abacus/internal/httpapi"
 	"github.com/abacusbilling/abacus/internal/identity"
 	"github.com/abacusbilling/abacus/internal/metering"
 	"github.com/abacusbilling/abacus/internal/metering/usage"
-	"github.com/abacusbilling/abacus/internal/natsbus"
-	"github.com/abacusbilling/abacus/internal/service"
 )
 
 // setupRules is setup with the ingester checking tenants' rules (schemas,
 // late-event windows) through the service's cache, as the app wires it.
 func setupRules(t *testing.T, d *db.DB) *bundle {
 	t.Helper()
-	ctx := context.Background()
-	log := slog.New(slog.DiscardHandler)
-	clock := abacus.NewFakeClock(testNow)
-	bus, err := natsbus.Open(ctx, natsbus.Options{StoreDir: filepath.Join(t.TempDir(), "nats"), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	reg := prometheus.NewRegistry()
-	srv := httpapi.New(httpapi.Config{Version: "test"}, d, log, reg)
-	id := identity.NewService(d, clock, log)
-	srv.SetAuthenticator(id.Authenticate)
-	tenant, key, err := id.Bootstrap(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := usage.NewService(d, clock, log, metering.Limits{})
-	usage.RegisterRoutes(srv, svc)
-	in, err := usage.NewIngester(ctx, bus, usage.IngestConfig{Partitions: 2, LagPoll: 20 * time.Millisecond, Rules: svc.Rules()}, clock, log, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	usage.RegisterIngest(srv, in)
-	ws := usage.NewWorkers(d, bus, usage.WorkerConfig{Partitions: 2, RetryInterval: 20 * time.Millisecond}, clock, log, reg)
-	for _, s := range []service.Service{service.NewFunc("ingest", in.Run), service.NewFunc("meter", ws.Run)} {
-		if err := s.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Stop(context.Background()) })
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	return &bundle{t: t, d: d, bus: bus, clock: clock, base: hs.URL, key: key, tenant: tenant.ID, id: id, svc: svc}
+	return setup(t, d, options{rules: true})
 }
 
 // problemFields returns a problem's errors as "index/field" (or "field").
