@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/abacusbilling/abacus/internal/app"
+	"github.com/abacusbilling/abacus/internal/heapfloor"
 )
 
 func serve(ctx context.Context, e Env, args []string) error {
@@ -18,6 +19,7 @@ func serve(ctx context.Context, e Env, args []string) error {
 	if _, err := app.SelectRoles(cfg.Roles); err != nil {
 		return fmt.Errorf("%w (roles)", err)
 	}
+	defer heapfloor.Start(int64(cfg.GC.HeapFloorMB) << 20)()
 	a := app.New(cfg, app.Options{Version: Version, Log: newLogger(cfg, e.Stderr), Out: e.Stdout})
 	return a.Run(ctx)
 }

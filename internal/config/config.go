@@ -37,6 +37,16 @@ type Config struct {
 	Bootstrap Bootstrap `key:"bootstrap"`
 	Metering  Metering  `key:"metering"`
 	SMTP      SMTP      `key:"smtp"`
+	GC        GC        `key:"gc"`
+}
+
+// GC tunes the Go garbage collector of abacus serve.
+type GC struct {
+	// HeapFloorMB is the heap size below which no collection starts (see
+	// package heapfloor): a small live heap under load would otherwise be
+	// collected many times a second, and each cycle slows the requests
+	// beside it. Up to this much garbage is held; 0 leaves Go's default.
+	HeapFloorMB int `key:"heap_floor_mb" help:"heap size in MiB below which the garbage collector does not start a cycle (0: Go's default, twice the live heap)"`
 }
 
 // HTTP configures the API server.
@@ -135,6 +145,7 @@ func Default() Config {
 		Metering: Metering{Partitions: 4, Linger: time.Millisecond, MaxBatchEvents: 20_000, MaxBatchBytes: 1 << 20,
 			MaxLag: 100_000, RoundEvents: 20_000, LateWindow: 35 * 24 * time.Hour, MaxEvents: 10_000, StreamMaxAge: 72 * time.Hour},
 		SMTP: SMTP{From: "Abacus <no-reply@localhost>"},
+		GC:   GC{HeapFloorMB: 64},
 	}
 }
 
@@ -241,6 +252,9 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(c.SMTP.LinkBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add("smtp.link_base_url", c.SMTP.LinkBaseURL, "must be an http(s):// URL such as https://app.example.com")
 		}
+	}
+	if c.GC.HeapFloorMB < 0 || c.GC.HeapFloorMB > 1<<20 {
+		add("gc.heap_floor_mb", fmt.Sprint(c.GC.HeapFloorMB), "must be between 0 (off) and 1048576 MiB")
 	}
 	m := &c.Metering
 	for _, f := range []struct {
