@@ -44,8 +44,10 @@ func benchHTTP(ctx context.Context, e Env, args []string) error {
 	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "requests due in this first part are sent but not counted")
 	fs.IntVar(&cfg.Conns, "conns", 16, "keep-alive connections, one request in flight on each")
 	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "time limit of one request")
+	fs.StringVar(&cfg.Engine, "engine", cfg.WithDefaults().Engine, "how the generator sends: epoll (one thread, Linux) or goroutines (one per connection)")
 	runs := fs.Int("runs", 1, "runs (each followed by its baseline); figures are the medians")
 	baseline := fs.String("baseline", "http", "after each run, the same load against: http (bare net/http answering 204) or none")
+	timeline := fs.Bool("timeline", false, "also print each second's latency from the due time (when the tail happened)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -64,8 +66,8 @@ func benchHTTP(ctx context.Context, e Env, args []string) error {
 		return err
 	}
 	w := e.Stdout
-	fmt.Fprintf(w, "bench http: %s %s, open loop at %s requests/s for %s (warm-up %s), %d conns, baseline %s\n",
-		cfg.Method, cfg.URL, num(cfg.Rate), cfg.Duration, cfg.Warmup, cfg.WithDefaults().Conns, *baseline)
+	fmt.Fprintf(w, "bench http: %s %s, open loop at %s requests/s for %s (warm-up %s), %d conns, %s engine, baseline %s\n",
+		cfg.Method, cfg.URL, num(cfg.Rate), cfg.Duration, cfg.Warmup, cfg.WithDefaults().Conns, cfg.Engine, *baseline)
 	var p99, bp99, achieved, bachieved []float64
 	failed := 0
 	for i := 1; i <= *runs; i++ {
@@ -74,6 +76,9 @@ func benchHTTP(ctx context.Context, e Env, args []string) error {
 			return fmt.Errorf("run %d: %w", i, err)
 		}
 		fmt.Fprintf(w, "run %d/%d target:   %s\n", i, *runs, describeOpen(r))
+		if *timeline {
+			printTimeline(w, r)
+		}
 		if r.Errors > 0 || r.Unsent > 0 {
 			failed++
 		}
@@ -94,6 +99,9 @@ func benchHTTP(ctx context.Context, e Env, args []string) error {
 			return fmt.Errorf("run %d baseline: %w", i, err)
 		}
 		fmt.Fprintf(w, "run %d/%d baseline: %s\n", i, *runs, describeOpen(b))
+		if *timeline {
+			printTimeline(w, b)
+		}
 		bp99 = append(bp99, ms(b.Latency.P99))
 		bachieved = append(bachieved, b.Achieved())
 	}
@@ -107,6 +115,13 @@ func benchHTTP(ctx context.Context, e Env, args []string) error {
 		return fmt.Errorf("%d of %d runs had errors or unsent requests", failed, *runs)
 	}
 	return nil
+}
+
+// printTimeline writes one line per second of the counted part of r.
+func printTimeline(w io.Writer, r loadgen.OpenResult) {
+	for i, l := range r.PerSecond {
+		fmt.Fprintf(w, "  second %3d: %s\n", i+1, l.Detail())
+	}
 }
 
 func describeOpen(r loadgen.OpenResult) string {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"strconv"
@@ -36,6 +37,9 @@ type OpenConfig struct {
 	// Drain bounds how long requests still owed at the end of Duration may
 	// be sent; those left are reported as Unsent. Default 10 s.
 	Drain time.Duration
+	// Engine is EngineEpoll (the default on Linux) or EngineGoroutines
+	// (the default elsewhere, and the only engine there).
+	Engine string
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -51,6 +55,9 @@ func (c OpenConfig) WithDefaults() OpenConfig {
 	}
 	if c.Drain <= 0 {
 		c.Drain = 10 * time.Second
+	}
+	if c.Engine == "" {
+		c.Engine = defaultEngine
 	}
 	return c
 }
@@ -71,6 +78,8 @@ func (c OpenConfig) Validate() error {
 		return fmt.Errorf("conns %d is above 4096", c.Conns)
 	case strings.ContainsAny(c.Method, " \r\n"):
 		return fmt.Errorf("method %q is not a token", c.Method)
+	case c.Engine != EngineGoroutines && (c.Engine != EngineEpoll || defaultEngine != EngineEpoll):
+		return fmt.Errorf("engine %q: this platform has %s", c.Engine, strings.Join(engines(), " and "))
 	}
 	for _, h := range c.Header {
 		k, _, ok := strings.Cut(h, ":")
@@ -98,6 +107,10 @@ type OpenResult struct {
 	// due time to that moment (waiting for a free connection, or the
 	// generator's own timer and scheduling delay).
 	Service, Lag Latency
+	// PerSecond[i] is Latency over the requests due in second i after the
+	// warm-up: when in the run the tail happened (a stall, a GC, a
+	// background job of the server) rather than only how long it was.
+	PerSecond []Latency
 }
 
 // Achieved returns answered requests per second over the counted part.
@@ -108,8 +121,21 @@ func (r OpenResult) Achieved() float64 {
 	return float64(r.OK+r.Errors) / r.Elapsed.Seconds()
 }
 
+// Engines of the open-loop generator (OpenConfig.Engine).
+const (
+	// EngineEpoll is one OS thread with an epoll loop over non-blocking
+	// sockets (Linux only; the default there): no goroutine is parked and
+	// woken per request, and the next due time is waited for to the
+	// nanosecond (epoll_pwait2), so the generator takes less of the cores it
+	// shares with the server and sends closer to each due time.
+	EngineEpoll = "epoll"
+	// EngineGoroutines is one goroutine per connection, each waiting for
+	// its next due time on a Go timer (every platform).
+	EngineGoroutines = "goroutines"
+)
+
 // RunOpen drives cfg.URL at cfg.Rate for cfg.Duration over cfg.Conns
-// keep-alive connections (the raw HTTP/1.1 client: the generator shares
+// keep-alive connections (a raw HTTP/1.1 client: the generator shares
 // the cores with the server). The connections are opened before the first
 // request is due, so dialing is not in the figures. It returns after every
 // due request was answered, failed or given up.
@@ -123,11 +149,125 @@ func RunOpen(ctx context.Context, cfg OpenConfig) (OpenResult, error) {
 	if u.Port() == "" {
 		addr += ":80"
 	}
-	wire := openRequest(cfg, u)
-	total := int64(cfg.Duration.Seconds() * cfg.Rate)
-	warm := int64(cfg.Warmup.Seconds() * cfg.Rate)
-	interval := float64(time.Second) / cfg.Rate
+	pl := &openPlan{cfg: cfg, addr: addr, wire: openRequest(cfg, u),
+		total: int64(cfg.Duration.Seconds() * cfg.Rate), warm: int64(cfg.Warmup.Seconds() * cfg.Rate),
+		interval: float64(time.Second) / cfg.Rate}
+	var tallies []*tally
+	var err error
+	if cfg.Engine == EngineEpoll {
+		tallies, err = runEpoll(ctx, pl)
+	} else {
+		tallies, err = runGoroutines(ctx, pl)
+	}
+	if err != nil {
+		return OpenResult{}, err
+	}
+	return pl.result(tallies), ctx.Err()
+}
 
+// openPlan is the schedule of one run, shared by the engines: request k
+// is due at start + k·interval; requests below warm are not counted.
+type openPlan struct {
+	cfg          OpenConfig
+	addr         string
+	wire         []byte
+	total, warm  int64
+	interval     float64 // nanoseconds
+	start        time.Time
+	giveUp       time.Time
+	perSecondCap int
+}
+
+// begin fixes the start of the schedule, once the connections are open.
+func (pl *openPlan) begin() {
+	pl.start = time.Now().Add(time.Millisecond)
+	pl.giveUp = pl.start.Add(pl.cfg.Duration + pl.cfg.Drain)
+}
+
+func (pl *openPlan) due(k int64) time.Time {
+	return pl.start.Add(time.Duration(float64(k) * pl.interval))
+}
+
+// tally is what one engine worker saw; the result merges them.
+type tally struct {
+	ok, errs, unsent  int64
+	lastDone          time.Time
+	firstErr          error
+	lat, service, lag []time.Duration
+	sec               []int32 // second after the warm-up each lat was due in
+}
+
+func (pl *openPlan) newTally(share int) *tally {
+	per := int(pl.total/int64(share)) + 16
+	return &tally{lat: make([]time.Duration, 0, per), service: make([]time.Duration, 0, per),
+		lag: make([]time.Duration, 0, per), sec: make([]int32, 0, per)}
+}
+
+// answered records request k, due at due, sent at sent, finished at done.
+func (t *tally) answered(pl *openPlan, k int64, due, sent, done time.Time, err error) {
+	if k < pl.warm {
+		return
+	}
+	t.lastDone = done
+	if err != nil {
+		t.errs++
+		if t.firstErr == nil {
+			t.firstErr = err
+		}
+		return
+	}
+	t.ok++
+	t.lat = append(t.lat, done.Sub(due))
+	t.service = append(t.service, done.Sub(sent))
+	t.lag = append(t.lag, sent.Sub(due))
+	t.sec = append(t.sec, int32(float64(k-pl.warm)/pl.cfg.Rate))
+}
+
+// notSent records request k as given up unsent.
+func (t *tally) notSent(pl *openPlan, k int64) {
+	if k >= pl.warm {
+		t.unsent++
+	}
+}
+
+func (pl *openPlan) result(tallies []*tally) OpenResult {
+	r := OpenResult{Target: pl.cfg.Rate, Counted: pl.total - pl.warm}
+	var lat, service, lag []time.Duration
+	perSec := make([][]time.Duration, int(math.Ceil(float64(pl.total-pl.warm)/pl.cfg.Rate)))
+	var lastDone time.Time
+	for _, t := range tallies {
+		r.OK += t.ok
+		r.Errors += t.errs
+		r.Unsent += t.unsent
+		if r.FirstErr == nil {
+			r.FirstErr = t.firstErr
+		}
+		if t.lastDone.After(lastDone) {
+			lastDone = t.lastDone
+		}
+		lat = append(lat, t.lat...)
+		service = append(service, t.service...)
+		lag = append(lag, t.lag...)
+		for i, sec := range t.sec {
+			sec = min(sec, int32(len(perSec)-1))
+			perSec[sec] = append(perSec[sec], t.lat[i])
+		}
+	}
+	r.Latency, r.Service, r.Lag = Summarise(lat), Summarise(service), Summarise(lag)
+	for _, ds := range perSec {
+		r.PerSecond = append(r.PerSecond, Summarise(ds))
+	}
+	if !lastDone.IsZero() {
+		r.Elapsed = lastDone.Sub(pl.due(pl.warm))
+	}
+	return r
+}
+
+// runGoroutines is EngineGoroutines: each connection's goroutine takes the
+// next due request when it is free, waits for its due time if that is
+// still ahead, sends it and reads the answer.
+func runGoroutines(ctx context.Context, pl *openPlan) ([]*tally, error) {
+	cfg := pl.cfg
 	conns := make([]*rawConn, cfg.Conns)
 	defer func() {
 		for _, c := range conns {
@@ -138,50 +278,39 @@ func RunOpen(ctx context.Context, cfg OpenConfig) (OpenResult, error) {
 	}()
 	dial := func() (*rawConn, error) {
 		d := net.Dialer{Timeout: 5 * time.Second}
-		nc, err := d.DialContext(ctx, "tcp", addr)
+		nc, err := d.DialContext(ctx, "tcp", pl.addr)
 		if err != nil {
-			return nil, fmt.Errorf("connecting to %s: %w", addr, err)
+			return nil, fmt.Errorf("connecting to %s: %w", pl.addr, err)
 		}
 		return &rawConn{c: nc, br: bufio.NewReaderSize(nc, 16<<10)}, nil
 	}
 	for i := range conns {
 		c, err := dial()
 		if err != nil {
-			return OpenResult{}, err
+			return nil, err
 		}
 		conns[i] = c
 	}
-
-	type sample struct{ lat, service, lag []time.Duration }
 	var (
-		next     atomic.Int64
-		ok, errs atomic.Int64
-		unsent   atomic.Int64
-		lastDone atomic.Int64 // unix nanos of the last counted answer
-		errMu    sync.Mutex
-		firstErr error
-		samples  = make([]sample, cfg.Conns)
-		wg       sync.WaitGroup
+		next    atomic.Int64
+		tallies = make([]*tally, cfg.Conns)
+		wg      sync.WaitGroup
 	)
-	start := time.Now().Add(time.Millisecond)
-	measured := start.Add(time.Duration(float64(warm) * interval))
-	giveUp := start.Add(cfg.Duration + cfg.Drain)
+	pl.begin()
 	for w := range conns {
-		per := int(total/int64(cfg.Conns)) + 16
-		samples[w] = sample{make([]time.Duration, 0, per), make([]time.Duration, 0, per), make([]time.Duration, 0, per)}
+		tallies[w] = pl.newTally(cfg.Conns)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := conns[w]
-			s := &samples[w]
+			c, t := conns[w], tallies[w]
 			timer := time.NewTimer(time.Hour)
 			defer timer.Stop()
 			for {
 				k := next.Add(1) - 1
-				if k >= total {
+				if k >= pl.total {
 					return
 				}
-				due := start.Add(time.Duration(float64(k) * interval))
+				due := pl.due(k)
 				if d := time.Until(due); d > 0 {
 					timer.Reset(d)
 					select {
@@ -189,10 +318,8 @@ func RunOpen(ctx context.Context, cfg OpenConfig) (OpenResult, error) {
 					case <-ctx.Done(): // counted as unsent below
 					}
 				}
-				if ctx.Err() != nil || time.Now().After(giveUp) {
-					if k >= warm {
-						unsent.Add(1)
-					}
+				if ctx.Err() != nil || time.Now().After(pl.giveUp) {
+					t.notSent(pl, k)
 					continue
 				}
 				var err error
@@ -205,52 +332,22 @@ func RunOpen(ctx context.Context, cfg OpenConfig) (OpenResult, error) {
 				if err == nil {
 					_ = c.c.SetDeadline(sent.Add(cfg.Timeout))
 					var keep bool
-					if _, err = c.c.Write(wire); err != nil {
-						err = fmt.Errorf("sending to %s: %w", addr, err)
+					if _, err = c.c.Write(pl.wire); err != nil {
+						err = fmt.Errorf("sending to %s: %w", pl.addr, err)
 					} else {
-						keep, err = c.readResponse(addr, false)
+						keep, err = c.readResponse(pl.addr, false)
 					}
 					if !keep {
 						c.c.Close()
 						c, conns[w] = nil, nil
 					}
 				}
-				done := time.Now()
-				if k < warm {
-					continue
-				}
-				lastDone.Store(done.UnixNano())
-				if err != nil {
-					errs.Add(1)
-					errMu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					errMu.Unlock()
-					continue
-				}
-				ok.Add(1)
-				s.lat = append(s.lat, done.Sub(due))
-				s.service = append(s.service, done.Sub(sent))
-				s.lag = append(s.lag, sent.Sub(due))
+				t.answered(pl, k, due, sent, time.Now(), err)
 			}
 		}()
 	}
 	wg.Wait()
-	var lat, service, lag []time.Duration
-	for _, s := range samples {
-		lat = append(lat, s.lat...)
-		service = append(service, s.service...)
-		lag = append(lag, s.lag...)
-	}
-	r := OpenResult{
-		Target: cfg.Rate, Counted: total - warm, OK: ok.Load(), Errors: errs.Load(), Unsent: unsent.Load(), FirstErr: firstErr,
-		Latency: Summarise(lat), Service: Summarise(service), Lag: Summarise(lag),
-	}
-	if ld := lastDone.Load(); ld > 0 {
-		r.Elapsed = time.Unix(0, ld).Sub(measured)
-	}
-	return r, ctx.Err()
+	return tallies, nil
 }
 
 // openRequest returns the request's bytes, written once and sent as they

@@ -2,6 +2,7 @@ package loadgen_test
 
 import (
 	"net/http"
+	"runtime"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -17,6 +18,23 @@ import (
 // at the start, and with the request line and headers it was given.
 func TestOpenLoopHoldsTheRate(t *testing.T) {
 	t.Parallel()
+	forEachEngine(t, testOpenLoopHoldsTheRate)
+}
+
+// forEachEngine runs test once per engine this platform has.
+func forEachEngine(t *testing.T, test func(t *testing.T, engine string)) {
+	for _, engine := range []string{loadgen.EngineEpoll, loadgen.EngineGoroutines} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			if engine == loadgen.EngineEpoll && runtime.GOOS != "linux" {
+				t.Skip("the epoll engine is Linux only")
+			}
+			test(t, engine)
+		})
+	}
+}
+
+func testOpenLoopHoldsTheRate(t *testing.T, engine string) {
 	var (
 		mu       sync.Mutex
 		arrivals []time.Time
@@ -38,7 +56,7 @@ func TestOpenLoopHoldsTheRate(t *testing.T) {
 	start := time.Now()
 	r, err := loadgen.RunOpen(t.Context(), loadgen.OpenConfig{
 		URL: srv.URL + "/api/v1/x/entitlements/y?a=1", Header: []string{"Authorization: Bearer k1"},
-		Rate: rate, Duration: dur, Warmup: 500 * time.Millisecond, Conns: 8,
+		Rate: rate, Duration: dur, Warmup: 500 * time.Millisecond, Conns: 8, Engine: engine,
 	})
 	took := time.Since(start)
 	if err != nil {
@@ -87,6 +105,10 @@ func TestOpenLoopHoldsTheRate(t *testing.T) {
 // sending alone (Service) hides it, which is why it is not the figure.
 func TestOpenLoopChargesAStallToEveryRequestDueDuringIt(t *testing.T) {
 	t.Parallel()
+	forEachEngine(t, testOpenLoopChargesAStall)
+}
+
+func testOpenLoopChargesAStall(t *testing.T, engine string) {
 	const stall = 300 * time.Millisecond
 	var n atomic.Int64
 	gate := make(chan struct{})
@@ -106,7 +128,7 @@ func TestOpenLoopChargesAStallToEveryRequestDueDuringIt(t *testing.T) {
 
 	const rate = 1000
 	r, err := loadgen.RunOpen(t.Context(), loadgen.OpenConfig{
-		URL: srv.URL + "/", Rate: rate, Duration: 1500 * time.Millisecond, Conns: 4,
+		URL: srv.URL + "/", Rate: rate, Duration: 1500 * time.Millisecond, Conns: 4, Engine: engine,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -146,4 +168,68 @@ func TestOpenConfigRefusesBadInput(t *testing.T) {
 			t.Errorf("%+v: error %v, want one about %s", tt.cfg, err, tt.want)
 		}
 	}
+}
+
+// Answers that close the connection, errors and chunked bodies are each
+// read whole; a closed connection is opened again for the next request.
+func TestOpenLoopReadsEveryKindOfAnswer(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		var n atomic.Int64
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			switch n.Add(1) % 4 {
+			case 0:
+				w.Header().Set("Connection", "close")
+				_, _ = w.Write([]byte(`{"closing":true}`))
+			case 1:
+				http.Error(w, `{"code":"boom"}`, http.StatusInternalServerError)
+			case 2:
+				_, _ = w.Write([]byte(`{"part":1,`))
+				w.(http.Flusher).Flush() // chunked from here
+				_, _ = w.Write([]byte(`"part":2}`))
+			default:
+				w.WriteHeader(http.StatusNoContent)
+			}
+		}))
+		defer srv.Close()
+		const rate = 400
+		r, err := loadgen.RunOpen(t.Context(), loadgen.OpenConfig{URL: srv.URL + "/", Rate: rate, Duration: time.Second, Conns: 3, Engine: engine})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.OK+r.Errors != rate || r.Unsent != 0 {
+			t.Fatalf("ok %d errors %d unsent %d, want %d answered", r.OK, r.Errors, r.Unsent, rate)
+		}
+		if r.Errors != rate/4 || r.FirstErr == nil || !strings.Contains(r.FirstErr.Error(), "500") {
+			t.Fatalf("errors %d (first %v), want the %d answers of 500", r.Errors, r.FirstErr, rate/4)
+		}
+	})
+}
+
+// A server that never answers costs each request the timeout, as an error.
+func TestOpenLoopTimesOut(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		release := make(chan struct{})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}))
+		defer srv.Close()
+		defer close(release)
+		start := time.Now()
+		r, err := loadgen.RunOpen(t.Context(), loadgen.OpenConfig{URL: srv.URL + "/", Rate: 20, Duration: 500 * time.Millisecond,
+			Conns: 20, Timeout: 200 * time.Millisecond, Engine: engine})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.OK != 0 || r.Errors != 10 || r.FirstErr == nil {
+			t.Fatalf("ok %d errors %d (first %v), want 10 timed out", r.OK, r.Errors, r.FirstErr)
+		}
+		if took := time.Since(start); took < 600*time.Millisecond || took > 5*time.Second {
+			t.Fatalf("the run took %s, want about 0.5 s of schedule plus the 0.2 s timeout", took)
+		}
+	})
 }
