@@ -20,8 +20,9 @@ import (
 )
 
 // Handler returns the server with its middleware, outermost first:
-// observe (request id, recover, log, metrics) → CORS → body limit →
-// authenticate → idempotency → routes.
+// observe (request id, recover, log, metrics; identify reads the
+// credentials) → CORS → body limit → authenticate (refuses bad
+// credentials) → idempotency → routes.
 func (s *Server) Handler() http.Handler {
 	var h http.Handler = http.HandlerFunc(s.route)
 	h = s.idem.wrap(h)
@@ -52,12 +53,13 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 const catchAll = "/"
 
 // exchange is what observe keeps about one request, in one allocation: the
-// request id, the principal authenticate found (so the access log line
+// request id, the principal identify found (so the access log line
 // names the tenant), the pattern the mux matched and the response
 // recorder.
 type exchange struct {
 	id      string
 	p       *abacus.Principal
+	refuse  func(http.ResponseWriter, *http.Request) // bad credentials: answers the request
 	pattern string
 	rec     recorder
 	idValue [1]string // backs the X-Request-Id header value
@@ -146,7 +148,8 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}
 		x.idValue[0] = x.id
 		w.Header()["X-Request-Id"] = x.idValue[:]
-		r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
+		ctx := context.WithValue(r.Context(), exchangeKey{}, x)
+		r = r.WithContext(s.identify(ctx, r, x))
 		rec := &x.rec
 		rec.ResponseWriter = w
 		defer func() {
@@ -242,42 +245,54 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 	})
 }
 
-// authenticate puts the principal on the context when a bearer token is
-// present and valid. A bad token is refused here; a missing one is left
-// to the route's scope check, so public routes work without one.
-func (s *Server) authenticate(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := r.Header.Get("Authorization")
-		if h == "" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		scheme, token, ok := strings.Cut(h, " ")
-		if ok && strings.EqualFold(scheme, "Basic") {
-			// HTTP Basic carries OAuth2 client credentials to POST
-			// /oauth/token (RFC 6749 §2.3.1); that route reads it itself.
-			// Everywhere else it authenticates nothing.
-			next.ServeHTTP(w, r)
-			return
-		}
-		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+// identify authenticates a bearer token, once per request and before the
+// other middleware, so the request's context carrying both the exchange
+// and the principal is made with one copy of the request. It returns ctx
+// with the principal when the token is valid; a bad token is kept in x
+// and refused by authenticate, in its place in the chain. A missing token
+// is left to the route's scope check, so public routes work without one.
+func (s *Server) identify(ctx context.Context, r *http.Request, x *exchange) context.Context {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return ctx
+	}
+	scheme, token, ok := strings.Cut(h, " ")
+	if ok && strings.EqualFold(scheme, "Basic") {
+		// HTTP Basic carries OAuth2 client credentials to POST
+		// /oauth/token (RFC 6749 §2.3.1); that route reads it itself.
+		// Everywhere else it authenticates nothing.
+		return ctx
+	}
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		x.refuse = func(w http.ResponseWriter, r *http.Request) {
 			WriteProblem(w, r, newProblem(http.StatusUnauthorized, "invalid_authorization",
 				"the Authorization header must be `Bearer <api key or access token>`"))
-			return
 		}
-		if s.auth == nil {
+		return ctx
+	}
+	if s.auth == nil {
+		x.refuse = func(w http.ResponseWriter, r *http.Request) {
 			WriteProblem(w, r, newProblem(http.StatusUnauthorized, "invalid_credentials", "no authenticator is configured"))
+		}
+		return ctx
+	}
+	p, err := s.auth(ctx, strings.TrimSpace(token))
+	if err != nil {
+		x.refuse = func(w http.ResponseWriter, r *http.Request) { WriteError(w, r, s.log, err) }
+		return ctx
+	}
+	x.p = p // lets the access log line name the tenant
+	return abacus.WithPrincipal(ctx, p)
+}
+
+// authenticate refuses a request whose credentials identify found bad.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if x := exchangeFrom(r.Context()); x != nil && x.refuse != nil {
+			x.refuse(w, r)
 			return
 		}
-		p, err := s.auth(r.Context(), strings.TrimSpace(token))
-		if err != nil {
-			WriteError(w, r, s.log, err)
-			return
-		}
-		if x := exchangeFrom(r.Context()); x != nil {
-			x.p = p // lets the access log line name the tenant
-		}
-		next.ServeHTTP(w, r.WithContext(abacus.WithPrincipal(r.Context(), p)))
+		next.ServeHTTP(w, r)
 	})
 }
 
