@@ -2,8 +2,8 @@ package loadgen_test
 
 import (
 	"net/http"
-	"runtime"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
