@@ -1,0 +1,121 @@
+package billing
+
+import (
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/abacusbilling/abacus/internal/catalog"
+	"github.com/abacusbilling/abacus/internal/db"
+	"github.com/abacusbilling/abacus/internal/db/dbtest"
+	"github.com/abacusbilling/abacus/internal/pricing"
+	"github.com/abacusbilling/abacus/internal/subscription"
+)
+
+func jan(day int) time.Time { return time.Date(2026, 1, day, 0, 0, 0, 0, time.UTC) }
+
+// invoiceAt returns the invoice of subscription sub billed at boundary at.
+func (b *bundle) invoiceAt(sub string, at time.Time) Invoice {
+	b.t.Helper()
+	for _, inv := range b.invoices() {
+		if inv.SubscriptionID == sub && inv.PeriodStart.Equal(at) {
+			return inv
+		}
+	}
+	b.t.Fatalf("no invoice of %s at %s", sub, at)
+	return Invoice{}
+}
+
+// sumOf adds the amounts of inv's lines of the given kinds.
+func sumOf(inv Invoice, kinds ...LineKind) decimal.Decimal {
+	sum := decimal.Zero
+	for _, l := range inv.Lines {
+		for _, k := range kinds {
+			if l.Kind == k {
+				sum = sum.Add(l.Amount)
+			}
+		}
+	}
+	return sum
+}
+
+// Usage pricing is per billing period: a seat change splits the period
+// into phases, but tiers, the price's minimum and maximum and the
+// version's commitment apply once to the period's usage. A change of plan
+// version still prices the usage up to the change on the old version.
+func TestUsagePricedOncePerPeriodAcrossSeatChanges(t *testing.T) {
+	t.Parallel()
+	tiers := []pricing.Tier{{UpTo: decp("1000"), UnitAmount: dec("1.00")}, {UnitAmount: dec("0.50")}}
+	usage := func(p pricing.Price) pricing.Charge {
+		return pricing.Charge{Key: "api", Kind: pricing.ChargeUsage, Meter: "api", Price: &p}
+	}
+	tests := []struct {
+		name          string
+		charge        pricing.Charge
+		commitment    *decimal.Decimal
+		before, after string // usage before and after the change on 16 January
+		newPlan       bool   // change the plan version instead of the seats
+		want          string // usage and commitment lines of the February invoice
+	}{
+		// 1000 × 1.00 + 200 × 0.50, not 600 + 600 at the first tier.
+		{name: "graduated", charge: usage(pricing.Price{Model: pricing.Graduated, Tiers: tiers}), before: "600", after: "600", want: "1100"},
+		{name: "volume", charge: usage(pricing.Price{Model: pricing.Volume, Tiers: tiers}), before: "600", after: "600", want: "600"},
+		// 3 started packages of 100, not 2 + 2.
+		{name: "package", charge: usage(pricing.Price{Model: pricing.Package, PackageSize: dec("100"), UnitAmount: dec("1")}),
+			before: "150", after: "150", want: "3"},
+		// Not 100 × 15/31 + 80.
+		{name: "minimum", charge: usage(pricing.Price{Model: pricing.PerUnit, UnitAmount: dec("1"), Minimum: decp("100")}),
+			before: "0", after: "80", want: "100"},
+		// Not 10 + 100 × 16/31.
+		{name: "maximum", charge: usage(pricing.Price{Model: pricing.PerUnit, UnitAmount: dec("1"), Maximum: decp("100")}),
+			before: "10", after: "150", want: "100"},
+		// 90 of usage and a true-up of 10, not 10 + 38.39 + 80.
+		{name: "commitment", charge: usage(pricing.Price{Model: pricing.PerUnit, UnitAmount: dec("1")}), commitment: decp("100"),
+			before: "10", after: "80", want: "100"},
+		{name: "plan-version-change", charge: usage(pricing.Price{Model: pricing.Graduated, Tiers: tiers}), before: "600", after: "600",
+			newPlan: true, want: "1200"},
+	}
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		b := newBundle(t, d, t0, Config{})
+		subs := map[string]string{}
+		for _, tt := range tests {
+			support := feeCharge("support", "31")
+			support.Fee.Billed = pricing.InArrears
+			spec := catalog.VersionSpec{Currency: "EUR", Charges: []pricing.Charge{feeCharge("seat", "10"), support, tt.charge},
+				MinimumCommitment: tt.commitment}
+			plan := b.plan(tt.name, spec)
+			c := b.customer(catalog.CustomerInput{Name: tt.name, Currency: "EUR", Address: catalog.Address{Country: "DE"}, Subjects: []string{tt.name}})
+			sub := b.subscribe(c.ID, plan, "1", t0)
+			subs[tt.name] = sub.ID
+			b.usage.Record(b.tenant, "api", tt.name, jan(5), dec(tt.before))
+			b.usage.Record(b.tenant, "api", tt.name, jan(20), dec(tt.after))
+			b.clock.Set(jan(16))
+			if tt.newPlan {
+				next := b.plan(tt.name+"-next", spec)
+				_, err := b.subs.ChangePlan(b.ctx, sub.ID, subscription.ChangePlanInput{PlanID: next})
+				must(t, err)
+			} else {
+				_, err := b.subs.ChangeQuantity(b.ctx, sub.ID, dec("3"))
+				must(t, err)
+			}
+		}
+		b.run(month(1))
+		for _, tt := range tests {
+			inv := b.invoiceAt(subs[tt.name], month(1))
+			if got := sumOf(inv, LineUsage, LineCommitment); !got.Equal(dec(tt.want)) {
+				t.Errorf("%s: usage and commitment %s, want %s\nlines: %+v", tt.name, got, tt.want, inv.Lines)
+			}
+			// Fees stay prorated per phase: February's 3 seats in advance,
+			// January's support in arrears for 1 seat over 15 days and 3
+			// over 16, and the seat change's proration (−5.16 + 15.48).
+			wantFees := "103.32"
+			if tt.newPlan { // one seat throughout: 10 + 15 + 16, and −5.16 + 5.16
+				wantFees = "41"
+			}
+			if got := sumOf(inv, LineFee, LineProration); !got.Equal(dec(wantFees)) {
+				t.Errorf("%s: fees %s, want %s\nlines: %+v", tt.name, got, wantFees, inv.Lines)
+			}
+		}
+	})
+}
