@@ -1,6 +1,7 @@
 package billing
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -115,6 +116,76 @@ func TestUsagePricedOncePerPeriodAcrossSeatChanges(t *testing.T) {
 			}
 			if got := sumOf(inv, LineFee, LineProration); !got.Equal(dec(wantFees)) {
 				t.Errorf("%s: fees %s, want %s\nlines: %+v", tt.name, got, wantFees, inv.Lines)
+			}
+		}
+	})
+}
+
+// A pause is billed as time not served: in-advance fees are credited from
+// the pause and charged again from the resume, in-arrears fees and usage
+// cover only the served time, and the usage around a pause in one period
+// is priced once. Usage recorded while paused is not billed.
+func TestPauseAndResumeInvoices(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		b := newBundle(t, d, t0, Config{})
+		support := feeCharge("support", "31")
+		support.Fee.Billed = pricing.InArrears
+		plan := b.plan("seats", catalog.VersionSpec{Currency: "EUR", Charges: []pricing.Charge{feeCharge("seat", "31"), support,
+			{Key: "api", Kind: pricing.ChargeUsage, Meter: "api", Price: &pricing.Price{Model: pricing.Graduated,
+				Tiers: []pricing.Tier{{UpTo: decp("1000"), UnitAmount: dec("1.00")}, {UnitAmount: dec("0.50")}}}}}})
+		sub := func(name string) string {
+			c := b.customer(catalog.CustomerInput{Name: name, Currency: "EUR", Address: catalog.Address{Country: "DE"}, Subjects: []string{name}})
+			return b.subscribe(c.ID, plan, "1", t0).ID
+		}
+		within, across := sub("within"), sub("across")
+		b.run(t0)
+		at := func(day time.Time, f func(context.Context, string) (subscription.Subscription, error), id string) {
+			t.Helper()
+			b.clock.Set(day)
+			_, err := f(b.ctx, id)
+			must(t, err)
+		}
+		// within: paused 11–21 January.
+		b.usage.Record(b.tenant, "api", "within", jan(5), dec("600"))
+		at(jan(11), b.subs.Pause, within)
+		b.usage.Record(b.tenant, "api", "within", jan(15), dec("300"))
+		at(jan(21), b.subs.Resume, within)
+		b.usage.Record(b.tenant, "api", "within", jan(25), dec("600"))
+		// across: paused from 11 January to 15 February.
+		b.usage.Record(b.tenant, "api", "across", jan(5), dec("600"))
+		at(jan(11), b.subs.Pause, across)
+		b.usage.Record(b.tenant, "api", "across", jan(25), dec("400"))
+		b.run(month(1))
+		at(time.Date(2026, 2, 15, 0, 0, 0, 0, time.UTC), b.subs.Resume, across)
+		b.usage.Record(b.tenant, "api", "across", time.Date(2026, 2, 20, 0, 0, 0, 0, time.UTC), dec("500"))
+		b.run(month(2))
+
+		tests := []struct {
+			name                         string
+			sub                          string
+			at                           time.Time
+			fees, prorations, use, total string
+		}{
+			// February's seat 31; support for 10 + 11 of 31 days; the pause
+			// credits 21 days (−21) and the resume charges 11 (+11); usage
+			// 600 + 600 through the tiers (the 300 while paused is not billed).
+			{"within", within, month(1), "52", "-10", "1100", "1142"},
+			// No February seat (paused at the boundary); support for 10 days.
+			{"across, January", across, month(1), "10", "-21", "600", "589"},
+			// March's seat 31 and support for 14 of 28 days; the resume
+			// charges 14 of 28 days of February's seat.
+			{"across, February", across, month(2), "46.5", "15.5", "500", "562"},
+		}
+		for _, tt := range tests {
+			inv := b.invoiceAt(tt.sub, tt.at)
+			got := []decimal.Decimal{sumOf(inv, LineFee), sumOf(inv, LineProration), sumOf(inv, LineUsage, LineCommitment), inv.Subtotal}
+			for i, want := range []string{tt.fees, tt.prorations, tt.use, tt.total} {
+				if !got[i].Equal(dec(want)) {
+					t.Errorf("%s: fees, prorations, usage, subtotal = %v, want %s %s %s %s\nlines: %+v", tt.name, got,
+						tt.fees, tt.prorations, tt.use, tt.total, inv.Lines)
+					break
+				}
 			}
 		}
 	})

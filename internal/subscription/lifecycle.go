@@ -489,25 +489,10 @@ func (s *Service) Cancel(ctx context.Context, id string, in CancelInput) (Subscr
 				return err
 			}
 			var lines []pricing.Line
-			if from == Active || from == PastDue {
-				ver, err := s.cat.LoadVersion(ctx, tx, sub.tenant, sub.VersionID)
-				if err != nil {
-					return err
-				}
-				pp := Pricing(ver, sub.Overrides)
-				for _, ch := range pp.Charges {
-					if ch.Kind != pricing.ChargeFee {
-						continue
-					}
-					ls, err := pricing.ChangeQuantity(pp, sub.PeriodAt(at), at, ch.Key, sub.Quantity, decimal.Zero)
-					if err != nil {
-						return fmt.Errorf("prorating cancellation: %w", err)
-					}
-					for _, l := range ls {
-						if !l.Quantity.IsZero() {
-							lines = append(lines, l)
-						}
-					}
+			if from == Active || from == PastDue { // a pause already credited the rest of the period
+				var err error
+				if lines, err = s.feeProration(ctx, tx, *sub, at, sub.Quantity, decimal.Zero, false); err != nil {
+					return fmt.Errorf("prorating cancellation: %w", err)
 				}
 			}
 			sub.CanceledAt = &now
@@ -528,7 +513,9 @@ func (s *Service) Cancel(ctx context.Context, id string, in CancelInput) (Subscr
 	})
 }
 
-// Pause suspends access and billing from now until Resume. Errors:
+// Pause suspends access and billing from now until Resume: the
+// in-advance fees already billed are credited from now to the period end,
+// in-arrears fees and usage are not billed for the paused time. Errors:
 // "invalid_transition".
 func (s *Service) Pause(ctx context.Context, id string) (Subscription, error) {
 	return s.mutate(ctx, id, func(tx *db.Tx, sub *Subscription, now time.Time) error {
@@ -537,16 +524,25 @@ func (s *Service) Pause(ctx context.Context, id string) (Subscription, error) {
 			return err
 		}
 		at := maxTime(now, sub.StartedAt)
+		lines, err := s.feeProration(ctx, tx, *sub, at, sub.Quantity, decimal.Zero, false)
+		if err != nil {
+			return fmt.Errorf("prorating pause: %w", err)
+		}
 		sub.Status, sub.PausedAt = Paused, &at
 		if err := splitPhase(ctx, tx, *sub, at, true); err != nil {
 			return err
 		}
-		_, err := record(ctx, tx, *sub, "paused", from, at, now, nil)
-		return err
+		cid, err := record(ctx, tx, *sub, "paused", from, at, now, map[string]any{"proration": lines})
+		if err != nil {
+			return err
+		}
+		return storeProration(ctx, tx, *sub, cid, at, now, lines)
 	})
 }
 
-// Resume reactivates a paused subscription. Errors: "invalid_transition".
+// Resume reactivates a paused subscription: the in-advance fees are
+// charged from now to the end of the current period (the next ones are
+// billed as usual). Errors: "invalid_transition".
 func (s *Service) Resume(ctx context.Context, id string) (Subscription, error) {
 	return s.mutate(ctx, id, func(tx *db.Tx, sub *Subscription, now time.Time) error {
 		if sub.Status != Paused {
@@ -554,13 +550,52 @@ func (s *Service) Resume(ctx context.Context, id string) (Subscription, error) {
 				WithField("status", "is "+string(sub.Status))
 		}
 		at := maxTime(now, sub.StartedAt)
+		lines, err := s.feeProration(ctx, tx, *sub, at, decimal.Zero, sub.Quantity, false)
+		if err != nil {
+			return fmt.Errorf("prorating resume: %w", err)
+		}
 		sub.Status, sub.PausedAt = Active, nil
 		if err := splitPhase(ctx, tx, *sub, at, false); err != nil {
 			return err
 		}
-		_, err := record(ctx, tx, *sub, "resumed", Paused, at, now, nil)
-		return err
+		cid, err := record(ctx, tx, *sub, "resumed", Paused, at, now, map[string]any{"proration": lines})
+		if err != nil {
+			return err
+		}
+		return storeProration(ctx, tx, *sub, cid, at, now, lines)
 	})
+}
+
+// feeProration returns the proration lines that settle sub's in-advance
+// fees at at, for the rest of the period, when their quantity goes from
+// from to to (0 for a pause or a cancellation, from 0 for a resume).
+// There are none before billing starts: the first invoice bills what
+// applies then. Lines of quantity 0 are left out unless keepZero.
+func (s *Service) feeProration(ctx context.Context, tx *db.Tx, sub Subscription, at time.Time, from, to decimal.Decimal, keepZero bool) ([]pricing.Line, error) {
+	if !at.After(sub.billFrom()) {
+		return nil, nil
+	}
+	ver, err := s.cat.LoadVersion(ctx, tx, sub.tenant, sub.VersionID)
+	if err != nil {
+		return nil, err
+	}
+	pp, p := Pricing(ver, sub.Overrides), sub.PeriodAt(at)
+	var lines []pricing.Line
+	for _, ch := range pp.Charges {
+		if ch.Kind != pricing.ChargeFee {
+			continue
+		}
+		ls, err := pricing.ChangeQuantity(pp, p, at, ch.Key, from, to)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range ls {
+			if keepZero || !l.Quantity.IsZero() {
+				lines = append(lines, l)
+			}
+		}
+	}
+	return lines, nil
 }
 
 // MarkPastDue records that a payment failed (active → past_due); payments
