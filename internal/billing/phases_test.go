@@ -190,3 +190,35 @@ func TestPauseAndResumeInvoices(t *testing.T) {
 		}
 	})
 }
+
+// A seat or plan change made before a subscription's (future) start takes
+// effect when billing starts: the first invoice bills it, no proration
+// bills it again.
+func TestChangesBeforeBillingStartsAreNotProrated(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		b := newBundle(t, d, t0.AddDate(0, 0, -10), Config{})
+		small := b.plan("small", catalog.VersionSpec{Currency: "EUR", Charges: []pricing.Charge{feeCharge("seat", "10")}})
+		big := b.plan("big", catalog.VersionSpec{Currency: "EUR", Charges: []pricing.Charge{feeCharge("seat", "50")}})
+		sub := func(name string) string {
+			c := b.customer(catalog.CustomerInput{Name: name, Currency: "EUR", Address: catalog.Address{Country: "DE"}})
+			return b.subscribe(c.ID, small, "1", t0).ID
+		}
+		seats, plan := sub("seats"), sub("plan")
+		_, err := b.subs.ChangeQuantity(b.ctx, seats, dec("3"))
+		must(t, err)
+		_, err = b.subs.ChangePlan(b.ctx, plan, subscription.ChangePlanInput{PlanID: big})
+		must(t, err)
+		b.run(t0)
+		b.run(month(1))
+		for _, tt := range []struct {
+			name, sub, each string
+		}{{"seats", seats, "30"}, {"plan", plan, "50"}} {
+			for _, at := range []time.Time{t0, month(1)} {
+				if inv := b.invoiceAt(tt.sub, at); !inv.Subtotal.Equal(dec(tt.each)) {
+					t.Errorf("%s: invoice of %s subtotal %s, want %s\nlines: %+v", tt.name, at.Format("2006-01-02"), inv.Subtotal, tt.each, inv.Lines)
+				}
+			}
+		}
+	})
+}

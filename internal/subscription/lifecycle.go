@@ -386,7 +386,7 @@ func (s *Service) ChangePlan(ctx context.Context, id string, in ChangePlanInput)
 			return err
 		}
 		var lines []pricing.Line
-		if sub.Status != Trialing { // a trial is free: nothing to prorate
+		if at.After(sub.billFrom()) { // in a trial or before billing starts there is nothing to settle
 			oldPP, newPP := Pricing(old, sub.Overrides), Pricing(next, nil)
 			all, err := pricing.ChangePlan(oldPP, newPP, pricing.PlanChange{Period: p, From: maxTime(p.Start, sub.StartedAt), At: at,
 				OldQuantities: Quantities(oldPP, sub.Quantity), NewQuantities: Quantities(newPP, sub.Quantity)})
@@ -414,7 +414,8 @@ func (s *Service) ChangePlan(ctx context.Context, id string, in ChangePlanInput)
 
 // ChangeQuantity sets the seat quantity now; in-advance fees are credited
 // for the old quantity and charged for the new one over the rest of the
-// period. Errors: "invalid_subscription" (quantity), "invalid_transition".
+// period (not before billing starts: the first invoice bills the new
+// quantity). Errors: "invalid_subscription" (quantity), "invalid_transition".
 func (s *Service) ChangeQuantity(ctx context.Context, id string, qty decimal.Decimal) (Subscription, error) {
 	var v abacus.Validation
 	validQuantity(&v, qty, "quantity")
@@ -428,25 +429,10 @@ func (s *Service) ChangeQuantity(ctx context.Context, id string, qty decimal.Dec
 		if sub.Quantity.Equal(qty) {
 			return nil
 		}
-		ver, err := s.cat.LoadVersion(ctx, tx, sub.tenant, sub.VersionID)
-		if err != nil {
-			return err
-		}
 		at := maxTime(now, sub.StartedAt)
-		var lines []pricing.Line
-		if sub.Status != Trialing {
-			pp := Pricing(ver, sub.Overrides)
-			p := sub.PeriodAt(at)
-			for _, ch := range pp.Charges {
-				if ch.Kind != pricing.ChargeFee {
-					continue
-				}
-				ls, err := pricing.ChangeQuantity(pp, p, at, ch.Key, sub.Quantity, qty)
-				if err != nil {
-					return fmt.Errorf("prorating quantity change: %w", err)
-				}
-				lines = append(lines, ls...)
-			}
+		lines, err := s.feeProration(ctx, tx, *sub, at, sub.Quantity, qty, true)
+		if err != nil {
+			return fmt.Errorf("prorating quantity change: %w", err)
 		}
 		old := sub.Quantity
 		sub.Quantity = qty

@@ -38,9 +38,8 @@
 //   - resume: the fees charged; later periods bill as usual;
 //   - cancel now: the fees credited (not again when paused).
 //
-// A pause, resume or cancellation at the instant billing starts (the
-// start, or the trial end) is not prorated: the first invoice bills what
-// applies then.
+// A change at or before the instant billing starts (the start, or the
+// trial end) is not prorated: the first invoice bills what applies then.
 package subscription
 
 import (
