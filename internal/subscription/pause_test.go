@@ -186,5 +186,14 @@ func TestPausedSubscriptionHasNoAccess(t *testing.T) {
 		if !e.HasAccess || e.SubscriptionID != sub.ID || !e.Used.Equal(dec("150")) {
 			t.Errorf("resumed: %+v, want access with the period's 150 used", e)
 		}
+
+		// Canceled at period end while paused: it stays without access.
+		must(b.svc.Pause(b.ctx, sub.ID))
+		if s := must(b.svc.Cancel(b.ctx, sub.ID, subscription.CancelInput{})); s.Status != subscription.Canceled {
+			t.Fatalf("canceled: %s", s.Status)
+		}
+		if ok, id := access("hd"); ok || id != "" {
+			t.Errorf("canceled while paused: has_access %v subscription %q, want no access", ok, id)
+		}
 	})
 }

@@ -16,8 +16,8 @@
 //	                           │ period end (Advance)
 //	 cancel now (any live) ──▶ ended ◀┘
 //
-// canceled means "ends at EndsAt": access continues until then. paused
-// grants no access and is not billed. Time-driven transitions (trial end,
+// canceled means "ends at EndsAt": access continues until then, unless it
+// was paused. paused grants no access and is not billed. Time-driven transitions (trial end,
 // scheduled plan change, end of a canceled subscription) happen in
 // Advance, which a worker calls periodically.
 //
@@ -174,8 +174,8 @@ func (s Subscription) live(t time.Time) bool {
 	switch s.Status {
 	case Trialing, Active, PastDue:
 		return true
-	case Canceled:
-		return s.EndsAt == nil || t.Before(*s.EndsAt)
+	case Canceled: // until it ends, unless canceled while paused
+		return s.PausedAt == nil && (s.EndsAt == nil || t.Before(*s.EndsAt))
 	}
 	return false
 }
