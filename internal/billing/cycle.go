@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"sync"
@@ -32,6 +33,46 @@ type window struct {
 	from, to time.Time
 }
 
+// group is a run of arrears windows on one plan version with the same
+// usage prices, split only by seat changes and pauses. Fees are priced
+// per window (by its quantity); usage is priced once over the group, so
+// tiers, minimum, maximum and commitment apply once per period.
+type group struct {
+	windows []window
+	served  []period.Period // the windows, adjacent ones merged: usage is read per span
+	paused  []period.Period // the gaps between served spans
+}
+
+// add appends w to g, continuing the last served span when w follows it.
+func (g *group) add(w window) {
+	g.windows = append(g.windows, w)
+	if n := len(g.served); n > 0 {
+		if last := &g.served[n-1]; last.End.Equal(w.from) {
+			last.End = w.to
+			return
+		}
+		g.paused = append(g.paused, period.Period{Start: g.served[n-1].End, End: w.from})
+	}
+	g.served = append(g.served, period.Period{Start: w.from, End: w.to})
+}
+
+// sameUsage reports whether phases a and b price usage alike: the same
+// plan version and, overrides applied, the same usage prices.
+func sameUsage(a, b *PhaseInfo) bool {
+	return a.VersionID == b.VersionID && usageTerms(a.Pricing) == usageTerms(b.Pricing)
+}
+
+func usageTerms(pp pricing.PlanPricing) string {
+	var prices []*pricing.Price
+	for _, ch := range pp.Charges {
+		if ch.Kind == pricing.ChargeUsage {
+			prices = append(prices, ch.Price)
+		}
+	}
+	b, _ := json.Marshal(prices) // plain data: cannot fail
+	return string(b)
+}
+
 // cycle is the plan of one invoice: which windows of which phases are
 // priced for what, and where the cursor goes next.
 type cycle struct {
@@ -41,7 +82,7 @@ type cycle struct {
 	at    time.Time // the boundary (or the end of the subscription)
 	final bool
 	full  period.Period // the full period the arrears windows belong to
-	arr   []window
+	arr   []group
 	adv   *window
 	advP  period.Period
 	next  time.Time
@@ -67,11 +108,9 @@ func planCycle(sub *SubInfo, cus catalog.Customer, k int, upTo *time.Time) *cycl
 			to = *upTo
 		}
 		c.full = sub.Schedule.Containing(from)
+		var g *group // the group a window on the same terms continues
 		for i := range sub.Phases {
 			ph := &sub.Phases[i]
-			if ph.Paused {
-				continue
-			}
 			end := to
 			if ph.End != nil && ph.End.Before(end) {
 				end = *ph.End
@@ -80,9 +119,20 @@ func planCycle(sub *SubInfo, cus catalog.Customer, k int, upTo *time.Time) *cycl
 			if ph.Start.After(start) {
 				start = ph.Start
 			}
-			if start.Before(end) {
-				c.arr = append(c.arr, window{phase: ph, from: start, to: end})
+			if !start.Before(end) {
+				continue
 			}
+			if g != nil && !sameUsage(g.windows[0].phase, ph) {
+				g = nil
+			}
+			if ph.Paused { // not billed; the usage after it continues the group
+				continue
+			}
+			if g == nil {
+				c.arr = append(c.arr, group{})
+				g = &c.arr[len(c.arr)-1]
+			}
+			g.add(window{phase: ph, from: start, to: end})
 		}
 	}
 	if !c.final {
@@ -104,14 +154,33 @@ func planCycle(sub *SubInfo, cus catalog.Customer, k int, upTo *time.Time) *cycl
 // usageNeeds lists the (meter, window) usage the cycle prices.
 func (c *cycle) usageNeeds() []usageKey {
 	var out []usageKey
-	for _, w := range c.arr {
-		for _, ch := range w.phase.Pricing.Charges {
+	for _, g := range c.arr {
+		for _, ch := range g.windows[0].phase.Pricing.Charges {
 			if ch.Kind == pricing.ChargeUsage {
-				out = append(out, usageKey{ch.Meter, w.from.UnixMicro(), w.to.UnixMicro()})
+				for _, sp := range g.served {
+					out = append(out, usageKey{ch.Meter, sp.Start.UnixMicro(), sp.End.UnixMicro()})
+				}
 			}
 		}
 	}
 	return out
+}
+
+// usageOf returns group g's usage by meter: the sum over its served spans
+// (exact for sums and counts; a pause is the only gap between spans).
+func (c *cycle) usageOf(g group) map[string]pricing.Usage {
+	usage := map[string]pricing.Usage{}
+	for _, ch := range g.windows[0].phase.Pricing.Charges {
+		if ch.Kind != pricing.ChargeUsage {
+			continue
+		}
+		q := decimal.Zero
+		for _, sp := range g.served {
+			q = q.Add(c.usage[usageKey{ch.Meter, sp.Start.UnixMicro(), sp.End.UnixMicro()}])
+		}
+		usage[ch.Meter] = pricing.Usage{Quantity: q}
+	}
+	return usage
 }
 
 // fetchUsage fills the usage of every cycle, asking src once per tenant,
@@ -192,19 +261,34 @@ func (c *cycle) price(tax LineTax) ([]Line, string, error) {
 		}
 		add(w.phase.Pricing, ls)
 	}
-	for _, w := range c.arr {
-		usage := map[string]pricing.Usage{}
-		for _, ch := range w.phase.Pricing.Charges {
-			if ch.Kind == pricing.ChargeUsage {
-				usage[ch.Meter] = pricing.Usage{Quantity: c.usage[usageKey{ch.Meter, w.from.UnixMicro(), w.to.UnixMicro()}]}
+	const usageParts = pricing.PartUsage | pricing.PartCommitment
+	for _, g := range c.arr {
+		usage := c.usageOf(g)
+		if len(g.windows) == 1 { // the usual case: one quote for all of it
+			w := g.windows[0]
+			ls, err := pricing.Quote(w.phase.Pricing, pricing.QuoteInput{Period: c.full, From: w.from, To: w.to, Quantities: w.phase.Quantities,
+				Usage: usage, Parts: pricing.PartInArrearsFees | usageParts})
+			if err != nil {
+				return nil, "", fmt.Errorf("pricing usage: %w", err)
 			}
+			add(w.phase.Pricing, ls)
+			continue
 		}
-		ls, err := pricing.Quote(w.phase.Pricing, pricing.QuoteInput{Period: c.full, From: w.from, To: w.to, Quantities: w.phase.Quantities,
-			Usage: usage, Parts: pricing.PartInArrearsFees | pricing.PartUsage | pricing.PartCommitment})
+		for _, w := range g.windows {
+			ls, err := pricing.Quote(w.phase.Pricing, pricing.QuoteInput{Period: c.full, From: w.from, To: w.to, Quantities: w.phase.Quantities,
+				Parts: pricing.PartInArrearsFees})
+			if err != nil {
+				return nil, "", fmt.Errorf("pricing in-arrears fees: %w", err)
+			}
+			add(w.phase.Pricing, ls)
+		}
+		pp, last := g.windows[0].phase.Pricing, g.windows[len(g.windows)-1]
+		ls, err := pricing.Quote(pp, pricing.QuoteInput{Period: c.full, From: g.windows[0].from, To: last.to, Paused: g.paused,
+			Usage: usage, Parts: usageParts})
 		if err != nil {
 			return nil, "", fmt.Errorf("pricing usage: %w", err)
 		}
-		add(w.phase.Pricing, ls)
+		add(pp, ls)
 	}
 	if currency == "" && len(c.sub.Phases) > 0 {
 		currency = c.sub.Phases[len(c.sub.Phases)-1].Pricing.Currency

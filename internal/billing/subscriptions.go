@@ -49,6 +49,7 @@ type SubInfo struct {
 // PhaseInfo is a span on one plan version and quantity, with its pricing
 // (overrides applied).
 type PhaseInfo struct {
+	VersionID  string
 	Start      time.Time
 	End        *time.Time
 	Paused     bool
@@ -236,7 +237,7 @@ func (s *subStore) Load(ctx context.Context, q db.Querier, tenant string, ids []
 			return nil, fmt.Errorf("decoding quantity of %s: %w", r.sub, err)
 		}
 		pp := subscription.Pricing(v, ov)
-		si.Phases = append(si.Phases, PhaseInfo{Start: r.start.Time, End: r.end.Ptr(), Paused: r.paused == 1, Pricing: pp,
+		si.Phases = append(si.Phases, PhaseInfo{VersionID: r.version, Start: r.start.Time, End: r.end.Ptr(), Paused: r.paused == 1, Pricing: pp,
 			Quantities: subscription.Quantities(pp, qty)})
 	}
 	return out, nil

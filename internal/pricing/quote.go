@@ -168,8 +168,11 @@ type QuantityChange struct {
 // (proration is relative to it); [From, To) is the part of it spent on
 // this plan version, the whole period when both are zero. Quantities are
 // the fee quantities at From by charge key (1 when missing); Changes
-// alter them later in the window. Usage is by meter key (none when
-// missing) and covers the window.
+// alter them later in the window. Paused lists spans of the window the
+// subscription was paused: they are not served, so no fee is billed for
+// them and the usage minimum, maximum and commitment are prorated over
+// the served time only. Usage is by meter key (none when missing) and
+// covers the served time of the window.
 type QuoteInput struct {
 	Period     period.Period
 	From, To   time.Time
@@ -177,16 +180,18 @@ type QuoteInput struct {
 	Changes    []QuantityChange
 	Usage      map[string]Usage
 	Parts      Part
+	Paused     []period.Period
 }
 
 // Quote prices plan version pp for one window of a billing period and
 // returns its lines in charge order, the commitment true-up last:
 //
-//   - a fee line per fee charge and quantity segment (segments with
-//     quantity 0 are left out), prorated when the window is not the whole
-//     period;
-//   - a usage line per usage charge; when the window is partial, the
-//     price's minimum and maximum are prorated like fees;
+//   - a fee line per fee charge and quantity segment outside the pauses
+//     (segments with quantity 0 are left out), prorated when the window
+//     is not the whole period;
+//   - a usage line per usage charge, covering the window; when the window
+//     is partial or paused, the price's minimum and maximum are prorated
+//     by the time served;
 //   - a commitment line when the rounded usage lines sum below the
 //     commitment (prorated the same way).
 //
@@ -195,7 +200,8 @@ type QuoteInput struct {
 // the next period. Quote returns the "invalid_plan_pricing" error of
 // Validate, the "invalid_usage" error of Rate, or a KindInvalid
 // *abacus.Error with code "invalid_quote" for a window outside the period,
-// a negative quantity or a change of an unknown charge.
+// a paused span that is empty, outside the window or overlaps another, a
+// negative quantity or a change of an unknown charge.
 func Quote(pp PlanPricing, in QuoteInput) ([]Line, error) {
 	if err := pp.Validate(""); err != nil {
 		return nil, err
@@ -208,10 +214,21 @@ func Quote(pp PlanPricing, in QuoteInput) ([]Line, error) {
 	if parts == 0 {
 		parts = PartAll
 	}
+	paused, err := in.paused(w)
+	if err != nil {
+		return nil, err
+	}
 	c, r := pp.currency(), pp.Rounding.OrDefault()
-	partial := !w.Start.Equal(in.Period.Start) || !w.End.Equal(in.Period.End)
+	partial := !w.Start.Equal(in.Period.Start) || !w.End.Equal(in.Period.End) || len(paused) > 0
+	served := w.Duration()
+	for _, p := range paused {
+		served -= p.Duration()
+	}
 	scale := func(d decimal.Decimal) decimal.Decimal {
-		return period.Prorate(d, in.Period.Start, in.Period.End, w.Start, w.End)
+		// A span from the period start as long as the time served: its
+		// share of the period is the served share, exactly as Prorate
+		// computes it.
+		return period.Prorate(d, in.Period.Start, in.Period.End, in.Period.Start, in.Period.Start.Add(served))
 	}
 	if err := checkChanges(pp, in, w); err != nil {
 		return nil, err
@@ -237,7 +254,9 @@ func Quote(pp PlanPricing, in QuoteInput) ([]Line, error) {
 				if seg.qty.IsZero() {
 					continue
 				}
-				lines = append(lines, feeLine(ch, in.Period, seg.p, seg.qty, partial, c, r))
+				for _, p := range unpaused(seg.p, paused) {
+					lines = append(lines, feeLine(ch, in.Period, p, seg.qty, partial, c, r))
+				}
 			}
 		case ChargeUsage:
 			if parts&PartUsage == 0 {
@@ -316,6 +335,55 @@ func (in QuoteInput) window() (period.Period, error) {
 			WithField("from", "must be within the billing period and before to")
 	}
 	return period.Period{Start: from, End: to}, nil
+}
+
+// paused returns in.Paused sorted, after checking each span is a
+// non-empty part of window w that overlaps no other.
+func (in QuoteInput) paused(w period.Period) ([]period.Period, error) {
+	if len(in.Paused) == 0 {
+		return nil, nil
+	}
+	idx := make([]int, len(in.Paused))
+	for i, p := range in.Paused {
+		if p.Start.Before(w.Start) || p.End.After(w.End) || !p.Start.Before(p.End) {
+			return nil, abacus.Invalid("invalid_quote", "paused span %d [%s, %s) must be a non-empty part of the window [%s, %s)",
+				i, p.Start, p.End, w.Start, w.End).WithField(fmt.Sprintf("paused[%d]", i), "must be within the window and end after it starts")
+		}
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return in.Paused[idx[a]].Start.Before(in.Paused[idx[b]].Start) })
+	out := make([]period.Period, len(idx))
+	for k, i := range idx {
+		out[k] = in.Paused[i]
+		if k > 0 && out[k].Start.Before(out[k-1].End) {
+			later := max(i, idx[k-1])
+			return nil, abacus.Invalid("invalid_quote", "paused spans %d and %d overlap", min(i, idx[k-1]), later).
+				WithField(fmt.Sprintf("paused[%d]", later), "must not overlap another paused span")
+		}
+	}
+	return out, nil
+}
+
+// unpaused returns the parts of p outside paused (sorted, disjoint).
+func unpaused(p period.Period, paused []period.Period) []period.Period {
+	var out []period.Period
+	start := p.Start
+	for _, gap := range paused {
+		if !gap.End.After(start) {
+			continue
+		}
+		if !gap.Start.Before(p.End) {
+			break
+		}
+		if gap.Start.After(start) {
+			out = append(out, period.Period{Start: start, End: gap.Start})
+		}
+		start = gap.End
+	}
+	if start.Before(p.End) {
+		out = append(out, period.Period{Start: start, End: p.End})
+	}
+	return out
 }
 
 func checkChanges(pp PlanPricing, in QuoteInput, w period.Period) error {

@@ -317,3 +317,92 @@ func TestTrueUp(t *testing.T) {
 		}
 	}
 }
+
+func TestQuotePaused(t *testing.T) {
+	t.Parallel()
+	span := func(from, to time.Time) period.Period { return period.Period{Start: from, End: to} }
+	bounds := pricing.PlanPricing{Currency: "EUR", Charges: []pricing.Charge{
+		{Key: "min", Kind: pricing.ChargeUsage, Meter: "m", Price: &pricing.Price{Model: pricing.PerUnit, UnitAmount: d("1"), Minimum: dp("29")}},
+		{Key: "max", Kind: pricing.ChargeUsage, Meter: "x", Price: &pricing.Price{Model: pricing.PerUnit, UnitAmount: d("1"), Maximum: dp("29")}},
+	}}
+	tests := []struct {
+		name string
+		pp   pricing.PlanPricing
+		in   pricing.QuoteInput
+		want []wantLine
+	}{
+		{"a pause mid-period: fees for 9 + 10 of 29 days, commitment for 19", plan(), pricing.QuoteInput{
+			Period: feb2024, Paused: []period.Period{span(day(2024, 2, 10), day(2024, 2, 20))},
+			Usage: map[string]pricing.Usage{"api_calls": {Quantity: d("1000")}},
+		}, []wantLine{
+			{pricing.LineFee, "base", "9"}, {pricing.LineFee, "base", "10"},
+			{pricing.LineFee, "seats", "3.10"}, {pricing.LineFee, "seats", "3.45"}, // 10 × 9/29 = 3.103…, 10 × 10/29 = 3.448…
+			{pricing.LineUsage, "api", "10"}, {pricing.LineUsage, "storage", "0"},
+			{pricing.LineCommitment, "", "55.52"}, // 100 × 19/29 = 65.52 − 10
+		}},
+		{"paused to the end of a partial window: 7 days served", plan(), pricing.QuoteInput{
+			Period: feb2024, From: day(2024, 2, 15), Paused: []period.Period{span(day(2024, 2, 22), feb2024.End)},
+			Quantities: map[string]decimal.Decimal{"seats": d("3")},
+		}, []wantLine{
+			{pricing.LineFee, "base", "7"}, {pricing.LineFee, "seats", "7.24"}, // 30 × 7/29 = 7.2413…
+			{pricing.LineUsage, "api", "0"}, {pricing.LineUsage, "storage", "0"},
+			{pricing.LineCommitment, "", "24.14"}, // 100 × 7/29
+		}},
+		{"minimum and maximum over the 15 days served", bounds, pricing.QuoteInput{
+			Period: feb2024, Paused: []period.Period{span(feb2024.Start, day(2024, 2, 15))},
+			Usage: map[string]pricing.Usage{"x": {Quantity: d("100")}},
+		}, []wantLine{{pricing.LineUsage, "min", "15"}, {pricing.LineUsage, "max", "15"}}},
+		{"a quantity change while paused", plan(), pricing.QuoteInput{
+			Period: feb2024, Paused: []period.Period{span(day(2024, 2, 10), day(2024, 2, 20))},
+			Quantities: map[string]decimal.Decimal{"seats": d("2")},
+			Changes:    []pricing.QuantityChange{{Key: "seats", At: day(2024, 2, 12), Quantity: d("4")}},
+			Parts:      pricing.PartInArrearsFees,
+		}, []wantLine{
+			{pricing.LineFee, "seats", "6.21"},  // 2 × 10 × 9/29
+			{pricing.LineFee, "seats", "13.79"}, // 4 × 10 × 10/29
+		}},
+		{"two pauses, given out of order", plan(), pricing.QuoteInput{
+			Period: feb2024, Paused: []period.Period{span(day(2024, 2, 25), day(2024, 2, 27)), span(day(2024, 2, 3), day(2024, 2, 5))},
+			Parts: pricing.PartInAdvanceFees,
+		}, []wantLine{{pricing.LineFee, "base", "2"}, {pricing.LineFee, "base", "20"}, {pricing.LineFee, "base", "3"}}},
+	}
+	for _, tt := range tests {
+		lines, err := pricing.Quote(tt.pp, tt.in)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		t.Log(tt.name)
+		checkLines(t, lines, tt.want)
+	}
+	lines, err := pricing.Quote(plan(), tests[0].in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := lines[0].Period; !p.Start.Equal(feb2024.Start) || !p.End.Equal(day(2024, 2, 10)) {
+		t.Errorf("first fee segment %+v, want up to the pause", p)
+	}
+	if p := lines[4].Period; !p.Start.Equal(feb2024.Start) || !p.End.Equal(feb2024.End) {
+		t.Errorf("usage line period %+v, want the window", p)
+	}
+}
+
+func TestQuoteRejectsPaused(t *testing.T) {
+	t.Parallel()
+	span := func(from, to time.Time) period.Period { return period.Period{Start: from, End: to} }
+	tests := []struct {
+		name   string
+		paused []period.Period
+		field  string
+	}{
+		{"outside the window", []period.Period{span(day(2024, 1, 30), day(2024, 2, 2))}, "paused[0]"},
+		{"empty", []period.Period{span(day(2024, 2, 3), day(2024, 2, 3))}, "paused[0]"},
+		{"overlapping", []period.Period{span(day(2024, 2, 3), day(2024, 2, 10)), span(day(2024, 2, 5), day(2024, 2, 12))}, "paused[1]"},
+	}
+	for _, tt := range tests {
+		_, err := pricing.Quote(plan(), pricing.QuoteInput{Period: feb2024, Paused: tt.paused})
+		e, ok := abacus.AsError(err)
+		if !ok || e.Code != "invalid_quote" || len(e.Fields) == 0 || e.Fields[0].Field != tt.field {
+			t.Errorf("%s: err = %v, want invalid_quote on %s", tt.name, err, tt.field)
+		}
+	}
+}

@@ -386,7 +386,7 @@ func (s *Service) ChangePlan(ctx context.Context, id string, in ChangePlanInput)
 			return err
 		}
 		var lines []pricing.Line
-		if sub.Status != Trialing { // a trial is free: nothing to prorate
+		if at.After(sub.billFrom()) { // in a trial or before billing starts there is nothing to settle
 			oldPP, newPP := Pricing(old, sub.Overrides), Pricing(next, nil)
 			all, err := pricing.ChangePlan(oldPP, newPP, pricing.PlanChange{Period: p, From: maxTime(p.Start, sub.StartedAt), At: at,
 				OldQuantities: Quantities(oldPP, sub.Quantity), NewQuantities: Quantities(newPP, sub.Quantity)})
@@ -414,7 +414,8 @@ func (s *Service) ChangePlan(ctx context.Context, id string, in ChangePlanInput)
 
 // ChangeQuantity sets the seat quantity now; in-advance fees are credited
 // for the old quantity and charged for the new one over the rest of the
-// period. Errors: "invalid_subscription" (quantity), "invalid_transition".
+// period (not before billing starts: the first invoice bills the new
+// quantity). Errors: "invalid_subscription" (quantity), "invalid_transition".
 func (s *Service) ChangeQuantity(ctx context.Context, id string, qty decimal.Decimal) (Subscription, error) {
 	var v abacus.Validation
 	validQuantity(&v, qty, "quantity")
@@ -428,25 +429,10 @@ func (s *Service) ChangeQuantity(ctx context.Context, id string, qty decimal.Dec
 		if sub.Quantity.Equal(qty) {
 			return nil
 		}
-		ver, err := s.cat.LoadVersion(ctx, tx, sub.tenant, sub.VersionID)
-		if err != nil {
-			return err
-		}
 		at := maxTime(now, sub.StartedAt)
-		var lines []pricing.Line
-		if sub.Status != Trialing {
-			pp := Pricing(ver, sub.Overrides)
-			p := sub.PeriodAt(at)
-			for _, ch := range pp.Charges {
-				if ch.Kind != pricing.ChargeFee {
-					continue
-				}
-				ls, err := pricing.ChangeQuantity(pp, p, at, ch.Key, sub.Quantity, qty)
-				if err != nil {
-					return fmt.Errorf("prorating quantity change: %w", err)
-				}
-				lines = append(lines, ls...)
-			}
+		lines, err := s.feeProration(ctx, tx, *sub, at, sub.Quantity, qty, true)
+		if err != nil {
+			return fmt.Errorf("prorating quantity change: %w", err)
 		}
 		old := sub.Quantity
 		sub.Quantity = qty
@@ -489,25 +475,10 @@ func (s *Service) Cancel(ctx context.Context, id string, in CancelInput) (Subscr
 				return err
 			}
 			var lines []pricing.Line
-			if from == Active || from == PastDue {
-				ver, err := s.cat.LoadVersion(ctx, tx, sub.tenant, sub.VersionID)
-				if err != nil {
-					return err
-				}
-				pp := Pricing(ver, sub.Overrides)
-				for _, ch := range pp.Charges {
-					if ch.Kind != pricing.ChargeFee {
-						continue
-					}
-					ls, err := pricing.ChangeQuantity(pp, sub.PeriodAt(at), at, ch.Key, sub.Quantity, decimal.Zero)
-					if err != nil {
-						return fmt.Errorf("prorating cancellation: %w", err)
-					}
-					for _, l := range ls {
-						if !l.Quantity.IsZero() {
-							lines = append(lines, l)
-						}
-					}
+			if from == Active || from == PastDue { // a pause already credited the rest of the period
+				var err error
+				if lines, err = s.feeProration(ctx, tx, *sub, at, sub.Quantity, decimal.Zero, false); err != nil {
+					return fmt.Errorf("prorating cancellation: %w", err)
 				}
 			}
 			sub.CanceledAt = &now
@@ -528,7 +499,9 @@ func (s *Service) Cancel(ctx context.Context, id string, in CancelInput) (Subscr
 	})
 }
 
-// Pause suspends access and billing from now until Resume. Errors:
+// Pause suspends access and billing from now until Resume: the
+// in-advance fees already billed are credited from now to the period end,
+// in-arrears fees and usage are not billed for the paused time. Errors:
 // "invalid_transition".
 func (s *Service) Pause(ctx context.Context, id string) (Subscription, error) {
 	return s.mutate(ctx, id, func(tx *db.Tx, sub *Subscription, now time.Time) error {
@@ -537,16 +510,25 @@ func (s *Service) Pause(ctx context.Context, id string) (Subscription, error) {
 			return err
 		}
 		at := maxTime(now, sub.StartedAt)
+		lines, err := s.feeProration(ctx, tx, *sub, at, sub.Quantity, decimal.Zero, false)
+		if err != nil {
+			return fmt.Errorf("prorating pause: %w", err)
+		}
 		sub.Status, sub.PausedAt = Paused, &at
 		if err := splitPhase(ctx, tx, *sub, at, true); err != nil {
 			return err
 		}
-		_, err := record(ctx, tx, *sub, "paused", from, at, now, nil)
-		return err
+		cid, err := record(ctx, tx, *sub, "paused", from, at, now, map[string]any{"proration": lines})
+		if err != nil {
+			return err
+		}
+		return storeProration(ctx, tx, *sub, cid, at, now, lines)
 	})
 }
 
-// Resume reactivates a paused subscription. Errors: "invalid_transition".
+// Resume reactivates a paused subscription: the in-advance fees are
+// charged from now to the end of the current period (the next ones are
+// billed as usual). Errors: "invalid_transition".
 func (s *Service) Resume(ctx context.Context, id string) (Subscription, error) {
 	return s.mutate(ctx, id, func(tx *db.Tx, sub *Subscription, now time.Time) error {
 		if sub.Status != Paused {
@@ -554,13 +536,52 @@ func (s *Service) Resume(ctx context.Context, id string) (Subscription, error) {
 				WithField("status", "is "+string(sub.Status))
 		}
 		at := maxTime(now, sub.StartedAt)
+		lines, err := s.feeProration(ctx, tx, *sub, at, decimal.Zero, sub.Quantity, false)
+		if err != nil {
+			return fmt.Errorf("prorating resume: %w", err)
+		}
 		sub.Status, sub.PausedAt = Active, nil
 		if err := splitPhase(ctx, tx, *sub, at, false); err != nil {
 			return err
 		}
-		_, err := record(ctx, tx, *sub, "resumed", Paused, at, now, nil)
-		return err
+		cid, err := record(ctx, tx, *sub, "resumed", Paused, at, now, map[string]any{"proration": lines})
+		if err != nil {
+			return err
+		}
+		return storeProration(ctx, tx, *sub, cid, at, now, lines)
 	})
+}
+
+// feeProration returns the proration lines that settle sub's in-advance
+// fees at at, for the rest of the period, when their quantity goes from
+// from to to (0 for a pause or a cancellation, from 0 for a resume).
+// There are none before billing starts: the first invoice bills what
+// applies then. Lines of quantity 0 are left out unless keepZero.
+func (s *Service) feeProration(ctx context.Context, tx *db.Tx, sub Subscription, at time.Time, from, to decimal.Decimal, keepZero bool) ([]pricing.Line, error) {
+	if !at.After(sub.billFrom()) {
+		return nil, nil
+	}
+	ver, err := s.cat.LoadVersion(ctx, tx, sub.tenant, sub.VersionID)
+	if err != nil {
+		return nil, err
+	}
+	pp, p := Pricing(ver, sub.Overrides), sub.PeriodAt(at)
+	var lines []pricing.Line
+	for _, ch := range pp.Charges {
+		if ch.Kind != pricing.ChargeFee {
+			continue
+		}
+		ls, err := pricing.ChangeQuantity(pp, p, at, ch.Key, from, to)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range ls {
+			if keepZero || !l.Quantity.IsZero() {
+				lines = append(lines, l)
+			}
+		}
+	}
+	return lines, nil
 }
 
 // MarkPastDue records that a payment failed (active → past_due); payments

@@ -97,8 +97,9 @@ func (s *Service) History(ctx context.Context, id string) ([]Change, error) {
 }
 
 // Phases returns the subscription's phases that overlap p, clipped to it
-// (all phases when p is zero). Billing prices each phase's usage and
-// in-arrears fees on its own version and quantity.
+// (all phases when p is zero). Billing prices each phase's in-arrears
+// fees on its own quantity, and the usage of consecutive phases on one
+// version once per period.
 func (s *Service) Phases(ctx context.Context, id string, p period.Period) ([]Phase, error) {
 	tenant, err := abacus.TenantFrom(ctx)
 	if err != nil {

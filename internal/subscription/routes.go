@@ -80,12 +80,12 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 			return httpapi.Reply(svc.Cancel(ctx, in.ID, in.Body))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "pause-subscription", Method: http.MethodPost, Path: "/api/v1/subscriptions/{id}/pause",
-		Summary: "Pause a subscription", Tags: tags},
+		Summary: "Pause a subscription (unused in-advance fees credited)", Tags: tags},
 		abacus.ScopeWrite, func(ctx context.Context, in *IDPath) (*httpapi.Body[Subscription], error) {
 			return httpapi.Reply(svc.Pause(ctx, in.ID))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "resume-subscription", Method: http.MethodPost, Path: "/api/v1/subscriptions/{id}/resume",
-		Summary: "Resume a paused subscription", Tags: tags},
+		Summary: "Resume a paused subscription (in-advance fees charged for the rest of the period)", Tags: tags},
 		abacus.ScopeWrite, func(ctx context.Context, in *IDPath) (*httpapi.Body[Subscription], error) {
 			return httpapi.Reply(svc.Resume(ctx, in.ID))
 		})

@@ -10,17 +10,36 @@
 //	   │                    │  ▲  └── payment fails ──▶ │
 //	   │                pause│  │resume                  │
 //	   │                    ▼  │                        │
-//	   │                   paused                       │
+//	   │                   paused ◀────── pause ────────┤
 //	   │   cancel at period end (from any live state)   │
 //	   └──────────────────▶ canceled ◀──────────────────┘
 //	                           │ period end (Advance)
 //	 cancel now (any live) ──▶ ended ◀┘
 //
-// canceled means "ends at EndsAt": access continues until then. Phases
-// record which plan version and quantity applied over which span, so
-// billing prices usage up to a plan change on the old version. Time-driven
-// transitions (trial end, scheduled plan change, end of a canceled
-// subscription) happen in Advance, which a worker calls periodically.
+// canceled means "ends at EndsAt": access continues until then, unless it
+// was paused. paused grants no access and is not billed. Time-driven transitions (trial end,
+// scheduled plan change, end of a canceled subscription) happen in
+// Advance, which a worker calls periodically.
+//
+// Phases record which plan version and quantity applied over which span,
+// and whether it was paused. Billing prices in-arrears fees per phase by
+// its quantity, and usage once per period over consecutive phases on one
+// version, so tiers, minimum, maximum and commitment apply once; a plan
+// version change splits the usage (up to it on the old version). In-advance
+// fees, billed at the period start, are settled at a change by proration
+// lines the next invoice carries, for the rest of the period:
+//
+//   - seats: the old quantity credited, the new one charged;
+//   - plan version now: the old version's fees credited, the new one's charged;
+//   - pause: the fees credited; no fee or usage is billed while paused, and
+//     the usage minimum and commitment shrink to the time served. Usage
+//     recorded while paused is kept but not billed; it still counts toward
+//     the period's entitlement limits after a resume;
+//   - resume: the fees charged; later periods bill as usual;
+//   - cancel now: the fees credited (not again when paused).
+//
+// A change at or before the instant billing starts (the start, or the
+// trial end) is not prorated: the first invoice bills what applies then.
 package subscription
 
 import (
@@ -139,6 +158,14 @@ func (s Subscription) PeriodAt(t time.Time) period.Period {
 	return s.Schedule().Containing(t)
 }
 
+// billFrom is when billing starts: the trial end, else the start.
+func (s Subscription) billFrom() time.Time {
+	if s.TrialEnd != nil && s.TrialEnd.After(s.StartedAt) {
+		return *s.TrialEnd
+	}
+	return s.StartedAt
+}
+
 // live reports whether the subscription grants access at t.
 func (s Subscription) live(t time.Time) bool {
 	if t.Before(s.StartedAt) {
@@ -147,8 +174,8 @@ func (s Subscription) live(t time.Time) bool {
 	switch s.Status {
 	case Trialing, Active, PastDue:
 		return true
-	case Canceled:
-		return s.EndsAt == nil || t.Before(*s.EndsAt)
+	case Canceled: // until it ends, unless canceled while paused
+		return s.PausedAt == nil && (s.EndsAt == nil || t.Before(*s.EndsAt))
 	}
 	return false
 }
