@@ -95,6 +95,19 @@ func Run(ctx context.Context, c *client.Client, o Options) (Summary, error) {
 	return r.sum, nil
 }
 
+// backdate returns when the backdated subscriptions start: two months
+// before now (on the last day of that month when it is shorter) and two
+// hours earlier still, so that both their monthly periods have ended by now
+// in every time zone, across a daylight-saving change too.
+func backdate(now time.Time) time.Time {
+	now = now.UTC()
+	y, m, d := now.Date()
+	if last := time.Date(y, m-1, 0, 0, 0, 0, 0, time.UTC).Day(); d > last {
+		d = last
+	}
+	return time.Date(y, m-2, d, now.Hour(), now.Minute(), now.Second(), now.Nanosecond(), time.UTC).Add(-2 * time.Hour)
+}
+
 func (r *Runner) logf(format string, args ...any) { fmt.Fprintf(r.o.Out, format+"\n", args...) }
 
 // call sends v as JSON and decodes the answer into out (when not nil).
@@ -356,7 +369,7 @@ func (r *Runner) subscriptions(ctx context.Context) error {
 			return fmt.Errorf("plan %s was not created", key)
 		}
 		if c.backdate {
-			at := r.o.Now.AddDate(0, -2, 0)
+			at := backdate(r.o.Now)
 			in.StartAt = &at
 		}
 		if c.plan == "team" {
