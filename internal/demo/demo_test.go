@@ -41,3 +41,10 @@ func TestBackdate(t *testing.T) {
 	}
 }
 
+func TestOptionsValidate(t *testing.T) {
+	for days, ok := range map[int]bool{-1: false, 0: true, 1: true, MaxUsageDays: true, MaxUsageDays + 1: false} {
+		if err := (Options{UsageDays: days}).validate(); (err == nil) != ok {
+			t.Errorf("UsageDays %d: %v", days, err)
+		}
+	}
+}
