@@ -426,7 +426,6 @@ const batchEvents = 500
 func (r *Runner) usage(ctx context.Context) error {
 	start := r.o.Now.Add(-time.Duration(r.o.UsageDays) * 24 * time.Hour).Add(time.Hour)
 	var batch []map[string]any
-	requests := 0
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -441,7 +440,6 @@ func (r *Runner) usage(ctx context.Context) error {
 			return err
 		}
 		r.sum.Events += len(batch)
-		requests++
 		batch = batch[:0]
 		return nil
 	}
@@ -486,8 +484,8 @@ func (r *Runner) usage(ctx context.Context) error {
 	if err := flush(); err != nil {
 		return err
 	}
-	r.logf("sent %d usage events over %d days (%s to %s) through POST /api/v1/events in %d requests; %d API calls fall in the first backdated period",
-		r.sum.Events, r.o.UsageDays, date(r.sum.UsageFrom), date(r.sum.UsageTo), requests, r.sum.FirstPeriodAPICalls)
+	r.logf("sent %d usage events over %d days (%s to %s) through POST /api/v1/events, %d a request; %d API calls fall in the first backdated period",
+		r.sum.Events, r.o.UsageDays, date(r.sum.UsageFrom), date(r.sum.UsageTo), batchEvents, r.sum.FirstPeriodAPICalls)
 	return nil
 }
 
