@@ -1,17 +1,27 @@
 // Package demo seeds a running Abacus with a small, realistic business
 // through the public HTTP API only: meters, features, plans covering every
 // pricing model, customers in several currencies and tax situations,
-// subscriptions (some backdated, some in trial) and weeks of usage sent
-// through the real ingestion endpoint. `abacus demo` runs it.
+// subscriptions (some backdated two months, some in trial) and two months
+// of usage sent through the real ingestion endpoint, which the billing of
+// the backdated periods then invoices. `abacus demo` runs it.
+//
+// The server refuses events older than the tenant's late-event window (35
+// days by default), so a run first raises the window to cover the usage it
+// sends (PUT /api/v1/settings/metering, admin scope); it never lowers one.
+// Billing counts usage from a subscription's start (after its trial), so
+// the usage of customers whose subscriptions start now is metered but not
+// billed; that of the backdated ones starts an hour after them.
 package demo
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
@@ -21,19 +31,39 @@ import (
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/client"
 	"github.com/abacusbilling/abacus/internal/document"
+	"github.com/abacusbilling/abacus/internal/metering"
+	"github.com/abacusbilling/abacus/internal/metering/usage"
 	"github.com/abacusbilling/abacus/internal/period"
 	"github.com/abacusbilling/abacus/internal/pricing"
 	"github.com/abacusbilling/abacus/internal/subscription"
 )
 
+// MaxUsageDays is the most usage a run sends: the longest late-event
+// window a tenant may choose is 366 days, and a run asks for a day more
+// than it sends.
+const MaxUsageDays = 365
+
 // Options configure a run.
 type Options struct {
+	// Now is the run's present (default: the current time). It is
+	// truncated to the minute, as metering keeps usage per minute: the
+	// backdated billing periods then start and end on whole minutes and
+	// bill exactly the events inside them.
 	Now time.Time
-	// UsageDays is how far back usage goes; the server refuses events older
-	// than its late-event window (35 days by default).
+	// UsageDays is how many days of usage end at Now. Zero sends usage
+	// since the backdated subscriptions started, two months before Now
+	// (59 to 62 days). At most MaxUsageDays.
 	UsageDays int
 	Seed      uint64
 	Out       io.Writer
+}
+
+// validate reports bad options by field.
+func (o Options) validate() error {
+	if o.UsageDays < 0 || o.UsageDays > MaxUsageDays {
+		return fmt.Errorf("UsageDays must be between 1 and %d (or 0 for the two backdated months), got %d", MaxUsageDays, o.UsageDays)
+	}
+	return nil
 }
 
 // Summary is what a run created.
@@ -44,7 +74,28 @@ type Summary struct {
 	Customers     int
 	Subscriptions int
 	Events        int
+	// UsageDays is how many days of usage were sent; UsageFrom and UsageTo
+	// are the times of the first and the last event.
+	UsageDays          int
+	UsageFrom, UsageTo time.Time
+	// LateEventWindow is the tenant's late-event window the usage was
+	// sent under (Go duration text, e.g. "1488h"); WindowRaised says the
+	// run raised it.
+	LateEventWindow string
+	WindowRaised    bool
+	// FirstPeriod is the first monthly period of the backdated
+	// subscriptions, in UTC (in a zone with daylight saving a customer's
+	// period may end an hour apart); FirstPeriodAPICalls counts the
+	// api_call events sent inside it.
+	FirstPeriod         period.Period
+	FirstPeriodAPICalls int
+	// APICallsMeter is the slug of the meter counting API calls.
+	APICallsMeter string
 	Invoices      int // finalized
+	// UsageInvoices counts the finalized invoices that bill usage (a
+	// usage line with a quantity) of a period that starts inside
+	// FirstPeriod.
+	UsageInvoices int
 }
 
 // Runner seeds one server.
@@ -56,34 +107,49 @@ type Runner struct {
 	sum Summary
 
 	custs      []*customer
-	planIDs    map[string]string // plan key → id
-	standardTx string            // tax rate id of domestic VAT
+	planIDs    map[string]string          // plan key → id
+	standardTx string                     // tax rate id of domestic VAT
+	sent       map[string]decimal.Decimal // meter slug → the total its events add up to
 }
 
 // Run seeds the server behind c. Object keys carry a run tag, so running
 // twice adds a second set instead of failing on taken keys.
 func Run(ctx context.Context, c *client.Client, o Options) (Summary, error) {
-	if o.Now.IsZero() {
-		o.Now = time.Now().UTC()
+	if err := o.validate(); err != nil {
+		return Summary{}, err
 	}
-	if o.UsageDays <= 0 {
-		o.UsageDays = 30
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	tag := o.Now.UTC().Format("0102-150405") // to the second: runs a minute apart do not share keys
+	o.Now = o.Now.UTC().Truncate(time.Minute)
+	backdated := backdate(o.Now)
+	if o.UsageDays == 0 {
+		o.UsageDays = int(o.Now.Sub(backdated) / (24 * time.Hour)) // whole days since
 	}
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
-	r := &Runner{c: c, o: o, planIDs: map[string]string{}, rnd: rand.New(rand.NewPCG(o.Seed, 7)), tag: o.Now.Format("0102-150405")}
+	r := &Runner{c: c, o: o, planIDs: map[string]string{}, sent: map[string]decimal.Decimal{},
+		rnd: rand.New(rand.NewPCG(o.Seed, 7)), tag: tag}
 	r.sum.Tag = r.tag
+	r.sum.APICallsMeter = r.slug("api_calls")
+	r.sum.UsageDays = o.UsageDays
+	r.sum.FirstPeriod = period.NewSchedule(backdated, period.Monthly, time.UTC).Period(0)
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
 	}{
-		{"meters", r.meters},
+		// The admin-only steps first: a key without the admin scope is
+		// refused before anything is created.
+		{"late-event window", r.lateEventWindow},
 		{"billing settings", r.billingSettings},
+		{"meters", r.meters},
 		{"features", r.features},
 		{"plans", r.plans},
 		{"customers", r.customers},
 		{"usage", r.usage},
+		{"metering", r.metered},
 		{"subscriptions", r.subscriptions},
 		{"invoices", r.invoices},
 	}
@@ -93,6 +159,19 @@ func Run(ctx context.Context, c *client.Client, o Options) (Summary, error) {
 		}
 	}
 	return r.sum, nil
+}
+
+// backdate returns when the backdated subscriptions start: two months
+// before now (on the last day of that month when it is shorter) and two
+// hours earlier still, so that both their monthly periods have ended by now
+// in every time zone, across a daylight-saving change too.
+func backdate(now time.Time) time.Time {
+	now = now.UTC()
+	y, m, d := now.Date()
+	if last := time.Date(y, m-1, 0, 0, 0, 0, 0, time.UTC).Day(); d > last {
+		d = last
+	}
+	return time.Date(y, m-2, d, now.Hour(), now.Minute(), now.Second(), now.Nanosecond(), time.UTC).Add(-2 * time.Hour)
 }
 
 func (r *Runner) logf(format string, args ...any) { fmt.Fprintf(r.o.Out, format+"\n", args...) }
@@ -107,6 +186,10 @@ func (r *Runner) call(ctx context.Context, method, path string, v, out any) erro
 		}
 	}
 	res, err := r.c.Do(ctx, method, path, "application/json", body)
+	if p := (*client.Problem)(nil); errors.As(err, &p) && p.Status == http.StatusForbidden {
+		return fmt.Errorf("%s %s: %w; the demo needs an API key with the admin scope: the one abacus serve printed on first start, "+
+			"or one made with abacus apikeys create --name demo --scopes admin (on the server's host, with its --data-dir)", method, path, err)
+	}
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
@@ -120,6 +203,43 @@ func (r *Runner) call(ctx context.Context, method, path string, v, out any) erro
 
 func (r *Runner) slug(s string) string { return s + "_" + strings.ReplaceAll(r.tag, "-", "_") }
 
+// lateEventWindow raises the tenant's late-event window to a day more than
+// the usage the run sends, so its oldest events are accepted however long
+// the run takes. A window at least that long is left alone.
+func (r *Runner) lateEventWindow(ctx context.Context) error {
+	const path = "/api/v1/settings/metering"
+	var cur usage.MeteringSettings
+	if err := r.call(ctx, http.MethodGet, path, nil, &cur); err != nil {
+		return err
+	}
+	have, err := time.ParseDuration(cur.LateEventWindow)
+	if err != nil {
+		return fmt.Errorf("GET %s: lateEventWindow %q is not a duration: %w", path, cur.LateEventWindow, err)
+	}
+	need := time.Duration(r.o.UsageDays+1) * 24 * time.Hour
+	if have >= need {
+		r.sum.LateEventWindow = cur.LateEventWindow
+		r.logf("the tenant's late-event window, %s, already accepts %d days of usage", days(have), r.o.UsageDays)
+		return nil
+	}
+	var set usage.MeteringSettings
+	if err := r.call(ctx, http.MethodPut, path, usage.MeteringSettingsUpdate{LateEventWindow: metering.FormatWindow(need)}, &set); err != nil {
+		return fmt.Errorf("raising it from %s to %s for %d days of usage: %w", days(have), days(need), r.o.UsageDays, err)
+	}
+	r.sum.LateEventWindow, r.sum.WindowRaised = set.LateEventWindow, true
+	r.logf("raised the tenant's late-event window from %s to %s to accept %d days of usage; it stays so (PUT %s to change it)",
+		days(have), days(need), r.o.UsageDays, path)
+	return nil
+}
+
+// days writes a window as Go duration text, with whole days spelled out.
+func days(d time.Duration) string {
+	if d%(24*time.Hour) != 0 {
+		return metering.FormatWindow(d)
+	}
+	return fmt.Sprintf("%s (%d days)", metering.FormatWindow(d), d/(24*time.Hour))
+}
+
 // Meters: one per pricing input the plans use.
 func (r *Runner) meters(ctx context.Context) error {
 	for _, m := range []client.Meter{
@@ -128,7 +248,7 @@ func (r *Runner) meters(ctx context.Context) error {
 		{Slug: r.slug("storage_gb"), Name: "Storage GB", EventType: r.slug("storage"), Aggregation: "SUM", ValueProperty: "$.gb"},
 		{Slug: r.slug("payments"), Name: "Payment volume", EventType: r.slug("payment"), Aggregation: "SUM", ValueProperty: "$.amount"},
 	} {
-		if _, err := r.c.CreateMeter(ctx, m); err != nil {
+		if err := r.call(ctx, http.MethodPost, "/api/v1/meters", m, nil); err != nil {
 			return err
 		}
 		r.sum.Meters++
@@ -295,8 +415,14 @@ func (r *Runner) customers(ctx context.Context) error {
 	return nil
 }
 
+// batchEvents is how many events one POST /api/v1/events carries (the
+// server's default limit is 10,000 per request).
+const batchEvents = 500
+
 // usage sends UsageDays of events per customer through POST /api/v1/events
 // in batches, with explicit times and ids so a retry is never counted twice.
+// Every event falls on a whole minute, the first an hour after the start of
+// the span (when the backdated subscriptions start), so none precedes them.
 func (r *Runner) usage(ctx context.Context) error {
 	start := r.o.Now.Add(-time.Duration(r.o.UsageDays) * 24 * time.Hour).Add(time.Hour)
 	var batch []map[string]any
@@ -308,12 +434,14 @@ func (r *Runner) usage(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		_, err = client.Retry(ctx, client.Backoff{}, func(ctx context.Context) error {
+		if _, err := client.Retry(ctx, client.Backoff{}, func(ctx context.Context) error {
 			return r.c.SendEvents(ctx, client.ContentTypeBatch, body)
-		})
+		}); err != nil {
+			return err
+		}
 		r.sum.Events += len(batch)
 		batch = batch[:0]
-		return err
+		return nil
 	}
 	n := 0
 	models := []string{"small", "large"}
@@ -321,20 +449,32 @@ func (r *Runner) usage(ctx context.Context) error {
 		for i, c := range r.custs {
 			subject := c.in.Subjects[0]
 			at := start.Add(time.Duration(day)*24*time.Hour + time.Duration(i)*time.Minute)
-			ev := func(typ string, data map[string]any) {
+			if r.sum.UsageFrom.IsZero() {
+				r.sum.UsageFrom = at
+			}
+			r.sum.UsageTo = at
+			ev := func(typ, meter string, value decimal.Decimal, data map[string]any) {
 				n++
 				batch = append(batch, map[string]any{"specversion": "1.0", "id": fmt.Sprintf("demo-%s-%d", r.tag, n),
 					"source": "abacus-demo", "type": r.slug(typ), "subject": subject, "time": at.Format(time.RFC3339), "data": data})
+				r.sent[r.slug(meter)] = r.sent[r.slug(meter)].Add(value)
 			}
-			for k := 0; k < 3+r.rnd.IntN(5); k++ {
-				ev("api_call", map[string]any{"path": "/v1/things"})
+			calls := 3 + r.rnd.IntN(5)
+			for k := 0; k < calls; k++ {
+				ev("api_call", "api_calls", decimal.NewFromInt(1), map[string]any{"path": "/v1/things"})
 			}
-			ev("llm", map[string]any{"tokens": 1000 + r.rnd.IntN(200000), "model": models[r.rnd.IntN(2)]})
-			ev("storage", map[string]any{"gb": fmt.Sprintf("%.1f", 0.5+r.rnd.Float64()*3)})
+			if r.sum.FirstPeriod.Contains(at) {
+				r.sum.FirstPeriodAPICalls += calls
+			}
+			tokens := 1000 + r.rnd.IntN(200000)
+			ev("llm", "tokens", decimal.NewFromInt(int64(tokens)), map[string]any{"tokens": tokens, "model": models[r.rnd.IntN(2)]})
+			gb := fmt.Sprintf("%.1f", 0.5+r.rnd.Float64()*3)
+			ev("storage", "storage_gb", dec(gb), map[string]any{"gb": gb})
 			if r.rnd.IntN(2) == 0 {
-				ev("payment", map[string]any{"amount": fmt.Sprintf("%d.%02d", 10+r.rnd.IntN(900), r.rnd.IntN(100))})
+				amount := fmt.Sprintf("%d.%02d", 10+r.rnd.IntN(900), r.rnd.IntN(100))
+				ev("payment", "payments", dec(amount), map[string]any{"amount": amount})
 			}
-			if len(batch) >= 500 {
+			if len(batch) >= batchEvents {
 				if err := flush(); err != nil {
 					return err
 				}
@@ -344,8 +484,68 @@ func (r *Runner) usage(ctx context.Context) error {
 	if err := flush(); err != nil {
 		return err
 	}
-	r.logf("sent %d usage events over %d days through POST /api/v1/events", r.sum.Events, r.o.UsageDays)
+	r.logf("sent %d usage events over %d days (%s to %s) through POST /api/v1/events, %d a request; %d API calls fall in the first backdated period",
+		r.sum.Events, r.o.UsageDays, date(r.sum.UsageFrom), date(r.sum.UsageTo), batchEvents, r.sum.FirstPeriodAPICalls)
 	return nil
+}
+
+func date(t time.Time) string { return t.Format("2006-01-02") }
+
+// metered waits until every meter holds the total its events add up to:
+// the backdated periods are billed, and with zero grace finalized, as
+// soon as the subscriptions exist, from the usage metered by then.
+func (r *Runner) metered(ctx context.Context) error {
+	slugs := make([]string, 0, len(r.sent))
+	for s := range r.sent {
+		slugs = append(slugs, s)
+	}
+	sort.Strings(slugs)
+	q := client.Query{From: r.sum.UsageFrom, To: r.sum.UsageTo.Add(time.Minute)}
+	const wait = 60 * time.Second
+	deadline := time.Now().Add(wait)
+	for {
+		behind := ""
+		for _, slug := range slugs {
+			res, err := r.c.QueryMeter(ctx, slug, q)
+			if err != nil {
+				return err
+			}
+			total := decimal.Zero
+			for _, row := range res.Data {
+				v, err := decimal.NewFromString(row.Value.String())
+				if err != nil {
+					return fmt.Errorf("meter %s answered the value %q: %w", slug, row.Value, err)
+				}
+				total = total.Add(v)
+			}
+			if !total.Equal(r.sent[slug]) {
+				behind = fmt.Sprintf("meter %s holds %s of the %s sent", slug, total, r.sent[slug])
+				break
+			}
+		}
+		if behind == "" {
+			r.logf("the meters hold every event sent")
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %s %s; is the meter role running?", wait, behind)
+		}
+		if err := pause(ctx, 200*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// pause waits for d or until ctx ends.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 func (r *Runner) subscriptions(ctx context.Context) error {
@@ -356,7 +556,7 @@ func (r *Runner) subscriptions(ctx context.Context) error {
 			return fmt.Errorf("plan %s was not created", key)
 		}
 		if c.backdate {
-			at := r.o.Now.AddDate(0, -2, 0)
+			at := r.sum.FirstPeriod.Start
 			in.StartAt = &at
 		}
 		if c.plan == "team" {
@@ -368,14 +568,15 @@ func (r *Runner) subscriptions(ctx context.Context) error {
 		}
 		r.sum.Subscriptions++
 	}
-	r.logf("created %d subscriptions (some started two months ago, some in trial)", r.sum.Subscriptions)
+	r.logf("created %d subscriptions (some started two months ago, on %s; some in trial)", r.sum.Subscriptions, date(r.sum.FirstPeriod.Start))
 	return nil
 }
 
 // billingSettings makes the tenant a German seller with complete details
 // (Peppol needs them on every invoice) and creates the domestic VAT rate.
 // Grace is zero so the backdated periods finalize as soon as they are
-// billed: their usage was sent before the subscriptions exist.
+// billed: their usage was sent, and metered, before the subscriptions
+// exist.
 func (r *Runner) billingSettings(ctx context.Context) error {
 	settings := billing.Settings{
 		InvoicePrefix: "INV", CreditNotePrefix: "CN", GraceSeconds: 0, DueDays: 14,
@@ -401,8 +602,9 @@ func (r *Runner) billingSettings(ctx context.Context) error {
 	return nil
 }
 
-// invoices waits for the billing role to bill the backdated periods and
-// reports how many invoices of this run's customers are finalized.
+// invoices waits for the billing role to bill the backdated periods,
+// reports how many invoices of this run's customers are finalized, and how
+// many of those bill usage of the first backdated period.
 func (r *Runner) invoices(ctx context.Context) error {
 	ours := map[string]bool{}
 	want := 0
@@ -414,36 +616,62 @@ func (r *Runner) invoices(ctx context.Context) error {
 	}
 	// Backdated subscriptions catch up period by period: wait until at
 	// least one invoice each is final and the count has settled.
-	deadline := time.Now().Add(60 * time.Second)
+	const wait = 60 * time.Second
+	deadline := time.Now().Add(wait)
 	stable := 0
+	var final []string
 	for {
-		n, err := r.countFinalized(ctx, ours)
-		if err != nil {
+		var err error
+		if final, err = r.finalized(ctx, ours); err != nil {
 			return err
 		}
-		if n == r.sum.Invoices {
+		if len(final) == r.sum.Invoices {
 			stable++
 		} else {
 			stable = 0
 		}
-		r.sum.Invoices = n
-		if (n >= want && stable >= 3) || time.Now().After(deadline) {
+		r.sum.Invoices = len(final)
+		if (len(final) >= want && stable >= 3) || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(500 * time.Millisecond)
+		if err := pause(ctx, 500*time.Millisecond); err != nil {
+			return err
+		}
 	}
 	if r.sum.Invoices < want {
-		return fmt.Errorf("only %d of at least %d expected invoices were finalized within 60 s; is the billing role running?", r.sum.Invoices, want)
+		return fmt.Errorf("only %d of at least %d expected invoices were finalized within %s; is the billing role running?", r.sum.Invoices, want, wait)
 	}
-	r.logf("billing finalized %d invoices for the backdated subscriptions", r.sum.Invoices)
+	for _, id := range final {
+		var inv struct {
+			Lines []struct {
+				Kind        string          `json:"kind"`
+				Quantity    decimal.Decimal `json:"quantity"`
+				PeriodStart time.Time       `json:"period_start"`
+			} `json:"lines"`
+		}
+		if err := r.call(ctx, http.MethodGet, "/api/v1/invoices/"+id, nil, &inv); err != nil {
+			return err
+		}
+		for _, l := range inv.Lines {
+			if l.Kind == "usage" && !l.Quantity.IsZero() && r.sum.FirstPeriod.Contains(l.PeriodStart) {
+				r.sum.UsageInvoices++
+				break
+			}
+		}
+	}
+	r.logf("billing finalized %d invoices for the backdated subscriptions; %d of them bill usage of the first period (%s to %s)",
+		r.sum.Invoices, r.sum.UsageInvoices, date(r.sum.FirstPeriod.Start), date(r.sum.FirstPeriod.End))
 	return nil
 }
 
-func (r *Runner) countFinalized(ctx context.Context, ours map[string]bool) (int, error) {
-	n, cursor := 0, ""
+// finalized lists the ids of this run's finalized invoices.
+func (r *Runner) finalized(ctx context.Context, ours map[string]bool) ([]string, error) {
+	var ids []string
+	cursor := ""
 	for {
 		var page struct {
 			Data []struct {
+				ID         string `json:"id"`
 				CustomerID string `json:"customer_id"`
 				Status     string `json:"status"`
 			} `json:"data"`
@@ -454,15 +682,15 @@ func (r *Runner) countFinalized(ctx context.Context, ours map[string]bool) (int,
 			path += "&cursor=" + cursor
 		}
 		if err := r.call(ctx, http.MethodGet, path, nil, &page); err != nil {
-			return 0, err
+			return nil, err
 		}
 		for _, inv := range page.Data {
 			if ours[inv.CustomerID] && inv.Status != "draft" && inv.Status != "void" {
-				n++
+				ids = append(ids, inv.ID)
 			}
 		}
 		if page.NextCursor == "" {
-			return n, nil
+			return ids, nil
 		}
 		cursor = page.NextCursor
 	}
