@@ -110,3 +110,66 @@ func TestEntitlementFollowsIngestedUsage(t *testing.T) {
 		})
 	}
 }
+
+// A period boundary inside a minute gives that minute's usage to one of
+// the two periods, not both (usage is kept per minute): what entitlements
+// and invoices read for adjacent periods adds up to what was sent.
+func TestAdjacentPeriodsCountABoundaryMinuteOnce(t *testing.T) {
+	t.Parallel()
+	for _, engine := range dbtest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			t.Parallel()
+			a := start(t, engine, nil)
+			if r := a.do("POST", "/api/v1/meters", a.key, map[string]any{"slug": "calls", "eventType": "call", "aggregation": "SUM", "valueProperty": "$.n"}); r.status != 201 {
+				t.Fatalf("creating the meter: %d %s", r.status, r.body)
+			}
+			t0 := time.Now().Add(-2 * time.Hour).Truncate(time.Minute)
+			var evs []map[string]any
+			for i, ev := range []struct {
+				at time.Duration
+				n  int
+			}{{-20 * time.Second, 8}, {10 * time.Second, 1}, {40 * time.Second, 2}, {70 * time.Second, 4}} {
+				evs = append(evs, map[string]any{"specversion": "1.0", "id": fmt.Sprint("b-", i), "source": "test", "type": "call",
+					"subject": "ada-app", "time": t0.Add(ev.at).UTC().Format(time.RFC3339Nano), "data": map[string]any{"n": ev.n}})
+			}
+			b, _ := json.Marshal(evs)
+			if r := a.do("POST", "/api/v1/events", a.key, json.RawMessage(b), "Content-Type", "application/cloudevents-batch+json"); r.status != 204 {
+				t.Fatalf("ingest: %d %s", r.status, r.body)
+			}
+			src, tenant := a.MeteredUsage(), a.tenantOf(t, a.key)
+			ctx, subjects := t.Context(), []string{"ada-app"}
+			waitFor(t, func() bool {
+				v, err := src.Usage(ctx, tenant, "calls", subjects, t0.Add(-time.Hour), t0.Add(time.Hour))
+				return err == nil && v.String() == "15"
+			})
+			boundary := t0.Add(30 * time.Second) // inside the minute of the events worth 1 and 2
+			first, err := src.Usage(ctx, tenant, "calls", subjects, t0.Add(-time.Minute), boundary)
+			if err != nil {
+				t.Fatal(err)
+			}
+			second, err := src.Usage(ctx, tenant, "calls", subjects, boundary, t0.Add(2*time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum := first.Add(second); sum.String() != "15" {
+				t.Fatalf("usage %s before the boundary and %s after it add up to %s; 15 was sent", first, second, sum)
+			}
+			bulk1, err := src.UsageBySubject(ctx, tenant, "calls", subjects, t0.Add(-time.Minute), boundary)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bulk2, err := src.UsageBySubject(ctx, tenant, "calls", subjects, boundary, t0.Add(2*time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bulk1["ada-app"].Equal(first) || !bulk2["ada-app"].Equal(second) {
+				t.Fatalf("billing reads %v and %v where entitlements read %s and %s", bulk1, bulk2, first, second)
+			}
+			// A span inside one minute holds none of it: the minute counts
+			// in the span where it ends.
+			if v, err := src.Usage(ctx, tenant, "calls", subjects, t0.Add(5*time.Second), t0.Add(50*time.Second)); err != nil || !v.IsZero() {
+				t.Fatalf("a span inside one minute: %s, %v; want 0", v, err)
+			}
+		})
+	}
+}

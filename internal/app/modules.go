@@ -77,10 +77,22 @@ func tenantCtx(ctx context.Context, tenant string) context.Context {
 	return abacus.WithPrincipal(ctx, &abacus.Principal{TenantID: tenant, Kind: "system", Scopes: []abacus.Scope{abacus.ScopeRead}})
 }
 
-// Usage returns the meter's value over [from, to) (to the minute: usage is
-// kept per minute) summed across subjects.
+// minutes returns the span of whole minutes that stands for [from, to):
+// usage is kept per minute, and a minute counts where it ends. The usage
+// API rounds a query outward, as OpenMeter does, which would count a
+// minute cut by a period boundary in both periods; rounding both ends down
+// gives every minute to exactly one of two adjacent spans, wherever the
+// boundary falls.
+func minutes(from, to time.Time) (time.Time, time.Time, bool) {
+	from, to = from.Truncate(time.Minute), to.Truncate(time.Minute)
+	return from, to, from.Before(to)
+}
+
+// Usage returns the meter's value over [from, to), to the minute (see
+// minutes), summed across subjects.
 func (m *meteredUsage) Usage(ctx context.Context, tenantID, meterSlug string, subjects []string, from, to time.Time) (decimal.Decimal, error) {
-	if len(subjects) == 0 {
+	from, to, some := minutes(from, to)
+	if len(subjects) == 0 || !some {
 		return decimal.Zero, nil
 	}
 	subj := subjects[0]
@@ -133,12 +145,14 @@ func (m *meteredUsage) Usage(ctx context.Context, tenantID, meterSlug string, su
 	return v.(decimal.Decimal), nil
 }
 
-// UsageBySubject returns the meter's value over [from, to) per subject, in
-// one query: the billing worker asks once per meter and period for a whole
-// batch of subscriptions. Not cached: invoices read exact values.
+// UsageBySubject returns the meter's value over [from, to), to the minute
+// (see minutes), per subject, in one query: the billing worker asks once
+// per meter and period for a whole batch of subscriptions. Not cached:
+// invoices read exact values.
 func (m *meteredUsage) UsageBySubject(ctx context.Context, tenantID, meterSlug string, subjects []string, from, to time.Time) (map[string]decimal.Decimal, error) {
 	out := make(map[string]decimal.Decimal, len(subjects))
-	if len(subjects) == 0 {
+	from, to, some := minutes(from, to)
+	if len(subjects) == 0 || !some {
 		return out, nil
 	}
 	res, _, err := m.svc.Query(tenantCtx(ctx, tenantID), meterSlug, usage.QueryParams{From: &from, To: &to, Subject: subjects})
