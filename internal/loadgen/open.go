@@ -168,14 +168,13 @@ func RunOpen(ctx context.Context, cfg OpenConfig) (OpenResult, error) {
 // openPlan is the schedule of one run, shared by the engines: request k
 // is due at start + k·interval; requests below warm are not counted.
 type openPlan struct {
-	cfg          OpenConfig
-	addr         string
-	wire         []byte
-	total, warm  int64
-	interval     float64 // nanoseconds
-	start        time.Time
-	giveUp       time.Time
-	perSecondCap int
+	cfg         OpenConfig
+	addr        string
+	wire        []byte
+	total, warm int64
+	interval    float64 // nanoseconds
+	start       time.Time
+	giveUp      time.Time
 }
 
 // begin fixes the start of the schedule, once the connections are open.

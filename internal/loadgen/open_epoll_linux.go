@@ -23,14 +23,13 @@ const sysEpollPwait2 = 441
 
 // econn is one connection of the epoll engine.
 type econn struct {
-	fd             int // -1: closed, dialed again when next used
-	busy           bool
-	k              int64 // the request in flight
-	due, sent      time.Time
-	in             []byte // the answer's bytes so far
-	out            []byte // request bytes the socket did not take yet
-	writeInterest  bool   // registered for EPOLLOUT
-	closedWhenIdle bool
+	fd            int // -1: closed, dialed again when next used
+	busy          bool
+	k             int64 // the request in flight
+	due, sent     time.Time
+	in            []byte // the answer's bytes so far
+	out           []byte // request bytes the socket did not take yet
+	writeInterest bool   // registered for EPOLLOUT
 }
 
 // epollLoop is the state of runEpoll's one thread.
