@@ -10,6 +10,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
+	"github.com/abacusbilling/abacus/internal/document"
 	"github.com/abacusbilling/abacus/internal/pricing"
 	"github.com/abacusbilling/abacus/internal/subscription"
 )
@@ -115,6 +116,22 @@ func TestPercentageWithFeePerEvent(t *testing.T) {
 				if !slices.Equal(got, tt.want) {
 					t.Errorf("%s, usage read %s: usage lines\n%+v, want\n%+v", tt.name, read, got, tt.want)
 				}
+			}
+			if bulk {
+				continue
+			}
+			// The document's line says what the amount is made of, and its
+			// UBL passes the Peppol validator.
+			b.run(month(1).Add(2 * time.Hour)) // past the grace period: finalized
+			doc, err := b.svc.InvoiceDocument(b.ctx, b.invoiceAt(subs["two-subjects"], month(1)).ID)
+			must(t, err)
+			if want := "2.9 % of 350 = 10.15; 3 events × 0.3 = 0.9"; len(doc.Lines) != 1 || doc.Lines[0].Note != want {
+				t.Errorf("document lines %+v; want one whose note is %q", doc.Lines, want)
+			}
+			if d.Engine() == db.SQLite { // the same document on either engine; the validator takes seconds
+				x, err := Render(doc, document.FormatUBL)
+				must(t, err)
+				validateUBL(t, "fee-per-event", x)
 			}
 		}
 	})
