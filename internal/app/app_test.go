@@ -93,6 +93,21 @@ func (a *testApp) do(method, path, key string, body any, headers ...string) resp
 	return response{status: res.StatusCode, header: res.Header, body: b}
 }
 
+// post sends body to path with the bootstrap key and returns the JSON
+// object answered (nil when the body is empty); a status of 300 or more
+// fails the test.
+func (a *testApp) post(path string, body any) map[string]any {
+	a.t.Helper()
+	r := a.do("POST", path, a.key, body)
+	if r.status >= 300 {
+		a.t.Fatalf("POST %s: %d %s", path, r.status, r.body)
+	}
+	if len(r.body) == 0 {
+		return nil
+	}
+	return r.json(a.t)
+}
+
 func expectProblem(t *testing.T, r response, status int, code string) {
 	t.Helper()
 	if r.status != status {

@@ -62,8 +62,18 @@ type demoInvoice struct {
 		Kind        string          `json:"kind"`
 		Meter       string          `json:"meter"`
 		Quantity    decimal.Decimal `json:"quantity"`
+		Amount      decimal.Decimal `json:"amount"`
 		PeriodStart time.Time       `json:"period_start"`
 		PeriodEnd   time.Time       `json:"period_end"`
+		Usage       struct {
+			Events     int64 `json:"events"`
+			Components []struct {
+				Kind       string          `json:"kind"`
+				Quantity   decimal.Decimal `json:"quantity"`
+				UnitAmount decimal.Decimal `json:"unit_amount"`
+				Amount     decimal.Decimal `json:"amount"`
+			} `json:"components"`
+		} `json:"usage"` // a usage line's breakdown
 	} `json:"lines"`
 }
 
@@ -106,10 +116,35 @@ func meterTotal(t *testing.T, a *testApp, meter string, from, to time.Time, subj
 	return total
 }
 
+// eventCount counts the stored events of type typ of the subjects in
+// [from, to).
+func eventCount(t *testing.T, a *testApp, typ string, from, to time.Time, subjects ...string) int64 {
+	t.Helper()
+	var n int64
+	for _, s := range subjects {
+		q := url.Values{"type": {typ}, "subject": {s}, "from": {from.Format(time.RFC3339Nano)}, "to": {to.Format(time.RFC3339Nano)}, "limit": {"1000"}}
+		for {
+			r := a.do("GET", "/api/v1/events?"+q.Encode(), a.key, nil)
+			var evs []json.RawMessage
+			if err := json.Unmarshal(r.body, &evs); err != nil || r.status != 200 {
+				t.Fatalf("listing events: %d %s", r.status, r.body)
+			}
+			n += int64(len(evs))
+			next := r.header.Get("Abacus-Next-Cursor")
+			if next == "" {
+				break
+			}
+			q.Set("cursor", next)
+		}
+	}
+	return n
+}
+
 // checkTwoMonthsOfUsage: the demo sent usage since the backdated
 // subscriptions started, the meters hold what it says it sent in the first
 // backdated period, and every backdated subscription's first-period
-// invoice bills that usage, line by line as metered.
+// invoice bills that usage, line by line as metered, with a fee per event
+// (the Scale plan's 0.30 per payment) for every event sent.
 func checkTwoMonthsOfUsage(t *testing.T, a *testApp, sum demo.Summary, invoices []demoInvoice) {
 	t.Helper()
 	first := sum.FirstPeriod
@@ -146,8 +181,9 @@ func checkTwoMonthsOfUsage(t *testing.T, a *testApp, sum demo.Summary, invoices 
 	// period, and every usage line bills exactly what its meter holds for
 	// the customer over the line's period.
 	subjects := map[string][]string{}
+	eventTypes := map[string]string{} // meter slug → event type
 	closed, billed := map[string]bool{}, map[string]bool{}
-	usageInvoices := 0
+	usageInvoices, eventFees := 0, 0
 	for _, inv := range invoices {
 		if inv.CycleIndex > 0 {
 			closed[inv.CustomerID] = true
@@ -173,6 +209,31 @@ func checkTwoMonthsOfUsage(t *testing.T, a *testApp, sum demo.Summary, invoices 
 			if !l.Quantity.IsZero() && first.Contains(l.PeriodStart) {
 				inFirst = true
 			}
+			for _, c := range l.Usage.Components {
+				if c.Kind != "event_fee" {
+					continue
+				}
+				if _, ok := eventTypes[l.Meter]; !ok {
+					var m struct {
+						EventType string `json:"eventType"`
+					}
+					r := a.do("GET", "/api/v1/meters/"+url.PathEscape(l.Meter), a.key, nil)
+					if err := json.Unmarshal(r.body, &m); err != nil || r.status != 200 {
+						t.Fatalf("meter %s: %d %s", l.Meter, r.status, r.body)
+					}
+					eventTypes[l.Meter] = m.EventType
+				}
+				// Every payment the demo sends has an amount, so each is one
+				// of the meter's events.
+				n := eventCount(t, a, eventTypes[l.Meter], l.PeriodStart, l.PeriodEnd, subjects[inv.CustomerID]...)
+				if want := decimal.NewFromInt(n); l.Usage.Events != n || !c.Quantity.Equal(want) || !c.Amount.Equal(want.Mul(c.UnitAmount)) {
+					t.Errorf("invoice %s bills %d events of %s over %s – %s, a fee for %s of them (%s); %d are stored",
+						inv.ID, l.Usage.Events, l.Meter, l.PeriodStart, l.PeriodEnd, c.Quantity, c.Amount, n)
+				}
+				if n > 0 {
+					eventFees++
+				}
+			}
 		}
 		if inFirst {
 			billed[inv.CustomerID] = true
@@ -181,6 +242,9 @@ func checkTwoMonthsOfUsage(t *testing.T, a *testApp, sum demo.Summary, invoices 
 	}
 	if len(closed) < 10 || len(billed) != len(closed) {
 		t.Fatalf("%d customers have a closed period, %d of them an invoice with usage of the first backdated period", len(closed), len(billed))
+	}
+	if eventFees == 0 {
+		t.Fatal("no invoice bills a fee per event; the Scale plan's customers bill 0.30 a payment")
 	}
 	if sum.UsageInvoices != usageInvoices {
 		t.Fatalf("the demo reports %d invoices with first-period usage, the server holds %d", sum.UsageInvoices, usageInvoices)

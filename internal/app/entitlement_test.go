@@ -20,17 +20,7 @@ func TestEntitlementFollowsIngestedUsage(t *testing.T) {
 		t.Run(string(engine), func(t *testing.T) {
 			t.Parallel()
 			a := start(t, engine, nil)
-			post := func(path string, body any) map[string]any {
-				t.Helper()
-				r := a.do("POST", path, a.key, body)
-				if r.status >= 300 {
-					t.Fatalf("POST %s: %d %s", path, r.status, r.body)
-				}
-				if len(r.body) == 0 {
-					return nil
-				}
-				return r.json(t)
-			}
+			post := a.post
 			post("/api/v1/meters", map[string]any{"slug": "calls", "eventType": "call", "aggregation": "SUM", "valueProperty": "$.n"})
 			post("/api/v1/features", map[string]any{"key": "calls", "name": "Calls", "kind": "metered", "meter_slug": "calls", "limit": "100", "enforcement": "hard"})
 			plan := post("/api/v1/plans", map[string]any{"key": "basic", "name": "Basic"})
@@ -162,8 +152,13 @@ func TestAdjacentPeriodsCountABoundaryMinuteOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bulk1["ada-app"].Equal(first) || !bulk2["ada-app"].Equal(second) {
+			if !bulk1["ada-app"].Quantity.Equal(first) || !bulk2["ada-app"].Quantity.Equal(second) {
 				t.Fatalf("billing reads %v and %v where entitlements read %s and %s", bulk1, bulk2, first, second)
+			}
+			// The events behind them are split the same way: the one worth 8
+			// before the boundary, the three of its minute and the next after.
+			if bulk1["ada-app"].Events != 1 || bulk2["ada-app"].Events != 3 {
+				t.Fatalf("billing reads %v and %v; want 1 event before the boundary and 3 after", bulk1, bulk2)
 			}
 			// A span inside one minute holds none of it: the minute counts
 			// in the span where it ends.

@@ -16,6 +16,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/metering"
 	"github.com/abacusbilling/abacus/internal/metering/usage"
+	"github.com/abacusbilling/abacus/internal/pricing"
 	"github.com/abacusbilling/abacus/internal/subscription"
 )
 
@@ -146,11 +147,12 @@ func (m *meteredUsage) Usage(ctx context.Context, tenantID, meterSlug string, su
 }
 
 // UsageBySubject returns the meter's value over [from, to), to the minute
-// (see minutes), per subject, in one query: the billing worker asks once
-// per meter and period for a whole batch of subscriptions. Not cached:
-// invoices read exact values.
-func (m *meteredUsage) UsageBySubject(ctx context.Context, tenantID, meterSlug string, subjects []string, from, to time.Time) (map[string]decimal.Decimal, error) {
-	out := make(map[string]decimal.Decimal, len(subjects))
+// (see minutes), per subject, with the number of events behind it (for
+// per-event fees), in one query: the billing worker asks once per meter
+// and period for a whole batch of subscriptions. Not cached: invoices read
+// exact values.
+func (m *meteredUsage) UsageBySubject(ctx context.Context, tenantID, meterSlug string, subjects []string, from, to time.Time) (map[string]pricing.Usage, error) {
+	out := make(map[string]pricing.Usage, len(subjects))
 	from, to, some := minutes(from, to)
 	if len(subjects) == 0 || !some {
 		return out, nil
@@ -161,10 +163,24 @@ func (m *meteredUsage) UsageBySubject(ctx context.Context, tenantID, meterSlug s
 	}
 	for _, w := range res.Data {
 		if w.Subject != nil {
-			out[*w.Subject] = out[*w.Subject].Add(w.Value)
+			out[*w.Subject] = out[*w.Subject].Add(pricing.Usage{Quantity: w.Value, Events: w.Events})
 		}
 	}
 	return out, nil
+}
+
+// UsageWithEvents is UsageBySubject summed across subjects: billing's read
+// of a source without bulk reads (this one has them).
+func (m *meteredUsage) UsageWithEvents(ctx context.Context, tenantID, meterSlug string, subjects []string, from, to time.Time) (pricing.Usage, error) {
+	by, err := m.UsageBySubject(ctx, tenantID, meterSlug, subjects, from, to)
+	if err != nil {
+		return pricing.Usage{}, err
+	}
+	total := pricing.Usage{Quantity: decimal.Zero}
+	for _, u := range by {
+		total = total.Add(u)
+	}
+	return total, nil
 }
 
 // MeterExists reports whether the tenant has a meter with this slug.

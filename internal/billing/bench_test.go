@@ -21,13 +21,15 @@ import (
 	"github.com/abacusbilling/abacus/internal/pricing"
 )
 
-// mapUsage is a BulkUsage with one quantity per subject.
+// mapUsage is a BulkUsage with one quantity (and one event per unit) per
+// subject.
 type mapUsage struct{ catalog.NoUsage }
 
-func (mapUsage) UsageBySubject(_ context.Context, _, _ string, subjects []string, _, _ time.Time) (map[string]decimal.Decimal, error) {
-	out := make(map[string]decimal.Decimal, len(subjects))
+func (mapUsage) UsageBySubject(_ context.Context, _, _ string, subjects []string, _, _ time.Time) (map[string]pricing.Usage, error) {
+	out := make(map[string]pricing.Usage, len(subjects))
 	for i, s := range subjects {
-		out[s] = decimal.NewFromInt(int64(1000 + i%5000))
+		n := int64(1000 + i%5000)
+		out[s] = pricing.Usage{Quantity: decimal.NewFromInt(n), Events: n}
 	}
 	return out, nil
 }

@@ -55,11 +55,10 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/shopspring/decimal"
-
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/db"
+	"github.com/abacusbilling/abacus/internal/pricing"
 )
 
 // Config tunes the billing worker. Zero fields take the defaults of
@@ -113,15 +112,20 @@ func (c Config) Validate() error {
 	return v.Err("invalid_billing_config")
 }
 
-// UsageSource is where usage comes from (metering implements it); the
-// same shape catalog uses.
-type UsageSource = catalog.UsageSource
+// UsageSource is where billing reads usage (metering implements it):
+// UsageWithEvents returns the summed quantity of meter meterSlug for the
+// given subjects over [from, to) and the number of events behind it, which
+// per-event fees are priced by.
+type UsageSource interface {
+	UsageWithEvents(ctx context.Context, tenantID, meterSlug string, subjects []string, from, to time.Time) (pricing.Usage, error)
+}
 
 // BulkUsage is an optional extension of UsageSource: the usage of one
-// meter over [from, to) for many subjects at once, by subject. The worker
-// uses it when available so a cycle batch asks once per meter and window.
+// meter over [from, to) for many subjects at once, by subject, events
+// included. The worker uses it when available so a cycle batch asks once
+// per meter and window.
 type BulkUsage interface {
-	UsageBySubject(ctx context.Context, tenantID, meterSlug string, subjects []string, from, to time.Time) (map[string]decimal.Decimal, error)
+	UsageBySubject(ctx context.Context, tenantID, meterSlug string, subjects []string, from, to time.Time) (map[string]pricing.Usage, error)
 }
 
 // Service bills subscriptions and manages invoices, credit notes,

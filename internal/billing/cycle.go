@@ -86,7 +86,7 @@ type cycle struct {
 	adv   *window
 	advP  period.Period
 	next  time.Time
-	usage map[usageKey]decimal.Decimal
+	usage map[usageKey]pricing.Usage
 }
 
 type usageKey struct {
@@ -166,19 +166,20 @@ func (c *cycle) usageNeeds() []usageKey {
 	return out
 }
 
-// usageOf returns group g's usage by meter: the sum over its served spans
-// (exact for sums and counts; a pause is the only gap between spans).
+// usageOf returns group g's usage by meter: the sum of quantities and
+// events over its served spans (exact for sums and counts; a pause is the
+// only gap between spans).
 func (c *cycle) usageOf(g group) map[string]pricing.Usage {
 	usage := map[string]pricing.Usage{}
 	for _, ch := range g.windows[0].phase.Pricing.Charges {
 		if ch.Kind != pricing.ChargeUsage {
 			continue
 		}
-		q := decimal.Zero
+		u := pricing.Usage{Quantity: decimal.Zero}
 		for _, sp := range g.served {
-			q = q.Add(c.usage[usageKey{ch.Meter, sp.Start.UnixMicro(), sp.End.UnixMicro()}])
+			u = u.Add(c.usage[usageKey{ch.Meter, sp.Start.UnixMicro(), sp.End.UnixMicro()}])
 		}
-		usage[ch.Meter] = pricing.Usage{Quantity: q}
+		usage[ch.Meter] = u
 	}
 	return usage
 }
@@ -194,7 +195,7 @@ func fetchUsage(ctx context.Context, src UsageSource, tenant string, cycles []*c
 	reqs := map[usageKey]*req{}
 	var order []usageKey
 	for _, c := range cycles {
-		c.usage = map[usageKey]decimal.Decimal{}
+		c.usage = map[usageKey]pricing.Usage{}
 		for _, k := range c.usageNeeds() {
 			r := reqs[k]
 			if r == nil {
@@ -216,7 +217,7 @@ func fetchUsage(ctx context.Context, src UsageSource, tenant string, cycles []*c
 				return fmt.Errorf("reading usage of %s: %w", k.meter, err)
 			}
 			for _, c := range r.cycles {
-				sum := decimal.Zero
+				sum := pricing.Usage{Quantity: decimal.Zero}
 				for _, s := range c.cus.Subjects {
 					sum = sum.Add(by[s])
 				}
@@ -228,14 +229,14 @@ func fetchUsage(ctx context.Context, src UsageSource, tenant string, cycles []*c
 			if _, done := c.usage[k]; done {
 				continue
 			}
-			q := decimal.Zero
+			u := pricing.Usage{Quantity: decimal.Zero}
 			if len(c.cus.Subjects) > 0 {
 				var err error
-				if q, err = src.Usage(ctx, tenant, k.meter, c.cus.Subjects, from, to); err != nil {
+				if u, err = src.UsageWithEvents(ctx, tenant, k.meter, c.cus.Subjects, from, to); err != nil {
 					return fmt.Errorf("reading usage of %s: %w", k.meter, err)
 				}
 			}
-			c.usage[k] = q
+			c.usage[k] = u
 		}
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/document"
+	"github.com/abacusbilling/abacus/internal/pricing"
 )
 
 // docLines maps invoice lines onto document lines (quantity × average unit
@@ -46,7 +47,7 @@ func docLines(lines []Line, loc *time.Location) ([]document.Line, []document.All
 		if l.Usage != nil && len(l.Usage.Components) > 1 {
 			var parts []string
 			for _, c := range l.Usage.Components {
-				parts = append(parts, fmt.Sprintf("%s %s @ %s = %s", c.Kind, c.Quantity, c.UnitAmount, c.Amount.Round(6)))
+				parts = append(parts, componentNote(c))
 			}
 			dl.Note = strings.Join(parts, "; ")
 		}
@@ -56,6 +57,21 @@ func docLines(lines []Line, loc *time.Location) ([]document.Line, []document.All
 		out = append(out, dl)
 	}
 	return out, acs
+}
+
+// componentNote describes one component of a usage line's amount, e.g.
+// "1.5 % of 12000.5 = 180.0075" and "41 events × 0.3 = 12.3" for a
+// percentage with a fee per event, "tier 1000 @ 0.05 = 50" otherwise.
+// Amounts are exact (to 6 places); the line's amount is their rounded sum.
+func componentNote(c pricing.Component) string {
+	amount := c.Amount.Round(6)
+	switch c.Kind {
+	case pricing.ComponentPercentage:
+		return fmt.Sprintf("%s %% of %s = %s", c.UnitAmount.Shift(2), c.Quantity, amount)
+	case pricing.ComponentEventFee:
+		return fmt.Sprintf("%s events × %s = %s", c.Quantity, c.UnitAmount, amount)
+	}
+	return fmt.Sprintf("%s %s @ %s = %s", c.Kind, c.Quantity, c.UnitAmount, amount)
 }
 
 // vatSchemes maps a VAT id's country prefix to its Peppol EAS scheme.

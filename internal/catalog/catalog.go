@@ -28,6 +28,7 @@ import (
 
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/db"
+	"github.com/abacusbilling/abacus/internal/pricing"
 )
 
 // UsageSource answers usage questions; metering implements it. Usage
@@ -98,6 +99,12 @@ type NoUsage struct{}
 // Usage returns zero.
 func (NoUsage) Usage(context.Context, string, string, []string, time.Time, time.Time) (decimal.Decimal, error) {
 	return decimal.Zero, nil
+}
+
+// UsageWithEvents returns zero usage (billing's read, see
+// billing.UsageSource).
+func (NoUsage) UsageWithEvents(context.Context, string, string, []string, time.Time, time.Time) (pricing.Usage, error) {
+	return pricing.Usage{}, nil
 }
 
 // MeterExists returns true.

@@ -6,10 +6,12 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/abacusbilling/abacus/internal/pricing"
 )
 
 // MemoryUsage is an in-memory UsageSource for tests and demos: meters are
-// declared with AddMeter and usage recorded with Record.
+// declared with AddMeter and usage recorded with Record, one event a call.
 type MemoryUsage struct {
 	mu     sync.Mutex
 	meters map[string]bool // tenant/slug
@@ -32,7 +34,7 @@ func (m *MemoryUsage) AddMeter(tenant, slug string) {
 	m.mu.Unlock()
 }
 
-// Record adds qty of meter for subject at time at.
+// Record adds one event of meter for subject at time at, worth qty.
 func (m *MemoryUsage) Record(tenant, meter, subject string, at time.Time, qty decimal.Decimal) {
 	m.mu.Lock()
 	m.events = append(m.events, memEvent{tenant, meter, subject, at, qty})
@@ -40,20 +42,28 @@ func (m *MemoryUsage) Record(tenant, meter, subject string, at time.Time, qty de
 }
 
 // Usage sums the recorded quantities of meter for subjects in [from, to).
-func (m *MemoryUsage) Usage(_ context.Context, tenant, meter string, subjects []string, from, to time.Time) (decimal.Decimal, error) {
+func (m *MemoryUsage) Usage(ctx context.Context, tenant, meter string, subjects []string, from, to time.Time) (decimal.Decimal, error) {
+	u, err := m.UsageWithEvents(ctx, tenant, meter, subjects, from, to)
+	return u.Quantity, err
+}
+
+// UsageWithEvents sums the recorded quantities of meter for subjects in
+// [from, to) and counts the events (Record calls) behind them, as
+// billing reads usage.
+func (m *MemoryUsage) UsageWithEvents(_ context.Context, tenant, meter string, subjects []string, from, to time.Time) (pricing.Usage, error) {
 	want := map[string]bool{}
 	for _, s := range subjects {
 		want[s] = true
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	sum := decimal.Zero
+	u := pricing.Usage{Quantity: decimal.Zero}
 	for _, e := range m.events {
 		if e.tenant == tenant && e.meter == meter && want[e.subject] && !e.at.Before(from) && e.at.Before(to) {
-			sum = sum.Add(e.qty)
+			u = u.Add(pricing.Usage{Quantity: e.qty, Events: 1})
 		}
 	}
-	return sum, nil
+	return u, nil
 }
 
 // MeterExists reports whether AddMeter declared the meter.

@@ -62,17 +62,21 @@ type Row struct {
 	State    State
 }
 
-// Window is one row of a query result.
+// Window is one row of a query result. Events is the number of events
+// behind Value: those that contributed a value (State.Count), so for a
+// SUM meter not those whose value was missing, null or not a number. It
+// is for Go callers (per-event fees) and not part of the JSON answer.
 type Window struct {
 	WindowStart time.Time
 	WindowEnd   time.Time
 	Subject     *string            // set when grouping by subject
 	GroupBy     map[string]*string // requested groupBy names; nil value when the events lacked it
 	Value       decimal.Decimal
+	Events      int64
 }
 
 // MarshalJSON writes the OpenMeter shape with value as an exact JSON
-// number.
+// number (Events is left out).
 func (w Window) MarshalJSON() ([]byte, error) {
 	gb := w.GroupBy
 	if gb == nil {
@@ -337,7 +341,7 @@ func Windows(m *Compiled, q Query, rows []Row) (*QueryResult, error) {
 	}
 	for _, k := range keys {
 		a := accs[k]
-		a.w.Value = a.state.Value()
+		a.w.Value, a.w.Events = a.state.Value(), a.state.Count
 		res.Data = append(res.Data, a.w)
 	}
 	return res, nil

@@ -2,6 +2,7 @@ package metering
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -167,6 +168,81 @@ func TestWindowsRejects(t *testing.T) {
 			e, ok := abacus.AsError(err)
 			if !ok || e.Code != CodeInvalidQuery || e.Fields[0].Field != tt.field {
 				t.Fatalf("got %v, want invalid_query on %s", err, tt.field)
+			}
+		})
+	}
+}
+
+// Every window says how many events are behind its value: the events that
+// contributed a value (State.Count). An event whose value property is
+// missing, null or not a number adds nothing to a SUM meter, so it is not
+// one of its events either. The count is for Go callers (billing's
+// per-event fees); the JSON answer keeps OpenMeter's shape.
+func TestWindowsCountEvents(t *testing.T) {
+	t.Parallel()
+	sum, _ := Compile(Meter{ID: "mtr_sum", Slug: "payments", EventType: "payment", Aggregation: AggSum, ValueProperty: "$.amount"})
+	cnt, _ := Compile(Meter{ID: "mtr_cnt", Slug: "payment_count", EventType: "payment", Aggregation: AggCount})
+	ev := func(min int, subject, data string) Event {
+		return Event{TenantID: "ten_1", ID: subject + data, Source: "s", Type: "payment", Subject: subject,
+			Time: testNow.Add(timeMinutes(min)), Data: []byte(data)}
+	}
+	a := NewAggregator()
+	a.Add(NewMeterSet("ten_1", sum, cnt), []Event{
+		ev(0, "a", `{"amount":"10.50"}`),
+		ev(0, "a", `{"amount":20}`),
+		ev(61, "a", `{"amount":0}`), // a zero value is a value: one event
+		ev(1, "b", `{"amount":5}`),
+		ev(1, "b", `{"amount":null}`),
+		ev(2, "b", `{}`),
+		ev(2, "b", `{"amount":"lots"}`),
+	})
+	rows := map[string][]Row{}
+	for _, r := range a.Rollups() {
+		rows[r.Key.MeterID] = append(rows[r.Key.MeterID], Row{Start: r.Key.Minute, Subject: r.Key.Subject, GroupKey: r.Key.GroupKey, State: r.State})
+	}
+	from := testNow
+	type w struct {
+		start, subject, value string
+		events                int64
+	}
+	tests := []struct {
+		name string
+		m    *Compiled
+		q    Query
+		want []w
+	}{
+		{"total", sum, Query{From: from, To: from.Add(2 * time.Hour)}, []w{{"12:00", "", "35.5", 4}}},
+		{"by subject", sum, Query{From: from, To: from.Add(2 * time.Hour), Subjects: []string{"a", "b"}},
+			[]w{{"12:00", "a", "30.5", 3}, {"12:00", "b", "5", 1}}},
+		{"hours", sum, Query{From: from, To: from.Add(2 * time.Hour), WindowSize: WindowHour},
+			[]w{{"12:00", "", "35.5", 3}, {"13:00", "", "0", 1}}},
+		{"count meter", cnt, Query{From: from, To: from.Add(2 * time.Hour), GroupBy: []string{"subject"}},
+			[]w{{"12:00", "a", "3", 3}, {"12:00", "b", "4", 4}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			res, err := Windows(tt.m, tt.q, rows[tt.m.ID()])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []w
+			for _, d := range res.Data {
+				x := w{start: d.WindowStart.Format("15:04"), value: d.Value.String(), events: d.Events}
+				if d.Subject != nil {
+					x.subject = *d.Subject
+				}
+				got = append(got, x)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("got %v\nwant %v", got, tt.want)
+			}
+			b, err := json.Marshal(res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(strings.ToLower(string(b)), "events") || strings.Contains(string(b), "count") {
+				t.Errorf("the JSON answer carries the event count: %s", b)
 			}
 		})
 	}

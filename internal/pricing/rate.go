@@ -14,6 +14,12 @@ type Usage struct {
 	Events   int64           `json:"events"`
 }
 
+// Add returns the usage of u and o together: quantities and events added,
+// as for two spans or two subjects of a SUM meter.
+func (u Usage) Add(o Usage) Usage {
+	return Usage{Quantity: u.Quantity.Add(o.Quantity), Events: u.Events + o.Events}
+}
+
 // ComponentKind says what a Component of a rated amount prices.
 type ComponentKind string
 
