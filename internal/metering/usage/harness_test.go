@@ -3,7 +3,9 @@ package usage_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -40,6 +42,8 @@ type bundle struct {
 	tenant string
 	id     *identity.Service
 	svc    *usage.Service
+	// partitions is the number of usage partitions, as configured
+	partitions int
 }
 
 type options struct {
@@ -91,7 +95,7 @@ func setup(t testing.TB, d *db.DB, o options) *bundle {
 	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return &bundle{t: t, d: d, bus: bus, clock: clock, base: hs.URL, key: key, tenant: tenant.ID, id: id, svc: svc}
+	return &bundle{t: t, d: d, bus: bus, clock: clock, base: hs.URL, key: key, tenant: tenant.ID, id: id, svc: svc, partitions: o.partitions}
 }
 
 // newTenant creates another tenant and returns an admin key for it.
@@ -161,49 +165,44 @@ func (b *bundle) ingest(key, contentType, body string) {
 	}
 }
 
-// waitProcessed waits until every meter consumer has acknowledged every
-// message published so far.
+// waitProcessed waits until every partition's stored offset has reached
+// the last message published to that partition. The offset is committed
+// with the round's rollups, so everything published so far is queryable.
+// (Comparing consumer state or one offset across partitions is not
+// enough: a worker recreates its consumer at start, and partitions finish
+// in any order.)
 func (b *bundle) waitProcessed() {
 	b.t.Helper()
 	ctx := context.Background()
 	js := b.bus.JetStream()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		st, err := js.Stream(ctx, usage.Stream)
-		if err != nil {
+	st, err := js.Stream(ctx, usage.Stream)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	want := make([]int64, b.partitions)
+	for p := range want {
+		m, err := st.GetLastMsgForSubject(ctx, usage.Subject(p))
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+		case err != nil:
 			b.t.Fatal(err)
+		default:
+			want[p] = int64(m.Sequence)
 		}
-		last := st.CachedInfo().State.LastSeq
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) { // polling real background work, not the clock
 		done := true
-		for p := 0; ; p++ {
-			c, err := js.Consumer(ctx, usage.Stream, usage.ConsumerName(p))
-			if err == jetstream.ErrConsumerNotFound {
-				break
+		for p, seq := range want {
+			var off int64
+			err := b.d.QueryRowContext(ctx, `SELECT stream_seq FROM metering_offsets WHERE partition = $1`, p).Scan(&off)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				b.t.Fatal(err)
 			}
-			if err != nil {
-				done = false
-				break
-			}
-			ci := c.CachedInfo()
-			if ci.NumPending > 0 || ci.NumAckPending > 0 || (ci.Delivered.Stream < last && ci.AckFloor.Stream < last && ci.NumPending != 0) {
-				done = false
-			}
+			done = done && off >= seq
 		}
-		var sum int64
-		rows, err := b.d.QueryContext(ctx, `SELECT stream_seq FROM metering_offsets`)
-		if err != nil {
-			b.t.Fatal(err)
-		}
-		for rows.Next() {
-			var s int64
-			_ = rows.Scan(&s)
-			sum = max(sum, s)
-		}
-		rows.Close()
-		if done && (last == 0 || uint64(sum) >= last) {
+		if done {
 			return
 		}
-		time.Sleep(5 * time.Millisecond) // polling real background work, not the clock
 	}
 	b.t.Fatal("events were not processed within 10s")
 }
