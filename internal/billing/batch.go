@@ -358,7 +358,7 @@ func (s *Service) billTenant(ctx context.Context, tx *db.Tx, tenant string, due 
 			var prs []Proration
 			if c.k > 0 || c.final {
 				for _, p := range prorations[c.sub.ID] {
-					if p.EffectiveAt.Before(c.at) {
+					if !p.EffectiveAt.After(c.at) {
 						prs = append(prs, p)
 					}
 				}
@@ -379,6 +379,7 @@ func (s *Service) billTenant(ctx context.Context, tx *db.Tx, tenant string, due 
 				return
 			}
 			if inv == nil {
+				out[i].prorations = prIDs // settled by the cycle's own period
 				continue
 			}
 			usedHere := map[string]bool{}
@@ -497,6 +498,7 @@ func (s *Service) billTenant(ctx context.Context, tx *db.Tx, tenant string, due 
 			if b.err != nil {
 				return 0, 0, b.err
 			}
+			prIDs = append(prIDs, b.prorations...)
 			if b.inv == nil {
 				continue
 			}
@@ -509,7 +511,6 @@ func (s *Service) billTenant(ctx context.Context, tx *db.Tx, tenant string, due 
 			invRows = append(invRows, b.row)
 			lineRows = append(lineRows, b.lines...)
 			entryRows = append(entryRows, b.entries...)
-			prIDs = append(prIDs, b.prorations...)
 			created++
 		}
 		if err := insertRows(ctx, tx, `INSERT INTO invoices (`+invoiceCols+`, tenant_id)`, "", invRows); err != nil {

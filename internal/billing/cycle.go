@@ -342,7 +342,9 @@ func (s *Service) buildInvoice(ctx context.Context, q db.Querier, tb *tenantBatc
 }
 
 // buildFrom is buildInvoice over prorations prs (already filtered to
-// those before the cycle) and redemptions reds read beforehand.
+// those effective up to the cycle) and redemptions reds read beforehand.
+// It returns the prorations it settles, also when nothing is left to
+// invoice.
 func buildFrom(tb *tenantBatch, c *cycle, existingID string, prs []Proration, reds []activeRedemption, keep ...Line) (*Invoice, []string, error) {
 	tax := tb.taxes.resolve(c.cus, c.sub.PlanID)
 	lines, currency, err := c.price(tax)
@@ -357,6 +359,12 @@ func buildFrom(tb *tenantBatch, c *cycle, existingID string, prs []Proration, re
 	if c.k > 0 || c.final {
 		for _, p := range prs {
 			prorationIDs = append(prorationIDs, p.ID)
+			if c.k > 0 && p.EffectiveAt.Equal(boundary(c.sub, c.k)) {
+				// A change at the instant this cycle's period starts:
+				// the cycle prices that period from the phases in force
+				// then, so the proration would bill it a second time.
+				continue
+			}
 			for _, l := range p.Lines {
 				lines = append(lines, fromPricing(l, tax, cur))
 			}
@@ -364,7 +372,7 @@ func buildFrom(tb *tenantBatch, c *cycle, existingID string, prs []Proration, re
 	}
 	lines = append(lines, keep...)
 	if len(lines) == 0 {
-		return nil, nil, nil
+		return nil, prorationIDs, nil
 	}
 	lines = append(lines, discountLines(lines, reds, cur, c.at)...)
 	inv := &Invoice{ID: existingID, CustomerID: c.cus.ID, SubscriptionID: c.sub.ID, Status: Draft, Currency: cur.Code, PeriodStart: c.at,

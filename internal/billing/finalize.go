@@ -122,6 +122,9 @@ func (s *Service) refreshTx(ctx context.Context, tx *db.Tx, tb *tenantBatch, ten
 		return cus, err
 	}
 	if fresh == nil {
+		// Nothing would be billed now (say, a pause at the instant the
+		// period starts): the draft stays as it was, and the prorations
+		// stay pending, so the next invoice settles the difference.
 		return cus, nil
 	}
 	if err := s.subs.MarkProrationsInvoiced(ctx, tx, tenant, prorations, now); err != nil {

@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -219,6 +220,123 @@ func TestChangesBeforeBillingStartsAreNotProrated(t *testing.T) {
 					t.Errorf("%s: invoice of %s subtotal %s, want %s\nlines: %+v", tt.name, at.Format("2006-01-02"), inv.Subtotal, tt.each, inv.Lines)
 				}
 			}
+		}
+	})
+}
+
+// A change at the very instant a period starts settles that period once,
+// whether billing reached the boundary before the change, after it, or
+// after finalizing the boundary's invoice: no time of the new period
+// belongs to the old terms, so the totals are those of the new terms.
+func TestChangesAtAPeriodBoundaryAreBilledOnce(t *testing.T) {
+	t.Parallel()
+	changes := []struct {
+		name string
+		do   func(b *bundle, sub, big string) error
+		// total of every invoice: January, then February and March
+		total string
+	}{
+		{"seats", func(b *bundle, sub, _ string) error {
+			_, err := b.subs.ChangeQuantity(b.ctx, sub, dec("2"))
+			return err
+		}, "155"},
+		{"plan", func(b *bundle, sub, big string) error {
+			_, err := b.subs.ChangePlan(b.ctx, sub, subscription.ChangePlanInput{PlanID: big})
+			return err
+		}, "31 + 50 + 50"},
+		{"pause", func(b *bundle, sub, _ string) error { _, err := b.subs.Pause(b.ctx, sub); return err }, "31"},
+		{"cancel now", func(b *bundle, sub, _ string) error {
+			_, err := b.subs.Cancel(b.ctx, sub, subscription.CancelInput{When: subscription.Now})
+			return err
+		}, "31"},
+		// Paused on 11 January: 10 of 31 days, then February and March.
+		{"resume", func(b *bundle, sub, _ string) error { _, err := b.subs.Resume(b.ctx, sub); return err }, "10 + 31 + 31"},
+	}
+	orders := []struct {
+		name  string
+		grace int64
+		// billedFirst runs billing at the boundary before the change
+		billedFirst bool
+	}{
+		{"change, then billing", 3600, false},
+		{"billing, then change", 3600, true},
+		{"billing and finalizing, then change", 0, true},
+	}
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		for _, o := range orders {
+			for _, ch := range changes {
+				t.Run(o.name+"/"+ch.name, func(t *testing.T) {
+					b := newBundle(t, d, t0, Config{})
+					st, err := b.svc.Settings(b.ctx)
+					must(t, err)
+					st.GraceSeconds = o.grace
+					_, err = b.svc.PutSettings(b.ctx, st)
+					must(t, err)
+					big := b.plan("big", catalog.VersionSpec{Currency: "EUR", Charges: []pricing.Charge{feeCharge("seat", "50")}})
+					plan := b.plan("seat", catalog.VersionSpec{Currency: "EUR", Charges: []pricing.Charge{feeCharge("seat", "31")}})
+					c := b.customer(catalog.CustomerInput{Name: "c", Currency: "EUR", Address: catalog.Address{Country: "DE"}})
+					sub := b.subscribe(c.ID, plan, "1", t0).ID
+					b.run(t0)
+					if ch.name == "resume" {
+						b.clock.Set(jan(11))
+						_, err := b.subs.Pause(b.ctx, sub)
+						must(t, err)
+					}
+					if o.billedFirst {
+						b.run(month(1))
+					}
+					b.clock.Set(month(1))
+					must(t, ch.do(b, sub, big))
+					b.run(month(1))
+					b.run(month(1).Add(2 * time.Hour))
+					b.run(month(2))
+					b.run(month(2).Add(2 * time.Hour))
+					total := decimal.Zero
+					var all []Invoice
+					for _, inv := range b.invoices() {
+						if inv.SubscriptionID == sub {
+							total = total.Add(inv.Subtotal)
+							all = append(all, inv)
+						}
+					}
+					want := decimal.Zero
+					for _, s := range strings.Split(ch.total, " + ") {
+						want = want.Add(dec(s))
+					}
+					if !total.Equal(want) {
+						for _, inv := range all {
+							t.Logf("invoice %s %s: %s %+v", inv.PeriodStart.Format("2006-01-02"), inv.Status, inv.Subtotal, inv.Lines)
+						}
+						t.Errorf("billed %s in all, want %s", total, want)
+					}
+				})
+			}
+		}
+	})
+}
+
+// Canceling now credits the unused in-advance fees on the final invoice.
+func TestCancelNowCreditsTheRestOfThePeriod(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		b := newBundle(t, d, t0, Config{})
+		plan := b.plan("seat", catalog.VersionSpec{Currency: "EUR", Charges: []pricing.Charge{feeCharge("seat", "28")}})
+		c := b.customer(catalog.CustomerInput{Name: "c", Currency: "EUR", Address: catalog.Address{Country: "DE"}})
+		sub := b.subscribe(c.ID, plan, "1", t0).ID
+		b.run(t0)
+		b.run(month(1))
+		b.clock.Set(time.Date(2026, 2, 15, 0, 0, 0, 0, time.UTC))
+		_, err := b.subs.Cancel(b.ctx, sub, subscription.CancelInput{When: subscription.Now})
+		must(t, err)
+		b.run(time.Date(2026, 2, 15, 0, 0, 0, 0, time.UTC))
+		b.run(month(2))
+		var total decimal.Decimal
+		for _, inv := range b.invoices() {
+			total = total.Add(inv.Subtotal)
+		}
+		// January 28, February 28, 14 of February's 28 days credited.
+		if !total.Equal(dec("42")) {
+			t.Errorf("billed %s in all, want 42", total)
 		}
 	})
 }

@@ -24,9 +24,9 @@ type Subscriptions interface {
 	// Load returns the subscriptions with ids of tenant, with their phases,
 	// read through q (billing's transaction). Unknown ids are left out.
 	Load(ctx context.Context, q db.Querier, tenant string, ids []string) (map[string]*SubInfo, error)
-	// PendingProrations returns the proration lines of subscription id not
-	// yet invoiced and effective before t.
-	PendingProrations(ctx context.Context, q db.Querier, tenant, id string, before time.Time) ([]Proration, error)
+	// PendingProrations returns the prorations of subscription id not yet
+	// invoiced and effective at or before upTo.
+	PendingProrations(ctx context.Context, q db.Querier, tenant, id string, upTo time.Time) ([]Proration, error)
 	// MarkProrationsInvoiced records inside tx that prorations are billed.
 	MarkProrationsInvoiced(ctx context.Context, tx *db.Tx, tenant string, ids []string, at time.Time) error
 	// DiscoverSQL is the SELECT of (tenant_id, subscription_id, bill_from)
@@ -243,9 +243,9 @@ func (s *subStore) Load(ctx context.Context, q db.Querier, tenant string, ids []
 	return out, nil
 }
 
-func (s *subStore) PendingProrations(ctx context.Context, q db.Querier, tenant, id string, before time.Time) ([]Proration, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, lines FROM subscription_prorations
-		WHERE tenant_id = $1 AND subscription_id = $2 AND invoiced_at IS NULL AND effective_at < $3 ORDER BY id`, tenant, id, db.TimeOf(before))
+func (s *subStore) PendingProrations(ctx context.Context, q db.Querier, tenant, id string, upTo time.Time) ([]Proration, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, effective_at, lines FROM subscription_prorations
+		WHERE tenant_id = $1 AND subscription_id = $2 AND invoiced_at IS NULL AND effective_at <= $3 ORDER BY id`, tenant, id, db.TimeOf(upTo))
 	if err != nil {
 		return nil, fmt.Errorf("reading prorations: %w", err)
 	}
@@ -254,9 +254,11 @@ func (s *subStore) PendingProrations(ctx context.Context, q db.Querier, tenant, 
 	for rows.Next() {
 		var p Proration
 		var lines string
-		if err := rows.Scan(&p.ID, &lines); err != nil {
+		var eff db.Time
+		if err := rows.Scan(&p.ID, &eff, &lines); err != nil {
 			return nil, err
 		}
+		p.EffectiveAt = eff.Time
 		if err := json.Unmarshal([]byte(lines), &p.Lines); err != nil {
 			return nil, fmt.Errorf("decoding proration %s: %w", p.ID, err)
 		}
