@@ -438,7 +438,7 @@ func (s *Service) billTenant(ctx context.Context, tx *db.Tx, tenant string, due 
 		return 0, 0, fmt.Errorf("writing invoice events: %w", err)
 	}
 	if err := insertRows(ctx, tx, `INSERT INTO billing_cycles (subscription_id, tenant_id, bill_from, next_index, next_at, done)`,
-		` ON CONFLICT (subscription_id) DO UPDATE SET next_index = excluded.next_index, next_at = excluded.next_at, done = excluded.done`,
+		` ON CONFLICT (subscription_id) DO UPDATE SET next_index = excluded.next_index, next_at = excluded.next_at, done = excluded.done, failures = 0, last_error = NULL`,
 		cursors); err != nil {
 		return 0, 0, fmt.Errorf("writing billing cycles: %w", err)
 	}

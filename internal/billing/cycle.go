@@ -440,7 +440,19 @@ func (s *Service) RunOnce(ctx context.Context, now time.Time) (RunStats, error) 
 		go func() {
 			defer wg.Done()
 			for {
-				n, f, advanced, err := s.billBatch(ctx, now)
+				n, f, claimed, err := s.billBatch(ctx, now, "")
+				if err != nil && len(claimed) > 0 && ctx.Err() == nil {
+					// One bad cycle must not hold up every other one
+					// (the next run would claim the same batch): bill the
+					// batch's cycles one at a time, deferring those that
+					// fail alone.
+					s.log.Warn("billing batch failed; billing its cycles one by one", "cycles", len(claimed), "err", err)
+					n, f, err = oneByOne(ctx, claimed, func(sub string) (int, int, error) {
+						n, f, _, err := s.billBatch(ctx, now, sub)
+						return n, f, err
+					}, func(sub string, cause error) error { return s.deferCycle(ctx, now, sub, cause) })
+				}
+				advanced := len(claimed)
 				mu.Lock()
 				st.Invoices += n
 				st.Finalized += f
@@ -461,7 +473,14 @@ func (s *Service) RunOnce(ctx context.Context, now time.Time) (RunStats, error) 
 	}
 	for _, due := range []bool{true, false} {
 		for {
-			r, f, err := s.draftBatch(ctx, now, due)
+			r, f, taken, err := s.draftBatch(ctx, now, due, "")
+			if err != nil && len(taken) > 0 && ctx.Err() == nil {
+				s.log.Warn("draft invoice batch failed; taking its drafts one by one", "drafts", len(taken), "err", err)
+				r, f, err = oneByOne(ctx, taken, func(id string) (int, int, error) {
+					r, f, _, err := s.draftBatch(ctx, now, due, id)
+					return r, f, err
+				}, func(id string, cause error) error { return s.deferDraft(ctx, now, id, cause) })
+			}
 			st.Refreshed += r
 			st.Finalized += f
 			if err != nil {
@@ -482,22 +501,28 @@ type cursorRow struct {
 	k           int
 }
 
-// billBatch bills up to BatchSize due cycles in one transaction. It
-// returns how many invoices it created and finalized and how many cycles
-// advanced (0 when nothing was due). A cycle with nothing to bill still
-// advances.
-func (s *Service) billBatch(ctx context.Context, now time.Time) (created, finalized, advanced int, err error) {
+// billBatch bills up to BatchSize due cycles in one transaction, or only
+// the due cycle of subscription only when it is set. It returns how many
+// invoices it created and finalized and the subscriptions whose cycles it
+// claimed (none when nothing was due), also when it failed and nothing was
+// written. A cycle with nothing to bill still advances.
+func (s *Service) billBatch(ctx context.Context, now time.Time, only string) (created, finalized int, claimed []string, err error) {
 	err = s.db.InTx(ctx, func(tx *db.Tx) error {
 		held := ""
 		if g, ok := s.subs.(transitionGuard); ok {
 			held = ` AND NOT ` + g.heldSQL()
+		}
+		args := []any{db.TimeOf(now)}
+		if only != "" {
+			held += ` AND subscription_id = $2`
+			args = append(args, only)
 		}
 		q := `SELECT subscription_id, tenant_id, next_index FROM billing_cycles WHERE done = 0 AND next_at <= $1` + held +
 			` ORDER BY next_at, subscription_id LIMIT ` + fmt.Sprint(s.cfg.BatchSize)
 		if s.db.Engine() == db.Postgres {
 			q += ` FOR UPDATE SKIP LOCKED`
 		}
-		rows, err := tx.QueryContext(ctx, q, db.TimeOf(now))
+		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("claiming billing cycles: %w", err)
 		}
@@ -514,7 +539,10 @@ func (s *Service) billBatch(ctx context.Context, now time.Time) (created, finali
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		advanced = len(due)
+		claimed = claimed[:0]
+		for _, r := range due {
+			claimed = append(claimed, r.sub)
+		}
 		byTenant := map[string][]cursorRow{}
 		var tenants []string
 		for _, r := range due {
@@ -535,9 +563,52 @@ func (s *Service) billBatch(ctx context.Context, now time.Time) (created, finali
 		return nil
 	})
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, claimed, err
 	}
-	return created, finalized, advanced, nil
+	return created, finalized, claimed, nil
+}
+
+// oneByOne runs do for each of ids (each in its own transaction), adding
+// up the two counts do returns. An id that fails on its own is handed to
+// putOff and the others go on; it returns an error only when putOff fails
+// too (the database is gone) or ctx ends.
+func oneByOne(ctx context.Context, ids []string, do func(id string) (int, int, error), putOff func(id string, cause error) error) (a, b int, err error) {
+	for _, id := range ids {
+		x, y, err := do(id)
+		a += x
+		b += y
+		if err == nil {
+			continue
+		}
+		if ctx.Err() != nil {
+			return a, b, ctx.Err()
+		}
+		if perr := putOff(id, err); perr != nil {
+			return a, b, fmt.Errorf("%w (and putting %s off failed: %v)", err, id, perr)
+		}
+	}
+	return a, b, nil
+}
+
+// deferCycle records that the due cycle of subscription sub failed with
+// cause and makes it due again later: a minute after the first failure,
+// doubling with each further one up to an hour. The next success clears
+// the record (see billTenant).
+func (s *Service) deferCycle(ctx context.Context, now time.Time, sub string, cause error) error {
+	return s.db.InTx(ctx, func(tx *db.Tx) error {
+		var tenant string
+		var failures int
+		if err := tx.QueryRowContext(ctx, `SELECT tenant_id, failures FROM billing_cycles WHERE subscription_id = $1`, sub).Scan(&tenant, &failures); err != nil {
+			return err
+		}
+		retry := now.Add(min(time.Minute<<min(failures, 6), time.Hour))
+		if _, err := tx.ExecContext(ctx, `UPDATE billing_cycles SET failures = failures + 1, last_error = $2, next_at = $3 WHERE subscription_id = $1`,
+			sub, cause.Error(), db.TimeOf(retry)); err != nil {
+			return err
+		}
+		s.log.Error("billing cycle failed; retrying later", "tenant", tenant, "subscription", sub, "failures", failures+1, "retry_at", retry, "err", cause)
+		return nil
+	})
 }
 
 // invoiceEvent is the payload of invoice events: the invoice without lines.

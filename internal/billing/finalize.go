@@ -3,6 +3,7 @@ package billing
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/abacusbilling/abacus"
@@ -147,21 +148,25 @@ func (s *Service) refreshTx(ctx context.Context, tx *db.Tx, tb *tenantBatch, ten
 
 // draftBatch refreshes drafts in one transaction: with due, the drafts
 // whose grace has passed, which are then finalized; otherwise the drafts
-// whose last refresh is older than the refresh interval.
-func (s *Service) draftBatch(ctx context.Context, now time.Time, due bool) (refreshed, finalized int, err error) {
+// whose last refresh is older than the refresh interval. With only set,
+// it takes that draft alone (when it is one of those). It returns the
+// drafts it took, also when it failed and nothing was written.
+func (s *Service) draftBatch(ctx context.Context, now time.Time, due bool, only string) (refreshed, finalized int, taken []string, err error) {
 	err = s.db.InTx(ctx, func(tx *db.Tx) error {
-		q := `SELECT tenant_id, id FROM invoices WHERE status = 'draft' AND finalize_at <= $1 ORDER BY finalize_at, id LIMIT ` + fmt.Sprint(s.cfg.BatchSize)
-		arg := db.TimeOf(now)
-		if !due {
-			q = `SELECT tenant_id, id FROM invoices WHERE status = 'draft' AND finalize_at > $2 AND refreshed_at <= $1 ORDER BY id LIMIT ` + fmt.Sprint(s.cfg.BatchSize)
-			arg = db.TimeOf(now.Add(-s.cfg.RefreshInterval))
+		var args []any
+		arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
+		var where, order string
+		if due {
+			where, order = `finalize_at <= `+arg(db.TimeOf(now)), `finalize_at, id`
+		} else {
+			where, order = `finalize_at > `+arg(db.TimeOf(now))+` AND refreshed_at <= `+arg(db.TimeOf(now.Add(-s.cfg.RefreshInterval))), `id`
 		}
+		if only != "" {
+			where += ` AND id = ` + arg(only)
+		}
+		q := `SELECT tenant_id, id FROM invoices WHERE status = 'draft' AND ` + where + ` ORDER BY ` + order + ` LIMIT ` + fmt.Sprint(s.cfg.BatchSize)
 		if s.db.Engine() == db.Postgres {
 			q += ` FOR UPDATE SKIP LOCKED`
-		}
-		args := []any{arg}
-		if !due {
-			args = append(args, db.TimeOf(now))
 		}
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
@@ -177,6 +182,10 @@ func (s *Service) draftBatch(ctx context.Context, now time.Time, due bool) (refr
 			todo = append(todo, [2]string{t, id})
 		}
 		rows.Close()
+		taken = taken[:0]
+		for _, ti := range todo {
+			taken = append(taken, ti[1])
+		}
 		tenants := map[string]*tenantBatch{}
 		for _, ti := range todo {
 			tenant := ti[0]
@@ -207,9 +216,28 @@ func (s *Service) draftBatch(ctx context.Context, now time.Time, due bool) (refr
 		return nil
 	})
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, taken, err
 	}
-	return refreshed, finalized, nil
+	return refreshed, finalized, taken, nil
+}
+
+// deferDraft puts off draft id after its refresh or finalization failed
+// with cause: it counts as refreshed now, and when it was due to be
+// finalized, that moves to a refresh interval from now (its finalize_at
+// shows when it is tried again).
+func (s *Service) deferDraft(ctx context.Context, now time.Time, id string, cause error) error {
+	return s.db.InTx(ctx, func(tx *db.Tx) error {
+		var tenant string
+		if err := tx.QueryRowContext(ctx, `SELECT tenant_id FROM invoices WHERE id = $1`, id).Scan(&tenant); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE invoices SET refreshed_at = $2, finalize_at = CASE WHEN finalize_at <= $2 THEN $3 ELSE finalize_at END WHERE id = $1`,
+			id, db.TimeOf(now), db.TimeOf(now.Add(s.cfg.RefreshInterval))); err != nil {
+			return err
+		}
+		s.log.Error("refreshing or finalizing a draft invoice failed; retrying later", "tenant", tenant, "invoice", id, "err", cause)
+		return nil
+	})
 }
 
 // Finalize re-prices draft invoice id from current usage and finalizes it
