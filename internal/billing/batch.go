@@ -186,7 +186,7 @@ func redemptionsOf(ctx context.Context, q db.Querier, tenant string, ids []strin
 		args = append(args, id)
 	}
 	rows, err := q.QueryContext(ctx, `SELECT id, coupon_id, customer_id, subscription_id, created_at FROM coupon_redemptions
-		WHERE tenant_id = $1 AND customer_id IN (`+placeholders(2, len(ids))+`) ORDER BY id`, args...)
+		WHERE tenant_id = $1 AND customer_id IN (`+db.Placeholders(2, len(ids))+`) ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading redemptions: %w", err)
 	}
@@ -235,7 +235,7 @@ func entriesOf(ctx context.Context, q db.Querier, tenant string, ids []string) (
 	}
 	rows, err := q.QueryContext(ctx, `SELECT id, customer_id, currency, kind, amount, grant_id, expires_at, COALESCE(invoice_id, ''),
 		COALESCE(credit_note_id, ''), description, created_at FROM credit_entries WHERE tenant_id = $1 AND customer_id IN (`+
-		placeholders(2, len(ids))+`) ORDER BY id`, args...)
+		db.Placeholders(2, len(ids))+`) ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading credit ledgers: %w", err)
 	}

@@ -149,8 +149,8 @@ func seed(b *testing.B, d *db.DB, tenant, plan, version string, n int) {
 	}
 }
 
-func vals(offset, n int) string { return "(" + placeholders(offset+1, n) + ")" }
+func vals(offset, n int) string { return "(" + db.Placeholders(offset+1, n) + ")" }
 
 func valsWith(offset, n int, consts string) string {
-	return "(" + placeholders(offset+1, n) + ", " + consts + ")"
+	return "(" + db.Placeholders(offset+1, n) + ", " + consts + ")"
 }

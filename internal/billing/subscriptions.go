@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -138,17 +137,6 @@ func (s *subStore) DiscoverSQL() string {
 		CASE WHEN s.trial_end IS NOT NULL AND s.trial_end > s.started_at THEN s.trial_end ELSE s.started_at END AS bill_from FROM subscriptions s WHERE NOT EXISTS (SELECT 1 FROM billing_cycles c WHERE c.subscription_id = s.id)`
 }
 
-func placeholders(start, n int) string {
-	var b strings.Builder
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "$%d", start+i)
-	}
-	return b.String()
-}
-
 func (s *subStore) Load(ctx context.Context, q db.Querier, tenant string, ids []string) (map[string]*SubInfo, error) {
 	out := map[string]*SubInfo{}
 	if len(ids) == 0 {
@@ -158,7 +146,7 @@ func (s *subStore) Load(ctx context.Context, q db.Querier, tenant string, ids []
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	in := placeholders(2, len(ids))
+	in := db.Placeholders(2, len(ids))
 	rows, err := q.QueryContext(ctx, `SELECT id, customer_id, plan_id, status, timezone, interval_unit, interval_count, anchor, started_at,
 		trial_end, ends_at, ended_at FROM subscriptions WHERE tenant_id = $1 AND id IN (`+in+`)`, args...)
 	if err != nil {
@@ -277,7 +265,7 @@ func (s *subStore) PendingProrationsOf(ctx context.Context, q db.Querier, tenant
 		args = append(args, id)
 	}
 	rows, err := q.QueryContext(ctx, `SELECT subscription_id, id, effective_at, lines FROM subscription_prorations
-		WHERE tenant_id = $1 AND invoiced_at IS NULL AND subscription_id IN (`+placeholders(2, len(ids))+`) ORDER BY id`, args...)
+		WHERE tenant_id = $1 AND invoiced_at IS NULL AND subscription_id IN (`+db.Placeholders(2, len(ids))+`) ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading prorations: %w", err)
 	}
@@ -310,7 +298,7 @@ func loadCustomers(ctx context.Context, q db.Querier, tenant string, ids []strin
 		args = append(args, id)
 	}
 	rows, err := q.QueryContext(ctx, `SELECT id, COALESCE(external_id, ''), name, email, currency, address, tax_id, tax_status, timezone,
-		metadata, subjects, created_at, updated_at FROM customers WHERE tenant_id = $1 AND id IN (`+placeholders(2, len(ids))+`)`, args...)
+		metadata, subjects, created_at, updated_at FROM customers WHERE tenant_id = $1 AND id IN (`+db.Placeholders(2, len(ids))+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading customers: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -193,57 +194,36 @@ func (s *Service) PhasePricing(ctx context.Context, ph Phase) (pricing.PlanPrici
 // tenant (trial ends, scheduled plan changes, ends of canceled
 // subscriptions) and evaluates usage thresholds of live subscriptions. It
 // is idempotent, and safe with several workers on PostgreSQL (rows are
-// claimed with FOR UPDATE SKIP LOCKED). It returns how many subscriptions
-// changed.
+// claimed with FOR UPDATE SKIP LOCKED). A subscription whose transition
+// fails on its own is logged and left due (billing holds its cycle), and
+// the others go on; the error returned is one no subscription could get
+// past (the database is gone). It returns how many subscriptions changed.
 func (s *Service) Advance(ctx context.Context, now time.Time) (int, error) {
 	now = now.UTC().Truncate(time.Microsecond)
 	total := 0
+	var failed []string // left due in this call
 	for {
-		n := 0
-		touched := map[[2]string]bool{}
-		err := s.db.InTx(ctx, func(tx *db.Tx) error {
-			q := `SELECT ` + subCols + ` FROM subscriptions WHERE next_action_at IS NOT NULL AND next_action_at <= $1 ORDER BY next_action_at, id LIMIT 100`
-			if s.db.Engine() == db.Postgres {
-				q += ` FOR UPDATE SKIP LOCKED`
-			}
-			rows, err := tx.QueryContext(ctx, q, db.TimeOf(now))
-			if err != nil {
-				return fmt.Errorf("finding due subscriptions: %w", err)
-			}
-			var due []Subscription
-			for rows.Next() {
-				sub, err := scanSub(rows)
+		n, claimed, err := s.advanceBatch(ctx, now, failed, "")
+		if err != nil && len(claimed) > 0 && ctx.Err() == nil {
+			s.log.Warn("advancing subscriptions failed; advancing them one by one", "subscriptions", len(claimed), "err", err)
+			n, err = 0, nil
+			for _, id := range claimed {
+				k, _, err := s.advanceBatch(ctx, now, nil, id)
 				if err != nil {
-					rows.Close()
-					return err
+					if ctx.Err() != nil {
+						return total, ctx.Err()
+					}
+					s.log.Error("advancing a subscription failed; it stays due and is tried again on the next run", "subscription", id, "err", err)
+					failed = append(failed, id)
 				}
-				due = append(due, sub)
+				n += k
 			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			for i := range due {
-				if err := s.applyDue(ctx, tx, &due[i], now); err != nil {
-					return fmt.Errorf("advancing %s: %w", due[i].ID, err)
-				}
-				due[i].UpdatedAt = now
-				if err := saveSub(ctx, tx, due[i]); err != nil {
-					return err
-				}
-				touched[[2]string{due[i].tenant, due[i].CustomerID}] = true
-			}
-			n = len(due)
-			return nil
-		})
+		}
 		if err != nil {
 			return total, err
 		}
-		for k := range touched {
-			s.cache.invalidate(k[0], k[1])
-		}
 		total += n
-		if n < 100 {
+		if len(claimed) < advanceBatchSize {
 			break
 		}
 	}
@@ -251,6 +231,75 @@ func (s *Service) Advance(ctx context.Context, now time.Time) (int, error) {
 		return total, err
 	}
 	return total, nil
+}
+
+const advanceBatchSize = 100
+
+// advanceBatch applies the transitions due at now of up to
+// advanceBatchSize subscriptions in one transaction, leaving out those in
+// skip, or of subscription only when it is set. It returns how many it
+// changed and the ids it claimed, also when it failed and nothing was
+// written.
+func (s *Service) advanceBatch(ctx context.Context, now time.Time, skip []string, only string) (n int, claimed []string, err error) {
+	touched := map[[2]string]bool{}
+	err = s.db.InTx(ctx, func(tx *db.Tx) error {
+		args := []any{db.TimeOf(now)}
+		q := `SELECT ` + subCols + ` FROM subscriptions WHERE next_action_at IS NOT NULL AND next_action_at <= $1`
+		if only != "" {
+			args = append(args, only)
+			q += ` AND id = $2`
+		}
+		if len(skip) > 0 {
+			q += ` AND id NOT IN (` + db.Placeholders(len(args)+1, len(skip)) + `)`
+			for _, id := range skip {
+				args = append(args, id)
+			}
+		}
+		q += ` ORDER BY next_action_at, id LIMIT ` + strconv.Itoa(advanceBatchSize)
+		if s.db.Engine() == db.Postgres {
+			q += ` FOR UPDATE SKIP LOCKED`
+		}
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("finding due subscriptions: %w", err)
+		}
+		var due []Subscription
+		for rows.Next() {
+			sub, err := scanSub(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			due = append(due, sub)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		claimed = claimed[:0]
+		for _, sub := range due {
+			claimed = append(claimed, sub.ID)
+		}
+		for i := range due {
+			if err := s.applyDue(ctx, tx, &due[i], now); err != nil {
+				return fmt.Errorf("advancing %s: %w", due[i].ID, err)
+			}
+			due[i].UpdatedAt = now
+			if err := saveSub(ctx, tx, due[i]); err != nil {
+				return err
+			}
+			touched[[2]string{due[i].tenant, due[i].CustomerID}] = true
+		}
+		n = len(due)
+		return nil
+	})
+	if err != nil {
+		return 0, claimed, err
+	}
+	for k := range touched {
+		s.cache.invalidate(k[0], k[1])
+	}
+	return n, claimed, nil
 }
 
 // Run calls Advance every interval until ctx ends (the worker of the
