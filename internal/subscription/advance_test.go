@@ -115,3 +115,36 @@ func TestConcurrentAdvanceAppliesEachTransitionOnce(t *testing.T) {
 		}
 	})
 }
+
+// Usage thresholds of every other subscription are evaluated when one
+// customer's data cannot be read.
+func TestThresholdsAreEvaluatedPastAFailingCustomer(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		b := setup(t, d, utc(2026, 3, 10))
+		must(b.cat.CreateFeature(b.ctx, catalog.FeatureInput{Key: "api_calls", Name: "API calls", Kind: catalog.FeatureMetered,
+			MeterSlug: "api_calls", Limit: decp("1000")}))
+		spec := feePlan("10")
+		spec.Entitlements = []catalog.Grant{{Feature: "api_calls"}}
+		b.publishPlan(t, "pro", spec)
+		var cus []string
+		for _, name := range []string{"broken", "fine"} {
+			c := must(b.cat.CreateCustomer(b.ctx, catalog.CustomerInput{Name: name, Currency: "EUR", Subjects: []string{name}}))
+			must(b.svc.Create(b.ctx, subscription.CreateInput{CustomerID: c.ID, PlanID: "pro", SkipTrial: true}))
+			b.usage.Record(tenant, "api_calls", name, utc(2026, 3, 11), dec("900"))
+			cus = append(cus, c.ID)
+		}
+		if _, err := d.ExecContext(b.ctx, `UPDATE customers SET metadata = '{not json' WHERE id = $1`, cus[0]); err != nil {
+			t.Fatal(err)
+		}
+		b.clock.Set(utc(2026, 3, 12))
+		// A fresh service: nothing of the broken customer is cached.
+		svc := subscription.NewService(catalog.NewService(d, b.clock, nil, b.usage), b.clock, nil)
+		if _, err := svc.Advance(b.ctx, utc(2026, 3, 12)); err != nil {
+			t.Fatalf("advance: %v", err)
+		}
+		if n := countEvents(t, b, "entitlement.threshold_reached"); n != 1 {
+			t.Fatalf("%d threshold events, want 1 (80%% of the readable customer)", n)
+		}
+	})
+}

@@ -537,7 +537,8 @@ func (s *Service) reachThreshold(ctx context.Context, tenant, customerID string,
 }
 
 // evaluateAll checks the metered entitlements of every live subscription
-// so thresholds are reached even when the tenant's app does not ask.
+// so thresholds are reached even when the tenant's app does not ask. A
+// subscription that fails is logged and left to the next run.
 func (s *Service) evaluateAll(ctx context.Context, now time.Time) error {
 	cursor := ""
 	for {
@@ -560,23 +561,13 @@ func (s *Service) evaluateAll(ctx context.Context, now time.Time) error {
 			return err
 		}
 		for _, r := range refs {
-			st, err := s.state(ctx, r.tenant, r.customer)
-			if err != nil {
-				return err
-			}
-			for _, ls := range st.subs {
-				if ls.sub.ID != r.id || !ls.sub.live(now) {
-					continue
+			if err := s.evaluate(ctx, r.tenant, r.customer, r.id, now); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
 				}
-				for _, g := range ls.ver.Entitlements {
-					f, ok := st.features[g.Feature]
-					if !ok || f.Kind != catalog.FeatureMetered {
-						continue
-					}
-					if _, err := s.metered(ctx, r.tenant, r.customer, st, ls, f, g, now); err != nil {
-						return err
-					}
-				}
+				// One customer's bad data must not stop the others' (nor
+				// billing, which advances subscriptions first).
+				s.log.Error("evaluating usage thresholds failed; tried again on the next run", "tenant", r.tenant, "subscription", r.id, "err", err)
 			}
 		}
 		if len(refs) < 500 {
@@ -584,4 +575,28 @@ func (s *Service) evaluateAll(ctx context.Context, now time.Time) error {
 		}
 		cursor = refs[len(refs)-1].id
 	}
+}
+
+// evaluate checks the usage thresholds of the metered features of
+// subscription id of customer, if it is live at now.
+func (s *Service) evaluate(ctx context.Context, tenant, customer, id string, now time.Time) error {
+	st, err := s.state(ctx, tenant, customer)
+	if err != nil {
+		return err
+	}
+	for _, ls := range st.subs {
+		if ls.sub.ID != id || !ls.sub.live(now) {
+			continue
+		}
+		for _, g := range ls.ver.Entitlements {
+			f, ok := st.features[g.Feature]
+			if !ok || f.Kind != catalog.FeatureMetered {
+				continue
+			}
+			if _, err := s.metered(ctx, tenant, customer, st, ls, f, g, now); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
