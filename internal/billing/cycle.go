@@ -508,16 +508,16 @@ type cursorRow struct {
 // written. A cycle with nothing to bill still advances.
 func (s *Service) billBatch(ctx context.Context, now time.Time, only string) (created, finalized int, claimed []string, err error) {
 	err = s.db.InTx(ctx, func(tx *db.Tx) error {
-		held := ""
+		cond := ""
 		if g, ok := s.subs.(transitionGuard); ok {
-			held = ` AND NOT ` + g.heldSQL()
+			cond = ` AND NOT ` + g.heldSQL()
 		}
 		args := []any{db.TimeOf(now)}
 		if only != "" {
-			held += ` AND subscription_id = $2`
+			cond += ` AND subscription_id = $2`
 			args = append(args, only)
 		}
-		q := `SELECT subscription_id, tenant_id, next_index FROM billing_cycles WHERE done = 0 AND next_at <= $1` + held +
+		q := `SELECT subscription_id, tenant_id, next_index FROM billing_cycles WHERE done = 0 AND next_at <= $1` + cond +
 			` ORDER BY next_at, subscription_id LIMIT ` + fmt.Sprint(s.cfg.BatchSize)
 		if s.db.Engine() == db.Postgres {
 			q += ` FOR UPDATE SKIP LOCKED`
