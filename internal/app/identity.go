@@ -3,12 +3,13 @@ package app
 import (
 	"fmt"
 
+	"github.com/abacusbilling/abacus/internal/httpapi"
 	"github.com/abacusbilling/abacus/internal/identity"
 )
 
 // newIdentity builds the identity service from the configuration: the
-// mailer (SMTP, or none: mail stays in the outbox) and the base of links
-// in e-mails. Password hashing uses the production parameters.
+// mailer (SMTP, or none: mail stays in the outbox), the base of links
+// in e-mails and the trusted proxies that name the client's address. Password hashing uses the production parameters.
 func newIdentity(a *App) (*identity.Service, error) {
 	opts := []identity.Option{}
 	if a.Config.SMTP.URL != "" {
@@ -23,5 +24,10 @@ func newIdentity(a *App) (*identity.Service, error) {
 		base = "http://" + a.Addr()
 	}
 	opts = append(opts, identity.WithLinkBaseURL(base))
+	ip, err := httpapi.NewClientIP(a.Config.HTTP.TrustedProxies, a.Config.HTTP.ClientIPHeader)
+	if err != nil {
+		return nil, fmt.Errorf("%w (http.trusted_proxies)", err)
+	}
+	opts = append(opts, identity.WithClientIP(ip))
 	return identity.NewService(a.DB, a.Clock, a.Log.With("component", "identity"), opts...), nil
 }

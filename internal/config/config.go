@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -58,6 +59,11 @@ type HTTP struct {
 	ShutdownTimeout time.Duration `key:"shutdown_timeout" help:"time to finish in-flight requests on shutdown"`
 	MaxBodyBytes    int64         `key:"max_body_bytes" help:"largest accepted request body"`
 	CORSOrigins     []string      `key:"cors_origins" help:"origins allowed by CORS (empty: CORS off; * for any)"`
+	// TrustedProxies are the reverse proxies whose forwarding header names
+	// the client (for sign-in throttling and audit); from any other peer
+	// the header is ignored, since a client can send anything.
+	TrustedProxies []string `key:"trusted_proxies" help:"CIDRs or addresses of reverse proxies whose client_ip_header is believed (empty: the TCP peer is the client)"`
+	ClientIPHeader string   `key:"client_ip_header" help:"header a trusted proxy names the client in: x-forwarded-for or forwarded (RFC 7239)"`
 }
 
 // Database selects the storage engine: SQLite in the data dir when URL is
@@ -138,6 +144,7 @@ func Default() Config {
 			IdleTimeout:     120 * time.Second,
 			ShutdownTimeout: 20 * time.Second,
 			MaxBodyBytes:    16 << 20,
+			ClientIPHeader:  "x-forwarded-for",
 		},
 		Database: Database{MaxConns: 16},
 		Log:      Log{Level: "info", Format: "auto"},
@@ -194,6 +201,16 @@ func (c *Config) Validate() error {
 		if d <= 0 {
 			add(key, d.String(), "must be a positive duration such as 30s")
 		}
+	}
+	for _, p := range c.HTTP.TrustedProxies {
+		if !validProxy(p) {
+			add("http.trusted_proxies", p, "must be a CIDR such as 10.0.0.0/8 or an IP address")
+		}
+	}
+	switch strings.ToLower(c.HTTP.ClientIPHeader) {
+	case "x-forwarded-for", "forwarded":
+	default:
+		add("http.client_ip_header", c.HTTP.ClientIPHeader, "must be x-forwarded-for or forwarded")
 	}
 	if c.HTTP.MaxBodyBytes < 1024 {
 		add("http.max_body_bytes", fmt.Sprint(c.HTTP.MaxBodyBytes), "must be at least 1024")
@@ -289,6 +306,15 @@ func (c *Config) Validate() error {
 		return ps
 	}
 	return nil
+}
+
+// validProxy reports whether s is a CIDR or an IP address.
+func validProxy(s string) bool {
+	if _, err := netip.ParsePrefix(s); err == nil {
+		return true
+	}
+	_, err := netip.ParseAddr(s)
+	return err == nil
 }
 
 // SQLitePath is the SQLite database file used when no database URL is set.

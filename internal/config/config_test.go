@@ -112,3 +112,20 @@ func TestSecretsAreRedacted(t *testing.T) {
 		t.Fatalf("redacted URL missing:\n%s", b.String())
 	}
 }
+
+func TestTrustedProxies(t *testing.T) {
+	t.Parallel()
+	cfg, err := load(t, nil, []string{"ABACUS_HTTP_TRUSTED_PROXIES=10.0.0.0/8, 192.0.2.7,2001:db8::/32", "ABACUS_HTTP_CLIENT_IP_HEADER=forwarded"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.HTTP.TrustedProxies, " ") != "10.0.0.0/8 192.0.2.7 2001:db8::/32" || cfg.HTTP.ClientIPHeader != "forwarded" {
+		t.Fatalf("http = %+v", cfg.HTTP)
+	}
+	_, err = load(t, []string{"--http-trusted-proxies", "10.0.0.0/8,proxy.local", "--http-client-ip-header", "x-real-ip"}, nil)
+	for _, want := range []string{`http.trusted_proxies = "proxy.local"`, `http.client_ip_header = "x-real-ip"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
+		}
+	}
+}

@@ -330,7 +330,7 @@ type Accepted struct {
 // invitee has none. Errors: email_token_*, password_required, password_*,
 // too_many_attempts.
 func (s *Service) AcceptInvitation(ctx context.Context, in AcceptInput) (Accepted, error) {
-	if err := s.limit("accept", requestFrom(ctx).IP); err != nil {
+	if err := s.limit("accept", s.clientIP(ctx)); err != nil {
 		return Accepted{}, err
 	}
 	var out Accepted

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/httpapi"
 	"github.com/abacusbilling/abacus/internal/identity/password"
 	"github.com/abacusbilling/abacus/internal/identity/throttle"
 	"github.com/abacusbilling/abacus/internal/identity/token"
@@ -39,6 +40,7 @@ type options struct {
 	issuer    string
 	backoff   throttle.BackoffConfig
 	rate      throttle.RateConfig
+	clientIP  *httpapi.ClientIP
 }
 
 // WithPasswordParams sets the argon2id parameters of new password hashes
@@ -69,12 +71,30 @@ func WithSignInBackoff(c throttle.BackoffConfig) Option { return func(o *options
 // verification and invitation-accept requests (default 20 per hour).
 func WithRateLimit(c throttle.RateConfig) Option { return func(o *options) { o.rate = c } }
 
+// WithClientIP sets how the client address is found behind proxies
+// (http.trusted_proxies). Without it the TCP peer is the client.
+func WithClientIP(c *httpapi.ClientIP) Option { return func(o *options) { o.clientIP = c } }
+
+// Sign-in throttles besides the per-(account, IP) backoff of
+// WithSignInBackoff. An account's own budget is larger and its wait
+// short, so guessing spread over many addresses is slowed while a victim
+// is never kept out for long; a per-IP budget counts failures over every
+// account and refills every few seconds, so password spraying from one
+// address is slowed while other people behind it (a NAT, an office) wait
+// seconds at most, and only after a burst of 100 failures.
+var (
+	accountBackoff = throttle.BackoffConfig{Free: 20, Base: time.Second, Max: time.Minute, Forget: time.Hour}
+	ipFailures     = throttle.RateConfig{Limit: 100, Window: 10 * time.Minute}
+)
+
 // auth is the state identity keeps beyond tenants and API keys.
 type auth struct {
 	opt     options
 	hasher  *password.Hasher
 	hashSem chan struct{}
-	backoff *throttle.Backoff
+	backoff *throttle.Backoff         // sign-in per (account, IP); OAuth clients per client
+	account *throttle.Backoff         // sign-in per account, from any IP
+	ipFails *throttle.Rate            // failed sign-ins per IP, over all accounts
 	rates   map[string]*throttle.Rate // per endpoint family
 
 	keyMu      sync.Mutex
@@ -106,20 +126,21 @@ func newAuth(clock abacus.Clock, opts []Option) *auth {
 	if err != nil {
 		panic("identity: " + err.Error()) // a programming error: parameters are code, not input
 	}
-	b, err := throttle.NewBackoff(o.backoff, clock)
+	a := &auth{opt: o, hasher: h, hashSem: make(chan struct{}, max(1, o.maxHashes)),
+		backoff: must(throttle.NewBackoff(o.backoff, clock)), account: must(throttle.NewBackoff(accountBackoff, clock)),
+		ipFails: must(throttle.NewRate(ipFailures, clock)), rates: map[string]*throttle.Rate{}, authCache: map[string]cachedAuth{}}
+	for _, name := range []string{"signup", "forgot", "reset", "verify", "accept", "token"} {
+		a.rates[name] = must(throttle.NewRate(o.rate, clock))
+	}
+	return a
+}
+
+// must panics on a construction error: throttle settings are code, not input.
+func must[T any](v T, err error) T {
 	if err != nil {
 		panic("identity: " + err.Error())
 	}
-	a := &auth{opt: o, hasher: h, hashSem: make(chan struct{}, max(1, o.maxHashes)), backoff: b,
-		rates: map[string]*throttle.Rate{}, authCache: map[string]cachedAuth{}}
-	for _, name := range []string{"signup", "forgot", "reset", "verify", "accept", "token"} {
-		r, err := throttle.NewRate(o.rate, clock)
-		if err != nil {
-			panic("identity: " + err.Error())
-		}
-		a.rates[name] = r
-	}
-	return a
+	return v
 }
 
 // withHashSlot runs fn while holding one of the bounded hashing slots, so

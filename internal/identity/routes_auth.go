@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -16,16 +15,19 @@ import (
 )
 
 // Meta captures what identity needs of the HTTP request besides the body:
-// the client IP (from RemoteAddr only — X-Forwarded-For is not trusted,
-// so behind a proxy every client shares the proxy's budget), the
-// User-Agent, and the session of a user's access token.
+// the TCP peer and forwarding headers (the client IP is resolved from
+// them, honouring the headers only from trusted proxies: WithClientIP),
+// the User-Agent, and the session of a user's access token.
 type Meta struct {
-	ip, ua, session string
+	req     request
+	session string
 }
 
 // Resolve implements huma.Resolver.
 func (m *Meta) Resolve(ctx huma.Context) []error {
-	m.ip, m.ua = clientIP(ctx.RemoteAddr()), ctx.Header("User-Agent")
+	h := http.Header{}
+	ctx.EachHeader(func(name, value string) { h.Add(name, value) })
+	m.req = newRequest(ctx.RemoteAddr(), h, ctx.Header("User-Agent"))
 	if h := ctx.Header("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 		m.session = sessionOfJWT(strings.TrimSpace(h[7:]))
 	}
@@ -33,7 +35,7 @@ func (m *Meta) Resolve(ctx huma.Context) []error {
 }
 
 func (m *Meta) ctx(ctx context.Context) context.Context {
-	ctx = withRequest(ctx, request{IP: m.ip, UserAgent: m.ua})
+	ctx = withRequest(ctx, m.req)
 	return context.WithValue(ctx, sessionKey{}, m.session)
 }
 
@@ -57,13 +59,6 @@ func sessionOfJWT(tok string) string {
 		return ""
 	}
 	return s
-}
-
-func clientIP(remote string) string {
-	if h, _, err := net.SplitHostPort(remote); err == nil {
-		return h
-	}
-	return remote
 }
 
 type refreshBody struct {

@@ -59,7 +59,7 @@ type SignupResult struct {
 // invalid_signup (organization), email_taken (409), too_many_attempts
 // (429, per client IP).
 func (s *Service) Signup(ctx context.Context, in SignupInput) (SignupResult, error) {
-	if err := s.limit("signup", requestFrom(ctx).IP); err != nil {
+	if err := s.limit("signup", s.clientIP(ctx)); err != nil {
 		return SignupResult{}, err
 	}
 	email, err := NormalizeEmail("email", in.Email)
@@ -148,21 +148,18 @@ var errBadLogin = abacus.Errorf(abacus.KindUnauthorized, "invalid_credentials",
 
 // Login checks an e-mail and password (and the TOTP or a recovery code
 // when MFA is on) and starts a session. Failures slow down progressively
-// per account and per client IP (429 too_many_attempts with Retry-After),
-// never locking the account for good. Errors: invalid_email,
-// invalid_credentials, mfa_required, invalid_mfa_code, no_membership,
-// too_many_attempts.
+// per account and client IP, per account, and (briefly, past a burst) per
+// client IP (429 too_many_attempts with Retry-After), never locking the
+// account for good. Errors: invalid_email, invalid_credentials,
+// mfa_required, invalid_mfa_code, no_membership, too_many_attempts.
 func (s *Service) Login(ctx context.Context, in LoginInput) (Tokens, error) {
 	email, err := NormalizeEmail("email", in.Email)
 	if err != nil {
 		return Tokens{}, err
 	}
-	ip := requestFrom(ctx).IP
-	acctKey, ipKey := "acct:"+email, "ip:"+ip
-	for _, k := range []string{acctKey, ipKey} {
-		if wait, ok := s.a.backoff.Check(k); !ok {
-			return Tokens{}, throttleErr(wait)
-		}
+	keys := signInKeys(email, s.clientIP(ctx))
+	if err := s.checkSignIn(keys); err != nil {
+		return Tokens{}, err
 	}
 	var userID, hash string
 	err = s.db.QueryRowContext(ctx, `SELECT id, password_hash FROM users WHERE email = $1`, email).Scan(&userID, &hash)
@@ -174,8 +171,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Tokens, error) {
 		return Tokens{}, fmt.Errorf("verifying password: %w", err)
 	}
 	if !ok {
-		s.a.backoff.Fail(acctKey)
-		s.a.backoff.Fail(ipKey)
+		s.failSignIn(keys)
 		if userID != "" {
 			s.auditAllTenants(withActor(ctx, "user", userID), userID, "auth.login_failed", map[string]any{"reason": "password"})
 		}
@@ -184,13 +180,13 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Tokens, error) {
 	actx := withActor(ctx, "user", userID)
 	if err := s.checkMFA(actx, userID, in.TOTPCode); err != nil {
 		if e, ok := abacus.AsError(err); ok && e.Code == "invalid_mfa_code" {
-			s.a.backoff.Fail(acctKey)
-			s.a.backoff.Fail(ipKey)
+			s.failSignIn(keys)
 			s.auditAllTenants(actx, userID, "auth.login_failed", map[string]any{"reason": "mfa"})
 		}
 		return Tokens{}, err
 	}
-	s.a.backoff.Succeed(acctKey)
+	s.a.backoff.Succeed(keys.pair)
+	s.a.account.Succeed(keys.account)
 	if rehash {
 		if h, err := s.hashPassword(ctx, in.Password); err == nil {
 			if _, err := s.db.ExecContext(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2`, h, userID); err != nil {
@@ -215,6 +211,35 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Tokens, error) {
 		return Tokens{}, err
 	}
 	return tok, s.signAccess(ctx, &tok)
+}
+
+// signIn names one sign-in attempt in the throttles.
+type signIn struct{ account, pair, ip string }
+
+func signInKeys(email, ip string) signIn {
+	return signIn{account: "acct:" + email, pair: "acct:" + email + "|ip:" + ip, ip: "ip:" + ip}
+}
+
+// checkSignIn refuses an attempt while any of its throttles holds it
+// back. The per-IP budget is only peeked: it is spent by failures, so
+// other accounts' sign-ins behind one address are not what exhausts it.
+func (s *Service) checkSignIn(k signIn) error {
+	if wait, ok := s.a.ipFails.Peek(k.ip); !ok {
+		return throttleErr(wait)
+	}
+	if wait, ok := s.a.account.Check(k.account); !ok {
+		return throttleErr(wait)
+	}
+	if wait, ok := s.a.backoff.Check(k.pair); !ok {
+		return throttleErr(wait)
+	}
+	return nil
+}
+
+func (s *Service) failSignIn(k signIn) {
+	s.a.backoff.Fail(k.pair)
+	s.a.account.Fail(k.account)
+	s.a.ipFails.Allow(k.ip)
 }
 
 func throttleErr(wait time.Duration) *abacus.Error {
@@ -341,7 +366,7 @@ func (s *Service) getUser(ctx context.Context, id string) (User, error) {
 // Errors: email_token_invalid, email_token_expired, email_token_used,
 // too_many_attempts.
 func (s *Service) VerifyEmail(ctx context.Context, tok string) (User, error) {
-	if err := s.limit("verify", requestFrom(ctx).IP); err != nil {
+	if err := s.limit("verify", s.clientIP(ctx)); err != nil {
 		return User{}, err
 	}
 	var userID string
@@ -373,7 +398,7 @@ func (s *Service) ResendVerification(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.limit("verify", requestFrom(ctx).IP); err != nil {
+	if err := s.limit("verify", s.clientIP(ctx)); err != nil {
 		return err
 	}
 	u, err := s.getUser(ctx, p.ID)
@@ -398,7 +423,7 @@ func userPrincipal(ctx context.Context) (*abacus.Principal, error) {
 // answers the same whether or not one does; only a malformed address or
 // the rate limit (per client IP) is an error.
 func (s *Service) ForgotPassword(ctx context.Context, rawEmail string) error {
-	if err := s.limit("forgot", requestFrom(ctx).IP); err != nil {
+	if err := s.limit("forgot", s.clientIP(ctx)); err != nil {
 		return err
 	}
 	email, err := NormalizeEmail("email", rawEmail)
@@ -436,7 +461,7 @@ func (s *Service) ForgotPassword(ctx context.Context, rawEmail string) error {
 // every session of the account. Errors: email_token_*, password_*,
 // too_many_attempts.
 func (s *Service) ResetPassword(ctx context.Context, tok, newPassword string) error {
-	if err := s.limit("reset", requestFrom(ctx).IP); err != nil {
+	if err := s.limit("reset", s.clientIP(ctx)); err != nil {
 		return err
 	}
 	var email string
@@ -465,7 +490,7 @@ func (s *Service) ResetPassword(ctx context.Context, tok, newPassword string) er
 	if err != nil {
 		return err
 	}
-	s.a.backoff.Succeed("acct:" + email) // the owner proved control of the mailbox
+	s.a.account.Succeed("acct:" + email) // the owner proved control of the mailbox
 	return nil
 }
 

@@ -290,3 +290,23 @@ func TestTooManyAttempts(t *testing.T) {
 		}
 	}
 }
+
+func TestRatePeekDoesNotSpend(t *testing.T) {
+	t.Parallel()
+	clock := abacus.NewFakeClock(t0)
+	r, _ := throttle.NewRate(throttle.RateConfig{Limit: 2, Window: time.Minute}, clock)
+	for range 10 {
+		if _, ok := r.Peek("k"); !ok {
+			t.Fatal("Peek refused an unspent budget")
+		}
+	}
+	r.Allow("k")
+	r.Allow("k")
+	if d, ok := r.Peek("k"); ok || d != 30*time.Second {
+		t.Fatalf("Peek after the budget is spent = %s, %v; want 30s, false", d, ok)
+	}
+	clock.Advance(30 * time.Second)
+	if _, ok := r.Peek("k"); !ok {
+		t.Fatal("Peek refused after a refill")
+	}
+}
