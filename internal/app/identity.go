@@ -28,6 +28,6 @@ func newIdentity(a *App) (*identity.Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (http.trusted_proxies)", err)
 	}
-	opts = append(opts, identity.WithClientIP(ip))
+	opts = append(opts, identity.WithClientIP(ip), identity.WithSignupMode(identity.SignupMode(a.Config.Identity.Signup)))
 	return identity.NewService(a.DB, a.Clock, a.Log.With("component", "identity"), opts...), nil
 }

@@ -38,6 +38,7 @@ type Config struct {
 	Bootstrap Bootstrap `key:"bootstrap"`
 	Metering  Metering  `key:"metering"`
 	SMTP      SMTP      `key:"smtp"`
+	Identity  Identity  `key:"identity"`
 	GC        GC        `key:"gc"`
 }
 
@@ -111,6 +112,14 @@ type SMTP struct {
 	LinkBaseURL string `key:"link_base_url" help:"base URL of links in e-mails, e.g. https://app.example.com"`
 }
 
+// Identity configures sign-up and the links identity mails.
+type Identity struct {
+	// Signup says who may create an account: open (anyone; a new
+	// organization each), invite_only (only with an invitation token) or
+	// closed (nobody; admins' invitations still work).
+	Signup string `key:"signup" help:"who may sign up: open, invite_only (with an invitation token) or closed"`
+}
+
 // Metering configures the ingest and meter roles (usage events).
 type Metering struct {
 	Partitions     int           `key:"partitions" help:"usage bus partitions (hash of tenant and subject); every ingest and meter process must agree"`
@@ -151,8 +160,9 @@ func Default() Config {
 		Outbox:   Outbox{PollInterval: 200 * time.Millisecond, BatchSize: 500},
 		Metering: Metering{Partitions: 4, Linger: time.Millisecond, MaxBatchEvents: 20_000, MaxBatchBytes: 1 << 20,
 			MaxLag: 100_000, RoundEvents: 20_000, LateWindow: 35 * 24 * time.Hour, MaxEvents: 10_000, StreamMaxAge: 72 * time.Hour},
-		SMTP: SMTP{From: "Abacus <no-reply@localhost>"},
-		GC:   GC{HeapFloorMB: 64},
+		SMTP:     SMTP{From: "Abacus <no-reply@localhost>"},
+		Identity: Identity{Signup: "open"},
+		GC:       GC{HeapFloorMB: 64},
 	}
 }
 
@@ -269,6 +279,11 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(c.SMTP.LinkBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add("smtp.link_base_url", c.SMTP.LinkBaseURL, "must be an http(s):// URL such as https://app.example.com")
 		}
+	}
+	switch c.Identity.Signup {
+	case "open", "invite_only", "closed":
+	default:
+		add("identity.signup", c.Identity.Signup, "must be open, invite_only or closed")
 	}
 	if c.GC.HeapFloorMB < 0 || c.GC.HeapFloorMB > 1<<20 {
 		add("gc.heap_floor_mb", fmt.Sprint(c.GC.HeapFloorMB), "must be between 0 (off) and 1048576 MiB")

@@ -129,3 +129,20 @@ func TestTrustedProxies(t *testing.T) {
 		}
 	}
 }
+
+func TestSignupMode(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"open", "invite_only", "closed"} {
+		cfg, err := load(t, nil, []string{"ABACUS_IDENTITY_SIGNUP=" + mode})
+		if err != nil || cfg.Identity.Signup != mode {
+			t.Fatalf("identity.signup=%s: %v %q", mode, err, cfg.Identity.Signup)
+		}
+	}
+	if cfg, _ := load(t, nil, nil); cfg.Identity.Signup != "open" {
+		t.Fatalf("default identity.signup = %q, want open", cfg.Identity.Signup)
+	}
+	_, err := load(t, []string{"--identity-signup", "invite"}, nil)
+	if err == nil || !strings.Contains(err.Error(), `identity.signup = "invite"`) {
+		t.Fatalf("got %v, want an error naming identity.signup", err)
+	}
+}

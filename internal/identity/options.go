@@ -41,6 +41,7 @@ type options struct {
 	backoff   throttle.BackoffConfig
 	rate      throttle.RateConfig
 	clientIP  *httpapi.ClientIP
+	signup    SignupMode
 }
 
 // WithPasswordParams sets the argon2id parameters of new password hashes
@@ -70,6 +71,20 @@ func WithSignInBackoff(c throttle.BackoffConfig) Option { return func(o *options
 // WithRateLimit sets the per-IP budget of sign-up, password reset,
 // verification and invitation-accept requests (default 20 per hour).
 func WithRateLimit(c throttle.RateConfig) Option { return func(o *options) { o.rate = c } }
+
+// SignupMode says who may create an account with POST /api/v1/auth/signup.
+type SignupMode string
+
+// Sign-up modes (identity.signup). Invitations sent by a tenant's admins
+// are accepted at /api/v1/invitations/accept in every mode.
+const (
+	SignupOpen       SignupMode = "open"        // anyone; a new account gets a new organization
+	SignupInviteOnly SignupMode = "invite_only" // only with an invitation_token, joining the inviting organization
+	SignupClosed     SignupMode = "closed"      // nobody: 403 signup_closed
+)
+
+// WithSignupMode sets who may sign up (default SignupOpen).
+func WithSignupMode(m SignupMode) Option { return func(o *options) { o.signup = m } }
 
 // WithClientIP sets how the client address is found behind proxies
 // (http.trusted_proxies). Without it the TCP peer is the client.
@@ -116,7 +131,7 @@ func newAuth(clock abacus.Clock, opts []Option) *auth {
 	o := options{
 		hash: password.DefaultParams, maxHashes: 2 * runtime.GOMAXPROCS(0),
 		linkBase: "http://127.0.0.1:8080", access: DefaultAccessTTL, refresh: DefaultRefreshTTL,
-		session: DefaultSessionTTL, issuer: "abacus",
+		session: DefaultSessionTTL, issuer: "abacus", signup: SignupOpen,
 		rate: throttle.RateConfig{Limit: 20, Window: time.Hour},
 	}
 	for _, f := range opts {

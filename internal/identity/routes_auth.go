@@ -96,7 +96,8 @@ func registerAuthRoutes(s *httpapi.Server, svc *Service) {
 	}
 
 	httpapi.Register(s, op("signup", "POST", "/api/v1/auth/signup", "Sign up", 201, tags,
-		"Creates a user and an organization (tenant) with the user as owner, and e-mails a verification link. Rate-limited per client IP."),
+		"Creates a user and an organization (tenant) with the user as owner, and e-mails a verification link; with invitation_token, "+
+			"joins the inviting organization instead. identity.signup may restrict it to invitations (403 signup_invite_only) or close it (403 signup_closed). Rate-limited per client IP."),
 		pub, func(ctx context.Context, in *struct {
 			Meta
 			Body SignupInput

@@ -44,7 +44,10 @@ func NormalizeEmail(field, raw string) (string, error) {
 type SignupInput struct {
 	Email        string `json:"email" maxLength:"254" doc:"the new user's e-mail address"`
 	Password     string `json:"password" maxLength:"1024" doc:"8 to 128 characters, not a common password, not containing the e-mail's local part"`
-	Organization string `json:"organization" maxLength:"200" doc:"name of the new tenant"`
+	Organization string `json:"organization,omitempty" maxLength:"200" doc:"name of the new tenant; not used with invitation_token"`
+	// InvitationToken joins the organization that sent the invitation
+	// instead of creating one; required when sign-up is invite_only.
+	InvitationToken string `json:"invitation_token,omitempty" maxLength:"200" doc:"the token of an e-mailed invitation: the account joins the inviting organization with the invited role, and its address counts as verified; required when identity.signup is invite_only"`
 }
 
 // SignupResult is what sign-up created.
@@ -55,16 +58,24 @@ type SignupResult struct {
 }
 
 // Signup creates a user and a tenant with the user as owner, and mails a
-// verification link. Errors: invalid_email, password_* (policy),
-// invalid_signup (organization), email_taken (409), too_many_attempts
-// (429, per client IP).
+// verification link; with an invitation token it joins the inviting
+// tenant instead. Errors: signup_closed, signup_invite_only (403, by
+// WithSignupMode), invalid_email, password_* (policy), invalid_signup
+// (organization), email_taken (409), invitation_email_mismatch,
+// email_token_*, too_many_attempts (429, per client IP).
 func (s *Service) Signup(ctx context.Context, in SignupInput) (SignupResult, error) {
+	if err := s.signupAllowed(in); err != nil {
+		return SignupResult{}, err
+	}
 	if err := s.limit("signup", s.clientIP(ctx)); err != nil {
 		return SignupResult{}, err
 	}
 	email, err := NormalizeEmail("email", in.Email)
 	if err != nil {
 		return SignupResult{}, err
+	}
+	if strings.TrimSpace(in.InvitationToken) != "" {
+		return s.signupInvited(ctx, email, in)
 	}
 	if err := password.DefaultPolicy.Check(in.Password, email); err != nil {
 		return SignupResult{}, err
@@ -111,6 +122,40 @@ func (s *Service) Signup(ctx context.Context, in SignupInput) (SignupResult, err
 	if err != nil {
 		return SignupResult{}, err
 	}
+	return res, nil
+}
+
+// signupAllowed applies the sign-up mode.
+func (s *Service) signupAllowed(in SignupInput) error {
+	switch s.a.opt.signup {
+	case SignupClosed:
+		return abacus.Errorf(abacus.KindForbidden, "signup_closed",
+			"sign-up is closed on this server; ask an admin of your organization to invite you")
+	case SignupInviteOnly:
+		if strings.TrimSpace(in.InvitationToken) == "" {
+			return abacus.Errorf(abacus.KindForbidden, "signup_invite_only",
+				"sign-up needs an invitation on this server: send the invitation_token from your invitation e-mail, or ask an admin to invite you")
+		}
+	}
+	return nil
+}
+
+// signupInvited creates an account by accepting an invitation sent to
+// email: the account joins the inviting tenant with the invited role.
+func (s *Service) signupInvited(ctx context.Context, email string, in SignupInput) (SignupResult, error) {
+	a, err := s.acceptInvitation(ctx, AcceptInput{Token: in.InvitationToken, Password: in.Password}, email)
+	if err != nil {
+		return SignupResult{}, err
+	}
+	res := SignupResult{Tenant: Tenant{ID: a.TenantID}, Role: a.Role}
+	if res.User, err = s.getUser(ctx, a.UserID); err != nil {
+		return SignupResult{}, err
+	}
+	var created db.Time
+	if err := s.db.QueryRowContext(ctx, `SELECT name, created_at FROM tenants WHERE id = $1`, a.TenantID).Scan(&res.Tenant.Name, &created); err != nil {
+		return SignupResult{}, fmt.Errorf("reading tenant: %w", err)
+	}
+	res.Tenant.CreatedAt = created.Time
 	return res, nil
 }
 
