@@ -23,7 +23,7 @@ func newIdentity(a *App) (*identity.Service, error) {
 	if base == "" {
 		base = "http://" + a.Addr()
 	}
-	opts = append(opts, identity.WithLinkBaseURL(base))
+	opts = append(opts, identity.WithLinkBaseURL(base), identity.WithAppURL(a.Config.Identity.AppURL))
 	ip, err := httpapi.NewClientIP(a.Config.HTTP.TrustedProxies, a.Config.HTTP.ClientIPHeader)
 	if err != nil {
 		return nil, fmt.Errorf("%w (http.trusted_proxies)", err)

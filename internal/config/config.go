@@ -108,8 +108,10 @@ type Bootstrap struct {
 type SMTP struct {
 	URL  string `key:"url" secret:"true" help:"smtp://[user:pass@]host[:port] of the mail server; empty keeps mail in the outbox"`
 	From string `key:"from" help:"sender address of outgoing mail"`
-	// LinkBaseURL prefixes links in e-mails; empty means http://<http.addr>.
-	LinkBaseURL string `key:"link_base_url" help:"base URL of links in e-mails, e.g. https://app.example.com"`
+	// LinkBaseURL is Abacus's public URL, where links in e-mails open its
+	// hosted pages unless identity.app_url sends them to an application;
+	// empty means http://<http.addr>.
+	LinkBaseURL string `key:"link_base_url" help:"public base URL of Abacus for links in e-mails (its hosted pages), e.g. https://billing.example.com; identity.app_url takes precedence"`
 }
 
 // Identity configures sign-up and the links identity mails.
@@ -118,6 +120,9 @@ type Identity struct {
 	// organization each), invite_only (only with an invitation token) or
 	// closed (nobody; admins' invitations still work).
 	Signup string `key:"signup" help:"who may sign up: open, invite_only (with an invitation token) or closed"`
+	// AppURL is the application that opens e-mailed links; empty means
+	// Abacus's own hosted pages at smtp.link_base_url.
+	AppURL string `key:"app_url" help:"URL of your application, where e-mailed links go ({app_url}/verify-email?token=…); empty: Abacus's own pages at smtp.link_base_url"`
 }
 
 // Metering configures the ingest and meter roles (usage events).
@@ -275,9 +280,9 @@ func (c *Config) Validate() error {
 	if a, err := mail.ParseAddress(c.SMTP.From); err != nil || a.Address == "" {
 		add("smtp.from", c.SMTP.From, "must be an e-mail address such as Abacus <billing@example.com>")
 	}
-	if c.SMTP.LinkBaseURL != "" {
-		if u, err := url.Parse(c.SMTP.LinkBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add("smtp.link_base_url", c.SMTP.LinkBaseURL, "must be an http(s):// URL such as https://app.example.com")
+	for key, v := range map[string]string{"smtp.link_base_url": c.SMTP.LinkBaseURL, "identity.app_url": c.Identity.AppURL} {
+		if u, err := url.Parse(v); v != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+			add(key, v, "must be an http(s):// URL such as https://app.example.com")
 		}
 	}
 	switch c.Identity.Signup {

@@ -146,3 +146,15 @@ func TestSignupMode(t *testing.T) {
 		t.Fatalf("got %v, want an error naming identity.signup", err)
 	}
 }
+
+func TestAppURL(t *testing.T) {
+	t.Parallel()
+	cfg, err := load(t, []string{"--identity-app-url", "https://app.example.com"}, nil)
+	if err != nil || cfg.Identity.AppURL != "https://app.example.com" {
+		t.Fatalf("identity.app_url: %v %q", err, cfg.Identity.AppURL)
+	}
+	_, err = load(t, []string{"--identity-app-url", "app.example.com"}, nil)
+	if err == nil || !strings.Contains(err.Error(), `identity.app_url = "app.example.com"`) {
+		t.Fatalf("got %v, want an error naming identity.app_url", err)
+	}
+}

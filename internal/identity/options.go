@@ -34,6 +34,7 @@ type options struct {
 	mailer    Mailer
 	from      string
 	linkBase  string
+	appURL    string
 	access    time.Duration
 	refresh   time.Duration
 	session   time.Duration
@@ -58,9 +59,17 @@ func WithMailer(m Mailer, from string) Option {
 	return func(o *options) { o.mailer, o.from = m, from }
 }
 
-// WithLinkBaseURL sets the base of links in e-mails, e.g.
-// "https://app.example.com" gives https://app.example.com/verify-email?token=….
+// WithLinkBaseURL sets Abacus's own public base URL, where it serves the
+// pages e-mailed links open (verify-email, reset-password,
+// accept-invitation) when there is no WithAppURL: "https://abacus.example.com"
+// gives https://abacus.example.com/verify-email?token=….
 func WithLinkBaseURL(u string) Option { return func(o *options) { o.linkBase = u } }
+
+// WithAppURL sends e-mailed links to an application instead of Abacus's
+// hosted pages: "https://app.example.com" gives
+// https://app.example.com/verify-email?token=…; the application shows its
+// own page and calls the API with the token.
+func WithAppURL(u string) Option { return func(o *options) { o.appURL = u } }
 
 // WithAccessTokenTTL sets the lifetime of access JWTs (default 15 minutes).
 func WithAccessTokenTTL(d time.Duration) Option { return func(o *options) { o.access = d } }
