@@ -74,7 +74,8 @@ func WithAppURL(u string) Option { return func(o *options) { o.appURL = u } }
 // WithAccessTokenTTL sets the lifetime of access JWTs (default 15 minutes).
 func WithAccessTokenTTL(d time.Duration) Option { return func(o *options) { o.access = d } }
 
-// WithSignInBackoff tunes the progressive delay after failed sign-ins.
+// WithSignInBackoff tunes the progressive delay after failed sign-ins
+// per (account, client IP).
 func WithSignInBackoff(c throttle.BackoffConfig) Option { return func(o *options) { o.backoff = c } }
 
 // WithRateLimit sets the per-IP budget of sign-up, password reset,
@@ -105,10 +106,12 @@ func WithClientIP(c *httpapi.ClientIP) Option { return func(o *options) { o.clie
 // is never kept out for long; a per-IP budget counts failures over every
 // account and refills every few seconds, so password spraying from one
 // address is slowed while other people behind it (a NAT, an office) wait
-// seconds at most, and only after a burst of 100 failures.
+// seconds at most, and only after a burst of 100 failures; an account
+// that signed in from that address in the last 30 days is spared it.
 var (
 	accountBackoff = throttle.BackoffConfig{Free: 20, Base: time.Second, Max: time.Minute, Forget: time.Hour}
 	ipFailures     = throttle.RateConfig{Limit: 100, Window: 10 * time.Minute}
+	knownPairTTL   = 30 * 24 * time.Hour
 )
 
 // auth is the state identity keeps beyond tenants and API keys.
@@ -116,9 +119,10 @@ type auth struct {
 	opt     options
 	hasher  *password.Hasher
 	hashSem chan struct{}
-	backoff *throttle.Backoff         // sign-in per (account, IP); OAuth clients per client
+	backoff *throttle.Backoff         // sign-in per (account, IP); OAuth clients; re-authentication
 	account *throttle.Backoff         // sign-in per account, from any IP
 	ipFails *throttle.Rate            // failed sign-ins per IP, over all accounts
+	known   *throttle.Known           // (account, IP) pairs that signed in: spared ipFails
 	rates   map[string]*throttle.Rate // per endpoint family
 
 	keyMu      sync.Mutex
@@ -152,7 +156,7 @@ func newAuth(clock abacus.Clock, opts []Option) *auth {
 	}
 	a := &auth{opt: o, hasher: h, hashSem: make(chan struct{}, max(1, o.maxHashes)),
 		backoff: must(throttle.NewBackoff(o.backoff, clock)), account: must(throttle.NewBackoff(accountBackoff, clock)),
-		ipFails: must(throttle.NewRate(ipFailures, clock)), rates: map[string]*throttle.Rate{}, authCache: map[string]cachedAuth{}}
+		ipFails: must(throttle.NewRate(ipFailures, clock)), known: throttle.NewKnown(knownPairTTL, 100_000, clock), rates: map[string]*throttle.Rate{}, authCache: map[string]cachedAuth{}}
 	for _, name := range []string{"signup", "forgot", "reset", "verify", "accept", "token"} {
 		a.rates[name] = must(throttle.NewRate(o.rate, clock))
 	}

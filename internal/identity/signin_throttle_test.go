@@ -81,12 +81,15 @@ func TestSignInThrottleSparesOtherAccountsBehindOneIP(t *testing.T) {
 
 // TestSignInThrottlePerIPIsBriefAndOnlyPastABurst: password spraying from
 // one address (one failure per account) is slowed after 100 failures,
-// and then only for seconds; other addresses are not affected.
+// and then only for seconds; other addresses, and accounts that signed
+// in from that address before, are not affected.
 func TestSignInThrottlePerIPIsBriefAndOnlyPastABurst(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, dbtest.Open(t, db.SQLite), trustLoopback(t))
 	e.signup("victim@nat.test", throttlePW, "V")
+	e.signup("regular@nat.test", throttlePW, "R")
 	const sprayer = "198.51.100.1"
+	e.want(e.loginFrom(sprayer, "regular@nat.test", throttlePW), 200)
 	for i := range 100 {
 		e.problem(e.loginFrom(sprayer, fmt.Sprintf("user%d@nat.test", i), "Winter2026!"), 401, "invalid_credentials")
 	}
@@ -96,6 +99,7 @@ func TestSignInThrottlePerIPIsBriefAndOnlyPastABurst(t *testing.T) {
 		t.Fatalf("per-IP wait %s, want at most 6s", d)
 	}
 	e.want(e.loginFrom("198.51.100.2", "victim@nat.test", throttlePW), 200)
+	e.want(e.loginFrom(sprayer, "regular@nat.test", throttlePW), 200)
 	e.clock.Advance(retryAfter(t, r))
 	e.want(e.loginFrom(sprayer, "victim@nat.test", throttlePW), 200)
 }

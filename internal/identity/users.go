@@ -232,6 +232,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Tokens, error) {
 	}
 	s.a.backoff.Succeed(keys.pair)
 	s.a.account.Succeed(keys.account)
+	s.a.known.Remember(keys.pair)
 	if rehash {
 		if h, err := s.hashPassword(ctx, in.Password); err == nil {
 			if _, err := s.db.ExecContext(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2`, h, userID); err != nil {
@@ -267,9 +268,13 @@ func signInKeys(email, ip string) signIn {
 
 // checkSignIn refuses an attempt while any of its throttles holds it
 // back. The per-IP budget is only peeked: it is spent by failures, so
-// other accounts' sign-ins behind one address are not what exhausts it.
+// other accounts' sign-ins behind one address are not what exhausts it;
+// and it does not apply to an account that signed in from this address
+// before, so someone spraying passwords from an office's address does not
+// keep its regular users out. That is decided before the password is
+// checked, so it tells a guesser nothing.
 func (s *Service) checkSignIn(k signIn) error {
-	if wait, ok := s.a.ipFails.Peek(k.ip); !ok {
+	if wait, ok := s.a.ipFails.Peek(k.ip); !ok && !s.a.known.Has(k.pair) {
 		return throttleErr(wait)
 	}
 	if wait, ok := s.a.account.Check(k.account); !ok {
