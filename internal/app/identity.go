@@ -8,8 +8,9 @@ import (
 )
 
 // newIdentity builds the identity service from the configuration: the
-// mailer (SMTP, or none: mail stays in the outbox), the base of links
-// in e-mails and the trusted proxies that name the client's address. Password hashing uses the production parameters.
+// mailer (SMTP, or none: mail stays in the outbox), where e-mailed links
+// go, the trusted proxies that name the client's address and who may sign
+// up. Password hashing uses the production parameters.
 func newIdentity(a *App) (*identity.Service, error) {
 	opts := []identity.Option{}
 	if a.Config.SMTP.URL != "" {
@@ -26,7 +27,7 @@ func newIdentity(a *App) (*identity.Service, error) {
 	opts = append(opts, identity.WithLinkBaseURL(base), identity.WithAppURL(a.Config.Identity.AppURL))
 	ip, err := httpapi.NewClientIP(a.Config.HTTP.TrustedProxies, a.Config.HTTP.ClientIPHeader)
 	if err != nil {
-		return nil, fmt.Errorf("%w (http.trusted_proxies)", err)
+		return nil, fmt.Errorf("%w (http.trusted_proxies, http.client_ip_header)", err)
 	}
 	opts = append(opts, identity.WithClientIP(ip), identity.WithSignupMode(identity.SignupMode(a.Config.Identity.Signup)))
 	return identity.NewService(a.DB, a.Clock, a.Log.With("component", "identity"), opts...), nil

@@ -48,11 +48,14 @@ func requestFrom(ctx context.Context) request {
 	return r
 }
 
-// newRequest captures what identity needs of an HTTP request: only the
-// forwarding headers, since the rest is not trusted anyway.
+// forwardingHeaders are the headers a proxy may name the client in.
+var forwardingHeaders = []string{"X-Forwarded-For", "Forwarded"}
+
+// newRequest captures what identity needs of an HTTP request: the peer,
+// the forwarding headers and the User-Agent.
 func newRequest(remoteAddr string, h http.Header, userAgent string) request {
 	fwd := http.Header{}
-	for _, k := range []string{"X-Forwarded-For", "Forwarded"} {
+	for _, k := range forwardingHeaders {
 		if v := h.Values(k); len(v) > 0 {
 			fwd[k] = v
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,7 +27,11 @@ type Meta struct {
 // Resolve implements huma.Resolver.
 func (m *Meta) Resolve(ctx huma.Context) []error {
 	h := http.Header{}
-	ctx.EachHeader(func(name, value string) { h.Add(name, value) })
+	ctx.EachHeader(func(name, value string) {
+		if k := http.CanonicalHeaderKey(name); slices.Contains(forwardingHeaders, k) {
+			h.Add(k, value)
+		}
+	})
 	m.req = newRequest(ctx.RemoteAddr(), h, ctx.Header("User-Agent"))
 	if h := ctx.Header("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 		m.session = sessionOfJWT(strings.TrimSpace(h[7:]))
