@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -37,6 +38,7 @@ type Config struct {
 	Bootstrap Bootstrap `key:"bootstrap"`
 	Metering  Metering  `key:"metering"`
 	SMTP      SMTP      `key:"smtp"`
+	Identity  Identity  `key:"identity"`
 	GC        GC        `key:"gc"`
 }
 
@@ -58,6 +60,11 @@ type HTTP struct {
 	ShutdownTimeout time.Duration `key:"shutdown_timeout" help:"time to finish in-flight requests on shutdown"`
 	MaxBodyBytes    int64         `key:"max_body_bytes" help:"largest accepted request body"`
 	CORSOrigins     []string      `key:"cors_origins" help:"origins allowed by CORS (empty: CORS off; * for any)"`
+	// TrustedProxies are the reverse proxies whose forwarding header names
+	// the client (for sign-in throttling and audit); from any other peer
+	// the header is ignored, since a client can send anything.
+	TrustedProxies []string `key:"trusted_proxies" help:"CIDRs or addresses of reverse proxies whose client_ip_header is believed (empty: the TCP peer is the client)"`
+	ClientIPHeader string   `key:"client_ip_header" help:"header a trusted proxy names the client in: x-forwarded-for or forwarded (RFC 7239)"`
 }
 
 // Database selects the storage engine: SQLite in the data dir when URL is
@@ -101,8 +108,21 @@ type Bootstrap struct {
 type SMTP struct {
 	URL  string `key:"url" secret:"true" help:"smtp://[user:pass@]host[:port] of the mail server; empty keeps mail in the outbox"`
 	From string `key:"from" help:"sender address of outgoing mail"`
-	// LinkBaseURL prefixes links in e-mails; empty means http://<http.addr>.
-	LinkBaseURL string `key:"link_base_url" help:"base URL of links in e-mails, e.g. https://app.example.com"`
+	// LinkBaseURL is Abacus's public URL, where links in e-mails open its
+	// hosted pages unless identity.app_url sends them to an application;
+	// empty means http://<http.addr>.
+	LinkBaseURL string `key:"link_base_url" help:"public base URL of Abacus for links in e-mails (its hosted pages), e.g. https://billing.example.com; identity.app_url takes precedence"`
+}
+
+// Identity configures sign-up and the links identity mails.
+type Identity struct {
+	// Signup says who may create an account: open (anyone; a new
+	// organization each), invite_only (only with an invitation token) or
+	// closed (nobody; admins' invitations still work).
+	Signup string `key:"signup" help:"who may sign up: open, invite_only (with an invitation token) or closed"`
+	// AppURL is the application that opens e-mailed links; empty means
+	// Abacus's own hosted pages at smtp.link_base_url.
+	AppURL string `key:"app_url" help:"URL of your application, where e-mailed links go ({app_url}/verify-email?token=…); empty: Abacus's own pages at smtp.link_base_url"`
 }
 
 // Metering configures the ingest and meter roles (usage events).
@@ -138,14 +158,16 @@ func Default() Config {
 			IdleTimeout:     120 * time.Second,
 			ShutdownTimeout: 20 * time.Second,
 			MaxBodyBytes:    16 << 20,
+			ClientIPHeader:  "x-forwarded-for",
 		},
 		Database: Database{MaxConns: 16},
 		Log:      Log{Level: "info", Format: "auto"},
 		Outbox:   Outbox{PollInterval: 200 * time.Millisecond, BatchSize: 500},
 		Metering: Metering{Partitions: 4, Linger: time.Millisecond, MaxBatchEvents: 20_000, MaxBatchBytes: 1 << 20,
 			MaxLag: 100_000, RoundEvents: 20_000, LateWindow: 35 * 24 * time.Hour, MaxEvents: 10_000, StreamMaxAge: 72 * time.Hour},
-		SMTP: SMTP{From: "Abacus <no-reply@localhost>"},
-		GC:   GC{HeapFloorMB: 64},
+		SMTP:     SMTP{From: "Abacus <no-reply@localhost>"},
+		Identity: Identity{Signup: "open"},
+		GC:       GC{HeapFloorMB: 64},
 	}
 }
 
@@ -194,6 +216,16 @@ func (c *Config) Validate() error {
 		if d <= 0 {
 			add(key, d.String(), "must be a positive duration such as 30s")
 		}
+	}
+	for _, p := range c.HTTP.TrustedProxies {
+		if !validProxy(p) {
+			add("http.trusted_proxies", p, "must be a CIDR such as 10.0.0.0/8 or an IP address")
+		}
+	}
+	switch strings.ToLower(c.HTTP.ClientIPHeader) {
+	case "x-forwarded-for", "forwarded":
+	default:
+		add("http.client_ip_header", c.HTTP.ClientIPHeader, "must be x-forwarded-for or forwarded")
 	}
 	if c.HTTP.MaxBodyBytes < 1024 {
 		add("http.max_body_bytes", fmt.Sprint(c.HTTP.MaxBodyBytes), "must be at least 1024")
@@ -248,10 +280,15 @@ func (c *Config) Validate() error {
 	if a, err := mail.ParseAddress(c.SMTP.From); err != nil || a.Address == "" {
 		add("smtp.from", c.SMTP.From, "must be an e-mail address such as Abacus <billing@example.com>")
 	}
-	if c.SMTP.LinkBaseURL != "" {
-		if u, err := url.Parse(c.SMTP.LinkBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add("smtp.link_base_url", c.SMTP.LinkBaseURL, "must be an http(s):// URL such as https://app.example.com")
+	for key, v := range map[string]string{"smtp.link_base_url": c.SMTP.LinkBaseURL, "identity.app_url": c.Identity.AppURL} {
+		if u, err := url.Parse(v); v != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+			add(key, v, "must be an http(s):// URL such as https://app.example.com")
 		}
+	}
+	switch c.Identity.Signup {
+	case "open", "invite_only", "closed":
+	default:
+		add("identity.signup", c.Identity.Signup, "must be open, invite_only or closed")
 	}
 	if c.GC.HeapFloorMB < 0 || c.GC.HeapFloorMB > 1<<20 {
 		add("gc.heap_floor_mb", fmt.Sprint(c.GC.HeapFloorMB), "must be between 0 (off) and 1048576 MiB")
@@ -289,6 +326,15 @@ func (c *Config) Validate() error {
 		return ps
 	}
 	return nil
+}
+
+// validProxy reports whether s is a CIDR or an IP address.
+func validProxy(s string) bool {
+	if _, err := netip.ParsePrefix(s); err == nil {
+		return true
+	}
+	_, err := netip.ParseAddr(s)
+	return err == nil
 }
 
 // SQLitePath is the SQLite database file used when no database URL is set.

@@ -112,3 +112,49 @@ func TestSecretsAreRedacted(t *testing.T) {
 		t.Fatalf("redacted URL missing:\n%s", b.String())
 	}
 }
+
+func TestTrustedProxies(t *testing.T) {
+	t.Parallel()
+	cfg, err := load(t, nil, []string{"ABACUS_HTTP_TRUSTED_PROXIES=10.0.0.0/8, 192.0.2.7,2001:db8::/32", "ABACUS_HTTP_CLIENT_IP_HEADER=forwarded"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.HTTP.TrustedProxies, " ") != "10.0.0.0/8 192.0.2.7 2001:db8::/32" || cfg.HTTP.ClientIPHeader != "forwarded" {
+		t.Fatalf("http = %+v", cfg.HTTP)
+	}
+	_, err = load(t, []string{"--http-trusted-proxies", "10.0.0.0/8,proxy.local", "--http-client-ip-header", "x-real-ip"}, nil)
+	for _, want := range []string{`http.trusted_proxies = "proxy.local"`, `http.client_ip_header = "x-real-ip"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
+		}
+	}
+}
+
+func TestSignupMode(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"open", "invite_only", "closed"} {
+		cfg, err := load(t, nil, []string{"ABACUS_IDENTITY_SIGNUP=" + mode})
+		if err != nil || cfg.Identity.Signup != mode {
+			t.Fatalf("identity.signup=%s: %v %q", mode, err, cfg.Identity.Signup)
+		}
+	}
+	if cfg, _ := load(t, nil, nil); cfg.Identity.Signup != "open" {
+		t.Fatalf("default identity.signup = %q, want open", cfg.Identity.Signup)
+	}
+	_, err := load(t, []string{"--identity-signup", "invite"}, nil)
+	if err == nil || !strings.Contains(err.Error(), `identity.signup = "invite"`) {
+		t.Fatalf("got %v, want an error naming identity.signup", err)
+	}
+}
+
+func TestAppURL(t *testing.T) {
+	t.Parallel()
+	cfg, err := load(t, []string{"--identity-app-url", "https://app.example.com"}, nil)
+	if err != nil || cfg.Identity.AppURL != "https://app.example.com" {
+		t.Fatalf("identity.app_url: %v %q", err, cfg.Identity.AppURL)
+	}
+	_, err = load(t, []string{"--identity-app-url", "app.example.com"}, nil)
+	if err == nil || !strings.Contains(err.Error(), `identity.app_url = "app.example.com"`) {
+		t.Fatalf("got %v, want an error naming identity.app_url", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/abacusbilling/abacus"
@@ -27,7 +28,10 @@ type AuditEvent struct {
 
 // request is what identity knows of the HTTP request beyond its body.
 type request struct {
-	IP        string
+	// peer is the TCP peer (RemoteAddr) and fwd its forwarding headers;
+	// Service.clientIP resolves them to the client's address.
+	peer      string
+	fwd       http.Header
 	UserAgent string
 	// actorType/actorID name who acts when no principal does (sign-in).
 	actorType, actorID string
@@ -42,6 +46,28 @@ func withRequest(ctx context.Context, r request) context.Context {
 func requestFrom(ctx context.Context) request {
 	r, _ := ctx.Value(requestKey{}).(request)
 	return r
+}
+
+// forwardingHeaders are the headers a proxy may name the client in.
+var forwardingHeaders = []string{"X-Forwarded-For", "Forwarded"}
+
+// newRequest captures what identity needs of an HTTP request: the peer,
+// the forwarding headers and the User-Agent.
+func newRequest(remoteAddr string, h http.Header, userAgent string) request {
+	fwd := http.Header{}
+	for _, k := range forwardingHeaders {
+		if v := h.Values(k); len(v) > 0 {
+			fwd[k] = v
+		}
+	}
+	return request{peer: remoteAddr, fwd: fwd, UserAgent: userAgent}
+}
+
+// clientIP is the address of the client behind ctx's request: the TCP
+// peer, or what a trusted proxy says it forwarded (WithClientIP).
+func (s *Service) clientIP(ctx context.Context) string {
+	r := requestFrom(ctx)
+	return s.a.opt.clientIP.Resolve(r.peer, r.fwd)
 }
 
 // withActor names the actor of audit events written under ctx when there
@@ -71,7 +97,7 @@ func (s *Service) audit(ctx context.Context, q db.Querier, tenant, action, targe
 	}
 	_, err = q.ExecContext(ctx, `INSERT INTO audit_events (id, tenant_id, action, actor_type, actor_id, target_type, target_id, ip, data, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		abacus.NewID("aud"), tenant, action, actorType, actorID, targetType, targetID, r.IP, string(b), db.TimeOf(s.clock.Now()))
+		abacus.NewID("aud"), tenant, action, actorType, actorID, targetType, targetID, s.clientIP(ctx), string(b), db.TimeOf(s.clock.Now()))
 	if err != nil {
 		return fmt.Errorf("recording audit event %s: %w", action, err)
 	}

@@ -174,16 +174,19 @@ func newEnv(t *testing.T, d *db.DB, opts ...identity.Option) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Links point at this server, whose hosted pages they open.
+	ts := httptest.NewUnstartedServer(nil)
+	e.url = "http://" + ts.Listener.Addr().String()
 	opts = append([]identity.Option{identity.WithPasswordParams(cheap), identity.WithMailer(m, "Abacus <no-reply@abacus.test>"),
-		identity.WithLinkBaseURL("https://app.abacus.test")}, opts...)
+		identity.WithLinkBaseURL(e.url)}, opts...)
 	e.svc = identity.NewService(d, e.clock, log, opts...)
 	e.srv = httpapi.New(httpapi.Config{Version: "test"}, d, log, prometheus.NewRegistry())
 	e.srv.SetAuthenticator(e.svc.Authenticate)
 	e.srv.SetAuthorizer(e.svc.Authorize)
 	identity.RegisterRoutes(e.srv, e.svc)
-	ts := httptest.NewServer(e.srv.Handler())
+	ts.Config.Handler = e.srv.Handler()
+	ts.Start()
 	t.Cleanup(ts.Close)
-	e.url = ts.URL
 	return e
 }
 

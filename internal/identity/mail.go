@@ -236,9 +236,14 @@ func (s *Service) ListMail(ctx context.Context, limit int, cursor string) ([]Mai
 	return page(out, limit, func(m MailMessage) string { return m.ID })
 }
 
-// link builds an e-mail link to path with the token as query parameter.
+// link builds an e-mail link to path with the token as query parameter:
+// on the application when one is configured, else on Abacus's hosted pages.
 func (s *Service) link(path, tok string) string {
-	return strings.TrimRight(s.a.opt.linkBase, "/") + path + "?token=" + url.QueryEscape(tok)
+	base := s.a.opt.appURL
+	if base == "" {
+		base = s.a.opt.linkBase
+	}
+	return strings.TrimRight(base, "/") + path + "?token=" + url.QueryEscape(tok)
 }
 
 func humanDuration(d time.Duration) string {

@@ -330,9 +330,16 @@ type Accepted struct {
 // invitee has none. Errors: email_token_*, password_required, password_*,
 // too_many_attempts.
 func (s *Service) AcceptInvitation(ctx context.Context, in AcceptInput) (Accepted, error) {
-	if err := s.limit("accept", requestFrom(ctx).IP); err != nil {
+	if err := s.limit("accept", s.clientIP(ctx)); err != nil {
 		return Accepted{}, err
 	}
+	return s.acceptInvitation(ctx, in, "")
+}
+
+// acceptInvitation accepts in. A non-empty signupEmail is sign-up by
+// invitation: the invitation must be for that address and the account
+// must be new (email_taken otherwise: sign in and accept instead).
+func (s *Service) acceptInvitation(ctx context.Context, in AcceptInput, signupEmail string) (Accepted, error) {
 	var out Accepted
 	var newHash string
 	for attempt := 0; attempt < 2; attempt++ {
@@ -340,6 +347,10 @@ func (s *Service) AcceptInvitation(ctx context.Context, in AcceptInput) (Accepte
 			et, err := s.useEmailToken(ctx, tx, "invite", in.Token)
 			if err != nil {
 				return err
+			}
+			if signupEmail != "" && et.Email != signupEmail {
+				return abacus.Invalid("invitation_email_mismatch", "this invitation was sent to another address; sign up with that address").
+					WithField("email", "not the invited address")
 			}
 			out = Accepted{TenantID: et.TenantID, Role: et.Role}
 			now := db.TimeOf(s.clock.Now())
@@ -362,6 +373,9 @@ func (s *Service) AcceptInvitation(ctx context.Context, in AcceptInput) (Accepte
 				}
 			case err != nil:
 				return fmt.Errorf("reading user: %w", err)
+			case signupEmail != "":
+				return abacus.Conflict("email_taken", "an account with this e-mail already exists; sign in and accept the invitation").
+					WithField("email", "already registered")
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)
 				ON CONFLICT (tenant_id, user_id) DO NOTHING`, et.TenantID, out.UserID, et.Role, now); err != nil {

@@ -243,8 +243,8 @@ func (s *Service) tokenHandler(w http.ResponseWriter, r *http.Request) {
 		}
 		write(e.Status, e)
 	}
-	ip := clientIP(r.RemoteAddr)
-	if _, ok := s.a.rates["token"].Allow(ip); !ok {
+	ctx := withRequest(r.Context(), newRequest(r.RemoteAddr, r.Header, r.UserAgent()))
+	if _, ok := s.a.rates["token"].Allow(s.clientIP(ctx)); !ok {
 		fail(&OAuthError{Status: http.StatusTooManyRequests, Code: "invalid_request", Description: "too many requests from your address; retry later", RetryAfter: 60})
 		return
 	}
@@ -277,7 +277,6 @@ func (s *Service) tokenHandler(w http.ResponseWriter, r *http.Request) {
 		fail(&OAuthError{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "send client_id and client_secret with HTTP Basic or in the form"})
 		return
 	}
-	ctx := withRequest(r.Context(), request{IP: ip, UserAgent: r.UserAgent()})
 	res, err := s.ClientCredentials(ctx, id, secret, r.PostForm.Get("scope"))
 	if err != nil {
 		var oe *OAuthError

@@ -38,6 +38,7 @@ var Permissions = []struct {
 	{"/oauth/token", AreaPublic},
 	{"/api/v1/auth/", AreaPublic},
 	{"/api/v1/invitations/accept", AreaPublic},
+	{"/verify-email", AreaPublic}, {"/reset-password", AreaPublic}, {"/accept-invitation", AreaPublic},
 	{"/api/v1/me", AreaSelf},
 	{"/api/v1/api-keys", AreaIdentity},
 	{"/api/v1/members", AreaIdentity},

@@ -25,7 +25,8 @@ type keyIDInput struct {
 
 // RegisterRoutes adds the identity routes: API keys, sign-up and sign-in,
 // tokens, the caller's account, members, invitations, OAuth clients,
-// the JWKS, the audit log and the mail outbox.
+// the JWKS, the audit log, the mail outbox, and the hosted pages that
+// e-mailed links open.
 func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	httpapi.Register(s, huma.Operation{
 		OperationID: "create-api-key", Method: http.MethodPost, Path: "/api/v1/api-keys",
@@ -70,4 +71,5 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		return &keyOutput{Body: k}, nil
 	})
 	registerAuthRoutes(s, svc)
+	registerPages(s, svc)
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,16 +16,23 @@ import (
 )
 
 // Meta captures what identity needs of the HTTP request besides the body:
-// the client IP (from RemoteAddr only — X-Forwarded-For is not trusted,
-// so behind a proxy every client shares the proxy's budget), the
-// User-Agent, and the session of a user's access token.
+// the TCP peer and forwarding headers (the client IP is resolved from
+// them, honouring the headers only from trusted proxies: WithClientIP),
+// the User-Agent, and the session of a user's access token.
 type Meta struct {
-	ip, ua, session string
+	req     request
+	session string
 }
 
 // Resolve implements huma.Resolver.
 func (m *Meta) Resolve(ctx huma.Context) []error {
-	m.ip, m.ua = clientIP(ctx.RemoteAddr()), ctx.Header("User-Agent")
+	h := http.Header{}
+	ctx.EachHeader(func(name, value string) {
+		if k := http.CanonicalHeaderKey(name); slices.Contains(forwardingHeaders, k) {
+			h.Add(k, value)
+		}
+	})
+	m.req = newRequest(ctx.RemoteAddr(), h, ctx.Header("User-Agent"))
 	if h := ctx.Header("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 		m.session = sessionOfJWT(strings.TrimSpace(h[7:]))
 	}
@@ -33,7 +40,7 @@ func (m *Meta) Resolve(ctx huma.Context) []error {
 }
 
 func (m *Meta) ctx(ctx context.Context) context.Context {
-	ctx = withRequest(ctx, request{IP: m.ip, UserAgent: m.ua})
+	ctx = withRequest(ctx, m.req)
 	return context.WithValue(ctx, sessionKey{}, m.session)
 }
 
@@ -57,13 +64,6 @@ func sessionOfJWT(tok string) string {
 		return ""
 	}
 	return s
-}
-
-func clientIP(remote string) string {
-	if h, _, err := net.SplitHostPort(remote); err == nil {
-		return h
-	}
-	return remote
 }
 
 type refreshBody struct {
@@ -101,7 +101,8 @@ func registerAuthRoutes(s *httpapi.Server, svc *Service) {
 	}
 
 	httpapi.Register(s, op("signup", "POST", "/api/v1/auth/signup", "Sign up", 201, tags,
-		"Creates a user and an organization (tenant) with the user as owner, and e-mails a verification link. Rate-limited per client IP."),
+		"Creates a user and an organization (tenant) with the user as owner, and e-mails a verification link; with invitation_token, "+
+			"joins the inviting organization instead. identity.signup may restrict it to invitations (403 signup_invite_only) or close it (403 signup_closed). Rate-limited per client IP."),
 		pub, func(ctx context.Context, in *struct {
 			Meta
 			Body SignupInput

@@ -43,7 +43,7 @@ func (s *Service) startSession(ctx context.Context, tx *db.Tx, tenant, user stri
 		ua = ua[:300]
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, tenant_id, user_id, ip, user_agent, created_at, last_used_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $6, $7)`, id, tenant, user, r.IP, ua, db.TimeOf(now), db.TimeOf(now.Add(s.a.opt.session))); err != nil {
+		VALUES ($1, $2, $3, $4, $5, $6, $6, $7)`, id, tenant, user, s.clientIP(ctx), ua, db.TimeOf(now), db.TimeOf(now.Add(s.a.opt.session))); err != nil {
 		return Tokens{}, fmt.Errorf("creating session: %w", err)
 	}
 	return s.issueTokens(ctx, tx, tenant, user, id, role, "")
@@ -151,7 +151,7 @@ func (s *Service) Refresh(ctx context.Context, plain string) (Tokens, error) {
 	}
 	if reused && err == nil {
 		// The revocation and the audit event commit; the caller still fails.
-		s.log.WarnContext(ctx, "refresh token reuse detected; session revoked", "ip", requestFrom(ctx).IP)
+		s.log.WarnContext(ctx, "refresh token reuse detected; session revoked", "ip", s.clientIP(ctx))
 		s.forgetAuth()
 		return Tokens{}, errRefreshReused
 	}

@@ -44,7 +44,10 @@ func NormalizeEmail(field, raw string) (string, error) {
 type SignupInput struct {
 	Email        string `json:"email" maxLength:"254" doc:"the new user's e-mail address"`
 	Password     string `json:"password" maxLength:"1024" doc:"8 to 128 characters, not a common password, not containing the e-mail's local part"`
-	Organization string `json:"organization" maxLength:"200" doc:"name of the new tenant"`
+	Organization string `json:"organization,omitempty" maxLength:"200" doc:"name of the new tenant; not used with invitation_token"`
+	// InvitationToken joins the organization that sent the invitation
+	// instead of creating one; required when sign-up is invite_only.
+	InvitationToken string `json:"invitation_token,omitempty" maxLength:"200" doc:"the token of an e-mailed invitation: the account joins the inviting organization with the invited role, and its address counts as verified; required when identity.signup is invite_only"`
 }
 
 // SignupResult is what sign-up created.
@@ -55,16 +58,24 @@ type SignupResult struct {
 }
 
 // Signup creates a user and a tenant with the user as owner, and mails a
-// verification link. Errors: invalid_email, password_* (policy),
-// invalid_signup (organization), email_taken (409), too_many_attempts
-// (429, per client IP).
+// verification link; with an invitation token it joins the inviting
+// tenant instead. Errors: signup_closed, signup_invite_only (403, by
+// WithSignupMode), invalid_email, password_* (policy), invalid_signup
+// (organization), email_taken (409), invitation_email_mismatch,
+// email_token_*, too_many_attempts (429, per client IP).
 func (s *Service) Signup(ctx context.Context, in SignupInput) (SignupResult, error) {
-	if err := s.limit("signup", requestFrom(ctx).IP); err != nil {
+	if err := s.signupAllowed(in); err != nil {
+		return SignupResult{}, err
+	}
+	if err := s.limit("signup", s.clientIP(ctx)); err != nil {
 		return SignupResult{}, err
 	}
 	email, err := NormalizeEmail("email", in.Email)
 	if err != nil {
 		return SignupResult{}, err
+	}
+	if strings.TrimSpace(in.InvitationToken) != "" {
+		return s.signupInvited(ctx, email, in)
 	}
 	if err := password.DefaultPolicy.Check(in.Password, email); err != nil {
 		return SignupResult{}, err
@@ -114,6 +125,40 @@ func (s *Service) Signup(ctx context.Context, in SignupInput) (SignupResult, err
 	return res, nil
 }
 
+// signupAllowed applies the sign-up mode.
+func (s *Service) signupAllowed(in SignupInput) error {
+	switch s.a.opt.signup {
+	case SignupClosed:
+		return abacus.Errorf(abacus.KindForbidden, "signup_closed",
+			"sign-up is closed on this server; ask an admin of your organization to invite you")
+	case SignupInviteOnly:
+		if strings.TrimSpace(in.InvitationToken) == "" {
+			return abacus.Errorf(abacus.KindForbidden, "signup_invite_only",
+				"sign-up needs an invitation on this server: send the invitation_token from your invitation e-mail, or ask an admin to invite you")
+		}
+	}
+	return nil
+}
+
+// signupInvited creates an account by accepting an invitation sent to
+// email: the account joins the inviting tenant with the invited role.
+func (s *Service) signupInvited(ctx context.Context, email string, in SignupInput) (SignupResult, error) {
+	a, err := s.acceptInvitation(ctx, AcceptInput{Token: in.InvitationToken, Password: in.Password}, email)
+	if err != nil {
+		return SignupResult{}, err
+	}
+	res := SignupResult{Tenant: Tenant{ID: a.TenantID}, Role: a.Role}
+	if res.User, err = s.getUser(ctx, a.UserID); err != nil {
+		return SignupResult{}, err
+	}
+	var created db.Time
+	if err := s.db.QueryRowContext(ctx, `SELECT name, created_at FROM tenants WHERE id = $1`, a.TenantID).Scan(&res.Tenant.Name, &created); err != nil {
+		return SignupResult{}, fmt.Errorf("reading tenant: %w", err)
+	}
+	res.Tenant.CreatedAt = created.Time
+	return res, nil
+}
+
 func (s *Service) sendVerification(ctx context.Context, tx *db.Tx, tenant, user, email string) error {
 	tok, err := s.newEmailToken(ctx, tx, emailToken{Kind: "verify", TenantID: tenant, UserID: user, Email: email}, VerifyTokenTTL)
 	if err != nil {
@@ -148,21 +193,18 @@ var errBadLogin = abacus.Errorf(abacus.KindUnauthorized, "invalid_credentials",
 
 // Login checks an e-mail and password (and the TOTP or a recovery code
 // when MFA is on) and starts a session. Failures slow down progressively
-// per account and per client IP (429 too_many_attempts with Retry-After),
-// never locking the account for good. Errors: invalid_email,
-// invalid_credentials, mfa_required, invalid_mfa_code, no_membership,
-// too_many_attempts.
+// per account and client IP, per account, and (briefly, past a burst) per
+// client IP (429 too_many_attempts with Retry-After), never locking the
+// account for good. Errors: invalid_email, invalid_credentials,
+// mfa_required, invalid_mfa_code, no_membership, too_many_attempts.
 func (s *Service) Login(ctx context.Context, in LoginInput) (Tokens, error) {
 	email, err := NormalizeEmail("email", in.Email)
 	if err != nil {
 		return Tokens{}, err
 	}
-	ip := requestFrom(ctx).IP
-	acctKey, ipKey := "acct:"+email, "ip:"+ip
-	for _, k := range []string{acctKey, ipKey} {
-		if wait, ok := s.a.backoff.Check(k); !ok {
-			return Tokens{}, throttleErr(wait)
-		}
+	keys := signInKeys(email, s.clientIP(ctx))
+	if err := s.checkSignIn(keys); err != nil {
+		return Tokens{}, err
 	}
 	var userID, hash string
 	err = s.db.QueryRowContext(ctx, `SELECT id, password_hash FROM users WHERE email = $1`, email).Scan(&userID, &hash)
@@ -174,8 +216,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Tokens, error) {
 		return Tokens{}, fmt.Errorf("verifying password: %w", err)
 	}
 	if !ok {
-		s.a.backoff.Fail(acctKey)
-		s.a.backoff.Fail(ipKey)
+		s.failSignIn(keys)
 		if userID != "" {
 			s.auditAllTenants(withActor(ctx, "user", userID), userID, "auth.login_failed", map[string]any{"reason": "password"})
 		}
@@ -184,13 +225,14 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Tokens, error) {
 	actx := withActor(ctx, "user", userID)
 	if err := s.checkMFA(actx, userID, in.TOTPCode); err != nil {
 		if e, ok := abacus.AsError(err); ok && e.Code == "invalid_mfa_code" {
-			s.a.backoff.Fail(acctKey)
-			s.a.backoff.Fail(ipKey)
+			s.failSignIn(keys)
 			s.auditAllTenants(actx, userID, "auth.login_failed", map[string]any{"reason": "mfa"})
 		}
 		return Tokens{}, err
 	}
-	s.a.backoff.Succeed(acctKey)
+	s.a.backoff.Succeed(keys.pair)
+	s.a.account.Succeed(keys.account)
+	s.a.known.Remember(keys.pair)
 	if rehash {
 		if h, err := s.hashPassword(ctx, in.Password); err == nil {
 			if _, err := s.db.ExecContext(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2`, h, userID); err != nil {
@@ -215,6 +257,39 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Tokens, error) {
 		return Tokens{}, err
 	}
 	return tok, s.signAccess(ctx, &tok)
+}
+
+// signIn names one sign-in attempt in the throttles.
+type signIn struct{ account, pair, ip string }
+
+func signInKeys(email, ip string) signIn {
+	return signIn{account: "acct:" + email, pair: "acct:" + email + "|ip:" + ip, ip: "ip:" + ip}
+}
+
+// checkSignIn refuses an attempt while any of its throttles holds it
+// back. The per-IP budget is only peeked: it is spent by failures, so
+// other accounts' sign-ins behind one address are not what exhausts it;
+// and it does not apply to an account that signed in from this address
+// before, so someone spraying passwords from an office's address does not
+// keep its regular users out. That is decided before the password is
+// checked, so it tells a guesser nothing.
+func (s *Service) checkSignIn(k signIn) error {
+	if wait, ok := s.a.ipFails.Peek(k.ip); !ok && !s.a.known.Has(k.pair) {
+		return throttleErr(wait)
+	}
+	if wait, ok := s.a.account.Check(k.account); !ok {
+		return throttleErr(wait)
+	}
+	if wait, ok := s.a.backoff.Check(k.pair); !ok {
+		return throttleErr(wait)
+	}
+	return nil
+}
+
+func (s *Service) failSignIn(k signIn) {
+	s.a.backoff.Fail(k.pair)
+	s.a.account.Fail(k.account)
+	s.a.ipFails.Allow(k.ip)
 }
 
 func throttleErr(wait time.Duration) *abacus.Error {
@@ -341,7 +416,7 @@ func (s *Service) getUser(ctx context.Context, id string) (User, error) {
 // Errors: email_token_invalid, email_token_expired, email_token_used,
 // too_many_attempts.
 func (s *Service) VerifyEmail(ctx context.Context, tok string) (User, error) {
-	if err := s.limit("verify", requestFrom(ctx).IP); err != nil {
+	if err := s.limit("verify", s.clientIP(ctx)); err != nil {
 		return User{}, err
 	}
 	var userID string
@@ -373,7 +448,7 @@ func (s *Service) ResendVerification(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.limit("verify", requestFrom(ctx).IP); err != nil {
+	if err := s.limit("verify", s.clientIP(ctx)); err != nil {
 		return err
 	}
 	u, err := s.getUser(ctx, p.ID)
@@ -398,7 +473,7 @@ func userPrincipal(ctx context.Context) (*abacus.Principal, error) {
 // answers the same whether or not one does; only a malformed address or
 // the rate limit (per client IP) is an error.
 func (s *Service) ForgotPassword(ctx context.Context, rawEmail string) error {
-	if err := s.limit("forgot", requestFrom(ctx).IP); err != nil {
+	if err := s.limit("forgot", s.clientIP(ctx)); err != nil {
 		return err
 	}
 	email, err := NormalizeEmail("email", rawEmail)
@@ -436,7 +511,7 @@ func (s *Service) ForgotPassword(ctx context.Context, rawEmail string) error {
 // every session of the account. Errors: email_token_*, password_*,
 // too_many_attempts.
 func (s *Service) ResetPassword(ctx context.Context, tok, newPassword string) error {
-	if err := s.limit("reset", requestFrom(ctx).IP); err != nil {
+	if err := s.limit("reset", s.clientIP(ctx)); err != nil {
 		return err
 	}
 	var email string
@@ -465,7 +540,7 @@ func (s *Service) ResetPassword(ctx context.Context, tok, newPassword string) er
 	if err != nil {
 		return err
 	}
-	s.a.backoff.Succeed("acct:" + email) // the owner proved control of the mailbox
+	s.a.account.Succeed("acct:" + email) // the owner proved control of the mailbox
 	return nil
 }
 

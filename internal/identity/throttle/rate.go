@@ -65,18 +65,40 @@ func (r *Rate) Allow(key string) (retryAfter time.Duration, ok bool) {
 	now := r.clock.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	next := now.Add(r.interval)
-	if tat := r.keys.get(key); tat != nil {
-		if tat.After(now) {
-			next = tat.Add(r.interval)
-		}
-		if wait := next.Sub(now) - r.cfg.Window; wait > 0 {
-			return wait, false
-		}
+	next, wait := r.next(key, now)
+	if wait > 0 {
+		return wait, false
 	}
 	// A full bucket is the same as no entry, so full ones are stale.
 	*r.keys.touch(key, func(t *time.Time) bool { return !t.After(now) }) = next
 	return 0, true
+}
+
+// Peek reports what Allow would answer without taking from the budget,
+// for limits that spend only on failures: Peek before the attempt, Allow
+// after a failed one.
+func (r *Rate) Peek(key string) (retryAfter time.Duration, ok bool) {
+	now := r.clock.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, wait := r.next(key, now); wait > 0 {
+		return wait, false
+	}
+	return 0, true
+}
+
+// next is key's theoretical arrival time after one more request, and how
+// long that request would have to wait (0 or less: none).
+func (r *Rate) next(key string, now time.Time) (time.Time, time.Duration) {
+	next := now.Add(r.interval)
+	tat := r.keys.get(key)
+	if tat == nil {
+		return next, 0
+	}
+	if tat.After(now) {
+		next = tat.Add(r.interval)
+	}
+	return next, next.Sub(now) - r.cfg.Window
 }
 
 // Len returns how many keys are remembered, for a metrics gauge.

@@ -290,3 +290,52 @@ func TestTooManyAttempts(t *testing.T) {
 		}
 	}
 }
+
+func TestRatePeekDoesNotSpend(t *testing.T) {
+	t.Parallel()
+	clock := abacus.NewFakeClock(t0)
+	r, _ := throttle.NewRate(throttle.RateConfig{Limit: 2, Window: time.Minute}, clock)
+	for range 10 {
+		if _, ok := r.Peek("k"); !ok {
+			t.Fatal("Peek refused an unspent budget")
+		}
+	}
+	r.Allow("k")
+	r.Allow("k")
+	if d, ok := r.Peek("k"); ok || d != 30*time.Second {
+		t.Fatalf("Peek after the budget is spent = %s, %v; want 30s, false", d, ok)
+	}
+	clock.Advance(30 * time.Second)
+	if _, ok := r.Peek("k"); !ok {
+		t.Fatal("Peek refused after a refill")
+	}
+}
+
+func TestKnown(t *testing.T) {
+	t.Parallel()
+	clock := abacus.NewFakeClock(t0)
+	k := throttle.NewKnown(time.Hour, 2, clock)
+	if k.Has("a") {
+		t.Fatal("unknown key known")
+	}
+	k.Remember("a")
+	clock.Advance(59 * time.Minute)
+	if !k.Has("a") {
+		t.Fatal("key forgotten before its ttl")
+	}
+	k.Remember("a") // remembering again restarts the ttl
+	clock.Advance(59 * time.Minute)
+	if !k.Has("a") {
+		t.Fatal("Remember did not restart the ttl")
+	}
+	clock.Advance(time.Minute)
+	if k.Has("a") {
+		t.Fatal("key known after its ttl")
+	}
+	k.Remember("b")
+	k.Remember("c")
+	k.Remember("d") // bound of 2: the stalest goes
+	if k.Has("b") || !k.Has("c") || !k.Has("d") {
+		t.Fatal("bound not kept by forgetting the stalest key")
+	}
+}
