@@ -37,6 +37,7 @@ func (a *App) modules() *modules {
 		metered := newMeteredUsage(m.usage, 250*time.Millisecond)
 		m.catalog = catalog.NewService(a.DB, a.Clock, a.Log, metered)
 		m.subs = subscription.NewService(m.catalog, a.Clock, a.Log)
+		m.subs.OnEnd(billing.CycleEnds)
 		m.billing = billing.NewService(a.DB, a.Clock, a.Log, billing.Config{}, billing.NewSubscriptionsAdvancing(m.catalog, m.subs), metered)
 	})
 	return m

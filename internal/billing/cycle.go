@@ -496,6 +496,20 @@ func (s *Service) RunOnce(ctx context.Context, now time.Time) (RunStats, error) 
 	return st, err
 }
 
+// CycleEnds brings the billing cycle of subscription sub forward to at,
+// inside tx, the transaction that ends the subscription there (a
+// subscription.EndHook). A cycle waits for the boundary of the period it
+// bills; a subscription canceled now ends before it, and its final
+// invoice, with the credit for the rest of the period, is due at the end,
+// in the next billing round.
+func CycleEnds(ctx context.Context, tx *db.Tx, tenant, sub string, at time.Time) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE billing_cycles SET next_at = $3 WHERE tenant_id = $1 AND subscription_id = $2 AND done = 0
+		AND next_at > $3`, tenant, sub, db.TimeOf(at)); err != nil {
+		return fmt.Errorf("moving the billing cycle of %s to its end: %w", sub, err)
+	}
+	return nil
+}
+
 type cursorRow struct {
 	sub, tenant string
 	k           int

@@ -329,6 +329,11 @@ func TestCancelNowCreditsTheRestOfThePeriod(t *testing.T) {
 		_, err := b.subs.Cancel(b.ctx, sub, subscription.CancelInput{When: subscription.Now})
 		must(t, err)
 		b.run(time.Date(2026, 2, 15, 0, 0, 0, 0, time.UTC))
+		// The final invoice is issued at the cancellation, not at the
+		// period end the cycle was waiting for.
+		if got := sumOf(b.invoiceAt(sub, time.Date(2026, 2, 15, 0, 0, 0, 0, time.UTC)), LineProration); !got.Equal(dec("-14")) {
+			t.Errorf("final invoice credits %s, want -14", got)
+		}
 		b.run(month(2))
 		var total decimal.Decimal
 		for _, inv := range b.invoices() {
