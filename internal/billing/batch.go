@@ -275,7 +275,7 @@ func (s *Service) billTenant(ctx context.Context, tx *db.Tx, tenant string, due 
 			cusIDs = append(cusIDs, sub.CustomerID)
 		}
 	}
-	customers, err := loadCustomers(ctx, tx, tenant, cusIDs)
+	customers, err := catalog.LoadCustomers(ctx, tx, tenant, cusIDs)
 	if err != nil {
 		return 0, 0, err
 	}

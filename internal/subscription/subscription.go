@@ -251,6 +251,7 @@ func NewService(cat *catalog.Service, clock abacus.Clock, log *slog.Logger) *Ser
 	}
 	s := &Service{db: cat.DB(), clock: clock, log: log, cat: cat, usage: cat.Usage(), cache: newStateCache(2 * time.Second)}
 	cat.OnChange(s.cache.invalidate)
+	cat.GuardCurrency(currencyLocked)
 	return s
 }
 
