@@ -315,16 +315,23 @@ func TestChangesAtAPeriodBoundaryAreBilledOnce(t *testing.T) {
 	})
 }
 
+// seatBilledThroughFebruary is a subscription to a 28.00 monthly fee from
+// t0, billed for January and, in advance, February.
+func seatBilledThroughFebruary(t *testing.T, d *db.DB) (*bundle, string) {
+	b := newBundle(t, d, t0, Config{})
+	plan := b.plan("seat", catalog.VersionSpec{Currency: "EUR", Charges: []pricing.Charge{feeCharge("seat", "28")}})
+	c := b.customer(catalog.CustomerInput{Name: "c", Currency: "EUR", Address: catalog.Address{Country: "DE"}})
+	sub := b.subscribe(c.ID, plan, "1", t0).ID
+	b.run(t0)
+	b.run(month(1))
+	return b, sub
+}
+
 // Canceling now credits the unused in-advance fees on the final invoice.
 func TestCancelNowCreditsTheRestOfThePeriod(t *testing.T) {
 	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
-		b := newBundle(t, d, t0, Config{})
-		plan := b.plan("seat", catalog.VersionSpec{Currency: "EUR", Charges: []pricing.Charge{feeCharge("seat", "28")}})
-		c := b.customer(catalog.CustomerInput{Name: "c", Currency: "EUR", Address: catalog.Address{Country: "DE"}})
-		sub := b.subscribe(c.ID, plan, "1", t0).ID
-		b.run(t0)
-		b.run(month(1))
+		b, sub := seatBilledThroughFebruary(t, d)
 		b.clock.Set(time.Date(2026, 2, 15, 0, 0, 0, 0, time.UTC))
 		_, err := b.subs.Cancel(b.ctx, sub, subscription.CancelInput{When: subscription.Now})
 		must(t, err)
@@ -352,12 +359,7 @@ func TestCancelNowCreditsTheRestOfThePeriod(t *testing.T) {
 func TestMigrationIssuesFinalInvoicesOfEarlierCancellations(t *testing.T) {
 	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
-		b := newBundle(t, d, t0, Config{})
-		plan := b.plan("seat", catalog.VersionSpec{Currency: "EUR", Charges: []pricing.Charge{feeCharge("seat", "28")}})
-		c := b.customer(catalog.CustomerInput{Name: "c", Currency: "EUR", Address: catalog.Address{Country: "DE"}})
-		sub := b.subscribe(c.ID, plan, "1", t0).ID
-		b.run(t0)
-		b.run(month(1))
+		b, sub := seatBilledThroughFebruary(t, d)
 		// Canceled by a service without the end hook, as before the fix.
 		canceled := time.Date(2026, 2, 15, 0, 0, 0, 0, time.UTC)
 		b.clock.Set(canceled)
