@@ -37,6 +37,7 @@ func (a *App) modules() *modules {
 		metered := newMeteredUsage(m.usage, 250*time.Millisecond)
 		m.catalog = catalog.NewService(a.DB, a.Clock, a.Log, metered)
 		m.subs = subscription.NewService(m.catalog, a.Clock, a.Log)
+		m.subs.OnEnd(billing.CycleEnds)
 		m.billing = billing.NewService(a.DB, a.Clock, a.Log, billing.Config{}, billing.NewSubscriptionsAdvancing(m.catalog, m.subs), metered)
 	})
 	return m
@@ -89,10 +90,31 @@ func minutes(from, to time.Time) (time.Time, time.Time, bool) {
 	return from, to, from.Before(to)
 }
 
+// spanOf is minutes, or for a span counted from the instant from on
+// (exact: the start of a subscription) to rounded down and from kept.
+func spanOf(from, to time.Time, exact bool) (time.Time, time.Time, bool) {
+	if !exact {
+		return minutes(from, to)
+	}
+	to = to.Truncate(time.Minute)
+	return from, to, from.Before(to)
+}
+
 // Usage returns the meter's value over [from, to), to the minute (see
 // minutes), summed across subjects.
 func (m *meteredUsage) Usage(ctx context.Context, tenantID, meterSlug string, subjects []string, from, to time.Time) (decimal.Decimal, error) {
-	from, to, some := minutes(from, to)
+	return m.usage(ctx, tenantID, meterSlug, subjects, from, to, false)
+}
+
+// UsageSince is Usage counted from the instant start on, not from the
+// start of its minute: usage belongs to a subscription from its start.
+// The minute start cuts is read from the stored events.
+func (m *meteredUsage) UsageSince(ctx context.Context, tenantID, meterSlug string, subjects []string, start, to time.Time) (decimal.Decimal, error) {
+	return m.usage(ctx, tenantID, meterSlug, subjects, start, to, true)
+}
+
+func (m *meteredUsage) usage(ctx context.Context, tenantID, meterSlug string, subjects []string, from, to time.Time, exact bool) (decimal.Decimal, error) {
+	from, to, some := spanOf(from, to, exact)
 	if len(subjects) == 0 || !some {
 		return decimal.Zero, nil
 	}
@@ -119,7 +141,7 @@ func (m *meteredUsage) Usage(ctx context.Context, tenantID, meterSlug string, su
 		ctx = context.WithoutCancel(ctx)
 	}
 	load := func() (any, error) {
-		res, _, err := m.svc.Query(tenantCtx(ctx, tenantID), meterSlug, usage.QueryParams{From: &qFrom, To: &qTo, Subject: subjects})
+		res, _, err := m.svc.Query(tenantCtx(ctx, tenantID), meterSlug, usage.QueryParams{From: &qFrom, To: &qTo, Subject: subjects, ExactFrom: exact})
 		if err != nil {
 			return nil, err
 		}
@@ -152,12 +174,22 @@ func (m *meteredUsage) Usage(ctx context.Context, tenantID, meterSlug string, su
 // and period for a whole batch of subscriptions. Not cached: invoices read
 // exact values.
 func (m *meteredUsage) UsageBySubject(ctx context.Context, tenantID, meterSlug string, subjects []string, from, to time.Time) (map[string]pricing.Usage, error) {
+	return m.bySubject(ctx, tenantID, meterSlug, subjects, from, to, false)
+}
+
+// UsageBySubjectSince is UsageBySubject counted from the instant start on
+// (see UsageSince): billing reads a subscription's first span with it.
+func (m *meteredUsage) UsageBySubjectSince(ctx context.Context, tenantID, meterSlug string, subjects []string, start, to time.Time) (map[string]pricing.Usage, error) {
+	return m.bySubject(ctx, tenantID, meterSlug, subjects, start, to, true)
+}
+
+func (m *meteredUsage) bySubject(ctx context.Context, tenantID, meterSlug string, subjects []string, from, to time.Time, exact bool) (map[string]pricing.Usage, error) {
 	out := make(map[string]pricing.Usage, len(subjects))
-	from, to, some := minutes(from, to)
+	from, to, some := spanOf(from, to, exact)
 	if len(subjects) == 0 || !some {
 		return out, nil
 	}
-	res, _, err := m.svc.Query(tenantCtx(ctx, tenantID), meterSlug, usage.QueryParams{From: &from, To: &to, Subject: subjects})
+	res, _, err := m.svc.Query(tenantCtx(ctx, tenantID), meterSlug, usage.QueryParams{From: &from, To: &to, Subject: subjects, ExactFrom: exact})
 	if err != nil {
 		return nil, err
 	}

@@ -253,238 +253,308 @@ func entriesOf(ctx context.Context, q db.Querier, tenant string, ids []string) (
 }
 
 // billTenant bills the due cycles of one tenant inside tx (see the top of
-// this file).
+// this file) in four steps: load what the cycles need, price them into
+// draft invoices, number those due for finalization, and write.
 func (s *Service) billTenant(ctx context.Context, tx *db.Tx, tenant string, due []cursorRow, now time.Time) (created, finalized int, err error) {
-	tb, err := s.loadTenant(ctx, tx, tenant)
+	ld, err := s.loadBatch(ctx, tx, tenant, due)
+	if err != nil || len(ld.cycles) == 0 {
+		return 0, 0, err
+	}
+	out, err := priceBatch(ld, now)
 	if err != nil {
 		return 0, 0, err
 	}
+	w := &batchWrite{tx: tx, subs: s.subs, tenant: tenant, now: now, ld: ld, out: out, events: batchEvents{tenant: tenant, now: now}}
+	// What does not depend on numbers is written before the counter row is
+	// locked (PostgreSQL holds that lock until commit and every worker
+	// waits for it): the cursors and the invoice.created events.
+	if err := w.cursorsAndCreated(ctx); err != nil {
+		return 0, 0, err
+	}
+	numbers, err := numberBatch(ctx, tx, tenant, ld.tb.settings, out, now)
+	if err != nil {
+		return 0, 0, err
+	}
+	if created, finalized, err = w.invoices(ctx, numbers); err != nil {
+		return 0, 0, err
+	}
+	if s.hookCreated != nil {
+		for range created {
+			s.hookCreated()
+		}
+	}
+	return created, finalized, nil
+}
+
+// batchLoad is what a tenant's due cycles are billed from, read with one
+// query per kind whatever the batch size.
+type batchLoad struct {
+	tb         *tenantBatch
+	cycles     []*cycle
+	lanes      int      // the cycles are built and finalized in lanes
+	laneOf     []int    // by cycle: a customer's cycles share a lane
+	customers  []string // ids, each once
+	prorations map[string][]Proration
+	reds       map[string][]*batchRedemption
+	ledgers    map[string][]CreditEntry
+}
+
+// loadBatch reads the due cycles' subscriptions, customers, usage,
+// prorations, redemptions and credit ledgers. A cycle whose subscription
+// is gone is closed here.
+func (s *Service) loadBatch(ctx context.Context, tx *db.Tx, tenant string, due []cursorRow) (*batchLoad, error) {
+	tb, err := s.loadTenant(ctx, tx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	ld := &batchLoad{tb: tb}
 	ids := make([]string, len(due))
 	for i, r := range due {
 		ids[i] = r.sub
 	}
+	if err := s.planBatch(ctx, tx, tenant, due, ids, ld); err != nil || len(ld.cycles) == 0 {
+		return ld, err
+	}
+	if err := fetchUsage(ctx, s.usage, tenant, ld.cycles); err != nil {
+		return nil, err
+	}
+	if ld.prorations, err = s.batchProrations(ctx, tx, tenant, ids, ld.cycles); err != nil {
+		return nil, err
+	}
+	if ld.reds, err = redemptionsOf(ctx, tx, tenant, ld.customers); err != nil {
+		return nil, err
+	}
+	if ld.ledgers, err = entriesOf(ctx, tx, tenant, ld.customers); err != nil {
+		return nil, err
+	}
+	return ld, nil
+}
+
+// planBatch reads the subscriptions with ids and their customers and
+// plans the due cycles into ld.
+func (s *Service) planBatch(ctx context.Context, tx *db.Tx, tenant string, due []cursorRow, ids []string, ld *batchLoad) error {
 	subs, err := s.subs.Load(ctx, tx, tenant, ids)
 	if err != nil {
-		return 0, 0, err
+		return err
 	}
-	var cusIDs []string
 	seen := map[string]bool{}
 	for _, sub := range subs {
 		if !seen[sub.CustomerID] {
 			seen[sub.CustomerID] = true
-			cusIDs = append(cusIDs, sub.CustomerID)
+			ld.customers = append(ld.customers, sub.CustomerID)
 		}
 	}
-	customers, err := loadCustomers(ctx, tx, tenant, cusIDs)
+	customers, err := catalog.LoadCustomers(ctx, tx, tenant, ld.customers)
 	if err != nil {
-		return 0, 0, err
+		return err
 	}
-	var cycles []*cycle
-	var cursors [][]any
 	for _, r := range due {
 		sub := subs[r.sub]
 		if sub == nil {
 			if _, err := tx.ExecContext(ctx, `UPDATE billing_cycles SET done = 1 WHERE subscription_id = $1`, r.sub); err != nil {
-				return 0, 0, err
+				return err
 			}
 			continue
 		}
 		cus, ok := customers[sub.CustomerID]
 		if !ok {
-			return 0, 0, fmt.Errorf("loading customer of %s: %w", sub.ID, abacus.NotFound("customer", sub.CustomerID))
+			return fmt.Errorf("loading customer of %s: %w", sub.ID, abacus.NotFound("customer", sub.CustomerID))
 		}
-		cycles = append(cycles, planCycle(sub, cus, r.k, nil))
+		ld.cycles = append(ld.cycles, planCycle(sub, cus, r.k, nil))
 	}
-	if len(cycles) == 0 {
-		return 0, 0, nil
+	ld.lanes = laneCount(len(ld.cycles))
+	ld.laneOf = make([]int, len(ld.cycles))
+	for i, c := range ld.cycles {
+		ld.laneOf[i] = laneFor(c.cus.ID, ld.lanes)
 	}
-	if err := fetchUsage(ctx, s.usage, tenant, cycles); err != nil {
-		return 0, 0, err
-	}
-	// Lanes never touch tx: without a bulk read, each cycle's prorations
-	// are read here, one query each.
-	var prorations map[string][]Proration
-	if bp, ok := s.subs.(BulkProrations); ok {
-		if prorations, err = bp.PendingProrationsOf(ctx, tx, tenant, ids); err != nil {
-			return 0, 0, err
-		}
-	} else {
-		prorations = map[string][]Proration{}
-		for _, c := range cycles {
-			if c.k > 0 || c.final {
-				if prorations[c.sub.ID], err = s.subs.PendingProrations(ctx, tx, tenant, c.sub.ID, c.at); err != nil {
-					return 0, 0, err
-				}
-			}
-		}
-	}
-	reds, err := redemptionsOf(ctx, tx, tenant, cusIDs)
-	if err != nil {
-		return 0, 0, err
-	}
-	ledgers, err := entriesOf(ctx, tx, tenant, cusIDs)
-	if err != nil {
-		return 0, 0, err
-	}
+	return nil
+}
 
-	// Building and finalizing are pure CPU work done in lanes, one
-	// goroutine per core; a customer's cycles stay in one lane and in
-	// order, because coupon uses and credit ledgers carry over from one
-	// of its invoices to the next. Nothing in a lane touches tx.
-	lanes := laneCount(len(cycles))
-	laneOf := make([]int, len(cycles))
-	for i, c := range cycles {
-		laneOf[i] = laneFor(c.cus.ID, lanes)
+// batchProrations reads the pending prorations of the batch: with one
+// query when the seam can (lanes never touch tx), else one per cycle.
+func (s *Service) batchProrations(ctx context.Context, tx *db.Tx, tenant string, ids []string, cycles []*cycle) (map[string][]Proration, error) {
+	if bp, ok := s.subs.(BulkProrations); ok {
+		return bp.PendingProrationsOf(ctx, tx, tenant, ids)
 	}
-	type built struct {
-		inv        *Invoice
-		cus        catalog.Customer
-		prorations []string
-		createdEvt []byte
-		err        error
-		// set by finalization
-		row     []any
-		lines   [][]any
-		entries [][]any
-		events  []pendingEvent
+	out := map[string][]Proration{}
+	for _, c := range cycles {
+		if c.k > 0 || c.final {
+			prs, err := s.subs.PendingProrations(ctx, tx, tenant, c.sub.ID, c.at)
+			if err != nil {
+				return nil, err
+			}
+			out[c.sub.ID] = prs
+		}
 	}
-	out := make([]built, len(cycles))
-	inLanes(lanes, func(lane int) {
+	return out, nil
+}
+
+// built is one cycle of a batch as priced, then as finalized.
+type built struct {
+	inv        *Invoice
+	cus        catalog.Customer
+	prorations []string
+	createdEvt []byte
+	err        error
+	// set by finalization
+	row     []any
+	lines   [][]any
+	entries [][]any
+	events  []pendingEvent
+}
+
+// priceBatch builds the draft invoice of every cycle (nil where there is
+// nothing to bill). Building is pure CPU work done in lanes, one
+// goroutine per core; a customer's cycles stay in one lane and in order,
+// because coupon uses carry over from one of its invoices to the next.
+func priceBatch(ld *batchLoad, now time.Time) ([]built, error) {
+	out := make([]built, len(ld.cycles))
+	inLanes(ld.lanes, func(lane int) {
 		batchUsed := map[string]int{}
-		for i, c := range cycles {
-			if laneOf[i] != lane || (c.k == 0 && c.final) { // ended before billing started: nothing to bill
+		for i, c := range ld.cycles {
+			if ld.laneOf[i] != lane || (c.k == 0 && c.final) { // ended before billing started: nothing to bill
 				continue
 			}
-			var prs []Proration
-			if c.k > 0 || c.final {
-				for _, p := range prorations[c.sub.ID] {
-					if !p.EffectiveAt.After(c.at) {
-						prs = append(prs, p)
-					}
-				}
-			}
-			var active []activeRedemption
-			for _, r := range reds[c.cus.ID] {
-				if r.SubscriptionID != "" && r.SubscriptionID != c.sub.ID {
-					continue
-				}
-				if r.limit > 0 && r.used+batchUsed[r.ID] >= r.limit {
-					continue
-				}
-				active = append(active, r.activeRedemption)
-			}
-			inv, prIDs, err := buildFrom(tb, c, "", prs, active)
-			if err != nil {
-				out[i].err = fmt.Errorf("building invoice of %s cycle %d: %w", c.sub.ID, c.k, err)
+			if out[i] = priceCycle(ld, c, batchUsed, now); out[i].err != nil {
 				return
 			}
-			if inv == nil {
-				out[i].prorations = prIDs // settled by the cycle's own period
-				continue
-			}
-			usedHere := map[string]bool{}
-			for _, l := range inv.Lines {
-				if l.RedemptionID != "" && !usedHere[l.RedemptionID] {
-					usedHere[l.RedemptionID] = true
-					batchUsed[l.RedemptionID]++
-				}
-			}
-			inv.CreatedAt, inv.UpdatedAt, inv.refreshedAt = now, now, now
-			evt, err := marshalFrozen(invoiceEvent(inv))
-			if err != nil {
-				out[i].err = fmt.Errorf("marshalling invoice.created payload: %w", err)
-				return
-			}
-			out[i] = built{inv: inv, cus: c.cus, prorations: prIDs, createdEvt: evt}
 		}
 	})
-	nFinal := 0
-	for i, c := range cycles {
+	for i := range out {
 		if out[i].err != nil {
-			return 0, 0, out[i].err
+			return nil, out[i].err
 		}
-		next := c.next
-		done := 0
+	}
+	return out, nil
+}
+
+// priceCycle builds cycle c's draft invoice with the prorations due by
+// its end and the redemptions still usable (batchUsed counts the uses
+// by the lane's earlier invoices).
+func priceCycle(ld *batchLoad, c *cycle, batchUsed map[string]int, now time.Time) built {
+	var prs []Proration
+	if c.k > 0 || c.final {
+		for _, p := range ld.prorations[c.sub.ID] {
+			if !p.EffectiveAt.After(c.at) {
+				prs = append(prs, p)
+			}
+		}
+	}
+	var active []activeRedemption
+	for _, r := range ld.reds[c.cus.ID] {
+		if r.SubscriptionID != "" && r.SubscriptionID != c.sub.ID {
+			continue
+		}
+		if r.limit > 0 && r.used+batchUsed[r.ID] >= r.limit {
+			continue
+		}
+		active = append(active, r.activeRedemption)
+	}
+	inv, prIDs, err := buildFrom(ld.tb, c, "", prs, active)
+	if err != nil {
+		return built{err: fmt.Errorf("building invoice of %s cycle %d: %w", c.sub.ID, c.k, err)}
+	}
+	if inv == nil {
+		return built{prorations: prIDs} // settled by the cycle's own period
+	}
+	usedHere := map[string]bool{}
+	for _, l := range inv.Lines {
+		if l.RedemptionID != "" && !usedHere[l.RedemptionID] {
+			usedHere[l.RedemptionID] = true
+			batchUsed[l.RedemptionID]++
+		}
+	}
+	inv.CreatedAt, inv.UpdatedAt, inv.refreshedAt = now, now, now
+	evt, err := marshalFrozen(invoiceEvent(inv))
+	if err != nil {
+		return built{err: fmt.Errorf("marshalling invoice.created payload: %w", err)}
+	}
+	return built{inv: inv, cus: c.cus, prorations: prIDs, createdEvt: evt}
+}
+
+// finalizing reports whether b's invoice is finalized in this batch: its
+// grace has passed.
+func (b *built) finalizing(now time.Time) bool { return b.inv != nil && !now.Before(b.inv.FinalizeAt) }
+
+// numberBatch takes the numbers of every invoice the batch finalizes, in
+// batch order, with one counter update ("" for the others).
+func numberBatch(ctx context.Context, tx *db.Tx, tenant string, st Settings, out []built, now time.Time) ([]string, error) {
+	n := 0
+	for i := range out {
+		if out[i].finalizing(now) {
+			n++
+		}
+	}
+	numbers := make([]string, len(out))
+	if n == 0 {
+		return numbers, nil
+	}
+	first, err := takeNumbers(ctx, tx, tenant, st.InvoicePrefix, n)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if out[i].finalizing(now) {
+			numbers[i] = formatNumber(st.InvoicePrefix, now, first)
+			first++
+		}
+	}
+	return numbers, nil
+}
+
+// batchWrite writes a priced batch inside tx.
+type batchWrite struct {
+	tx     *db.Tx
+	subs   Subscriptions
+	tenant string
+	now    time.Time
+	ld     *batchLoad
+	out    []built
+	events batchEvents
+}
+
+// cursorsAndCreated moves every cycle's cursor and writes the
+// invoice.created events.
+func (w *batchWrite) cursorsAndCreated(ctx context.Context) error {
+	cursors := make([][]any, 0, len(w.ld.cycles))
+	anyFinal := false
+	for i, c := range w.ld.cycles {
+		next, done := c.next, 0
 		if c.final {
 			next, done = c.at, 1
 		}
-		cursors = append(cursors, []any{c.sub.ID, tenant, db.TimeOf(c.sub.BillFrom), c.k + 1, db.TimeOf(next), done})
-		if out[i].inv != nil && !now.Before(out[i].inv.FinalizeAt) {
-			nFinal++
+		cursors = append(cursors, []any{c.sub.ID, w.tenant, db.TimeOf(c.sub.BillFrom), c.k + 1, db.TimeOf(next), done})
+		anyFinal = anyFinal || w.out[i].finalizing(w.now)
+		if inv := w.out[i].inv; inv != nil {
+			w.events.add(inv.ID, "invoice.created", w.out[i].createdEvt)
 		}
 	}
-
-	// What does not depend on numbers is written before the counter row is
-	// locked (PostgreSQL holds that lock until commit and every worker
-	// waits for it): the cursors and the invoice.created events. Event ids
-	// are taken here and below in the order the events happen, so the
-	// outbox keeps that order (per invoice: created, finalized, paid).
-	var eventRows [][]any
-	event := func(id, typ string, payload []byte) {
-		eventRows = append(eventRows, []any{abacus.NewID("evt"), tenant, "invoice", id, typ, string(payload), db.TimeOf(now)})
+	// Without finalizations the last created event is the batch's last.
+	if err := w.events.flush(ctx, w.tx, !anyFinal); err != nil {
+		return err
 	}
-	for i := range out {
-		if out[i].inv != nil {
-			event(out[i].inv.ID, "invoice.created", out[i].createdEvt)
-		}
-	}
-	// The last event of the batch goes through outbox.Record (below).
-	written := len(eventRows)
-	if nFinal == 0 {
-		written = max(0, written-1)
-	}
-	if err := insertRows(ctx, tx, `INSERT INTO outbox_events (id, tenant_id, aggregate_type, aggregate_id, type, payload, created_at)`, "",
-		eventRows[:written]); err != nil {
-		return 0, 0, fmt.Errorf("writing invoice events: %w", err)
-	}
-	if err := insertRows(ctx, tx, `INSERT INTO billing_cycles (subscription_id, tenant_id, bill_from, next_index, next_at, done)`,
+	if err := insertRows(ctx, w.tx, `INSERT INTO billing_cycles (subscription_id, tenant_id, bill_from, next_index, next_at, done)`,
 		` ON CONFLICT (subscription_id) DO UPDATE SET next_index = excluded.next_index, next_at = excluded.next_at, done = excluded.done, failures = 0, last_error = NULL`,
 		cursors); err != nil {
-		return 0, 0, fmt.Errorf("writing billing cycles: %w", err)
+		return fmt.Errorf("writing billing cycles: %w", err)
 	}
+	return nil
+}
 
-	// One counter update numbers every invoice this batch finalizes, in
-	// batch order.
-	numbers := make([]string, len(cycles))
-	if nFinal > 0 {
-		first, err := takeNumbers(ctx, tx, tenant, tb.settings.InvoicePrefix, nFinal)
-		if err != nil {
-			return 0, 0, err
-		}
-		for i := range out {
-			if inv := out[i].inv; inv != nil && !now.Before(inv.FinalizeAt) {
-				numbers[i] = formatNumber(tb.settings.InvoicePrefix, now, first)
-				first++
-			}
-		}
-	}
-
-	// The lanes finalize chunk by chunk while this goroutine writes the
-	// chunks already finished, so the inserts overlap the documents.
+// invoices finalizes the invoices under numbers and writes them with
+// their lines, credit entries and events, and marks the prorations they
+// settle invoiced. The lanes finalize chunk by chunk while this goroutine
+// writes the chunks already finished, so the inserts overlap the
+// documents.
+func (w *batchWrite) invoices(ctx context.Context, numbers []string) (created, finalized int, err error) {
 	const chunk = 250
-	chunks := (len(cycles) + chunk - 1) / chunk
+	out := w.out
+	chunks := (len(out) + chunk - 1) / chunk
 	ready := make([]sync.WaitGroup, chunks)
 	for i := range ready {
-		ready[i].Add(min(chunk, len(cycles)-i*chunk))
+		ready[i].Add(min(chunk, len(out)-i*chunk))
 	}
-	var lanesDone sync.WaitGroup
-	lanesDone.Add(1)
-	go func() {
-		defer lanesDone.Done()
-		inLanes(lanes, func(lane int) {
-			ledger := map[string][]CreditEntry{} // this lane's customers' ledgers as they grow
-			for i := range out {
-				if laneOf[i] != lane {
-					continue
-				}
-				b := &out[i]
-				if b.inv != nil {
-					b.err = finishInvoice(b.inv, b.cus, tb.settings, tenant, numbers[i], ledger, ledgers, now, &b.row, &b.lines, &b.entries, &b.events)
-				}
-				ready[i/chunk].Done()
-			}
-		})
-	}()
+	lanesDone := w.finalize(numbers, func(i int) { ready[i/chunk].Done() })
 	// On an early return the lanes still finish their (bounded) work
 	// before the batch's memory goes.
 	defer lanesDone.Wait()
@@ -503,7 +573,7 @@ func (s *Service) billTenant(ctx context.Context, tx *db.Tx, tenant string, due 
 				continue
 			}
 			for _, e := range b.events {
-				event(b.inv.ID, e.typ, e.payload)
+				w.events.add(b.inv.ID, e.typ, e.payload)
 			}
 			if numbers[i] != "" {
 				finalized++
@@ -513,48 +583,105 @@ func (s *Service) billTenant(ctx context.Context, tx *db.Tx, tenant string, due 
 			entryRows = append(entryRows, b.entries...)
 			created++
 		}
-		if err := insertRows(ctx, tx, `INSERT INTO invoices (`+invoiceCols+`, tenant_id)`, "", invRows); err != nil {
-			return 0, 0, fmt.Errorf("writing invoices: %w", err)
-		}
-		if err := insertRows(ctx, tx, `INSERT INTO invoice_lines (id, tenant_id, invoice_id, position, kind, description, charge_key, meter,
-			quantity, unit_amount, amount, net_amount, period_start, period_end, tax, redemption_id, details)`, "", lineRows); err != nil {
-			return 0, 0, fmt.Errorf("writing invoice lines: %w", err)
-		}
-	}
-	for _, w := range []struct {
-		what, head, tail string
-		rows             [][]any
-	}{
-		{"credit entries", `INSERT INTO credit_entries (id, tenant_id, customer_id, currency, kind, amount, grant_id, expires_at,
-			invoice_id, credit_note_id, description, created_at)`, "", entryRows},
-		// The outbox has no batch API yet: its row shape is written here
-		// directly, and the last event goes through outbox.Record so the
-		// relay is woken after commit.
-		{"invoice events", `INSERT INTO outbox_events (id, tenant_id, aggregate_type, aggregate_id, type, payload, created_at)`, "",
-			eventRows[written:max(written, len(eventRows)-1)]},
-	} {
-		if err := insertRows(ctx, tx, w.head, w.tail, w.rows); err != nil {
-			return 0, 0, fmt.Errorf("writing %s: %w", w.what, err)
-		}
-	}
-	if n := len(eventRows); n > 0 {
-		last := eventRows[n-1]
-		if _, err := outbox.Record(ctx, tx, outbox.Event{ID: last[0].(string), TenantID: tenant, AggregateType: "invoice",
-			AggregateID: last[3].(string), Type: last[4].(string), Payload: json.RawMessage(last[5].(string)), CreatedAt: now}, nil); err != nil {
+		if err := writeInvoiceRows(ctx, w.tx, invRows, lineRows); err != nil {
 			return 0, 0, err
 		}
+	}
+	if err := insertRows(ctx, w.tx, `INSERT INTO credit_entries (id, tenant_id, customer_id, currency, kind, amount, grant_id, expires_at,
+		invoice_id, credit_note_id, description, created_at)`, "", entryRows); err != nil {
+		return 0, 0, fmt.Errorf("writing credit entries: %w", err)
+	}
+	if err := w.events.finish(ctx, w.tx); err != nil {
+		return 0, 0, err
 	}
 	if len(prIDs) > 0 {
-		if err := s.subs.MarkProrationsInvoiced(ctx, tx, tenant, prIDs, now); err != nil {
+		if err := w.subs.MarkProrationsInvoiced(ctx, w.tx, w.tenant, prIDs, w.now); err != nil {
 			return 0, 0, err
-		}
-	}
-	if s.hookCreated != nil {
-		for range created {
-			s.hookCreated()
 		}
 	}
 	return created, finalized, nil
+}
+
+// finalize finalizes the batch's invoices under numbers in lanes, in the
+// background, calling done(i) when cycle i is finished; the WaitGroup
+// returned is done when every lane is.
+func (w *batchWrite) finalize(numbers []string, done func(i int)) *sync.WaitGroup {
+	var lanesDone sync.WaitGroup
+	lanesDone.Add(1)
+	go func() {
+		defer lanesDone.Done()
+		inLanes(w.ld.lanes, func(lane int) {
+			ledger := map[string][]CreditEntry{} // this lane's customers' ledgers as they grow
+			for i := range w.out {
+				if w.ld.laneOf[i] != lane {
+					continue
+				}
+				if b := &w.out[i]; b.inv != nil {
+					b.err = finishInvoice(b.inv, b.cus, w.ld.tb.settings, w.tenant, numbers[i], ledger, w.ld.ledgers, w.now, &b.row, &b.lines, &b.entries, &b.events)
+				}
+				done(i)
+			}
+		})
+	}()
+	return &lanesDone
+}
+
+// writeInvoiceRows writes invoices and their lines.
+func writeInvoiceRows(ctx context.Context, tx *db.Tx, invRows, lineRows [][]any) error {
+	if err := insertRows(ctx, tx, `INSERT INTO invoices (`+invoiceCols+`, tenant_id)`, "", invRows); err != nil {
+		return fmt.Errorf("writing invoices: %w", err)
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO invoice_lines (id, tenant_id, invoice_id, position, kind, description, charge_key, meter,
+		quantity, unit_amount, amount, net_amount, period_start, period_end, tax, redemption_id, details)`, "", lineRows); err != nil {
+		return fmt.Errorf("writing invoice lines: %w", err)
+	}
+	return nil
+}
+
+// batchEvents are a batch's outbox events in the order they happen (per
+// invoice: created, finalized, paid): their ids are taken in that order,
+// so the outbox keeps it.
+type batchEvents struct {
+	tenant  string
+	now     time.Time
+	rows    [][]any
+	written int
+}
+
+func (e *batchEvents) add(id, typ string, payload []byte) {
+	e.rows = append(e.rows, []any{abacus.NewID("evt"), e.tenant, "invoice", id, typ, string(payload), db.TimeOf(e.now)})
+}
+
+// flush writes the events not yet written, holding the last one back
+// when it may be the batch's last (see finish).
+func (e *batchEvents) flush(ctx context.Context, tx *db.Tx, holdLast bool) error {
+	upTo := len(e.rows)
+	if holdLast {
+		upTo = max(e.written, upTo-1)
+	}
+	// The outbox has no batch API yet: its row shape is written here
+	// directly.
+	if err := insertRows(ctx, tx, `INSERT INTO outbox_events (id, tenant_id, aggregate_type, aggregate_id, type, payload, created_at)`, "",
+		e.rows[e.written:upTo]); err != nil {
+		return fmt.Errorf("writing invoice events: %w", err)
+	}
+	e.written = upTo
+	return nil
+}
+
+// finish writes the rest of the events, the last through outbox.Record
+// so the relay is woken after commit.
+func (e *batchEvents) finish(ctx context.Context, tx *db.Tx) error {
+	if err := e.flush(ctx, tx, true); err != nil {
+		return err
+	}
+	if e.written == len(e.rows) {
+		return nil
+	}
+	last := e.rows[len(e.rows)-1]
+	_, err := outbox.Record(ctx, tx, outbox.Event{ID: last[0].(string), TenantID: e.tenant, AggregateType: "invoice",
+		AggregateID: last[3].(string), Type: last[4].(string), Payload: json.RawMessage(last[5].(string)), CreatedAt: e.now}, nil)
+	return err
 }
 
 // pendingEvent is an outbox event of a batch before it gets its id.

@@ -128,6 +128,14 @@ type BulkUsage interface {
 	UsageBySubject(ctx context.Context, tenantID, meterSlug string, subjects []string, from, to time.Time) (map[string]pricing.Usage, error)
 }
 
+// SinceUsage is an optional extension of BulkUsage: UsageBySubject counted
+// from the instant start on, not from the start of its minute (usage is
+// kept per minute). The worker reads the span a subscription's billing
+// starts with through it: usage from before the start is not billed.
+type SinceUsage interface {
+	UsageBySubjectSince(ctx context.Context, tenantID, meterSlug string, subjects []string, start, to time.Time) (map[string]pricing.Usage, error)
+}
+
 // Service bills subscriptions and manages invoices, credit notes,
 // coupons, credits and tax rates of the caller's tenant (read from ctx);
 // RunOnce works across tenants.

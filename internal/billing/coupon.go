@@ -259,13 +259,12 @@ func (s *Service) Redeem(ctx context.Context, idOrCode string, in RedeemInput) (
 				WithField("customer_id", "pays in "+cus.Currency)
 		}
 		if in.SubscriptionID != "" {
-			var owner string
-			err := tx.QueryRowContext(ctx, `SELECT customer_id FROM subscriptions WHERE tenant_id = $1 AND id = $2`, tenant, in.SubscriptionID).Scan(&owner)
-			if errors.Is(err, sql.ErrNoRows) || (err == nil && owner != cus.ID) {
-				return abacus.NotFound("subscription", in.SubscriptionID).WithField("subscription_id", "no such subscription of this customer")
-			}
+			subs, err := s.subs.Load(ctx, tx, tenant, []string{in.SubscriptionID})
 			if err != nil {
 				return err
+			}
+			if sub := subs[in.SubscriptionID]; sub == nil || sub.CustomerID != cus.ID {
+				return abacus.NotFound("subscription", in.SubscriptionID).WithField("subscription_id", "no such subscription of this customer")
 			}
 		}
 		r = Redemption{ID: abacus.NewID("red"), CouponID: c.ID, CustomerID: cus.ID, SubscriptionID: in.SubscriptionID, CreatedAt: now}

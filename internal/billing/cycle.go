@@ -92,6 +92,12 @@ type cycle struct {
 type usageKey struct {
 	meter    string
 	from, to int64
+	since    bool // from is where billing starts: counted from that instant exactly
+}
+
+// keyOf is the usage key of meter over span sp of the cycle.
+func (c *cycle) keyOf(meter string, sp period.Period) usageKey {
+	return usageKey{meter, sp.Start.UnixMicro(), sp.End.UnixMicro(), sp.Start.Equal(c.sub.BillFrom)}
 }
 
 // planCycle plans cycle k of sub, ending usage windows at upTo when it is
@@ -158,7 +164,7 @@ func (c *cycle) usageNeeds() []usageKey {
 		for _, ch := range g.windows[0].phase.Pricing.Charges {
 			if ch.Kind == pricing.ChargeUsage {
 				for _, sp := range g.served {
-					out = append(out, usageKey{ch.Meter, sp.Start.UnixMicro(), sp.End.UnixMicro()})
+					out = append(out, c.keyOf(ch.Meter, sp))
 				}
 			}
 		}
@@ -177,7 +183,7 @@ func (c *cycle) usageOf(g group) map[string]pricing.Usage {
 		}
 		u := pricing.Usage{Quantity: decimal.Zero}
 		for _, sp := range g.served {
-			u = u.Add(c.usage[usageKey{ch.Meter, sp.Start.UnixMicro(), sp.End.UnixMicro()}])
+			u = u.Add(c.usage[c.keyOf(ch.Meter, sp)])
 		}
 		usage[ch.Meter] = u
 	}
@@ -208,11 +214,16 @@ func fetchUsage(ctx context.Context, src UsageSource, tenant string, cycles []*c
 		}
 	}
 	bulk, isBulk := src.(BulkUsage)
+	since, isSince := src.(SinceUsage)
 	for _, k := range order {
 		r := reqs[k]
 		from, to := time.UnixMicro(k.from).UTC(), time.UnixMicro(k.to).UTC()
 		if isBulk {
-			by, err := bulk.UsageBySubject(ctx, tenant, k.meter, r.subjects, from, to)
+			read := bulk.UsageBySubject
+			if k.since && isSince {
+				read = since.UsageBySubjectSince
+			}
+			by, err := read(ctx, tenant, k.meter, r.subjects, from, to)
 			if err != nil {
 				return fmt.Errorf("reading usage of %s: %w", k.meter, err)
 			}
@@ -494,6 +505,20 @@ func (s *Service) RunOnce(ctx context.Context, now time.Time) (RunStats, error) 
 	n, err := s.expireCredits(ctx, now)
 	st.Expired = n
 	return st, err
+}
+
+// CycleEnds brings the billing cycle of subscription sub forward to at,
+// inside tx, the transaction that ends the subscription there (a
+// subscription.EndHook). A cycle waits for the boundary of the period it
+// bills; a subscription canceled now ends before it, and its final
+// invoice, with the credit for the rest of the period, is due at the end,
+// in the next billing round.
+func CycleEnds(ctx context.Context, tx *db.Tx, tenant, sub string, at time.Time) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE billing_cycles SET next_at = $3 WHERE tenant_id = $1 AND subscription_id = $2 AND done = 0
+		AND next_at > $3`, tenant, sub, db.TimeOf(at)); err != nil {
+		return fmt.Errorf("moving the billing cycle of %s to its end: %w", sub, err)
+	}
+	return nil
 }
 
 type cursorRow struct {

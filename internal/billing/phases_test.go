@@ -315,20 +315,32 @@ func TestChangesAtAPeriodBoundaryAreBilledOnce(t *testing.T) {
 	})
 }
 
+// seatBilledThroughFebruary is a subscription to a 28.00 monthly fee from
+// t0, billed for January and, in advance, February.
+func seatBilledThroughFebruary(t *testing.T, d *db.DB) (*bundle, string) {
+	b := newBundle(t, d, t0, Config{})
+	plan := b.plan("seat", catalog.VersionSpec{Currency: "EUR", Charges: []pricing.Charge{feeCharge("seat", "28")}})
+	c := b.customer(catalog.CustomerInput{Name: "c", Currency: "EUR", Address: catalog.Address{Country: "DE"}})
+	sub := b.subscribe(c.ID, plan, "1", t0).ID
+	b.run(t0)
+	b.run(month(1))
+	return b, sub
+}
+
 // Canceling now credits the unused in-advance fees on the final invoice.
 func TestCancelNowCreditsTheRestOfThePeriod(t *testing.T) {
 	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
-		b := newBundle(t, d, t0, Config{})
-		plan := b.plan("seat", catalog.VersionSpec{Currency: "EUR", Charges: []pricing.Charge{feeCharge("seat", "28")}})
-		c := b.customer(catalog.CustomerInput{Name: "c", Currency: "EUR", Address: catalog.Address{Country: "DE"}})
-		sub := b.subscribe(c.ID, plan, "1", t0).ID
-		b.run(t0)
-		b.run(month(1))
+		b, sub := seatBilledThroughFebruary(t, d)
 		b.clock.Set(time.Date(2026, 2, 15, 0, 0, 0, 0, time.UTC))
 		_, err := b.subs.Cancel(b.ctx, sub, subscription.CancelInput{When: subscription.Now})
 		must(t, err)
 		b.run(time.Date(2026, 2, 15, 0, 0, 0, 0, time.UTC))
+		// The final invoice is issued at the cancellation, not at the
+		// period end the cycle was waiting for.
+		if got := sumOf(b.invoiceAt(sub, time.Date(2026, 2, 15, 0, 0, 0, 0, time.UTC)), LineProration); !got.Equal(dec("-14")) {
+			t.Errorf("final invoice credits %s, want -14", got)
+		}
 		b.run(month(2))
 		var total decimal.Decimal
 		for _, inv := range b.invoices() {
@@ -337,6 +349,33 @@ func TestCancelNowCreditsTheRestOfThePeriod(t *testing.T) {
 		// January 28, February 28, 14 of February's 28 days credited.
 		if !total.Equal(dec("42")) {
 			t.Errorf("billed %s in all, want 42", total)
+		}
+	})
+}
+
+// Migration 0405 repairs the cycles of subscriptions canceled now before
+// billing moved a cycle to the end: the next billing round issues their
+// final invoices.
+func TestMigrationIssuesFinalInvoicesOfEarlierCancellations(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		b, sub := seatBilledThroughFebruary(t, d)
+		// Canceled by a service without the end hook, as before the fix.
+		canceled := time.Date(2026, 2, 15, 0, 0, 0, 0, time.UTC)
+		b.clock.Set(canceled)
+		_, err := subscription.NewService(b.cat, b.clock, nil).Cancel(b.ctx, sub, subscription.CancelInput{When: subscription.Now})
+		must(t, err)
+		all, err := db.Migrations(d.Engine())
+		must(t, err)
+		for _, m := range all {
+			if strings.HasPrefix(m.Name, "0405_") {
+				_, err := d.ExecContext(b.ctx, m.SQL)
+				must(t, err)
+			}
+		}
+		b.run(canceled)
+		if got := sumOf(b.invoiceAt(sub, canceled), LineProration); !got.Equal(dec("-14")) {
+			t.Errorf("final invoice credits %s, want -14", got)
 		}
 	})
 }

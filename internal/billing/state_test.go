@@ -62,6 +62,9 @@ func TestInvoiceStateErrors(t *testing.T) {
 		must(t, err)
 		_, err = b.svc.CreateCoupon(b.ctx, CouponInput{Code: "OLD", PercentOff: decp("5"), Duration: Forever, RedeemBy: &past})
 		must(t, err)
+		stranger := b.customer(catalog.CustomerInput{Name: "other", Currency: "EUR", Address: catalog.Address{Country: "DE"}})
+		_, err = b.svc.Redeem(b.ctx, "ONE", RedeemInput{CustomerID: stranger.ID, SubscriptionID: sub.ID})
+		wantCode(t, err, "subscription_not_found") // another customer's subscription
 		_, err = b.svc.Redeem(b.ctx, "ONE", RedeemInput{CustomerID: c.ID, SubscriptionID: sub.ID})
 		must(t, err)
 		_, err = b.svc.Redeem(b.ctx, "ONE", RedeemInput{CustomerID: c.ID})

@@ -52,6 +52,7 @@ type Service struct {
 
 	listenMu  sync.Mutex
 	listeners []func(tenantID, customerID string)
+	guards    []CurrencyGuard // see GuardCurrency
 }
 
 // NewService returns a catalog service. usage may be nil: every meter

@@ -290,6 +290,34 @@ func LoadCustomer(ctx context.Context, q db.Querier, tenant, id string) (Custome
 	return c, nil
 }
 
+// LoadCustomers reads the customers with ids of tenant through q in one
+// query, by id (billing reads a batch's customers with it). Unknown ids
+// are left out.
+func LoadCustomers(ctx context.Context, q db.Querier, tenant string, ids []string) (map[string]Customer, error) {
+	out := make(map[string]Customer, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, tenant)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	rows, err := q.QueryContext(ctx, `SELECT `+customerCols+` FROM customers WHERE tenant_id = $1 AND id IN (`+db.Placeholders(2, len(ids))+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading customers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		c, err := scanCustomer(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[c.ID] = c
+	}
+	return out, rows.Err()
+}
+
 // GetCustomer returns customer id; "customer_not_found" when it does not
 // exist or belongs to another tenant.
 func (s *Service) GetCustomer(ctx context.Context, id string) (Customer, error) {
@@ -349,14 +377,8 @@ func (s *Service) UpdateCustomer(ctx context.Context, id string, p CustomerPatch
 			return err
 		}
 		if in.Currency != cur.Currency {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM subscriptions WHERE tenant_id = $1 AND customer_id = $2 AND status <> 'ended'`,
-				tenant, id).Scan(&n); err != nil {
-				return fmt.Errorf("counting subscriptions: %w", err)
-			}
-			if n > 0 {
-				return abacus.Conflict("currency_locked", "the customer has %d live subscriptions in %s; end them before changing the currency", n, cur.Currency).
-					WithField("currency", "cannot change while subscriptions are live")
+			if err := s.guardCurrency(ctx, tx, tenant, id, cur.Currency); err != nil {
+				return err
 			}
 		}
 		c = cur
@@ -388,6 +410,33 @@ func (s *Service) UpdateCustomer(ctx context.Context, id string, p CustomerPatch
 	}
 	s.changed(tenant, id)
 	return c, nil
+}
+
+// CurrencyGuard is asked, inside the transaction that changes the
+// currency of customer customerID from currency, whether it may; an error
+// refuses the change. The subscription module refuses while the customer
+// has live subscriptions, billed in that currency.
+type CurrencyGuard func(ctx context.Context, tx *db.Tx, tenant, customerID, currency string) error
+
+// GuardCurrency adds g to the guards of currency changes (the catalog
+// cannot read the subscriptions of a customer itself: they are a module
+// above it).
+func (s *Service) GuardCurrency(g CurrencyGuard) {
+	s.listenMu.Lock()
+	s.guards = append(s.guards, g)
+	s.listenMu.Unlock()
+}
+
+func (s *Service) guardCurrency(ctx context.Context, tx *db.Tx, tenant, customerID, currency string) error {
+	s.listenMu.Lock()
+	guards := s.guards
+	s.listenMu.Unlock()
+	for _, g := range guards {
+		if err := g(ctx, tx, tenant, customerID, currency); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ArchiveCustomer archives customer id: it keeps its data and history but

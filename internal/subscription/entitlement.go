@@ -464,10 +464,24 @@ func (s *Service) metered(ctx context.Context, tenant, customerID string, st *cu
 	return s.meteredAt(ctx, tenant, customerID, ls.sub, f, terms, p, used)
 }
 
+// sinceUsage is a usage source that can count a span from an instant
+// inside a minute exactly (usage is kept per minute; app's metering
+// adapter reads that minute from the stored events).
+type sinceUsage interface {
+	UsageSince(ctx context.Context, tenantID, meterSlug string, subjects []string, start, to time.Time) (decimal.Decimal, error)
+}
+
 // usedIn returns the customer's usage of metered feature f in period p of
-// ls, from the subscription's start when it began within p.
+// ls, from the subscription's start instant when it began within p:
+// usage from before the start is not the subscription's.
 func (s *Service) usedIn(ctx context.Context, tenant string, st *customerState, ls *liveSub, f catalog.Feature, p *period.Period) (decimal.Decimal, error) {
-	used, err := s.usage.Usage(ctx, tenant, f.MeterSlug, st.subjects, maxTime(p.Start, ls.sub.StartedAt), p.End)
+	var used decimal.Decimal
+	var err error
+	if since, ok := s.usage.(sinceUsage); ok && !ls.sub.StartedAt.Before(p.Start) {
+		used, err = since.UsageSince(ctx, tenant, f.MeterSlug, st.subjects, ls.sub.StartedAt, p.End)
+	} else {
+		used, err = s.usage.Usage(ctx, tenant, f.MeterSlug, st.subjects, maxTime(p.Start, ls.sub.StartedAt), p.End)
+	}
 	if err != nil {
 		return decimal.Zero, fmt.Errorf("reading usage of %s: %w", f.MeterSlug, err)
 	}

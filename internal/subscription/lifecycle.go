@@ -288,6 +288,11 @@ func (s *Service) end(ctx context.Context, tx *db.Tx, sub *Subscription, at, now
 	if err := closePhase(ctx, tx, *sub, at); err != nil {
 		return err
 	}
+	for _, h := range s.onEnd {
+		if err := h(ctx, tx, sub.tenant, sub.ID, at); err != nil {
+			return fmt.Errorf("ending %s: %w", sub.ID, err)
+		}
+	}
 	_, err := record(ctx, tx, *sub, "ended", from, at, now, nil)
 	return err
 }

@@ -135,27 +135,14 @@ func (s *Service) PendingProrations(ctx context.Context, id string) ([]Proration
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, change_id, effective_at, lines FROM subscription_prorations
-		WHERE tenant_id = $1 AND subscription_id = $2 AND invoiced_at IS NULL ORDER BY id`, tenant, id)
+	by, err := readProrations(ctx, s.db, `WHERE tenant_id = $1 AND subscription_id = $2 AND invoiced_at IS NULL`, tenant, id)
 	if err != nil {
-		return nil, fmt.Errorf("reading prorations: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	out := []Proration{}
-	for rows.Next() {
-		var p Proration
-		var at db.Time
-		var lines string
-		if err := rows.Scan(&p.ID, &p.ChangeID, &at, &lines); err != nil {
-			return nil, err
-		}
-		p.EffectiveAt = at.Time
-		if err := json.Unmarshal([]byte(lines), &p.Lines); err != nil {
-			return nil, fmt.Errorf("decoding proration %s: %w", p.ID, err)
-		}
-		out = append(out, p)
+	if by[id] == nil {
+		return []Proration{}, nil
 	}
-	return out, rows.Err()
+	return by[id], nil
 }
 
 // MarkProrationsInvoiced records, inside billing's transaction tx, that

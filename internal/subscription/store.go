@@ -260,3 +260,18 @@ func mustJSON(v any) string {
 	}
 	return string(b)
 }
+
+// currencyLocked refuses to change the currency of a customer with live
+// subscriptions (a catalog.CurrencyGuard): they are billed in it.
+func currencyLocked(ctx context.Context, tx *db.Tx, tenant, customerID, currency string) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM subscriptions WHERE tenant_id = $1 AND customer_id = $2 AND status <> 'ended'`,
+		tenant, customerID).Scan(&n); err != nil {
+		return fmt.Errorf("counting subscriptions: %w", err)
+	}
+	if n > 0 {
+		return abacus.Conflict("currency_locked", "the customer has %d live subscriptions in %s; end them before changing the currency", n, currency).
+			WithField("currency", "cannot change while subscriptions are live")
+	}
+	return nil
+}

@@ -43,6 +43,7 @@
 package subscription
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -229,7 +230,18 @@ type Service struct {
 	usage catalog.UsageSource
 
 	cache *stateCache
+	onEnd []EndHook
 }
+
+// EndHook is told, inside the transaction that ends subscription sub of
+// tenant, that it ends at at (earlier than its period end when canceled
+// now). A module that schedules work by the subscription's periods moves
+// that work to the end in the same transaction; an error undoes the end.
+type EndHook func(ctx context.Context, tx *db.Tx, tenant, sub string, at time.Time) error
+
+// OnEnd adds h to the hooks run when a subscription ends. Call it before
+// the service is used.
+func (s *Service) OnEnd(h EndHook) { s.onEnd = append(s.onEnd, h) }
 
 // NewService returns a subscription service over the catalog's database
 // and usage source.
@@ -239,6 +251,7 @@ func NewService(cat *catalog.Service, clock abacus.Clock, log *slog.Logger) *Ser
 	}
 	s := &Service{db: cat.DB(), clock: clock, log: log, cat: cat, usage: cat.Usage(), cache: newStateCache(2 * time.Second)}
 	cat.OnChange(s.cache.invalidate)
+	cat.GuardCurrency(currencyLocked)
 	return s
 }
 

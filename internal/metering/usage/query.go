@@ -28,6 +28,10 @@ type QueryParams struct {
 	Subject        []string
 	GroupBy        []string
 	FilterGroupBy  map[string]string
+	// ExactFrom counts from From exactly instead of from the start of its
+	// minute: the events of that minute before From are left out (usage
+	// that belongs to a subscription from its start instant).
+	ExactFrom bool
 }
 
 // Query answers a usage query from stored rollups, reading the coarsest
@@ -71,8 +75,12 @@ func (s *Service) Query(ctx context.Context, idOrSlug string, p QueryParams) (*m
 		q.From = rec.CreatedAt.Add(-window).Truncate(24 * time.Hour)
 	}
 	q.From, q.To = q.From.UTC(), q.To.UTC()
-	res := chooseResolution(&q)
-	rows, err := s.readRows(ctx, tenant, c, q, res)
+	var rows []metering.Row
+	if p.ExactFrom && p.From != nil && !p.From.Equal(q.From) {
+		rows, err = s.readFrom(ctx, tenant, c, q, p.From.UTC())
+	} else {
+		rows, err = s.readRows(ctx, tenant, c, q, chooseResolution(&q))
+	}
 	if err != nil {
 		return nil, rec, err
 	}
