@@ -86,15 +86,15 @@ func TestDecodeEventsRejects(t *testing.T) {
 		fields         []string // "index:field" of each expected problem
 		msg            string   // substring of the message
 	}{
-		{"unknown media type", "text/plain", goodEvent, abacus.KindInvalid, CodeUnsupportedMediaType, nil, "text/plain"},
-		{"bad charset", "application/json; charset=latin1", goodEvent, abacus.KindInvalid, CodeUnsupportedMediaType, nil, "latin1"},
+		{"unknown media type", "text/plain", goodEvent, abacus.KindUnsupportedMediaType, CodeUnsupportedMediaType, nil, "text/plain"},
+		{"bad charset", "application/json; charset=latin1", goodEvent, abacus.KindUnsupportedMediaType, CodeUnsupportedMediaType, nil, "latin1"},
 		{"array for single", "application/cloudevents+json", "[" + goodEvent + "]", abacus.KindInvalid, CodeInvalidJSON, nil, "single JSON object"},
 		{"object for batch", "application/cloudevents-batch+json", goodEvent, abacus.KindInvalid, CodeInvalidJSON, nil, "array"},
 		{"bad json", "application/json", "{\n\"id\": \"x\",\n \"source\" \"s\"}", abacus.KindInvalid, CodeInvalidJSON, nil, "line 3, column 11"},
 		{"truncated", "application/json", goodEvent[:50], abacus.KindInvalid, CodeInvalidJSON, nil, "at byte 50"},
 		{"trailing garbage", "application/json", goodEvent + "x", abacus.KindInvalid, CodeInvalidJSON, nil, "after the JSON value"},
 		{"scalar body", "application/json", `42`, abacus.KindInvalid, CodeInvalidJSON, nil, "object or array"},
-		{"not utf8", "application/json", "{\"id\":\"\xff\"}", abacus.KindInvalid, CodeInvalidJSON, nil, "UTF-8"},
+		{"not utf8", "application/json", "{\"id\":\"\xff\"}", abacus.KindInvalid, CodeInvalidUTF8, nil, "UTF-8"},
 		{"empty batch", "application/json", `[]`, abacus.KindInvalid, CodeInvalidEvent, nil, "no events"},
 		{"missing everything", "application/json", `{}`, abacus.KindInvalid, CodeInvalidEvent,
 			[]string{"0:id", "0:source", "0:type", "0:subject", "0:specversion"}, ""},
