@@ -200,3 +200,36 @@ func matches(pattern, path string) bool {
 	}
 	return true
 }
+
+// The reproductions of issue 12 §3: the event-type schema route stored
+// and echoed invalid UTF-8 (its answer was no longer JSON) and took
+// text/plain and duplicate keys; login answered the password back.
+func TestJSONBodyReproductions(t *testing.T) {
+	t.Parallel()
+	a := start(t, "sqlite", nil)
+	const path = "/api/v1/event-types/api_call/schema"
+	for _, c := range []struct {
+		name, contentType, body string
+		status                  int
+		code, field             string
+	}{
+		{"invalid UTF-8", "application/json", "{\"type\":\"object\",\"title\":\"caf\xe9\"}", 400, "invalid_utf8", "title"},
+		{"text/plain", "text/plain", `{"type":"object"}`, 415, "unsupported_media_type", "header.Content-Type"},
+		{"duplicate keys", "application/json", `{"type":"object","properties":{"n":{"type":"string"},"n":{"type":"number"}}}`, 400, "duplicate_key", "properties.n"},
+	} {
+		res := a.raw("PUT", path, a.key, c.contentType, c.body)
+		checkProblem(t, c.name, res)
+		if res.status != c.status || problemCode(res.body) != c.code || !strings.Contains(string(res.body), `"field":"`+c.field+`"`) {
+			t.Errorf("%s: %d %s, want %d %s naming %s", c.name, res.status, res.body, c.status, c.code, c.field)
+		}
+	}
+	if res := a.raw("GET", path, a.key, "", ""); res.status != 404 {
+		t.Errorf("a refused schema was stored: %d %s", res.status, res.body)
+	}
+	res := a.raw("POST", "/api/v1/auth/login", "", "application/json",
+		`{"email":"owner@example.com","password":"correct horse battery staple","remember":true}`)
+	checkProblem(t, "login", res)
+	if res.status != 400 || strings.Contains(string(res.body), "horse") || !strings.Contains(string(res.body), `"field":"remember"`) {
+		t.Errorf("login with an unknown field: %d %s", res.status, res.body)
+	}
+}
