@@ -91,7 +91,9 @@ func isJSONMediaType(ct string) bool {
 //   - event_too_large (too_large): some event over MaxEventBytes; Fields
 //     also carry any other problems;
 //   - invalid_event (invalid): Fields list every problem of every event,
-//     with Index set to the event's position in the batch.
+//     with Index set to the event's position in the batch; a key given
+//     twice in one object (an attribute, or a key inside data, e.g. field
+//     data.a[1].b) is one of them.
 //
 // Duplicate ids are not an error (see DedupBatch). The returned events
 // share one private copy of body; their strings and Data stay valid
@@ -235,6 +237,7 @@ func (d *decoder) batch() ([]Event, int, *syntaxError) {
 			if err := s.skipValue(0); err != nil {
 				return nil, idx, err
 			}
+			s.dup = "" // the item is refused as a whole already
 		}
 		switch s.peek() {
 		case ',':
@@ -256,6 +259,7 @@ func (d *decoder) event(idx int, ev *Event) *syntaxError {
 	s.i++ // '{'
 	var seen, reported uint16
 	var timeSet bool
+	var extensions keySet
 	if s.peek() == '}' {
 		s.i++
 	} else {
@@ -354,9 +358,16 @@ func (d *decoder) event(idx int, ev *Event) *syntaxError {
 					}
 				}
 			default: // extension attributes are accepted and ignored
+				if extensions.add(s.b, ks, ke) {
+					d.v.AddAt(idx, key, "appears more than once; send each attribute once")
+				}
 				if err := s.skipValue(0); err != nil {
 					return err
 				}
+			}
+			if s.dup != "" { // a key twice in one object of the value, e.g. in data
+				d.v.AddAt(idx, joinPath(key, s.dup), "appears more than once in its object; send each key once")
+				s.dup = ""
 			}
 			switch s.peek() {
 			case ',':

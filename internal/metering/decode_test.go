@@ -74,6 +74,34 @@ func TestDecodeEventsFields(t *testing.T) {
 	}
 }
 
+// withData is goodEvent with data replaced.
+func withData(data string) string {
+	return strings.Replace(goodEvent, `{"tokens":12,"model":"gpt-4"}`, data, 1)
+}
+
+// manyKeys is an object with n distinct keys, then dup again when set.
+func manyKeys(n int, dup string) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = `"k` + itoa(i) + `":` + itoa(i)
+	}
+	if dup != "" {
+		parts = append(parts, `"`+dup+`":0`)
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}
+
+// Keys are unique per object, not per body: the same key in two objects,
+// or many distinct keys in one, is accepted.
+func TestDecodeEventsDistinctKeys(t *testing.T) {
+	t.Parallel()
+	for _, data := range []string{manyKeys(40, ""), `{"a":{"k":1},"b":{"k":1},"k":[{"k":1},{"k":2}]}`} {
+		if _, err := DecodeEvents("application/json", []byte(withData(data)), testNow, Limits{}); err != nil {
+			t.Errorf("%s: %v", data, err)
+		}
+	}
+}
+
 func TestDecodeEventsRejects(t *testing.T) {
 	t.Parallel()
 	ev := func(mod string) string {
@@ -106,6 +134,10 @@ func TestDecodeEventsRejects(t *testing.T) {
 		{"future", "application/json", strings.Replace(goodEvent, "2026-03-10T11:59:00Z", "2026-03-10T12:05:01Z", 1), abacus.KindInvalid, CodeInvalidEvent, []string{"0:time"}, "ahead"},
 		{"too old", "application/json", strings.Replace(goodEvent, "2026-03-10T11:59:00Z", "2026-02-03T11:59:59Z", 1), abacus.KindInvalid, CodeInvalidEvent, []string{"0:time"}, "35 days"},
 		{"duplicate attribute", "application/json", ev(`"specversion":"1.0","id":"a"`), abacus.KindInvalid, CodeInvalidEvent, []string{"0:id"}, "more than once"},
+		{"duplicate data key", "application/json", withData(`{"tokens":12,"tokens":13}`), abacus.KindInvalid, CodeInvalidEvent, []string{"0:data.tokens"}, "more than once"},
+		{"duplicate nested data key", "application/json", withData(`{"a":[{"b":1},{"b":1,"c":{"d":1,"d":2}}]}`), abacus.KindInvalid, CodeInvalidEvent, []string{"0:data.a[1].c.d"}, "more than once"},
+		{"duplicate key among many", "application/json", withData(manyKeys(40, "k7")), abacus.KindInvalid, CodeInvalidEvent, []string{"0:data.k7"}, "more than once"},
+		{"duplicate extension", "application/json", ev(`"specversion":"1.0","region":"eu","region":"us"`), abacus.KindInvalid, CodeInvalidEvent, []string{"0:region"}, "more than once"},
 		{"data_base64", "application/json", ev(`"specversion":"1.0","data_base64":"eA=="`), abacus.KindInvalid, CodeInvalidEvent, []string{"0:data_base64"}, ""},
 		{"bad datacontenttype", "application/json", ev(`"specversion":"1.0","datacontenttype":"text/xml"`), abacus.KindInvalid, CodeInvalidEvent, []string{"0:datacontenttype"}, ""},
 		{"batch lists every bad index", "application/json", "[" + goodEvent + "," + ev(`"specversion":"2"`) + ",7," + strings.Replace(goodEvent, `"id":"e1"`, `"id":""`, 1) + "]", abacus.KindInvalid, CodeInvalidEvent,
