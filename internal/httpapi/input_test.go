@@ -54,6 +54,12 @@ func inputServer(t *testing.T) *httptest.Server {
 		}) (*struct{ Body json.RawMessage }, error) {
 			return &struct{ Body json.RawMessage }{Body: in.RawBody}, nil
 		})
+	httpapi.Register(s, huma.Operation{OperationID: "refuse", Method: "POST", Path: "/refuse"}, httpapi.ScopePublic,
+		func(context.Context, *struct{}) (*struct{}, error) {
+			var v abacus.Validation
+			v.Add("", "the request as a whole is refused")
+			return nil, v.Err("refused")
+		})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return srv
@@ -131,6 +137,10 @@ func TestProblemsNeverEchoSecrets(t *testing.T) {
 	a := send(t, srv, "POST", "/login", "application/json", `{"email":"a@example.com","password":"`+secret+`","remember":true}`)
 	if f := a.fields(t); len(f) != 1 || f[0] != "remember" {
 		t.Errorf("unknown field: fields %v, want [remember]: %s", f, a.body)
+	}
+	a = send(t, srv, "POST", "/refuse", "", "")
+	if f := a.fields(t); a.status != 400 || len(f) != 1 || f[0] != "body" {
+		t.Errorf("a handler's field-less error: %d %s", a.status, a.body)
 	}
 	a = send(t, srv, "POST", "/login", "application/json", `{"email":"a@example.com","tags":[{}]}`)
 	if f := a.fields(t); strings.Join(f, ",") != "password,tags[0].key" {

@@ -329,10 +329,10 @@ func ReadBody(r *http.Request) ([]byte, error) {
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		return nil, abacus.Errorf(abacus.KindTooLarge, "body_too_large",
-			"the request body is over the limit of %d bytes", tooLarge.Limit)
+			"the request body is over the limit of %d bytes", tooLarge.Limit).WithField("body", "too large")
 	}
 	if err != nil {
-		return nil, abacus.Invalid("unreadable_body", "the request body could not be read: %v", err)
+		return nil, abacus.Invalid("unreadable_body", "the request body could not be read: %v", err).WithField("body", "unreadable")
 	}
 	return b, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -53,14 +54,19 @@ func newProblem(status int, code, detail string) *Problem {
 // and message; anything else is internal, logged here with the request id,
 // and shown without details.
 func ProblemFrom(ctx context.Context, log *slog.Logger, err error) *Problem {
+	p := problemFrom(ctx, log, err)
+	p.finish(ctx)
+	return p
+}
+
+func problemFrom(ctx context.Context, log *slog.Logger, err error) *Problem {
 	if p, ok := err.(*Problem); ok {
 		return p
 	}
 	if e, ok := abacus.AsError(err); ok {
 		p := newProblem(e.Kind.Status(), e.Code, e.Message)
-		p.Errors = e.Fields
+		p.Errors = slices.Clone(e.Fields) // finish fills in fields; the error may be shared
 		p.retryAfter = e.RetryAfter
-		p.RequestID = RequestID(ctx)
 		return p
 	}
 	if ctx.Err() != nil && (err == context.Canceled || strings.Contains(err.Error(), "context canceled")) {
@@ -69,9 +75,7 @@ func ProblemFrom(ctx context.Context, log *slog.Logger, err error) *Problem {
 		return p
 	}
 	log.ErrorContext(ctx, "internal error", "err", err)
-	p := newProblem(http.StatusInternalServerError, "internal", "an internal error occurred; it has been logged with this request id")
-	p.RequestID = RequestID(ctx)
-	return p
+	return newProblem(http.StatusInternalServerError, "internal", "an internal error occurred; it has been logged with this request id")
 }
 
 // finish completes p before it is written, wherever it was made: it
