@@ -226,7 +226,12 @@ func TestJSONBodyReproductions(t *testing.T) {
 	if res := a.raw("GET", path, a.key, "", ""); res.status != 404 {
 		t.Errorf("a refused schema was stored: %d %s", res.status, res.body)
 	}
-	res := a.raw("POST", "/api/v1/auth/login", "", "application/json",
+	res := a.do("POST", "/api/v1/customers", a.key, map[string]any{"name": "x"}, "Idempotency-Key", strings.Repeat("k", 300))
+	checkProblem(t, "long Idempotency-Key", res)
+	if res.status != 400 || !strings.Contains(string(res.body), `"field":"header.Idempotency-Key"`) {
+		t.Errorf("long Idempotency-Key: %d %s", res.status, res.body)
+	}
+	res = a.raw("POST", "/api/v1/auth/login", "", "application/json",
 		`{"email":"owner@example.com","password":"correct horse battery staple","remember":true}`)
 	checkProblem(t, "login", res)
 	if res.status != 400 || strings.Contains(string(res.body), "horse") || !strings.Contains(string(res.body), `"field":"remember"`) {
