@@ -175,10 +175,11 @@ func knownQuery(op *huma.Operation) string {
 // is JSON. An absent Content-Type is taken as the operation's own.
 func acceptedMediaType(op *huma.Operation, contentType string) (string, bool, error) {
 	documented := make([]string, 0, len(op.RequestBody.Content))
-	takesJSON := false
+	takesJSON, takesXML := false, false
 	for ct := range op.RequestBody.Content {
 		documented = append(documented, ct)
 		takesJSON = takesJSON || isJSON(ct)
+		takesXML = takesXML || isXML(ct)
 	}
 	sort.Strings(documented)
 	if contentType == "" {
@@ -195,7 +196,7 @@ func acceptedMediaType(op *huma.Operation, contentType string) (string, bool, er
 				return "", true, nil
 			}
 			return "application/json", true, nil // one JSON decoder serves every +json type
-		case slices.Contains(documented, mt):
+		case slices.Contains(documented, mt), takesXML && isXML(mt): // XML's types name one format (RFC 7303)
 			return "", false, nil
 		}
 	}
@@ -211,6 +212,12 @@ func unsupportedMediaType(format string, args ...any) error {
 func isJSON(mt string) bool {
 	mt = strings.ToLower(mt)
 	return mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")
+}
+
+// isXML reports whether a media type (without parameters) is XML.
+func isXML(mt string) bool {
+	mt = strings.ToLower(mt)
+	return mt == "application/xml" || mt == "text/xml" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+xml")
 }
 
 // CheckJSON refuses a JSON body holding invalid UTF-8 (invalid_utf8) or an

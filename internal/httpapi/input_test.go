@@ -60,6 +60,12 @@ func inputServer(t *testing.T) *httptest.Server {
 			v.Add("", "the request as a whole is refused")
 			return nil, v.Err("refused")
 		})
+	httpapi.Register(s, huma.Operation{OperationID: "convert", Method: "POST", Path: "/convert"}, httpapi.ScopePublic,
+		func(_ context.Context, in *struct {
+			RawBody []byte `contentType:"application/xml"`
+		}) (*struct{ Body string }, error) {
+			return &struct{ Body string }{Body: string(in.RawBody)}, nil
+		})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return srv
@@ -175,6 +181,11 @@ func TestJSONBodiesAreChecked(t *testing.T) {
 	for _, ct := range []string{"", "application/json", "application/schema+json", "application/merge-patch+json; charset=utf-8"} {
 		if a := send(t, srv, "PUT", "/schema", ct, `{"type":"object"}`); a.status != 200 || a.body != `{"type":"object"}`+"\n" {
 			t.Errorf("PUT /schema as %q: %d %s", ct, a.status, a.body)
+		}
+	}
+	for ct, status := range map[string]int{"application/xml": 200, "text/xml; charset=utf-8": 200, "application/json": 415} {
+		if a := send(t, srv, "POST", "/convert", ct, `<Invoice/>`); a.status != status {
+			t.Errorf("POST /convert as %s: %d %s, want %d", ct, a.status, a.body, status)
 		}
 	}
 	if a := send(t, srv, "POST", "/login", "application/vnd.abacus+json", `{"email":"a@example.com","password":"long enough"}`); a.status != 200 {
