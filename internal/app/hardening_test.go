@@ -159,6 +159,12 @@ func TestQueryAndMethodSweep(t *testing.T) {
 		t.Fatalf("only %d GET operations and %d cursors checked", gets, cursors)
 	}
 
+	// Declared deepObject parameters take any key in brackets.
+	q := "/api/v1/meters/" + fillWith + "/query?filterGroupBy%5Bmodel%5D=gpt-4&groupBy=model"
+	if res := a.raw("GET", q, a.key, "", ""); problemCode(res.body) == "unknown_query_parameter" {
+		t.Errorf("GET %s: %d %s", q, res.status, res.body)
+	}
+
 	routes := a.HTTP.Routes()
 	methods := map[string][]string{}
 	for _, r := range routes {
