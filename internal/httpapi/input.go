@@ -44,17 +44,17 @@ func (s *Server) checkInput(ctx huma.Context, next func(huma.Context)) {
 		next(ctx)
 		return
 	}
-	ct, json, err := acceptedMediaType(op, ctx.Header("Content-Type"))
+	ct, isJSONBody, err := acceptedMediaType(op, ctx.Header("Content-Type"))
 	if err != nil {
 		s.writeHumaError(ctx, err)
 		return
 	}
-	body, err := ReadBody(&http.Request{Body: io.NopCloser(ctx.BodyReader())})
+	body, err := readBody(ctx.BodyReader())
 	if err != nil {
 		s.writeHumaError(ctx, err)
 		return
 	}
-	if json {
+	if isJSONBody {
 		if err := CheckJSON(body); err != nil {
 			s.writeHumaError(ctx, err)
 			return

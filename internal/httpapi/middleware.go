@@ -324,8 +324,10 @@ func jsonEncode(w io.Writer, v any) error {
 }
 
 // ReadBody reads a request body, turning the body limit into a problem.
-func ReadBody(r *http.Request) ([]byte, error) {
-	b, err := io.ReadAll(r.Body)
+func ReadBody(r *http.Request) ([]byte, error) { return readBody(r.Body) }
+
+func readBody(body io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(body)
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		return nil, abacus.Errorf(abacus.KindTooLarge, "body_too_large",
