@@ -25,7 +25,7 @@ import (
 const MetaOwnCursor = "own_cursor"
 
 // idCursor is the shape of an id cursor: a type prefix and a ULID.
-var idCursor = regexp.MustCompile(`^[a-z]{2,6}_[0-9a-z]{26}$`)
+var idCursor = regexp.MustCompile(`^[a-z]{1,8}_[0-9a-z]{26}$`)
 
 // checkInput is huma middleware refusing what the operation cannot mean to
 // accept before its input is decoded: query parameters it does not
