@@ -27,6 +27,10 @@ const (
 	KindInternal      Kind = "internal"      // 500: a bug or an unexpected fault; details are logged, not shown
 )
 
+// KindUnsupportedMediaType is a 415: the body's Content-Type is not one the
+// route takes.
+const KindUnsupportedMediaType Kind = "unsupported_media_type"
+
 // Status returns the HTTP status for the kind.
 func (k Kind) Status() int {
 	switch k {
@@ -42,6 +46,8 @@ func (k Kind) Status() int {
 		return http.StatusConflict
 	case KindTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case KindUnsupportedMediaType:
+		return http.StatusUnsupportedMediaType
 	case KindUnprocessable:
 		return http.StatusUnprocessableEntity
 	case KindRateLimited:

@@ -43,7 +43,8 @@ func (i *idempotency) wrap(next http.Handler) http.Handler {
 			return
 		}
 		if len(key) > 255 {
-			WriteProblem(w, r, newProblem(http.StatusBadRequest, "invalid_idempotency_key", "Idempotency-Key must be at most 255 characters"))
+			WriteError(w, r, i.log, abacus.Invalid("invalid_idempotency_key", "Idempotency-Key must be at most 255 characters").
+				WithField("header.Idempotency-Key", "longer than 255 characters"))
 			return
 		}
 		body, err := ReadBody(r)

@@ -87,8 +87,8 @@ func TestResponsesEncodeAsEncodingJSON(t *testing.T) {
 }
 
 // The mux matches each request once: unknown routes (and known paths with
-// another method) reach its catch-all, and the metrics name the matched
-// pattern — also for requests refused before routing.
+// another method, answered 405) reach its catch-all, and the metrics name
+// the matched pattern — also for requests refused before routing.
 func TestUnknownRoutesAndRouteLabels(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
@@ -105,12 +105,16 @@ func TestUnknownRoutesAndRouteLabels(t *testing.T) {
 		h.ServeHTTP(w, httptest.NewRequest(method, path, nil))
 		return w
 	}
-	for _, c := range []struct{ method, path string }{{"GET", "/nope"}, {"DELETE", "/things/1"}, {"GET", "/things/1/more"}} {
+	for _, c := range []struct {
+		method, path string
+		status       int
+		code, allow  string
+	}{{"GET", "/nope", 404, "route_not_found", ""}, {"DELETE", "/things/1", 405, "method_not_allowed", "GET, HEAD"}, {"GET", "/things/1/more", 404, "route_not_found", ""}} {
 		w := serve(c.method, c.path)
 		var p map[string]any
 		_ = json.Unmarshal(w.Body.Bytes(), &p)
-		if w.Code != 404 || w.Header().Get("Content-Type") != "application/problem+json" || p["code"] != "route_not_found" || p["request_id"] == "" {
-			t.Fatalf("%s %s: %d %s %s", c.method, c.path, w.Code, w.Header().Get("Content-Type"), w.Body.Bytes())
+		if w.Code != c.status || w.Header().Get("Content-Type") != "application/problem+json" || p["code"] != c.code || p["request_id"] == "" || w.Header().Get("Allow") != c.allow {
+			t.Fatalf("%s %s: %d %s Allow %q %s", c.method, c.path, w.Code, w.Header().Get("Content-Type"), w.Header().Get("Allow"), w.Body.Bytes())
 		}
 	}
 	if w := serve("GET", "/things/1"); w.Code != 401 {
@@ -135,7 +139,7 @@ func TestUnknownRoutesAndRouteLabels(t *testing.T) {
 	}
 	want := map[string]float64{
 		"method=GET route=unmatched status=404 ":        2,
-		"method=DELETE route=unmatched status=404 ":     1,
+		"method=DELETE route=unmatched status=405 ":     1,
 		"method=GET route=GET /things/{id} status=401 ": 1,
 	}
 	for k, v := range want {

@@ -42,11 +42,34 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// notFound is the mux's catch-all: unknown routes (and known paths with
-// another method) get problem+json instead of the mux's plain text.
-func notFound(w http.ResponseWriter, r *http.Request) {
+// notFound is the mux's catch-all: unknown routes get problem+json
+// instead of the mux's plain text, and a known path asked with another
+// method a 405 listing the methods it has in Allow.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	if allow := s.allowedMethods(r); len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		WriteProblem(w, r, newProblem(http.StatusMethodNotAllowed, "method_not_allowed",
+			fmt.Sprintf("%s does not take %s; use %s", r.URL.Path, r.Method, strings.Join(allow, ", "))))
+		return
+	}
 	WriteProblem(w, r, newProblem(http.StatusNotFound, "route_not_found",
 		fmt.Sprintf("no route for %s %s; see /docs for the API", r.Method, r.URL.Path)))
+}
+
+// allowedMethods returns the methods whose routes match r's path. Only
+// requests that matched no route pay for it.
+func (s *Server) allowedMethods(r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != catchAll {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 // catchAll is the pattern of notFound; metrics label it "unmatched".
@@ -301,15 +324,17 @@ func jsonEncode(w io.Writer, v any) error {
 }
 
 // ReadBody reads a request body, turning the body limit into a problem.
-func ReadBody(r *http.Request) ([]byte, error) {
-	b, err := io.ReadAll(r.Body)
+func ReadBody(r *http.Request) ([]byte, error) { return readBody(r.Body) }
+
+func readBody(body io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(body)
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		return nil, abacus.Errorf(abacus.KindTooLarge, "body_too_large",
-			"the request body is over the limit of %d bytes", tooLarge.Limit)
+			"the request body is over the limit of %d bytes", tooLarge.Limit).WithField("body", "too large")
 	}
 	if err != nil {
-		return nil, abacus.Invalid("unreadable_body", "the request body could not be read: %v", err)
+		return nil, abacus.Invalid("unreadable_body", "the request body could not be read: %v", err).WithField("body", "unreadable")
 	}
 	return b, nil
 }

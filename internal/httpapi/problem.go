@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -53,14 +54,19 @@ func newProblem(status int, code, detail string) *Problem {
 // and message; anything else is internal, logged here with the request id,
 // and shown without details.
 func ProblemFrom(ctx context.Context, log *slog.Logger, err error) *Problem {
+	p := problemFrom(ctx, log, err)
+	p.finish(ctx)
+	return p
+}
+
+func problemFrom(ctx context.Context, log *slog.Logger, err error) *Problem {
 	if p, ok := err.(*Problem); ok {
 		return p
 	}
 	if e, ok := abacus.AsError(err); ok {
 		p := newProblem(e.Kind.Status(), e.Code, e.Message)
-		p.Errors = e.Fields
+		p.Errors = slices.Clone(e.Fields) // finish fills in fields; the error may be shared
 		p.retryAfter = e.RetryAfter
-		p.RequestID = RequestID(ctx)
 		return p
 	}
 	if ctx.Err() != nil && (err == context.Canceled || strings.Contains(err.Error(), "context canceled")) {
@@ -69,35 +75,40 @@ func ProblemFrom(ctx context.Context, log *slog.Logger, err error) *Problem {
 		return p
 	}
 	log.ErrorContext(ctx, "internal error", "err", err)
-	p := newProblem(http.StatusInternalServerError, "internal", "an internal error occurred; it has been logged with this request id")
-	p.RequestID = RequestID(ctx)
-	return p
+	return newProblem(http.StatusInternalServerError, "internal", "an internal error occurred; it has been logged with this request id")
 }
 
-// WriteProblem writes p as the response.
-func WriteProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
+// finish completes p before it is written, wherever it was made: it
+// carries the request id, and each field error names its field ("body"
+// when the problem is the body as a whole).
+func (p *Problem) finish(ctx context.Context) {
 	if p.RequestID == "" {
-		p.RequestID = RequestID(r.Context())
+		p.RequestID = RequestID(ctx)
 	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	if p.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(p.retryAfter))
+	for i := range p.Errors {
+		if p.Errors[i].Field == "" {
+			p.Errors[i].Field = "body"
+		}
 	}
-	w.WriteHeader(p.Status)
-	_ = json.NewEncoder(w).Encode(p)
 }
 
-// WriteOpError writes err as a problem exactly as a Register route
-// answers it (encoded by the huma format, so without HTML escaping), for
-// raw routes added with HandleOp.
-func WriteOpError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	p := ProblemFrom(r.Context(), log, err)
+// WriteProblem writes p as the response, encoded as a Register route
+// answers it (the huma format, without HTML escaping). Every problem a
+// raw handler or middleware answers goes through here.
+func WriteProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
+	p.finish(r.Context())
 	w.Header().Set("Content-Type", "application/problem+json")
 	if p.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(p.retryAfter))
 	}
 	w.WriteHeader(p.Status)
 	_ = jsonFormat.Marshal(w, p)
+}
+
+// WriteOpError writes err as a problem exactly as a Register route
+// answers it, for raw routes added with HandleOp.
+func WriteOpError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	WriteError(w, r, log, err)
 }
 
 // WriteError writes err as a problem.
@@ -109,48 +120,107 @@ func init() {
 	// huma's own errors (request validation, unparsable bodies, content
 	// negotiation) become Problems too, so every error has one shape.
 	huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
-		code := "invalid_request"
-		switch {
-		case status == http.StatusUnprocessableEntity || status == http.StatusBadRequest:
-			status = http.StatusBadRequest // bad input is a 400 everywhere in Abacus
-		case status == http.StatusRequestEntityTooLarge:
-			code = "body_too_large"
-		case status == http.StatusUnsupportedMediaType:
-			code = "unsupported_media_type"
-			msg = "send the body as JSON with Content-Type: application/json"
-			errs = nil
-		case status == http.StatusNotAcceptable:
-			code = "not_acceptable"
-		case status >= 500:
-			code = "internal"
-		default:
-			code = strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_")
-		}
-		p := newProblem(status, code, msg)
-		for _, e := range errs {
-			if e == nil {
-				continue
-			}
-			fe := abacus.FieldError{Message: e.Error()}
-			if d, ok := e.(huma.ErrorDetailer); ok {
-				det := d.ErrorDetail()
-				fe.Field = strings.TrimPrefix(strings.TrimPrefix(det.Location, "body."), "body")
-				fe.Message = det.Message
-				if det.Value != nil {
-					if b, err := json.Marshal(det.Value); err == nil && len(b) < 200 {
-						fe.Message += " (got " + string(b) + ")"
-					}
-				}
-			}
-			p.Errors = append(p.Errors, fe)
-		}
-		if len(p.Errors) > 0 && (msg == "validation failed" || msg == "") {
-			f := p.Errors[0]
-			p.Detail = strings.TrimSpace(f.Field + ": " + f.Message)
-			if len(p.Errors) > 1 {
-				p.Detail += " (and " + strconv.Itoa(len(p.Errors)-1) + " more problems)"
-			}
+		return newHumaProblem(status, msg, errs...)
+	}
+	huma.NewErrorWithContext = func(ctx huma.Context, status int, msg string, errs ...error) huma.StatusError {
+		p := newHumaProblem(status, msg, errs...)
+		if ctx != nil {
+			p.finish(ctx.Context())
 		}
 		return p
 	}
+}
+
+func newHumaProblem(status int, msg string, errs ...error) *Problem {
+	code := "invalid_request"
+	switch {
+	case status == http.StatusUnprocessableEntity || status == http.StatusBadRequest:
+		status = http.StatusBadRequest // bad input is a 400 everywhere in Abacus
+	case status == http.StatusRequestEntityTooLarge:
+		code = "body_too_large"
+	case status == http.StatusUnsupportedMediaType:
+		code = "unsupported_media_type"
+		msg = "send the body as JSON with Content-Type: application/json"
+		errs = []error{&huma.ErrorDetail{Location: "header.Content-Type", Message: "unsupported media type"}}
+	case status == http.StatusNotAcceptable:
+		code = "not_acceptable"
+	case status >= 500:
+		code = "internal"
+	default:
+		code = strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_")
+	}
+	p := newProblem(status, code, msg)
+	for _, e := range errs {
+		if e != nil {
+			p.Errors = append(p.Errors, fieldError(e))
+		}
+	}
+	if len(p.Errors) > 0 && (msg == "validation failed" || msg == "") {
+		f := p.Errors[0]
+		p.Detail = strings.TrimSpace(f.Field + ": " + f.Message)
+		if len(p.Errors) > 1 {
+			p.Detail += " (and " + strconv.Itoa(len(p.Errors)-1) + " more problems)"
+		}
+	}
+	return p
+}
+
+// fieldError turns one of huma's errors into a field error named by its
+// path: a body field bare (email, items[0].amount), another location with
+// its prefix (query.limit, path.id), the body as a whole "body". The
+// offending value is shown only when it is a short scalar of a field
+// that is not secret: never a whole body or object, never a password.
+func fieldError(e error) abacus.FieldError {
+	d, ok := e.(huma.ErrorDetailer)
+	if !ok {
+		return abacus.FieldError{Field: "body", Message: e.Error()}
+	}
+	det := d.ErrorDetail()
+	fe := abacus.FieldError{Field: strings.TrimPrefix(det.Location, "body."), Message: det.Message}
+	if fe.Field == "" {
+		fe.Field = "body"
+	}
+	// A missing property is reported at its object; name the property.
+	if name, ok := strings.CutPrefix(det.Message, "expected required property "); ok {
+		if name, ok = strings.CutSuffix(name, " to be present"); ok {
+			fe.Field = strings.TrimPrefix(strings.TrimPrefix(fe.Field+"."+name, "body."), "body")
+			fe.Message = "is required"
+		}
+	}
+	if fe.Field != "body" && !secretField(fe.Field) {
+		fe.Message += shownValue(det.Value)
+	}
+	return fe
+}
+
+// shownValue is " (got v)" for a short scalar v, else "".
+func shownValue(v any) string {
+	switch x := v.(type) {
+	case string:
+		if len(x) > 64 {
+			return ""
+		}
+	case bool, float64, int, int64, json.Number:
+	default:
+		return ""
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	return " (got " + string(b) + ")"
+}
+
+// secretWords mark a field whose value must never be shown back.
+var secretWords = []string{"password", "passphrase", "secret", "token", "key", "credential", "otp", "code", "authorization"}
+
+// secretField reports whether a field path's last name looks secret.
+func secretField(path string) bool {
+	name := strings.ToLower(path[strings.LastIndexAny(path, ".]")+1:])
+	for _, w := range secretWords {
+		if strings.Contains(name, w) {
+			return true
+		}
+	}
+	return false
 }

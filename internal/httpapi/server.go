@@ -110,11 +110,11 @@ func New(cfg Config, d *db.DB, log *slog.Logger, reg *prometheus.Registry) *Serv
 	}
 	s.idem = &idempotency{db: d, log: log}
 	s.API = humago.New(mux, hc)
-	s.API.UseMiddleware(s.checkScope)
+	s.API.UseMiddleware(s.checkScope, s.checkInput)
 	s.routes["GET /openapi.json"] = ScopePublic
 	s.routes["GET /openapi.yaml"] = ScopePublic
 
-	mux.HandleFunc(catchAll, notFound)
+	mux.HandleFunc(catchAll, s.notFound)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /docs", serveDocs)
@@ -201,7 +201,7 @@ func (s *Server) Handle(pattern string, scope abacus.Scope, h http.Handler) {
 // responses. For hot routes that must answer exactly what a huma operation
 // would, without its reflection-based decoding and encoding per request.
 func HandleOp[O any](s *Server, op huma.Operation, scope abacus.Scope, h http.Handler) {
-	s.Handle(op.Method+" "+op.Path, scope, h)
+	s.Handle(op.Method+" "+op.Path, scope, s.checkRawQuery(&op, h))
 	if scope != ScopePublic {
 		op.Security = []map[string][]string{{"bearer": {}}}
 		op.Description = strings.TrimSpace(op.Description + "\n\nRequires scope `" + string(scope) + "`.")
@@ -276,10 +276,7 @@ func (s *Server) checkScope(ctx huma.Context, next func(huma.Context)) {
 	op := ctx.Operation()
 	scope, _ := op.Metadata["scope"].(abacus.Scope)
 	if p := s.scopeProblem(ctx.Context(), scope, op.Method, op.Path); p != nil {
-		p.RequestID = RequestID(ctx.Context())
-		ctx.SetHeader("Content-Type", "application/problem+json")
-		ctx.SetStatus(p.Status)
-		_ = jsonEncode(ctx.BodyWriter(), p)
+		s.writeHumaProblem(ctx, p)
 		return
 	}
 	next(ctx)

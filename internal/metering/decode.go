@@ -40,7 +40,7 @@ func parseMediaType(ct string) (shape, error) {
 	case strings.EqualFold(base, MediaTypeJSON):
 		sh = shapeEither
 	default:
-		return 0, abacus.Invalid(CodeUnsupportedMediaType,
+		return 0, unsupportedMediaType(
 			"Content-Type %q is not accepted; use %s, %s or %s", ct, MediaTypeCloudEvent, MediaTypeCloudEventBatch, MediaTypeJSON)
 	}
 	for params != "" {
@@ -52,10 +52,16 @@ func parseMediaType(ct string) (shape, error) {
 		}
 		val = strings.Trim(strings.TrimSpace(val), `"`)
 		if !strings.EqualFold(val, "utf-8") && !strings.EqualFold(val, "utf8") && !strings.EqualFold(val, "us-ascii") {
-			return 0, abacus.Invalid(CodeUnsupportedMediaType, "charset %q is not accepted; send UTF-8", val)
+			return 0, unsupportedMediaType("charset %q is not accepted; send UTF-8", val)
 		}
 	}
 	return sh, nil
+}
+
+// unsupportedMediaType is a 415 naming the header, as every route answers it.
+func unsupportedMediaType(format string, args ...any) error {
+	return abacus.Errorf(abacus.KindUnsupportedMediaType, CodeUnsupportedMediaType, format, args...).
+		WithField("header.Content-Type", "unsupported media type")
 }
 
 // isJSONMediaType reports whether a datacontenttype names JSON.
@@ -75,7 +81,9 @@ func isJSONMediaType(ct string) bool {
 //
 // The whole body is accepted or refused: on any problem no events are
 // returned. Errors are *abacus.Error:
-//   - unsupported_media_type (invalid): another Content-Type or charset;
+//   - unsupported_media_type (unsupported_media_type, 415): another
+//     Content-Type or charset;
+//   - invalid_utf8 (invalid): the body is not UTF-8;
 //   - invalid_json (invalid): the body is not JSON, with byte, line and
 //     column; or the body's shape does not fit the media type;
 //   - payload_too_large, batch_too_large (too_large): over MaxBatchBytes or
@@ -83,7 +91,9 @@ func isJSONMediaType(ct string) bool {
 //   - event_too_large (too_large): some event over MaxEventBytes; Fields
 //     also carry any other problems;
 //   - invalid_event (invalid): Fields list every problem of every event,
-//     with Index set to the event's position in the batch.
+//     with Index set to the event's position in the batch; a key given
+//     twice in one object (an attribute, or a key inside data, e.g. field
+//     data.a[1].b) is one of them.
 //
 // Duplicate ids are not an error (see DedupBatch). The returned events
 // share one private copy of body; their strings and Data stay valid
@@ -111,7 +121,7 @@ func DecodeEventsChecked(contentType string, body []byte, now time.Time, limits 
 			"the body is %d bytes; send at most %d bytes per request", len(body), l.MaxBatchBytes)
 	}
 	if !utf8.Valid(body) {
-		return nil, abacus.Invalid(CodeInvalidJSON, "the body is not valid UTF-8")
+		return nil, abacus.Invalid(CodeInvalidUTF8, "the body is not valid UTF-8; send text as UTF-8").WithField("body", "holds bytes that are not UTF-8")
 	}
 	// One private copy serves as both the strings and the Data bytes of
 	// every event: a single allocation instead of one per attribute. The
@@ -126,7 +136,8 @@ func DecodeEventsChecked(contentType string, body []byte, now time.Time, limits 
 	switch c := d.sc.peek(); c {
 	case '{':
 		if sh == shapeMany {
-			return nil, abacus.Invalid(CodeInvalidJSON, "%s needs a JSON array of events; send [ {...} ] or use %s", MediaTypeCloudEventBatch, MediaTypeCloudEvent)
+			return nil, abacus.Invalid(CodeInvalidJSON, "%s needs a JSON array of events; send [ {...} ] or use %s", MediaTypeCloudEventBatch, MediaTypeCloudEvent).
+				WithField("body", "must be an array")
 		}
 		events = make([]Event, 1)
 		if serr := d.event(0, &events[0]); serr != nil {
@@ -134,7 +145,8 @@ func DecodeEventsChecked(contentType string, body []byte, now time.Time, limits 
 		}
 	case '[':
 		if sh == shapeOne {
-			return nil, abacus.Invalid(CodeInvalidJSON, "%s needs a single JSON object; send a batch as %s", MediaTypeCloudEvent, MediaTypeCloudEventBatch)
+			return nil, abacus.Invalid(CodeInvalidJSON, "%s needs a single JSON object; send a batch as %s", MediaTypeCloudEvent, MediaTypeCloudEventBatch).
+				WithField("body", "must be an object")
 		}
 		var serr *syntaxError
 		var idx int
@@ -147,7 +159,7 @@ func DecodeEventsChecked(contentType string, body []byte, now time.Time, limits 
 				"the batch holds more than %d events; split it into smaller batches", l.MaxBatchEvents)
 		}
 		if len(events) == 0 {
-			return nil, abacus.Invalid(CodeInvalidEvent, "the batch holds no events; send at least one")
+			return nil, abacus.Invalid(CodeInvalidEvent, "the batch holds no events; send at least one").WithField("body", "is empty")
 		}
 	default:
 		return nil, d.syntax(d.sc.errf("expected a JSON object or array, found %s", describe(c)), -1)
@@ -192,7 +204,8 @@ func (d *decoder) syntax(e *syntaxError, idx int) error {
 	if idx >= 0 {
 		where = " (in event " + itoa(idx) + ")"
 	}
-	return abacus.Invalid(CodeInvalidJSON, "the body is not valid JSON%s: %s at byte %d (line %d, column %d)", where, e.msg, e.off, line, col)
+	return abacus.Invalid(CodeInvalidJSON, "the body is not valid JSON%s: %s at byte %d (line %d, column %d)", where, e.msg, e.off, line, col).
+		WithField("body", "is not valid JSON")
 }
 
 // batch decodes a JSON array of events. On a syntax error it returns the
@@ -224,6 +237,7 @@ func (d *decoder) batch() ([]Event, int, *syntaxError) {
 			if err := s.skipValue(0); err != nil {
 				return nil, idx, err
 			}
+			s.dup = "" // the item is refused as a whole already
 		}
 		switch s.peek() {
 		case ',':
@@ -245,6 +259,7 @@ func (d *decoder) event(idx int, ev *Event) *syntaxError {
 	s.i++ // '{'
 	var seen, reported uint16
 	var timeSet bool
+	var extensions keySet
 	if s.peek() == '}' {
 		s.i++
 	} else {
@@ -343,9 +358,16 @@ func (d *decoder) event(idx int, ev *Event) *syntaxError {
 					}
 				}
 			default: // extension attributes are accepted and ignored
+				if extensions.add(s.b, ks, ke) {
+					d.v.AddAt(idx, key, "appears more than once; send each attribute once")
+				}
 				if err := s.skipValue(0); err != nil {
 					return err
 				}
+			}
+			if s.dup != "" { // a key twice in one object of the value, e.g. in data
+				d.v.AddAt(idx, joinPath(key, s.dup), "appears more than once in its object; send each key once")
+				s.dup = ""
 			}
 			switch s.peek() {
 			case ',':

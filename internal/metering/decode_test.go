@@ -74,6 +74,34 @@ func TestDecodeEventsFields(t *testing.T) {
 	}
 }
 
+// withData is goodEvent with data replaced.
+func withData(data string) string {
+	return strings.Replace(goodEvent, `{"tokens":12,"model":"gpt-4"}`, data, 1)
+}
+
+// manyKeys is an object with n distinct keys, then dup again when set.
+func manyKeys(n int, dup string) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = `"k` + itoa(i) + `":` + itoa(i)
+	}
+	if dup != "" {
+		parts = append(parts, `"`+dup+`":0`)
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}
+
+// Keys are unique per object, not per body: the same key in two objects,
+// or many distinct keys in one, is accepted.
+func TestDecodeEventsDistinctKeys(t *testing.T) {
+	t.Parallel()
+	for _, data := range []string{manyKeys(40, ""), `{"a":{"k":1},"b":{"k":1},"k":[{"k":1},{"k":2}]}`} {
+		if _, err := DecodeEvents("application/json", []byte(withData(data)), testNow, Limits{}); err != nil {
+			t.Errorf("%s: %v", data, err)
+		}
+	}
+}
+
 func TestDecodeEventsRejects(t *testing.T) {
 	t.Parallel()
 	ev := func(mod string) string {
@@ -86,15 +114,15 @@ func TestDecodeEventsRejects(t *testing.T) {
 		fields         []string // "index:field" of each expected problem
 		msg            string   // substring of the message
 	}{
-		{"unknown media type", "text/plain", goodEvent, abacus.KindInvalid, CodeUnsupportedMediaType, nil, "text/plain"},
-		{"bad charset", "application/json; charset=latin1", goodEvent, abacus.KindInvalid, CodeUnsupportedMediaType, nil, "latin1"},
+		{"unknown media type", "text/plain", goodEvent, abacus.KindUnsupportedMediaType, CodeUnsupportedMediaType, nil, "text/plain"},
+		{"bad charset", "application/json; charset=latin1", goodEvent, abacus.KindUnsupportedMediaType, CodeUnsupportedMediaType, nil, "latin1"},
 		{"array for single", "application/cloudevents+json", "[" + goodEvent + "]", abacus.KindInvalid, CodeInvalidJSON, nil, "single JSON object"},
 		{"object for batch", "application/cloudevents-batch+json", goodEvent, abacus.KindInvalid, CodeInvalidJSON, nil, "array"},
 		{"bad json", "application/json", "{\n\"id\": \"x\",\n \"source\" \"s\"}", abacus.KindInvalid, CodeInvalidJSON, nil, "line 3, column 11"},
 		{"truncated", "application/json", goodEvent[:50], abacus.KindInvalid, CodeInvalidJSON, nil, "at byte 50"},
 		{"trailing garbage", "application/json", goodEvent + "x", abacus.KindInvalid, CodeInvalidJSON, nil, "after the JSON value"},
 		{"scalar body", "application/json", `42`, abacus.KindInvalid, CodeInvalidJSON, nil, "object or array"},
-		{"not utf8", "application/json", "{\"id\":\"\xff\"}", abacus.KindInvalid, CodeInvalidJSON, nil, "UTF-8"},
+		{"not utf8", "application/json", "{\"id\":\"\xff\"}", abacus.KindInvalid, CodeInvalidUTF8, nil, "UTF-8"},
 		{"empty batch", "application/json", `[]`, abacus.KindInvalid, CodeInvalidEvent, nil, "no events"},
 		{"missing everything", "application/json", `{}`, abacus.KindInvalid, CodeInvalidEvent,
 			[]string{"0:id", "0:source", "0:type", "0:subject", "0:specversion"}, ""},
@@ -106,6 +134,10 @@ func TestDecodeEventsRejects(t *testing.T) {
 		{"future", "application/json", strings.Replace(goodEvent, "2026-03-10T11:59:00Z", "2026-03-10T12:05:01Z", 1), abacus.KindInvalid, CodeInvalidEvent, []string{"0:time"}, "ahead"},
 		{"too old", "application/json", strings.Replace(goodEvent, "2026-03-10T11:59:00Z", "2026-02-03T11:59:59Z", 1), abacus.KindInvalid, CodeInvalidEvent, []string{"0:time"}, "35 days"},
 		{"duplicate attribute", "application/json", ev(`"specversion":"1.0","id":"a"`), abacus.KindInvalid, CodeInvalidEvent, []string{"0:id"}, "more than once"},
+		{"duplicate data key", "application/json", withData(`{"tokens":12,"tokens":13}`), abacus.KindInvalid, CodeInvalidEvent, []string{"0:data.tokens"}, "more than once"},
+		{"duplicate nested data key", "application/json", withData(`{"a":[{"b":1},{"b":1,"c":{"d":1,"d":2}}]}`), abacus.KindInvalid, CodeInvalidEvent, []string{"0:data.a[1].c.d"}, "more than once"},
+		{"duplicate key among many", "application/json", withData(manyKeys(40, "k7")), abacus.KindInvalid, CodeInvalidEvent, []string{"0:data.k7"}, "more than once"},
+		{"duplicate extension", "application/json", ev(`"specversion":"1.0","region":"eu","region":"us"`), abacus.KindInvalid, CodeInvalidEvent, []string{"0:region"}, "more than once"},
 		{"data_base64", "application/json", ev(`"specversion":"1.0","data_base64":"eA=="`), abacus.KindInvalid, CodeInvalidEvent, []string{"0:data_base64"}, ""},
 		{"bad datacontenttype", "application/json", ev(`"specversion":"1.0","datacontenttype":"text/xml"`), abacus.KindInvalid, CodeInvalidEvent, []string{"0:datacontenttype"}, ""},
 		{"batch lists every bad index", "application/json", "[" + goodEvent + "," + ev(`"specversion":"2"`) + ",7," + strings.Replace(goodEvent, `"id":"e1"`, `"id":""`, 1) + "]", abacus.KindInvalid, CodeInvalidEvent,

@@ -74,6 +74,7 @@ func (l Limits) WithDefaults() Limits {
 const (
 	CodeInvalidEvent         = "invalid_event"          // one or more events fail validation; Fields lists each
 	CodeInvalidJSON          = "invalid_json"           // the body is not JSON
+	CodeInvalidUTF8          = "invalid_utf8"           // the body is not UTF-8
 	CodeUnsupportedMediaType = "unsupported_media_type" // Content-Type is not one of the three accepted
 	CodePayloadTooLarge      = "payload_too_large"      // the body exceeds MaxBatchBytes
 	CodeBatchTooLarge        = "batch_too_large"        // the batch exceeds MaxBatchEvents

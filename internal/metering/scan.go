@@ -20,12 +20,64 @@ type syntaxError struct {
 func (e *syntaxError) Error() string { return fmt.Sprintf("at byte %d: %s", e.off, e.msg) }
 
 // scanner walks JSON bytes. It validates as it goes and never allocates on
-// the success path except when a string holds escapes.
+// the success path except when a string holds escapes (or an object has
+// more than inlineKeys keys).
 type scanner struct {
 	b []byte
 	i int
+	// dup is the path, relative to the value being skipped, of the first
+	// key skipValue found twice in one object ("" when none): a decoder
+	// that kept either value would count something the sender may not
+	// have meant. Keys are compared as sent, escapes included.
+	dup string
 }
 
+// inlineKeys is how many keys of one object are compared pairwise before
+// a map takes over, so a huge object cannot make the check quadratic.
+const inlineKeys = 16
+
+// keySet holds the keys of one object as spans of the scanner's bytes.
+type keySet struct {
+	inline [inlineKeys][2]int
+	n      int
+	big    map[string]struct{}
+}
+
+// add records b[start:end] and reports whether it was there already.
+func (k *keySet) add(b []byte, start, end int) bool {
+	key := b[start:end]
+	if k.big != nil {
+		if _, ok := k.big[string(key)]; ok {
+			return true
+		}
+		k.big[string(key)] = struct{}{}
+		return false
+	}
+	for _, sp := range k.inline[:k.n] {
+		if string(b[sp[0]:sp[1]]) == string(key) {
+			return true
+		}
+	}
+	if k.n < inlineKeys {
+		k.inline[k.n] = [2]int{start, end}
+		k.n++
+		return false
+	}
+	k.big = make(map[string]struct{}, 2*inlineKeys)
+	for _, sp := range k.inline {
+		k.big[string(b[sp[0]:sp[1]])] = struct{}{}
+	}
+	k.big[string(key)] = struct{}{}
+	return false
+}
+
+// joinPath puts outer (a key or "[i]") before a path inside its value.
+func joinPath(outer, inner string) string {
+	if inner[0] == '[' {
+		return outer + inner
+	}
+	return outer + "." + inner
+}
 func (s *scanner) errf(format string, args ...any) *syntaxError {
 	return &syntaxError{off: s.i, msg: fmt.Sprintf(format, args...)}
 }
@@ -211,17 +263,26 @@ func (s *scanner) skipValue(depth int) *syntaxError {
 			s.i++
 			return nil
 		}
+		var keys keySet
 		for {
 			s.ws()
-			if _, _, _, err := s.stringSpan(); err != nil {
+			ks, ke, _, err := s.stringSpan()
+			if err != nil {
 				return err
+			}
+			if keys.add(s.b, ks, ke) && s.dup == "" {
+				s.dup = string(s.b[ks:ke])
 			}
 			if s.peek() != ':' {
 				return s.errf("expected ':' after object key, found %s", describe(s.at()))
 			}
 			s.i++
+			had := s.dup != ""
 			if err := s.skipValue(depth + 1); err != nil {
 				return err
+			}
+			if !had && s.dup != "" {
+				s.dup = joinPath(string(s.b[ks:ke]), s.dup)
 			}
 			switch s.peek() {
 			case ',':
@@ -242,9 +303,13 @@ func (s *scanner) skipValue(depth int) *syntaxError {
 			s.i++
 			return nil
 		}
-		for {
+		for n := 0; ; n++ {
+			had := s.dup != ""
 			if err := s.skipValue(depth + 1); err != nil {
 				return err
+			}
+			if !had && s.dup != "" {
+				s.dup = joinPath("["+itoa(n)+"]", s.dup)
 			}
 			switch s.peek() {
 			case ',':

@@ -132,7 +132,7 @@ func TestPipeline(t *testing.T) {
 					t.Errorf("missing error %s in %s", want, r.body)
 				}
 			}
-			if r := b.do("POST", "/api/v1/events", b.key, "text/plain", "{}"); r.status != http.StatusBadRequest {
+			if r := b.do("POST", "/api/v1/events", b.key, "text/plain", "{}"); r.status != http.StatusUnsupportedMediaType {
 				t.Errorf("content type: %d", r.status)
 			}
 			if r := b.do("POST", "/api/v1/events", "", ce, events[0]); r.status != http.StatusUnauthorized {

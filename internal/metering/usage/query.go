@@ -251,7 +251,7 @@ func (s *Service) ListEvents(ctx context.Context, p ListEventsParams) ([]Ingeste
 			t, err = strconv.ParseInt(parts[0], 10, 64)
 		}
 		if err != nil || len(parts) != 3 {
-			return nil, "", abacus.Invalid("invalid_cursor", "cursor is not one this API returned; start again without it").WithField("cursor", "malformed")
+			return nil, "", abacus.Invalid("invalid_cursor", "cursor is not one this API returned; start again without it").WithField("query.cursor", "malformed")
 		}
 		cur = &eventPos{t, parts[1], parts[2]}
 	}

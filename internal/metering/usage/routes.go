@@ -39,6 +39,17 @@ type queryInput struct {
 	filter         map[string]string
 }
 
+// ownCursor marks the routes whose cursor ListEvents decodes (not an id).
+func ownCursor() map[string]any { return map[string]any{httpapi.MetaOwnCursor: true} }
+
+// filterGroupByParam documents filterGroupBy[name]=value, which Resolve
+// reads from the raw query, so the route declares every parameter it takes.
+func filterGroupByParam() []*huma.Param {
+	return []*huma.Param{{Name: "filterGroupBy", In: "query", Style: "deepObject", Explode: new(true),
+		Description: "filterGroupBy[name]=value filters on a groupBy value",
+		Schema:      &huma.Schema{Type: "object", AdditionalProperties: &huma.Schema{Type: "string"}}}}
+}
+
 func (q *queryInput) Resolve(ctx huma.Context) []error {
 	u := ctx.URL()
 	for k, v := range u.Query() {
@@ -158,7 +169,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		return &queryOutput{ContentType: "application/json", Body: res}, nil
 	}
 	httpapi.Register(s, huma.Operation{
-		OperationID: "query-meter", Method: http.MethodGet, Path: "/api/v1/meters/{idOrSlug}/query",
+		OperationID: "query-meter", Method: http.MethodGet, Path: "/api/v1/meters/{idOrSlug}/query", Parameters: filterGroupByParam(),
 		Summary: "Query a meter's usage", Tags: tags,
 		Description: "OpenMeter-compatible: windows of usage per subject and groups. filterGroupBy[name]=value filters on a groupBy value. Accept: text/csv returns CSV.",
 	}, abacus.ScopeRead, func(ctx context.Context, in *queryInput) (*queryOutput, error) {
@@ -185,7 +196,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 			WindowTimeZone: b.WindowTimeZone, Subject: b.Subject, GroupBy: b.GroupBy, FilterGroupBy: b.FilterGroupBy}, in.Accept)
 	})
 	httpapi.Register(s, huma.Operation{
-		OperationID: "list-events", Method: http.MethodGet, Path: "/api/v1/events",
+		OperationID: "list-events", Method: http.MethodGet, Path: "/api/v1/events", Metadata: ownCursor(),
 		Summary: "List stored usage events", Tags: tags,
 		Description: "Newest event time first. The next page's cursor is in the Abacus-Next-Cursor header (absent on the last page).",
 	}, abacus.ScopeRead, func(ctx context.Context, in *struct {

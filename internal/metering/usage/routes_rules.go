@@ -88,7 +88,7 @@ func registerRuleRoutes(s *httpapi.Server, svc *Service) {
 		return &struct{ Body MeteringSettings }{Body: r}, nil
 	})
 	httpapi.Register(s, huma.Operation{
-		OperationID: "list-events-v2", Method: http.MethodGet, Path: "/api/v2/events",
+		OperationID: "list-events-v2", Method: http.MethodGet, Path: "/api/v2/events", Metadata: ownCursor(),
 		Summary: "List stored usage events (OpenMeter v2 shape)", Tags: tags,
 		Description: "Newest event time first, as GET /api/v1/events, answered as {items, nextCursor}. filter is a JSON object " +
 			`such as {"subject":{"$eq":"c1"},"type":{"$eq":"api"},"time":{"$gte":"2026-01-01T00:00:00Z","$lt":"2026-02-01T00:00:00Z"}}; ` +
