@@ -75,16 +75,23 @@ func CompileSchema(doc []byte) (*Schema, error) {
 		return nil, abacus.Invalid(CodeInvalidEventSchema, "a JSON Schema is a JSON object (or true/false)").
 			WithField("schema", "must be a JSON object")
 	}
+	if err := checkDepth(v); err != nil {
+		return nil, err
+	}
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat()
 	c.UseLoader(noLoader{})
+	c.UseRegexpEngine(boundedRegexp)
 	if err := c.AddResource(schemaURL, v); err != nil {
 		return nil, schemaError(err)
 	}
 	s, err := c.Compile(schemaURL)
 	if err != nil {
 		return nil, schemaError(err)
+	}
+	if err := checkNodes(s); err != nil {
+		return nil, err
 	}
 	// A $ref cycle that consumes no data would refuse every event that
 	// reaches it; the ones reached from the top are found by probing.
