@@ -17,8 +17,13 @@ import (
 // room for a few full batches and the stream's index files.
 const MinFreeBytes = 4 << 20
 
-// recoverEvery is how often a failed store is looked at again.
-const recoverEvery = 500 * time.Millisecond
+// recoverEvery is how often a failed store is looked at again;
+// restartGap keeps a store that fails for another reason than space (EIO)
+// from being restarted in a tight loop.
+const (
+	recoverEvery = 500 * time.Millisecond
+	restartGap   = 5 * time.Second
+)
 
 // storeHealth watches the embedded server's ability to write. A stream
 // that fails a write (ENOSPC, EIO) keeps the error for good: nats-server
@@ -34,6 +39,8 @@ type storeHealth struct {
 	opts *server.Options
 	quit chan struct{}
 	done chan struct{}
+
+	lastRestart time.Time // only run touches it
 
 	mu        sync.Mutex
 	err       string        // the write failure not yet recovered; "" when none
@@ -122,9 +129,10 @@ func (h *storeHealth) run() {
 // the failure when that worked.
 func (h *storeHealth) recover() {
 	free, err := freeBytes(h.dir)
-	if err != nil || free < MinFreeBytes {
+	if err != nil || free < MinFreeBytes || time.Since(h.lastRestart) < restartGap {
 		return
 	}
+	h.lastRestart = time.Now()
 	h.log.Warn("restarting JetStream after a write failure", "store", h.dir, "free_bytes", free)
 	if err := h.restart(); err != nil {
 		h.log.Error("restarting JetStream", "store", h.dir, "err", err)
