@@ -39,6 +39,7 @@ type storeHealth struct {
 	opts *server.Options
 	quit chan struct{}
 	done chan struct{}
+	once sync.Once // stop closes quit once
 
 	lastRestart time.Time // only run touches it
 
@@ -101,11 +102,12 @@ func (h *storeHealth) start(srv *server.Server, opts *server.Options) {
 	go h.run()
 }
 
+// stop ends the recovery loop; safe to call twice or before start.
 func (h *storeHealth) stop() {
 	if h.srv == nil {
 		return
 	}
-	close(h.quit)
+	h.once.Do(func() { close(h.quit) })
 	<-h.done
 }
 
