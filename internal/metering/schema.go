@@ -75,7 +75,7 @@ func CompileSchema(doc []byte) (*Schema, error) {
 		return nil, abacus.Invalid(CodeInvalidEventSchema, "a JSON Schema is a JSON object (or true/false)").
 			WithField("schema", "must be a JSON object")
 	}
-	if err := checkDepth(v); err != nil {
+	if err := checkShape(v); err != nil {
 		return nil, err
 	}
 	c := jsonschema.NewCompiler()

@@ -64,7 +64,9 @@ func TestSchemaCostIsBounded(t *testing.T) {
 		{"items nested 3,200 deep", nested(`{"items":`, `{"type":"integer"}`, `}`, 3200), deepAt, "nested more than 64 levels deep"},
 		{"allOf nested 4,000 deep", nested(`{"allOf":[`, `{"type":"integer"}`, `]}`, 4000),
 			"schema" + strings.Repeat("/allOf/0", MaxSchemaDepth/2), "nested more than 64 levels deep"},
-		{"references fanning out 2^40", refFanOut(40), "schema", "expands to more than 10000 subschemas"},
+		{"references fanning out 2^40", refFanOut(40), "schema", "expands to more than 5000 subschemas"},
+		{"21,000 subschemas in one anyOf", nested(`{"anyOf":[`, strings.Repeat(`{},`, 21_000)+`{}`, `]}`, 1), "schema", "holds more than 5000 subschemas"},
+		{"12,000 boolean subschemas", nested(`{"anyOf":[`, strings.Repeat(`true,`, 12_000)+`true`, `]}`, 1), "schema", "holds more than 5000 subschemas"},
 		{"a pattern of 2,000 repetitions", []byte(`{"type":"string","pattern":"[a-z]{1,1000}[0-9]{1,1000}"}`), "schema/pattern", "at most 2000 are allowed"},
 	} {
 		_, err := compileWithin(t, 2*time.Second, c.doc)
@@ -87,6 +89,7 @@ func TestSchemaAtTheBoundsIsCheap(t *testing.T) {
 		"items nested 63 deep":           nested(`{"items":`, `{"type":"integer"}`, `}`, MaxSchemaDepth-1),
 		"references fanning out 2^10":    refFanOut(10),
 		"a pattern of 1,000 repetitions": []byte(`{"type":"string","pattern":"^[a-z]{1,900}$"}`),
+		"3,600 subschemas in one anyOf":  nested(`{"anyOf":[`, strings.Repeat(`{"type":"string"},`, 3600)+`{"type":"string"}`, `]}`, 1),
 	} {
 		s, err := compileWithin(t, 2*time.Second, doc)
 		if err != nil {
