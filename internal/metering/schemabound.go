@@ -29,6 +29,12 @@ const (
 	// Matching costs the string's length times this, per event; a
 	// pattern like ^[a-z0-9-]{1,64}$ takes about 200.
 	MaxPatternSize = 2_000
+	// MaxCheckWork bounds the checks one event's data may cost: its values
+	// times the most subschemas one value meets (in place: allOf, anyOf,
+	// oneOf, not, if/then/else, $ref). A failed check costs about 1.2 µs,
+	// so an event costs at most about a second; ordinary events (100
+	// values, 10 subschemas each) are far below.
+	MaxCheckWork = 500_000
 )
 
 // checkShape refuses a document nested deeper than MaxSchemaDepth, naming
@@ -95,15 +101,37 @@ func boundedRegexp(s string) (jsonschema.Regexp, error) {
 }
 
 // checkNodes refuses a compiled schema that would check one value against
-// more than MaxSchemaNodes subschemas with its references expanded.
-func checkNodes(s *jsonschema.Schema) error {
+// more than MaxSchemaNodes subschemas with its references expanded, and
+// returns its width: the most subschemas one value meets in place.
+func checkNodes(s *jsonschema.Schema) (int, error) {
 	w := nodeCounter{memo: map[*jsonschema.Schema]int{}, open: map[*jsonschema.Schema]bool{}}
 	if n := w.count(s); n > MaxSchemaNodes {
-		return abacus.Invalid(CodeInvalidEventSchema,
+		return 0, abacus.Invalid(CodeInvalidEventSchema,
 			"the schema expands to more than %d subschemas through its references; refer to shared definitions fewer times", MaxSchemaNodes).
 			WithField("schema", fmt.Sprintf("expands to more than %d subschemas", MaxSchemaNodes))
 	}
-	return nil
+	in := nodeCounter{memo: map[*jsonschema.Schema]int{}, open: map[*jsonschema.Schema]bool{}, inPlace: true}
+	width := 1
+	for r := range w.memo { // every subschema reachable from s
+		width = max(width, in.count(r))
+	}
+	return width, nil
+}
+
+// countValues counts the values of a decoded JSON document.
+func countValues(v any) int {
+	n := 1
+	switch x := v.(type) {
+	case map[string]any:
+		for _, c := range x {
+			n += countValues(c)
+		}
+	case []any:
+		for _, c := range x {
+			n += countValues(c)
+		}
+	}
+	return n
 }
 
 // nodeCounter counts a schema's subschemas with references expanded,
@@ -111,8 +139,9 @@ func checkNodes(s *jsonschema.Schema) error {
 // counted adds one: recursion consumes data, and a cycle that consumes
 // none is refused by CompileSchema's probe.
 type nodeCounter struct {
-	memo map[*jsonschema.Schema]int
-	open map[*jsonschema.Schema]bool
+	memo    map[*jsonschema.Schema]int
+	open    map[*jsonschema.Schema]bool
+	inPlace bool // count only subschemas applied to the same value
 }
 
 func (w nodeCounter) count(s *jsonschema.Schema) int {
@@ -127,7 +156,11 @@ func (w nodeCounter) count(s *jsonschema.Schema) int {
 	}
 	w.open[s] = true
 	n := 1
-	for _, c := range children(s) {
+	cs := children(s)
+	if w.inPlace {
+		cs = inPlace(s)
+	}
+	for _, c := range cs {
 		// Saturate: fan-out can exceed any integer within 64 KiB.
 		if n += w.count(c); n > MaxSchemaNodes {
 			n = MaxSchemaNodes + 1
@@ -139,16 +172,10 @@ func (w nodeCounter) count(s *jsonschema.Schema) int {
 	return n
 }
 
-// children lists every subschema s applies, references included.
+// children lists every subschema s applies, references included: those
+// applied to the value itself, then those applied to its members.
 func children(s *jsonschema.Schema) []*jsonschema.Schema {
-	cs := []*jsonschema.Schema{s.Ref, s.RecursiveRef, s.Not, s.If, s.Then, s.Else, s.PropertyNames,
-		s.UnevaluatedProperties, s.Contains, s.Items2020, s.UnevaluatedItems, s.ContentSchema}
-	if s.DynamicRef != nil {
-		cs = append(cs, s.DynamicRef.Ref)
-	}
-	cs = append(cs, s.AllOf...)
-	cs = append(cs, s.AnyOf...)
-	cs = append(cs, s.OneOf...)
+	cs := append(inPlace(s), s.PropertyNames, s.UnevaluatedProperties, s.Contains, s.Items2020, s.UnevaluatedItems, s.ContentSchema)
 	cs = append(cs, s.PrefixItems...)
 	for _, c := range s.Properties {
 		cs = append(cs, c)
@@ -156,13 +183,25 @@ func children(s *jsonschema.Schema) []*jsonschema.Schema {
 	for _, c := range s.PatternProperties {
 		cs = append(cs, c)
 	}
+	return appendSchema(appendSchema(appendSchema(cs, s.AdditionalProperties), s.Items), s.AdditionalItems)
+}
+
+// inPlace lists the subschemas s applies to the value it checks itself.
+func inPlace(s *jsonschema.Schema) []*jsonschema.Schema {
+	cs := []*jsonschema.Schema{s.Ref, s.RecursiveRef, s.Not, s.If, s.Then, s.Else}
+	if s.DynamicRef != nil {
+		cs = append(cs, s.DynamicRef.Ref)
+	}
+	cs = append(cs, s.AllOf...)
+	cs = append(cs, s.AnyOf...)
+	cs = append(cs, s.OneOf...)
 	for _, c := range s.DependentSchemas {
 		cs = append(cs, c)
 	}
 	for _, d := range s.Dependencies {
 		cs = appendSchema(cs, d)
 	}
-	return appendSchema(appendSchema(appendSchema(cs, s.AdditionalProperties), s.Items), s.AdditionalItems)
+	return cs
 }
 
 // appendSchema appends v when it is a schema or a list of schemas (the

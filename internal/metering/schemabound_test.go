@@ -104,3 +104,34 @@ func TestSchemaAtTheBoundsIsCheap(t *testing.T) {
 		}
 	}
 }
+
+// An event's check is bounded too: 1,000 array items each meeting 3,000
+// alternatives took minutes per event; such an event is refused at once,
+// while smaller data under the same schema is still checked.
+func TestEventCheckCostIsBounded(t *testing.T) {
+	t.Parallel()
+	s, err := CompileSchema(nested(`{"items":{"anyOf":[`, strings.Repeat(`{"type":"string"},`, 3000)+`{"type":"string"}`, `]}}`, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(items int) map[string]string {
+		var v abacus.Validation
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.Check(0, &Event{Type: "t", Data: []byte("[" + strings.Repeat(`0,`, items-1) + "0]")}, &v)
+		}()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			t.Fatalf("checking an event of %d items took more than 2s", items)
+		}
+		return fieldsOf(v.Err("invalid_event"))
+	}
+	if got := check(1000)["0/data"]; !strings.Contains(got, "more than the 500000 checks allowed per event") {
+		t.Errorf("1,000 items: want the event refused for its cost, got %q", got)
+	}
+	if got := check(10); !strings.Contains(got["0/data/0"], "want string") {
+		t.Errorf("10 items: want each checked, got %v", got)
+	}
+}
