@@ -35,7 +35,8 @@ const (
 
 // Schema is a compiled JSON Schema for the data of one event type.
 type Schema struct {
-	s *jsonschema.Schema
+	s     *jsonschema.Schema
+	width int // most subschemas one value is checked against (checkWork)
 }
 
 // noLoader refuses every external reference: a tenant's schema must be
@@ -75,16 +76,24 @@ func CompileSchema(doc []byte) (*Schema, error) {
 		return nil, abacus.Invalid(CodeInvalidEventSchema, "a JSON Schema is a JSON object (or true/false)").
 			WithField("schema", "must be a JSON object")
 	}
+	if err := checkShape(v); err != nil {
+		return nil, err
+	}
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat()
 	c.UseLoader(noLoader{})
+	c.UseRegexpEngine(boundedRegexp)
 	if err := c.AddResource(schemaURL, v); err != nil {
 		return nil, schemaError(err)
 	}
 	s, err := c.Compile(schemaURL)
 	if err != nil {
 		return nil, schemaError(err)
+	}
+	width, err := checkNodes(s)
+	if err != nil {
+		return nil, err
 	}
 	// A $ref cycle that consumes no data would refuse every event that
 	// reaches it; the ones reached from the top are found by probing.
@@ -97,7 +106,7 @@ func CompileSchema(doc []byte) (*Schema, error) {
 			}
 		}
 	}
-	return &Schema{s: s}, nil
+	return &Schema{s: s, width: width}, nil
 }
 
 // refCycle finds a reference cycle among a validation error's causes.
@@ -142,8 +151,14 @@ type leaf struct{ at, msg string }
 func leafErrors(ve *jsonschema.ValidationError, n int) []leaf {
 	var ls []leaf
 	seen := map[string]int{} // location → index in ls
+	visited := 0
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
+		// Formatting every leaf of a huge failure costs more than the
+		// validation; the first maxLeaves give the n problems shown.
+		if visited++; visited > maxLeaves {
+			return
+		}
 		if len(e.Causes) > 0 {
 			for _, c := range e.Causes {
 				walk(c)
@@ -170,12 +185,19 @@ func leafErrors(ve *jsonschema.ValidationError, n int) []leaf {
 
 var printer = message.NewPrinter(language.English)
 
+// maxLeaves bounds the problems leafErrors looks at.
+const maxLeaves = 1000
+
+// pointerEscaper escapes a JSON pointer token; built once, as building a
+// Replacer costs more than using it.
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
+
 // pointer writes a location as a JSON pointer (RFC 6901).
 func pointer(tokens []string) string {
 	var b strings.Builder
 	for _, t := range tokens {
 		b.WriteByte('/')
-		b.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(t))
+		b.WriteString(pointerEscaper.Replace(t))
 	}
 	return b.String()
 }
@@ -195,6 +217,11 @@ func (s *Schema) Check(i int, ev *Event, v *abacus.Validation) {
 			v.AddAt(i, "data", "is not valid JSON: %s", serr.msg)
 			return
 		}
+	}
+	if n := countValues(inst); n*s.width > MaxCheckWork {
+		v.AddAt(i, "data", "has %d values, each checked against up to %d subschemas of the event type %q schema: more than the %d checks allowed per event; send less data per event or simplify the schema",
+			n, s.width, ev.Type, MaxCheckWork)
+		return
 	}
 	err := s.s.Validate(inst)
 	if err == nil {

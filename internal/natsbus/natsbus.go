@@ -45,6 +45,7 @@ type Bus struct {
 	js        jetstream.JetStream
 	log       *slog.Logger
 	closeOnce sync.Once
+	store     *storeHealth // embedded only
 }
 
 // Open starts the embedded server or connects to the external one, and
@@ -74,11 +75,13 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 		nats.ReconnectHandler(func(c *nats.Conn) { o.Logger.Info("nats reconnected", "url", c.ConnectedUrl()) }),
 	}
 	if o.URL == "" {
-		srv, err := startEmbedded(o)
+		b.store = newStoreHealth(o.StoreDir, o.Logger)
+		srv, opts, err := startEmbedded(o, b.store.failed)
 		if err != nil {
 			return nil, err
 		}
 		b.srv = srv
+		b.store.start(srv, opts)
 		connOpts = append(connOpts, nats.InProcessServer(srv))
 	}
 	url := o.URL
@@ -106,7 +109,7 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 	return b, nil
 }
 
-func startEmbedded(o Options) (*server.Server, error) {
+func startEmbedded(o Options, writeFailed func(string)) (*server.Server, *server.Options, error) {
 	opts := &server.Options{
 		ServerName:         "abacus-embedded",
 		JetStream:          true,
@@ -120,28 +123,28 @@ func startEmbedded(o Options) (*server.Server, error) {
 	if o.Listen != "" {
 		host, port, err := net.SplitHostPort(o.Listen)
 		if err != nil {
-			return nil, fmt.Errorf("nats.listen %q: %w", o.Listen, err)
+			return nil, nil, fmt.Errorf("nats.listen %q: %w", o.Listen, err)
 		}
 		p, err := strconv.Atoi(port)
 		if err != nil {
-			return nil, fmt.Errorf("nats.listen %q: port is not a number", o.Listen)
+			return nil, nil, fmt.Errorf("nats.listen %q: port is not a number", o.Listen)
 		}
 		opts.Host, opts.Port = host, p
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
-		return nil, fmt.Errorf("starting embedded NATS: %w", err)
+		return nil, nil, fmt.Errorf("starting embedded NATS: %w", err)
 	}
-	srv.SetLoggerV2(&serverLog{log: o.Logger}, false, false, false)
+	srv.SetLoggerV2(&serverLog{log: o.Logger, writeFailed: writeFailed}, false, false, false)
 	go srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {
 		srv.Shutdown()
 		if o.Listen != "" {
-			return nil, fmt.Errorf("embedded NATS did not start listening on %s (is the port in use?)", o.Listen)
+			return nil, nil, fmt.Errorf("embedded NATS did not start listening on %s (is the port in use?)", o.Listen)
 		}
-		return nil, errors.New("embedded NATS did not start within 10s")
+		return nil, nil, errors.New("embedded NATS did not start within 10s")
 	}
-	return srv, nil
+	return srv, opts, nil
 }
 
 // Conn returns the NATS connection.
@@ -162,12 +165,38 @@ func (b *Bus) ClientURL() string {
 	return b.srv.ClientURL()
 }
 
-// Check reports whether the connection is up, for /readyz.
+// Check reports, for /readyz, whether the connection is up and the
+// embedded server can write: an error says why not (a write failed, or the
+// store's disk has too little space).
 func (b *Bus) Check(context.Context) error {
 	if b.nc == nil || !b.nc.IsConnected() {
 		return errors.New("not connected to NATS")
 	}
+	if b.store != nil {
+		return b.store.check()
+	}
 	return nil
+}
+
+// WriteErr is the embedded server's last write failure while it is not
+// recovered (nil otherwise, and always for an external server): a publish
+// now would wait for an answer that never comes.
+func (b *Bus) WriteErr() error {
+	if b.store == nil {
+		return nil
+	}
+	return b.store.writeErr()
+}
+
+// Restarted is closed when the embedded server restarts JetStream after a
+// write failure (never for an external server). Consumers made before it
+// hear nothing more and must be made again; take the channel before
+// making them.
+func (b *Bus) Restarted() <-chan struct{} {
+	if b.store == nil {
+		return nil
+	}
+	return b.store.restarts()
 }
 
 // EnsureStream creates the stream or updates it to cfg. It is idempotent,
@@ -191,6 +220,9 @@ func (b *Bus) Close() {
 			}
 			b.nc.Close()
 		}
+		if b.store != nil {
+			b.store.stop()
+		}
 		if b.srv != nil {
 			b.srv.Shutdown()
 			b.srv.WaitForShutdown()
@@ -198,18 +230,32 @@ func (b *Bus) Close() {
 	})
 }
 
-// serverLog routes the embedded server's log lines to slog.
-type serverLog struct{ log *slog.Logger }
+// serverLog routes the embedded server's log lines to slog, and tells
+// writeFailed about errors that stop a stream from writing.
+type serverLog struct {
+	log         *slog.Logger
+	writeFailed func(msg string)
+}
 
 func (l *serverLog) Noticef(format string, v ...any) {
 	l.log.Debug("nats: " + fmt.Sprintf(format, v...))
 }
-func (l *serverLog) Warnf(format string, v ...any) { l.log.Warn("nats: " + fmt.Sprintf(format, v...)) }
+func (l *serverLog) Warnf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.log.Warn("nats: " + msg)
+	if isWriteFailure(msg) {
+		l.writeFailed(msg)
+	}
+}
 func (l *serverLog) Fatalf(format string, v ...any) {
 	l.log.Error("nats: " + fmt.Sprintf(format, v...))
 }
 func (l *serverLog) Errorf(format string, v ...any) {
-	l.log.Error("nats: " + fmt.Sprintf(format, v...))
+	msg := fmt.Sprintf(format, v...)
+	l.log.Error("nats: " + msg)
+	if isWriteFailure(msg) {
+		l.writeFailed(msg)
+	}
 }
 func (l *serverLog) Debugf(format string, v ...any) {
 	l.log.Debug("nats: " + fmt.Sprintf(format, v...))

@@ -384,6 +384,11 @@ func (in *Ingester) Submit(ctx context.Context, events []metering.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
+	if in.bus.WriteErr() != nil {
+		// The store answers no publish until it recovers: say so now
+		// rather than after the publish timeout.
+		return unavailable("the event store cannot write (its disk is full or failing); retry with the same event ids")
+	}
 	P := in.cfg.Partitions
 	first := Partition(events[0].TenantID, events[0].Subject, P)
 	same := true

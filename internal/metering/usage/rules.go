@@ -2,6 +2,7 @@ package usage
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -30,6 +31,11 @@ type TenantRules struct {
 // once in the process that made the change, and within PollInterval in
 // other processes, which watch metering_rules_version. The cache holds at
 // most MaxTenants tenants; past that it starts over.
+//
+// Compiled schemas are kept apart, by document, so that dropping a tenant
+// (any rule change drops every tenant) does not compile its unchanged
+// schemas again; Watch compiles the stored ones in the background at
+// start, so the first request of a tenant finds them ready.
 type Rules struct {
 	db  *db.DB
 	log *slog.Logger
@@ -44,6 +50,16 @@ type Rules struct {
 	mu      sync.Mutex // serialises loads against invalidation
 	gen     uint64     // bumped by Invalidate, under mu
 	version atomic.Int64
+
+	compiled  sync.Map // sha256 of a document → compiledSchema
+	nCompiled atomic.Int64
+}
+
+// compiledSchema is a document's compile result; errors are kept too, so
+// a stored schema that is refused costs its refusal once.
+type compiledSchema struct {
+	s   *metering.Schema
+	err error
 }
 
 // NewRules returns an empty cache over d.
@@ -62,7 +78,7 @@ func (r *Rules) For(ctx context.Context, tenant string) (*TenantRules, error) {
 		r.mu.Lock()
 		gen := r.gen
 		r.mu.Unlock()
-		tr, err := loadTenantRules(ctx, r.db, tenant, r.log)
+		tr, err := r.load(ctx, tenant)
 		if err != nil {
 			return nil, err
 		}
@@ -96,9 +112,13 @@ func (r *Rules) Invalidate() {
 	r.mu.Unlock()
 }
 
-// Watch polls the rules version until ctx ends and invalidates the cache
-// when another process changed a rule.
+// Watch compiles the stored schemas in the background, then polls the
+// rules version until ctx ends and invalidates the cache when another
+// process changed a rule.
 func (r *Rules) Watch(ctx context.Context) {
+	warmed := make(chan struct{})
+	go func() { defer close(warmed); r.warm(ctx) }()
+	defer func() { <-warmed }()
 	t := time.NewTicker(r.PollInterval)
 	defer t.Stop()
 	for {
@@ -126,10 +146,57 @@ func bumpRules(ctx context.Context, tx *db.Tx) error {
 	return nil
 }
 
-// loadTenantRules reads and compiles one tenant's rules. A stored schema
-// that no longer compiles (it was checked when stored) is logged and
-// skipped rather than blocking the tenant's ingestion.
-func loadTenantRules(ctx context.Context, q db.Querier, tenant string, log *slog.Logger) (*TenantRules, error) {
+// compile compiles a schema document once per distinct document.
+func (r *Rules) compile(doc []byte) (*metering.Schema, error) {
+	key := sha256.Sum256(doc)
+	if v, ok := r.compiled.Load(key); ok {
+		c := v.(compiledSchema)
+		return c.s, c.err
+	}
+	s, err := metering.CompileSchema(doc)
+	if r.nCompiled.Add(1) > int64(r.MaxTenants) {
+		r.compiled.Clear()
+		r.nCompiled.Store(1)
+	}
+	r.compiled.Store(key, compiledSchema{s, err})
+	return s, err
+}
+
+// warm loads the rules of every tenant with a schema, one tenant at a
+// time, so that start-up compiles them off the request path. A tenant's
+// request that comes first shares its load; other tenants wait for none.
+func (r *Rules) warm(ctx context.Context) {
+	// Across tenants on purpose: this is the process's own cache.
+	rows, err := r.db.QueryContext(ctx, `SELECT DISTINCT tenant_id FROM event_type_schemas`)
+	if err != nil {
+		r.log.WarnContext(ctx, "listing tenants with event type schemas", "err", err)
+		return
+	}
+	var tenants []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			break
+		}
+		tenants = append(tenants, t)
+	}
+	rows.Close()
+	for _, t := range tenants {
+		if ctx.Err() != nil {
+			return
+		}
+		if _, err := r.For(ctx, t); err != nil && ctx.Err() == nil {
+			r.log.WarnContext(ctx, "loading tenant metering rules", "tenant_id", t, "err", err)
+		}
+	}
+}
+
+// load reads and compiles one tenant's rules. A stored schema that is
+// refused now (stored before a stricter bound, or no longer compiling) is
+// logged and not applied rather than blocking the tenant's ingestion: its
+// events are checked by the CloudEvents rules only (docs/metering.md).
+func (r *Rules) load(ctx context.Context, tenant string) (*TenantRules, error) {
+	q, log := r.db, r.log
 	var tr TenantRules
 	var secs int64
 	err := q.QueryRowContext(ctx, `SELECT late_window FROM metering_settings WHERE tenant_id = $1`, tenant).Scan(&secs)
@@ -149,9 +216,9 @@ func loadTenantRules(ctx context.Context, q db.Querier, tenant string, log *slog
 		if err := rows.Scan(&typ, &doc); err != nil {
 			return nil, fmt.Errorf("reading event type schemas: %w", err)
 		}
-		s, err := metering.CompileSchema([]byte(doc))
+		s, err := r.compile([]byte(doc))
 		if err != nil {
-			log.ErrorContext(ctx, "stored event type schema does not compile; it is not applied", "tenant_id", tenant, "event_type", typ, "err", err)
+			log.ErrorContext(ctx, "stored event type schema is refused; it is not applied until replaced", "tenant_id", tenant, "event_type", typ, "err", err)
 			continue
 		}
 		if tr.Schemas == nil {

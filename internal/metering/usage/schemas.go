@@ -43,7 +43,7 @@ func (s *Service) PutSchema(ctx context.Context, eventType string, doc []byte) (
 	if err := metering.ValidateEventType(eventType); err != nil {
 		return EventTypeSchema{}, err
 	}
-	if _, err := metering.CompileSchema(doc); err != nil {
+	if _, err := s.rules.compile(doc); err != nil {
 		return EventTypeSchema{}, err
 	}
 	now := s.clock.Now().Truncate(time.Microsecond)

@@ -258,6 +258,7 @@ func (w *worker) session(ctx context.Context) error {
 		return fmt.Errorf("reading offset: %w", err)
 	}
 	js := w.ws.bus.JetStream()
+	restarted := w.ws.bus.Restarted() // before the consumer, so no restart is missed
 	name := ConsumerName(w.p)
 	if err := js.DeleteConsumer(ctx, Stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return fmt.Errorf("resetting consumer %s: %w", name, err)
@@ -292,6 +293,8 @@ func (w *worker) session(ctx context.Context) error {
 		select {
 		case m := <-ch:
 			w.msgs = append(w.msgs, m)
+		case <-restarted:
+			return errors.New("JetStream restarted; its consumers are made again")
 		case <-ctx.Done():
 			return nil
 		}
