@@ -71,7 +71,8 @@ func Run(ctx context.Context, e Env) int {
 	}
 	if isHelp(e.Args[0]) {
 		if e.Args[0] == "help" && len(e.Args) > 1 { // abacus help apikeys create
-			return Run(ctx, Env{Args: append(slices.Clone(e.Args[1:]), "-h"), Environ: e.Environ, Stdin: e.Stdin, Stdout: e.Stdout, Stderr: e.Stderr})
+			e.Args = append(slices.Clone(e.Args[1:]), "-h")
+			return Run(ctx, e)
 		}
 		usage(e.Stdout)
 		return 0
