@@ -225,8 +225,9 @@ func TestHTTPBillingEndToEnd(t *testing.T) {
 			t.Fatalf("upcoming invoice: %s", mustJSON(up))
 		}
 
-		// Conversion: a valid supplier UBL, then an invalid one.
-		ubl, err := os.ReadFile(filepath.Join(sharedDir(t), "einvoice", "examples", "base-example.xml"))
+		// Conversion: a valid supplier UBL (the document package's own
+		// example), then an invalid one.
+		ubl, err := os.ReadFile(filepath.Join("..", "document", "testdata", "examples", "invoice-saas-de.xml"))
 		must(t, err)
 		r := c.ok(200, "POST", "/api/v1/documents/convert?format=csv", ubl)
 		if !strings.HasPrefix(r.ctype, "text/csv") || len(r.body) == 0 {

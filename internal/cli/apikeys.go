@@ -24,17 +24,22 @@ func openDB(ctx context.Context, cfg config.Config) (*db.DB, error) {
 	return db.Open(ctx, db.Options{URL: cfg.Database.URL, SQLitePath: cfg.SQLitePath(), MaxConns: 2})
 }
 
-// apikeys manages keys directly in the database, for operators with
-// access to it (the HTTP API needs a key to begin with).
-func apikeys(ctx context.Context, e Env, args []string) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return fmt.Errorf("name a subcommand: apikeys create|list|revoke")
+// apikeysCmd is `abacus apikeys <sub>`. It manages keys directly in the
+// database, for operators with access to it (the HTTP API needs a key to
+// begin with).
+func apikeysCmd(sub string) func(ctx context.Context, e Env, args []string) error {
+	return func(ctx context.Context, e Env, args []string) error { return apikeys(ctx, e, sub, args) }
+}
+
+func apikeys(ctx context.Context, e Env, sub string, args []string) error {
+	use := "apikeys " + sub + " [flags]"
+	if sub == "revoke" {
+		use += " KEY_ID"
 	}
-	sub, args := args[0], args[1:]
 	var tenant, name, scopes string
 	var expiresIn time.Duration
-	cfg, rest, err := load("apikeys "+sub, e, args, func(fs *flag.FlagSet) {
-		fs.StringVar(&tenant, "tenant", "", "tenant id (default: the only tenant)")
+	cfg, rest, err := load(use, e, args, func(fs *flag.FlagSet) {
+		tenantFlag(fs, &tenant)
 		if sub == "create" {
 			fs.StringVar(&name, "name", "", "what the key is for (required)")
 			fs.StringVar(&scopes, "scopes", "read", "comma list of ingest, read, write, admin")
@@ -43,6 +48,12 @@ func apikeys(ctx context.Context, e Env, args []string) error {
 	})
 	if err != nil {
 		return err
+	}
+	if sub == "revoke" && len(rest) != 1 {
+		return fmt.Errorf("usage: abacus %s", use)
+	}
+	if sub != "revoke" && len(rest) > 0 {
+		return fmt.Errorf("unexpected arguments %q; usage: abacus %s", rest, use)
 	}
 	d, err := openDB(ctx, cfg)
 	if err != nil {
@@ -53,10 +64,8 @@ func apikeys(ctx context.Context, e Env, args []string) error {
 		return err
 	}
 	svc := identity.NewService(d, abacus.SystemClock{}, newLogger(cfg, e.Stderr))
-	if tenant == "" {
-		if tenant, err = onlyTenant(ctx, d); err != nil {
-			return err
-		}
+	if tenant, err = resolveTenant(ctx, d, tenant); err != nil {
+		return err
 	}
 	ctx = abacus.WithPrincipal(ctx, &abacus.Principal{TenantID: tenant, Kind: "operator", Scopes: []abacus.Scope{abacus.ScopeAdmin}})
 	switch sub {
@@ -93,9 +102,6 @@ func apikeys(ctx context.Context, e Env, args []string) error {
 		}
 		return tw.Flush()
 	case "revoke":
-		if len(rest) != 1 {
-			return fmt.Errorf("usage: abacus apikeys revoke [flags] KEY_ID")
-		}
 		k, err := svc.RevokeAPIKey(ctx, rest[0])
 		if err != nil {
 			return err
@@ -107,26 +113,78 @@ func apikeys(ctx context.Context, e Env, args []string) error {
 	return nil
 }
 
-func onlyTenant(ctx context.Context, d *db.DB) (string, error) {
-	rows, err := d.QueryContext(ctx, `SELECT id FROM tenants ORDER BY created_at LIMIT 2`)
+// tenantFlag adds --tenant to a command that acts on one tenant.
+func tenantFlag(fs *flag.FlagSet, tenant *string) {
+	fs.StringVar(tenant, "tenant", "", "tenant id (ten_…) or exact name (default: the only tenant; required when there are several)")
+}
+
+// resolveTenant returns the id of the tenant named by the --tenant value
+// (an id or an exact name), or of the only tenant when the value is empty.
+// Several tenants and no value, an unknown tenant and a name several
+// tenants share are errors that list the candidates.
+func resolveTenant(ctx context.Context, d *db.DB, tenant string) (string, error) {
+	const limit = 20 // candidates named in an error
+	var (
+		ts  []tenantRow
+		err error
+	)
+	if tenant == "" {
+		ts, err = queryTenants(ctx, d, `SELECT id, name FROM tenants ORDER BY created_at, id LIMIT $1`, limit+1)
+	} else {
+		ts, err = queryTenants(ctx, d, `SELECT id, name FROM tenants WHERE id = $1 OR name = $1 ORDER BY created_at, id LIMIT $2`, tenant, limit+1)
+	}
 	if err != nil {
 		return "", err
 	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+	switch {
+	case len(ts) == 1:
+		return ts[0].id, nil
+	case tenant == "" && len(ts) == 0:
+		return "", fmt.Errorf("there is no tenant yet; run `abacus serve` once to create the default tenant")
+	case tenant == "":
+		return "", fmt.Errorf("there are several tenants; name one with --tenant ID or --tenant NAME: %s", listTenants(ts, limit))
+	case len(ts) == 0:
+		all, err := queryTenants(ctx, d, `SELECT id, name FROM tenants ORDER BY created_at, id LIMIT $1`, limit+1)
+		if err != nil {
 			return "", err
 		}
-		ids = append(ids, id)
-	}
-	switch len(ids) {
-	case 0:
-		return "", fmt.Errorf("there is no tenant yet; run `abacus serve` once to create the default tenant")
-	case 1:
-		return ids[0], nil
+		return "", fmt.Errorf("no tenant has the id or name %q; the tenants are: %s", tenant, listTenants(all, limit))
 	default:
-		return "", fmt.Errorf("there are several tenants; name one with --tenant")
+		return "", fmt.Errorf("several tenants are named %q; name one by its id: %s", tenant, listTenants(ts, limit))
 	}
+}
+
+type tenantRow struct{ id, name string }
+
+func queryTenants(ctx context.Context, d *db.DB, query string, args ...any) ([]tenantRow, error) {
+	rows, err := d.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading tenants: %w", err)
+	}
+	defer rows.Close()
+	var ts []tenantRow
+	for rows.Next() {
+		var t tenantRow
+		if err := rows.Scan(&t.id, &t.name); err != nil {
+			return nil, fmt.Errorf("reading tenants: %w", err)
+		}
+		ts = append(ts, t)
+	}
+	return ts, rows.Err()
+}
+
+// listTenants is "ten_1 (Acme), ten_2 (Default)", cut after limit.
+func listTenants(ts []tenantRow, limit int) string {
+	var parts []string
+	for i, t := range ts {
+		if i == limit {
+			parts = append(parts, "…")
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s)", t.id, t.name))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }

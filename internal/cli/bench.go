@@ -14,27 +14,21 @@ import (
 	"github.com/abacusbilling/abacus/internal/loadgen"
 )
 
-// bench is `abacus bench`: load generators for a running server and the
-// baselines its figures are compared with (see docs/benchmarks.md).
-func bench(ctx context.Context, e Env, args []string) error {
-	if len(args) == 0 {
-		return errors.New("name a subcommand: bench ingest|query|load-usage|http|baseline-http|baseline-jetstream")
+// benchCommands are `abacus bench`: load generators for a running server
+// and the baselines its figures are compared with (see docs/benchmarks.md).
+func benchCommands() []command {
+	baseline := func(which string) func(ctx context.Context, e Env, args []string) error {
+		return func(ctx context.Context, e Env, args []string) error { return benchBaseline(ctx, e, which, args) }
 	}
-	switch args[0] {
-	case "http":
-		return benchHTTP(ctx, e, args[1:])
-	case "serve-204":
-		return benchServe204(ctx, e, args[1:])
-	case "ingest":
-		return benchIngest(ctx, e, args[1:])
-	case "query":
-		return benchQuery(ctx, e, args[1:])
-	case "load-usage":
-		return benchLoadUsage(ctx, e, args[1:])
-	case "baseline-http", "baseline-jetstream":
-		return benchBaseline(ctx, e, args[0], args[1:])
+	return []command{
+		{name: "ingest", summary: "send usage events and time them until they are queryable", run: benchIngest},
+		{name: "query", summary: "time usage queries", run: benchQuery},
+		{name: "load-usage", summary: "store many events directly in the database", run: benchLoadUsage},
+		{name: "http", summary: "open-loop HTTP load on one URL, beside a bare baseline", run: benchHTTP},
+		{name: "serve-204", summary: "run a bare net/http server answering 204 (a baseline)", run: benchServe204},
+		{name: "baseline-http", summary: "the ingest load against a bare HTTP server", run: baseline("baseline-http")},
+		{name: "baseline-jetstream", summary: "the ingest load against bare embedded JetStream", run: baseline("baseline-jetstream")},
 	}
-	return fmt.Errorf("unknown subcommand %q: use bench ingest|query|load-usage|http|baseline-http|baseline-jetstream", args[0])
 }
 
 // loadFlags are the flags shaping load, shared by ingest and baselines.
@@ -87,8 +81,7 @@ func (l *loadFlags) validate() error {
 }
 
 func benchIngest(ctx context.Context, e Env, args []string) error {
-	fs := flag.NewFlagSet("abacus bench ingest", flag.ContinueOnError)
-	fs.SetOutput(e.Stderr)
+	fs := newFlags("bench ingest [flags]")
 	var cf clientFlags
 	cf.register(fs, e)
 	var lf loadFlags
@@ -103,7 +96,7 @@ func benchIngest(ctx context.Context, e Env, args []string) error {
 	fs.DurationVar(&ic.SettleTimeout, "settle-timeout", 120*time.Second, "how long to wait for meter totals after the last ack")
 	verify := fs.Bool("verify", false, "exit non-zero unless the meter totals equal exactly what was acknowledged")
 	baseline := fs.String("baseline", "auto", "baseline measured after each run: auto (http for --batch-size 1, else jetstream), http, jetstream or none")
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArguments(fs, e, args); err != nil {
 		return err
 	}
 	if err := lf.validate(); err != nil {
@@ -206,11 +199,10 @@ func benchIngest(ctx context.Context, e Env, args []string) error {
 }
 
 func benchBaseline(ctx context.Context, e Env, which string, args []string) error {
-	fs := flag.NewFlagSet("abacus bench "+which, flag.ContinueOnError)
-	fs.SetOutput(e.Stderr)
+	fs := newFlags("bench " + which + " [flags]")
 	var lf loadFlags
 	lf.register(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArguments(fs, e, args); err != nil {
 		return err
 	}
 	if err := lf.validate(); err != nil {
@@ -269,8 +261,7 @@ func runBaseline(ctx context.Context, kind string, lf loadFlags) (loadgen.Result
 }
 
 func benchQuery(ctx context.Context, e Env, args []string) error {
-	fs := flag.NewFlagSet("abacus bench query", flag.ContinueOnError)
-	fs.SetOutput(e.Stderr)
+	fs := newFlags("bench query [flags]")
 	var cf clientFlags
 	cf.register(fs, e)
 	meter := fs.String("meter", "", "meter id or slug to query (required)")
@@ -278,7 +269,7 @@ func benchQuery(ctx context.Context, e Env, args []string) error {
 	days := fs.Int("days", 30, "query the last N days")
 	window := fs.String("window-size", "DAY", "MINUTE, HOUR, DAY, MONTH or empty for one total")
 	n := fs.Int("n", 200, "queries to time")
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArguments(fs, e, args); err != nil {
 		return err
 	}
 	if *meter == "" {

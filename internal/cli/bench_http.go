@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -32,8 +31,7 @@ func (h *headerFlags) Set(v string) error {
 // server under test does: in the generator's process it would share its
 // scheduler and garbage collector and come out slower than it is.
 func benchHTTP(ctx context.Context, e Env, args []string) error {
-	fs := flag.NewFlagSet("abacus bench http", flag.ContinueOnError)
-	fs.SetOutput(e.Stderr)
+	fs := newFlags("bench http [flags]")
 	var cfg loadgen.OpenConfig
 	var headers headerFlags
 	fs.StringVar(&cfg.URL, "url", "", "the URL to request (http://127.0.0.1:PORT/…; required)")
@@ -48,7 +46,7 @@ func benchHTTP(ctx context.Context, e Env, args []string) error {
 	runs := fs.Int("runs", 1, "runs (each followed by its baseline); figures are the medians")
 	baseline := fs.String("baseline", "http", "after each run, the same load against: http (bare net/http answering 204) or none")
 	timeline := fs.Bool("timeline", false, "also print each second's latency from the due time (when the tail happened)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArguments(fs, e, args); err != nil {
 		return err
 	}
 	cfg.Header = headers
@@ -182,8 +180,8 @@ func startBaselineProcess(ctx context.Context) (string, func(), error) {
 // server (loadgen.StartBareHTTP) in a process of its own. It prints its
 // base URL on the first line and serves until interrupted.
 func benchServe204(ctx context.Context, e Env, args []string) error {
-	if len(args) > 0 {
-		return fmt.Errorf("bench serve-204 takes no arguments")
+	if err := parseNoArguments(newFlags("bench serve-204"), e, args); err != nil {
+		return err
 	}
 	srv, err := loadgen.StartBareHTTP()
 	if err != nil {

@@ -29,12 +29,12 @@ func benchLoadUsage(ctx context.Context, e Env, args []string) error {
 	var events int64
 	var subjects, days, round int
 	var tenant, cpuProfile string
-	cfg, rest, err := load("bench load-usage", e, args, func(fs *flag.FlagSet) {
+	cfg, rest, err := load("bench load-usage [flags]", e, args, func(fs *flag.FlagSet) {
 		fs.Int64Var(&events, "events", 1_000_000, "events to store")
 		fs.IntVar(&subjects, "subjects", 1000, "distinct subjects (customer-0 …)")
 		fs.IntVar(&days, "days", 31, "spread event times evenly over the last N days, oldest first")
 		fs.IntVar(&round, "round-events", 20_000, "events per transaction")
-		fs.StringVar(&tenant, "tenant", "", "tenant id (default: the only tenant)")
+		tenantFlag(fs, &tenant)
 		fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the load to this file")
 	})
 	if err != nil {
@@ -61,10 +61,8 @@ func benchLoadUsage(ctx context.Context, e Env, args []string) error {
 	if _, err := d.Migrate(ctx); err != nil {
 		return err
 	}
-	if tenant == "" {
-		if tenant, err = onlyTenant(ctx, d); err != nil {
-			return fmt.Errorf("%w (start `abacus serve` once on this data to create the tenant, or pass --tenant)", err)
-		}
+	if tenant, err = resolveTenant(ctx, d, tenant); err != nil {
+		return err
 	}
 	log := newLogger(cfg, e.Stderr)
 	svc := meterusage.NewService(d, abacus.SystemClock{}, log, metering.Limits{LateWindow: cfg.Metering.LateWindow})

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/abacusbilling/abacus/internal/config"
@@ -32,48 +33,106 @@ type command struct {
 	name    string
 	summary string
 	run     func(ctx context.Context, e Env, args []string) error
+	subs    []command // when set, the first argument names one of them
 }
 
 func commands() []command {
 	return []command{
-		{"serve", "run Abacus (all roles by default)", serve},
-		{"migrate", "apply database migrations and exit", migrate},
-		{"config", "print the effective configuration (secrets redacted)", printConfig},
-		{"apikeys", "create, list or revoke API keys (create|list|revoke)", apikeys},
-		{"keys", "rotate the access-token signing keys (rotate)", keys},
-		{"meters", "meter maintenance on the database (meters rebuild SLUG)", meters},
-		{"events", "send usage events to a running server (events send)", events},
-		{"bench", "load-test a running server and its baselines (bench ingest|query|load-usage|http|serve-204|baseline-http|baseline-jetstream)", bench},
-		{"demo", "seed a running server with plans, customers, subscriptions and usage", demoCmd},
-		{"version", "print the version", version},
+		{name: "serve", summary: "run Abacus (all roles by default)", run: serve},
+		{name: "migrate", summary: "apply database migrations and exit", run: migrate},
+		{name: "config", summary: "print the effective configuration (secrets redacted)", run: printConfig},
+		{name: "apikeys", summary: "manage a tenant's API keys on the database", subs: []command{
+			{name: "create", summary: "create a key and print it once", run: apikeysCmd("create")},
+			{name: "list", summary: "list the keys (never the keys themselves)", run: apikeysCmd("list")},
+			{name: "revoke", summary: "revoke a key by its id", run: apikeysCmd("revoke")},
+		}},
+		{name: "keys", summary: "manage the access-token signing keys", subs: []command{
+			{name: "rotate", summary: "add a new signing key; old ones retire when their tokens expire", run: keysRotate},
+		}},
+		{name: "meters", summary: "meter maintenance on the database", subs: []command{
+			{name: "rebuild", summary: "recompute a meter's rollups from its stored events", run: metersRebuild},
+		}},
+		{name: "events", summary: "send usage events to a running server", subs: []command{
+			{name: "send", summary: "send CloudEvents from a file or stdin, retrying with the same ids", run: eventsSend},
+		}},
+		{name: "bench", summary: "load-test a running server and its baselines", subs: benchCommands()},
+		{name: "demo", summary: "seed a running server with plans, customers, subscriptions and usage", run: demoCmd},
+		{name: "version", summary: "print the version", run: version},
 	}
 }
 
-// Run runs the command line and returns the exit code.
+// Run runs the command line and returns the exit code: 0 on success and
+// for -h/--help (whose usage goes to stdout), 1 when a command fails, 2
+// for an unknown command.
 func Run(ctx context.Context, e Env) int {
-	if len(e.Args) == 0 || e.Args[0] == "-h" || e.Args[0] == "--help" || e.Args[0] == "help" {
+	if len(e.Args) == 0 {
 		usage(e.Stderr)
-		if len(e.Args) == 0 {
-			return 2
+		return 2
+	}
+	if isHelp(e.Args[0]) {
+		if e.Args[0] == "help" && len(e.Args) > 1 { // abacus help apikeys create
+			e.Args = append(slices.Clone(e.Args[1:]), "-h")
+			return Run(ctx, e)
 		}
+		usage(e.Stdout)
 		return 0
 	}
-	for _, c := range commands() {
-		if c.name == e.Args[0] {
-			err := c.run(ctx, e, e.Args[1:])
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			if err != nil {
-				fmt.Fprintf(e.Stderr, "abacus %s: %s\n", c.name, oneLine(err))
-				return 1
-			}
-			return 0
+	c, ok := find(commands(), e.Args[0])
+	if !ok {
+		fmt.Fprintf(e.Stderr, "abacus: unknown command %q\n", e.Args[0])
+		usage(e.Stderr)
+		return 2
+	}
+	err := c.exec(ctx, e, c.name, e.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(e.Stderr, "abacus %s: %s\n", c.name, oneLine(err))
+		return 1
+	}
+	return 0
+}
+
+// exec runs c, or the subcommand args name; path is c's name from the
+// top ("apikeys"). -h on a command with subcommands lists them.
+func (c command) exec(ctx context.Context, e Env, path string, args []string) error {
+	if c.subs == nil {
+		return c.run(ctx, e, args)
+	}
+	if len(args) == 0 {
+		return fmt.Errorf("name a subcommand: abacus %s %s (-h lists them)", path, subNames(c.subs))
+	}
+	if isHelp(args[0]) {
+		subUsage(e.Stdout, path, c.subs)
+		return flag.ErrHelp
+	}
+	sub, ok := find(c.subs, args[0])
+	if !ok {
+		return fmt.Errorf("unknown subcommand %q: use abacus %s %s", args[0], path, subNames(c.subs))
+	}
+	return sub.exec(ctx, e, path+" "+sub.name, args[1:])
+}
+
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "--help" || arg == "-help" || arg == "help"
+}
+
+func find(cs []command, name string) (command, bool) {
+	for _, c := range cs {
+		if c.name == name {
+			return c, true
 		}
 	}
-	fmt.Fprintf(e.Stderr, "abacus: unknown command %q\n", e.Args[0])
-	usage(e.Stderr)
-	return 2
+	return command{}, false
+}
+
+func subNames(cs []command) string {
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = c.name
+	}
+	return strings.Join(names, "|")
 }
 
 func oneLine(err error) string {
@@ -90,21 +149,24 @@ func oneLine(err error) string {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: abacus <command> [flags]\n\nCommands:")
+	fmt.Fprintln(w, "Usage: abacus <command> [subcommand] [flags] [arguments]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		summary := c.summary
+		if c.subs != nil {
+			summary += " (" + subNames(c.subs) + ")"
+		}
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, summary)
 	}
-	fmt.Fprintln(w, "\nRun `abacus <command> -h` for a command's flags. Every flag also reads ABACUS_<NAME> from the environment and a --config file.")
+	fmt.Fprintln(w, "\nRun `abacus <command> -h` for a command's flags; flags may come before or after arguments.\n"+
+		"Every server flag also reads ABACUS_<NAME> from the environment and a --config file.")
 }
 
-// load parses a command's flags into a Config.
-func load(name string, e Env, args []string, extra func(fs *flag.FlagSet)) (config.Config, []string, error) {
-	fs := flag.NewFlagSet("abacus "+name, flag.ContinueOnError)
-	fs.SetOutput(e.Stderr)
-	if extra != nil {
-		extra(fs)
+func subUsage(w io.Writer, path string, subs []command) {
+	fmt.Fprintf(w, "Usage: abacus %s <subcommand> [flags] [arguments]\n\nSubcommands:\n", path)
+	for _, c := range subs {
+		fmt.Fprintf(w, "  %-18s %s\n", c.name, c.summary)
 	}
-	return config.Load(fs, args, e.Environ)
+	fmt.Fprintf(w, "\nRun `abacus %s <subcommand> -h` for its flags.\n", path)
 }
 
 // newLogger builds the process logger from the configuration.
@@ -119,7 +181,10 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(httpapi.ContextHandler{Handler: h})
 }
 
-func version(_ context.Context, e Env, _ []string) error {
+func version(_ context.Context, e Env, args []string) error {
+	if err := parseNoArguments(newFlags("version"), e, args); err != nil {
+		return err
+	}
 	v := Version
 	if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" {
 		for _, s := range bi.Settings {
@@ -133,9 +198,12 @@ func version(_ context.Context, e Env, _ []string) error {
 }
 
 func printConfig(_ context.Context, e Env, args []string) error {
-	cfg, _, err := load("config", e, args, nil)
+	cfg, rest, err := load("config [flags]", e, args, nil)
 	if err != nil {
 		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("unexpected arguments %q; config takes only flags", rest)
 	}
 	config.Print(e.Stdout, &cfg)
 	return nil

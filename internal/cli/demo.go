@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"time"
 
@@ -13,13 +12,12 @@ import (
 
 // demoCmd seeds a running server through its public API.
 func demoCmd(ctx context.Context, e Env, args []string) error {
-	fs := flag.NewFlagSet("abacus demo", flag.ContinueOnError)
-	fs.SetOutput(e.Stderr)
+	fs := newFlags("demo [flags]")
 	url := fs.String("url", envOr(e, "ABACUS_URL", "http://127.0.0.1:8080"), "base URL of a running Abacus (env ABACUS_URL)")
 	key := fs.String("api-key", envOr(e, "ABACUS_API_KEY", ""), "admin API key (env ABACUS_API_KEY)")
 	days := fs.Int("usage-days", 0, fmt.Sprintf("days of usage to send, 1 to %d (default: the two months since the backdated subscriptions started); "+
 		"the tenant's late-event window is raised to cover them", demo.MaxUsageDays))
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, e, args, fs.Parse); err != nil {
 		return err
 	}
 	if *days < 0 || *days > demo.MaxUsageDays {

@@ -15,15 +15,6 @@ import (
 	"github.com/abacusbilling/abacus/internal/client"
 )
 
-// events is `abacus events send`: it reads usage events and sends them to
-// a running server in batches, retrying each batch with the same ids.
-func events(ctx context.Context, e Env, args []string) error {
-	if len(args) == 0 || args[0] != "send" {
-		return fmt.Errorf("name a subcommand: events send [flags] [FILE]")
-	}
-	return eventsSend(ctx, e, args[1:])
-}
-
 // clientFlags are the flags of the commands that call a running server.
 type clientFlags struct {
 	url, key string
@@ -49,11 +40,13 @@ func (c *clientFlags) client(conns int) (*client.Client, error) {
 	return client.New(c.url, c.key, &http.Client{Timeout: c.timeout, Transport: tr}), nil
 }
 
+// eventsSend is `abacus events send`: it reads usage events and sends
+// them to a running server in batches, retrying each batch with the same
+// ids.
 func eventsSend(ctx context.Context, e Env, args []string) error {
-	fs := flag.NewFlagSet("abacus events send", flag.ContinueOnError)
-	fs.SetOutput(e.Stderr)
+	fs := newFlags("events send [flags] [FILE|-]")
 	fs.Usage = func() {
-		fmt.Fprintln(e.Stderr, "Usage: abacus events send [flags] [FILE|-]\n\n"+
+		fmt.Fprintln(fs.Output(), "Usage: abacus events send [flags] [FILE|-]\n\n"+
 			"Sends CloudEvents read from FILE (default: stdin) as NDJSON, a JSON array or one JSON object.\n"+
 			"Events without id or time get them before the first attempt, so retries never count twice.\n\nFlags:")
 		fs.PrintDefaults()
@@ -64,7 +57,7 @@ func eventsSend(ctx context.Context, e Env, args []string) error {
 	source := fs.String("source", "abacus-cli", "source given to events that have none")
 	attempts := fs.Int("max-attempts", 20, "attempts per batch before giving up (0: until interrupted)")
 	progress := fs.String("progress", "auto", "progress bar: auto (when stderr is a terminal), on or off")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, e, args, fs.Parse); err != nil {
 		return err
 	}
 	if *batchSize < 1 || *batchSize > 10000 {

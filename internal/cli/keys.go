@@ -9,17 +9,17 @@ import (
 	"github.com/abacusbilling/abacus/internal/identity"
 )
 
-// keys manages the access-token signing keys in the database. `keys
-// rotate` adds a key that signs from now on; the old keys stay published
-// in the JWKS until the tokens they signed have expired. Running servers
-// pick the new key up within a minute.
-func keys(ctx context.Context, e Env, args []string) error {
-	if len(args) == 0 || args[0] != "rotate" {
-		return fmt.Errorf("name a subcommand: keys rotate")
-	}
-	cfg, _, err := load("keys rotate", e, args[1:], nil)
+// keysRotate manages the access-token signing keys in the database.
+// `keys rotate` adds a key that signs from now on; the old keys stay
+// published in the JWKS until the tokens they signed have expired. Running
+// servers pick the new key up within a minute.
+func keysRotate(ctx context.Context, e Env, args []string) error {
+	cfg, rest, err := load("keys rotate [flags]", e, args, nil)
 	if err != nil {
 		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("unexpected arguments %q; keys rotate takes only flags", rest)
 	}
 	d, err := openDB(ctx, cfg)
 	if err != nil {

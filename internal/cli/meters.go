@@ -10,23 +10,20 @@ import (
 	meterusage "github.com/abacusbilling/abacus/internal/metering/usage"
 )
 
-// meters runs meter maintenance directly on the database, beside a
+// metersRebuild runs meter maintenance directly on the database, beside a
 // running server: `abacus meters rebuild SLUG` recomputes a meter's
 // rollups from stored events (meter workers wait for it and then drop
 // their caches, so nothing is counted twice).
-func meters(ctx context.Context, e Env, args []string) error {
-	if len(args) == 0 || args[0] != "rebuild" {
-		return fmt.Errorf("name a subcommand: meters rebuild SLUG")
-	}
+func metersRebuild(ctx context.Context, e Env, args []string) error {
 	var tenant string
-	cfg, rest, err := load("meters rebuild", e, args[1:], func(fs *flag.FlagSet) {
-		fs.StringVar(&tenant, "tenant", "", "tenant id (default: the only tenant)")
+	cfg, rest, err := load("meters rebuild [flags] SLUG", e, args, func(fs *flag.FlagSet) {
+		tenantFlag(fs, &tenant)
 	})
 	if err != nil {
 		return err
 	}
 	if len(rest) != 1 {
-		return fmt.Errorf("name one meter: abacus meters rebuild [--tenant ID] SLUG")
+		return fmt.Errorf("name one meter: abacus meters rebuild [--tenant ID|NAME] SLUG")
 	}
 	d, err := openDB(ctx, cfg)
 	if err != nil {
@@ -36,10 +33,8 @@ func meters(ctx context.Context, e Env, args []string) error {
 	if _, err := d.Migrate(ctx); err != nil {
 		return err
 	}
-	if tenant == "" {
-		if tenant, err = onlyTenant(ctx, d); err != nil {
-			return err
-		}
+	if tenant, err = resolveTenant(ctx, d, tenant); err != nil {
+		return err
 	}
 	svc := meterusage.NewService(d, abacus.SystemClock{}, newLogger(cfg, e.Stderr), metering.Limits{LateWindow: cfg.Metering.LateWindow})
 	pctx := abacus.WithPrincipal(ctx, &abacus.Principal{TenantID: tenant, Kind: "cli", ID: "cli", Scopes: []abacus.Scope{abacus.ScopeAdmin}})

@@ -9,7 +9,7 @@ import (
 )
 
 func serve(ctx context.Context, e Env, args []string) error {
-	cfg, rest, err := load("serve", e, args, nil)
+	cfg, rest, err := load("serve [flags]", e, args, nil)
 	if err != nil {
 		return err
 	}
@@ -25,9 +25,12 @@ func serve(ctx context.Context, e Env, args []string) error {
 }
 
 func migrate(ctx context.Context, e Env, args []string) error {
-	cfg, _, err := load("migrate", e, args, nil)
+	cfg, rest, err := load("migrate [flags]", e, args, nil)
 	if err != nil {
 		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("unexpected arguments %q; migrate takes only flags", rest)
 	}
 	d, err := openDB(ctx, cfg)
 	if err != nil {

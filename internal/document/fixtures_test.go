@@ -156,12 +156,13 @@ func kwdFils() *Document {
 	return d
 }
 
-// sharedDir is ../shared next to the module root.
-func sharedDir(t *testing.T) string { return einvoicetest.SharedDir(t) }
-
-// validateUBL runs the shared Peppol validator on xml and returns its
-// output and whether it passed.
-func validateUBL(t *testing.T, name string, xml []byte) (string, bool) {
+// checkUBL runs the project's own EN 16931 checks on rendered xml
+// (ParseUBL reports every rule it finds broken) and then, where it is
+// present, the official validator (see einvoicetest).
+func checkUBL(t *testing.T, name string, xml []byte) {
 	t.Helper()
-	return einvoicetest.Validate(t, name, xml)
+	if _, violations, err := ParseUBL(xml); err != nil || len(violations) > 0 {
+		t.Errorf("%s: UBL fails Abacus's own checks: %v %+v\n%s", name, err, violations, xml)
+	}
+	einvoicetest.CrossCheck(t, name, xml)
 }
