@@ -162,7 +162,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	httpapi.Register(s, op("list-coupons", http.MethodGet, "/api/v1/coupons", "List coupons", 0), abacus.ScopeRead,
 		func(ctx context.Context, _ *struct{}) (*httpapi.Body[Page[Coupon]], error) {
 			cs, err := svc.ListCoupons(ctx)
-			return httpapi.Reply(Page[Coupon]{Data: cs}, err)
+			return httpapi.Reply(abacus.ListOf(cs, ""), err)
 		})
 	httpapi.Register(s, op("get-coupon", http.MethodGet, "/api/v1/coupons/{id}", "Get a coupon by id or code", 0), abacus.ScopeRead,
 		func(ctx context.Context, in *idInput) (*httpapi.Body[Coupon], error) {
@@ -186,7 +186,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	httpapi.Register(s, op("list-credits", http.MethodGet, "/api/v1/customers/{id}/credits", "List a customer's credit ledger", 0), abacus.ScopeRead,
 		func(ctx context.Context, in *idInput) (*httpapi.Body[Page[CreditEntry]], error) {
 			es, err := svc.CreditLedger(ctx, in.ID)
-			return httpapi.Reply(Page[CreditEntry]{Data: es}, err)
+			return httpapi.Reply(abacus.ListOf(es, ""), err)
 		})
 	httpapi.Register(s, op("get-credit-balance", http.MethodGet, "/api/v1/customers/{id}/credits/balance", "Get a customer's credit balance", 0),
 		abacus.ScopeRead, func(ctx context.Context, in *struct {
@@ -203,7 +203,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	httpapi.Register(s, op("list-tax-rates", http.MethodGet, "/api/v1/tax-rates", "List tax rates", 0), abacus.ScopeRead,
 		func(ctx context.Context, _ *struct{}) (*httpapi.Body[Page[TaxRate]], error) {
 			rs, err := svc.ListTaxRates(ctx)
-			return httpapi.Reply(Page[TaxRate]{Data: rs}, err)
+			return httpapi.Reply(abacus.ListOf(rs, ""), err)
 		})
 	type assignment struct {
 		TargetType string `json:"target_type" enum:"customer,plan"`

@@ -152,7 +152,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		Summary: "List a plan's versions", Tags: tags},
 		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*httpapi.Body[List[Version]], error) {
 			vs, err := svc.ListVersions(ctx, in.ID)
-			return httpapi.Reply(List[Version]{Data: vs}, err)
+			return httpapi.Reply(abacus.ListOf(vs, ""), err)
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "get-plan-version", Method: http.MethodGet, Path: "/api/v1/plans/{id}/versions/{version}",
 		Summary: "Get a plan version", Tags: tags},

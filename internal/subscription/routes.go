@@ -45,13 +45,13 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		Summary: "A subscription's history of changes", Tags: tags},
 		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*httpapi.Body[catalog.List[Change]], error) {
 			h, err := svc.History(ctx, in.ID)
-			return httpapi.Reply(catalog.List[Change]{Data: h}, err)
+			return httpapi.Reply(abacus.ListOf(h, ""), err)
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "get-subscription-phases", Method: http.MethodGet, Path: "/api/v1/subscriptions/{id}/phases",
 		Summary: "A subscription's phases (version and quantity over time)", Tags: tags},
 		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*httpapi.Body[catalog.List[Phase]], error) {
 			ph, err := svc.Phases(ctx, in.ID, period.Period{})
-			return httpapi.Reply(catalog.List[Phase]{Data: ph}, err)
+			return httpapi.Reply(abacus.ListOf(ph, ""), err)
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "change-subscription-plan", Method: http.MethodPost, Path: "/api/v1/subscriptions/{id}/change-plan",
 		Summary: "Change the plan now or at period end", Tags: tags},
@@ -95,7 +95,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		Summary: "A customer's entitlements to every feature", Tags: tags},
 		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*httpapi.Body[catalog.List[Entitlement]], error) {
 			es, err := svc.Entitlements(ctx, in.ID)
-			return httpapi.Reply(catalog.List[Entitlement]{Data: es}, err)
+			return httpapi.Reply(abacus.ListOf(es, ""), err)
 		})
 	// The check is called on every request of the tenant's app: a raw
 	// handler answers it with the memoised encoding of CheckJSON, the same

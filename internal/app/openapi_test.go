@@ -1,0 +1,136 @@
+package app_test
+
+import (
+	"encoding/json"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/abacusbilling/abacus/internal/db"
+)
+
+// openMeterShapes are the list routes that answer OpenMeter's shapes
+// instead of {data, next_cursor} (docs/api.md): OpenMeter's SDK reads them.
+var openMeterShapes = []string{"GET /api/v1/meters", "GET /api/v1/events", "GET /api/v2/events"}
+
+// apiDoc is the served OpenAPI document, just the parts the conventions
+// tests look at.
+type apiDoc struct {
+	Paths      map[string]map[string]*apiOp `json:"paths"`
+	Components struct {
+		Schemas map[string]*apiSchema `json:"schemas"`
+	} `json:"components"`
+}
+
+type apiOp struct {
+	Summary     string `json:"summary"`
+	RequestBody *struct {
+		Content map[string]*apiMedia `json:"content"`
+	} `json:"requestBody"`
+	Responses map[string]*struct {
+		Content map[string]*apiMedia `json:"content"`
+	} `json:"responses"`
+}
+
+type apiMedia struct {
+	Schema   *apiSchema     `json:"schema"`
+	Example  any            `json:"example"`
+	Examples map[string]any `json:"examples"`
+}
+
+type apiSchema struct {
+	Ref                  string                `json:"$ref"`
+	Type                 any                   `json:"type"`
+	Enum                 []any                 `json:"enum"`
+	Items                *apiSchema            `json:"items"`
+	Properties           map[string]*apiSchema `json:"properties"`
+	AdditionalProperties any                   `json:"additionalProperties"`
+}
+
+// operations calls f with "METHOD /path" and each operation, sorted.
+func (d *apiDoc) operations(f func(route string, op *apiOp)) {
+	var routes []string
+	ops := map[string]*apiOp{}
+	for path, methods := range d.Paths {
+		for method, op := range methods {
+			r := strings.ToUpper(method) + " " + path
+			routes, ops[r] = append(routes, r), op
+		}
+	}
+	sort.Strings(routes)
+	for _, r := range routes {
+		f(r, ops[r])
+	}
+}
+
+// resolve follows a $ref to its component schema.
+func (d *apiDoc) resolve(s *apiSchema) *apiSchema {
+	for s != nil && s.Ref != "" {
+		s = d.Components.Schemas[strings.TrimPrefix(s.Ref, "#/components/schemas/")]
+	}
+	return s
+}
+
+func (s *apiSchema) is(typ string) bool {
+	switch t := s.Type.(type) {
+	case string:
+		return t == typ
+	case []any:
+		return slices.Contains(t, any(typ))
+	}
+	return false
+}
+
+// success returns the 2xx JSON response of op, nil when it has none.
+func (op *apiOp) success() *apiMedia {
+	for code, r := range op.Responses {
+		if strings.HasPrefix(code, "2") && r.Content != nil {
+			for ct, m := range r.Content {
+				if strings.Contains(ct, "json") {
+					return m
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func loadAPIDoc(t *testing.T) *apiDoc {
+	t.Helper()
+	a := start(t, db.SQLite, nil)
+	r := a.do("GET", "/openapi.json", "", nil)
+	if r.status != 200 {
+		t.Fatalf("openapi.json: %d %.200s", r.status, r.body)
+	}
+	var d apiDoc
+	if err := json.Unmarshal(r.body, &d); err != nil {
+		t.Fatal(err)
+	}
+	return &d
+}
+
+// TestListsHaveOneShape holds every list route to {data, next_cursor}:
+// a bare array, or a data array without next_cursor, fails, except on the
+// OpenMeter-compatible routes.
+func TestListsHaveOneShape(t *testing.T) {
+	t.Parallel()
+	d := loadAPIDoc(t)
+	d.operations(func(route string, op *apiOp) {
+		m := op.success()
+		if m == nil || slices.Contains(openMeterShapes, route) {
+			return
+		}
+		s := d.resolve(m.Schema)
+		if s == nil {
+			return
+		}
+		if s.is("array") {
+			t.Errorf("%s answers a bare array; answer abacus.List ({data, next_cursor})", route)
+			return
+		}
+		if data := d.resolve(s.Properties["data"]); data != nil && data.is("array") && s.Properties["next_cursor"] == nil {
+			t.Errorf("%s answers data without next_cursor; answer abacus.List", route)
+		}
+	})
+}
