@@ -8,6 +8,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/document"
 	"github.com/abacusbilling/abacus/internal/httpapi"
 )
@@ -17,7 +18,7 @@ type idInput struct {
 }
 
 type listInvoicesInput struct {
-	CustomerID     string `query:"customer_id"`
+	CustomerID     string `query:"customer_id" doc:"customer id or external id"`
 	SubscriptionID string `query:"subscription_id"`
 	Status         string `query:"status" enum:"draft,open,paid,void,uncollectible,"`
 	Limit          int    `query:"limit" minimum:"0" maximum:"100"`
@@ -84,7 +85,11 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	}
 	httpapi.Register(s, op("list-invoices", http.MethodGet, "/api/v1/invoices", "List invoices", 0), abacus.ScopeRead,
 		func(ctx context.Context, in *listInvoicesInput) (*httpapi.Body[Page[Invoice]], error) {
-			return httpapi.Reply(svc.ListInvoices(ctx, ListFilter{CustomerID: in.CustomerID, SubscriptionID: in.SubscriptionID, Status: Status(in.Status),
+			cus, err := catalog.CustomerFilter(ctx, svc.db, in.CustomerID)
+			if err != nil {
+				return nil, err
+			}
+			return httpapi.Reply(svc.ListInvoices(ctx, ListFilter{CustomerID: cus, SubscriptionID: in.SubscriptionID, Status: Status(in.Status),
 				Limit: in.Limit, Cursor: in.Cursor}))
 		})
 	httpapi.Register(s, op("get-invoice", http.MethodGet, "/api/v1/invoices/{id}", "Get an invoice with its lines", 0), abacus.ScopeRead,

@@ -76,9 +76,10 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		Summary: "List customers", Tags: tags},
 		abacus.ScopeRead, func(ctx context.Context, in *struct {
 			ListQuery
-			Search string `query:"search" doc:"matches name, e-mail or external id, case-insensitively"`
+			Search     string `query:"search" doc:"matches name, e-mail or external id, case-insensitively"`
+			ExternalID string `query:"external_id" doc:"the customer with this external id (exactly)"`
 		}) (*httpapi.Body[List[Customer]], error) {
-			return httpapi.Reply(svc.ListCustomers(ctx, in.Search, Page{Limit: in.Limit, Cursor: in.Cursor}))
+			return httpapi.Reply(svc.ListCustomers(ctx, CustomerQuery{Search: in.Search, ExternalID: in.ExternalID}, Page{Limit: in.Limit, Cursor: in.Cursor}))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "get-customer", Method: http.MethodGet, Path: "/api/v1/customers/{id}",
 		Summary: "Get a customer", Tags: tags},

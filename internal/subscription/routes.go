@@ -32,9 +32,13 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		abacus.ScopeRead, func(ctx context.Context, in *struct {
 			Limit      int    `query:"limit" minimum:"0" maximum:"100"`
 			Cursor     string `query:"cursor"`
-			CustomerID string `query:"customer_id"`
+			CustomerID string `query:"customer_id" doc:"customer id or external id"`
 		}) (*httpapi.Body[catalog.List[Subscription]], error) {
-			return httpapi.Reply(svc.List(ctx, in.CustomerID, catalog.Page{Limit: in.Limit, Cursor: in.Cursor}))
+			cus, err := catalog.CustomerFilter(ctx, svc.db, in.CustomerID)
+			if err != nil {
+				return nil, err
+			}
+			return httpapi.Reply(svc.List(ctx, cus, catalog.Page{Limit: in.Limit, Cursor: in.Cursor}))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "get-subscription", Method: http.MethodGet, Path: "/api/v1/subscriptions/{id}",
 		Summary: "Get a subscription", Tags: tags},
