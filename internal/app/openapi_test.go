@@ -24,7 +24,11 @@ type apiDoc struct {
 }
 
 type apiOp struct {
-	Summary     string `json:"summary"`
+	Summary    string `json:"summary"`
+	Parameters []struct {
+		Name   string     `json:"name"`
+		Schema *apiSchema `json:"schema"`
+	} `json:"parameters"`
 	RequestBody *struct {
 		Content map[string]*apiMedia `json:"content"`
 	} `json:"requestBody"`
@@ -38,6 +42,8 @@ type apiMedia struct {
 	Example  any            `json:"example"`
 	Examples map[string]any `json:"examples"`
 }
+
+func (m *apiMedia) hasExample() bool { return m.Example != nil || len(m.Examples) > 0 }
 
 type apiSchema struct {
 	Ref                  string                `json:"$ref"`
@@ -133,4 +139,56 @@ func TestListsHaveOneShape(t *testing.T) {
 			t.Errorf("%s answers data without next_cursor; answer abacus.List", route)
 		}
 	})
+}
+
+// TestOpenAPIDocumentsEveryOperation holds the reference to its promise:
+// every operation has a summary, an example of its success response and,
+// when it takes a body, of the request; no enum offers "" as a value.
+func TestOpenAPIDocumentsEveryOperation(t *testing.T) {
+	t.Parallel()
+	d := loadAPIDoc(t)
+	d.operations(func(route string, op *apiOp) {
+		if strings.TrimSpace(op.Summary) == "" {
+			t.Errorf("%s has no summary", route)
+		}
+		if m := op.success(); m != nil && !m.hasExample() {
+			t.Errorf("%s has no example of its success response", route)
+		}
+		if op.RequestBody != nil {
+			for ct, m := range op.RequestBody.Content {
+				if !m.hasExample() {
+					t.Errorf("%s has no example of its %s request body", route, ct)
+				}
+			}
+		}
+		for _, p := range op.Parameters {
+			if p.Schema != nil && slices.Contains(p.Schema.Enum, any("")) {
+				t.Errorf(`%s: parameter %s lists "" among its values`, route, p.Name)
+			}
+		}
+	})
+	// Enums the reference once showed as bare strings.
+	for _, e := range []struct{ schema, field string }{{"Charge", "kind"}, {"Interval", "unit"}} {
+		if s := d.Components.Schemas[e.schema]; s == nil || s.Properties[e.field] == nil || len(s.Properties[e.field].Enum) == 0 {
+			t.Errorf("schema %s.%s does not list its values", e.schema, e.field)
+		}
+	}
+	for name, s := range d.Components.Schemas {
+		walkSchema(s, name, func(path string, s *apiSchema) {
+			if slices.Contains(s.Enum, any("")) {
+				t.Errorf(`schema %s lists "" among its values`, path)
+			}
+		})
+	}
+}
+
+func walkSchema(s *apiSchema, path string, f func(string, *apiSchema)) {
+	if s == nil {
+		return
+	}
+	f(path, s)
+	walkSchema(s.Items, path+"[]", f)
+	for k, p := range s.Properties {
+		walkSchema(p, path+"."+k, f)
+	}
 }

@@ -20,14 +20,14 @@ type idInput struct {
 type listInvoicesInput struct {
 	CustomerID     string `query:"customer_id" doc:"customer id or external id"`
 	SubscriptionID string `query:"subscription_id"`
-	Status         string `query:"status" enum:"draft,open,paid,void,uncollectible,"`
+	Status         string `query:"status" enum:"draft,open,paid,void,uncollectible"`
 	Limit          int    `query:"limit" minimum:"0" maximum:"100"`
 	Cursor         string `query:"cursor"`
 }
 
 type docInput struct {
 	ID     string `path:"id"`
-	Format string `query:"format" enum:"json,csv,pdf,ubl,xml," doc:"json, csv, pdf or ubl; else from Accept"`
+	Format string `query:"format" enum:"json,csv,pdf,ubl,xml" doc:"json, csv, pdf or ubl; else from Accept"`
 	Accept string `header:"Accept"`
 }
 
@@ -79,6 +79,8 @@ func renderOut(d *document.Document, f document.Format) (*docOutput, error) {
 // credit notes, coupons, credits, tax rates, settings, the upcoming
 // invoice and the document conversion service.
 func RegisterRoutes(s *httpapi.Server, svc *Service) {
+	s.Example(Examples()...)
+	s.OperationExample(http.MethodPost, "/api/v1/documents/convert", exampleUBL(), nil)
 	tags := []string{"Billing"}
 	op := func(id, method, path, summary string, status int) huma.Operation {
 		return huma.Operation{OperationID: id, Method: method, Path: path, Summary: summary, Tags: tags, DefaultStatus: status}
@@ -111,8 +113,8 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 				return httpapi.Reply(fn(ctx, in.ID))
 			})
 	}
-	httpapi.Register(s, op("get-invoice-document", http.MethodGet, "/api/v1/invoices/{id}/document",
-		"Get a finalized invoice as JSON, CSV, PDF or UBL 2.1 (Peppol BIS 3)", 0), abacus.ScopeRead,
+	httpapi.Register(s, documentOp(op("get-invoice-document", http.MethodGet, "/api/v1/invoices/{id}/document",
+		"Get a finalized invoice as JSON, CSV, PDF or UBL 2.1 (Peppol BIS 3)", 0), document.FormatJSON, document.FormatCSV, document.FormatPDF, document.FormatUBL), abacus.ScopeRead,
 		func(ctx context.Context, in *docInput) (*docOutput, error) {
 			f, err := negotiate(in.Format, in.Accept)
 			if err != nil {
@@ -146,8 +148,8 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		func(ctx context.Context, in *idInput) (*httpapi.Body[CreditNote], error) {
 			return httpapi.Reply(svc.GetCreditNote(ctx, in.ID))
 		})
-	httpapi.Register(s, op("get-credit-note-document", http.MethodGet, "/api/v1/credit-notes/{id}/document",
-		"Get a credit note as JSON, CSV, PDF or UBL 2.1", 0), abacus.ScopeRead,
+	httpapi.Register(s, documentOp(op("get-credit-note-document", http.MethodGet, "/api/v1/credit-notes/{id}/document",
+		"Get a credit note as JSON, CSV, PDF or UBL 2.1", 0), document.FormatJSON, document.FormatCSV, document.FormatPDF, document.FormatUBL), abacus.ScopeRead,
 		func(ctx context.Context, in *docInput) (*docOutput, error) {
 			f, err := negotiate(in.Format, in.Accept)
 			if err != nil {
@@ -215,6 +217,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		TargetID   string `json:"target_id"`
 		TaxRateID  string `json:"tax_rate_id" doc:"empty removes the assignment"`
 	}
+	s.Example(assignment{TargetType: "customer", TargetID: "crm-4711", TaxRateID: "txr_01jbx80a2c4e6g8j0l2n4q6s8u"})
 	httpapi.Register(s, op("assign-tax-rate", http.MethodPut, "/api/v1/tax-assignments", "Assign a tax rate to a customer or plan", 0),
 		abacus.ScopeAdmin, func(ctx context.Context, in *httpapi.Body[assignment]) (*httpapi.Body[assignment], error) {
 			return httpapi.Reply(in.Body, svc.AssignTaxRate(ctx, in.Body.TargetType, in.Body.TargetID, in.Body.TaxRateID))
@@ -228,10 +231,11 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 			return httpapi.Reply(svc.PutSettings(ctx, in.Body))
 		})
 
-	httpapi.Register(s, op("convert-document", http.MethodPost, "/api/v1/documents/convert",
-		"Validate a UBL 2.1 invoice or credit note and convert it to JSON, CSV or PDF", http.StatusOK), abacus.ScopeRead,
+	httpapi.Register(s, documentOp(op("convert-document", http.MethodPost, "/api/v1/documents/convert",
+		"Validate a UBL 2.1 invoice or credit note and convert it to JSON, CSV or PDF", http.StatusOK),
+		document.FormatJSON, document.FormatCSV, document.FormatPDF), abacus.ScopeRead,
 		func(ctx context.Context, in *struct {
-			Format  string `query:"format" enum:"json,csv,pdf," doc:"json (default), csv or pdf"`
+			Format  string `query:"format" enum:"json,csv,pdf" doc:"json (default), csv or pdf"`
 			RawBody []byte `contentType:"application/xml"`
 		}) (*docOutput, error) {
 			f := document.FormatJSON

@@ -66,6 +66,7 @@ type VersionPath struct {
 // RegisterRoutes adds the customer, feature, plan and plan version routes.
 func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	RegisterSchemas(s)
+	s.Example(Examples()...)
 	tags := []string{"Customers"}
 	httpapi.Register(s, huma.Operation{OperationID: "create-customer", Method: http.MethodPost, Path: "/api/v1/customers",
 		Summary: "Create a customer", Tags: tags, DefaultStatus: http.StatusCreated},

@@ -71,9 +71,11 @@ type Server struct {
 	metricsMu sync.RWMutex
 	metrics   map[metricKey]routeMetrics // children of requests and latency, looked up once
 
-	mu     sync.Mutex
-	checks map[string]func(context.Context) error
-	routes map[string]abacus.Scope // "METHOD /pattern" → scope
+	mu         sync.Mutex
+	checks     map[string]func(context.Context) error
+	routes     map[string]abacus.Scope // "METHOD /pattern" → scope
+	examples   map[reflect.Type]any    // see Example
+	opExamples map[string][2]any       // "METHOD /path" → request, response; see OperationExample
 }
 
 // New returns a server. d stores Idempotency-Key responses; auth may be
@@ -94,8 +96,9 @@ func New(cfg Config, d *db.DB, log *slog.Logger, reg *prometheus.Registry) *Serv
 	}
 	s := &Server{
 		cfg: cfg, mux: mux, log: log, registry: reg,
-		checks:  map[string]func(context.Context) error{},
-		routes:  map[string]abacus.Scope{},
+		checks:   map[string]func(context.Context) error{},
+		routes:   map[string]abacus.Scope{},
+		examples: map[reflect.Type]any{}, opExamples: map[string][2]any{},
 		metrics: map[metricKey]routeMetrics{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "abacus_http_requests_total", Help: "HTTP requests by route, method and status.",
@@ -175,6 +178,7 @@ func Register[I, O any](s *Server, op huma.Operation, scope abacus.Scope, h func
 		}
 		return out, nil
 	})
+	s.addExamples(op.Method, op.Path, bodyType(reflect.TypeFor[I]()), bodyType(reflect.TypeFor[O]()))
 }
 
 // Handle adds a raw handler for pattern ("POST /api/v1/events") that needs
@@ -243,6 +247,7 @@ func HandleOp[O any](s *Server, op huma.Operation, scope abacus.Scope, h http.Ha
 			"application/problem+json": {Schema: problem}}}
 	}
 	s.API.OpenAPI().AddOperation(&op)
+	s.addExamples(op.Method, op.Path, nil, out)
 }
 
 // Routes returns every registered route ("METHOD /path") and its scope,

@@ -27,6 +27,7 @@ type keyIDInput struct {
 // tokens, the caller's account, members, invitations, OAuth clients,
 // the JWKS, the audit log and the mail outbox.
 func RegisterRoutes(s *httpapi.Server, svc *Service) {
+	s.Example(Examples()...)
 	httpapi.Register(s, huma.Operation{
 		OperationID: "create-api-key", Method: http.MethodPost, Path: "/api/v1/api-keys",
 		Summary: "Create an API key", Tags: []string{"API keys"}, DefaultStatus: http.StatusCreated,

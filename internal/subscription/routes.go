@@ -20,6 +20,7 @@ type IDPath struct {
 
 // RegisterRoutes adds the subscription and entitlement routes.
 func RegisterRoutes(s *httpapi.Server, svc *Service) {
+	s.Example(Examples()...)
 	catalog.RegisterSchemas(s)
 	tags := []string{"Subscriptions"}
 	httpapi.Register(s, huma.Operation{OperationID: "create-subscription", Method: http.MethodPost, Path: "/api/v1/subscriptions",
