@@ -2,6 +2,8 @@ package app_test
 
 import (
 	"encoding/json"
+	"os"
+	"os/exec"
 	"slices"
 	"sort"
 	"strings"
@@ -190,5 +192,52 @@ func walkSchema(s *apiSchema, path string, f func(string, *apiSchema)) {
 	walkSchema(s.Items, path+"[]", f)
 	for k, p := range s.Properties {
 		walkSchema(p, path+"."+k, f)
+	}
+}
+
+// TestGettingStartedRuns runs the curl lines of the reference's getting
+// started section against a fresh server, in order; each must succeed
+// (curl -f: an HTTP error fails it).
+func TestGettingStartedRuns(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed")
+	}
+	a := start(t, db.SQLite, nil)
+	var doc struct {
+		Info struct {
+			Description string `json:"description"`
+		} `json:"info"`
+	}
+	if err := json.Unmarshal(a.do("GET", "/openapi.json", "", nil).body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(doc.Info.Description, "# Getting started")
+	blocks := 0
+	for {
+		_, after, ok := strings.Cut(rest, "```sh\n")
+		if !ok {
+			break
+		}
+		block, tail, _ := strings.Cut(after, "```")
+		rest = tail
+		if strings.HasPrefix(block, "export ") {
+			continue // sets what the environment below sets
+		}
+		blocks++
+		cmd := exec.Command("sh", "-ec", "curl() { command curl -f \"$@\"; }\n"+block)
+		cmd.Env = append(os.Environ(), "ABACUS="+a.base, "KEY="+a.key)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s\n%v: %s", block, err, out)
+		}
+	}
+	if blocks < 5 {
+		t.Fatalf("found %d curl blocks in the getting started section", blocks)
+	}
+	var subs struct {
+		Data []map[string]any `json:"data"`
+	}
+	if err := json.Unmarshal(a.do("GET", "/api/v1/subscriptions?customer_id=crm-4711", a.key, nil).body, &subs); err != nil || len(subs.Data) != 1 {
+		t.Fatalf("the subscription of crm-4711: %v %v", subs, err)
 	}
 }

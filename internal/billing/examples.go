@@ -25,9 +25,9 @@ func Examples() []any {
 	inv := Invoice{ID: invoice, CustomerID: customer, SubscriptionID: "sub_01jbx7r9a1c3e5g7j9l1n3q5st", Status: Open,
 		Number: "INV-2026-000042", Currency: "EUR", PeriodStart: start, CycleIndex: 1, ServiceStart: &start, ServiceEnd: &end,
 		Lines: []Line{
-			{ID: "lin_01jc4k3a5c7e9g1j3l5n7q9s1u", Kind: LineFee, Description: "Pro plan", ChargeKey: "base", Quantity: d("5"),
+			{ID: "il_01jc4k3a5c7e9g1j3l5n7q9s1u", Kind: LineFee, Description: "Pro plan", ChargeKey: "base", Quantity: d("5"),
 				UnitAmount: &[]decimal.Decimal{d("49.00")}[0], Amount: d("245.00"), NetAmount: d("245.00"), PeriodStart: start, PeriodEnd: end, Tax: vat},
-			{ID: "lin_01jc4k3b6d8f0h2k4m6p8r0t2v", Kind: LineUsage, Description: "API calls", ChargeKey: "api_calls", Meter: "api_calls",
+			{ID: "il_01jc4k3b6d8f0h2k4m6p8r0t2v", Kind: LineUsage, Description: "API calls", ChargeKey: "api_calls", Meter: "api_calls",
 				Quantity: d("1250000"), UnitAmount: &unit, Amount: d("5.00"), NetAmount: d("5.00"), PeriodStart: start, PeriodEnd: end, Tax: vat},
 		},
 		Subtotal: d("250.00"), DiscountTotal: d("0.00"), TaxTotal: d("47.50"), Total: d("297.50"), CreditsApplied: d("0.00"), AmountDue: d("297.50"),
@@ -38,7 +38,7 @@ func Examples() []any {
 	return []any{
 		inv,
 		CreditNoteInput{InvoiceID: invoice, Amount: &amount, Reason: "Service outage on 2026-12-03", RefundToCredits: true},
-		CreditNote{ID: "crn_01jc6m1a3c5e7g9j1l3n5q7s9u", InvoiceID: invoice, CustomerID: customer, Number: "CN-2026-000007", Currency: "EUR",
+		CreditNote{ID: "cn_01jc6m1a3c5e7g9j1l3n5q7s9u", InvoiceID: invoice, CustomerID: customer, Number: "CN-2026-000007", Currency: "EUR",
 			Reason: "Service outage on 2026-12-03", Subtotal: d("50.00"), TaxTotal: d("9.50"), Total: d("59.50"), RefundToCredits: true, CreatedAt: due},
 		CouponInput{Code: "LAUNCH10", Name: "Launch: 10 % off for 3 months", PercentOff: &ten, Duration: Repeating, DurationPeriods: 3, MaxRedemptions: 500, RedeemBy: &expires},
 		Coupon{ID: "cpn_01jbx81b3d5f7h9k1m3p5r7t9v", Code: "LAUNCH10", Name: "Launch: 10 % off for 3 months", PercentOff: &ten, Duration: Repeating,

@@ -33,10 +33,10 @@ func Examples() []any {
 		Feature{ID: "fea_01jbx7m0d4f6h8j0k2m4n6p8qr", Key: "api_calls", Name: "API calls", Kind: FeatureMetered, MeterSlug: "api_calls",
 			Limit: &limit, Enforcement: Hard, CreatedAt: at, UpdatedAt: at},
 		PlanInput{Key: "pro", Name: "Pro", Description: "For growing teams: 1M API calls a month included"},
-		Plan{ID: "pln_01jbx7n3s5v7x9z1b3d5f7h9jk", Key: "pro", Name: "Pro", Description: "For growing teams: 1M API calls a month included",
+		Plan{ID: "plan_01jbx7n3s5v7x9z1b3d5f7h9jk", Key: "pro", Name: "Pro", Description: "For growing teams: 1M API calls a month included",
 			CreatedAt: at, UpdatedAt: at},
 		spec,
-		Version{ID: "ver_01jbx7p6w8y0a2c4e6g8j0l2np", PlanID: "pln_01jbx7n3s5v7x9z1b3d5f7h9jk", Version: 1, Status: Published,
+		Version{ID: "pver_01jbx7p6w8y0a2c4e6g8j0l2np", PlanID: "plan_01jbx7n3s5v7x9z1b3d5f7h9jk", Version: 1, Status: Published,
 			VersionSpec: spec, PublishedAt: &published, CreatedAt: at, UpdatedAt: published},
 	}
 }

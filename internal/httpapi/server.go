@@ -86,8 +86,7 @@ func New(cfg Config, d *db.DB, log *slog.Logger, reg *prometheus.Registry) *Serv
 	}
 	mux := http.NewServeMux()
 	hc := huma.DefaultConfig("Abacus API", cfg.Version)
-	hc.Info.Description = "Usage-based billing back-end: tenants, API keys, metering, catalog, subscriptions, invoices. " +
-		"Authenticate with `Authorization: Bearer <api key or access token>`. Errors are RFC 9457 problem+json with a stable `code`."
+	hc.Info.Description = intro
 	hc.DocsPath = ""     // served by us, bundled, without a CDN
 	hc.CreateHooks = nil // no $schema links injected into response bodies
 	hc.Formats = map[string]huma.Format{"application/json": jsonFormat, "json": jsonFormat}
@@ -388,6 +387,13 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 //go:embed docs/redoc.standalone.js
 var redocJS []byte
+
+// intro opens the reference at /docs (Redoc renders the OpenAPI
+// description as Markdown): what Abacus is, then getting started with
+// curl, from the bootstrap API key to the first invoice.
+//
+//go:embed docs/intro.md
+var intro string
 
 const docsPage = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Abacus API reference</title>

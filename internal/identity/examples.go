@@ -43,7 +43,7 @@ func Examples() []any {
 		Accepted{TenantID: tenant, UserID: "usr_01jbx74e6g8j0l2n4q6s8uwxyz", Role: RoleBilling, UserCreated: true},
 		Session{ID: "ses_01jbx72c4e6g8j0l2n4q6s8uwx", TenantID: tenant, IP: "203.0.113.7", UserAgent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) Firefox/133.0",
 			CreatedAt: at, LastUsedAt: at.Add(3 * time.Hour), ExpiresAt: at.AddDate(0, 0, 30), Current: true},
-		MailMessage{ID: "mai_01jbx75f7h9k1m3p5r7t9vxz1b", To: "jane@example.com", Template: "verify_email", Subject: "Confirm your e-mail address",
+		MailMessage{ID: "msg_01jbx75f7h9k1m3p5r7t9vxz1b", To: "jane@example.com", Template: "verify_email", Subject: "Confirm your e-mail address",
 			Text: "Open this link to confirm your address: …", CreatedAt: at, SentAt: &at},
 		AuditEvent{ID: "aud_01jbx76g8j0l2n4q6s8uwxyz3d", Action: "auth.login_succeeded", ActorType: "user", ActorID: user, TargetType: "session",
 			TargetID: "ses_01jbx72c4e6g8j0l2n4q6s8uwx", IP: "203.0.113.7", Data: map[string]any{"mfa": true}, CreatedAt: at},
