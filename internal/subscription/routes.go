@@ -109,7 +109,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	httpapi.HandleOp[Entitlement](s, huma.Operation{OperationID: "check-entitlement", Method: http.MethodGet, Path: "/api/v1/customers/{id}/entitlements/{feature}",
 		Summary: "Check one entitlement", Tags: tags, Description: "Built for every request of the tenant's app: answers from a short-lived cache plus live usage.",
 		Parameters: []*huma.Param{
-			{Name: "id", In: "path", Required: true, Schema: &huma.Schema{Type: "string"}},
+			{Name: "id", In: "path", Description: "customer id or external id", Required: true, Schema: &huma.Schema{Type: "string", Description: "customer id or external id"}},
 			{Name: "feature", In: "path", Description: "feature key", Required: true, Schema: &huma.Schema{Type: "string", Description: "feature key"}},
 		}},
 		abacus.ScopeRead, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
