@@ -27,6 +27,11 @@ func TestCustomersByExternalIDOverHTTP(t *testing.T) {
 				t.Fatalf("subscribed %v, want %v", sub["customer_id"], cus["id"])
 			}
 			a.post("/api/v1/customers/crm-4711/credits", map[string]any{"amount": "10.00"})
+			rate := a.post("/api/v1/tax-rates", map[string]any{"name": "VAT DE", "percentage": "19", "country": "DE"})
+			as := a.do("PUT", "/api/v1/tax-assignments", a.key, map[string]any{"target_type": "customer", "target_id": "crm-4711", "tax_rate_id": rate["id"]})
+			if as.status != 200 || as.json(t)["target_id"] != cus["id"] {
+				t.Fatalf("tax assignment by external id: %d %s", as.status, as.body)
+			}
 
 			list := func(path, key string) []any {
 				t.Helper()

@@ -220,6 +220,13 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	s.Example(assignment{TargetType: "customer", TargetID: "crm-4711", TaxRateID: "txr_01jbx80a2c4e6g8j0l2n4q6s8u"})
 	httpapi.Register(s, op("assign-tax-rate", http.MethodPut, "/api/v1/tax-assignments", "Assign a tax rate to a customer or plan", 0),
 		abacus.ScopeAdmin, func(ctx context.Context, in *httpapi.Body[assignment]) (*httpapi.Body[assignment], error) {
+			if in.Body.TargetType == "customer" { // named by id or external id; assigned to the id
+				id, err := catalog.CustomerFilter(ctx, svc.db, in.Body.TargetID)
+				if err != nil {
+					return nil, err
+				}
+				in.Body.TargetID = id
+			}
 			return httpapi.Reply(in.Body, svc.AssignTaxRate(ctx, in.Body.TargetType, in.Body.TargetID, in.Body.TaxRateID))
 		})
 	httpapi.Register(s, op("get-billing-settings", http.MethodGet, "/api/v1/billing/settings", "Get billing settings", 0), abacus.ScopeRead,
