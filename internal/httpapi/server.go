@@ -71,11 +71,12 @@ type Server struct {
 	metricsMu sync.RWMutex
 	metrics   map[metricKey]routeMetrics // children of requests and latency, looked up once
 
-	mu         sync.Mutex
-	checks     map[string]func(context.Context) error
-	routes     map[string]abacus.Scope // "METHOD /pattern" → scope
-	examples   map[reflect.Type]any    // see Example
-	opExamples map[string][2]any       // "METHOD /path" → request, response; see OperationExample
+	mu     sync.Mutex
+	checks map[string]func(context.Context) error
+	routes map[string]abacus.Scope // "METHOD /pattern" → scope
+
+	examples   map[reflect.Type]any // see Example; under mu
+	opExamples map[string][2]any    // "METHOD /path" → request, response; see OperationExample; under mu
 }
 
 // New returns a server. d stores Idempotency-Key responses; auth may be
@@ -95,9 +96,8 @@ func New(cfg Config, d *db.DB, log *slog.Logger, reg *prometheus.Registry) *Serv
 	}
 	s := &Server{
 		cfg: cfg, mux: mux, log: log, registry: reg,
-		checks:   map[string]func(context.Context) error{},
-		routes:   map[string]abacus.Scope{},
-		examples: map[reflect.Type]any{}, opExamples: map[string][2]any{},
+		checks:  map[string]func(context.Context) error{},
+		routes:  map[string]abacus.Scope{},
 		metrics: map[metricKey]routeMetrics{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "abacus_http_requests_total", Help: "HTTP requests by route, method and status.",
@@ -111,6 +111,7 @@ func New(cfg Config, d *db.DB, log *slog.Logger, reg *prometheus.Registry) *Serv
 		reg.MustRegister(s.requests, s.latency)
 	}
 	s.idem = &idempotency{db: d, log: log}
+	s.examples, s.opExamples = map[reflect.Type]any{}, map[string][2]any{}
 	s.API = humago.New(mux, hc)
 	s.API.UseMiddleware(s.checkScope)
 	s.routes["GET /openapi.json"] = ScopePublic

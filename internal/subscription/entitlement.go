@@ -45,17 +45,18 @@ type Entitlement struct {
 // cached briefly so the hot path reads no tables: subjects, subscriptions
 // that are not ended, their versions, and the tenant's features.
 type customerState struct {
-	loaded     time.Time
-	id         string // the customer's id, whatever the check named it by
-	externalID string
-	subjects   []string
-	subs       []*liveSub
-	features   map[string]catalog.Feature
-	terms      map[termsKey]*meteredTerms // of every metered grant of subs
+	loaded   time.Time
+	subjects []string
+	subs     []*liveSub
+	features map[string]catalog.Feature
+	terms    map[termsKey]*meteredTerms // of every metered grant of subs
 	// answers memoises the encoded answer of each check: per grant
 	// {subscription, feature} of subs and, for features no live
 	// subscription grants, per {"", feature}.
 	answers map[termsKey]*answerMemo
+
+	id         string // the customer's id, whichever name the check used
+	externalID string
 }
 
 // answerMemo holds the last encoded answer of one check. A metered answer
@@ -128,9 +129,12 @@ type stateCache struct {
 	ttl        time.Duration
 	mu         sync.RWMutex
 	m          map[[2]string]*customerState
-	aliases    map[[2]string]string // {tenant, external id} → customer id, checked against the state's externalID
-	refreshing sync.Map             // [2]string → struct{}: a background load is running
-	gen        uint64               // bumped by invalidate, under mu: a load that saw another gen is not kept
+	refreshing sync.Map // [2]string → struct{}: a background load is running
+	gen        uint64   // bumped by invalidate, under mu: a load that saw another gen is not kept
+
+	// aliases maps {tenant, external id} → customer id, under mu; lookup
+	// checks it against the state's externalID.
+	aliases map[[2]string]string
 
 	emittedMu sync.RWMutex
 	emitted   map[thresholdKey]struct{} // thresholds known to be recorded
