@@ -232,10 +232,11 @@ func (s *Service) CreditLedger(ctx context.Context, customerID string) ([]Credit
 	if err != nil {
 		return nil, err
 	}
-	if _, err := catalog.LoadCustomer(ctx, s.db, tenant, customerID); err != nil {
+	cus, err := catalog.LoadCustomer(ctx, s.db, tenant, customerID)
+	if err != nil {
 		return nil, err
 	}
-	return loadEntries(ctx, s.db, tenant, customerID, "")
+	return loadEntries(ctx, s.db, tenant, cus.ID, "")
 }
 
 // planCredits draws up to max from the grants in the customer's ledger

@@ -264,11 +264,9 @@ type ListFilter struct {
 	Cursor         string
 }
 
-// Page is one page of a list and the cursor of the next ("" at the end).
-type Page[T any] struct {
-	Data       []T    `json:"data"`
-	NextCursor string `json:"next_cursor"`
-}
+// Page is one page of a list and the cursor of the next ("" at the end):
+// the API's one list type.
+type Page[T any] = abacus.List[T]
 
 // ListInvoices returns a page of the tenant's invoices ordered by id,
 // without lines. It returns "invalid_status" for an unknown status.

@@ -8,6 +8,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/document"
 	"github.com/abacusbilling/abacus/internal/httpapi"
 )
@@ -17,16 +18,16 @@ type idInput struct {
 }
 
 type listInvoicesInput struct {
-	CustomerID     string `query:"customer_id"`
+	CustomerID     string `query:"customer_id" doc:"customer id or external id"`
 	SubscriptionID string `query:"subscription_id"`
-	Status         string `query:"status" enum:"draft,open,paid,void,uncollectible,"`
+	Status         string `query:"status" enum:"draft,open,paid,void,uncollectible"`
 	Limit          int    `query:"limit" minimum:"0" maximum:"100"`
 	Cursor         string `query:"cursor"`
 }
 
 type docInput struct {
 	ID     string `path:"id"`
-	Format string `query:"format" enum:"json,csv,pdf,ubl,xml," doc:"json, csv, pdf or ubl; else from Accept"`
+	Format string `query:"format" enum:"json,csv,pdf,ubl,xml" doc:"json, csv, pdf or ubl; else from Accept"`
 	Accept string `header:"Accept"`
 }
 
@@ -78,13 +79,19 @@ func renderOut(d *document.Document, f document.Format) (*docOutput, error) {
 // credit notes, coupons, credits, tax rates, settings, the upcoming
 // invoice and the document conversion service.
 func RegisterRoutes(s *httpapi.Server, svc *Service) {
+	s.Example(Examples()...)
+	s.OperationExample(http.MethodPost, "/api/v1/documents/convert", exampleUBL(), nil)
 	tags := []string{"Billing"}
 	op := func(id, method, path, summary string, status int) huma.Operation {
 		return huma.Operation{OperationID: id, Method: method, Path: path, Summary: summary, Tags: tags, DefaultStatus: status}
 	}
 	httpapi.Register(s, op("list-invoices", http.MethodGet, "/api/v1/invoices", "List invoices", 0), abacus.ScopeRead,
 		func(ctx context.Context, in *listInvoicesInput) (*httpapi.Body[Page[Invoice]], error) {
-			return httpapi.Reply(svc.ListInvoices(ctx, ListFilter{CustomerID: in.CustomerID, SubscriptionID: in.SubscriptionID, Status: Status(in.Status),
+			cus, err := catalog.CustomerFilter(ctx, svc.db, in.CustomerID)
+			if err != nil {
+				return nil, err
+			}
+			return httpapi.Reply(svc.ListInvoices(ctx, ListFilter{CustomerID: cus, SubscriptionID: in.SubscriptionID, Status: Status(in.Status),
 				Limit: in.Limit, Cursor: in.Cursor}))
 		})
 	httpapi.Register(s, op("get-invoice", http.MethodGet, "/api/v1/invoices/{id}", "Get an invoice with its lines", 0), abacus.ScopeRead,
@@ -106,8 +113,8 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 				return httpapi.Reply(fn(ctx, in.ID))
 			})
 	}
-	httpapi.Register(s, op("get-invoice-document", http.MethodGet, "/api/v1/invoices/{id}/document",
-		"Get a finalized invoice as JSON, CSV, PDF or UBL 2.1 (Peppol BIS 3)", 0), abacus.ScopeRead,
+	httpapi.Register(s, documentOp(op("get-invoice-document", http.MethodGet, "/api/v1/invoices/{id}/document",
+		"Get a finalized invoice as JSON, CSV, PDF or UBL 2.1 (Peppol BIS 3)", 0), document.FormatJSON, document.FormatCSV, document.FormatPDF, document.FormatUBL), abacus.ScopeRead,
 		func(ctx context.Context, in *docInput) (*docOutput, error) {
 			f, err := negotiate(in.Format, in.Accept)
 			if err != nil {
@@ -141,8 +148,8 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		func(ctx context.Context, in *idInput) (*httpapi.Body[CreditNote], error) {
 			return httpapi.Reply(svc.GetCreditNote(ctx, in.ID))
 		})
-	httpapi.Register(s, op("get-credit-note-document", http.MethodGet, "/api/v1/credit-notes/{id}/document",
-		"Get a credit note as JSON, CSV, PDF or UBL 2.1", 0), abacus.ScopeRead,
+	httpapi.Register(s, documentOp(op("get-credit-note-document", http.MethodGet, "/api/v1/credit-notes/{id}/document",
+		"Get a credit note as JSON, CSV, PDF or UBL 2.1", 0), document.FormatJSON, document.FormatCSV, document.FormatPDF, document.FormatUBL), abacus.ScopeRead,
 		func(ctx context.Context, in *docInput) (*docOutput, error) {
 			f, err := negotiate(in.Format, in.Accept)
 			if err != nil {
@@ -162,7 +169,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	httpapi.Register(s, op("list-coupons", http.MethodGet, "/api/v1/coupons", "List coupons", 0), abacus.ScopeRead,
 		func(ctx context.Context, _ *struct{}) (*httpapi.Body[Page[Coupon]], error) {
 			cs, err := svc.ListCoupons(ctx)
-			return httpapi.Reply(Page[Coupon]{Data: cs}, err)
+			return httpapi.Reply(abacus.ListOf(cs, ""), err)
 		})
 	httpapi.Register(s, op("get-coupon", http.MethodGet, "/api/v1/coupons/{id}", "Get a coupon by id or code", 0), abacus.ScopeRead,
 		func(ctx context.Context, in *idInput) (*httpapi.Body[Coupon], error) {
@@ -186,7 +193,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	httpapi.Register(s, op("list-credits", http.MethodGet, "/api/v1/customers/{id}/credits", "List a customer's credit ledger", 0), abacus.ScopeRead,
 		func(ctx context.Context, in *idInput) (*httpapi.Body[Page[CreditEntry]], error) {
 			es, err := svc.CreditLedger(ctx, in.ID)
-			return httpapi.Reply(Page[CreditEntry]{Data: es}, err)
+			return httpapi.Reply(abacus.ListOf(es, ""), err)
 		})
 	httpapi.Register(s, op("get-credit-balance", http.MethodGet, "/api/v1/customers/{id}/credits/balance", "Get a customer's credit balance", 0),
 		abacus.ScopeRead, func(ctx context.Context, in *struct {
@@ -203,15 +210,23 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	httpapi.Register(s, op("list-tax-rates", http.MethodGet, "/api/v1/tax-rates", "List tax rates", 0), abacus.ScopeRead,
 		func(ctx context.Context, _ *struct{}) (*httpapi.Body[Page[TaxRate]], error) {
 			rs, err := svc.ListTaxRates(ctx)
-			return httpapi.Reply(Page[TaxRate]{Data: rs}, err)
+			return httpapi.Reply(abacus.ListOf(rs, ""), err)
 		})
 	type assignment struct {
 		TargetType string `json:"target_type" enum:"customer,plan"`
 		TargetID   string `json:"target_id"`
 		TaxRateID  string `json:"tax_rate_id" doc:"empty removes the assignment"`
 	}
+	s.Example(assignment{TargetType: "customer", TargetID: "crm-4711", TaxRateID: "txr_01jbx80a2c4e6g8j0l2n4q6s8u"})
 	httpapi.Register(s, op("assign-tax-rate", http.MethodPut, "/api/v1/tax-assignments", "Assign a tax rate to a customer or plan", 0),
 		abacus.ScopeAdmin, func(ctx context.Context, in *httpapi.Body[assignment]) (*httpapi.Body[assignment], error) {
+			if in.Body.TargetType == "customer" { // named by id or external id; assigned to the id
+				id, err := catalog.CustomerFilter(ctx, svc.db, in.Body.TargetID)
+				if err != nil {
+					return nil, err
+				}
+				in.Body.TargetID = id
+			}
 			return httpapi.Reply(in.Body, svc.AssignTaxRate(ctx, in.Body.TargetType, in.Body.TargetID, in.Body.TaxRateID))
 		})
 	httpapi.Register(s, op("get-billing-settings", http.MethodGet, "/api/v1/billing/settings", "Get billing settings", 0), abacus.ScopeRead,
@@ -223,10 +238,11 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 			return httpapi.Reply(svc.PutSettings(ctx, in.Body))
 		})
 
-	httpapi.Register(s, op("convert-document", http.MethodPost, "/api/v1/documents/convert",
-		"Validate a UBL 2.1 invoice or credit note and convert it to JSON, CSV or PDF", http.StatusOK), abacus.ScopeRead,
+	httpapi.Register(s, documentOp(op("convert-document", http.MethodPost, "/api/v1/documents/convert",
+		"Validate a UBL 2.1 invoice or credit note and convert it to JSON, CSV or PDF", http.StatusOK),
+		document.FormatJSON, document.FormatCSV, document.FormatPDF), abacus.ScopeRead,
 		func(ctx context.Context, in *struct {
-			Format  string `query:"format" enum:"json,csv,pdf," doc:"json (default), csv or pdf"`
+			Format  string `query:"format" enum:"json,csv,pdf" doc:"json (default), csv or pdf"`
 			RawBody []byte `contentType:"application/xml"`
 		}) (*docOutput, error) {
 			f := document.FormatJSON

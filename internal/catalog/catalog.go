@@ -133,11 +133,9 @@ func (p Page) limit() int {
 	return p.Limit
 }
 
-// List is one page of items and the cursor of the next ("" at the end).
-type List[T any] struct {
-	Data       []T    `json:"data"`
-	NextCursor string `json:"next_cursor"`
-}
+// List is one page of items and the cursor of the next ("" at the end):
+// the API's one list type.
+type List[T any] = abacus.List[T]
 
 // page cuts items fetched with limit+1 into a List.
 func page[T any](items []T, limit int, id func(T) string) List[T] {

@@ -56,12 +56,12 @@ func TestCustomersStore(t *testing.T) {
 			t.Fatalf("cross-tenant archive: %v", err)
 		}
 		// Search is case-insensitive and treats _ literally; pagination walks by id.
-		l, err := svc.ListCustomers(a, "ETA_l", catalog.Page{})
+		l, err := svc.ListCustomers(a, catalog.CustomerQuery{Search: "ETA_l"}, catalog.Page{})
 		if err != nil || len(l.Data) != 1 || l.Data[0].Name != "beta_LLC" {
 			t.Fatalf("search: %+v %v", l, err)
 		}
-		p1, _ := svc.ListCustomers(a, "", catalog.Page{Limit: 2})
-		p2, _ := svc.ListCustomers(a, "", catalog.Page{Limit: 2, Cursor: p1.NextCursor})
+		p1, _ := svc.ListCustomers(a, catalog.CustomerQuery{}, catalog.Page{Limit: 2})
+		p2, _ := svc.ListCustomers(a, catalog.CustomerQuery{}, catalog.Page{Limit: 2, Cursor: p1.NextCursor})
 		if len(p1.Data) != 2 || p1.NextCursor == "" || len(p2.Data) != 1 || p2.NextCursor != "" || p2.Data[0].ID != ids[2] {
 			t.Fatalf("pages: %+v / %+v", p1, p2)
 		}
@@ -137,6 +137,64 @@ func TestPlanVersionLifecycle(t *testing.T) {
 		ae, _ := abacus.AsError(e)
 		if ae == nil || len(ae.Fields) != 4 {
 			t.Fatalf("bad spec: want 4 field errors, got %v", e)
+		}
+	})
+}
+
+// A customer is named by its id or its external id wherever an id is
+// accepted, like a plan by id or key; an id wins over another customer's
+// equal external id, and another tenant's external id is not found.
+func TestCustomersByExternalID(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		svc := catalog.NewService(d, abacus.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), nil, nil)
+		a, b := tenantCtx("ten_a"), tenantCtx("ten_b")
+		acme, err := svc.CreateCustomer(a, catalog.CustomerInput{Name: "Acme", Currency: "EUR", ExternalID: "crm-7"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Another customer whose external id is Acme's id: Acme's id still names Acme.
+		other, err := svc.CreateCustomer(a, catalog.CustomerInput{Name: "Other", Currency: "EUR", ExternalID: acme.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, err := svc.GetCustomer(a, "crm-7"); err != nil || c.ID != acme.ID {
+			t.Fatalf("get by external id: %+v %v", c, err)
+		}
+		if c, err := svc.GetCustomer(a, acme.ID); err != nil || c.ID != acme.ID {
+			t.Fatalf("an id against an equal external id: got %s (other is %s) %v", c.ID, other.ID, err)
+		}
+		name := "Acme GmbH"
+		if c, err := svc.UpdateCustomer(a, "crm-7", catalog.CustomerPatch{Name: &name}); err != nil || c.ID != acme.ID || c.Name != name {
+			t.Fatalf("update by external id: %+v %v", c, err)
+		}
+		if c, err := svc.ArchiveCustomer(a, "crm-7"); err != nil || c.ID != acme.ID || c.ArchivedAt == nil {
+			t.Fatalf("archive by external id: %+v %v", c, err)
+		}
+		if l, err := svc.ListCustomers(a, catalog.CustomerQuery{ExternalID: "crm-7"}, catalog.Page{}); err != nil || len(l.Data) != 1 || l.Data[0].ID != acme.ID {
+			t.Fatalf("list ?external_id=: %+v %v", l, err)
+		}
+		if l, err := svc.ListCustomers(a, catalog.CustomerQuery{ExternalID: "crm"}, catalog.Page{}); err != nil || len(l.Data) != 0 {
+			t.Fatalf("list ?external_id= matches exactly: %+v %v", l, err)
+		}
+		for _, id := range []string{"crm-7", acme.ID} {
+			if got, err := catalog.CustomerFilter(a, d, id); err != nil || got != acme.ID {
+				t.Fatalf("filter %s: %s %v", id, got, err)
+			}
+		}
+
+		// Tenant b sees none of it.
+		if _, err := svc.GetCustomer(b, "crm-7"); code(err) != "customer_not_found" {
+			t.Fatalf("cross-tenant get by external id: %v", err)
+		}
+		if _, err := svc.UpdateCustomer(b, "crm-7", catalog.CustomerPatch{Name: &name}); code(err) != "customer_not_found" {
+			t.Fatalf("cross-tenant update by external id: %v", err)
+		}
+		if l, err := svc.ListCustomers(b, catalog.CustomerQuery{ExternalID: "crm-7"}, catalog.Page{}); err != nil || len(l.Data) != 0 {
+			t.Fatalf("cross-tenant list ?external_id=: %+v %v", l, err)
+		}
+		if got, err := catalog.CustomerFilter(b, d, "crm-7"); err != nil || got != "crm-7" {
+			t.Fatalf("cross-tenant filter: %s %v", got, err)
 		}
 	})
 }

@@ -277,15 +277,18 @@ func scanCustomer(r interface{ Scan(...any) error }) (Customer, error) {
 	return c, nil
 }
 
-// LoadCustomer reads customer id of tenant through q (a *db.DB or a
-// *db.Tx). It returns "customer_not_found" when there is none.
-func LoadCustomer(ctx context.Context, q db.Querier, tenant, id string) (Customer, error) {
-	c, err := scanCustomer(q.QueryRowContext(ctx, `SELECT `+customerCols+` FROM customers WHERE tenant_id = $1 AND id = $2`, tenant, id))
+// LoadCustomer reads the customer of tenant that ref names through q (a
+// *db.DB or a *db.Tx): ref is its id or its external id, the way a plan
+// is named by id or key. An id wins over another customer's equal
+// external id. It returns "customer_not_found" when there is none.
+func LoadCustomer(ctx context.Context, q db.Querier, tenant, ref string) (Customer, error) {
+	c, err := scanCustomer(q.QueryRowContext(ctx, `SELECT `+customerCols+` FROM customers WHERE tenant_id = $1 AND (id = $2 OR external_id = $2)
+		ORDER BY CASE WHEN id = $2 THEN 0 ELSE 1 END LIMIT 1`, tenant, ref))
 	if errors.Is(err, sql.ErrNoRows) {
-		return c, abacus.NotFound("customer", id)
+		return c, abacus.NotFound("customer", ref)
 	}
 	if err != nil {
-		return c, fmt.Errorf("reading customer %s: %w", id, err)
+		return c, fmt.Errorf("reading customer %s: %w", ref, err)
 	}
 	return c, nil
 }
@@ -318,14 +321,38 @@ func LoadCustomers(ctx context.Context, q db.Querier, tenant string, ids []strin
 	return out, rows.Err()
 }
 
-// GetCustomer returns customer id; "customer_not_found" when it does not
-// exist or belongs to another tenant.
-func (s *Service) GetCustomer(ctx context.Context, id string) (Customer, error) {
+// CustomerFilter turns ref, a customer id or external id given to filter
+// a list, into the customer's id. A ref that names no customer of the
+// caller's tenant is returned as it is: the filter then matches nothing.
+func CustomerFilter(ctx context.Context, q db.Querier, ref string) (string, error) {
+	if ref == "" {
+		return "", nil
+	}
+	tenant, err := abacus.TenantFrom(ctx)
+	if err != nil {
+		return "", err
+	}
+	var id string
+	err = q.QueryRowContext(ctx, `SELECT id FROM customers WHERE tenant_id = $1 AND (id = $2 OR external_id = $2)
+		ORDER BY CASE WHEN id = $2 THEN 0 ELSE 1 END LIMIT 1`, tenant, ref).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ref, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("finding customer %s: %w", ref, err)
+	}
+	return id, nil
+}
+
+// GetCustomer returns the customer ref names (id or external id);
+// "customer_not_found" when it does not exist or belongs to another
+// tenant.
+func (s *Service) GetCustomer(ctx context.Context, ref string) (Customer, error) {
 	tenant, err := abacus.TenantFrom(ctx)
 	if err != nil {
 		return Customer{}, err
 	}
-	return LoadCustomer(ctx, s.db, tenant, id)
+	return LoadCustomer(ctx, s.db, tenant, ref)
 }
 
 // CustomerBySubject returns the customer that owns usage subject sub, or
@@ -346,19 +373,21 @@ func (s *Service) CustomerBySubject(ctx context.Context, sub string) (Customer, 
 	return LoadCustomer(ctx, s.db, tenant, id)
 }
 
-// UpdateCustomer changes the fields set in p. Errors are those of
-// CreateCustomer, plus "customer_not_found".
-func (s *Service) UpdateCustomer(ctx context.Context, id string, p CustomerPatch) (Customer, error) {
+// UpdateCustomer changes the fields set in p of the customer ref names
+// (id or external id). Errors are those of CreateCustomer, plus
+// "customer_not_found".
+func (s *Service) UpdateCustomer(ctx context.Context, ref string, p CustomerPatch) (Customer, error) {
 	tenant, err := abacus.TenantFrom(ctx)
 	if err != nil {
 		return Customer{}, err
 	}
 	var c Customer
 	err = s.db.InTx(ctx, func(tx *db.Tx) error {
-		cur, err := LoadCustomer(ctx, tx, tenant, id)
+		cur, err := LoadCustomer(ctx, tx, tenant, ref)
 		if err != nil {
 			return err
 		}
+		id := cur.ID
 		in := CustomerInput{ExternalID: cur.ExternalID, Name: cur.Name, Email: cur.Email, Currency: cur.Currency,
 			Address: cur.Address, TaxID: cur.TaxID, TaxStatus: cur.TaxStatus, Timezone: cur.Timezone,
 			Metadata: cur.Metadata, Subjects: cur.Subjects}
@@ -408,7 +437,7 @@ func (s *Service) UpdateCustomer(ctx context.Context, id string, p CustomerPatch
 	if err != nil {
 		return Customer{}, err
 	}
-	s.changed(tenant, id)
+	s.changed(tenant, c.ID)
 	return c, nil
 }
 
@@ -439,50 +468,60 @@ func (s *Service) guardCurrency(ctx context.Context, tx *db.Tx, tenant, customer
 	return nil
 }
 
-// ArchiveCustomer archives customer id: it keeps its data and history but
-// can get no new subscriptions. Archiving twice is not an error. It
-// returns "customer_not_found".
-func (s *Service) ArchiveCustomer(ctx context.Context, id string) (Customer, error) {
+// ArchiveCustomer archives the customer ref names (id or external id): it
+// keeps its data and history but can get no new subscriptions. Archiving
+// twice is not an error. It returns "customer_not_found".
+func (s *Service) ArchiveCustomer(ctx context.Context, ref string) (Customer, error) {
 	tenant, err := abacus.TenantFrom(ctx)
 	if err != nil {
 		return Customer{}, err
 	}
 	var c Customer
 	err = s.db.InTx(ctx, func(tx *db.Tx) error {
-		c, err = LoadCustomer(ctx, tx, tenant, id)
+		c, err = LoadCustomer(ctx, tx, tenant, ref)
 		if err != nil || c.ArchivedAt != nil {
 			return err
 		}
 		now := s.now()
 		c.ArchivedAt, c.UpdatedAt = &now, now
 		if _, err := tx.ExecContext(ctx, `UPDATE customers SET archived_at = $3, updated_at = $3 WHERE tenant_id = $1 AND id = $2`,
-			tenant, id, db.TimeOf(now)); err != nil {
-			return fmt.Errorf("archiving customer %s: %w", id, err)
+			tenant, c.ID, db.TimeOf(now)); err != nil {
+			return fmt.Errorf("archiving customer %s: %w", c.ID, err)
 		}
-		_, err = outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "customer", AggregateID: id,
+		_, err = outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "customer", AggregateID: c.ID,
 			Type: "customer.archived", CreatedAt: now}, c)
 		return err
 	})
 	if err != nil {
 		return Customer{}, err
 	}
-	s.changed(tenant, id)
+	s.changed(tenant, c.ID)
 	return c, nil
 }
 
-// ListCustomers returns a page of customers ordered by id. search, when
-// set, matches name, e-mail or external id case-insensitively.
-func (s *Service) ListCustomers(ctx context.Context, search string, pg Page) (List[Customer], error) {
+// CustomerQuery narrows a list of customers. Search matches name, e-mail
+// or external id case-insensitively; ExternalID matches exactly.
+type CustomerQuery struct {
+	Search     string
+	ExternalID string
+}
+
+// ListCustomers returns a page of the customers q selects, ordered by id.
+func (s *Service) ListCustomers(ctx context.Context, cq CustomerQuery, pg Page) (List[Customer], error) {
 	tenant, err := abacus.TenantFrom(ctx)
 	if err != nil {
 		return List[Customer]{}, err
 	}
 	q := `SELECT ` + customerCols + ` FROM customers WHERE tenant_id = $1 AND id > $2`
 	args := []any{tenant, pg.Cursor}
-	if search = strings.TrimSpace(search); search != "" {
-		pat := "%" + likeEscape.Replace(strings.ToLower(search)) + "%"
-		q += ` AND (lower(name) LIKE $3 ESCAPE '\' OR lower(email) LIKE $3 ESCAPE '\' OR lower(coalesce(external_id, '')) LIKE $3 ESCAPE '\')`
-		args = append(args, pat)
+	if search := strings.TrimSpace(cq.Search); search != "" {
+		args = append(args, "%"+likeEscape.Replace(strings.ToLower(search))+"%")
+		n := itoa(len(args))
+		q += ` AND (lower(name) LIKE $` + n + ` ESCAPE '\' OR lower(email) LIKE $` + n + ` ESCAPE '\' OR lower(coalesce(external_id, '')) LIKE $` + n + ` ESCAPE '\')`
+	}
+	if cq.ExternalID != "" {
+		args = append(args, cq.ExternalID)
+		q += ` AND external_id = $` + itoa(len(args))
 	}
 	q += ` ORDER BY id LIMIT ` + itoa(pg.limit()+1)
 	rows, err := s.db.QueryContext(ctx, q, args...)

@@ -66,6 +66,7 @@ type VersionPath struct {
 // RegisterRoutes adds the customer, feature, plan and plan version routes.
 func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	RegisterSchemas(s)
+	s.Example(Examples()...)
 	tags := []string{"Customers"}
 	httpapi.Register(s, huma.Operation{OperationID: "create-customer", Method: http.MethodPost, Path: "/api/v1/customers",
 		Summary: "Create a customer", Tags: tags, DefaultStatus: http.StatusCreated},
@@ -76,9 +77,10 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		Summary: "List customers", Tags: tags},
 		abacus.ScopeRead, func(ctx context.Context, in *struct {
 			ListQuery
-			Search string `query:"search" doc:"matches name, e-mail or external id, case-insensitively"`
+			Search     string `query:"search" doc:"matches name, e-mail or external id, case-insensitively"`
+			ExternalID string `query:"external_id" doc:"the customer with this external id (exactly)"`
 		}) (*httpapi.Body[List[Customer]], error) {
-			return httpapi.Reply(svc.ListCustomers(ctx, in.Search, Page{Limit: in.Limit, Cursor: in.Cursor}))
+			return httpapi.Reply(svc.ListCustomers(ctx, CustomerQuery{Search: in.Search, ExternalID: in.ExternalID}, Page{Limit: in.Limit, Cursor: in.Cursor}))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "get-customer", Method: http.MethodGet, Path: "/api/v1/customers/{id}",
 		Summary: "Get a customer", Tags: tags},
@@ -152,7 +154,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		Summary: "List a plan's versions", Tags: tags},
 		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*httpapi.Body[List[Version]], error) {
 			vs, err := svc.ListVersions(ctx, in.ID)
-			return httpapi.Reply(List[Version]{Data: vs}, err)
+			return httpapi.Reply(abacus.ListOf(vs, ""), err)
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "get-plan-version", Method: http.MethodGet, Path: "/api/v1/plans/{id}/versions/{version}",
 		Summary: "Get a plan version", Tags: tags},

@@ -74,6 +74,9 @@ type Server struct {
 	mu     sync.Mutex
 	checks map[string]func(context.Context) error
 	routes map[string]abacus.Scope // "METHOD /pattern" → scope
+
+	examples   map[reflect.Type]any // see Example; under mu
+	opExamples map[string][2]any    // "METHOD /path" → request, response; see OperationExample; under mu
 }
 
 // New returns a server. d stores Idempotency-Key responses; auth may be
@@ -84,8 +87,7 @@ func New(cfg Config, d *db.DB, log *slog.Logger, reg *prometheus.Registry) *Serv
 	}
 	mux := http.NewServeMux()
 	hc := huma.DefaultConfig("Abacus API", cfg.Version)
-	hc.Info.Description = "Usage-based billing back-end: tenants, API keys, metering, catalog, subscriptions, invoices. " +
-		"Authenticate with `Authorization: Bearer <api key or access token>`. Errors are RFC 9457 problem+json with a stable `code`."
+	hc.Info.Description = intro
 	hc.DocsPath = ""     // served by us, bundled, without a CDN
 	hc.CreateHooks = nil // no $schema links injected into response bodies
 	hc.Formats = map[string]huma.Format{"application/json": jsonFormat, "json": jsonFormat}
@@ -109,6 +111,7 @@ func New(cfg Config, d *db.DB, log *slog.Logger, reg *prometheus.Registry) *Serv
 		reg.MustRegister(s.requests, s.latency)
 	}
 	s.idem = &idempotency{db: d, log: log}
+	s.examples, s.opExamples = map[reflect.Type]any{}, map[string][2]any{}
 	s.API = humago.New(mux, hc)
 	s.API.UseMiddleware(s.checkScope, s.checkInput)
 	s.routes["GET /openapi.json"] = ScopePublic
@@ -175,6 +178,7 @@ func Register[I, O any](s *Server, op huma.Operation, scope abacus.Scope, h func
 		}
 		return out, nil
 	})
+	s.addExamples(op.Method, op.Path, bodyType(reflect.TypeFor[I]()), bodyType(reflect.TypeFor[O]()))
 }
 
 // Handle adds a raw handler for pattern ("POST /api/v1/events") that needs
@@ -243,6 +247,7 @@ func HandleOp[O any](s *Server, op huma.Operation, scope abacus.Scope, h http.Ha
 			"application/problem+json": {Schema: problem}}}
 	}
 	s.API.OpenAPI().AddOperation(&op)
+	s.addExamples(op.Method, op.Path, nil, out)
 }
 
 // Routes returns every registered route ("METHOD /path") and its scope,
@@ -380,6 +385,13 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 //go:embed docs/redoc.standalone.js
 var redocJS []byte
+
+// intro opens the reference at /docs (Redoc renders the OpenAPI
+// description as Markdown): what Abacus is, then getting started with
+// curl, from the bootstrap API key to the first invoice.
+//
+//go:embed docs/intro.md
+var intro string
 
 const docsPage = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Abacus API reference</title>

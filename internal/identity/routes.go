@@ -28,6 +28,7 @@ type keyIDInput struct {
 // the JWKS, the audit log, the mail outbox, and the hosted pages that
 // e-mailed links open.
 func RegisterRoutes(s *httpapi.Server, svc *Service) {
+	s.Example(Examples()...)
 	httpapi.Register(s, huma.Operation{
 		OperationID: "create-api-key", Method: http.MethodPost, Path: "/api/v1/api-keys",
 		Summary: "Create an API key", Tags: []string{"API keys"}, DefaultStatus: http.StatusCreated,
@@ -42,12 +43,9 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	httpapi.Register(s, huma.Operation{
 		OperationID: "list-api-keys", Method: http.MethodGet, Path: "/api/v1/api-keys",
 		Summary: "List API keys", Tags: []string{"API keys"},
-	}, abacus.ScopeAdmin, func(ctx context.Context, _ *struct{}) (*struct{ Body []APIKey }, error) {
+	}, abacus.ScopeAdmin, func(ctx context.Context, _ *struct{}) (*httpapi.Body[abacus.List[APIKey]], error) {
 		keys, err := svc.ListAPIKeys(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return &struct{ Body []APIKey }{Body: keys}, nil
+		return httpapi.Reply(abacus.ListOf(keys, ""), err)
 	})
 	httpapi.Register(s, huma.Operation{
 		OperationID: "get-api-key", Method: http.MethodGet, Path: "/api/v1/api-keys/{id}",

@@ -74,11 +74,6 @@ type tokenBody struct {
 	Token string `json:"token" maxLength:"200" doc:"the token from the e-mailed link"`
 }
 
-type listOf[T any] struct {
-	Data       []T    `json:"data"`
-	NextCursor string `json:"next_cursor,omitempty"`
-}
-
 type out[T any] struct{ Body T }
 
 func body[T any](v T) *out[T] { return &out[T]{Body: v} }
@@ -186,9 +181,9 @@ func registerAuthRoutes(s *httpapi.Server, svc *Service) {
 			return body(m), err
 		})
 	httpapi.Register(s, op("list-sessions", "GET", "/api/v1/me/sessions", "List my sessions", 200, me, "The signed-in user's active sessions in every tenant."),
-		self, func(ctx context.Context, in *struct{ Meta }) (*out[listOf[Session]], error) {
+		self, func(ctx context.Context, in *struct{ Meta }) (*out[abacus.List[Session]], error) {
 			ss, err := svc.ListSessions(in.ctx(ctx))
-			return body(listOf[Session]{Data: ss}), err
+			return body(abacus.ListOf(ss, "")), err
 		})
 	httpapi.Register(s, op("revoke-session", "DELETE", "/api/v1/me/sessions/{id}", "Revoke one of my sessions", 204, me, ""),
 		self, func(ctx context.Context, in *idPath) (*struct{}, error) {
@@ -230,9 +225,9 @@ func registerAuthRoutes(s *httpapi.Server, svc *Service) {
 	// Members and invitations (admin).
 	mem := []string{"Members"}
 	httpapi.Register(s, op("list-members", "GET", "/api/v1/members", "List members", 200, mem, ""),
-		admin, func(ctx context.Context, in *struct{ Meta }) (*out[listOf[Member]], error) {
+		admin, func(ctx context.Context, in *struct{ Meta }) (*out[abacus.List[Member]], error) {
 			ms, err := svc.ListMembers(in.ctx(ctx))
-			return body(listOf[Member]{Data: ms}), err
+			return body(abacus.ListOf(ms, "")), err
 		})
 	httpapi.Register(s, op("update-member", "PATCH", "/api/v1/members/{user_id}", "Change a member's role", 200, mem,
 		"Only an owner may grant the owner role or change an owner; the last owner cannot be demoted (409 last_owner)."),
@@ -261,9 +256,9 @@ func registerAuthRoutes(s *httpapi.Server, svc *Service) {
 			return body(inv), err
 		})
 	httpapi.Register(s, op("list-invitations", "GET", "/api/v1/invitations", "List invitations", 200, mem, ""),
-		admin, func(ctx context.Context, in *struct{ Meta }) (*out[listOf[Invitation]], error) {
+		admin, func(ctx context.Context, in *struct{ Meta }) (*out[abacus.List[Invitation]], error) {
 			is, err := svc.ListInvitations(in.ctx(ctx))
-			return body(listOf[Invitation]{Data: is}), err
+			return body(abacus.ListOf(is, "")), err
 		})
 	httpapi.Register(s, op("revoke-invitation", "DELETE", "/api/v1/invitations/{id}", "Revoke an invitation", 200, mem, ""),
 		admin, func(ctx context.Context, in *idPath) (*out[Invitation], error) {
@@ -292,9 +287,9 @@ func registerAuthRoutes(s *httpapi.Server, svc *Service) {
 			return body(createdClient{Client: c, ClientSecret: secret}), err
 		})
 	httpapi.Register(s, op("list-oauth-clients", "GET", "/api/v1/oauth-clients", "List OAuth clients", 200, oa, ""),
-		admin, func(ctx context.Context, in *struct{ Meta }) (*out[listOf[Client]], error) {
+		admin, func(ctx context.Context, in *struct{ Meta }) (*out[abacus.List[Client]], error) {
 			cs, err := svc.ListClients(in.ctx(ctx))
-			return body(listOf[Client]{Data: cs}), err
+			return body(abacus.ListOf(cs, "")), err
 		})
 	httpapi.Register(s, op("get-oauth-client", "GET", "/api/v1/oauth-clients/{id}", "Get an OAuth client", 200, oa, ""),
 		admin, func(ctx context.Context, in *idPath) (*out[Client], error) {
@@ -331,10 +326,10 @@ func registerAuthRoutes(s *httpapi.Server, svc *Service) {
 			Until    time.Time `query:"until" doc:"RFC 3339; exclusive"`
 			Limit    int       `query:"limit" minimum:"0" maximum:"200"`
 			Cursor   string    `query:"cursor"`
-		}) (*out[listOf[AuditEvent]], error) {
+		}) (*out[abacus.List[AuditEvent]], error) {
 			es, next, err := svc.ListAuditEvents(in.ctx(ctx), AuditFilter{Action: in.Action, ActorID: in.ActorID, TargetID: in.TargetID,
 				Since: in.Since, Until: in.Until, Limit: in.Limit, Cursor: in.Cursor})
-			return body(listOf[AuditEvent]{Data: es, NextCursor: next}), err
+			return body(abacus.ListOf(es, next)), err
 		})
 	httpapi.Register(s, op("list-mail-outbox", "GET", "/api/v1/mail-outbox", "List outgoing mail", 200, []string{"Audit"},
 		"Mail identity sent or queued. Without smtp.url (development) messages are only kept here, with their links, so a developer can finish every flow."),
@@ -342,9 +337,9 @@ func registerAuthRoutes(s *httpapi.Server, svc *Service) {
 			Meta
 			Limit  int    `query:"limit" minimum:"0" maximum:"200"`
 			Cursor string `query:"cursor"`
-		}) (*out[listOf[MailMessage]], error) {
+		}) (*out[abacus.List[MailMessage]], error) {
 			ms, next, err := svc.ListMail(in.ctx(ctx), in.Limit, in.Cursor)
-			return body(listOf[MailMessage]{Data: ms, NextCursor: next}), err
+			return body(abacus.ListOf(ms, next)), err
 		})
 }
 

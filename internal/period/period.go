@@ -42,7 +42,7 @@ const MaxCount = 100
 // Interval is a billing interval: Count units ("every 2 months"). A zero
 // Count means 1.
 type Interval struct {
-	Unit  Unit `json:"unit"`
+	Unit  Unit `json:"unit" enum:"week,month,quarter,year"`
 	Count int  `json:"count,omitempty"`
 }
 

@@ -24,7 +24,7 @@ const (
 type Charge struct {
 	Key         string     `json:"key"`
 	Description string     `json:"description,omitempty"`
-	Kind        ChargeKind `json:"kind"`
+	Kind        ChargeKind `json:"kind" enum:"fee,usage"`
 	Fee         *Fee       `json:"fee,omitempty"`
 	Meter       string     `json:"meter,omitempty"`
 	Price       *Price     `json:"price,omitempty"`

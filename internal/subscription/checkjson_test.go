@@ -132,3 +132,62 @@ func TestHTTPCheckErrorsAreTheProblemsOfEveryRoute(t *testing.T) {
 		}
 	})
 }
+
+// A customer's external id names it wherever its id does: the checks by
+// external id answer as by id, from the cached state without reading the
+// customer again, follow a change of the external id made through the
+// catalog, and another tenant's external id is not found.
+func TestChecksByExternalID(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		b := setup(t, d, time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC))
+		must(b.cat.CreateFeature(b.ctx, catalog.FeatureInput{Key: "api_calls", Kind: catalog.FeatureMetered, MeterSlug: "api_calls", Limit: decp("100")}))
+		cus := must(b.cat.CreateCustomer(b.ctx, catalog.CustomerInput{Name: "Acme", ExternalID: "acme-42", Currency: "EUR", Subjects: []string{"u1"}}))
+		b.publishPlan(t, "pro", catalog.VersionSpec{Currency: "EUR", BillingInterval: period.Monthly,
+			Entitlements: []catalog.Grant{{Feature: "api_calls"}}})
+		sub := must(b.svc.Create(b.ctx, subscription.CreateInput{CustomerID: "acme-42", PlanID: "pro"}))
+		if sub.CustomerID != cus.ID {
+			t.Fatalf("subscribed %q, want the customer's id %s", sub.CustomerID, cus.ID)
+		}
+		b.usage.Record(tenant, "api_calls", "u1", b.clock.Now(), dec("85"))
+		byID := string(must(b.svc.CheckJSON(b.ctx, cus.ID, "api_calls")))
+		if got := string(must(b.svc.CheckJSON(b.ctx, "acme-42", "api_calls"))); got != byID || !strings.Contains(got, `"used":"85"`) {
+			t.Fatalf("by external id:\n got %s\nwant %s", got, byID)
+		}
+		if es := must(b.svc.Entitlements(b.ctx, "acme-42")); len(es) != 1 || es[0].SubscriptionID != sub.ID {
+			t.Fatalf("entitlements by external id: %+v", es)
+		}
+		// The 80 % threshold event names the customer by id.
+		var payload string
+		if err := d.QueryRowContext(b.ctx, `SELECT payload FROM outbox_events WHERE type = 'entitlement.threshold_reached'`).Scan(&payload); err != nil ||
+			!strings.Contains(payload, `"customer_id":"`+cus.ID+`"`) {
+			t.Fatalf("threshold event: %v %s", err, payload)
+		}
+
+		// Behind the cache's back the external id changes: the check by the
+		// old one is still answered, so it read no customer row.
+		if _, err := d.ExecContext(b.ctx, `UPDATE customers SET external_id = 'moved' WHERE id = $1`, cus.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.svc.CheckJSON(b.ctx, "acme-42", "api_calls"); err != nil {
+			t.Fatalf("a cached external id was looked up again: %v", err)
+		}
+		// Through the catalog the change is seen at once.
+		must(b.cat.UpdateCustomer(b.ctx, cus.ID, catalog.CustomerPatch{ExternalID: new("acme-43")}))
+		if _, err := b.svc.CheckJSON(b.ctx, "acme-42", "api_calls"); abacus.ErrorKind(err) != abacus.KindNotFound {
+			t.Fatalf("the old external id after the change: %v", err)
+		}
+		if got := string(must(b.svc.CheckJSON(b.ctx, "acme-43", "api_calls"))); got != byID {
+			t.Fatalf("the new external id: %s", got)
+		}
+
+		other := abacus.WithPrincipal(context.Background(), &abacus.Principal{TenantID: "ten_other", Kind: "api_key", ID: "key_o",
+			Scopes: []abacus.Scope{abacus.ScopeAdmin}})
+		if _, err := b.svc.CheckJSON(other, "acme-43", "api_calls"); abacus.ErrorKind(err) != abacus.KindNotFound {
+			t.Fatalf("another tenant's external id: %v", err)
+		}
+		if _, err := b.svc.Create(other, subscription.CreateInput{CustomerID: "acme-43", PlanID: "pro"}); abacus.ErrorKind(err) != abacus.KindNotFound {
+			t.Fatalf("another tenant subscribes by external id: %v", err)
+		}
+	})
+}

@@ -54,6 +54,9 @@ type customerState struct {
 	// {subscription, feature} of subs and, for features no live
 	// subscription grants, per {"", feature}.
 	answers map[termsKey]*answerMemo
+
+	id         string // the customer's id, whichever name the check used
+	externalID string
 }
 
 // answerMemo holds the last encoded answer of one check. A metered answer
@@ -129,6 +132,10 @@ type stateCache struct {
 	refreshing sync.Map // [2]string → struct{}: a background load is running
 	gen        uint64   // bumped by invalidate, under mu: a load that saw another gen is not kept
 
+	// aliases maps {tenant, external id} → customer id, under mu; lookup
+	// checks it against the state's externalID.
+	aliases map[[2]string]string
+
 	emittedMu sync.RWMutex
 	emitted   map[thresholdKey]struct{} // thresholds known to be recorded
 }
@@ -142,7 +149,36 @@ type thresholdKey struct {
 const maxCached = 100_000
 
 func newStateCache(ttl time.Duration) *stateCache {
-	return &stateCache{ttl: ttl, m: map[[2]string]*customerState{}, emitted: map[thresholdKey]struct{}{}}
+	return &stateCache{ttl: ttl, m: map[[2]string]*customerState{}, aliases: map[[2]string]string{}, emitted: map[thresholdKey]struct{}{}}
+}
+
+// lookup is get for a customer named by id or external id: an external id
+// seen before leads to the state of the customer it named, as long as
+// that state still carries it, so checks by external id read no table.
+func (c *stateCache) lookup(tenant, ref string, now time.Time) (st *customerState, fresh bool) {
+	if st, fresh = c.get(tenant, ref, now); st != nil {
+		return st, fresh
+	}
+	c.mu.RLock()
+	id, ok := c.aliases[[2]string{tenant, ref}]
+	c.mu.RUnlock()
+	if !ok {
+		return nil, false
+	}
+	if st, fresh = c.get(tenant, id, now); st == nil || st.externalID != ref {
+		return nil, false // not cached, or the external id has moved on
+	}
+	return st, fresh
+}
+
+// alias remembers that external id ref names customer id.
+func (c *stateCache) alias(tenant, ref, id string) {
+	c.mu.Lock()
+	if len(c.aliases) >= maxCached {
+		c.aliases = map[[2]string]string{} // bounded like m
+	}
+	c.aliases[[2]string{tenant, ref}] = id
+	c.mu.Unlock()
 }
 
 // get returns the cached state and whether it is still fresh. A state
@@ -211,38 +247,41 @@ func (c *stateCache) invalidate(tenant, customer string) {
 	}
 }
 
-func (s *Service) state(ctx context.Context, tenant, customerID string) (*customerState, error) {
+// state returns the state of the customer ref names (id or external id).
+func (s *Service) state(ctx context.Context, tenant, ref string) (*customerState, error) {
 	wall := time.Now() // the cache ages in real time, not on the injected clock
-	st, fresh := s.cache.get(tenant, customerID, wall)
+	st, fresh := s.cache.lookup(tenant, ref, wall)
 	if fresh {
 		return st, nil
 	}
 	if st != nil {
 		// Expired but recent: answer from it while one load replaces it.
-		key := [2]string{tenant, customerID}
+		key := [2]string{tenant, st.id}
 		if _, running := s.cache.refreshing.LoadOrStore(key, struct{}{}); !running {
 			go func() {
 				defer s.cache.refreshing.Delete(key)
-				if _, err := s.loadState(context.WithoutCancel(ctx), tenant, customerID, time.Now()); err != nil {
-					s.log.Warn("refreshing entitlement state", "customer_id", customerID, "err", err)
+				if _, err := s.loadState(context.WithoutCancel(ctx), tenant, key[1], time.Now()); err != nil {
+					s.log.Warn("refreshing entitlement state", "customer_id", key[1], "err", err)
 				}
 			}()
 		}
 		return st, nil
 	}
-	return s.loadState(ctx, tenant, customerID, wall)
+	return s.loadState(ctx, tenant, ref, wall)
 }
 
-// loadState reads a customer's state from the database and caches it.
-func (s *Service) loadState(ctx context.Context, tenant, customerID string, wall time.Time) (*customerState, error) {
+// loadState reads the state of the customer ref names from the database
+// and caches it.
+func (s *Service) loadState(ctx context.Context, tenant, ref string, wall time.Time) (*customerState, error) {
 	gen := s.cache.generation()
-	cus, err := catalog.LoadCustomer(ctx, s.db, tenant, customerID)
+	cus, err := catalog.LoadCustomer(ctx, s.db, tenant, ref)
 	if err != nil {
 		return nil, err
 	}
-	st := &customerState{loaded: wall, subjects: cus.Subjects, terms: map[termsKey]*meteredTerms{}, answers: map[termsKey]*answerMemo{}}
+	st := &customerState{loaded: wall, id: cus.ID, externalID: cus.ExternalID, subjects: cus.Subjects,
+		terms: map[termsKey]*meteredTerms{}, answers: map[termsKey]*answerMemo{}}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+subCols+` FROM subscriptions WHERE tenant_id = $1 AND customer_id = $2 AND status <> 'ended' ORDER BY id`,
-		tenant, customerID)
+		tenant, cus.ID)
 	if err != nil {
 		return nil, fmt.Errorf("reading subscriptions: %w", err)
 	}
@@ -285,12 +324,16 @@ func (s *Service) loadState(ctx context.Context, tenant, customerID string, wall
 	for key := range st.features {
 		st.answers[termsKey{"", key}] = &answerMemo{}
 	}
-	s.cache.put(tenant, customerID, st, gen)
+	s.cache.put(tenant, cus.ID, st, gen)
+	if ref != cus.ID {
+		s.cache.alias(tenant, ref, cus.ID)
+	}
 	return st, nil
 }
 
-// Check returns the customer's entitlement to feature (a key) now, and
-// emits threshold events for metered features. Errors:
+// Check returns the entitlement to feature (a key) now of the customer
+// customerID names (its id or external id), and emits threshold events
+// for metered features. Errors:
 // "customer_not_found", "feature_not_found".
 func (s *Service) Check(ctx context.Context, customerID, feature string) (Entitlement, error) {
 	tenant, err := abacus.TenantFrom(ctx)
@@ -301,6 +344,7 @@ func (s *Service) Check(ctx context.Context, customerID, feature string) (Entitl
 	if err != nil {
 		return Entitlement{}, err
 	}
+	customerID = st.id // when named by external id
 	f, ok := st.features[feature]
 	if !ok {
 		return Entitlement{}, abacus.NotFound("feature", feature)
@@ -324,6 +368,7 @@ func (s *Service) CheckJSON(ctx context.Context, customerID, feature string) ([]
 	if err != nil {
 		return nil, err
 	}
+	customerID = st.id // when named by external id
 	f, ok := st.features[feature]
 	if !ok {
 		return nil, abacus.NotFound("feature", feature)
@@ -399,8 +444,8 @@ func (st *customerState) grantOf(feature string, now time.Time) (*liveSub, catal
 	return nil, catalog.Grant{}
 }
 
-// Entitlements returns the customer's entitlement to every feature of
-// the tenant, by feature key.
+// Entitlements returns the entitlement of the customer customerID names
+// (id or external id) to every feature of the tenant, by feature key.
 func (s *Service) Entitlements(ctx context.Context, customerID string) ([]Entitlement, error) {
 	tenant, err := abacus.TenantFrom(ctx)
 	if err != nil {
@@ -410,6 +455,7 @@ func (s *Service) Entitlements(ctx context.Context, customerID string) ([]Entitl
 	if err != nil {
 		return nil, err
 	}
+	customerID = st.id // when named by external id
 	keys := make([]string, 0, len(st.features))
 	for k := range st.features {
 		keys = append(keys, k)

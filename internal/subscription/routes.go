@@ -20,6 +20,7 @@ type IDPath struct {
 
 // RegisterRoutes adds the subscription and entitlement routes.
 func RegisterRoutes(s *httpapi.Server, svc *Service) {
+	s.Example(Examples()...)
 	catalog.RegisterSchemas(s)
 	tags := []string{"Subscriptions"}
 	httpapi.Register(s, huma.Operation{OperationID: "create-subscription", Method: http.MethodPost, Path: "/api/v1/subscriptions",
@@ -32,9 +33,13 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		abacus.ScopeRead, func(ctx context.Context, in *struct {
 			Limit      int    `query:"limit" minimum:"0" maximum:"100"`
 			Cursor     string `query:"cursor"`
-			CustomerID string `query:"customer_id"`
+			CustomerID string `query:"customer_id" doc:"customer id or external id"`
 		}) (*httpapi.Body[catalog.List[Subscription]], error) {
-			return httpapi.Reply(svc.List(ctx, in.CustomerID, catalog.Page{Limit: in.Limit, Cursor: in.Cursor}))
+			cus, err := catalog.CustomerFilter(ctx, svc.db, in.CustomerID)
+			if err != nil {
+				return nil, err
+			}
+			return httpapi.Reply(svc.List(ctx, cus, catalog.Page{Limit: in.Limit, Cursor: in.Cursor}))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "get-subscription", Method: http.MethodGet, Path: "/api/v1/subscriptions/{id}",
 		Summary: "Get a subscription", Tags: tags},
@@ -45,13 +50,13 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		Summary: "A subscription's history of changes", Tags: tags},
 		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*httpapi.Body[catalog.List[Change]], error) {
 			h, err := svc.History(ctx, in.ID)
-			return httpapi.Reply(catalog.List[Change]{Data: h}, err)
+			return httpapi.Reply(abacus.ListOf(h, ""), err)
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "get-subscription-phases", Method: http.MethodGet, Path: "/api/v1/subscriptions/{id}/phases",
 		Summary: "A subscription's phases (version and quantity over time)", Tags: tags},
 		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*httpapi.Body[catalog.List[Phase]], error) {
 			ph, err := svc.Phases(ctx, in.ID, period.Period{})
-			return httpapi.Reply(catalog.List[Phase]{Data: ph}, err)
+			return httpapi.Reply(abacus.ListOf(ph, ""), err)
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "change-subscription-plan", Method: http.MethodPost, Path: "/api/v1/subscriptions/{id}/change-plan",
 		Summary: "Change the plan now or at period end", Tags: tags},
@@ -95,7 +100,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		Summary: "A customer's entitlements to every feature", Tags: tags},
 		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*httpapi.Body[catalog.List[Entitlement]], error) {
 			es, err := svc.Entitlements(ctx, in.ID)
-			return httpapi.Reply(catalog.List[Entitlement]{Data: es}, err)
+			return httpapi.Reply(abacus.ListOf(es, ""), err)
 		})
 	// The check is called on every request of the tenant's app: a raw
 	// handler answers it with the memoised encoding of CheckJSON, the same
@@ -104,7 +109,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	httpapi.HandleOp[Entitlement](s, huma.Operation{OperationID: "check-entitlement", Method: http.MethodGet, Path: "/api/v1/customers/{id}/entitlements/{feature}",
 		Summary: "Check one entitlement", Tags: tags, Description: "Built for every request of the tenant's app: answers from a short-lived cache plus live usage.",
 		Parameters: []*huma.Param{
-			{Name: "id", In: "path", Required: true, Schema: &huma.Schema{Type: "string"}},
+			{Name: "id", In: "path", Description: "customer id or external id", Required: true, Schema: &huma.Schema{Type: "string", Description: "customer id or external id"}},
 			{Name: "feature", In: "path", Description: "feature key", Required: true, Schema: &huma.Schema{Type: "string", Description: "feature key"}},
 		}},
 		abacus.ScopeRead, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

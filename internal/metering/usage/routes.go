@@ -94,6 +94,7 @@ func parseTime(v abacus.Validation, field, s string) (*time.Time, abacus.Validat
 // RegisterRoutes adds the meters, query, events-listing, event-type
 // schema and metering settings routes.
 func RegisterRoutes(s *httpapi.Server, svc *Service) {
+	registerExamples(s)
 	registerRuleRoutes(s, svc)
 	tags := []string{"Metering"}
 	httpapi.Register(s, huma.Operation{
@@ -250,9 +251,9 @@ func RegisterIngest(s *httpapi.Server, in *Ingester) {
 			"Duplicates (same source and id) are accepted and counted once. 503 with Retry-After under back-pressure: retry with the same ids.\n\nRequires scope `ingest`.",
 		Security: []map[string][]string{{"bearer": {}}},
 		RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
-			metering.MediaTypeCloudEvent:      {Schema: schema},
-			metering.MediaTypeCloudEventBatch: {Schema: batch},
-			metering.MediaTypeJSON:            {Schema: &huma.Schema{OneOf: []*huma.Schema{schema, batch}}},
+			metering.MediaTypeCloudEvent:      {Schema: schema, Example: exampleEvent},
+			metering.MediaTypeCloudEventBatch: {Schema: batch, Example: []CloudEvent{exampleEvent}},
+			metering.MediaTypeJSON:            {Schema: &huma.Schema{OneOf: []*huma.Schema{schema, batch}}, Example: exampleEvent},
 		}},
 		Responses: map[string]*huma.Response{
 			"204": {Description: "every event is durable"},

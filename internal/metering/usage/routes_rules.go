@@ -25,12 +25,9 @@ func registerRuleRoutes(s *httpapi.Server, svc *Service) {
 		OperationID: "list-event-types", Method: http.MethodGet, Path: "/api/v1/event-types",
 		Summary: "List event types", Tags: tags,
 		Description: "Event types that have a JSON Schema or a meter, with the meters counting each.",
-	}, abacus.ScopeRead, func(ctx context.Context, _ *struct{}) (*struct{ Body []EventType }, error) {
+	}, abacus.ScopeRead, func(ctx context.Context, _ *struct{}) (*httpapi.Body[abacus.List[EventType]], error) {
 		ts, err := svc.ListEventTypes(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return &struct{ Body []EventType }{Body: ts}, nil
+		return httpapi.Reply(abacus.ListOf(ts, ""), err)
 	})
 	httpapi.Register(s, huma.Operation{
 		OperationID: "put-event-type-schema", Method: http.MethodPut, Path: "/api/v1/event-types/{type}/schema",

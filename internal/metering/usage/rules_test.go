@@ -96,7 +96,7 @@ func TestEventTypeSchemas(t *testing.T) {
 			t.Fatalf("get schema: %d %s", r.status, r.body)
 		}
 		r = b.do("GET", "/api/v1/event-types", b.key, "", nil)
-		if r.status != http.StatusOK || !strings.Contains(string(r.body), `{"eventType":"llm","hasSchema":true,"meters":["tokens"]}`) {
+		if r.status != http.StatusOK || !strings.Contains(string(r.body), `{"data":[{"eventType":"llm","hasSchema":true,"meters":["tokens"]}],"next_cursor":""}`) {
 			t.Fatalf("list event types: %d %s", r.status, r.body)
 		}
 
@@ -147,7 +147,7 @@ func TestEventTypeSchemas(t *testing.T) {
 			if r := b.do("DELETE", "/api/v1/event-types/llm/schema", other, "", nil); r.status != http.StatusNotFound {
 				t.Fatalf("other tenant deletes the schema: %d %s", r.status, r.body)
 			}
-			if r := b.do("GET", "/api/v1/event-types", other, "", nil); r.status != http.StatusOK || string(r.body) != "[]\n" && string(r.body) != "[]" {
+			if r := b.do("GET", "/api/v1/event-types", other, "", nil); r.status != http.StatusOK || strings.TrimSpace(string(r.body)) != `{"data":[],"next_cursor":""}` {
 				t.Fatalf("other tenant's event types: %d %s", r.status, r.body)
 			}
 		})
