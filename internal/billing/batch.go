@@ -409,7 +409,7 @@ func (s *Service) billTenant(ctx context.Context, tx *db.Tx, tenant string, due 
 			next, done = c.at, 1
 		}
 		cursors = append(cursors, []any{c.sub.ID, tenant, db.TimeOf(c.sub.BillFrom), c.k + 1, db.TimeOf(next), done})
-		if out[i].inv != nil && !now.Before(out[i].inv.FinalizeAt) {
+		if out[i].inv != nil && out[i].inv.finalizesAt(now) {
 			nFinal++
 		}
 	}
@@ -452,7 +452,7 @@ func (s *Service) billTenant(ctx context.Context, tx *db.Tx, tenant string, due 
 			return 0, 0, err
 		}
 		for i := range out {
-			if inv := out[i].inv; inv != nil && !now.Before(inv.FinalizeAt) {
+			if inv := out[i].inv; inv != nil && inv.finalizesAt(now) {
 				numbers[i] = formatNumber(tb.settings.InvoicePrefix, now, first)
 				first++
 			}
