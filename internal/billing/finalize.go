@@ -137,7 +137,7 @@ func (s *Service) refreshTx(ctx context.Context, tx *db.Tx, tb *tenantBatch, ten
 	if _, err := tx.ExecContext(ctx, `DELETE FROM invoice_lines WHERE tenant_id = $1 AND invoice_id = $2`, tenant, inv.ID); err != nil {
 		return cus, fmt.Errorf("replacing lines of %s: %w", inv.ID, err)
 	}
-	inv.Lines = fresh.Lines
+	inv.Lines, inv.planName = fresh.Lines, fresh.planName
 	for i := range inv.Lines {
 		inv.Lines[i].ID = ""
 	}

@@ -100,13 +100,14 @@ type Invoice struct {
 
 	refreshedAt time.Time
 	doc         []byte // frozen document JSON of a finalized invoice
+	planName    string // the plan's name for its document, when priced in this process
 }
 
 // computeTotals derives every total from the lines through
 // document.ComputeTotals, so stored totals equal the documents'.
 func (inv *Invoice) computeTotals() {
 	d := &document.Document{Currency: inv.Currency, CurrencyExponent: document.CurrencyExponent(inv.Currency)}
-	d.Lines, d.AllowanceCharges = docLines(inv.Lines, nil)
+	d.Lines, d.AllowanceCharges = docLines(inv.Lines, nil, "")
 	d.Totals.Prepaid = inv.CreditsApplied
 	d.ComputeTotals(document.RoundHalfUp)
 	inv.setTotals(d)
