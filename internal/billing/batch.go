@@ -474,7 +474,7 @@ func priceCycle(ld *batchLoad, c *cycle, batchUsed map[string]int, now time.Time
 
 // finalizing reports whether b's invoice is finalized in this batch: its
 // grace has passed.
-func (b *built) finalizing(now time.Time) bool { return b.inv != nil && !now.Before(b.inv.FinalizeAt) }
+func (b *built) finalizing(now time.Time) bool { return b.inv != nil && b.inv.finalizesAt(now) }
 
 // numberBatch takes the numbers of every invoice the batch finalizes, in
 // batch order, with one counter update ("" for the others).

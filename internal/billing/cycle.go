@@ -319,6 +319,7 @@ func fromPricing(l pricing.Line, tax LineTax, cur money.Currency) Line {
 type tenantBatch struct {
 	settings Settings
 	taxes    *taxBook
+	plans    map[string]string // plan names by id, printed on documents
 }
 
 func (s *Service) loadTenant(ctx context.Context, q db.Querier, tenant string) (*tenantBatch, error) {
@@ -330,7 +331,8 @@ func (s *Service) loadTenant(ctx context.Context, q db.Querier, tenant string) (
 	if err != nil {
 		return nil, err
 	}
-	return &tenantBatch{settings: st, taxes: tb}, nil
+	plans, err := catalog.PlanNames(ctx, q, tenant)
+	return &tenantBatch{settings: st, taxes: tb, plans: plans}, err
 }
 
 // buildInvoice prices cycle c into a draft invoice (nil when there is
@@ -387,7 +389,7 @@ func buildFrom(tb *tenantBatch, c *cycle, existingID string, prs []Proration, re
 	}
 	lines = append(lines, discountLines(lines, reds, cur, c.at)...)
 	inv := &Invoice{ID: existingID, CustomerID: c.cus.ID, SubscriptionID: c.sub.ID, Status: Draft, Currency: cur.Code, PeriodStart: c.at,
-		CycleIndex: c.k, Lines: lines, FinalizeAt: c.at.Add(tb.settings.grace())}
+		CycleIndex: c.k, Lines: lines, FinalizeAt: c.at.Add(tb.settings.grace()), planName: tb.plans[c.sub.PlanID]}
 	if inv.ID == "" {
 		inv.ID = abacus.NewID("inv")
 	}

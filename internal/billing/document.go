@@ -18,8 +18,10 @@ import (
 // docLines maps invoice lines onto document lines (quantity × average unit
 // price = net amount, a credit as a negative quantity at a positive price)
 // and discount lines onto document-level allowances. Periods are dates in
-// loc (UTC when nil), the end date inclusive.
-func docLines(lines []Line, loc *time.Location) ([]document.Line, []document.AllowanceCharge) {
+// loc (UTC when nil), the end date inclusive. The lines priced from the
+// plan (fees, usage, commitments) name plan, when known, in their
+// description.
+func docLines(lines []Line, loc *time.Location, plan string) ([]document.Line, []document.AllowanceCharge) {
 	if loc == nil {
 		loc = time.UTC
 	}
@@ -42,7 +44,7 @@ func docLines(lines []Line, loc *time.Location) ([]document.Line, []document.All
 		if !qty.IsZero() {
 			price = document.AverageUnitPrice(l.NetAmount.Abs(), qty.Abs())
 		}
-		dl := document.Line{ID: fmt.Sprint(len(out) + 1), Name: l.Description, Quantity: qty, UnitCode: "C62", UnitPrice: price,
+		dl := document.Line{ID: fmt.Sprint(len(out) + 1), Name: lineName(l), Quantity: qty, UnitCode: "C62", UnitPrice: price,
 			NetAmount: l.NetAmount, Tax: tax, SellerItemID: l.ChargeKey}
 		if l.Usage != nil && len(l.Usage.Components) > 1 {
 			var parts []string
@@ -50,6 +52,12 @@ func docLines(lines []Line, loc *time.Location) ([]document.Line, []document.All
 				parts = append(parts, componentNote(c))
 			}
 			dl.Note = strings.Join(parts, "; ")
+		}
+		if plan != "" && l.Kind != LineProration {
+			dl.Description = planLabel(plan)
+		}
+		if l.Usage != nil && !onePrice(l.Usage, price) {
+			dl.Breakdown = usageBreakdown(l.Usage)
 		}
 		if l.PeriodEnd.After(l.PeriodStart) {
 			dl.Period = &document.Period{Start: document.DateOf(l.PeriodStart.In(loc)), End: document.DateOf(l.PeriodEnd.Add(-time.Microsecond).In(loc))}
@@ -72,6 +80,95 @@ func componentNote(c pricing.Component) string {
 		return fmt.Sprintf("%s events × %s = %s", c.Quantity, c.UnitAmount, amount)
 	}
 	return fmt.Sprintf("%s %s @ %s = %s", c.Kind, c.Quantity, c.UnitAmount, amount)
+}
+
+// lineName is what a line is called on documents: the charge's
+// description, or, when the charge has none, its key made readable
+// ("api_calls" → "Api calls", a fee "base" → "Base fee").
+func lineName(l Line) string {
+	if l.ChargeKey == "" || l.Description != l.ChargeKey {
+		return l.Description
+	}
+	name := strings.NewReplacer("_", " ", "-", " ").Replace(l.ChargeKey)
+	name = strings.ToUpper(name[:1]) + name[1:]
+	if l.Kind == LineFee && !strings.Contains(strings.ToLower(name), "fee") {
+		name += " fee"
+	}
+	return name
+}
+
+// planLabel is a plan's name as a line description: "Growth plan", or the
+// name as it is when it already says plan.
+func planLabel(name string) string {
+	if strings.Contains(strings.ToLower(name), "plan") {
+		return name
+	}
+	return name + " plan"
+}
+
+// onePrice reports whether usage r is one price times the quantity, which
+// the line's unit price (computed back from the amount) then shows as it is.
+func onePrice(r *pricing.Result, unitPrice decimal.Decimal) bool {
+	if len(r.Components) != 1 || !r.Adjustment.IsZero() {
+		return false
+	}
+	c := r.Components[0]
+	return c.Kind == pricing.ComponentUnits && c.UnitAmount.Equal(unitPrice)
+}
+
+// usageBreakdown lists how a usage amount is made up with the real prices:
+// one row per tier used (its quantity × its price), a row for each tier's
+// flat fee, the percentage or per-event fee, and the minimum or maximum
+// that adjusted the total. Amounts are exact; the line's is their rounded sum.
+func usageBreakdown(r *pricing.Result) []document.LineDetail {
+	var out []document.LineDetail
+	for _, c := range r.Components {
+		switch c.Kind {
+		case pricing.ComponentPercentage:
+			out = append(out, document.LineDetail{Description: fmt.Sprintf("%s %% of %s", c.UnitAmount.Shift(2), c.Quantity), Amount: c.Amount})
+			continue
+		case pricing.ComponentEventFee:
+			out = append(out, document.LineDetail{Description: "Fee per event", Quantity: c.Quantity, UnitPrice: c.UnitAmount, Amount: c.Amount})
+			continue
+		}
+		label := map[pricing.ComponentKind]string{pricing.ComponentUnits: "Units", pricing.ComponentPackages: "Packages"}[c.Kind]
+		if c.Kind == pricing.ComponentTier {
+			label = tierLabel(c)
+		}
+		if !c.Quantity.IsZero() {
+			out = append(out, document.LineDetail{Description: label, Quantity: c.Quantity, UnitPrice: c.UnitAmount, Amount: c.Quantity.Mul(c.UnitAmount)})
+		}
+		if !c.FlatAmount.IsZero() {
+			out = append(out, document.LineDetail{Description: label + ", flat fee", Amount: c.FlatAmount})
+		}
+	}
+	if !r.Adjustment.IsZero() {
+		what := "Minimum charge"
+		if r.AdjustedBy == pricing.BoundMaximum {
+			what = "Maximum charge"
+		}
+		out = append(out, document.LineDetail{Description: what + " adjustment", Amount: r.Adjustment})
+	}
+	return out
+}
+
+// tierLabel names a tier by its number and bounds, e.g. "Tier 2 (1,000 – 10,000)".
+func tierLabel(c pricing.Component) string {
+	n := 1
+	if c.Tier != nil {
+		n = *c.Tier + 1
+	}
+	from := decimal.Zero
+	if c.From != nil {
+		from = *c.From
+	}
+	switch {
+	case c.UpTo == nil:
+		return fmt.Sprintf("Tier %d (above %s)", n, document.GroupDigits(from))
+	case from.IsZero():
+		return fmt.Sprintf("Tier %d (up to %s)", n, document.GroupDigits(*c.UpTo))
+	}
+	return fmt.Sprintf("Tier %d (%s – %s)", n, document.GroupDigits(from), document.GroupDigits(*c.UpTo))
 }
 
 // vatSchemes maps a VAT id's country prefix to its Peppol EAS scheme.
@@ -143,7 +240,7 @@ func invoiceDocument(inv *Invoice, cus catalog.Customer, st Settings) *document.
 	if inv.ServiceStart != nil && inv.ServiceEnd != nil && inv.ServiceEnd.After(*inv.ServiceStart) {
 		d.Period = &document.Period{Start: document.DateOf(inv.ServiceStart.In(loc)), End: document.DateOf(inv.ServiceEnd.Add(-time.Microsecond).In(loc))}
 	}
-	d.Lines, d.AllowanceCharges = docLines(inv.Lines, loc)
+	d.Lines, d.AllowanceCharges = docLines(inv.Lines, loc, inv.planName)
 	for _, l := range inv.Lines {
 		if l.Tax.Category == document.TaxReverseCharge {
 			d.Notes = []string{ReverseChargeNote + "."}

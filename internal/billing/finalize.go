@@ -36,6 +36,9 @@ func (s *Service) finalizeTx(ctx context.Context, tx *db.Tx, tb *tenantBatch, te
 	if err := checkInvoiceTransition(inv, Open); err != nil {
 		return err
 	}
+	if err := checkProblems(inv); err != nil {
+		return err
+	}
 	number, err := nextNumber(ctx, tx, tenant, tb.settings.InvoicePrefix, now)
 	if err != nil {
 		return err
@@ -134,7 +137,7 @@ func (s *Service) refreshTx(ctx context.Context, tx *db.Tx, tb *tenantBatch, ten
 	if _, err := tx.ExecContext(ctx, `DELETE FROM invoice_lines WHERE tenant_id = $1 AND invoice_id = $2`, tenant, inv.ID); err != nil {
 		return cus, fmt.Errorf("replacing lines of %s: %w", inv.ID, err)
 	}
-	inv.Lines = fresh.Lines
+	inv.Lines, inv.planName = fresh.Lines, fresh.planName
 	for i := range inv.Lines {
 		inv.Lines[i].ID = ""
 	}
@@ -206,6 +209,12 @@ func (s *Service) draftBatch(ctx context.Context, now time.Time, due bool, only 
 				return fmt.Errorf("refreshing %s: %w", inv.ID, err)
 			}
 			refreshed++
+			if due && len(inv.Problems) > 0 {
+				if err := s.holdDraft(tctx, tx, tenant, &inv, now); err != nil {
+					return err
+				}
+				continue
+			}
 			if due {
 				if err := s.finalizeTx(tctx, tx, tb, tenant, &inv, cus, now); err != nil {
 					return fmt.Errorf("finalizing %s: %w", inv.ID, err)
@@ -219,6 +228,38 @@ func (s *Service) draftBatch(ctx context.Context, now time.Time, due bool, only 
 		return 0, 0, taken, err
 	}
 	return refreshed, finalized, taken, nil
+}
+
+// checkProblems refuses to finalize inv while it has problems: an invoice
+// whose tax could not be determined must not go out at 0 %.
+func checkProblems(inv *Invoice) error {
+	if len(inv.Problems) == 0 {
+		return nil
+	}
+	p := inv.Problems[0]
+	return abacus.Conflict("invoice_has_problems", "invoice %s cannot be finalized yet: %s", inv.ID, p.Message).WithField("problems", p.Code)
+}
+
+// finalizesAt reports whether draft inv is finalized when billed at now:
+// its grace has passed and nothing holds it (see InvoiceProblem).
+func (inv *Invoice) finalizesAt(now time.Time) bool {
+	return !now.Before(inv.FinalizeAt) && len(inv.Problems) == 0
+}
+
+// holdDraft keeps due draft inv, which has problems, a draft: it is tried
+// again a refresh interval from now (its finalize_at says when) and every
+// attempt logs why it waits.
+func (s *Service) holdDraft(ctx context.Context, tx *db.Tx, tenant string, inv *Invoice, now time.Time) error {
+	inv.FinalizeAt = now.Add(s.cfg.RefreshInterval)
+	if _, err := tx.ExecContext(ctx, `UPDATE invoices SET finalize_at = $3 WHERE tenant_id = $1 AND id = $2`,
+		tenant, inv.ID, db.TimeOf(inv.FinalizeAt)); err != nil {
+		return fmt.Errorf("holding draft %s: %w", inv.ID, err)
+	}
+	for _, p := range inv.Problems {
+		s.log.Warn("draft invoice cannot be finalized yet; retrying later", "tenant", tenant, "invoice", inv.ID,
+			"problem", p.Code, "detail", p.Message, "retry_at", inv.FinalizeAt)
+	}
+	return nil
 }
 
 // deferDraft puts off draft id after its refresh or finalization failed

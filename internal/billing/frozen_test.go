@@ -45,12 +45,17 @@ func TestFrozenJSONIsEncodingJSON(t *testing.T) {
 				t.Errorf("%s: goccy wrote\n%s\nencoding/json writes\n%s", what, got, want)
 			}
 		}
+		plans, err := catalog.PlanNames(b.ctx, d, b.tenant)
+		must(t, err)
 		for _, inv := range invs {
 			if inv.Status == Draft || len(inv.doc) == 0 {
 				t.Fatalf("invoice %s is %s without a document; the batch should have finalized it", inv.ID, inv.Status)
 			}
 			cus, err := catalog.LoadCustomer(b.ctx, d, b.tenant, inv.CustomerID)
 			must(t, err)
+			sub, err := b.subs.Get(b.ctx, inv.SubscriptionID)
+			must(t, err)
+			inv.planName = plans[sub.PlanID] // as the batch priced it
 			doc := invoiceDocument(&inv, cus, st)
 			want, err := json.Marshal(doc)
 			must(t, err)

@@ -43,8 +43,9 @@ const (
 // it came from and whether the priced amount included it.
 type LineTax struct {
 	document.Tax
-	RateID    string `json:"tax_rate_id,omitempty"`
-	Inclusive bool   `json:"inclusive,omitempty"`
+	RateID    string          `json:"tax_rate_id,omitempty"`
+	Inclusive bool            `json:"inclusive,omitempty"`
+	Problem   *InvoiceProblem `json:"problem,omitempty" doc:"why the tax could not be determined; the invoice stays a draft"`
 }
 
 // Line is one invoice line. Amount is as priced (gross when the tax rate
@@ -87,6 +88,7 @@ type Invoice struct {
 	CreditsApplied  decimal.Decimal        `json:"credits_applied"`
 	AmountDue       decimal.Decimal        `json:"amount_due"`
 	TaxBreakdown    []document.TaxSubtotal `json:"tax_breakdown"`
+	Problems        []InvoiceProblem       `json:"problems,omitempty" doc:"why a draft cannot be finalized yet (e.g. tax_rate_missing); it finalizes once they are fixed"`
 	FinalizeAt      time.Time              `json:"finalize_at" doc:"when a draft finalizes automatically (cycle end + grace)"`
 	FinalizedAt     *time.Time             `json:"finalized_at,omitempty"`
 	DueAt           *time.Time             `json:"due_at,omitempty"`
@@ -98,16 +100,18 @@ type Invoice struct {
 
 	refreshedAt time.Time
 	doc         []byte // frozen document JSON of a finalized invoice
+	planName    string // the plan's name for its document, when priced in this process
 }
 
 // computeTotals derives every total from the lines through
 // document.ComputeTotals, so stored totals equal the documents'.
 func (inv *Invoice) computeTotals() {
 	d := &document.Document{Currency: inv.Currency, CurrencyExponent: document.CurrencyExponent(inv.Currency)}
-	d.Lines, d.AllowanceCharges = docLines(inv.Lines, nil)
+	d.Lines, d.AllowanceCharges = docLines(inv.Lines, nil, "")
 	d.Totals.Prepaid = inv.CreditsApplied
 	d.ComputeTotals(document.RoundHalfUp)
 	inv.setTotals(d)
+	inv.Problems = lineProblems(inv.Lines)
 }
 
 // setTotals copies the totals of d, computed from inv's lines, onto inv.
@@ -234,7 +238,7 @@ func loadInvoice(ctx context.Context, q db.Querier, engine db.Engine, tenant, id
 func (inv *Invoice) computeBreakdown() {
 	c := *inv
 	c.computeTotals()
-	inv.TaxBreakdown = c.TaxBreakdown
+	inv.TaxBreakdown, inv.Problems = c.TaxBreakdown, c.Problems
 }
 
 func saveInvoice(ctx context.Context, tx *db.Tx, tenant string, inv *Invoice) error {

@@ -3,6 +3,7 @@ package billing
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/catalog"
+	"github.com/abacusbilling/abacus/internal/country"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/document"
 	"github.com/abacusbilling/abacus/internal/money"
@@ -171,24 +173,38 @@ func (s *Service) AssignTaxRate(ctx context.Context, targetType, targetID, rateI
 
 // taxBook holds a tenant's rates and assignments for one billing batch.
 type taxBook struct {
-	rates  map[string]TaxRate
-	assign map[string]string // "customer/id" or "plan/id" → rate id
-	seller string            // seller country
+	rates     map[string]TaxRate
+	assign    map[string]string  // "customer/id" or "plan/id" → rate id
+	byCountry map[string]TaxRate // the first standard rate created per country
+	seller    string             // seller country
+}
+
+// newTaxBook indexes a tenant's rates (in creation order) and assignments.
+func newTaxBook(sellerCountry string, rates []TaxRate, assign map[string]string) *taxBook {
+	b := &taxBook{rates: map[string]TaxRate{}, assign: assign, byCountry: map[string]TaxRate{}, seller: strings.ToUpper(sellerCountry)}
+	for _, r := range rates {
+		b.rates[r.ID] = r
+		if _, seen := b.byCountry[r.Country]; r.Country != "" && r.Category == document.TaxStandard && !seen {
+			b.byCountry[r.Country] = r
+		}
+	}
+	return b
 }
 
 func loadTaxBook(ctx context.Context, q db.Querier, tenant, sellerCountry string) (*taxBook, error) {
-	b := &taxBook{rates: map[string]TaxRate{}, assign: map[string]string{}, seller: sellerCountry}
-	rows, err := q.QueryContext(ctx, `SELECT `+taxRateCols+` FROM tax_rates WHERE tenant_id = $1`, tenant)
+	// Rate ids are time-ordered, so id order is creation order.
+	rows, err := q.QueryContext(ctx, `SELECT `+taxRateCols+` FROM tax_rates WHERE tenant_id = $1 ORDER BY id`, tenant)
 	if err != nil {
 		return nil, fmt.Errorf("reading tax rates: %w", err)
 	}
+	var rates []TaxRate
 	for rows.Next() {
 		t, err := scanTaxRate(rows)
 		if err != nil {
 			rows.Close()
 			return nil, err
 		}
-		b.rates[t.ID] = t
+		rates = append(rates, t)
 	}
 	rows.Close()
 	rows, err = q.QueryContext(ctx, `SELECT target_type, target_id, tax_rate_id FROM tax_assignments WHERE tenant_id = $1`, tenant)
@@ -196,14 +212,15 @@ func loadTaxBook(ctx context.Context, q db.Querier, tenant, sellerCountry string
 		return nil, fmt.Errorf("reading tax assignments: %w", err)
 	}
 	defer rows.Close()
+	assign := map[string]string{}
 	for rows.Next() {
 		var tt, id, r string
 		if err := rows.Scan(&tt, &id, &r); err != nil {
 			return nil, err
 		}
-		b.assign[tt+"/"+id] = r
+		assign[tt+"/"+id] = r
 	}
-	return b, rows.Err()
+	return newTaxBook(sellerCountry, rates, assign), rows.Err()
 }
 
 var euCountries = map[string]bool{}
@@ -217,35 +234,104 @@ func init() {
 // ReverseChargeNote is the exemption reason of reverse-charged lines.
 const ReverseChargeNote = "Reverse charge: VAT to be accounted for by the recipient (Art. 196 Directive 2006/112/EC)"
 
-// resolve returns the tax of a customer's lines on plan planID:
+// ExportNote is the exemption reason of lines supplied outside the EU.
+const ExportNote = "Export outside the EU: not subject to EU VAT"
+
+// InvoiceProblem is why a draft invoice cannot be finalized yet. The draft waits
+// (and is tried again at every refresh) until the cause is fixed.
+type InvoiceProblem struct {
+	Code    string `json:"code" doc:"tax_rate_missing, buyer_country_missing or seller_country_missing"`
+	Message string `json:"message"`
+}
+
+// resolve returns the tax of a customer's lines on plan planID, the first
+// rule that applies (docs/billing.md):
 //
-//   - customer tax status exempt → E with the customer-assigned rate's reason, or "Exempt from VAT";
-//   - reverse charge (status reverse_charge, or an EU business customer with
-//     a VAT id in another EU country than the seller) → AE at 0 %;
-//   - else the customer's assigned rate, else the plan's;
-//   - else Z at 0 % (no rate configured; assign one to charge tax).
+//  1. customer tax status exempt → E, reverse_charge → AE;
+//  2. the rate assigned to the customer;
+//  3. an EU business (a valid-looking VAT id of its country) in another
+//     EU country than the seller → AE (reverse charge);
+//  4. the rate assigned to the plan;
+//  5. determined by country (see determine).
 func (b *taxBook) resolve(cus catalog.Customer, planID string) LineTax {
-	rate, ok := b.rates[b.assign["customer/"+cus.ID]]
-	if !ok {
-		rate, ok = b.rates[b.assign["plan/"+planID]]
-	}
-	country := strings.ToUpper(cus.Address.Country)
+	own, hasOwn := b.rates[b.assign["customer/"+cus.ID]]
+	plan, hasPlan := b.rates[b.assign["plan/"+planID]]
+	buyer := strings.ToUpper(cus.Address.Country)
+	business := validLookingVATID(cus.TaxID, buyer)
 	switch {
 	case cus.TaxStatus == catalog.TaxExempt:
-		reason := "Exempt from VAT"
-		if ok && rate.Category == document.TaxExempt {
+		reason, rate := "Exempt from VAT", own
+		if !hasOwn {
+			rate = plan
+		}
+		if rate.Category == document.TaxExempt {
 			reason = rate.ExemptionReason
 		}
 		return LineTax{Tax: document.Tax{Category: document.TaxExempt, ExemptionReason: reason}, RateID: rate.ID}
-	case cus.TaxStatus == catalog.TaxReverseCharge,
-		cus.TaxID != "" && euCountries[country] && euCountries[b.seller] && country != b.seller:
-		return LineTax{Tax: document.Tax{Category: document.TaxReverseCharge, ExemptionReason: ReverseChargeNote, ExemptionReasonCode: "VATEX-EU-AE"}}
-	case ok:
-		t := LineTax{Tax: document.Tax{Category: rate.Category, Rate: rate.Percentage, ExemptionReason: rate.ExemptionReason}, RateID: rate.ID,
-			Inclusive: rate.Inclusive && rate.Category == document.TaxStandard}
-		return t
+	case cus.TaxStatus == catalog.TaxReverseCharge:
+		return reverseCharge()
+	case hasOwn:
+		return fromRate(own)
+	case business && euCountries[buyer] && euCountries[b.seller] && buyer != b.seller:
+		return reverseCharge()
+	case hasPlan:
+		return fromRate(plan)
 	}
-	return LineTax{Tax: document.Tax{Category: document.TaxZeroRated}}
+	return b.determine(cus.ID, buyer, business)
+}
+
+// determine taxes a sale to a buyer in country buyer (business: it has a
+// valid-looking VAT id) by the place of supply of electronic services:
+// domestic → the seller country's rate; an EU business abroad → reverse
+// charge; an EU consumer abroad → the buyer country's rate (OSS);
+// outside the EU → export (G). A tenant without any tax rate charges no
+// tax (Z); one with rates gets a problem, not 0 %, when the rate it needs
+// is missing or a country is unknown.
+func (b *taxBook) determine(customerID, buyer string, business bool) LineTax {
+	switch {
+	case len(b.rates) == 0:
+		return LineTax{Tax: document.Tax{Category: document.TaxZeroRated}}
+	case b.seller == "":
+		return undetermined("seller_country_missing", "the seller has no country: set seller.country_code in the billing settings so tax can be determined")
+	case buyer == "":
+		return undetermined("buyer_country_missing", fmt.Sprintf("customer %s has no address country: set its address.country, or assign a tax rate to the customer", customerID))
+	case buyer != b.seller && !euCountries[buyer]:
+		return LineTax{Tax: document.Tax{Category: document.TaxExport, ExemptionReason: ExportNote, ExemptionReasonCode: "VATEX-EU-G"}}
+	case buyer != b.seller && business:
+		return reverseCharge()
+	}
+	r, ok := b.byCountry[buyer]
+	if !ok {
+		return undetermined("tax_rate_missing", fmt.Sprintf("no tax rate for %s (%s): create a standard (S) tax rate with country %s, or assign a rate to the customer or its plan",
+			buyer, country.Name(buyer), buyer))
+	}
+	return fromRate(r)
+}
+
+func reverseCharge() LineTax {
+	return LineTax{Tax: document.Tax{Category: document.TaxReverseCharge, ExemptionReason: ReverseChargeNote, ExemptionReasonCode: "VATEX-EU-AE"}}
+}
+
+func fromRate(r TaxRate) LineTax {
+	return LineTax{Tax: document.Tax{Category: r.Category, Rate: r.Percentage, ExemptionReason: r.ExemptionReason}, RateID: r.ID,
+		Inclusive: r.Inclusive && r.Category == document.TaxStandard}
+}
+
+// undetermined is the tax of a line whose tax cannot be determined: a
+// standard rate of 0 % that holds the invoice as a draft (see InvoiceProblem).
+func undetermined(code, message string) LineTax {
+	return LineTax{Tax: document.Tax{Category: document.TaxStandard}, Problem: &InvoiceProblem{Code: code, Message: message}}
+}
+
+// lineProblems lists the distinct problems of lines.
+func lineProblems(lines []Line) []InvoiceProblem {
+	var out []InvoiceProblem
+	for _, l := range lines {
+		if p := l.Tax.Problem; p != nil && !slices.Contains(out, *p) {
+			out = append(out, *p)
+		}
+	}
+	return out
 }
 
 // netOf returns the net amount of a priced amount: itself for exclusive

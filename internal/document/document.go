@@ -229,6 +229,22 @@ type Line struct {
 	Note             string            `json:"note,omitempty"` // e.g. the tier breakdown of a usage line
 	AllowanceCharges []AllowanceCharge `json:"allowance_charges,omitempty"`
 	SellerItemID     string            `json:"seller_item_id,omitempty"`
+	// Breakdown is how NetAmount is made up when it does not come from one
+	// price (one row per tier used, a tier's flat fee, a percentage, a
+	// minimum): the PDF prints it under the line instead of the average
+	// UnitPrice, which exists only because Peppol wants quantity × price.
+	// UBL does not carry it (billing puts the components in the Note).
+	Breakdown []LineDetail `json:"breakdown,omitempty"`
+}
+
+// LineDetail is one row of a line's breakdown: Quantity × UnitPrice =
+// Amount, or just Amount for a flat fee, a percentage or an adjustment
+// (Quantity zero).
+type LineDetail struct {
+	Description string          `json:"description"`
+	Quantity    decimal.Decimal `json:"quantity"`
+	UnitPrice   decimal.Decimal `json:"unit_price"`
+	Amount      decimal.Decimal `json:"amount"`
 }
 
 // TaxSubtotal is one group of the tax breakdown: all lines, allowances and

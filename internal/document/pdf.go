@@ -7,6 +7,8 @@ import (
 
 	"github.com/go-pdf/fpdf"
 	"github.com/shopspring/decimal"
+
+	"github.com/abacusbilling/abacus/internal/country"
 )
 
 // Layout of the A4 page, in millimetres.
@@ -103,6 +105,19 @@ func (r *pdfRenderer) text(x, y, w, h float64, s, align string) {
 	r.pdf.CellFormat(w, h, r.tr(s), "", 0, align, false, 0, "")
 }
 
+// fitSize is the largest font size from size down to smallest (in half
+// points) at which s fits width w in the current font style: references
+// and dates must stay on one line to be copied or read as one.
+func (r *pdfRenderer) fitSize(s string, w, size, smallest float64) float64 {
+	for ; size > smallest; size -= 0.5 {
+		r.pdf.SetFontSize(size)
+		if r.pdf.GetStringWidth(r.tr(s)) <= w {
+			break
+		}
+	}
+	return size
+}
+
 // wrap splits s into lines that fit width w in the current font.
 func (r *pdfRenderer) wrap(s string, w float64) []string {
 	var out []string
@@ -139,6 +154,10 @@ func (r *pdfRenderer) moneySym(a decimal.Decimal) string {
 	}
 	return r.d.Currency + " " + r.money(a)
 }
+
+// GroupDigits formats a with thousands separators and as many decimals as
+// it has, e.g. 1,000 or 0.000008.
+func GroupDigits(a decimal.Decimal) string { return groupDigits(a, natural(a, 0)) }
 
 // groupDigits formats a with places decimals and thousands separators.
 func groupDigits(a decimal.Decimal, places int32) string {
@@ -203,7 +222,7 @@ func partyLines(p *Party) []string {
 		out = append(out, city)
 	}
 	if p.CountryCode != "" {
-		out = append(out, countryName(p.CountryCode))
+		out = append(out, country.Name(p.CountryCode))
 	}
 	return out
 }
@@ -220,20 +239,6 @@ func partyIDs(p *Party) []string {
 		out = append(out, p.Email)
 	}
 	return out
-}
-
-var countryNames = map[string]string{
-	"AT": "Austria", "BE": "Belgium", "CH": "Switzerland", "DE": "Germany", "DK": "Denmark", "ES": "Spain",
-	"FI": "Finland", "FR": "France", "GB": "United Kingdom", "IE": "Ireland", "IT": "Italy", "JP": "Japan",
-	"KW": "Kuwait", "LU": "Luxembourg", "NL": "Netherlands", "NO": "Norway", "PL": "Poland", "PT": "Portugal",
-	"SE": "Sweden", "US": "United States",
-}
-
-func countryName(code string) string {
-	if n, ok := countryNames[code]; ok {
-		return n
-	}
-	return code
 }
 
 func (r *pdfRenderer) header() {
@@ -302,14 +307,15 @@ func (r *pdfRenderer) header() {
 		meta = append(meta, kv{"Order", d.OrderReference})
 	}
 	meta = append(meta, kv{"Currency", d.Currency})
-	x0, labelW, valueW := right-78.0, 30.0, 48.0
+	x0, labelW, valueW := right-84.0, 26.0, 58.0
 	my := top
 	for _, m := range meta {
 		r.font("", 8.5, colMuted)
 		r.text(x0, my, labelW, 5, m.k, "L")
 		r.font("B", 8.5, colText)
-		vals := r.wrap(m.v, valueW)
-		my = r.block(x0+labelW, my, valueW, 5, vals, "R")
+		r.pdf.SetFontSize(r.fitSize(m.v, valueW, 8.5, 6))
+		r.text(x0+labelW, my, valueW, 5, m.v, "R")
+		my += 5
 	}
 	pdf.SetY(max(buyerBottom, my) + 8)
 }
@@ -362,13 +368,13 @@ func (r *pdfRenderer) lines() {
 		if l.Period != nil {
 			extra = append(extra, r.wrap(formatPeriod(l.Period), descW)...)
 		}
-		if l.Note != "" {
+		if l.Note != "" && len(l.Breakdown) == 0 {
 			extra = append(extra, r.wrap(l.Note, descW)...)
 		}
 		for _, ac := range l.AllowanceCharges {
 			extra = append(extra, r.wrap(allowanceLabel(ac)+" "+r.signed(ac), descW)...)
 		}
-		h := 4.4*float64(len(name)) + 4*float64(len(desc)) + 3.6*float64(len(extra)) + 3
+		h := 4.4*float64(len(name)) + 4*float64(len(desc)) + 3.6*float64(len(extra)+len(l.Breakdown)) + 3
 		r.newPageIfNeeded(h, true)
 		y := pdf.GetY()
 
@@ -376,6 +382,11 @@ func (r *pdfRenderer) lines() {
 			groupDigits(l.UnitPrice, natural(l.UnitPrice, d.CurrencyExponent)), taxLabel(l.Tax), r.money(l.NetAmount)}
 		if !l.BaseQuantity.IsZero() && !l.BaseQuantity.Equal(decimal.NewFromInt(1)) {
 			cells[4] += " / " + l.BaseQuantity.String()
+		}
+		if len(l.Breakdown) > 0 {
+			// The unit price of a tiered line is an average that exists for
+			// UBL's arithmetic; the breakdown below shows the real prices.
+			cells[4] = ""
 		}
 		r.font("", 8.5, colText)
 		x := margin
@@ -392,6 +403,7 @@ func (r *pdfRenderer) lines() {
 		yy = r.block(dx, yy, descW, 4, desc, "L")
 		r.font("", 7.5, colMuted)
 		yy = r.block(dx, yy, descW, 3.6, extra, "L")
+		yy = r.breakdown(l.Breakdown, yy)
 		yy += 1.5
 		if i < len(d.Lines)-1 {
 			pdf.SetDrawColor(colRule[0], colRule[1], colRule[2])
@@ -404,6 +416,29 @@ func (r *pdfRenderer) lines() {
 	pdf.SetLineWidth(0.4)
 	pdf.Line(margin, pdf.GetY(), margin+contentW, pdf.GetY())
 	pdf.SetY(pdf.GetY() + 6)
+}
+
+// breakdown draws a line's breakdown rows from y in the table's columns
+// (quantity, unit price, exact amount), muted, and returns the y below.
+func (r *pdfRenderer) breakdown(rows []LineDetail, y float64) float64 {
+	r.font("", 7.5, colMuted)
+	exp := r.d.CurrencyExponent
+	for _, d := range rows {
+		cells := []string{"", d.Description, "", "", "", "", groupDigits(d.Amount, natural(d.Amount, exp))}
+		if !d.Quantity.IsZero() {
+			cells[2], cells[4] = groupDigits(d.Quantity, natural(d.Quantity, 0)), groupDigits(d.UnitPrice, natural(d.UnitPrice, exp))
+			cells[3] = "×"
+		}
+		x := margin
+		for j, c := range lineColumns {
+			if cells[j] != "" {
+				r.text(x+1, y, c.w-2, 3.6, cells[j], c.align)
+			}
+			x += c.w
+		}
+		y += 3.6
+	}
+	return y
 }
 
 func (r *pdfRenderer) signed(ac AllowanceCharge) string {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/abacusbilling/abacus/internal/einvoicetest"
 )
 
 // longInvoice has enough lines, some with long descriptions, to span pages.
@@ -113,16 +115,39 @@ func TestPDFRendersReadablePages(t *testing.T) {
 	}
 }
 
-func pdfText(t *testing.T, pdf []byte) string {
-	t.Helper()
-	if _, err := exec.LookPath("pdftotext"); err != nil {
-		t.Fatal("pdftotext is missing: install poppler-utils")
+func pdfText(t *testing.T, pdf []byte) string { return einvoicetest.PDFText(t, pdf) }
+
+// TestPDFBreakdownCountryAndReference: a tiered line prints its breakdown
+// rows (quantity × tier price = amount) instead of the average unit price
+// UBL needs, every country prints by name, and a long reference stays on
+// one line.
+func TestPDFBreakdownCountryAndReference(t *testing.T) {
+	t.Parallel()
+	d := newDoc("INV-2026-000123")
+	d.BuyerReference = "sub_01m95x6rdtb4mq2z45ejbbdrjz"
+	d.Buyer.CountryCode = "CI"
+	d.Seller.CountryCode = "KR"
+	l := usageLine("1", std("19"))
+	l.Note = ""
+	l.Breakdown = []LineDetail{
+		{Description: "Tier 1 (up to 100,000)", Quantity: dec("100000"), Amount: dec("0")},
+		{Description: "Tier 2 (100,000 – 1,000,000)", Quantity: dec("900000"), UnitPrice: dec("0.0008"), Amount: dec("720")},
+		{Description: "Tier 3 (above 1,000,000)", Quantity: dec("234567"), UnitPrice: dec("0.0005"), Amount: dec("117.2835")},
 	}
-	cmd := exec.Command("pdftotext", "-layout", "-enc", "UTF-8", "-", "-")
-	cmd.Stdin = bytes.NewReader(pdf)
-	out, err := cmd.Output()
+	d.Lines = []Line{l}
+	d.ComputeTotals(RoundHalfUp)
+	pdf, err := PDF(d)
 	if err != nil {
-		t.Fatalf("pdftotext: %v", err)
+		t.Fatal(err)
 	}
-	return string(out)
+	text := pdfText(t, pdf)
+	for _, s := range []string{"Côte d'Ivoire", "South Korea", "sub_01m95x6rdtb4mq2z45ejbbdrjz", "Tier 2 (100,000 – 1,000,000)",
+		"900,000", "0.0008", "720.00", "234,567", "0.0005", "117.2835"} {
+		if !strings.Contains(text, s) {
+			t.Errorf("PDF text lacks %q:\n%s", s, text)
+		}
+	}
+	if avg := l.UnitPrice.String(); strings.Contains(text, avg) {
+		t.Errorf("PDF prints the average unit price %s:\n%s", avg, text)
+	}
 }
