@@ -108,18 +108,9 @@ func apikeys(ctx context.Context, e Env, args []string) error {
 }
 
 func onlyTenant(ctx context.Context, d *db.DB) (string, error) {
-	rows, err := d.QueryContext(ctx, `SELECT id FROM tenants ORDER BY created_at LIMIT 2`)
+	ids, err := identity.TenantIDs(ctx, d, 2)
 	if err != nil {
 		return "", err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return "", err
-		}
-		ids = append(ids, id)
 	}
 	switch len(ids) {
 	case 0:

@@ -1,0 +1,38 @@
+package identity
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/abacusbilling/abacus/internal/db"
+)
+
+// TenantIDs returns the ids of up to limit tenants, oldest first, so the
+// first is the default tenant bootstrap created on empty data. It is the
+// read API other modules and the CLI use instead of naming identity's
+// tables; q may be a transaction.
+func TenantIDs(ctx context.Context, q db.Querier, limit int) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id FROM tenants ORDER BY created_at, id LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing tenants: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("listing tenants: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// TenantExists reports whether tenant id exists; q may be a transaction.
+func TenantExists(ctx context.Context, q db.Querier, id string) (bool, error) {
+	var n int
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM tenants WHERE id = $1`, id).Scan(&n); err != nil {
+		return false, fmt.Errorf("reading tenant %s: %w", id, err)
+	}
+	return n > 0, nil
+}
