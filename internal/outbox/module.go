@@ -10,6 +10,6 @@ var Module = abacus.Module{
 		"outbox_events",
 	},
 	Uses: []string{
-		"abacus", "db", "natsbus",
+		"abacus", "db", "httpapi", "natsbus",
 	},
 }

@@ -99,7 +99,6 @@ var knownViolations = map[string]string{
 	"internal/metering/usage engine query.go":   "engine branch",
 	"internal/metering/usage engine sqlgen.go":  "engine branch",
 	"internal/metering/usage engine worker.go":  "engine branch",
-	"internal/outbox engine relay.go":           "engine branch",
 	"internal/subscription engine lifecycle.go": "engine branch",
 	"internal/subscription engine query.go":     "engine branch",
 }

@@ -71,9 +71,9 @@ func (s *Service) applyStaticMeters(ctx context.Context, tenant string, meters [
 		}
 		listed := map[string]bool{}
 		changed := false
-		record := func(typ string, rec MeterRecord) error {
+		record := func(event outbox.Kind[MeterRecord], rec MeterRecord) error {
 			changed = true
-			_, err := outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "meter", AggregateID: rec.ID, Type: typ}, rec)
+			_, err := event.Record(ctx, tx, tenant, rec.ID, time.Time{}, rec)
 			return err
 		}
 		for i, m := range meters {
@@ -91,7 +91,7 @@ func (s *Service) applyStaticMeters(ctx context.Context, tenant string, meters [
 					return fmt.Errorf("inserting meter %s: %w", m.Slug, err)
 				}
 				res.Created = append(res.Created, m.Slug)
-				if err := record("meter.created", MeterRecord{Meter: m, ManagedBy: ManagedByConfig, CreatedAt: now, UpdatedAt: now}); err != nil {
+				if err := record(MeterCreated, MeterRecord{Meter: m, ManagedBy: ManagedByConfig, CreatedAt: now, UpdatedAt: now}); err != nil {
 					return err
 				}
 				continue
@@ -118,7 +118,7 @@ func (s *Service) applyStaticMeters(ctx context.Context, tenant string, meters [
 				return fmt.Errorf("updating meter %s: %w", m.Slug, err)
 			}
 			res.Updated = append(res.Updated, m.Slug)
-			if err := record("meter.updated", MeterRecord{Meter: m, ManagedBy: ManagedByConfig, CreatedAt: cur.CreatedAt, UpdatedAt: now}); err != nil {
+			if err := record(MeterUpdated, MeterRecord{Meter: m, ManagedBy: ManagedByConfig, CreatedAt: cur.CreatedAt, UpdatedAt: now}); err != nil {
 				return err
 			}
 		}
