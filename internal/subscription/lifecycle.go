@@ -302,7 +302,7 @@ func (s *Service) mutate(ctx context.Context, id string, fn func(tx *db.Tx, sub 
 	now := s.now()
 	var sub Subscription
 	err = s.db.InTx(ctx, func(tx *db.Tx) error {
-		sub, err = load(ctx, tx, s.db.Engine(), tenant, id, true)
+		sub, err = load(ctx, tx, tenant, id, true)
 		if err != nil {
 			return err
 		}

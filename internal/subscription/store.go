@@ -46,9 +46,9 @@ func scanSub(r interface{ Scan(...any) error }) (Subscription, error) {
 
 // load reads subscription id; lock takes a row lock on PostgreSQL (SQLite
 // transactions already hold the write lock).
-func load(ctx context.Context, q db.Querier, engine db.Engine, tenant, id string, lock bool) (Subscription, error) {
+func load(ctx context.Context, q db.Querier, tenant, id string, lock bool) (Subscription, error) {
 	query := `SELECT ` + subCols + ` FROM subscriptions WHERE tenant_id = $1 AND id = $2`
-	if lock && engine == db.Postgres {
+	if e, ok := q.(interface{ Engine() db.Engine }); ok && lock && e.Engine() == db.Postgres {
 		query += ` FOR UPDATE`
 	}
 	s, err := scanSub(q.QueryRowContext(ctx, query, tenant, id))
