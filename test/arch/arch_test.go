@@ -92,8 +92,6 @@ var knownViolations = map[string]string{
 	"internal/billing engine cycle.go":      "engine branch in billing",
 	"internal/billing engine finalize.go":   "engine branch in billing",
 	"internal/billing engine invoice.go":    "engine branch in billing",
-	// Engine branches this branch is still moving into store files.
-	"internal/cli engine benchload.go": "engine branch",
 }
 
 // pkg is one directory of non-test Go files.
