@@ -2,8 +2,11 @@ package identity
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 
+	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/db"
 )
 
@@ -35,4 +38,18 @@ func TenantExists(ctx context.Context, q db.Querier, id string) (bool, error) {
 		return false, fmt.Errorf("reading tenant %s: %w", id, err)
 	}
 	return n > 0, nil
+}
+
+// TenantName returns tenant id's name ("" and tenant_not_found when there
+// is no such tenant); q may be a transaction.
+func TenantName(ctx context.Context, q db.Querier, id string) (string, error) {
+	var name string
+	err := q.QueryRowContext(ctx, `SELECT name FROM tenants WHERE id = $1`, id).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", abacus.NotFound("tenant", id)
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading tenant %s: %w", id, err)
+	}
+	return name, nil
 }

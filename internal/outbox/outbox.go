@@ -10,6 +10,11 @@
 // duplicate window, and consumers dedupe on the id for the rest. Events are
 // published one at a time in commit order (seq) by a single active relay,
 // so they arrive in order per aggregate.
+//
+// Every event is of a type a module defined with Define: a name, a version
+// and the JSON Schema of its payload's Go type. The catalog of those types
+// (Types, and GET /api/v1/domain-event-types) is the contract consumers
+// build on; a breaking change of a payload is a new version.
 package outbox
 
 import (

@@ -80,7 +80,6 @@ var knownViolations = map[string]string{
 	"internal/billing table subscription_phases":     "billing reads subscription phases",
 	"internal/billing table subscription_prorations": "billing reads prorations",
 	"internal/billing table customers":               "billing reads customers; it is moving to catalog's read API",
-	"internal/billing table tenants":                 "billing reads the tenant's name; it is moving to identity's read API",
 	"internal/billing table outbox_events":           "billing/batch.go inserts events itself; it is moving to outbox.RecordBatch",
 	// catalog/customer.go counts a customer's subscriptions before archiving.
 	"internal/catalog table subscriptions": "catalog counts subscriptions; it is moving to subscription's read API",
