@@ -42,6 +42,7 @@ func Registry() []Role {
 				subscription.RegisterRoutes(a.HTTP, m.subs)
 				billing.RegisterRoutes(a.HTTP, m.billing)
 				usage.RegisterRoutes(a.HTTP, m.usage)
+				outbox.RegisterRoutes(a.HTTP)
 				return nil, nil
 			},
 		},

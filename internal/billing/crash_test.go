@@ -12,6 +12,7 @@ import (
 
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/catalog"
+	"github.com/abacusbilling/abacus/internal/catalog/catalogtest"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
 	"github.com/abacusbilling/abacus/internal/pricing"
@@ -53,7 +54,7 @@ func TestBillingCrash(t *testing.T) {
 				t.Fatalf("%d invoices before the restart: the child did not crash mid-run", before)
 			}
 			log := slog.New(slog.DiscardHandler)
-			cat := catalog.NewService(d, abacus.NewFakeClock(crashNow), log, catalog.NewMemoryUsage())
+			cat := catalog.NewService(d, abacus.NewFakeClock(crashNow), log, catalogtest.NewMemoryUsage())
 			svc := NewService(d, abacus.NewFakeClock(crashNow), log, Config{BatchSize: 25}, NewSubscriptions(cat), nil)
 			_, err = svc.RunOnce(context.Background(), crashNow)
 			must(t, err)

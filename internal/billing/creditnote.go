@@ -15,7 +15,6 @@ import (
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/document"
 	"github.com/abacusbilling/abacus/internal/money"
-	"github.com/abacusbilling/abacus/internal/outbox"
 )
 
 // CreditNote corrects a finalized invoice. Amounts are positive.
@@ -204,8 +203,7 @@ func (s *Service) CreateCreditNote(ctx context.Context, in CreditNoteInput) (Cre
 				return err
 			}
 		}
-		_, err = outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "credit_note", AggregateID: cn.ID, Type: "credit_note.created",
-			CreatedAt: now}, cn)
+		_, err = CreditNoteCreated.Record(ctx, tx, tenant, cn.ID, now, cn)
 		return err
 	})
 	if err != nil {

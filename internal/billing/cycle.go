@@ -639,7 +639,7 @@ func (s *Service) deferCycle(ctx context.Context, now time.Time, sub string, cau
 }
 
 // invoiceEvent is the payload of invoice events: the invoice without lines.
-func invoiceEvent(inv *Invoice) map[string]any {
-	return map[string]any{"id": inv.ID, "customer_id": inv.CustomerID, "subscription_id": inv.SubscriptionID, "status": inv.Status,
-		"number": inv.Number, "currency": inv.Currency, "total": inv.Total, "amount_due": inv.AmountDue, "period_start": inv.PeriodStart}
+func invoiceEvent(inv *Invoice) InvoiceEvent {
+	return InvoiceEvent{ID: inv.ID, CustomerID: inv.CustomerID, SubscriptionID: inv.SubscriptionID, Status: inv.Status,
+		Number: inv.Number, Currency: inv.Currency, Total: inv.Total, AmountDue: inv.AmountDue, PeriodStart: inv.PeriodStart}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/abacusbilling/abacus/internal/catalog"
+	"github.com/abacusbilling/abacus/internal/catalog/catalogtest"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
 	"github.com/abacusbilling/abacus/internal/document"
@@ -139,7 +140,7 @@ func TestPercentageWithFeePerEvent(t *testing.T) {
 
 // bulkUsage reads a MemoryUsage in bulk, by subject, as billing reads
 // metering.
-type bulkUsage struct{ *catalog.MemoryUsage }
+type bulkUsage struct{ *catalogtest.MemoryUsage }
 
 func (u bulkUsage) UsageBySubject(ctx context.Context, tenant, meter string, subjects []string, from, to time.Time) (map[string]pricing.Usage, error) {
 	out := make(map[string]pricing.Usage, len(subjects))

@@ -9,7 +9,6 @@ import (
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/db"
-	"github.com/abacusbilling/abacus/internal/outbox"
 )
 
 // invoiceTransitions is the state machine of the package doc.
@@ -62,8 +61,11 @@ func (s *Service) finalizeTx(ctx context.Context, tx *db.Tx, tb *tenantBatch, te
 		return err
 	}
 	for _, typ := range events {
-		if _, err := outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "invoice", AggregateID: inv.ID, Type: typ, CreatedAt: now},
-			invoiceEvent(inv)); err != nil {
+		kind, err := invoiceKind(typ)
+		if err != nil {
+			return err
+		}
+		if _, err := kind.Record(ctx, tx, tenant, inv.ID, now, invoiceEvent(inv)); err != nil {
 			return err
 		}
 	}
@@ -363,8 +365,11 @@ func (s *Service) move(ctx context.Context, id string, to Status, event string) 
 		if err := saveInvoice(ctx, tx, tenant, &inv); err != nil {
 			return err
 		}
-		_, err := outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "invoice", AggregateID: inv.ID, Type: event, CreatedAt: now},
-			invoiceEvent(&inv))
+		kind, err := invoiceKind(event)
+		if err != nil {
+			return err
+		}
+		_, err = kind.Record(ctx, tx, tenant, inv.ID, now, invoiceEvent(&inv))
 		return err
 	})
 	if err != nil {

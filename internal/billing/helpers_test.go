@@ -10,6 +10,7 @@ import (
 
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/catalog"
+	"github.com/abacusbilling/abacus/internal/catalog/catalogtest"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/document"
 	"github.com/abacusbilling/abacus/internal/einvoicetest"
@@ -31,7 +32,7 @@ type bundle struct {
 	clock  *abacus.FakeClock
 	ctx    context.Context
 	tenant string
-	usage  *catalog.MemoryUsage
+	usage  *catalogtest.MemoryUsage
 	cat    *catalog.Service
 	subs   *subscription.Service
 	svc    *Service
@@ -39,7 +40,7 @@ type bundle struct {
 
 func newBundle(t testing.TB, d *db.DB, start time.Time, cfg Config) *bundle {
 	t.Helper()
-	b := &bundle{t: t, d: d, clock: abacus.NewFakeClock(start), usage: catalog.NewMemoryUsage(), tenant: abacus.NewID("ten")}
+	b := &bundle{t: t, d: d, clock: abacus.NewFakeClock(start), usage: catalogtest.NewMemoryUsage(), tenant: abacus.NewID("ten")}
 	if _, err := d.ExecContext(context.Background(), `INSERT INTO tenants (id, name, created_at) VALUES ($1, 'Müller Cloud GmbH', 0)`, b.tenant); err != nil {
 		t.Fatal(err)
 	}

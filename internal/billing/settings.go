@@ -13,6 +13,7 @@ import (
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/document"
+	"github.com/abacusbilling/abacus/internal/identity"
 )
 
 // Settings are a tenant's billing settings. Seller is the tenant as it
@@ -75,9 +76,7 @@ func loadSettings(ctx context.Context, q db.Querier, tenant string, def Settings
 	err := q.QueryRowContext(ctx, `SELECT invoice_prefix, credit_note_prefix, grace_seconds, due_days, seller, payment_terms
 		FROM billing_settings WHERE tenant_id = $1`, tenant).Scan(&st.InvoicePrefix, &st.CreditNotePrefix, &st.GraceSeconds, &st.DueDays, &seller, &st.PaymentTerms)
 	if errors.Is(err, sql.ErrNoRows) {
-		var name string
-		_ = q.QueryRowContext(ctx, `SELECT name FROM tenants WHERE id = $1`, tenant).Scan(&name)
-		def.Seller.Name = name
+		def.Seller.Name, _ = identity.TenantName(ctx, q, tenant) // best effort: the seller's name is editable
 		return def, nil
 	}
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/catalog"
+	"github.com/abacusbilling/abacus/internal/catalog/catalogtest"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
 	"github.com/abacusbilling/abacus/internal/period"
@@ -90,7 +91,7 @@ func TestCustomersStore(t *testing.T) {
 func TestPlanVersionLifecycle(t *testing.T) {
 	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
-		usage := catalog.NewMemoryUsage()
+		usage := catalogtest.NewMemoryUsage()
 		svc := catalog.NewService(d, abacus.NewFakeClock(time.Now()), nil, usage)
 		ctx := tenantCtx("ten_a")
 		if _, err := svc.CreateFeature(ctx, catalog.FeatureInput{Key: "gpu", Kind: catalog.FeatureMetered, MeterSlug: "gpu"}); code(err) != "invalid_feature" {

@@ -13,7 +13,6 @@ import (
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/money"
-	"github.com/abacusbilling/abacus/internal/outbox"
 )
 
 // Bounds on customer fields.
@@ -212,8 +211,7 @@ func (s *Service) CreateCustomer(ctx context.Context, in CustomerInput) (Custome
 		if err != nil {
 			return fmt.Errorf("inserting customer: %w", err)
 		}
-		_, err = outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "customer", AggregateID: c.ID,
-			Type: "customer.created", CreatedAt: now}, c)
+		_, err = CustomerCreated.Record(ctx, tx, tenant, c.ID, now, c)
 		return err
 	})
 	if err != nil {
@@ -430,8 +428,7 @@ func (s *Service) UpdateCustomer(ctx context.Context, ref string, p CustomerPatc
 		if err != nil {
 			return fmt.Errorf("updating customer %s: %w", id, err)
 		}
-		_, err = outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "customer", AggregateID: id,
-			Type: "customer.updated", CreatedAt: c.UpdatedAt}, c)
+		_, err = CustomerUpdated.Record(ctx, tx, tenant, id, c.UpdatedAt, c)
 		return err
 	})
 	if err != nil {
@@ -488,8 +485,7 @@ func (s *Service) ArchiveCustomer(ctx context.Context, ref string) (Customer, er
 			tenant, c.ID, db.TimeOf(now)); err != nil {
 			return fmt.Errorf("archiving customer %s: %w", c.ID, err)
 		}
-		_, err = outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "customer", AggregateID: c.ID,
-			Type: "customer.archived", CreatedAt: now}, c)
+		_, err = CustomerArchived.Record(ctx, tx, tenant, c.ID, now, c)
 		return err
 	})
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/db"
-	"github.com/abacusbilling/abacus/internal/outbox"
 )
 
 // FeatureKind is what a feature grants.
@@ -144,8 +143,7 @@ func (s *Service) CreateFeature(ctx context.Context, in FeatureInput) (Feature, 
 		if err != nil {
 			return fmt.Errorf("inserting feature: %w", err)
 		}
-		_, err = outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "feature", AggregateID: f.ID,
-			Type: "feature.created", CreatedAt: now}, f)
+		_, err = FeatureCreated.Record(ctx, tx, tenant, f.ID, now, f)
 		return err
 	})
 	if err != nil {
@@ -187,8 +185,7 @@ func (s *Service) UpdateFeature(ctx context.Context, idOrKey string, p FeaturePa
 			db.TimeOf(f.UpdatedAt)); err != nil {
 			return fmt.Errorf("updating feature: %w", err)
 		}
-		_, err = outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "feature", AggregateID: f.ID,
-			Type: "feature.updated", CreatedAt: f.UpdatedAt}, f)
+		_, err = FeatureUpdated.Record(ctx, tx, tenant, f.ID, f.UpdatedAt, f)
 		return err
 	})
 	if err != nil {

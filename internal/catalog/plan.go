@@ -141,8 +141,7 @@ func (s *Service) CreatePlan(ctx context.Context, in PlanInput) (Plan, error) {
 		if err != nil {
 			return fmt.Errorf("inserting plan: %w", err)
 		}
-		_, err = outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "plan", AggregateID: p.ID,
-			Type: "plan.created", CreatedAt: now}, p)
+		_, err = PlanCreated.Record(ctx, tx, tenant, p.ID, now, p)
 		return err
 	})
 	if err != nil {
@@ -372,17 +371,17 @@ func (s *Service) UpdateVersion(ctx context.Context, planID string, number int, 
 // version new subscriptions take (if it is the latest published). It
 // returns "version_immutable" for a version that is not a draft.
 func (s *Service) PublishVersion(ctx context.Context, planID string, number int) (Version, error) {
-	return s.moveVersion(ctx, planID, number, Draft, Published, "plan_version.published")
+	return s.moveVersion(ctx, planID, number, Draft, Published, PlanVersionPublished)
 }
 
 // ArchiveVersion archives a version: no new subscriptions take it;
 // existing subscriptions keep it. Archiving twice is a conflict
 // "version_archived".
 func (s *Service) ArchiveVersion(ctx context.Context, planID string, number int) (Version, error) {
-	return s.moveVersion(ctx, planID, number, "", Archived, "plan_version.archived")
+	return s.moveVersion(ctx, planID, number, "", Archived, PlanVersionArchived)
 }
 
-func (s *Service) moveVersion(ctx context.Context, planID string, number int, from, to VersionStatus, event string) (Version, error) {
+func (s *Service) moveVersion(ctx context.Context, planID string, number int, from, to VersionStatus, event outbox.Kind[Version]) (Version, error) {
 	tenant, err := abacus.TenantFrom(ctx)
 	if err != nil {
 		return Version{}, err
@@ -413,8 +412,7 @@ func (s *Service) moveVersion(ctx context.Context, planID string, number int, fr
 			tenant, ver.ID, string(to), db.TimeOf(now)); err != nil {
 			return fmt.Errorf("moving version to %s: %w", to, err)
 		}
-		_, err = outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "plan_version", AggregateID: ver.ID,
-			Type: event, CreatedAt: now}, ver)
+		_, err = event.Record(ctx, tx, tenant, ver.ID, now, ver)
 		return err
 	})
 	if err != nil {

@@ -125,26 +125,26 @@ func tenantFlag(fs *flag.FlagSet, tenant *string) {
 func resolveTenant(ctx context.Context, d *db.DB, tenant string) (string, error) {
 	const limit = 20 // candidates named in an error
 	var (
-		ts  []tenantRow
+		ts  []identity.TenantRef
 		err error
 	)
 	if tenant == "" {
-		ts, err = queryTenants(ctx, d, `SELECT id, name FROM tenants ORDER BY created_at, id LIMIT $1`, limit+1)
+		ts, err = identity.FindTenants(ctx, d, "", limit+1)
 	} else {
-		ts, err = queryTenants(ctx, d, `SELECT id, name FROM tenants WHERE id = $1 OR name = $1 ORDER BY created_at, id LIMIT $2`, tenant, limit+1)
+		ts, err = identity.FindTenants(ctx, d, tenant, limit+1)
 	}
 	if err != nil {
 		return "", err
 	}
 	switch {
 	case len(ts) == 1:
-		return ts[0].id, nil
+		return ts[0].ID, nil
 	case tenant == "" && len(ts) == 0:
 		return "", fmt.Errorf("there is no tenant yet; run `abacus serve` once to create the default tenant")
 	case tenant == "":
 		return "", fmt.Errorf("there are several tenants; name one with --tenant ID or --tenant NAME: %s", listTenants(ts, limit))
 	case len(ts) == 0:
-		all, err := queryTenants(ctx, d, `SELECT id, name FROM tenants ORDER BY created_at, id LIMIT $1`, limit+1)
+		all, err := identity.FindTenants(ctx, d, "", limit+1)
 		if err != nil {
 			return "", err
 		}
@@ -154,34 +154,15 @@ func resolveTenant(ctx context.Context, d *db.DB, tenant string) (string, error)
 	}
 }
 
-type tenantRow struct{ id, name string }
-
-func queryTenants(ctx context.Context, d *db.DB, query string, args ...any) ([]tenantRow, error) {
-	rows, err := d.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("reading tenants: %w", err)
-	}
-	defer rows.Close()
-	var ts []tenantRow
-	for rows.Next() {
-		var t tenantRow
-		if err := rows.Scan(&t.id, &t.name); err != nil {
-			return nil, fmt.Errorf("reading tenants: %w", err)
-		}
-		ts = append(ts, t)
-	}
-	return ts, rows.Err()
-}
-
 // listTenants is "ten_1 (Acme), ten_2 (Default)", cut after limit.
-func listTenants(ts []tenantRow, limit int) string {
+func listTenants(ts []identity.TenantRef, limit int) string {
 	var parts []string
 	for i, t := range ts {
 		if i == limit {
 			parts = append(parts, "…")
 			break
 		}
-		parts = append(parts, fmt.Sprintf("%s (%s)", t.id, t.name))
+		parts = append(parts, fmt.Sprintf("%s (%s)", t.ID, t.Name))
 	}
 	if len(parts) == 0 {
 		return "none"

@@ -14,7 +14,6 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/abacusbilling/abacus"
-	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/loadgen"
 	"github.com/abacusbilling/abacus/internal/metering"
 	meterusage "github.com/abacusbilling/abacus/internal/metering/usage"
@@ -51,7 +50,7 @@ func benchLoadUsage(ctx context.Context, e Env, args []string) error {
 		return err
 	}
 	defer d.Close()
-	if d.Engine() == db.SQLite {
+	if cfg.Database.URL == "" { // the database is the data dir's SQLite file: hold its lock as serve does
 		unlock, err := lockDataDir(cfg.DataDir)
 		if err != nil {
 			return err

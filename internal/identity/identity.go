@@ -24,7 +24,6 @@ import (
 
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/db"
-	"github.com/abacusbilling/abacus/internal/outbox"
 )
 
 // Tenant is an organization using Abacus.
@@ -170,7 +169,7 @@ func (s *Service) createKey(ctx context.Context, tenant string, in NewKeyInput, 
 		if err != nil {
 			return fmt.Errorf("creating API key: %w", err)
 		}
-		if _, err = outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "api_key", AggregateID: k.ID, Type: "api_key.created", CreatedAt: now}, k); err != nil {
+		if _, err = APIKeyCreated.Record(ctx, tx, tenant, k.ID, now, k); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, tenant, "api_key.created", "api_key", k.ID, map[string]any{"name": k.Name, "scopes": k.Scopes})
@@ -237,7 +236,7 @@ func (s *Service) RevokeAPIKey(ctx context.Context, id string) (APIKey, error) {
 			return fmt.Errorf("revoking API key: %w", err)
 		}
 		k.RevokedAt = &now
-		if _, err = outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "api_key", AggregateID: id, Type: "api_key.revoked", CreatedAt: now}, k); err != nil {
+		if _, err = APIKeyRevoked.Record(ctx, tx, tenant, id, now, k); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, tenant, "api_key.revoked", "api_key", id, nil)

@@ -51,6 +51,7 @@ var Permissions = []struct {
 	{"/api/v1/usage", AreaDomain},
 	{"/api/v1/meters", AreaDomain},
 	{"/api/v1/event-types", AreaDomain},
+	{"/api/v1/domain-event-types", AreaDomain},
 	{"/api/v1/settings/metering", AreaDomain},
 	{"/api/v2/events", AreaIngest},
 	{"/api/v1/customers", AreaDomain},

@@ -13,7 +13,6 @@ import (
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/identity/password"
 	"github.com/abacusbilling/abacus/internal/identity/token"
-	"github.com/abacusbilling/abacus/internal/outbox"
 )
 
 // User is a person who can sign in. One user may belong to several
@@ -113,8 +112,7 @@ func (s *Service) Signup(ctx context.Context, in SignupInput) (SignupResult, err
 		if err := s.audit(actx, tx, res.Tenant.ID, "user.signed_up", "user", res.User.ID, map[string]any{"email": email}); err != nil {
 			return err
 		}
-		if _, err := outbox.Record(ctx, tx, outbox.Event{TenantID: res.Tenant.ID, AggregateType: "tenant", AggregateID: res.Tenant.ID,
-			Type: "tenant.created", CreatedAt: now}, res.Tenant); err != nil {
+		if _, err := TenantCreated.Record(ctx, tx, res.Tenant.ID, res.Tenant.ID, now, res.Tenant); err != nil {
 			return err
 		}
 		return s.sendVerification(ctx, tx, res.Tenant.ID, res.User.ID, email)

@@ -10,6 +10,11 @@
 // duplicate window, and consumers dedupe on the id for the rest. Events are
 // published one at a time in commit order (seq) by a single active relay,
 // so they arrive in order per aggregate.
+//
+// Every event is of a type a module defined with Define: a name, a version
+// and the JSON Schema of its payload's Go type. The catalog of those types
+// (Types, and GET /api/v1/domain-event-types) is the contract consumers
+// build on; a breaking change of a payload is a new version.
 package outbox
 
 import (
@@ -37,24 +42,86 @@ type Event struct {
 	AggregateType string          `json:"aggregate_type"`
 	AggregateID   string          `json:"aggregate_id"`
 	Type          string          `json:"type"`
+	Version       int             `json:"version"`
 	Payload       json.RawMessage `json:"payload"`
 	CreatedAt     time.Time       `json:"created_at"`
+
+	body any // the typed payload Kind.New carries until Record marshals it
 }
 
 // Subject is the NATS subject the event is published on.
 func (e Event) Subject() string { return SubjectPrefix + e.Type }
 
 // Record adds an event to the outbox inside tx; it becomes visible to the
-// relay only if tx commits. payload is marshalled to JSON. It returns the
-// event with its id set. Types are dotted lower-case words such as
-// "subscription.created".
+// relay only if tx commits. It returns the event with its id set. Modules
+// record through their defined Kind (Kind.Record); an event whose type no
+// Define registered is refused, so every recorded event is in the catalog
+// served at /api/v1/domain-event-types. The payload is e.Payload when set,
+// else the Kind's typed payload, else payload marshalled to JSON.
 func Record(ctx context.Context, tx *db.Tx, e Event, payload any) (Event, error) {
+	e, err := prepare(e, payload)
+	if err != nil {
+		return e, err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO outbox_events
+		(id, tenant_id, aggregate_type, aggregate_id, type, version, payload, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		e.ID, e.TenantID, e.AggregateType, e.AggregateID, e.Type, e.Version, string(e.Payload), db.TimeOf(e.CreatedAt))
+	if err != nil {
+		return e, fmt.Errorf("outbox: recording %s: %w", e.Type, err)
+	}
+	tx.AfterCommit(wake)
+	return e, nil
+}
+
+// batchRows bounds the rows of one INSERT: 8 parameters a row stay far
+// below SQLite's and PostgreSQL's parameter limits.
+const batchRows = 500
+
+// RecordBatch records events inside tx as Record does, in order, with one
+// INSERT per 500 events, and returns them with their ids set.
+func RecordBatch(ctx context.Context, tx *db.Tx, events []Event) ([]Event, error) {
+	out := make([]Event, len(events))
+	for i, e := range events {
+		var err error
+		if out[i], err = prepare(e, nil); err != nil {
+			return nil, err
+		}
+	}
+	for start := 0; start < len(out); start += batchRows {
+		part := out[start:min(start+batchRows, len(out))]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO outbox_events (id, tenant_id, aggregate_type, aggregate_id, type, version, payload, created_at) VALUES `)
+		args := make([]any, 0, 8*len(part))
+		for i, e := range part {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8)
+			args = append(args, e.ID, e.TenantID, e.AggregateType, e.AggregateID, e.Type, e.Version, string(e.Payload), db.TimeOf(e.CreatedAt))
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return nil, fmt.Errorf("outbox: recording %d events: %w", len(part), err)
+		}
+	}
+	if len(out) > 0 {
+		tx.AfterCommit(wake)
+	}
+	return out, nil
+}
+
+// prepare checks e against the catalog and fills its id, version, time and
+// payload.
+func prepare(e Event, payload any) (Event, error) {
 	if e.TenantID == "" || e.Type == "" || e.AggregateType == "" || e.AggregateID == "" {
 		return e, fmt.Errorf("outbox: event needs tenant, type and aggregate (got %+v)", e)
 	}
-	if strings.ContainsAny(e.Type, " *>") {
-		return e, fmt.Errorf("outbox: event type %q is not a valid subject token list", e.Type)
+	t, ok := LookupType(e.Type, e.Version)
+	if !ok {
+		return e, fmt.Errorf("outbox: event type %s version %d is not defined (outbox.Define)", e.Type, e.Version)
 	}
+	e.Version = t.Version
 	if e.ID == "" {
 		e.ID = abacus.NewID("evt")
 	}
@@ -62,20 +129,15 @@ func Record(ctx context.Context, tx *db.Tx, e Event, payload any) (Event, error)
 		e.CreatedAt = time.Now().UTC()
 	}
 	if e.Payload == nil {
+		if e.body != nil {
+			payload = e.body
+		}
 		b, err := json.Marshal(payload)
 		if err != nil {
 			return e, fmt.Errorf("outbox: marshalling %s payload: %w", e.Type, err)
 		}
 		e.Payload = b
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO outbox_events
-		(id, tenant_id, aggregate_type, aggregate_id, type, payload, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		e.ID, e.TenantID, e.AggregateType, e.AggregateID, e.Type, string(e.Payload), db.TimeOf(e.CreatedAt))
-	if err != nil {
-		return e, fmt.Errorf("outbox: recording %s: %w", e.Type, err)
-	}
-	tx.AfterCommit(wake)
 	return e, nil
 }
 

@@ -19,6 +19,13 @@ import (
 	"github.com/abacusbilling/abacus/internal/natsbus"
 )
 
+// thingChanged is the payload of the event type these tests record.
+type thingChanged struct {
+	N int `json:"n"`
+}
+
+var thingChangedEvent = Define[thingChanged]("thing.changed", 1, "thing", "A thing changed (tests only).")
+
 func openBus(t testing.TB, dir string) *natsbus.Bus {
 	t.Helper()
 	b, err := natsbus.Open(context.Background(), natsbus.Options{StoreDir: dir})
@@ -33,8 +40,7 @@ func record(t testing.TB, d *db.DB, n int, aggregates int) {
 	ctx := context.Background()
 	for i := 0; i < n; i++ {
 		err := d.InTx(ctx, func(tx *db.Tx) error {
-			_, err := Record(ctx, tx, Event{TenantID: "ten_1", AggregateType: "thing",
-				AggregateID: fmt.Sprintf("thing_%d", i%aggregates), Type: "thing.changed"}, map[string]int{"n": i})
+			_, err := thingChangedEvent.Record(ctx, tx, "ten_1", fmt.Sprintf("thing_%d", i%aggregates), time.Time{}, thingChanged{N: i})
 			return err
 		})
 		if err != nil {
@@ -65,6 +71,9 @@ func streamEvents(t *testing.T, b *natsbus.Bus) (ids []string, perAggregate map[
 		ids = append(ids, m.Header.Get(jetstream.MsgIDHeader))
 		var n int
 		_, _ = fmt.Sscanf(string(m.Data), `{"n":%d}`, &n)
+		if v := m.Header.Get("Abacus-Event-Version"); v != "1" {
+			t.Fatalf("event %d published with version header %q, want 1", seq, v)
+		}
 		agg := m.Header.Get("Abacus-Aggregate")
 		perAggregate[agg] = append(perAggregate[agg], n)
 	}
@@ -131,7 +140,7 @@ func TestRolledBackEventIsNeverPublished(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		_ = d.InTx(ctx, func(tx *db.Tx) error {
-			if _, err := Record(ctx, tx, Event{TenantID: "t", AggregateType: "a", AggregateID: "1", Type: "a.x"}, 1); err != nil {
+			if _, err := thingChangedEvent.Record(ctx, tx, "t", "1", time.Time{}, thingChanged{N: 1}); err != nil {
 				t.Fatal(err)
 			}
 			return fmt.Errorf("abort")

@@ -2,9 +2,9 @@ package outbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -122,27 +122,7 @@ func (r *Relay) Run(ctx context.Context) error {
 // Flush publishes one batch of pending events in order and returns how
 // many it published.
 func (r *Relay) Flush(ctx context.Context) (int, error) {
-	var published int
-	var err error
-	if r.db.Engine() == db.Postgres {
-		// Several nodes may run the relay: the one holding the advisory
-		// lock publishes, so events keep their order per aggregate.
-		err = r.db.InTx(ctx, func(tx *db.Tx) error {
-			var got bool
-			if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended(current_schema() || ':outbox', 0))`).Scan(&got); err != nil {
-				return fmt.Errorf("taking relay lock: %w", err)
-			}
-			if !got {
-				return nil
-			}
-			published, err = r.publishBatch(ctx, tx, tx)
-			return err
-		})
-	} else {
-		// SQLite is one process with one writer: read and publish outside
-		// a transaction so other writers are not held up, then mark.
-		published, err = r.publishBatch(ctx, r.db, nil)
-	}
+	published, err := r.publishExclusively(ctx)
 	if err == nil {
 		r.published.Add(float64(published))
 		r.observeLag(ctx)
@@ -189,42 +169,12 @@ func (r *Relay) publish(ctx context.Context, e Event) error {
 	msg.Header.Set("Abacus-Event-Id", e.ID)
 	msg.Header.Set("Abacus-Tenant-Id", e.TenantID)
 	msg.Header.Set("Abacus-Aggregate", e.AggregateType+":"+e.AggregateID)
+	msg.Header.Set("Abacus-Event-Version", strconv.Itoa(e.Version))
 	msg.Header.Set("Abacus-Event-Time", e.CreatedAt.UTC().Format(time.RFC3339Nano))
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if _, err := r.bus.JetStream().PublishMsg(pctx, msg); err != nil {
 		return fmt.Errorf("publishing %s %s: %w", e.Type, e.ID, err)
-	}
-	return nil
-}
-
-func pending(ctx context.Context, q db.Querier, limit int) ([]Event, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, tenant_id, aggregate_type, aggregate_id, type, payload, created_at
-		FROM outbox_events WHERE published_at IS NULL ORDER BY seq LIMIT $1`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("reading outbox: %w", err)
-	}
-	defer rows.Close()
-	var out []Event
-	for rows.Next() {
-		var e Event
-		var payload string
-		var at db.Time
-		if err := rows.Scan(&e.ID, &e.TenantID, &e.AggregateType, &e.AggregateID, &e.Type, &payload, &at); err != nil {
-			return nil, fmt.Errorf("reading outbox: %w", err)
-		}
-		e.Payload, e.CreatedAt = []byte(payload), at.Time
-		out = append(out, e)
-	}
-	return out, rows.Err()
-}
-
-func markPublished(ctx context.Context, tx *db.Tx, ids []string) error {
-	now := db.TimeOf(time.Now())
-	for _, id := range ids {
-		if _, err := tx.ExecContext(ctx, `UPDATE outbox_events SET published_at = $1 WHERE id = $2`, now, id); err != nil {
-			return fmt.Errorf("marking %s published: %w", id, err)
-		}
 	}
 	return nil
 }
@@ -242,18 +192,4 @@ func (r *Relay) observeLag(ctx context.Context) {
 	} else {
 		r.lag.Set(0)
 	}
-}
-
-func (r *Relay) prune(ctx context.Context) {
-	cutoff := db.TimeOf(time.Now().Add(-r.cfg.Retention))
-	if _, err := r.db.ExecContext(ctx, `DELETE FROM outbox_events WHERE published_at IS NOT NULL AND published_at < $1`, cutoff); err != nil && !errors.Is(err, context.Canceled) {
-		r.log.Warn("pruning outbox", "err", err)
-	}
-}
-
-// Pending returns how many events await publishing.
-func Pending(ctx context.Context, q db.Querier) (int, error) {
-	var n int
-	err := q.QueryRowContext(ctx, `SELECT count(*) FROM outbox_events WHERE published_at IS NULL`).Scan(&n)
-	return n, err
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/catalog"
+	"github.com/abacusbilling/abacus/internal/catalog/catalogtest"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
 	"github.com/abacusbilling/abacus/internal/period"
@@ -21,7 +22,7 @@ type bundle struct {
 	ctx   context.Context
 	d     *db.DB
 	clock *abacus.FakeClock
-	usage *catalog.MemoryUsage
+	usage *catalogtest.MemoryUsage
 	cat   *catalog.Service
 	svc   *subscription.Service
 }
@@ -30,7 +31,7 @@ const tenant = "ten_test"
 
 func setup(t *testing.T, d *db.DB, at time.Time) *bundle {
 	t.Helper()
-	b := &bundle{d: d, clock: abacus.NewFakeClock(at), usage: catalog.NewMemoryUsage()}
+	b := &bundle{d: d, clock: abacus.NewFakeClock(at), usage: catalogtest.NewMemoryUsage()}
 	b.ctx = abacus.WithPrincipal(context.Background(), &abacus.Principal{TenantID: tenant, Kind: "api_key", ID: "key_test",
 		Scopes: []abacus.Scope{abacus.ScopeAdmin}})
 	b.usage.AddMeter(tenant, "api_calls")

@@ -15,7 +15,6 @@ import (
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/httpapi"
-	"github.com/abacusbilling/abacus/internal/outbox"
 	"github.com/abacusbilling/abacus/internal/period"
 )
 
@@ -583,10 +582,9 @@ func (s *Service) reachThreshold(ctx context.Context, tenant, customerID string,
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return err // already recorded: no second event
 		}
-		_, err = outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "subscription", AggregateID: sub.ID,
-			Type: "entitlement.threshold_reached", CreatedAt: now}, map[string]any{
-			"customer_id": customerID, "subscription_id": sub.ID, "feature": feature, "threshold": th,
-			"limit": limit, "used": used, "period_start": periodStart, "period_end": periodEnd})
+		_, err = EntitlementThresholdReached.Record(ctx, tx, tenant, sub.ID, now, ThresholdReached{
+			CustomerID: customerID, SubscriptionID: sub.ID, Feature: feature, Threshold: th,
+			Limit: limit, Used: used, PeriodStart: periodStart, PeriodEnd: periodEnd})
 		return err
 	})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/catalog"
+	"github.com/abacusbilling/abacus/internal/catalog/catalogtest"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
 	"github.com/abacusbilling/abacus/internal/httpapi"
@@ -54,14 +55,14 @@ func fields(p map[string]any) string {
 	return strings.Join(out, ",")
 }
 
-func newServer(t *testing.T, d *db.DB) (client, *catalog.MemoryUsage, string) {
+func newServer(t *testing.T, d *db.DB) (client, *catalogtest.MemoryUsage, string) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	clock := abacusClock()
 	// identity is edited concurrently by another engineer; a fixed key
 	// keeps this test independent of its build state.
 	const key, tenantID = "abk_test", "ten_http"
-	usage := catalog.NewMemoryUsage()
+	usage := catalogtest.NewMemoryUsage()
 	usage.AddMeter(tenantID, "api_calls")
 	s := httpapi.New(httpapi.Config{Version: "test"}, d, log, prometheus.NewRegistry())
 	s.SetAuthenticator(func(_ context.Context, tok string) (*abacus.Principal, error) {

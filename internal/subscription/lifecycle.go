@@ -40,13 +40,13 @@ func (s *Service) resolveVersion(ctx context.Context, tx *db.Tx, tenant string, 
 		if v, err = s.cat.LoadVersion(ctx, tx, tenant, versionID); err != nil {
 			return v, err
 		}
-		var status string
-		if err := tx.QueryRowContext(ctx, `SELECT status FROM plan_versions WHERE tenant_id = $1 AND id = $2`, tenant, v.ID).Scan(&status); err != nil {
-			return v, fmt.Errorf("reading version status: %w", err)
+		status, err := catalog.CurrentVersionStatus(ctx, tx, tenant, v.ID)
+		if err != nil {
+			return v, err
 		}
-		if status != string(catalog.Published) {
+		if status != catalog.Published {
 			return v, abacus.Conflict("version_not_published", "version %s is %s; subscribe to a published version", v.ID, status).
-				WithField("version_id", "is "+status)
+				WithField("version_id", "is "+string(status))
 		}
 		if planID != "" {
 			p, err := catalog.LoadPlan(ctx, tx, tenant, planID)
@@ -307,7 +307,7 @@ func (s *Service) mutate(ctx context.Context, id string, fn func(tx *db.Tx, sub 
 	now := s.now()
 	var sub Subscription
 	err = s.db.InTx(ctx, func(tx *db.Tx) error {
-		sub, err = load(ctx, tx, s.db.Engine(), tenant, id, true)
+		sub, err = load(ctx, tx, tenant, id, true)
 		if err != nil {
 			return err
 		}

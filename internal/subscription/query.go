@@ -23,7 +23,7 @@ func (s *Service) Get(ctx context.Context, id string) (Subscription, error) {
 	if err != nil {
 		return Subscription{}, err
 	}
-	sub, err := load(ctx, s.db, s.db.Engine(), tenant, id, false)
+	sub, err := load(ctx, s.db, tenant, id, false)
 	if err != nil {
 		return Subscription{}, err
 	}
@@ -74,7 +74,7 @@ func (s *Service) History(ctx context.Context, id string) ([]Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := load(ctx, s.db, s.db.Engine(), tenant, id, false); err != nil {
+	if _, err := load(ctx, s.db, tenant, id, false); err != nil {
 		return nil, err
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT id, type, from_status, to_status, effective_at, data, created_at FROM subscription_changes
@@ -106,7 +106,7 @@ func (s *Service) Phases(ctx context.Context, id string, p period.Period) ([]Pha
 	if err != nil {
 		return nil, err
 	}
-	if _, err := load(ctx, s.db, s.db.Engine(), tenant, id, false); err != nil {
+	if _, err := load(ctx, s.db, tenant, id, false); err != nil {
 		return nil, err
 	}
 	all, err := loadPhases(ctx, s.db, tenant, id)
@@ -243,9 +243,7 @@ func (s *Service) advanceBatch(ctx context.Context, now time.Time, skip []string
 			}
 		}
 		q += ` ORDER BY next_action_at, id LIMIT ` + strconv.Itoa(advanceBatchSize)
-		if s.db.Engine() == db.Postgres {
-			q += ` FOR UPDATE SKIP LOCKED`
-		}
+		q += tx.LockClause(` FOR UPDATE SKIP LOCKED`) // concurrent advancers take disjoint subscriptions
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("finding due subscriptions: %w", err)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/db"
-	"github.com/abacusbilling/abacus/internal/outbox"
 	"github.com/abacusbilling/abacus/internal/period"
 	"github.com/abacusbilling/abacus/internal/pricing"
 )
@@ -47,9 +46,9 @@ func scanSub(r interface{ Scan(...any) error }) (Subscription, error) {
 
 // load reads subscription id; lock takes a row lock on PostgreSQL (SQLite
 // transactions already hold the write lock).
-func load(ctx context.Context, q db.Querier, engine db.Engine, tenant, id string, lock bool) (Subscription, error) {
+func load(ctx context.Context, q db.Querier, tenant, id string, lock bool) (Subscription, error) {
 	query := `SELECT ` + subCols + ` FROM subscriptions WHERE tenant_id = $1 AND id = $2`
-	if lock && engine == db.Postgres {
+	if e, ok := q.(interface{ Engine() db.Engine }); ok && lock && e.Engine() == db.Postgres {
 		query += ` FOR UPDATE`
 	}
 	s, err := scanSub(q.QueryRowContext(ctx, query, tenant, id))
@@ -222,10 +221,13 @@ func record(ctx context.Context, tx *db.Tx, s Subscription, typ string, from Sta
 		id, s.tenant, s.ID, typ, string(from), string(s.Status), db.TimeOf(at), body, db.TimeOf(now)); err != nil {
 		return "", fmt.Errorf("recording %s: %w", typ, err)
 	}
-	payload := map[string]any{"subscription": s, "change": Change{ID: id, Type: typ, FromStatus: from, ToStatus: s.Status,
+	kind, err := changeKind(typ)
+	if err != nil {
+		return "", err
+	}
+	payload := Event{Subscription: s, Change: Change{ID: id, Type: typ, FromStatus: from, ToStatus: s.Status,
 		EffectiveAt: at, Data: json.RawMessage(body), CreatedAt: now}}
-	if _, err := outbox.Record(ctx, tx, outbox.Event{TenantID: s.tenant, AggregateType: "subscription", AggregateID: s.ID,
-		Type: "subscription." + typ, CreatedAt: now}, payload); err != nil {
+	if _, err := kind.Record(ctx, tx, s.tenant, s.ID, now, payload); err != nil {
 		return "", err
 	}
 	return id, nil

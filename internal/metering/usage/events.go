@@ -77,10 +77,7 @@ var errRetryCareful = errors.New("round holds events stored before; redoing it c
 // touches (it cost ~9% of CPU), and rounds with retries are rare.
 func (w *eventWriter) claimKeys(ctx context.Context, tx *db.Tx, keyOf []timeHash, idx []int32, careful bool, out []int32) ([]int32, error) {
 	for len(idx) > 0 {
-		n := min(len(idx), keysChunkPostgres) // two array parameters, one text
-		if tx.Engine() == db.SQLite {
-			n = chunkLen(len(idx), keysChunkSQLite)
-		}
+		n := keysChunkLen(tx, len(idx))
 		part := idx[:n]
 		idx = idx[n:]
 		w.keys = w.keys[:0]
@@ -126,7 +123,7 @@ func (w *eventWriter) claimIDs(ctx context.Context, tx *db.Tx, evs []metering.Ev
 			e := &evs[i]
 			args = append(args, e.TenantID, e.Source, e.ID)
 		}
-		rows, err := tx.QueryContext(ctx, existingIDsSQL.get(tx.Engine(), len(part)), args...)
+		rows, err := tx.QueryContext(ctx, existingIDsSQL.sql(tx, len(part)), args...)
 		if err != nil {
 			return out, fmt.Errorf("finding claimed event ids: %w", err)
 		}
@@ -158,7 +155,7 @@ func (w *eventWriter) claimIDs(ctx context.Context, tx *db.Tx, evs []metering.Ev
 		}
 		w.args = args
 		if n > 0 {
-			if _, err := tx.ExecContext(ctx, insertIDsSQL.get(tx.Engine(), n), args...); err != nil {
+			if _, err := tx.ExecContext(ctx, insertIDsSQL.sql(tx, n), args...); err != nil {
 				return out, fmt.Errorf("claiming event ids: %w", err)
 			}
 		}

@@ -80,3 +80,11 @@ func scanKeys(ctx context.Context, tx *db.Tx, q string, args []any, into map[tim
 	}
 	return nil
 }
+
+// keysChunkLen is how many of the left keys the next statement claims.
+func keysChunkLen(tx *db.Tx, left int) int {
+	if tx.Engine() == db.Postgres {
+		return min(left, keysChunkPostgres) // two array parameters, one text
+	}
+	return chunkLen(left, keysChunkSQLite)
+}

@@ -46,20 +46,14 @@ func Load(ctx context.Context, d *db.DB, tenant string, cfg LoadConfig, log *slo
 	if err := ws.tuneSQLite(ctx); err != nil {
 		return 0, err
 	}
-	if d.Engine() == db.SQLite {
-		// Rounds touch rollup pages all over a large tree (one insertion
-		// point per subject, meter and resolution): keep more of it.
-		if _, err := d.ExecContext(ctx, `PRAGMA cache_size = -1048576`); err != nil {
-			return 0, fmt.Errorf("sizing the SQLite page cache: %w", err)
-		}
+	if err := ws.tuneSQLiteForLoad(ctx); err != nil {
+		return 0, err
 	}
-	if d.Engine() == db.Postgres {
-		release, err := ws.lockPartitions(ctx)
-		if err != nil {
-			return 0, err
-		}
-		defer release()
+	release, err := ws.ownPartitions(ctx)
+	if err != nil {
+		return 0, err
 	}
+	defer release()
 	w := &worker{ws: ws, p: LoadPartition, agg: metering.NewAggregator(), cache: map[rkey]metering.State{},
 		deltas: map[rkey]*metering.State{}, aggs: map[string]metering.Aggregation{}}
 	// One goroutine fills the next round while the worker stores this one.

@@ -12,7 +12,6 @@ import (
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/metering"
-	"github.com/abacusbilling/abacus/internal/outbox"
 )
 
 // Service is the metering API over the database: meters, usage queries,
@@ -121,7 +120,7 @@ func (s *Service) CreateMeter(ctx context.Context, m metering.Meter) (MeterRecor
 		if err := bumpMeters(ctx, tx); err != nil {
 			return err
 		}
-		_, err = outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "meter", AggregateID: m.ID, Type: "meter.created"}, rec)
+		_, err = MeterCreated.Record(ctx, tx, tenant, m.ID, time.Time{}, rec)
 		return err
 	})
 	if err != nil {
@@ -235,7 +234,7 @@ func (s *Service) UpdateMeter(ctx context.Context, idOrSlug string, u MeterUpdat
 		if err := bumpMeters(ctx, tx); err != nil {
 			return err
 		}
-		_, err = outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "meter", AggregateID: m.ID, Type: "meter.updated"}, rec)
+		_, err = MeterUpdated.Record(ctx, tx, tenant, m.ID, time.Time{}, rec)
 		return err
 	})
 	return rec, err
@@ -265,7 +264,7 @@ func (s *Service) DeleteMeter(ctx context.Context, idOrSlug string) error {
 		if err := bumpMeters(ctx, tx); err != nil {
 			return err
 		}
-		_, err = outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "meter", AggregateID: cur.ID, Type: "meter.deleted"}, cur)
+		_, err = MeterDeleted.Record(ctx, tx, tenant, cur.ID, time.Time{}, cur)
 		return err
 	})
 }

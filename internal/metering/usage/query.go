@@ -367,10 +367,7 @@ func (s *Service) Rebuild(ctx context.Context, idOrSlug string) (RebuildResult, 
 	}
 	var out RebuildResult
 	err = s.db.InTx(ctx, func(tx *db.Tx) error {
-		lock := `SELECT epoch FROM metering_versions WHERE name = 'global'`
-		if tx.Engine() == db.Postgres {
-			lock += ` FOR UPDATE`
-		}
+		lock := `SELECT epoch FROM metering_versions WHERE name = 'global'` + tx.LockClause(` FOR UPDATE`)
 		var epoch int64
 		if err := tx.QueryRowContext(ctx, lock).Scan(&epoch); err != nil {
 			return fmt.Errorf("locking metering versions: %w", err)

@@ -2,7 +2,6 @@ package usage
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/db"
+	"github.com/abacusbilling/abacus/internal/identity"
 	"github.com/abacusbilling/abacus/internal/metering"
 	"github.com/abacusbilling/abacus/internal/outbox"
 )
@@ -24,15 +24,14 @@ type StaticResult struct {
 // configured: the first tenant created (the one bootstrap creates on empty
 // data). Errors: tenant_not_found when there is no tenant.
 func DefaultTenant(ctx context.Context, q db.Querier) (string, error) {
-	var id string
-	err := q.QueryRowContext(ctx, `SELECT id FROM tenants ORDER BY created_at, id LIMIT 1`).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", abacus.NotFound("tenant", "(first)")
-	}
+	ids, err := identity.TenantIDs(ctx, q, 1)
 	if err != nil {
 		return "", fmt.Errorf("finding the default tenant: %w", err)
 	}
-	return id, nil
+	if len(ids) == 0 {
+		return "", abacus.NotFound("tenant", "(first)")
+	}
+	return ids[0], nil
 }
 
 // ApplyStaticMeters makes the tenant's meters managed in the configuration
@@ -63,18 +62,18 @@ func (s *Service) applyStaticMeters(ctx context.Context, tenant string, meters [
 	var res StaticResult
 	now := s.clock.Now().Truncate(time.Microsecond)
 	err := s.db.InTx(ctx, func(tx *db.Tx) error {
-		var exists int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tenants WHERE id = $1`, tenant).Scan(&exists); err != nil {
-			return fmt.Errorf("reading tenant: %w", err)
+		exists, err := identity.TenantExists(ctx, tx, tenant)
+		if err != nil {
+			return err
 		}
-		if exists == 0 {
+		if !exists {
 			return abacus.NotFound("tenant", tenant)
 		}
 		listed := map[string]bool{}
 		changed := false
-		record := func(typ string, rec MeterRecord) error {
+		record := func(event outbox.Kind[MeterRecord], rec MeterRecord) error {
 			changed = true
-			_, err := outbox.Record(ctx, tx, outbox.Event{TenantID: tenant, AggregateType: "meter", AggregateID: rec.ID, Type: typ}, rec)
+			_, err := event.Record(ctx, tx, tenant, rec.ID, time.Time{}, rec)
 			return err
 		}
 		for i, m := range meters {
@@ -92,7 +91,7 @@ func (s *Service) applyStaticMeters(ctx context.Context, tenant string, meters [
 					return fmt.Errorf("inserting meter %s: %w", m.Slug, err)
 				}
 				res.Created = append(res.Created, m.Slug)
-				if err := record("meter.created", MeterRecord{Meter: m, ManagedBy: ManagedByConfig, CreatedAt: now, UpdatedAt: now}); err != nil {
+				if err := record(MeterCreated, MeterRecord{Meter: m, ManagedBy: ManagedByConfig, CreatedAt: now, UpdatedAt: now}); err != nil {
 					return err
 				}
 				continue
@@ -119,7 +118,7 @@ func (s *Service) applyStaticMeters(ctx context.Context, tenant string, meters [
 				return fmt.Errorf("updating meter %s: %w", m.Slug, err)
 			}
 			res.Updated = append(res.Updated, m.Slug)
-			if err := record("meter.updated", MeterRecord{Meter: m, ManagedBy: ManagedByConfig, CreatedAt: cur.CreatedAt, UpdatedAt: now}); err != nil {
+			if err := record(MeterUpdated, MeterRecord{Meter: m, ManagedBy: ManagedByConfig, CreatedAt: cur.CreatedAt, UpdatedAt: now}); err != nil {
 				return err
 			}
 		}

@@ -117,16 +117,14 @@ func (ws *Workers) Run(ctx context.Context) error {
 	if err := ws.tuneSQLite(ctx); err != nil {
 		return err
 	}
-	if ws.db.Engine() == db.Postgres {
-		release, err := ws.lockPartitions(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
+	release, err := ws.ownPartitions(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
 		}
-		defer release()
+		return err
 	}
+	defer release()
 	var wg sync.WaitGroup
 	for p := 0; p < ws.cfg.Partitions; p++ {
 		wg.Add(1)
@@ -137,24 +135,6 @@ func (ws *Workers) Run(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	return nil
-}
-
-// tuneSQLite sizes the SQLite writer for rounds. A round writes a few MB
-// of pages; SQLite's default 2 MB page cache spills them mid-transaction
-// and re-reads tree pages, and statement journals (multi-row upserts)
-// spill to a temp file. The writer is one connection, so this sets it for
-// every writer (best effort: a reopened connection gets the defaults
-// again).
-func (ws *Workers) tuneSQLite(ctx context.Context) error {
-	if ws.db.Engine() != db.SQLite {
-		return nil
-	}
-	for _, p := range []string{`PRAGMA cache_size = -65536`, `PRAGMA temp_store = MEMORY`} {
-		if _, err := ws.db.ExecContext(ctx, p); err != nil {
-			return fmt.Errorf("tuning the SQLite writer (%s): %w", p, err)
-		}
-	}
 	return nil
 }
 
@@ -501,10 +481,7 @@ func (w *worker) apply(ctx context.Context, lastSeq uint64, storeOffset bool) er
 // versions row says so. On PostgreSQL the row is share-locked for the
 // round, so a rebuild (which locks it exclusively) never interleaves.
 func (w *worker) refresh(ctx context.Context, tx *db.Tx) error {
-	q := `SELECT meters, epoch FROM metering_versions WHERE name = 'global'`
-	if tx.Engine() == db.Postgres {
-		q += ` FOR SHARE`
-	}
+	q := `SELECT meters, epoch FROM metering_versions WHERE name = 'global'` + tx.LockClause(` FOR SHARE`)
 	var meters, epoch int64
 	if err := scanOne(tx.QueryPrepared(ctx, q))(&meters, &epoch); err != nil {
 		return fmt.Errorf("reading metering versions: %w", err)

@@ -1,4 +1,6 @@
-package catalog
+// Package catalogtest holds test doubles for the catalog's seams; only
+// tests import it, so production code cannot come to rely on a fake.
+package catalogtest
 
 import (
 	"context"
@@ -7,10 +9,11 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/pricing"
 )
 
-// MemoryUsage is an in-memory UsageSource for tests and demos: meters are
+// MemoryUsage is an in-memory catalog.UsageSource for tests: meters are
 // declared with AddMeter and usage recorded with Record, one event a call.
 type MemoryUsage struct {
 	mu     sync.Mutex
@@ -23,6 +26,8 @@ type memEvent struct {
 	at                     time.Time
 	qty                    decimal.Decimal
 }
+
+var _ catalog.UsageSource = (*MemoryUsage)(nil)
 
 // NewMemoryUsage returns an empty MemoryUsage.
 func NewMemoryUsage() *MemoryUsage { return &MemoryUsage{meters: map[string]bool{}} }

@@ -17,6 +17,9 @@ type valuesSQL struct {
 	cache           [2]sync.Map // by engine: n → string
 }
 
+// sql is get for the transaction's engine.
+func (v *valuesSQL) sql(tx *db.Tx, n int) string { return v.get(tx.Engine(), n) }
+
 func (v *valuesSQL) get(e db.Engine, n int) string {
 	ei := 0
 	if e == db.Postgres {

@@ -1,0 +1,14 @@
+package app
+
+import "github.com/abacusbilling/abacus"
+
+// Module declares app's boundary (see abacus.Module; checked by test/arch).
+// Wiring: the only package that knows every module. Owns no table.
+var Module = abacus.Module{
+	Name:   "app",
+	Tables: nil,
+	Uses: []string{
+		"abacus", "billing", "catalog", "config", "db", "httpapi", "identity", "metering",
+		"natsbus", "outbox", "pricing", "service", "subscription",
+	},
+}

@@ -1,0 +1,52 @@
+package billing
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/abacusbilling/abacus/internal/outbox"
+)
+
+// InvoiceEvent is the payload of every invoice.* event: the invoice's
+// identity and amounts, not its lines. Fields are in alphabetical order so
+// the JSON is byte for byte what the map it replaced encoded.
+type InvoiceEvent struct {
+	AmountDue      decimal.Decimal `json:"amount_due"`
+	Currency       string          `json:"currency"`
+	CustomerID     string          `json:"customer_id"`
+	ID             string          `json:"id"`
+	Number         string          `json:"number" doc:"empty while the invoice is a draft"`
+	PeriodStart    time.Time       `json:"period_start"`
+	Status         Status          `json:"status" enum:"draft,open,paid,void,uncollectible"`
+	SubscriptionID string          `json:"subscription_id"`
+	Total          decimal.Decimal `json:"total"`
+}
+
+// Billing's domain events (see outbox.Define).
+var (
+	InvoiceCreated             = outbox.Define[InvoiceEvent]("invoice.created", 1, "invoice", "A draft invoice was created for a billing cycle.")
+	InvoiceFinalized           = outbox.Define[InvoiceEvent]("invoice.finalized", 1, "invoice", "An invoice was finalized: numbered, immutable and due.")
+	InvoicePaid                = outbox.Define[InvoiceEvent]("invoice.paid", 1, "invoice", "An invoice was paid (or finalized with nothing due).")
+	InvoiceVoided              = outbox.Define[InvoiceEvent]("invoice.voided", 1, "invoice", "An open invoice was voided.")
+	InvoiceMarkedUncollectible = outbox.Define[InvoiceEvent]("invoice.marked_uncollectible", 1, "invoice", "An open invoice was marked uncollectible.")
+	CreditNoteCreated          = outbox.Define[CreditNote]("credit_note.created", 1, "credit_note", "A credit note was issued against an invoice.")
+)
+
+var invoiceEvents = map[string]outbox.Kind[InvoiceEvent]{}
+
+func init() {
+	for _, k := range []outbox.Kind[InvoiceEvent]{InvoiceCreated, InvoiceFinalized, InvoicePaid, InvoiceVoided, InvoiceMarkedUncollectible} {
+		invoiceEvents[k.Type().Name] = k
+	}
+}
+
+// invoiceKind returns the defined invoice event named typ.
+func invoiceKind(typ string) (outbox.Kind[InvoiceEvent], error) {
+	k, ok := invoiceEvents[typ]
+	if !ok {
+		return k, fmt.Errorf("billing: %s is not an invoice event", typ)
+	}
+	return k, nil
+}

@@ -1,0 +1,14 @@
+package cli
+
+import "github.com/abacusbilling/abacus"
+
+// Module declares cli's boundary (see abacus.Module; checked by test/arch).
+// The abacus command line. Owns no table.
+var Module = abacus.Module{
+	Name:   "cli",
+	Tables: nil,
+	Uses: []string{
+		"abacus", "app", "client", "config", "db", "demo", "heapfloor", "httpapi", "identity",
+		"loadgen", "metering",
+	},
+}

@@ -1,0 +1,44 @@
+package outbox
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/httpapi"
+)
+
+// TypeList is one page of the event type catalog. The catalog is small and
+// fixed per build, so it is one page: next_cursor is always empty.
+type TypeList struct {
+	Data       []Type `json:"data"`
+	NextCursor string `json:"next_cursor" doc:"empty: the catalog is one page"`
+}
+
+// RegisterRoutes serves the catalog of domain event types, the contract
+// outbound webhooks, the dashboard and other consumers build on.
+func RegisterRoutes(s *httpapi.Server) {
+	tags := []string{"Domain events"}
+	httpapi.Register(s, huma.Operation{OperationID: "list-domain-event-types", Method: http.MethodGet, Path: "/api/v1/domain-event-types",
+		Summary: "List domain event types", Tags: tags,
+		Description: "Every domain event Abacus publishes (NATS subject abacus.events.<type>), each version with the JSON Schema of its payload."},
+		abacus.ScopeRead, func(context.Context, *struct{}) (*httpapi.Body[TypeList], error) {
+			return &httpapi.Body[TypeList]{Body: TypeList{Data: Types()}}, nil
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "get-domain-event-type", Method: http.MethodGet, Path: "/api/v1/domain-event-types/{type}",
+		Summary: "Get a domain event type", Tags: tags,
+		Description: "The latest version of the event type, or the version asked for."},
+		abacus.ScopeRead, func(_ context.Context, in *struct {
+			Type    string `path:"type" example:"invoice.finalized"`
+			Version int    `query:"version" minimum:"0" doc:"a version; the latest when absent"`
+		}) (*httpapi.Body[Type], error) {
+			t, ok := LookupType(in.Type, in.Version)
+			if !ok {
+				return nil, abacus.Errorf(abacus.KindNotFound, "domain_event_type_not_found",
+					"domain event type %q (version %d; 0 = latest) does not exist; GET /api/v1/domain-event-types lists them", in.Type, in.Version)
+			}
+			return &httpapi.Body[Type]{Body: t}, nil
+		})
+}
