@@ -13,7 +13,7 @@ var Module = abacus.Module{
 		"credit_notes",
 	},
 	Uses: []string{
-		"abacus", "catalog", "db", "document", "httpapi", "identity", "money", "outbox", "period", "pricing",
+		"abacus", "catalog", "country", "db", "document", "httpapi", "identity", "money", "outbox", "period", "pricing",
 		"subscription",
 	},
 }

@@ -10,6 +10,6 @@ var Module = abacus.Module{
 		"customers", "customer_subjects", "features", "plans", "plan_versions",
 	},
 	Uses: []string{
-		"abacus", "db", "httpapi", "money", "outbox", "period", "pricing",
+		"abacus", "country", "db", "httpapi", "money", "outbox", "period", "pricing",
 	},
 }

@@ -8,6 +8,6 @@ var Module = abacus.Module{
 	Name:   "document",
 	Tables: nil,
 	Uses: []string{
-		"abacus",
+		"abacus", "country",
 	},
 }

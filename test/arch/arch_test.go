@@ -35,6 +35,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/cli"
 	"github.com/abacusbilling/abacus/internal/client"
 	"github.com/abacusbilling/abacus/internal/config"
+	"github.com/abacusbilling/abacus/internal/country"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/demo"
 	"github.com/abacusbilling/abacus/internal/document"
@@ -59,7 +60,7 @@ const modulePath = "github.com/abacusbilling/abacus"
 // without an entry here fails the test.
 var declared = []abacus.Module{
 	abacus.RootModule, app.Module, billing.Module, catalog.Module, cli.Module, client.Module,
-	config.Module, db.Module, demo.Module, document.Module, einvoicetest.Module, heapfloor.Module,
+	config.Module, country.Module, db.Module, demo.Module, document.Module, einvoicetest.Module, heapfloor.Module,
 	httpapi.Module, identity.Module, loadgen.Module, metering.Module, money.Module, natsbus.Module,
 	outbox.Module, period.Module, pricing.Module, service.Module, subscription.Module,
 	// Entry points and end-to-end test packages outside internal/ (a main
@@ -76,13 +77,8 @@ var declared = []abacus.Module{
 var knownViolations = map[string]string{
 	// billing reads the subscription module's tables; it is moving to
 	// subscription's Go read API.
-	"internal/billing table subscriptions":           "billing reads subscriptions",
-	"internal/billing table subscription_phases":     "billing reads subscription phases",
-	"internal/billing table subscription_prorations": "billing reads prorations",
-	"internal/billing table customers":               "billing reads customers; it is moving to catalog's read API",
-	"internal/billing table outbox_events":           "billing/batch.go inserts events itself; it is moving to outbox.RecordBatch",
-	// catalog/customer.go counts a customer's subscriptions before archiving.
-	"internal/catalog table subscriptions": "catalog counts subscriptions; it is moving to subscription's read API",
+	"internal/billing table subscriptions": "billing reads subscriptions",
+	"internal/billing table outbox_events": "billing/batch.go inserts events itself; it is moving to outbox.RecordBatch",
 	// billing is being restructured on another branch; its engine branches
 	// move into store files there.
 	"internal/billing engine batch.go":      "engine branch in billing",
