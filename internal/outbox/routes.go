@@ -10,22 +10,17 @@ import (
 	"github.com/abacusbilling/abacus/internal/httpapi"
 )
 
-// TypeList is one page of the event type catalog. The catalog is small and
-// fixed per build, so it is one page: next_cursor is always empty.
-type TypeList struct {
-	Data       []Type `json:"data"`
-	NextCursor string `json:"next_cursor" doc:"empty: the catalog is one page"`
-}
-
 // RegisterRoutes serves the catalog of domain event types, the contract
 // outbound webhooks, the dashboard and other consumers build on.
 func RegisterRoutes(s *httpapi.Server) {
 	tags := []string{"Domain events"}
+	s.Example(exampleType())
 	httpapi.Register(s, huma.Operation{OperationID: "list-domain-event-types", Method: http.MethodGet, Path: "/api/v1/domain-event-types",
 		Summary: "List domain event types", Tags: tags,
 		Description: "Every domain event Abacus publishes (NATS subject abacus.events.<type>), each version with the JSON Schema of its payload."},
-		abacus.ScopeRead, func(context.Context, *struct{}) (*httpapi.Body[TypeList], error) {
-			return &httpapi.Body[TypeList]{Body: TypeList{Data: Types()}}, nil
+		abacus.ScopeRead, func(context.Context, *struct{}) (*httpapi.Body[abacus.List[Type]], error) {
+			// The catalog is small and fixed per build: one page, next_cursor "".
+			return &httpapi.Body[abacus.List[Type]]{Body: abacus.ListOf(Types(), "")}, nil
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "get-domain-event-type", Method: http.MethodGet, Path: "/api/v1/domain-event-types/{type}",
 		Summary: "Get a domain event type", Tags: tags,
@@ -41,4 +36,14 @@ func RegisterRoutes(s *httpapi.Server) {
 			}
 			return &httpapi.Body[Type]{Body: t}, nil
 		})
+}
+
+// exampleType is what the reference shows for an event type: a real one
+// when the invoice events are defined in this build.
+func exampleType() Type {
+	if t, ok := LookupType("invoice.finalized", 0); ok {
+		return t
+	}
+	return Type{Name: "invoice.finalized", Version: 1, Aggregate: "invoice", Summary: "An invoice was finalized: numbered and due.",
+		Schema: []byte(`{"type":"object","properties":{"id":{"type":"string"},"number":{"type":"string"},"total":{"type":"string"}}}`)}
 }
