@@ -106,10 +106,9 @@ type Runner struct {
 	tag string
 	sum Summary
 
-	custs      []*customer
-	planIDs    map[string]string          // plan key → id
-	standardTx string                     // tax rate id of domestic VAT
-	sent       map[string]decimal.Decimal // meter slug → the total its events add up to
+	custs   []*customer
+	planIDs map[string]string          // plan key → id
+	sent    map[string]decimal.Decimal // meter slug → the total its events add up to
 }
 
 // Run seeds the server behind c. Object keys carry a run tag, so running
@@ -359,24 +358,24 @@ var people = []struct {
 }{
 	{"Müller Maschinenbau GmbH", "DE", "Stuttgart", "EUR", "Europe/Berlin", "DE811907980", "standard"},
 	{"Bäckerei Schmidt", "DE", "Berlin", "EUR", "Europe/Berlin", "", "standard"},
-	{"Société Générale d'Exemple", "FR", "Paris", "EUR", "Europe/Paris", "FR40303265045", "reverse_charge"},
-	{"Van den Berg Logistiek B.V.", "NL", "Rotterdam", "EUR", "Europe/Amsterdam", "NL859048949B01", "reverse_charge"},
-	{"Oficina Martínez S.L.", "ES", "Madrid", "EUR", "Europe/Madrid", "ESB12345674", "reverse_charge"},
+	{"Société Générale d'Exemple", "FR", "Paris", "EUR", "Europe/Paris", "FR40303265045", "standard"},
+	{"Van den Berg Logistiek B.V.", "NL", "Rotterdam", "EUR", "Europe/Amsterdam", "NL859048949B01", "standard"},
+	{"Oficina Martínez S.L.", "ES", "Madrid", "EUR", "Europe/Madrid", "ESB12345674", "standard"},
 	{"Kowalski Studio", "PL", "Kraków", "EUR", "Europe/Warsaw", "", "standard"},
-	{"Rossi Ricerca S.r.l.", "IT", "Milano", "EUR", "Europe/Rome", "IT00743110157", "reverse_charge"},
+	{"Rossi Ricerca S.r.l.", "IT", "Milano", "EUR", "Europe/Rome", "IT00743110157", "standard"},
 	{"Fundación Educa", "ES", "Sevilla", "EUR", "Europe/Madrid", "", "exempt"},
-	{"Nordlys AS", "NO", "Oslo", "EUR", "Europe/Oslo", "NO974760673MVA", "exempt"},
-	{"Helvetia Analytics AG", "CH", "Zürich", "EUR", "Europe/Zurich", "CHE-116.281.710", "exempt"},
-	{"Acme Rockets Inc.", "US", "Austin", "USD", "America/Chicago", "", "exempt"},
-	{"Bluebird Health LLC", "US", "Boston", "USD", "America/New_York", "", "exempt"},
-	{"Pacific Data Co.", "US", "Seattle", "USD", "America/Los_Angeles", "", "exempt"},
-	{"Maple Leaf Robotics", "CA", "Toronto", "USD", "America/Toronto", "", "exempt"},
-	{"Sakura Systems KK", "JP", "Tokyo", "USD", "Asia/Tokyo", "", "exempt"},
-	{"Outback Media Pty", "AU", "Sydney", "USD", "Australia/Sydney", "", "exempt"},
-	{"Thames Fintech Ltd", "GB", "London", "USD", "Europe/London", "GB980780684", "exempt"},
-	{"Andes Agro SA", "CL", "Santiago", "USD", "America/Santiago", "", "exempt"},
-	{"Lagos Mobile Ltd", "NG", "Lagos", "USD", "Africa/Lagos", "", "exempt"},
-	{"Mumbai Cloudworks", "IN", "Mumbai", "USD", "Asia/Kolkata", "", "exempt"},
+	{"Nordlys AS", "NO", "Oslo", "EUR", "Europe/Oslo", "NO974760673MVA", "standard"},
+	{"Helvetia Analytics AG", "CH", "Zürich", "EUR", "Europe/Zurich", "CHE-116.281.710", "standard"},
+	{"Acme Rockets Inc.", "US", "Austin", "USD", "America/Chicago", "", "standard"},
+	{"Bluebird Health LLC", "US", "Boston", "USD", "America/New_York", "", "standard"},
+	{"Pacific Data Co.", "US", "Seattle", "USD", "America/Los_Angeles", "", "standard"},
+	{"Maple Leaf Robotics", "CA", "Toronto", "USD", "America/Toronto", "", "standard"},
+	{"Sakura Systems KK", "JP", "Tokyo", "USD", "Asia/Tokyo", "", "standard"},
+	{"Outback Media Pty", "AU", "Sydney", "USD", "Australia/Sydney", "", "standard"},
+	{"Thames Fintech Ltd", "GB", "London", "USD", "Europe/London", "GB980780684", "standard"},
+	{"Andes Agro SA", "CL", "Santiago", "USD", "America/Santiago", "", "standard"},
+	{"Lagos Mobile Ltd", "NG", "Lagos", "USD", "Africa/Lagos", "", "standard"},
+	{"Mumbai Cloudworks", "IN", "Mumbai", "USD", "Asia/Kolkata", "", "standard"},
 }
 
 func (r *Runner) customers(ctx context.Context) error {
@@ -402,16 +401,10 @@ func (r *Runner) customers(ctx context.Context) error {
 			return err
 		}
 		c.id = out.ID
-		if p.status == "standard" {
-			assign := map[string]string{"target_type": "customer", "target_id": c.id, "tax_rate_id": r.standardTx}
-			if err := r.call(ctx, http.MethodPut, "/api/v1/tax-assignments", assign, nil); err != nil {
-				return err
-			}
-		}
 		r.custs = append(r.custs, c)
 		r.sum.Customers++
 	}
-	r.logf("created %d customers in EUR and USD (domestic, EU reverse charge, exempt and non-EU)", r.sum.Customers)
+	r.logf("created %d customers in EUR and USD; their tax is determined by country and VAT id: domestic 19 %%, EU businesses reverse charge, an EU consumer at its country's rate (OSS), exports outside the EU, one exempt body", r.sum.Customers)
 	return nil
 }
 
@@ -573,7 +566,7 @@ func (r *Runner) subscriptions(ctx context.Context) error {
 }
 
 // billingSettings makes the tenant a German seller with complete details
-// (Peppol needs them on every invoice) and creates the domestic VAT rate.
+// (Peppol needs them on every invoice) and creates the VAT rates it needs.
 // Grace is zero so the backdated periods finalize as soon as they are
 // billed: their usage was sent, and metered, before the subscriptions
 // exist.
@@ -591,14 +584,16 @@ func (r *Runner) billingSettings(ctx context.Context) error {
 	if err := r.call(ctx, http.MethodPut, "/api/v1/billing/settings", settings, nil); err != nil {
 		return err
 	}
-	var rate struct {
-		ID string `json:"id"`
+	// The domestic rate, and Poland's for the one EU consumer abroad (OSS);
+	// every other customer's tax follows from its country and VAT id.
+	for _, in := range []billing.TaxRateInput{
+		{Name: "VAT 19% (" + r.tag + ")", Percentage: dec("19"), Category: document.TaxCategory("S"), Country: "DE"},
+		{Name: "VAT PL 23% (" + r.tag + ")", Percentage: dec("23"), Category: document.TaxCategory("S"), Country: "PL"},
+	} {
+		if err := r.call(ctx, http.MethodPost, "/api/v1/tax-rates", in, nil); err != nil {
+			return err
+		}
 	}
-	in := billing.TaxRateInput{Name: "VAT 19% (" + r.tag + ")", Percentage: dec("19"), Category: document.TaxCategory("S"), Country: "DE"}
-	if err := r.call(ctx, http.MethodPost, "/api/v1/tax-rates", in, &rate); err != nil {
-		return err
-	}
-	r.standardTx = rate.ID
 	return nil
 }
 
