@@ -3,7 +3,6 @@ package billing
 import (
 	"context"
 	"database/sql/driver"
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"runtime"
@@ -517,20 +516,19 @@ type batchWrite struct {
 // invoice.created events.
 func (w *batchWrite) cursorsAndCreated(ctx context.Context) error {
 	cursors := make([][]any, 0, len(w.ld.cycles))
-	anyFinal := false
 	for i, c := range w.ld.cycles {
 		next, done := c.next, 0
 		if c.final {
 			next, done = c.at, 1
 		}
 		cursors = append(cursors, []any{c.sub.ID, w.tenant, db.TimeOf(c.sub.BillFrom), c.k + 1, db.TimeOf(next), done})
-		anyFinal = anyFinal || w.out[i].finalizing(w.now)
 		if inv := w.out[i].inv; inv != nil {
-			w.events.add(inv.ID, "invoice.created", w.out[i].createdEvt)
+			if err := w.events.add(inv.ID, "invoice.created", w.out[i].createdEvt); err != nil {
+				return err
+			}
 		}
 	}
-	// Without finalizations the last created event is the batch's last.
-	if err := w.events.flush(ctx, w.tx, !anyFinal); err != nil {
+	if err := w.events.flush(ctx, w.tx); err != nil {
 		return err
 	}
 	if err := insertRows(ctx, w.tx, `INSERT INTO billing_cycles (subscription_id, tenant_id, bill_from, next_index, next_at, done)`,
@@ -573,7 +571,9 @@ func (w *batchWrite) invoices(ctx context.Context, numbers []string) (created, f
 				continue
 			}
 			for _, e := range b.events {
-				w.events.add(b.inv.ID, e.typ, e.payload)
+				if err := w.events.add(b.inv.ID, e.typ, e.payload); err != nil {
+					return 0, 0, err
+				}
 			}
 			if numbers[i] != "" {
 				finalized++
@@ -591,7 +591,7 @@ func (w *batchWrite) invoices(ctx context.Context, numbers []string) (created, f
 		invoice_id, credit_note_id, description, created_at)`, "", entryRows); err != nil {
 		return 0, 0, fmt.Errorf("writing credit entries: %w", err)
 	}
-	if err := w.events.finish(ctx, w.tx); err != nil {
+	if err := w.events.flush(ctx, w.tx); err != nil {
 		return 0, 0, err
 	}
 	if len(prIDs) > 0 {
@@ -644,44 +644,31 @@ func writeInvoiceRows(ctx context.Context, tx *db.Tx, invRows, lineRows [][]any)
 type batchEvents struct {
 	tenant  string
 	now     time.Time
-	rows    [][]any
+	events  []outbox.Event
 	written int
 }
 
-func (e *batchEvents) add(id, typ string, payload []byte) {
-	e.rows = append(e.rows, []any{abacus.NewID("evt"), e.tenant, "invoice", id, typ, string(payload), db.TimeOf(e.now)})
-}
-
-// flush writes the events not yet written, holding the last one back
-// when it may be the batch's last (see finish).
-func (e *batchEvents) flush(ctx context.Context, tx *db.Tx, holdLast bool) error {
-	upTo := len(e.rows)
-	if holdLast {
-		upTo = max(e.written, upTo-1)
+// add queues the invoice event typ with its payload, already serialised
+// by the lane that finalized the invoice.
+func (e *batchEvents) add(id, typ string, payload []byte) error {
+	k, err := invoiceKind(typ)
+	if err != nil {
+		return err
 	}
-	// The outbox has no batch API yet: its row shape is written here
-	// directly.
-	if err := insertRows(ctx, tx, `INSERT INTO outbox_events (id, tenant_id, aggregate_type, aggregate_id, type, payload, created_at)`, "",
-		e.rows[e.written:upTo]); err != nil {
-		return fmt.Errorf("writing invoice events: %w", err)
-	}
-	e.written = upTo
+	ev := k.New(e.tenant, id, e.now, InvoiceEvent{})
+	ev.ID = abacus.NewID("evt")
+	ev.Payload = payload
+	e.events = append(e.events, ev)
 	return nil
 }
 
-// finish writes the rest of the events, the last through outbox.Record
-// so the relay is woken after commit.
-func (e *batchEvents) finish(ctx context.Context, tx *db.Tx) error {
-	if err := e.flush(ctx, tx, true); err != nil {
-		return err
+// flush records the events not yet written.
+func (e *batchEvents) flush(ctx context.Context, tx *db.Tx) error {
+	if _, err := outbox.RecordBatch(ctx, tx, e.events[e.written:]); err != nil {
+		return fmt.Errorf("writing invoice events: %w", err)
 	}
-	if e.written == len(e.rows) {
-		return nil
-	}
-	last := e.rows[len(e.rows)-1]
-	_, err := outbox.Record(ctx, tx, outbox.Event{ID: last[0].(string), TenantID: e.tenant, AggregateType: "invoice",
-		AggregateID: last[3].(string), Type: last[4].(string), Payload: json.RawMessage(last[5].(string)), CreatedAt: e.now}, nil)
-	return err
+	e.written = len(e.events)
+	return nil
 }
 
 // pendingEvent is an outbox event of a batch before it gets its id.
