@@ -439,12 +439,7 @@ func (s *Service) RunOnce(ctx context.Context, now time.Time) (RunStats, error) 
 			return st, err
 		}
 	}
-	// PostgreSQL: several workers claim disjoint batches (SKIP LOCKED), so
-	// round trips overlap; SQLite has one writer.
-	workers := 1
-	if s.db.Engine() == db.Postgres {
-		workers = s.cfg.Workers
-	}
+	workers := s.cycleWorkers()
 	var mu sync.Mutex
 	var firstErr error
 	var wg sync.WaitGroup
@@ -546,9 +541,7 @@ func (s *Service) billBatch(ctx context.Context, now time.Time, only string) (cr
 		}
 		q := `SELECT subscription_id, tenant_id, next_index FROM billing_cycles WHERE done = 0 AND next_at <= $1` + cond +
 			` ORDER BY next_at, subscription_id LIMIT ` + fmt.Sprint(s.cfg.BatchSize)
-		if s.db.Engine() == db.Postgres {
-			q += ` FOR UPDATE SKIP LOCKED`
-		}
+		q += tx.LockClause(` FOR UPDATE SKIP LOCKED`)
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("claiming billing cycles: %w", err)

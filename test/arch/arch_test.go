@@ -78,14 +78,6 @@ var knownViolations = map[string]string{
 	// billing reads the subscription module's tables; it is moving to
 	// subscription's Go read API.
 	"internal/billing table subscriptions": "billing reads subscriptions",
-	// billing is being restructured on another branch; its engine branches
-	// move into store files there.
-	"internal/billing engine batch.go":      "engine branch in billing",
-	"internal/billing engine coupon.go":     "engine branch in billing",
-	"internal/billing engine creditnote.go": "engine branch in billing",
-	"internal/billing engine cycle.go":      "engine branch in billing",
-	"internal/billing engine finalize.go":   "engine branch in billing",
-	"internal/billing engine invoice.go":    "engine branch in billing",
 }
 
 // pkg is one directory of non-test Go files.
