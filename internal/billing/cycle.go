@@ -420,19 +420,15 @@ type RunStats struct {
 	Expired   int `json:"expired_grants"`
 }
 
-// RunOnce does the billing work due at now, for every tenant: it picks up
-// new subscriptions, bills every cycle boundary at or before now (catching
-// up on backdated ones), re-prices drafts whose refresh is due, finalizes
-// drafts whose grace has passed, and expires credit grants. It is
+// RunOnce does the billing work due at now, for every tenant: it bills
+// every cycle boundary at or before now (catching up on backdated ones;
+// a subscription's cycle exists from its creation, see CycleSaves),
+// re-prices drafts whose refresh is due, finalizes drafts whose grace has
+// passed, and expires credit grants. It is
 // idempotent and safe to run from several workers at once.
 func (s *Service) RunOnce(ctx context.Context, now time.Time) (RunStats, error) {
 	now = now.UTC().Truncate(time.Microsecond)
 	var st RunStats
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO billing_cycles (tenant_id, subscription_id, bill_from, next_index, next_at, done)
-		SELECT d.tenant_id, d.subscription_id, d.bill_from, 0, d.bill_from, 0 FROM (`+s.subs.DiscoverSQL()+`) d WHERE true
-		ON CONFLICT (subscription_id) DO NOTHING`); err != nil {
-		return st, fmt.Errorf("discovering subscriptions: %w", err)
-	}
 	guard, _ := s.subs.(transitionGuard)
 	if guard != nil {
 		if err := guard.advanceDue(ctx, s.db, now); err != nil {
