@@ -38,6 +38,7 @@ func (a *App) modules() *modules {
 		m.catalog = catalog.NewService(a.DB, a.Clock, a.Log, metered)
 		m.subs = subscription.NewService(m.catalog, a.Clock, a.Log)
 		m.subs.OnEnd(billing.CycleEnds)
+		m.subs.OnSave(billing.CycleSaves)
 		m.billing = billing.NewService(a.DB, a.Clock, a.Log, billing.Config{}, billing.NewSubscriptionsAdvancing(m.catalog, m.subs), metered)
 	})
 	return m

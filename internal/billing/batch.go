@@ -2,13 +2,9 @@ package billing
 
 import (
 	"context"
-	"database/sql/driver"
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -26,150 +22,6 @@ import (
 // entries, events and cursors as multi-row inserts. Per-invoice statements
 // (about twelve) were most of the cost on both engines: statement parsing
 // on SQLite, round trips and the numbering row lock on PostgreSQL.
-
-// maxParams bounds the parameters of one multi-row statement (SQLite's
-// limit is 32766; smaller statements also parse faster).
-const maxParams = 8000
-
-// insertRows writes rows (each with the same number of values) into the
-// table and columns of head ("INSERT INTO t (a, b)") with one statement
-// per chunk, followed by tail (e.g. an ON CONFLICT clause). SQLite gets
-// plain ? placeholders: modernc binds numbered ?N slowly in big statements.
-func insertRows(ctx context.Context, tx *db.Tx, head, tail string, rows [][]any) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	if tx.Engine() == db.Postgres {
-		return insertUnnest(ctx, tx, head, tail, rows)
-	}
-	cols := len(rows[0])
-	per := max(1, maxParams/cols)
-	for start := 0; start < len(rows); start += per {
-		chunk := rows[start:min(start+per, len(rows))]
-		var b strings.Builder
-		b.Grow(len(head) + len(chunk)*cols*5)
-		b.WriteString(head)
-		b.WriteString(" VALUES ")
-		args := make([]any, 0, len(chunk)*cols)
-		n := 0
-		for i, r := range chunk {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteByte('(')
-			for j := range r {
-				if j > 0 {
-					b.WriteString(", ")
-				}
-				if tx.Engine() == db.SQLite {
-					b.WriteByte('?')
-				} else {
-					n++
-					b.WriteByte('$')
-					b.WriteString(strconv.Itoa(n))
-				}
-			}
-			b.WriteByte(')')
-			args = append(args, r...)
-		}
-		b.WriteString(tail)
-		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// insertUnnest is insertRows on PostgreSQL: one statement whatever the
-// row count, each column bound as one array and unnested on the server
-// ("INSERT … SELECT * FROM unnest($1::text[], $2::bigint[], …)"). A
-// multi-row VALUES list costs the server a parse and a type check per
-// value and the client a parameter per value; arrays cost neither, which
-// roughly halves the write time of a batch.
-//
-// A column's type comes from its Go values: db.Time, db.NullTime and
-// integers are bigint (PostgreSQL narrows to integer on assignment);
-// strings and untyped nils (nullStr) are text.
-func insertUnnest(ctx context.Context, tx *db.Tx, head, tail string, rows [][]any) error {
-	cols := len(rows[0])
-	args := make([]any, cols)
-	var b strings.Builder
-	b.WriteString(head)
-	b.WriteString(" SELECT * FROM unnest(")
-	for j := 0; j < cols; j++ {
-		isInt := false
-		for _, r := range rows {
-			switch r[j].(type) {
-			case db.Time, db.NullTime, int, int64:
-				isInt = true
-			}
-			if r[j] != nil {
-				break
-			}
-		}
-		if j > 0 {
-			b.WriteString(", ")
-		}
-		if isInt {
-			col := make([]*int64, len(rows))
-			for i, r := range rows {
-				v, err := intValue(r[j])
-				if err != nil {
-					return fmt.Errorf("column %d: %w", j+1, err)
-				}
-				col[i] = v
-			}
-			args[j] = col
-			fmt.Fprintf(&b, "$%d::bigint[]", j+1)
-			continue
-		}
-		col := make([]*string, len(rows))
-		for i, r := range rows {
-			switch v := r[j].(type) {
-			case nil:
-			case string:
-				col[i] = &v
-			default:
-				return fmt.Errorf("column %d: %T is neither text nor an integer", j+1, r[j])
-			}
-		}
-		args[j] = col
-		fmt.Fprintf(&b, "$%d::text[]", j+1)
-	}
-	b.WriteString(")")
-	b.WriteString(tail)
-	_, err := tx.ExecContext(ctx, b.String(), args...)
-	return err
-}
-
-// intValue is v (an integer, db.Time or db.NullTime) as a nullable bigint.
-func intValue(v any) (*int64, error) {
-	var n int64
-	switch x := v.(type) {
-	case nil:
-		return nil, nil
-	case int:
-		n = int64(x)
-	case int64:
-		n = x
-	case driver.Valuer:
-		dv, err := x.Value()
-		if err != nil {
-			return nil, err
-		}
-		if dv == nil {
-			return nil, nil
-		}
-		i, ok := dv.(int64)
-		if !ok {
-			return nil, fmt.Errorf("%T is not an integer", dv)
-		}
-		n = i
-	default:
-		return nil, fmt.Errorf("%T is not an integer", v)
-	}
-	return &n, nil
-}
 
 // batchRedemption is a redemption read for a batch with its uses so far.
 type batchRedemption struct {
@@ -517,20 +369,19 @@ type batchWrite struct {
 // invoice.created events.
 func (w *batchWrite) cursorsAndCreated(ctx context.Context) error {
 	cursors := make([][]any, 0, len(w.ld.cycles))
-	anyFinal := false
 	for i, c := range w.ld.cycles {
 		next, done := c.next, 0
 		if c.final {
 			next, done = c.at, 1
 		}
 		cursors = append(cursors, []any{c.sub.ID, w.tenant, db.TimeOf(c.sub.BillFrom), c.k + 1, db.TimeOf(next), done})
-		anyFinal = anyFinal || w.out[i].finalizing(w.now)
 		if inv := w.out[i].inv; inv != nil {
-			w.events.add(inv.ID, "invoice.created", w.out[i].createdEvt)
+			if err := w.events.add(inv.ID, "invoice.created", w.out[i].createdEvt); err != nil {
+				return err
+			}
 		}
 	}
-	// Without finalizations the last created event is the batch's last.
-	if err := w.events.flush(ctx, w.tx, !anyFinal); err != nil {
+	if err := w.events.flush(ctx, w.tx); err != nil {
 		return err
 	}
 	if err := insertRows(ctx, w.tx, `INSERT INTO billing_cycles (subscription_id, tenant_id, bill_from, next_index, next_at, done)`,
@@ -573,7 +424,9 @@ func (w *batchWrite) invoices(ctx context.Context, numbers []string) (created, f
 				continue
 			}
 			for _, e := range b.events {
-				w.events.add(b.inv.ID, e.typ, e.payload)
+				if err := w.events.add(b.inv.ID, e.typ, e.payload); err != nil {
+					return 0, 0, err
+				}
 			}
 			if numbers[i] != "" {
 				finalized++
@@ -591,7 +444,7 @@ func (w *batchWrite) invoices(ctx context.Context, numbers []string) (created, f
 		invoice_id, credit_note_id, description, created_at)`, "", entryRows); err != nil {
 		return 0, 0, fmt.Errorf("writing credit entries: %w", err)
 	}
-	if err := w.events.finish(ctx, w.tx); err != nil {
+	if err := w.events.flush(ctx, w.tx); err != nil {
 		return 0, 0, err
 	}
 	if len(prIDs) > 0 {
@@ -644,44 +497,31 @@ func writeInvoiceRows(ctx context.Context, tx *db.Tx, invRows, lineRows [][]any)
 type batchEvents struct {
 	tenant  string
 	now     time.Time
-	rows    [][]any
+	events  []outbox.Event
 	written int
 }
 
-func (e *batchEvents) add(id, typ string, payload []byte) {
-	e.rows = append(e.rows, []any{abacus.NewID("evt"), e.tenant, "invoice", id, typ, string(payload), db.TimeOf(e.now)})
-}
-
-// flush writes the events not yet written, holding the last one back
-// when it may be the batch's last (see finish).
-func (e *batchEvents) flush(ctx context.Context, tx *db.Tx, holdLast bool) error {
-	upTo := len(e.rows)
-	if holdLast {
-		upTo = max(e.written, upTo-1)
+// add queues the invoice event typ with its payload, already serialised
+// by the lane that finalized the invoice.
+func (e *batchEvents) add(id, typ string, payload []byte) error {
+	k, err := invoiceKind(typ)
+	if err != nil {
+		return err
 	}
-	// The outbox has no batch API yet: its row shape is written here
-	// directly.
-	if err := insertRows(ctx, tx, `INSERT INTO outbox_events (id, tenant_id, aggregate_type, aggregate_id, type, payload, created_at)`, "",
-		e.rows[e.written:upTo]); err != nil {
-		return fmt.Errorf("writing invoice events: %w", err)
-	}
-	e.written = upTo
+	ev := k.New(e.tenant, id, e.now, InvoiceEvent{})
+	ev.ID = abacus.NewID("evt")
+	ev.Payload = payload
+	e.events = append(e.events, ev)
 	return nil
 }
 
-// finish writes the rest of the events, the last through outbox.Record
-// so the relay is woken after commit.
-func (e *batchEvents) finish(ctx context.Context, tx *db.Tx) error {
-	if err := e.flush(ctx, tx, true); err != nil {
-		return err
+// flush records the events not yet written.
+func (e *batchEvents) flush(ctx context.Context, tx *db.Tx) error {
+	if _, err := outbox.RecordBatch(ctx, tx, e.events[e.written:]); err != nil {
+		return fmt.Errorf("writing invoice events: %w", err)
 	}
-	if e.written == len(e.rows) {
-		return nil
-	}
-	last := e.rows[len(e.rows)-1]
-	_, err := outbox.Record(ctx, tx, outbox.Event{ID: last[0].(string), TenantID: e.tenant, AggregateType: "invoice",
-		AggregateID: last[3].(string), Type: last[4].(string), Payload: json.RawMessage(last[5].(string)), CreatedAt: e.now}, nil)
-	return err
+	e.written = len(e.events)
+	return nil
 }
 
 // pendingEvent is an outbox event of a batch before it gets its id.

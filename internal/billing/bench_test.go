@@ -112,8 +112,8 @@ func seed(b *testing.B, d *db.DB, tenant, plan, version string, n int) {
 	const chunk = 200
 	for i := 0; i < n; i += chunk {
 		must(b, d.InTx(ctx, func(tx *db.Tx) error {
-			var cus, subj, subs, phases []string
-			var ca, sa, sba, pa []any
+			var cus, subj, subs, phases, cycles []string
+			var ca, sa, sba, pa, cya []any
 			for j := i; j < i+chunk && j < n; j++ {
 				cid, sid := abacus.NewID("cus"), abacus.NewID("sub")
 				subject := fmt.Sprintf("s%d", j)
@@ -125,6 +125,9 @@ func seed(b *testing.B, d *db.DB, tenant, plan, version string, n int) {
 				sba = append(sba, sid, tenant, cid, plan, version, db.TimeOf(t0), db.TimeOf(t0))
 				phases = append(phases, valsWith(len(pa), 5, `'1', '[]', 0`))
 				pa = append(pa, abacus.NewID("sph"), tenant, sid, version, db.TimeOf(t0))
+				// The cycle subscription.Service's save hook would create.
+				cycles = append(cycles, valsWith(len(cya), 4, `0, 0`))
+				cya = append(cya, tenant, sid, db.TimeOf(t0), db.TimeOf(t0))
 			}
 			for _, q := range []struct {
 				sql  string
@@ -138,6 +141,7 @@ func seed(b *testing.B, d *db.DB, tenant, plan, version string, n int) {
 				  interval_unit, interval_count, created_at, updated_at) VALUES `, subs, sba},
 				{`INSERT INTO subscription_phases (id, tenant_id, subscription_id, version_id, starts_at, quantity, overrides, paused)
 				  VALUES `, phases, pa},
+				{`INSERT INTO billing_cycles (tenant_id, subscription_id, bill_from, next_at, next_index, done) VALUES `, cycles, cya},
 			} {
 				text := q.sql + strings.Join(q.rows, ", ")
 				if _, err := tx.ExecContext(ctx, text, q.args...); err != nil {

@@ -227,10 +227,8 @@ func (s *Service) Redeem(ctx context.Context, idOrCode string, in RedeemInput) (
 	now := s.now()
 	var r Redemption
 	err = s.db.InTx(ctx, func(tx *db.Tx) error {
-		q := `SELECT id FROM coupons WHERE tenant_id = $1 AND (id = $2 OR code = $3)`
-		if s.db.Engine() == db.Postgres {
-			q += ` FOR UPDATE` // serialises redemptions of one coupon, so the limit holds
-		}
+		// The row lock serialises redemptions of one coupon, so the limit holds.
+		q := `SELECT id FROM coupons WHERE tenant_id = $1 AND (id = $2 OR code = $3)` + tx.LockClause(` FOR UPDATE`)
 		var id string
 		if err := tx.QueryRowContext(ctx, q, tenant, idOrCode, strings.ToUpper(idOrCode)).Scan(&id); errors.Is(err, sql.ErrNoRows) {
 			return abacus.NotFound("coupon", idOrCode)

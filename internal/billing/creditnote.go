@@ -65,7 +65,7 @@ func (s *Service) CreateCreditNote(ctx context.Context, in CreditNoteInput) (Cre
 	now := s.now()
 	var cn CreditNote
 	err = s.db.InTx(ctx, func(tx *db.Tx) error {
-		inv, err := loadInvoice(ctx, tx, s.db.Engine(), tenant, in.InvoiceID, true)
+		inv, err := lockInvoice(ctx, tx, tenant, in.InvoiceID)
 		if err != nil {
 			if e, ok := abacus.AsError(err); ok && e.Kind == abacus.KindNotFound {
 				return e.WithField("invoice_id", "no such invoice")

@@ -420,31 +420,22 @@ type RunStats struct {
 	Expired   int `json:"expired_grants"`
 }
 
-// RunOnce does the billing work due at now, for every tenant: it picks up
-// new subscriptions, bills every cycle boundary at or before now (catching
-// up on backdated ones), re-prices drafts whose refresh is due, finalizes
-// drafts whose grace has passed, and expires credit grants. It is
+// RunOnce does the billing work due at now, for every tenant: it bills
+// every cycle boundary at or before now (catching up on backdated ones;
+// a subscription's cycle exists from its creation, see CycleSaves),
+// re-prices drafts whose refresh is due, finalizes drafts whose grace has
+// passed, and expires credit grants. It is
 // idempotent and safe to run from several workers at once.
 func (s *Service) RunOnce(ctx context.Context, now time.Time) (RunStats, error) {
 	now = now.UTC().Truncate(time.Microsecond)
 	var st RunStats
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO billing_cycles (tenant_id, subscription_id, bill_from, next_index, next_at, done)
-		SELECT d.tenant_id, d.subscription_id, d.bill_from, 0, d.bill_from, 0 FROM (`+s.subs.DiscoverSQL()+`) d WHERE true
-		ON CONFLICT (subscription_id) DO NOTHING`); err != nil {
-		return st, fmt.Errorf("discovering subscriptions: %w", err)
-	}
 	guard, _ := s.subs.(transitionGuard)
 	if guard != nil {
 		if err := guard.advanceDue(ctx, s.db, now); err != nil {
 			return st, err
 		}
 	}
-	// PostgreSQL: several workers claim disjoint batches (SKIP LOCKED), so
-	// round trips overlap; SQLite has one writer.
-	workers := 1
-	if s.db.Engine() == db.Postgres {
-		workers = s.cfg.Workers
-	}
+	workers := s.cycleWorkers()
 	var mu sync.Mutex
 	var firstErr error
 	var wg sync.WaitGroup
@@ -546,9 +537,7 @@ func (s *Service) billBatch(ctx context.Context, now time.Time, only string) (cr
 		}
 		q := `SELECT subscription_id, tenant_id, next_index FROM billing_cycles WHERE done = 0 AND next_at <= $1` + cond +
 			` ORDER BY next_at, subscription_id LIMIT ` + fmt.Sprint(s.cfg.BatchSize)
-		if s.db.Engine() == db.Postgres {
-			q += ` FOR UPDATE SKIP LOCKED`
-		}
+		q += tx.LockClause(` FOR UPDATE SKIP LOCKED`)
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("claiming billing cycles: %w", err)

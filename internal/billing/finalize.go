@@ -170,9 +170,7 @@ func (s *Service) draftBatch(ctx context.Context, now time.Time, due bool, only 
 			where += ` AND id = ` + arg(only)
 		}
 		q := `SELECT tenant_id, id FROM invoices WHERE status = 'draft' AND ` + where + ` ORDER BY ` + order + ` LIMIT ` + fmt.Sprint(s.cfg.BatchSize)
-		if s.db.Engine() == db.Postgres {
-			q += ` FOR UPDATE SKIP LOCKED`
-		}
+		q += tx.LockClause(` FOR UPDATE SKIP LOCKED`)
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("finding drafts: %w", err)
@@ -202,7 +200,7 @@ func (s *Service) draftBatch(ctx context.Context, now time.Time, due bool, only 
 				}
 				tenants[tenant] = tb
 			}
-			inv, err := loadInvoice(tctx, tx, s.db.Engine(), tenant, ti[1], false)
+			inv, err := loadInvoice(tctx, tx, tenant, ti[1])
 			if err != nil {
 				return err
 			}
@@ -295,7 +293,7 @@ func (s *Service) Finalize(ctx context.Context, id string) (Invoice, error) {
 	now := s.now()
 	var inv Invoice
 	err = s.db.InTx(ctx, func(tx *db.Tx) error {
-		if inv, err = loadInvoice(ctx, tx, s.db.Engine(), tenant, id, true); err != nil {
+		if inv, err = lockInvoice(ctx, tx, tenant, id); err != nil {
 			return err
 		}
 		if err := checkInvoiceTransition(&inv, Open); err != nil {
@@ -344,7 +342,7 @@ func (s *Service) move(ctx context.Context, id string, to Status, event string) 
 	now := s.now()
 	var inv Invoice
 	err = s.db.InTx(ctx, func(tx *db.Tx) error {
-		if inv, err = loadInvoice(ctx, tx, s.db.Engine(), tenant, id, true); err != nil {
+		if inv, err = lockInvoice(ctx, tx, tenant, id); err != nil {
 			return err
 		}
 		if err := checkInvoiceTransition(&inv, to); err != nil {

@@ -49,6 +49,7 @@ func newBundle(t testing.TB, d *db.DB, start time.Time, cfg Config) *bundle {
 	b.cat = catalog.NewService(d, b.clock, log, b.usage)
 	b.subs = subscription.NewService(b.cat, b.clock, log)
 	b.subs.OnEnd(CycleEnds)
+	b.subs.OnSave(CycleSaves)
 	b.svc = NewService(d, b.clock, log, cfg, NewSubscriptionsAdvancing(b.cat, b.subs), b.usage)
 	b.usage.AddMeter(b.tenant, "api")
 	_, err := b.svc.PutSettings(b.ctx, Settings{InvoicePrefix: "INV", CreditNotePrefix: "CN", GraceSeconds: 3600, DueDays: 30,

@@ -212,13 +212,20 @@ func loadLines(ctx context.Context, q db.Querier, tenant, invoiceID string) ([]L
 	return out, rows.Err()
 }
 
-// loadInvoice reads invoice id of tenant with its lines; lock takes the
-// row lock on PostgreSQL. It returns "invoice_not_found".
-func loadInvoice(ctx context.Context, q db.Querier, engine db.Engine, tenant, id string, lock bool) (Invoice, error) {
-	query := `SELECT ` + invoiceCols + ` FROM invoices WHERE tenant_id = $1 AND id = $2`
-	if lock && engine == db.Postgres {
-		query += ` FOR UPDATE`
-	}
+// loadInvoice reads invoice id of tenant with its lines. It returns
+// "invoice_not_found".
+func loadInvoice(ctx context.Context, q db.Querier, tenant, id string) (Invoice, error) {
+	return readInvoice(ctx, q, tenant, id, "")
+}
+
+// lockInvoice is loadInvoice taking the invoice's row lock in tx.
+func lockInvoice(ctx context.Context, tx *db.Tx, tenant, id string) (Invoice, error) {
+	return readInvoice(ctx, tx, tenant, id, tx.LockClause(` FOR UPDATE`))
+}
+
+// readInvoice is loadInvoice with lock (a LockClause) after the query.
+func readInvoice(ctx context.Context, q db.Querier, tenant, id, lock string) (Invoice, error) {
+	query := `SELECT ` + invoiceCols + ` FROM invoices WHERE tenant_id = $1 AND id = $2` + lock
 	inv, err := scanInvoice(q.QueryRowContext(ctx, query, tenant, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return inv, abacus.NotFound("invoice", id)
@@ -324,5 +331,5 @@ func (s *Service) GetInvoice(ctx context.Context, id string) (Invoice, error) {
 	if err != nil {
 		return Invoice{}, err
 	}
-	return loadInvoice(ctx, s.db, s.db.Engine(), tenant, id, false)
+	return loadInvoice(ctx, s.db, tenant, id)
 }

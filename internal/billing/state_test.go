@@ -150,7 +150,9 @@ func TestAFailingCycleDoesNotHoldUpTheOthers(t *testing.T) {
 		// the repair reads it.
 		log := slog.New(slog.DiscardHandler)
 		cat := catalog.NewService(d, b.clock, log, b.usage)
-		b.svc = NewService(d, b.clock, log, Config{}, NewSubscriptionsAdvancing(cat, subscription.NewService(cat, b.clock, log)), b.usage)
+		svc := subscription.NewService(cat, b.clock, log)
+		svc.OnSave(CycleSaves)
+		b.svc = NewService(d, b.clock, log, Config{}, NewSubscriptionsAdvancing(cat, svc), b.usage)
 		b.run(t0.Add(3 * time.Minute))
 		if n := invoicesOf(subs[0]); n != 1 {
 			t.Fatalf("invoices of the repaired subscription: %d, want 1", n)

@@ -22,9 +22,6 @@ type Subscriptions interface {
 	PendingProrations(ctx context.Context, q db.Querier, tenant, id string, upTo time.Time) ([]Proration, error)
 	// MarkProrationsInvoiced records inside tx that prorations are billed.
 	MarkProrationsInvoiced(ctx context.Context, tx *db.Tx, tenant string, ids []string, at time.Time) error
-	// DiscoverSQL is the SELECT of (tenant_id, subscription_id, bill_from)
-	// for subscriptions billing has no cycle for yet.
-	DiscoverSQL() string
 }
 
 // SubInfo is a subscription as billing sees it, read through the
@@ -79,7 +76,8 @@ type subStore struct {
 // time-driven subscription transitions.
 type transitionGuard interface {
 	// heldSQL is a condition on a billing_cycles row: true while its
-	// subscription has a transition due at or before the boundary.
+	// subscription has a transition due at or before the boundary (its
+	// hold_at, kept by CycleSaves).
 	heldSQL() string
 	// advanceDue applies the transitions due at now that hold cycles due
 	// at now, if it can.
@@ -87,8 +85,7 @@ type transitionGuard interface {
 }
 
 func (s *subStore) heldSQL() string {
-	return `EXISTS (SELECT 1 FROM subscriptions hs WHERE hs.id = billing_cycles.subscription_id AND hs.next_action_at IS NOT NULL
-		AND hs.next_action_at <= billing_cycles.next_at)`
+	return `(billing_cycles.hold_at IS NOT NULL AND billing_cycles.hold_at <= billing_cycles.next_at)`
 }
 
 func (s *subStore) advanceDue(ctx context.Context, q db.Querier, now time.Time) error {
@@ -96,8 +93,8 @@ func (s *subStore) advanceDue(ctx context.Context, q db.Querier, now time.Time) 
 		return nil
 	}
 	var n int
-	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM subscriptions s JOIN billing_cycles c ON c.subscription_id = s.id
-		WHERE s.next_action_at IS NOT NULL AND s.next_action_at <= $1 AND c.done = 0 AND c.next_at <= $1 AND s.next_action_at <= c.next_at
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM billing_cycles
+		WHERE hold_at IS NOT NULL AND hold_at <= $1 AND done = 0 AND next_at <= $1 AND hold_at <= next_at
 		LIMIT 1) x`, db.TimeOf(now)).Scan(&n); err != nil {
 		return fmt.Errorf("finding subscriptions to advance: %w", err)
 	}
@@ -110,7 +107,21 @@ func (s *subStore) advanceDue(ctx context.Context, q db.Querier, now time.Time) 
 	return nil
 }
 
-func (s *subStore) DiscoverSQL() string {
-	return `SELECT s.tenant_id AS tenant_id, s.id AS subscription_id,
-		CASE WHEN s.trial_end IS NOT NULL AND s.trial_end > s.started_at THEN s.trial_end ELSE s.started_at END AS bill_from FROM subscriptions s WHERE NOT EXISTS (SELECT 1 FROM billing_cycles c WHERE c.subscription_id = s.id)`
+// CycleSaves is the subscription module's save hook (register it with
+// subscription.Service.OnSave): inside the transaction that writes a
+// subscription it creates the subscription's billing cycle, billed from
+// the end of its trial or else its start, and keeps the cycle's hold_at at
+// the subscription's next time-driven transition, so billing never reads
+// the subscription tables to find new subscriptions or held cycles.
+func CycleSaves(ctx context.Context, tx *db.Tx, s subscription.Saved) error {
+	from := s.StartedAt
+	if s.TrialEnd != nil && s.TrialEnd.After(s.StartedAt) {
+		from = *s.TrialEnd
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO billing_cycles (tenant_id, subscription_id, bill_from, next_index, next_at, done, hold_at)
+		VALUES ($1, $2, $3, 0, $3, 0, $4) ON CONFLICT (subscription_id) DO UPDATE SET hold_at = excluded.hold_at`,
+		s.Tenant, s.ID, db.TimeOf(from), db.NullTimeOf(s.NextActionAt)); err != nil {
+		return fmt.Errorf("keeping the billing cycle of %s: %w", s.ID, err)
+	}
+	return nil
 }

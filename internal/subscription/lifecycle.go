@@ -196,7 +196,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Subscription, err
 		if err := s.applyDue(ctx, tx, &sub, now); err != nil {
 			return err
 		}
-		return saveSub(ctx, tx, sub)
+		return s.save(ctx, tx, sub)
 	})
 	if err != nil {
 		return Subscription{}, err
@@ -318,7 +318,7 @@ func (s *Service) mutate(ctx context.Context, id string, fn func(tx *db.Tx, sub 
 			return err
 		}
 		sub.UpdatedAt = now
-		return saveSub(ctx, tx, sub)
+		return s.save(ctx, tx, sub)
 	})
 	if err != nil {
 		return Subscription{}, err

@@ -270,7 +270,7 @@ func (s *Service) advanceBatch(ctx context.Context, now time.Time, skip []string
 				return fmt.Errorf("advancing %s: %w", due[i].ID, err)
 			}
 			due[i].UpdatedAt = now
-			if err := saveSub(ctx, tx, due[i]); err != nil {
+			if err := s.save(ctx, tx, due[i]); err != nil {
 				return err
 			}
 			touched[[2]string{due[i].tenant, due[i].CustomerID}] = true

@@ -44,6 +44,7 @@ package subscription
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -229,8 +230,9 @@ type Service struct {
 	cat   *catalog.Service
 	usage catalog.UsageSource
 
-	cache *stateCache
-	onEnd []EndHook
+	cache  *stateCache
+	onEnd  []EndHook
+	onSave []SaveHook
 }
 
 // EndHook is told, inside the transaction that ends subscription sub of
@@ -242,6 +244,40 @@ type EndHook func(ctx context.Context, tx *db.Tx, tenant, sub string, at time.Ti
 // OnEnd adds h to the hooks run when a subscription ends. Call it before
 // the service is used.
 func (s *Service) OnEnd(h EndHook) { s.onEnd = append(s.onEnd, h) }
+
+// Saved is what a SaveHook learns of a subscription as it is written: when
+// it starts to be billed and when its next time-driven transition (trial
+// end, scheduled plan change, end of a cancellation) is due, if any.
+type Saved struct {
+	Tenant, ID   string
+	StartedAt    time.Time
+	TrialEnd     *time.Time
+	NextActionAt *time.Time
+}
+
+// SaveHook is told, inside the transaction that creates or changes a
+// subscription, its schedule as written. A module that keeps its own
+// per-subscription schedule (billing's cycles) keeps it in step there, so
+// it never reads the subscription tables; an error undoes the write.
+type SaveHook func(ctx context.Context, tx *db.Tx, s Saved) error
+
+// OnSave adds h to the hooks run whenever a subscription is written. Call
+// it before the service is used.
+func (s *Service) OnSave(h SaveHook) { s.onSave = append(s.onSave, h) }
+
+// save writes sub and tells the save hooks.
+func (s *Service) save(ctx context.Context, tx *db.Tx, sub Subscription) error {
+	if err := saveSub(ctx, tx, sub); err != nil {
+		return err
+	}
+	saved := Saved{Tenant: sub.tenant, ID: sub.ID, StartedAt: sub.StartedAt, TrialEnd: sub.TrialEnd, NextActionAt: nextAction(sub)}
+	for _, h := range s.onSave {
+		if err := h(ctx, tx, saved); err != nil {
+			return fmt.Errorf("saving %s: %w", sub.ID, err)
+		}
+	}
+	return nil
+}
 
 // NewService returns a subscription service over the catalog's database
 // and usage source.
