@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/abacusbilling/abacus/internal/db"
@@ -22,14 +21,10 @@ func (s *Service) cycleWorkers() int {
 	return 1
 }
 
-// maxParams bounds the parameters of one multi-row statement (SQLite's
-// limit is 32766; smaller statements also parse faster).
-const maxParams = 8000
-
 // insertRows writes rows (each with the same number of values) into the
-// table and columns of head ("INSERT INTO t (a, b)") with one statement
-// per chunk, followed by tail (e.g. an ON CONFLICT clause). SQLite gets
-// plain ? placeholders: modernc binds numbered ?N slowly in big statements.
+// table and columns of head ("INSERT INTO t (a, b)"), followed by tail
+// (e.g. an ON CONFLICT clause): unnested arrays on PostgreSQL, multi-row
+// VALUES (db.Tx.InsertRows) on SQLite.
 func insertRows(ctx context.Context, tx *db.Tx, head, tail string, rows [][]any) error {
 	if len(rows) == 0 {
 		return nil
@@ -37,42 +32,7 @@ func insertRows(ctx context.Context, tx *db.Tx, head, tail string, rows [][]any)
 	if tx.Engine() == db.Postgres {
 		return insertUnnest(ctx, tx, head, tail, rows)
 	}
-	cols := len(rows[0])
-	per := max(1, maxParams/cols)
-	for start := 0; start < len(rows); start += per {
-		chunk := rows[start:min(start+per, len(rows))]
-		var b strings.Builder
-		b.Grow(len(head) + len(chunk)*cols*5)
-		b.WriteString(head)
-		b.WriteString(" VALUES ")
-		args := make([]any, 0, len(chunk)*cols)
-		n := 0
-		for i, r := range chunk {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteByte('(')
-			for j := range r {
-				if j > 0 {
-					b.WriteString(", ")
-				}
-				if tx.Engine() == db.SQLite {
-					b.WriteByte('?')
-				} else {
-					n++
-					b.WriteByte('$')
-					b.WriteString(strconv.Itoa(n))
-				}
-			}
-			b.WriteByte(')')
-			args = append(args, r...)
-		}
-		b.WriteString(tail)
-		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
-			return err
-		}
-	}
-	return nil
+	return tx.InsertRows(ctx, head, tail, rows)
 }
 
 // insertUnnest is insertRows on PostgreSQL: one statement whatever the

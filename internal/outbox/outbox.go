@@ -21,7 +21,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/abacusbilling/abacus"
@@ -74,12 +73,8 @@ func Record(ctx context.Context, tx *db.Tx, e Event, payload any) (Event, error)
 	return e, nil
 }
 
-// batchRows bounds the rows of one INSERT: 8 parameters a row stay far
-// below SQLite's and PostgreSQL's parameter limits.
-const batchRows = 500
-
-// RecordBatch records events inside tx as Record does, in order, with one
-// INSERT per 500 events, and returns them with their ids set.
+// RecordBatch records events inside tx as Record does, in order, with
+// multi-row INSERTs (db.Tx.InsertRows), and returns them with their ids set.
 func RecordBatch(ctx context.Context, tx *db.Tx, events []Event) ([]Event, error) {
 	out := make([]Event, len(events))
 	for i, e := range events {
@@ -88,22 +83,12 @@ func RecordBatch(ctx context.Context, tx *db.Tx, events []Event) ([]Event, error
 			return nil, err
 		}
 	}
-	for start := 0; start < len(out); start += batchRows {
-		part := out[start:min(start+batchRows, len(out))]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO outbox_events (id, tenant_id, aggregate_type, aggregate_id, type, version, payload, created_at) VALUES `)
-		args := make([]any, 0, 8*len(part))
-		for i, e := range part {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			n := len(args)
-			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8)
-			args = append(args, e.ID, e.TenantID, e.AggregateType, e.AggregateID, e.Type, e.Version, string(e.Payload), db.TimeOf(e.CreatedAt))
-		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			return nil, fmt.Errorf("outbox: recording %d events: %w", len(part), err)
-		}
+	rows := make([][]any, len(out))
+	for i, e := range out {
+		rows[i] = []any{e.ID, e.TenantID, e.AggregateType, e.AggregateID, e.Type, e.Version, string(e.Payload), db.TimeOf(e.CreatedAt)}
+	}
+	if err := tx.InsertRows(ctx, `INSERT INTO outbox_events (id, tenant_id, aggregate_type, aggregate_id, type, version, payload, created_at)`, "", rows); err != nil {
+		return nil, fmt.Errorf("outbox: recording %d events: %w", len(out), err)
 	}
 	if len(out) > 0 {
 		tx.AfterCommit(wake)

@@ -29,13 +29,14 @@ func TestRecordRefusesAnUndefinedEventType(t *testing.T) {
 	})
 }
 
-// RecordBatch spans several INSERTs (batchRows) and keeps commit order,
+// RecordBatch spans several INSERTs (db.Tx.InsertRows takes 1,000 rows of
+// 8 values in one) and keeps commit order,
 // so the relay publishes the batch exactly once and in order.
 func TestRecordBatchIsPublishedOnceInOrder(t *testing.T) {
 	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
-		const n = 2*batchRows + 7
+		const n = 2*1000 + 7
 		events := make([]Event, n)
 		at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 		for i := range events {
