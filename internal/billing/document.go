@@ -82,6 +82,10 @@ func componentNote(c pricing.Component) string {
 	return fmt.Sprintf("%s %s @ %s = %s", c.Kind, c.Quantity, c.UnitAmount, amount)
 }
 
+// keyWords spells a charge key's separators as spaces. Built once: a
+// Replacer builds its tables on first use, and lineName runs per line.
+var keyWords = strings.NewReplacer("_", " ", "-", " ")
+
 // lineName is what a line is called on documents: the charge's
 // description, or, when the charge has none, its key made readable
 // ("api_calls" → "Api calls", a fee "base" → "Base fee").
@@ -89,7 +93,7 @@ func lineName(l Line) string {
 	if l.ChargeKey == "" || l.Description != l.ChargeKey {
 		return l.Description
 	}
-	name := strings.NewReplacer("_", " ", "-", " ").Replace(l.ChargeKey)
+	name := keyWords.Replace(l.ChargeKey)
 	name = strings.ToUpper(name[:1]) + name[1:]
 	if l.Kind == LineFee && !strings.Contains(strings.ToLower(name), "fee") {
 		name += " fee"

@@ -32,12 +32,16 @@ func vatPrefix(country string) string {
 	return country
 }
 
+// vatIDSeparators are dropped from a VAT id before its format is checked
+// (built once: validLookingVATID runs for every invoice).
+var vatIDSeparators = strings.NewReplacer(" ", "", ".", "", "-", "")
+
 // validLookingVATID reports whether id reads as a VAT id of an EU country:
 // the country's prefix, then that country's format. Spaces, dots and
 // dashes are ignored. Nothing is looked up (VIES is not asked), so a
 // well-formed id that was never issued passes.
 func validLookingVATID(id, country string) bool {
-	id = strings.NewReplacer(" ", "", ".", "", "-", "").Replace(strings.ToUpper(id))
+	id = vatIDSeparators.Replace(strings.ToUpper(id))
 	prefix := vatPrefix(country)
 	format, ok := vatIDFormats[prefix]
 	return ok && strings.HasPrefix(id, prefix) && format.MatchString(id[len(prefix):])
