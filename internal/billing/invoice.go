@@ -290,7 +290,7 @@ func (s *Service) ListInvoices(ctx context.Context, f ListFilter) (Page[Invoice]
 	case "", Draft, Open, Paid, Void, Uncollectible:
 	default:
 		return Page[Invoice]{}, abacus.Invalid("invalid_status", "status %q is not one of draft, open, paid, void, uncollectible", f.Status).
-			WithField("status", "must be draft, open, paid, void or uncollectible")
+			WithField("query.status", "must be draft, open, paid, void or uncollectible")
 	}
 	limit := f.Limit
 	if limit <= 0 || limit > 100 {

@@ -240,7 +240,7 @@ func (s *Service) ListEvents(ctx context.Context, p ListEventsParams) ([]Ingeste
 		p.Limit = 100
 	}
 	if p.Limit < 1 || p.Limit > 1000 {
-		return nil, "", abacus.Invalid("invalid_limit", "limit must be between 1 and 1000, got %d", p.Limit).WithField("limit", "out of range")
+		return nil, "", abacus.Invalid("invalid_limit", "limit must be between 1 and 1000, got %d", p.Limit).WithField("query.limit", "out of range")
 	}
 	var cur *eventPos
 	if p.Cursor != "" {

@@ -141,7 +141,7 @@ func parseV2Filter(raw string) (ListEventsParams, error) {
 	if err := dec.Decode(&f); err != nil {
 		return p, abacus.Invalid("invalid_filter",
 			`filter must be a JSON object using subject.$eq, type.$eq, time.$gte and time.$lt (RFC 3339); %v`, err).
-			WithField("filter", err.Error())
+			WithField("query.filter", err.Error())
 	}
 	if f.Subject != nil {
 		p.Subject = f.Subject.Eq
@@ -153,7 +153,7 @@ func parseV2Filter(raw string) (ListEventsParams, error) {
 		p.From, p.To = f.Time.Gte, f.Time.Lt
 	}
 	if p.From != nil && p.To != nil && !p.From.Before(*p.To) {
-		return p, abacus.Invalid("invalid_filter", "filter time.$gte must be before time.$lt").WithField("filter", "empty time range")
+		return p, abacus.Invalid("invalid_filter", "filter time.$gte must be before time.$lt").WithField("query.filter", "empty time range")
 	}
 	return p, nil
 }
