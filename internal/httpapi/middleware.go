@@ -46,6 +46,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 // instead of the mux's plain text, and a known path asked with another
 // method a 405 listing the methods it has in Allow.
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	if s.pages != nil && isPageNavigation(r) {
+		s.pages.ServeHTTP(w, r)
+		return
+	}
 	if allow := s.allowedMethods(r); len(allow) > 0 {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		WriteProblem(w, r, newProblem(http.StatusMethodNotAllowed, "method_not_allowed",
@@ -54,6 +58,21 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	}
 	WriteProblem(w, r, newProblem(http.StatusNotFound, "route_not_found",
 		fmt.Sprintf("no route for %s %s; see /docs for the API", r.Method, r.URL.Path)))
+}
+
+// isPageNavigation reports whether r is a browser asking for a page (GET or
+// HEAD accepting text/html) at a path outside the API's namespaces, which
+// always answer problem+json.
+func isPageNavigation(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	for _, p := range []string{"/api/", "/oauth/", "/.well-known/"} {
+		if strings.HasPrefix(r.URL.Path, p) {
+			return false
+		}
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
 // allowedMethods returns the methods whose routes match r's path. Only
