@@ -1,0 +1,10 @@
+// The navigation, in order. A page is added by adding its route in
+// router.ts and, when it belongs in the side bar, an entry here.
+export interface NavItem {
+  to: string
+  label: string
+}
+
+export const nav: NavItem[] = [
+  { to: '/customers', label: 'Customers' },
+]

@@ -1,0 +1,26 @@
+// Routes of the dashboard. Every page is loaded lazily, so the first load
+// carries only the frame and the page it opens. Pages that need no session
+// set meta.public.
+import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
+import { session } from './session'
+
+const routes: RouteRecordRaw[] = [
+  { path: '/', redirect: '/customers' },
+  { path: '/sign-in', component: () => import('./pages/SignIn.vue'), meta: { public: true, title: 'Sign in' } },
+  { path: '/customers', component: () => import('./pages/Customers.vue'), meta: { title: 'Customers' } },
+  { path: '/:rest(.*)*', component: () => import('./pages/NotFound.vue'), meta: { title: 'Not found' } },
+]
+
+export const router = createRouter({ history: createWebHistory(), routes })
+
+router.beforeEach(async (to) => {
+  if (to.meta.public) return true
+  if (!session.signedIn()) return { path: '/sign-in', query: { next: to.fullPath } }
+  if (!session.state.me && !(await session.loadMe())) return { path: '/sign-in', query: { next: to.fullPath } }
+  return true
+})
+
+router.afterEach((to) => {
+  const t = to.meta.title as string | undefined
+  document.title = t ? `${t} · Abacus` : 'Abacus'
+})
