@@ -80,19 +80,25 @@ try {
   await shot('01-sign-in')
 
   // A wrong password shows the server's message.
-  expected.add('/api/v1/auth/login')
+  expected.add('/api/v1/auth/session')
   await page.getByLabel('E-mail').fill(email)
   await page.getByLabel('Password').fill('not the password')
   await page.getByRole('button', { name: 'Sign in' }).click()
   await page.getByRole('alert').waitFor()
   check((await page.getByRole('alert').innerText()).includes('e-mail or password is wrong'), 'a wrong password shows the problem detail')
   await shot('02-sign-in-failed')
-  expected.delete('/api/v1/auth/login')
+  expected.delete('/api/v1/auth/session')
 
   await page.getByLabel('Password').fill(password)
   await page.getByRole('button', { name: 'Sign in' }).click()
   await page.waitForURL((u) => u.pathname === '/customers')
   check(new URL(page.url()).searchParams.get('search') === 'a', 'after sign-in the page asked first opens, with its filter')
+  const cookies = await context.cookies()
+  const byName = Object.fromEntries(cookies.map((c) => [c.name, c]))
+  check(byName.abacus_access?.httpOnly && byName.abacus_refresh?.httpOnly && byName.abacus_access.sameSite === 'Strict',
+    'the session is in HttpOnly, SameSite=Strict cookies')
+  const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie)
+  check(!stored.includes(byName.abacus_access.value) && !stored.includes('rt_'), 'no script-readable storage holds a token')
 
   // The customers list: frame, search in the URL, pagination.
   step = 'customers'

@@ -1,39 +1,32 @@
 // The signed-in staff member. Pages read `session.state`; the API client
-// asks it for credentials. Sign-in uses the existing staff identity
-// (POST /api/v1/auth/login, with the MFA step when the account has it).
+// asks it for the headers a request needs. The session lives in cookies
+// the server sets (POST /api/v1/auth/session): the tokens are HttpOnly, so
+// no script can read them; the readable abacus_csrf cookie is echoed in
+// X-CSRF-Token on every state-changing request, which the server requires.
 import { reactive } from 'vue'
-import type { Me, Tokens } from './api/types'
+import type { BrowserSession, Me } from './api/types'
 import { api, ApiError } from './api/client'
-
-const storageKey = 'abacus.session'
 
 interface State {
   me: Me | null
-  tokens: Tokens | null
 }
 
-const state = reactive<State>({ me: null, tokens: load() })
+const state = reactive<State>({ me: null })
 
-function load(): Tokens | null {
-  try {
-    const raw = sessionStorage.getItem(storageKey)
-    return raw ? (JSON.parse(raw) as Tokens) : null
-  } catch {
-    return null
-  }
+function csrfToken(): string {
+  const m = document.cookie.match(/(?:^|;\s*)abacus_csrf=([^;]+)/)
+  return m ? decodeURIComponent(m[1]) : ''
 }
 
-function save(t: Tokens | null) {
-  state.tokens = t
-  if (t) sessionStorage.setItem(storageKey, JSON.stringify(t))
-  else sessionStorage.removeItem(storageKey)
-}
+const safe = new Set(['GET', 'HEAD', 'OPTIONS'])
 
-async function postJSON<T>(path: string, body: unknown): Promise<{ ok: boolean; status: number; data: T }> {
+async function send<T>(method: string, path: string, body?: unknown): Promise<{ ok: boolean; status: number; data: T }> {
+  const headers: Record<string, string> = { Accept: 'application/json', ...session.authHeaders(method) }
+  if (body !== undefined) headers['Content-Type'] = 'application/json'
   const res = await fetch(path, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-    body: JSON.stringify(body),
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
     credentials: 'same-origin',
   })
   const data = res.status === 204 ? (undefined as T) : ((await res.json().catch(() => ({}))) as T)
@@ -45,42 +38,35 @@ let refreshing: Promise<boolean> | null = null
 export const session = {
   state,
 
+  /** Whether the browser holds a session (it may still have expired). */
   signedIn(): boolean {
-    return state.tokens !== null
+    return csrfToken() !== ''
   },
 
-  /** Headers that carry the session on an API request. */
-  authHeaders(_method: string): Record<string, string> {
-    return state.tokens ? { Authorization: `Bearer ${state.tokens.access_token}` } : {}
+  /** Headers that a request with method needs besides the cookies. */
+  authHeaders(method: string): Record<string, string> {
+    const t = csrfToken()
+    return t && !safe.has(method.toUpperCase()) ? { 'X-CSRF-Token': t } : {}
   },
 
   /** Signs in; throws the problem (mfa_required, invalid_credentials…) as an ApiError. */
   async signIn(email: string, password: string, totpCode?: string): Promise<void> {
-    const r = await postJSON<Tokens>('/api/v1/auth/login', { email, password, ...(totpCode ? { totp_code: totpCode } : {}) })
+    const r = await send<BrowserSession>('POST', '/api/v1/auth/session', { email, password, ...(totpCode ? { totp_code: totpCode } : {}) })
     if (!r.ok) throw new ApiError({ status: r.status, ...(r.data as object) })
-    save(r.data)
     await session.loadMe()
   },
 
-  /** Exchanges the refresh token once for all concurrent callers; false ends the session. */
+  /** Rotates the session once for all concurrent callers; false means it has ended. */
   refresh(): Promise<boolean> {
     refreshing ??= (async () => {
-      const t = state.tokens
-      if (!t) return false
-      const r = await postJSON<Tokens>('/api/v1/auth/refresh', { refresh_token: t.refresh_token }).catch(() => null)
-      if (!r?.ok) {
-        save(null)
-        state.me = null
-        return false
-      }
-      save(r.data)
-      return true
+      const r = await send('POST', '/api/v1/auth/session/refresh').catch(() => null)
+      if (!r?.ok) state.me = null
+      return !!r?.ok
     })().finally(() => (refreshing = null))
     return refreshing
   },
 
   async loadMe(): Promise<Me | null> {
-    if (!state.tokens) return null
     try {
       state.me = await api.get<Me>('/api/v1/me')
     } catch {
@@ -90,10 +76,8 @@ export const session = {
   },
 
   async signOut(): Promise<void> {
-    const t = state.tokens
-    save(null)
+    await send('DELETE', '/api/v1/auth/session').catch(() => undefined)
     state.me = null
-    if (t) await postJSON('/api/v1/auth/logout', { refresh_token: t.refresh_token }).catch(() => undefined)
   },
 
   tenantName(): string {

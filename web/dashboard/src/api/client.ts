@@ -58,6 +58,7 @@ export interface RequestOptions {
   query?: Query
   body?: unknown
   signal?: AbortSignal
+  retried?: boolean
 }
 
 function url(path: string, query?: Query): string {
@@ -80,9 +81,10 @@ async function problemOf(res: Response): Promise<ApiError> {
 }
 
 /**
- * request calls the API with the session's credentials. A 401 ends the
- * session (the router then shows the sign-in page); any other failure is
- * thrown as an ApiError.
+ * request calls the API with the session's cookies (and the CSRF header
+ * on state-changing methods). An expired access cookie is refreshed once;
+ * every failure is thrown as an ApiError (a 401 then means the session has
+ * ended: the router's guard shows the sign-in page on the next navigation).
  */
 export async function request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
   const headers: Record<string, string> = { Accept: 'application/json' }
@@ -101,9 +103,9 @@ export async function request<T>(method: string, path: string, opts: RequestOpti
     if (e instanceof DOMException && e.name === 'AbortError') throw e
     throw new ApiError({ status: 0, code: 'network_error', detail: 'Abacus did not answer; check your connection and try again.' })
   }
-  if (res.status === 401 && session.signedIn()) {
-    const refreshed = await session.refresh()
-    if (refreshed) return request<T>(method, path, opts)
+  if (res.status === 401 && session.signedIn() && !opts.retried) {
+    // The access cookie lasts 15 minutes: rotate the session once and retry.
+    if (await session.refresh()) return request<T>(method, path, { ...opts, retried: true })
   }
   if (!res.ok) throw await problemOf(res)
   if (res.status === 204) return undefined as T

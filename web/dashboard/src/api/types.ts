@@ -23,13 +23,10 @@ export interface Me {
   memberships?: Membership[]
 }
 
-export interface Tokens {
-  access_token: string
-  refresh_token: string
-  token_type: string
-  expires_in: number
+export interface BrowserSession {
   tenant_id: string
   session_id: string
+  expires_in: number
 }
 
 export interface Address {
