@@ -70,5 +70,6 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	})
 	registerAuthRoutes(s, svc)
 	registerBrowserRoutes(s, svc)
+	registerSetupRoute(s, svc)
 	registerPages(s, svc)
 }

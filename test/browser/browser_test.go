@@ -10,13 +10,13 @@
 package browser_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,12 +43,11 @@ func TestDashboardInChromium(t *testing.T) {
 		a.call(t, "POST", "/api/v1/customers", a.key, map[string]string{"name": fmt.Sprintf("Zephyr Labs %d", i+1), "currency": "EUR"}, nil)
 	}
 	email, password := "owner@demo.test", "correct horse battery staple 42"
-	a.addStaff(t, email, password)
 
 	shots := screenshotDir(t)
 	cmd := exec.Command(node, "dashboard_test.mjs")
 	cmd.Env = append(os.Environ(), "ABACUS_URL="+a.base, "ABACUS_EMAIL="+email, "ABACUS_PASSWORD="+password,
-		"CHROMIUM="+browser, "SCREENSHOTS="+shots)
+		"CHROMIUM="+browser, "SCREENSHOTS="+shots, "ABACUS_SETUP_LINK="+a.setupLink)
 	out, err := cmd.CombinedOutput()
 	t.Logf("node dashboard_test.mjs (screenshots in %s):\n%s", shots, out)
 	if err != nil {
@@ -108,6 +107,7 @@ func screenshotDir(t *testing.T) string {
 
 type server struct {
 	base, key string
+	setupLink string // printed by the first start: creates the owner
 }
 
 func startAbacus(t *testing.T) server {
@@ -118,39 +118,17 @@ func startAbacus(t *testing.T) server {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	a := app.New(cfg, app.Options{Version: "browser-test", Log: slog.New(slog.DiscardHandler)})
+	var out bytes.Buffer
+	a := app.New(cfg, app.Options{Version: "browser-test", Log: slog.New(slog.DiscardHandler), Out: &out})
 	if err := a.Start(context.Background()); err != nil {
 		t.Fatalf("starting abacus: %v", err)
 	}
 	t.Cleanup(func() { _ = a.Stop(context.Background()) })
-	return server{base: "http://" + a.Addr(), key: a.BootstrapKey}
-}
-
-// addStaff makes a staff account in the bootstrap tenant the way a team
-// does: an admin invites, the invitee follows the mailed link (read from
-// the mail outbox, as no SMTP server is configured) and sets a password.
-func (s server) addStaff(t *testing.T, email, password string) {
-	t.Helper()
-	s.call(t, "POST", "/api/v1/invitations", s.key, map[string]string{"email": email, "role": "admin"}, nil)
-	var mail struct {
-		Data []struct {
-			To, Text string
-		} `json:"data"`
+	link := regexp.MustCompile(`http://\S+/setup\?token=\S+`).FindString(out.String())
+	if link == "" {
+		t.Fatalf("the first start printed no setup link:\n%s", out.String())
 	}
-	s.call(t, "GET", "/api/v1/mail-outbox", s.key, nil, &mail)
-	var token string
-	for _, m := range mail.Data {
-		if m.To == email {
-			if u := regexp.MustCompile(`https?://\S+accept-invitation\?token=\S+`).FindString(m.Text); u != "" {
-				parsed, _ := url.Parse(u)
-				token = parsed.Query().Get("token")
-			}
-		}
-	}
-	if token == "" {
-		t.Fatalf("no invitation link mailed to %s: %+v", email, mail.Data)
-	}
-	s.call(t, "POST", "/api/v1/invitations/accept", "", map[string]string{"token": token, "password": password}, nil)
+	return server{base: "http://" + a.Addr(), key: a.BootstrapKey, setupLink: link}
 }
 
 func (s server) call(t *testing.T, method, path, key string, in, out any) {

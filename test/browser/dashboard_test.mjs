@@ -1,7 +1,8 @@
 // Drives the dashboard of a running Abacus in Chromium, as a person would,
 // and checks each page with axe-core. Run by browser_test.go, which starts
 // the server, seeds the demo data and passes:
-//   ABACUS_URL, ABACUS_EMAIL, ABACUS_PASSWORD  the server and its owner
+//   ABACUS_URL, ABACUS_EMAIL, ABACUS_PASSWORD  the server and its owner to be
+//   ABACUS_SETUP_LINK                          the link its first start printed
 //   CHROMIUM                                   the browser executable
 //   SCREENSHOTS                                where each page's PNG goes
 // Exits non-zero on the first failed check, printing what failed.
@@ -14,6 +15,7 @@ const base = must('ABACUS_URL')
 const email = must('ABACUS_EMAIL')
 const password = must('ABACUS_PASSWORD')
 const shots = must('SCREENSHOTS')
+const setupLink = must('ABACUS_SETUP_LINK')
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
 mkdirSync(shots, { recursive: true })
 
@@ -69,8 +71,30 @@ try {
     await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true })
   }
 
+  // A fresh install: the printed link creates the owner, who is then signed in.
+  step = 'setup'
+  await page.goto(setupLink)
+  await page.getByLabel('E-mail').fill(email)
+  await page.getByLabel('Password', { exact: true }).fill('password123')
+  await page.getByLabel('Repeat the password').fill('password123')
+  expected.add('/api/v1/auth/setup')
+  await page.getByRole('button', { name: 'Create account and sign in' }).click()
+  await page.locator('.field-error').first().waitFor()
+  check((await page.locator('.field-error').first().innerText()).length > 0, 'a common password is refused next to the password field')
+  expected.delete('/api/v1/auth/setup')
+  await audit('setup')
+  await shot('00-setup')
+  await page.getByLabel('Password', { exact: true }).fill(password)
+  await page.getByLabel('Repeat the password').fill(password)
+  await page.getByRole('button', { name: 'Create account and sign in' }).click()
+  await page.waitForURL((u) => u.pathname === '/customers')
+  check((await page.getByTestId('user').innerText()).includes(email), 'the setup link created the owner and signed them in')
+  await page.getByRole('button', { name: 'Sign out' }).click()
+  await page.waitForURL((u) => u.pathname === '/sign-in')
+
   // Signed out, any page leads to the sign-in form, which keeps the target.
   step = 'sign-in'
+  await context.clearCookies()
   const t0 = Date.now()
   await page.goto(`${base}/customers?search=a`)
   await page.getByLabel('E-mail').waitFor()

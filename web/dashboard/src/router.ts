@@ -7,6 +7,7 @@ import { session } from './session'
 const routes: RouteRecordRaw[] = [
   { path: '/', redirect: '/customers' },
   { path: '/sign-in', component: () => import('./pages/SignIn.vue'), meta: { public: true, title: 'Sign in' } },
+  { path: '/setup', component: () => import('./pages/Setup.vue'), meta: { public: true, title: 'Create the owner account' } },
   { path: '/customers', component: () => import('./pages/Customers.vue'), meta: { title: 'Customers' } },
   { path: '/:rest(.*)*', component: () => import('./pages/NotFound.vue'), meta: { title: 'Not found' } },
 ]

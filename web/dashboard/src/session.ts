@@ -56,6 +56,13 @@ export const session = {
     await session.loadMe()
   },
 
+  /** Creates the first owner from the setup link's token and signs it in. */
+  async setup(token: string, email: string, password: string): Promise<void> {
+    const r = await send<BrowserSession>('POST', '/api/v1/auth/setup', { token, email, password })
+    if (!r.ok) throw new ApiError({ status: r.status, ...(r.data as object) })
+    await session.loadMe()
+  },
+
   /** Rotates the session once for all concurrent callers; false means it has ended. */
   refresh(): Promise<boolean> {
     refreshing ??= (async () => {
