@@ -47,7 +47,7 @@ func TestDashboardInChromium(t *testing.T) {
 	shots := screenshotDir(t)
 	cmd := exec.Command(node, "dashboard_test.mjs")
 	cmd.Env = append(os.Environ(), "ABACUS_URL="+a.base, "ABACUS_EMAIL="+email, "ABACUS_PASSWORD="+password,
-		"CHROMIUM="+browser, "SCREENSHOTS="+shots, "ABACUS_SETUP_LINK="+a.setupLink)
+		"CHROMIUM="+browser, "SCREENSHOTS="+shots, "ABACUS_SETUP_LINK="+a.setupLink, "ABACUS_API_KEY="+a.key)
 	out, err := cmd.CombinedOutput()
 	t.Logf("node dashboard_test.mjs (screenshots in %s):\n%s", shots, out)
 	if err != nil {

@@ -3,6 +3,7 @@
 // the server, seeds the demo data and passes:
 //   ABACUS_URL, ABACUS_EMAIL, ABACUS_PASSWORD  the server and its owner to be
 //   ABACUS_SETUP_LINK                          the link its first start printed
+//   ABACUS_API_KEY                             its admin key (to send live usage)
 //   CHROMIUM                                   the browser executable
 //   SCREENSHOTS                                where each page's PNG goes
 // Exits non-zero on the first failed check, printing what failed.
@@ -16,6 +17,7 @@ const email = must('ABACUS_EMAIL')
 const password = must('ABACUS_PASSWORD')
 const shots = must('SCREENSHOTS')
 const setupLink = must('ABACUS_SETUP_LINK')
+const apiKey = must('ABACUS_API_KEY')
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
 mkdirSync(shots, { recursive: true })
 
@@ -87,7 +89,7 @@ try {
   await page.getByLabel('Password', { exact: true }).fill(password)
   await page.getByLabel('Repeat the password').fill(password)
   await page.getByRole('button', { name: 'Create account and sign in' }).click()
-  await page.waitForURL((u) => u.pathname === '/customers')
+  await page.waitForURL((u) => u.pathname === '/')
   check((await page.getByTestId('user').innerText()).includes(email), 'the setup link created the owner and signed them in')
   await page.getByRole('button', { name: 'Sign out' }).click()
   await page.waitForURL((u) => u.pathname === '/sign-in')
@@ -148,7 +150,10 @@ try {
   await page.getByLabel('Search').fill(word)
   await page.waitForURL((u) => u.searchParams.get('search') === word)
   await page.waitForFunction(
-    (w) => [...document.querySelectorAll('tbody tr')].every((tr) => tr.textContent.toLowerCase().includes(w.toLowerCase())),
+    (w) => {
+      const rows = [...document.querySelectorAll('tbody tr')]
+      return rows.length > 0 && rows.every((tr) => tr.textContent.toLowerCase().includes(w.toLowerCase()))
+    },
     word,
   )
   check((await page.locator('tbody tr').count()) >= 1, `searching "${word}" keeps only matching customers, and the URL holds the search`)
@@ -172,6 +177,116 @@ try {
   check(alert.includes('Request id') && /cursor/i.test(alert), 'a bad cursor shows the problem and the request id')
   await shot('06-customers-error')
   expected.delete('/api/v1/customers')
+
+  // Create a customer: the API's field messages appear next to the fields.
+  step = 'new-customer'
+  await page.goto(`${base}/customers`)
+  await page.getByRole('link', { name: 'New customer' }).click()
+  await page.getByLabel('Name').fill('Quokka Analytics GmbH')
+  await page.getByLabel('Currency').fill('EURO')
+  await page.getByLabel('Country').fill('DE')
+  expected.add('/api/v1/customers')
+  await page.getByRole('button', { name: 'Create customer' }).click()
+  const currencyError = page.locator('.field.invalid', { has: page.getByLabel('Currency') }).locator('.field-error')
+  await currencyError.waitFor()
+  check(/currency/i.test(await currencyError.innerText()) || (await currencyError.innerText()).length > 0, 'a bad currency is explained under the Currency field')
+  expected.delete('/api/v1/customers')
+  await audit('new-customer')
+  await shot('08-new-customer-invalid')
+  await page.getByLabel('Currency').fill('EUR')
+  await page.getByRole('button', { name: 'Create customer' }).click()
+  await page.waitForURL((u) => /^\/customers\/cus_/.test(u.pathname))
+  await page.getByRole('heading', { name: 'Quokka Analytics GmbH' }).waitFor()
+  await page.getByText('No subscription').waitFor()
+  check(true, 'the new customer opens on its page, with the empty states of its sections')
+  await shot('09-new-customer-detail')
+  await page.goto(`${base}/customers?search=Quokka`)
+  await page.locator('tbody tr').first().waitFor()
+  check((await page.locator('tbody tr').count()) === 1, 'the new customer is found by search')
+
+  // A demo customer with a subscription, an entitlement with a quota, invoices.
+  step = 'customer-detail'
+  await page.goto(`${base}/customers?search=${encodeURIComponent('Bäckerei')}`)
+  await page.locator('tbody tr td a').first().click()
+  await page.waitForURL((u) => /^\/customers\/cus_/.test(u.pathname))
+  await page.locator('section', { hasText: 'Subscriptions' }).locator('tbody tr').first().waitFor()
+  check(/active|trialing/.test(await page.locator('section', { hasText: 'Subscriptions' }).locator('tbody').innerText()), 'the customer page shows the subscription and its status')
+  await page.getByRole('meter').first().waitFor()
+  const bar = page.getByRole('meter').first()
+  check(/used/.test((await bar.getAttribute('aria-valuetext')) ?? ''), `an entitlement shows its usage against the quota (${await bar.getAttribute('aria-valuetext')})`)
+  await page.locator('section', { hasText: 'Invoices' }).locator('tbody tr').first().waitFor()
+  check(true, 'the customer page lists its invoices')
+  await page.getByText('Available credit').waitFor()
+  await audit('customer-detail')
+  await shot('10-customer-detail')
+
+  // Overview: counts, and usage sent now appears as a live rate.
+  step = 'overview'
+  const now = new Date().toISOString()
+  const batch = Array.from({ length: 120 }, (_, i) => ({
+    specversion: '1.0', id: `browser-live-${i}`, source: 'browser-test', type: 'browser_ping', subject: 'browser', time: now, data: {},
+  }))
+  const sent = await fetch(`${base}/api/v1/events`, {
+    method: 'POST', headers: { Authorization: `Bearer ${apiKey}`, 'Content-Type': 'application/cloudevents-batch+json' }, body: JSON.stringify(batch),
+  })
+  check(sent.status === 204 || sent.status === 202, `usage sent now (${sent.status})`)
+  await page.goto(`${base}/`)
+  await page.getByTestId('customers-count').waitFor()
+  check((await page.getByTestId('customers-count').innerText()).trim() === '26', `the overview counts the customers (${await page.getByTestId('customers-count').innerText()})`)
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid=usage-rate]')?.textContent?.replace(/[^0-9.]/g, '') ?? 0) > 0, null, { timeout: 60_000 })
+  check(true, `the usage sent appears as events per second (${await page.getByTestId('usage-rate').innerText()})`)
+  await page.waitForTimeout(5500) // a second sample draws the line
+  await audit('overview')
+  await shot('11-overview')
+
+  // Staff & API keys: create a key, shown once.
+  step = 'staff'
+  await page.getByRole('link', { name: 'Staff & API keys' }).click()
+  await page.getByRole('heading', { name: 'Members' }).waitFor()
+  await page.locator('section', { hasText: 'Members' }).getByText(email).first().waitFor()
+  await page.getByLabel('Name').fill('reporting')
+  await page.getByRole('button', { name: 'Create key' }).click()
+  await page.getByTestId('new-key').waitFor()
+  check((await page.getByTestId('new-key').innerText()).startsWith('abk_'), 'a new API key is shown once')
+  await page.getByLabel('E-mail').fill('sam@example.com')
+  await page.getByRole('button', { name: 'Send invitation' }).click()
+  await page.getByText('Invitation sent to sam@example.com').waitFor()
+  check(true, 'an invitation can be sent')
+  await audit('staff')
+  await shot('12-staff')
+
+  // Audit log with a filter in the URL.
+  step = 'audit'
+  await page.getByRole('link', { name: 'Audit log' }).click()
+  await page.locator('tbody tr').first().waitFor()
+  await page.getByLabel('Action').fill('api_key.created')
+  await page.getByRole('button', { name: 'Apply' }).click()
+  await page.waitForURL((u) => u.searchParams.get('action') === 'api_key.created')
+  await page.waitForFunction(() => {
+    const rows = [...document.querySelectorAll('tbody tr')]
+    return rows.length > 0 && rows.every((tr) => tr.textContent.includes('api_key.created'))
+  })
+  check((await page.locator('tbody tr').count()) >= 1, 'the audit log filters by action, held in the URL')
+  await audit('audit')
+  await shot('13-audit')
+
+  // Settings: a bad late window is explained under its field.
+  step = 'settings'
+  await page.getByRole('link', { name: 'Settings' }).click()
+  await page.getByLabel('Late-event window').waitFor()
+  await page.waitForFunction(() => document.querySelector('input[name=lateEventWindow]')?.value !== '')
+  await page.getByLabel('Late-event window').fill('forever')
+  expected.add('/api/v1/settings/metering')
+  await page.getByRole('button', { name: 'Save metering settings' }).click()
+  await page.locator('.field.invalid .field-error').first().waitFor()
+  check(true, 'a bad late-event window is explained under its field')
+  expected.delete('/api/v1/settings/metering')
+  await page.getByLabel('Late-event window').fill('1000h')
+  await page.getByRole('button', { name: 'Save metering settings' }).click()
+  await page.locator('section', { hasText: 'Metering' }).getByText('Saved.').waitFor()
+  check(true, 'the late-event window is saved')
+  await audit('settings')
+  await shot('14-settings')
 
   // Phone width: the navigation folds behind a button.
   step = 'phone'

@@ -6,5 +6,9 @@ export interface NavItem {
 }
 
 export const nav: NavItem[] = [
+  { to: '/', label: 'Overview' },
   { to: '/customers', label: 'Customers' },
+  { to: '/staff', label: 'Staff & API keys' },
+  { to: '/audit', label: 'Audit log' },
+  { to: '/settings', label: 'Settings' },
 ]

@@ -5,10 +5,15 @@ import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
 import { session } from './session'
 
 const routes: RouteRecordRaw[] = [
-  { path: '/', redirect: '/customers' },
+  { path: '/', component: () => import('./pages/Overview.vue'), meta: { title: 'Overview' } },
   { path: '/sign-in', component: () => import('./pages/SignIn.vue'), meta: { public: true, title: 'Sign in' } },
   { path: '/setup', component: () => import('./pages/Setup.vue'), meta: { public: true, title: 'Create the owner account' } },
   { path: '/customers', component: () => import('./pages/Customers.vue'), meta: { title: 'Customers' } },
+  { path: '/customers/new', component: () => import('./pages/NewCustomer.vue'), meta: { title: 'New customer' } },
+  { path: '/customers/:id', component: () => import('./pages/CustomerDetail.vue'), meta: { title: 'Customer' } },
+  { path: '/staff', component: () => import('./pages/Staff.vue'), meta: { title: 'Staff and API keys' } },
+  { path: '/audit', component: () => import('./pages/Audit.vue'), meta: { title: 'Audit log' } },
+  { path: '/settings', component: () => import('./pages/Settings.vue'), meta: { title: 'Settings' } },
   { path: '/:rest(.*)*', component: () => import('./pages/NotFound.vue'), meta: { title: 'Not found' } },
 ]
 

@@ -54,3 +54,146 @@ export interface Customer {
   created_at: string
   updated_at: string
 }
+
+export interface CustomerInput {
+  name: string
+  email?: string
+  external_id?: string
+  currency: string
+  address?: Address
+  tax_id?: string
+  timezone?: string
+}
+
+export interface Plan {
+  id: string
+  key: string
+  name: string
+}
+
+export interface Subscription {
+  id: string
+  customer_id: string
+  plan_id: string
+  version_id: string
+  status: string
+  quantity: string
+  timezone: string
+  started_at?: string
+  trial_end?: string
+  canceled_at?: string
+  ended_at?: string
+  current_period?: { start: string; end: string }
+  created_at: string
+}
+
+export interface Entitlement {
+  feature: string
+  kind: 'boolean' | 'static' | 'metered'
+  has_access: boolean
+  value?: unknown
+  limit: string | null
+  used?: string
+  remaining: string | null
+  enforcement?: string
+  subscription_id?: string
+  period_start?: string
+  period_end?: string
+}
+
+export interface Invoice {
+  id: string
+  customer_id: string
+  subscription_id?: string
+  status: string
+  number?: string
+  currency: string
+  total: string
+  amount_due: string
+  service_start?: string
+  service_end?: string
+  finalized_at?: string
+  due_at?: string
+  created_at: string
+}
+
+export interface CreditBalance {
+  customer_id: string
+  currency: string
+  available: string
+}
+
+export interface CreditEntry {
+  id: string
+  kind?: string
+  amount: string
+  currency: string
+  description?: string
+  expires_at?: string
+  created_at: string
+}
+
+export interface UsageEventRecord {
+  event: { id: string; source: string; type: string; subject: string; time: string }
+  ingestedAt: string
+}
+
+export interface Member {
+  user_id: string
+  email: string
+  role: string
+  created_at: string
+}
+
+export interface Invitation {
+  id: string
+  email: string
+  role: string
+  created_at: string
+  expires_at: string
+  accepted_at?: string
+  revoked_at?: string
+}
+
+export interface APIKey {
+  id: string
+  name: string
+  prefix: string
+  scopes: string[]
+  expires_at?: string
+  last_used_at?: string
+  revoked_at?: string
+  created_at: string
+}
+
+export interface CreatedAPIKey extends APIKey {
+  key: string
+}
+
+export interface AuditEvent {
+  id: string
+  action: string
+  actor_type: string
+  actor_id: string
+  target_type: string
+  target_id: string
+  ip: string
+  data?: Record<string, unknown>
+  created_at: string
+}
+
+export interface MeteringSettings {
+  lateEventWindow: string
+  default: boolean
+}
+
+export interface BillingSettings {
+  invoice_prefix: string
+  credit_note_prefix: string
+  grace_seconds: number
+  due_days: number
+  seller: Record<string, unknown>
+  payment_terms?: string
+  payment_means?: Record<string, unknown>
+  [k: string]: unknown
+}
