@@ -307,6 +307,32 @@ try {
   await page.keyboard.press('Tab')
   check((await page.evaluate(() => document.activeElement?.textContent)) === 'Skip to content', 'Tab first reaches "Skip to content"')
 
+  // First load of the start page, signed in, with an empty cache: time to
+  // the first figures, and the JavaScript it fetched (gzip, as sent).
+  step = 'first-load'
+  const fresh = await browser.newContext({ viewport: { width: 1280, height: 800 } })
+  await fresh.addCookies(await context.cookies())
+  const cold = await fresh.newPage()
+  let jsBytes = 0
+  const jsFiles = []
+  cold.on('response', async (r) => {
+    if (!r.url().endsWith('.js')) return
+    const n = Number((await r.allHeaders())['content-length'] ?? 0)
+    jsBytes += n
+    jsFiles.push(`${new URL(r.url()).pathname} ${n}`)
+  })
+  const t1 = Date.now()
+  await cold.goto(`${base}/`)
+  await cold.getByTestId('customers-count').waitFor()
+  const coldMs = Date.now() - t1
+  await cold.locator('.chart canvas').waitFor() // the chart library comes last
+  const nav = await cold.evaluate(() => JSON.stringify(performance.getEntriesByType('navigation')[0]?.toJSON()))
+  const loadEnd = Math.round(JSON.parse(nav).loadEventEnd)
+  console.log(`MEASURE first load of / (signed in, empty cache): ${coldMs} ms to the figures, load event at ${loadEnd} ms`)
+  console.log(`MEASURE JavaScript of the first page: ${jsBytes} bytes gzip in ${jsFiles.length} files: ${jsFiles.join(', ')}`)
+  check(jsBytes > 0 && jsBytes <= 300 * 1024, `the first page's JavaScript is at most 300 KB gzip (${(jsBytes / 1024).toFixed(1)} KB)`)
+  await fresh.close()
+
   step = 'sign-out'
   await page.getByRole('button', { name: 'Sign out' }).click()
   await page.waitForURL((u) => u.pathname === '/sign-in')
