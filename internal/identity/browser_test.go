@@ -9,10 +9,12 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
 	"github.com/abacusbilling/abacus/internal/httpapi"
+	"github.com/abacusbilling/abacus/internal/identity/totp"
 )
 
 // browser is a client with a cookie jar, as the dashboard's page is.
@@ -133,5 +135,34 @@ func TestBrowserSessionWithCookies(t *testing.T) {
 				t.Errorf("cookie over TLS without Secure: %q", line)
 			}
 		}
+	})
+}
+
+// TestBrowserSessionMFAStep: with TOTP on, the cookie sign-in asks for the
+// code (401 mfa_required, no cookie set) and accepts it as the token
+// sign-in does; MFA itself is enrolled through the cookie session.
+func TestBrowserSessionMFAStep(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		e := newEnv(t, d)
+		pw := "correct horse battery staple 10"
+		e.signup("bo@acme.test", pw, "Acme")
+		b := newBrowser(e)
+		login := `{"email":"bo@acme.test","password":"` + pw + `"}`
+		e.want(b.do("POST", "/api/v1/auth/session", login, false), 200)
+		en := e.want(b.do("POST", "/api/v1/me/mfa/totp/enroll", "", true), 200)
+		code, _ := totp.Default.Code(en.str(t, "secret"), e.clock.Now())
+		e.want(b.do("POST", "/api/v1/me/mfa/totp/confirm", `{"code":"`+code+`"}`, true), 200)
+		e.want(b.do("DELETE", "/api/v1/auth/session", "", true), 204)
+
+		r := b.do("POST", "/api/v1/auth/session", login, false)
+		e.problem(r, 401, "mfa_required")
+		if len(r.header.Values("Set-Cookie")) != 0 {
+			t.Fatalf("cookies set before the MFA step: %v", r.header.Values("Set-Cookie"))
+		}
+		e.clock.Advance(30 * time.Second)
+		code, _ = totp.Default.Code(en.str(t, "secret"), e.clock.Now())
+		e.want(b.do("POST", "/api/v1/auth/session", `{"email":"bo@acme.test","password":"`+pw+`","totp_code":"`+code+`"}`, false), 200)
+		e.want(b.do("GET", "/api/v1/me", "", false), 200)
 	})
 }

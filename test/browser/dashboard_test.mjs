@@ -11,6 +11,7 @@ import { chromium } from 'playwright-core'
 import { createRequire } from 'node:module'
 import { readFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { createHmac } from 'node:crypto'
 
 const base = must('ABACUS_URL')
 const email = must('ABACUS_EMAIL')
@@ -25,6 +26,19 @@ function must(name) {
   const v = process.env[name]
   if (!v) throw new Error(`${name} is not set`)
   return v
+}
+
+// totp is RFC 6238 (SHA-1, 6 digits, 30 s) for a base32 secret.
+function totp(secret, at = Date.now()) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
+  let bits = ''
+  for (const ch of secret.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, '0')
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)))
+  const counter = Buffer.alloc(8)
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)))
+  const h = createHmac('sha1', key).update(counter).digest()
+  const o = h[h.length - 1] & 0xf
+  return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, '0')
 }
 
 function check(ok, what) {
@@ -332,6 +346,36 @@ try {
   console.log(`MEASURE JavaScript of the first page: ${jsBytes} bytes gzip in ${jsFiles.length} files: ${jsFiles.join(', ')}`)
   check(jsBytes > 0 && jsBytes <= 300 * 1024, `the first page's JavaScript is at most 300 KB gzip (${(jsBytes / 1024).toFixed(1)} KB)`)
   await fresh.close()
+
+  // MFA: once the owner has TOTP, sign-in asks for the code.
+  step = 'mfa'
+  const secret = await page.evaluate(async () => {
+    const csrf = document.cookie.match(/abacus_csrf=([^;]+)/)[1]
+    const r = await fetch('/api/v1/me/mfa/totp/enroll', { method: 'POST', headers: { 'X-CSRF-Token': csrf } })
+    return (await r.json()).secret
+  })
+  const confirmed = await page.evaluate(async (code) => {
+    const csrf = document.cookie.match(/abacus_csrf=([^;]+)/)[1]
+    const r = await fetch('/api/v1/me/mfa/totp/confirm', { method: 'POST', headers: { 'X-CSRF-Token': csrf, 'Content-Type': 'application/json' }, body: JSON.stringify({ code }) })
+    return r.status
+  }, totp(secret))
+  check(confirmed === 200, 'TOTP enrolled for the owner')
+  await page.getByRole('button', { name: 'Sign out' }).click()
+  await page.waitForURL((u) => u.pathname === '/sign-in')
+  await page.getByLabel('E-mail').fill(email)
+  await page.getByLabel('Password').fill(password)
+  expected.add('/api/v1/auth/session')
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByLabel('Authentication code').waitFor()
+  expected.delete('/api/v1/auth/session')
+  await audit('sign-in-mfa')
+  await shot('15-sign-in-mfa')
+  // A code is used once per 30 s step: wait for the next step's code.
+  await page.waitForTimeout(30_000 - (Date.now() % 30_000) + 1000)
+  await page.getByLabel('Authentication code').fill(totp(secret))
+  await page.getByRole('button', { name: 'Verify' }).click()
+  await page.waitForURL((u) => u.pathname === '/')
+  check((await page.getByTestId('user').innerText()).includes(email), 'with MFA, sign-in asks for the code and then signs in')
 
   step = 'sign-out'
   await page.getByRole('button', { name: 'Sign out' }).click()
