@@ -21,8 +21,8 @@ import (
 //	DELETE /api/v1/auth/session          sign out
 //
 // Each sets three cookies (httpapi.AccessCookie, RefreshCookie, CSRFCookie):
-// the access and refresh tokens HttpOnly and SameSite=Strict, the refresh
-// token sent only to this path, Secure when the request came over TLS
+// the access and refresh tokens HttpOnly and SameSite=Strict, the access
+// token sent only under /api/, the refresh token only to this path, Secure when the request came over TLS
 // (or through a proxy saying X-Forwarded-Proto: https). The CSRF cookie
 // is readable: the dashboard echoes it in X-CSRF-Token, which httpapi
 // requires on every state-changing request a session cookie authenticates.
@@ -48,6 +48,11 @@ type cookieMeta struct {
 }
 
 const browserSessionPath = "/api/v1/auth/session"
+
+// accessCookiePath keeps the access token to the API: the hosted pages
+// (/reset-password…) post plain forms, which must not look like a
+// cookie-authenticated request needing the CSRF header.
+const accessCookiePath = "/api/"
 
 func registerBrowserRoutes(s *httpapi.Server, svc *Service) {
 	tags := []string{"Authentication"}
@@ -101,7 +106,7 @@ func (s *Service) sessionCookies(t Tokens, secure bool) *sessionOut {
 	refreshAge := int(s.a.opt.refresh / time.Second)
 	return &sessionOut{
 		SetCookie: []http.Cookie{
-			sessionCookie(httpapi.AccessCookie, t.AccessToken, "/", t.ExpiresIn, true, secure),
+			sessionCookie(httpapi.AccessCookie, t.AccessToken, accessCookiePath, t.ExpiresIn, true, secure),
 			sessionCookie(httpapi.RefreshCookie, t.RefreshToken, browserSessionPath, refreshAge, true, secure),
 			sessionCookie(httpapi.CSRFCookie, newCSRFToken(), "/", refreshAge, false, secure),
 		},
@@ -111,7 +116,7 @@ func (s *Service) sessionCookies(t Tokens, secure bool) *sessionOut {
 
 func clearedCookies(secure bool) []http.Cookie {
 	return []http.Cookie{
-		sessionCookie(httpapi.AccessCookie, "", "/", -1, true, secure),
+		sessionCookie(httpapi.AccessCookie, "", accessCookiePath, -1, true, secure),
 		sessionCookie(httpapi.RefreshCookie, "", browserSessionPath, -1, true, secure),
 		sessionCookie(httpapi.CSRFCookie, "", "/", -1, false, secure),
 	}

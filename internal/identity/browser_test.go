@@ -109,6 +109,11 @@ func TestBrowserSessionWithCookies(t *testing.T) {
 		e.want(b.do("POST", "/api/v1/api-keys", `{"name":"x","scopes":["read"]}`, true, "Origin", e.url), 201)
 		e.problem(b.do("POST", "/api/v1/auth/session/refresh", "", false), 403, "csrf_failed")
 
+		// The hosted pages' plain forms are not API calls: no session cookie reaches them.
+		if r := b.do("POST", "/verify-email", "", false, "Content-Type", "application/x-www-form-urlencoded"); r.status == 403 {
+			t.Errorf("a hosted page's form is refused for a signed-in browser: %d %s", r.status, r.body)
+		}
+
 		// Refresh rotates the refresh cookie; the old token is then reuse.
 		old := b.cookie(httpapi.RefreshCookie).Value
 		e.want(b.do("POST", "/api/v1/auth/session/refresh", "", true), 200)
