@@ -312,6 +312,17 @@ try {
   check(await page.locator('nav#nav').isVisible(), 'the Menu button opens it')
   await audit('customers-phone')
   await shot('07-customers-phone')
+  await page.goto(`${base}/customers?search=${encodeURIComponent('Bäckerei')}`)
+  await page.locator('tbody tr td a').first().click()
+  await page.getByRole('meter').first().waitFor()
+  await audit('customer-detail-phone')
+  await shot('16-customer-detail-phone')
+  await page.goto(`${base}/`)
+  await page.getByTestId('customers-count').waitFor()
+  await page.locator('.chart canvas').waitFor()
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
+  check(overflow <= 0, `the overview fits the phone's width (overflow ${overflow} px)`)
+  await shot('17-overview-phone')
   await page.setViewportSize({ width: 1280, height: 800 })
 
   // Keyboard: the skip link is the first stop and moves to the content.
