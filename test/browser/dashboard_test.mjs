@@ -266,6 +266,13 @@ try {
   await page.getByRole('button', { name: 'Send invitation' }).click()
   await page.getByText('Invitation sent to sam@example.com').waitFor()
   check(true, 'an invitation can be sent')
+  expected.add('/api/v1/members/')
+  await page.getByLabel(`Role of ${email}`).selectOption('admin')
+  await page.getByRole('alert').first().waitFor()
+  const lastOwner = await page.getByRole('alert').first().innerText()
+  check(/owner/i.test(lastOwner), `the last owner cannot demote themselves: "${lastOwner.split('\n')[0]}"`)
+  await page.waitForFunction((e) => document.querySelector(`select[aria-label="Role of ${e}"]`)?.value === 'owner', email)
+  expected.delete('/api/v1/members/')
   await audit('staff')
   await shot('12-staff')
 
