@@ -105,7 +105,7 @@ try {
   await page.getByRole('button', { name: 'Create account and sign in' }).click()
   await page.waitForURL((u) => u.pathname === '/')
   check((await page.getByTestId('user').innerText()).includes(email), 'the setup link created the owner and signed them in')
-  await page.getByRole('button', { name: 'Sign out' }).click()
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click()
   await page.waitForURL((u) => u.pathname === '/sign-in')
 
   // Signed out, any page leads to the sign-in form, which keeps the target.
@@ -367,18 +367,18 @@ try {
 
   // MFA: once the owner has TOTP, sign-in asks for the code.
   step = 'mfa'
-  const secret = await page.evaluate(async () => {
-    const csrf = document.cookie.match(/abacus_csrf=([^;]+)/)[1]
-    const r = await fetch('/api/v1/me/mfa/totp/enroll', { method: 'POST', headers: { 'X-CSRF-Token': csrf } })
-    return (await r.json()).secret
-  })
-  const confirmed = await page.evaluate(async (code) => {
-    const csrf = document.cookie.match(/abacus_csrf=([^;]+)/)[1]
-    const r = await fetch('/api/v1/me/mfa/totp/confirm', { method: 'POST', headers: { 'X-CSRF-Token': csrf, 'Content-Type': 'application/json' }, body: JSON.stringify({ code }) })
-    return r.status
-  }, totp(secret))
-  check(confirmed === 200, 'TOTP enrolled for the owner')
-  await page.getByRole('button', { name: 'Sign out' }).click()
+  await page.getByTestId('user').click()
+  await page.getByRole('heading', { name: 'My account' }).waitFor()
+  await page.locator('section', { hasText: 'Sessions' }).getByText('this browser').waitFor()
+  await page.getByRole('button', { name: 'Set up two-factor sign-in' }).click()
+  const secret = (await page.getByTestId('totp-secret').innerText()).trim()
+  await page.getByLabel('Code').fill(totp(secret))
+  await page.getByRole('button', { name: 'Turn on' }).click()
+  await page.getByText('Store these recovery codes now').waitFor()
+  check((await page.locator('.codes li').count()) === 10, 'TOTP set up from My account, with 10 recovery codes shown once')
+  await audit('account')
+  await shot('18-account')
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click()
   await page.waitForURL((u) => u.pathname === '/sign-in')
   await page.getByLabel('E-mail').fill(email)
   await page.getByLabel('Password').fill(password)
@@ -396,7 +396,7 @@ try {
   check((await page.getByTestId('user').innerText()).includes(email), 'with MFA, sign-in asks for the code and then signs in')
 
   step = 'sign-out'
-  await page.getByRole('button', { name: 'Sign out' }).click()
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click()
   await page.waitForURL((u) => u.pathname === '/sign-in')
   await page.goto(`${base}/customers`)
   await page.waitForURL((u) => u.pathname === '/sign-in')

@@ -13,6 +13,7 @@ const routes: RouteRecordRaw[] = [
   { path: '/customers/:id', component: () => import('./pages/CustomerDetail.vue'), meta: { title: 'Customer' } },
   { path: '/staff', component: () => import('./pages/Staff.vue'), meta: { title: 'Staff and API keys' } },
   { path: '/audit', component: () => import('./pages/Audit.vue'), meta: { title: 'Audit log' } },
+  { path: '/account', component: () => import('./pages/Account.vue'), meta: { title: 'My account' } },
   { path: '/settings', component: () => import('./pages/Settings.vue'), meta: { title: 'Settings' } },
   { path: '/:rest(.*)*', component: () => import('./pages/NotFound.vue'), meta: { title: 'Not found' } },
 ]

@@ -10,7 +10,8 @@ export interface Membership {
 export interface User {
   id: string
   email: string
-  name?: string
+  email_verified?: boolean
+  mfa_enabled?: boolean
 }
 
 export interface Me {
@@ -196,4 +197,20 @@ export interface BillingSettings {
   payment_terms?: string
   payment_means?: Record<string, unknown>
   [k: string]: unknown
+}
+
+export interface Session {
+  id: string
+  tenant_id: string
+  ip: string
+  user_agent: string
+  created_at: string
+  last_used_at: string
+  expires_at: string
+  current: boolean
+}
+
+export interface TOTPEnrollment {
+  secret: string
+  provisioning_uri: string
 }
