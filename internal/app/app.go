@@ -239,6 +239,28 @@ func (a *App) bootstrap(ctx context.Context) error {
 	if a.Config.Bootstrap.APIKey == "" {
 		fmt.Fprintf(a.Out, "\nCreated tenant %s and an admin API key. It is shown only this once; store it now:\n\n    %s\n\n", t.ID, key)
 	}
+	return a.bootstrapOwner(ctx, t.ID)
+}
+
+// bootstrapOwner gives the fresh tenant its first person: the owner named
+// by bootstrap.admin_email and admin_password, or else a one-time link to
+// the dashboard's setup page, printed once like the key.
+func (a *App) bootstrapOwner(ctx context.Context, tenant string) error {
+	b := a.Config.Bootstrap
+	if b.AdminEmail != "" {
+		if err := a.Identity.CreateOwner(ctx, tenant, b.AdminEmail, b.AdminPassword); err != nil {
+			return fmt.Errorf("creating the owner account (bootstrap.admin_email, bootstrap.admin_password): %w", err)
+		}
+		a.Log.Info("created the owner account from bootstrap.admin_email", "tenant_id", tenant)
+		return nil
+	}
+	link, err := a.Identity.SetupLink(ctx, tenant)
+	if err != nil {
+		return fmt.Errorf("creating the setup link: %w", err)
+	}
+	a.Log.Info("printed a one-time link that creates the first owner account", "tenant_id", tenant)
+	fmt.Fprintf(a.Out, "Open this link to create the first owner account of the dashboard (it works once, for %d days):\n\n    %s\n\n",
+		int(identity.SetupTokenTTL.Hours()/24), link)
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/abacusbilling/abacus/internal/billing"
 	"github.com/abacusbilling/abacus/internal/catalog"
+	"github.com/abacusbilling/abacus/internal/dashboard"
 	"github.com/abacusbilling/abacus/internal/identity"
 	"github.com/abacusbilling/abacus/internal/metering"
 	"github.com/abacusbilling/abacus/internal/metering/usage"
@@ -34,7 +35,7 @@ func Registry() []Role {
 	return []Role{
 		{
 			Name: "api",
-			Doc:  "the management API: API keys and identity, meters and usage queries, customers, plans, subscriptions, entitlements, invoices",
+			Doc:  "the management API: API keys and identity, meters and usage queries, customers, plans, subscriptions, entitlements, invoices; the dashboard at /",
 			Build: func(_ context.Context, a *App) (service.Service, error) {
 				identity.RegisterRoutes(a.HTTP, a.Identity)
 				m := a.modules()
@@ -43,6 +44,11 @@ func Registry() []Role {
 				billing.RegisterRoutes(a.HTTP, m.billing)
 				usage.RegisterRoutes(a.HTTP, m.usage)
 				outbox.RegisterRoutes(a.HTTP)
+				ui, err := dashboard.New()
+				if err != nil {
+					return nil, err
+				}
+				dashboard.Register(a.HTTP, ui)
 				return nil, nil
 			},
 		},

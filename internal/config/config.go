@@ -100,6 +100,10 @@ type Outbox struct {
 // Bootstrap configures what the first start on empty data creates.
 type Bootstrap struct {
 	APIKey string `key:"api_key" secret:"true" help:"admin API key to create on empty data (default: generated and printed once)"`
+	// The first owner account, for automation; without it the first start
+	// prints a one-time link to the dashboard that creates one.
+	AdminEmail    string `key:"admin_email" help:"e-mail of the owner account to create on empty data (with admin_password; default: print a one-time setup link)"`
+	AdminPassword string `key:"admin_password" secret:"true" help:"password of that owner account (8 to 128 characters, not a common one)"`
 }
 
 // SMTP configures outgoing mail (verification, password reset,
@@ -271,6 +275,14 @@ func (c *Config) Validate() error {
 	}
 	if k := c.Bootstrap.APIKey; k != "" && (!strings.HasPrefix(k, "abk_") || len(k) < 24) {
 		add("bootstrap.api_key", "[redacted]", "must start with abk_ and be at least 24 characters")
+	}
+	if (c.Bootstrap.AdminEmail == "") != (c.Bootstrap.AdminPassword == "") {
+		add("bootstrap.admin_email", c.Bootstrap.AdminEmail, "set bootstrap.admin_email and bootstrap.admin_password together, or neither")
+	}
+	if e := c.Bootstrap.AdminEmail; e != "" {
+		if a, err := mail.ParseAddress(e); err != nil || a.Address != strings.TrimSpace(e) {
+			add("bootstrap.admin_email", e, "must be a plain e-mail address such as owner@example.com")
+		}
 	}
 	if c.SMTP.URL != "" {
 		if u, err := url.Parse(c.SMTP.URL); err != nil || u.Scheme != "smtp" || u.Hostname() == "" {

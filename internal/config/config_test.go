@@ -158,3 +158,28 @@ func TestAppURL(t *testing.T) {
 		t.Fatalf("got %v, want an error naming identity.app_url", err)
 	}
 }
+
+func TestBootstrapOwnerSettings(t *testing.T) {
+	t.Parallel()
+	cfg, err := load(t, nil, []string{"ABACUS_BOOTSTRAP_ADMIN_EMAIL=owner@example.com", "ABACUS_BOOTSTRAP_ADMIN_PASSWORD=Tr0ub4dor&3-horse"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Bootstrap.AdminEmail != "owner@example.com" || cfg.Bootstrap.AdminPassword != "Tr0ub4dor&3-horse" {
+		t.Fatalf("bootstrap %+v", cfg.Bootstrap)
+	}
+	var b strings.Builder
+	Print(&b, &cfg)
+	if strings.Contains(b.String(), "Tr0ub4dor") {
+		t.Fatalf("the admin password is printed:\n%s", b.String())
+	}
+	for _, env := range [][]string{
+		{"ABACUS_BOOTSTRAP_ADMIN_EMAIL=owner@example.com"},
+		{"ABACUS_BOOTSTRAP_ADMIN_PASSWORD=Tr0ub4dor&3-horse"},
+		{"ABACUS_BOOTSTRAP_ADMIN_EMAIL=Owner <owner@example.com>", "ABACUS_BOOTSTRAP_ADMIN_PASSWORD=Tr0ub4dor&3-horse"},
+	} {
+		if _, err := load(t, nil, env); err == nil || !strings.Contains(err.Error(), "bootstrap.admin_email") {
+			t.Errorf("%v: got %v, want a problem naming bootstrap.admin_email", env, err)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -46,6 +48,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 // instead of the mux's plain text, and a known path asked with another
 // method a 405 listing the methods it has in Allow.
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	if s.pages != nil && isPageNavigation(r) {
+		s.pages.ServeHTTP(w, r)
+		return
+	}
 	if allow := s.allowedMethods(r); len(allow) > 0 {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		WriteProblem(w, r, newProblem(http.StatusMethodNotAllowed, "method_not_allowed",
@@ -54,6 +60,21 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	}
 	WriteProblem(w, r, newProblem(http.StatusNotFound, "route_not_found",
 		fmt.Sprintf("no route for %s %s; see /docs for the API", r.Method, r.URL.Path)))
+}
+
+// isPageNavigation reports whether r is a browser asking for a page (GET or
+// HEAD accepting text/html) at a path outside the API's namespaces, which
+// always answer problem+json.
+func isPageNavigation(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	for _, p := range []string{"/api/", "/oauth/", "/.well-known/"} {
+		if strings.HasPrefix(r.URL.Path, p) {
+			return false
+		}
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
 // allowedMethods returns the methods whose routes match r's path. Only
@@ -277,7 +298,7 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 func (s *Server) identify(ctx context.Context, r *http.Request, x *exchange) context.Context {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return ctx
+		return s.identifyCookie(ctx, r, x)
 	}
 	scheme, token, ok := strings.Cut(h, " ")
 	if ok && strings.EqualFold(scheme, "Basic") {
@@ -306,6 +327,70 @@ func (s *Server) identify(ctx context.Context, r *http.Request, x *exchange) con
 	}
 	x.p = p // lets the access log line name the tenant
 	return abacus.WithPrincipal(ctx, p)
+}
+
+// identifyCookie authenticates a browser session: without an
+// Authorization header, the access token may come in AccessCookie (set by
+// identity's browser sign-in). A cookie is sent by the browser whoever
+// made the page, so a state-changing request carrying a session cookie
+// must prove it comes from the dashboard (CSRFProblem).
+func (s *Server) identifyCookie(ctx context.Context, r *http.Request, x *exchange) context.Context {
+	if p := CSRFProblem(r); p != nil {
+		x.refuse = func(w http.ResponseWriter, r *http.Request) { WriteProblem(w, r, p) }
+		return ctx
+	}
+	c, err := r.Cookie(AccessCookie)
+	if err != nil || c.Value == "" || s.auth == nil {
+		return ctx
+	}
+	p, err := s.auth(ctx, c.Value)
+	if err != nil {
+		x.refuse = func(w http.ResponseWriter, r *http.Request) { WriteError(w, r, s.log, err) }
+		return ctx
+	}
+	x.p = p
+	return abacus.WithPrincipal(ctx, p)
+}
+
+// Cookies of a browser session (see identity's /api/v1/auth/session).
+const (
+	AccessCookie  = "abacus_access"  // the access token; HttpOnly
+	RefreshCookie = "abacus_refresh" // the refresh token; HttpOnly, sent to /api/v1/auth/session only
+	CSRFCookie    = "abacus_csrf"    // readable by the dashboard, which echoes it in CSRFHeader
+	CSRFHeader    = "X-CSRF-Token"
+)
+
+// CSRFProblem returns a 403 csrf_failed problem for a state-changing
+// request (not GET, HEAD or OPTIONS) that carries a session cookie and no
+// Authorization header, unless it repeats the CSRFCookie value in
+// CSRFHeader (double submit: another site can make the browser send the
+// cookies but can neither read them nor set the header) and, when the
+// browser names the page's Origin, that origin is this host. Nil otherwise.
+func CSRFProblem(r *http.Request) *Problem {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	if r.Header.Get("Authorization") != "" || (!hasCookie(r, AccessCookie) && !hasCookie(r, RefreshCookie)) {
+		return nil
+	}
+	c, err := r.Cookie(CSRFCookie)
+	sent := r.Header.Get(CSRFHeader)
+	if err != nil || len(c.Value) < 16 || subtle.ConstantTimeCompare([]byte(c.Value), []byte(sent)) != 1 {
+		return newProblem(http.StatusForbidden, "csrf_failed",
+			"this request carries the session cookie but not its "+CSRFHeader+" header; reload the dashboard and try again")
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		if u, err := url.Parse(o); err != nil || u.Host != r.Host {
+			return newProblem(http.StatusForbidden, "csrf_failed", "this request comes from another site ("+o+"); it was refused")
+		}
+	}
+	return nil
+}
+
+func hasCookie(r *http.Request, name string) bool {
+	c, err := r.Cookie(name)
+	return err == nil && c.Value != ""
 }
 
 // authenticate refuses a request whose credentials identify found bad.

@@ -75,6 +75,8 @@ type Server struct {
 	checks map[string]func(context.Context) error
 	routes map[string]abacus.Scope // "METHOD /pattern" → scope
 
+	pages http.Handler // see SetPageFallback
+
 	examples   map[reflect.Type]any // see Example; under mu
 	opExamples map[string][2]any    // "METHOD /path" → request, response; see OperationExample; under mu
 }
@@ -135,6 +137,13 @@ func (s *Server) SetAuthenticator(a Authenticator) { s.auth = a }
 // SetAuthorizer sets the check that runs after the scope check on every
 // authenticated route.
 func (s *Server) SetAuthorizer(a Authorizer) { s.authz = a }
+
+// SetPageFallback sets the handler for browser navigations that match no
+// route (GET or HEAD accepting text/html, outside /api/, /oauth/ and
+// /.well-known/): a single-page app answers its own client-side routes
+// with it. Every other unmatched request still gets 404 route_not_found.
+// Call it before the server starts serving.
+func (s *Server) SetPageFallback(h http.Handler) { s.pages = h }
 
 // Logger returns the server's logger.
 func (s *Server) Logger() *slog.Logger { return s.log }

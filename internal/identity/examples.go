@@ -31,6 +31,8 @@ func Examples() []any {
 		Tokens{AccessToken: "eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1c3JfMDFqYng2ejl4In0.c2lnbmF0dXJl", RefreshToken: "rt_Hq4Zp8Xc2Vb6Nm1Lk5Jd9Fs3Ga7Wr0Ty",
 			TokenType: "Bearer", ExpiresIn: 900, TenantID: tenant, SessionID: "ses_01jbx72c4e6g8j0l2n4q6s8uwx"},
 		refreshBody{RefreshToken: "rt_Hq4Zp8Xc2Vb6Nm1Lk5Jd9Fs3Ga7Wr0Ty"},
+		SetupInput{Token: "et_9Qm4Xc2Vb7Nk1Lp5Jd8Hs3Fg6Wr0Ty", Email: "jane@example.com", Password: password},
+		BrowserSession{TenantID: tenant, SessionID: "ses_01jbx72c4e6g8j0l2n4q6s8uwx", ExpiresIn: 900},
 		tokenBody{Token: "vt_3Kd8Pq1Xz6Wm9Rb4Ny7Lc2Hf5Js0Tg"},
 		me,
 		Me{Kind: "user", ID: user, TenantID: tenant, Scopes: []abacus.Scope{abacus.ScopeAdmin}, Role: RoleOwner, User: &me,

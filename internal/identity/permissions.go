@@ -34,6 +34,7 @@ var Permissions = []struct {
 }{
 	{"/healthz", AreaPlatform}, {"/readyz", AreaPlatform}, {"/metrics", AreaPlatform},
 	{"/docs", AreaPlatform}, {"/openapi.json", AreaPlatform}, {"/openapi.yaml", AreaPlatform},
+	{"/{$}", AreaPlatform}, {"/assets/", AreaPlatform}, // the dashboard's page and files (internal/dashboard)
 	{"/.well-known/", AreaPublic},
 	{"/oauth/token", AreaPublic},
 	{"/api/v1/auth/", AreaPublic},

@@ -69,5 +69,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		return &keyOutput{Body: k}, nil
 	})
 	registerAuthRoutes(s, svc)
+	registerBrowserRoutes(s, svc)
+	registerSetupRoute(s, svc)
 	registerPages(s, svc)
 }

@@ -22,6 +22,7 @@ import (
 type Meta struct {
 	req     request
 	session string
+	secure  bool // the request came over TLS: cookies set in answer are Secure
 }
 
 // Resolve implements huma.Resolver.
@@ -35,7 +36,15 @@ func (m *Meta) Resolve(ctx huma.Context) []error {
 	m.req = newRequest(ctx.RemoteAddr(), h, ctx.Header("User-Agent"))
 	if h := ctx.Header("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 		m.session = sessionOfJWT(strings.TrimSpace(h[7:]))
+	} else if c, err := http.ParseCookie(ctx.Header("Cookie")); err == nil {
+		// a browser session (browser.go): the access token is a cookie
+		for _, k := range c {
+			if k.Name == httpapi.AccessCookie {
+				m.session = sessionOfJWT(k.Value)
+			}
+		}
 	}
+	m.secure = ctx.TLS() != nil || strings.EqualFold(ctx.Header("X-Forwarded-Proto"), "https")
 	return nil
 }
 

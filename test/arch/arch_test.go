@@ -36,6 +36,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/client"
 	"github.com/abacusbilling/abacus/internal/config"
 	"github.com/abacusbilling/abacus/internal/country"
+	"github.com/abacusbilling/abacus/internal/dashboard"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/demo"
 	"github.com/abacusbilling/abacus/internal/document"
@@ -60,7 +61,7 @@ const modulePath = "github.com/abacusbilling/abacus"
 // without an entry here fails the test.
 var declared = []abacus.Module{
 	abacus.RootModule, app.Module, billing.Module, catalog.Module, cli.Module, client.Module,
-	config.Module, country.Module, db.Module, demo.Module, document.Module, einvoicetest.Module, heapfloor.Module,
+	config.Module, country.Module, dashboard.Module, db.Module, demo.Module, document.Module, einvoicetest.Module, heapfloor.Module,
 	httpapi.Module, identity.Module, loadgen.Module, metering.Module, money.Module, natsbus.Module,
 	outbox.Module, period.Module, pricing.Module, service.Module, subscription.Module,
 	// Entry points and end-to-end test packages outside internal/ (a main
@@ -68,6 +69,7 @@ var declared = []abacus.Module{
 	{Name: "cmd/abacus", Uses: []string{"cli"}},
 	{Name: "test/crash"},
 	{Name: "test/sdk"},
+	{Name: "test/browser"},
 	{Name: "test/arch"},
 }
 

@@ -1,0 +1,160 @@
+// Package browser drives the dashboard in a real browser: Debian's
+// Chromium through npm playwright-core (pinned in package-lock.json), with
+// axe-core checking every page, against a whole Abacus started in-process
+// on a free port and seeded with the demo data. Screenshots of each page
+// go to $ABACUS_ARTIFACTS/browser (CI keeps that directory) or to
+// test/browser/screenshots.
+//
+// Without Chromium the test fails when CI=true and is skipped otherwise,
+// saying how to enable it: apt-get install chromium (scripts/test does).
+package browser_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abacusbilling/abacus/internal/app"
+	"github.com/abacusbilling/abacus/internal/client"
+	"github.com/abacusbilling/abacus/internal/config"
+	"github.com/abacusbilling/abacus/internal/demo"
+)
+
+func TestDashboardInChromium(t *testing.T) {
+	browser := chromium(t)
+	node := nodeModules(t)
+	a := startAbacus(t)
+	if _, err := demo.Run(context.Background(), client.New(a.base, a.key, nil), demo.Options{UsageDays: 3, Out: io.Discard}); err != nil {
+		t.Fatalf("seeding the demo data: %v", err)
+	}
+	// The demo has 20 customers, one page: five more make a second.
+	for i := range 5 {
+		a.call(t, "POST", "/api/v1/customers", a.key, map[string]string{"name": fmt.Sprintf("Zephyr Labs %d", i+1), "currency": "EUR"}, nil)
+	}
+	email, password := "owner@demo.test", "correct horse battery staple 42"
+
+	shots := screenshotDir(t)
+	cmd := exec.Command(node, "dashboard_test.mjs")
+	cmd.Env = append(os.Environ(), "ABACUS_URL="+a.base, "ABACUS_EMAIL="+email, "ABACUS_PASSWORD="+password,
+		"CHROMIUM="+browser, "SCREENSHOTS="+shots, "ABACUS_SETUP_LINK="+a.setupLink, "ABACUS_API_KEY="+a.key)
+	out, err := cmd.CombinedOutput()
+	t.Logf("node dashboard_test.mjs (screenshots in %s):\n%s", shots, out)
+	if err != nil {
+		t.Fatalf("the browser checks failed: %v", err)
+	}
+}
+
+// chromium finds the browser: $ABACUS_CHROMIUM, else chromium on PATH.
+func chromium(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("ABACUS_CHROMIUM"); p != "" {
+		return p
+	}
+	p, err := exec.LookPath("chromium")
+	if err == nil {
+		return p
+	}
+	const how = "install Debian's Chromium (apt-get install chromium; scripts/test does it) or set ABACUS_CHROMIUM"
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("browser tests need Chromium and CI=true requires them: %s", how)
+	}
+	t.Skipf("browser tests skipped: Chromium not found; %s", how)
+	return ""
+}
+
+// nodeModules returns node, installing the pinned packages when missing.
+func nodeModules(t *testing.T) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node is needed for the browser test and is not on PATH: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join("node_modules", "playwright-core", "package.json")); err != nil {
+		npm, err := exec.LookPath("npm")
+		if err != nil {
+			t.Fatalf("npm is needed to install playwright-core (npm ci in test/browser): %v", err)
+		}
+		if out, err := exec.Command(npm, "ci", "--no-audit", "--no-fund").CombinedOutput(); err != nil {
+			t.Fatalf("npm ci in test/browser: %v\n%s", err, out)
+		}
+	}
+	return node
+}
+
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	dir := "screenshots"
+	if a := os.Getenv("ABACUS_ARTIFACTS"); a != "" {
+		dir = filepath.Join(a, "browser")
+	}
+	dir, _ = filepath.Abs(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+type server struct {
+	base, key string
+	setupLink string // printed by the first start: creates the owner
+}
+
+func startAbacus(t *testing.T) server {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	a := app.New(cfg, app.Options{Version: "browser-test", Log: slog.New(slog.DiscardHandler), Out: &out})
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatalf("starting abacus: %v", err)
+	}
+	t.Cleanup(func() { _ = a.Stop(context.Background()) })
+	link := regexp.MustCompile(`http://\S+/setup\?token=\S+`).FindString(out.String())
+	if link == "" {
+		t.Fatalf("the first start printed no setup link:\n%s", out.String())
+	}
+	return server{base: "http://" + a.Addr(), key: a.BootstrapKey, setupLink: link}
+}
+
+func (s server) call(t *testing.T, method, path, key string, in, out any) {
+	t.Helper()
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = strings.NewReader(string(b))
+	}
+	req, _ := http.NewRequest(method, s.base+path, body)
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	res, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode >= 300 {
+		t.Fatalf("%s %s: %d %s", method, path, res.StatusCode, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatal(fmt.Errorf("%s %s: %w", method, path, err))
+		}
+	}
+}

@@ -1,0 +1,216 @@
+// Types of the API objects the dashboard reads, as the server's OpenAPI
+// document (/openapi.json) describes them. Only the fields pages use.
+
+export interface Membership {
+  tenant_id: string
+  tenant_name: string
+  role: string
+}
+
+export interface User {
+  id: string
+  email: string
+  email_verified?: boolean
+  mfa_enabled?: boolean
+}
+
+export interface Me {
+  kind: 'user' | 'api_key' | 'client'
+  id: string
+  tenant_id: string
+  scopes: string[]
+  role?: string
+  user?: User
+  memberships?: Membership[]
+}
+
+export interface BrowserSession {
+  tenant_id: string
+  session_id: string
+  expires_in: number
+}
+
+export interface Address {
+  line1?: string
+  line2?: string
+  city?: string
+  postal_code?: string
+  state?: string
+  country?: string
+}
+
+export interface Customer {
+  id: string
+  external_id?: string
+  name: string
+  email?: string
+  currency: string
+  address: Address
+  tax_id?: string
+  tax_status: string
+  timezone: string
+  metadata: Record<string, string>
+  subjects: string[]
+  archived_at?: string
+  created_at: string
+  updated_at: string
+}
+
+export interface CustomerInput {
+  name: string
+  email?: string
+  external_id?: string
+  currency: string
+  address?: Address
+  tax_id?: string
+  timezone?: string
+}
+
+export interface Plan {
+  id: string
+  key: string
+  name: string
+}
+
+export interface Subscription {
+  id: string
+  customer_id: string
+  plan_id: string
+  version_id: string
+  status: string
+  quantity: string
+  timezone: string
+  started_at?: string
+  trial_end?: string
+  canceled_at?: string
+  ended_at?: string
+  current_period?: { start: string; end: string }
+  created_at: string
+}
+
+export interface Entitlement {
+  feature: string
+  kind: 'boolean' | 'static' | 'metered'
+  has_access: boolean
+  value?: unknown
+  limit: string | null
+  used?: string
+  remaining: string | null
+  enforcement?: string
+  subscription_id?: string
+  period_start?: string
+  period_end?: string
+}
+
+export interface Invoice {
+  id: string
+  customer_id: string
+  subscription_id?: string
+  status: string
+  number?: string
+  currency: string
+  total: string
+  amount_due: string
+  service_start?: string
+  service_end?: string
+  finalized_at?: string
+  due_at?: string
+  created_at: string
+}
+
+export interface CreditBalance {
+  customer_id: string
+  currency: string
+  available: string
+}
+
+export interface CreditEntry {
+  id: string
+  kind?: string
+  amount: string
+  currency: string
+  description?: string
+  expires_at?: string
+  created_at: string
+}
+
+export interface UsageEventRecord {
+  event: { id: string; source: string; type: string; subject: string; time: string }
+  ingestedAt: string
+}
+
+export interface Member {
+  user_id: string
+  email: string
+  role: string
+  created_at: string
+}
+
+export interface Invitation {
+  id: string
+  email: string
+  role: string
+  created_at: string
+  expires_at: string
+  accepted_at?: string
+  revoked_at?: string
+}
+
+export interface APIKey {
+  id: string
+  name: string
+  prefix: string
+  scopes: string[]
+  expires_at?: string
+  last_used_at?: string
+  revoked_at?: string
+  created_at: string
+}
+
+export interface CreatedAPIKey extends APIKey {
+  key: string
+}
+
+export interface AuditEvent {
+  id: string
+  action: string
+  actor_type: string
+  actor_id: string
+  target_type: string
+  target_id: string
+  ip: string
+  data?: Record<string, unknown>
+  created_at: string
+}
+
+export interface MeteringSettings {
+  lateEventWindow: string
+  default: boolean
+}
+
+export interface BillingSettings {
+  invoice_prefix: string
+  credit_note_prefix: string
+  grace_seconds: number
+  due_days: number
+  seller: Record<string, unknown>
+  payment_terms?: string
+  payment_means?: Record<string, unknown>
+  [k: string]: unknown
+}
+
+export interface Session {
+  id: string
+  tenant_id: string
+  ip: string
+  user_agent: string
+  created_at: string
+  last_used_at: string
+  expires_at: string
+  current: boolean
+}
+
+export interface TOTPEnrollment {
+  secret: string
+  provisioning_uri: string
+}

@@ -1,0 +1,63 @@
+// usePagedList loads one page of a {data, next_cursor} list whenever the
+// URL's filters or cursor change, cancelling a request the user has
+// already moved past, and exposes the states DataState shows.
+import { ref, shallowRef, watch } from 'vue'
+import type { List } from './api/client'
+import { useQueryState } from './url'
+
+export function usePagedList<T, K extends string>(
+  filterKeys: readonly K[],
+  load: (filters: Record<K | 'cursor', string>, signal: AbortSignal) => Promise<List<T>>,
+) {
+  const q = useQueryState([...filterKeys, 'cursor'] as (K | 'cursor')[])
+  const items = shallowRef<T[]>([])
+  const next = ref('')
+  const loading = ref(true)
+  const error = shallowRef<unknown>(null)
+  const seen: string[] = [] // cursors of the pages before this one
+  let inflight: AbortController | null = null
+
+  async function fetchPage() {
+    inflight?.abort()
+    const ctl = (inflight = new AbortController())
+    loading.value = true
+    error.value = null
+    try {
+      const page = await load(q.values.value, ctl.signal)
+      if (ctl.signal.aborted) return
+      items.value = page.data
+      next.value = page.next_cursor
+    } catch (e) {
+      if (ctl.signal.aborted) return
+      error.value = e
+      items.value = []
+      next.value = ''
+    } finally {
+      if (inflight === ctl) loading.value = false
+    }
+  }
+
+  watch(() => JSON.stringify(q.values.value), fetchPage, { immediate: true })
+
+  return {
+    filters: q.values,
+    items,
+    next,
+    loading,
+    error,
+    reload: fetchPage,
+    hasPrevious: () => q.values.value.cursor !== '',
+    /** Changes filters and goes back to the first page. */
+    filter(patch: Partial<Record<K, string>>) {
+      seen.length = 0
+      return q.set({ ...patch, cursor: '' } as Partial<Record<K | 'cursor', string>>)
+    },
+    nextPage() {
+      seen.push(q.values.value.cursor)
+      return q.set({ cursor: next.value } as Partial<Record<K | 'cursor', string>>, { push: true })
+    },
+    previousPage() {
+      return q.set({ cursor: seen.pop() ?? '' } as Partial<Record<K | 'cursor', string>>, { push: true })
+    },
+  }
+}

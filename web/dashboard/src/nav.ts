@@ -1,0 +1,14 @@
+// The navigation, in order. A page is added by adding its route in
+// router.ts and, when it belongs in the side bar, an entry here.
+export interface NavItem {
+  to: string
+  label: string
+}
+
+export const nav: NavItem[] = [
+  { to: '/', label: 'Overview' },
+  { to: '/customers', label: 'Customers' },
+  { to: '/staff', label: 'Staff & API keys' },
+  { to: '/audit', label: 'Audit log' },
+  { to: '/settings', label: 'Settings' },
+]

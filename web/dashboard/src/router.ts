@@ -1,0 +1,33 @@
+// Routes of the dashboard. Every page is loaded lazily, so the first load
+// carries only the frame and the page it opens. Pages that need no session
+// set meta.public.
+import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
+import { session } from './session'
+
+const routes: RouteRecordRaw[] = [
+  { path: '/', component: () => import('./pages/Overview.vue'), meta: { title: 'Overview' } },
+  { path: '/sign-in', component: () => import('./pages/SignIn.vue'), meta: { public: true, title: 'Sign in' } },
+  { path: '/setup', component: () => import('./pages/Setup.vue'), meta: { public: true, title: 'Create the owner account' } },
+  { path: '/customers', component: () => import('./pages/Customers.vue'), meta: { title: 'Customers' } },
+  { path: '/customers/new', component: () => import('./pages/NewCustomer.vue'), meta: { title: 'New customer' } },
+  { path: '/customers/:id', component: () => import('./pages/CustomerDetail.vue'), meta: { title: 'Customer' } },
+  { path: '/staff', component: () => import('./pages/Staff.vue'), meta: { title: 'Staff and API keys' } },
+  { path: '/audit', component: () => import('./pages/Audit.vue'), meta: { title: 'Audit log' } },
+  { path: '/account', component: () => import('./pages/Account.vue'), meta: { title: 'My account' } },
+  { path: '/settings', component: () => import('./pages/Settings.vue'), meta: { title: 'Settings' } },
+  { path: '/:rest(.*)*', component: () => import('./pages/NotFound.vue'), meta: { title: 'Not found' } },
+]
+
+export const router = createRouter({ history: createWebHistory(), routes })
+
+router.beforeEach(async (to) => {
+  if (to.meta.public) return true
+  if (!session.signedIn()) return { path: '/sign-in', query: { next: to.fullPath } }
+  if (!session.state.me && !(await session.loadMe())) return { path: '/sign-in', query: { next: to.fullPath } }
+  return true
+})
+
+router.afterEach((to) => {
+  const t = to.meta.title as string | undefined
+  document.title = t ? `${t} · Abacus` : 'Abacus'
+})
