@@ -7,4 +7,7 @@ export interface NavItem {
 
 export const nav: NavItem[] = [
   { to: '/customers', label: 'Customers' },
+  { to: '/catalog', label: 'Catalog' },
+  { to: '/usage', label: 'Usage' },
+  { to: '/billing', label: 'Billing' },
 ]
