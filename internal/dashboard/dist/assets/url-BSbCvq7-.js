@@ -1,1 +1,0 @@
-import{i,u as y,g as h}from"./index-CGNBsiUh.js";function m(a){const s=y(),u=h(),f=i(()=>{const e={};for(const o of a){const t=s.query[o];e[o]=typeof t=="string"?t:""}return e});function p(e,o={}){const t={...s.query};for(const[n,c]of Object.entries(e))c?t[n]=c:delete t[n];const r={path:s.path,query:t};return o.push?u.push(r):u.replace(r)}return{values:f,set:p}}export{m as u};
