@@ -36,6 +36,8 @@ func Examples() []any {
 		Plan{ID: "plan_01jbx7n3s5v7x9z1b3d5f7h9jk", Key: "pro", Name: "Pro", Description: "For growing teams: 1M API calls a month included",
 			CreatedAt: at, UpdatedAt: at},
 		spec,
+		examplePreviewInput(),
+		examplePreview(),
 		Version{ID: "pver_01jbx7p6w8y0a2c4e6g8j0l2np", PlanID: "plan_01jbx7n3s5v7x9z1b3d5f7h9jk", Version: 1, Status: Published,
 			VersionSpec: spec, PublishedAt: &published, CreatedAt: at, UpdatedAt: published},
 	}
@@ -54,4 +56,24 @@ func ExampleVersionSpec() VersionSpec {
 				Model: pricing.Graduated, Tiers: []pricing.Tier{{UpTo: &upTo, UnitAmount: d("0")}, {UnitAmount: d("0.00002")}}}},
 		},
 	}
+}
+
+// examplePreviewInput asks what 12,345 API calls cost on a graduated price
+// whose first 10,000 calls cost 0.002 and the rest 0.001.
+func examplePreviewInput() PricePreviewInput {
+	upTo := decimal.RequireFromString("10000")
+	return PricePreviewInput{Currency: "EUR", Quantity: decimal.RequireFromString("12345"), Price: pricing.Price{
+		Model: pricing.Graduated, Tiers: []pricing.Tier{
+			{UpTo: &upTo, UnitAmount: decimal.RequireFromString("0.002")},
+			{UnitAmount: decimal.RequireFromString("0.001")},
+		}}}
+}
+
+// examplePreview is the answer to examplePreviewInput, computed by the engine.
+func examplePreview() PricePreview {
+	p, err := PreviewPrice(examplePreviewInput())
+	if err != nil {
+		panic(err)
+	}
+	return p
 }

@@ -137,6 +137,13 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		abacus.ScopeRead, func(ctx context.Context, in *ListQuery) (*httpapi.Body[List[Plan]], error) {
 			return httpapi.Reply(svc.ListPlans(ctx, Page{Limit: in.Limit, Cursor: in.Cursor}))
 		})
+	httpapi.Register(s, huma.Operation{OperationID: "preview-price", Method: http.MethodPost, Path: "/api/v1/plans/price-preview",
+		Summary: "Preview what a usage price charges", Tags: tags,
+		Description: "Rates a quantity with a price definition, as an invoice would for one period, and answers the amount " +
+			"with its breakdown per tier; nothing is stored. The dashboard's price editor uses it."},
+		abacus.ScopeRead, func(ctx context.Context, in *httpapi.Body[PricePreviewInput]) (*httpapi.Body[PricePreview], error) {
+			return httpapi.Reply(PreviewPrice(in.Body))
+		})
 	httpapi.Register(s, huma.Operation{OperationID: "get-plan", Method: http.MethodGet, Path: "/api/v1/plans/{id}",
 		Summary: "Get a plan by id or key", Tags: tags},
 		abacus.ScopeRead, func(ctx context.Context, in *IDPath) (*httpapi.Body[Plan], error) {

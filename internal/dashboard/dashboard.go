@@ -35,9 +35,10 @@ var dist embed.FS
 
 // CSP is the Content-Security-Policy of every dashboard answer. Vue sets
 // styles through the CSSOM, which style-src does not restrict, so no
-// 'unsafe-inline' is needed for either scripts or styles.
+// 'unsafe-inline' is needed for either scripts or styles. frame-src 'self'
+// lets the invoice page show the API's PDF in the page.
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; " +
-	"connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+	"connect-src 'self'; frame-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // file is one embedded file, ready to send: gzip is kept beside the plain
 // bytes when it saves space.

@@ -8,6 +8,9 @@ export interface NavItem {
 export const nav: NavItem[] = [
   { to: '/', label: 'Overview' },
   { to: '/customers', label: 'Customers' },
+  { to: '/catalog', label: 'Catalog' },
+  { to: '/usage', label: 'Usage' },
+  { to: '/billing', label: 'Billing' },
   { to: '/staff', label: 'Staff & API keys' },
   { to: '/audit', label: 'Audit log' },
   { to: '/settings', label: 'Settings' },

@@ -15,6 +15,16 @@ const routes: RouteRecordRaw[] = [
   { path: '/audit', component: () => import('./pages/Audit.vue'), meta: { title: 'Audit log' } },
   { path: '/account', component: () => import('./pages/Account.vue'), meta: { title: 'My account' } },
   { path: '/settings', component: () => import('./pages/Settings.vue'), meta: { title: 'Settings' } },
+  { path: '/catalog', component: () => import('./pages/Catalog.vue'), meta: { title: 'Catalog' } },
+  { path: '/catalog/plans/:id', component: () => import('./pages/PlanDetail.vue'), meta: { title: 'Plan' } },
+  { path: '/usage', component: () => import('./pages/Usage.vue'), meta: { title: 'Usage' } },
+  { path: '/billing', redirect: '/billing/invoices' },
+  { path: '/billing/invoices', component: () => import('./pages/Invoices.vue'), meta: { title: 'Invoices' } },
+  { path: '/billing/invoices/:id', component: () => import('./pages/InvoiceDetail.vue'), meta: { title: 'Invoice' } },
+  { path: '/billing/credit-notes', component: () => import('./pages/CreditNotes.vue'), meta: { title: 'Credit notes' } },
+  { path: '/billing/coupons', component: () => import('./pages/Coupons.vue'), meta: { title: 'Coupons' } },
+  { path: '/billing/tax-rates', component: () => import('./pages/TaxRates.vue'), meta: { title: 'Tax rates' } },
+  { path: '/billing/settings', component: () => import('./pages/BillingSettings.vue'), meta: { title: 'Billing settings' } },
   { path: '/:rest(.*)*', component: () => import('./pages/NotFound.vue'), meta: { title: 'Not found' } },
 ]
 

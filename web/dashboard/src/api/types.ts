@@ -70,6 +70,9 @@ export interface Plan {
   id: string
   key: string
   name: string
+  description?: string
+  created_at: string
+  updated_at: string
 }
 
 export interface Subscription {
@@ -106,16 +109,24 @@ export interface Invoice {
   id: string
   customer_id: string
   subscription_id?: string
-  status: string
+  status: 'draft' | 'open' | 'paid' | 'void' | 'uncollectible'
   number?: string
   currency: string
-  total: string
-  amount_due: string
+  period_start: string
   service_start?: string
   service_end?: string
+  lines: InvoiceLine[]
+  subtotal: string
+  discount_total: string
+  tax_total: string
+  total: string
+  credits_applied: string
+  amount_due: string
+  problems?: { code: string; message: string }[]
+  finalize_at: string
   finalized_at?: string
   due_at?: string
-  created_at: string
+  created_at?: string
 }
 
 export interface CreditBalance {
@@ -193,7 +204,7 @@ export interface BillingSettings {
   credit_note_prefix: string
   grace_seconds: number
   due_days: number
-  seller: Record<string, unknown>
+  seller: Record<string, unknown> & { name?: string; vat_id?: string }
   payment_terms?: string
   payment_means?: Record<string, unknown>
   [k: string]: unknown
@@ -213,4 +224,183 @@ export interface Session {
 export interface TOTPEnrollment {
   secret: string
   provisioning_uri: string
+}
+
+// ---- Catalog, usage and billing (dash2) ----
+
+export interface Feature {
+  id: string
+  key: string
+  name: string
+  kind: 'static' | 'metered' | string
+  meter_slug?: string
+  limit?: string
+  enforcement?: string
+  created_at: string
+}
+
+export interface Tier {
+  up_to: string | null
+  unit_amount?: string
+  flat_amount?: string
+}
+
+export type PriceModel = 'per_unit' | 'package' | 'graduated' | 'volume' | 'percentage'
+
+export interface Price {
+  model: PriceModel
+  unit_amount?: string
+  package_size?: string
+  tiers?: Tier[]
+  percentage?: string
+  fixed_amount_per_event?: string
+  minimum?: string
+  maximum?: string
+}
+
+export interface Charge {
+  key: string
+  description?: string
+  kind: 'fee' | 'usage'
+  fee?: { amount: string; billed?: 'in_advance' | 'in_arrears' }
+  meter?: string
+  price?: Price
+}
+
+export interface VersionSpec {
+  currency: string
+  rounding?: string
+  billing_interval: { unit: string; count?: number }
+  anchor?: string
+  trial_days?: number
+  entitlements?: unknown[]
+  charges: Charge[]
+  minimum_commitment?: string
+  metadata?: Record<string, string>
+}
+
+export interface PlanVersion extends VersionSpec {
+  id: string
+  plan_id: string
+  version: number
+  status: 'draft' | 'published' | 'archived'
+  published_at?: string
+  archived_at?: string
+  created_at: string
+  updated_at: string
+}
+
+export interface PriceComponent {
+  kind: string
+  tier?: number
+  from?: string
+  up_to?: string
+  quantity: string
+  unit_amount: string
+  flat_amount: string
+  amount: string
+}
+
+export interface PricePreview {
+  currency: string
+  quantity: string
+  events: number
+  components: PriceComponent[]
+  subtotal: string
+  adjustment: string
+  adjusted_by?: string
+  unrounded: string
+  amount: string
+}
+
+export interface Meter {
+  id: string
+  slug: string
+  name?: string
+  description?: string
+  eventType: string
+  aggregation: string
+  valueProperty?: string
+  groupBy?: Record<string, string>
+  managedBy: string
+  createdAt: string
+}
+
+export interface UsageWindow {
+  value: number | string
+  windowStart: string
+  windowEnd: string
+  subject: string | null
+  groupBy: Record<string, string | null>
+}
+
+export interface UsageResult {
+  from: string
+  to: string
+  windowSize?: string
+  data: UsageWindow[]
+}
+
+export interface EventTypeInfo {
+  eventType: string
+  hasSchema: boolean
+  meters: string[]
+}
+
+export interface IngestedEvent {
+  event: { id: string; source: string; type: string; subject: string; time: string; data?: unknown }
+  ingestedAt: string
+  storedAt: string
+}
+
+export interface InvoiceLine {
+  id: string
+  kind: string
+  description: string
+  quantity: string
+  unit_amount?: string
+  amount: string
+  net_amount: string
+  period_start: string
+  period_end: string
+}
+
+export interface CreditNote {
+  id: string
+  invoice_id: string
+  customer_id: string
+  number: string
+  currency: string
+  reason?: string
+  subtotal: string
+  tax_total: string
+  total: string
+  refund_to_credits: boolean
+  created_at: string
+}
+
+export interface Coupon {
+  id: string
+  code: string
+  name: string
+  percent_off?: string
+  amount_off?: string
+  currency?: string
+  duration: string
+  duration_periods?: number
+  max_redemptions?: number
+  redeem_by?: string
+  redemptions: number
+  created_at: string
+}
+
+export interface TaxRate {
+  id: string
+  name: string
+  percentage: string
+  category: string
+  inclusive: boolean
+  country?: string
+  exemption_reason?: string
+  created_at: string
 }

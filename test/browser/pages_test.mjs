@@ -1,0 +1,147 @@
+// Drives the catalog, usage and billing pages of a running Abacus in
+// Chromium, with axe-core on each. Run by pages_test.go, which starts the
+// server with the demo data and passes the variables dashboard_test.mjs
+// takes, plus ABACUS_METER (the demo's API-calls meter). To have usage
+// sent with the CLI it prints "send-usage N" and waits for "sent" on stdin.
+import { createInterface } from 'node:readline'
+import { check, must, open } from './harness.mjs'
+
+const email = must('ABACUS_EMAIL')
+const password = must('ABACUS_PASSWORD')
+const meter = must('ABACUS_METER')
+const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]()
+
+const h = await open()
+const { base, page, expected, audit, shot } = h
+try {
+  // The owner's account, from the link the first start printed.
+  h.step = 'setup'
+  await page.goto(must('ABACUS_SETUP_LINK'))
+  await page.getByLabel('E-mail').fill(email)
+  await page.getByLabel('Password', { exact: true }).fill(password)
+  await page.getByLabel('Repeat the password').fill(password)
+  await page.getByRole('button', { name: 'Create account and sign in' }).click()
+  await page.waitForURL((u) => u.pathname === '/customers')
+
+  // Catalog: a new plan with a graduated price, previewed as it is typed.
+  h.step = 'catalog'
+  await page.getByRole('link', { name: 'Catalog' }).click()
+  await page.locator('tbody tr').first().waitFor()
+  check((await page.locator('tbody tr').count()) > 1, 'the catalog lists the demo plans and features')
+  await audit('catalog')
+  await shot('20-catalog')
+  await page.getByRole('button', { name: 'New plan' }).click()
+  expected.add('/api/v1/plans')
+  await page.getByLabel('Key').fill('Usage Pro!')
+  await page.getByLabel('Name', { exact: true }).fill('Usage Pro')
+  await page.getByRole('button', { name: 'Create plan' }).click()
+  const keyError = page.locator('.field.invalid').filter({ has: page.getByLabel('Key') }).locator('.field-error')
+  await keyError.waitFor()
+  check((await keyError.innerText()).includes('slug'), `a bad key shows the API's message next to the Key field: "${await keyError.innerText()}"`)
+  await shot('20b-plan-key-error')
+  expected.delete('/api/v1/plans')
+  await page.getByLabel('Key').fill('usage-pro')
+  await page.getByLabel('Name', { exact: true }).fill('Usage Pro')
+  await page.getByRole('button', { name: 'Create plan' }).click()
+  await page.waitForURL((u) => u.pathname.startsWith('/catalog/plans/'))
+  await page.getByRole('button', { name: 'Create first version' }).click()
+  await page.getByRole('button', { name: 'Add usage price' }).waitFor()
+  await page.getByRole('button', { name: 'Add usage price' }).click()
+  await page.getByLabel('Pricing model').selectOption('graduated')
+  await page.getByLabel('Tier 1 up to').fill('1000')
+  await page.getByLabel('Tier 1 unit price').fill('0.01')
+  await page.getByLabel('Tier 2 unit price').fill('0.005')
+  await page.getByLabel('What would this quantity cost?').fill('12345')
+  // 1,000 × 0.01 + 11,345 × 0.005 = 66.725 → 66.73 EUR (half up).
+  const preview = page.getByTestId('ch-1-preview')
+  await preview.getByText('66.73 EUR', { exact: true }).waitFor()
+  check((await preview.locator('tbody tr').count()) === 2, 'the preview says 12345 units cost 66.73 EUR, with one row per tier')
+  await audit('plan-editor')
+  await shot('21-plan-graduated-preview')
+
+  expected.add('/api/v1/plans/price-preview')
+  await page.getByLabel('Tier 1 up to').fill('-5')
+  const tierError = page.locator('.field.invalid').filter({ has: page.getByLabel('Tier 1 up to') }).locator('.field-error')
+  await tierError.waitFor()
+  check((await tierError.innerText()).includes('greater than 0'), `a bad tier shows the API's message next to it: "${await tierError.innerText()}"`)
+  await shot('22-plan-tier-error')
+  await page.getByLabel('Tier 1 up to').fill('1000')
+  await preview.getByText('66.73 EUR', { exact: true }).waitFor()
+  expected.delete('/api/v1/plans/price-preview')
+
+  await page.getByRole('button', { name: 'Save and publish' }).click()
+  await page.getByText('Version published.').waitFor()
+  check(await page.locator('.versions .st-published').isVisible(), 'the version is published and the editor becomes read-only')
+  await shot('23-plan-published')
+
+  // Usage: the explorer, then usage sent with the CLI reaches the chart.
+  h.step = 'usage'
+  await page.goto(`${base}/usage?meter=${meter}&range=1h&window=MINUTE`)
+  await page.locator('.chart canvas, .empty').first().waitFor()
+  const totalOf = async () => Number((await page.getByText(/^Total /).innerText()).match(/Total ([\d,.]+)/)[1].replace(/,/g, ''))
+  const before = await totalOf().catch(() => 0)
+  await audit('usage')
+  await shot('30-usage')
+  console.log('send-usage 25')
+  check((await lines.next()).value === 'sent', 'abacus events send sent 25 events')
+  const sentAt = Date.now()
+  await page.waitForFunction(
+    (want) => { const m = document.body.innerText.match(/Total ([\d,.]+)/); return m && Number(m[1].replace(/,/g, '')) >= want },
+    before + 25, { timeout: 60_000 },
+  )
+  await page.locator('.chart canvas').first().waitFor()
+  check(true, `the chart's total rose from ${before} to ${await totalOf()} ${((Date.now() - sentAt) / 1000).toFixed(1)} s after the CLI returned (live refresh every 5 s)`)
+  check((await page.getByTestId('recent-events').getByText('browser-test').count()) > 0, 'the recent events list shows them')
+  await shot('31-usage-after-cli')
+  await page.getByLabel('Group by').selectOption('subject')
+  await page.waitForURL((u) => u.searchParams.get('group') === 'subject')
+  await page.getByTestId('usage-table').getByText('browser-test').first().waitFor()
+  check(true, 'group-by subject is in the URL and the table has a column per subject')
+  await shot('32-usage-grouped')
+
+  // Billing: a finalized invoice and its PDF in the page.
+  h.step = 'billing'
+  await page.goto(`${base}/billing/invoices?status=open`)
+  await page.locator('tbody tr').first().waitFor()
+  check(new URL(page.url()).searchParams.get('status') === 'open', 'the status filter is in the URL')
+  await audit('invoices')
+  await shot('40-invoices')
+  const pdf = page.waitForResponse((r) => r.url().includes('/document?format=pdf'))
+  await page.locator('tbody tr td a').first().click()
+  await page.waitForURL((u) => u.pathname.startsWith('/billing/invoices/inv_'))
+  const res = await pdf
+  check(res.status() === 200 && res.headers()['content-type'].startsWith('application/pdf'), 'the invoice page loads its PDF into the page')
+  check(await page.getByTestId('invoice-pdf').isVisible(), 'the PDF preview frame is shown')
+  await page.getByText('Amount due').waitFor()
+  await audit('invoice')
+  await shot('41-invoice-pdf')
+  await page.getByRole('button', { name: 'Credit note…' }).click()
+  expected.add('/api/v1/credit-notes')
+  await page.getByLabel(/Net amount/).fill('-1')
+  await page.getByRole('button', { name: 'Create credit note' }).click()
+  await page.locator('#credit-form [role=alert], #credit-form .field-error').first().waitFor()
+  check(true, 'a negative credit note shows the problem')
+  expected.delete('/api/v1/credit-notes')
+  await shot('42-invoice-credit-error')
+
+  for (const [path, name] of [['credit-notes', '43-credit-notes'], ['coupons', '44-coupons'], ['tax-rates', '45-tax-rates'], ['settings', '46-billing-settings']]) {
+    await page.goto(`${base}/billing/${path}`)
+    await page.locator('table, form.card, .empty').first().waitFor()
+    check(!(await page.getByRole('alert').count()), `/billing/${path} loads`)
+    await audit(path)
+    await shot(name)
+  }
+
+  // Phone width.
+  h.step = 'phone'
+  await page.setViewportSize({ width: 390, height: 844 })
+  for (const [path, name] of [['/catalog', '50-catalog-phone'], [`/usage?meter=${meter}&range=1h`, '51-usage-phone'], ['/billing/invoices', '52-invoices-phone']]) {
+    await page.goto(base + path)
+    await page.locator('tbody tr').first().waitFor()
+    await audit(name)
+    await shot(name)
+  }
+  await h.finish()
+} catch (e) {
+  await h.finish(e)
+}
