@@ -63,6 +63,14 @@ func Registry() []Role {
 			},
 		},
 		{
+			Name: "notifications",
+			Doc:  "renders and delivers notifications (e-mail, and the channels registered beside it) with retries",
+			Build: func(_ context.Context, a *App) (service.Service, error) {
+				n := a.modules().notify
+				return service.NewFunc("notifications", n.Run), nil
+			},
+		},
+		{
 			Name: "ingest",
 			Doc:  "usage event ingestion (POST /api/v1/events) with group commit to JetStream",
 			Build: func(ctx context.Context, a *App) (service.Service, error) {
