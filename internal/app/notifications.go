@@ -1,7 +1,10 @@
 package app
 
 import (
+	"context"
+
 	"github.com/abacusbilling/abacus/internal/notifications"
+	"github.com/abacusbilling/abacus/internal/notifications/smtp"
 )
 
 // newNotifications builds the notifications service every role of the
@@ -11,6 +14,22 @@ import (
 func newNotifications(a *App) *notifications.Service {
 	svc := notifications.New(a.DB, a.Clock, a.Log.With("module", "notifications"),
 		notifications.Config{KeepBodies: a.Config.SMTP.URL == ""})
-	svc.RegisterChannel(notifications.NewEmail(svc, nil, a.Config.SMTP.From))
+	var sender notifications.Sender
+	if a.Config.SMTP.URL != "" {
+		s, err := smtp.New(a.Config.SMTP.URL, smtp.Options{})
+		if err != nil {
+			// config.Validate refuses such a URL; should one get here, mail
+			// waits (and says why) rather than pretend to be sent.
+			sender = failing{err}
+		} else {
+			sender = s
+		}
+	}
+	svc.RegisterChannel(notifications.NewEmail(svc, sender, a.Config.SMTP.From))
 	return svc
 }
+
+// failing is a Sender that cannot send.
+type failing struct{ err error }
+
+func (f failing) Send(context.Context, notifications.Mail) error { return f.err }

@@ -306,3 +306,19 @@ func (s *Service) record(ctx context.Context, d Delivery, o outcome, sink Digest
 		return sink.AddToDigest(ctx, tx, d)
 	})
 }
+
+// DeliverNotification delivers the due deliveries of one notification now,
+// without waiting for the dispatcher's next round (a module that wants its
+// mail out at once calls it after commit). A delivery another process
+// claimed first is left to it.
+func (s *Service) DeliverNotification(ctx context.Context, id string) error {
+	list, err := s.dueOf(ctx, id, s.clock.Now())
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, d := range list {
+		errs = append(errs, s.deliverOne(ctx, d))
+	}
+	return errors.Join(errs...)
+}

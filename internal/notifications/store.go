@@ -96,6 +96,10 @@ func (s *Service) dueDeliveries(ctx context.Context, now time.Time, limit int) (
 	if err != nil {
 		return nil, fmt.Errorf("notifications: listing due deliveries: %w", err)
 	}
+	return scanDue(rows)
+}
+
+func scanDue(rows *sql.Rows) ([]due, error) {
 	defer rows.Close()
 	var out []due
 	for rows.Next() {
@@ -106,6 +110,16 @@ func (s *Service) dueDeliveries(ctx context.Context, now time.Time, limit int) (
 		out = append(out, d)
 	}
 	return out, rows.Err()
+}
+
+// dueOf lists the due deliveries of one notification.
+func (s *Service) dueOf(ctx context.Context, notification string, now time.Time) ([]due, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, state, due_at, attempts FROM notification_deliveries
+		WHERE notification_id = $1 AND state IN ('pending', 'deferred', 'sending') AND due_at <= $2`, notification, db.TimeOf(now))
+	if err != nil {
+		return nil, fmt.Errorf("notifications: listing deliveries of %s: %w", notification, err)
+	}
+	return scanDue(rows)
 }
 
 // claim takes d for this process until lease: the conditional update
