@@ -118,17 +118,21 @@ func (s *Service) queueMail(ctx context.Context, tx *db.Tx, tenant, name, to str
 		return fmt.Errorf("queueing mail %s: %w", name, err)
 	}
 	tx.AfterCommit(func() {
-		if s.a.opt.mailer == nil {
-			s.log.Info("mail kept in the development inbox (no smtp.url configured); tenant admins read it at GET /api/v1/mail-outbox",
-				"notification_id", id, "tenant_id", tenant, "template", mailTemplates[name])
+		if s.a.opt.mailer != nil {
+			go s.deliver(n, id, tenant, 2*time.Minute)
+			return
 		}
-		go s.deliver(n, id, tenant)
+		// Development: keep it in the inbox before answering, so the
+		// link can be read as soon as the request returns.
+		s.deliver(n, id, tenant, 10*time.Second)
+		s.log.Info("mail kept in the development inbox (no smtp.url configured); tenant admins read it at GET /api/v1/mail-outbox",
+			"notification_id", id, "tenant_id", tenant, "template", mailTemplates[name])
 	})
 	return nil
 }
 
-func (s *Service) deliver(n *notifications.Service, id, tenant string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+func (s *Service) deliver(n *notifications.Service, id, tenant string, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := n.DeliverNotification(ctx, id); err != nil {
 		s.log.Warn("delivering mail", "notification_id", id, "tenant_id", tenant, "err", err)

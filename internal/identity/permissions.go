@@ -66,6 +66,7 @@ var Permissions = []struct {
 	{"/api/v1/products", AreaDomain},
 	{"/api/v1/subscriptions", AreaDomain},
 	{"/api/v1/notifications", AreaDomain},
+	{"/api/v1/notifications/bounces", AreaPublic},
 	{"/api/v1/templates", AreaDomain},
 	{"/api/v1/webhooks", AreaDomain},
 	{"/api/v1/conversations", AreaDomain},

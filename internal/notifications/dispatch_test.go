@@ -349,3 +349,27 @@ func TestLocaleChainFallsBackToLanguageTenantDefaultAndEnglish(t *testing.T) {
 		t.Fatalf("%v", got)
 	}
 }
+
+func TestAHardBounceSuppressesTheAddress(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		b := setup(t, d)
+		b.email.fail = []error{HardBounce(errors.New("550 5.1.1 user unknown"))}
+		first := b.enqueue(t, verifyMessage("Gone@Example.com"))
+		b.deliverDue(t)
+		second := b.enqueue(t, verifyMessage("gone@example.com"))
+		b.deliverDue(t)
+		for _, id := range []string{first, second} {
+			if st, _, _ := b.state(t, id); st != StateSuppressed {
+				t.Fatalf("%s: %s, want suppressed", id, st)
+			}
+		}
+		if len(b.email.deliveries()) != 0 {
+			t.Fatal("mail went to a bounced address")
+		}
+		ctx := abacus.WithPrincipal(context.Background(), &abacus.Principal{TenantID: "ten_a"})
+		list, _, err := b.svc.ListSuppressions(ctx, 10, "")
+		if err != nil || len(list) != 1 || list[0].Email != "gone@example.com" || list[0].Reason != ReasonHardBounce {
+			t.Fatalf("suppressions %+v %v", list, err)
+		}
+	})
+}

@@ -43,7 +43,7 @@ func (e *Email) Deliver(ctx context.Context, d Delivery) error {
 	if e.sender == nil {
 		return nil
 	}
-	st, err := e.svc.settings(ctx, d.TenantID)
+	st, err := e.svc.loadSettings(ctx, e.svc.db, d.TenantID)
 	if err != nil {
 		return err
 	}

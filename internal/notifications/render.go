@@ -123,9 +123,9 @@ type parsed struct {
 	html          *htmltemplate.Template
 }
 
-// parse compiles src; errors name the part (subject, text, html) and carry
+// compile compiles src; errors name the part (subject, text, html) and carry
 // the line and column text/template reports.
-func parse(src source) (parsed, error) {
+func compile(src source) (parsed, error) {
 	var p parsed
 	var err error
 	if p.subject, err = texttemplate.New("subject").Funcs(funcs).Parse(src.Subject); err != nil {
@@ -153,6 +153,8 @@ type ParseError struct {
 func (e *ParseError) Error() string { return e.Part + ": " + e.Err.Error() }
 func (e *ParseError) Unwrap() error { return e.Err }
 
+const noValue = "<no value>"
+
 // execute renders p against data.
 func (p parsed) execute(data map[string]any) (Rendered, error) {
 	var r Rendered
@@ -160,12 +162,14 @@ func (p parsed) execute(data map[string]any) (Rendered, error) {
 	if err := p.subject.Execute(&b, data); err != nil {
 		return r, fmt.Errorf("rendering subject: %w", err)
 	}
-	r.Subject = strings.Join(strings.Fields(b.String()), " ") // one header line
+	// A variable the data lacks prints "<no value>" in text/template
+	// (html/template prints nothing): never show that to a recipient.
+	r.Subject = strings.Join(strings.Fields(strings.ReplaceAll(b.String(), noValue, "")), " ") // one header line
 	b.Reset()
 	if err := p.text.Execute(&b, data); err != nil {
 		return r, fmt.Errorf("rendering text: %w", err)
 	}
-	r.Text = b.String()
+	r.Text = strings.ReplaceAll(b.String(), noValue, "")
 	b.Reset()
 	if err := p.html.Execute(&b, data); err != nil {
 		return r, fmt.Errorf("rendering html: %w", err)
@@ -194,7 +198,7 @@ func (s *Service) Render(ctx context.Context, tenant, key, locale string, data m
 	if err != nil {
 		return Rendered{}, err
 	}
-	p, err := parse(src)
+	p, err := compile(src)
 	if err != nil {
 		return Rendered{}, fmt.Errorf("template %s (%s): %w", key, src.Locale, err)
 	}

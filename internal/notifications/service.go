@@ -244,6 +244,14 @@ func (s *Service) send(ctx context.Context, ch Channel, d *Delivery) outcome {
 	if err := ch.Deliver(sctx, *d); err != nil {
 		o := s.retryOrFail(*d, err)
 		o.subject = d.Subject
+		var hb *HardBounceError
+		if errors.As(err, &hb) && d.Channel == ChannelEmail {
+			o.state = StateSuppressed
+			if serr := suppress(ctx, s.db, d.TenantID, Suppression{Email: d.To.Email, Reason: ReasonHardBounce,
+				Detail: err.Error(), CreatedAt: s.clock.Now()}); serr != nil {
+				s.log.Warn("suppressing a bounced address", "tenant_id", d.TenantID, "err", serr)
+			}
+		}
 		return o
 	}
 	o := outcome{state: StateSent, subject: d.Subject}
@@ -309,8 +317,9 @@ func (s *Service) record(ctx context.Context, d Delivery, o outcome, sink Digest
 
 // DeliverNotification delivers the due deliveries of one notification now,
 // without waiting for the dispatcher's next round (a module that wants its
-// mail out at once calls it after commit). A delivery another process
-// claimed first is left to it.
+// mail out at once calls it after commit). It returns once each has been
+// tried, here or by the dispatcher that claimed it first, or when ctx
+// ends.
 func (s *Service) DeliverNotification(ctx context.Context, id string) error {
 	list, err := s.dueOf(ctx, id, s.clock.Now())
 	if err != nil {
@@ -320,5 +329,21 @@ func (s *Service) DeliverNotification(ctx context.Context, id string) error {
 	for _, d := range list {
 		errs = append(errs, s.deliverOne(ctx, d))
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, s.awaitOthers(ctx, id))...)
+}
+
+// awaitOthers waits while another claimant is sending one of the
+// notification's deliveries.
+func (s *Service) awaitOthers(ctx context.Context, id string) error {
+	for {
+		n, err := s.sendingOf(ctx, id)
+		if err != nil || n == 0 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }

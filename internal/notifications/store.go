@@ -122,6 +122,14 @@ func (s *Service) dueOf(ctx context.Context, notification string, now time.Time)
 	return scanDue(rows)
 }
 
+// sendingOf counts the notification's deliveries being sent now.
+func (s *Service) sendingOf(ctx context.Context, notification string) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM notification_deliveries WHERE notification_id = $1 AND state = 'sending'`,
+		notification).Scan(&n)
+	return n, err
+}
+
 // claim takes d for this process until lease: the conditional update
 // succeeds for one claimant only. It returns the attempt number.
 func (s *Service) claim(ctx context.Context, d due, now, lease time.Time) (bool, error) {
@@ -223,26 +231,8 @@ func (s *Service) tenantSource(ctx context.Context, tenant, key, locale string) 
 	return src, true, nil
 }
 
-// settings are a tenant's sending identity and defaults.
-type settings struct {
-	From, ReplyTo, DefaultLocale string
-}
-
-func (s *Service) settings(ctx context.Context, tenant string) (settings, error) {
-	var st settings
-	err := s.db.QueryRowContext(ctx, `SELECT from_addr, reply_to, default_locale FROM notification_settings WHERE tenant_id = $1`,
-		tenant).Scan(&st.From, &st.ReplyTo, &st.DefaultLocale)
-	if errors.Is(err, sql.ErrNoRows) {
-		return settings{}, nil
-	}
-	if err != nil {
-		return st, fmt.Errorf("notifications: loading settings: %w", err)
-	}
-	return st, nil
-}
-
 func (s *Service) defaultLocale(ctx context.Context, tenant string) (string, error) {
-	st, err := s.settings(ctx, tenant)
+	st, err := s.loadSettings(ctx, s.db, tenant)
 	return st.DefaultLocale, err
 }
 
@@ -256,3 +246,5 @@ func (s *Service) suppressed(ctx context.Context, tenant, address string) (bool,
 	}
 	return n > 0, nil
 }
+
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -13,6 +13,7 @@ import (
 	"net/smtp"
 	"net/textproto"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/abacusbilling/abacus/internal/notifications"
@@ -171,11 +172,15 @@ func transmit(c *smtp.Client, from, to string, msg []byte) error {
 	return w.Close() // reads the server's answer to the data
 }
 
-// classify makes a 5xx answer permanent.
+// classify makes a 5xx answer permanent, and a refused mailbox (5.1.x:
+// no such user, bad address) a hard bounce that suppresses the address.
 func classify(err error) error {
 	var te *textproto.Error
-	if errors.As(err, &te) && te.Code >= 500 {
-		return notifications.Permanent(err)
+	if !errors.As(err, &te) || te.Code < 500 {
+		return err
 	}
-	return err
+	if (te.Code == 550 || te.Code == 551 || te.Code == 553) && strings.HasPrefix(te.Msg, "5.1.") {
+		return notifications.HardBounce(err)
+	}
+	return notifications.Permanent(err)
 }

@@ -1,0 +1,169 @@
+package notifications
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/httpapi"
+)
+
+// listQuery is the paging of a list.
+type listQuery struct {
+	Limit  int    `query:"limit" minimum:"0" maximum:"100" doc:"page size (default 20)"`
+	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
+}
+
+type templatePath struct {
+	Key    string `path:"key" example:"invoice.finalized"`
+	Locale string `path:"locale" example:"de"`
+}
+
+// RegisterRoutes serves the notifications API.
+func RegisterRoutes(s *httpapi.Server, svc *Service) {
+	s.Example(Examples()...)
+	registerNotificationRoutes(s, svc)
+	registerTemplateRoutes(s, svc)
+	registerSettingsRoutes(s, svc)
+	registerSuppressionRoutes(s, svc)
+}
+
+func registerNotificationRoutes(s *httpapi.Server, svc *Service) {
+	tags := []string{"Notifications"}
+	httpapi.Register(s, huma.Operation{OperationID: "send-notification", Method: http.MethodPost, Path: "/api/v1/notifications",
+		Summary: "Send a notification", Tags: tags, DefaultStatus: http.StatusAccepted,
+		Description: "Records a notification rendered from a template and queues its deliveries (one per channel); GET it to follow them."},
+		abacus.ScopeWrite, func(ctx context.Context, in *httpapi.Body[SendInput]) (*httpapi.Body[Notification], error) {
+			return httpapi.Reply(svc.Send(ctx, in.Body))
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "list-notifications", Method: http.MethodGet, Path: "/api/v1/notifications",
+		Summary: "List notifications", Tags: tags, Description: "Newest first, each with the state of its deliveries."},
+		abacus.ScopeRead, func(ctx context.Context, in *struct {
+			listQuery
+			Template    string `query:"template" doc:"only this template key"`
+			Email       string `query:"email" doc:"only to this address"`
+			Channel     string `query:"channel" enum:"email,in_app,push" doc:"only with a delivery on this channel"`
+			SubjectType string `query:"subject_type" doc:"only about this kind of object (invoice, credit_note…)"`
+			SubjectID   string `query:"subject_id" doc:"only about this object"`
+		}) (*httpapi.Body[abacus.List[Notification]], error) {
+			list, next, err := ListNotifications(ctx, svc.db, Filter{Template: in.Template, Email: in.Email, Channel: in.Channel,
+				SubjectType: in.SubjectType, SubjectID: in.SubjectID, Limit: in.Limit, Cursor: in.Cursor})
+			return httpapi.Reply(abacus.ListOf(list, next), err)
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "get-notification", Method: http.MethodGet, Path: "/api/v1/notifications/{id}",
+		Summary: "Get a notification", Tags: tags},
+		abacus.ScopeRead, func(ctx context.Context, in *struct {
+			ID string `path:"id" example:"ntf_01jbx7t7d9f1h3k5m7p9r1t3vx"`
+		}) (*httpapi.Body[Notification], error) {
+			return httpapi.Reply(GetNotification(ctx, svc.db, in.ID))
+		})
+}
+
+func registerTemplateRoutes(s *httpapi.Server, svc *Service) {
+	tags := []string{"Notification templates"}
+	httpapi.Register(s, huma.Operation{OperationID: "list-notification-templates", Method: http.MethodGet, Path: "/api/v1/notifications/templates",
+		Summary: "List notification templates", Tags: tags,
+		Description: "The tenant's own templates and the built-in ones they have not replaced, by key and locale (one page)."},
+		abacus.ScopeRead, func(ctx context.Context, _ *struct{}) (*httpapi.Body[abacus.List[NotificationTemplateSummary]], error) {
+			list, err := svc.ListTemplates(ctx)
+			return httpapi.Reply(abacus.ListOf(list, ""), err)
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "get-notification-template", Method: http.MethodGet, Path: "/api/v1/notifications/templates/{key}/{locale}",
+		Summary: "Get a notification template", Tags: tags, Description: "The tenant's current version in exactly this locale, else the built-in one."},
+		abacus.ScopeRead, func(ctx context.Context, in *templatePath) (*httpapi.Body[NotificationTemplate], error) {
+			return httpapi.Reply(svc.GetTemplate(ctx, in.Key, in.Locale))
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "save-notification-template", Method: http.MethodPut, Path: "/api/v1/notifications/templates/{key}/{locale}",
+		Summary: "Save a notification template", Tags: tags,
+		Description: "Stores a new version. Syntax errors, unknown functions and (for built-in keys) unknown variables are refused with their line and column; parts are limited to 1 KiB (subject), 64 KiB (text) and 256 KiB (html)."},
+		abacus.ScopeWrite, func(ctx context.Context, in *struct {
+			templatePath
+			Body NotificationTemplateInput
+		}) (*httpapi.Body[NotificationTemplate], error) {
+			return httpapi.Reply(svc.SaveTemplate(ctx, in.Key, in.Locale, in.Body))
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "delete-notification-template", Method: http.MethodDelete, Path: "/api/v1/notifications/templates/{key}/{locale}",
+		Summary: "Delete a notification template", Tags: tags, DefaultStatus: http.StatusNoContent,
+		Description: "The built-in template (or the next locale of the fallback chain) applies again; the versions stay readable."},
+		abacus.ScopeWrite, func(ctx context.Context, in *templatePath) (*struct{}, error) {
+			return nil, svc.DeleteTemplate(ctx, in.Key, in.Locale)
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "list-notification-template-versions", Method: http.MethodGet, Path: "/api/v1/notifications/templates/{key}/{locale}/versions",
+		Summary: "List a template's versions", Tags: tags, Description: "Every saved version, newest first (one page)."},
+		abacus.ScopeRead, func(ctx context.Context, in *templatePath) (*httpapi.Body[abacus.List[NotificationTemplate]], error) {
+			list, err := svc.TemplateVersions(ctx, in.Key, in.Locale)
+			return httpapi.Reply(abacus.ListOf(list, ""), err)
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "preview-notification-template", Method: http.MethodPost, Path: "/api/v1/notifications/templates/{key}/{locale}/preview",
+		Summary: "Preview a notification template", Tags: tags,
+		Description: "Renders the template (through the locale fallback chain), or the unsaved parts given, against the data given or the key's documented sample."},
+		abacus.ScopeRead, func(ctx context.Context, in *struct {
+			templatePath
+			Body PreviewInput
+		}) (*httpapi.Body[Rendered], error) {
+			return httpapi.Reply(svc.Preview(ctx, in.Key, in.Locale, in.Body))
+		})
+}
+
+func registerSettingsRoutes(s *httpapi.Server, svc *Service) {
+	tags := []string{"Notification settings"}
+	httpapi.Register(s, huma.Operation{OperationID: "get-notification-settings", Method: http.MethodGet, Path: "/api/v1/notifications/settings",
+		Summary: "Get notification settings", Tags: tags},
+		abacus.ScopeRead, func(ctx context.Context, _ *struct{}) (*httpapi.Body[SendingSettings], error) {
+			return httpapi.Reply(svc.GetSettings(ctx))
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "update-notification-settings", Method: http.MethodPatch, Path: "/api/v1/notifications/settings",
+		Summary: "Update notification settings", Tags: tags, Description: "Sender identity (from, reply_to) and default locale; the fields given change."},
+		abacus.ScopeAdmin, func(ctx context.Context, in *httpapi.Body[SendingSettingsPatch]) (*httpapi.Body[SendingSettings], error) {
+			return httpapi.Reply(svc.UpdateSettings(ctx, in.Body))
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "rotate-bounce-secret", Method: http.MethodPost, Path: "/api/v1/notifications/settings/bounce-secret",
+		Summary: "Make a new bounce webhook secret", Tags: tags, DefaultStatus: http.StatusCreated,
+		Description: "The secret is shown once; the previous one stops verifying."},
+		abacus.ScopeAdmin, func(ctx context.Context, _ *struct{}) (*httpapi.Body[BounceSecret], error) {
+			return httpapi.Reply(svc.RotateBounceSecret(ctx))
+		})
+}
+
+func registerSuppressionRoutes(s *httpapi.Server, svc *Service) {
+	tags := []string{"Notification suppressions"}
+	httpapi.Register(s, huma.Operation{OperationID: "list-suppressions", Method: http.MethodGet, Path: "/api/v1/notifications/suppressions",
+		Summary: "List suppressed addresses", Tags: tags, Description: "Addresses no mail is sent to, by address."},
+		abacus.ScopeRead, func(ctx context.Context, in *listQuery) (*httpapi.Body[abacus.List[Suppression]], error) {
+			list, next, err := svc.ListSuppressions(ctx, in.Limit, in.Cursor)
+			return httpapi.Reply(abacus.ListOf(list, next), err)
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "add-suppression", Method: http.MethodPost, Path: "/api/v1/notifications/suppressions",
+		Summary: "Suppress an address", Tags: tags, DefaultStatus: http.StatusCreated},
+		abacus.ScopeWrite, func(ctx context.Context, in *httpapi.Body[SuppressionInput]) (*httpapi.Body[Suppression], error) {
+			return httpapi.Reply(svc.Suppress(ctx, in.Body))
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "remove-suppression", Method: http.MethodDelete, Path: "/api/v1/notifications/suppressions/{email}",
+		Summary: "Stop suppressing an address", Tags: tags, DefaultStatus: http.StatusNoContent},
+		abacus.ScopeWrite, func(ctx context.Context, in *struct {
+			Email string `path:"email" example:"gone@example.com"`
+		}) (*struct{}, error) {
+			return nil, svc.Unsuppress(ctx, in.Email)
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "report-bounces", Method: http.MethodPost, Path: "/api/v1/notifications/bounces/{tenant_id}",
+		Summary: "Report bounces and complaints", Tags: tags,
+		Description: "For the mail provider: hard bounces and complaints suppress the address. The body is signed with the tenant's bounce secret: header `Abacus-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>` (docs/notifications.md)."},
+		httpapi.ScopePublic, func(ctx context.Context, in *struct {
+			TenantID  string `path:"tenant_id" example:"ten_01jbx7k2q9m4r8t6v3w5y0z1ab"`
+			Signature string `header:"Abacus-Signature" example:"t=1793611800,v1=5d41402abc4b2a76b9719d911017c592…"`
+			RawBody   []byte
+			Body      BounceReport
+		}) (*httpapi.Body[BounceResult], error) {
+			if err := svc.VerifyBounce(ctx, in.TenantID, in.Signature, in.RawBody); err != nil {
+				if errors.Is(err, ErrBadSignature) {
+					return nil, abacus.Errorf(abacus.KindUnauthorized, "invalid_signature",
+						"the Abacus-Signature header does not verify with the tenant's bounce secret (or its timestamp is more than 5 minutes off)")
+				}
+				return nil, err
+			}
+			return httpapi.Reply(svc.ApplyBounces(ctx, in.TenantID, in.Body))
+		})
+}
