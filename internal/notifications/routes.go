@@ -11,13 +11,14 @@ import (
 	"github.com/abacusbilling/abacus/internal/httpapi"
 )
 
-// listQuery is the paging of a list.
-type listQuery struct {
+// ListQuery is the paging of a list.
+type ListQuery struct {
 	Limit  int    `query:"limit" minimum:"0" maximum:"100" doc:"page size (default 20)"`
 	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
 }
 
-type templatePath struct {
+// TemplatePath names a template: key and locale.
+type TemplatePath struct {
 	Key    string `path:"key" example:"invoice.finalized"`
 	Locale string `path:"locale" example:"de"`
 }
@@ -42,7 +43,7 @@ func registerNotificationRoutes(s *httpapi.Server, svc *Service) {
 	httpapi.Register(s, huma.Operation{OperationID: "list-notifications", Method: http.MethodGet, Path: "/api/v1/notifications",
 		Summary: "List notifications", Tags: tags, Description: "Newest first, each with the state of its deliveries."},
 		abacus.ScopeRead, func(ctx context.Context, in *struct {
-			listQuery
+			ListQuery
 			Template    string `query:"template" doc:"only this template key"`
 			Email       string `query:"email" doc:"only to this address"`
 			Channel     string `query:"channel" enum:"email,in_app,push" doc:"only with a delivery on this channel"`
@@ -73,14 +74,14 @@ func registerTemplateRoutes(s *httpapi.Server, svc *Service) {
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "get-notification-template", Method: http.MethodGet, Path: "/api/v1/notifications/templates/{key}/{locale}",
 		Summary: "Get a notification template", Tags: tags, Description: "The tenant's current version in exactly this locale, else the built-in one."},
-		abacus.ScopeRead, func(ctx context.Context, in *templatePath) (*httpapi.Body[NotificationTemplate], error) {
+		abacus.ScopeRead, func(ctx context.Context, in *TemplatePath) (*httpapi.Body[NotificationTemplate], error) {
 			return httpapi.Reply(svc.GetTemplate(ctx, in.Key, in.Locale))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "save-notification-template", Method: http.MethodPut, Path: "/api/v1/notifications/templates/{key}/{locale}",
 		Summary: "Save a notification template", Tags: tags,
 		Description: "Stores a new version. Syntax errors, unknown functions and (for built-in keys) unknown variables are refused with their line and column; parts are limited to 1 KiB (subject), 64 KiB (text) and 256 KiB (html)."},
 		abacus.ScopeWrite, func(ctx context.Context, in *struct {
-			templatePath
+			TemplatePath
 			Body NotificationTemplateInput
 		}) (*httpapi.Body[NotificationTemplate], error) {
 			return httpapi.Reply(svc.SaveTemplate(ctx, in.Key, in.Locale, in.Body))
@@ -88,12 +89,12 @@ func registerTemplateRoutes(s *httpapi.Server, svc *Service) {
 	httpapi.Register(s, huma.Operation{OperationID: "delete-notification-template", Method: http.MethodDelete, Path: "/api/v1/notifications/templates/{key}/{locale}",
 		Summary: "Delete a notification template", Tags: tags, DefaultStatus: http.StatusNoContent,
 		Description: "The built-in template (or the next locale of the fallback chain) applies again; the versions stay readable."},
-		abacus.ScopeWrite, func(ctx context.Context, in *templatePath) (*struct{}, error) {
+		abacus.ScopeWrite, func(ctx context.Context, in *TemplatePath) (*struct{}, error) {
 			return nil, svc.DeleteTemplate(ctx, in.Key, in.Locale)
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "list-notification-template-versions", Method: http.MethodGet, Path: "/api/v1/notifications/templates/{key}/{locale}/versions",
 		Summary: "List a template's versions", Tags: tags, Description: "Every saved version, newest first (one page)."},
-		abacus.ScopeRead, func(ctx context.Context, in *templatePath) (*httpapi.Body[abacus.List[NotificationTemplate]], error) {
+		abacus.ScopeRead, func(ctx context.Context, in *TemplatePath) (*httpapi.Body[abacus.List[NotificationTemplate]], error) {
 			list, err := svc.TemplateVersions(ctx, in.Key, in.Locale)
 			return httpapi.Reply(abacus.ListOf(list, ""), err)
 		})
@@ -101,7 +102,7 @@ func registerTemplateRoutes(s *httpapi.Server, svc *Service) {
 		Summary: "Preview a notification template", Tags: tags,
 		Description: "Renders the template (through the locale fallback chain), or the unsaved parts given, against the data given or the key's documented sample."},
 		abacus.ScopeRead, func(ctx context.Context, in *struct {
-			templatePath
+			TemplatePath
 			Body PreviewInput
 		}) (*httpapi.Body[Rendered], error) {
 			return httpapi.Reply(svc.Preview(ctx, in.Key, in.Locale, in.Body))
@@ -132,7 +133,7 @@ func registerSuppressionRoutes(s *httpapi.Server, svc *Service) {
 	tags := []string{"Notification suppressions"}
 	httpapi.Register(s, huma.Operation{OperationID: "list-suppressions", Method: http.MethodGet, Path: "/api/v1/notifications/suppressions",
 		Summary: "List suppressed addresses", Tags: tags, Description: "Addresses no mail is sent to, by address."},
-		abacus.ScopeRead, func(ctx context.Context, in *listQuery) (*httpapi.Body[abacus.List[Suppression]], error) {
+		abacus.ScopeRead, func(ctx context.Context, in *ListQuery) (*httpapi.Body[abacus.List[Suppression]], error) {
 			list, next, err := svc.ListSuppressions(ctx, in.Limit, in.Cursor)
 			return httpapi.Reply(abacus.ListOf(list, next), err)
 		})

@@ -1,0 +1,127 @@
+package app_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abacusbilling/abacus/internal/config"
+	"github.com/abacusbilling/abacus/internal/db/dbtest"
+	"github.com/abacusbilling/abacus/internal/notifications"
+	"github.com/abacusbilling/abacus/internal/notifications/smtp/smtptest"
+)
+
+// waitDelivery polls a notification until its delivery on channel is in
+// one of the final states and returns that state.
+func (a *testApp) waitDelivery(id, channel string) map[string]any {
+	a.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		n := a.do("GET", "/api/v1/notifications/"+id, a.key, nil).json(a.t)
+		for _, d := range n["deliveries"].([]any) {
+			d := d.(map[string]any)
+			if d["channel"] == channel && d["state"] != "pending" && d["state"] != "sending" {
+				return d
+			}
+		}
+		if time.Now().After(deadline) {
+			a.t.Fatalf("delivery not done: %v", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestNotificationsOverHTTPAndSMTP(t *testing.T) {
+	t.Parallel()
+	for _, engine := range dbtest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			t.Parallel()
+			mail := smtptest.Start(t, smtptest.Options{})
+			a := start(t, engine, func(c *config.Config) { c.SMTP.URL = "smtp://" + mail.Addr })
+			testTemplatesAndSend(t, a, mail)
+			testBouncesSuppress(t, a, mail)
+		})
+	}
+}
+
+func testTemplatesAndSend(t *testing.T, a *testApp, mail *smtptest.Server) {
+	path := "/api/v1/notifications/templates/usage.quota_warning/de"
+	r := a.do("PUT", path, a.key, map[string]any{"subject": "Fast voll", "text": "Hallo\n{{if .customer.name}", "html": "<p>x</p>"})
+	expectProblem(t, r, 400, "invalid_template")
+	errs := r.json(t)["errors"].([]any)
+	if f := errs[0].(map[string]any); f["field"] != "text" || !strings.HasPrefix(f["message"].(string), "line 2, column 1: ") {
+		t.Fatalf("field error %v", f)
+	}
+	r = a.do("PUT", path, a.key, map[string]any{"subject": "{{.percent}} % Ihrer {{.feature.name}} verbraucht",
+		"text": "Hallo {{.customer.name}},\nSie haben {{.usage}} von {{.limit}} verbraucht.\n", "html": "<p>Hallo <b>{{.customer.name}}</b></p>"})
+	if r.status != 200 || r.json(t)["version"] != float64(1) {
+		t.Fatalf("save: %d %s", r.status, r.body)
+	}
+	preview := a.post("/api/v1/notifications/templates/usage.quota_warning/de-AT/preview", map[string]any{})
+	if preview["subject"] != "80 % Ihrer API calls verbraucht" || preview["locale"] != "de" {
+		t.Fatalf("preview %v", preview)
+	}
+	sent := a.post("/api/v1/notifications", map[string]any{"template": "usage.quota_warning", "locale": "de-AT",
+		"to":   map[string]any{"kind": "email", "email": "ada@example.com", "name": "Ada Lovelace"},
+		"data": notifications.Samples()["usage.quota_warning"]})
+	d := a.waitDelivery(sent["id"].(string), "email")
+	if d["state"] != "sent" || d["subject"] != "80 % Ihrer API calls verbraucht" {
+		t.Fatalf("delivery %v", d)
+	}
+	m := mail.Wait(t, 1, 30*time.Second)[0]
+	p := smtptest.Parse(t, m.Raw)
+	if m.To != "ada@example.com" || p.Subject != "80 % Ihrer API calls verbraucht" ||
+		p.Text != "Hallo Acme GmbH,\nSie haben 800000 von 1000000 verbraucht.\n" || p.HTML != "<p>Hallo <b>Acme GmbH</b></p>" {
+		t.Fatalf("mail to %s: %q / %q / %q", m.To, p.Subject, p.Text, p.HTML)
+	}
+	if d["text"] != nil {
+		t.Fatalf("a mail body was kept although smtp.url is set: %v", d)
+	}
+	// Without a locale the built-in English one is used.
+	sent = a.post("/api/v1/notifications", map[string]any{"template": "usage.quota_warning",
+		"to": map[string]any{"kind": "email", "email": "bob@example.com"}, "data": notifications.Samples()["usage.quota_warning"]})
+	a.waitDelivery(sent["id"].(string), "email")
+	if p := smtptest.Parse(t, mail.Wait(t, 2, 30*time.Second)[1].Raw); p.Subject != "You have used 80 % of your API calls" ||
+		!strings.Contains(p.HTML, "width:80%") {
+		t.Fatalf("built-in: %q %s", p.Subject, p.HTML)
+	}
+}
+
+func testBouncesSuppress(t *testing.T, a *testApp, mail *smtptest.Server) {
+	secret := a.post("/api/v1/notifications/settings/bounce-secret", nil)["secret"].(string)
+	tenant := a.tenantOf(t, a.key)
+	report := map[string]any{"events": []any{map[string]any{"type": "bounce", "bounce_type": "hard", "email": "gone@example.com",
+		"detail": "550 5.1.1 user unknown"}}}
+	body, _ := json.Marshal(report)
+	path := "/api/v1/notifications/bounces/" + tenant
+	expectProblem(t, a.do("POST", path, "", report, "Abacus-Signature", notifications.SignBounce("nbs_wrong", time.Now(), body)),
+		401, "invalid_signature")
+	expectProblem(t, a.do("POST", path, "", report, "Abacus-Signature", notifications.SignBounce(secret, time.Now().Add(-time.Hour), body)),
+		401, "invalid_signature")
+	r := a.do("POST", path, "", report, "Abacus-Signature", notifications.SignBounce(secret, time.Now(), body))
+	if r.status != 200 || r.json(t)["suppressed"] != float64(1) {
+		t.Fatalf("bounce report: %d %s", r.status, r.body)
+	}
+	list := a.do("GET", "/api/v1/notifications/suppressions", a.key, nil).json(t)["data"].([]any)
+	if len(list) != 1 || list[0].(map[string]any)["reason"] != "hard_bounce" {
+		t.Fatalf("suppressions %v", list)
+	}
+	before := len(mail.Messages())
+	sent := a.post("/api/v1/notifications", map[string]any{"template": "payment.succeeded",
+		"to": map[string]any{"kind": "email", "email": "gone@example.com"}, "data": notifications.Samples()["payment.succeeded"]})
+	if d := a.waitDelivery(sent["id"].(string), "email"); d["state"] != "suppressed" {
+		t.Fatalf("delivery to a bounced address: %v", d)
+	}
+	if len(mail.Messages()) != before {
+		t.Fatal("mail went to a suppressed address")
+	}
+	expectProblem(t, a.do("POST", "/api/v1/notifications", a.key, map[string]any{"template": "no.such_template",
+		"to": map[string]any{"kind": "email", "email": "x@example.com"}}), 400, "unknown_template")
+	r = a.do("POST", "/api/v1/notifications", a.key, map[string]any{"template": "payment.succeeded",
+		"to": map[string]any{"kind": "email", "email": "not an address"}})
+	expectProblem(t, r, 400, "invalid_notification")
+	if f := r.json(t)["errors"].([]any)[0].(map[string]any); f["field"] != "to.email" {
+		t.Fatalf("field %v", f)
+	}
+}
