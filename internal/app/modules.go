@@ -42,7 +42,7 @@ func (a *App) modules() *modules {
 		m.subs.OnEnd(billing.CycleEnds)
 		m.subs.OnSave(billing.CycleSaves)
 		m.billing = billing.NewService(a.DB, a.Clock, a.Log, billing.Config{}, billing.NewSubscriptionsAdvancing(m.catalog, m.subs), metered)
-		m.notify = newNotifications(a)
+		m.notify = newNotifications(a, m)
 	})
 	return m
 }

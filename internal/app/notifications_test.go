@@ -1,15 +1,21 @@
 package app_test
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/abacusbilling/abacus/internal/config"
+	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
+	"github.com/abacusbilling/abacus/internal/identity"
 	"github.com/abacusbilling/abacus/internal/notifications"
 	"github.com/abacusbilling/abacus/internal/notifications/smtp/smtptest"
+	"github.com/abacusbilling/abacus/internal/subscription"
 )
 
 // waitDelivery polls a notification until its delivery on channel is in
@@ -124,4 +130,38 @@ func testBouncesSuppress(t *testing.T, a *testApp, mail *smtptest.Server) {
 	if f := r.json(t)["errors"].([]any)[0].(map[string]any); f["field"] != "to.email" {
 		t.Fatalf("field %v", f)
 	}
+}
+
+// A domain event travels outbox → relay → NATS → the notifications role's
+// trigger → e-mail, with the customer read through the catalog.
+func TestADomainEventBecomesAMailThroughTheBus(t *testing.T) {
+	t.Parallel()
+	mail := smtptest.Start(t, smtptest.Options{})
+	a := start(t, db.SQLite, func(c *config.Config) { c.SMTP.URL = "smtp://" + mail.Addr })
+	cus := a.post("/api/v1/customers", map[string]any{"name": "Globex Ltd", "email": "owner@globex.example", "currency": "EUR"})
+	tenant := a.tenantOf(t, a.key)
+	err := a.DB.InTx(context.Background(), func(tx *db.Tx) error {
+		_, err := subscription.EntitlementThresholdReached.Record(context.Background(), tx, tenant, "sub_x", time.Now(), subscription.ThresholdReached{
+			CustomerID: cus["id"].(string), SubscriptionID: "sub_x", Feature: "api_calls", Threshold: 100,
+			Limit: decimal.RequireFromString("1000"), Used: decimal.RequireFromString("1000")})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mail.Wait(t, 1, 60*time.Second)[0]
+	p := smtptest.Parse(t, m.Raw)
+	if m.To != "owner@globex.example" || p.Subject != "You have reached your api calls limit" || !strings.Contains(p.Text, "Hello Globex Ltd") ||
+		!strings.Contains(p.Text, "with "+a.tenantName(t)) {
+		t.Fatalf("mail to %s: %q\n%s", m.To, p.Subject, p.Text)
+	}
+}
+
+func (a *testApp) tenantName(t *testing.T) string {
+	t.Helper()
+	name, err := identity.TenantName(context.Background(), a.DB, a.tenantOf(t, a.key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return name
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/abacusbilling/abacus/internal/billing"
 	"github.com/abacusbilling/abacus/internal/catalog"
@@ -66,10 +67,15 @@ func Registry() []Role {
 		},
 		{
 			Name: "notifications",
-			Doc:  "renders and delivers notifications (e-mail, and the channels registered beside it) with retries",
+			Doc:  "notification triggers (domain events → notifications) and delivery (e-mail, and the channels registered beside it) with retries",
 			Build: func(_ context.Context, a *App) (service.Service, error) {
 				n := a.modules().notify
-				return service.NewFunc("notifications", n.Run), nil
+				return service.NewFunc("notifications", func(ctx context.Context) error {
+					var wg sync.WaitGroup
+					wg.Go(func() { _ = n.RunTriggers(ctx, a.Bus) })
+					defer wg.Wait()
+					return n.Run(ctx)
+				}), nil
 			},
 		},
 		{

@@ -58,6 +58,7 @@ var Permissions = []struct {
 	{"/api/v1/customers/*/credits", AreaBilling},
 	{"/api/v1/customers/*/wallets", AreaBilling},
 	{"/api/v1/customers/*/invoices", AreaBilling},
+	{"/api/v1/customers/*/invoice-delivery", AreaBilling},
 	{"/api/v1/customers/*/balance", AreaBilling},
 	{"/api/v1/features", AreaDomain},
 	{"/api/v1/entitlements", AreaDomain},

@@ -44,8 +44,12 @@ func enqueue(ctx context.Context, tx *db.Tx, m Message, now time.Time) (string, 
 			return "", err
 		}
 	}
+	due := now
+	if m.SendAt.After(now) {
+		due = m.SendAt
+	}
 	for _, ch := range m.Channels {
-		if err := insertDelivery(ctx, tx, m.TenantID, id, ch, now); err != nil {
+		if err := insertDelivery(ctx, tx, m.TenantID, id, ch, now, due); err != nil {
 			return "", err
 		}
 	}

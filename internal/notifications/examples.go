@@ -32,5 +32,12 @@ func Examples() []any {
 		BounceReport{Events: []BounceEvent{{Type: "bounce", BounceType: "hard", Email: "gone@example.com",
 			MessageID: "<dlv_01jbx7t8e0g2j4l6n8q0s2u4wy@abacus>", Detail: "550 5.1.1 user unknown", OccurredAt: at}}},
 		BounceResult{Received: 1, Suppressed: 1},
+		Trigger{EventType: "invoice.finalized", Template: "invoice.finalized", Recipients: []RecipientRule{{Type: ToCustomer}},
+			Channels: []string{ChannelEmail}, Enabled: true, Source: "tenant", UpdatedAt: at},
+		TriggerInput{Template: "usage.quota_warning", Recipients: []RecipientRule{{Type: ToCustomer}, {Type: ToStaff, Roles: []string{"owner"}}},
+			Channels: []string{ChannelEmail}},
+		DeliveryPreference{CustomerID: "cus_01jbx7k2q9m4r8t6v3w5y0z1ab", Channels: []string{"email"}, Formats: []string{"pdf", "ubl"},
+			Emails: []string{"ap@acme.example"}, UpdatedAt: at},
+		DeliveryPreferenceInput{Channels: []string{"email"}, Formats: []string{"pdf", "ubl"}, Emails: []string{"ap@acme.example"}},
 	}
 }

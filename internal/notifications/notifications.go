@@ -94,6 +94,9 @@ type Message struct {
 	Source      string
 	SubjectType string
 	SubjectID   string
+	// SendAt delays the deliveries until then (a reminder); zero or past
+	// sends at once.
+	SendAt time.Time
 }
 
 // Delivery is one notification rendered for one channel, as a Channel

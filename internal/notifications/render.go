@@ -85,6 +85,8 @@ var funcs = map[string]any{
 	},
 	"date": func(layout string, v any) string {
 		switch t := v.(type) {
+		case nil:
+			return ""
 		case time.Time:
 			return t.UTC().Format(layout)
 		case string:

@@ -30,6 +30,8 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	registerTemplateRoutes(s, svc)
 	registerSettingsRoutes(s, svc)
 	registerSuppressionRoutes(s, svc)
+	registerTriggerRoutes(s, svc)
+	registerDeliveryRoutes(s, svc)
 }
 
 func registerNotificationRoutes(s *httpapi.Server, svc *Service) {
@@ -167,4 +169,69 @@ func registerSuppressionRoutes(s *httpapi.Server, svc *Service) {
 			}
 			return httpapi.Reply(svc.ApplyBounces(ctx, in.TenantID, in.Body))
 		})
+}
+
+func registerTriggerRoutes(s *httpapi.Server, svc *Service) {
+	tags := []string{"Notification triggers"}
+	type eventPath struct {
+		EventType string `path:"event_type" example:"invoice.finalized"`
+	}
+	httpapi.Register(s, huma.Operation{OperationID: "list-notification-triggers", Method: http.MethodGet, Path: "/api/v1/notifications/triggers",
+		Summary: "List notification triggers", Tags: tags,
+		Description: "Which domain events send which template to whom: the tenant's own mappings and the defaults it has not replaced (one page)."},
+		abacus.ScopeRead, func(ctx context.Context, _ *struct{}) (*httpapi.Body[abacus.List[Trigger]], error) {
+			list, err := svc.ListTriggers(ctx)
+			return httpapi.Reply(abacus.ListOf(list, ""), err)
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "save-notification-trigger", Method: http.MethodPut, Path: "/api/v1/notifications/triggers/{event_type}",
+		Summary: "Map an event type to a notification", Tags: tags, Description: "Replaces the default (or the tenant's previous mapping) for this event type."},
+		abacus.ScopeWrite, func(ctx context.Context, in *struct {
+			EventType string `path:"event_type" example:"invoice.finalized"`
+			Body      TriggerInput
+		}) (*httpapi.Body[Trigger], error) {
+			return httpapi.Reply(svc.SaveTrigger(ctx, in.EventType, in.Body))
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "delete-notification-trigger", Method: http.MethodDelete, Path: "/api/v1/notifications/triggers/{event_type}",
+		Summary: "Remove a notification trigger", Tags: tags, DefaultStatus: http.StatusNoContent, Description: "The default mapping (if any) applies again."},
+		abacus.ScopeWrite, func(ctx context.Context, in *eventPath) (*struct{}, error) {
+			return nil, svc.DeleteTrigger(ctx, in.EventType)
+		})
+}
+
+func registerDeliveryRoutes(s *httpapi.Server, svc *Service) {
+	tags := []string{"Invoice delivery"}
+	httpapi.Register(s, huma.Operation{OperationID: "get-invoice-delivery", Method: http.MethodGet, Path: "/api/v1/customers/{id}/invoice-delivery",
+		Summary: "Get how a customer receives invoices", Tags: tags, Description: "Default: the PDF by e-mail to the customer's address."},
+		abacus.ScopeRead, func(ctx context.Context, in *struct {
+			ID string `path:"id" example:"cus_01jbx7k2q9m4r8t6v3w5y0z1ab" doc:"customer id or external id"`
+		}) (*httpapi.Body[DeliveryPreference], error) {
+			return httpapi.Reply(svc.GetDeliveryPreference(ctx, in.ID))
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "set-invoice-delivery", Method: http.MethodPut, Path: "/api/v1/customers/{id}/invoice-delivery",
+		Summary: "Set how a customer receives invoices", Tags: tags,
+		Description: "Channels (email, webhook), document formats attached to the mail (pdf, ubl) and billing contacts; applies to invoices and credit notes issued from now on."},
+		abacus.ScopeWrite, func(ctx context.Context, in *struct {
+			ID   string `path:"id" example:"cus_01jbx7k2q9m4r8t6v3w5y0z1ab" doc:"customer id or external id"`
+			Body DeliveryPreferenceInput
+		}) (*httpapi.Body[DeliveryPreference], error) {
+			return httpapi.Reply(svc.SetDeliveryPreference(ctx, in.ID, in.Body))
+		})
+	for _, d := range []struct{ id, path, kind, what string }{
+		{"list-invoice-deliveries", "/api/v1/invoices/{id}/deliveries", "invoice", "an invoice"},
+		{"list-credit-note-deliveries", "/api/v1/credit-notes/{id}/deliveries", "credit_note", "a credit note"},
+	} {
+		httpapi.Register(s, huma.Operation{OperationID: d.id, Method: http.MethodGet, Path: d.path,
+			Summary: "List the notifications of " + d.what, Tags: tags,
+			Description: "What was sent about it, to whom, over which channel, and each delivery's state (sent, failed, suppressed…); newest first."},
+			abacus.ScopeRead, func(ctx context.Context, in *struct {
+				ListQuery
+				ID string `path:"id" example:"inv_01jbx7r1b3d5f7h9k1m3p5r7tv"`
+			}) (*httpapi.Body[abacus.List[Notification]], error) {
+				if err := svc.checkSubject(ctx, d.kind, in.ID); err != nil {
+					return nil, err
+				}
+				list, next, err := ListNotifications(ctx, svc.db, Filter{SubjectType: d.kind, SubjectID: in.ID, Limit: in.Limit, Cursor: in.Cursor})
+				return httpapi.Reply(abacus.ListOf(list, next), err)
+			})
+	}
 }

@@ -71,6 +71,7 @@ type Service struct {
 	channels map[string]Channel
 	policy   Policy
 	dir      Directory
+	src      Sources
 }
 
 // New returns a service with no channels and the AlwaysSend policy.

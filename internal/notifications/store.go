@@ -70,11 +70,11 @@ func insertAttachment(ctx context.Context, tx *db.Tx, id, tenant string, pos int
 	return nil
 }
 
-func insertDelivery(ctx context.Context, tx *db.Tx, tenant, notification, channel string, now time.Time) error {
+func insertDelivery(ctx context.Context, tx *db.Tx, tenant, notification, channel string, now, due time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO notification_deliveries (id, tenant_id, notification_id, channel, state, attempts,
 		due_at, subject, text_body, html_body, provider_id, last_error, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, 'pending', 0, $5, '', '', '', '', '', $5, $5)`,
-		abacus.NewID("dlv"), tenant, notification, channel, db.TimeOf(now))
+		VALUES ($1, $2, $3, $4, 'pending', 0, $5, '', '', '', '', '', $6, $6)`,
+		abacus.NewID("dlv"), tenant, notification, channel, db.TimeOf(due), db.TimeOf(now))
 	if err != nil {
 		return fmt.Errorf("notifications: recording %s delivery: %w", channel, err)
 	}
@@ -248,3 +248,16 @@ func (s *Service) suppressed(ctx context.Context, tenant, address string) (bool,
 }
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+// cancelPending drops the waiting deliveries of the tenant's notifications
+// of template about one object (a trial reminder once the trial ended).
+func cancelPending(ctx context.Context, tx *db.Tx, tenant, subjectType, subjectID, template, reason string, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE notification_deliveries SET state = 'dropped', last_error = $1, updated_at = $2
+		WHERE tenant_id = $3 AND state IN ('pending', 'deferred') AND notification_id IN (SELECT id FROM notifications
+		WHERE tenant_id = $3 AND subject_type = $4 AND subject_id = $5 AND template = $6)`,
+		reason, db.TimeOf(now), tenant, subjectType, subjectID, template)
+	if err != nil {
+		return fmt.Errorf("notifications: canceling %s about %s: %w", template, subjectID, err)
+	}
+	return nil
+}
