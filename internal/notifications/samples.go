@@ -33,7 +33,7 @@ func endUserMail(link string) map[string]any {
 func Samples() map[string]map[string]any {
 	staff := map[string]any{"email": "ada@example.com", "link": "https://abacus.example.com/verify-email?token=evt_sample",
 		"expires": "24 hours", "tenant": map[string]any{"name": "Acme"}, "role": "admin"}
-	sub := map[string]any{"id": "sub_01jbx7q8a0c2e4g6j8l0n2q4st", "plan": map[string]any{"key": "pro", "name": "Pro"}}
+	sub := map[string]any{"id": "sub_01jbx7q8a0c2e4g6j8l0n2q4st", "plan": map[string]any{"id": "plan_01jbx7n3s5v7x9z1b3d5f7h9jk", "name": "Pro"}}
 	invoice := map[string]any{"id": "inv_01jbx7r1b3d5f7h9k1m3p5r7tv", "number": "INV-2026-0007", "total": "58.31",
 		"currency": "EUR", "due_at": "2026-11-16T00:00:00Z", "period": map[string]any{"start": "2026-10-01T00:00:00Z", "end": "2026-11-01T00:00:00Z"}}
 	billing := func(kv map[string]any) map[string]any {
