@@ -3,18 +3,22 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 
+	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/config"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
 	"github.com/abacusbilling/abacus/internal/identity"
 	"github.com/abacusbilling/abacus/internal/notifications"
 	"github.com/abacusbilling/abacus/internal/notifications/smtp/smtptest"
+	"github.com/abacusbilling/abacus/internal/period"
+	"github.com/abacusbilling/abacus/internal/pricing"
 	"github.com/abacusbilling/abacus/internal/subscription"
 )
 
@@ -164,4 +168,86 @@ func (a *testApp) tenantName(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return name
+}
+
+// A finalized invoice reaches the customer's billing contacts by SMTP
+// with the PDF and the UBL that billing renders, and its delivery status
+// is readable per invoice.
+func TestAFinalizedInvoiceIsMailedWithItsDocuments(t *testing.T) {
+	t.Parallel()
+	mail := smtptest.Start(t, smtptest.Options{})
+	a := start(t, db.SQLite, func(c *config.Config) { c.SMTP.URL = "smtp://" + mail.Addr })
+	must := func(r response, status int) map[string]any {
+		t.Helper()
+		if r.status != status {
+			t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
+		}
+		if len(r.body) == 0 {
+			return nil
+		}
+		return r.json(t)
+	}
+	must(a.do("PUT", "/api/v1/billing/settings", a.key, map[string]any{"invoice_prefix": "INV", "credit_note_prefix": "CN",
+		"grace_seconds": 0, "due_days": 14, "payment_terms": "Payable within 14 days",
+		"seller": map[string]any{"name": "Example SaaS GmbH", "address": []string{"Torstraße 1"}, "city": "Berlin", "postal_code": "10119",
+			"country_code": "DE", "vat_id": "DE987654321", "endpoint_id": "DE987654321", "endpoint_scheme": "9930"},
+		"payment_means": map[string]any{"code": "58", "iban": "DE89370400440532013000", "account_name": "Example SaaS GmbH"}}), 200)
+	rate := a.post("/api/v1/tax-rates", map[string]any{"name": "VAT", "percentage": "19"})
+	cus := a.post("/api/v1/customers", map[string]any{"name": "Globex GmbH", "currency": "EUR", "email": "owner@globex.example",
+		"tax_id": "DE811907980", "address": map[string]any{"line1": "Hauptstraße 1", "city": "Berlin", "postal_code": "10115", "country": "DE"}})
+	must(a.do("PUT", "/api/v1/tax-assignments", a.key, map[string]any{"target_type": "customer", "target_id": cus["id"], "tax_rate_id": rate["id"]}), 200)
+	must(a.do("PUT", "/api/v1/customers/"+cus["id"].(string)+"/invoice-delivery", a.key, map[string]any{"channels": []string{"email"},
+		"formats": []string{"pdf", "ubl"}, "emails": []string{"ap@globex.example"}}), 200)
+	plan := a.post("/api/v1/plans", map[string]any{"key": "pro", "name": "Pro"})
+	spec := catalog.VersionSpec{Currency: "EUR", BillingInterval: period.Monthly, Charges: []pricing.Charge{{Key: "base", Description: "Pro plan",
+		Kind: pricing.ChargeFee, Fee: &pricing.Fee{Amount: decimal.RequireFromString("20"), Billed: pricing.InAdvance}}}}
+	v := a.post("/api/v1/plans/"+plan["id"].(string)+"/versions", spec)
+	a.post(fmt.Sprintf("/api/v1/plans/%s/versions/%v/publish", plan["id"], v["version"]), nil)
+	a.post("/api/v1/subscriptions", map[string]any{"customer_id": cus["id"], "plan_id": plan["id"], "skip_trial": true,
+		"start_at": time.Now().AddDate(0, 0, -40).UTC().Format(time.RFC3339)})
+
+	m := mail.Wait(t, 1, 90*time.Second)[0] // the billing role runs every 10 s
+	p := smtptest.Parse(t, m.Raw)
+	var pdf, ubl []byte
+	for name, b := range p.Attachments {
+		switch {
+		case strings.HasSuffix(name, ".pdf"):
+			pdf = b
+		case strings.HasSuffix(name, ".xml"):
+			ubl = b
+		}
+	}
+	if m.To != "ap@globex.example" || !strings.HasPrefix(p.Subject, "Invoice INV-") || !strings.Contains(p.Text, "Hello Globex GmbH") ||
+		!strings.HasPrefix(string(pdf), "%PDF") || !strings.Contains(string(ubl), "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2") {
+		t.Fatalf("mail to %s: %q %v\n%s", m.To, p.Subject, mapKeys(p.Attachments), p.Text)
+	}
+	invoices := must(a.do("GET", "/api/v1/invoices?customer_id="+cus["id"].(string), a.key, nil), 200)["data"].([]any)
+	var id string
+	for _, inv := range invoices {
+		if inv := inv.(map[string]any); inv["status"] == "open" {
+			id = inv["id"].(string)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		list := must(a.do("GET", "/api/v1/invoices/"+id+"/deliveries", a.key, nil), 200)["data"].([]any)
+		if len(list) == 1 {
+			d := list[0].(map[string]any)["deliveries"].([]any)[0].(map[string]any)
+			if d["state"] == "sent" {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no sent delivery on invoice %s: %v", id, list)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func mapKeys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }
