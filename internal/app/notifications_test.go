@@ -50,6 +50,7 @@ func TestNotificationsOverHTTPAndSMTP(t *testing.T) {
 			mail := smtptest.Start(t, smtptest.Options{})
 			a := start(t, engine, func(c *config.Config) { c.SMTP.URL = "smtp://" + mail.Addr })
 			testTemplatesAndSend(t, a, mail)
+			testSenderIdentity(t, a, mail)
 			testBouncesSuppress(t, a, mail)
 		})
 	}
@@ -95,6 +96,26 @@ func testTemplatesAndSend(t *testing.T, a *testApp, mail *smtptest.Server) {
 	if p := smtptest.Parse(t, mail.Wait(t, 2, 30*time.Second)[1].Raw); p.Subject != "You have used 80 % of your API calls" ||
 		!strings.Contains(p.HTML, "width:80%") {
 		t.Fatalf("built-in: %q %s", p.Subject, p.HTML)
+	}
+}
+
+func testSenderIdentity(t *testing.T, a *testApp, mail *smtptest.Server) {
+	r := a.do("PATCH", "/api/v1/notifications/settings", a.key, map[string]any{"from": "no address"})
+	expectProblem(t, r, 400, "invalid_settings")
+	r = a.do("PATCH", "/api/v1/notifications/settings", a.key, map[string]any{"from": "Acme Billing <billing@acme.example>",
+		"reply_to": "help@acme.example"})
+	if r.status != 200 {
+		t.Fatalf("settings: %d %s", r.status, r.body)
+	}
+	before := len(mail.Messages())
+	sent := a.post("/api/v1/notifications", map[string]any{"template": "payment.succeeded",
+		"to": map[string]any{"kind": "email", "email": "carol@example.com"}, "data": notifications.Samples()["payment.succeeded"]})
+	a.waitDelivery(sent["id"].(string), "email")
+	m := mail.Wait(t, before+1, 30*time.Second)[before]
+	p := smtptest.Parse(t, m.Raw)
+	if m.From != "billing@acme.example" || p.Header.Get("From") != `"Acme Billing" <billing@acme.example>` && p.Header.Get("From") != "Acme Billing <billing@acme.example>" ||
+		p.Header.Get("Reply-To") != "help@acme.example" {
+		t.Fatalf("sender %s, headers %v", m.From, p.Header)
 	}
 }
 

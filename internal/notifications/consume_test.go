@@ -52,7 +52,7 @@ type triggerBundle struct {
 	ctx   context.Context
 }
 
-func setupTriggers(t *testing.T, d *db.DB) triggerBundle {
+func setupTriggers(t testing.TB, d *db.DB) triggerBundle {
 	clock := abacus.NewFakeClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
 	svc := notifications.New(d, clock, slog.New(slog.NewTextHandler(io.Discard, nil)), notifications.Config{})
 	mail := smtptest.Start(t, smtptest.Options{})

@@ -8,6 +8,7 @@ import (
 	htmltemplate "html/template"
 	"io/fs"
 	"strings"
+	"sync"
 	texttemplate "text/template"
 	"time"
 )
@@ -146,6 +147,34 @@ func compile(src source) (parsed, error) {
 	return p, nil
 }
 
+// compiledCache keeps compiled templates by their text: parsing costs
+// more than rendering, and the same few templates render again and again.
+var compiledCache = struct {
+	sync.Mutex
+	m map[source]parsed
+}{m: map[source]parsed{}}
+
+// compiled is compile through the cache (bounded: emptied when full).
+func compiled(src source) (parsed, error) {
+	compiledCache.Lock()
+	p, ok := compiledCache.m[src]
+	compiledCache.Unlock()
+	if ok {
+		return p, nil
+	}
+	p, err := compile(src)
+	if err != nil {
+		return p, err
+	}
+	compiledCache.Lock()
+	defer compiledCache.Unlock()
+	if len(compiledCache.m) >= 1000 {
+		clear(compiledCache.m)
+	}
+	compiledCache.m[src] = p
+	return p, nil
+}
+
 // ParseError is a template that does not compile.
 type ParseError struct {
 	Part string // subject, text or html
@@ -200,7 +229,7 @@ func (s *Service) Render(ctx context.Context, tenant, key, locale string, data m
 	if err != nil {
 		return Rendered{}, err
 	}
-	p, err := compile(src)
+	p, err := compiled(src)
 	if err != nil {
 		return Rendered{}, fmt.Errorf("template %s (%s): %w", key, src.Locale, err)
 	}
