@@ -138,6 +138,16 @@ func testBouncesSuppress(t *testing.T, a *testApp, mail *smtptest.Server) {
 	if len(list) != 1 || list[0].(map[string]any)["reason"] != "hard_bounce" {
 		t.Fatalf("suppressions %v", list)
 	}
+	a.post("/api/v1/notifications/suppressions", map[string]any{"email": "Zed@Example.com"})
+	page := a.do("GET", "/api/v1/notifications/suppressions?limit=1", a.key, nil).json(t)
+	next := a.do("GET", "/api/v1/notifications/suppressions?limit=1&cursor="+page["next_cursor"].(string), a.key, nil).json(t)
+	if page["next_cursor"] != "gone@example.com" || next["data"].([]any)[0].(map[string]any)["email"] != "zed@example.com" || next["next_cursor"] != "" {
+		t.Fatalf("pages %v %v", page, next)
+	}
+	expectProblem(t, a.do("GET", "/api/v1/notifications/suppressions?cursor=nope", a.key, nil), 400, "invalid_cursor")
+	if r := a.do("DELETE", "/api/v1/notifications/suppressions/zed@example.com", a.key, nil); r.status != 204 {
+		t.Fatalf("unsuppress: %d %s", r.status, r.body)
+	}
 	before := len(mail.Messages())
 	sent := a.post("/api/v1/notifications", map[string]any{"template": "payment.succeeded",
 		"to": map[string]any{"kind": "email", "email": "gone@example.com"}, "data": notifications.Samples()["payment.succeeded"]})

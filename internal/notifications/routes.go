@@ -134,7 +134,8 @@ func registerSettingsRoutes(s *httpapi.Server, svc *Service) {
 func registerSuppressionRoutes(s *httpapi.Server, svc *Service) {
 	tags := []string{"Notification suppressions"}
 	httpapi.Register(s, huma.Operation{OperationID: "list-suppressions", Method: http.MethodGet, Path: "/api/v1/notifications/suppressions",
-		Summary: "List suppressed addresses", Tags: tags, Description: "Addresses no mail is sent to, by address."},
+		Summary: "List suppressed addresses", Tags: tags, Description: "Addresses no mail is sent to, by address; the cursor is the last address of a page.",
+		Metadata: map[string]any{httpapi.MetaOwnCursor: true}},
 		abacus.ScopeRead, func(ctx context.Context, in *ListQuery) (*httpapi.Body[abacus.List[Suppression]], error) {
 			list, next, err := svc.ListSuppressions(ctx, in.Limit, in.Cursor)
 			return httpapi.Reply(abacus.ListOf(list, next), err)

@@ -109,6 +109,12 @@ func (s *Service) ListSuppressions(ctx context.Context, limit int, cursor string
 		return nil, "", err
 	}
 	limit = clampLimit(limit)
+	if cursor != "" {
+		if _, err := normalizeEmail("query.cursor", cursor); err != nil {
+			return nil, "", abacus.Invalid("invalid_cursor", "cursor is not one this API returned; pass next_cursor of the previous page, or start again without it").
+				WithField("query.cursor", "malformed")
+		}
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT email, reason, detail, created_at FROM notification_suppressions
 		WHERE tenant_id = $1 AND email > $2 ORDER BY email LIMIT $3`, tenant, cursor, limit+1)
 	if err != nil {
