@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/abacusbilling/abacus"
 )
 
 // enrich fills ev's data (documented per template in
@@ -63,6 +65,9 @@ func (s *Service) loadCustomer(ctx context.Context, src Sources, ev *event) erro
 		return nil
 	}
 	c, err := src.Customer(ctx, ev.TenantID, id)
+	if abacus.ErrorKind(err) == abacus.KindNotFound {
+		return nil // gone since: nobody to tell as the customer
+	}
 	if err != nil {
 		return fmt.Errorf("customer %s: %w", id, err)
 	}
