@@ -373,3 +373,37 @@ func TestAHardBounceSuppressesTheAddress(t *testing.T) {
 		}
 	})
 }
+
+func TestTheTenantsTemplateAndDefaultLocaleAreUsedAndDevBodiesKept(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		b := setup(t, d) // KeepBodies: the development inbox
+		ctx := abacus.WithPrincipal(context.Background(), &abacus.Principal{TenantID: "ten_a"})
+		if _, err := b.svc.SaveTemplate(ctx, "staff.verify_email", "fr", NotificationTemplateInput{Subject: "Confirmez {{.email}}",
+			Text: "Ouvrez {{.link}}", HTML: "<p><a href=\"{{.link}}\">Confirmer</a></p>"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.svc.UpdateSettings(ctx, SendingSettingsPatch{DefaultLocale: &[]string{"fr-CA"}[0]}); err != nil {
+			t.Fatal(err)
+		}
+		de := verifyMessage("ada@example.com")
+		de.Locale = "de-AT" // no German template: the tenant's default (fr-CA → fr) comes before en
+		id := b.enqueue(t, de)
+		b.deliverDue(t)
+		got := b.email.deliveries()
+		if len(got) != 1 || got[0].Subject != "Confirmez ada@example.com" || got[0].Locale != "fr" {
+			t.Fatalf("rendered %+v", got)
+		}
+		n, err := GetNotification(ctx, d, id)
+		if err != nil || n.Deliveries[0].Text != "Ouvrez https://example.com/verify?token=t0k" || n.Deliveries[0].HTML == "" {
+			t.Fatalf("dev inbox %+v %v", n, err)
+		}
+		// Another tenant does not see ten_a's template or notification.
+		other := abacus.WithPrincipal(context.Background(), &abacus.Principal{TenantID: "ten_b"})
+		if _, err := GetNotification(other, d, id); abacus.ErrorKind(err) != abacus.KindNotFound {
+			t.Fatalf("cross-tenant get: %v", err)
+		}
+		if tpl, err := b.svc.GetTemplate(other, "staff.verify_email", "fr"); err == nil {
+			t.Fatalf("cross-tenant template: %+v", tpl)
+		}
+	})
+}
