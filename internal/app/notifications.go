@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/billing"
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/document"
@@ -117,13 +116,26 @@ func (s notificationSources) Exists(ctx context.Context, tenant, kind, id string
 // staffDirectory names a tenant's staff for triggers that notify them.
 type staffDirectory struct{ a *App }
 
-func (d staffDirectory) Lookup(_ context.Context, _ string, r notifications.Recipient) (notifications.Recipient, string, error) {
-	return r, "", nil // staff are addressed by e-mail; end users come with the end-user module
+// Lookup fills a staff member's address from the tenant's members; end
+// users come with the end-user module.
+func (d staffDirectory) Lookup(ctx context.Context, tenant string, r notifications.Recipient) (notifications.Recipient, string, error) {
+	if r.Kind != notifications.RecipientStaff || r.Email != "" {
+		return r, "", nil
+	}
+	staff, err := d.StaffEmails(ctx, tenant)
+	if err != nil {
+		return r, "", err
+	}
+	for _, m := range staff {
+		if m.ID == r.ID {
+			r.Email = m.Email
+		}
+	}
+	return r, "", nil
 }
 
 func (d staffDirectory) StaffEmails(ctx context.Context, tenant string, roles ...string) ([]notifications.Recipient, error) {
-	members, err := d.a.Identity.ListMembers(abacus.WithPrincipal(ctx, &abacus.Principal{TenantID: tenant, Kind: "system",
-		Scopes: []abacus.Scope{abacus.ScopeRead}}))
+	members, err := d.a.Identity.ListMembers(tenantCtx(ctx, tenant))
 	if err != nil {
 		return nil, err
 	}

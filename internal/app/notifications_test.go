@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -156,6 +157,26 @@ func testBouncesSuppress(t *testing.T, a *testApp, mail *smtptest.Server) {
 	}
 	if len(mail.Messages()) != before {
 		t.Fatal("mail went to a suppressed address")
+	}
+	// A staff member addressed by id is looked up among the tenant's members.
+	// (Identity's invitation goes through the module to the SMTP server.)
+	before = len(mail.Messages())
+	a.post("/api/v1/invitations", map[string]any{"email": "staffer@acme.example", "role": "admin"})
+	invite := smtptest.Parse(t, mail.Wait(t, before+1, 30*time.Second)[before].Raw)
+	token := regexp.MustCompile(`token=([a-z0-9_]+)`).FindStringSubmatch(invite.Text)
+	if invite.Subject == "" || token == nil || !strings.Contains(invite.HTML, token[1]) {
+		t.Fatalf("invitation %q: %s", invite.Subject, invite.Text)
+	}
+	a.post("/api/v1/invitations/accept", map[string]any{"token": token[1], "password": "quite a long passphrase 77"})
+	me := a.do("GET", "/api/v1/members", a.key, nil).json(t)["data"].([]any)[0].(map[string]any)
+	before = len(mail.Messages())
+	sent = a.post("/api/v1/notifications", map[string]any{"template": "payment.succeeded",
+		"to": map[string]any{"kind": "staff", "id": me["user_id"]}, "data": notifications.Samples()["payment.succeeded"]})
+	if d := a.waitDelivery(sent["id"].(string), "email"); d["state"] != "sent" {
+		t.Fatalf("staff by id: %v", d)
+	}
+	if m := mail.Wait(t, before+1, 30*time.Second)[before]; m.To != me["email"] {
+		t.Fatalf("staff mail to %s, want %v", m.To, me["email"])
 	}
 	expectProblem(t, a.do("POST", "/api/v1/notifications", a.key, map[string]any{"template": "no.such_template",
 		"to": map[string]any{"kind": "email", "email": "x@example.com"}}), 400, "unknown_template")
