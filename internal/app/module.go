@@ -8,7 +8,7 @@ var Module = abacus.Module{
 	Name:   "app",
 	Tables: nil,
 	Uses: []string{
-		"abacus", "billing", "catalog", "config", "dashboard", "db", "httpapi", "identity", "metering",
-		"natsbus", "outbox", "pricing", "service", "subscription",
+		"abacus", "billing", "catalog", "config", "dashboard", "db", "document", "httpapi", "identity",
+		"metering", "natsbus", "notifications", "outbox", "pricing", "service", "subscription",
 	},
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/metering"
 	"github.com/abacusbilling/abacus/internal/metering/usage"
+	"github.com/abacusbilling/abacus/internal/notifications"
 	"github.com/abacusbilling/abacus/internal/pricing"
 	"github.com/abacusbilling/abacus/internal/subscription"
 )
@@ -28,6 +29,7 @@ type modules struct {
 	catalog *catalog.Service
 	subs    *subscription.Service
 	billing *billing.Service
+	notify  *notifications.Service
 }
 
 func (a *App) modules() *modules {
@@ -40,6 +42,7 @@ func (a *App) modules() *modules {
 		m.subs.OnEnd(billing.CycleEnds)
 		m.subs.OnSave(billing.CycleSaves)
 		m.billing = billing.NewService(a.DB, a.Clock, a.Log, billing.Config{}, billing.NewSubscriptionsAdvancing(m.catalog, m.subs), metered)
+		m.notify = newNotifications(a, m)
 	})
 	return m
 }

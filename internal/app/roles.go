@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/abacusbilling/abacus/internal/billing"
 	"github.com/abacusbilling/abacus/internal/catalog"
@@ -13,6 +14,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/identity"
 	"github.com/abacusbilling/abacus/internal/metering"
 	"github.com/abacusbilling/abacus/internal/metering/usage"
+	"github.com/abacusbilling/abacus/internal/notifications"
 	"github.com/abacusbilling/abacus/internal/outbox"
 	"github.com/abacusbilling/abacus/internal/service"
 	"github.com/abacusbilling/abacus/internal/subscription"
@@ -49,6 +51,7 @@ func Registry() []Role {
 					return nil, err
 				}
 				dashboard.Register(a.HTTP, ui)
+				notifications.RegisterRoutes(a.HTTP, m.notify)
 				return nil, nil
 			},
 		},
@@ -66,6 +69,19 @@ func Registry() []Role {
 			Build: func(_ context.Context, a *App) (service.Service, error) {
 				bill := a.modules().billing
 				return service.NewFunc("billing", bill.Run), nil
+			},
+		},
+		{
+			Name: "notifications",
+			Doc:  "notification triggers (domain events → notifications) and delivery (e-mail, and the channels registered beside it) with retries",
+			Build: func(_ context.Context, a *App) (service.Service, error) {
+				n := a.modules().notify
+				return service.NewFunc("notifications", func(ctx context.Context) error {
+					var wg sync.WaitGroup
+					wg.Go(func() { _ = n.RunTriggers(ctx, a.Bus) })
+					defer wg.Wait()
+					return n.Run(ctx)
+				}), nil
 			},
 		},
 		{

@@ -110,7 +110,7 @@ type Bootstrap struct {
 // invitations). With no URL, messages are kept in the mail outbox that
 // tenant admins read at GET /api/v1/mail-outbox.
 type SMTP struct {
-	URL  string `key:"url" secret:"true" help:"smtp://[user:pass@]host[:port] of the mail server; empty keeps mail in the outbox"`
+	URL  string `key:"url" secret:"true" help:"smtp://[user:pass@]host[:port] (STARTTLS when offered) or smtps://… (implicit TLS) of the mail server; empty keeps mail in the development inbox"`
 	From string `key:"from" help:"sender address of outgoing mail"`
 	// LinkBaseURL is Abacus's public URL, where links in e-mails open its
 	// hosted pages unless identity.app_url sends them to an application;
@@ -285,8 +285,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.SMTP.URL != "" {
-		if u, err := url.Parse(c.SMTP.URL); err != nil || u.Scheme != "smtp" || u.Hostname() == "" {
-			add("smtp.url", Redact(c.SMTP.URL), "must be smtp://[user:pass@]host[:port], or empty to keep mail in the outbox")
+		if u, err := url.Parse(c.SMTP.URL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
+			add("smtp.url", Redact(c.SMTP.URL), "must be smtp://[user:pass@]host[:port] (STARTTLS when offered) or smtps://… (implicit TLS), or empty to keep mail in the outbox")
 		}
 	}
 	if a, err := mail.ParseAddress(c.SMTP.From); err != nil || a.Address == "" {

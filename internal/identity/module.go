@@ -13,6 +13,6 @@ var Module = abacus.Module{
 		"audit_events", "mail_outbox",
 	},
 	Uses: []string{
-		"abacus", "db", "httpapi", "outbox",
+		"abacus", "db", "httpapi", "notifications", "outbox",
 	},
 }

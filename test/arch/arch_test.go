@@ -48,6 +48,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/metering"
 	"github.com/abacusbilling/abacus/internal/money"
 	"github.com/abacusbilling/abacus/internal/natsbus"
+	"github.com/abacusbilling/abacus/internal/notifications"
 	"github.com/abacusbilling/abacus/internal/outbox"
 	"github.com/abacusbilling/abacus/internal/period"
 	"github.com/abacusbilling/abacus/internal/pricing"
@@ -61,8 +62,9 @@ const modulePath = "github.com/abacusbilling/abacus"
 // without an entry here fails the test.
 var declared = []abacus.Module{
 	abacus.RootModule, app.Module, billing.Module, catalog.Module, cli.Module, client.Module,
-	config.Module, country.Module, dashboard.Module, db.Module, demo.Module, document.Module, einvoicetest.Module, heapfloor.Module,
-	httpapi.Module, identity.Module, loadgen.Module, metering.Module, money.Module, natsbus.Module,
+	config.Module, country.Module, dashboard.Module, db.Module, demo.Module, document.Module,
+	einvoicetest.Module, heapfloor.Module, httpapi.Module, identity.Module, loadgen.Module, metering.Module,
+	money.Module, natsbus.Module, notifications.Module,
 	outbox.Module, period.Module, pricing.Module, service.Module, subscription.Module,
 	// Entry points and end-to-end test packages outside internal/ (a main
 	// package or test-only package cannot be imported to declare itself).
