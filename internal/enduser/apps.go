@@ -164,3 +164,99 @@ func (a App) AllowsRedirect(uri string) bool {
 	}
 	return false
 }
+
+// ListApps returns a page of the apps of the tenant on ctx, by id.
+func (s *Service) ListApps(ctx context.Context, limit int, cursor string) (abacus.List[App], error) {
+	tenant, err := abacus.TenantFrom(ctx)
+	if err != nil {
+		return abacus.List[App]{}, err
+	}
+	limit = clampLimit(limit)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+appColumns+` FROM end_user_apps WHERE tenant_id = $1 AND id > $2 AND deleted_at IS NULL
+		ORDER BY id LIMIT $3`, tenant, cursor, limit+1)
+	if err != nil {
+		return abacus.List[App]{}, fmt.Errorf("listing apps: %w", err)
+	}
+	defer rows.Close()
+	var out []App
+	for rows.Next() {
+		a, err := scanApp(rows)
+		if err != nil {
+			return abacus.List[App]{}, err
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return abacus.List[App]{}, fmt.Errorf("listing apps: %w", err)
+	}
+	next := ""
+	if len(out) > limit {
+		out, next = out[:limit], out[limit-1].ID
+	}
+	return abacus.ListOf(out, next), nil
+}
+
+// AppPatch changes an app; nil fields stay. The type cannot change (a
+// public app has no secret to start from).
+type AppPatch struct {
+	Name         *string
+	RedirectURIs *[]string
+}
+
+// UpdateApp applies p to app id of the tenant on ctx. Errors:
+// app_not_found, invalid_app.
+func (s *Service) UpdateApp(ctx context.Context, id string, p AppPatch) (App, error) {
+	a, err := s.App(ctx, id)
+	if err != nil {
+		return App{}, err
+	}
+	if p.Name != nil {
+		a.Name = *p.Name
+	}
+	if p.RedirectURIs != nil {
+		a.RedirectURIs = orEmpty(*p.RedirectURIs)
+	}
+	if err := checkApp(&a.Name, a.Type, a.RedirectURIs); err != nil {
+		return App{}, err
+	}
+	uris, _ := json.Marshal(a.RedirectURIs)
+	_, err = s.db.ExecContext(ctx, `UPDATE end_user_apps SET name = $1, redirect_uris = $2, updated_at = $3 WHERE tenant_id = $4 AND id = $5`,
+		a.Name, string(uris), db.TimeOf(s.clock.Now()), a.TenantID, id)
+	if err != nil {
+		return App{}, fmt.Errorf("updating app: %w", err)
+	}
+	return s.App(ctx, id)
+}
+
+// DeleteApp removes app id of the tenant on ctx: its client id stops
+// working, and so do the refresh tokens issued to it (Refresh finds no
+// app). Errors:
+// app_not_found.
+func (s *Service) DeleteApp(ctx context.Context, id string) error {
+	a, err := s.App(ctx, id)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, `UPDATE end_user_apps SET deleted_at = $1, secret_hash = NULL WHERE tenant_id = $2 AND id = $3`,
+		db.TimeOf(s.clock.Now()), a.TenantID, id)
+	if err != nil {
+		return fmt.Errorf("deleting app: %w", err)
+	}
+	return nil
+}
+
+var errUnknownClient = abacus.Invalid("invalid_client", "Abacus-Client-Id names no app; use the client_id of one of the tenant's apps").
+	WithField("header.Abacus-Client-Id", "unknown client id")
+
+// AppForClient returns the app whose publishable client id this is, in
+// whichever tenant: what public routes start from. Errors: invalid_client.
+func (s *Service) AppForClient(ctx context.Context, clientID string) (App, error) {
+	a, err := scanApp(s.db.QueryRowContext(ctx, `SELECT `+appColumns+` FROM end_user_apps WHERE client_id = $1 AND deleted_at IS NULL`, clientID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return App{}, errUnknownClient
+	}
+	if err != nil {
+		return App{}, fmt.Errorf("reading app by client id: %w", err)
+	}
+	return a, nil
+}

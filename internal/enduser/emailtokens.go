@@ -11,6 +11,7 @@ import (
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/identity"
+	"github.com/abacusbilling/abacus/internal/identity/throttle"
 	"github.com/abacusbilling/abacus/internal/identity/token"
 )
 
@@ -25,10 +26,10 @@ const (
 
 var errLinkInvalid = abacus.Invalid("token_invalid", "this link is not valid or has expired; ask for a new one").WithField("token", "invalid or expired")
 
-// newEmailToken stores a single-use token of kind for u and returns its
-// plaintext. Earlier unused tokens of the same kind stop working, so only
+// newEmailToken stores the hash of a single-use token of kind for u and
+// returns when it expires. Earlier unused tokens of the same kind stop working, so only
 // the newest link in the user's mailbox opens.
-func (s *Service) newEmailToken(ctx context.Context, tx *db.Tx, u User, kind, appID, plain, hash string, ttl time.Duration) (time.Time, error) {
+func (s *Service) newEmailToken(ctx context.Context, tx *db.Tx, u User, kind, appID, hash string, ttl time.Duration) (time.Time, error) {
 	now := s.clock.Now()
 	if _, err := tx.ExecContext(ctx, `UPDATE end_user_email_tokens SET used_at = $1
 		WHERE tenant_id = $2 AND user_id = $3 AND kind = $4 AND used_at IS NULL`, db.TimeOf(now), u.TenantID, u.ID, kind); err != nil {
@@ -118,7 +119,7 @@ func (s *Service) SendVerification(ctx context.Context, tx *db.Tx, u User, appID
 		return err
 	}
 	plain, hash := token.NewOpaque("euv")
-	exp, err := s.newEmailToken(ctx, tx, u, kindVerify, appID, plain, hash, VerifyTokenTTL)
+	exp, err := s.newEmailToken(ctx, tx, u, kindVerify, appID, hash, VerifyTokenTTL)
 	if err != nil {
 		return err
 	}
@@ -150,4 +151,30 @@ func (s *Service) VerifyEmail(ctx context.Context, tenantID, plain string) (User
 		return nil
 	})
 	return u.User, err
+}
+
+func (s *Service) tenantName(ctx context.Context, tenantID string) (string, error) {
+	return identity.TenantName(ctx, s.db, tenantID)
+}
+
+// ResendVerification mails the signed-in user a new verification link for
+// the app of their session. Errors: email_already_verified,
+// too_many_attempts.
+func (s *Service) ResendVerification(ctx context.Context, tenantID, userID, sessionID string) error {
+	ctx = systemCtx(ctx, tenantID)
+	u, err := s.userIn(ctx, s.db, tenantID, userID)
+	if err != nil {
+		return err
+	}
+	if u.EmailVerified {
+		return abacus.Conflict("email_already_verified", "this address is already verified")
+	}
+	appID := ""
+	if sess, err := s.Session(ctx, tenantID, sessionID); err == nil {
+		appID = sess.AppID
+	}
+	if wait, ok := s.mailLimit.Allow("t:" + tenantID + "|verify|" + u.ID); !ok {
+		return throttle.TooManyAttempts(wait)
+	}
+	return s.db.InTx(ctx, func(tx *db.Tx) error { return s.SendVerification(ctx, tx, u.User, appID) })
 }

@@ -252,8 +252,13 @@ type Service struct {
 	account *throttle.Backoff
 	ipFails *throttle.Rate
 	known   *throttle.Known
+	// mailLimit bounds links and codes mailed per (address, IP).
+	mailLimit *throttle.Rate
 
 	keys *keyStore
+
+	mailMu sync.RWMutex
+	mailer Mailer
 
 	hookMu        sync.RWMutex
 	onSignUp      []func(ctx context.Context, tx *db.Tx, u User) error
@@ -285,10 +290,20 @@ func NewService(d *db.DB, clock abacus.Clock, log *slog.Logger, opts ...Option) 
 		account:       must(throttle.NewBackoff(accountBackoff, clock)),
 		ipFails:       must(throttle.NewRate(ipFailures, clock)),
 		known:         throttle.NewKnown(knownPairTTL, 100_000, clock),
+		mailLimit:     must(throttle.NewRate(mailRate, clock)),
 		settingsCache: map[string]cachedSettings{},
 	}
 	s.keys = newKeyStore(s)
+	s.mailer = o.mailer
 	return s
+}
+
+// SetMailer sets (or replaces) how mail reaches end users, for wiring
+// that builds the mailer after the service.
+func (s *Service) SetMailer(m Mailer) {
+	s.mailMu.Lock()
+	defer s.mailMu.Unlock()
+	s.mailer = m
 }
 
 func must[T any](v T, err error) T {

@@ -45,9 +45,12 @@ func (f MailerFunc) Send(ctx context.Context, tx *db.Tx, m Mail) error { return 
 // send hands m to the mailer, or logs (without Data, which holds secrets)
 // that there is none.
 func (s *Service) send(ctx context.Context, tx *db.Tx, m Mail) error {
-	if s.opt.mailer == nil {
+	s.mailMu.RLock()
+	mailer := s.mailer
+	s.mailMu.RUnlock()
+	if mailer == nil {
 		s.log.WarnContext(ctx, "no mailer configured; end-user mail dropped", "tenant_id", m.TenantID, "template", m.Template)
 		return nil
 	}
-	return s.opt.mailer.Send(ctx, tx, m)
+	return mailer.Send(ctx, tx, m)
 }

@@ -116,7 +116,7 @@ func (s *Service) SignIn(ctx context.Context, tenantID string, email, pw string,
 	}
 	if !ok {
 		s.failThrottle(keys)
-		s.recordFailure(ctx, tenantID, u.ID, "password", dev)
+		s.recordFailure(ctx, tenantID, u.ID, "password", dev, appID)
 		return Session{}, User{}, errBadSignIn
 	}
 	s.passThrottle(keys)
@@ -130,6 +130,7 @@ func (s *Service) SignIn(ctx context.Context, tenantID string, email, pw string,
 // the user has one (unless it was just given) and starts the session.
 func (s *Service) finishSignIn(ctx context.Context, u User, dev Device, appID string, mfaDone bool) (Session, User, error) {
 	if u.Status != StatusActive {
+		s.recordFailure(ctx, u.TenantID, u.ID, "disabled", dev, appID)
 		return Session{}, User{}, errDisabled
 	}
 	if u.MFAEnabled && !mfaDone {
@@ -190,7 +191,45 @@ func (s *Service) StartSession(ctx context.Context, tx *db.Tx, u User, dev Devic
 			return Session{}, err
 		}
 	}
-	return sess, nil
+	return sess, s.announceSignIn(ctx, tx, u, sess)
+}
+
+type methodKey struct{}
+
+// withMethod names how the sign-in that starts a session was made, for
+// end_user.signed_in (default "password").
+func withMethod(ctx context.Context, m string) context.Context {
+	return context.WithValue(ctx, methodKey{}, m)
+}
+
+// announceSignIn records end_user.signed_in and, when the device is new
+// to a user who had signed in before, mails end_user.new_device.
+func (s *Service) announceSignIn(ctx context.Context, tx *db.Tx, u User, sess Session) error {
+	method, _ := ctx.Value(methodKey{}).(string)
+	if method == "" {
+		method = "password"
+	}
+	var before, sameDevice int
+	err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN device_name = $3 THEN 1 ELSE 0 END), 0)
+		FROM end_user_sessions WHERE tenant_id = $1 AND user_id = $2 AND id <> $4`, u.TenantID, u.ID, sess.DeviceName, sess.ID).Scan(&before, &sameDevice)
+	if err != nil {
+		return fmt.Errorf("reading earlier sessions: %w", err)
+	}
+	ev := SignInEvent{EndUserID: u.ID, SessionID: sess.ID, AppID: sess.AppID, Method: method, DeviceName: sess.DeviceName,
+		UserAgent: sess.UserAgent, IP: sess.IP, NewDevice: sameDevice == 0}
+	if _, err := SignedIn.Record(ctx, tx, u.TenantID, u.ID, sess.CreatedAt, ev); err != nil {
+		return err
+	}
+	if before == 0 || sameDevice > 0 || u.Email == "" {
+		return nil
+	}
+	data, err := s.mailData(ctx, tx, u, sess.AppID, time.Time{})
+	if err != nil {
+		return err
+	}
+	data["device"] = map[string]any{"name": sess.DeviceName, "ip": sess.IP, "user_agent": sess.UserAgent,
+		"signed_in_at": sess.CreatedAt.UTC().Format(time.RFC3339)}
+	return s.send(ctx, tx, Mail{TenantID: u.TenantID, To: u.Email, Name: u.Name, Locale: u.Locale, Template: MailNewDevice, Data: data})
 }
 
 func truncate(s string, n int) string {
@@ -230,19 +269,44 @@ func (s *Service) RevokeSession(ctx context.Context, tenantID, id string) error 
 	})
 }
 
-// revokeSessions marks the active ones among ids revoked for reason.
+// revokeSessions marks the active ones among ids revoked for reason and
+// records end_user.session_revoked for each.
 func (s *Service) revokeSessions(ctx context.Context, tx *db.Tx, tenantID string, ids []string, reason string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	args := []any{db.TimeOf(s.clock.Now()), reason, tenantID}
+	args := []any{tenantID}
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE end_user_sessions SET revoked_at = $1, revoked_reason = $2
-		WHERE tenant_id = $3 AND revoked_at IS NULL AND id IN (`+db.Placeholders(4, len(ids))+`)`, args...)
+	rows, err := tx.QueryContext(ctx, `SELECT id, user_id FROM end_user_sessions
+		WHERE tenant_id = $1 AND revoked_at IS NULL AND id IN (`+db.Placeholders(2, len(ids))+`)`, args...)
 	if err != nil {
-		return fmt.Errorf("revoking sessions: %w", err)
+		return fmt.Errorf("reading sessions: %w", err)
+	}
+	var live [][2]string
+	for rows.Next() {
+		var id, user string
+		if err := rows.Scan(&id, &user); err != nil {
+			rows.Close()
+			return err
+		}
+		live = append(live, [2]string{id, user})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	now := s.clock.Now()
+	for _, l := range live {
+		if _, err := tx.ExecContext(ctx, `UPDATE end_user_sessions SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL`,
+			db.TimeOf(now), reason, l[0]); err != nil {
+			return fmt.Errorf("revoking session: %w", err)
+		}
+		ev := SessionRevokedEvent{EndUserID: l[1], SessionID: l[0], Reason: reason, Actor: actorOf(ctx, l[1])}
+		if _, err := SessionRevoked.Record(ctx, tx, tenantID, l[1], now, ev); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -250,13 +314,25 @@ func (s *Service) revokeSessions(ctx context.Context, tx *db.Tx, tenantID string
 // RevokeUserSessions signs every session of the user out except keep
 // (empty: all), returning how many it revoked.
 func (s *Service) RevokeUserSessions(ctx context.Context, tx *db.Tx, tenantID, userID, keep, reason string) (int, error) {
-	res, err := tx.ExecContext(ctx, `UPDATE end_user_sessions SET revoked_at = $1, revoked_reason = $2
-		WHERE tenant_id = $3 AND user_id = $4 AND revoked_at IS NULL AND id <> $5`, db.TimeOf(s.clock.Now()), reason, tenantID, userID, keep)
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM end_user_sessions
+		WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL AND id <> $3`, tenantID, userID, keep)
 	if err != nil {
-		return 0, fmt.Errorf("revoking sessions: %w", err)
+		return 0, fmt.Errorf("reading sessions: %w", err)
 	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	return len(ids), s.revokeSessions(ctx, tx, tenantID, ids, reason)
 }
 
 // ListSessions returns the active sessions (devices) of end user userID

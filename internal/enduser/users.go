@@ -108,11 +108,13 @@ func (s *Service) createUser(ctx context.Context, tx *db.Tx, tenant string, in N
 			return User{}, err
 		}
 	}
-	return u.User, nil
+	return u.User, recordUser(ctx, tx, SignedUp, u.User, now)
 }
 
+func normalizeEmail(raw string) (string, error) { return identity.NormalizeEmail("email", raw) }
+
 func (s *Service) checkNewUser(in NewUser) (NewUser, error) {
-	email, err := identity.NormalizeEmail("email", in.Email)
+	email, err := normalizeEmail(in.Email)
 	if err != nil {
 		return in, err
 	}
