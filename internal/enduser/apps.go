@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/abacusbilling/abacus"
@@ -134,13 +135,9 @@ func (s *Service) App(ctx context.Context, id string) (App, error) {
 // flows, which carry only the publishable client id, find the app.
 // Errors: app_not_found (also for another tenant's client id).
 func (s *Service) AppByClientID(ctx context.Context, tenantID, clientID string) (App, error) {
-	a, err := scanApp(s.db.QueryRowContext(ctx, `SELECT `+appColumns+` FROM end_user_apps
-		WHERE tenant_id = $1 AND client_id = $2 AND deleted_at IS NULL`, tenantID, clientID))
-	if errors.Is(err, sql.ErrNoRows) {
+	a, err := s.AppForClient(ctx, clientID)
+	if err != nil || a.TenantID != tenantID {
 		return App{}, abacus.NotFound("app", clientID)
-	}
-	if err != nil {
-		return App{}, fmt.Errorf("reading app by client id: %w", err)
 	}
 	return a, nil
 }
@@ -225,6 +222,7 @@ func (s *Service) UpdateApp(ctx context.Context, id string, p AppPatch) (App, er
 	if err != nil {
 		return App{}, fmt.Errorf("updating app: %w", err)
 	}
+	s.forgetApp(a.ClientID)
 	return s.App(ctx, id)
 }
 
@@ -242,6 +240,7 @@ func (s *Service) DeleteApp(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("deleting app: %w", err)
 	}
+	s.forgetApp(a.ClientID)
 	return nil
 }
 
@@ -251,12 +250,44 @@ var errUnknownClient = abacus.Invalid("invalid_client", "Abacus-Client-Id names 
 // AppForClient returns the app whose publishable client id this is, in
 // whichever tenant: what public routes start from. Errors: invalid_client.
 func (s *Service) AppForClient(ctx context.Context, clientID string) (App, error) {
-	a, err := scanApp(s.db.QueryRowContext(ctx, `SELECT `+appColumns+` FROM end_user_apps WHERE client_id = $1 AND deleted_at IS NULL`, clientID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return App{}, errUnknownClient
+	now := s.clock.Now()
+	s.appMu.Lock()
+	c, ok := s.apps[clientID]
+	s.appMu.Unlock()
+	if ok && now.Before(c.until) {
+		return c.app, c.err
 	}
-	if err != nil {
+	a, err := scanApp(s.db.QueryRowContext(ctx, `SELECT `+appColumns+` FROM end_user_apps WHERE client_id = $1 AND deleted_at IS NULL`, clientID))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		err = errUnknownClient
+	case err != nil:
 		return App{}, fmt.Errorf("reading app by client id: %w", err)
 	}
-	return a, nil
+	s.appMu.Lock()
+	if len(s.apps) >= maxCachedApps {
+		clear(s.apps) // unknown client ids must not grow the cache without bound
+	}
+	s.apps[clientID] = cachedApp{app: a, err: err, until: now.Add(appCacheTTL)}
+	s.appMu.Unlock()
+	return a, err
+}
+
+// Apps are read on every public request and refresh; a change on another
+// node reaches this one within appCacheTTL (a change here at once).
+const (
+	appCacheTTL   = 2 * time.Second
+	maxCachedApps = 10_000
+)
+
+type cachedApp struct {
+	app   App
+	err   error
+	until time.Time
+}
+
+func (s *Service) forgetApp(clientID string) {
+	s.appMu.Lock()
+	delete(s.apps, clientID)
+	s.appMu.Unlock()
 }

@@ -257,6 +257,9 @@ type Service struct {
 
 	keys *keyStore
 
+	appMu sync.Mutex
+	apps  map[string]cachedApp // by client id
+
 	mailMu sync.RWMutex
 	mailer Mailer
 
@@ -292,6 +295,7 @@ func NewService(d *db.DB, clock abacus.Clock, log *slog.Logger, opts ...Option) 
 		known:         throttle.NewKnown(knownPairTTL, 100_000, clock),
 		mailLimit:     must(throttle.NewRate(mailRate, clock)),
 		settingsCache: map[string]cachedSettings{},
+		apps:          map[string]cachedApp{},
 	}
 	s.keys = newKeyStore(s)
 	s.mailer = o.mailer

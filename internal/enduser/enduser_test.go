@@ -453,3 +453,5 @@ func TestVerificationLinkIsSingleUse(t *testing.T) {
 		}
 	})
 }
+
+func asError(err error) (*abacus.Error, bool) { return abacus.AsError(err) }

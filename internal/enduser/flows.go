@@ -33,7 +33,8 @@ type SignUpInput struct {
 // (signup open, e-mail domain allowed), mails a verification link and
 // starts a session on the device. Errors: signup_closed,
 // signup_invite_only (403), email_domain_not_allowed, invalid_email, the
-// password policy's codes, end_user_exists (409).
+// password policy's codes, end_user_exists (409); ErrVerifyEmail (with
+// the user) when the tenant requires a verified address first.
 func (s *Service) SignUp(ctx context.Context, app App, in SignUpInput, dev Device) (Session, User, error) {
 	ctx = systemCtx(ctx, app.TenantID)
 	set, err := s.settings(ctx, app.TenantID)
@@ -64,8 +65,19 @@ func (s *Service) SignUp(ctx context.Context, app App, in SignUpInput, dev Devic
 	if err != nil {
 		return Session{}, User{}, err
 	}
+	if set.RequireVerifiedEmail {
+		return Session{}, u, ErrVerifyEmail
+	}
 	return s.finishSignIn(withMethod(ctx, "sign_up"), u, dev, app.ID, false)
 }
+
+// ErrVerifyEmail is what SignUp returns, with the new user, when the
+// tenant requires a verified address before the first sign-in: not a
+// failure, the answer is "check your mail".
+var ErrVerifyEmail = errors.New("enduser: verify the e-mail address to sign in")
+
+var errNotVerified = abacus.Errorf(abacus.KindForbidden, "email_not_verified",
+	"verify your e-mail address first: open the link we mailed you, or sign in with a magic link")
 
 func domainAllowed(set Settings, email string) error {
 	if len(set.AllowedEmailDomains) == 0 {

@@ -67,6 +67,7 @@ type SettingsBody struct {
 	CustomClaims         map[string]any `json:"custom_claims,omitempty" doc:"added to every access and ID token"`
 	AccessTokenTTL       int            `json:"access_token_ttl,omitempty" minimum:"0" maximum:"86400" doc:"seconds (60–86400; default 900)"`
 	AccessTokenAlg       string         `json:"access_token_alg,omitempty" enum:"EdDSA,RS256" doc:"EdDSA (default) is cheap to sign; RS256 is cheaper to verify"`
+	RequireVerifiedEmail bool           `json:"require_verified_email,omitempty" doc:"sign-up answers verification_sent without tokens, and a password sign-in needs a verified address"`
 }
 
 // IntrospectBody is POST /api/v1/end-users/introspect.
@@ -202,7 +203,7 @@ func registerUserRoutes(s *httpapi.Server, svc *Service) {
 			b := in.Body
 			return httpapi.Reply(svc.PutSettings(ctx, Settings{Signup: b.Signup, AllowedEmailDomains: b.AllowedEmailDomains,
 				PersonalOrganization: b.PersonalOrganization, AppURL: b.AppURL, CustomClaims: b.CustomClaims,
-				AccessTokenTTL: b.AccessTokenTTL, AccessTokenAlg: b.AccessTokenAlg}))
+				AccessTokenTTL: b.AccessTokenTTL, AccessTokenAlg: b.AccessTokenAlg, RequireVerifiedEmail: b.RequireVerifiedEmail}))
 		})
 }
 

@@ -222,6 +222,9 @@ func registerSignInRoutes(s *httpapi.Server, svc *Service) {
 			Body SignUpBody
 		}) (*httpapi.Body[AuthResult], error) {
 			sess, u, err := svc.SignUp(ctx, app, SignUpInput(in.Body), svc.device(in.RequestInfo))
+			if errors.Is(err, ErrVerifyEmail) {
+				return &httpapi.Body[AuthResult]{Body: AuthResult{User: &u, VerificationSent: true}}, nil
+			}
 			out, err := svc.signedIn(ctx, app, sess, u, nil, err)
 			if out != nil {
 				out.Body.VerificationSent = true

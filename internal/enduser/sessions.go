@@ -98,8 +98,8 @@ func (s *Service) passThrottle(k signInKeys) {
 // (account, IP) and, past a burst, per IP (too_many_attempts, 429). When
 // the user has MFA, SignIn returns a *MFARequired error carrying the
 // challenge for SignInMFA. Other errors: invalid_email, end_user_disabled
-// (only once the password was right), and whatever an OnSessionStart hook
-// refuses with.
+// and email_not_verified (when the tenant requires it; both only once the
+// password was right), and whatever an OnSessionStart hook refuses with.
 func (s *Service) SignIn(ctx context.Context, tenantID string, email, pw string, dev Device, appID string) (Session, User, error) {
 	ctx = systemCtx(ctx, tenantID)
 	keys := keysFor(tenantID, normEmail(email), dev.IP)
@@ -122,6 +122,15 @@ func (s *Service) SignIn(ctx context.Context, tenantID string, email, pw string,
 	s.passThrottle(keys)
 	if rehash {
 		s.rehash(ctx, tenantID, u.ID, pw)
+	}
+	if !u.EmailVerified {
+		set, err := s.settings(ctx, tenantID)
+		if err != nil {
+			return Session{}, User{}, err
+		}
+		if set.RequireVerifiedEmail {
+			return Session{}, User{}, errNotVerified
+		}
 	}
 	return s.finishSignIn(ctx, u.User, dev, appID, false)
 }

@@ -35,6 +35,7 @@ type Settings struct {
 	CustomClaims         map[string]any `json:"custom_claims"`
 	AccessTokenTTL       int            `json:"access_token_ttl"` // seconds
 	AccessTokenAlg       string         `json:"access_token_alg"`
+	RequireVerifiedEmail bool           `json:"require_verified_email"` // sign-up answers "verify your e-mail"; unverified users cannot sign in with a password
 	UpdatedAt            *time.Time     `json:"updated_at,omitempty"`
 }
 

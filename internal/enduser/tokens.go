@@ -90,7 +90,7 @@ func (s *Service) newRefreshToken(ctx context.Context, tx *db.Tx, sess Session, 
 	if parent != "" {
 		par = sql.NullString{String: parent, Valid: true}
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO end_user_refresh_tokens (id, tenant_id, session_id, app_id, hash, parent_id, scopes, created_at, expires_at)
+	_, err := tx.ExecPrepared(ctx, `INSERT INTO end_user_refresh_tokens (id, tenant_id, session_id, app_id, hash, parent_id, scopes, created_at, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, abacus.NewID("rt"), sess.TenantID, sess.ID, appID, hash, par, scope,
 		db.TimeOf(now), db.TimeOf(now.Add(s.opt.refresh)))
 	if err != nil {
@@ -220,14 +220,12 @@ func (s *Service) Refresh(ctx context.Context, tenantID, refreshToken, clientID 
 		var rotated db.NullTime
 		dest, finish := sessionDest(&sess)
 		dest = append(dest, &id, &appID, &expires, &rotated, &scope, &status)
-		err := tx.QueryRowContext(ctx, `SELECT `+prefixed("s.", sessionColumns)+`, r.id, r.app_id, r.expires_at, r.rotated_at, r.scopes, u.status
-			FROM end_user_refresh_tokens r JOIN end_user_sessions s ON s.id = r.session_id JOIN end_users u ON u.id = s.user_id
-			WHERE r.tenant_id = $1 AND r.hash = $2`, tenantID, token.Hash(strings.TrimSpace(refreshToken))).Scan(dest...)
-		if errors.Is(err, sql.ErrNoRows) {
-			return errRefreshInvalid
-		}
+		found, err := scanOne(tx.QueryPrepared(ctx, refreshLookup, tenantID, token.Hash(strings.TrimSpace(refreshToken))))(dest...)
 		if err != nil {
 			return fmt.Errorf("reading refresh token: %w", err)
+		}
+		if !found {
+			return errRefreshInvalid
 		}
 		finish()
 		switch {
@@ -243,14 +241,14 @@ func (s *Service) Refresh(ctx context.Context, tenantID, refreshToken, clientID 
 		case status != StatusActive:
 			return errDisabled
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE end_user_refresh_tokens SET rotated_at = $1 WHERE id = $2 AND rotated_at IS NULL`, db.TimeOf(now), id)
+		res, err := tx.ExecPrepared(ctx, `UPDATE end_user_refresh_tokens SET rotated_at = $1 WHERE id = $2 AND rotated_at IS NULL`, db.TimeOf(now), id)
 		if err != nil {
 			return fmt.Errorf("rotating refresh token: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
 			return errRefreshInvalid // a concurrent refresh won the race
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE end_user_sessions SET last_seen_at = $1 WHERE id = $2`, db.TimeOf(now), sess.ID); err != nil {
+		if _, err := tx.ExecPrepared(ctx, `UPDATE end_user_sessions SET last_seen_at = $1 WHERE id = $2`, db.TimeOf(now), sess.ID); err != nil {
 			return fmt.Errorf("touching session: %w", err)
 		}
 		sess.LastSeenAt = now
@@ -268,6 +266,27 @@ func (s *Service) Refresh(ctx context.Context, tenantID, refreshToken, clientID 
 		return Tokens{}, err
 	}
 	return tok, nil
+}
+
+// refreshLookup reads a refresh token with its session and user's status:
+// the one read of a refresh, kept prepared.
+var refreshLookup = `SELECT ` + prefixed("s.", sessionColumns) + `, r.id, r.app_id, r.expires_at, r.rotated_at, r.scopes, u.status
+	FROM end_user_refresh_tokens r JOIN end_user_sessions s ON s.id = r.session_id JOIN end_users u ON u.id = s.user_id
+	WHERE r.tenant_id = $1 AND r.hash = $2`
+
+// scanOne returns a function scanning the first row of rows (reporting
+// whether there was one) and closing them.
+func scanOne(rows *sql.Rows, err error) func(dest ...any) (bool, error) {
+	return func(dest ...any) (bool, error) {
+		if err != nil {
+			return false, err
+		}
+		defer rows.Close()
+		if !rows.Next() {
+			return false, rows.Err()
+		}
+		return true, rows.Scan(dest...)
+	}
 }
 
 func prefixed(p, cols string) string {
