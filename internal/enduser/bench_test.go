@@ -158,7 +158,12 @@ func newJWKSVerifier(b testing.TB, raw []byte, iss, aud string) *jwksVerifier {
 }
 
 func (v *jwksVerifier) verify(tok string) error {
-	_, err := v.parser.Parse(tok, func(t *jwt.Token) (any, error) {
+	var c struct {
+		jwt.RegisteredClaims
+		SessionID string `json:"sid"`
+		Scope     string `json:"scope"`
+	}
+	_, err := v.parser.ParseWithClaims(tok, &c, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
 		k, ok := v.keys[kid]
 		if !ok {

@@ -254,6 +254,8 @@ type Service struct {
 	known   *throttle.Known
 	// mailLimit bounds links and codes mailed per (address, IP).
 	mailLimit *throttle.Rate
+	// signupLimit bounds sign-ups per (tenant, IP).
+	signupLimit *throttle.Rate
 
 	keys *keyStore
 
@@ -294,6 +296,7 @@ func NewService(d *db.DB, clock abacus.Clock, log *slog.Logger, opts ...Option) 
 		ipFails:       must(throttle.NewRate(ipFailures, clock)),
 		known:         throttle.NewKnown(knownPairTTL, 100_000, clock),
 		mailLimit:     must(throttle.NewRate(mailRate, clock)),
+		signupLimit:   must(throttle.NewRate(signupRate, clock)),
 		settingsCache: map[string]cachedSettings{},
 		apps:          map[string]cachedApp{},
 	}

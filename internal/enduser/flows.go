@@ -33,7 +33,8 @@ type SignUpInput struct {
 // (signup open, e-mail domain allowed), mails a verification link and
 // starts a session on the device. Errors: signup_closed,
 // signup_invite_only (403), email_domain_not_allowed, invalid_email, the
-// password policy's codes, end_user_exists (409); ErrVerifyEmail (with
+// password policy's codes, end_user_exists (409), too_many_attempts
+// (20 sign-ups an hour per IP); ErrVerifyEmail (with
 // the user) when the tenant requires a verified address first.
 func (s *Service) SignUp(ctx context.Context, app App, in SignUpInput, dev Device) (Session, User, error) {
 	ctx = systemCtx(ctx, app.TenantID)
@@ -52,6 +53,9 @@ func (s *Service) SignUp(ctx context.Context, app App, in SignUpInput, dev Devic
 	}
 	if in.Password == "" {
 		return Session{}, User{}, abacus.Invalid("password_required", "choose a password").WithField("password", "required")
+	}
+	if wait, ok := s.signupLimit.Allow("t:" + app.TenantID + "|ip:" + dev.IP); !ok {
+		return Session{}, User{}, throttle.TooManyAttempts(wait)
 	}
 	var u User
 	err = s.db.InTx(ctx, func(tx *db.Tx) error {
@@ -96,6 +100,10 @@ func domainAllowed(set Settings, email string) error {
 	return abacus.Invalid("email_domain_not_allowed", "this app takes addresses at %s only", strings.Join(set.AllowedEmailDomains, ", ")).
 		WithField("email", "domain not allowed")
 }
+
+// signupRate bounds sign-ups per (tenant, client IP), as identity does
+// for staff: enough for a household or an office, not for a script.
+var signupRate = throttle.RateConfig{Limit: 20, Window: time.Hour}
 
 // mailRate bounds how often one address can be sent links and codes from
 // one IP, so the forms cannot be used to flood a mailbox.
