@@ -143,6 +143,11 @@ func TestEndUserJourneyOverHTTP(t *testing.T) {
 			if in["id_token"] == "" {
 				t.Fatalf("sign-in with openid = %v", in)
 			}
+			// A key rotation keeps tokens signed before it valid.
+			if keys := a.do("POST", "/api/v1/settings/end-users/keys/rotate", a.key, nil).json(t)["keys"].([]any); len(keys) != 4 {
+				t.Fatalf("keys after rotation = %v", keys)
+			}
+			eu.must(t, 200, "GET", "/api/v1/end-user/me", in["access_token"].(string), nil)
 			next := eu.must(t, 200, "POST", "/api/v1/end-user/token/refresh", "", map[string]any{"refresh_token": in["refresh_token"]})
 			if r := eu.call("POST", "/api/v1/end-user/token/refresh", "", map[string]any{"refresh_token": in["refresh_token"]}); problemCode(r.body) != "refresh_token_reused" {
 				t.Fatalf("reuse: %d %s", r.status, r.body)

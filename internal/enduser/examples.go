@@ -53,5 +53,6 @@ func Examples() []any {
 		SignedOut{Revoked: 3},
 		TOTPEnrollment{Secret: "JBSWY3DPEHPK3PXP", URI: "otpauth://totp/Acme:ada%40example.com?secret=JBSWY3DPEHPK3PXP&issuer=Acme"},
 		abacus.ListOf([]Session{sess}, ""),
+		SigningKeys{Keys: []KeyInfo{{ID: "key_01jbx7q9a1c3e5g7j9l1n3q5s7", Alg: AlgRS256, CreatedAt: at}, {ID: "key_01jbx7qa2d4f6h8k0m2p4r6t8v", Alg: AlgEdDSA, CreatedAt: at}}},
 	}
 }

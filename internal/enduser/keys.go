@@ -369,6 +369,25 @@ func (s *Service) RotateKeys(ctx context.Context, tenantID string) ([]KeyInfo, e
 	if err != nil {
 		return nil, err
 	}
+	s.log.InfoContext(ctx, "rotated end-user signing keys", "tenant_id", tenantID, "keys", len(t.keys))
+	return t.info(), nil
+}
+
+// Keys describes the signing keys of the tenant on ctx (created on first
+// use), without their private halves.
+func (s *Service) Keys(ctx context.Context) ([]KeyInfo, error) {
+	tenant, err := abacus.TenantFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.keys.get(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	return t.info(), nil
+}
+
+func (t *tenantKeys) info() []KeyInfo {
 	out := make([]KeyInfo, 0, len(t.keys))
 	for _, k := range t.keys {
 		ki := KeyInfo{ID: k.kid, Alg: k.alg, CreatedAt: k.createdAt}
@@ -378,6 +397,5 @@ func (s *Service) RotateKeys(ctx context.Context, tenantID string) ([]KeyInfo, e
 		}
 		out = append(out, ki)
 	}
-	s.log.InfoContext(ctx, "rotated end-user signing keys", "tenant_id", tenantID, "keys", len(out))
-	return out, nil
+	return out
 }

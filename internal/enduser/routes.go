@@ -125,6 +125,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	s.Example(Examples()...)
 	registerUserRoutes(s, svc)
 	registerAppRoutes(s, svc)
+	registerKeyRoutes(s, svc)
 	RegisterPublicRoutes(s, svc)
 }
 
@@ -207,6 +208,32 @@ func registerUserRoutes(s *httpapi.Server, svc *Service) {
 		})
 }
 
+// SigningKeys lists a tenant's end-user token signing keys.
+type SigningKeys struct {
+	Keys []KeyInfo `json:"keys"`
+}
+
+func registerKeyRoutes(s *httpapi.Server, svc *Service) {
+	tags := []string{"End users"}
+	httpapi.Register(s, huma.Operation{OperationID: "list-end-user-signing-keys", Method: http.MethodGet, Path: "/api/v1/settings/end-users/keys",
+		Summary: "List the end-user token signing keys", Tags: tags, Description: "Public details only; the JWKS publishes the public keys."},
+		abacus.ScopeAdmin, func(ctx context.Context, _ *struct{}) (*httpapi.Body[SigningKeys], error) {
+			keys, err := svc.Keys(ctx)
+			return httpapi.Reply(SigningKeys{Keys: keys}, err)
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "rotate-end-user-signing-keys", Method: http.MethodPost, Path: "/api/v1/settings/end-users/keys/rotate",
+		Summary: "Rotate the end-user token signing keys", Tags: tags,
+		Description: "New keys sign from now on; the replaced ones keep verifying, and stay in the JWKS, for 24 hours."},
+		abacus.ScopeAdmin, func(ctx context.Context, _ *struct{}) (*httpapi.Body[SigningKeys], error) {
+			tenant, err := abacus.TenantFrom(ctx)
+			if err != nil {
+				return nil, err
+			}
+			keys, err := svc.RotateKeys(ctx, tenant)
+			return httpapi.Reply(SigningKeys{Keys: keys}, err)
+		})
+}
+
 func registerAppRoutes(s *httpapi.Server, svc *Service) {
 	tags := []string{"Apps"}
 	httpapi.Register(s, huma.Operation{OperationID: "create-app", Method: http.MethodPost, Path: "/api/v1/apps",
@@ -255,6 +282,7 @@ type (
 	endUserTokens         Tokens
 	endUserSettings       Settings
 	endUserTOTPEnrollment TOTPEnrollment
+	endUserKeyInfo        KeyInfo
 )
 
 func registerSchemaNames(s *httpapi.Server) {
@@ -265,6 +293,7 @@ func registerSchemaNames(s *httpapi.Server) {
 	reg.RegisterTypeAlias(reflect.TypeFor[Tokens](), reflect.TypeFor[endUserTokens]())
 	reg.RegisterTypeAlias(reflect.TypeFor[Settings](), reflect.TypeFor[endUserSettings]())
 	reg.RegisterTypeAlias(reflect.TypeFor[TOTPEnrollment](), reflect.TypeFor[endUserTOTPEnrollment]())
+	reg.RegisterTypeAlias(reflect.TypeFor[KeyInfo](), reflect.TypeFor[endUserKeyInfo]())
 	reg.RegisterTypeAlias(reflect.TypeFor[abacus.List[User]](), reflect.TypeFor[abacus.List[endUser]]())
 	reg.RegisterTypeAlias(reflect.TypeFor[abacus.List[App]](), reflect.TypeFor[abacus.List[endUserApp]]())
 	reg.RegisterTypeAlias(reflect.TypeFor[abacus.List[Session]](), reflect.TypeFor[abacus.List[endUserSession]]())
