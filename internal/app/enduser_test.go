@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -49,6 +50,20 @@ func (m *mailbox) count() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.mail)
+}
+
+func getPage(t *testing.T, link string) string {
+	t.Helper()
+	res, err := http.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || res.Header.Get("Content-Security-Policy") == "" {
+		t.Fatalf("GET %s: %d %s", link, res.StatusCode, b)
+	}
+	return string(b)
 }
 
 func linkToken(t *testing.T, data map[string]any) string {
@@ -122,8 +137,19 @@ func TestEndUserJourneyOverHTTP(t *testing.T) {
 				t.Fatalf("sign-up = %v", up)
 			}
 			id := user["id"].(string)
-			verify := eu.mail.last(t, enduser.MailVerifyEmail, "ada@example.com")
-			eu.must(t, 200, "POST", "/api/v1/end-user/verify-email", "", map[string]any{"token": linkToken(t, verify)})
+			// The link opens Abacus's hosted page: a GET shows a form, the form's POST verifies.
+			link := eu.mail.last(t, enduser.MailVerifyEmail, "ada@example.com")["link"].(string)
+			for range 2 {
+				page := getPage(t, link)
+				if !strings.Contains(page, `<form method="post"`) {
+					t.Fatalf("verification page = %s", page)
+				}
+			}
+			form, _ := http.PostForm(strings.Split(link, "?")[0], url.Values{"token": {linkToken(t, map[string]any{"link": link})}})
+			if form.StatusCode != 200 {
+				t.Fatalf("submitting the verification page: %d", form.StatusCode)
+			}
+			form.Body.Close()
 			if me := eu.must(t, 200, "GET", "/api/v1/end-user/me", up["access_token"].(string), nil); me["email_verified"] != true || me["id"] != id {
 				t.Fatalf("me after verification = %v", me)
 			}
@@ -181,7 +207,10 @@ func TestEndUserJourneyOverHTTP(t *testing.T) {
 				t.Fatalf("session after a reset: %d %s", r.status, r.body)
 			}
 
-			// Magic link and one-time code.
+			// Magic link and one-time code (the link opens the tenant's app).
+			if r := a.do("PUT", "/api/v1/settings/end-users", a.key, map[string]any{"signup": "open", "app_url": "https://app.test"}); r.status != 200 {
+				t.Fatalf("settings: %d %s", r.status, r.body)
+			}
 			eu.must(t, 202, "POST", "/api/v1/end-user/magic-link", "", map[string]any{"email": "ada@example.com"})
 			magic := eu.mail.last(t, enduser.MailMagicLink, "ada@example.com")
 			code := magic["code"].(string)

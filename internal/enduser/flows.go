@@ -167,7 +167,11 @@ func (s *Service) mailLink(ctx context.Context, tx *db.Tx, u User, appID, kind, 
 	if err != nil {
 		return err
 	}
-	data["link"] = s.linkFor(set, u.TenantID, page, plain)
+	if kind != kindMagic || set.AppURL != "" {
+		// A magic link signs in to the app; without an app_url there is
+		// nothing to open, and the mail carries the code alone.
+		data["link"] = s.linkFor(set, u.TenantID, page, plain)
+	}
 	if code != "" {
 		data["code"] = code
 	}

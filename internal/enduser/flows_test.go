@@ -124,6 +124,17 @@ func TestMagicLinkAndCodeAreOneSignIn(t *testing.T) {
 		rec := &recorder{}
 		b := setup(t, d, enduser.WithMailer(rec))
 		b.user(t, "ada@example.com", "")
+		// Without an app_url there is nothing for a magic link to open: the code comes alone.
+		if err := b.svc.StartPasswordless(b.ctx, b.app, "ada@example.com", dev); err != nil {
+			t.Fatal(err)
+		}
+		if m := rec.last(t); m.Data["link"] != nil || len(m.Data["code"].(string)) != 6 {
+			t.Fatalf("magic mail without app_url = %+v", m.Data)
+		}
+		rec.mail = nil
+		if _, err := b.svc.PutSettings(b.ctx, enduser.Settings{AppURL: "https://app.test"}); err != nil {
+			t.Fatal(err)
+		}
 		if err := b.svc.StartPasswordless(b.ctx, b.app, "nobody@example.com", dev); err != nil || len(rec.mail) != 0 {
 			t.Fatalf("unknown address: %v, %d mails", err, len(rec.mail))
 		}
@@ -132,7 +143,7 @@ func TestMagicLinkAndCodeAreOneSignIn(t *testing.T) {
 		}
 		m := rec.last(t)
 		c := m.Data["code"].(string)
-		if m.Template != enduser.MailMagicLink || len(c) != 6 || !strings.Contains(m.Data["link"].(string), "/magic-link?token=") {
+		if m.Template != enduser.MailMagicLink || len(c) != 6 || !strings.HasPrefix(m.Data["link"].(string), "https://app.test/magic-link?token=") {
 			t.Fatalf("mail = %+v", m)
 		}
 		wrong := "000000"

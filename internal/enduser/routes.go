@@ -127,6 +127,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	registerAppRoutes(s, svc)
 	registerKeyRoutes(s, svc)
 	RegisterPublicRoutes(s, svc)
+	registerPages(s, svc)
 }
 
 func registerUserRoutes(s *httpapi.Server, svc *Service) {

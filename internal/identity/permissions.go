@@ -41,6 +41,7 @@ var Permissions = []struct {
 	{"/verify-email", AreaPublic}, {"/reset-password", AreaPublic}, {"/accept-invitation", AreaPublic},
 	{"/api/v1/me", AreaSelf},
 	{"/api/v1/end-user/", AreaPublic},
+	{"/oidc/", AreaPublic}, // the end users' pages and OpenID Connect provider, per tenant
 	{"/api/v1/end-users", AreaDomain},
 	{"/api/v1/apps", AreaIdentity},
 	{"/api/v1/settings/end-users", AreaIdentity},
