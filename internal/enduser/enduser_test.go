@@ -185,9 +185,14 @@ func TestTokensCarryTheTenantIssuerAndVerify(t *testing.T) {
 		if _, err := b.svc.VerifyAccessToken(b.ctx, tenantA, tok.IDToken); code(err) != "token_invalid" {
 			t.Fatalf("ID token as access token: %v", err)
 		}
-		// Tenant B's keys do not accept tenant A's token.
+		// Tenant B's keys do not accept tenant A's token; verifying at a
+		// tenant makes no keys for it (a forged issuer costs one read).
 		if _, err := b.svc.VerifyAccessToken(b.ctx, tenantB, tok.AccessToken); code(err) != "token_invalid" {
 			t.Fatalf("tenant A's token at tenant B: %v", err)
+		}
+		var n int
+		if err := d.QueryRowContext(b.ctx, `SELECT COUNT(*) FROM end_user_signing_keys WHERE tenant_id = $1`, tenantB).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("verifying at tenant B made %d keys (%v)", n, err)
 		}
 		b.clock.Advance(16 * time.Minute)
 		if _, err := b.svc.VerifyAccessToken(b.ctx, tenantA, tok.AccessToken); code(err) != "token_expired" {

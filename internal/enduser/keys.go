@@ -180,6 +180,17 @@ func newKeyStore(s *Service) *keyStore {
 // get returns tenant's keys, loading them when missing or older than a
 // minute and creating the missing ones on first use.
 func (ks *keyStore) get(ctx context.Context, tenant string) (*tenantKeys, error) {
+	return ks.cached(ctx, tenant, true)
+}
+
+// find is get for verifying: it creates nothing, so a token naming an
+// unknown tenant costs one read, not a new RSA key, and an unknown
+// tenant's empty answer is not kept.
+func (ks *keyStore) find(ctx context.Context, tenant string) (*tenantKeys, error) {
+	return ks.cached(ctx, tenant, false)
+}
+
+func (ks *keyStore) cached(ctx context.Context, tenant string, create bool) (*tenantKeys, error) {
 	now := ks.s.clock.Now()
 	ks.mu.RLock()
 	t := ks.tenants[tenant]
@@ -195,7 +206,7 @@ func (ks *keyStore) get(ctx context.Context, tenant string) (*tenantKeys, error)
 	if t2 != t && t2 != nil { // another caller reloaded meanwhile
 		return t2, nil
 	}
-	return ks.loadLocked(ctx, tenant)
+	return ks.loadLocked(ctx, tenant, create)
 }
 
 // reloadForKid re-reads tenant's keys when kid is unknown, at most every
@@ -207,16 +218,17 @@ func (ks *keyStore) reloadForKid(ctx context.Context, tenant, kid string) (*tena
 	ks.mu.RLock()
 	t := ks.tenants[tenant]
 	ks.mu.RUnlock()
-	if t != nil {
-		if _, ok := t.byKid[kid]; ok {
-			return t, true
-		}
+	if t == nil {
+		return nil, false // a tenant without keys: find just read that
+	}
+	if _, ok := t.byKid[kid]; ok {
+		return t, true
 	}
 	if last, ok := ks.tried[tenant]; ok && now.Sub(last) < 5*time.Second && !now.Before(last) {
 		return t, false
 	}
 	ks.tried[tenant] = now
-	t, err := ks.loadLocked(ctx, tenant)
+	t, err := ks.loadLocked(ctx, tenant, false)
 	if err != nil {
 		ks.s.log.WarnContext(ctx, "reloading end-user signing keys", "tenant_id", tenant, "err", err)
 		return nil, false
@@ -225,11 +237,14 @@ func (ks *keyStore) reloadForKid(ctx context.Context, tenant, kid string) (*tena
 	return t, ok
 }
 
-func (ks *keyStore) loadLocked(ctx context.Context, tenant string) (*tenantKeys, error) {
+func (ks *keyStore) loadLocked(ctx context.Context, tenant string, create bool) (*tenantKeys, error) {
 	now := ks.s.clock.Now()
 	keys, err := ks.read(ctx, tenant)
 	if err != nil {
 		return nil, err
+	}
+	if len(keys) == 0 && !create {
+		return &tenantKeys{byKid: map[string]signingKey{}}, nil
 	}
 	var added bool
 	for _, alg := range []string{AlgRS256, AlgEdDSA} {
@@ -365,7 +380,7 @@ func (s *Service) RotateKeys(ctx context.Context, tenantID string) ([]KeyInfo, e
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.keys.loadLocked(ctx, tenantID)
+	t, err := s.keys.loadLocked(ctx, tenantID, true)
 	if err != nil {
 		return nil, err
 	}

@@ -332,7 +332,7 @@ func (s *Service) parse(ctx context.Context, tenantID, tok, typ string) (jwt.Map
 			return nil, errTokenInvalid
 		}
 		kid, _ := t.Header["kid"].(string)
-		keys, err := s.keys.get(ctx, tenantID)
+		keys, err := s.keys.find(ctx, tenantID)
 		if err != nil {
 			return nil, err
 		}
