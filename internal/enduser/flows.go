@@ -459,7 +459,7 @@ func (s *Service) SignOutEverywhere(ctx context.Context, tenantID, userID string
 	var n int
 	err := s.db.InTx(ctx, func(tx *db.Tx) error {
 		var err error
-		n, err = s.RevokeUserSessions(ctx, tx, tenantID, userID, "", ReasonEverywere)
+		n, err = s.RevokeUserSessions(ctx, tx, tenantID, userID, "", ReasonEverywhere)
 		return err
 	})
 	return n, err

@@ -21,7 +21,7 @@ const (
 	ReasonDisabled  = "user_disabled"
 	ReasonDeleted   = "user_deleted"
 	ReasonPassword  = "password_changed"
-	ReasonEverywere = "sign_out_everywhere"
+	ReasonEverywhere = "sign_out_everywhere"
 )
 
 var (
