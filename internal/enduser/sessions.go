@@ -14,13 +14,13 @@ import (
 
 // Session revocation reasons.
 const (
-	ReasonSignOut   = "sign_out"
-	ReasonRevoked   = "revoked"        // by the user or staff
-	ReasonReuse     = "refresh_reused" // a rotated refresh token came back
-	ReasonEvicted   = "device_limit"   // signed out to make room for a new device
-	ReasonDisabled  = "user_disabled"
-	ReasonDeleted   = "user_deleted"
-	ReasonPassword  = "password_changed"
+	ReasonSignOut    = "sign_out"
+	ReasonRevoked    = "revoked"        // by the user or staff
+	ReasonReuse      = "refresh_reused" // a rotated refresh token came back
+	ReasonEvicted    = "device_limit"   // signed out to make room for a new device
+	ReasonDisabled   = "user_disabled"
+	ReasonDeleted    = "user_deleted"
+	ReasonPassword   = "password_changed"
 	ReasonEverywhere = "sign_out_everywhere"
 )
 
