@@ -1,9 +1,16 @@
 package enduser_test
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/abacusbilling/abacus"
 
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
@@ -173,4 +180,68 @@ func TestMagicLinkAndCodeAreOneSignIn(t *testing.T) {
 			t.Fatalf("right code after 5 wrong ones: %v", err)
 		}
 	})
+}
+
+// No secret reaches a log line: passwords, refresh tokens, e-mailed
+// tokens and codes, whatever the flow logs on its way (a reuse, a failed
+// sign-in, dropped mail).
+func TestSecretsAreNeverLogged(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		var logged bytes.Buffer
+		var mu sync.Mutex
+		log := slog.New(slog.NewJSONHandler(&lockedWriter{w: &logged, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		rec := &recorder{}
+		clock := abacus.NewFakeClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+		svc := enduser.NewService(d, clock, log, enduser.WithPasswordParams(cheap), enduser.WithBaseURL("https://abacus.test"), enduser.WithMailer(rec))
+		ctx := enduser.SystemContext(context.Background(), tenantA)
+		app, secret, err := svc.CreateApp(ctx, enduser.NewApp{Name: "S", Type: enduser.AppConfidential})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pw := "correct horse battery"
+		sess, _, err := svc.SignUp(ctx, app, enduser.SignUpInput{Email: "ada@example.com", Password: pw}, dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _ := svc.IssueTokens(ctx, sess, app, []string{"openid"}, "")
+		next, _ := svc.Refresh(ctx, tenantA, tok.RefreshToken, app.ClientID)
+		_, _ = svc.Refresh(ctx, tenantA, tok.RefreshToken, app.ClientID) // reuse: logged as a warning
+		_, _, _ = svc.SignIn(ctx, tenantA, "ada@example.com", "wrong password 1", dev, app.ID)
+		_ = svc.ForgotPassword(ctx, app, "ada@example.com", dev)
+		_ = svc.StartPasswordless(ctx, app, "ada@example.com", dev)
+		svc.SetMailer(nil) // mail dropped: logged
+		_ = svc.ForgotPassword(ctx, app, "ada@example.com", dev)
+		secrets := []string{pw, "wrong password 1", secret, tok.RefreshToken, next.RefreshToken, tok.AccessToken, tok.IDToken}
+		for _, m := range rec.mail {
+			if l, ok := m.Data["link"].(string); ok {
+				secrets = append(secrets, l[strings.Index(l, "token=")+6:])
+			}
+			if c, ok := m.Data["code"].(string); ok {
+				secrets = append(secrets, `"`+c+`"`)
+			}
+		}
+		mu.Lock()
+		out := logged.String()
+		mu.Unlock()
+		if !strings.Contains(out, "reuse") {
+			t.Fatalf("the reuse was not logged: %s", out)
+		}
+		for _, s := range secrets {
+			if s != "" && strings.Contains(out, s) {
+				t.Fatalf("a secret (%.12s…) is in the log: %s", s, out)
+			}
+		}
+	})
+}
+
+type lockedWriter struct {
+	w  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
