@@ -138,6 +138,7 @@ func exerciseEvents(t *testing.T, a *testApp) {
 	key := must(http.MethodPost, "/api/v1/api-keys", map[string]any{"name": "events", "scopes": []string{"read"}})["id"].(string)
 	must(http.MethodDelete, "/api/v1/api-keys/"+key, nil)
 	must(http.MethodPost, "/api/v1/meters", map[string]any{"slug": "event_probe", "eventType": "probe", "aggregation": "COUNT"})
+	exerciseEndUserEvents(t, a)
 	must(http.MethodPut, "/api/v1/meters/event_probe", map[string]any{"name": "Probe"})
 	must(http.MethodDelete, "/api/v1/meters/event_probe", nil)
 	if r := a.do(http.MethodPost, "/api/v1/auth/signup", "", map[string]any{"email": "events@example.com",

@@ -14,6 +14,7 @@ import (
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/billing"
 	"github.com/abacusbilling/abacus/internal/catalog"
+	"github.com/abacusbilling/abacus/internal/enduser"
 	"github.com/abacusbilling/abacus/internal/metering"
 	"github.com/abacusbilling/abacus/internal/metering/usage"
 	"github.com/abacusbilling/abacus/internal/notifications"
@@ -30,6 +31,9 @@ type modules struct {
 	subs    *subscription.Service
 	billing *billing.Service
 	notify  *notifications.Service
+
+	euOnce   sync.Once // end users are needed by the HTTP edge of every role
+	endusers *enduser.Service
 }
 
 func (a *App) modules() *modules {

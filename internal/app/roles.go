@@ -11,6 +11,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/billing"
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/dashboard"
+	"github.com/abacusbilling/abacus/internal/enduser"
 	"github.com/abacusbilling/abacus/internal/identity"
 	"github.com/abacusbilling/abacus/internal/metering"
 	"github.com/abacusbilling/abacus/internal/metering/usage"
@@ -40,6 +41,7 @@ func Registry() []Role {
 			Doc:  "the management API: API keys and identity, meters and usage queries, customers, plans, subscriptions, entitlements, invoices; the dashboard at /",
 			Build: func(_ context.Context, a *App) (service.Service, error) {
 				identity.RegisterRoutes(a.HTTP, a.Identity)
+				enduser.RegisterRoutes(a.HTTP, a.EndUsers())
 				m := a.modules()
 				catalog.RegisterRoutes(a.HTTP, m.catalog)
 				subscription.RegisterRoutes(a.HTTP, m.subs)

@@ -41,6 +41,11 @@ var Permissions = []struct {
 	{"/api/v1/invitations/accept", AreaPublic},
 	{"/verify-email", AreaPublic}, {"/reset-password", AreaPublic}, {"/accept-invitation", AreaPublic},
 	{"/api/v1/me", AreaSelf},
+	{"/api/v1/end-user/", AreaPublic},
+	{"/oidc/", AreaPublic}, // the end users' pages and OpenID Connect provider, per tenant
+	{"/api/v1/end-users", AreaDomain},
+	{"/api/v1/apps", AreaIdentity},
+	{"/api/v1/settings/end-users", AreaIdentity},
 	{"/api/v1/api-keys", AreaIdentity},
 	{"/api/v1/members", AreaIdentity},
 	{"/api/v1/invitations", AreaIdentity},

@@ -41,6 +41,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/demo"
 	"github.com/abacusbilling/abacus/internal/document"
 	"github.com/abacusbilling/abacus/internal/einvoicetest"
+	"github.com/abacusbilling/abacus/internal/enduser"
 	"github.com/abacusbilling/abacus/internal/heapfloor"
 	"github.com/abacusbilling/abacus/internal/httpapi"
 	"github.com/abacusbilling/abacus/internal/identity"
@@ -63,8 +64,8 @@ const modulePath = "github.com/abacusbilling/abacus"
 var declared = []abacus.Module{
 	abacus.RootModule, app.Module, billing.Module, catalog.Module, cli.Module, client.Module,
 	config.Module, country.Module, dashboard.Module, db.Module, demo.Module, document.Module,
-	einvoicetest.Module, heapfloor.Module, httpapi.Module, identity.Module, loadgen.Module, metering.Module,
-	money.Module, natsbus.Module, notifications.Module,
+	einvoicetest.Module, enduser.Module, heapfloor.Module, httpapi.Module, identity.Module, loadgen.Module,
+	metering.Module, money.Module, natsbus.Module, notifications.Module,
 	outbox.Module, period.Module, pricing.Module, service.Module, subscription.Module,
 	// Entry points and end-to-end test packages outside internal/ (a main
 	// package or test-only package cannot be imported to declare itself).
