@@ -9,6 +9,7 @@ import (
 
 	"github.com/abacusbilling/abacus/internal/billing"
 	"github.com/abacusbilling/abacus/internal/catalog"
+	"github.com/abacusbilling/abacus/internal/enduser/oidc"
 	"github.com/abacusbilling/abacus/internal/identity"
 	"github.com/abacusbilling/abacus/internal/metering"
 	"github.com/abacusbilling/abacus/internal/metering/usage"
@@ -37,6 +38,7 @@ func Registry() []Role {
 			Doc:  "the management API: API keys and identity, meters and usage queries, customers, plans, subscriptions, entitlements, invoices",
 			Build: func(_ context.Context, a *App) (service.Service, error) {
 				identity.RegisterRoutes(a.HTTP, a.Identity)
+				oidc.RegisterRoutes(a.HTTP, a.OIDC())
 				m := a.modules()
 				catalog.RegisterRoutes(a.HTTP, m.catalog)
 				subscription.RegisterRoutes(a.HTTP, m.subs)
