@@ -39,7 +39,7 @@ const pw = "correct horse battery staple"
 // OIDC routes, two tenants, each with a public app A and a confidential
 // app B, and one end user.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	clock  *abacus.FakeClock
 	eu     *enduser.Service
@@ -82,7 +82,7 @@ const (
 	cbB       = "https://app-b.test/cb"
 )
 
-func newEnv(t *testing.T, d *db.DB) *env {
+func newEnv(t testing.TB, d *db.DB) *env {
 	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
 	e := &env{t: t, url: "http://" + ts.Listener.Addr().String(), clock: abacus.NewFakeClock(time.Now().UTC().Truncate(time.Second))}
@@ -240,7 +240,7 @@ func (b *browser) signIn(r resp, email, password string) resp {
 
 // backTo checks r redirects to redirect (exactly, before the query) and
 // returns the query it carries.
-func backTo(t *testing.T, r resp, redirect string) url.Values {
+func backTo(t testing.TB, r resp, redirect string) url.Values {
 	t.Helper()
 	if r.status != http.StatusSeeOther || r.location == nil {
 		t.Fatalf("want a redirect to %s, got %d: %s", redirect, r.status, r.body)

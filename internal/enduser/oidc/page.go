@@ -97,8 +97,8 @@ func (p *Provider) writePage(w http.ResponseWriter, status int, v pageView, form
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src '"+styleHash+"'; form-action 'self' "+formSrc+
-		"; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src '"+styleHash+"'; form-action "+
+		strings.TrimSpace("'self' "+formSrc)+"; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
