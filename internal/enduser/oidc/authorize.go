@@ -157,6 +157,19 @@ func (req *authRequest) checkPrompt(v string) *authError {
 	return nil
 }
 
+// validAuthRequest parses q; when it is not valid, it answers with an
+// error page or, once the redirect_uri is known good, a redirect.
+func (p *Provider) validAuthRequest(w http.ResponseWriter, r *http.Request, tenant string, q url.Values) (authRequest, bool) {
+	req, aerr, perr := p.parseAuthRequest(r.Context(), tenant, q)
+	switch {
+	case perr != nil:
+		p.errorPage(w, perr)
+	case aerr != nil:
+		p.redirectError(w, r, req, aerr)
+	}
+	return req, perr == nil && aerr == nil
+}
+
 // redirect sends the browser back to the request's validated redirect_uri
 // with params, state and iss (RFC 9207).
 func (p *Provider) redirect(w http.ResponseWriter, r *http.Request, req authRequest, params url.Values) {
@@ -182,13 +195,8 @@ func (p *Provider) redirectError(w http.ResponseWriter, r *http.Request, req aut
 // authorize is GET {issuer}/authorize: straight back with a code when the
 // browser's SSO session is live (single sign-on), else the sign-in page.
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request, tenant string) {
-	req, aerr, perr := p.parseAuthRequest(r.Context(), tenant, r.URL.Query())
-	if perr != nil {
-		p.errorPage(w, perr)
-		return
-	}
-	if aerr != nil {
-		p.redirectError(w, r, req, aerr)
+	req, ok := p.validAuthRequest(w, r, tenant, r.URL.Query())
+	if !ok {
 		return
 	}
 	sess, ok, err := p.ssoSession(r, tenant)

@@ -107,6 +107,14 @@ func newEnv(t testing.TB, d *db.DB) *env {
 	return e
 }
 
+// start is what most tests begin with: the env, tenant A, a browser and
+// app A's relying party.
+func start(t testing.TB, d *db.DB) (*env, tenantFix, *browser, *rp) {
+	e := newEnv(t, d)
+	ta := e.tenant[0]
+	return e, ta, e.browser(), e.rp(ta, ta.appA, "", cbA)
+}
+
 func (e *env) fixture(tenant string) tenantFix {
 	t := e.t
 	ctx := enduser.SystemContext(context.Background(), tenant)

@@ -77,19 +77,12 @@ func TestTenantsAreIsolated(t *testing.T) {
 		b.signInForm(b.get(bp.authURL(newFlow())))
 		au, _ := url.Parse(ta.issuer + "/")
 		bu, _ := url.Parse(tb.issuer + "/")
-		var sso *http.Cookie
-		for _, c := range b.c.Jar.Cookies(au) {
-			if c.Name == "abacus_sso" {
-				sso = c
-			}
-		}
+		sso := b.cookie(au, "abacus_sso")
 		if sso == nil {
 			t.Fatal("no SSO cookie at A's issuer")
 		}
-		for _, c := range b.c.Jar.Cookies(bu) {
-			if c.Name == "abacus_sso" {
-				t.Fatal("A's SSO cookie is sent to B's issuer")
-			}
+		if b.cookie(bu, "abacus_sso") != nil {
+			t.Fatal("A's SSO cookie is sent to B's issuer")
 		}
 		b.c.Jar.SetCookies(bu, []*http.Cookie{{Name: "abacus_sso", Value: sso.Value, Path: bu.Path}})
 		b.signInForm(b.get(bp.authURL(newFlow())))
@@ -111,10 +104,7 @@ func TestTenantsAreIsolated(t *testing.T) {
 func TestSignInPage(t *testing.T) {
 	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
-		e := newEnv(t, d)
-		ta := e.tenant[0]
-		b := e.browser()
-		a := e.rp(ta, ta.appA, "", cbA)
+		e, ta, b, a := start(t, d)
 		page := b.get(a.authURL(newFlow()))
 		action, form := b.signInForm(page)
 		form.Set("email", "ada@example.com")
@@ -179,21 +169,10 @@ func TestSignInPage(t *testing.T) {
 func TestIntrospectionAndRevocation(t *testing.T) {
 	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
-		e := newEnv(t, d)
-		ta := e.tenant[0]
-		b := e.browser()
-		a := e.rp(ta, ta.appA, "", cbA)
-		f := newFlow()
-		tokA, err := a.conf.Exchange(a.ctx, e.code(b, a, f, cbA), oauth2.VerifierOption(f.verifier))
-		if err != nil {
-			t.Fatal(err)
-		}
+		e, ta, b, a := start(t, d)
+		tokA := e.tokens(b, a, cbA)
 		c := e.rp(ta, ta.appB, ta.secretB, cbB)
-		f = newFlow()
-		tokB, err := c.conf.Exchange(c.ctx, e.code(b, c, f, cbB), oauth2.VerifierOption(f.verifier))
-		if err != nil {
-			t.Fatal(err)
-		}
+		tokB := e.tokens(b, c, cbB)
 		introspect := func(tk, user, pass string) map[string]any {
 			_, m := e.tokenPost(ta.issuer+"/introspect", url.Values{"token": {tk}}, user, pass)
 			return m

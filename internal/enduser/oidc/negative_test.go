@@ -30,6 +30,34 @@ func (e *env) code(b *browser, r *rp, f flow, redirect string, opts ...oauth2.Au
 	return q.Get("code")
 }
 
+// exchange trades the code of flow f for tokens, as the relying party.
+func (e *env) exchange(r *rp, code string, f flow) *oauth2.Token {
+	e.t.Helper()
+	tok, err := r.conf.Exchange(r.ctx, code, oauth2.VerifierOption(f.verifier))
+	if err != nil {
+		e.t.Fatalf("exchange: %v", err)
+	}
+	return tok
+}
+
+// tokens signs the browser in to the relying party (or uses its SSO
+// session) and returns the tokens it gets.
+func (e *env) tokens(b *browser, r *rp, redirect string) *oauth2.Token {
+	e.t.Helper()
+	f := newFlow()
+	return e.exchange(r, e.code(b, r, f, redirect), f)
+}
+
+// cookie returns the browser's cookie name for u, or nil.
+func (b *browser) cookie(u *url.URL, name string) *http.Cookie {
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
 // tokenPost posts a form to an issuer's endpoint as a client would.
 func (e *env) tokenPost(endpoint string, form url.Values, user, pass string) (int, map[string]any) {
 	e.t.Helper()
@@ -118,10 +146,7 @@ func TestNoOpenRedirects(t *testing.T) {
 func TestPKCEIsRequiredForPublicClients(t *testing.T) {
 	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
-		e := newEnv(t, d)
-		ta := e.tenant[0]
-		b := e.browser()
-		a := e.rp(ta, ta.appA, "", cbA)
+		e, ta, b, a := start(t, d)
 		noPKCE := a.conf.AuthCodeURL("st", oauth2.SetAuthURLParam("nonce", "n"))
 		if q := backTo(t, b.get(noPKCE), cbA); q.Get("error") != "invalid_request" || q.Get("state") != "st" {
 			t.Fatalf("public client without PKCE: %v", q)
@@ -146,10 +171,7 @@ func TestPKCEIsRequiredForPublicClients(t *testing.T) {
 func TestCodesAreBoundToClientRedirectAndVerifier(t *testing.T) {
 	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
-		e := newEnv(t, d)
-		ta := e.tenant[0]
-		b := e.browser()
-		a := e.rp(ta, ta.appA, "", cbA)
+		e, ta, b, a := start(t, d)
 		f := newFlow()
 		code := e.code(b, a, f, cbA)
 		tokenURL := ta.issuer + "/token"
@@ -203,16 +225,10 @@ func TestCodesAreBoundToClientRedirectAndVerifier(t *testing.T) {
 func TestCodeReplayRevokesWhatItIssued(t *testing.T) {
 	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
-		e := newEnv(t, d)
-		ta := e.tenant[0]
-		b := e.browser()
-		a := e.rp(ta, ta.appA, "", cbA)
+		e, _, b, a := start(t, d)
 		f := newFlow()
 		code := e.code(b, a, f, cbA)
-		tok, err := a.conf.Exchange(a.ctx, code, oauth2.VerifierOption(f.verifier))
-		if err != nil {
-			t.Fatal(err)
-		}
+		tok := e.exchange(a, code, f)
 		if _, err := a.provider.UserInfo(a.ctx, oauth2.StaticTokenSource(tok)); err != nil {
 			t.Fatalf("userinfo before replay: %v", err)
 		}
@@ -234,10 +250,7 @@ func TestCodeReplayRevokesWhatItIssued(t *testing.T) {
 func TestStateAndNonceBelongToTheirRequest(t *testing.T) {
 	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
-		e := newEnv(t, d)
-		ta := e.tenant[0]
-		b := e.browser()
-		a := e.rp(ta, ta.appA, "", cbA)
+		e, _, b, a := start(t, d)
 		e.code(b, a, newFlow(), cbA) // signs in
 		f1, f2 := newFlow(), newFlow()
 		q1 := backTo(t, b.get(a.authURL(f1)), cbA)

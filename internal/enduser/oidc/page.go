@@ -140,13 +140,8 @@ func (p *Provider) signIn(w http.ResponseWriter, r *http.Request, tenant string)
 		p.errorPage(w, &pageError{http.StatusBadRequest, "The sign-in request is damaged; go back to the app and try again."})
 		return
 	}
-	req, aerr, perr := p.parseAuthRequest(r.Context(), tenant, q)
-	if perr != nil {
-		p.errorPage(w, perr)
-		return
-	}
-	if aerr != nil {
-		p.redirectError(w, r, req, aerr)
+	req, ok := p.validAuthRequest(w, r, tenant, q)
+	if !ok {
 		return
 	}
 	email := r.PostForm.Get("email")
