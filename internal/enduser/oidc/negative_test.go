@@ -2,6 +2,7 @@ package oidc_test
 
 import (
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -279,6 +280,44 @@ func TestStateAndNonceBelongToTheirRequest(t *testing.T) {
 		}
 		if idt, err := a.verifier.Verify(a.ctx, tok.Extra("id_token").(string)); err != nil || idt.Nonce != "" {
 			t.Fatalf("no nonce asked, got %q (%v)", idt.Nonce, err)
+		}
+	})
+}
+
+// TestEndSessionAsksWithoutAHint: any page can send a browser to
+// end-session; without an id_token_hint of the browser's current session
+// the end user is asked, and only the page's own form signs out.
+func TestEndSessionAsksWithoutAHint(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		e, ta, b, a := start(t, d)
+		oldHint := e.tokens(b, a, cbA).Extra("id_token").(string)
+		signedIn := func() bool {
+			q := backTo(t, b.get(a.authURL(newFlow(), oauth2.SetAuthURLParam("prompt", "none"))), cbA)
+			return q.Get("code") != ""
+		}
+		end := ta.issuer + "/end-session?" + url.Values{"client_id": {ta.appA.ClientID}, "post_logout_redirect_uri": {loggedOut}, "state": {"s1"}}.Encode()
+		page := b.get(end)
+		m := formRe.FindStringSubmatch(page.body)
+		if page.status != 200 || page.location != nil || m == nil || !signedIn() {
+			t.Fatalf("end-session without a hint: %d %v, still signed in %v", page.status, page.location, signedIn())
+		}
+		form := url.Values{}
+		for _, h := range hiddenRe.FindAllStringSubmatch(page.body, -1) {
+			form.Set(h[1], html.UnescapeString(h[2]))
+		}
+		if r := e.browser().post(m[1], form); r.status != http.StatusForbidden || !signedIn() {
+			t.Fatalf("the form posted by another browser: %d", r.status)
+		}
+		if q := backTo(t, b.post(m[1], form), loggedOut); q.Get("state") != "s1" || signedIn() {
+			t.Fatalf("confirmed sign-out: %v, still signed in %v", q, signedIn())
+		}
+
+		// A hint of an earlier session does not sign out the current one.
+		e.tokens(b, a, cbA)
+		hinted := ta.issuer + "/end-session?" + url.Values{"id_token_hint": {oldHint}}.Encode()
+		if r := b.get(hinted); r.status != 200 || !strings.Contains(r.body, "Sign out?") || !signedIn() {
+			t.Fatalf("end-session with another session's hint: %d, signed in %v", r.status, signedIn())
 		}
 	})
 }

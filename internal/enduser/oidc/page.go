@@ -39,7 +39,8 @@ const csrfCookie = "abacus_oidc_csrf"
 
 type pageView struct {
 	Title, Error, Message, Action, CSRF, Request, Email string
-	Form                                                bool
+	Form                                                bool   // the sign-in form
+	Confirm                                             string // a one-button form's button
 }
 
 // cookiePath scopes the provider's cookies to one tenant's issuer.
@@ -55,21 +56,35 @@ func (p *Provider) secure(r *http.Request) bool {
 // a cookie of the issuer's path (double submit: a page of another origin
 // can post the form but cannot read or set the cookie).
 func (p *Provider) showSignIn(w http.ResponseWriter, r *http.Request, req authRequest, email string, status int, errMsg ...string) {
-	csrf := ""
-	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) >= 32 {
-		csrf = c.Value
-	} else {
-		csrf, _ = token.NewOpaque("")
-		http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: csrf, Path: cookiePath(req.tenant),
-			HttpOnly: true, Secure: p.secure(r), SameSite: http.SameSiteLaxMode})
-	}
 	v := pageView{Title: "Sign in to " + req.app.Name, Action: "/oidc/" + req.tenant + pathAuthorize,
-		CSRF: csrf, Request: req.raw, Email: email, Form: true}
+		CSRF: p.csrfToken(w, r, req.tenant), Request: req.raw, Email: email, Form: true}
 	if len(errMsg) > 0 {
 		v.Error = errMsg[0]
 	}
 	p.writePage(w, status, v, formTarget(req.redirectURI), 0)
 }
+
+// csrfToken returns the browser's CSRF token for tenant's issuer, setting
+// the cookie that binds it when there is none yet.
+func (p *Provider) csrfToken(w http.ResponseWriter, r *http.Request, tenant string) string {
+	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) >= 32 {
+		return c.Value
+	}
+	csrf, _ := token.NewOpaque("")
+	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: csrf, Path: cookiePath(tenant),
+		HttpOnly: true, Secure: p.secure(r), SameSite: http.SameSiteLaxMode})
+	return csrf
+}
+
+// checkCSRF reports whether a posted form carries the token of its
+// cookie and, when the browser names it, comes from this origin.
+func (p *Provider) checkCSRF(r *http.Request) bool {
+	c, err := r.Cookie(csrfCookie)
+	form := r.PostForm.Get("csrf_token")
+	return err == nil && form != "" && subtle.ConstantTimeCompare([]byte(c.Value), []byte(form)) == 1 && p.sameOrigin(r)
+}
+
+var errFormExpired = &pageError{http.StatusForbidden, "This form has expired or was not sent from this page; go back to the app and try again."}
 
 // formTarget is the CSP source of the redirect that follows the form's
 // POST: browsers apply form-action to it.
@@ -129,10 +144,8 @@ func (p *Provider) signIn(w http.ResponseWriter, r *http.Request, tenant string)
 		p.errorPage(w, &pageError{http.StatusBadRequest, "The form could not be read; go back to the app and try again."})
 		return
 	}
-	c, err := r.Cookie(csrfCookie)
-	form := r.PostForm.Get("csrf_token")
-	if err != nil || form == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(form)) != 1 || !p.sameOrigin(r) {
-		p.errorPage(w, &pageError{http.StatusForbidden, "This form has expired or was not sent from this page; go back to the app and sign in again."})
+	if !p.checkCSRF(r) {
+		p.errorPage(w, errFormExpired)
 		return
 	}
 	q, err := url.ParseQuery(r.PostForm.Get("request"))
