@@ -32,6 +32,7 @@ func (p *Provider) newCode(ctx context.Context, req authRequest, sess enduser.Se
 	if err != nil {
 		return "", fmt.Errorf("storing authorization code: %w", err)
 	}
+	p.maybeSweep(ctx)
 	return plain, nil
 }
 

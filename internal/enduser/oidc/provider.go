@@ -48,6 +48,9 @@ type Provider struct {
 	log   *slog.Logger
 
 	known sync.Map // tenant id → struct{} once it was found to exist
+
+	sweepMu   sync.Mutex
+	lastSweep time.Time
 }
 
 // New returns the provider over the end-user service eu (same database

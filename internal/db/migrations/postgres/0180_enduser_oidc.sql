@@ -12,6 +12,7 @@ CREATE TABLE end_user_sso_sessions (
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX end_user_sso_sessions_session ON end_user_sso_sessions (tenant_id, session_id);
+CREATE INDEX end_user_sso_sessions_expiry ON end_user_sso_sessions (expires_at);
 
 -- Access tokens revoked through RFC 7009 before they expire, by jti;
 -- introspection and userinfo refuse them. Rows go once the token expired.
@@ -21,3 +22,7 @@ CREATE TABLE end_user_revoked_tokens (
     expires_at BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, jti)
 );
+CREATE INDEX end_user_revoked_tokens_expiry ON end_user_revoked_tokens (expires_at);
+
+-- Authorization codes (end_user_auth_codes, 0150) are swept once expired.
+CREATE INDEX end_user_auth_codes_expiry ON end_user_auth_codes (expires_at);
