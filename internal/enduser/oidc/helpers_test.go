@@ -82,10 +82,14 @@ const (
 	cbB       = "https://app-b.test/cb"
 )
 
-func newEnv(t testing.TB, d *db.DB) *env {
+func newEnv(t testing.TB, d *db.DB) *env { return newEnvOver(t, d, false) }
+
+// newEnvOver serves the provider over TLS when tls is set.
+func newEnvOver(t testing.TB, d *db.DB, tls bool) *env {
 	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
-	e := &env{t: t, url: "http://" + ts.Listener.Addr().String(), clock: abacus.NewFakeClock(time.Now().UTC().Truncate(time.Second))}
+	scheme := map[bool]string{false: "http://", true: "https://"}[tls]
+	e := &env{t: t, url: scheme + ts.Listener.Addr().String(), clock: abacus.NewFakeClock(time.Now().UTC().Truncate(time.Second))}
 	log := slog.New(slog.NewTextHandler(&e.logs, nil))
 	e.eu = enduser.NewService(d, e.clock, log, enduser.WithPasswordParams(cheap), enduser.WithBaseURL(e.url))
 	p := oidc.New(e.eu, d, e.clock, log)
@@ -93,7 +97,11 @@ func newEnv(t testing.TB, d *db.DB) *env {
 	srv.SetAuthenticator(p.Authenticate(nil))
 	oidc.RegisterRoutes(srv, p)
 	ts.Config.Handler = srv.Handler()
-	ts.Start()
+	if tls {
+		ts.StartTLS()
+	} else {
+		ts.Start()
+	}
 	t.Cleanup(ts.Close)
 	e.http = ts.Client()
 	ids := identity.NewService(d, e.clock, nil)

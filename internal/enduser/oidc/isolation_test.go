@@ -218,3 +218,29 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 		}
 	})
 }
+
+// TestCookiesAreSecureOverTLS: served over TLS, the SSO and CSRF cookies
+// are Secure (and SSO still works, the browser sending them back).
+func TestCookiesAreSecureOverTLS(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		e := newEnvOver(t, d, true)
+		ta := e.tenant[0]
+		b := e.browser()
+		a := e.rp(ta, ta.appA, "", cbA)
+		page := b.get(a.authURL(newFlow()))
+		res := b.signIn(page, "ada@example.com", pw)
+		backTo(t, res, cbA)
+		for _, r := range []resp{page, res} {
+			for _, line := range r.header.Values("Set-Cookie") {
+				if c, err := http.ParseSetCookie(line); err != nil || !c.Secure || !c.HttpOnly {
+					t.Fatalf("cookie over TLS: %s", line)
+				}
+			}
+		}
+		if len(res.header.Values("Set-Cookie")) == 0 {
+			t.Fatal("no SSO cookie set")
+		}
+		backTo(t, b.get(e.rp(ta, ta.appB, ta.secretB, cbB).authURL(newFlow())), cbB)
+	})
+}
