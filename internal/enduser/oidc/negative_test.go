@@ -321,3 +321,33 @@ func TestEndSessionAsksWithoutAHint(t *testing.T) {
 		}
 	})
 }
+
+// TestTokenEndpointAnswersBrowserAppsOnly: a single-page app may read the
+// token endpoint's answer from the origin of one of its redirect URIs;
+// any other origin gets no CORS permission.
+func TestTokenEndpointAnswersBrowserAppsOnly(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		e, ta, b, a := start(t, d)
+		tok := e.tokens(b, a, cbA)
+		for origin, allowed := range map[string]bool{"https://app-a.test": true, "https://evil.test": false, "https://app-b.test": false} {
+			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "client_id": {ta.appA.ClientID}}
+			req, _ := http.NewRequest("POST", ta.issuer+"/token", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Origin", origin)
+			res, err := e.http.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m map[string]any
+			_ = json.NewDecoder(res.Body).Decode(&m)
+			res.Body.Close()
+			if got := res.Header.Get("Access-Control-Allow-Origin"); (got == origin) != allowed || (got != "" && got != origin) {
+				t.Fatalf("Origin %s: Access-Control-Allow-Origin %q", origin, got)
+			}
+			if rt, _ := m["refresh_token"].(string); rt != "" {
+				tok.RefreshToken = rt
+			}
+		}
+	})
+}

@@ -114,7 +114,8 @@ type tokenResponse struct {
 // token is POST {issuer}/token: authorization_code (with the PKCE
 // verifier) and refresh_token grants.
 func (p *Provider) token(w http.ResponseWriter, r *http.Request, tenant string) {
-	tok, err := p.grantTokens(r, tenant)
+	tok, app, err := p.grantTokens(r, tenant)
+	allowOrigin(w, r, app)
 	if err != nil {
 		p.writeTokenError(w, r, err)
 		return
@@ -123,26 +124,49 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request, tenant string) 
 		RefreshToken: tok.RefreshToken, IDToken: tok.IDToken, Scope: tok.Scope})
 }
 
-func (p *Provider) grantTokens(r *http.Request, tenant string) (enduser.Tokens, error) {
+// grantTokens answers a token request, and the app that made it once
+// authenticated.
+func (p *Provider) grantTokens(r *http.Request, tenant string) (enduser.Tokens, enduser.App, error) {
 	form, err := readForm(r)
 	if err != nil {
-		return enduser.Tokens{}, err
+		return enduser.Tokens{}, enduser.App{}, err
 	}
 	ctx := enduser.SystemContext(r.Context(), tenant)
 	app, err := p.authenticateClient(ctx, r, form, tenant)
 	if err != nil {
-		return enduser.Tokens{}, err
+		return enduser.Tokens{}, enduser.App{}, err
 	}
+	var tok enduser.Tokens
 	switch form.Get("grant_type") {
 	case "authorization_code":
-		return p.codeGrant(ctx, tenant, app, form)
+		tok, err = p.codeGrant(ctx, tenant, app, form)
 	case "refresh_token":
-		tok, err := p.eu.Refresh(ctx, tenant, form.Get("refresh_token"), app.ClientID)
-		return tok, asGrantError(err)
+		tok, err = p.eu.Refresh(ctx, tenant, form.Get("refresh_token"), app.ClientID)
+		err = asGrantError(err)
 	case "":
-		return enduser.Tokens{}, invalidRequest("grant_type is missing")
+		err = invalidRequest("grant_type is missing")
+	default:
+		err = &tokenError{status: 400, code: "unsupported_grant_type", desc: "grant_type must be authorization_code or refresh_token"}
 	}
-	return enduser.Tokens{}, &tokenError{status: 400, code: "unsupported_grant_type", desc: "grant_type must be authorization_code or refresh_token"}
+	return tok, app, err
+}
+
+// allowOrigin lets a browser app read the token endpoint's answer (CORS)
+// when the request comes from the origin of one of the app's registered
+// redirect URIs: a single-page app redeems its code from there. A form
+// POST is a simple request, so no preflight is needed.
+func allowOrigin(w http.ResponseWriter, r *http.Request, app enduser.App) {
+	origin := r.Header.Get("Origin")
+	if origin == "" || app.ID == "" {
+		return
+	}
+	for _, u := range app.RedirectURIs {
+		if formTarget(u) == origin {
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			w.Header().Add("Vary", "Origin")
+			return
+		}
+	}
 }
 
 func (p *Provider) codeGrant(ctx context.Context, tenant string, app enduser.App, form url.Values) (enduser.Tokens, error) {
