@@ -15,8 +15,13 @@ import (
 // Path is the issuer's): opaque, 256 bits, stored only as a SHA-256.
 const ssoCookie = "abacus_sso"
 
-// startSSO remembers in the browser that it signed in as sess.
+// startSSO remembers in the browser that it signed in as sess. A session
+// the browser's cookie named before is forgotten and, when it was the same
+// user's (prompt=login, max_age), signed out: one browser stays one device.
 func (p *Provider) startSSO(w http.ResponseWriter, r *http.Request, tenant string, sess enduser.Session) error {
+	if err := p.replaceSSO(r, tenant, sess); err != nil {
+		return err
+	}
 	plain, hash := token.NewOpaque("sso")
 	now := p.clock.Now()
 	_, err := p.db.ExecContext(r.Context(), `INSERT INTO end_user_sso_sessions (hash, tenant_id, session_id, created_at, expires_at)
@@ -60,6 +65,21 @@ func (p *Provider) ssoSession(r *http.Request, tenant string) (enduser.Session, 
 		return enduser.Session{}, false, ignoreNotFound(err)
 	}
 	return sess, true, nil
+}
+
+func (p *Provider) replaceSSO(r *http.Request, tenant string, sess enduser.Session) error {
+	old, ok, err := p.ssoSession(r, tenant)
+	if err != nil || !ok || old.ID == sess.ID {
+		return err
+	}
+	ctx := r.Context()
+	if _, err := p.db.ExecContext(ctx, `DELETE FROM end_user_sso_sessions WHERE tenant_id = $1 AND session_id = $2`, tenant, old.ID); err != nil {
+		return fmt.Errorf("replacing SSO session: %w", err)
+	}
+	if old.UserID != sess.UserID {
+		return nil // another account's session stays with the apps that hold its tokens; only the cookie moves
+	}
+	return ignoreNotFound(p.eu.RevokeSession(ctx, tenant, old.ID))
 }
 
 // endSSO forgets the request's SSO cookie: its row, the cookie, and the

@@ -6,8 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
+	"github.com/abacusbilling/abacus/internal/enduser"
 )
 
 // TestExpiredRowsAreSwept: codes, SSO sessions and revoked access tokens
@@ -38,5 +41,25 @@ func TestExpiredRowsAreSwept(t *testing.T) {
 		if n := count(); n != [3]int{1, 1, 0} {
 			t.Fatalf("rows after the sweep: %v, want only the new code and SSO session", n)
 		}
+	})
+}
+
+// TestSigningInAgainKeepsOneDevice: prompt=login in a browser that is
+// signed in replaces its session, so the browser still counts as one
+// device; the replaced session's tokens stop working.
+func TestSigningInAgainKeepsOneDevice(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		e, ta, b, a := start(t, d)
+		first := e.tokens(b, a, cbA)
+		backTo(t, b.signIn(b.get(a.authURL(newFlow(), oauth2.SetAuthURLParam("prompt", "login"))), "ada@example.com", pw), cbA)
+		sessions, err := e.eu.ListSessions(enduser.SystemContext(context.Background(), ta.id), ta.user.ID)
+		if err != nil || len(sessions) != 1 {
+			t.Fatalf("active sessions after signing in again in one browser: %d (%v)", len(sessions), err)
+		}
+		if _, err := a.conf.TokenSource(a.ctx, &oauth2.Token{RefreshToken: first.RefreshToken, Expiry: time.Now().Add(-time.Hour)}).Token(); tokenErr(err) != "invalid_grant" {
+			t.Fatalf("the replaced session's refresh token: %v", err)
+		}
+		backTo(t, b.get(a.authURL(newFlow(), oauth2.SetAuthURLParam("prompt", "none"))), cbA)
 	})
 }
