@@ -47,7 +47,7 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request, tenant str
 	}
 	if signedIn && r.Method == http.MethodGet && req.hintSession != sess.ID {
 		p.writePage(w, http.StatusOK, pageView{Title: "Sign out?", Message: "Do you want to sign out of every app of this service in this browser?",
-			Action: "/oidc/" + tenant + pathEndSession, CSRF: p.csrfToken(w, r, tenant), Request: q.Encode(), Confirm: "Sign out"}, "", 0)
+			Action: "/oidc/" + tenant + pathEndSession, CSRF: p.csrfToken(w, r, tenant), Request: q.Encode(), Confirm: "Sign out"}, "")
 		return
 	}
 	if err := p.endSSO(w, r, tenant); err != nil {
@@ -69,7 +69,7 @@ type logoutRequest struct {
 // the end user is signed out.
 func (p *Provider) loggedOut(w http.ResponseWriter, r *http.Request, req logoutRequest) {
 	if req.target == "" {
-		p.writePage(w, http.StatusOK, pageView{Title: "Signed out", Message: "You are signed out. You can close this page."}, "", 0)
+		p.writePage(w, http.StatusOK, pageView{Title: "Signed out", Message: "You are signed out. You can close this page."}, "")
 		return
 	}
 	u, _ := url.Parse(req.target)

@@ -10,6 +10,7 @@ import (
 	htmltemplate "html/template"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -61,7 +62,7 @@ func (p *Provider) showSignIn(w http.ResponseWriter, r *http.Request, req authRe
 	if len(errMsg) > 0 {
 		v.Error = errMsg[0]
 	}
-	p.writePage(w, status, v, formTarget(req.redirectURI), 0)
+	p.writePage(w, status, v, formTarget(req.redirectURI))
 }
 
 // csrfToken returns the browser's CSRF token for tenant's issuer, setting
@@ -93,17 +94,23 @@ func formTarget(redirectURI string) string {
 	if err != nil {
 		return ""
 	}
-	if u.Host == "" {
-		return u.Scheme + ":"
+	src := u.Scheme + ":"
+	if u.Host != "" {
+		src += "//" + u.Host
 	}
-	return u.Scheme + "://" + u.Host
+	if !cspSource.MatchString(src) {
+		return "" // nothing that could end the CSP directive
+	}
+	return src
 }
+
+var cspSource = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:(//[A-Za-z0-9.:\[\]-]+)?$`)
 
 func (p *Provider) errorPage(w http.ResponseWriter, e *pageError) {
-	p.writePage(w, e.status, pageView{Title: "Sign-in error", Error: e.msg}, "", 0)
+	p.writePage(w, e.status, pageView{Title: "Sign-in error", Error: e.msg}, "")
 }
 
-func (p *Provider) writePage(w http.ResponseWriter, status int, v pageView, formSrc string, retryAfter int) {
+func (p *Provider) writePage(w http.ResponseWriter, status int, v pageView, formSrc string) {
 	var b bytes.Buffer
 	if err := pageTemplate.Execute(&b, v); err != nil {
 		p.log.Error("oidc: rendering page", "err", err)
@@ -118,9 +125,6 @@ func (p *Provider) writePage(w http.ResponseWriter, status int, v pageView, form
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
-	if retryAfter > 0 {
-		h.Set("Retry-After", strconv.Itoa(retryAfter))
-	}
 	w.WriteHeader(status)
 	_, _ = w.Write(b.Bytes())
 }
@@ -176,7 +180,7 @@ func (p *Provider) signInFailed(w http.ResponseWriter, r *http.Request, req auth
 	switch {
 	case errors.As(err, &mfa):
 		p.writePage(w, http.StatusUnauthorized, pageView{Title: "Sign in to " + req.app.Name,
-			Error: "This account uses two-step verification, which this page does not offer yet; sign in through the app instead."}, "", 0)
+			Error: "This account uses two-step verification, which this page does not offer yet; sign in through the app instead."}, "")
 	case !ok || e.Kind == abacus.KindInternal:
 		p.log.ErrorContext(r.Context(), "oidc: sign-in", "err", err)
 		p.showSignIn(w, r, req, email, http.StatusInternalServerError, "Something went wrong on our side; try again in a minute.")
