@@ -75,7 +75,8 @@ func (p *Provider) parseAuthRequest(ctx context.Context, tenant string, q url.Va
 	}
 	req := authRequest{tenant: tenant, app: app, redirectURI: redirect, state: q.Get("state"), nonce: q.Get("nonce"),
 		challenge: q.Get("code_challenge"), maxAge: -1, prompt: map[string]bool{}, raw: q.Encode()}
-	return req, req.check(q), nil
+	aerr := req.check(q) // before req is returned: check fills scopes, prompt and max_age
+	return req, aerr, nil
 }
 
 // check validates what may be reported to the client by redirect.
