@@ -2,6 +2,7 @@ package oidc_test
 
 import (
 	"context"
+	"net/http"
 	"net/url"
 	"testing"
 	"time"
@@ -61,5 +62,26 @@ func TestSigningInAgainKeepsOneDevice(t *testing.T) {
 			t.Fatalf("the replaced session's refresh token: %v", err)
 		}
 		backTo(t, b.get(a.authURL(newFlow(), oauth2.SetAuthURLParam("prompt", "none"))), cbA)
+	})
+}
+
+// TestSignInPageIsThrottled: the hosted form goes through the end-user
+// sign-in throttles; past them it answers 429 with Retry-After and the
+// form, without checking the password.
+func TestSignInPageIsThrottled(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		_, _, b, a := start(t, d)
+		page := b.get(a.authURL(newFlow()))
+		var last resp
+		for i := 0; i < 8 && last.status != http.StatusTooManyRequests; i++ {
+			last = b.signIn(page, "ada@example.com", "wrong password number x")
+		}
+		if last.status != http.StatusTooManyRequests || last.header.Get("Retry-After") == "" || last.location != nil {
+			t.Fatalf("after repeated failures: %d Retry-After %q", last.status, last.header.Get("Retry-After"))
+		}
+		if r := b.signIn(page, "ada@example.com", pw); r.status != http.StatusTooManyRequests {
+			t.Fatalf("the right password while throttled: %d", r.status)
+		}
 	})
 }
