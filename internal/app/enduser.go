@@ -32,13 +32,11 @@ func (a *App) EndUsers() *enduser.Service {
 	return m.endusers
 }
 
-// authenticate sends an end user's access token to the end-user service
-// and every other credential to identity.
+// authenticate sends an end user's access token to the OIDC provider
+// (which checks it with the end-user service) and every other credential
+// to identity.
 func (a *App) authenticate(ctx context.Context, cred string) (*abacus.Principal, error) {
-	if eu := a.EndUsers(); eu.IsAccessToken(cred) {
-		return eu.Authenticate(ctx, cred)
-	}
-	return a.Identity.Authenticate(ctx, cred)
+	return a.OIDC().Authenticate(a.Identity.Authenticate)(ctx, cred)
 }
 
 // mailEndUser hands an end user's mail to the notifications module, which

@@ -15,6 +15,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/billing"
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/enduser"
+	"github.com/abacusbilling/abacus/internal/enduser/oidc"
 	"github.com/abacusbilling/abacus/internal/metering"
 	"github.com/abacusbilling/abacus/internal/metering/usage"
 	"github.com/abacusbilling/abacus/internal/notifications"
@@ -34,6 +35,9 @@ type modules struct {
 
 	euOnce   sync.Once // end users are needed by the HTTP edge of every role
 	endusers *enduser.Service
+
+	oidcOnce sync.Once
+	oidc     *oidc.Provider
 }
 
 func (a *App) modules() *modules {

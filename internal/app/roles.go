@@ -12,6 +12,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/dashboard"
 	"github.com/abacusbilling/abacus/internal/enduser"
+	"github.com/abacusbilling/abacus/internal/enduser/oidc"
 	"github.com/abacusbilling/abacus/internal/identity"
 	"github.com/abacusbilling/abacus/internal/metering"
 	"github.com/abacusbilling/abacus/internal/metering/usage"
@@ -42,6 +43,7 @@ func Registry() []Role {
 			Build: func(_ context.Context, a *App) (service.Service, error) {
 				identity.RegisterRoutes(a.HTTP, a.Identity)
 				enduser.RegisterRoutes(a.HTTP, a.EndUsers())
+				oidc.RegisterRoutes(a.HTTP, a.OIDC())
 				m := a.modules()
 				catalog.RegisterRoutes(a.HTTP, m.catalog)
 				subscription.RegisterRoutes(a.HTTP, m.subs)
