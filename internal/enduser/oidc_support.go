@@ -50,7 +50,7 @@ func (s *Service) idKey(ctx context.Context, tenantID string) jwt.Keyfunc {
 			return nil, errTokenInvalid
 		}
 		kid, _ := t.Header["kid"].(string)
-		keys, err := s.keys.get(ctx, tenantID)
+		keys, err := s.keys.find(ctx, tenantID)
 		if err != nil {
 			return nil, err
 		}
