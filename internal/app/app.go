@@ -132,7 +132,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	a.HTTP.SetAuthenticator(a.Identity.Authenticate)
+	a.HTTP.SetAuthenticator(a.authenticate)
 	a.HTTP.SetAuthorizer(a.Identity.Authorize)
 	a.HTTP.AddReadyCheck("database", a.DB.Ping)
 	a.HTTP.AddReadyCheck("nats", a.Bus.Check)

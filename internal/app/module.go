@@ -8,7 +8,7 @@ var Module = abacus.Module{
 	Name:   "app",
 	Tables: nil,
 	Uses: []string{
-		"abacus", "billing", "catalog", "config", "db", "httpapi", "identity", "metering",
+		"abacus", "billing", "catalog", "config", "db", "enduser", "httpapi", "identity", "metering",
 		"natsbus", "outbox", "pricing", "service", "subscription",
 	},
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/billing"
 	"github.com/abacusbilling/abacus/internal/catalog"
+	"github.com/abacusbilling/abacus/internal/enduser"
+	"github.com/abacusbilling/abacus/internal/enduser/org"
 	"github.com/abacusbilling/abacus/internal/metering"
 	"github.com/abacusbilling/abacus/internal/metering/usage"
 	"github.com/abacusbilling/abacus/internal/pricing"
@@ -28,6 +30,12 @@ type modules struct {
 	catalog *catalog.Service
 	subs    *subscription.Service
 	billing *billing.Service
+
+	euOnce   sync.Once // end users are needed by the HTTP edge of every role
+	endusers *enduser.Service
+
+	orgOnce sync.Once
+	orgs    *org.Service
 }
 
 func (a *App) modules() *modules {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/abacusbilling/abacus/internal/billing"
 	"github.com/abacusbilling/abacus/internal/catalog"
+	"github.com/abacusbilling/abacus/internal/enduser/org"
 	"github.com/abacusbilling/abacus/internal/identity"
 	"github.com/abacusbilling/abacus/internal/metering"
 	"github.com/abacusbilling/abacus/internal/metering/usage"
@@ -41,6 +42,7 @@ func Registry() []Role {
 				catalog.RegisterRoutes(a.HTTP, m.catalog)
 				subscription.RegisterRoutes(a.HTTP, m.subs)
 				billing.RegisterRoutes(a.HTTP, m.billing)
+				org.RegisterRoutes(a.HTTP, a.Organizations())
 				usage.RegisterRoutes(a.HTTP, m.usage)
 				outbox.RegisterRoutes(a.HTTP)
 				return nil, nil
