@@ -322,3 +322,26 @@ func nullStr(s string) any {
 func normDomain(d string) string {
 	return strings.ToLower(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(d), "@")))
 }
+
+// lockOrg and lockMember take the row lock that serialises sign-ins under
+// one device limit on PostgreSQL; SQLite's one writer already does, so
+// they cost no query there.
+func lockOrg(ctx context.Context, tx *db.Tx, org string) error {
+	return lockRow(ctx, tx, `SELECT id FROM organizations WHERE id = $1`, org)
+}
+
+func lockMember(ctx context.Context, tx *db.Tx, org, user string) error {
+	return lockRow(ctx, tx, `SELECT org_id FROM organization_members WHERE org_id = $1 AND user_id = $2`, org, user)
+}
+
+func lockRow(ctx context.Context, tx *db.Tx, query string, args ...any) error {
+	lock := tx.LockClause(" FOR UPDATE")
+	if lock == "" {
+		return nil
+	}
+	var id string
+	if err := tx.QueryRowContext(ctx, query+lock, args...).Scan(&id); err != nil {
+		return fmt.Errorf("locking for the device limit: %w", err)
+	}
+	return nil
+}
