@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/db"
@@ -20,6 +22,11 @@ func (a *App) Organizations() *org.Service {
 	m.orgOnce.Do(func() {
 		m.orgs = org.New(a.DB, a.Clock, a.Log.With("component", "org"), a.EndUsers(),
 			orgCustomers{m.catalog}, orgEntitlements{m.subs})
+		// The entitlement check of max_devices answers the devices in use.
+		m.subs.UseLiveUsage(org.FeatureMaxDevices, func(ctx context.Context, tenant, customerID string) (decimal.Decimal, error) {
+			n, err := m.orgs.DevicesOfCustomer(ctx, tenant, customerID)
+			return decimal.NewFromInt(int64(n)), err
+		})
 	})
 	return m.orgs
 }
@@ -42,7 +49,7 @@ func (o orgCustomers) CustomerID(ctx context.Context, q db.Querier, tenant, ref 
 type orgEntitlements struct{ s *subscription.Service }
 
 func (o orgEntitlements) StaticValue(ctx context.Context, tenant, customerID, feature string) (json.RawMessage, bool, error) {
-	e, err := o.s.Check(tenantCtx(ctx, tenant), customerID, feature)
+	e, err := o.s.Check(subscription.WithoutLiveUsage(tenantCtx(ctx, tenant)), customerID, feature)
 	if abacus.ErrorKind(err) == abacus.KindNotFound {
 		return nil, false, nil // the tenant has no such feature
 	}

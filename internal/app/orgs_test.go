@@ -287,6 +287,25 @@ func TestMaxDevices(t *testing.T) {
 				t.Fatalf("devices: %v", dev)
 			}
 
+			// The entitlement check answers the devices in use, live.
+			ent := "/api/v1/customers/" + fam["customer_id"].(string) + "/entitlements/max_devices"
+			if e := w.call(t, 200, "GET", ent, w.key, nil); e["used"] != "2" || e["value"] != 2.0 || e["has_access"] != true {
+				t.Fatalf("entitlement: %v", e)
+			}
+			annClaims, err := w.eu.VerifyAccessToken(context.Background(), w.tenant, annTok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.eu.RevokeSession(context.Background(), w.tenant, annClaims.SessionID); err != nil {
+				t.Fatal(err)
+			}
+			if e := w.call(t, 200, "GET", ent, w.key, nil); e["used"] != "1" {
+				t.Fatalf("entitlement after a sign-out: %v", e)
+			}
+			if _, _, err := w.signIn("ann@family.test", "Mozilla/5.0 (iPad) Safari/604.1"); err != nil {
+				t.Fatalf("a freed device slot: %v", err)
+			}
+
 			cidTok, first, err := w.signIn("cid@evict.test", "Mozilla/5.0 (Windows NT 10.0) Chrome/140.0")
 			if err != nil {
 				t.Fatal(err)

@@ -242,3 +242,19 @@ func (s *Service) Devices(ctx context.Context, a Actor, org string) (OrgDevices,
 	}
 	return out, nil
 }
+
+// DevicesOfCustomer counts the devices in use by the members of the
+// organization billed as customerID (0 when no organization is): what the
+// entitlement check of max_devices reports as used.
+func (s *Service) DevicesOfCustomer(ctx context.Context, tenant, customerID string) (int, error) {
+	org, err := orgOfCustomer(ctx, s.db, tenant, customerID)
+	if err != nil || org == "" {
+		return 0, err
+	}
+	ids, err := memberIDs(ctx, s.db, tenant, org)
+	if err != nil {
+		return 0, err
+	}
+	_, n, err := s.devices.count(ctx, s.db, tenant, ids)
+	return n, err
+}

@@ -345,3 +345,16 @@ func lockRow(ctx context.Context, tx *db.Tx, query string, args ...any) error {
 	}
 	return nil
 }
+
+// orgOfCustomer returns the organization billed as customer ("" for none).
+func orgOfCustomer(ctx context.Context, q db.Querier, tenant, customer string) (string, error) {
+	var id string
+	err := q.QueryRowContext(ctx, `SELECT id FROM organizations WHERE tenant_id = $1 AND customer_id = $2`, tenant, customer).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading the organization of customer %s: %w", customer, err)
+	}
+	return id, nil
+}
