@@ -175,10 +175,7 @@ func (l *limiter) lock(ctx context.Context, tx *db.Tx, u enduser.User, o Organiz
 	if p.Per == PerUser {
 		return []string{u.ID}, lockMember(ctx, tx, o.ID, u.ID)
 	}
-	if err := lockOrg(ctx, tx, o.ID); err != nil {
-		return nil, err
-	}
-	return memberIDs(ctx, tx, u.TenantID, o.ID)
+	return lockMembers(ctx, tx, u.TenantID, o.ID)
 }
 
 func deviceLimitReached(o Organization, p DevicePolicy, inUse int) error {

@@ -323,13 +323,29 @@ func normDomain(d string) string {
 	return strings.ToLower(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(d), "@")))
 }
 
-// lockOrg and lockMember take the row lock that serialises sign-ins under
-// one device limit on PostgreSQL; SQLite's one writer already does, so
-// they cost no query there.
-func lockOrg(ctx context.Context, tx *db.Tx, org string) error {
-	return lockRow(ctx, tx, `SELECT id FROM organizations WHERE id = $1`, org)
+// lockMembers returns the members of org, their rows locked on
+// PostgreSQL so that sign-ins under the organization's device limit run
+// one at a time (SQLite's one writer already does).
+func lockMembers(ctx context.Context, tx *db.Tx, tenant, org string) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT user_id FROM organization_members WHERE tenant_id = $1 AND org_id = $2
+		ORDER BY user_id`+tx.LockClause(" FOR UPDATE"), tenant, org)
+	if err != nil {
+		return nil, fmt.Errorf("locking members: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
+// lockMember takes the row lock of one member (a per-user limit) on
+// PostgreSQL; on SQLite it costs no query.
 func lockMember(ctx context.Context, tx *db.Tx, org, user string) error {
 	return lockRow(ctx, tx, `SELECT org_id FROM organization_members WHERE org_id = $1 AND user_id = $2`, org, user)
 }
