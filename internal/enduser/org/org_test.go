@@ -143,6 +143,18 @@ func TestInvitationExpiresAndIsUsedOnce(t *testing.T) {
 		if _, err := b.orgs.Accept(context.Background(), "", acc.UserID, tok, "", ""); code(err) != "invitation_invalid" {
 			t.Fatalf("second use: %v", err)
 		}
+		// An address with an account must sign in first; the link stays usable.
+		known := b.user(t, "known@a.test")
+		if _, err := b.orgs.Invite(b.ctx, org.Actor{UserID: owner.ID}, o.ID, known.Email, ""); err != nil {
+			t.Fatal(err)
+		}
+		kt := token()
+		if _, err := b.orgs.Accept(context.Background(), "", "", kt, "another passphrase 43", ""); code(err) != "end_user_exists" {
+			t.Fatalf("accepting for an existing account without signing in: %v", err)
+		}
+		if acc, err := b.orgs.Accept(context.Background(), tenant, known.ID, kt, "", ""); err != nil || acc.NewUser || acc.Membership.Role != org.RoleMember {
+			t.Fatalf("accepting signed in: %+v %v", acc, err)
+		}
 		if _, err := b.orgs.Invite(b.ctx, org.Actor{UserID: owner.ID}, o.ID, "new@a.test", ""); code(err) != "already_member" {
 			t.Fatalf("inviting a member: %v", err)
 		}
