@@ -145,6 +145,7 @@ func exerciseEvents(t *testing.T, a *testApp) {
 		"password": "a long enough passphrase 42", "organization": "Events Org"}); r.status != http.StatusCreated {
 		t.Fatalf("signup: %d %s", r.status, r.body)
 	}
+	exerciseOrgEvents(t, a)
 }
 
 type compiledType struct {

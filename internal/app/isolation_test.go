@@ -87,6 +87,8 @@ func TestTenantIsolation(t *testing.T) {
 			seed("POST", "/api/v1/invitations/accept", "", map[string]any{"token": invite, "password": pw})
 			userA := seed("POST", "/api/v1/auth/login", "", map[string]any{"email": "member@a.test", "password": pw})
 			seed("GET", "/api/v1/me/sessions", userA["access_token"].(string), nil)
+			org := seed("POST", "/api/v1/organizations", keyA, map[string]any{"name": "A's customers"})
+			seed("POST", "/api/v1/organizations/"+org["id"].(string)+"/invitations", keyA, map[string]any{"email": "end@a.test"})
 
 			// Harvest A's ids from every list route A can read.
 			routes := a.HTTP.Routes()

@@ -16,6 +16,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/enduser"
 	"github.com/abacusbilling/abacus/internal/enduser/oidc"
+	"github.com/abacusbilling/abacus/internal/enduser/org"
 	"github.com/abacusbilling/abacus/internal/metering"
 	"github.com/abacusbilling/abacus/internal/metering/usage"
 	"github.com/abacusbilling/abacus/internal/notifications"
@@ -38,6 +39,8 @@ type modules struct {
 
 	oidcOnce sync.Once
 	oidc     *oidc.Provider
+	orgOnce sync.Once
+	orgs    *org.Service
 }
 
 func (a *App) modules() *modules {

@@ -13,6 +13,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/dashboard"
 	"github.com/abacusbilling/abacus/internal/enduser"
 	"github.com/abacusbilling/abacus/internal/enduser/oidc"
+	"github.com/abacusbilling/abacus/internal/enduser/org"
 	"github.com/abacusbilling/abacus/internal/identity"
 	"github.com/abacusbilling/abacus/internal/metering"
 	"github.com/abacusbilling/abacus/internal/metering/usage"
@@ -48,6 +49,7 @@ func Registry() []Role {
 				catalog.RegisterRoutes(a.HTTP, m.catalog)
 				subscription.RegisterRoutes(a.HTTP, m.subs)
 				billing.RegisterRoutes(a.HTTP, m.billing)
+				org.RegisterRoutes(a.HTTP, a.Organizations())
 				usage.RegisterRoutes(a.HTTP, m.usage)
 				outbox.RegisterRoutes(a.HTTP)
 				ui, err := dashboard.New()

@@ -184,6 +184,22 @@ func (in CustomerInput) validate() error {
 // "invalid_customer" error naming every bad field, or a conflict
 // "external_id_taken" / "subject_taken" naming the field.
 func (s *Service) CreateCustomer(ctx context.Context, in CustomerInput) (Customer, error) {
+	var c Customer
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		var err error
+		c, err = s.CreateCustomerIn(ctx, tx, in)
+		return err
+	})
+	if err != nil {
+		return Customer{}, err
+	}
+	return c, nil
+}
+
+// CreateCustomerIn creates a customer inside tx, for a module whose own
+// change makes one (an end users' organization is its billed customer):
+// both commit or neither does. Errors as CreateCustomer.
+func (s *Service) CreateCustomerIn(ctx context.Context, tx *db.Tx, in CustomerInput) (Customer, error) {
 	tenant, err := abacus.TenantFrom(ctx)
 	if err != nil {
 		return Customer{}, err
@@ -192,29 +208,30 @@ func (s *Service) CreateCustomer(ctx context.Context, in CustomerInput) (Custome
 	if err := in.validate(); err != nil {
 		return Customer{}, err
 	}
+	return s.insertCustomer(ctx, tx, tenant, in)
+}
+
+// insertCustomer stores a validated customer and records customer.created.
+func (s *Service) insertCustomer(ctx context.Context, tx *db.Tx, tenant string, in CustomerInput) (Customer, error) {
 	now := s.now()
 	c := Customer{ID: abacus.NewID("cus"), CreatedAt: now, UpdatedAt: now}
 	apply(&c, in)
-	err = s.db.InTx(ctx, func(tx *db.Tx) error {
-		if err := claimSubjects(ctx, tx, tenant, c.ID, c.Subjects); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO customers (id, tenant_id, external_id, name, email, currency, address,
-			tax_id, tax_status, timezone, metadata, subjects, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-			c.ID, tenant, nullString(c.ExternalID), c.Name, c.Email, c.Currency, mustJSON(c.Address), c.TaxID,
-			string(c.TaxStatus), c.Timezone, mustJSON(c.Metadata), mustJSON(c.Subjects), db.TimeOf(now), db.TimeOf(now))
-		if db.IsUniqueViolation(err) {
-			return abacus.Conflict("external_id_taken", "another customer already has external id %q; use a different one", c.ExternalID).
-				WithField("external_id", "is already used by another customer")
-		}
-		if err != nil {
-			return fmt.Errorf("inserting customer: %w", err)
-		}
-		_, err = CustomerCreated.Record(ctx, tx, tenant, c.ID, now, c)
-		return err
-	})
+	if err := claimSubjects(ctx, tx, tenant, c.ID, c.Subjects); err != nil {
+		return Customer{}, err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO customers (id, tenant_id, external_id, name, email, currency, address,
+		tax_id, tax_status, timezone, metadata, subjects, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		c.ID, tenant, nullString(c.ExternalID), c.Name, c.Email, c.Currency, mustJSON(c.Address), c.TaxID,
+		string(c.TaxStatus), c.Timezone, mustJSON(c.Metadata), mustJSON(c.Subjects), db.TimeOf(now), db.TimeOf(now))
+	if db.IsUniqueViolation(err) {
+		return Customer{}, abacus.Conflict("external_id_taken", "another customer already has external id %q; use a different one", c.ExternalID).
+			WithField("external_id", "is already used by another customer")
+	}
 	if err != nil {
+		return Customer{}, fmt.Errorf("inserting customer: %w", err)
+	}
+	if _, err := CustomerCreated.Record(ctx, tx, tenant, c.ID, now, c); err != nil {
 		return Customer{}, err
 	}
 	return c, nil

@@ -14,6 +14,8 @@ var Module = abacus.Module{
 		"end_user_email_tokens", "end_user_mfa", "end_user_recovery_codes",
 		"end_user_signing_keys", "end_user_settings", "end_user_auth_codes",
 		"end_user_sso_sessions", "end_user_revoked_tokens", // oidc
+		// organizations (package enduser/org, migration 0170)
+		"organizations", "organization_members", "organization_invitations",
 	},
 	Uses: []string{
 		"abacus", "db", "httpapi", "identity", "outbox",

@@ -380,7 +380,7 @@ func (s *Service) CheckJSON(ctx context.Context, customerID, feature string) ([]
 	}
 	memo := st.answers[key]
 	if ls == nil || f.Kind != catalog.FeatureMetered {
-		if memo != nil {
+		if memo != nil && (ls == nil || s.live[f.Key] == nil) {
 			if a := memo.last.Load(); a != nil {
 				return a.body, nil
 			}
@@ -488,6 +488,9 @@ func (s *Service) check(ctx context.Context, tenant, customerID string, st *cust
 		e.HasAccess, e.Value = true, f.Value
 		if len(grant.Value) > 0 {
 			e.Value = grant.Value
+		}
+		if err := s.liveUsed(ctx, tenant, customerID, &e); err != nil {
+			return Entitlement{}, err
 		}
 	case catalog.FeatureMetered:
 		return s.metered(ctx, tenant, customerID, st, ls, f, grant, now)

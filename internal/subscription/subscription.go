@@ -233,6 +233,7 @@ type Service struct {
 	cache  *stateCache
 	onEnd  []EndHook
 	onSave []SaveHook
+	live   map[string]LiveUsage // by static feature key (UseLiveUsage)
 }
 
 // EndHook is told, inside the transaction that ends subscription sub of
