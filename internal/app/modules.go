@@ -39,8 +39,8 @@ type modules struct {
 
 	oidcOnce sync.Once
 	oidc     *oidc.Provider
-	orgOnce sync.Once
-	orgs    *org.Service
+	orgOnce  sync.Once
+	orgs     *org.Service
 }
 
 func (a *App) modules() *modules {
