@@ -13,7 +13,7 @@ import (
 // Migrations live in migrations/<engine>/NNNN_name.sql, one folder per
 // engine. A landed file is never edited; a change is a new file. Modules
 // take number ranges so parallel work does not collide: 0001–0099
-// platform, 0100 identity, 0200 metering, 0300 catalog (0350–0399
+// platform, 0100 identity (0150–0169 enduser), 0200 metering, 0300 catalog (0350–0399
 // subscription), 0400 billing, 0500 payments, 0600 notifications, 0700
 // realtime, 0800 risk. Which module owns a table is declared in its
 // module.go (abacus.Module), not by the file that created it.

@@ -40,6 +40,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/demo"
 	"github.com/abacusbilling/abacus/internal/document"
 	"github.com/abacusbilling/abacus/internal/einvoicetest"
+	"github.com/abacusbilling/abacus/internal/enduser"
 	"github.com/abacusbilling/abacus/internal/heapfloor"
 	"github.com/abacusbilling/abacus/internal/httpapi"
 	"github.com/abacusbilling/abacus/internal/identity"
@@ -61,7 +62,7 @@ const modulePath = "github.com/abacusbilling/abacus"
 // without an entry here fails the test.
 var declared = []abacus.Module{
 	abacus.RootModule, app.Module, billing.Module, catalog.Module, cli.Module, client.Module,
-	config.Module, country.Module, db.Module, demo.Module, document.Module, einvoicetest.Module, heapfloor.Module,
+	config.Module, country.Module, db.Module, demo.Module, document.Module, einvoicetest.Module, enduser.Module, heapfloor.Module,
 	httpapi.Module, identity.Module, loadgen.Module, metering.Module, money.Module, natsbus.Module, notifications.Module,
 	outbox.Module, period.Module, pricing.Module, service.Module, subscription.Module,
 	// Entry points and end-to-end test packages outside internal/ (a main
