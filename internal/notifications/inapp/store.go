@@ -199,4 +199,3 @@ func (s *Service) ReadAll(ctx context.Context, me Person) (int, error) {
 	n, err := res.RowsAffected()
 	return int(n), err
 }
-
