@@ -133,11 +133,14 @@ func checkVAPID(t *testing.T, h http.Header, pub, audience string) {
 		t.Fatalf("VAPID k=%q, the tenant's key is %q", k, pub)
 	}
 	raw, _ := base64.RawURLEncoding.DecodeString(pub)
-	x, y := elliptic.Unmarshal(elliptic.P256(), raw) //nolint:staticcheck // the plain point format VAPID uses
+	key, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), raw)
+	if err != nil {
+		t.Fatalf("the tenant's public key: %v", err)
+	}
 	parts := strings.Split(tok, ".")
 	sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
 	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if len(sig) != 64 || !ecdsa.Verify(&ecdsa.PublicKey{Curve: elliptic.P256(), X: x, Y: y}, sum[:],
+	if len(sig) != 64 || !ecdsa.Verify(key, sum[:],
 		new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
 		t.Fatal("the VAPID JWT does not verify with the tenant's public key")
 	}
