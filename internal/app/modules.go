@@ -30,6 +30,7 @@ type modules struct {
 	subs    *subscription.Service
 	billing *billing.Service
 	notify  *notifications.Service
+	inbox   *inbox
 }
 
 func (a *App) modules() *modules {
@@ -43,6 +44,7 @@ func (a *App) modules() *modules {
 		m.subs.OnSave(billing.CycleSaves)
 		m.billing = billing.NewService(a.DB, a.Clock, a.Log, billing.Config{}, billing.NewSubscriptionsAdvancing(m.catalog, m.subs), metered)
 		m.notify = newNotifications(a)
+		m.inbox = newInbox(a, m.notify)
 	})
 	return m
 }

@@ -43,6 +43,7 @@ func Registry() []Role {
 				billing.RegisterRoutes(a.HTTP, m.billing)
 				usage.RegisterRoutes(a.HTTP, m.usage)
 				outbox.RegisterRoutes(a.HTTP)
+				registerInbox(a)
 				return nil, nil
 			},
 		},
@@ -67,7 +68,7 @@ func Registry() []Role {
 			Doc:  "renders and delivers notifications (e-mail, and the channels registered beside it) with retries",
 			Build: func(_ context.Context, a *App) (service.Service, error) {
 				n := a.modules().notify
-				return service.NewFunc("notifications", n.Run), nil
+				return service.NewFunc("notifications", withDigests(a, n.Run)), nil
 			},
 		},
 		{

@@ -40,6 +40,7 @@ var Permissions = []struct {
 	{"/api/v1/invitations/accept", AreaPublic},
 	{"/verify-email", AreaPublic}, {"/reset-password", AreaPublic}, {"/accept-invitation", AreaPublic},
 	{"/api/v1/me", AreaSelf},
+	{"/api/v1/end-user/", AreaPublic},
 	{"/api/v1/api-keys", AreaIdentity},
 	{"/api/v1/members", AreaIdentity},
 	{"/api/v1/invitations", AreaIdentity},

@@ -29,7 +29,7 @@ type hub struct {
 // connection is dropped (gone is closed): the client resumes with
 // Last-Event-ID rather than the process holding an unbounded backlog.
 type stream struct {
-	items    chan Item
+	items    chan InboxItem
 	gone     chan struct{}
 	goneOnce sync.Once
 }
@@ -60,7 +60,7 @@ func subject(p Person) string {
 
 // publish sends it to p's streams on every node (through the bus when
 // there is one, which brings it back to this process too).
-func (h *hub) publish(p Person, it Item) {
+func (h *hub) publish(p Person, it InboxItem) {
 	if h.nc == nil || h.sub == nil {
 		h.fanOut(p, it)
 		return
@@ -79,7 +79,7 @@ func (h *hub) receive(m *nats.Msg) {
 	if len(parts) != 3 {
 		return
 	}
-	var it Item
+	var it InboxItem
 	if err := json.Unmarshal(m.Data, &it); err != nil {
 		h.log.Warn("in-app notifications: undecodable item on the bus", "subject", m.Subject, "err", err)
 		return
@@ -87,7 +87,7 @@ func (h *hub) receive(m *nats.Msg) {
 	h.fanOut(Person{TenantID: parts[0], Kind: parts[1], ID: parts[2]}, it)
 }
 
-func (h *hub) fanOut(p Person, it Item) {
+func (h *hub) fanOut(p Person, it InboxItem) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for st := range h.streams[p] {
@@ -100,7 +100,7 @@ func (h *hub) fanOut(p Person, it Item) {
 }
 
 func (h *hub) open(p Person) *stream {
-	st := &stream{items: make(chan Item, h.buffer), gone: make(chan struct{})}
+	st := &stream{items: make(chan InboxItem, h.buffer), gone: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.streams[p] == nil {

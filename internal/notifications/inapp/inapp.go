@@ -61,8 +61,8 @@ func Me(ctx context.Context) (Person, error) {
 	return Person{TenantID: p.TenantID, Kind: kind, ID: p.ID}, nil
 }
 
-// Item is one notification in an inbox.
-type Item struct {
+// InboxItem is one notification in an inbox.
+type InboxItem struct {
 	ID             string         `json:"id" example:"itm_01jd6z8q4m7x2v3b9n5k1c0abc" doc:"time-ordered; the SSE event id"`
 	NotificationID string         `json:"notification_id" example:"ntf_01jd6z8q4m7x2v3b9n5k1c0abc"`
 	Category       string         `json:"category" example:"usage"`
@@ -76,8 +76,8 @@ type Item struct {
 	ArchivedAt     *time.Time     `json:"archived_at,omitempty"`
 }
 
-// Counts are what a badge shows.
-type Counts struct {
+// InboxCounts are what a badge shows.
+type InboxCounts struct {
 	Unread int `json:"unread" example:"3" doc:"not read and not archived"`
 	Unseen int `json:"unseen" example:"1" doc:"not seen, not read and not archived"`
 }
@@ -142,7 +142,7 @@ func (s *Service) Deliver(ctx context.Context, d notifications.Delivery) error {
 	if data == nil {
 		data = map[string]any{}
 	}
-	it := Item{ID: abacus.NewID("itm"), NotificationID: d.NotificationID, Category: d.Category, Template: d.Template,
+	it := InboxItem{ID: abacus.NewID("itm"), NotificationID: d.NotificationID, Category: d.Category, Template: d.Template,
 		Title: d.Subject, Body: d.Text, Data: data, CreatedAt: s.clock.Now()}
 	to := Person{TenantID: d.TenantID, Kind: d.To.Kind, ID: d.To.ID}
 	stored, err := insertItem(ctx, s.db, to, d.ID, it)
@@ -154,7 +154,7 @@ func (s *Service) Deliver(ctx context.Context, d notifications.Delivery) error {
 }
 
 // encodeEvent is one SSE event for it.
-func encodeEvent(it Item) ([]byte, error) {
+func encodeEvent(it InboxItem) ([]byte, error) {
 	b, err := json.Marshal(it)
 	if err != nil {
 		return nil, err

@@ -16,10 +16,10 @@ const itemColumns = `id, notification_id, category, template, title, body, data,
 
 // insertItem stores it for delivery deliveryID, or returns the item an
 // earlier try of that delivery stored.
-func insertItem(ctx context.Context, d *db.DB, to Person, deliveryID string, it Item) (Item, error) {
+func insertItem(ctx context.Context, d *db.DB, to Person, deliveryID string, it InboxItem) (InboxItem, error) {
 	data, err := json.Marshal(it.Data)
 	if err != nil {
-		return Item{}, fmt.Errorf("encoding inbox data: %w", err)
+		return InboxItem{}, fmt.Errorf("encoding inbox data: %w", err)
 	}
 	_, err = d.ExecContext(ctx, `INSERT INTO notification_inbox (id, tenant_id, recipient_kind, recipient_id, notification_id,
 		delivery_id, category, template, title, body, data, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
@@ -29,24 +29,24 @@ func insertItem(ctx context.Context, d *db.DB, to Person, deliveryID string, it 
 		return scanItem(d.QueryRowContext(ctx, `SELECT `+itemColumns+` FROM notification_inbox WHERE delivery_id = $1`, deliveryID))
 	}
 	if err != nil {
-		return Item{}, fmt.Errorf("storing inbox item: %w", err)
+		return InboxItem{}, fmt.Errorf("storing inbox item: %w", err)
 	}
 	return it, nil
 }
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanItem(r scanner) (Item, error) {
-	var it Item
+func scanItem(r scanner) (InboxItem, error) {
+	var it InboxItem
 	var data string
 	var created db.Time
 	var seen, read, archived db.NullTime
 	if err := r.Scan(&it.ID, &it.NotificationID, &it.Category, &it.Template, &it.Title, &it.Body, &data, &created,
 		&seen, &read, &archived); err != nil {
-		return Item{}, err
+		return InboxItem{}, err
 	}
 	if err := json.Unmarshal([]byte(data), &it.Data); err != nil {
-		return Item{}, fmt.Errorf("decoding inbox item %s: %w", it.ID, err)
+		return InboxItem{}, fmt.Errorf("decoding inbox item %s: %w", it.ID, err)
 	}
 	it.CreatedAt, it.SeenAt, it.ReadAt, it.ArchivedAt = created.Time, seen.Ptr(), read.Ptr(), archived.Ptr()
 	return it, nil
@@ -69,10 +69,10 @@ var stateClauses = map[string]string{
 }
 
 // List returns a page of me's items, newest first.
-func (s *Service) List(ctx context.Context, me Person, f Filter) (abacus.List[Item], error) {
+func (s *Service) List(ctx context.Context, me Person, f Filter) (abacus.List[InboxItem], error) {
 	clause, ok := stateClauses[f.State]
 	if !ok {
-		return abacus.List[Item]{}, abacus.Invalid("invalid_state", "state must be inbox, unread, archived or all").
+		return abacus.List[InboxItem]{}, abacus.Invalid("invalid_state", "state must be inbox, unread, archived or all").
 			WithField("query.state", "unknown state")
 	}
 	limit := f.Limit
@@ -87,7 +87,7 @@ func (s *Service) List(ctx context.Context, me Person, f Filter) (abacus.List[It
 	}
 	items, err := s.query(ctx, q+fmt.Sprintf(` ORDER BY id DESC LIMIT %d`, limit+1), args...)
 	if err != nil {
-		return abacus.List[Item]{}, err
+		return abacus.List[InboxItem]{}, err
 	}
 	next := ""
 	if len(items) > limit {
@@ -98,18 +98,18 @@ func (s *Service) List(ctx context.Context, me Person, f Filter) (abacus.List[It
 }
 
 // after returns me's items after id, oldest first (a stream's resume).
-func (s *Service) after(ctx context.Context, me Person, id string) ([]Item, error) {
+func (s *Service) after(ctx context.Context, me Person, id string) ([]InboxItem, error) {
 	return s.query(ctx, `SELECT `+itemColumns+` FROM notification_inbox WHERE tenant_id = $1 AND recipient_kind = $2
 		AND recipient_id = $3 AND id > $4 ORDER BY id LIMIT `+fmt.Sprint(s.cfg.Replay), me.TenantID, me.Kind, me.ID, id)
 }
 
-func (s *Service) query(ctx context.Context, q string, args ...any) ([]Item, error) {
+func (s *Service) query(ctx context.Context, q string, args ...any) ([]InboxItem, error) {
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing inbox items: %w", err)
 	}
 	defer rows.Close()
-	var out []Item
+	var out []InboxItem
 	for rows.Next() {
 		it, err := scanItem(rows)
 		if err != nil {
@@ -121,38 +121,38 @@ func (s *Service) query(ctx context.Context, q string, args ...any) ([]Item, err
 }
 
 // Item returns one of me's items; another person's is not found.
-func (s *Service) Item(ctx context.Context, me Person, id string) (Item, error) {
+func (s *Service) Item(ctx context.Context, me Person, id string) (InboxItem, error) {
 	it, err := scanItem(s.db.QueryRowContext(ctx, `SELECT `+itemColumns+` FROM notification_inbox
 		WHERE id = $1 AND tenant_id = $2 AND recipient_kind = $3 AND recipient_id = $4`, id, me.TenantID, me.Kind, me.ID))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Item{}, abacus.NotFound("notification", id)
+		return InboxItem{}, abacus.NotFound("notification", id)
 	}
 	return it, err
 }
 
 // Counts returns me's unread and unseen counts.
-func (s *Service) Counts(ctx context.Context, me Person) (Counts, error) {
-	var c Counts
+func (s *Service) Counts(ctx context.Context, me Person) (InboxCounts, error) {
+	var c InboxCounts
 	err := s.db.QueryRowContext(ctx, `SELECT
 		COALESCE(SUM(CASE WHEN read_at IS NULL THEN 1 ELSE 0 END), 0),
 		COALESCE(SUM(CASE WHEN read_at IS NULL AND seen_at IS NULL THEN 1 ELSE 0 END), 0)
 		FROM notification_inbox WHERE tenant_id = $1 AND recipient_kind = $2 AND recipient_id = $3 AND archived_at IS NULL`,
 		me.TenantID, me.Kind, me.ID).Scan(&c.Unread, &c.Unseen)
 	if err != nil {
-		return Counts{}, fmt.Errorf("counting inbox items: %w", err)
+		return InboxCounts{}, fmt.Errorf("counting inbox items: %w", err)
 	}
 	return c, nil
 }
 
-// Change sets or clears an item's states; nil leaves one as it is.
-type Change struct {
+// InboxChange sets or clears an item's states; nil leaves one as it is.
+type InboxChange struct {
 	Seen     *bool `json:"seen,omitempty" doc:"true marks it seen (shown in a list), false unseen"`
 	Read     *bool `json:"read,omitempty" doc:"true marks it read (and seen), false unread"`
 	Archived *bool `json:"archived,omitempty" doc:"true archives it, false brings it back"`
 }
 
 // Update applies c to one of me's items and returns it.
-func (s *Service) Update(ctx context.Context, me Person, id string, c Change) (Item, error) {
+func (s *Service) Update(ctx context.Context, me Person, id string, c InboxChange) (InboxItem, error) {
 	now := db.TimeOf(s.clock.Now())
 	var sets []string
 	var args []any
@@ -181,7 +181,7 @@ func (s *Service) Update(ctx context.Context, me Person, id string, c Change) (I
 		_, err := s.db.ExecContext(ctx, `UPDATE notification_inbox SET `+strings.Join(sets, ", ")+
 			fmt.Sprintf(` WHERE id = $%d AND tenant_id = $%d AND recipient_kind = $%d AND recipient_id = $%d`, n+1, n+2, n+3, n+4), args...)
 		if err != nil {
-			return Item{}, fmt.Errorf("updating inbox item: %w", err)
+			return InboxItem{}, fmt.Errorf("updating inbox item: %w", err)
 		}
 	}
 	return s.Item(ctx, me, id)

@@ -19,7 +19,7 @@ func (s *Service) ServeStream(w http.ResponseWriter, r *http.Request, me Person)
 	}
 	st := s.hub.open(me) // before the replay, so nothing falls between
 	defer s.hub.leave(me, st)
-	var missed []Item
+	var missed []InboxItem
 	if last != "" {
 		var err error
 		if missed, err = s.after(r.Context(), me, last); err != nil {
@@ -73,7 +73,7 @@ func (s *Service) pump(ctx context.Context, w http.ResponseWriter, rc *http.Resp
 }
 
 // write sends one event; false when the connection is gone.
-func (s *Service) write(w http.ResponseWriter, rc *http.ResponseController, it Item) bool {
+func (s *Service) write(w http.ResponseWriter, rc *http.ResponseController, it InboxItem) bool {
 	b, err := encodeEvent(it)
 	if err != nil {
 		s.log.Warn("in-app stream: encoding item", "item_id", it.ID, "err", err)

@@ -111,7 +111,7 @@ func open(t *testing.T, url, token, lastID string) <-chan event {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/api/v1/me/notifications/stream", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/api/v1/end-user/me/notifications/stream", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
@@ -156,14 +156,14 @@ func open(t *testing.T, url, token, lastID string) <-chan event {
 	return events
 }
 
-func next(t *testing.T, events <-chan event) inapp.Item {
+func next(t *testing.T, events <-chan event) inapp.InboxItem {
 	t.Helper()
 	select {
 	case e, ok := <-events:
 		if !ok {
 			t.Fatal("the stream ended")
 		}
-		var it inapp.Item
+		var it inapp.InboxItem
 		if e.name != "notification" || json.Unmarshal([]byte(e.data), &it) != nil || it.ID != e.id {
 			t.Fatalf("event %+v", e)
 		}
@@ -171,7 +171,7 @@ func next(t *testing.T, events <-chan event) inapp.Item {
 	case <-time.After(30 * time.Second):
 		t.Fatal("no notification arrived on the stream")
 	}
-	return inapp.Item{}
+	return inapp.InboxItem{}
 }
 
 // An end user's open app receives a notification live: the stream is
@@ -219,7 +219,7 @@ func TestStreamNeedsAPerson(t *testing.T) {
 	d := dbtest.Open(t, db.SQLite)
 	eu := enduser.NewService(d, abacus.SystemClock{}, nil, enduser.WithBaseURL("https://abacus.test"))
 	n := newNode(t, d, abacus.SystemClock{}, eu, nil, inapp.Config{})
-	resp, err := http.Get(n.url + "/api/v1/me/notifications/stream")
+	resp, err := http.Get(n.url + "/api/v1/end-user/me/notifications/stream")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func (p *Policy) Decide(ctx context.Context, tenantID string, to notifications.R
 	return send, nil
 }
 
-func (s Settings) find(category, channel string) (Preference, bool) {
+func (s Preferences) find(category, channel string) (Preference, bool) {
 	for _, p := range s.Preferences {
 		if p.Category == category && p.Channel == channel {
 			return p, true

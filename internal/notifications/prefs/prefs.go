@@ -58,8 +58,8 @@ type QuietHours struct {
 	TimeZone string `json:"time_zone,omitempty" maxLength:"64" example:"Europe/Vienna" doc:"IANA zone; default the recipient's own, else UTC"`
 }
 
-// Settings are a recipient's choices.
-type Settings struct {
+// Preferences are a recipient's choices.
+type Preferences struct {
 	Preferences []Preference `json:"preferences" doc:"categories and channels not listed are on"`
 	QuietHours  *QuietHours  `json:"quiet_hours,omitempty"`
 }
@@ -67,7 +67,7 @@ type Settings struct {
 const defaultDigest = time.Hour
 
 // validate checks s and returns it with defaults filled.
-func (s Settings) validate() (Settings, error) {
+func (s Preferences) validate() (Preferences, error) {
 	var v abacus.Validation
 	seen := map[[2]string]bool{}
 	for i, p := range s.Preferences {
@@ -150,15 +150,15 @@ type Store struct {
 func NewStore(d *db.DB, clock abacus.Clock) *Store { return &Store{db: d, clock: clock} }
 
 // Get returns me's settings.
-func (s *Store) Get(ctx context.Context, me inapp.Person) (Settings, error) {
+func (s *Store) Get(ctx context.Context, me inapp.Person) (Preferences, error) {
 	return load(ctx, s.db, me.TenantID, me.Kind, me.ID)
 }
 
 // Put replaces me's settings.
-func (s *Store) Put(ctx context.Context, me inapp.Person, in Settings) (Settings, error) {
+func (s *Store) Put(ctx context.Context, me inapp.Person, in Preferences) (Preferences, error) {
 	in, err := in.validate()
 	if err != nil {
-		return Settings{}, err
+		return Preferences{}, err
 	}
 	now := db.TimeOf(s.clock.Now())
 	err = s.db.InTx(ctx, func(tx *db.Tx) error {
@@ -184,7 +184,7 @@ func (s *Store) Put(ctx context.Context, me inapp.Person, in Settings) (Settings
 		return nil
 	})
 	if err != nil {
-		return Settings{}, err
+		return Preferences{}, err
 	}
 	return s.Get(ctx, me)
 }
@@ -199,23 +199,23 @@ func clearSettings(ctx context.Context, tx *db.Tx, me inapp.Person) error {
 	return nil
 }
 
-func load(ctx context.Context, q db.Querier, tenant, kind, id string) (Settings, error) {
+func load(ctx context.Context, q db.Querier, tenant, kind, id string) (Preferences, error) {
 	rows, err := q.QueryContext(ctx, `SELECT category, channel, mode, digest_seconds FROM notification_preferences
 		WHERE tenant_id = $1 AND recipient_kind = $2 AND recipient_id = $3 ORDER BY category, channel`, tenant, kind, id)
 	if err != nil {
-		return Settings{}, fmt.Errorf("reading preferences: %w", err)
+		return Preferences{}, fmt.Errorf("reading preferences: %w", err)
 	}
 	defer rows.Close()
-	out := Settings{Preferences: []Preference{}}
+	out := Preferences{Preferences: []Preference{}}
 	for rows.Next() {
 		var p Preference
 		if err := rows.Scan(&p.Category, &p.Channel, &p.Mode, &p.DigestSeconds); err != nil {
-			return Settings{}, err
+			return Preferences{}, err
 		}
 		out.Preferences = append(out.Preferences, p)
 	}
 	if err := rows.Err(); err != nil {
-		return Settings{}, err
+		return Preferences{}, err
 	}
 	var start, end int
 	var tz string
@@ -224,7 +224,7 @@ func load(ctx context.Context, q db.Querier, tenant, kind, id string) (Settings,
 	if err == nil {
 		out.QuietHours = &QuietHours{Start: hhmm(start), End: hhmm(end), TimeZone: tz}
 	} else if !isNoRows(err) {
-		return Settings{}, fmt.Errorf("reading quiet hours: %w", err)
+		return Preferences{}, fmt.Errorf("reading quiet hours: %w", err)
 	}
 	return out, nil
 }

@@ -84,7 +84,7 @@ func (b *bundle) round(t *testing.T) {
 	}
 }
 
-func (b *bundle) put(t *testing.T, s prefs.Settings) {
+func (b *bundle) put(t *testing.T, s prefs.Preferences) {
 	t.Helper()
 	if _, err := b.store.Put(context.Background(), ada, s); err != nil {
 		t.Fatal(err)
@@ -105,7 +105,7 @@ func TestOptOut(t *testing.T) {
 	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		b := setup(t, d, time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
-		b.put(t, prefs.Settings{Preferences: []prefs.Preference{{Category: "general", Channel: "in_app", Mode: prefs.ModeOff}}})
+		b.put(t, prefs.Preferences{Preferences: []prefs.Preference{{Category: "general", Channel: "in_app", Mode: prefs.ModeOff}}})
 		b.send(t, "general", false, "dropped")
 		b.send(t, "usage", false, "other-category")
 		b.send(t, "general", true, "critical")
@@ -113,7 +113,7 @@ func TestOptOut(t *testing.T) {
 			t.Fatalf("delivered %s", got)
 		}
 
-		_, err := b.store.Put(context.Background(), ada, prefs.Settings{Preferences: []prefs.Preference{
+		_, err := b.store.Put(context.Background(), ada, prefs.Preferences{Preferences: []prefs.Preference{
 			{Category: "usage", Channel: "email", Mode: prefs.ModeOff}, {Category: "security", Channel: "email", Mode: prefs.ModeOff}}})
 		e, ok := abacus.AsError(err)
 		if !ok || e.Code != "preference_locked" || len(e.Fields) != 1 || e.Fields[0].Field != "preferences[1].mode" ||
@@ -134,7 +134,7 @@ func TestDigestBatchesAWindow(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 		b := setup(t, d, t0)
-		b.put(t, prefs.Settings{Preferences: []prefs.Preference{{Category: "usage", Channel: "in_app", Mode: prefs.ModeDigest, DigestSeconds: 3600}}})
+		b.put(t, prefs.Preferences{Preferences: []prefs.Preference{{Category: "usage", Channel: "in_app", Mode: prefs.ModeDigest, DigestSeconds: 3600}}})
 		for i, link := range []string{"u1", "u2", "u3"} {
 			b.clock.Set(t0.Add(time.Duration(i) * 20 * time.Minute))
 			b.send(t, "usage", false, link)
@@ -178,7 +178,7 @@ func TestQuietHoursDefer(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		// 22:30 UTC is 23:30 in Vienna (winter).
 		b := setup(t, d, time.Date(2026, 12, 1, 22, 30, 0, 0, time.UTC))
-		b.put(t, prefs.Settings{QuietHours: &prefs.QuietHours{Start: "22:00", End: "07:00"}})
+		b.put(t, prefs.Preferences{QuietHours: &prefs.QuietHours{Start: "22:00", End: "07:00"}})
 		b.send(t, "usage", false, "quiet")
 		b.send(t, "general", true, "critical")
 		if got := links(b.inbox.delivered()); got != "critical" {

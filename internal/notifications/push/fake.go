@@ -19,7 +19,7 @@ type Fake struct {
 func (f *Fake) Send(_ context.Context, p Push) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.gone[p.Subscription.Endpoint] {
+	if f.gone[p.Device.Endpoint] {
 		return ErrGone
 	}
 	f.sent = append(f.sent, p)

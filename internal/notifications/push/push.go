@@ -38,7 +38,7 @@ var ErrGone = errors.New("push subscription expired or unsubscribed")
 
 // Push is one message for one device.
 type Push struct {
-	Subscription Subscription
+	Device Device
 	// Payload is the JSON the app's service worker or app receives
 	// (Message); a Provider encrypts it as its protocol needs.
 	Payload []byte
@@ -148,7 +148,7 @@ func (s *Service) Deliver(ctx context.Context, d notifications.Delivery) error {
 }
 
 // sendAll pushes p to each subscription.
-func (s *Service) sendAll(ctx context.Context, subs []Subscription, p Push) error {
+func (s *Service) sendAll(ctx context.Context, subs []Device, p Push) error {
 	var failed []error
 	accepted, gone := 0, 0
 	for _, sub := range subs {
@@ -157,7 +157,7 @@ func (s *Service) sendAll(ctx context.Context, subs []Subscription, p Push) erro
 			failed = append(failed, fmt.Errorf("no %s push provider is configured", sub.Provider))
 			continue
 		}
-		p.Subscription = sub
+		p.Device = sub
 		err := prov.Send(ctx, p)
 		switch {
 		case err == nil:
@@ -183,7 +183,7 @@ func (s *Service) sendAll(ctx context.Context, subs []Subscription, p Push) erro
 	}
 }
 
-func (s *Service) prune(ctx context.Context, sub Subscription) {
+func (s *Service) prune(ctx context.Context, sub Device) {
 	if err := s.deleteSubscription(ctx, sub.TenantID, sub.ID); err != nil {
 		s.log.Warn("push: deleting a gone subscription", "subscription_id", sub.ID, "err", err)
 		return

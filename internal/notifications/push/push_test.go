@@ -77,8 +77,8 @@ func newDevice(t *testing.T) device {
 	return device{priv, auth}
 }
 
-func (d device) subscription(endpoint string) push.NewSubscription {
-	n := push.NewSubscription{Endpoint: endpoint}
+func (d device) subscription(endpoint string) push.NewDevice {
+	n := push.NewDevice{Endpoint: endpoint}
 	n.Keys.P256dh = base64.RawURLEncoding.EncodeToString(d.priv.PublicKey().Bytes())
 	n.Keys.Auth = base64.RawURLEncoding.EncodeToString(d.auth)
 	return n
@@ -255,14 +255,14 @@ func TestNativeProvidersGoThroughTheSeam(t *testing.T) {
 	fcm := &push.Fake{}
 	p.SetProvider(push.ProviderFCM, fcm)
 	for _, tok := range []string{"token-kept", "token-removed"} {
-		if _, err := p.Subscribe(ctx, ada, push.NewSubscription{Provider: push.ProviderFCM, Endpoint: tok}); err != nil {
+		if _, err := p.Subscribe(ctx, ada, push.NewDevice{Provider: push.ProviderFCM, Endpoint: tok}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	fcm.Gone("token-removed")
 	send(t, d, n, "https://app.test/x")
 	sent := fcm.Sent()
-	if len(sent) != 1 || sent[0].Subscription.Endpoint != "token-kept" || !strings.Contains(string(sent[0].Payload), "https://app.test/x") {
+	if len(sent) != 1 || sent[0].Device.Endpoint != "token-kept" || !strings.Contains(string(sent[0].Payload), "https://app.test/x") {
 		t.Fatalf("sent %+v", sent)
 	}
 	subs, _ := p.Subscriptions(ctx, ada)
@@ -276,7 +276,7 @@ func TestSubscribeRefusesBadKeys(t *testing.T) {
 	t.Parallel()
 	d := dbtest.Open(t, db.SQLite)
 	p, _ := setup(t, d)
-	n := push.NewSubscription{Endpoint: "ftp://x"}
+	n := push.NewDevice{Endpoint: "ftp://x"}
 	n.Keys.P256dh, n.Keys.Auth = "AAAA", "short"
 	_, err := p.Subscribe(context.Background(), ada, n)
 	e, ok := abacus.AsError(err)

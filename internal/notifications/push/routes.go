@@ -5,16 +5,12 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/danielgtaylor/huma/v2"
-
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/httpapi"
 	"github.com/abacusbilling/abacus/internal/notifications/inapp"
 )
 
-const meDoc = "Needs a person's access token: an end user's or a staff member's."
-
-type subscribeInput struct{ Body NewSubscription }
+type subscribeInput struct{ Body NewDevice }
 
 type idInput struct {
 	ID string `path:"id" maxLength:"64"`
@@ -24,33 +20,37 @@ type idInput struct {
 // signed-in person's device subscriptions.
 func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	at := time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC)
-	s.Example(PublicKey{PublicKey: "BDd3_hVL9fZi9Ybo2UUzA284WG5FZR30_95YeZJsiApwXKpNcF1rRPF3foIiBHXRdJI2Qhumhf6_LFTeZaNndIo"},
-		Subscription{ID: "psub_01jd6z8q4m7x2v3b9n5k1c0abc", Provider: ProviderWeb, Endpoint: "https://fcm.googleapis.com/fcm/send/c1KrmpTuRm",
+	s.Example(ServerKey{PublicKey: "BDd3_hVL9fZi9Ybo2UUzA284WG5FZR30_95YeZJsiApwXKpNcF1rRPF3foIiBHXRdJI2Qhumhf6_LFTeZaNndIo"},
+		Device{ID: "psub_01jd6z8q4m7x2v3b9n5k1c0abc", Provider: ProviderWeb, Endpoint: "https://fcm.googleapis.com/fcm/send/c1KrmpTuRm",
 			UserAgent: "Mozilla/5.0", CreatedAt: at},
-		NewSubscription{Endpoint: "https://fcm.googleapis.com/fcm/send/c1KrmpTuRm"})
-	httpapi.Register(s, huma.Operation{OperationID: "get-push-key", Method: http.MethodGet, Path: "/api/v1/me/push-key",
-		Summary: "Get the VAPID key to subscribe a browser with", Description: meDoc, Tags: inapp.Tag},
-		httpapi.ScopePublic, func(ctx context.Context, _ *struct{}) (*httpapi.Body[PublicKey], error) {
+		NewDevice{Endpoint: "https://fcm.googleapis.com/fcm/send/c1KrmpTuRm"})
+	for _, m := range inapp.Mounts {
+		registerAt(s, svc, m)
+	}
+}
+
+func registerAt(s *httpapi.Server, svc *Service, m inapp.Mount) {
+	httpapi.Register(s, m.Op("get-push-key", http.MethodGet, "/push-key", "Get the VAPID key to subscribe a browser with", ""),
+		m.Scope, func(ctx context.Context, _ *struct{}) (*httpapi.Body[ServerKey], error) {
 			me, err := inapp.Me(ctx)
 			if err != nil {
 				return nil, err
 			}
 			k, err := svc.VAPIDKeys(ctx, me.TenantID)
-			return httpapi.Reply(PublicKey{PublicKey: k.PublicKey}, err)
+			return httpapi.Reply(ServerKey{PublicKey: k.PublicKey}, err)
 		})
-	httpapi.Register(s, huma.Operation{OperationID: "create-push-subscription", Method: http.MethodPost, Path: "/api/v1/me/push-subscriptions",
-		Summary: "Register a device for push", Description: meDoc + " For a browser, send PushSubscription.toJSON().",
-		Tags: inapp.Tag, DefaultStatus: http.StatusCreated},
-		httpapi.ScopePublic, func(ctx context.Context, in *subscribeInput) (*httpapi.Body[Subscription], error) {
-			me, err := inapp.Me(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return httpapi.Reply(svc.Subscribe(ctx, me, in.Body))
-		})
-	httpapi.Register(s, huma.Operation{OperationID: "list-push-subscriptions", Method: http.MethodGet, Path: "/api/v1/me/push-subscriptions",
-		Summary: "List my devices registered for push", Description: meDoc, Tags: inapp.Tag},
-		httpapi.ScopePublic, func(ctx context.Context, _ *struct{}) (*httpapi.Body[abacus.List[Subscription]], error) {
+	op := m.Op("create-push-subscription", http.MethodPost, "/push-subscriptions", "Register a device for push",
+		"For a browser, send PushSubscription.toJSON().")
+	op.DefaultStatus = http.StatusCreated
+	httpapi.Register(s, op, m.Scope, func(ctx context.Context, in *subscribeInput) (*httpapi.Body[Device], error) {
+		me, err := inapp.Me(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return httpapi.Reply(svc.Subscribe(ctx, me, in.Body))
+	})
+	httpapi.Register(s, m.Op("list-push-subscriptions", http.MethodGet, "/push-subscriptions", "List my devices registered for push", ""),
+		m.Scope, func(ctx context.Context, _ *struct{}) (*httpapi.Body[abacus.List[Device]], error) {
 			me, err := inapp.Me(ctx)
 			if err != nil {
 				return nil, err
@@ -58,13 +58,13 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 			subs, err := svc.Subscriptions(ctx, me)
 			return httpapi.Reply(abacus.ListOf(subs, ""), err)
 		})
-	httpapi.Register(s, huma.Operation{OperationID: "delete-push-subscription", Method: http.MethodDelete, Path: "/api/v1/me/push-subscriptions/{id}",
-		Summary: "Unregister a device", Description: meDoc, Tags: inapp.Tag, DefaultStatus: http.StatusNoContent},
-		httpapi.ScopePublic, func(ctx context.Context, in *idInput) (*struct{}, error) {
-			me, err := inapp.Me(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return nil, svc.Unsubscribe(ctx, me, in.ID)
-		})
+	op = m.Op("delete-push-subscription", http.MethodDelete, "/push-subscriptions/{id}", "Unregister a device", "")
+	op.DefaultStatus = http.StatusNoContent
+	httpapi.Register(s, op, m.Scope, func(ctx context.Context, in *idInput) (*struct{}, error) {
+		me, err := inapp.Me(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return nil, svc.Unsubscribe(ctx, me, in.ID)
+	})
 }

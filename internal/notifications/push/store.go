@@ -18,8 +18,8 @@ import (
 	"github.com/abacusbilling/abacus/internal/notifications/inapp"
 )
 
-// Subscription is one device of a person.
-type Subscription struct {
+// Device is one subscription (a device) of a person.
+type Device struct {
 	ID            string     `json:"id" example:"psub_01jd6z8q4m7x2v3b9n5k1c0abc"`
 	TenantID      string     `json:"-"`
 	RecipientKind string     `json:"-"`
@@ -33,9 +33,9 @@ type Subscription struct {
 	LastSentAt    *time.Time `json:"last_sent_at,omitempty"`
 }
 
-// NewSubscription is what a device registers: for web, the browser's
+// NewDevice is what a device registers: for web, the browser's
 // PushSubscription.toJSON().
-type NewSubscription struct {
+type NewDevice struct {
 	Provider string `json:"provider,omitempty" enum:"web,fcm,apns" doc:"default web"`
 	Endpoint string `json:"endpoint" maxLength:"2048" example:"https://fcm.googleapis.com/fcm/send/c1KrmpTuRm…"`
 	Keys     struct {
@@ -45,7 +45,7 @@ type NewSubscription struct {
 	UserAgent string `json:"user_agent,omitempty" maxLength:"512"`
 }
 
-func (n NewSubscription) validate(insecure bool) (NewSubscription, error) {
+func (n NewDevice) validate(insecure bool) (NewDevice, error) {
 	var v abacus.Validation
 	if n.Provider == "" {
 		n.Provider = ProviderWeb
@@ -78,10 +78,10 @@ const subColumns = `id, tenant_id, recipient_kind, recipient_id, provider, endpo
 
 // Subscribe registers a device of me; registering the same endpoint again
 // moves it to me and updates its keys.
-func (s *Service) Subscribe(ctx context.Context, me inapp.Person, n NewSubscription) (Subscription, error) {
+func (s *Service) Subscribe(ctx context.Context, me inapp.Person, n NewDevice) (Device, error) {
 	n, err := n.validate(s.cfg.AllowInsecureEndpoints)
 	if err != nil {
-		return Subscription{}, err
+		return Device{}, err
 	}
 	now := db.TimeOf(s.clock.Now())
 	id := abacus.NewID("psub")
@@ -91,25 +91,25 @@ func (s *Service) Subscribe(ctx context.Context, me inapp.Person, n NewSubscript
 		p256dh = $7, auth = $8, user_agent = $9`,
 		id, me.TenantID, me.Kind, me.ID, n.Provider, n.Endpoint, n.Keys.P256dh, n.Keys.Auth, n.UserAgent, now)
 	if err != nil {
-		return Subscription{}, fmt.Errorf("storing push subscription: %w", err)
+		return Device{}, fmt.Errorf("storing push subscription: %w", err)
 	}
 	return scanSub(s.db.QueryRowContext(ctx, `SELECT `+subColumns+` FROM notification_push_subscriptions
 		WHERE tenant_id = $1 AND endpoint = $2`, me.TenantID, n.Endpoint))
 }
 
 // Subscriptions lists me's devices.
-func (s *Service) Subscriptions(ctx context.Context, me inapp.Person) ([]Subscription, error) {
+func (s *Service) Subscriptions(ctx context.Context, me inapp.Person) ([]Device, error) {
 	return s.subscriptionsOf(ctx, me.TenantID, me.Kind, me.ID)
 }
 
-func (s *Service) subscriptionsOf(ctx context.Context, tenant, kind, id string) ([]Subscription, error) {
+func (s *Service) subscriptionsOf(ctx context.Context, tenant, kind, id string) ([]Device, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+subColumns+` FROM notification_push_subscriptions
 		WHERE tenant_id = $1 AND recipient_kind = $2 AND recipient_id = $3 ORDER BY id`, tenant, kind, id)
 	if err != nil {
 		return nil, fmt.Errorf("listing push subscriptions: %w", err)
 	}
 	defer rows.Close()
-	var out []Subscription
+	var out []Device
 	for rows.Next() {
 		sub, err := scanSub(rows)
 		if err != nil {
@@ -145,8 +145,8 @@ func (s *Service) touch(ctx context.Context, id string) {
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanSub(r scanner) (Subscription, error) {
-	var sub Subscription
+func scanSub(r scanner) (Device, error) {
+	var sub Device
 	var created db.Time
 	var last db.NullTime
 	err := r.Scan(&sub.ID, &sub.TenantID, &sub.RecipientKind, &sub.RecipientID, &sub.Provider, &sub.Endpoint, &sub.P256dh,
@@ -155,9 +155,9 @@ func scanSub(r scanner) (Subscription, error) {
 	return sub, err
 }
 
-// PublicKey is what a browser needs to subscribe: the tenant's VAPID
+// ServerKey is what a browser needs to subscribe: the tenant's VAPID
 // application server key.
-type PublicKey struct {
+type ServerKey struct {
 	PublicKey string `json:"public_key" example:"BDd3_hVL9fZi9Ybo2UUzA284WG5FZR30_95YeZJsiApwXKpNcF1rRPF3foIiBHXRdJI2Qhumhf6_LFTeZaNndIo" doc:"applicationServerKey for PushManager.subscribe (base64url)"`
 }
 

@@ -30,8 +30,8 @@ func (w WebPush) Send(ctx context.Context, p Push) error {
 	}
 	// webpush-go adds "mailto:" to a subject that is not an https: URL.
 	subject := strings.TrimPrefix(p.VAPID.Subject, "mailto:")
-	resp, err := webpush.SendNotificationWithContext(ctx, p.Payload, &webpush.Subscription{Endpoint: p.Subscription.Endpoint,
-		Keys: webpush.Keys{P256dh: p.Subscription.P256dh, Auth: p.Subscription.Auth}}, &webpush.Options{
+	resp, err := webpush.SendNotificationWithContext(ctx, p.Payload, &webpush.Subscription{Endpoint: p.Device.Endpoint,
+		Keys: webpush.Keys{P256dh: p.Device.P256dh, Auth: p.Device.Auth}}, &webpush.Options{
 		HTTPClient: client, Subscriber: subject, VAPIDPublicKey: p.VAPID.PublicKey, VAPIDPrivateKey: p.VAPID.PrivateKey,
 		TTL: int(p.TTL.Seconds()), Urgency: webpush.Urgency(p.Urgency), Topic: p.Topic})
 	if err != nil {
