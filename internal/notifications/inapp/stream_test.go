@@ -65,11 +65,18 @@ func newNode(t *testing.T, d *db.DB, clock abacus.Clock, eu *enduser.Service, nc
 func endUser(t *testing.T, d *db.DB, eu *enduser.Service) (string, string) {
 	t.Helper()
 	ctx := enduser.SystemContext(context.Background(), tenant)
-	app, _, err := eu.CreateApp(ctx, enduser.NewApp{Name: "Web", Type: enduser.AppPublic, RedirectURIs: []string{"https://app.test/cb"}})
+	u, err := eu.CreateUser(ctx, enduser.NewUser{Email: "ada@example.com", Password: "correct horse battery", Name: "Ada"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := eu.CreateUser(ctx, enduser.NewUser{Email: "ada@example.com", Password: "correct horse battery", Name: "Ada"})
+	return u.ID, tokenFor(t, d, eu, u)
+}
+
+// tokenFor signs u in to a web app and returns the access token.
+func tokenFor(t *testing.T, d *db.DB, eu *enduser.Service, u enduser.User) string {
+	t.Helper()
+	ctx := enduser.SystemContext(context.Background(), tenant)
+	app, _, err := eu.CreateApp(ctx, enduser.NewApp{Name: "Web " + u.ID, Type: enduser.AppPublic, RedirectURIs: []string{"https://app.test/cb"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +91,7 @@ func endUser(t *testing.T, d *db.DB, eu *enduser.Service) (string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return u.ID, toks.AccessToken
+	return toks.AccessToken
 }
 
 func notify(t *testing.T, d *db.DB, n *notifications.Service, userID, link string) {
