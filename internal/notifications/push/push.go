@@ -84,9 +84,10 @@ type Config struct {
 	// TTL is how long a push service keeps an undelivered message
 	// (default 24 h).
 	TTL time.Duration
-	// AllowInsecureEndpoints accepts http:// Web Push endpoints (tests
-	// with a local push service stub only).
-	AllowInsecureEndpoints bool
+	// AllowLocalEndpoints accepts http:// Web Push endpoints and ones on
+	// loopback or private addresses (tests with a local push service
+	// stub only; never in production: a device chooses its endpoint).
+	AllowLocalEndpoints bool
 }
 
 // Service is the push channel and the store of subscriptions and keys.
@@ -109,7 +110,7 @@ func New(d *db.DB, clock abacus.Clock, log *slog.Logger, seal *Sealer, cfg Confi
 		cfg.TTL = 24 * time.Hour
 	}
 	return &Service{db: d, clock: clock, log: log, cfg: cfg, seal: seal,
-		providers: map[string]Provider{ProviderWeb: WebPush{}}}
+		providers: map[string]Provider{ProviderWeb: WebPush{Client: NewClient(cfg.AllowLocalEndpoints)}}}
 }
 
 // SetProvider makes p send the pushes of provider name (web, fcm, apns).

@@ -160,7 +160,7 @@ func setup(t *testing.T, d *db.DB) (*push.Service, *notifications.Service) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := push.New(d, abacus.SystemClock{}, log, seal, push.Config{Subject: "mailto:ops@example.com", AllowInsecureEndpoints: true})
+	p := push.New(d, abacus.SystemClock{}, log, seal, push.Config{Subject: "mailto:ops@example.com", AllowLocalEndpoints: true})
 	n := notifications.New(d, abacus.SystemClock{}, log, notifications.Config{})
 	n.RegisterChannel(p)
 	return p, n
@@ -283,4 +283,32 @@ func TestSubscribeRefusesBadKeys(t *testing.T) {
 	if !ok || e.Code != "invalid_push_subscription" || len(e.Fields) != 3 {
 		t.Fatalf("err %v", err)
 	}
+}
+
+// A device chooses its endpoint: pushes never connect into the local
+// network unless the deployment allows it (tests).
+func TestEndpointsInTheLocalNetworkAreRefused(t *testing.T) {
+	t.Parallel()
+	srv, got := pushService(t)
+	d := newDevice(t)
+	n := d.subscription(srv.URL + "/push/x")
+	p := push.Push{Device: push.Device{Endpoint: n.Endpoint, P256dh: n.Keys.P256dh, Auth: n.Keys.Auth}, Payload: []byte(`{}`),
+		VAPID: vapid(t)}
+	err := push.WebPush{Client: push.NewClient(false)}.Send(context.Background(), p)
+	if err == nil || !strings.Contains(err.Error(), "local or private address") || len(got()) != 0 {
+		t.Fatalf("err %v, %d requests reached the stub", err, len(got()))
+	}
+	if err := (push.WebPush{Client: push.NewClient(true)}).Send(context.Background(), p); err != nil || len(got()) != 1 {
+		t.Fatalf("allowed: err %v, %d requests", err, len(got()))
+	}
+}
+
+func vapid(t *testing.T) push.VAPID {
+	d := dbtest.Open(t, db.SQLite)
+	p, _ := setup(t, d)
+	k, err := p.VAPIDKeys(context.Background(), tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -79,7 +79,7 @@ const subColumns = `id, tenant_id, recipient_kind, recipient_id, provider, endpo
 // Subscribe registers a device of me; registering the same endpoint again
 // moves it to me and updates its keys.
 func (s *Service) Subscribe(ctx context.Context, me inapp.Person, n NewDevice) (Device, error) {
-	n, err := n.validate(s.cfg.AllowInsecureEndpoints)
+	n, err := n.validate(s.cfg.AllowLocalEndpoints)
 	if err != nil {
 		return Device{}, err
 	}

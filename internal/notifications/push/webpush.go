@@ -2,7 +2,11 @@ package push
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
 	"io"
 	"net/http"
 	"strings"
@@ -19,8 +23,47 @@ type WebPush struct {
 	Client *http.Client
 }
 
-var defaultClient = &http.Client{Timeout: 30 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+// NewClient returns the HTTP client push requests use: 30 s timeout, no
+// redirects and, unless allowLocal, no connections to loopback, private,
+// link-local, multicast or unspecified addresses, checked at every
+// connection (DNS may change): an endpoint is whatever a device
+// registered, and must not reach into the deployment's own network.
+func NewClient(allowLocal bool) *http.Client {
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
+	if !allowLocal {
+		dialer.Control = refuseLocal
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.DialContext = dialer.DialContext
+	transport.Proxy = nil
+	return &http.Client{Timeout: 30 * time.Second, Transport: transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// errLocalTarget refuses a connection into the local network.
+var errLocalTarget = errors.New("push endpoint resolves to a local or private address")
+
+func refuseLocal(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return err
+	}
+	ip = ip.Unmap()
+	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsMulticast() ||
+		ip.IsUnspecified() || ip.IsInterfaceLocalMulticast() || cgnat.Contains(ip) {
+		return fmt.Errorf("%w (%s)", errLocalTarget, ip)
+	}
+	return nil
+}
+
+// cgnat is the shared address space (RFC 6598), private in practice.
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+var defaultClient = NewClient(false)
 
 // Send implements Provider.
 func (w WebPush) Send(ctx context.Context, p Push) error {
