@@ -37,7 +37,7 @@ type node struct {
 	notify *notifications.Service
 }
 
-func newNode(t *testing.T, d *db.DB, clock abacus.Clock, eu *enduser.Service, nc *nats.Conn, cfg inapp.Config) *node {
+func newNode(t testing.TB, d *db.DB, clock abacus.Clock, eu *enduser.Service, nc *nats.Conn, cfg inapp.Config) *node {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s := httpapi.New(httpapi.Config{}, d, log, prometheus.NewRegistry())
@@ -62,7 +62,7 @@ func newNode(t *testing.T, d *db.DB, clock abacus.Clock, eu *enduser.Service, nc
 
 // endUser signs up an end user of tenant and returns its id and a real
 // access token.
-func endUser(t *testing.T, d *db.DB, eu *enduser.Service) (string, string) {
+func endUser(t testing.TB, d *db.DB, eu *enduser.Service) (string, string) {
 	t.Helper()
 	ctx := enduser.SystemContext(context.Background(), tenant)
 	u, err := eu.CreateUser(ctx, enduser.NewUser{Email: "ada@example.com", Password: "correct horse battery", Name: "Ada"})
@@ -73,7 +73,7 @@ func endUser(t *testing.T, d *db.DB, eu *enduser.Service) (string, string) {
 }
 
 // tokenFor signs u in to a web app and returns the access token.
-func tokenFor(t *testing.T, d *db.DB, eu *enduser.Service, u enduser.User) string {
+func tokenFor(t testing.TB, d *db.DB, eu *enduser.Service, u enduser.User) string {
 	t.Helper()
 	ctx := enduser.SystemContext(context.Background(), tenant)
 	app, _, err := eu.CreateApp(ctx, enduser.NewApp{Name: "Web " + u.ID, Type: enduser.AppPublic, RedirectURIs: []string{"https://app.test/cb"}})
@@ -114,7 +114,7 @@ type event struct{ id, name, data string }
 
 // open starts a stream and returns its events; it waits for the
 // stream's first line, so what is sent afterwards must arrive live.
-func open(t *testing.T, url, token, lastID string) <-chan event {
+func open(t testing.TB, url, token, lastID string) <-chan event {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
