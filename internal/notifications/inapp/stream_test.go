@@ -235,3 +235,28 @@ func TestStreamNeedsAPerson(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 }
+
+// An idle stream gets heartbeat comment lines.
+func TestIdleStreamGetsHeartbeats(t *testing.T) {
+	t.Parallel()
+	d := dbtest.Open(t, db.SQLite)
+	eu := enduser.NewService(d, abacus.SystemClock{}, nil, enduser.WithBaseURL("https://abacus.test"))
+	_, token := endUser(t, d, eu)
+	n := newNode(t, d, abacus.SystemClock{}, eu, nil, inapp.Config{Heartbeat: 20 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.url+"/api/v1/end-user/me/notifications/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if sc.Text() == ": heartbeat" {
+			return
+		}
+	}
+	t.Fatalf("the stream ended without a heartbeat: %v", sc.Err())
+}
