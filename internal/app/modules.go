@@ -41,6 +41,7 @@ type modules struct {
 	oidc     *oidc.Provider
 	orgOnce  sync.Once
 	orgs     *org.Service
+	inbox    *inbox
 }
 
 func (a *App) modules() *modules {
@@ -54,6 +55,7 @@ func (a *App) modules() *modules {
 		m.subs.OnSave(billing.CycleSaves)
 		m.billing = billing.NewService(a.DB, a.Clock, a.Log, billing.Config{}, billing.NewSubscriptionsAdvancing(m.catalog, m.subs), metered)
 		m.notify = newNotifications(a, m)
+		m.inbox = newInbox(a, m.notify)
 	})
 	return m
 }

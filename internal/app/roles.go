@@ -58,6 +58,7 @@ func Registry() []Role {
 				}
 				dashboard.Register(a.HTTP, ui)
 				notifications.RegisterRoutes(a.HTTP, m.notify)
+				registerInbox(a)
 				return nil, nil
 			},
 		},
@@ -82,12 +83,12 @@ func Registry() []Role {
 			Doc:  "notification triggers (domain events → notifications) and delivery (e-mail, and the channels registered beside it) with retries",
 			Build: func(_ context.Context, a *App) (service.Service, error) {
 				n := a.modules().notify
-				return service.NewFunc("notifications", func(ctx context.Context) error {
+				return service.NewFunc("notifications", withDigests(a, func(ctx context.Context) error {
 					var wg sync.WaitGroup
 					wg.Go(func() { _ = n.RunTriggers(ctx, a.Bus) })
 					defer wg.Wait()
 					return n.Run(ctx)
-				}), nil
+				})), nil
 			},
 		},
 		{

@@ -8,6 +8,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/mail"
@@ -40,6 +41,17 @@ type Config struct {
 	SMTP      SMTP      `key:"smtp"`
 	Identity  Identity  `key:"identity"`
 	GC        GC        `key:"gc"`
+	Push      Push      `key:"push"`
+}
+
+// Push configures Web Push (notifications/push).
+type Push struct {
+	// SealKey encrypts each tenant's VAPID private key at rest: base64 of
+	// 32 bytes, the same on every node. Empty: a key file in data_dir
+	// (push-seal.key, made on first start), which suits one node.
+	SealKey string `key:"seal_key" secret:"true" help:"base64 of 32 random bytes sealing the tenants' VAPID private keys (same on every node); empty: data_dir/push-seal.key"`
+	// Subject is the contact push services see in the VAPID token.
+	Subject string `key:"subject" help:"VAPID contact sent to push services, mailto:… or https://…"`
 }
 
 // GC tunes the Go garbage collector of abacus serve.
@@ -282,6 +294,11 @@ func (c *Config) Validate() error {
 	if e := c.Bootstrap.AdminEmail; e != "" {
 		if a, err := mail.ParseAddress(e); err != nil || a.Address != strings.TrimSpace(e) {
 			add("bootstrap.admin_email", e, "must be a plain e-mail address such as owner@example.com")
+		}
+	}
+	if k := c.Push.SealKey; k != "" {
+		if b, err := base64.StdEncoding.DecodeString(k); err != nil || len(b) != 32 {
+			add("push.seal_key", "(secret)", "must be base64 of 32 random bytes (openssl rand -base64 32)")
 		}
 	}
 	if c.SMTP.URL != "" {

@@ -12,6 +12,9 @@ var Module = abacus.Module{
 		"notifications", "notification_attachments", "notification_deliveries", "notification_templates",
 		"notification_template_versions", "notification_triggers", "notification_events_seen",
 		"notification_suppressions", "notification_settings", "notification_customer_delivery",
+		// inapp, push and prefs (migration 0630)
+		"notification_inbox", "notification_push_keys", "notification_push_subscriptions",
+		"notification_preferences", "notification_quiet_hours", "notification_digest_items",
 	},
 	Uses: []string{
 		"abacus", "db", "httpapi", "natsbus", "outbox",
