@@ -9,6 +9,6 @@ var Module = abacus.Module{
 	Tables: nil,
 	Uses: []string{
 		"abacus", "billing", "catalog", "config", "db", "httpapi", "identity", "metering",
-		"natsbus", "outbox", "pricing", "service", "subscription",
+		"natsbus", "outbox", "pricing", "service", "subscription", "webhooks",
 	},
 }

@@ -28,6 +28,7 @@ type modules struct {
 	catalog *catalog.Service
 	subs    *subscription.Service
 	billing *billing.Service
+	hooks   hooks // built apart: building it can fail (webhooks.go)
 }
 
 func (a *App) modules() *modules {

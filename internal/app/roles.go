@@ -15,6 +15,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/outbox"
 	"github.com/abacusbilling/abacus/internal/service"
 	"github.com/abacusbilling/abacus/internal/subscription"
+	"github.com/abacusbilling/abacus/internal/webhooks"
 )
 
 // Role is a named part of Abacus a process can run. Roles talk to each
@@ -43,6 +44,11 @@ func Registry() []Role {
 				billing.RegisterRoutes(a.HTTP, m.billing)
 				usage.RegisterRoutes(a.HTTP, m.usage)
 				outbox.RegisterRoutes(a.HTTP)
+				hooks, err := a.webhooks()
+				if err != nil {
+					return nil, err
+				}
+				webhooks.RegisterRoutes(a.HTTP, hooks)
 				return nil, nil
 			},
 		},
@@ -97,6 +103,18 @@ func Registry() []Role {
 					PollInterval: a.Config.Outbox.PollInterval, BatchSize: a.Config.Outbox.BatchSize,
 				}, a.Log.With("role", "outbox"), a.Metrics)
 				return service.NewFunc("outbox", relay.Run), nil
+			},
+		},
+		{
+			Name: "webhooks",
+			Doc:  "outbound webhooks: domain events to tenants' endpoints (Standard Webhooks), with retries",
+			Build: func(_ context.Context, a *App) (service.Service, error) {
+				hooks, err := a.webhooks()
+				if err != nil {
+					return nil, err
+				}
+				bus := a.Bus
+				return service.NewFunc("webhooks", func(ctx context.Context) error { return hooks.Run(ctx, bus) }), nil
 			},
 		},
 	}
