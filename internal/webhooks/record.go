@@ -27,24 +27,28 @@ func (d *Dispatcher) record() {
 				break more
 			}
 		}
-		for {
-			err := d.s.db.InTx(ctx, func(tx *db.Tx) error {
-				for _, r := range batch {
-					if err := d.s.recordOne(ctx, tx, r); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err == nil {
-				break
-			}
+		for d.recordBatch(ctx, batch) != nil {
 			// Unrecorded attempts stay leased and are retried when the lease
 			// ends (at least once), so keep trying rather than drop them.
-			d.s.log.Error("recording webhook attempts; retrying", "err", err)
 			time.Sleep(time.Second)
 		}
 	}
+}
+
+// recordBatch records attempts in one transaction.
+func (d *Dispatcher) recordBatch(ctx context.Context, batch []result) error {
+	err := d.s.db.InTx(ctx, func(tx *db.Tx) error {
+		for _, r := range batch {
+			if err := d.s.recordOne(ctx, tx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		d.s.log.Error("recording webhook attempts; retrying", "err", err)
+	}
+	return err
 }
 
 // recordOne records an attempt and what follows from it: the message's
