@@ -3,6 +3,7 @@ package webhooks
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -174,4 +175,11 @@ func payloadOf(t testing.TB, b []byte) Payload {
 		t.Fatalf("body %s: %v", b, err)
 	}
 	return p
+}
+
+func testKeyHex() string { return hex.EncodeToString(testKey) }
+
+func fromHex(s string) []byte {
+	b, _ := hex.DecodeString(s)
+	return b
 }

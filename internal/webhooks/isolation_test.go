@@ -1,0 +1,96 @@
+package webhooks
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/db"
+	"github.com/abacusbilling/abacus/internal/db/dbtest"
+)
+
+// Endpoints that never answer hold at most their cap of workers: every
+// message to healthy endpoints of this and another tenant is delivered
+// while the dead ones' requests are still hanging.
+func TestDeadEndpointsDoNotDelayOthers(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		hang := make(chan struct{})
+		var release sync.Once
+		defer release.Do(func() { close(hang) })
+		dead := newReceiver(t, func(string, int) int {
+			<-hang
+			return http.StatusOK
+		})
+		healthy := newReceiver(t, nil)
+		cfg := privateOK
+		cfg.Workers, cfg.EndpointConcurrency, cfg.Timeout = 6, 2, 10*time.Minute
+		s := newService(t, d, abacus.SystemClock{}, cfg)
+		for range 2 {
+			createEndpoint(t, s, "ten_a", dead.URL)
+		}
+		createEndpoint(t, s, "ten_a", healthy.URL)
+		createEndpoint(t, s, "ten_b", healthy.URL)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.NewDispatcher().Run(ctx) }()
+		const n = 100
+		for _, tenant := range []string{"ten_a", "ten_b"} {
+			if err := s.Ingest(context.Background(), events(tenant, time.Now(), n)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFor(t, "the healthy endpoints' deliveries", func() bool { return len(healthy.deliveries()) == 2*n })
+		if got := len(dead.deliveries()); got > 2*cfg.EndpointConcurrency {
+			t.Fatalf("the dead endpoints have %d requests in flight, more than their caps (%d)", got, 2*cfg.EndpointConcurrency)
+		}
+		cancel()
+		release.Do(func() { close(hang) }) // in-flight attempts end, so Run returns
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// The consumer is idempotent by event id: a redelivered batch adds no
+// message. Filters and endpoint creation time decide who gets an event.
+func TestIngestIsIdempotentAndFiltered(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		clock := abacus.NewFakeClock(t0)
+		s := newService(t, d, clock, privateOK)
+		all := createEndpoint(t, s, "ten_a", "http://127.0.0.1:9/all")
+		other := createEndpoint(t, s, "ten_a", "http://127.0.0.1:9/other", otherEvent.Type().Name)
+		evs := events("ten_a", t0, 4)
+		for range 3 {
+			if err := s.Ingest(context.Background(), evs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clock.Advance(time.Minute)
+		late := createEndpoint(t, s, "ten_a", "http://127.0.0.1:9/late")
+		if err := s.Ingest(context.Background(), evs); err != nil {
+			t.Fatal(err)
+		}
+		for ep, want := range map[string]int{all.ID: 4, other.ID: 0, late.ID: 0} {
+			if got := len(messages(t, s, "ten_a", ep)); got != want {
+				t.Errorf("endpoint %s has %d messages, want %d", ep, got, want)
+			}
+		}
+		// A replay reaches what the filter takes since the time, keeping ids.
+		before := messages(t, s, "ten_a", all.ID)
+		r, err := s.Replay(tenantCtx("ten_a"), all.ID, ReplayInput{Since: t0})
+		if err != nil || r.Queued != 4 {
+			t.Fatalf("replay queued %d (%v), want 4", r.Queued, err)
+		}
+		if after := messages(t, s, "ten_a", all.ID); len(after) != 4 || after[0].ID != before[0].ID {
+			t.Fatalf("replay changed the messages: %d, first %s then %s", len(after), before[0].ID, after[0].ID)
+		}
+		if r, err := s.Replay(tenantCtx("ten_a"), late.ID, ReplayInput{Since: t0}); err != nil || r.Queued != 4 {
+			t.Fatalf("replay to the late endpoint queued %d (%v), want the 4 events it missed", r.Queued, err)
+		}
+	})
+}
