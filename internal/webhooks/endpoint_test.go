@@ -1,6 +1,7 @@
 package webhooks
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/netip"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/abacusbilling/abacus"
@@ -174,6 +176,23 @@ func assertDisabledEvent(t *testing.T, d *db.DB, endpoint, reason string) {
 	p, err := EndpointDisabled.Decode([]byte(payload))
 	if err != nil || p.Reason != reason || p.EndpointID != endpoint {
 		t.Fatalf("disabled event %s (%v), want reason %s", payload, err, reason)
+	}
+	// The payload matches the schema the catalog serves for it.
+	c := jsonschema.NewCompiler()
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(EndpointDisabled.Type().Schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddResource("urn:webhook_endpoint.disabled", doc); err != nil {
+		t.Fatal(err)
+	}
+	schema, err := c.Compile("urn:webhook_endpoint.disabled")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := jsonschema.UnmarshalJSON(strings.NewReader(payload))
+	if err := schema.Validate(v); err != nil {
+		t.Fatalf("disabled event %s does not match its schema: %v", payload, err)
 	}
 }
 
