@@ -37,15 +37,26 @@ type lane struct {
 	secrets   []string // current first; the rotated-out one while it signs
 	queue     []claimed
 	inflight  int
-	failing   bool      // the last attempt failed: one at a time
+	failing   bool      // the last attempt failed
+	window    int       // attempts allowed in flight (slow start)
+	more      bool      // the last claim was full: more may be due
 	nextStart time.Time // rate limit (wall clock)
 }
 
+// cap is the lane's concurrency: a slow start from one, doubled by each
+// success up to EndpointConcurrency, back to one on a failure. An endpoint
+// that never answers so holds one worker, not EndpointConcurrency, even
+// before its first timeout.
 func (l *lane) cap(c Config) int {
+	return max(1, min(l.window, c.EndpointConcurrency))
+}
+
+// prefetch is how many claimed messages the lane may hold.
+func (l *lane) prefetch(c Config) int {
 	if l.failing {
 		return 1
 	}
-	return c.EndpointConcurrency
+	return c.EndpointConcurrency * 16
 }
 
 // Dispatcher delivers due messages: per-endpoint lanes with a concurrency
@@ -108,9 +119,21 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}()
 	ticker := time.NewTicker(d.s.cfg.PollInterval)
 	defer ticker.Stop()
+	// Rounds read the database; finishing attempts refill lanes from
+	// their queues without it, and ask for a round only when a lane that
+	// may have more due runs low. Rounds are at least roundGap apart.
+	refill, last := true, time.Time{}
+	var gap <-chan time.Time
 	for {
-		if err := d.round(ctx); err != nil && ctx.Err() == nil {
-			d.s.log.Warn("webhooks dispatch round failed; retrying", "err", err)
+		if refill && gap == nil {
+			if wait := roundGap - time.Since(last); wait > 0 {
+				gap = time.After(wait)
+			} else {
+				if err := d.round(ctx); err != nil && ctx.Err() == nil {
+					d.s.log.Warn("webhooks dispatch round failed; retrying", "err", err)
+				}
+				refill, last = false, time.Now()
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -118,13 +141,33 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				d.finished(<-d.done)
 			}
 			return nil
+		case <-gap:
+			gap = nil
 		case r := <-d.done:
 			d.finished(r)
 			d.drainDone()
+			d.start(ctx)
+			refill = refill || d.lowWater()
 		case <-d.s.wakeCh:
+			refill = true
 		case <-ticker.C:
+			refill = true
 		}
 	}
+}
+
+// roundGap spaces the dispatcher's database rounds.
+const roundGap = 10 * time.Millisecond
+
+// lowWater reports a lane that may have more due and has used half of
+// what it holds.
+func (d *Dispatcher) lowWater() bool {
+	for _, l := range d.lanes {
+		if l.more && len(l.queue) <= l.prefetch(d.s.cfg)/2 {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *Dispatcher) inflight() int {
@@ -154,6 +197,11 @@ func (d *Dispatcher) finished(r result) {
 	}
 	l.inflight--
 	l.failing = !r.ok()
+	if l.failing {
+		l.window = 1
+	} else {
+		l.window = min(max(1, l.window)*2, d.s.cfg.EndpointConcurrency)
+	}
 	if r.status == http.StatusGone || (l.failing && len(l.queue) > 0) {
 		// Gone: the endpoint is being disabled. Failing: the rest waits
 		// for a lease-free retry one at a time, not behind timeouts.
@@ -194,11 +242,7 @@ func (d *Dispatcher) round(ctx context.Context) error {
 			d.s.log.Error("cannot sign webhooks of endpoint", "endpoint", ep.ID, "err", err)
 			continue
 		}
-		prefetch := l.cap(d.s.cfg) * 16
-		if l.failing {
-			prefetch = 1
-		}
-		if n := prefetch - len(l.queue) - l.inflight; n > 0 {
+		if n := l.prefetch(d.s.cfg) - len(l.queue) - l.inflight; n > 0 {
 			wants = append(wants, want{l, n})
 		}
 	}
@@ -216,6 +260,7 @@ func (d *Dispatcher) round(ctx context.Context) error {
 					return err
 				}
 				w.l.queue = append(w.l.queue, cs...)
+				w.l.more = len(cs) == w.n
 			}
 			return nil
 		})

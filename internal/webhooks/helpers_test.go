@@ -118,19 +118,33 @@ func events(tenant string, at time.Time, n int) []Event {
 	return out
 }
 
-// step runs one dispatch round synchronously: claims what is due, waits
-// for every attempt it started and records them. It returns the attempts.
+// step runs dispatch rounds synchronously at the clock's time until one
+// starts nothing: each claims what is due, waits for every attempt it
+// started and records them. It returns the attempts.
 func step(t testing.TB, d *Dispatcher) []result {
+	t.Helper()
+	var all []result
+	for {
+		rs := round(t, d)
+		if len(rs) == 0 {
+			return all
+		}
+		all = append(all, rs...)
+	}
+}
+
+func round(t testing.TB, d *Dispatcher) []result {
 	t.Helper()
 	ctx := context.Background()
 	if err := d.round(ctx); err != nil {
 		t.Fatal(err)
 	}
 	var rs []result
-	for n := d.inflight(); n > 0; n-- {
+	for d.inflight() > 0 {
 		r := <-d.done
 		d.finished(r)
 		rs = append(rs, r)
+		d.start(ctx)
 	}
 	var batch []result
 	for len(d.results) > 0 {
