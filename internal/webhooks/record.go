@@ -35,15 +35,21 @@ func (d *Dispatcher) record() {
 	}
 }
 
-// recordBatch records attempts in one transaction.
+// recordBatch records attempts in one transaction: the successes, the
+// common case, with a few statements for the whole batch; failures one by
+// one, as each decides a retry or disables its endpoint.
 func (d *Dispatcher) recordBatch(ctx context.Context, batch []result) error {
+	var ok []result
 	err := d.s.db.InTx(ctx, func(tx *db.Tx) error {
+		ok = ok[:0]
 		for _, r := range batch {
-			if err := d.s.recordOne(ctx, tx, r); err != nil {
+			if r.ok() {
+				ok = append(ok, r)
+			} else if err := d.s.recordOne(ctx, tx, r); err != nil {
 				return err
 			}
 		}
-		return nil
+		return recordDelivered(ctx, tx, ok)
 	})
 	if err != nil {
 		d.s.log.Error("recording webhook attempts; retrying", "err", err)
@@ -51,19 +57,16 @@ func (d *Dispatcher) recordBatch(ctx context.Context, batch []result) error {
 	return err
 }
 
-// recordOne records an attempt and what follows from it: the message's
-// next state, the endpoint's failure streak, and disabling the endpoint
-// after a 410 or FailingDisableAfter of failures.
+// recordOne records a failed attempt and what follows from it: the
+// message's retry or its end, the endpoint's failure streak, and
+// disabling the endpoint after a 410 or FailingDisableAfter of failures.
 func (s *Service) recordOne(ctx context.Context, tx *db.Tx, r result) error {
-	status, next := StatusDelivered, r.at
+	status, next := StatusFailed, r.at
 	var nextPtr *time.Time
-	if !r.ok() {
-		status = StatusFailed
-		if r.retryable() {
-			if delay, ok := s.retryDelay(r.c.attempts+1, r.retryAfter); ok {
-				status, next = StatusPending, r.at.Add(delay)
-				nextPtr = &next
-			}
+	if r.retryable() {
+		if delay, ok := s.retryDelay(r.c.attempts+1, r.retryAfter); ok {
+			status, next = StatusPending, r.at.Add(delay)
+			nextPtr = &next
 		}
 	}
 	if err := insertAttempt(ctx, tx, r, nextPtr); err != nil {
@@ -71,9 +74,6 @@ func (s *Service) recordOne(ctx context.Context, tx *db.Tx, r result) error {
 	}
 	if err := updateMessage(ctx, tx, r, status, next); err != nil {
 		return err
-	}
-	if r.ok() {
-		return endpointSucceeded(ctx, tx, r.c.endpoint)
 	}
 	since, err := endpointFailed(ctx, tx, r.c.endpoint, r.at)
 	if err != nil {

@@ -78,7 +78,8 @@ func TestFailThreeTimesThenSucceedFollowsTheSchedule(t *testing.T) {
 			ok[got.ID]++
 		}
 		for _, m := range messages(t, s, "ten_a", ep.ID) {
-			if m.Status != StatusDelivered || len(m.Attempts) != 4 || m.Attempts[3].StatusCode != http.StatusNoContent {
+			if m.Status != StatusDelivered || len(m.Attempts) != 4 || m.Attempts[3].StatusCode != http.StatusNoContent ||
+				m.DeliveredAt == nil || !m.DeliveredAt.Equal(m.Attempts[3].At) {
 				t.Fatalf("message %s: status %s after %d attempts", m.ID, m.Status, len(m.Attempts))
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -304,7 +305,7 @@ func attachAttempts(ctx context.Context, q db.Querier, tenant string, ms []Messa
 		args = append(args, m.ID)
 	}
 	rows, err := q.QueryContext(ctx, `SELECT message_id, attempt, at, status_code, latency_us, error, response, next_attempt_at
-		FROM webhook_attempts WHERE tenant_id = $1 AND message_id IN (`+db.Placeholders(2, len(ms))+`) ORDER BY message_id, attempt`, args...)
+		FROM webhook_attempts WHERE tenant_id = $1 AND message_id IN (`+db.Placeholders(2, len(ms))+`) ORDER BY at, id`, args...)
 	if err != nil {
 		return fmt.Errorf("reading webhook attempts: %w", err)
 	}
@@ -328,8 +329,11 @@ func attachAttempts(ctx context.Context, q db.Querier, tenant string, ms []Messa
 // leased.
 func dueEndpoints(ctx context.Context, q db.Querier, now time.Time) ([]endpointRow, error) {
 	t := db.TimeOf(now)
-	rows, err := q.QueryContext(ctx, `SELECT tenant_id, `+endpointCols+` FROM webhook_endpoints WHERE enabled = 1 AND id IN
-		(SELECT DISTINCT endpoint_id FROM webhook_messages WHERE status = 'pending' AND next_attempt_at <= $1 AND lease_until <= $1)`, t)
+	// One probe of the (endpoint_id, status, next_attempt_at) index per
+	// enabled endpoint, past at most its leased messages, rather than a
+	// scan of every due message: a backlog does not slow the rounds.
+	rows, err := q.QueryContext(ctx, `SELECT tenant_id, `+endpointCols+` FROM webhook_endpoints e WHERE enabled = 1 AND EXISTS
+		(SELECT 1 FROM webhook_messages m WHERE m.endpoint_id = e.id AND m.status = 'pending' AND m.next_attempt_at <= $1 AND m.lease_until <= $1)`, t)
 	if err != nil {
 		return nil, fmt.Errorf("finding due webhook messages: %w", err)
 	}
@@ -407,22 +411,59 @@ func release(ctx context.Context, d *db.DB, ids []string) error {
 }
 
 func insertAttempt(ctx context.Context, tx *db.Tx, r result, next *time.Time) error {
-	_, err := tx.ExecPrepared(ctx, `INSERT INTO webhook_attempts (id, tenant_id, message_id, attempt, at, status_code, latency_us, error, response, next_attempt_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, abacus.NewID("wha"), r.c.tenant, r.c.id, r.c.attempts+1, db.TimeOf(r.at),
-		r.status, r.latency.Microseconds(), truncate(r.errText, 500), r.excerpt, db.NullTimeOf(next))
-	if err != nil {
+	if err := insertAttempts(ctx, tx, []result{r}, next); err != nil {
 		return fmt.Errorf("recording attempt of %s: %w", r.c.id, err)
 	}
 	return nil
 }
 
-func updateMessage(ctx context.Context, tx *db.Tx, r result, status string, next time.Time) error {
-	var delivered db.NullTime
-	if status == StatusDelivered {
-		delivered = db.NullTimeOf(&r.at)
+func insertAttempts(ctx context.Context, tx *db.Tx, rs []result, next *time.Time) error {
+	rows := make([][]any, len(rs))
+	for i, r := range rs {
+		rows[i] = []any{abacus.NewID("wha"), r.c.tenant, r.c.id, r.c.attempts + 1, db.TimeOf(r.at),
+			r.status, r.latency.Microseconds(), truncate(r.errText, 500), r.excerpt, db.NullTimeOf(next)}
 	}
-	_, err := tx.ExecPrepared(ctx, `UPDATE webhook_messages SET status = $1, attempts = $2, next_attempt_at = $3, lease_until = 0, delivered_at = $4
-		WHERE id = $5`, status, r.c.attempts+1, db.TimeOf(next), delivered, r.c.id)
+	return tx.InsertRows(ctx, `INSERT INTO webhook_attempts (id, tenant_id, message_id, attempt, at, status_code, latency_us, error, response, next_attempt_at)`, "", rows)
+}
+
+// recordDelivered records successful attempts: their log rows, their
+// messages delivered (at the time of the attempt just logged), and their
+// endpoints' failure streaks ended.
+func recordDelivered(ctx context.Context, tx *db.Tx, rs []result) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	if err := insertAttempts(ctx, tx, rs, nil); err != nil {
+		return fmt.Errorf("recording %d attempts: %w", len(rs), err)
+	}
+	ids := make([]any, len(rs))
+	var endpoints []string
+	for i, r := range rs {
+		ids[i] = r.c.id
+		if !slices.Contains(endpoints, r.c.endpoint) {
+			endpoints = append(endpoints, r.c.endpoint)
+		}
+	}
+	for start := 0; start < len(ids); start += 500 {
+		part := ids[start:min(start+500, len(ids))]
+		_, err := tx.ExecContext(ctx, `UPDATE webhook_messages SET status = 'delivered', attempts = attempts + 1, lease_until = 0,
+			delivered_at = (SELECT a.at FROM webhook_attempts a WHERE a.message_id = webhook_messages.id AND a.attempt = webhook_messages.attempts + 1)
+			WHERE id IN (`+db.Placeholders(1, len(part))+`)`, part...)
+		if err != nil {
+			return fmt.Errorf("marking %d messages delivered: %w", len(part), err)
+		}
+	}
+	for _, ep := range endpoints {
+		if err := endpointSucceeded(ctx, tx, ep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func updateMessage(ctx context.Context, tx *db.Tx, r result, status string, next time.Time) error {
+	_, err := tx.ExecPrepared(ctx, `UPDATE webhook_messages SET status = $1, attempts = attempts + 1, next_attempt_at = $2, lease_until = 0
+		WHERE id = $3`, status, db.TimeOf(next), r.c.id)
 	if err != nil {
 		return fmt.Errorf("updating message %s: %w", r.c.id, err)
 	}

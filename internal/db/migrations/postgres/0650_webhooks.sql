@@ -47,7 +47,7 @@ CREATE TABLE webhook_messages (
     UNIQUE (event_id, endpoint_id)
 );
 CREATE INDEX webhook_messages_due ON webhook_messages (status, next_attempt_at, endpoint_id);
-CREATE INDEX webhook_messages_endpoint ON webhook_messages (endpoint_id, status, next_attempt_at);
+CREATE INDEX webhook_messages_endpoint ON webhook_messages (endpoint_id, status, next_attempt_at, id);
 CREATE INDEX webhook_messages_endpoint_id ON webhook_messages (endpoint_id, id);
 
 CREATE TABLE webhook_attempts (
