@@ -224,12 +224,8 @@ func (d *Dispatcher) round(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	type want struct {
-		l *lane
-		n int
-	}
-	var wants []want
-	seen := map[string]bool{}
+	want := map[string]int{} // endpoint → messages it may take
+	seen := make(map[string]bool, len(due))
 	for _, ep := range due {
 		seen[ep.ID] = true
 		l := d.lanes[ep.ID]
@@ -243,7 +239,7 @@ func (d *Dispatcher) round(ctx context.Context) error {
 			continue
 		}
 		if n := l.prefetch(d.s.cfg) - len(l.queue) - l.inflight; n > 0 {
-			wants = append(wants, want{l, n})
+			want[ep.ID] = n
 		}
 	}
 	for id, l := range d.lanes {
@@ -251,28 +247,46 @@ func (d *Dispatcher) round(ctx context.Context) error {
 			delete(d.lanes, id)
 		}
 	}
-	if len(wants) > 0 {
-		lease := now.Add(d.s.cfg.Lease)
-		err = d.s.db.InTx(ctx, func(tx *db.Tx) error {
-			for _, w := range wants {
-				cs, err := claim(ctx, tx, w.l.ep.ID, now, lease, w.n)
-				if err != nil {
-					return err
-				}
-				w.l.queue = append(w.l.queue, cs...)
-				w.l.more = len(cs) == w.n
-			}
-			return nil
-		})
-		if err != nil {
-			for _, w := range wants { // rolled back: the claims are not ours
-				w.l.queue = nil
-			}
+	if len(want) > 0 {
+		if err := d.claim(ctx, want, now); err != nil {
 			return err
 		}
 	}
 	d.start(ctx)
 	return nil
+}
+
+// claim leases due messages into the lanes of want.
+func (d *Dispatcher) claim(ctx context.Context, want map[string]int, now time.Time) error {
+	return d.s.db.InTx(ctx, func(tx *db.Tx) error {
+		found, err := dueFor(ctx, tx, want, now)
+		if err != nil {
+			return err
+		}
+		ids := make([]string, len(found))
+		per := map[string]int{}
+		for i, c := range found {
+			ids[i] = c.id
+			per[c.endpoint]++
+		}
+		got, err := lease(ctx, tx, ids, now, now.Add(d.s.cfg.Lease))
+		if err != nil {
+			return err
+		}
+		// The lanes take the leased messages only once they are theirs.
+		tx.AfterCommit(func() {
+			for id, n := range want {
+				d.lanes[id].more = per[id] == n
+			}
+			for _, c := range found {
+				if got[c.id] {
+					l := d.lanes[c.endpoint]
+					l.queue = append(l.queue, c)
+				}
+			}
+		})
+		return nil
+	})
 }
 
 func (d *Dispatcher) secretsOf(ep endpointRow, now time.Time) ([]string, error) {

@@ -358,43 +358,91 @@ type claimed struct {
 	body                        []byte
 }
 
-// claim leases up to n due messages of endpoint until leaseUntil, oldest
-// due first, with their event bodies.
-func claim(ctx context.Context, tx *db.Tx, endpoint string, now, leaseUntil time.Time, n int) ([]claimed, error) {
-	t := db.TimeOf(now)
-	rows, err := tx.QueryContext(ctx, `SELECT m.id, m.tenant_id, m.event_id, m.attempts, e.body FROM webhook_messages m
-		JOIN webhook_events e ON e.id = m.event_id
-		WHERE m.endpoint_id = $1 AND m.status = 'pending' AND m.next_attempt_at <= $2 AND m.lease_until <= $2
-		ORDER BY m.next_attempt_at, m.id LIMIT $3`+tx.LockClause(" FOR UPDATE OF m SKIP LOCKED"), endpoint, t, n)
-	if err != nil {
-		return nil, fmt.Errorf("claiming webhook messages: %w", err)
+const dueCols = `SELECT m.id, m.tenant_id, m.endpoint_id, m.event_id, m.attempts, e.body FROM webhook_messages m
+	JOIN webhook_events e ON e.id = m.event_id
+	WHERE m.status = 'pending' AND m.next_attempt_at <= $1 AND m.lease_until <= $1`
+
+// dueFor returns, for each endpoint of want, up to its number of due
+// messages, oldest due first, with their event bodies. Each endpoint is a
+// branch of one UNION ALL with its own LIMIT, served by the
+// (endpoint_id, status, next_attempt_at, id) index: an endpoint's backlog
+// (a dead one's, say) is never scanned for the others.
+func dueFor(ctx context.Context, q db.Querier, want map[string]int, now time.Time) ([]claimed, error) {
+	ids := make([]string, 0, len(want))
+	for id := range want {
+		ids = append(ids, id)
 	}
+	slices.Sort(ids)
+	var out []claimed
+	for start := 0; start < len(ids); start += 100 {
+		part := ids[start:min(start+100, len(ids))]
+		args := []any{db.TimeOf(now)}
+		var b strings.Builder
+		for i, id := range part {
+			if i > 0 {
+				b.WriteString(" UNION ALL ")
+			}
+			fmt.Fprintf(&b, "SELECT * FROM (%s AND m.endpoint_id = $%d ORDER BY m.next_attempt_at, m.id LIMIT $%d) AS d%d",
+				dueCols, len(args)+1, len(args)+2, i)
+			args = append(args, id, want[id])
+		}
+		cs, err := scanClaims(q.QueryContext(ctx, b.String(), args...))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cs...)
+	}
+	return out, nil
+}
+
+func scanClaims(rows *sql.Rows, err error) ([]claimed, error) {
+	if err != nil {
+		return nil, fmt.Errorf("finding due webhook messages: %w", err)
+	}
+	defer rows.Close()
 	var out []claimed
 	for rows.Next() {
-		c := claimed{endpoint: endpoint}
+		var c claimed
 		var body string
-		if err := rows.Scan(&c.id, &c.tenant, &c.event, &c.attempts, &body); err != nil {
-			rows.Close()
+		if err := rows.Scan(&c.id, &c.tenant, &c.endpoint, &c.event, &c.attempts, &body); err != nil {
 			return nil, err
 		}
 		c.body = []byte(body)
 		out = append(out, c)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
+	return out, rows.Err()
+}
+
+// lease claims the messages still free at now until until and returns
+// the ids it got: of dispatchers racing for a message (nodes sharing
+// PostgreSQL), the one whose UPDATE commits first gets it.
+func lease(ctx context.Context, tx *db.Tx, ids []string, now, until time.Time) (map[string]bool, error) {
+	got := map[string]bool{}
+	for start := 0; start < len(ids); start += 500 {
+		part := ids[start:min(start+500, len(ids))]
+		args := []any{db.TimeOf(until), db.TimeOf(now)}
+		for _, id := range part {
+			args = append(args, id)
+		}
+		rows, err := tx.QueryContext(ctx, `UPDATE webhook_messages SET lease_until = $1
+			WHERE status = 'pending' AND lease_until <= $2 AND id IN (`+db.Placeholders(3, len(part))+`) RETURNING id`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("leasing webhook messages: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			got[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
 	}
-	if len(out) == 0 {
-		return nil, nil
-	}
-	args := []any{db.TimeOf(leaseUntil)}
-	for _, c := range out {
-		args = append(args, c.id)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE webhook_messages SET lease_until = $1 WHERE id IN (`+db.Placeholders(2, len(out))+`)`, args...); err != nil {
-		return nil, fmt.Errorf("leasing webhook messages: %w", err)
-	}
-	return out, nil
+	return got, nil
 }
 
 // release returns unattempted claims to the queue.
