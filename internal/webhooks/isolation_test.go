@@ -94,3 +94,32 @@ func TestIngestIsIdempotentAndFiltered(t *testing.T) {
 		}
 	})
 }
+
+// Finished messages, their attempts and their events go after Retention;
+// pending ones stay, with their events.
+func TestPruneKeepsWhatIsPending(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		clock := abacus.NewFakeClock(t0)
+		s := newService(t, d, clock, privateOK)
+		ok := newReceiver(t, nil)
+		down := newReceiver(t, func(string, int) int { return http.StatusServiceUnavailable })
+		epOK := createEndpoint(t, s, "ten_a", ok.URL)
+		epDown := createEndpoint(t, s, "ten_a", down.URL)
+		if err := s.Ingest(context.Background(), events("ten_a", t0, 2)); err != nil {
+			t.Fatal(err)
+		}
+		step(t, s.NewDispatcher())
+		clock.Advance(Retention + time.Hour)
+		n, err := s.Prune(context.Background())
+		if err != nil || n != 0 {
+			t.Fatalf("pruned %d events (%v); both still have a pending message", n, err)
+		}
+		if got := len(messages(t, s, "ten_a", epOK.ID)); got != 0 {
+			t.Fatalf("%d delivered messages kept past the retention", got)
+		}
+		if m := messages(t, s, "ten_a", epDown.ID); len(m) != 2 || len(m[0].Attempts) != 1 {
+			t.Fatalf("pending messages lost: %+v", m)
+		}
+	})
+}

@@ -557,3 +557,22 @@ func truncate(s string, n int) string {
 	}
 	return strings.ToValidUTF8(s[:n], "")
 }
+
+// prune deletes finished messages created before cutoff with their
+// attempts, and events before cutoff that no message needs any more.
+func prune(ctx context.Context, tx *db.Tx, cutoff time.Time) (int64, error) {
+	t := db.TimeOf(cutoff)
+	if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_attempts WHERE message_id IN
+		(SELECT id FROM webhook_messages WHERE status <> 'pending' AND created_at < $1)`, t); err != nil {
+		return 0, fmt.Errorf("pruning webhook attempts: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_messages WHERE status <> 'pending' AND created_at < $1`, t); err != nil {
+		return 0, fmt.Errorf("pruning webhook messages: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM webhook_events WHERE created_at < $1
+		AND NOT EXISTS (SELECT 1 FROM webhook_messages m WHERE m.event_id = webhook_events.id)`, t)
+	if err != nil {
+		return 0, fmt.Errorf("pruning webhook events: %w", err)
+	}
+	return res.RowsAffected()
+}

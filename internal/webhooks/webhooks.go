@@ -58,6 +58,10 @@ var Schedule = []time.Duration{
 // before it is disabled.
 const FailingDisableAfter = 5 * 24 * time.Hour
 
+// Retention is how long finished messages, their attempts and the events
+// behind them are kept (and so how far back a replay reaches).
+const Retention = 30 * 24 * time.Hour
+
 // RotationOverlap is how long a rotated-out secret keeps signing beside
 // the new one.
 const RotationOverlap = 24 * time.Hour
@@ -204,5 +208,34 @@ func (s *Service) Run(ctx context.Context, bus *natsbus.Bus) error {
 	errs := make(chan error, 2)
 	go func() { errs <- s.Consume(ctx, bus) }()
 	go func() { errs <- s.NewDispatcher().Run(ctx) }()
+	go s.pruneEvery(ctx, time.Hour)
 	return errors.Join(<-errs, <-errs)
+}
+
+func (s *Service) pruneEvery(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if _, err := s.Prune(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("pruning webhook messages", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Prune deletes what is older than Retention and finished: delivered or
+// failed messages with their attempts, and events no message needs. It
+// returns the events deleted.
+func (s *Service) Prune(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		var err error
+		n, err = prune(ctx, tx, s.clock.Now().Add(-Retention))
+		return err
+	})
+	return n, err
 }
