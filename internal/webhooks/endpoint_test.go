@@ -262,3 +262,25 @@ func TestForbiddenIP(t *testing.T) {
 		}
 	}
 }
+
+// Redirects are not followed (they could lead inside): a 3xx fails the
+// message and the target of the redirect gets nothing.
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	t.Parallel()
+	d := dbtest.Open(t, db.SQLite)
+	s := newService(t, d, abacus.NewFakeClock(t0), privateOK)
+	inside := newReceiver(t, nil)
+	rcv := newReceiver(t, nil)
+	rcv.Config.Handler = http.RedirectHandler(inside.URL, http.StatusTemporaryRedirect)
+	ep := createEndpoint(t, s, "ten_a", rcv.URL)
+	if err := s.Ingest(context.Background(), events("ten_a", t0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	step(t, s.NewDispatcher())
+	if n := len(inside.deliveries()); n != 0 {
+		t.Fatalf("the redirect target got %d requests", n)
+	}
+	if m := messages(t, s, "ten_a", ep.ID)[0]; m.Status != StatusFailed || m.Attempts[0].StatusCode != http.StatusTemporaryRedirect {
+		t.Fatalf("after a 307: %+v", m)
+	}
+}

@@ -123,3 +123,34 @@ func TestPruneKeepsWhatIsPending(t *testing.T) {
 		}
 	})
 }
+
+// rate_limit spaces an endpoint's attempts: with 1/s, one round sends
+// one of three due messages; without it, slow start sends all three.
+func TestRateLimitSpacesAttempts(t *testing.T) {
+	t.Parallel()
+	d := dbtest.Open(t, db.SQLite)
+	clock := abacus.NewFakeClock(t0)
+	s := newService(t, d, clock, privateOK)
+	rcv := newReceiver(t, nil)
+	limited, err := s.CreateEndpoint(tenantCtx("ten_a"), EndpointInput{URL: rcv.URL + "/limited", RateLimit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := createEndpoint(t, s, "ten_a", rcv.URL+"/free")
+	if err := s.Ingest(context.Background(), events("ten_a", t0, 3)); err != nil {
+		t.Fatal(err)
+	}
+	step(t, s.NewDispatcher())
+	count := func(ep string) (n int) {
+		for _, m := range messages(t, s, "ten_a", ep) {
+			n += len(m.Attempts)
+		}
+		return n
+	}
+	if got := count(limited.ID); got != 1 {
+		t.Fatalf("rate_limit 1/s endpoint: %d attempts in one round, want 1", got)
+	}
+	if got := count(free.ID); got != 3 {
+		t.Fatalf("unlimited endpoint: %d attempts in one round, want 3", got)
+	}
+}
