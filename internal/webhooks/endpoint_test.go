@@ -284,3 +284,38 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 		t.Fatalf("after a 307: %+v", m)
 	}
 }
+
+// Another tenant's endpoint and messages are not found through any call.
+func TestOtherTenantsEndpointIsNotFound(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		s := newService(t, d, abacus.NewFakeClock(t0), privateOK)
+		ep := createEndpoint(t, s, "ten_a", "http://127.0.0.1:9/")
+		if err := s.Ingest(context.Background(), events("ten_a", t0, 1)); err != nil {
+			t.Fatal(err)
+		}
+		msg := messages(t, s, "ten_a", ep.ID)[0].ID
+		b := tenantCtx("ten_b")
+		enabled := false
+		calls := map[string]error{}
+		_, calls["get"] = s.GetEndpoint(b, ep.ID)
+		_, calls["update"] = s.UpdateEndpoint(b, ep.ID, EndpointPatch{Enabled: &enabled})
+		_, calls["rotate"] = s.RotateSecret(b, ep.ID)
+		_, calls["deliveries"] = s.ListDeliveries(b, ep.ID, "", 10, "")
+		_, calls["resend"] = s.Resend(b, ep.ID, msg)
+		_, calls["replay"] = s.Replay(b, ep.ID, ReplayInput{Since: t0})
+		_, calls["test"] = s.SendTest(b, ep.ID)
+		calls["delete"] = s.DeleteEndpoint(b, ep.ID)
+		for name, err := range calls {
+			if abacus.ErrorKind(err) != abacus.KindNotFound {
+				t.Errorf("%s of another tenant's endpoint: %v, want not found", name, err)
+			}
+		}
+		if l, err := s.ListEndpoints(b, 10, ""); err != nil || len(l.Data) != 0 {
+			t.Fatalf("tenant b lists %d endpoints (%v)", len(l.Data), err)
+		}
+		if e, err := s.GetEndpoint(tenantCtx("ten_a"), ep.ID); err != nil || !e.Enabled {
+			t.Fatalf("tenant a's endpoint changed: %+v %v", e, err)
+		}
+	})
+}
