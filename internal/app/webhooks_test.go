@@ -86,6 +86,8 @@ func TestWebhooksOverHTTP(t *testing.T) {
 	}
 }
 
+// waitUntil is waitFor with a limit for a loaded machine: a delivery
+// crosses the relay, the bus, the consumer and the dispatcher.
 func waitUntil(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)

@@ -139,15 +139,7 @@ func (s *Service) ListEndpoints(ctx context.Context, limit int, cursor string) (
 	}
 	limit = pageSize(limit)
 	items, err := listEndpoints(ctx, s.db, tenant, cursor, limit+1)
-	if err != nil {
-		return abacus.List[Endpoint]{}, err
-	}
-	next := ""
-	if len(items) > limit {
-		items = items[:limit]
-		next = items[limit-1].ID
-	}
-	return abacus.ListOf(items, next), nil
+	return page(items, err, limit, func(e Endpoint) string { return e.ID })
 }
 
 func pageSize(limit int) int {
@@ -155,6 +147,20 @@ func pageSize(limit int) int {
 		return 20
 	}
 	return min(limit, 100)
+}
+
+// page cuts items, read with one more than limit, to a page whose cursor
+// is the id of its last item when more follow.
+func page[T any](items []T, err error, limit int, id func(T) string) (abacus.List[T], error) {
+	if err != nil {
+		return abacus.List[T]{}, err
+	}
+	next := ""
+	if len(items) > limit {
+		items = items[:limit]
+		next = id(items[limit-1])
+	}
+	return abacus.ListOf(items, next), nil
 }
 
 // UpdateEndpoint changes the fields given. Enabling an endpoint Abacus

@@ -63,15 +63,7 @@ func (s *Service) ListDeliveries(ctx context.Context, endpoint, status string, l
 	}
 	limit = pageSize(limit)
 	items, err := listMessages(ctx, s.db, tenant, endpoint, status, cursor, limit+1)
-	if err != nil {
-		return abacus.List[Message]{}, err
-	}
-	next := ""
-	if len(items) > limit {
-		items = items[:limit]
-		next = items[limit-1].ID
-	}
-	return abacus.ListOf(items, next), nil
+	return page(items, err, limit, func(m Message) string { return m.ID })
 }
 
 // Resend queues one message again at once, with the same webhook-id and a

@@ -26,6 +26,31 @@ type endpointRow struct {
 
 type scanner interface{ Scan(dest ...any) error }
 
+// collect scans every row with scan.
+func collect[T any](rows *sql.Rows, err error, what string, scan func(scanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// withTenant scans an endpoint row led by its tenant_id.
+func withTenant(r scanner) (endpointRow, error) {
+	var tenant string
+	e, err := scanEndpoint(scanFunc(func(dest ...any) error { return r.Scan(append([]any{&tenant}, dest...)...) }))
+	e.tenant = tenant
+	return e, err
+}
+
 func scanEndpoint(r scanner) (endpointRow, error) {
 	var e endpointRow
 	var types string
@@ -88,19 +113,10 @@ func loadEndpoint(ctx context.Context, q db.Querier, tenant, id string) (endpoin
 func listEndpoints(ctx context.Context, q db.Querier, tenant, cursor string, limit int) ([]Endpoint, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
 		tenant, cursor, limit)
-	if err != nil {
-		return nil, fmt.Errorf("listing webhook endpoints: %w", err)
-	}
-	defer rows.Close()
-	var out []Endpoint
-	for rows.Next() {
-		e, err := scanEndpoint(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e.Endpoint)
-	}
-	return out, rows.Err()
+	return collect(rows, err, "listing webhook endpoints", func(r scanner) (Endpoint, error) {
+		e, err := scanEndpoint(r)
+		return e.Endpoint, err
+	})
 }
 
 // endpointsOf returns the endpoints of tenants, by tenant.
@@ -114,20 +130,11 @@ func endpointsOf(ctx context.Context, q db.Querier, tenants []string) (map[strin
 		args[i] = t
 	}
 	rows, err := q.QueryContext(ctx, `SELECT tenant_id, `+endpointCols+` FROM webhook_endpoints WHERE tenant_id IN (`+db.Placeholders(1, len(tenants))+`)`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("reading webhook endpoints: %w", err)
+	eps, err := collect(rows, err, "reading webhook endpoints", withTenant)
+	for _, e := range eps {
+		out[e.tenant] = append(out[e.tenant], e.Endpoint)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var tenant string
-		var e endpointRow
-		e, err = scanEndpoint(scanFunc(func(dest ...any) error { return rows.Scan(append([]any{&tenant}, dest...)...) }))
-		if err != nil {
-			return nil, err
-		}
-		out[tenant] = append(out[tenant], e.Endpoint)
-	}
-	return out, rows.Err()
+	return out, err
 }
 
 type scanFunc func(dest ...any) error
@@ -261,19 +268,8 @@ func listMessages(ctx context.Context, q db.Querier, tenant, endpoint, status, c
 		args = append(args, limit)
 	}
 	rows, err := q.QueryContext(ctx, query+` ORDER BY id LIMIT $4`, args...)
+	out, err := collect(rows, err, "listing webhook messages", scanMessage)
 	if err != nil {
-		return nil, fmt.Errorf("listing webhook messages: %w", err)
-	}
-	defer rows.Close()
-	var out []Message
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	return out, attachAttempts(ctx, q, tenant, out)
@@ -334,21 +330,7 @@ func dueEndpoints(ctx context.Context, q db.Querier, now time.Time) ([]endpointR
 	// scan of every due message: a backlog does not slow the rounds.
 	rows, err := q.QueryContext(ctx, `SELECT tenant_id, `+endpointCols+` FROM webhook_endpoints e WHERE enabled = 1 AND EXISTS
 		(SELECT 1 FROM webhook_messages m WHERE m.endpoint_id = e.id AND m.status = 'pending' AND m.next_attempt_at <= $1 AND m.lease_until <= $1)`, t)
-	if err != nil {
-		return nil, fmt.Errorf("finding due webhook messages: %w", err)
-	}
-	defer rows.Close()
-	var out []endpointRow
-	for rows.Next() {
-		var tenant string
-		e, err := scanEndpoint(scanFunc(func(dest ...any) error { return rows.Scan(append([]any{&tenant}, dest...)...) }))
-		if err != nil {
-			return nil, err
-		}
-		e.tenant = tenant
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return collect(rows, err, "finding due webhook messages", withTenant)
 }
 
 // claimed is a message leased for one attempt.
@@ -396,21 +378,13 @@ func dueFor(ctx context.Context, q db.Querier, want map[string]int, now time.Tim
 }
 
 func scanClaims(rows *sql.Rows, err error) ([]claimed, error) {
-	if err != nil {
-		return nil, fmt.Errorf("finding due webhook messages: %w", err)
-	}
-	defer rows.Close()
-	var out []claimed
-	for rows.Next() {
+	return collect(rows, err, "finding due webhook messages", func(r scanner) (claimed, error) {
 		var c claimed
 		var body string
-		if err := rows.Scan(&c.id, &c.tenant, &c.endpoint, &c.event, &c.attempts, &body); err != nil {
-			return nil, err
-		}
+		err := r.Scan(&c.id, &c.tenant, &c.endpoint, &c.event, &c.attempts, &body)
 		c.body = []byte(body)
-		out = append(out, c)
-	}
-	return out, rows.Err()
+		return c, err
+	})
 }
 
 // lease claims the messages still free at now until until and returns
