@@ -51,12 +51,14 @@ func (l *lane) cap(c Config) int {
 	return max(1, min(l.window, c.EndpointConcurrency))
 }
 
-// prefetch is how many claimed messages the lane may hold.
+// prefetch is how many claimed messages the lane may hold: sixteen
+// rounds of its current concurrency, one while it fails, so an endpoint
+// that has not answered yet does not lease a backlog it may never send.
 func (l *lane) prefetch(c Config) int {
 	if l.failing {
 		return 1
 	}
-	return c.EndpointConcurrency * 16
+	return l.cap(c) * 16
 }
 
 // Dispatcher delivers due messages: per-endpoint lanes with a concurrency
@@ -71,6 +73,8 @@ type Dispatcher struct {
 	done    chan result
 	results chan result
 	wg      sync.WaitGroup
+	// releasing counts releases of failed lanes' queues in flight.
+	releasing sync.WaitGroup
 	// beforeRecord runs after an attempt's HTTP exchange and before it is
 	// recorded; tests use it to abandon a delivery mid-way.
 	beforeRecord func(result) bool
@@ -107,6 +111,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}()
 	defer func() {
 		d.wg.Wait()
+		d.releasing.Wait()
 		close(d.results)
 		<-recorded
 		var ids []string
@@ -210,9 +215,15 @@ func (d *Dispatcher) finished(r result) {
 			ids[i] = c.id
 		}
 		l.queue = nil
-		if err := release(context.Background(), d.s.db, ids); err != nil {
-			d.s.log.Warn("releasing webhook messages", "err", err)
-		}
+		// Off the dispatch loop: the messages stay leased (so not taken
+		// again) until this commits.
+		d.releasing.Add(1)
+		go func() {
+			defer d.releasing.Done()
+			if err := release(context.Background(), d.s.db, ids); err != nil {
+				d.s.log.Warn("releasing webhook messages", "err", err)
+			}
+		}()
 	}
 }
 

@@ -146,6 +146,7 @@ func round(t testing.TB, d *Dispatcher) []result {
 		rs = append(rs, r)
 		d.start(ctx)
 	}
+	d.releasing.Wait()
 	var batch []result
 	for len(d.results) > 0 {
 		batch = append(batch, <-d.results)
