@@ -57,6 +57,13 @@ func newBenchReceiver(b *testing.B) *benchReceiver {
 	return r
 }
 
+func (r *benchReceiver) reset() {
+	r.mu.Lock()
+	r.lat = nil
+	r.mu.Unlock()
+	r.n.Store(0)
+}
+
 func (r *benchReceiver) waitFor(b *testing.B, n int64) {
 	deadline := time.Now().Add(10 * time.Minute)
 	for r.n.Load() < n {
@@ -206,6 +213,9 @@ func BenchmarkEventToDeliveredLatency(b *testing.B) {
 			rcv := newBenchReceiver(b)
 			createEndpoint(b, p.s, "ten_a", rcv.URL)
 			for b.Loop() {
+				warm := p.produce(b, 1000, 2*time.Second)
+				rcv.waitFor(b, int64(warm))
+				rcv.reset()
 				n := p.produce(b, 1000, 10*time.Second)
 				rcv.waitFor(b, int64(n))
 				b.ReportMetric(float64(percentile(rcv.lat, 0.5).Microseconds())/1000, "p50-ms")
@@ -266,6 +276,11 @@ func BenchmarkHealthyLatencyBesideDeadEndpoints(b *testing.B) {
 				createEndpoint(b, p.s, "ten_a", url)
 			}
 			for b.Loop() {
+				// Warm up (consumer created, first statements prepared, lanes
+				// open), then measure from a clean slate.
+				warm := p.produce(b, 10, 3*time.Second)
+				rcv.waitFor(b, int64(warm*80))
+				rcv.reset()
 				n := p.produce(b, 10, 30*time.Second)
 				rcv.waitFor(b, int64(n*80))
 				b.ReportMetric(float64(percentile(rcv.lat, 0.5).Microseconds())/1000, "healthy-p50-ms")
