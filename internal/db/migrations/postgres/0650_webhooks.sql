@@ -46,7 +46,6 @@ CREATE TABLE webhook_messages (
     delivered_at    BIGINT,
     UNIQUE (event_id, endpoint_id)
 );
-CREATE INDEX webhook_messages_due ON webhook_messages (status, next_attempt_at, endpoint_id);
 CREATE INDEX webhook_messages_endpoint ON webhook_messages (endpoint_id, status, next_attempt_at, id);
 CREATE INDEX webhook_messages_endpoint_id ON webhook_messages (endpoint_id, id);
 
