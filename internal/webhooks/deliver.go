@@ -269,26 +269,32 @@ func (d *Dispatcher) round(ctx context.Context) error {
 
 // claim leases due messages into the lanes of want.
 func (d *Dispatcher) claim(ctx context.Context, want map[string]int, now time.Time) error {
+	// Read outside the transaction (the SQLite writer is shared with the
+	// consumer and the attempt log); the lease takes only what is still
+	// free when it runs.
+	found, err := dueFor(ctx, d.s.db, want, now)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(found))
+	per := map[string]int{}
+	for i, c := range found {
+		ids[i] = c.id
+		per[c.endpoint]++
+	}
+	for id, n := range want {
+		d.lanes[id].more = per[id] == n
+	}
+	if len(found) == 0 {
+		return nil
+	}
 	return d.s.db.InTx(ctx, func(tx *db.Tx) error {
-		found, err := dueFor(ctx, tx, want, now)
-		if err != nil {
-			return err
-		}
-		ids := make([]string, len(found))
-		per := map[string]int{}
-		for i, c := range found {
-			ids[i] = c.id
-			per[c.endpoint]++
-		}
 		got, err := lease(ctx, tx, ids, now, now.Add(d.s.cfg.Lease))
 		if err != nil {
 			return err
 		}
 		// The lanes take the leased messages only once they are theirs.
 		tx.AfterCommit(func() {
-			for id, n := range want {
-				d.lanes[id].more = per[id] == n
-			}
 			for _, c := range found {
 				if got[c.id] {
 					l := d.lanes[c.endpoint]
