@@ -17,13 +17,13 @@ func (a *App) webhooks() (*webhooks.Service, error) {
 	h := &a.mods.hooks
 	h.once.Do(func() {
 		c := a.Config.Webhooks
-		key, err := webhooks.LoadOrCreateKey(c.SecretKey, a.Config.DataDir)
+		key, err := webhooks.LoadOrCreateKey(c.EncryptionKey, a.Config.DataDir)
 		if err != nil {
 			h.err = err
 			return
 		}
 		h.svc, h.err = webhooks.NewService(a.DB, a.Clock, a.Log.With("module", "webhooks"), webhooks.Config{
-			AllowPrivateTargets: c.AllowPrivateTargets, SecretKey: key, Workers: c.Workers,
+			AllowPrivateTargets: c.AllowPrivateTargets, EncryptionKey: key, Workers: c.Workers,
 			EndpointConcurrency: c.EndpointConcurrency, Timeout: c.Timeout,
 		}, a.Metrics)
 	})

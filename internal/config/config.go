@@ -49,9 +49,9 @@ type Webhooks struct {
 	// link-local and metadata addresses; off, they are refused when saved
 	// and on every connection.
 	AllowPrivateTargets bool `key:"allow_private_targets" help:"let webhook endpoints reach loopback, private and link-local addresses (tests, private networks)"`
-	// SecretKey encrypts endpoint secrets at rest; empty keeps a generated
+	// EncryptionKey encrypts endpoint secrets at rest; empty keeps a generated
 	// key in data_dir/webhooks.key (every node of a cluster needs the same).
-	SecretKey           string        `key:"secret_key" secret:"true" help:"base64 of 32 bytes encrypting webhook secrets at rest; empty: a key generated in data_dir/webhooks.key"`
+	EncryptionKey       string        `key:"encryption_key" secret:"true" help:"base64 of 32 bytes encrypting webhook secrets at rest; empty: a key generated in data_dir/webhooks.key"`
 	Workers             int           `key:"workers" help:"webhook deliveries in flight per process at most"`
 	EndpointConcurrency int           `key:"endpoint_concurrency" help:"deliveries in flight per endpoint at most (one while it fails)"`
 	Timeout             time.Duration `key:"timeout" help:"time limit of one webhook attempt"`

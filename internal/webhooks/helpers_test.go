@@ -38,7 +38,7 @@ var testKey = func() []byte {
 
 func newService(t testing.TB, d *db.DB, clock abacus.Clock, cfg Config) *Service {
 	t.Helper()
-	cfg.SecretKey = testKey
+	cfg.EncryptionKey = testKey
 	s, err := NewService(d, clock, slog.New(slog.DiscardHandler), cfg, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -35,7 +35,7 @@ type sealer struct{ aead cipher.AEAD }
 
 func newSealer(key []byte) (*sealer, error) {
 	if len(key) != 32 {
-		return nil, fmt.Errorf("webhooks: the secret key must be 32 bytes, got %d", len(key))
+		return nil, fmt.Errorf("webhooks: the encryption key must be 32 bytes, got %d", len(key))
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
@@ -69,7 +69,7 @@ func (s *sealer) open(endpointID, sealed string) (string, error) {
 	n := s.aead.NonceSize()
 	plain, err := s.aead.Open(nil, raw[:n], raw[n:], []byte(endpointID))
 	if err != nil {
-		return "", fmt.Errorf("webhooks: opening the secret of %s (was webhooks.secret_key changed?): %w", endpointID, err)
+		return "", fmt.Errorf("webhooks: opening the secret of %s (was webhooks.encryption_key changed?): %w", endpointID, err)
 	}
 	return string(plain), nil
 }

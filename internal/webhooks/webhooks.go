@@ -71,8 +71,8 @@ type Config struct {
 	// AllowPrivateTargets lets endpoints reach loopback, private and
 	// link-local addresses (tests; a private deployment).
 	AllowPrivateTargets bool
-	// SecretKey encrypts endpoint secrets at rest (32 bytes).
-	SecretKey []byte
+	// EncryptionKey encrypts endpoint secrets at rest (32 bytes).
+	EncryptionKey []byte
 	// Workers bounds the deliveries in flight in this process.
 	Workers int
 	// EndpointConcurrency bounds one endpoint's deliveries in flight; an
@@ -136,7 +136,7 @@ type Service struct {
 // NewService returns the webhooks service; reg may be nil.
 func NewService(d *db.DB, clock abacus.Clock, log *slog.Logger, cfg Config, reg prometheus.Registerer) (*Service, error) {
 	cfg = cfg.withDefaults()
-	s, err := newSealer(cfg.SecretKey)
+	s, err := newSealer(cfg.EncryptionKey)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +161,7 @@ func LoadOrCreateKey(key, dataDir string) ([]byte, error) {
 	if key != "" {
 		b, err := base64.StdEncoding.DecodeString(key)
 		if err != nil || len(b) != 32 {
-			return nil, fmt.Errorf("webhooks.secret_key must be the base64 of 32 bytes (e.g. openssl rand -base64 32)")
+			return nil, fmt.Errorf("webhooks.encryption_key must be the base64 of 32 bytes (e.g. openssl rand -base64 32)")
 		}
 		return b, nil
 	}
