@@ -210,21 +210,26 @@ func (d *Dispatcher) finished(r result) {
 	if r.status == http.StatusGone || (l.failing && len(l.queue) > 0) {
 		// Gone: the endpoint is being disabled. Failing: the rest waits
 		// for a lease-free retry one at a time, not behind timeouts.
-		ids := make([]string, len(l.queue))
-		for i, c := range l.queue {
-			ids[i] = c.id
-		}
-		l.queue = nil
-		// Off the dispatch loop: the messages stay leased (so not taken
-		// again) until this commits.
-		d.releasing.Add(1)
-		go func() {
-			defer d.releasing.Done()
-			if err := release(context.Background(), d.s.db, ids); err != nil {
-				d.s.log.Warn("releasing webhook messages", "err", err)
-			}
-		}()
+		d.releaseQueue(l)
 	}
+}
+
+// releaseQueue returns a lane's unattempted claims to the queue, off the
+// dispatch loop: the messages stay leased (so not taken again) until the
+// release commits.
+func (d *Dispatcher) releaseQueue(l *lane) {
+	ids := make([]string, len(l.queue))
+	for i, c := range l.queue {
+		ids[i] = c.id
+	}
+	l.queue = nil
+	d.releasing.Add(1)
+	go func() {
+		defer d.releasing.Done()
+		if err := release(context.Background(), d.s.db, ids); err != nil {
+			d.s.log.Warn("releasing webhook messages", "err", err)
+		}
+	}()
 }
 
 // round refills the lanes with room from the database and starts what
@@ -253,10 +258,17 @@ func (d *Dispatcher) round(ctx context.Context) error {
 			want[ep.ID] = n
 		}
 	}
+	var held []string // lanes holding claims whose endpoint was not due
 	for id, l := range d.lanes {
-		if !seen[id] && l.inflight == 0 && len(l.queue) == 0 {
+		switch {
+		case !seen[id] && l.inflight == 0 && len(l.queue) == 0:
 			delete(d.lanes, id)
+		case !seen[id] && len(l.queue) > 0:
+			held = append(held, id)
 		}
+	}
+	if err := d.dropDisabled(ctx, held); err != nil {
+		return err
 	}
 	if len(want) > 0 {
 		if err := d.claim(ctx, want, now); err != nil {
@@ -264,6 +276,25 @@ func (d *Dispatcher) round(ctx context.Context) error {
 		}
 	}
 	d.start(ctx)
+	return nil
+}
+
+// dropDisabled releases the claims of lanes whose endpoint was disabled
+// or deleted since they were taken, so a disabled endpoint gets nothing
+// after the next round.
+func (d *Dispatcher) dropDisabled(ctx context.Context, lanes []string) error {
+	if len(lanes) == 0 {
+		return nil
+	}
+	enabled, err := enabledAmong(ctx, d.s.db, lanes)
+	if err != nil {
+		return err
+	}
+	for _, id := range lanes {
+		if !enabled[id] {
+			d.releaseQueue(d.lanes[id])
+		}
+	}
 	return nil
 }
 

@@ -154,3 +154,45 @@ func TestRateLimitSpacesAttempts(t *testing.T) {
 		t.Fatalf("unlimited endpoint: %d attempts in one round, want 3", got)
 	}
 }
+
+// Messages a lane already claimed are not sent once their endpoint is
+// disabled: the next round gives them back.
+func TestDisablingStopsClaimedMessages(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		clock := abacus.NewFakeClock(t0)
+		s := newService(t, d, clock, privateOK)
+		rcv := newReceiver(t, nil)
+		ep := createEndpoint(t, s, "ten_a", rcv.URL)
+		if err := s.Ingest(context.Background(), events("ten_a", t0, 3)); err != nil {
+			t.Fatal(err)
+		}
+		disp := s.NewDispatcher()
+		ctx := context.Background()
+		if err := disp.round(ctx); err != nil { // claims 3, starts 1 (slow start)
+			t.Fatal(err)
+		}
+		off := false
+		if _, err := s.UpdateEndpoint(tenantCtx("ten_a"), ep.ID, EndpointPatch{Enabled: &off}); err != nil {
+			t.Fatal(err)
+		}
+		disp.finished(<-disp.done)
+		if err := disp.recordBatch(ctx, []result{<-disp.results}); err != nil {
+			t.Fatal(err)
+		}
+		if err := disp.round(ctx); err != nil {
+			t.Fatal(err)
+		}
+		disp.releasing.Wait()
+		if disp.inflight() != 0 || len(rcv.deliveries()) != 1 {
+			t.Fatalf("after disabling: %d in flight, %d delivered; want only the one already sent", disp.inflight(), len(rcv.deliveries()))
+		}
+		var leased int
+		if err := d.QueryRowContext(ctx, `SELECT count(*) FROM webhook_messages WHERE lease_until > 0 AND status = 'pending'`).Scan(&leased); err != nil {
+			t.Fatal(err)
+		}
+		if leased != 0 {
+			t.Fatalf("%d messages of the disabled endpoint are still leased", leased)
+		}
+	})
+}

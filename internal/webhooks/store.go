@@ -550,3 +550,21 @@ func prune(ctx context.Context, tx *db.Tx, cutoff time.Time) (int64, error) {
 	}
 	return res.RowsAffected()
 }
+
+// enabledAmong returns which of the endpoints exist and are enabled.
+func enabledAmong(ctx context.Context, q db.Querier, ids []string) (map[string]bool, error) {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := q.QueryContext(ctx, `SELECT id FROM webhook_endpoints WHERE enabled = 1 AND id IN (`+db.Placeholders(1, len(ids))+`)`, args...)
+	got, err := collect(rows, err, "reading webhook endpoints", func(r scanner) (string, error) {
+		var id string
+		return id, r.Scan(&id)
+	})
+	out := map[string]bool{}
+	for _, id := range got {
+		out[id] = true
+	}
+	return out, err
+}
