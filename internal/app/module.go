@@ -10,6 +10,6 @@ var Module = abacus.Module{
 	Uses: []string{
 		"abacus", "billing", "catalog", "config", "dashboard", "db", "document", "enduser", "httpapi",
 		"identity", "metering", "natsbus", "notifications", "outbox", "pricing", "service",
-		"subscription",
+		"subscription", "webhooks",
 	},
 }

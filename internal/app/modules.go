@@ -42,6 +42,7 @@ type modules struct {
 	orgOnce  sync.Once
 	orgs     *org.Service
 	inbox    *inbox
+	hooks    hooks // built apart: building it can fail (webhooks.go)
 }
 
 func (a *App) modules() *modules {

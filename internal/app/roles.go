@@ -21,6 +21,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/outbox"
 	"github.com/abacusbilling/abacus/internal/service"
 	"github.com/abacusbilling/abacus/internal/subscription"
+	"github.com/abacusbilling/abacus/internal/webhooks"
 )
 
 // Role is a named part of Abacus a process can run. Roles talk to each
@@ -59,6 +60,11 @@ func Registry() []Role {
 				dashboard.Register(a.HTTP, ui)
 				notifications.RegisterRoutes(a.HTTP, m.notify)
 				registerInbox(a)
+				hooks, err := a.webhooks()
+				if err != nil {
+					return nil, err
+				}
+				webhooks.RegisterRoutes(a.HTTP, hooks)
 				return nil, nil
 			},
 		},
@@ -126,6 +132,18 @@ func Registry() []Role {
 					PollInterval: a.Config.Outbox.PollInterval, BatchSize: a.Config.Outbox.BatchSize,
 				}, a.Log.With("role", "outbox"), a.Metrics)
 				return service.NewFunc("outbox", relay.Run), nil
+			},
+		},
+		{
+			Name: "webhooks",
+			Doc:  "outbound webhooks: domain events to tenants' endpoints (Standard Webhooks), with retries",
+			Build: func(_ context.Context, a *App) (service.Service, error) {
+				hooks, err := a.webhooks()
+				if err != nil {
+					return nil, err
+				}
+				bus := a.Bus
+				return service.NewFunc("webhooks", func(ctx context.Context) error { return hooks.Run(ctx, bus) }), nil
 			},
 		},
 	}

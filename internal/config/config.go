@@ -42,6 +42,7 @@ type Config struct {
 	Identity  Identity  `key:"identity"`
 	GC        GC        `key:"gc"`
 	Push      Push      `key:"push"`
+	Webhooks  Webhooks  `key:"webhooks"`
 }
 
 // Push configures Web Push (notifications/push).
@@ -52,6 +53,20 @@ type Push struct {
 	SealKey string `key:"seal_key" secret:"true" help:"base64 of 32 random bytes sealing the tenants' VAPID private keys (same on every node); empty: data_dir/push-seal.key"`
 	// Subject is the contact push services see in the VAPID token.
 	Subject string `key:"subject" help:"VAPID contact sent to push services, mailto:… or https://…"`
+}
+
+// Webhooks configures outbound webhooks (the webhooks role and routes).
+type Webhooks struct {
+	// AllowPrivateTargets lets endpoints reach loopback, private,
+	// link-local and metadata addresses; off, they are refused when saved
+	// and on every connection.
+	AllowPrivateTargets bool `key:"allow_private_targets" help:"let webhook endpoints reach loopback, private and link-local addresses (tests, private networks)"`
+	// EncryptionKey encrypts endpoint secrets at rest; empty keeps a generated
+	// key in data_dir/webhooks.key (every node of a cluster needs the same).
+	EncryptionKey       string        `key:"encryption_key" secret:"true" help:"base64 of 32 bytes encrypting webhook secrets at rest; empty: a key generated in data_dir/webhooks.key"`
+	Workers             int           `key:"workers" help:"webhook deliveries in flight per process at most"`
+	EndpointConcurrency int           `key:"endpoint_concurrency" help:"deliveries in flight per endpoint at most (one while it fails)"`
+	Timeout             time.Duration `key:"timeout" help:"time limit of one webhook attempt"`
 }
 
 // GC tunes the Go garbage collector of abacus serve.
@@ -184,6 +199,7 @@ func Default() Config {
 		SMTP:     SMTP{From: "Abacus <no-reply@localhost>"},
 		Identity: Identity{Signup: "open"},
 		GC:       GC{HeapFloorMB: 64},
+		Webhooks: Webhooks{Workers: 128, EndpointConcurrency: 8, Timeout: 15 * time.Second},
 	}
 }
 
@@ -227,7 +243,7 @@ func (c *Config) Validate() error {
 	for key, d := range map[string]time.Duration{
 		"http.read_timeout": c.HTTP.ReadTimeout, "http.write_timeout": c.HTTP.WriteTimeout,
 		"http.idle_timeout": c.HTTP.IdleTimeout, "http.shutdown_timeout": c.HTTP.ShutdownTimeout,
-		"outbox.poll_interval": c.Outbox.PollInterval,
+		"outbox.poll_interval": c.Outbox.PollInterval, "webhooks.timeout": c.Webhooks.Timeout,
 	} {
 		if d <= 0 {
 			add(key, d.String(), "must be a positive duration such as 30s")

@@ -77,6 +77,8 @@ var Permissions = []struct {
 	{"/api/v1/notifications/bounces", AreaPublic},
 	{"/api/v1/templates", AreaDomain},
 	{"/api/v1/webhooks", AreaDomain},
+	{"/api/v1/webhook-endpoints", AreaDomain},
+	{"/api/v1/webhook-event-types", AreaDomain},
 	{"/api/v1/conversations", AreaDomain},
 	{"/api/v1/attachments", AreaDomain},
 	{"/api/v1/risk", AreaDomain},
