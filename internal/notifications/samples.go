@@ -63,6 +63,11 @@ func Samples() map[string]map[string]any {
 		"payment.succeeded":      billing(map[string]any{"invoice": invoice, "amount": "58.31", "currency": "EUR"}),
 		"subscription.suspended": billing(map[string]any{"subscription": sub, "reason": "payment overdue", "link": "https://billing.acme.example/pay"}),
 		"subscription.restored":  billing(map[string]any{"subscription": sub}),
+		// The digest the prefs package sends for a category a recipient
+		// batches: each item is a notification it held back.
+		"notifications.digest": {"category": "usage", "count": 2, "items": []map[string]any{
+			{"subject": "API calls at 80 % of your quota", "text": "You have used 800,000 of 1,000,000 API calls."},
+			{"subject": "API calls at 100 % of your quota", "text": "You have used all 1,000,000 API calls."}}},
 	}
 }
 

@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"context"
+	"errors"
 	"encoding/base64"
 	"encoding/json"
 	"strings"
@@ -23,6 +24,9 @@ func (p *Provider) Authenticate(next httpapi.Authenticator) httpapi.Authenticato
 			return next(ctx, tok)
 		}
 		c, err := p.verifyAccess(ctx, tenant, tok)
+		if ae, ok := errors.AsType[*abacus.Error](err); ok {
+			return nil, ae // token_expired, token_revoked… tell the app what to do
+		}
 		if err != nil {
 			return nil, abacus.Errorf(abacus.KindUnauthorized, "token_invalid", "the access token is not valid, expired or revoked")
 		}
