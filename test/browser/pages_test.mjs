@@ -21,7 +21,7 @@ try {
   await page.getByLabel('Password', { exact: true }).fill(password)
   await page.getByLabel('Repeat the password').fill(password)
   await page.getByRole('button', { name: 'Create account and sign in' }).click()
-  await page.waitForURL((u) => u.pathname === '/customers')
+  await page.waitForURL((u) => u.pathname === '/') // the Overview, once signed in
 
   // Catalog: a new plan with a graduated price, previewed as it is typed.
   h.step = 'catalog'
