@@ -22,7 +22,8 @@ func (a *App) EndUsers() *enduser.Service {
 		if base == "" {
 			base = "http://" + a.Addr()
 		}
-		opts := []enduser.Option{enduser.WithBaseURL(base), enduser.WithMailer(enduser.MailerFunc(a.mailEndUser))}
+		opts := []enduser.Option{enduser.WithBaseURL(base), enduser.WithMailer(enduser.MailerFunc(a.mailEndUser)),
+			enduser.WithAuditor(a.Identity.Audit)}
 		// Validated by identity's wiring at start; a bad value never gets here.
 		if ip, err := httpapi.NewClientIP(a.Config.HTTP.TrustedProxies, a.Config.HTTP.ClientIPHeader); err == nil {
 			opts = append(opts, enduser.WithClientIP(ip))

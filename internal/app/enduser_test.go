@@ -263,6 +263,20 @@ func TestEndUserJourneyOverHTTP(t *testing.T) {
 			if r := a.do("GET", "/api/v1/end-users/"+id, a.key, nil); r.status != 404 {
 				t.Fatalf("deleted user: %d %s", r.status, r.body)
 			}
+			// Staff actions on the end user are in the audit log, by the key; the
+			// end user's own (sign-out everywhere) are not.
+			audit := a.do("GET", "/api/v1/audit-events?target_id="+id, a.key, nil).json(t)["data"].([]any)
+			var actions []string
+			for _, e := range audit {
+				ev := e.(map[string]any)
+				if ev["actor_type"] != "api_key" {
+					t.Errorf("audit event %v: actor %v, want the API key", ev["action"], ev["actor_type"])
+				}
+				actions = append(actions, ev["action"].(string))
+			}
+			if want := "end_user.deleted end_user.enabled end_user.disabled"; strings.Join(actions, " ") != want {
+				t.Errorf("audit log of the end user = %v, want %s", actions, want)
+			}
 			if r := eu.call("POST", "/api/v1/end-user/sign-up", "", map[string]any{"email": "ada@example.com", "password": pw}); r.status != 201 {
 				t.Fatalf("the erased address can sign up again: %d %s", r.status, r.body)
 			}

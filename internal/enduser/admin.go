@@ -194,9 +194,9 @@ func (s *Service) statusChanged(ctx context.Context, tx *db.Tx, u User, now time
 		if _, err := s.RevokeUserSessions(ctx, tx, u.TenantID, u.ID, "", ReasonDisabled); err != nil {
 			return err
 		}
-		return recordUser(ctx, tx, Disabled, u, now)
+		return s.recordUser(ctx, tx, Disabled, u, now)
 	}
-	return recordUser(ctx, tx, Enabled, u, now)
+	return s.recordUser(ctx, tx, Enabled, u, now)
 }
 
 // DeleteUser erases end user id of the tenant on ctx: every session is
@@ -236,7 +236,7 @@ func (s *Service) DeleteUser(ctx context.Context, id string) error {
 			}
 		}
 		gone := User{ID: u.ID, TenantID: tenant, Status: StatusDeleted}
-		return recordUser(ctx, tx, Deleted, gone, now.Time)
+		return s.recordUser(ctx, tx, Deleted, gone, now.Time)
 	})
 }
 

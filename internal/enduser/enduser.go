@@ -190,7 +190,18 @@ type options struct {
 	session   time.Duration
 	clientIP  *httpapi.ClientIP
 	backoff   throttle.BackoffConfig
+	audit     Auditor
 }
+
+// Auditor records a staff action on an end user in the tenant's audit log,
+// inside q (the change's transaction). Identity's audit log is wired in by
+// the app; enduser does not write identity's tables.
+type Auditor func(ctx context.Context, q db.Querier, tenant, action, targetType, targetID string, data map[string]any) error
+
+// WithAuditor sets where staff actions on end users are recorded (creating,
+// disabling, enabling, deleting a user, signing out their sessions). End
+// users' own actions are domain events only.
+func WithAuditor(a Auditor) Option { return func(o *options) { o.audit = a } }
 
 // WithPasswordParams sets the argon2id parameters of new password hashes
 // (default password.DefaultParams). Tests use cheap ones.

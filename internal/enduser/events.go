@@ -86,8 +86,21 @@ func userEvent(ctx context.Context, u User) UserEvent {
 	return UserEvent{EndUserID: u.ID, Email: u.Email, Name: u.Name, EmailVerified: u.EmailVerified, Status: u.Status, Actor: actorOf(ctx, u.ID)}
 }
 
-// recordUser records a UserEvent kind about u in tx.
-func recordUser(ctx context.Context, tx *db.Tx, k outbox.Kind[UserEvent], u User, at time.Time) error {
-	_, err := k.Record(ctx, tx, u.TenantID, u.ID, at, userEvent(ctx, u))
-	return err
+// recordUser records a UserEvent kind about u in tx, and in the audit log
+// when staff did it.
+func (s *Service) recordUser(ctx context.Context, tx *db.Tx, k outbox.Kind[UserEvent], u User, at time.Time) error {
+	ev := userEvent(ctx, u)
+	if _, err := k.Record(ctx, tx, u.TenantID, u.ID, at, ev); err != nil {
+		return err
+	}
+	return s.auditStaff(ctx, tx, u.TenantID, k.Type().Name, ev.Actor, u.ID, map[string]any{"email": u.Email})
+}
+
+// auditStaff records action on end user id in identity's audit log when
+// actor is staff (a user or an API key), not the end user.
+func (s *Service) auditStaff(ctx context.Context, tx *db.Tx, tenant, action string, actor Actor, id string, data map[string]any) error {
+	if s.opt.audit == nil || actor.Type == "end_user" {
+		return nil
+	}
+	return s.opt.audit(ctx, tx, tenant, action, "end_user", id, data)
 }

@@ -221,7 +221,7 @@ func (s *Service) setPassword(ctx context.Context, tx *db.Tx, u User, pw, keep s
 	if _, err := s.RevokeUserSessions(ctx, tx, u.TenantID, u.ID, keep, ReasonPassword); err != nil {
 		return err
 	}
-	return recordUser(ctx, tx, PasswordChanged, u, now)
+	return s.recordUser(ctx, tx, PasswordChanged, u, now)
 }
 
 // ChangePassword replaces the signed-in user's password after checking the

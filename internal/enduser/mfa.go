@@ -135,7 +135,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, tenantID, userID, code string
 		if err != nil {
 			return err
 		}
-		return recordUser(ctx, tx, MFAEnabled, u.User, now)
+		return s.recordUser(ctx, tx, MFAEnabled, u.User, now)
 	})
 	return plain, err
 }
@@ -166,7 +166,7 @@ func (s *Service) DisableTOTP(ctx context.Context, tenantID, userID, pw, code st
 			}
 		}
 		u.MFAEnabled = false
-		return recordUser(ctx, tx, MFADisabled, u.User, s.clock.Now())
+		return s.recordUser(ctx, tx, MFADisabled, u.User, s.clock.Now())
 	})
 }
 

@@ -316,6 +316,9 @@ func (s *Service) revokeSessions(ctx context.Context, tx *db.Tx, tenantID string
 		if _, err := SessionRevoked.Record(ctx, tx, tenantID, l[1], now, ev); err != nil {
 			return err
 		}
+		if err := s.auditStaff(ctx, tx, tenantID, SessionRevoked.Type().Name, ev.Actor, l[1], map[string]any{"session_id": l[0], "reason": reason}); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -108,7 +108,7 @@ func (s *Service) createUser(ctx context.Context, tx *db.Tx, tenant string, in N
 			return User{}, err
 		}
 	}
-	return u.User, recordUser(ctx, tx, SignedUp, u.User, now)
+	return u.User, s.recordUser(ctx, tx, SignedUp, u.User, now)
 }
 
 func normalizeEmail(raw string) (string, error) { return identity.NormalizeEmail("email", raw) }

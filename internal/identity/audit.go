@@ -78,6 +78,13 @@ func withActor(ctx context.Context, typ, id string) context.Context {
 	return withRequest(ctx, r)
 }
 
+// Audit records action on a target in tenant's audit log inside q, with
+// the principal on ctx as the actor: for modules whose staff actions
+// belong in the log (enduser: staff disabling or deleting an end user).
+func (s *Service) Audit(ctx context.Context, q db.Querier, tenant, action, targetType, targetID string, data map[string]any) error {
+	return s.audit(ctx, q, tenant, action, targetType, targetID, data)
+}
+
 // audit records an event for tenant inside q (a transaction when the
 // change it describes has one, so both commit together).
 func (s *Service) audit(ctx context.Context, q db.Querier, tenant, action, targetType, targetID string, data map[string]any) error {

@@ -2,9 +2,9 @@ package oidc
 
 import (
 	"context"
-	"errors"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"strings"
 
 	"github.com/abacusbilling/abacus"
