@@ -23,6 +23,9 @@ func (p *Provider) Authenticate(next httpapi.Authenticator) httpapi.Authenticato
 			return next(ctx, tok)
 		}
 		c, err := p.verifyAccess(ctx, tenant, tok)
+		if e, ok := abacus.AsError(err); ok && e.Kind == abacus.KindUnauthorized {
+			return nil, e // token_expired, token_revoked…: the documented codes tell the app to refresh or sign in again
+		}
 		if err != nil {
 			return nil, abacus.Errorf(abacus.KindUnauthorized, "token_invalid", "the access token is not valid, expired or revoked")
 		}
