@@ -70,6 +70,14 @@ func (m *mailbox) send(_ context.Context, _ *db.Tx, x enduser.Mail) error {
 	return nil
 }
 
+// startWithMailbox is start with the service's mail kept in a mailbox.
+func startWithMailbox(t *testing.T, d *db.DB) (*env, tenantFix, *browser, *rp, *mailbox) {
+	e, ta, b, a := start(t, d)
+	box := &mailbox{}
+	e.eu.SetMailer(enduser.MailerFunc(box.send))
+	return e, ta, b, a, box
+}
+
 func (m *mailbox) last() (enduser.Mail, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -85,9 +93,7 @@ func (m *mailbox) last() (enduser.Mail, bool) {
 func TestHostedSignUpThroughTheAuthorizationPage(t *testing.T) {
 	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
-		e, ta, b, a := start(t, d)
-		box := &mailbox{}
-		e.eu.SetMailer(enduser.MailerFunc(box.send))
+		e, ta, b, a, box := startWithMailbox(t, d)
 		f := newFlow()
 		page := b.signupPage(b.get(a.authURL(f)))
 
@@ -141,9 +147,7 @@ func TestHostedSignUpThroughTheAuthorizationPage(t *testing.T) {
 func TestHostedSignUpFollowsTheTenantPolicy(t *testing.T) {
 	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
-		e, ta, b, a := start(t, d)
-		box := &mailbox{}
-		e.eu.SetMailer(enduser.MailerFunc(box.send))
+		e, ta, b, a, box := startWithMailbox(t, d)
 		ctx := enduser.SystemContext(context.Background(), ta.id)
 		for policy, want := range map[string]string{enduser.SignupClosed: "sign-up is closed", enduser.SignupInviteOnly: "by invitation only"} {
 			if _, err := e.eu.PutSettings(ctx, enduser.Settings{Signup: policy}); err != nil {
@@ -175,6 +179,34 @@ func TestHostedSignUpFollowsTheTenantPolicy(t *testing.T) {
 		}
 		if q := backTo(t, b.signIn(b.get(a.authURL(f)), "grace@example.com", pw), cbA); q.Get("code") == "" {
 			t.Fatalf("sign-in after verifying: %v", q)
+		}
+	})
+}
+
+// TestHostedSignUpIsPerTenant: tenant A's authorization request opens no
+// sign-up form at tenant B, and posting it there makes no account.
+func TestHostedSignUpIsPerTenant(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		e, _, b, a := start(t, d)
+		tb := e.tenant[1]
+		page := b.signupPage(b.get(a.authURL(newFlow())))
+		m := hiddenRe.FindAllStringSubmatch(page.body, -1)
+		form := url.Values{}
+		for _, h := range m {
+			form.Set(html.UnescapeString(h[1]), html.UnescapeString(h[2]))
+		}
+		if r := b.get(tb.issuer + "/signup?" + form.Get("request")); r.status != http.StatusBadRequest || strings.Contains(r.body, "Create account") {
+			t.Fatalf("A's request at B's sign-up: %d\n%s", r.status, r.body)
+		}
+		form.Set("email", "mallory@example.com")
+		form.Set("password", pw)
+		if r := b.post("/oidc/"+tb.id+"/signup", form); r.status == http.StatusSeeOther || r.status == http.StatusOK {
+			t.Fatalf("A's request posted at B: %d %v", r.status, r.location)
+		}
+		ctx := enduser.SystemContext(context.Background(), tb.id)
+		if l, err := e.eu.ListUsers(ctx, enduser.UserQuery{}); err != nil || len(l.Data) != 1 {
+			t.Fatalf("B's users after A's request posted there: %v %v", l, err)
 		}
 	})
 }
