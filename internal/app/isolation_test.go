@@ -93,7 +93,7 @@ func TestTenantIsolation(t *testing.T) {
 			// Harvest A's ids from every list route A can read.
 			routes := a.HTTP.Routes()
 			for _, r := range routes {
-				if r.Method == "GET" && !strings.Contains(r.Path, "{") && r.Scope != httpapi.ScopePublic {
+				if r.Method == "GET" && !strings.Contains(r.Path, "{") && r.Scope != httpapi.ScopePublic && !isStream(r.Path) {
 					if res := a.do("GET", r.Path, keyA, nil); res.status == 200 {
 						var v any
 						_ = json.Unmarshal(res.body, &v)
@@ -120,7 +120,7 @@ func TestTenantIsolation(t *testing.T) {
 					continue
 				}
 				if !strings.Contains(r.Path, "{") {
-					if r.Method != "GET" {
+					if r.Method != "GET" || isStream(r.Path) {
 						continue
 					}
 					for _, cred := range []string{jwtB, keyB} {
@@ -144,6 +144,9 @@ func TestTenantIsolation(t *testing.T) {
 						got := a.do(r.Method, fillPath(r.Path, id), cred, body)
 						want := a.do(r.Method, fillPath(r.Path, fake), cred, body)
 						gotCode, wantCode := problemCode(got.body), problemCode(want.body)
+						if gotCode == "not_a_person" && wantCode == gotCode {
+							continue // a /me route refuses an API key before any id is read; jwtB checks it
+						}
 						if got.status/100 == 2 || got.status == http.StatusForbidden || got.status != want.status || gotCode != wantCode {
 							t.Errorf("%s %s with A's %s as tenant B: %d %s; a made-up id gets %d %s",
 								r.Method, r.Path, id, got.status, gotCode, want.status, wantCode)
@@ -158,7 +161,7 @@ func TestTenantIsolation(t *testing.T) {
 			// A's objects survived B's DELETEs and PATCHes.
 			after := map[string]bool{}
 			for _, r := range routes {
-				if r.Method == "GET" && !strings.Contains(r.Path, "{") && r.Scope != httpapi.ScopePublic {
+				if r.Method == "GET" && !strings.Contains(r.Path, "{") && r.Scope != httpapi.ScopePublic && !isStream(r.Path) {
 					if res := a.do("GET", r.Path, keyA, nil); res.status == 200 {
 						var v any
 						_ = json.Unmarshal(res.body, &v)
@@ -212,3 +215,8 @@ func TestEveryRouteHasAPermission(t *testing.T) {
 		}
 	}
 }
+
+// isStream reports a server-sent-events route: its answer never ends, so a
+// sweep reading whole bodies would wait forever (the inbox's own tests
+// check the stream's tenant and user).
+func isStream(path string) bool { return strings.HasSuffix(path, "/stream") }
