@@ -96,7 +96,7 @@ func TestTenantIsolation(t *testing.T) {
 			// Harvest A's ids from every list route A can read.
 			routes := a.HTTP.Routes()
 			for _, r := range routes {
-				if r.Method == "GET" && !strings.Contains(r.Path, "{") && r.Scope != httpapi.ScopePublic {
+				if r.Method == "GET" && !strings.Contains(r.Path, "{") && r.Scope != httpapi.ScopePublic && !isStream(r.Path) {
 					if res := a.do("GET", r.Path, keyA, nil); res.status == 200 {
 						var v any
 						_ = json.Unmarshal(res.body, &v)
@@ -128,7 +128,7 @@ func TestTenantIsolation(t *testing.T) {
 					}
 					for _, cred := range []string{jwtB, keyB} {
 						var res response
-						if strings.HasSuffix(r.Path, "/stream") {
+						if isStream(r.Path) {
 							res = a.readStream(r.Path, cred)
 						} else {
 							res = a.do("GET", r.Path, cred, nil)
@@ -170,7 +170,7 @@ func TestTenantIsolation(t *testing.T) {
 			// A's objects survived B's DELETEs and PATCHes.
 			after := map[string]bool{}
 			for _, r := range routes {
-				if r.Method == "GET" && !strings.Contains(r.Path, "{") && r.Scope != httpapi.ScopePublic {
+				if r.Method == "GET" && !strings.Contains(r.Path, "{") && r.Scope != httpapi.ScopePublic && !isStream(r.Path) {
 					if res := a.do("GET", r.Path, keyA, nil); res.status == 200 {
 						var v any
 						_ = json.Unmarshal(res.body, &v)
@@ -224,6 +224,11 @@ func TestEveryRouteHasAPermission(t *testing.T) {
 		}
 	}
 }
+
+// isStream reports a server-sent-events route: its answer never ends, so
+// the sweeps read two seconds of it (readStream) or leave it to the
+// inbox's own tests.
+func isStream(path string) bool { return strings.HasSuffix(path, "/stream") }
 
 // readStream is do for a GET answered by an endless stream (server-sent
 // events): what arrives within two seconds is the answer.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"strings"
 
 	"github.com/abacusbilling/abacus"
@@ -24,8 +23,8 @@ func (p *Provider) Authenticate(next httpapi.Authenticator) httpapi.Authenticato
 			return next(ctx, tok)
 		}
 		c, err := p.verifyAccess(ctx, tenant, tok)
-		if ae, ok := errors.AsType[*abacus.Error](err); ok {
-			return nil, ae // token_expired, token_revoked… tell the app what to do
+		if e, ok := abacus.AsError(err); ok && e.Kind == abacus.KindUnauthorized {
+			return nil, e // token_expired, token_revoked…: the documented codes tell the app to refresh or sign in again
 		}
 		if err != nil {
 			return nil, abacus.Errorf(abacus.KindUnauthorized, "token_invalid", "the access token is not valid, expired or revoked")

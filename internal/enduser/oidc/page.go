@@ -42,6 +42,10 @@ type pageView struct {
 	Title, Error, Message, Action, CSRF, Request, Email string
 	Form                                                bool   // the sign-in form
 	Confirm                                             string // a one-button form's button
+	SignupURL                                           string // the sign-in form's "Create an account" link
+	Signup                                              bool   // the sign-up form
+	Name, SignInURL                                     string // the sign-up form's name and its link back
+	FieldErrors                                         map[string]string
 }
 
 // cookiePath scopes the provider's cookies to one tenant's issuer.
@@ -58,7 +62,7 @@ func (p *Provider) secure(r *http.Request) bool {
 // can post the form but cannot read or set the cookie).
 func (p *Provider) showSignIn(w http.ResponseWriter, r *http.Request, req authRequest, email string, status int, errMsg ...string) {
 	v := pageView{Title: "Sign in to " + req.app.Name, Action: "/oidc/" + req.tenant + pathAuthorize,
-		CSRF: p.csrfToken(w, r, req.tenant), Request: req.raw, Email: email, Form: true}
+		CSRF: p.csrfToken(w, r, req.tenant), Request: req.raw, Email: email, Form: true, SignupURL: signupLink(req)}
 	if len(errMsg) > 0 {
 		v.Error = errMsg[0]
 	}
@@ -144,20 +148,7 @@ func (p *Provider) sameOrigin(r *http.Request) bool {
 // enduser.SignIn (throttled there), starts the SSO session and redirects
 // back with a code.
 func (p *Provider) signIn(w http.ResponseWriter, r *http.Request, tenant string) {
-	if err := r.ParseForm(); err != nil {
-		p.errorPage(w, &pageError{http.StatusBadRequest, "The form could not be read; go back to the app and try again."})
-		return
-	}
-	if !p.checkCSRF(r) {
-		p.errorPage(w, errFormExpired)
-		return
-	}
-	q, err := url.ParseQuery(r.PostForm.Get("request"))
-	if err != nil {
-		p.errorPage(w, &pageError{http.StatusBadRequest, "The sign-in request is damaged; go back to the app and try again."})
-		return
-	}
-	req, ok := p.validAuthRequest(w, r, tenant, q)
+	req, ok := p.postedRequest(w, r, tenant)
 	if !ok {
 		return
 	}

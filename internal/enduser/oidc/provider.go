@@ -87,6 +87,8 @@ func RegisterRoutes(s *httpapi.Server, p *Provider) {
 		{"GET " + base + pathJWKS, p.jwks},
 		{"GET " + base + pathAuthorize, p.authorize},
 		{"POST " + base + pathAuthorize, p.signIn},
+		{"GET " + base + pathSignup, p.signupPage},
+		{"POST " + base + pathSignup, p.signUp},
 		{"POST " + base + pathToken, p.token},
 		{"GET " + base + pathUserinfo, p.userinfo},
 		{"POST " + base + pathUserinfo, p.userinfo},

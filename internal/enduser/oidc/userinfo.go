@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/enduser"
 )
 
@@ -49,6 +50,8 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request, tenant strin
 
 // verifyAccess checks an access token at tenant's issuer, including the
 // revocations of the revocation endpoint.
+var errAccessRevoked = abacus.Errorf(abacus.KindUnauthorized, "token_revoked", "this access token was revoked; sign in again")
+
 func (p *Provider) verifyAccess(ctx context.Context, tenant, tok string) (enduser.Claims, error) {
 	if tok == "" {
 		return enduser.Claims{}, fmt.Errorf("no access token")
@@ -58,8 +61,11 @@ func (p *Provider) verifyAccess(ctx context.Context, tenant, tok string) (enduse
 		return enduser.Claims{}, err
 	}
 	revoked, err := p.accessRevoked(ctx, tenant, c.ID)
-	if err != nil || revoked {
-		return enduser.Claims{}, fmt.Errorf("access token revoked")
+	if err != nil {
+		return enduser.Claims{}, err
+	}
+	if revoked {
+		return enduser.Claims{}, errAccessRevoked
 	}
 	return c, nil
 }
