@@ -1,41 +1,22 @@
 package enduser
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"embed"
-	"encoding/base64"
 	"fmt"
-	htmltemplate "html/template"
 	"net/http"
 	"strings"
 
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/httpapi"
+	"github.com/abacusbilling/abacus/internal/identity"
 )
 
 // Hosted pages: where e-mailed links open when the tenant set no app_url,
-// under the tenant's issuer. As identity's: plain HTML, no script; a GET
-// only shows a form (mail scanners fetch links and must not use up a
-// single-use token), the form's POST acts. Magic links have no hosted
-// page: without an app_url their mail carries only the code.
-
-//go:embed pagetmpl/page.html
-var pageFS embed.FS
-
-var (
-	pageTemplate = htmltemplate.Must(htmltemplate.ParseFS(pageFS, "pagetmpl/page.html"))
-	pageCSP      = "default-src 'none'; style-src '" + styleHash() + "'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
-
-func styleHash() string {
-	b, _ := pageFS.ReadFile("pagetmpl/page.html")
-	_, css, _ := strings.Cut(string(b), "<style>")
-	css, _, _ = strings.Cut(css, "</style>")
-	sum := sha256.Sum256([]byte(css))
-	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
-}
+// under the tenant's issuer, drawn by identity's page (identity.WritePage):
+// plain HTML, no script; a GET only shows a form (mail scanners fetch
+// links and must not use up a single-use token), the form's POST acts.
+// Magic links have no hosted page: without an app_url their mail carries
+// only the code.
 
 type hostedPage struct {
 	page, title, intro, button, password string
@@ -57,11 +38,6 @@ var hostedPages = []hostedPage{
 		}},
 }
 
-type pageView struct {
-	Title, Intro, Button, Action, Token, Password, Error, Done string
-	Form, PasswordRequired                                     bool
-}
-
 // registerPages serves the hosted pages at /oidc/{tenant}/<page>.
 func registerPages(s *httpapi.Server, svc *Service) {
 	for _, p := range hostedPages {
@@ -79,8 +55,8 @@ func registerPages(s *httpapi.Server, svc *Service) {
 	}
 }
 
-func (p hostedPage) view(tenant, token string) pageView {
-	return pageView{Title: p.title, Intro: p.intro, Button: p.button, Action: "/oidc/" + tenant + "/" + p.page, Token: token,
+func (p hostedPage) view(tenant, token string) identity.PageView {
+	return identity.PageView{Title: p.title, Intro: p.intro, Button: p.button, Action: "/oidc/" + tenant + "/" + p.page, Token: token,
 		Password: p.password, PasswordRequired: p.password != "", Form: true}
 }
 
@@ -113,23 +89,8 @@ func (s *Service) submitPage(w http.ResponseWriter, r *http.Request, p hostedPag
 	s.writePage(w, e.Kind.Status(), v, e.RetryAfter)
 }
 
-func (s *Service) writePage(w http.ResponseWriter, status int, v pageView, retryAfter int) {
-	var b bytes.Buffer
-	if err := pageTemplate.Execute(&b, v); err != nil {
+func (s *Service) writePage(w http.ResponseWriter, status int, v identity.PageView, retryAfter int) {
+	if err := identity.WritePage(w, status, v, retryAfter); err != nil {
 		s.log.Error("rendering end-user hosted page", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", pageCSP)
-	h.Set("Cache-Control", "no-store")
-	h.Set("Referrer-Policy", "no-referrer") // the token is in the URL
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	if retryAfter > 0 {
-		h.Set("Retry-After", fmt.Sprint(retryAfter))
-	}
-	w.WriteHeader(status)
-	_, _ = w.Write(b.Bytes())
 }

@@ -84,14 +84,16 @@ func registerPages(s *httpapi.Server, svc *Service) {
 	}
 }
 
-// pageView is what the template shows.
-type pageView struct {
+// PageView is what a hosted page shows: a title, an intro, and either a
+// form (a hidden token, an optional password, one button) or what was
+// done, or an error. Enduser's hosted pages show the same page.
+type PageView struct {
 	Title, Intro, Button, Action, Token, Password, Error, Done string
 	Form, PasswordRequired                                     bool
 }
 
-func (p hostedPage) view(token string) pageView {
-	return pageView{Title: p.title, Intro: p.intro, Button: p.button, Action: p.path, Token: token,
+func (p hostedPage) view(token string) PageView {
+	return PageView{Title: p.title, Intro: p.intro, Button: p.button, Action: p.path, Token: token,
 		Password: p.password, PasswordRequired: p.passwordRequired, Form: true}
 }
 
@@ -134,12 +136,21 @@ func (s *Service) submitPage(w http.ResponseWriter, r *http.Request, p hostedPag
 	s.writePage(w, e.Kind.Status(), v, e.RetryAfter)
 }
 
-func (s *Service) writePage(w http.ResponseWriter, status int, v pageView, retryAfter int) {
+func (s *Service) writePage(w http.ResponseWriter, status int, v PageView, retryAfter int) {
+	if err := WritePage(w, status, v, retryAfter); err != nil {
+		s.log.Error("rendering hosted page", "err", err)
+	}
+}
+
+// WritePage answers with the hosted page v: plain HTML, no script, a CSP
+// that allows only its own style, never cached or framed, no referrer (a
+// token may be in the URL). An error is the template's; the client then
+// got a 500.
+func WritePage(w http.ResponseWriter, status int, v PageView, retryAfter int) error {
 	var b bytes.Buffer
 	if err := pageTemplate.Execute(&b, v); err != nil {
-		s.log.Error("rendering hosted page", "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
+		return err
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
@@ -153,4 +164,5 @@ func (s *Service) writePage(w http.ResponseWriter, status int, v pageView, retry
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(b.Bytes())
+	return nil
 }
