@@ -189,27 +189,43 @@ func testBouncesSuppress(t *testing.T, a *testApp, mail *smtptest.Server) {
 }
 
 // A domain event travels outbox → relay → NATS → the notifications role's
-// trigger → e-mail, with the customer read through the catalog.
+// trigger → e-mail, with the customer read through the catalog. The event
+// is recorded as soon as the program has started, before the triggers'
+// consumer may exist (a consumer created with "new events only" missed it).
+// The program then restarts on the same data: the consumer keeps its place
+// and a second event is mailed too.
 func TestADomainEventBecomesAMailThroughTheBus(t *testing.T) {
 	t.Parallel()
 	mail := smtptest.Start(t, smtptest.Options{})
-	a := start(t, db.SQLite, func(c *config.Config) { c.SMTP.URL = "smtp://" + mail.Addr })
+	dir := t.TempDir()
+	a := start(t, db.SQLite, func(c *config.Config) { c.SMTP.URL = "smtp://" + mail.Addr; c.DataDir = dir })
 	cus := a.post("/api/v1/customers", map[string]any{"name": "Globex Ltd", "email": "owner@globex.example", "currency": "EUR"})
 	tenant := a.tenantOf(t, a.key)
-	err := a.DB.InTx(context.Background(), func(tx *db.Tx) error {
-		_, err := subscription.EntitlementThresholdReached.Record(context.Background(), tx, tenant, "sub_x", time.Now(), subscription.ThresholdReached{
-			CustomerID: cus["id"].(string), SubscriptionID: "sub_x", Feature: "api_calls", Threshold: 100,
-			Limit: decimal.RequireFromString("1000"), Used: decimal.RequireFromString("1000")})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
+	reached := func(a *testApp) {
+		err := a.DB.InTx(context.Background(), func(tx *db.Tx) error {
+			_, err := subscription.EntitlementThresholdReached.Record(context.Background(), tx, tenant, "sub_x", time.Now(), subscription.ThresholdReached{
+				CustomerID: cus["id"].(string), SubscriptionID: "sub_x", Feature: "api_calls", Threshold: 100,
+				Limit: decimal.RequireFromString("1000"), Used: decimal.RequireFromString("1000")})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
+	reached(a)
 	m := mail.Wait(t, 1, 60*time.Second)[0]
 	p := smtptest.Parse(t, m.Raw)
 	if m.To != "owner@globex.example" || p.Subject != "You have reached your api calls limit" || !strings.Contains(p.Text, "Hello Globex Ltd") ||
 		!strings.Contains(p.Text, "with "+a.tenantName(t)) {
 		t.Fatalf("mail to %s: %q\n%s", m.To, p.Subject, p.Text)
+	}
+	if err := a.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b := start(t, db.SQLite, func(c *config.Config) { c.SMTP.URL = "smtp://" + mail.Addr; c.DataDir = dir })
+	reached(b)
+	if got := mail.Wait(t, 2, 60*time.Second); len(got) != 2 {
+		t.Fatalf("after a restart: %d mails", len(got))
 	}
 }
 

@@ -42,13 +42,24 @@ func (s *Service) consume(ctx context.Context, bus *natsbus.Bus) error {
 		return err
 	}
 	restarted := bus.Restarted()
-	// New events only on first creation: a new deployment does not mail
-	// about the week of history in the stream; afterwards the durable
-	// consumer keeps its place.
-	cons, err := bus.JetStream().CreateOrUpdateConsumer(ctx, outbox.Stream, jetstream.ConsumerConfig{
+	// On first creation, the events published since this process built
+	// the service: a new deployment does not mail about the week of history
+	// in the stream, and an event committed while the consumer was being
+	// created (DeliverNew would skip it) is not lost. Afterwards the
+	// durable consumer keeps its place.
+	start := s.built
+	cfg := jetstream.ConsumerConfig{
 		Durable: ConsumerName, FilterSubject: outbox.SubjectPrefix + ">", AckPolicy: jetstream.AckExplicitPolicy,
-		AckWait: 2 * time.Minute, MaxAckPending: 64, MaxDeliver: 20, DeliverPolicy: jetstream.DeliverNewPolicy,
-	})
+		AckWait: 2 * time.Minute, MaxAckPending: 64, MaxDeliver: 20,
+		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &start,
+	}
+	if old, err := bus.JetStream().Consumer(ctx, outbox.Stream, ConsumerName); err == nil {
+		// Where a consumer starts cannot be updated: keep its own.
+		cfg.DeliverPolicy, cfg.OptStartTime = old.CachedInfo().Config.DeliverPolicy, old.CachedInfo().Config.OptStartTime
+	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("reading consumer %s: %w", ConsumerName, err)
+	}
+	cons, err := bus.JetStream().CreateOrUpdateConsumer(ctx, outbox.Stream, cfg)
 	if err != nil {
 		return fmt.Errorf("creating consumer %s: %w", ConsumerName, err)
 	}

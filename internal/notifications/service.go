@@ -72,11 +72,17 @@ type Service struct {
 	policy   Policy
 	dir      Directory
 	src      Sources
+
+	// built is when this process made the service: the triggers' consumer,
+	// created for the first time, starts at the stream's events published
+	// since (JetStream's wall-clock timestamps, so not the service clock).
+	built time.Time
 }
 
 // New returns a service with no channels and the AlwaysSend policy.
 func New(d *db.DB, clock abacus.Clock, log *slog.Logger, cfg Config) *Service {
-	return &Service{db: d, clock: clock, log: log, cfg: cfg.WithDefaults(), channels: map[string]Channel{}, policy: AlwaysSend{}}
+	return &Service{db: d, clock: clock, log: log, cfg: cfg.WithDefaults(), channels: map[string]Channel{}, policy: AlwaysSend{},
+		built: time.Now()}
 }
 
 // RegisterChannel makes c deliver the deliveries of channel c.Name(),
