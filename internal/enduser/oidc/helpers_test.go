@@ -237,6 +237,21 @@ func (b *browser) signInForm(r resp) (string, url.Values) {
 	return html.UnescapeString(m[1]), hidden
 }
 
+// formOf returns the action and hidden fields of r's form (any of
+// the hosted forms, not only the sign-in one).
+func (b *browser) formOf(r resp) (string, url.Values) {
+	b.e.t.Helper()
+	m := formRe.FindStringSubmatch(r.body)
+	if m == nil {
+		b.e.t.Fatalf("no form:\n%s", r.body)
+	}
+	hidden := url.Values{}
+	for _, h := range hiddenRe.FindAllStringSubmatch(r.body, -1) {
+		hidden.Set(html.UnescapeString(h[1]), html.UnescapeString(h[2]))
+	}
+	return html.UnescapeString(m[1]), hidden
+}
+
 // post submits a form as the browser (same origin).
 func (b *browser) post(path string, form url.Values) resp {
 	req, _ := http.NewRequest("POST", b.e.url+path, strings.NewReader(form.Encode()))

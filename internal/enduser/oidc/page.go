@@ -45,6 +45,7 @@ type pageView struct {
 	SignupURL                                           string // the sign-in form's "Create an account" link
 	Signup                                              bool   // the sign-up form
 	Name, SignInURL                                     string // the sign-up form's name and its link back
+	MFAToken                                            string // the second step's form: the sign-in it finishes
 	FieldErrors                                         map[string]string
 }
 
@@ -153,6 +154,10 @@ func (p *Provider) signIn(w http.ResponseWriter, r *http.Request, tenant string)
 		return
 	}
 	email := r.PostForm.Get("email")
+	if challenge := r.PostForm.Get("mfa_token"); challenge != "" {
+		p.secondStep(w, r, req, challenge)
+		return
+	}
 	sess, _, err := p.eu.SignIn(r.Context(), tenant, email, r.PostForm.Get("password"), p.eu.DeviceFromRequest(r), req.app.ID)
 	if err != nil {
 		p.signInFailed(w, r, req, email, err)
@@ -170,8 +175,7 @@ func (p *Provider) signInFailed(w http.ResponseWriter, r *http.Request, req auth
 	e, ok := abacus.AsError(err)
 	switch {
 	case errors.As(err, &mfa):
-		p.writePage(w, http.StatusUnauthorized, pageView{Title: "Sign in to " + req.app.Name,
-			Error: "This account uses two-step verification, which this page does not offer yet; sign in through the app instead."}, "")
+		p.showSecondStep(w, r, req, mfa.Challenge, http.StatusOK)
 	case !ok || e.Kind == abacus.KindInternal:
 		p.log.ErrorContext(r.Context(), "oidc: sign-in", "err", err)
 		p.showSignIn(w, r, req, email, http.StatusInternalServerError, "Something went wrong on our side; try again in a minute.")
@@ -182,4 +186,39 @@ func (p *Provider) signInFailed(w http.ResponseWriter, r *http.Request, req auth
 		}
 		p.showSignIn(w, r, req, email, status, e.Message)
 	}
+}
+
+// showSecondStep asks for the authenticator's code (or a recovery code)
+// that finishes a sign-in whose password was right.
+func (p *Provider) showSecondStep(w http.ResponseWriter, r *http.Request, req authRequest, challenge string, status int, errMsg ...string) {
+	v := pageView{Title: "Sign in to " + req.app.Name, Action: "/oidc/" + req.tenant + pathAuthorize,
+		CSRF: p.csrfToken(w, r, req.tenant), Request: req.raw, MFAToken: challenge}
+	if len(errMsg) > 0 {
+		v.Error = errMsg[0]
+	}
+	p.writePage(w, status, v, formTarget(req.redirectURI))
+}
+
+// secondStep is the second step's POST: enduser.SignInMFA checks the code
+// (5 wrong codes end the challenge); then, as after a password, the SSO
+// session starts and the browser goes back with a code.
+func (p *Provider) secondStep(w http.ResponseWriter, r *http.Request, req authRequest, challenge string) {
+	sess, _, err := p.eu.SignInMFA(r.Context(), req.tenant, challenge, r.PostForm.Get("code"), p.eu.DeviceFromRequest(r))
+	if err != nil {
+		e, ok := abacus.AsError(err)
+		switch {
+		case !ok || e.Kind == abacus.KindInternal:
+			p.log.ErrorContext(r.Context(), "oidc: second step", "err", err)
+			p.showSecondStep(w, r, req, challenge, http.StatusInternalServerError, "Something went wrong on our side; try again in a minute.")
+		case e.Code == "invalid_mfa_code":
+			p.showSecondStep(w, r, req, challenge, e.Kind.Status(), e.Message)
+		default: // the challenge is spent or expired: start again
+			p.showSignIn(w, r, req, "", e.Kind.Status(), e.Message)
+		}
+		return
+	}
+	if err := p.startSSO(w, r, req.tenant, sess); err != nil {
+		p.log.ErrorContext(r.Context(), "oidc: starting SSO session", "err", err)
+	}
+	p.issueCode(w, r, req, sess)
 }
