@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -101,6 +103,28 @@ func isFor(t *testing.T, s *Service, endpoint, id string) bool {
 	return err == nil
 }
 
+var (
+	npmOnce sync.Once
+	npmErr  error
+)
+
+// npmCI installs standardwebhooks in dir unless it is there.
+func npmCI(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "standardwebhooks", "package.json")); err == nil {
+		return nil
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		return fmt.Errorf("npm is needed to install standardwebhooks (npm ci in %s): %w", dir, err)
+	}
+	cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("npm ci in %s: %w\n%s", dir, err, out)
+	}
+	return nil
+}
+
 // verifyWithNode runs testdata/node/verify.mjs (npm standardwebhooks) on
 // the deliveries. Like test/sdk, it fails rather than skips without node.
 func verifyWithNode(t *testing.T, deliveries []map[string]any) {
@@ -110,16 +134,11 @@ func verifyWithNode(t *testing.T, deliveries []map[string]any) {
 	if err != nil {
 		t.Fatalf("node is needed to verify deliveries with the npm standardwebhooks package: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "standardwebhooks", "package.json")); err != nil {
-		npm, err := exec.LookPath("npm")
-		if err != nil {
-			t.Fatalf("npm is needed to install standardwebhooks (npm ci in %s): %v", dir, err)
-		}
-		cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund")
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
-		}
+	// Once per run: both engines' subtests verify in parallel, and a second
+	// npm ci would empty node_modules under the first one's node.
+	npmOnce.Do(func() { npmErr = npmCI(dir) })
+	if npmErr != nil {
+		t.Fatal(npmErr)
 	}
 	in, _ := json.Marshal(deliveries)
 	cmd := exec.Command(node, "verify.mjs")

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -84,6 +85,11 @@ func (d device) subscription(endpoint string) push.NewDevice {
 	return n
 }
 
+var (
+	eceOnce sync.Once
+	eceErr  error
+)
+
 // decrypt runs http_ece (npm, not written here) under node on body.
 func decrypt(t *testing.T, d device, body []byte) []byte {
 	t.Helper()
@@ -92,12 +98,20 @@ func decrypt(t *testing.T, d device, body []byte) []byte {
 		t.Fatalf("node is needed to decrypt with http_ece: %v", err)
 	}
 	dir := filepath.Join("testdata", "ece")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "http_ece")); err != nil {
-		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
+	// Once per run: both engines' subtests decrypt in parallel, and a second
+	// npm ci would empty node_modules under the first one's node.
+	eceOnce.Do(func() {
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", "http_ece")); err != nil {
+			cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
+			cmd.Dir = dir
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				eceErr = fmt.Errorf("npm ci in %s: %v\n%s", dir, err, out)
+			}
 		}
+	})
+	if eceErr != nil {
+		t.Fatal(eceErr)
 	}
 	f := filepath.Join(t.TempDir(), "body")
 	if err := os.WriteFile(f, body, 0o600); err != nil {
