@@ -11,6 +11,13 @@ import (
 
 // compileWithin compiles doc and fails the test when that takes longer
 // than d, without waiting for a compile that never ends.
+// sinkBound tells a bounded cost from a CPU sink: the sinks these tests
+// guard against took minutes, while what the bounds let through takes well
+// under a second on an idle machine. It is generous so that a loaded CI
+// machine (tens of processes on two cores) never fails a cheap compile;
+// the costs themselves are measured by the benchmarks, not asserted here.
+const sinkBound = 20 * time.Second
+
 func compileWithin(t *testing.T, d time.Duration, doc []byte) (*Schema, error) {
 	t.Helper()
 	type result struct {
@@ -69,7 +76,7 @@ func TestSchemaCostIsBounded(t *testing.T) {
 		{"12,000 boolean subschemas", nested(`{"anyOf":[`, strings.Repeat(`true,`, 12_000)+`true`, `]}`, 1), "schema", "holds more than 5000 subschemas"},
 		{"a pattern of 2,000 repetitions", []byte(`{"type":"string","pattern":"[a-z]{1,1000}[0-9]{1,1000}"}`), "schema/pattern", "at most 2000 are allowed"},
 	} {
-		_, err := compileWithin(t, 2*time.Second, c.doc)
+		_, err := compileWithin(t, sinkBound, c.doc)
 		e, ok := abacus.AsError(err)
 		if !ok || e.Code != CodeInvalidEventSchema {
 			t.Errorf("%s: want %s, got %v", c.name, CodeInvalidEventSchema, err)
@@ -91,7 +98,7 @@ func TestSchemaAtTheBoundsIsCheap(t *testing.T) {
 		"a pattern of 1,000 repetitions": []byte(`{"type":"string","pattern":"^[a-z]{1,900}$"}`),
 		"3,600 subschemas in one anyOf":  nested(`{"anyOf":[`, strings.Repeat(`{"type":"string"},`, 3600)+`{"type":"string"}`, `]}`, 1),
 	} {
-		s, err := compileWithin(t, 2*time.Second, doc)
+		s, err := compileWithin(t, sinkBound, doc)
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
 			continue
@@ -99,7 +106,7 @@ func TestSchemaAtTheBoundsIsCheap(t *testing.T) {
 		var v abacus.Validation
 		start := time.Now()
 		s.Check(0, &Event{Type: "t", Data: []byte(`{"a":"` + strings.Repeat("b", 4000) + `"}`)}, &v)
-		if d := time.Since(start); d > 500*time.Millisecond {
+		if d := time.Since(start); d > sinkBound/4 {
 			t.Errorf("%s: checking an event took %s", name, d)
 		}
 	}
@@ -123,8 +130,8 @@ func TestEventCheckCostIsBounded(t *testing.T) {
 		}()
 		select {
 		case <-done:
-		case <-time.After(2 * time.Second):
-			t.Fatalf("checking an event of %d items took more than 2s", items)
+		case <-time.After(sinkBound):
+			t.Fatalf("checking an event of %d items took more than %s", items, sinkBound)
 		}
 		return fieldsOf(v.Err("invalid_event"))
 	}

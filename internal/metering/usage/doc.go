@@ -13,7 +13,8 @@
 //	      publishes at once; the ack callback completes the requests and
 //	      publishes what queued meanwhile, or Linger does)
 //	meter-<p> consumer ─▶ one DB transaction per round:
-//	      skip messages at or below the stored offset
+//	      skip messages at or below the stored offset (a session first
+//	      checks the stream still holds the offset's message: startAt)
 //	      claim each new event's dedup key and learn which are new
 //	      store the new events in blocks (one tenant per block)
 //	      fold only new events into minute/hour/day rollups (merged in Go)

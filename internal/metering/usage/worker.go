@@ -188,6 +188,10 @@ type worker struct {
 	// meter, res, subject) starts after it (see storeRollups).
 	front map[frontKey]int64
 
+	// lastTime is the JetStream timestamp (unix nanoseconds) of the
+	// round's last message, stored beside its sequence (see position).
+	lastTime int64
+
 	// per-round buffers
 	events  []metering.Event
 	frames  []frame
@@ -232,28 +236,22 @@ func (w *worker) loop(ctx context.Context) {
 // session (re)creates the consumer at the stored offset and runs rounds
 // until an error or ctx ends.
 func (w *worker) session(ctx context.Context) error {
-	var offset int64
-	err := w.ws.db.QueryRowContext(ctx, `SELECT stream_seq FROM metering_offsets WHERE partition = $1`, w.p).Scan(&offset)
-	if err != nil && !errors.Is(err, errNoRows) {
-		return fmt.Errorf("reading offset: %w", err)
-	}
 	js := w.ws.bus.JetStream()
 	restarted := w.ws.bus.Restarted() // before the consumer, so no restart is missed
-	name := ConsumerName(w.p)
-	if err := js.DeleteConsumer(ctx, Stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return fmt.Errorf("resetting consumer %s: %w", name, err)
-	}
 	cc := jetstream.ConsumerConfig{
-		Durable: name, FilterSubject: Subject(w.p), AckPolicy: jetstream.AckExplicitPolicy,
+		Durable: ConsumerName(w.p), FilterSubject: Subject(w.p), AckPolicy: jetstream.AckExplicitPolicy,
 		AckWait: w.ws.cfg.AckWait, MaxAckPending: w.ws.cfg.RoundMessages * 8, MaxDeliver: -1,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}
-	if offset > 0 {
-		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, uint64(offset)+1
+	if err := w.startAt(ctx, js, &cc); err != nil {
+		return err
+	}
+	if err := js.DeleteConsumer(ctx, Stream, cc.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("resetting consumer %s: %w", cc.Durable, err)
 	}
 	cons, err := js.CreateOrUpdateConsumer(ctx, Stream, cc)
 	if err != nil {
-		return fmt.Errorf("creating consumer %s: %w", name, err)
+		return fmt.Errorf("creating consumer %s: %w", cc.Durable, err)
 	}
 	ch := make(chan jetstream.Msg, w.ws.cfg.RoundMessages)
 	sctx, cancel := context.WithCancel(ctx)
@@ -265,7 +263,7 @@ func (w *worker) session(ctx context.Context) error {
 		}
 	}, jetstream.PullMaxMessages(w.ws.cfg.RoundMessages))
 	if err != nil {
-		return fmt.Errorf("consuming %s: %w", name, err)
+		return fmt.Errorf("consuming %s: %w", cc.Durable, err)
 	}
 	defer cctx.Stop()
 	for {
@@ -317,6 +315,75 @@ func (w *worker) session(ctx context.Context) error {
 	}
 }
 
+// startAt points the consumer after the stored offset when the stream
+// still holds, at that sequence, the message the offset was taken from.
+//
+// A stream can go back: JetStream restarted after a write failure may
+// have lost messages it held only in memory (which this worker may
+// already have applied), and an operator may have deleted and recreated
+// the stream. Its sequence numbers are then given again to new messages,
+// and resuming after the stored offset would skip them as redeliveries:
+// acknowledged events lost without a trace. So the offset is stored with
+// the message's JetStream timestamp; when the message at that sequence
+// is gone past the stream's end or has another timestamp, the worker
+// re-reads from a minute before that timestamp (the stream's clock may
+// step back that much when its leader moves), and the events' dedup keys
+// keep whatever it had applied from counting twice.
+func (w *worker) startAt(ctx context.Context, js jetstream.JetStream, cc *jetstream.ConsumerConfig) error {
+	var offset, at int64
+	err := w.ws.db.QueryRowContext(ctx, `SELECT stream_seq, stream_time FROM metering_offsets WHERE partition = $1`, w.p).Scan(&offset, &at)
+	if errors.Is(err, errNoRows) || (err == nil && offset == 0) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading offset: %w", err)
+	}
+	if at != 0 {
+		diverged, err := streamDiverged(ctx, js, uint64(offset), at)
+		if err != nil {
+			return err
+		}
+		if diverged {
+			from := time.Unix(0, at).Add(-time.Minute)
+			w.ws.log.Error("the usage stream no longer holds the message at the stored offset (JetStream lost messages or the stream was recreated); re-reading from before it, dedup keys keep events from counting twice",
+				"partition", w.p, "offset", offset, "from", from)
+			if _, err := w.ws.db.ExecContext(ctx, `UPDATE metering_offsets SET stream_seq = 0, stream_time = 0 WHERE partition = $1`, w.p); err != nil {
+				return fmt.Errorf("resetting offset: %w", err)
+			}
+			cc.DeliverPolicy, cc.OptStartTime = jetstream.DeliverByStartTimePolicy, &from
+			return nil
+		}
+	}
+	cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, uint64(offset)+1
+	return nil
+}
+
+// streamDiverged tells whether the stream's message at seq is not the one
+// stamped at (unix nanoseconds): gone beyond the stream's last sequence,
+// or another message. A message removed by the stream's age limit is not
+// a divergence.
+func streamDiverged(ctx context.Context, js jetstream.JetStream, seq uint64, at int64) (bool, error) {
+	st, err := js.Stream(ctx, Stream)
+	if err != nil {
+		return false, fmt.Errorf("reading stream %s: %w", Stream, err)
+	}
+	state := st.CachedInfo().State
+	if seq > state.LastSeq {
+		return true, nil
+	}
+	if seq < state.FirstSeq {
+		return false, nil
+	}
+	m, err := st.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil // deleted inside the stream's range: not a new history
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading message %d of %s: %w", seq, Stream, err)
+	}
+	return m.Time.UnixNano() != at, nil
+}
+
 // round applies w.msgs in one transaction, then acks them.
 func (w *worker) round(ctx context.Context) error {
 	w.events, w.frames = w.events[:0], w.frames[:0]
@@ -347,7 +414,7 @@ func (w *worker) round(ctx context.Context) error {
 	}
 	lastSeq := uint64(0)
 	if md, err := w.msgs[len(w.msgs)-1].Metadata(); err == nil {
-		lastSeq = md.Sequence.Stream
+		lastSeq, w.lastTime = md.Sequence.Stream, md.Timestamp.UnixNano()
 	}
 	if err := w.apply(ctx, lastSeq, true); err != nil {
 		return err
@@ -446,8 +513,9 @@ func (w *worker) apply(ctx context.Context, lastSeq uint64, storeOffset bool) er
 			return err
 		}
 		if storeOffset && int64(lastSeq) > offset {
-			if _, err := tx.ExecPrepared(ctx, `INSERT INTO metering_offsets (partition, stream_seq) VALUES ($1, $2)
-				ON CONFLICT (partition) DO UPDATE SET stream_seq = excluded.stream_seq`, w.p, int64(lastSeq)); err != nil {
+			if _, err := tx.ExecPrepared(ctx, `INSERT INTO metering_offsets (partition, stream_seq, stream_time) VALUES ($1, $2, $3)
+				ON CONFLICT (partition) DO UPDATE SET stream_seq = excluded.stream_seq, stream_time = excluded.stream_time`,
+				w.p, int64(lastSeq), w.lastTime); err != nil {
 				return fmt.Errorf("storing offset: %w", err)
 			}
 		}
