@@ -55,6 +55,13 @@ type cachedSettings struct {
 // to reach this one; a change on this node applies at once.
 const settingsCacheTTL = 2 * time.Second
 
+// SignupOpen tells whether anyone may sign up in tenant's apps: the hosted
+// sign-in page offers "Create an account" only then.
+func (s *Service) SignupOpen(ctx context.Context, tenant string) bool {
+	set, err := s.settings(systemCtx(ctx, tenant), tenant)
+	return err == nil && set.Signup == SignupOpen
+}
+
 // Settings returns the tenant's end-user policy (tenant from ctx), the
 // defaults when it never set one.
 func (s *Service) Settings(ctx context.Context) (Settings, error) {

@@ -63,7 +63,10 @@ func (p *Provider) secure(r *http.Request) bool {
 // can post the form but cannot read or set the cookie).
 func (p *Provider) showSignIn(w http.ResponseWriter, r *http.Request, req authRequest, email string, status int, errMsg ...string) {
 	v := pageView{Title: "Sign in to " + req.app.Name, Action: "/oidc/" + req.tenant + pathAuthorize,
-		CSRF: p.csrfToken(w, r, req.tenant), Request: req.raw, Email: email, Form: true, SignupURL: signupLink(req)}
+		CSRF: p.csrfToken(w, r, req.tenant), Request: req.raw, Email: email, Form: true}
+	if p.eu.SignupOpen(r.Context(), req.tenant) {
+		v.SignupURL = signupLink(req) // not offered where sign-up is closed or by invitation
+	}
 	if len(errMsg) > 0 {
 		v.Error = errMsg[0]
 	}

@@ -142,7 +142,7 @@ func TestHostedSignUpThroughTheAuthorizationPage(t *testing.T) {
 }
 
 // TestHostedSignUpFollowsTheTenantPolicy: closed and invite-only tenants
-// refuse on the page; a tenant that wants verified addresses first asks
+// offer no "Create an account" link and refuse the sign-up page typed in; a tenant that wants verified addresses first asks
 // the user to open the mailed link, which verifies, then sign-in works.
 func TestHostedSignUpFollowsTheTenantPolicy(t *testing.T) {
 	t.Parallel()
@@ -153,7 +153,16 @@ func TestHostedSignUpFollowsTheTenantPolicy(t *testing.T) {
 			if _, err := e.eu.PutSettings(ctx, enduser.Settings{Signup: policy}); err != nil {
 				t.Fatal(err)
 			}
-			r := b.signUp(b.signupPage(b.get(a.authURL(newFlow()))), "Grace", "grace@example.com", pw)
+			auth := a.authURL(newFlow())
+			if signIn := b.get(auth); signupLinkRe.MatchString(signIn.body) {
+				t.Fatalf("%s: the sign-in page offers to create an account:\n%s", policy, signIn.body)
+			}
+			// Typed in anyway, the sign-up page refuses.
+			page := b.get(strings.Replace(auth, "/authorize?", "/signup?", 1))
+			if page.status != http.StatusOK || !strings.Contains(page.body, "Create account") {
+				t.Fatalf("%s: the sign-up page typed in: %d\n%s", policy, page.status, page.body)
+			}
+			r := b.signUp(page, "Grace", "grace@example.com", pw)
 			if r.status != http.StatusForbidden || !strings.Contains(r.body, want) || r.location != nil {
 				t.Fatalf("%s: %d\n%s", policy, r.status, r.body)
 			}
