@@ -55,6 +55,7 @@ func (a *App) modules() *modules {
 		m.subs = subscription.NewService(m.catalog, a.Clock, a.Log)
 		m.subs.OnEnd(billing.CycleEnds)
 		m.subs.OnSave(billing.CycleSaves)
+		cacheInvalidation(a.Bus.Conn(), m.subs, a.Log) // access.go
 		m.billing = billing.NewService(a.DB, a.Clock, a.Log, billing.Config{}, billing.NewSubscriptionsAdvancing(m.catalog, m.subs), metered)
 		m.notify = newNotifications(a, m)
 		m.inbox = newInbox(a, m.notify)

@@ -30,6 +30,7 @@ type Entitlement struct {
 	Feature        string              `json:"feature"`
 	Kind           catalog.FeatureKind `json:"kind"`
 	HasAccess      bool                `json:"has_access"`
+	Reason         string              `json:"reason,omitempty" enum:"payment_overdue,payment_disputed" doc:"why has_access is false although a subscription grants the feature: its payment is overdue (suspended after dunning) or disputed"`
 	Value          json.RawMessage     `json:"value,omitempty"`
 	Limit          *decimal.Decimal    `json:"limit"`
 	Used           *decimal.Decimal    `json:"used,omitempty"`
@@ -56,6 +57,43 @@ type customerState struct {
 
 	id         string // the customer's id, whichever name the check used
 	externalID string
+
+	// suspendable says which features a suspension closes; loaded only
+	// when one of subs is suspended (nil: none is).
+	suspendable *Suspendable
+}
+
+// Suspendable is a tenant's choice of the features a suspended
+// subscription closes: every feature when All, else those in Features.
+type Suspendable struct {
+	All      bool
+	Features map[string]bool
+}
+
+// Closes reports whether a suspension closes feature.
+func (p *Suspendable) Closes(feature string) bool { return p == nil || p.All || p.Features[feature] }
+
+// SuspendableFunc returns a tenant's Suspendable (the payments module keeps
+// it with its dunning settings).
+type SuspendableFunc func(ctx context.Context, tenant string) (Suspendable, error)
+
+// UseSuspendable sets where the features a suspension closes are read
+// from; without it a suspension closes every feature. Call it before the
+// service is used.
+func (s *Service) UseSuspendable(f SuspendableFunc) { s.suspendable = f }
+
+// closed reports whether feature is closed for ls at now by a suspension.
+func (st *customerState) closed(ls *liveSub, feature string, now time.Time) bool {
+	return ls.sub.suspendedAt(now) && st.suspendable.Closes(feature)
+}
+
+// suspendedAnswer is the entitlement of a feature a suspension closes.
+func suspendedAnswer(f catalog.Feature, ls *liveSub) Entitlement {
+	reason := ls.sub.SuspendReason
+	if reason == "" {
+		reason = ReasonPaymentOverdue
+	}
+	return Entitlement{Feature: f.Key, Kind: f.Kind, SubscriptionID: ls.sub.ID, Reason: reason}
 }
 
 // answerMemo holds the last encoded answer of one check. A metered answer
@@ -303,6 +341,15 @@ func (s *Service) loadState(ctx context.Context, tenant, ref string, wall time.T
 			return nil, err
 		}
 		st.subs = append(st.subs, &liveSub{sub: sub, ver: v})
+		if sub.SuspendedAt != nil && st.suspendable == nil {
+			p := Suspendable{All: true}
+			if s.suspendable != nil {
+				if p, err = s.suspendable(ctx, tenant); err != nil {
+					return nil, fmt.Errorf("reading the suspendable features: %w", err)
+				}
+			}
+			st.suspendable = &p
+		}
 	}
 	if st.features, err = catalog.FeaturesByKey(ctx, s.db, tenant, nil); err != nil {
 		return nil, err
@@ -379,6 +426,15 @@ func (s *Service) CheckJSON(ctx context.Context, customerID, feature string) ([]
 		key.subscription = ls.sub.ID
 	}
 	memo := st.answers[key]
+	if ls != nil && ls.sub.SuspendedAt != nil {
+		// Rare, and the answer turns when a prepaid access runs out: not
+		// memoised.
+		e, err := s.check(ctx, tenant, customerID, st, f, now)
+		if err != nil {
+			return nil, err
+		}
+		return memoise(nil, &encodedAnswer{}, e)
+	}
 	if ls == nil || f.Kind != catalog.FeatureMetered {
 		if memo != nil && (ls == nil || s.live[f.Key] == nil) {
 			if a := memo.last.Load(); a != nil {
@@ -481,6 +537,9 @@ func (s *Service) check(ctx context.Context, tenant, customerID string, st *cust
 		return e, nil
 	}
 	e.SubscriptionID = ls.sub.ID
+	if st.closed(ls, f.Key, now) {
+		return suspendedAnswer(f, ls), nil
+	}
 	switch f.Kind {
 	case catalog.FeatureBoolean:
 		e.HasAccess = grant.Enabled == nil || *grant.Enabled
@@ -661,3 +720,33 @@ func (s *Service) evaluate(ctx context.Context, tenant, customer, id string, now
 	}
 	return nil
 }
+
+// OnInvalidate adds f to what is told, after a change made in this
+// process committed, that the change dropped the cached state of customer
+// of tenant (every customer of the tenant when customer is ""). The app
+// publishes it on NATS so that other processes Forget theirs at once
+// instead of serving it until it expires. Call it before the service is
+// used; f must not block.
+func (s *Service) OnInvalidate(f func(tenant, customer string)) {
+	s.onInvalidate = append(s.onInvalidate, f)
+}
+
+// invalidate drops the cached state of customer of tenant (every customer
+// of the tenant when customer is "") and tells the OnInvalidate hooks.
+func (s *Service) invalidate(tenant, customer string) {
+	s.cache.invalidate(tenant, customer)
+	for _, f := range s.onInvalidate {
+		f(tenant, customer)
+	}
+}
+
+// Forget drops the cached state of customer of tenant (every customer of
+// the tenant when customer is ""), changed by another process: the next
+// check reads it again. The hooks of OnInvalidate are not told.
+func (s *Service) Forget(tenant, customer string) { s.cache.invalidate(tenant, customer) }
+
+// SetStateTTL sets how long a customer's state is cached (2 s by default;
+// an expired state is served for as long again while one load replaces
+// it). Tests use a long one to prove that an invalidation, not expiry,
+// dropped a state. Call it before the service is used.
+func (s *Service) SetStateTTL(d time.Duration) { s.cache.ttl = d }

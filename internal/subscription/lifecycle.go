@@ -201,7 +201,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Subscription, err
 	if err != nil {
 		return Subscription{}, err
 	}
-	s.cache.invalidate(tenant, sub.CustomerID)
+	s.invalidate(tenant, sub.CustomerID)
 	return s.withPeriod(sub, now), nil
 }
 
@@ -323,7 +323,7 @@ func (s *Service) mutate(ctx context.Context, id string, fn func(tx *db.Tx, sub 
 	if err != nil {
 		return Subscription{}, err
 	}
-	s.cache.invalidate(tenant, sub.CustomerID)
+	s.invalidate(tenant, sub.CustomerID)
 	return s.withPeriod(sub, now), nil
 }
 
@@ -480,7 +480,7 @@ func (s *Service) Cancel(ctx context.Context, id string, in CancelInput) (Subscr
 				return err
 			}
 			var lines []pricing.Line
-			if from == Active || from == PastDue { // a pause already credited the rest of the period
+			if from == Active || from == PastDue || from == Suspended { // a pause already credited the rest of the period
 				var err error
 				if lines, err = s.feeProration(ctx, tx, *sub, at, sub.Quantity, decimal.Zero, false); err != nil {
 					return fmt.Errorf("prorating cancellation: %w", err)
@@ -590,9 +590,22 @@ func (s *Service) feeProration(ctx context.Context, tx *db.Tx, sub Subscription,
 }
 
 // MarkPastDue records that a payment failed (active → past_due); payments
-// calls it. Errors: "invalid_transition".
+// calls it. A subscription already past_due or suspended is left as it is
+// (dunning may call it again after a retry fails). Errors:
+// "invalid_transition" (paused, canceled, ended, trialing).
 func (s *Service) MarkPastDue(ctx context.Context, id string) (Subscription, error) {
-	return s.move(ctx, id, PastDue, "past_due")
+	return s.mutate(ctx, id, func(tx *db.Tx, sub *Subscription, now time.Time) error {
+		if sub.Status == PastDue || sub.Status == Suspended {
+			return nil
+		}
+		from := sub.Status
+		if err := checkTransition(from, PastDue); err != nil {
+			return err
+		}
+		sub.Status = PastDue
+		_, err := record(ctx, tx, *sub, "past_due", from, now, now, nil)
+		return err
+	})
 }
 
 // MarkPaid records that the overdue payment arrived (past_due → active).
@@ -608,14 +621,73 @@ func (s *Service) MarkPaid(ctx context.Context, id string) (Subscription, error)
 	})
 }
 
-func (s *Service) move(ctx context.Context, id string, to Status, typ string) (Subscription, error) {
+// SuspendInput says why a subscription is suspended and how long a
+// prepaid period keeps its access.
+type SuspendInput struct {
+	// Reason is ReasonPaymentOverdue (default) or ReasonPaymentDisputed;
+	// entitlement checks of suspendable features answer it.
+	Reason string
+	// AccessUntil, when after now, keeps suspendable features open until
+	// then: the end of a prepaid period that was paid.
+	AccessUntil *time.Time
+	// Invoice is the invoice whose payment is overdue or disputed
+	// (recorded in the history and the event).
+	Invoice string
+}
+
+// Suspend closes the suspendable features of an active or past_due
+// subscription (→ suspended) and records subscription.suspended. It stays
+// billed. A subscription already suspended is left as it is. Errors:
+// "invalid_transition" (trialing, paused, canceled, ended).
+func (s *Service) Suspend(ctx context.Context, id string, in SuspendInput) (Subscription, error) {
+	if in.Reason == "" {
+		in.Reason = ReasonPaymentOverdue
+	}
+	if in.Reason != ReasonPaymentOverdue && in.Reason != ReasonPaymentDisputed {
+		return Subscription{}, fmt.Errorf("subscription: unknown suspension reason %q", in.Reason)
+	}
 	return s.mutate(ctx, id, func(tx *db.Tx, sub *Subscription, now time.Time) error {
+		if sub.Status == Suspended {
+			return nil
+		}
 		from := sub.Status
-		if err := checkTransition(from, to); err != nil {
+		if err := checkTransition(from, Suspended); err != nil {
 			return err
 		}
-		sub.Status = to
-		_, err := record(ctx, tx, *sub, typ, from, now, now, nil)
+		sub.Status, sub.SuspendedAt, sub.SuspendReason, sub.AccessUntil = Suspended, &now, in.Reason, nil
+		if in.AccessUntil != nil && in.AccessUntil.After(now) {
+			until := in.AccessUntil.UTC().Truncate(time.Microsecond)
+			sub.AccessUntil = &until
+		}
+		_, err := record(ctx, tx, *sub, "suspended", from, now, now, map[string]any{"reason": in.Reason,
+			"access_until": sub.AccessUntil, "invoice_id": nullStr(in.Invoice)})
 		return err
+	})
+}
+
+// Reactivate restores a subscription whose overdue (or disputed) payment
+// was settled: suspended → active (subscription.reactivated), past_due →
+// active (subscription.activated, reason paid), and a subscription
+// canceled while suspended gets its access back until it ends
+// (subscription.reactivated, still canceled). Any other subscription is
+// left as it is and returned: paying twice restores once. reason is
+// recorded (paid, dispute_won, manual…).
+func (s *Service) Reactivate(ctx context.Context, id, reason string) (Subscription, error) {
+	return s.mutate(ctx, id, func(tx *db.Tx, sub *Subscription, now time.Time) error {
+		from := sub.Status
+		switch {
+		case from == PastDue:
+			sub.Status = Active
+			_, err := record(ctx, tx, *sub, "activated", from, now, now, map[string]any{"reason": reason})
+			return err
+		case from == Suspended || (from == Canceled && sub.SuspendedAt != nil):
+			if from == Suspended {
+				sub.Status = Active
+			}
+			sub.SuspendedAt, sub.SuspendReason, sub.AccessUntil = nil, "", nil
+			_, err := record(ctx, tx, *sub, "reactivated", from, now, now, map[string]any{"reason": reason})
+			return err
+		}
+		return nil
 	})
 }

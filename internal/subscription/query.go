@@ -282,7 +282,7 @@ func (s *Service) advanceBatch(ctx context.Context, now time.Time, skip []string
 		return 0, claimed, err
 	}
 	for k := range touched {
-		s.cache.invalidate(k[0], k[1])
+		s.invalidate(k[0], k[1])
 	}
 	return n, claimed, nil
 }

@@ -17,23 +17,25 @@ import (
 )
 
 const subCols = `id, tenant_id, customer_id, plan_id, version_id, status, quantity, overrides, timezone, interval_unit, interval_count,
-	anchor, started_at, trial_end, ends_at, canceled_at, ended_at, paused_at, pending_version_id, pending_at, created_at, updated_at`
+	anchor, started_at, trial_end, ends_at, canceled_at, ended_at, paused_at, pending_version_id, pending_at, created_at, updated_at,
+	suspended_at, access_until, suspend_reason`
 
 func scanSub(r interface{ Scan(...any) error }) (Subscription, error) {
 	var s Subscription
 	var status, qty, overrides, unit string
-	var pending sql.NullString
+	var pending, suspendReason sql.NullString
 	var anchor, started, created, updated db.Time
-	var trialEnd, endsAt, canceled, ended, paused, pendingAt db.NullTime
+	var trialEnd, endsAt, canceled, ended, paused, pendingAt, suspended, accessUntil db.NullTime
 	if err := r.Scan(&s.ID, &s.tenant, &s.CustomerID, &s.PlanID, &s.VersionID, &status, &qty, &overrides, &s.Timezone, &unit,
 		&s.BillingInterval.Count, &anchor, &started, &trialEnd, &endsAt, &canceled, &ended, &paused, &pending, &pendingAt,
-		&created, &updated); err != nil {
+		&created, &updated, &suspended, &accessUntil, &suspendReason); err != nil {
 		return s, err
 	}
 	s.Status, s.BillingInterval.Unit = Status(status), period.Unit(unit)
 	s.BillingAnchor, s.StartedAt, s.CreatedAt, s.UpdatedAt = anchor.Time, started.Time, created.Time, updated.Time
 	s.TrialEnd, s.EndsAt, s.CanceledAt, s.EndedAt, s.PausedAt, s.PendingAt = trialEnd.Ptr(), endsAt.Ptr(), canceled.Ptr(), ended.Ptr(), paused.Ptr(), pendingAt.Ptr()
 	s.PendingVersionID = pending.String
+	s.SuspendedAt, s.AccessUntil, s.SuspendReason = suspended.Ptr(), accessUntil.Ptr(), suspendReason.String
 	var err error
 	if s.Quantity, err = decimal.NewFromString(qty); err != nil {
 		return s, fmt.Errorf("decoding quantity of %s: %w", s.ID, err)
@@ -91,13 +93,13 @@ func nullStr(s string) any {
 func insertSub(ctx context.Context, tx *db.Tx, s Subscription) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO subscriptions (id, tenant_id, customer_id, plan_id, version_id, status, quantity, overrides,
 		timezone, interval_unit, interval_count, anchor, started_at, trial_end, ends_at, canceled_at, ended_at, paused_at,
-		pending_version_id, pending_at, next_action_at, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`,
+		pending_version_id, pending_at, next_action_at, created_at, updated_at, suspended_at, access_until, suspend_reason)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)`,
 		s.ID, s.tenant, s.CustomerID, s.PlanID, s.VersionID, string(s.Status), s.Quantity.String(), mustJSON(s.Overrides),
 		s.Timezone, string(s.BillingInterval.Unit), s.BillingInterval.Count, db.TimeOf(s.BillingAnchor), db.TimeOf(s.StartedAt),
 		db.NullTimeOf(s.TrialEnd), db.NullTimeOf(s.EndsAt), db.NullTimeOf(s.CanceledAt), db.NullTimeOf(s.EndedAt),
 		db.NullTimeOf(s.PausedAt), nullStr(s.PendingVersionID), db.NullTimeOf(s.PendingAt), db.NullTimeOf(nextAction(s)),
-		db.TimeOf(s.CreatedAt), db.TimeOf(s.UpdatedAt))
+		db.TimeOf(s.CreatedAt), db.TimeOf(s.UpdatedAt), db.NullTimeOf(s.SuspendedAt), db.NullTimeOf(s.AccessUntil), nullStr(s.SuspendReason))
 	if err != nil {
 		return fmt.Errorf("inserting subscription: %w", err)
 	}
@@ -107,12 +109,14 @@ func insertSub(ctx context.Context, tx *db.Tx, s Subscription) error {
 func saveSub(ctx context.Context, tx *db.Tx, s Subscription) error {
 	_, err := tx.ExecContext(ctx, `UPDATE subscriptions SET version_id = $3, status = $4, quantity = $5, overrides = $6,
 		interval_unit = $7, interval_count = $8, anchor = $9, trial_end = $10, ends_at = $11, canceled_at = $12, ended_at = $13,
-		paused_at = $14, pending_version_id = $15, pending_at = $16, next_action_at = $17, updated_at = $18
+		paused_at = $14, pending_version_id = $15, pending_at = $16, next_action_at = $17, updated_at = $18,
+		suspended_at = $19, access_until = $20, suspend_reason = $21
 		WHERE tenant_id = $1 AND id = $2`,
 		s.tenant, s.ID, s.VersionID, string(s.Status), s.Quantity.String(), mustJSON(s.Overrides),
 		string(s.BillingInterval.Unit), s.BillingInterval.Count, db.TimeOf(s.BillingAnchor), db.NullTimeOf(s.TrialEnd),
 		db.NullTimeOf(s.EndsAt), db.NullTimeOf(s.CanceledAt), db.NullTimeOf(s.EndedAt), db.NullTimeOf(s.PausedAt),
-		nullStr(s.PendingVersionID), db.NullTimeOf(s.PendingAt), db.NullTimeOf(nextAction(s)), db.TimeOf(s.UpdatedAt))
+		nullStr(s.PendingVersionID), db.NullTimeOf(s.PendingAt), db.NullTimeOf(nextAction(s)), db.TimeOf(s.UpdatedAt),
+		db.NullTimeOf(s.SuspendedAt), db.NullTimeOf(s.AccessUntil), nullStr(s.SuspendReason))
 	if err != nil {
 		return fmt.Errorf("saving subscription %s: %w", s.ID, err)
 	}

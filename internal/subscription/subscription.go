@@ -6,18 +6,24 @@
 // invalid_transition naming both states):
 //
 //	            trial ends
-//	trialing ─────────────▶ active ◀──── paid ──── past_due
-//	   │                    │  ▲  └── payment fails ──▶ │
-//	   │                pause│  │resume                  │
-//	   │                    ▼  │                        │
-//	   │                   paused ◀────── pause ────────┤
-//	   │   cancel at period end (from any live state)   │
-//	   └──────────────────▶ canceled ◀──────────────────┘
+//	trialing ─────────────▶ active ◀────── paid ─────── past_due
+//	   │                  │ ▲  ▲ └──── payment fails ───▶ │  │
+//	   │       pause/resume│ │  │                          │  │ dunning's final action
+//	   │                  ▼ │  │ paid, dispute won        │  ▼
+//	   │               paused  └──────────────────────── suspended ◀── dispute (from active)
+//	   │   cancel at period end (from any live state)     │
+//	   └──────────────────▶ canceled ◀────────────────────┘
 //	                           │ period end (Advance)
 //	 cancel now (any live) ──▶ ended ◀┘
 //
 // canceled means "ends at EndsAt": access continues until then, unless it
-// was paused. paused grants no access and is not billed. Time-driven transitions (trial end,
+// was paused or suspended. paused grants no access and is not billed.
+// suspended (payments moves a subscription there when an invoice stays
+// unpaid past dunning, or a payment is disputed) is still billed; the
+// features the tenant marks suspendable answer has_access false with
+// reason payment_overdue (payment_disputed), the others stay open, and a
+// prepaid period that was paid keeps its access until AccessUntil. Paying
+// (or winning the dispute) reactivates it. Time-driven transitions (trial end,
 // scheduled plan change, end of a canceled subscription) happen in
 // Advance, which a worker calls periodically.
 //
@@ -65,18 +71,22 @@ const (
 	Active   Status = "active"
 	PastDue  Status = "past_due"
 	Paused   Status = "paused"
-	Canceled Status = "canceled"
-	Ended    Status = "ended"
+	// Suspended: a payment is overdue past dunning (or disputed); the
+	// features the tenant marks suspendable answer has_access false.
+	Suspended Status = "suspended"
+	Canceled  Status = "canceled"
+	Ended     Status = "ended"
 )
 
 // transitions is the state machine of the package doc.
 var transitions = map[Status][]Status{
-	Trialing: {Active, Canceled, Ended},
-	Active:   {PastDue, Paused, Canceled, Ended},
-	PastDue:  {Active, Paused, Canceled, Ended},
-	Paused:   {Active, Canceled, Ended},
-	Canceled: {Ended},
-	Ended:    nil,
+	Trialing:  {Active, Canceled, Ended},
+	Active:    {PastDue, Suspended, Paused, Canceled, Ended},
+	PastDue:   {Active, Suspended, Paused, Canceled, Ended},
+	Suspended: {Active, Canceled, Ended},
+	Paused:    {Active, Canceled, Ended},
+	Canceled:  {Ended},
+	Ended:     nil,
 }
 
 // CanTransition reports whether a subscription may move from one state
@@ -126,6 +136,9 @@ type Subscription struct {
 	PausedAt         *time.Time      `json:"paused_at,omitempty"`
 	PendingVersionID string          `json:"pending_version_id,omitempty"`
 	PendingAt        *time.Time      `json:"pending_at,omitempty"`
+	SuspendedAt      *time.Time      `json:"suspended_at,omitempty" doc:"set while access is suspended for a payment (kept if it is then canceled)"`
+	SuspendReason    string          `json:"suspend_reason,omitempty" doc:"payment_overdue or payment_disputed, while suspended"`
+	AccessUntil      *time.Time      `json:"access_until,omitempty" doc:"while suspended: suspendable features stay open until then (the end of a prepaid period that was paid)"`
 	CurrentPeriod    *period.Period  `json:"current_period,omitempty" doc:"the billing (or trial) period containing now"`
 	CreatedAt        time.Time       `json:"created_at"`
 	UpdatedAt        time.Time       `json:"updated_at"`
@@ -174,12 +187,26 @@ func (s Subscription) live(t time.Time) bool {
 		return false
 	}
 	switch s.Status {
-	case Trialing, Active, PastDue:
+	case Trialing, Active, PastDue, Suspended: // suspended: features not suspendable stay open
 		return true
 	case Canceled: // until it ends, unless canceled while paused
 		return s.PausedAt == nil && (s.EndsAt == nil || t.Before(*s.EndsAt))
 	}
 	return false
+}
+
+// Suspension reasons: the reason an entitlement check gives for a
+// suspendable feature of a suspended subscription.
+const (
+	ReasonPaymentOverdue  = "payment_overdue"
+	ReasonPaymentDisputed = "payment_disputed"
+)
+
+// suspendedAt reports whether suspendable features are closed at t: the
+// subscription is suspended (or was canceled while suspended) and any
+// prepaid access it kept has run out.
+func (s Subscription) suspendedAt(t time.Time) bool {
+	return s.SuspendedAt != nil && (s.AccessUntil == nil || !t.Before(*s.AccessUntil))
 }
 
 // Pricing returns version v's pricing with the subscription's overrides.
@@ -234,6 +261,9 @@ type Service struct {
 	onEnd  []EndHook
 	onSave []SaveHook
 	live   map[string]LiveUsage // by static feature key (UseLiveUsage)
+
+	suspendable  SuspendableFunc                 // UseSuspendable
+	onInvalidate []func(tenant, customer string) // OnInvalidate
 }
 
 // EndHook is told, inside the transaction that ends subscription sub of
@@ -287,7 +317,7 @@ func NewService(cat *catalog.Service, clock abacus.Clock, log *slog.Logger) *Ser
 		log = slog.Default()
 	}
 	s := &Service{db: cat.DB(), clock: clock, log: log, cat: cat, usage: cat.Usage(), cache: newStateCache(2 * time.Second)}
-	cat.OnChange(s.cache.invalidate)
+	cat.OnChange(s.invalidate)
 	cat.GuardCurrency(currencyLocked)
 	return s
 }
