@@ -42,8 +42,9 @@ type modules struct {
 	orgOnce  sync.Once
 	orgs     *org.Service
 	inbox    *inbox
-	hooks    hooks   // built apart: building it can fail (webhooks.go)
-	risk     riskMod // risk.go
+	hooks    hooks     // built apart: building it can fail (webhooks.go)
+	risk     riskMod   // risk.go
+	portal   portalMod // portal.go
 }
 
 func (a *App) modules() *modules {

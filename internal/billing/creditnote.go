@@ -252,6 +252,21 @@ func (s *Service) GetCreditNote(ctx context.Context, id string) (CreditNote, err
 // ListCreditNotes returns a page of credit notes ordered by id, of one
 // invoice when invoiceID is set.
 func (s *Service) ListCreditNotes(ctx context.Context, invoiceID string, limit int, cursor string) (Page[CreditNote], error) {
+	return s.listCreditNotes(ctx, "invoice_id", invoiceID, limit, cursor)
+}
+
+// CustomerCreditNotes returns a page of one customer's credit notes
+// ordered by id (the customer portal's list).
+func (s *Service) CustomerCreditNotes(ctx context.Context, customerID string, limit int, cursor string) (Page[CreditNote], error) {
+	if customerID == "" {
+		return Page[CreditNote]{Data: []CreditNote{}}, nil
+	}
+	return s.listCreditNotes(ctx, "customer_id", customerID, limit, cursor)
+}
+
+// listCreditNotes lists credit notes, those whose column col equals val
+// when val is set (col is a constant of this file, never input).
+func (s *Service) listCreditNotes(ctx context.Context, col, val string, limit int, cursor string) (Page[CreditNote], error) {
 	tenant, err := abacus.TenantFrom(ctx)
 	if err != nil {
 		return Page[CreditNote]{}, err
@@ -261,9 +276,9 @@ func (s *Service) ListCreditNotes(ctx context.Context, invoiceID string, limit i
 	}
 	q := `SELECT ` + creditNoteCols + ` FROM credit_notes WHERE tenant_id = $1 AND id > $2`
 	args := []any{tenant, cursor}
-	if invoiceID != "" {
-		q += ` AND invoice_id = $3`
-		args = append(args, invoiceID)
+	if val != "" {
+		q += ` AND ` + col + ` = $3`
+		args = append(args, val)
 	}
 	rows, err := s.db.QueryContext(ctx, q+fmt.Sprintf(` ORDER BY id LIMIT %d`, limit+1), args...)
 	if err != nil {

@@ -18,6 +18,7 @@ func TestCSRFProblem(t *testing.T) {
 	session := &http.Cookie{Name: httpapi.AccessCookie, Value: "jwt"}
 	refresh := &http.Cookie{Name: httpapi.RefreshCookie, Value: "rt_x"}
 	csrf := &http.Cookie{Name: httpapi.CSRFCookie, Value: tok}
+	portal := &http.Cookie{Name: httpapi.PortalCookie, Value: "aps_x"}
 	for _, c := range []struct {
 		name    string
 		method  string
@@ -30,6 +31,8 @@ func TestCSRFProblem(t *testing.T) {
 		{"post with bearer", "POST", []*http.Cookie{session}, map[string]string{"Authorization": "Bearer abk_x"}, false},
 		{"post with cookie, no header", "POST", []*http.Cookie{session, csrf}, nil, true},
 		{"refresh cookie alone counts", "POST", []*http.Cookie{refresh, csrf}, nil, true},
+		{"portal cookie counts", "POST", []*http.Cookie{portal, csrf}, nil, true},
+		{"portal cookie with matching header", "PATCH", []*http.Cookie{portal, csrf}, map[string]string{httpapi.CSRFHeader: tok}, false},
 		{"header without cookie", "DELETE", []*http.Cookie{session}, map[string]string{httpapi.CSRFHeader: tok}, true},
 		{"header differs", "PUT", []*http.Cookie{session, csrf}, map[string]string{httpapi.CSRFHeader: tok + "x"}, true},
 		{"short token", "POST", []*http.Cookie{session, {Name: httpapi.CSRFCookie, Value: "ab"}}, map[string]string{httpapi.CSRFHeader: "ab"}, true},

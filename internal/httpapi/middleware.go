@@ -358,10 +358,14 @@ const (
 	RefreshCookie = "abacus_refresh" // the refresh token; HttpOnly, sent to /api/v1/auth/session only
 	CSRFCookie    = "abacus_csrf"    // readable by the dashboard, which echoes it in CSRFHeader
 	CSRFHeader    = "X-CSRF-Token"
+	// PortalCookie is a customer portal session (internal/portal); HttpOnly,
+	// sent to /api/v1/portal/ only, CSRF-checked like the others.
+	PortalCookie = "abacus_portal"
 )
 
 // CSRFProblem returns a 403 csrf_failed problem for a state-changing
-// request (not GET, HEAD or OPTIONS) that carries a session cookie and no
+// request (not GET, HEAD or OPTIONS) that carries a session cookie (staff
+// or customer portal) and no
 // Authorization header, unless it repeats the CSRFCookie value in
 // CSRFHeader (double submit: another site can make the browser send the
 // cookies but can neither read them nor set the header) and, when the
@@ -371,7 +375,7 @@ func CSRFProblem(r *http.Request) *Problem {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return nil
 	}
-	if r.Header.Get("Authorization") != "" || (!hasCookie(r, AccessCookie) && !hasCookie(r, RefreshCookie)) {
+	if r.Header.Get("Authorization") != "" || (!hasCookie(r, AccessCookie) && !hasCookie(r, RefreshCookie) && !hasCookie(r, PortalCookie)) {
 		return nil
 	}
 	c, err := r.Cookie(CSRFCookie)

@@ -67,6 +67,9 @@ var Permissions = []struct {
 	{"/api/v1/customers/*/invoices", AreaBilling},
 	{"/api/v1/customers/*/invoice-delivery", AreaBilling},
 	{"/api/v1/customers/*/balance", AreaBilling},
+	{"/api/v1/customers/*/portal-links", AreaBilling}, // the customer portal (internal/portal)
+	{"/api/v1/portal/", AreaPublic},                   // the portal's own routes: its session cookie, no staff credential
+	{"/api/v1/settings/portal", AreaDomain},
 	{"/api/v1/features", AreaDomain},
 	{"/api/v1/entitlements", AreaDomain},
 	{"/api/v1/plans", AreaDomain},

@@ -52,6 +52,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/notifications"
 	"github.com/abacusbilling/abacus/internal/outbox"
 	"github.com/abacusbilling/abacus/internal/period"
+	"github.com/abacusbilling/abacus/internal/portal"
 	"github.com/abacusbilling/abacus/internal/pricing"
 	"github.com/abacusbilling/abacus/internal/risk"
 	"github.com/abacusbilling/abacus/internal/service"
@@ -64,11 +65,36 @@ const modulePath = "github.com/abacusbilling/abacus"
 // declared is every module's declaration. A directory under internal/
 // without an entry here fails the test.
 var declared = []abacus.Module{
-	abacus.RootModule, app.Module, billing.Module, catalog.Module, cli.Module, client.Module,
-	config.Module, country.Module, dashboard.Module, db.Module, demo.Module, document.Module,
-	einvoicetest.Module, enduser.Module, heapfloor.Module, httpapi.Module, identity.Module, loadgen.Module,
-	metering.Module, money.Module, natsbus.Module, notifications.Module, outbox.Module, period.Module,
-	pricing.Module, risk.Module, service.Module, subscription.Module, webhooks.Module,
+	abacus.RootModule,
+	app.Module,
+	billing.Module,
+	catalog.Module,
+	cli.Module,
+	client.Module,
+	config.Module,
+	country.Module,
+	dashboard.Module,
+	db.Module,
+	demo.Module,
+	document.Module,
+	einvoicetest.Module,
+	enduser.Module,
+	heapfloor.Module,
+	httpapi.Module,
+	identity.Module,
+	loadgen.Module,
+	metering.Module,
+	money.Module,
+	natsbus.Module,
+	notifications.Module,
+	outbox.Module,
+	period.Module,
+	portal.Module,
+	pricing.Module,
+	risk.Module,
+	service.Module,
+	subscription.Module,
+	webhooks.Module,
 	// Entry points and end-to-end test packages outside internal/ (a main
 	// package or test-only package cannot be imported to declare itself).
 	{Name: "cmd/abacus", Uses: []string{"cli"}},
