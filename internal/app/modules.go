@@ -43,6 +43,7 @@ type modules struct {
 	orgs     *org.Service
 	inbox    *inbox
 	hooks    hooks // built apart: building it can fail (webhooks.go)
+	pay      pay   // likewise (payments.go)
 }
 
 func (a *App) modules() *modules {
