@@ -45,6 +45,7 @@ type modules struct {
 	hooks    hooks     // built apart: building it can fail (webhooks.go)
 	risk     riskMod   // risk.go
 	portal   portalMod // portal.go
+	pay      pay       // likewise (payments.go)
 }
 
 func (a *App) modules() *modules {

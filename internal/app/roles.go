@@ -19,6 +19,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/metering/usage"
 	"github.com/abacusbilling/abacus/internal/notifications"
 	"github.com/abacusbilling/abacus/internal/outbox"
+	"github.com/abacusbilling/abacus/internal/payments"
 	"github.com/abacusbilling/abacus/internal/portal"
 	"github.com/abacusbilling/abacus/internal/service"
 	"github.com/abacusbilling/abacus/internal/subscription"
@@ -67,6 +68,11 @@ func Registry() []Role {
 				}
 				webhooks.RegisterRoutes(a.HTTP, hooks)
 				portal.RegisterRoutes(a.HTTP, a.Portal())
+				pays, err := a.payments()
+				if err != nil {
+					return nil, err
+				}
+				payments.RegisterRoutes(a.HTTP, pays)
 				return nil, nil
 			},
 		},

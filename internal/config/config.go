@@ -44,6 +44,7 @@ type Config struct {
 	Push      Push      `key:"push"`
 	Webhooks  Webhooks  `key:"webhooks"`
 	Risk      Risk      `key:"risk"`
+	Payments  Payments  `key:"payments"`
 }
 
 // Risk configures the risk module.
@@ -52,6 +53,14 @@ type Risk struct {
 	// under (a key per tenant is derived from it); every node needs the
 	// same. Empty: a key generated in data_dir/risk.key.
 	HashKey string `key:"hash_key" secret:"true" help:"base64 of 32 bytes the risk module hashes personal identifiers under (same on every node); empty: data_dir/risk.key"`
+}
+
+// Payments configures the payments module (gateways, collection).
+type Payments struct {
+	// EncryptionKey seals the tenants' gateway credentials at rest; empty
+	// keeps a generated key in data_dir/payments.key (every node of a
+	// cluster needs the same).
+	EncryptionKey string `key:"encryption_key" secret:"true" help:"base64 of 32 bytes encrypting payment gateway credentials at rest; empty: a key generated in data_dir/payments.key"`
 }
 
 // Push configures Web Push (notifications/push).
@@ -329,6 +338,11 @@ func (c *Config) Validate() error {
 	if k := c.Risk.HashKey; k != "" {
 		if b, err := base64.StdEncoding.DecodeString(k); err != nil || len(b) != 32 {
 			add("risk.hash_key", "(secret)", "must be base64 of 32 random bytes (openssl rand -base64 32)")
+		}
+	}
+	if k := c.Payments.EncryptionKey; k != "" {
+		if b, err := base64.StdEncoding.DecodeString(k); err != nil || len(b) != 32 {
+			add("payments.encryption_key", "(secret)", "must be base64 of 32 random bytes (openssl rand -base64 32)")
 		}
 	}
 	if c.SMTP.URL != "" {

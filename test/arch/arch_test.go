@@ -51,10 +51,12 @@ import (
 	"github.com/abacusbilling/abacus/internal/natsbus"
 	"github.com/abacusbilling/abacus/internal/notifications"
 	"github.com/abacusbilling/abacus/internal/outbox"
+	"github.com/abacusbilling/abacus/internal/payments"
 	"github.com/abacusbilling/abacus/internal/period"
 	"github.com/abacusbilling/abacus/internal/portal"
 	"github.com/abacusbilling/abacus/internal/pricing"
 	"github.com/abacusbilling/abacus/internal/risk"
+	"github.com/abacusbilling/abacus/internal/seal"
 	"github.com/abacusbilling/abacus/internal/service"
 	"github.com/abacusbilling/abacus/internal/subscription"
 	"github.com/abacusbilling/abacus/internal/webhooks"
@@ -88,10 +90,12 @@ var declared = []abacus.Module{
 	natsbus.Module,
 	notifications.Module,
 	outbox.Module,
+	payments.Module,
 	period.Module,
 	portal.Module,
 	pricing.Module,
 	risk.Module,
+	seal.Module,
 	service.Module,
 	subscription.Module,
 	webhooks.Module,
