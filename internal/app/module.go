@@ -25,6 +25,7 @@ var Module = abacus.Module{
 		"payments",
 		"portal",
 		"pricing",
+		"realtime",
 		"risk",
 		"seal",
 		"service",

@@ -46,6 +46,7 @@ type modules struct {
 	risk     riskMod   // risk.go
 	portal   portalMod // portal.go
 	pay      pay       // likewise (payments.go)
+	rt       rt        // realtime.go
 }
 
 func (a *App) modules() *modules {

@@ -55,6 +55,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/period"
 	"github.com/abacusbilling/abacus/internal/portal"
 	"github.com/abacusbilling/abacus/internal/pricing"
+	"github.com/abacusbilling/abacus/internal/realtime"
 	"github.com/abacusbilling/abacus/internal/risk"
 	"github.com/abacusbilling/abacus/internal/seal"
 	"github.com/abacusbilling/abacus/internal/service"
@@ -94,6 +95,7 @@ var declared = []abacus.Module{
 	period.Module,
 	portal.Module,
 	pricing.Module,
+	realtime.Module,
 	risk.Module,
 	seal.Module,
 	service.Module,
