@@ -370,7 +370,7 @@ func (c *conn) handle(ctx context.Context, data []byte) websocket.StatusCode {
 		return c.fail(&clientFrame{ClientID: clientIDOf(data)}, abacus.Invalid("bad_frame", "the frame is not a JSON object of this protocol: %s", jsonProblem(err)))
 	}
 	if f.Type != "ping" && f.ConversationID == "" {
-		if f.Type == "send" || f.Type == "typing" || f.Type == "resume" || f.Type == "read" || f.Type == "edit" || f.Type == "delete" || f.Type == "react" {
+		if f.Type == "send" || f.Type == "typing" || f.Type == "resume" || f.Type == "read" || f.Type == "delivered" || f.Type == "edit" || f.Type == "delete" || f.Type == "react" {
 			return c.fail(&f, abacus.Invalid("bad_frame", "conversation_id is required").WithField("conversation_id", "required"))
 		}
 	}
@@ -389,6 +389,13 @@ func (c *conn) handle(ctx context.Context, data []byte) websocket.StatusCode {
 			return c.fail(&f, abacus.Invalid("bad_frame", "seq must be 0 or more").WithField("seq", "0 or more"))
 		}
 		if _, err := c.svc.MarkRead(ctx, f.ConversationID, c.info.UserID, *f.Seq); err != nil {
+			return c.fail(&f, err)
+		}
+	case "delivered":
+		if f.Seq == nil || *f.Seq < 0 {
+			return c.fail(&f, abacus.Invalid("bad_frame", "seq must be 0 or more").WithField("seq", "0 or more"))
+		}
+		if _, err := c.svc.MarkDelivered(ctx, f.ConversationID, c.info.UserID, *f.Seq); err != nil {
 			return c.fail(&f, err)
 		}
 	case "edit":
@@ -584,7 +591,25 @@ func (c *conn) deliver(ctx context.Context, it item) error {
 		return nil
 	}
 	if tracked && seq > last+1 {
-		if err := c.catchUp(ctx, conv, seq-1); err != nil && !errors.Is(err, errReading) {
+		// The missing ones are committed (seq is allocated after them),
+		// but a read can fail under load: try a few times, then write
+		// this one anyway and stop tracking the conversation, so that
+		// the missing ones, arriving live, are not dropped.
+		err := c.catchUp(ctx, conv, seq-1)
+		for try := 1; try < 5 && errors.Is(err, errReading); try++ {
+			time.Sleep(time.Duration(try) * 20 * time.Millisecond)
+			err = c.catchUp(ctx, conv, seq-1)
+		}
+		if errors.Is(err, errReading) {
+			c.svc.log.Warn("realtime: a gap in a conversation could not be filled; live order is not guaranteed until the client resumes",
+				"conversation", conv, "seq", seq)
+			if err := c.write(ctx, it.frame); err != nil {
+				return err
+			}
+			delete(c.sent, conv)
+			delete(c.first, conv)
+			return nil
+		} else if err != nil {
 			return err
 		}
 		if c.sent[conv] >= seq {
@@ -666,6 +691,9 @@ func (c *conn) catchUp(ctx context.Context, conv string, upTo int64) error {
 			c.sent[conv] = m.Seq
 		}
 		if len(ms) < c.svc.cfg.ResumePage {
+			if upTo >= 0 && c.sent[conv] < upTo {
+				return errReading // not all there yet
+			}
 			return nil
 		}
 	}

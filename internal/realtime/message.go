@@ -240,15 +240,26 @@ func (s *Service) History(ctx context.Context, conv string, q HistoryQuery) (aba
 	return abacus.ListOf(items, next), nil
 }
 
-// MarkRead moves user's last_read_seq forward to seq (never back) and
-// tells the conversation's members (a receipt frame). It returns the
-// member's read position after the call.
+// MarkRead moves user's last_read_seq (and last_delivered_seq) forward
+// to seq (never back, never past the last message) and tells the
+// conversation's members (a receipt frame). It returns the member's read
+// position after the call.
 func (s *Service) MarkRead(ctx context.Context, conv, user string, seq int64) (int64, error) {
+	return s.receipt(ctx, conv, user, seq, true)
+}
+
+// MarkDelivered moves user's last_delivered_seq forward to seq and tells
+// the members (a receipt frame of kind delivered).
+func (s *Service) MarkDelivered(ctx context.Context, conv, user string, seq int64) (int64, error) {
+	return s.receipt(ctx, conv, user, seq, false)
+}
+
+func (s *Service) receipt(ctx context.Context, conv, user string, seq int64, read bool) (int64, error) {
 	tenant, err := abacus.TenantFrom(ctx)
 	if err != nil {
 		return 0, err
 	}
-	var read int64
+	var at int64
 	var members []string
 	moved := false
 	err = s.db.InTx(ctx, func(tx *db.Tx) error {
@@ -263,24 +274,29 @@ func (s *Service) MarkRead(ctx context.Context, conv, user string, seq int64) (i
 		if err != nil {
 			return err
 		}
-		read = m.LastReadSeq
-		if seq > c.LastSeq {
-			seq = c.LastSeq
+		at = m.LastDeliveredSeq
+		if read {
+			at = m.LastReadSeq
 		}
-		if seq <= read {
+		seq = min(seq, c.LastSeq)
+		if seq <= at {
 			return nil
 		}
-		if err := setLastRead(ctx, tx, tenant, conv, user, seq); err != nil {
+		if err := setReceipt(ctx, tx, tenant, conv, user, seq, read); err != nil {
 			return err
 		}
-		read, moved = seq, true
+		at, moved = seq, true
 		members, err = memberIDs(ctx, tx, tenant, conv)
 		return err
 	})
 	if err == nil && moved {
-		s.hub.publishFrame(tenant, members, receiptFrame{Type: "receipt", ConversationID: conv, UserID: user, Seq: read})
+		kind := "read"
+		if !read {
+			kind = "delivered"
+		}
+		s.hub.publishFrame(tenant, members, receiptFrame{Type: "receipt", ConversationID: conv, UserID: user, Seq: at, Kind: kind})
 	}
-	return read, err
+	return at, err
 }
 
 // EditInput changes a message's text (its sender only).

@@ -161,19 +161,19 @@ func memberIDs(ctx context.Context, q db.Querier, tenant, conv string) ([]string
 func scanMember(r scanner) (ConversationMember, error) {
 	var m ConversationMember
 	var joined db.Time
-	err := r.Scan(&m.UserID, &m.Role, &m.LastReadSeq, &joined)
+	err := r.Scan(&m.UserID, &m.Role, &m.LastReadSeq, &m.LastDeliveredSeq, &joined)
 	m.JoinedAt = joined.UTC()
 	return m, err
 }
 
 func listMembers(ctx context.Context, q db.Querier, tenant, conv, after string, limit int) ([]ConversationMember, error) {
-	rows, err := q.QueryContext(ctx, `SELECT user_id, role, last_read_seq, joined_at FROM conversation_members
+	rows, err := q.QueryContext(ctx, `SELECT user_id, role, last_read_seq, last_delivered_seq, joined_at FROM conversation_members
 		WHERE tenant_id = $1 AND conversation_id = $2 AND user_id > $3 ORDER BY user_id LIMIT $4`, tenant, conv, after, limit)
 	return collect(rows, err, "listing members", scanMember)
 }
 
 func getMember(ctx context.Context, q db.Querier, tenant, conv, user string) (ConversationMember, error) {
-	m, err := scanMember(q.QueryRowContext(ctx, `SELECT user_id, role, last_read_seq, joined_at FROM conversation_members
+	m, err := scanMember(q.QueryRowContext(ctx, `SELECT user_id, role, last_read_seq, last_delivered_seq, joined_at FROM conversation_members
 		WHERE tenant_id = $1 AND conversation_id = $2 AND user_id = $3`, tenant, conv, user))
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, abacus.NotFound("member", user)
@@ -237,11 +237,18 @@ func promoteSuccessor(ctx context.Context, tx *db.Tx, tenant, conv string) (stri
 	return id, setMemberRole(ctx, tx, tenant, conv, id, RoleOwner)
 }
 
-func setLastRead(ctx context.Context, tx *db.Tx, tenant, conv, user string, seq int64) error {
-	_, err := tx.ExecContext(ctx, `UPDATE conversation_members SET last_read_seq = $4
-		WHERE tenant_id = $1 AND conversation_id = $2 AND user_id = $3 AND last_read_seq < $4`, tenant, conv, user, seq)
+// setReceipt moves a member's last_read_seq (read, which implies
+// delivered) or last_delivered_seq forward to seq, never back.
+func setReceipt(ctx context.Context, tx *db.Tx, tenant, conv, user string, seq int64, read bool) error {
+	q := `UPDATE conversation_members SET last_delivered_seq = $4
+		WHERE tenant_id = $1 AND conversation_id = $2 AND user_id = $3 AND last_delivered_seq < $4`
+	_, err := tx.ExecContext(ctx, q, tenant, conv, user, seq)
+	if err == nil && read {
+		_, err = tx.ExecContext(ctx, `UPDATE conversation_members SET last_read_seq = $4
+			WHERE tenant_id = $1 AND conversation_id = $2 AND user_id = $3 AND last_read_seq < $4`, tenant, conv, user, seq)
+	}
 	if err != nil {
-		return fmt.Errorf("marking read: %w", err)
+		return fmt.Errorf("recording a receipt: %w", err)
 	}
 	return nil
 }
