@@ -592,28 +592,45 @@ func (c *conn) deliver(ctx context.Context, it item) error {
 	}
 	if tracked && seq > last+1 {
 		// The missing ones are committed (seq is allocated after them),
-		// but a read can fail under load: try a few times, then write
-		// this one anyway and stop tracking the conversation, so that
-		// the missing ones, arriving live, are not dropped.
+		// but a read can fail under load: try a few times, then tell the
+		// client to resume and go on from this one.
 		err := c.catchUp(ctx, conv, seq-1)
 		for try := 1; try < 5 && errors.Is(err, errReading); try++ {
 			time.Sleep(time.Duration(try) * 20 * time.Millisecond)
 			err = c.catchUp(ctx, conv, seq-1)
 		}
 		if errors.Is(err, errReading) {
-			c.svc.log.Warn("realtime: a gap in a conversation could not be filled; live order is not guaranteed until the client resumes",
-				"conversation", conv, "seq", seq)
-			if err := c.write(ctx, it.frame); err != nil {
+			c.svc.log.Warn("realtime: a gap in a conversation could not be filled from the history", "conversation", conv, "seq", seq)
+			if err := c.write(ctx, mustJSON(errorFrame{Type: "error", Code: "resume_needed", ConversationID: conv,
+				Message: "messages " + strconv.FormatInt(c.sent[conv]+1, 10) + " to " + strconv.FormatInt(seq-1, 10) +
+					" could not be delivered: resume from the last seq you have"})); err != nil {
 				return err
 			}
-			delete(c.sent, conv)
-			delete(c.first, conv)
-			return nil
 		} else if err != nil {
 			return err
 		}
 		if c.sent[conv] >= seq {
 			return nil
+		}
+	}
+	if !tracked && seq > 1 {
+		// The first message of a conversation on this connection: those
+		// stored since the connection opened but not here yet (they
+		// crossed this one on the bus) come first. Older ones are the
+		// history, for a resume.
+		ms, err := messagesSince(ctx, c.svc.db, c.info.TenantID, conv, c.info.Since, seq, c.svc.cfg.ResumePage)
+		if err != nil {
+			c.svc.log.Warn("realtime: reading the messages before a first one failed", "conversation", conv, "err", err)
+		}
+		for _, m := range ms {
+			if err := c.write(ctx, mustJSON(messageFrame{Type: "message", ChatMessage: m})); err != nil {
+				return err
+			}
+			if !tracked {
+				c.track(conv, m.Seq-1)
+				tracked = true
+			}
+			c.sent[conv] = m.Seq
 		}
 	}
 	if err := c.write(ctx, it.frame); err != nil {

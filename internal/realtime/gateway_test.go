@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
@@ -16,7 +17,16 @@ func (c *client) messages(conv string, n int) []frame {
 	c.t.Helper()
 	out := make([]frame, 0, n)
 	for len(out) < n {
-		f := c.next()
+		var f frame
+		select {
+		case f = <-c.frames:
+		case <-time.After(10 * time.Second):
+			seqs := []int64{}
+			for _, g := range out {
+				seqs = append(seqs, g.num("seq"))
+			}
+			c.t.Fatalf("%s: no frame within 10s; got seqs %v", c.ready.str("user_id")+"@"+c.ready.str("node"), seqs)
+		}
 		if f.typ() != "message" || f.str("conversation_id") != conv {
 			c.t.Fatalf("frame %v, want a message of %s (%d of %d received)", f, conv, len(out), n)
 		}

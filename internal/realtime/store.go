@@ -338,6 +338,15 @@ func messagesAfter(ctx context.Context, q db.Querier, tenant, conv string, after
 	return collect(rows, err, "reading messages", scanMessage)
 }
 
+// messagesSince returns up to limit messages stored at or after since
+// with seq < before, ascending.
+func messagesSince(ctx context.Context, q db.Querier, tenant, conv string, since time.Time, before int64, limit int) ([]ChatMessage, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+messageCols+` FROM conversation_messages
+		WHERE tenant_id = $1 AND conversation_id = $2 AND seq < $3 AND created_at >= $4 ORDER BY seq LIMIT $5`,
+		tenant, conv, before, db.TimeOf(since), limit)
+	return collect(rows, err, "reading messages", scanMessage)
+}
+
 // messagesBefore returns up to limit messages with seq < before, descending.
 func messagesBefore(ctx context.Context, q db.Querier, tenant, conv string, before int64, limit int) ([]ChatMessage, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+messageCols+` FROM conversation_messages
