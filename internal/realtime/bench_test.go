@@ -14,7 +14,8 @@ import (
 // sender on node a to a recipient on node b (two gateways sharing the
 // database and an embedded NATS server, real WebSockets on 127.0.0.1):
 // send frame written → message frame read by the recipient, which
-// includes the transaction that stores it. Reports the median and p99.
+// includes the transaction that stores it. Reports the median and p99,
+// and as a baseline a ping/pong on one gateway measured in the same run.
 //
 //	go test -run '^$' -bench CrossNodeRoundTrip -benchtime 2000x ./internal/realtime
 func BenchmarkCrossNodeRoundTrip(b *testing.B) {
@@ -43,6 +44,21 @@ func BenchmarkCrossNodeRoundTrip(b *testing.B) {
 			slices.Sort(lat)
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+			// Baseline in the same run: a ping frame answered by the same
+			// gateway (socket, frame handling and scheduling; no database,
+			// no bus).
+			base := make([]time.Duration, 0, b.N)
+			for range b.N {
+				start := time.Now()
+				bob.send(map[string]any{"type": "ping"})
+				if f := bob.next(); f.typ() != "pong" {
+					b.Fatalf("frame %v", f)
+				}
+				base = append(base, time.Since(start))
+			}
+			slices.Sort(base)
+			b.ReportMetric(float64(base[len(base)/2].Microseconds()), "ping-p50-µs")
+			b.ReportMetric(float64(base[len(base)*99/100].Microseconds()), "ping-p99-µs")
 		})
 	}
 }
