@@ -1,6 +1,7 @@
 package realtime_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/abacusbilling/abacus"
@@ -111,6 +112,27 @@ func TestConversationsAndMembership(t *testing.T) {
 			t.Fatalf("history %+v %v", hist.Data, err)
 		}
 
+		// Search: case-insensitive, newest first, paged; % and _ are text.
+		for i, text := range []string{"Hello World", "say HELLO again", "100% sure", "snake_case"} {
+			if _, err := svc.Send(ctx, realtime.MessageInput{ConversationID: p1.ID, SenderID: "zed", ClientID: fmt.Sprint("s", i), Text: text}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		page, err := svc.Search(ctx, realtime.SearchQuery{Text: "hello", Limit: 1})
+		if err != nil || len(page.Data) != 1 || page.Data[0].Text != "say HELLO again" || page.NextCursor == "" {
+			t.Fatalf("search page 1: %+v %v", page, err)
+		}
+		page, err = svc.Search(ctx, realtime.SearchQuery{Text: "hello", Limit: 1, Cursor: page.NextCursor})
+		if err != nil || len(page.Data) != 1 || page.Data[0].Text != "Hello World" {
+			t.Fatalf("search page 2: %+v %v", page, err)
+		}
+		for q, want := range map[string]int{"0% s": 1, "e_c": 1, "o%": 0, "x_": 0, "typo": 0 /* deleted */} {
+			page, err := svc.Search(ctx, realtime.SearchQuery{Text: q})
+			if err != nil || len(page.Data) != want {
+				t.Fatalf("search %q: %d results, want %d (%v)", q, len(page.Data), want, err)
+			}
+		}
+
 		// Another tenant sees nothing.
 		other := abacus.WithPrincipal(ctx, &abacus.Principal{TenantID: "ten_b", Kind: "api_key", Scopes: []abacus.Scope{abacus.ScopeAdmin}})
 		_, err = svc.GetConversation(other, g.ID)
@@ -120,6 +142,9 @@ func TestConversationsAndMembership(t *testing.T) {
 		list, err := svc.ListConversations(other, realtime.ConversationFilter{})
 		if err != nil || len(list.Data) != 0 {
 			t.Fatalf("other tenant lists %v %v", list.Data, err)
+		}
+		if found, err := svc.Search(other, realtime.SearchQuery{Text: "hello"}); err != nil || len(found.Data) != 0 {
+			t.Fatalf("other tenant finds %v %v", found.Data, err)
 		}
 	})
 }

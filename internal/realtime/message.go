@@ -3,6 +3,7 @@ package realtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -389,4 +390,63 @@ func (s *Service) changeMessage(ctx context.Context, conv string, seq int64, use
 	}
 	s.hub.publishFrame(tenant, members, updatedFrame{Type: "message_updated", Message: m})
 	return m, nil
+}
+
+// SearchQuery searches a tenant's messages.
+type SearchQuery struct {
+	Text           string
+	ConversationID string
+	SenderID       string
+	Limit          int
+	Cursor         string
+}
+
+type searchCursor struct {
+	at   int64 // unix micros
+	conv string
+	seq  int64
+}
+
+// Search returns the tenant's messages whose text contains q (case
+// insensitive; deleted messages excluded), newest first. It scans the
+// tenant's messages (narrowed by conversation or sender when given).
+func (s *Service) Search(ctx context.Context, q SearchQuery) (abacus.List[ChatMessage], error) {
+	tenant, err := abacus.TenantFrom(ctx)
+	if err != nil {
+		return abacus.List[ChatMessage]{}, err
+	}
+	if len(q.Text) < 2 || len(q.Text) > 200 || !utf8.ValidString(q.Text) {
+		return abacus.List[ChatMessage]{}, abacus.Invalid("invalid_query", "q must be 2 to 200 bytes of UTF-8").WithField("query.q", "2 to 200 bytes")
+	}
+	if q.Limit <= 0 {
+		q.Limit = 20
+	}
+	cur := searchCursor{at: 1 << 62}
+	if q.Cursor != "" {
+		raw, err := decodeCursor(q.Cursor)
+		if err == nil {
+			var parts []json.RawMessage
+			err = json.Unmarshal([]byte(raw), &parts)
+			if err == nil && len(parts) == 3 {
+				err = errors.Join(json.Unmarshal(parts[0], &cur.at), json.Unmarshal(parts[1], &cur.conv), json.Unmarshal(parts[2], &cur.seq))
+			} else if err == nil {
+				err = errors.New("bad cursor")
+			}
+		}
+		if err != nil {
+			return abacus.List[ChatMessage]{}, abacus.Invalid("invalid_cursor", "cursor is not one this API returned").WithField("query.cursor", "not a cursor this API returned")
+		}
+	}
+	items, err := searchMessages(ctx, s.db, tenant, q.Text, q.ConversationID, q.SenderID, cur, q.Limit+1)
+	if err != nil {
+		return abacus.List[ChatMessage]{}, err
+	}
+	next := ""
+	if len(items) > q.Limit {
+		items = items[:q.Limit]
+		last := items[len(items)-1]
+		b, _ := json.Marshal([]any{last.SentAt.UnixMicro(), last.ConversationID, last.Seq})
+		next = encodeCursor(string(b))
+	}
+	return abacus.ListOf(items, next), nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/abacusbilling/abacus"
@@ -345,6 +346,21 @@ func messagesSince(ctx context.Context, q db.Querier, tenant, conv string, since
 		WHERE tenant_id = $1 AND conversation_id = $2 AND seq < $3 AND created_at >= $4 ORDER BY seq LIMIT $5`,
 		tenant, conv, before, db.TimeOf(since), limit)
 	return collect(rows, err, "reading messages", scanMessage)
+}
+
+// searchMessages returns up to limit messages of the tenant whose text
+// contains q (case-insensitive), newest first, before the cursor
+// (created_at, conversation_id, seq), optionally in one conversation or
+// from one sender. A scan of the tenant's messages: no text index.
+func searchMessages(ctx context.Context, q db.Querier, tenant, text, conv, sender string, cur searchCursor, limit int) ([]ChatMessage, error) {
+	pattern := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(text)) + "%"
+	rows, err := q.QueryContext(ctx, `SELECT `+messageCols+` FROM conversation_messages
+		WHERE tenant_id = $1 AND deleted_at IS NULL AND LOWER(text) LIKE $2 ESCAPE '\'
+		AND ($3 = '' OR conversation_id = $3) AND ($4 = '' OR sender_id = $4)
+		AND (created_at < $5 OR (created_at = $5 AND (conversation_id < $6 OR (conversation_id = $6 AND seq < $7))))
+		ORDER BY created_at DESC, conversation_id DESC, seq DESC LIMIT $8`,
+		tenant, pattern, conv, sender, cur.at, cur.conv, cur.seq, limit)
+	return collect(rows, err, "searching messages", scanMessage)
 }
 
 // messagesBefore returns up to limit messages with seq < before, descending.
