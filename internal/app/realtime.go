@@ -19,7 +19,11 @@ type rt struct {
 func (a *App) realtime() *realtime.Service {
 	r := &a.mods.rt
 	r.once.Do(func() {
-		r.svc = realtime.New(a.DB, a.Clock, a.Log.With("module", "realtime"), a.Bus.Conn(), realtime.Config{})
+		c := a.Config.Realtime
+		r.svc = realtime.New(a.DB, a.Clock, a.Log.With("module", "realtime"), a.Bus.Conn(), realtime.Config{
+			Node: c.Node, MaxFrameBytes: c.MaxFrameBytes, SendQueue: c.SendQueue, RatePerSecond: float64(c.RatePerSecond),
+			RateBurst: c.RateBurst, PingInterval: c.PingInterval, MemberLimit: c.MemberLimit,
+		})
 		r.svc.SetAuthenticator(a.authenticate)
 	})
 	return r.svc

@@ -45,6 +45,7 @@ type Config struct {
 	Webhooks  Webhooks  `key:"webhooks"`
 	Risk      Risk      `key:"risk"`
 	Payments  Payments  `key:"payments"`
+	Realtime  Realtime  `key:"realtime"`
 }
 
 // Risk configures the risk module.
@@ -71,6 +72,18 @@ type Push struct {
 	SealKey string `key:"seal_key" secret:"true" help:"base64 of 32 random bytes sealing the tenants' VAPID private keys (same on every node); empty: data_dir/push-seal.key"`
 	// Subject is the contact push services see in the VAPID token.
 	Subject string `key:"subject" help:"VAPID contact sent to push services, mailto:… or https://…"`
+}
+
+// Realtime configures the WebSocket gateway (the realtime role). Zero
+// values take the gateway's defaults (docs/realtime.md).
+type Realtime struct {
+	Node          string        `key:"node" help:"this node's name in connection listings (default: host name and process id)"`
+	MaxFrameBytes int64         `key:"max_frame_bytes" help:"largest frame a client may send; larger closes with 1009 (default 65536)"`
+	SendQueue     int           `key:"send_queue" help:"frames waiting to be written per connection before it is dropped as a slow consumer, 4009 (default 1024)"`
+	RatePerSecond int           `key:"rate_per_second" help:"frames a connection may send per second (default 50)"`
+	RateBurst     int           `key:"rate_burst" help:"burst of frames above rate_per_second (default 100)"`
+	PingInterval  time.Duration `key:"ping_interval" help:"how often the server pings each connection (default 25s)"`
+	MemberLimit   int           `key:"member_limit" help:"default and largest member limit of a group (default 10000)"`
 }
 
 // Webhooks configures outbound webhooks (the webhooks role and routes).
@@ -265,6 +278,13 @@ func (c *Config) Validate() error {
 	} {
 		if d <= 0 {
 			add(key, d.String(), "must be a positive duration such as 30s")
+		}
+	}
+	for key, n := range map[string]int64{"realtime.max_frame_bytes": c.Realtime.MaxFrameBytes, "realtime.send_queue": int64(c.Realtime.SendQueue),
+		"realtime.rate_per_second": int64(c.Realtime.RatePerSecond), "realtime.rate_burst": int64(c.Realtime.RateBurst),
+		"realtime.ping_interval": int64(c.Realtime.PingInterval), "realtime.member_limit": int64(c.Realtime.MemberLimit)} {
+		if n < 0 {
+			add(key, fmt.Sprint(n), "must not be negative (0 takes the default)")
 		}
 	}
 	for _, p := range c.HTTP.TrustedProxies {

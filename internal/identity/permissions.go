@@ -83,9 +83,11 @@ var Permissions = []struct {
 	{"/api/v1/realtime/ws", AreaPublic}, // authenticates its own token (docs/realtime.md)
 	{"/api/v1/realtime/", AreaDomain},
 	{"/api/v1/conversations", AreaDomain},
+	{"/api/v1/messages", AreaDomain},
 	{"/api/v1/webhook-endpoints", AreaDomain},
 	{"/api/v1/webhook-event-types", AreaDomain},
 	{"/api/v1/conversations", AreaDomain},
+	{"/api/v1/messages", AreaDomain},
 	{"/api/v1/attachments", AreaDomain},
 	{"/api/v1/risk", AreaDomain},
 	{"/api/v1/analytics", AreaDomain},

@@ -370,7 +370,7 @@ func (c *conn) handle(ctx context.Context, data []byte) websocket.StatusCode {
 		return c.fail(&clientFrame{ClientID: clientIDOf(data)}, abacus.Invalid("bad_frame", "the frame is not a JSON object of this protocol: %s", jsonProblem(err)))
 	}
 	if f.Type != "ping" && f.ConversationID == "" {
-		if f.Type == "send" || f.Type == "typing" || f.Type == "resume" || f.Type == "read" || f.Type == "edit" || f.Type == "delete" || f.Type == "react" {
+		if f.Type == "send" || f.Type == "typing" || f.Type == "resume" || f.Type == "read" || f.Type == "delivered" || f.Type == "edit" || f.Type == "delete" || f.Type == "react" {
 			return c.fail(&f, abacus.Invalid("bad_frame", "conversation_id is required").WithField("conversation_id", "required"))
 		}
 	}
@@ -389,6 +389,13 @@ func (c *conn) handle(ctx context.Context, data []byte) websocket.StatusCode {
 			return c.fail(&f, abacus.Invalid("bad_frame", "seq must be 0 or more").WithField("seq", "0 or more"))
 		}
 		if _, err := c.svc.MarkRead(ctx, f.ConversationID, c.info.UserID, *f.Seq); err != nil {
+			return c.fail(&f, err)
+		}
+	case "delivered":
+		if f.Seq == nil || *f.Seq < 0 {
+			return c.fail(&f, abacus.Invalid("bad_frame", "seq must be 0 or more").WithField("seq", "0 or more"))
+		}
+		if _, err := c.svc.MarkDelivered(ctx, f.ConversationID, c.info.UserID, *f.Seq); err != nil {
 			return c.fail(&f, err)
 		}
 	case "edit":
@@ -584,11 +591,46 @@ func (c *conn) deliver(ctx context.Context, it item) error {
 		return nil
 	}
 	if tracked && seq > last+1 {
-		if err := c.catchUp(ctx, conv, seq-1); err != nil && !errors.Is(err, errReading) {
+		// The missing ones are committed (seq is allocated after them),
+		// but a read can fail under load: try a few times, then tell the
+		// client to resume and go on from this one.
+		err := c.catchUp(ctx, conv, seq-1)
+		for try := 1; try < 5 && errors.Is(err, errReading); try++ {
+			time.Sleep(time.Duration(try) * 20 * time.Millisecond)
+			err = c.catchUp(ctx, conv, seq-1)
+		}
+		if errors.Is(err, errReading) {
+			c.svc.log.Warn("realtime: a gap in a conversation could not be filled from the history", "conversation", conv, "seq", seq)
+			if err := c.write(ctx, mustJSON(errorFrame{Type: "error", Code: "resume_needed", ConversationID: conv,
+				Message: "messages " + strconv.FormatInt(c.sent[conv]+1, 10) + " to " + strconv.FormatInt(seq-1, 10) +
+					" could not be delivered: resume from the last seq you have"})); err != nil {
+				return err
+			}
+		} else if err != nil {
 			return err
 		}
 		if c.sent[conv] >= seq {
 			return nil
+		}
+	}
+	if !tracked && seq > 1 {
+		// The first message of a conversation on this connection: those
+		// stored since the connection opened but not here yet (they
+		// crossed this one on the bus) come first. Older ones are the
+		// history, for a resume.
+		ms, err := messagesSince(ctx, c.svc.db, c.info.TenantID, conv, c.info.Since, seq, c.svc.cfg.ResumePage)
+		if err != nil {
+			c.svc.log.Warn("realtime: reading the messages before a first one failed", "conversation", conv, "err", err)
+		}
+		for _, m := range ms {
+			if err := c.write(ctx, mustJSON(messageFrame{Type: "message", ChatMessage: m})); err != nil {
+				return err
+			}
+			if !tracked {
+				c.track(conv, m.Seq-1)
+				tracked = true
+			}
+			c.sent[conv] = m.Seq
 		}
 	}
 	if err := c.write(ctx, it.frame); err != nil {
@@ -666,6 +708,9 @@ func (c *conn) catchUp(ctx context.Context, conv string, upTo int64) error {
 			c.sent[conv] = m.Seq
 		}
 		if len(ms) < c.svc.cfg.ResumePage {
+			if upTo >= 0 && c.sent[conv] < upTo {
+				return errReading // not all there yet
+			}
 			return nil
 		}
 	}

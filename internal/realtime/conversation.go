@@ -55,10 +55,13 @@ type MemberState struct {
 
 // ConversationMember is a member of a conversation.
 type ConversationMember struct {
-	UserID      string    `json:"user_id" example:"user_ada"`
-	Role        string    `json:"role" enum:"owner,admin,member" example:"member"`
-	LastReadSeq int64     `json:"last_read_seq" example:"40" doc:"the latest message the member has read (read receipts)"`
-	JoinedAt    time.Time `json:"joined_at"`
+	UserID      string `json:"user_id" example:"user_ada"`
+	Role        string `json:"role" enum:"owner,admin,member" example:"member"`
+	LastReadSeq int64  `json:"last_read_seq" example:"40" doc:"the latest message the member has read (read receipts)"`
+	// LastDeliveredSeq is the latest message a device of the member
+	// confirmed receiving (delivery receipts); never below LastReadSeq.
+	LastDeliveredSeq int64     `json:"last_delivered_seq" example:"42"`
+	JoinedAt         time.Time `json:"joined_at"`
 }
 
 // NewConversation is the input of CreateConversation.

@@ -23,7 +23,7 @@ func Examples() []any {
 			MemberCount: 3, LastSeq: 42, CreatedBy: "user_ada", CreatedAt: at, UpdatedAt: at,
 			Membership: &MemberState{Role: RoleMember, LastReadSeq: 40, Unread: 2}},
 		ConversationPatch{Title: &title, MemberLimit: &limit},
-		ConversationMember{UserID: "user_bob", Role: RoleAdmin, LastReadSeq: 40, JoinedAt: at},
+		ConversationMember{UserID: "user_bob", Role: RoleAdmin, LastReadSeq: 40, LastDeliveredSeq: 42, JoinedAt: at},
 		MembersInput{UserIDs: []string{"user_dee"}, Role: RoleMember, ActorID: "user_ada"},
 		MemberList{Added: []ConversationMember{{UserID: "user_dee", Role: RoleMember, JoinedAt: at}}},
 		RoleInput{Role: RoleAdmin, ActorID: "user_ada"},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
@@ -16,7 +17,16 @@ func (c *client) messages(conv string, n int) []frame {
 	c.t.Helper()
 	out := make([]frame, 0, n)
 	for len(out) < n {
-		f := c.next()
+		var f frame
+		select {
+		case f = <-c.frames:
+		case <-time.After(10 * time.Second):
+			seqs := []int64{}
+			for _, g := range out {
+				seqs = append(seqs, g.num("seq"))
+			}
+			c.t.Fatalf("%s: no frame within 10s; got seqs %v", c.ready.str("user_id")+"@"+c.ready.str("node"), seqs)
+		}
 		if f.typ() != "message" || f.str("conversation_id") != conv {
 			c.t.Fatalf("frame %v, want a message of %s (%d of %d received)", f, conv, len(out), n)
 		}
@@ -147,9 +157,20 @@ func TestTwoNodesExchangeMessages(t *testing.T) {
 		// Read receipts: Bob read the group up to 2m.
 		bob.send(map[string]any{"type": "read", "conversation_id": group, "seq": 2 * m})
 		for _, c := range []*client{ada1, ada2, bob, cy} {
-			if f := c.expect("receipt"); f.str("user_id") != "bob" || f.num("seq") != 2*m || f.str("conversation_id") != group {
+			if f := c.expect("receipt"); f.str("user_id") != "bob" || f.num("seq") != 2*m || f.str("conversation_id") != group || f.str("kind") != "read" {
 				t.Fatalf("receipt %v", f)
 			}
+		}
+		// Delivery receipts: Cy's device got up to 2m-1.
+		cy.send(map[string]any{"type": "delivered", "conversation_id": group, "seq": 2*m - 1})
+		for _, c := range []*client{ada1, ada2, bob, cy} {
+			if f := c.expect("receipt"); f.str("user_id") != "cy" || f.num("seq") != 2*m-1 || f.str("kind") != "delivered" {
+				t.Fatalf("receipt %v", f)
+			}
+		}
+		members, err := a.svc.ListMembers(tenantCtx(), group, 0, "")
+		if err != nil || members.Data[1].UserID != "bob" || members.Data[1].LastDeliveredSeq != 2*m || members.Data[2].LastDeliveredSeq != 2*m-1 || members.Data[2].LastReadSeq != 0 {
+			t.Fatalf("members %+v %v", members.Data, err)
 		}
 		list, err := a.svc.ListConversations(tenantCtx(), realtime.ConversationFilter{MemberID: "bob", Kind: realtime.KindGroup})
 		if err != nil || len(list.Data) != 1 || list.Data[0].Membership.LastReadSeq != 2*m || list.Data[0].Membership.Unread != 0 {

@@ -39,12 +39,12 @@ type node struct {
 // cluster is a bus (an embedded NATS server listening on TCP) and a
 // database that nodes share.
 type cluster struct {
-	t   *testing.T
+	t   testing.TB
 	d   *db.DB
 	bus *natsbus.Bus
 }
 
-func newCluster(t *testing.T, d *db.DB) *cluster {
+func newCluster(t testing.TB, d *db.DB) *cluster {
 	t.Helper()
 	bus, err := natsbus.Open(context.Background(), natsbus.Options{StoreDir: filepath.Join(t.TempDir(), "nats"), Listen: "127.0.0.1:-1"})
 	if err != nil {

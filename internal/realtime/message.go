@@ -3,6 +3,7 @@ package realtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -240,15 +241,26 @@ func (s *Service) History(ctx context.Context, conv string, q HistoryQuery) (aba
 	return abacus.ListOf(items, next), nil
 }
 
-// MarkRead moves user's last_read_seq forward to seq (never back) and
-// tells the conversation's members (a receipt frame). It returns the
-// member's read position after the call.
+// MarkRead moves user's last_read_seq (and last_delivered_seq) forward
+// to seq (never back, never past the last message) and tells the
+// conversation's members (a receipt frame). It returns the member's read
+// position after the call.
 func (s *Service) MarkRead(ctx context.Context, conv, user string, seq int64) (int64, error) {
+	return s.receipt(ctx, conv, user, seq, true)
+}
+
+// MarkDelivered moves user's last_delivered_seq forward to seq and tells
+// the members (a receipt frame of kind delivered).
+func (s *Service) MarkDelivered(ctx context.Context, conv, user string, seq int64) (int64, error) {
+	return s.receipt(ctx, conv, user, seq, false)
+}
+
+func (s *Service) receipt(ctx context.Context, conv, user string, seq int64, read bool) (int64, error) {
 	tenant, err := abacus.TenantFrom(ctx)
 	if err != nil {
 		return 0, err
 	}
-	var read int64
+	var at int64
 	var members []string
 	moved := false
 	err = s.db.InTx(ctx, func(tx *db.Tx) error {
@@ -263,24 +275,29 @@ func (s *Service) MarkRead(ctx context.Context, conv, user string, seq int64) (i
 		if err != nil {
 			return err
 		}
-		read = m.LastReadSeq
-		if seq > c.LastSeq {
-			seq = c.LastSeq
+		at = m.LastDeliveredSeq
+		if read {
+			at = m.LastReadSeq
 		}
-		if seq <= read {
+		seq = min(seq, c.LastSeq)
+		if seq <= at {
 			return nil
 		}
-		if err := setLastRead(ctx, tx, tenant, conv, user, seq); err != nil {
+		if err := setReceipt(ctx, tx, tenant, conv, user, seq, read); err != nil {
 			return err
 		}
-		read, moved = seq, true
+		at, moved = seq, true
 		members, err = memberIDs(ctx, tx, tenant, conv)
 		return err
 	})
 	if err == nil && moved {
-		s.hub.publishFrame(tenant, members, receiptFrame{Type: "receipt", ConversationID: conv, UserID: user, Seq: read})
+		kind := "read"
+		if !read {
+			kind = "delivered"
+		}
+		s.hub.publishFrame(tenant, members, receiptFrame{Type: "receipt", ConversationID: conv, UserID: user, Seq: at, Kind: kind})
 	}
-	return read, err
+	return at, err
 }
 
 // EditInput changes a message's text (its sender only).
@@ -373,4 +390,63 @@ func (s *Service) changeMessage(ctx context.Context, conv string, seq int64, use
 	}
 	s.hub.publishFrame(tenant, members, updatedFrame{Type: "message_updated", Message: m})
 	return m, nil
+}
+
+// SearchQuery searches a tenant's messages.
+type SearchQuery struct {
+	Text           string
+	ConversationID string
+	SenderID       string
+	Limit          int
+	Cursor         string
+}
+
+type searchCursor struct {
+	at   int64 // unix micros
+	conv string
+	seq  int64
+}
+
+// Search returns the tenant's messages whose text contains q (case
+// insensitive; deleted messages excluded), newest first. It scans the
+// tenant's messages (narrowed by conversation or sender when given).
+func (s *Service) Search(ctx context.Context, q SearchQuery) (abacus.List[ChatMessage], error) {
+	tenant, err := abacus.TenantFrom(ctx)
+	if err != nil {
+		return abacus.List[ChatMessage]{}, err
+	}
+	if len(q.Text) < 2 || len(q.Text) > 200 || !utf8.ValidString(q.Text) {
+		return abacus.List[ChatMessage]{}, abacus.Invalid("invalid_query", "q must be 2 to 200 bytes of UTF-8").WithField("query.q", "2 to 200 bytes")
+	}
+	if q.Limit <= 0 {
+		q.Limit = 20
+	}
+	cur := searchCursor{at: 1 << 62}
+	if q.Cursor != "" {
+		raw, err := decodeCursor(q.Cursor)
+		if err == nil {
+			var parts []json.RawMessage
+			err = json.Unmarshal([]byte(raw), &parts)
+			if err == nil && len(parts) == 3 {
+				err = errors.Join(json.Unmarshal(parts[0], &cur.at), json.Unmarshal(parts[1], &cur.conv), json.Unmarshal(parts[2], &cur.seq))
+			} else if err == nil {
+				err = errors.New("bad cursor")
+			}
+		}
+		if err != nil {
+			return abacus.List[ChatMessage]{}, abacus.Invalid("invalid_cursor", "cursor is not one this API returned").WithField("query.cursor", "not a cursor this API returned")
+		}
+	}
+	items, err := searchMessages(ctx, s.db, tenant, q.Text, q.ConversationID, q.SenderID, cur, q.Limit+1)
+	if err != nil {
+		return abacus.List[ChatMessage]{}, err
+	}
+	next := ""
+	if len(items) > q.Limit {
+		items = items[:q.Limit]
+		last := items[len(items)-1]
+		b, _ := json.Marshal([]any{last.SentAt.UnixMicro(), last.ConversationID, last.Seq})
+		next = encodeCursor(string(b))
+	}
+	return abacus.ListOf(items, next), nil
 }

@@ -66,6 +66,7 @@ type receiptFrame struct {
 	ConversationID string `json:"conversation_id"`
 	UserID         string `json:"user_id"`
 	Seq            int64  `json:"seq"`
+	Kind           string `json:"kind"` // read or delivered
 }
 
 type updatedFrame struct {

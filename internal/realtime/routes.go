@@ -104,6 +104,17 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		})
 	registerMemberRoutes(s, svc, tags, base)
 	registerMessageRoutes(s, svc, tags, base)
+	httpapi.Register(s, huma.Operation{OperationID: "search-messages", Method: http.MethodGet, Path: "/api/v1/messages",
+		Summary: "Search messages", Tags: tags,
+		Description: "The tenant's messages whose text contains q (case-insensitive; deleted messages excluded), newest first. A scan of the tenant's messages (no text index): narrow it with conversation_id or sender_id on large histories."},
+		abacus.ScopeRead, func(ctx context.Context, in *struct {
+			Q              string `query:"q" maxLength:"200" doc:"text to find (2 to 200 bytes)"`
+			ConversationID string `query:"conversation_id" maxLength:"64" doc:"only in this conversation"`
+			SenderID       string `query:"sender_id" maxLength:"128" doc:"only from this user"`
+			ListQuery
+		}) (*httpapi.Body[abacus.List[ChatMessage]], error) {
+			return httpapi.Reply(svc.Search(ctx, SearchQuery{Text: in.Q, ConversationID: in.ConversationID, SenderID: in.SenderID, Limit: in.Limit, Cursor: in.Cursor}))
+		})
 	httpapi.Register(s, huma.Operation{OperationID: "publish-realtime-event", Method: http.MethodPost, Path: "/api/v1/realtime/events",
 		Summary: "Publish a server event", Tags: tags, DefaultStatus: http.StatusAccepted,
 		Description: "Sends an `event` frame to every live connection of the users, or of a conversation's members. Live only: it is not stored, and users who are offline do not get it."},

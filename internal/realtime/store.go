@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/abacusbilling/abacus"
@@ -161,19 +162,19 @@ func memberIDs(ctx context.Context, q db.Querier, tenant, conv string) ([]string
 func scanMember(r scanner) (ConversationMember, error) {
 	var m ConversationMember
 	var joined db.Time
-	err := r.Scan(&m.UserID, &m.Role, &m.LastReadSeq, &joined)
+	err := r.Scan(&m.UserID, &m.Role, &m.LastReadSeq, &m.LastDeliveredSeq, &joined)
 	m.JoinedAt = joined.UTC()
 	return m, err
 }
 
 func listMembers(ctx context.Context, q db.Querier, tenant, conv, after string, limit int) ([]ConversationMember, error) {
-	rows, err := q.QueryContext(ctx, `SELECT user_id, role, last_read_seq, joined_at FROM conversation_members
+	rows, err := q.QueryContext(ctx, `SELECT user_id, role, last_read_seq, last_delivered_seq, joined_at FROM conversation_members
 		WHERE tenant_id = $1 AND conversation_id = $2 AND user_id > $3 ORDER BY user_id LIMIT $4`, tenant, conv, after, limit)
 	return collect(rows, err, "listing members", scanMember)
 }
 
 func getMember(ctx context.Context, q db.Querier, tenant, conv, user string) (ConversationMember, error) {
-	m, err := scanMember(q.QueryRowContext(ctx, `SELECT user_id, role, last_read_seq, joined_at FROM conversation_members
+	m, err := scanMember(q.QueryRowContext(ctx, `SELECT user_id, role, last_read_seq, last_delivered_seq, joined_at FROM conversation_members
 		WHERE tenant_id = $1 AND conversation_id = $2 AND user_id = $3`, tenant, conv, user))
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, abacus.NotFound("member", user)
@@ -237,11 +238,18 @@ func promoteSuccessor(ctx context.Context, tx *db.Tx, tenant, conv string) (stri
 	return id, setMemberRole(ctx, tx, tenant, conv, id, RoleOwner)
 }
 
-func setLastRead(ctx context.Context, tx *db.Tx, tenant, conv, user string, seq int64) error {
-	_, err := tx.ExecContext(ctx, `UPDATE conversation_members SET last_read_seq = $4
-		WHERE tenant_id = $1 AND conversation_id = $2 AND user_id = $3 AND last_read_seq < $4`, tenant, conv, user, seq)
+// setReceipt moves a member's last_read_seq (read, which implies
+// delivered) or last_delivered_seq forward to seq, never back.
+func setReceipt(ctx context.Context, tx *db.Tx, tenant, conv, user string, seq int64, read bool) error {
+	q := `UPDATE conversation_members SET last_delivered_seq = $4
+		WHERE tenant_id = $1 AND conversation_id = $2 AND user_id = $3 AND last_delivered_seq < $4`
+	_, err := tx.ExecContext(ctx, q, tenant, conv, user, seq)
+	if err == nil && read {
+		_, err = tx.ExecContext(ctx, `UPDATE conversation_members SET last_read_seq = $4
+			WHERE tenant_id = $1 AND conversation_id = $2 AND user_id = $3 AND last_read_seq < $4`, tenant, conv, user, seq)
+	}
 	if err != nil {
-		return fmt.Errorf("marking read: %w", err)
+		return fmt.Errorf("recording a receipt: %w", err)
 	}
 	return nil
 }
@@ -329,6 +337,30 @@ func messagesAfter(ctx context.Context, q db.Querier, tenant, conv string, after
 	rows, err := q.QueryContext(ctx, `SELECT `+messageCols+` FROM conversation_messages
 		WHERE tenant_id = $1 AND conversation_id = $2 AND seq > $3 ORDER BY seq LIMIT $4`, tenant, conv, after, limit)
 	return collect(rows, err, "reading messages", scanMessage)
+}
+
+// messagesSince returns up to limit messages stored at or after since
+// with seq < before, ascending.
+func messagesSince(ctx context.Context, q db.Querier, tenant, conv string, since time.Time, before int64, limit int) ([]ChatMessage, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+messageCols+` FROM conversation_messages
+		WHERE tenant_id = $1 AND conversation_id = $2 AND seq < $3 AND created_at >= $4 ORDER BY seq LIMIT $5`,
+		tenant, conv, before, db.TimeOf(since), limit)
+	return collect(rows, err, "reading messages", scanMessage)
+}
+
+// searchMessages returns up to limit messages of the tenant whose text
+// contains q (case-insensitive), newest first, before the cursor
+// (created_at, conversation_id, seq), optionally in one conversation or
+// from one sender. A scan of the tenant's messages: no text index.
+func searchMessages(ctx context.Context, q db.Querier, tenant, text, conv, sender string, cur searchCursor, limit int) ([]ChatMessage, error) {
+	pattern := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(text)) + "%"
+	rows, err := q.QueryContext(ctx, `SELECT `+messageCols+` FROM conversation_messages
+		WHERE tenant_id = $1 AND deleted_at IS NULL AND LOWER(text) LIKE $2 ESCAPE '\'
+		AND ($3 = '' OR conversation_id = $3) AND ($4 = '' OR sender_id = $4)
+		AND (created_at < $5 OR (created_at = $5 AND (conversation_id < $6 OR (conversation_id = $6 AND seq < $7))))
+		ORDER BY created_at DESC, conversation_id DESC, seq DESC LIMIT $8`,
+		tenant, pattern, conv, sender, cur.at, cur.conv, cur.seq, limit)
+	return collect(rows, err, "searching messages", scanMessage)
 }
 
 // messagesBefore returns up to limit messages with seq < before, descending.
