@@ -85,6 +85,11 @@ func Registry() []Role {
 			},
 		},
 		{
+			Name:  "dunning",
+			Doc:   "dunning: retries, reminders and the final action for overdue invoices; access suspended and restored as payments fail and arrive",
+			Build: func(_ context.Context, a *App) (service.Service, error) { return dunningRole(a), nil },
+		},
+		{
 			Name: "notifications",
 			Doc:  "notification triggers (domain events → notifications) and delivery (e-mail, and the channels registered beside it) with retries",
 			Build: func(_ context.Context, a *App) (service.Service, error) {
