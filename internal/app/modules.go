@@ -45,6 +45,7 @@ type modules struct {
 	orgs     *org.Service
 	inbox    *inbox
 	hooks    hooks // built apart: building it can fail (webhooks.go)
+	pay      pay   // likewise (payments.go)
 }
 
 func (a *App) modules() *modules {

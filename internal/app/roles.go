@@ -19,6 +19,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/metering/usage"
 	"github.com/abacusbilling/abacus/internal/notifications"
 	"github.com/abacusbilling/abacus/internal/outbox"
+	"github.com/abacusbilling/abacus/internal/payments"
 	"github.com/abacusbilling/abacus/internal/service"
 	"github.com/abacusbilling/abacus/internal/subscription"
 	"github.com/abacusbilling/abacus/internal/webhooks"
@@ -65,6 +66,11 @@ func Registry() []Role {
 					return nil, err
 				}
 				webhooks.RegisterRoutes(a.HTTP, hooks)
+				pays, err := a.payments()
+				if err != nil {
+					return nil, err
+				}
+				payments.RegisterRoutes(a.HTTP, pays)
 				return nil, nil
 			},
 		},

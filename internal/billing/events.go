@@ -31,13 +31,14 @@ var (
 	InvoicePaid                = outbox.Define[InvoiceEvent]("invoice.paid", 1, "invoice", "An invoice was paid (or finalized with nothing due).")
 	InvoiceVoided              = outbox.Define[InvoiceEvent]("invoice.voided", 1, "invoice", "An open invoice was voided.")
 	InvoiceMarkedUncollectible = outbox.Define[InvoiceEvent]("invoice.marked_uncollectible", 1, "invoice", "An open invoice was marked uncollectible.")
+	InvoiceReopened            = outbox.Define[InvoiceEvent]("invoice.reopened", 1, "invoice", "A paid invoice is due again: a payment was refunded or withdrawn by a dispute.")
 	CreditNoteCreated          = outbox.Define[CreditNote]("credit_note.created", 1, "credit_note", "A credit note was issued against an invoice.")
 )
 
 var invoiceEvents = map[string]outbox.Kind[InvoiceEvent]{}
 
 func init() {
-	for _, k := range []outbox.Kind[InvoiceEvent]{InvoiceCreated, InvoiceFinalized, InvoicePaid, InvoiceVoided, InvoiceMarkedUncollectible} {
+	for _, k := range []outbox.Kind[InvoiceEvent]{InvoiceCreated, InvoiceFinalized, InvoicePaid, InvoiceVoided, InvoiceMarkedUncollectible, InvoiceReopened} {
 		invoiceEvents[k.Type().Name] = k
 	}
 }

@@ -43,6 +43,15 @@ type Config struct {
 	GC        GC        `key:"gc"`
 	Push      Push      `key:"push"`
 	Webhooks  Webhooks  `key:"webhooks"`
+	Payments  Payments  `key:"payments"`
+}
+
+// Payments configures the payments module (gateways, collection).
+type Payments struct {
+	// EncryptionKey seals the tenants' gateway credentials at rest; empty
+	// keeps a generated key in data_dir/payments.key (every node of a
+	// cluster needs the same).
+	EncryptionKey string `key:"encryption_key" secret:"true" help:"base64 of 32 bytes encrypting payment gateway credentials at rest; empty: a key generated in data_dir/payments.key"`
 }
 
 // Push configures Web Push (notifications/push).
@@ -315,6 +324,11 @@ func (c *Config) Validate() error {
 	if k := c.Push.SealKey; k != "" {
 		if b, err := base64.StdEncoding.DecodeString(k); err != nil || len(b) != 32 {
 			add("push.seal_key", "(secret)", "must be base64 of 32 random bytes (openssl rand -base64 32)")
+		}
+	}
+	if k := c.Payments.EncryptionKey; k != "" {
+		if b, err := base64.StdEncoding.DecodeString(k); err != nil || len(b) != 32 {
+			add("payments.encryption_key", "(secret)", "must be base64 of 32 random bytes (openssl rand -base64 32)")
 		}
 	}
 	if c.SMTP.URL != "" {

@@ -94,6 +94,12 @@ var Permissions = []struct {
 	{"/api/v1/tax-rates", AreaBilling},
 	{"/api/v1/billing", AreaBilling},
 	{"/api/v1/payments", AreaBilling},
+	{"/api/v1/payment-providers", AreaIdentity}, // gateway credentials: admins
+	{"/api/v1/customers/*/billing", AreaBilling},
+	{"/api/v1/customers/*/payment-methods", AreaBilling},
+	{"/api/v1/receivables", AreaBilling},
+	{"/webhooks/", AreaPublic}, // payment gateways' callbacks, signed per tenant
+	{"/pay/", AreaPublic},      // the hosted "pay this invoice" page, by signed link
 	{"/api/v1/dunning", AreaBilling},
 }
 

@@ -1,0 +1,30 @@
+package app
+
+import (
+	"sync"
+
+	"github.com/abacusbilling/abacus/internal/payments"
+	"github.com/abacusbilling/abacus/internal/seal"
+)
+
+// pay is the payments service the api and payments roles share.
+type pay struct {
+	once sync.Once
+	svc  *payments.Service
+	err  error
+}
+
+func (a *App) payments() (*payments.Service, error) {
+	p := &a.mods.pay
+	p.once.Do(func() {
+		key, err := seal.LoadOrCreateKey(a.Config.Payments.EncryptionKey, a.Config.DataDir, "payments.key", "payments.encryption_key")
+		if err != nil {
+			p.err = err
+			return
+		}
+		p.svc, p.err = payments.NewService(a.DB, a.Clock, a.Log.With("module", "payments"), payments.Config{
+			EncryptionKey: key, BaseURL: a.Config.SMTP.LinkBaseURL,
+		}, a.modules().billing)
+	})
+	return p.svc, p.err
+}

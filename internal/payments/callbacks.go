@@ -1,0 +1,227 @@
+package payments
+
+import (
+	"context"
+	"strings"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/billing"
+	"github.com/abacusbilling/abacus/internal/db"
+)
+
+// GatewayEvent is a verified gateway callback, translated by its adapter
+// (payments/stripe) into what the ledger understands. One of the parts is
+// set; an event with none is acknowledged and ignored.
+type GatewayEvent struct {
+	ID   string // the gateway's event id: each is handled once
+	Type string // the gateway's event type, for the record
+
+	Payment        *PaymentUpdate
+	Refund         *RefundUpdate
+	Dispute        *DisputeUpdate
+	MethodSetup    *MethodSetup
+	MethodDetached string // the gateway's reference of a removed method
+}
+
+// PaymentUpdate is a payment's state at the gateway.
+type PaymentUpdate struct {
+	GatewayPayment
+	InvoiceID string // from the payment's metadata (abacus_invoice_id)
+	TenantID  string // from the payment's metadata (abacus_tenant_id)
+	Attempt   int    // from the payment's metadata (abacus_attempt); 0 when absent
+}
+
+// RefundUpdate is the total refunded of a payment.
+type RefundUpdate struct {
+	PaymentReference string
+	AmountRefunded   int64 // total, minor units
+	Currency         string
+}
+
+// DisputeUpdate is a dispute's state at the gateway.
+type DisputeUpdate struct {
+	Reference        string
+	PaymentReference string
+	Kind             DisputeKind
+	Status           string // the gateway's status
+	Closed           bool
+	Outcome          string // won | lost, when closed
+	Amount           int64
+	Currency         string
+	Reason           string
+}
+
+func (u DisputeUpdate) rank() int {
+	if u.Closed {
+		return 2
+	}
+	return 1
+}
+
+// HandleGatewayEvent applies a verified gateway event of tenant in one
+// transaction, exactly once per event id: a redelivered event changes
+// nothing. States only move forward (see the package doc), so events in
+// any order leave the same state. known is false for an event about an
+// object Abacus does not know (a payment without Abacus metadata, a
+// refund of an unknown charge): it is recorded as seen and otherwise
+// ignored, never an error, so the gateway stops sending it.
+func (s *Service) HandleGatewayEvent(ctx context.Context, tenant, provider string, ev GatewayEvent) (known bool, err error) {
+	ctx = tenantCtx(ctx, tenant)
+	now := s.now()
+	err = s.db.InTx(ctx, func(tx *db.Tx) error {
+		known = false
+		fresh, err := claimGatewayEvent(ctx, tx, tenant, provider, ev.ID, ev.Type, now)
+		if err != nil || !fresh {
+			known = !fresh
+			return err
+		}
+		switch {
+		case ev.Payment != nil:
+			known, err = s.paymentUpdate(ctx, tx, tenant, provider, *ev.Payment)
+		case ev.Refund != nil:
+			known, err = s.refundUpdate(ctx, tx, tenant, provider, *ev.Refund)
+		case ev.Dispute != nil:
+			known, err = s.disputeUpdate(ctx, tx, tenant, provider, *ev.Dispute)
+		case ev.MethodSetup != nil:
+			err = s.attachMethod(ctx, tx, tenant, provider, *ev.MethodSetup, now)
+			if e, ok := abacus.AsError(err); ok && e.Kind == abacus.KindNotFound {
+				return nil // a customer of another system, or deleted
+			}
+			known = err == nil
+		case ev.MethodDetached != "":
+			known, err = s.detachMethod(ctx, tx, tenant, provider, ev.MethodDetached, now)
+		}
+		return err
+	})
+	if err != nil {
+		return false, wrap("handling gateway event "+ev.ID, err)
+	}
+	if !known {
+		s.log.Info("gateway event about an unknown object; acknowledged", "tenant", tenant, "provider", provider, "event", ev.ID, "type", ev.Type)
+	}
+	return known, nil
+}
+
+func (s *Service) paymentUpdate(ctx context.Context, tx *db.Tx, tenant, provider string, u PaymentUpdate) (bool, error) {
+	now := s.now()
+	p, found, err := lockPaymentByReference(ctx, tx, tenant, provider, u.Reference)
+	if err != nil {
+		return false, err
+	}
+	if !found && u.InvoiceID != "" && u.TenantID == tenant && u.Attempt > 0 {
+		// An attempt Abacus started whose answer it never recorded.
+		if p, found, err = lockPaymentByAttempt(ctx, tx, tenant, u.InvoiceID, u.Attempt); err != nil {
+			return false, err
+		}
+	}
+	if !found {
+		if u.InvoiceID == "" || u.TenantID != tenant {
+			return false, nil
+		}
+		inv, err := s.billing.InvoiceIn(ctx, tx, u.InvoiceID)
+		if e, ok := abacus.AsError(err); ok && e.Kind == abacus.KindNotFound {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		amt, err := FromMinor(u.Amount, u.Currency)
+		if err != nil || !strings.EqualFold(u.Currency, inv.Currency) {
+			s.log.Warn("gateway payment in another currency than its invoice; ignored", "tenant", tenant, "invoice", inv.ID,
+				"reference", u.Reference, "currency", u.Currency)
+			return false, nil
+		}
+		// A payment made outside Collect (a Checkout Session, a payment
+		// link) that names the invoice: it joins the ledger.
+		p = Payment{ID: abacus.NewID("pay"), InvoiceID: inv.ID, CustomerID: inv.CustomerID, Provider: provider, ProviderReference: u.Reference,
+			Status: StatusPending, Amount: amt, AmountRefunded: decimal.Zero, Currency: inv.Currency, CreatedAt: now, UpdatedAt: now}
+		if err := insertPayment(ctx, tx, tenant, p); err != nil {
+			return false, err
+		}
+	}
+	_, err = s.advance(ctx, tx, tenant, p, u.GatewayPayment, now)
+	return true, err
+}
+
+func (s *Service) refundUpdate(ctx context.Context, tx *db.Tx, tenant, provider string, u RefundUpdate) (bool, error) {
+	p, found, err := lockPaymentByReference(ctx, tx, tenant, provider, u.PaymentReference)
+	if err != nil || !found {
+		return false, err
+	}
+	total, err := FromMinor(u.AmountRefunded, u.Currency)
+	if err != nil {
+		return true, err
+	}
+	if !total.GreaterThan(p.AmountRefunded) {
+		return true, nil // a refund already counted, or an older total
+	}
+	_, err = s.refunded(ctx, tx, tenant, p, total)
+	return true, err
+}
+
+// refunded sets p's refunded total, settles its invoice and records
+// payment.refunded.
+func (s *Service) refunded(ctx context.Context, tx *db.Tx, tenant string, p Payment, total decimal.Decimal) (billing.Applied, error) {
+	now := s.now()
+	p.AmountRefunded, p.UpdatedAt = decimal.Min(total, p.Amount), now
+	if err := updatePayment(ctx, tx, tenant, p); err != nil {
+		return billing.Applied{}, err
+	}
+	applied, err := s.settle(ctx, tx, tenant, p.InvoiceID)
+	if err != nil {
+		return applied, err
+	}
+	_, err = PaymentRefunded.Record(ctx, tx, tenant, p.ID, now, paymentEvent(p, applied.Invoice))
+	return applied, err
+}
+
+func (s *Service) disputeUpdate(ctx context.Context, tx *db.Tx, tenant, provider string, u DisputeUpdate) (bool, error) {
+	now := s.now()
+	p, found, err := lockPaymentByReference(ctx, tx, tenant, provider, u.PaymentReference)
+	if err != nil || !found {
+		return false, err
+	}
+	d, seen, err := lockDispute(ctx, tx, tenant, provider, u.Reference)
+	if err != nil {
+		return true, err
+	}
+	if seen && (u.rank() < d.rank || (u.rank() == d.rank && (u.Closed || u.Status == d.Status))) {
+		return true, nil // an older state, or this one again
+	}
+	amt, err := FromMinor(u.Amount, u.Currency)
+	if err != nil {
+		return true, err
+	}
+	if !seen {
+		d = Dispute{ID: abacus.NewID("dp"), PaymentID: p.ID, InvoiceID: p.InvoiceID, Provider: provider, ProviderReference: u.Reference,
+			Kind: u.Kind, Currency: p.Currency, CreatedAt: now}
+	}
+	d.Status, d.rank, d.Amount, d.Reason, d.UpdatedAt = u.Status, u.rank(), amt, u.Reason, now
+	if u.Closed {
+		d.Outcome = u.Outcome
+	}
+	if err := saveDispute(ctx, tx, tenant, d, !seen); err != nil {
+		return true, err
+	}
+	applied, err := s.settle(ctx, tx, tenant, p.InvoiceID)
+	if err != nil {
+		return true, err
+	}
+	ev := DisputeEvent{DisputeID: d.ID, PaymentID: p.ID, InvoiceID: p.InvoiceID, CustomerID: p.CustomerID, Provider: provider,
+		ProviderReference: d.ProviderReference, Kind: d.Kind, Status: d.Status, Outcome: d.Outcome, Amount: d.Amount, Currency: d.Currency,
+		Reason: d.Reason, InvoiceAmountDue: applied.Invoice.AmountDue, InvoiceStatus: string(applied.Invoice.Status)}
+	if !seen {
+		if _, err := DisputeCreated.Record(ctx, tx, tenant, d.ID, now, ev); err != nil {
+			return true, err
+		}
+	}
+	switch {
+	case u.Closed:
+		_, err = DisputeClosed.Record(ctx, tx, tenant, d.ID, now, ev)
+	case seen:
+		_, err = DisputeUpdated.Record(ctx, tx, tenant, d.ID, now, ev)
+	}
+	return true, err
+}
