@@ -5,7 +5,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/billing"
+	"github.com/abacusbilling/abacus/internal/payments"
 	"github.com/abacusbilling/abacus/internal/payments/dunning"
 	"github.com/abacusbilling/abacus/internal/service"
 )
@@ -16,7 +18,37 @@ import (
 func newDunning(a *App, m *modules) *dunning.Service {
 	d := dunning.New(a.DB, a.Clock, a.Log, dunningBilling{m.billing}, m.subs)
 	m.subs.UseSuspendable(d.Suspendable)
+	d.UseCollector(a.collectForDunning)
 	return d
+}
+
+// collectForDunning charges a dunning retry through the payments core
+// (payments.Service.Collect: idempotent per invoice and attempt). An
+// invoice no longer payable is left to the events that say why (paid,
+// voided); a tenant without a gateway fails softly, so the schedule goes
+// on to its final action.
+func (a *App) collectForDunning(ctx context.Context, _, invoice string, attempt int) (dunning.Attempt, error) {
+	svc, err := a.payments()
+	if err != nil {
+		return dunning.Attempt{}, err
+	}
+	p, err := svc.Collect(ctx, invoice, attempt)
+	if e, ok := abacus.AsError(err); ok && e.Kind == abacus.KindConflict {
+		if e.Code == "invoice_not_payable" {
+			return dunning.Attempt{Outcome: dunning.Pending}, nil
+		}
+		return dunning.Attempt{Outcome: dunning.Failed, DeclineCode: e.Code}, nil
+	}
+	if err != nil {
+		return dunning.Attempt{}, err
+	}
+	switch p.Status {
+	case payments.StatusSucceeded:
+		return dunning.Attempt{Outcome: dunning.Succeeded}, nil
+	case payments.StatusFailed, payments.StatusCanceled:
+		return dunning.Attempt{Outcome: dunning.Failed, DeclineCode: p.DeclineCode, Hard: p.DeclineKind == payments.DeclineHard}, nil
+	}
+	return dunning.Attempt{Outcome: dunning.Pending}, nil
 }
 
 // dunningRole runs the dunning passes (every 10 s) and its consumer of
