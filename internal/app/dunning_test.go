@@ -113,7 +113,9 @@ func TestFailedPaymentDunningSuspendsAndPaymentRestores(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		status := func() string { return must(a.do("GET", "/api/v1/subscriptions/"+subID, a.key, nil), 200)["status"].(string) }
+		status := func() string {
+			return must(a.do("GET", "/api/v1/subscriptions/"+subID, a.key, nil), 200)["status"].(string)
+		}
 		waitFor(t, func() bool { return status() == "past_due" })
 		access := func() (bool, any) {
 			e := must(a.do("GET", "/api/v1/customers/"+cusID+"/entitlements/hd", a.key, nil), 200)
