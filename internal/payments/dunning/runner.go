@@ -44,18 +44,18 @@ func (s *Service) Pass(ctx context.Context, now time.Time) (int, error) {
 			evs = append(evs, out.events...)
 		}
 		err = s.db.InTx(ctx, func(tx *db.Tx) error {
-			var keep []outbox.Event
+			kept := make(map[string]bool, len(done))
 			for _, r := range done {
 				ok, err := saveRun(ctx, tx, r, s.owner)
 				if err != nil {
 					return err
 				}
-				if ok {
-					for _, e := range evs {
-						if e.AggregateID == r.ID {
-							keep = append(keep, e)
-						}
-					}
+				kept[r.ID] = ok // a run whose lease ran out is another runner's now: its events are not ours to record
+			}
+			keep := evs[:0]
+			for _, e := range evs {
+				if kept[e.AggregateID] {
+					keep = append(keep, e)
 				}
 			}
 			_, err := outbox.RecordBatch(ctx, tx, keep)

@@ -108,11 +108,13 @@ func saveRun(ctx context.Context, tx *db.Tx, r Run, owner string) (bool, error) 
 		WHERE tenant_id = $1 AND id = $2`
 	args := []any{r.tenant, r.ID, r.Status, r.Attempts, r.StepIndex, r.NextStep, db.NullTimeOf(r.NextAt), boolInt(r.HardDeclined),
 		r.DeclineCode, r.FinalAction, db.TimeOf(r.UpdatedAt), db.NullTimeOf(r.EndedAt)}
-	if owner != "" {
+	exec := tx.ExecContext
+	if owner != "" { // a pass: the same statement for every run, kept prepared
 		q += ` AND lease_owner = $13`
 		args = append(args, owner)
+		exec = tx.ExecPrepared
 	}
-	res, err := tx.ExecContext(ctx, q, args...)
+	res, err := exec(ctx, q, args...)
 	if err != nil {
 		return false, fmt.Errorf("saving dunning run %s: %w", r.ID, err)
 	}
