@@ -19,6 +19,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/metering/usage"
 	"github.com/abacusbilling/abacus/internal/notifications"
 	"github.com/abacusbilling/abacus/internal/outbox"
+	"github.com/abacusbilling/abacus/internal/payments/dunning"
 	"github.com/abacusbilling/abacus/internal/payments"
 	"github.com/abacusbilling/abacus/internal/service"
 	"github.com/abacusbilling/abacus/internal/subscription"
@@ -66,6 +67,7 @@ func Registry() []Role {
 					return nil, err
 				}
 				webhooks.RegisterRoutes(a.HTTP, hooks)
+				dunning.RegisterRoutes(a.HTTP, m.dunning)
 				pays, err := a.payments()
 				if err != nil {
 					return nil, err

@@ -37,7 +37,7 @@ func BenchmarkPass(b *testing.B) {
 			svc.UseCollector(func(context.Context, string, string, int) (dunning.Attempt, error) {
 				return dunning.Attempt{Outcome: dunning.Failed, DeclineCode: "insufficient_funds"}, nil
 			})
-			pol, _ := json.Marshal(dunning.Policy{RetryDays: []int{3, 5, 7}, MaxAttempts: 4, GraceDays: 3, FinalAction: dunning.Suspend})
+			pol, _ := json.Marshal(dunning.RetryPolicy{RetryDays: []int{3, 5, 7}, MaxAttempts: 4, GraceDays: 3, FinalAction: dunning.Suspend})
 			for b.Loop() {
 				b.StopTimer()
 				if _, err := d.ExecContext(ctx, `DELETE FROM dunning_runs`); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/outbox"
 	"github.com/abacusbilling/abacus/internal/subscription"
@@ -119,7 +120,7 @@ func (s *Service) saveSettings(ctx context.Context, tenant, plan string, v any) 
 	})
 }
 
-func (s *Service) settingsOf(ctx context.Context, tenant string) (Settings, error) {
+func (s *Service) settingsOf(ctx context.Context, tenant string) (DunningSettings, error) {
 	st := Defaults()
 	_, err := s.loadSettings(ctx, s.db, tenant, "", &st)
 	return st, err
@@ -127,20 +128,20 @@ func (s *Service) settingsOf(ctx context.Context, tenant string) (Settings, erro
 
 // Settings returns the caller's tenant's settings (the defaults until it
 // saves its own).
-func (s *Service) Settings(ctx context.Context) (Settings, error) {
+func (s *Service) Settings(ctx context.Context) (DunningSettings, error) {
 	tenant, err := abacus.TenantFrom(ctx)
 	if err != nil {
-		return Settings{}, err
+		return DunningSettings{}, err
 	}
 	return s.settingsOf(ctx, tenant)
 }
 
 // SaveSettings replaces the tenant's settings. Runs already started keep
 // their schedule. Errors: "invalid_dunning_settings" naming each field.
-func (s *Service) SaveSettings(ctx context.Context, st Settings) (Settings, error) {
+func (s *Service) SaveSettings(ctx context.Context, st DunningSettings) (DunningSettings, error) {
 	tenant, err := abacus.TenantFrom(ctx)
 	if err != nil {
-		return Settings{}, err
+		return DunningSettings{}, err
 	}
 	if st.SuspendableFeatures == nil {
 		st.SuspendableFeatures = []string{"*"}
@@ -149,7 +150,7 @@ func (s *Service) SaveSettings(ctx context.Context, st Settings) (Settings, erro
 		st.RetryDays = []int{}
 	}
 	if err := st.Validate(); err != nil {
-		return Settings{}, err
+		return DunningSettings{}, err
 	}
 	return st, s.saveSettings(ctx, tenant, "", st)
 }
@@ -160,9 +161,22 @@ func (s *Service) PlanOverride(ctx context.Context, plan string) (PlanOverride, 
 	if err != nil {
 		return PlanOverride{}, err
 	}
+	if plan, err = s.planID(ctx, tenant, plan); err != nil {
+		return PlanOverride{}, err
+	}
 	var o PlanOverride
 	_, err = s.loadSettings(ctx, s.db, tenant, plan, &o)
 	return o, err
+}
+
+// planID returns the id of the plan ref names (id or key). Errors:
+// "plan_not_found".
+func (s *Service) planID(ctx context.Context, tenant, ref string) (string, error) {
+	p, err := catalog.LoadPlan(ctx, s.db, tenant, ref)
+	if err != nil {
+		return "", err
+	}
+	return p.ID, nil
 }
 
 // SavePlanOverride sets plan's override; the policy it gives with the
@@ -172,31 +186,31 @@ func (s *Service) SavePlanOverride(ctx context.Context, plan string, o PlanOverr
 	if err != nil {
 		return PlanOverride{}, err
 	}
-	if plan == "" {
-		return PlanOverride{}, abacus.Invalid("plan_required", "name the plan").WithField("path.plan_id", "is required")
+	if plan, err = s.planID(ctx, tenant, plan); err != nil {
+		return PlanOverride{}, err
 	}
 	st, err := s.settingsOf(ctx, tenant)
 	if err != nil {
 		return PlanOverride{}, err
 	}
-	if err := o.Validate(st.Policy); err != nil {
+	if err := o.Validate(st.RetryPolicy); err != nil {
 		return PlanOverride{}, err
 	}
 	return o, s.saveSettings(ctx, tenant, plan, o)
 }
 
 // policyFor returns the tenant's settings and the policy for plan.
-func (s *Service) policyFor(ctx context.Context, tenant, plan string) (Settings, Policy, error) {
+func (s *Service) policyFor(ctx context.Context, tenant, plan string) (DunningSettings, RetryPolicy, error) {
 	st, err := s.settingsOf(ctx, tenant)
 	if err != nil || plan == "" {
-		return st, st.Policy, err
+		return st, st.RetryPolicy, err
 	}
 	var o PlanOverride
 	found, err := s.loadSettings(ctx, s.db, tenant, plan, &o)
 	if err != nil || !found {
-		return st, st.Policy, err
+		return st, st.RetryPolicy, err
 	}
-	return st, o.apply(st.Policy), nil
+	return st, o.apply(st.RetryPolicy), nil
 }
 
 // Suspendable is the tenant's choice of features a suspension closes, for
@@ -556,4 +570,41 @@ func (s *Service) DisputeClosed(ctx context.Context, d ClosedDispute) error {
 		return err
 	}
 	return s.restore(ctx, d.TenantID, sub, "dispute_won")
+}
+
+// ListRuns returns a page of the tenant's dunning runs by id. Errors:
+// "invalid_status" (query.status).
+func (s *Service) ListRuns(ctx context.Context, f RunFilter) (abacus.List[Run], error) {
+	tenant, err := abacus.TenantFrom(ctx)
+	if err != nil {
+		return abacus.List[Run]{}, err
+	}
+	switch f.Status {
+	case "", StatusActive, StatusRecovered, StatusExhausted, StatusClosed:
+	default:
+		return abacus.List[Run]{}, abacus.Invalid("invalid_status", "status %q is not one of active, recovered, exhausted, closed", f.Status).
+			WithField("query.status", "must be active, recovered, exhausted or closed")
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > 100 {
+		limit = 20
+	}
+	q := `SELECT ` + runCols + ` FROM dunning_runs WHERE tenant_id = $1 AND id > $2`
+	args := []any{tenant, f.Cursor}
+	for _, c := range []struct{ col, v string }{{"invoice_id", f.InvoiceID}, {"customer_id", f.CustomerID}, {"status", f.Status}} {
+		if c.v != "" {
+			args = append(args, c.v)
+			q += fmt.Sprintf(` AND %s = $%d`, c.col, len(args))
+		}
+	}
+	q += fmt.Sprintf(` ORDER BY id LIMIT %d`, limit+1)
+	runs, err := queryRuns(ctx, s.db, q, args...)
+	if err != nil {
+		return abacus.List[Run]{}, err
+	}
+	next := ""
+	if len(runs) > limit {
+		runs, next = runs[:limit], runs[limit-1].ID
+	}
+	return abacus.ListOf(runs, next), nil
 }

@@ -180,7 +180,7 @@ func TestDunningScheduleSuspendsAndPaymentRestores(t *testing.T) {
 	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		b := setup(t, d)
-		must(b.svc.SaveSettings(b.ctx, func() dunning.Settings {
+		must(b.svc.SaveSettings(b.ctx, func() dunning.DunningSettings {
 			s := dunning.Defaults()
 			s.SuspendableFeatures = []string{"hd"}
 			return s

@@ -18,12 +18,12 @@ const (
 	MarkUncollectible FinalAction = "mark_uncollectible" // the invoice is written off; the subscription becomes active again
 )
 
-// Policy is a dunning schedule: the days after the first failed payment on
+// RetryPolicy is a dunning schedule: the days after the first failed payment on
 // which it is retried, how many charge attempts there are at most (the
 // first included), how many days before each retry the customer is
 // reminded (the reminder before the last one says so), the grace period
 // after the last retry, and the final action.
-type Policy struct {
+type RetryPolicy struct {
 	RetryDays          []int       `json:"retry_days" maxItems:"10" doc:"days after the first failed payment, ascending (e.g. [3,5,7])"`
 	MaxAttempts        int         `json:"max_attempts" minimum:"1" maximum:"11" doc:"charge attempts at most, the first included: retries beyond max_attempts-1 are dropped"`
 	ReminderDaysBefore int         `json:"reminder_days_before" minimum:"0" maximum:"30" doc:"a reminder this many days before each retry (0: none); the one before the last retry is the final notice"`
@@ -31,10 +31,10 @@ type Policy struct {
 	FinalAction        FinalAction `json:"final_action" enum:"suspend,cancel,mark_uncollectible"`
 }
 
-// Settings are a tenant's dunning and access settings. Plans can override
-// the Policy (PlanOverride); the rest is per tenant.
-type Settings struct {
-	Policy
+// DunningSettings are a tenant's dunning and access settings. Plans can override
+// the RetryPolicy (PlanOverride); the rest is per tenant.
+type DunningSettings struct {
+	RetryPolicy
 	// SuspendableFeatures are the feature keys a suspension closes; ["*"]
 	// (the default) closes every feature.
 	SuspendableFeatures []string `json:"suspendable_features" maxItems:"500" doc:"feature keys a suspension closes; [\"*\"] (default) for every feature"`
@@ -43,7 +43,7 @@ type Settings struct {
 	DisputeLost         string   `json:"dispute_lost" enum:"unpaid,uncollectible" doc:"a lost dispute leaves the invoice unpaid (default; dunning does not retry it) or marks it uncollectible"`
 }
 
-// PlanOverride replaces parts of the tenant's Policy for the subscriptions
+// PlanOverride replaces parts of the tenant's RetryPolicy for the subscriptions
 // of one plan; a field left out (null) keeps the tenant's.
 type PlanOverride struct {
 	RetryDays          []int        `json:"retry_days,omitempty" maxItems:"10"`
@@ -54,15 +54,15 @@ type PlanOverride struct {
 }
 
 // Defaults are a tenant's settings until it saves its own.
-func Defaults() Settings {
-	return Settings{
-		Policy:              Policy{RetryDays: []int{3, 5, 7}, MaxAttempts: 4, ReminderDaysBefore: 1, GraceDays: 3, FinalAction: Suspend},
+func Defaults() DunningSettings {
+	return DunningSettings{
+		RetryPolicy:         RetryPolicy{RetryDays: []int{3, 5, 7}, MaxAttempts: 4, ReminderDaysBefore: 1, GraceDays: 3, FinalAction: Suspend},
 		SuspendableFeatures: []string{"*"}, KeepPrepaidAccess: true, DisputeLost: "unpaid",
 	}
 }
 
 // apply returns p with o's fields set.
-func (o PlanOverride) apply(p Policy) Policy {
+func (o PlanOverride) apply(p RetryPolicy) RetryPolicy {
 	if o.RetryDays != nil {
 		p.RetryDays = slices.Clone(o.RetryDays)
 	}
@@ -81,7 +81,7 @@ func (o PlanOverride) apply(p Policy) Policy {
 	return p
 }
 
-func (p Policy) validateInto(v *abacus.Validation, prefix string) {
+func (p RetryPolicy) validateInto(v *abacus.Validation, prefix string) {
 	for i, d := range p.RetryDays {
 		if d < 1 || d > 90 {
 			v.Add(fmt.Sprintf("%sretry_days[%d]", prefix, i), "must be between 1 and 90 days")
@@ -109,9 +109,9 @@ func (p Policy) validateInto(v *abacus.Validation, prefix string) {
 }
 
 // Validate reports every bad field, with its path under body.
-func (s Settings) Validate() error {
+func (s DunningSettings) Validate() error {
 	var v abacus.Validation
-	s.Policy.validateInto(&v, "")
+	s.RetryPolicy.validateInto(&v, "")
 	for i, f := range s.SuspendableFeatures {
 		if f == "" || len(f) > 200 {
 			v.Add(fmt.Sprintf("suspendable_features[%d]", i), "must be a feature key or \"*\"")
@@ -124,7 +124,7 @@ func (s Settings) Validate() error {
 }
 
 // Validate reports every bad field of the override applied to base.
-func (o PlanOverride) Validate(base Policy) error {
+func (o PlanOverride) Validate(base RetryPolicy) error {
 	var v abacus.Validation
 	o.apply(base).validateInto(&v, "")
 	return v.Err("invalid_dunning_settings")
@@ -149,7 +149,7 @@ type step struct {
 // steps plans the steps of a run whose first payment failed at first: a
 // reminder (when asked for) and a retry per retry day, then the final
 // action after the grace period. A reminder never comes before first.
-func (p Policy) steps(first time.Time) []step {
+func (p RetryPolicy) steps(first time.Time) []step {
 	days := p.RetryDays
 	if n := max(p.MaxAttempts-1, 0); len(days) > n {
 		days = days[:n]

@@ -31,7 +31,7 @@ type Run struct {
 	Amount         decimal.Decimal `json:"amount"`
 	Currency       string          `json:"currency"`
 	Status         string          `json:"status" enum:"active,recovered,exhausted,closed"`
-	Policy         Policy          `json:"policy" doc:"the schedule the run follows (the settings when it started)"`
+	Policy         RetryPolicy     `json:"policy" doc:"the schedule the run follows (the settings when it started)"`
 	FirstFailedAt  time.Time       `json:"first_failed_at"`
 	Attempts       int             `json:"attempts"`
 	StepIndex      int             `json:"-"`
@@ -190,4 +190,11 @@ func blocking(ctx context.Context, q db.Querier, tenant, sub string) (bool, erro
 		return false, fmt.Errorf("reading what keeps %s suspended: %w", sub, err)
 	}
 	return n > 0, nil
+}
+
+// RunFilter selects runs for ListRuns.
+type RunFilter struct {
+	InvoiceID, CustomerID, Status string
+	Limit                         int
+	Cursor                        string
 }
