@@ -15,6 +15,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/catalog/catalogtest"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
+	"github.com/abacusbilling/abacus/internal/outbox"
 	"github.com/abacusbilling/abacus/internal/payments/dunning"
 	"github.com/abacusbilling/abacus/internal/period"
 	"github.com/abacusbilling/abacus/internal/pricing"
@@ -432,6 +433,72 @@ func TestSettingsAreValidatedWithFieldPaths(t *testing.T) {
 		}
 		if got := must(b.svc.Settings(b.ctx)); got.FinalAction != dunning.Suspend || !got.KeepPrepaidAccess {
 			t.Errorf("defaults %+v", got)
+		}
+	})
+}
+
+// The consumer reads the payments core's and billing's payloads: each
+// event handled twice changes nothing more, and a payment that succeeded
+// before its failure arrived (events out of order) starts no dunning.
+func TestEventsTwiceAndOutOfOrder(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		b := setup(t, d)
+		sub := b.subscribe(t, "events", "inv_e")
+		ev := func(id, typ string, payload map[string]any) outbox.Event {
+			body, _ := json.Marshal(payload)
+			return outbox.Event{ID: id, TenantID: tenant, Type: typ, Payload: body}
+		}
+		failed := ev("evt_1", "payment.failed", map[string]any{"invoice_id": "inv_e", "customer_id": sub.CustomerID, "attempt": 1,
+			"decline_code": "insufficient_funds", "decline_kind": "soft", "invoice_status": "open"})
+		for range 2 {
+			if err := b.svc.HandleEvent(b.ctx, failed); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := b.events(t, "dunning.started"); len(got) != 1 || b.status(t, sub) != subscription.PastDue {
+			t.Fatalf("payment.failed twice: %d runs started, %s", len(got), b.status(t, sub))
+		}
+		b.bill.mu.Lock()
+		b.bill.invoices["inv_e"].Status = "paid"
+		b.bill.mu.Unlock()
+		paid := ev("evt_2", "invoice.paid", map[string]any{"id": "inv_e", "customer_id": sub.CustomerID, "status": "paid"})
+		for range 2 {
+			if err := b.svc.HandleEvent(b.ctx, paid); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := b.events(t, "dunning.recovered"); len(got) != 1 || b.status(t, sub) != subscription.Active {
+			t.Fatalf("invoice.paid twice: %d recovered, %s", len(got), b.status(t, sub))
+		}
+
+		// Reverse order on another invoice: paid first, then the failure.
+		other := b.subscribe(t, "reverse", "inv_r")
+		b.bill.mu.Lock()
+		b.bill.invoices["inv_r"].Status = "paid"
+		b.bill.mu.Unlock()
+		for _, e := range []outbox.Event{
+			ev("evt_3", "invoice.paid", map[string]any{"id": "inv_r"}),
+			ev("evt_4", "payment.failed", map[string]any{"invoice_id": "inv_r", "attempt": 1, "decline_kind": "hard"}),
+		} {
+			if err := b.svc.HandleEvent(b.ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if s := b.status(t, other); s != subscription.Active {
+			t.Errorf("paid, then a late failure: %s", s)
+		}
+		if runs := must(b.svc.ListRuns(b.ctx, dunning.RunFilter{InvoiceID: "inv_r"})); len(runs.Data) != 0 {
+			t.Errorf("a late failure of a paid invoice started a run: %+v", runs.Data)
+		}
+		// An inquiry withdraws nothing; an unknown type is ignored.
+		for _, e := range []outbox.Event{
+			ev("evt_5", "dispute.created", map[string]any{"dispute_id": "dp_1", "invoice_id": "inv_e", "kind": "inquiry"}),
+			ev("evt_6", "something.else", map[string]any{}),
+		} {
+			if err := b.svc.HandleEvent(b.ctx, e); err != nil {
+				t.Fatal(err)
+			}
 		}
 	})
 }
