@@ -84,9 +84,18 @@ func TestRecordedEventsMatchTheServedCatalog(t *testing.T) {
 // (subscription.*), or by their own package's tests (the threshold, the
 // webhook endpoint disabled).
 var notExercised = map[string]bool{
-	"subscription.past_due v1":              true,
-	"subscription.suspended v1":             true, // payments (dunning, disputes) records them
-	"subscription.reactivated v1":           true,
+	"subscription.past_due v1":    true,
+	"subscription.suspended v1":   true, // payments (dunning, disputes) records them
+	"subscription.reactivated v1": true,
+	// dunning's, provoked by payment failures (internal/payments/dunning tests)
+	"dunning.started v1":                    true,
+	"dunning.reminder v1":                   true,
+	"dunning.retry_failed v1":               true,
+	"dunning.payment_method_required v1":    true,
+	"dunning.recovered v1":                  true,
+	"dunning.exhausted v1":                  true,
+	"dunning.closed v1":                     true,
+	"customer.chargeback_lost v1":           true,
 	"subscription.plan_change_scheduled v1": true,
 	"subscription.plan_changed v1":          true,
 	"subscription.quantity_changed v1":      true,

@@ -5,6 +5,7 @@ import (
 
 	"github.com/abacusbilling/abacus/internal/billing"
 	"github.com/abacusbilling/abacus/internal/catalog"
+	"github.com/abacusbilling/abacus/internal/payments/dunning"
 )
 
 // MeteredUsage is a new metering adapter of a's usage service, as the
@@ -17,3 +18,11 @@ func (a *App) MeteredUsage() interface {
 } {
 	return newMeteredUsage(a.modules().usage, 250*time.Millisecond)
 }
+
+// Dunning is the process's dunning service (the dunning role's), for
+// tests that drive its passes on a fake clock.
+func (a *App) Dunning() *dunning.Service { return a.modules().dunning }
+
+// Billing is the process's billing service, for tests that bill on a
+// fake clock.
+func (a *App) Billing() *billing.Service { return a.modules().billing }

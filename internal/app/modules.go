@@ -20,6 +20,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/metering"
 	"github.com/abacusbilling/abacus/internal/metering/usage"
 	"github.com/abacusbilling/abacus/internal/notifications"
+	"github.com/abacusbilling/abacus/internal/payments/dunning"
 	"github.com/abacusbilling/abacus/internal/pricing"
 	"github.com/abacusbilling/abacus/internal/subscription"
 )
@@ -33,6 +34,7 @@ type modules struct {
 	subs    *subscription.Service
 	billing *billing.Service
 	notify  *notifications.Service
+	dunning *dunning.Service // dunning.go
 
 	euOnce   sync.Once // end users are needed by the HTTP edge of every role
 	endusers *enduser.Service
@@ -61,6 +63,7 @@ func (a *App) modules() *modules {
 		cacheInvalidation(a.Bus.Conn(), m.subs, a.Log) // access.go
 		m.billing = billing.NewService(a.DB, a.Clock, a.Log, billing.Config{}, billing.NewSubscriptionsAdvancing(m.catalog, m.subs), metered)
 		m.notify = newNotifications(a, m)
+		m.dunning = newDunning(a, m)
 		m.inbox = newInbox(a, m.notify)
 	})
 	return m

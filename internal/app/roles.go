@@ -20,6 +20,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/notifications"
 	"github.com/abacusbilling/abacus/internal/outbox"
 	"github.com/abacusbilling/abacus/internal/payments"
+	"github.com/abacusbilling/abacus/internal/payments/dunning"
 	"github.com/abacusbilling/abacus/internal/portal"
 	"github.com/abacusbilling/abacus/internal/realtime"
 	"github.com/abacusbilling/abacus/internal/service"
@@ -69,6 +70,7 @@ func Registry() []Role {
 				}
 				webhooks.RegisterRoutes(a.HTTP, hooks)
 				portal.RegisterRoutes(a.HTTP, a.Portal())
+				dunning.RegisterRoutes(a.HTTP, m.dunning)
 				pays, err := a.payments()
 				if err != nil {
 					return nil, err
@@ -92,6 +94,11 @@ func Registry() []Role {
 				bill := a.modules().billing
 				return service.NewFunc("billing", bill.Run), nil
 			},
+		},
+		{
+			Name:  "dunning",
+			Doc:   "dunning: retries, reminders and the final action for overdue invoices; access suspended and restored as payments fail and arrive",
+			Build: func(_ context.Context, a *App) (service.Service, error) { return dunningRole(a), nil },
 		},
 		{
 			Name: "notifications",

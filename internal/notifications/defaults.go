@@ -48,6 +48,8 @@ var builtinDefaults = map[string]templateDefaults{
 	"payment.succeeded":         {CategoryBilling, false, false},
 	"subscription.suspended":    {CategoryBilling, true, false},
 	"subscription.restored":     {CategoryBilling, true, false},
+	"payment.retry_reminder":    {CategoryBilling, true, false},
+	"payment.method_required":   {CategoryBilling, true, false},
 }
 
 func defaultsFor(key string) templateDefaults {

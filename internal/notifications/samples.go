@@ -63,6 +63,11 @@ func Samples() map[string]map[string]any {
 		"payment.succeeded":      billing(map[string]any{"invoice": invoice, "amount": "58.31", "currency": "EUR"}),
 		"subscription.suspended": billing(map[string]any{"subscription": sub, "reason": "payment overdue", "link": "https://billing.acme.example/pay"}),
 		"subscription.restored":  billing(map[string]any{"subscription": sub}),
+		"payment.retry_reminder": billing(map[string]any{"invoice_number": "INV-2026-0007", "amount": "58.31", "currency": "EUR",
+			"retry_at": "2026-11-05T09:00:00Z", "final": true, "final_action": "suspend", "hard_decline": false,
+			"link": "https://billing.acme.example/pay/INV-2026-0007"}),
+		"payment.method_required": billing(map[string]any{"invoice_number": "INV-2026-0007", "amount": "58.31", "currency": "EUR",
+			"decline_code": "stolen_card", "link": "https://billing.acme.example/pay/INV-2026-0007"}),
 		// The digest the prefs package sends for a category a recipient
 		// batches: each item is a notification it held back.
 		"notifications.digest": {"category": "usage", "count": 2, "items": []map[string]any{

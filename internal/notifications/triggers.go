@@ -63,6 +63,9 @@ var defaultTriggers = []Trigger{
 	{EventType: "payment.succeeded", Template: "payment.succeeded", Recipients: customerOnly},
 	{EventType: "subscription.suspended", Template: "subscription.suspended", Recipients: customerOnly},
 	{EventType: "subscription.restored", Template: "subscription.restored", Recipients: customerOnly},
+	{EventType: "subscription.reactivated", Template: "subscription.restored", Recipients: customerOnly},
+	{EventType: "dunning.reminder", Template: "payment.retry_reminder", Recipients: customerOnly},
+	{EventType: "dunning.payment_method_required", Template: "payment.method_required", Recipients: customerOnly},
 }
 
 func defaultTrigger(eventType string) (Trigger, bool) {

@@ -1,0 +1,198 @@
+package dunning
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/shopspring/decimal"
+
+	"github.com/abacusbilling/abacus/internal/db"
+	"github.com/abacusbilling/abacus/internal/natsbus"
+	"github.com/abacusbilling/abacus/internal/outbox"
+)
+
+// ConsumerName is the durable JetStream consumer dunning reads domain
+// events with.
+const ConsumerName = "dunning"
+
+// Handled lists the event types dunning acts on.
+var Handled = []string{"payment.failed", "payment.succeeded", "invoice.paid", "invoice.voided", "invoice.marked_uncollectible",
+	"dispute.created", "dispute.closed", "payment_method.attached"}
+
+// the parts of the payments core's and billing's payloads dunning reads
+type paymentPayload struct {
+	InvoiceID     string `json:"invoice_id"`
+	CustomerID    string `json:"customer_id"`
+	Attempt       int    `json:"attempt"`
+	DeclineCode   string `json:"decline_code"`
+	DeclineKind   string `json:"decline_kind"`
+	InvoiceStatus string `json:"invoice_status"`
+}
+
+type invoicePayload struct {
+	ID string `json:"id"`
+}
+
+type disputePayload struct {
+	DisputeID  string          `json:"dispute_id"`
+	InvoiceID  string          `json:"invoice_id"`
+	CustomerID string          `json:"customer_id"`
+	Kind       string          `json:"kind"`
+	Outcome    string          `json:"outcome"`
+	Amount     decimal.Decimal `json:"amount"`
+	Currency   string          `json:"currency"`
+}
+
+// HandleEvent acts on one domain event, once per event id: a redelivered
+// event changes nothing (and every action is idempotent besides).
+func (s *Service) HandleEvent(ctx context.Context, e outbox.Event) error {
+	var seen int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM dunning_events_seen WHERE tenant_id = $1 AND event_id = $2`,
+		e.TenantID, e.ID).Scan(&seen); err != nil {
+		return fmt.Errorf("dunning: reading seen events: %w", err)
+	}
+	if seen > 0 {
+		return nil
+	}
+	if err := s.handle(ctx, e); err != nil {
+		return fmt.Errorf("dunning: %s %s: %w", e.Type, e.ID, err)
+	}
+	return s.db.InTx(ctx, func(tx *db.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO dunning_events_seen (tenant_id, event_id, seen_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+			e.TenantID, e.ID, db.TimeOf(s.now()))
+		return err
+	})
+}
+
+func (s *Service) handle(ctx context.Context, e outbox.Event) error {
+	switch e.Type {
+	case "payment.failed":
+		var p paymentPayload
+		if err := json.Unmarshal(e.Payload, &p); err != nil || p.InvoiceID == "" {
+			return nil // not an invoice's payment: nothing to dun
+		}
+		return s.PaymentFailed(ctx, FailedPayment{TenantID: e.TenantID, InvoiceID: p.InvoiceID, Attempt: p.Attempt,
+			DeclineCode: p.DeclineCode, Hard: p.DeclineKind == "hard"})
+	case "payment.succeeded":
+		var p paymentPayload
+		if err := json.Unmarshal(e.Payload, &p); err != nil || p.InvoiceID == "" || p.InvoiceStatus != "paid" {
+			return nil
+		}
+		return s.InvoicePaid(ctx, e.TenantID, p.InvoiceID)
+	case "invoice.paid", "invoice.voided", "invoice.marked_uncollectible":
+		var p invoicePayload
+		if err := json.Unmarshal(e.Payload, &p); err != nil || p.ID == "" {
+			return nil
+		}
+		if e.Type == "invoice.paid" {
+			return s.InvoicePaid(ctx, e.TenantID, p.ID)
+		}
+		return s.InvoiceClosed(ctx, e.TenantID, p.ID, strings.TrimPrefix(e.Type, "invoice."))
+	case "dispute.created", "dispute.closed":
+		var p disputePayload
+		if err := json.Unmarshal(e.Payload, &p); err != nil || p.InvoiceID == "" || (p.Kind != "" && p.Kind != "dispute") {
+			return nil // inquiries and early fraud warnings withdraw nothing
+		}
+		if e.Type == "dispute.created" {
+			return s.DisputeOpened(ctx, e.TenantID, p.DisputeID, p.InvoiceID)
+		}
+		return s.DisputeClosed(ctx, ClosedDispute{TenantID: e.TenantID, DisputeID: p.DisputeID, InvoiceID: p.InvoiceID,
+			CustomerID: p.CustomerID, Won: p.Outcome == "won", Amount: p.Amount, Currency: p.Currency})
+	case "payment_method.attached":
+		var p paymentPayload
+		if err := json.Unmarshal(e.Payload, &p); err != nil || p.CustomerID == "" {
+			return nil
+		}
+		return s.PaymentMethodAttached(ctx, e.TenantID, p.CustomerID)
+	}
+	return nil
+}
+
+// Consume reads the events dunning acts on from stream ABACUS_EVENTS with
+// the durable consumer "dunning" and handles each (HandleEvent), acking it
+// once handled; a failure is redelivered later. It returns when ctx ends.
+func (s *Service) Consume(ctx context.Context, bus *natsbus.Bus) error {
+	for {
+		err := s.consume(ctx, bus)
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.log.Warn("dunning: consumer stopped; starting again", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (s *Service) consume(ctx context.Context, bus *natsbus.Bus) error {
+	if err := outbox.Provision(ctx, bus); err != nil {
+		return err
+	}
+	restarted := bus.Restarted()
+	subjects := make([]string, len(Handled))
+	for i, t := range Handled {
+		subjects[i] = outbox.SubjectPrefix + t
+	}
+	cons, err := bus.JetStream().CreateOrUpdateConsumer(ctx, outbox.Stream, jetstream.ConsumerConfig{
+		Durable: ConsumerName, FilterSubjects: subjects, AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait: 2 * time.Minute, MaxAckPending: 256, MaxDeliver: -1, DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("creating consumer %s: %w", ConsumerName, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(64))
+	if err != nil {
+		return fmt.Errorf("consuming %s: %w", ConsumerName, err)
+	}
+	defer it.Stop()
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-restarted:
+		}
+		it.Stop()
+	}()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) && ctx.Err() == nil {
+				return errors.New("JetStream restarted; the consumer is made again")
+			}
+			return err
+		}
+		e := eventOf(m)
+		hctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err = s.HandleEvent(hctx, e)
+		cancel()
+		if err != nil {
+			meta, _ := m.Metadata()
+			delay := 5 * time.Second
+			if meta != nil {
+				delay = min(time.Duration(meta.NumDelivered)*10*time.Second, 10*time.Minute)
+			}
+			s.log.Warn("dunning: handling an event failed; it is redelivered", "event_id", e.ID, "type", e.Type, "tenant_id", e.TenantID, "err", err)
+			_ = m.NakWithDelay(delay)
+			continue
+		}
+		_ = m.Ack()
+	}
+}
+
+// eventOf reads a published domain event back (see outbox.Relay).
+func eventOf(m jetstream.Msg) outbox.Event {
+	h := m.Headers()
+	e := outbox.Event{ID: h.Get("Abacus-Event-Id"), TenantID: h.Get("Abacus-Tenant-Id"),
+		Type: strings.TrimPrefix(m.Subject(), outbox.SubjectPrefix), Payload: m.Data()}
+	e.AggregateType, e.AggregateID, _ = strings.Cut(h.Get("Abacus-Aggregate"), ":")
+	e.Version, _ = strconv.Atoi(h.Get("Abacus-Event-Version"))
+	e.CreatedAt, _ = time.Parse(time.RFC3339Nano, h.Get("Abacus-Event-Time"))
+	return e
+}

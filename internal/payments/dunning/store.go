@@ -1,0 +1,200 @@
+package dunning
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/abacusbilling/abacus/internal/db"
+)
+
+// Run statuses.
+const (
+	StatusActive    = "active"    // retries and reminders are scheduled
+	StatusRecovered = "recovered" // the invoice was paid
+	StatusExhausted = "exhausted" // the final action was taken; paying still restores access
+	StatusClosed    = "closed"    // the invoice was voided or marked uncollectible by other means
+)
+
+// Run is the dunning of one overdue invoice.
+type Run struct {
+	ID             string          `json:"id"`
+	InvoiceID      string          `json:"invoice_id"`
+	InvoiceNumber  string          `json:"invoice_number"`
+	CustomerID     string          `json:"customer_id"`
+	SubscriptionID string          `json:"subscription_id"`
+	Amount         decimal.Decimal `json:"amount"`
+	Currency       string          `json:"currency"`
+	Status         string          `json:"status" enum:"active,recovered,exhausted,closed"`
+	Policy         RetryPolicy     `json:"policy" doc:"the schedule the run follows (the settings when it started)"`
+	FirstFailedAt  time.Time       `json:"first_failed_at"`
+	Attempts       int             `json:"attempts"`
+	StepIndex      int             `json:"-"`
+	NextStep       string          `json:"next_step,omitempty" enum:"reminder,retry,retry_now,final_action"`
+	NextAt         *time.Time      `json:"next_at,omitempty"`
+	HardDeclined   bool            `json:"hard_declined"`
+	DeclineCode    string          `json:"decline_code,omitempty"`
+	FinalAction    string          `json:"final_action_taken,omitempty"`
+	CreatedAt      time.Time       `json:"created_at"`
+	UpdatedAt      time.Time       `json:"updated_at"`
+	EndedAt        *time.Time      `json:"ended_at,omitempty"`
+
+	tenant string
+}
+
+const runCols = `id, tenant_id, invoice_id, invoice_number, customer_id, subscription_id, amount, currency, status, policy,
+	first_failed_at, attempts, step_index, next_step, next_at, hard_declined, decline_code, final_action, created_at, updated_at, ended_at`
+
+func scanRun(r interface{ Scan(...any) error }) (Run, error) {
+	var run Run
+	var amount, policy string
+	var hard int
+	var first, created, updated db.Time
+	var next, ended db.NullTime
+	if err := r.Scan(&run.ID, &run.tenant, &run.InvoiceID, &run.InvoiceNumber, &run.CustomerID, &run.SubscriptionID, &amount,
+		&run.Currency, &run.Status, &policy, &first, &run.Attempts, &run.StepIndex, &run.NextStep, &next, &hard, &run.DeclineCode,
+		&run.FinalAction, &created, &updated, &ended); err != nil {
+		return run, err
+	}
+	var err error
+	if run.Amount, err = decimal.NewFromString(amount); err != nil {
+		return run, fmt.Errorf("decoding the amount of %s: %w", run.ID, err)
+	}
+	if err := json.Unmarshal([]byte(policy), &run.Policy); err != nil {
+		return run, fmt.Errorf("decoding the policy of %s: %w", run.ID, err)
+	}
+	run.FirstFailedAt, run.CreatedAt, run.UpdatedAt = first.Time, created.Time, updated.Time
+	run.NextAt, run.EndedAt, run.HardDeclined = next.Ptr(), ended.Ptr(), hard != 0
+	return run, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// insertRun inserts r unless the invoice has a run already; it reports
+// whether it did.
+func insertRun(ctx context.Context, tx *db.Tx, r Run) (bool, error) {
+	policy, err := json.Marshal(r.Policy)
+	if err != nil {
+		return false, err
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO dunning_runs (`+runCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+		ON CONFLICT (tenant_id, invoice_id) DO NOTHING`,
+		r.ID, r.tenant, r.InvoiceID, r.InvoiceNumber, r.CustomerID, r.SubscriptionID, r.Amount.String(), r.Currency, r.Status,
+		string(policy), db.TimeOf(r.FirstFailedAt), r.Attempts, r.StepIndex, r.NextStep, db.NullTimeOf(r.NextAt),
+		boolInt(r.HardDeclined), r.DeclineCode, r.FinalAction, db.TimeOf(r.CreatedAt), db.TimeOf(r.UpdatedAt), db.NullTimeOf(r.EndedAt))
+	if err != nil {
+		return false, fmt.Errorf("inserting the dunning run of %s: %w", r.InvoiceID, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// saveRun writes r's progress; with owner set only while r is leased to
+// owner (the lease is released). It reports whether it wrote.
+func saveRun(ctx context.Context, tx *db.Tx, r Run, owner string) (bool, error) {
+	q := `UPDATE dunning_runs SET status = $3, attempts = $4, step_index = $5, next_step = $6, next_at = $7, hard_declined = $8,
+		decline_code = $9, final_action = $10, updated_at = $11, ended_at = $12, lease_owner = NULL, lease_until = NULL
+		WHERE tenant_id = $1 AND id = $2`
+	args := []any{r.tenant, r.ID, r.Status, r.Attempts, r.StepIndex, r.NextStep, db.NullTimeOf(r.NextAt), boolInt(r.HardDeclined),
+		r.DeclineCode, r.FinalAction, db.TimeOf(r.UpdatedAt), db.NullTimeOf(r.EndedAt)}
+	exec := tx.ExecContext
+	if owner != "" { // a pass: the same statement for every run, kept prepared
+		q += ` AND lease_owner = $13`
+		args = append(args, owner)
+		exec = tx.ExecPrepared
+	}
+	res, err := exec(ctx, q, args...)
+	if err != nil {
+		return false, fmt.Errorf("saving dunning run %s: %w", r.ID, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// runOf returns the run of invoice, or nil.
+func runOf(ctx context.Context, q db.Querier, tenant, invoice string) (*Run, error) {
+	r, err := scanRun(q.QueryRowContext(ctx, `SELECT `+runCols+` FROM dunning_runs WHERE tenant_id = $1 AND invoice_id = $2`, tenant, invoice))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the dunning run of %s: %w", invoice, err)
+	}
+	return &r, nil
+}
+
+func queryRuns(ctx context.Context, q db.Querier, query string, args ...any) ([]Run, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading dunning runs: %w", err)
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// claim leases up to n runs due at now to owner until until, skipping runs
+// another runner holds; concurrent claimers get disjoint runs.
+func claim(ctx context.Context, d *db.DB, now, until time.Time, owner string, n int) ([]Run, error) {
+	var out []Run
+	err := d.InTx(ctx, func(tx *db.Tx) error {
+		q := `SELECT ` + runCols + ` FROM dunning_runs WHERE next_at IS NOT NULL AND next_at <= $1
+			AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_at, id LIMIT ` + fmt.Sprint(n) + tx.LockClause(` FOR UPDATE SKIP LOCKED`)
+		runs, err := queryRuns(ctx, tx, q, db.TimeOf(now))
+		if err != nil || len(runs) == 0 {
+			out = nil
+			return err
+		}
+		args := []any{owner, db.TimeOf(until)}
+		for _, r := range runs {
+			args = append(args, r.ID)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE dunning_runs SET lease_owner = $1, lease_until = $2 WHERE id IN (`+
+			db.Placeholders(3, len(runs))+`)`, args...); err != nil {
+			return fmt.Errorf("leasing dunning runs: %w", err)
+		}
+		out = runs
+		return nil
+	})
+	return out, err
+}
+
+// blocking reports whether subscription sub of tenant still has an
+// invoice that keeps it from being restored: a run active or exhausted,
+// or a dispute that suspended it and is not settled.
+func blocking(ctx context.Context, q db.Querier, tenant, sub string) (bool, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM dunning_runs WHERE tenant_id = $1 AND subscription_id = $2 AND status IN ('active', 'exhausted')) +
+		(SELECT count(*) FROM dunning_disputes WHERE tenant_id = $1 AND subscription_id = $2 AND status IN ('suspended', 'lost'))`,
+		tenant, sub).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("reading what keeps %s suspended: %w", sub, err)
+	}
+	return n > 0, nil
+}
+
+// RunFilter selects runs for ListRuns.
+type RunFilter struct {
+	InvoiceID, CustomerID, Status string
+	Limit                         int
+	Cursor                        string
+}
