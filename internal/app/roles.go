@@ -20,6 +20,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/notifications"
 	"github.com/abacusbilling/abacus/internal/outbox"
 	"github.com/abacusbilling/abacus/internal/payments"
+	"github.com/abacusbilling/abacus/internal/payments/stripe"
 	"github.com/abacusbilling/abacus/internal/service"
 	"github.com/abacusbilling/abacus/internal/subscription"
 	"github.com/abacusbilling/abacus/internal/webhooks"
@@ -71,6 +72,7 @@ func Registry() []Role {
 					return nil, err
 				}
 				payments.RegisterRoutes(a.HTTP, pays)
+				stripe.RegisterRoutes(a.HTTP, pays)
 				return nil, nil
 			},
 		},
@@ -138,6 +140,18 @@ func Registry() []Role {
 					PollInterval: a.Config.Outbox.PollInterval, BatchSize: a.Config.Outbox.BatchSize,
 				}, a.Log.With("role", "outbox"), a.Metrics)
 				return service.NewFunc("outbox", relay.Run), nil
+			},
+		},
+		{
+			Name: "payments",
+			Doc:  "payment collection: charges invoices of customers charged automatically when they are finalized, finishes attempts a crash left pending, notices expiring cards",
+			Build: func(_ context.Context, a *App) (service.Service, error) {
+				pays, err := a.payments()
+				if err != nil {
+					return nil, err
+				}
+				bus := a.Bus
+				return service.NewFunc("payments", func(ctx context.Context) error { return pays.Run(ctx, bus) }), nil
 			},
 		},
 		{

@@ -2,6 +2,8 @@ package payments
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/shopspring/decimal"
@@ -63,10 +65,12 @@ func (u DisputeUpdate) rank() int {
 // HandleGatewayEvent applies a verified gateway event of tenant in one
 // transaction, exactly once per event id: a redelivered event changes
 // nothing. States only move forward (see the package doc), so events in
-// any order leave the same state. known is false for an event about an
-// object Abacus does not know (a payment without Abacus metadata, a
-// refund of an unknown charge): it is recorded as seen and otherwise
-// ignored, never an error, so the gateway stops sending it.
+// any order leave the same state: a refund or dispute of a payment not
+// known yet is parked and applied when the payment's own event arrives.
+// known is false for an event about an object Abacus does not know (a
+// payment without Abacus metadata, a refund of an unknown charge): it is
+// recorded as seen and otherwise ignored (or parked), never an error, so
+// the gateway stops sending it.
 func (s *Service) HandleGatewayEvent(ctx context.Context, tenant, provider string, ev GatewayEvent) (known bool, err error) {
 	ctx = tenantCtx(ctx, tenant)
 	now := s.now()
@@ -81,9 +85,9 @@ func (s *Service) HandleGatewayEvent(ctx context.Context, tenant, provider strin
 		case ev.Payment != nil:
 			known, err = s.paymentUpdate(ctx, tx, tenant, provider, *ev.Payment)
 		case ev.Refund != nil:
-			known, err = s.refundUpdate(ctx, tx, tenant, provider, *ev.Refund)
+			known, err = s.refundUpdate(ctx, tx, tenant, provider, *ev.Refund, ev)
 		case ev.Dispute != nil:
-			known, err = s.disputeUpdate(ctx, tx, tenant, provider, *ev.Dispute)
+			known, err = s.disputeUpdate(ctx, tx, tenant, provider, *ev.Dispute, ev)
 		case ev.MethodSetup != nil:
 			err = s.attachMethod(ctx, tx, tenant, provider, *ev.MethodSetup, now)
 			if e, ok := abacus.AsError(err); ok && e.Kind == abacus.KindNotFound {
@@ -145,10 +149,53 @@ func (s *Service) paymentUpdate(ctx context.Context, tx *db.Tx, tenant, provider
 	return true, err
 }
 
-func (s *Service) refundUpdate(ctx context.Context, tx *db.Tx, tenant, provider string, u RefundUpdate) (bool, error) {
+// park keeps ev, about payment ref Abacus does not know yet, until the
+// payment's own event arrives (unpark).
+func (s *Service) park(ctx context.Context, tx *db.Tx, tenant, provider, ref string, ev GatewayEvent) error {
+	if ref == "" {
+		return nil
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	return parkEvent(ctx, tx, tenant, provider, ev.ID, ref, string(b), s.now())
+}
+
+// unpark applies the events parked for payment p, now that it is known.
+func (s *Service) unpark(ctx context.Context, tx *db.Tx, tenant string, p Payment) error {
+	if p.ProviderReference == "" {
+		return nil
+	}
+	bodies, err := takeParked(ctx, tx, tenant, p.Provider, p.ProviderReference)
+	if err != nil {
+		return err
+	}
+	for _, b := range bodies {
+		var ev GatewayEvent
+		if err := json.Unmarshal([]byte(b), &ev); err != nil {
+			return fmt.Errorf("reading a parked gateway event: %w", err)
+		}
+		switch {
+		case ev.Refund != nil:
+			_, err = s.refundUpdate(ctx, tx, tenant, p.Provider, *ev.Refund, ev)
+		case ev.Dispute != nil:
+			_, err = s.disputeUpdate(ctx, tx, tenant, p.Provider, *ev.Dispute, ev)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) refundUpdate(ctx context.Context, tx *db.Tx, tenant, provider string, u RefundUpdate, ev GatewayEvent) (bool, error) {
 	p, found, err := lockPaymentByReference(ctx, tx, tenant, provider, u.PaymentReference)
-	if err != nil || !found {
+	if err != nil {
 		return false, err
+	}
+	if !found {
+		return false, s.park(ctx, tx, tenant, provider, u.PaymentReference, ev)
 	}
 	total, err := FromMinor(u.AmountRefunded, u.Currency)
 	if err != nil {
@@ -177,11 +224,14 @@ func (s *Service) refunded(ctx context.Context, tx *db.Tx, tenant string, p Paym
 	return applied, err
 }
 
-func (s *Service) disputeUpdate(ctx context.Context, tx *db.Tx, tenant, provider string, u DisputeUpdate) (bool, error) {
+func (s *Service) disputeUpdate(ctx context.Context, tx *db.Tx, tenant, provider string, u DisputeUpdate, ev GatewayEvent) (bool, error) {
 	now := s.now()
 	p, found, err := lockPaymentByReference(ctx, tx, tenant, provider, u.PaymentReference)
-	if err != nil || !found {
+	if err != nil {
 		return false, err
+	}
+	if !found {
+		return false, s.park(ctx, tx, tenant, provider, u.PaymentReference, ev)
 	}
 	d, seen, err := lockDispute(ctx, tx, tenant, provider, u.Reference)
 	if err != nil {
@@ -209,19 +259,19 @@ func (s *Service) disputeUpdate(ctx context.Context, tx *db.Tx, tenant, provider
 	if err != nil {
 		return true, err
 	}
-	ev := DisputeEvent{DisputeID: d.ID, PaymentID: p.ID, InvoiceID: p.InvoiceID, CustomerID: p.CustomerID, Provider: provider,
+	de := DisputeEvent{DisputeID: d.ID, PaymentID: p.ID, InvoiceID: p.InvoiceID, CustomerID: p.CustomerID, Provider: provider,
 		ProviderReference: d.ProviderReference, Kind: d.Kind, Status: d.Status, Outcome: d.Outcome, Amount: d.Amount, Currency: d.Currency,
 		Reason: d.Reason, InvoiceAmountDue: applied.Invoice.AmountDue, InvoiceStatus: string(applied.Invoice.Status)}
 	if !seen {
-		if _, err := DisputeCreated.Record(ctx, tx, tenant, d.ID, now, ev); err != nil {
+		if _, err := DisputeCreated.Record(ctx, tx, tenant, d.ID, now, de); err != nil {
 			return true, err
 		}
 	}
 	switch {
 	case u.Closed:
-		_, err = DisputeClosed.Record(ctx, tx, tenant, d.ID, now, ev)
+		_, err = DisputeClosed.Record(ctx, tx, tenant, d.ID, now, de)
 	case seen:
-		_, err = DisputeUpdated.Record(ctx, tx, tenant, d.ID, now, ev)
+		_, err = DisputeUpdated.Record(ctx, tx, tenant, d.ID, now, de)
 	}
 	return true, err
 }

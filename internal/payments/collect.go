@@ -148,9 +148,11 @@ func (s *Service) advance(ctx context.Context, tx *db.Tx, tenant string, p Payme
 	if gp.Status.rank() <= p.Status.rank() {
 		if gp.Reference != "" && p.UpdatedAt.Before(now) {
 			p.UpdatedAt = now
-			return p, updatePayment(ctx, tx, tenant, p)
+			if err := updatePayment(ctx, tx, tenant, p); err != nil {
+				return p, err
+			}
 		}
-		return p, nil
+		return p, s.unpark(ctx, tx, tenant, p)
 	}
 	if gp.Amount > 0 && gp.Currency != "" {
 		amt, err := FromMinor(gp.Amount, gp.Currency)
@@ -183,7 +185,10 @@ func (s *Service) advance(ctx context.Context, tx *db.Tx, tenant string, p Payme
 	case StatusCanceled:
 		_, err = PaymentCanceled.Record(ctx, tx, tenant, p.ID, now, ev)
 	}
-	return p, err
+	if err != nil {
+		return p, err
+	}
+	return p, s.unpark(ctx, tx, tenant, p)
 }
 
 // reconcileAfter is how old a pending attempt must be before Reconcile

@@ -10,9 +10,11 @@ var Module = abacus.Module{
 	Name: "payments",
 	Tables: []string{
 		"payment_providers", "payment_customers", "payment_methods", "payments", "payment_disputes",
-		"payment_gateway_events",
+		"payment_gateway_events", "payment_parked_events",
 	},
 	Uses: []string{
 		"abacus", "billing", "catalog", "db", "document", "httpapi", "identity", "money", "natsbus", "outbox", "seal",
+		// paytest, the test helper, builds invoices through subscriptions:
+		"period", "pricing", "subscription",
 	},
 }

@@ -371,3 +371,31 @@ func markExpiryNotified(ctx context.Context, tx *db.Tx, tenant, id string, at ti
 	_, err := tx.ExecContext(ctx, `UPDATE payment_methods SET expiry_notified_at = $3 WHERE tenant_id = $1 AND id = $2`, tenant, id, db.TimeOf(at))
 	return err
 }
+
+// --- parked events -----------------------------------------------------------
+
+func parkEvent(ctx context.Context, tx *db.Tx, tenant, provider, id, ref, body string, at time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO payment_parked_events (tenant_id, provider, event_id, payment_reference, body, received_at)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, tenant, provider, id, ref, body, db.TimeOf(at))
+	if err != nil {
+		return fmt.Errorf("parking gateway event %s: %w", id, err)
+	}
+	return nil
+}
+
+// takeParked returns and deletes the events parked for payment ref,
+// oldest first.
+func takeParked(ctx context.Context, tx *db.Tx, tenant, provider, ref string) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT body FROM payment_parked_events WHERE tenant_id = $1 AND provider = $2 AND payment_reference = $3
+		ORDER BY received_at, event_id`, tenant, provider, ref)
+	bodies, err := collect(rows, err, "reading parked gateway events", func(r scanner) (string, error) {
+		var b string
+		return b, r.Scan(&b)
+	})
+	if err != nil || len(bodies) == 0 {
+		return nil, err
+	}
+	_, err = tx.ExecContext(ctx, `DELETE FROM payment_parked_events WHERE tenant_id = $1 AND provider = $2 AND payment_reference = $3`,
+		tenant, provider, ref)
+	return bodies, err
+}
