@@ -257,4 +257,3 @@ func TestCrashChild(t *testing.T) {
 	_, err = svc.Collect(ctx, os.Getenv("CRASH_INVOICE"), 1)
 	t.Fatalf("Collect returned (%v): the parent should have killed this process", err)
 }
-
