@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/shopspring/decimal"
 
@@ -71,15 +72,98 @@ func (u DisputeUpdate) rank() int {
 // payment without Abacus metadata, a refund of an unknown charge): it is
 // recorded as seen and otherwise ignored (or parked), never an error, so
 // the gateway stops sending it.
+//
+// Concurrent calls share transactions (group commit): while one batch
+// commits the next gathers, up to maxBatch events; a batch that fails is
+// retried one event per transaction, so one bad event fails alone.
 func (s *Service) HandleGatewayEvent(ctx context.Context, tenant, provider string, ev GatewayEvent) (known bool, err error) {
-	ctx = tenantCtx(ctx, tenant)
+	r := &gwRequest{tenant: tenant, provider: provider, ev: ev, done: make(chan struct{})}
+	s.gw.Lock()
+	s.gw.queue = append(s.gw.queue, r)
+	if !s.gw.running {
+		s.gw.running = true
+		go s.drainGatewayEvents()
+	}
+	s.gw.Unlock()
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	if r.err != nil {
+		return false, wrap("handling gateway event "+ev.ID, r.err)
+	}
+	if !r.known {
+		s.log.Info("gateway event about an unknown object; acknowledged", "tenant", tenant, "provider", provider, "event", ev.ID, "type", ev.Type)
+	}
+	return r.known, nil
+}
+
+// maxBatch bounds the gateway events handled in one transaction.
+const maxBatch = 128
+
+type gwRequest struct {
+	tenant, provider string
+	ev               GatewayEvent
+	known            bool
+	err              error
+	done             chan struct{}
+}
+
+// gwQueue holds the gateway events waiting for a transaction.
+type gwQueue struct {
+	sync.Mutex
+	queue   []*gwRequest
+	running bool
+}
+
+func (s *Service) drainGatewayEvents() {
+	for {
+		s.gw.Lock()
+		if len(s.gw.queue) == 0 {
+			s.gw.running = false
+			s.gw.Unlock()
+			return
+		}
+		batch := s.gw.queue[:min(len(s.gw.queue), maxBatch)]
+		s.gw.queue = s.gw.queue[len(batch):]
+		s.gw.Unlock()
+		ctx := context.Background()
+		err := s.db.InTx(ctx, func(tx *db.Tx) error {
+			for _, r := range batch {
+				var err error
+				if r.known, err = s.handleIn(tenantCtx(ctx, r.tenant), tx, r.tenant, r.provider, r.ev); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil && len(batch) > 1 {
+			for _, r := range batch { // one by one: the bad one fails alone
+				r.err = s.db.InTx(ctx, func(tx *db.Tx) error {
+					var err error
+					r.known, err = s.handleIn(tenantCtx(ctx, r.tenant), tx, r.tenant, r.provider, r.ev)
+					return err
+				})
+			}
+		} else {
+			for _, r := range batch {
+				r.err = err
+			}
+		}
+		for _, r := range batch {
+			close(r.done)
+		}
+	}
+}
+
+// handleIn applies one gateway event in tx (see HandleGatewayEvent).
+func (s *Service) handleIn(ctx context.Context, tx *db.Tx, tenant, provider string, ev GatewayEvent) (known bool, err error) {
 	now := s.now()
-	err = s.db.InTx(ctx, func(tx *db.Tx) error {
-		known = false
+	{
 		fresh, err := claimGatewayEvent(ctx, tx, tenant, provider, ev.ID, ev.Type, now)
 		if err != nil || !fresh {
-			known = !fresh
-			return err
+			return !fresh, err
 		}
 		switch {
 		case ev.Payment != nil:
@@ -91,21 +175,14 @@ func (s *Service) HandleGatewayEvent(ctx context.Context, tenant, provider strin
 		case ev.MethodSetup != nil:
 			err = s.attachMethod(ctx, tx, tenant, provider, *ev.MethodSetup, now)
 			if e, ok := abacus.AsError(err); ok && e.Kind == abacus.KindNotFound {
-				return nil // a customer of another system, or deleted
+				return false, nil // a customer of another system, or deleted
 			}
 			known = err == nil
 		case ev.MethodDetached != "":
 			known, err = s.detachMethod(ctx, tx, tenant, provider, ev.MethodDetached, now)
 		}
-		return err
-	})
-	if err != nil {
-		return false, wrap("handling gateway event "+ev.ID, err)
+		return known, err
 	}
-	if !known {
-		s.log.Info("gateway event about an unknown object; acknowledged", "tenant", tenant, "provider", provider, "event", ev.ID, "type", ev.Type)
-	}
-	return known, nil
 }
 
 func (s *Service) paymentUpdate(ctx context.Context, tx *db.Tx, tenant, provider string, u PaymentUpdate) (bool, error) {
@@ -139,8 +216,10 @@ func (s *Service) paymentUpdate(ctx context.Context, tx *db.Tx, tenant, provider
 		}
 		// A payment made outside Collect (a Checkout Session, a payment
 		// link) that names the invoice: it joins the ledger.
-		p = Payment{ID: abacus.NewID("pay"), InvoiceID: inv.ID, CustomerID: inv.CustomerID, Provider: provider, ProviderReference: u.Reference,
+		p = Payment{ID: abacus.NewID("pay"), InvoiceID: inv.ID, CustomerID: inv.CustomerID, Provider: provider,
 			Status: StatusPending, Amount: amt, AmountRefunded: decimal.Zero, Currency: inv.Currency, CreatedAt: now, UpdatedAt: now}
+		// Inserted without its reference, which advance sets (and so
+		// applies what was parked for it).
 		if err := insertPayment(ctx, tx, tenant, p); err != nil {
 			return false, err
 		}

@@ -142,15 +142,17 @@ func (s *Service) recordOutcome(ctx context.Context, tenant, id string, gp Gatew
 // advance moves p to what the gateway reports, if that is further on (see
 // Status.rank), settles its invoice and records the payment event, in tx.
 func (s *Service) advance(ctx context.Context, tx *db.Tx, tenant string, p Payment, gp GatewayPayment, now time.Time) (Payment, error) {
-	if p.ProviderReference == "" && gp.Reference != "" {
+	learned := p.ProviderReference == "" && gp.Reference != "" // the payment is known by its reference from now on
+	if learned {
 		p.ProviderReference = gp.Reference
 	}
 	if gp.Status.rank() <= p.Status.rank() {
-		if gp.Reference != "" && p.UpdatedAt.Before(now) {
-			p.UpdatedAt = now
-			if err := updatePayment(ctx, tx, tenant, p); err != nil {
-				return p, err
-			}
+		if !learned {
+			return p, nil // an older state, or this one again: nothing changes
+		}
+		p.UpdatedAt = now
+		if err := updatePayment(ctx, tx, tenant, p); err != nil {
+			return p, err
 		}
 		return p, s.unpark(ctx, tx, tenant, p)
 	}
@@ -185,7 +187,7 @@ func (s *Service) advance(ctx context.Context, tx *db.Tx, tenant string, p Payme
 	case StatusCanceled:
 		_, err = PaymentCanceled.Record(ctx, tx, tenant, p.ID, now, ev)
 	}
-	if err != nil {
+	if err != nil || !learned {
 		return p, err
 	}
 	return p, s.unpark(ctx, tx, tenant, p)

@@ -36,7 +36,7 @@ type site struct {
 	n   int
 }
 
-func newSite(t *testing.T, d *db.DB) *site {
+func newSite(t testing.TB, d *db.DB) *site {
 	t.Helper()
 	ten := paytest.NewTenant(t, d, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	log := slog.New(slog.DiscardHandler)
@@ -65,7 +65,7 @@ func (s *site) event(typ string, obj map[string]any) []byte {
 }
 
 // send posts payload signed with secret at at, as Stripe does.
-func (s *site) send(t *testing.T, payload []byte, secret string, at time.Time) (int, string) {
+func (s *site) send(t testing.TB, payload []byte, secret string, at time.Time) (int, string) {
 	t.Helper()
 	sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret, Timestamp: at})
 	req, _ := http.NewRequest(http.MethodPost, s.url, bytes.NewReader(sp.Payload))
@@ -80,7 +80,7 @@ func (s *site) send(t *testing.T, payload []byte, secret string, at time.Time) (
 	return res.StatusCode, string(body)
 }
 
-func (s *site) deliver(t *testing.T, payloads ...[]byte) {
+func (s *site) deliver(t testing.TB, payloads ...[]byte) {
 	t.Helper()
 	for _, p := range payloads {
 		if code, body := s.send(t, p, whsec, time.Now()); code != http.StatusOK {
