@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/billing"
 	"github.com/abacusbilling/abacus/internal/db"
@@ -83,6 +85,21 @@ func TestCollectChargesOnceAndClassifiesDeclines(t *testing.T) {
 		}
 		if _, err := svc.Collect(ten.Ctx, inv.ID, 2); abacus.ErrorKind(err) != abacus.KindConflict {
 			t.Fatalf("collecting a paid invoice: %v", err)
+		}
+		// A credit note refunded to the card: the gateway refunds it and the invoice is due again.
+		cn, err := ten.Billing.CreateCreditNote(ten.Ctx, billing.CreditNoteInput{InvoiceID: inv.ID, Amount: ptr(num("500")), Reason: "goodwill"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := svc.Refund(ten.Ctx, p.ID, payments.RefundInput{CreditNoteID: cn.ID})
+		if err != nil || r.AmountRefunded.String() != cn.Total.String() || len(fake.Refunds) != 1 || fake.Refunds[0].Amount != cn.Total.IntPart() {
+			t.Fatalf("refund of a credit note: %+v, %v; gateway refunds %+v", r, err, fake.Refunds)
+		}
+		if got := ten.Get(inv.ID); got.Status != billing.Open || !got.AmountDue.Equal(cn.Total) {
+			t.Fatalf("after the refund: %s due %s, want open %s", got.Status, got.AmountDue, cn.Total)
+		}
+		if _, err := svc.Refund(ten.Ctx, p.ID, payments.RefundInput{Amount: ptr(num("5000"))}); abacus.ErrorKind(err) != abacus.KindInvalid {
+			t.Fatalf("refunding more than is left: %v", err)
 		}
 		// Declines: soft is retried by dunning, hard is not.
 		for code, kind := range map[string]payments.DeclineKind{"insufficient_funds": payments.DeclineSoft, "stolen_card": payments.DeclineHard} {
@@ -257,3 +274,7 @@ func TestCrashChild(t *testing.T) {
 	_, err = svc.Collect(ctx, os.Getenv("CRASH_INVOICE"), 1)
 	t.Fatalf("Collect returned (%v): the parent should have killed this process", err)
 }
+
+func num(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+func ptr[T any](v T) *T { return &v }
