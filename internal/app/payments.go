@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/abacusbilling/abacus/internal/payments"
+	"github.com/abacusbilling/abacus/internal/payments/stripe"
 	"github.com/abacusbilling/abacus/internal/seal"
 )
 
@@ -25,6 +26,9 @@ func (a *App) payments() (*payments.Service, error) {
 		p.svc, p.err = payments.NewService(a.DB, a.Clock, a.Log.With("module", "payments"), payments.Config{
 			EncryptionKey: key, BaseURL: a.Config.SMTP.LinkBaseURL,
 		}, a.modules().billing)
+		if p.err == nil {
+			p.svc.RegisterGateway(payments.ProviderStripe, stripe.New)
+		}
 	})
 	return p.svc, p.err
 }

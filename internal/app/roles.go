@@ -21,6 +21,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/outbox"
 	"github.com/abacusbilling/abacus/internal/payments"
 	"github.com/abacusbilling/abacus/internal/payments/dunning"
+	"github.com/abacusbilling/abacus/internal/payments/stripe"
 	"github.com/abacusbilling/abacus/internal/portal"
 	"github.com/abacusbilling/abacus/internal/realtime"
 	"github.com/abacusbilling/abacus/internal/service"
@@ -76,6 +77,7 @@ func Registry() []Role {
 					return nil, err
 				}
 				payments.RegisterRoutes(a.HTTP, pays)
+				stripe.RegisterRoutes(a.HTTP, pays)
 				return nil, nil
 			},
 		},
@@ -157,6 +159,18 @@ func Registry() []Role {
 				rt := a.realtime()
 				realtime.RegisterRoutes(a.HTTP, rt)
 				return service.NewFunc("realtime", rt.Run), nil
+			},
+		},
+		{
+			Name: "payments",
+			Doc:  "payment collection: charges invoices of customers charged automatically when they are finalized, finishes attempts a crash left pending, notices expiring cards",
+			Build: func(_ context.Context, a *App) (service.Service, error) {
+				pays, err := a.payments()
+				if err != nil {
+					return nil, err
+				}
+				bus := a.Bus
+				return service.NewFunc("payments", func(ctx context.Context) error { return pays.Run(ctx, bus) }), nil
 			},
 		},
 		{

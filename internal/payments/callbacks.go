@@ -2,7 +2,10 @@ package payments
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/shopspring/decimal"
 
@@ -63,45 +66,123 @@ func (u DisputeUpdate) rank() int {
 // HandleGatewayEvent applies a verified gateway event of tenant in one
 // transaction, exactly once per event id: a redelivered event changes
 // nothing. States only move forward (see the package doc), so events in
-// any order leave the same state. known is false for an event about an
-// object Abacus does not know (a payment without Abacus metadata, a
-// refund of an unknown charge): it is recorded as seen and otherwise
-// ignored, never an error, so the gateway stops sending it.
+// any order leave the same state: a refund or dispute of a payment not
+// known yet is parked and applied when the payment's own event arrives.
+// known is false for an event about an object Abacus does not know (a
+// payment without Abacus metadata, a refund of an unknown charge): it is
+// recorded as seen and otherwise ignored (or parked), never an error, so
+// the gateway stops sending it.
+//
+// Concurrent calls share transactions (group commit): while one batch
+// commits the next gathers, up to maxBatch events; a batch that fails is
+// retried one event per transaction, so one bad event fails alone.
 func (s *Service) HandleGatewayEvent(ctx context.Context, tenant, provider string, ev GatewayEvent) (known bool, err error) {
-	ctx = tenantCtx(ctx, tenant)
+	r := &gwRequest{tenant: tenant, provider: provider, ev: ev, done: make(chan struct{})}
+	s.gw.Lock()
+	s.gw.queue = append(s.gw.queue, r)
+	if !s.gw.running {
+		s.gw.running = true
+		go s.drainGatewayEvents()
+	}
+	s.gw.Unlock()
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	if r.err != nil {
+		return false, wrap("handling gateway event "+ev.ID, r.err)
+	}
+	if !r.known {
+		s.log.Info("gateway event about an unknown object; acknowledged", "tenant", tenant, "provider", provider, "event", ev.ID, "type", ev.Type)
+	}
+	return r.known, nil
+}
+
+// maxBatch bounds the gateway events handled in one transaction.
+const maxBatch = 128
+
+type gwRequest struct {
+	tenant, provider string
+	ev               GatewayEvent
+	known            bool
+	err              error
+	done             chan struct{}
+}
+
+// gwQueue holds the gateway events waiting for a transaction.
+type gwQueue struct {
+	sync.Mutex
+	queue   []*gwRequest
+	running bool
+}
+
+func (s *Service) drainGatewayEvents() {
+	for {
+		s.gw.Lock()
+		if len(s.gw.queue) == 0 {
+			s.gw.running = false
+			s.gw.Unlock()
+			return
+		}
+		batch := s.gw.queue[:min(len(s.gw.queue), maxBatch)]
+		s.gw.queue = s.gw.queue[len(batch):]
+		s.gw.Unlock()
+		ctx := context.Background()
+		err := s.db.InTx(ctx, func(tx *db.Tx) error {
+			for _, r := range batch {
+				var err error
+				if r.known, err = s.handleIn(tenantCtx(ctx, r.tenant), tx, r.tenant, r.provider, r.ev); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil && len(batch) > 1 {
+			for _, r := range batch { // one by one: the bad one fails alone
+				r.err = s.db.InTx(ctx, func(tx *db.Tx) error {
+					var err error
+					r.known, err = s.handleIn(tenantCtx(ctx, r.tenant), tx, r.tenant, r.provider, r.ev)
+					return err
+				})
+			}
+		} else {
+			for _, r := range batch {
+				r.err = err
+			}
+		}
+		for _, r := range batch {
+			close(r.done)
+		}
+	}
+}
+
+// handleIn applies one gateway event in tx (see HandleGatewayEvent).
+func (s *Service) handleIn(ctx context.Context, tx *db.Tx, tenant, provider string, ev GatewayEvent) (known bool, err error) {
 	now := s.now()
-	err = s.db.InTx(ctx, func(tx *db.Tx) error {
-		known = false
+	{
 		fresh, err := claimGatewayEvent(ctx, tx, tenant, provider, ev.ID, ev.Type, now)
 		if err != nil || !fresh {
-			known = !fresh
-			return err
+			return !fresh, err
 		}
 		switch {
 		case ev.Payment != nil:
 			known, err = s.paymentUpdate(ctx, tx, tenant, provider, *ev.Payment)
 		case ev.Refund != nil:
-			known, err = s.refundUpdate(ctx, tx, tenant, provider, *ev.Refund)
+			known, err = s.refundUpdate(ctx, tx, tenant, provider, *ev.Refund, ev)
 		case ev.Dispute != nil:
-			known, err = s.disputeUpdate(ctx, tx, tenant, provider, *ev.Dispute)
+			known, err = s.disputeUpdate(ctx, tx, tenant, provider, *ev.Dispute, ev)
 		case ev.MethodSetup != nil:
 			err = s.attachMethod(ctx, tx, tenant, provider, *ev.MethodSetup, now)
 			if e, ok := abacus.AsError(err); ok && e.Kind == abacus.KindNotFound {
-				return nil // a customer of another system, or deleted
+				return false, nil // a customer of another system, or deleted
 			}
 			known = err == nil
 		case ev.MethodDetached != "":
 			known, err = s.detachMethod(ctx, tx, tenant, provider, ev.MethodDetached, now)
 		}
-		return err
-	})
-	if err != nil {
-		return false, wrap("handling gateway event "+ev.ID, err)
+		return known, err
 	}
-	if !known {
-		s.log.Info("gateway event about an unknown object; acknowledged", "tenant", tenant, "provider", provider, "event", ev.ID, "type", ev.Type)
-	}
-	return known, nil
 }
 
 func (s *Service) paymentUpdate(ctx context.Context, tx *db.Tx, tenant, provider string, u PaymentUpdate) (bool, error) {
@@ -135,8 +216,10 @@ func (s *Service) paymentUpdate(ctx context.Context, tx *db.Tx, tenant, provider
 		}
 		// A payment made outside Collect (a Checkout Session, a payment
 		// link) that names the invoice: it joins the ledger.
-		p = Payment{ID: abacus.NewID("pay"), InvoiceID: inv.ID, CustomerID: inv.CustomerID, Provider: provider, ProviderReference: u.Reference,
+		p = Payment{ID: abacus.NewID("pay"), InvoiceID: inv.ID, CustomerID: inv.CustomerID, Provider: provider,
 			Status: StatusPending, Amount: amt, AmountRefunded: decimal.Zero, Currency: inv.Currency, CreatedAt: now, UpdatedAt: now}
+		// Inserted without its reference, which advance sets (and so
+		// applies what was parked for it).
 		if err := insertPayment(ctx, tx, tenant, p); err != nil {
 			return false, err
 		}
@@ -145,10 +228,53 @@ func (s *Service) paymentUpdate(ctx context.Context, tx *db.Tx, tenant, provider
 	return true, err
 }
 
-func (s *Service) refundUpdate(ctx context.Context, tx *db.Tx, tenant, provider string, u RefundUpdate) (bool, error) {
+// park keeps ev, about payment ref Abacus does not know yet, until the
+// payment's own event arrives (unpark).
+func (s *Service) park(ctx context.Context, tx *db.Tx, tenant, provider, ref string, ev GatewayEvent) error {
+	if ref == "" {
+		return nil
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	return parkEvent(ctx, tx, tenant, provider, ev.ID, ref, string(b), s.now())
+}
+
+// unpark applies the events parked for payment p, now that it is known.
+func (s *Service) unpark(ctx context.Context, tx *db.Tx, tenant string, p Payment) error {
+	if p.ProviderReference == "" {
+		return nil
+	}
+	bodies, err := takeParked(ctx, tx, tenant, p.Provider, p.ProviderReference)
+	if err != nil {
+		return err
+	}
+	for _, b := range bodies {
+		var ev GatewayEvent
+		if err := json.Unmarshal([]byte(b), &ev); err != nil {
+			return fmt.Errorf("reading a parked gateway event: %w", err)
+		}
+		switch {
+		case ev.Refund != nil:
+			_, err = s.refundUpdate(ctx, tx, tenant, p.Provider, *ev.Refund, ev)
+		case ev.Dispute != nil:
+			_, err = s.disputeUpdate(ctx, tx, tenant, p.Provider, *ev.Dispute, ev)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) refundUpdate(ctx context.Context, tx *db.Tx, tenant, provider string, u RefundUpdate, ev GatewayEvent) (bool, error) {
 	p, found, err := lockPaymentByReference(ctx, tx, tenant, provider, u.PaymentReference)
-	if err != nil || !found {
+	if err != nil {
 		return false, err
+	}
+	if !found {
+		return false, s.park(ctx, tx, tenant, provider, u.PaymentReference, ev)
 	}
 	total, err := FromMinor(u.AmountRefunded, u.Currency)
 	if err != nil {
@@ -177,11 +303,14 @@ func (s *Service) refunded(ctx context.Context, tx *db.Tx, tenant string, p Paym
 	return applied, err
 }
 
-func (s *Service) disputeUpdate(ctx context.Context, tx *db.Tx, tenant, provider string, u DisputeUpdate) (bool, error) {
+func (s *Service) disputeUpdate(ctx context.Context, tx *db.Tx, tenant, provider string, u DisputeUpdate, ev GatewayEvent) (bool, error) {
 	now := s.now()
 	p, found, err := lockPaymentByReference(ctx, tx, tenant, provider, u.PaymentReference)
-	if err != nil || !found {
+	if err != nil {
 		return false, err
+	}
+	if !found {
+		return false, s.park(ctx, tx, tenant, provider, u.PaymentReference, ev)
 	}
 	d, seen, err := lockDispute(ctx, tx, tenant, provider, u.Reference)
 	if err != nil {
@@ -209,19 +338,19 @@ func (s *Service) disputeUpdate(ctx context.Context, tx *db.Tx, tenant, provider
 	if err != nil {
 		return true, err
 	}
-	ev := DisputeEvent{DisputeID: d.ID, PaymentID: p.ID, InvoiceID: p.InvoiceID, CustomerID: p.CustomerID, Provider: provider,
+	de := DisputeEvent{DisputeID: d.ID, PaymentID: p.ID, InvoiceID: p.InvoiceID, CustomerID: p.CustomerID, Provider: provider,
 		ProviderReference: d.ProviderReference, Kind: d.Kind, Status: d.Status, Outcome: d.Outcome, Amount: d.Amount, Currency: d.Currency,
 		Reason: d.Reason, InvoiceAmountDue: applied.Invoice.AmountDue, InvoiceStatus: string(applied.Invoice.Status)}
 	if !seen {
-		if _, err := DisputeCreated.Record(ctx, tx, tenant, d.ID, now, ev); err != nil {
+		if _, err := DisputeCreated.Record(ctx, tx, tenant, d.ID, now, de); err != nil {
 			return true, err
 		}
 	}
 	switch {
 	case u.Closed:
-		_, err = DisputeClosed.Record(ctx, tx, tenant, d.ID, now, ev)
+		_, err = DisputeClosed.Record(ctx, tx, tenant, d.ID, now, de)
 	case seen:
-		_, err = DisputeUpdated.Record(ctx, tx, tenant, d.ID, now, ev)
+		_, err = DisputeUpdated.Record(ctx, tx, tenant, d.ID, now, de)
 	}
 	return true, err
 }

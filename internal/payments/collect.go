@@ -142,15 +142,19 @@ func (s *Service) recordOutcome(ctx context.Context, tenant, id string, gp Gatew
 // advance moves p to what the gateway reports, if that is further on (see
 // Status.rank), settles its invoice and records the payment event, in tx.
 func (s *Service) advance(ctx context.Context, tx *db.Tx, tenant string, p Payment, gp GatewayPayment, now time.Time) (Payment, error) {
-	if p.ProviderReference == "" && gp.Reference != "" {
+	learned := p.ProviderReference == "" && gp.Reference != "" // the payment is known by its reference from now on
+	if learned {
 		p.ProviderReference = gp.Reference
 	}
 	if gp.Status.rank() <= p.Status.rank() {
-		if gp.Reference != "" && p.UpdatedAt.Before(now) {
-			p.UpdatedAt = now
-			return p, updatePayment(ctx, tx, tenant, p)
+		if !learned {
+			return p, nil // an older state, or this one again: nothing changes
 		}
-		return p, nil
+		p.UpdatedAt = now
+		if err := updatePayment(ctx, tx, tenant, p); err != nil {
+			return p, err
+		}
+		return p, s.unpark(ctx, tx, tenant, p)
 	}
 	if gp.Amount > 0 && gp.Currency != "" {
 		amt, err := FromMinor(gp.Amount, gp.Currency)
@@ -183,7 +187,10 @@ func (s *Service) advance(ctx context.Context, tx *db.Tx, tenant string, p Payme
 	case StatusCanceled:
 		_, err = PaymentCanceled.Record(ctx, tx, tenant, p.ID, now, ev)
 	}
-	return p, err
+	if err != nil || !learned {
+		return p, err
+	}
+	return p, s.unpark(ctx, tx, tenant, p)
 }
 
 // reconcileAfter is how old a pending attempt must be before Reconcile

@@ -21,6 +21,7 @@ func Examples() []any {
 		PaymentProvider{Provider: ProviderStripe, Configured: true, SecretKeyHint: "4242", WebhookSecretSet: true,
 			WebhookURL: "https://billing.example.com/webhooks/stripe/ten_01jbx4h8z6b8d0f2h4j6l8n0pr", UpdatedAt: at},
 		CustomerBillingInput{CollectionMethod: SendInvoice},
+		RefundInput{CreditNoteID: "cn_01jbx9c3d5f7h9k1m3p5r7t9vx"},
 		CustomerBilling{CustomerID: "cus_01jbx5m9a7c9e1g3i5k7m9o1qs", CollectionMethod: ChargeAutomatically, DefaultMethodID: "pm_01jbx8a1b2c3d4e5f6g7h8j9k0", UpdatedAt: at},
 		CustomerBalance{CustomerID: "cus_01jbx5m9a7c9e1g3i5k7m9o1qs", Currency: "EUR", Due: amt, Overdue: amt, Credits: decimal.RequireFromString("10.00"),
 			Net: decimal.RequireFromString("109.00"), Lines: []BalanceLine{{InvoiceID: "inv_01jbx6r1c8e2g4j6l8n0q2s4uw", Number: "INV-2026-0042",

@@ -11,12 +11,14 @@ var Module = abacus.Module{
 	Name: "payments",
 	Tables: []string{
 		"payment_providers", "payment_customers", "payment_methods", "payments", "payment_disputes",
-		"payment_gateway_events",
+		"payment_gateway_events", "payment_parked_events",
 		// payments/dunning
 		"dunning_settings", "dunning_runs", "dunning_disputes", "dunning_events_seen",
 	},
 	Uses: []string{
 		"abacus", "billing", "catalog", "db", "document", "httpapi", "identity", "money", "natsbus", "outbox", "seal",
-		"subscription",
+		// paytest, the test helper, builds invoices through subscriptions;
+		// dunning moves subscriptions through past_due and suspended:
+		"period", "pricing", "subscription",
 	},
 }

@@ -120,6 +120,8 @@ type Service struct {
 
 	mu        sync.Mutex
 	providers map[string]cachedProvider // tenant + "\x00" + provider
+
+	gw gwQueue
 }
 
 type cachedProvider struct {

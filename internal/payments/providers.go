@@ -182,3 +182,11 @@ func (s *Service) knownProvider(provider string) error {
 	return abacus.Invalid("unknown_provider", "payment provider %q is not one Abacus talks to (stripe)", provider).
 		WithField("path.provider", "must be stripe")
 }
+
+// GatewayFor returns the tenant's gateway of provider; ok is false when
+// the tenant has not configured it. Adapters use it to read back from
+// their gateway while handling its callbacks.
+func (s *Service) GatewayFor(ctx context.Context, tenant, provider string) (Gateway, bool, error) {
+	c, ok, err := s.provider(ctx, tenant, provider)
+	return c.gw, ok && c.gw != nil, err
+}

@@ -68,6 +68,15 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	httpapi.Register(s, create, abacus.ScopeWrite, func(ctx context.Context, in *httpapi.Body[ManualPaymentInput]) (*httpapi.Body[Payment], error) {
 		return httpapi.Reply(svc.RecordManual(ctx, in.Body))
 	})
+	refund := op("refund-payment", http.MethodPost, "/api/v1/payments/{id}/refund", "Refund a payment",
+		"Refunds part or all of a payment to the method it came from (Stripe: a refund of its PaymentIntent; manual: a record of money sent back). "+
+			"With credit_note_id, refunds that credit note of the payment's invoice. The invoice's amount due grows by it.")
+	httpapi.Register(s, refund, abacus.ScopeWrite, func(ctx context.Context, in *struct {
+		IDPath
+		Body RefundInput
+	}) (*httpapi.Body[Payment], error) {
+		return httpapi.Reply(svc.Refund(ctx, in.ID, in.Body))
+	})
 	httpapi.Register(s, op("get-payment-provider", http.MethodGet, "/api/v1/payment-providers/{provider}", "Get a payment provider's configuration",
 		"Never shows the secrets: only the last four characters of the key and whether a webhook secret is set."), abacus.ScopeRead,
 		func(ctx context.Context, in *ProviderPath) (*httpapi.Body[PaymentProvider], error) {

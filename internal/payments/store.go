@@ -85,8 +85,16 @@ func findPayment(ctx context.Context, q db.Querier, lock, tenant, where string, 
 	return p, true, nil
 }
 
+// lockPaymentByReference runs on every gateway callback: its statement
+// stays prepared (db.Tx.QueryPrepared).
 func lockPaymentByReference(ctx context.Context, tx *db.Tx, tenant, provider, ref string) (Payment, bool, error) {
-	return findPayment(ctx, tx, tx.LockClause(" FOR UPDATE"), tenant, `provider = $2 AND provider_reference = $3`, provider, ref)
+	rows, err := tx.QueryPrepared(ctx, `SELECT `+paymentCols+` FROM payments WHERE tenant_id = $1 AND provider = $2 AND provider_reference = $3`+
+		tx.LockClause(" FOR UPDATE"), tenant, provider, ref)
+	ps, err := collect(rows, err, "reading payment", scanPayment)
+	if err != nil || len(ps) == 0 {
+		return Payment{}, false, err
+	}
+	return ps[0], true, nil
 }
 
 func lockPaymentByAttempt(ctx context.Context, tx *db.Tx, tenant, invoice string, attempt int) (Payment, bool, error) {
@@ -212,7 +220,7 @@ func invoiceDisputes(ctx context.Context, q db.Querier, tenant, invoice string) 
 // claimGatewayEvent records gateway event id as handled; fresh is false
 // when it was handled before (a redelivery), and then nothing is done.
 func claimGatewayEvent(ctx context.Context, tx *db.Tx, tenant, provider, id, typ string, at time.Time) (bool, error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO payment_gateway_events (tenant_id, provider, id, type, received_at)
+	res, err := tx.ExecPrepared(ctx, `INSERT INTO payment_gateway_events (tenant_id, provider, id, type, received_at)
 		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, tenant, provider, id, typ, db.TimeOf(at))
 	if err != nil {
 		return false, fmt.Errorf("recording gateway event %s: %w", id, err)
@@ -370,4 +378,32 @@ func expiringMethods(ctx context.Context, q db.Querier, year, month, limit int) 
 func markExpiryNotified(ctx context.Context, tx *db.Tx, tenant, id string, at time.Time) error {
 	_, err := tx.ExecContext(ctx, `UPDATE payment_methods SET expiry_notified_at = $3 WHERE tenant_id = $1 AND id = $2`, tenant, id, db.TimeOf(at))
 	return err
+}
+
+// --- parked events -----------------------------------------------------------
+
+func parkEvent(ctx context.Context, tx *db.Tx, tenant, provider, id, ref, body string, at time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO payment_parked_events (tenant_id, provider, event_id, payment_reference, body, received_at)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, tenant, provider, id, ref, body, db.TimeOf(at))
+	if err != nil {
+		return fmt.Errorf("parking gateway event %s: %w", id, err)
+	}
+	return nil
+}
+
+// takeParked returns and deletes the events parked for payment ref,
+// oldest first.
+func takeParked(ctx context.Context, tx *db.Tx, tenant, provider, ref string) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT body FROM payment_parked_events WHERE tenant_id = $1 AND provider = $2 AND payment_reference = $3
+		ORDER BY received_at, event_id`, tenant, provider, ref)
+	bodies, err := collect(rows, err, "reading parked gateway events", func(r scanner) (string, error) {
+		var b string
+		return b, r.Scan(&b)
+	})
+	if err != nil || len(bodies) == 0 {
+		return nil, err
+	}
+	_, err = tx.ExecContext(ctx, `DELETE FROM payment_parked_events WHERE tenant_id = $1 AND provider = $2 AND payment_reference = $3`,
+		tenant, provider, ref)
+	return bodies, err
 }
