@@ -148,6 +148,7 @@ func exerciseEvents(t *testing.T, a *testApp) {
 		t.Fatalf("signup: %d %s", r.status, r.body)
 	}
 	exerciseOrgEvents(t, a)
+	exerciseRealtimeEvents(t, a)
 }
 
 type compiledType struct {

@@ -43,6 +43,7 @@ type modules struct {
 	orgs     *org.Service
 	inbox    *inbox
 	hooks    hooks // built apart: building it can fail (webhooks.go)
+	rt       rt    // realtime.go
 }
 
 func (a *App) modules() *modules {

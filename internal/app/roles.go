@@ -19,6 +19,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/metering/usage"
 	"github.com/abacusbilling/abacus/internal/notifications"
 	"github.com/abacusbilling/abacus/internal/outbox"
+	"github.com/abacusbilling/abacus/internal/realtime"
 	"github.com/abacusbilling/abacus/internal/service"
 	"github.com/abacusbilling/abacus/internal/subscription"
 	"github.com/abacusbilling/abacus/internal/webhooks"
@@ -132,6 +133,15 @@ func Registry() []Role {
 					PollInterval: a.Config.Outbox.PollInterval, BatchSize: a.Config.Outbox.BatchSize,
 				}, a.Log.With("role", "outbox"), a.Metrics)
 				return service.NewFunc("outbox", relay.Run), nil
+			},
+		},
+		{
+			Name: "realtime",
+			Doc:  "real-time messaging: the WebSocket gateway (GET /api/v1/realtime/ws), conversations and messages, connection tokens; delivery across nodes through NATS",
+			Build: func(_ context.Context, a *App) (service.Service, error) {
+				rt := a.realtime()
+				realtime.RegisterRoutes(a.HTTP, rt)
+				return service.NewFunc("realtime", rt.Run), nil
 			},
 		},
 		{

@@ -77,6 +77,9 @@ var Permissions = []struct {
 	{"/api/v1/notifications/bounces", AreaPublic},
 	{"/api/v1/templates", AreaDomain},
 	{"/api/v1/webhooks", AreaDomain},
+	{"/api/v1/realtime/ws", AreaPublic}, // authenticates its own token (docs/realtime.md)
+	{"/api/v1/realtime/", AreaDomain},
+	{"/api/v1/conversations", AreaDomain},
 	{"/api/v1/webhook-endpoints", AreaDomain},
 	{"/api/v1/webhook-event-types", AreaDomain},
 	{"/api/v1/conversations", AreaDomain},

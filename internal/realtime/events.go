@@ -1,0 +1,37 @@
+package realtime
+
+import (
+	"time"
+
+	"github.com/abacusbilling/abacus/internal/outbox"
+)
+
+// ConversationEvent is the payload of conversation.created.
+type ConversationEvent struct {
+	ConversationID string    `json:"conversation_id"`
+	Kind           string    `json:"kind" enum:"private,group"`
+	Title          string    `json:"title"`
+	MemberIDs      []string  `json:"member_ids"`
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+// MembershipEvent is the payload of conversation.members_changed.
+type MembershipEvent struct {
+	ConversationID string   `json:"conversation_id"`
+	Action         string   `json:"action" enum:"added,removed,left,role_changed"`
+	UserIDs        []string `json:"user_ids"`
+	Role           string   `json:"role,omitempty" enum:"owner,admin,member"`
+	// ActorID is the member who made the change; empty when the tenant's
+	// backend made it through the API.
+	ActorID string    `json:"actor_id,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// Domain events of the messaging module. Messages themselves are not
+// domain events: they travel on the real-time subjects (see hub.go).
+var (
+	ConversationCreated = outbox.Define[ConversationEvent]("conversation.created", 1, "conversation",
+		"A conversation was created: a private one between two users (once per pair), or a group.")
+	MembersChanged = outbox.Define[MembershipEvent]("conversation.members_changed", 1, "conversation",
+		"Members were added to or removed from a group conversation, one left, or a member's role changed.")
+)
