@@ -18,8 +18,8 @@
 //
 // Changes cost one small message each and heartbeats one per node per
 // Heartbeat, whatever the number of users; nothing is stored. OnChange
-// runs on every node for every user that goes online or offline, so each
-// node can tell its own connections (those allowed to see that user).
+// runs on exactly one node per change (see Config.OnChange), which tells
+// the users allowed to see it.
 package presence
 
 import (
@@ -47,7 +47,9 @@ type Config struct {
 	Expiry    time.Duration // a node silent this long is dead; default 3 × Heartbeat
 	// OnChange is called, on one goroutine and in order, when a user goes
 	// online (first connection anywhere) or offline (no connection left,
-	// or their nodes died).
+	// or their nodes died), on the one node that announces the change:
+	// the node where the connection opened or closed, or, for the users of
+	// a node that died, the live node with the smallest id.
 	OnChange func(tenant, user string, online bool)
 }
 
@@ -188,7 +190,7 @@ func (t *Tracker) Connected(tenant, user string) {
 	t.local[k]++
 	t.devices[k]++
 	if t.local[k] == 1 {
-		t.addWhere(k)
+		t.addWhere(k, true)
 	}
 	t.seq++
 	t.publish(event{Node: t.cfg.Node, Seq: t.seq, Tenant: tenant, User: user, Count: t.local[k]})
@@ -208,7 +210,7 @@ func (t *Tracker) Disconnected(tenant, user string) {
 	n := t.local[k]
 	if n == 0 {
 		delete(t.local, k)
-		t.dropWhere(k)
+		t.dropWhere(k, true)
 	}
 	t.seq++
 	t.publish(event{Node: t.cfg.Node, Seq: t.seq, Tenant: tenant, User: user, Count: n})
@@ -260,21 +262,23 @@ func (t *Tracker) publish(e any) {
 	}
 }
 
-func (t *Tracker) addWhere(k Key) {
+func (t *Tracker) addWhere(k Key, announce bool) {
 	t.where[k]++
-	if t.where[k] == 1 {
+	if t.where[k] == 1 && announce {
 		t.emit(change{k, true})
 	}
 }
 
-func (t *Tracker) dropWhere(k Key) {
+func (t *Tracker) dropWhere(k Key, announce bool) {
 	if t.where[k] == 0 {
 		return
 	}
 	t.where[k]--
 	if t.where[k] == 0 {
 		delete(t.where, k)
-		t.emit(change{k, false})
+		if announce {
+			t.emit(change{k, false})
+		}
 	}
 }
 
@@ -312,11 +316,11 @@ func (t *Tracker) beat() {
 		now := time.Now()
 		for id, p := range t.peers {
 			if now.Sub(p.lastSeen) > t.cfg.Expiry {
+				delete(t.peers, id)
 				t.log.Info("presence: node silent, its users are offline", "node", id, "users", len(p.users))
 				for k := range p.users {
-					t.apply(p, k, 0)
+					t.apply(p, k, 0, t.announcer())
 				}
-				delete(t.peers, id)
 			}
 		}
 		t.mu.Unlock()
@@ -353,11 +357,23 @@ func (t *Tracker) onEvent(m *nats.Msg) {
 		return
 	}
 	p.seq = e.Seq
-	t.apply(p, Key{e.Tenant, e.User}, e.Count)
+	t.apply(p, Key{e.Tenant, e.User}, e.Count, false)
 }
 
-// apply sets user k's connections on node p to n.
-func (t *Tracker) apply(p *peer, k Key, n int) {
+// announcer reports whether this node has the smallest id of the live
+// nodes it knows (t.mu held).
+func (t *Tracker) announcer() bool {
+	for id := range t.peers {
+		if id < t.cfg.Node {
+			return false
+		}
+	}
+	return true
+}
+
+// apply sets user k's connections on node p to n; announce: this node
+// announces a resulting change.
+func (t *Tracker) apply(p *peer, k Key, n int, announce bool) {
 	old := p.users[k]
 	if old == n {
 		return
@@ -365,12 +381,12 @@ func (t *Tracker) apply(p *peer, k Key, n int) {
 	t.addDevices(k, n-old)
 	if n == 0 {
 		delete(p.users, k)
-		t.dropWhere(k)
+		t.dropWhere(k, announce)
 		return
 	}
 	p.users[k] = n
 	if old == 0 {
-		t.addWhere(k)
+		t.addWhere(k, announce)
 	}
 }
 
@@ -415,11 +431,11 @@ func (t *Tracker) resync(node string, p *peer) {
 		}
 		for k := range p.users {
 			if now[k] == 0 {
-				t.apply(p, k, 0)
+				t.apply(p, k, 0, false)
 			}
 		}
 		for k, n := range now {
-			t.apply(p, k, n)
+			t.apply(p, k, n, false)
 		}
 		p.seq = s.Seq
 	}()
