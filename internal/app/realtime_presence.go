@@ -8,9 +8,14 @@ import (
 
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/realtime"
+	"github.com/abacusbilling/abacus/internal/realtime/moderation"
 	"github.com/abacusbilling/abacus/internal/realtime/presence"
 	"github.com/abacusbilling/abacus/internal/realtime/rtmetrics"
 )
+
+// userSendRate is the messages a second one user may send from all their
+// connections on a node (twice that at once).
+const userSendRate = 50
 
 // presenceFrame tells a user's contacts that the user came online or went
 // offline (docs/realtime.md, Presence).
@@ -58,7 +63,17 @@ func (a *App) realtimeParts(svc *realtime.Service) (stop func(), err error) {
 		tr.Close()
 		return nil, err
 	}
+	// Per-user send limit across the user's connections on this node
+	// (moderation; the gateway limits each connection to 50 frames/s).
+	limit := moderation.NewUserLimiter(userSendRate, 2*userSendRate)
 	svc.SetHooks(realtime.Hooks{
+		BeforeSend: func(_ context.Context, c realtime.ConnInfo, _ realtime.MessageInput) error {
+			if !limit.Allow(c.TenantID, c.UserID, time.Now()) {
+				return abacus.Errorf(abacus.KindRateLimited, "rate_limited",
+					"this user sends more than %d messages a second from all their devices: slow down", userSendRate)
+			}
+			return nil
+		},
 		Connect: func(_ context.Context, c realtime.ConnInfo) error {
 			m.Connected()
 			tr.Connected(c.TenantID, c.UserID)
