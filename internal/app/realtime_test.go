@@ -59,6 +59,9 @@ func (c *wsClient) next() map[string]any {
 func (c *wsClient) expect(typ string) map[string]any {
 	c.t.Helper()
 	f := c.next()
+	for f["type"] == "presence" && typ != "presence" { // contacts' presence may come at any time
+		f = c.next()
+	}
 	if f["type"] != typ {
 		c.t.Fatalf("frame %v, want %s", f, typ)
 	}

@@ -158,7 +158,11 @@ func Registry() []Role {
 			Build: func(_ context.Context, a *App) (service.Service, error) {
 				rt := a.realtime()
 				realtime.RegisterRoutes(a.HTTP, rt)
-				return service.NewFunc("realtime", rt.Run), nil
+				stop, err := a.realtimeParts(rt) // realtime_presence.go
+				if err != nil {
+					return nil, err
+				}
+				return service.NewFunc("realtime", func(ctx context.Context) error { defer stop(); return rt.Run(ctx) }), nil
 			},
 		},
 		{
