@@ -1,11 +1,14 @@
 package app_test
 
 import (
+	"context"
 	"encoding/json"
+	"log/slog"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/abacusbilling/abacus/internal/app"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
 )
 
@@ -60,6 +63,22 @@ func (a *testApp) activeRule(t *testing.T, name, action, mode, logic string) str
 		t.Fatalf("activate: %v", got)
 	}
 	return id
+}
+
+// restart stops the app and starts another on the same data directory
+// and database.
+func (a *testApp) restart(t *testing.T) *testApp {
+	t.Helper()
+	cfg := a.Config
+	if err := a.Stop(context.Background()); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	b := app.New(cfg, app.Options{Version: "test", Log: slog.New(slog.DiscardHandler)})
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	t.Cleanup(func() { _ = b.Stop(context.Background()) })
+	return &testApp{App: b, t: t, base: "http://" + b.Addr(), key: a.key}
 }
 
 func fieldsOf(t *testing.T, body []byte) []string {
@@ -173,6 +192,72 @@ func TestRiskDecisionsOverHTTP(t *testing.T) {
 			}
 			if strings.Contains(string(r.body), "dev-1") || strings.Contains(string(r.body), "card-5") {
 				t.Fatalf("a stored decision shows an identifier in clear: %s", r.body)
+			}
+
+			// Account takeover: new device and IP, a password reset, then a
+			// large order goes to review; the same order without the new
+			// device does not.
+			for _, c := range []map[string]any{
+				{"name": "resets_per_customer_1d", "key": "customer_id", "op": "count", "window": "1d", "event_types": []string{"custom:password_reset"}},
+				{"name": "devices_per_customer_1d", "key": "customer_id", "op": "distinct", "of": "device_id", "window": "24h"},
+			} {
+				a.post("/api/v1/risk/counters", c)
+			}
+			ato := a.activeRule(t, "account takeover", "review", "enforce", `{"and":[{"==":[{"var":"event.type"},"order"]},
+				{">=":[{"var":"counters.resets_per_customer_1d"},1]},{">=":[{"var":"counters.devices_per_customer_1d"},2]},{">=":[{"var":"event.amount"},500]}]}`)
+			send := func(typ, customer, device, ip, amount string) riskDecision {
+				ev := map[string]any{"type": typ, "customer_id": customer, "device_id": device, "ip": ip}
+				if amount != "" {
+					ev["amount"], ev["currency"] = amount, "EUR"
+				}
+				return a.riskEvent(t, ev)
+			}
+			send("login", "victim", "laptop", "198.51.100.7", "")
+			if d := send("order", "victim", "laptop", "198.51.100.7", "900.00"); d.Decision != "allow" {
+				t.Fatalf("the owner's order: %+v", d)
+			}
+			send("login", "victim", "phone-x", "203.0.113.99", "")
+			send("custom:password_reset", "victim", "phone-x", "203.0.113.99", "")
+			if d := send("order", "victim", "phone-x", "203.0.113.99", "900.00"); d.Decision != "review" || d.Reasons[0].Rule != ato {
+				t.Fatalf("the takeover's order: %+v", d)
+			}
+			send("custom:password_reset", "forgetful", "desk", "198.51.100.8", "")
+			if d := send("order", "forgetful", "desk", "198.51.100.8", "900.00"); d.Decision != "allow" {
+				t.Fatalf("a reset on a known device: %+v", d)
+			}
+
+			// Backtest: a draft that blocks payments of 100 or more would have
+			// changed one decision (the 150.00 payment on dev-2).
+			draft := a.post("/api/v1/risk/rules", map[string]any{"name": "big payments", "action": "block",
+				"logic": json.RawMessage(`{"and":[{"==":[{"var":"event.type"},"payment"]},{">=":[{"var":"event.amount"},100]}]}`)})
+			r = a.do("POST", "/api/v1/risk/backtests", a.key, map[string]any{"days": 1, "rules": []map[string]any{{"rule": draft["id"]}}})
+			var bt struct {
+				Events      int            `json:"events"`
+				Changed     int            `json:"changed"`
+				Transitions map[string]int `json:"transitions"`
+				Examples    []struct {
+					EventID string `json:"event_id"`
+					From    string `json:"from"`
+					To      string `json:"to"`
+				} `json:"examples"`
+			}
+			_ = json.Unmarshal(r.body, &bt)
+			if r.status != 200 || bt.Events != 15 || bt.Changed != 1 || bt.Transitions["allow→block"] != 1 || len(bt.Examples) != 1 || bt.Examples[0].To != "block" {
+				t.Fatalf("backtest: %d %s", r.status, r.body)
+			}
+			if l := a.do("GET", "/api/v1/risk/rules/"+draft["id"].(string), a.key, nil); !strings.Contains(string(l.body), `"status":"draft"`) {
+				t.Fatalf("a backtest changed the draft: %s", l.body)
+			}
+
+			// Counters come back after a restart on the same data: the question
+			// counts a seventh card on dev-1.
+			a = a.restart(t)
+			r = a.do("POST", "/api/v1/risk/decisions", a.key, map[string]any{"type": "payment", "customer_id": "tester", "device_id": "dev-1",
+				"card_fingerprint": "card-7", "amount": "1.00", "currency": "EUR"})
+			var q riskDecision
+			_ = json.Unmarshal(r.body, &q)
+			if r.status != 200 || q.Decision != "block" || q.Features.Counters["cards_per_device_10m"] != 7 || q.Features.Counters["devices_per_customer_1d"] != 1 {
+				t.Fatalf("after a restart: %d %s", r.status, r.body)
 			}
 		})
 	}

@@ -469,6 +469,10 @@ func (s *Service) decideEvents(ctx context.Context, tc *tenantConfig, evs []*Eve
 				rollback()
 				return nil, batch, err
 			}
+			if p.fJSON, err = json.Marshal(basisOf(d)); err != nil {
+				rollback()
+				return nil, batch, err
+			}
 		}
 		d.Event = ev
 		if p.dJSON, err = json.Marshal(d); err != nil {

@@ -229,6 +229,7 @@ type pending struct {
 	ev     *Event // nil for a question
 	d      *Decision
 	evJSON []byte
+	fJSON  []byte
 	dJSON  []byte
 }
 
@@ -237,11 +238,12 @@ func insertDecided(ctx context.Context, tx *db.Tx, batch []*pending, received ti
 	var evRows, dRows [][]any
 	for _, p := range batch {
 		if p.ev != nil {
-			evRows = append(evRows, []any{p.tenant, p.ev.ID, p.ev.Type, p.ev.Time.UnixMicro(), p.ev.CustomerID, string(p.evJSON), p.d.ID, received.UnixMicro()})
+			evRows = append(evRows, []any{p.tenant, p.ev.ID, p.ev.Type, p.ev.Time.UnixMicro(), p.ev.CustomerID, string(p.evJSON), p.d.ID,
+				received.UnixMicro(), string(p.fJSON), p.d.Decision})
 		}
 		dRows = append(dRows, []any{p.tenant, p.d.ID, p.d.EventID, p.d.Decision, string(p.dJSON), p.d.CreatedAt.UnixMicro()})
 	}
-	if err := tx.InsertRows(ctx, `INSERT INTO risk_events (tenant_id, id, type, time, customer_id, data, decision_id, received_at)`, "", evRows); err != nil {
+	if err := tx.InsertRows(ctx, `INSERT INTO risk_events (tenant_id, id, type, time, customer_id, data, decision_id, received_at, features, decision)`, "", evRows); err != nil {
 		return fmt.Errorf("storing risk events: %w", err)
 	}
 	if err := tx.InsertRows(ctx, `INSERT INTO risk_decisions (tenant_id, id, event_id, decision, body, created_at)`, "", dRows); err != nil {
@@ -365,4 +367,25 @@ func eventTenants(ctx context.Context, q db.Querier) ([]string, error) {
 		out = append(out, t)
 	}
 	return out, rows.Err()
+}
+
+// scanBacktest streams tenant's events with time ≥ since with what their
+// decisions were based on, in one query, as stored (JSON).
+func scanBacktest(ctx context.Context, q db.Querier, tenant string, since time.Time, fn func(data, decisionID, features, decision string) error) error {
+	rows, err := q.QueryContext(ctx, `SELECT data, decision_id, features, decision FROM risk_events WHERE tenant_id = $1 AND time >= $2`,
+		tenant, since.UnixMicro())
+	if err != nil {
+		return fmt.Errorf("reading risk events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var data, decisionID, features, decision string
+		if err := rows.Scan(&data, &decisionID, &features, &decision); err != nil {
+			return err
+		}
+		if err := fn(data, decisionID, features, decision); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
