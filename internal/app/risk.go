@@ -45,7 +45,7 @@ func riskRole() Role {
 			if err != nil {
 				return nil, err
 			}
-			if err := svc.Start(ctx); err != nil {
+			if err := svc.Start(ctx, a.Bus); err != nil {
 				return nil, err
 			}
 			risk.RegisterRoutes(a.HTTP, svc)
