@@ -256,6 +256,33 @@ func TestRiskDecisionsOverHTTP(t *testing.T) {
 				t.Fatalf("a backtest changed the draft: %s", l.body)
 			}
 
+			// Abacus's own events feed the module: an end user created with a
+			// disposable address is a registration, blocked by a rule.
+			disposable := a.activeRule(t, "disposable e-mail", "block", "enforce",
+				`{"and":[{"==":[{"var":"event.type"},"registration"]},{"in":[{"var":"event.email_domain"},["mailinator.com"]]}]}`)
+			a.post("/api/v1/end-users", map[string]any{"email": "eve@mailinator.com"})
+			var fed riskDecision
+			waitFor(t, func() bool {
+				l := a.do("GET", "/api/v1/risk/decisions?decision=block", a.key, nil)
+				var page struct {
+					Data []riskDecision `json:"data"`
+				}
+				_ = json.Unmarshal(l.body, &page)
+				for _, d := range page.Data {
+					if len(d.Reasons) > 0 && d.Reasons[0].Rule == disposable {
+						fed = d
+						return true
+					}
+				}
+				return false
+			})
+			r = a.do("GET", "/api/v1/risk/decisions/"+fed.ID, a.key, nil)
+			_ = json.Unmarshal(r.body, &fed)
+			if fed.Event["source"] != "abacus" || fed.Event["type"] != "registration" || fed.Event["email_domain"] != "mailinator.com" ||
+				!strings.HasPrefix(fmt.Sprint(fed.Event["email"]), "h1_") || fed.Event["end_user_id"] == nil {
+				t.Fatalf("the fed registration: %s", r.body)
+			}
+
 			// Counters come back after a restart on the same data: the question
 			// counts a seventh card on dev-1.
 			a = a.restart(t)

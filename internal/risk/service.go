@@ -39,10 +39,13 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// CustomerLinker finds the Abacus customer whose external id is a
-// tenant's own customer id ("" when there is none).
+// CustomerLinker links risk events to Abacus customers: the customer
+// whose external id is a tenant's own customer id ("" when there is
+// none), and the other way, an Abacus customer's external id ("" when it
+// has none).
 type CustomerLinker interface {
 	CustomerByExternalID(ctx context.Context, tenant, externalID string) (string, error)
+	ExternalIDOf(ctx context.Context, tenant, customerID string) (string, error)
 }
 
 // Service is the risk module: events, rules, counters and decisions.

@@ -243,7 +243,8 @@ func insertDecided(ctx context.Context, tx *db.Tx, batch []*pending, received ti
 		}
 		dRows = append(dRows, []any{p.tenant, p.d.ID, p.d.EventID, p.d.Decision, string(p.dJSON), p.d.CreatedAt.UnixMicro()})
 	}
-	if err := tx.InsertRows(ctx, `INSERT INTO risk_events (tenant_id, id, type, time, customer_id, data, decision_id, received_at, features, decision)`, "", evRows); err != nil {
+	if err := tx.InsertRows(ctx, `INSERT INTO risk_events (tenant_id, id, type, time, customer_id, data, decision_id, received_at, features, decision)`,
+		" ON CONFLICT (tenant_id, id) DO NOTHING", evRows); err != nil {
 		return fmt.Errorf("storing risk events: %w", err)
 	}
 	if err := tx.InsertRows(ctx, `INSERT INTO risk_decisions (tenant_id, id, event_id, decision, body, created_at)`, "", dRows); err != nil {
@@ -388,4 +389,15 @@ func scanBacktest(ctx context.Context, q db.Querier, tenant string, since time.T
 		}
 	}
 	return rows.Err()
+}
+
+// eventStored reports whether an event id is stored (the feed is
+// idempotent by it).
+func eventStored(ctx context.Context, q db.Querier, tenant, id string) (bool, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM risk_events WHERE tenant_id = $1 AND id = $2`, tenant, id).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("reading risk event %s: %w", id, err)
+	}
+	return n > 0, nil
 }
