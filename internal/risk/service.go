@@ -512,14 +512,13 @@ func (s *Service) decideEvents(ctx context.Context, tc *tenantConfig, evs []*Eve
 				return nil, batch, err
 			}
 		}
-		d.Event = ev
-		if p.dJSON, err = json.Marshal(d); err != nil {
+		if p.dJSON, err = json.Marshal(recordOf(d, ev, store)); err != nil {
 			if store {
 				rollback()
 			}
 			return nil, batch, err
 		}
-		d.Event = nil
+		d.Rules = nil // on GET
 		items = append(items, p)
 		out = append(out, d)
 	}
