@@ -360,6 +360,7 @@ type commitReq struct {
 func (s *Service) commitLoop() {
 	defer close(s.done)
 	var reqs []*commitReq
+	lastBatch := 0
 	for {
 		reqs = reqs[:0]
 		select {
@@ -376,6 +377,12 @@ func (s *Service) commitLoop() {
 			}
 		}
 		n := len(reqs[0].items)
+		// Under load (the last commit took several requests), wait a
+		// little for more: fewer, larger transactions cost less per event.
+		var linger <-chan time.Time
+		if lastBatch > 1 {
+			linger = time.After(200 * time.Microsecond)
+		}
 	more:
 		for n < s.cfg.MaxCommitBatch {
 			select {
@@ -383,9 +390,19 @@ func (s *Service) commitLoop() {
 				reqs = append(reqs, r)
 				n += len(r.items)
 			default:
-				break more
+				if linger == nil {
+					break more
+				}
+				select {
+				case r := <-s.commitCh:
+					reqs = append(reqs, r)
+					n += len(r.items)
+				case <-linger:
+					break more
+				}
 			}
 		}
+		lastBatch = len(reqs)
 		err := s.commit(reqs)
 		for _, r := range reqs {
 			r.done <- err
