@@ -1,11 +1,21 @@
 package app_test
 
 import (
+	"bytes"
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/abacusbilling/abacus/internal/app"
+	"github.com/abacusbilling/abacus/internal/config"
+	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
 )
 
@@ -60,6 +70,22 @@ func (a *testApp) activeRule(t *testing.T, name, action, mode, logic string) str
 		t.Fatalf("activate: %v", got)
 	}
 	return id
+}
+
+// restart stops the app and starts another on the same data directory
+// and database.
+func (a *testApp) restart(t *testing.T) *testApp {
+	t.Helper()
+	cfg := a.Config
+	if err := a.Stop(context.Background()); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	b := app.New(cfg, app.Options{Version: "test", Log: slog.New(slog.DiscardHandler)})
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	t.Cleanup(func() { _ = b.Stop(context.Background()) })
+	return &testApp{App: b, t: t, base: "http://" + b.Addr(), key: a.key}
 }
 
 func fieldsOf(t *testing.T, body []byte) []string {
@@ -174,6 +200,141 @@ func TestRiskDecisionsOverHTTP(t *testing.T) {
 			if strings.Contains(string(r.body), "dev-1") || strings.Contains(string(r.body), "card-5") {
 				t.Fatalf("a stored decision shows an identifier in clear: %s", r.body)
 			}
+
+			// Account takeover: new device and IP, a password reset, then a
+			// large order goes to review; the same order without the new
+			// device does not.
+			for _, c := range []map[string]any{
+				{"name": "resets_per_customer_1d", "key": "customer_id", "op": "count", "window": "1d", "event_types": []string{"custom:password_reset"}},
+				{"name": "devices_per_customer_1d", "key": "customer_id", "op": "distinct", "of": "device_id", "window": "24h"},
+			} {
+				a.post("/api/v1/risk/counters", c)
+			}
+			ato := a.activeRule(t, "account takeover", "review", "enforce", `{"and":[{"==":[{"var":"event.type"},"order"]},
+				{">=":[{"var":"counters.resets_per_customer_1d"},1]},{">=":[{"var":"counters.devices_per_customer_1d"},2]},{">=":[{"var":"event.amount"},500]}]}`)
+			send := func(typ, customer, device, ip, amount string) riskDecision {
+				ev := map[string]any{"type": typ, "customer_id": customer, "device_id": device, "ip": ip}
+				if amount != "" {
+					ev["amount"], ev["currency"] = amount, "EUR"
+				}
+				return a.riskEvent(t, ev)
+			}
+			send("login", "victim", "laptop", "198.51.100.7", "")
+			if d := send("order", "victim", "laptop", "198.51.100.7", "900.00"); d.Decision != "allow" {
+				t.Fatalf("the owner's order: %+v", d)
+			}
+			send("login", "victim", "phone-x", "203.0.113.99", "")
+			send("custom:password_reset", "victim", "phone-x", "203.0.113.99", "")
+			if d := send("order", "victim", "phone-x", "203.0.113.99", "900.00"); d.Decision != "review" || d.Reasons[0].Rule != ato {
+				t.Fatalf("the takeover's order: %+v", d)
+			}
+			send("custom:password_reset", "forgetful", "desk", "198.51.100.8", "")
+			if d := send("order", "forgetful", "desk", "198.51.100.8", "900.00"); d.Decision != "allow" {
+				t.Fatalf("a reset on a known device: %+v", d)
+			}
+
+			// Backtest: a draft that blocks payments of 100 or more would have
+			// changed one decision (the 150.00 payment on dev-2).
+			draft := a.post("/api/v1/risk/rules", map[string]any{"name": "big payments", "action": "block",
+				"logic": json.RawMessage(`{"and":[{"==":[{"var":"event.type"},"payment"]},{">=":[{"var":"event.amount"},100]}]}`)})
+			r = a.do("POST", "/api/v1/risk/backtests", a.key, map[string]any{"days": 1, "rules": []map[string]any{{"rule": draft["id"]}}})
+			var bt struct {
+				Events      int            `json:"events"`
+				Changed     int            `json:"changed"`
+				Transitions map[string]int `json:"transitions"`
+				Examples    []struct {
+					EventID string `json:"event_id"`
+					From    string `json:"from"`
+					To      string `json:"to"`
+				} `json:"examples"`
+			}
+			_ = json.Unmarshal(r.body, &bt)
+			if r.status != 200 || bt.Events != 15 || bt.Changed != 1 || bt.Transitions["allow→block"] != 1 || len(bt.Examples) != 1 || bt.Examples[0].To != "block" {
+				t.Fatalf("backtest: %d %s", r.status, r.body)
+			}
+			if l := a.do("GET", "/api/v1/risk/rules/"+draft["id"].(string), a.key, nil); !strings.Contains(string(l.body), `"status":"draft"`) {
+				t.Fatalf("a backtest changed the draft: %s", l.body)
+			}
+
+			// Abacus's own events feed the module: an end user created with a
+			// disposable address is a registration, blocked by a rule.
+			disposable := a.activeRule(t, "disposable e-mail", "block", "enforce",
+				`{"and":[{"==":[{"var":"event.type"},"registration"]},{"in":[{"var":"event.email_domain"},["mailinator.com"]]}]}`)
+			a.post("/api/v1/end-users", map[string]any{"email": "eve@mailinator.com"})
+			var fed riskDecision
+			waitFor(t, func() bool {
+				l := a.do("GET", "/api/v1/risk/decisions?decision=block", a.key, nil)
+				var page struct {
+					Data []riskDecision `json:"data"`
+				}
+				_ = json.Unmarshal(l.body, &page)
+				for _, d := range page.Data {
+					if len(d.Reasons) > 0 && d.Reasons[0].Rule == disposable {
+						fed = d
+						return true
+					}
+				}
+				return false
+			})
+			r = a.do("GET", "/api/v1/risk/decisions/"+fed.ID, a.key, nil)
+			_ = json.Unmarshal(r.body, &fed)
+			if fed.Event["source"] != "abacus" || fed.Event["type"] != "registration" || fed.Event["email_domain"] != "mailinator.com" ||
+				!strings.HasPrefix(fmt.Sprint(fed.Event["email"]), "h1_") || fed.Event["end_user_id"] == nil {
+				t.Fatalf("the fed registration: %s", r.body)
+			}
+
+			// Counters come back after a restart on the same data: the question
+			// counts a seventh card on dev-1.
+			a = a.restart(t)
+			r = a.do("POST", "/api/v1/risk/decisions", a.key, map[string]any{"type": "payment", "customer_id": "tester", "device_id": "dev-1",
+				"card_fingerprint": "card-7", "amount": "1.00", "currency": "EUR"})
+			var q riskDecision
+			_ = json.Unmarshal(r.body, &q)
+			if r.status != 200 || q.Decision != "block" || q.Features.Counters["cards_per_device_10m"] != 7 || q.Features.Counters["devices_per_customer_1d"] != 1 {
+				t.Fatalf("after a restart: %d %s", r.status, r.body)
+			}
 		})
 	}
+}
+
+// Two nodes on one PostgreSQL database and one NATS server keep their
+// counters in step: each counts the events the other stored.
+func TestRiskCountersAcrossNodes(t *testing.T) {
+	t.Parallel()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	t.Cleanup(ns.Shutdown)
+	// Every node hashes identifiers under the same key.
+	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	a := start(t, db.Postgres, func(c *config.Config) { c.NATS.URL, c.Risk.HashKey = ns.ClientURL(), key })
+	a.post("/api/v1/risk/counters", map[string]any{"name": "per_device", "key": "device_id", "op": "count", "window": "1h"})
+	for range 3 {
+		a.riskEvent(t, map[string]any{"type": "login", "customer_id": "c", "device_id": "shared"})
+	}
+	cfg := a.Config
+	cfg.DataDir = t.TempDir()
+	b := &testApp{App: app.New(cfg, app.Options{Version: "test", Log: slog.New(slog.DiscardHandler)}), t: t, key: a.key}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Stop(context.Background()) })
+	b.base = "http://" + b.Addr()
+	for range 2 {
+		b.riskEvent(t, map[string]any{"type": "login", "customer_id": "c", "device_id": "shared"})
+	}
+	a.riskEvent(t, map[string]any{"type": "login", "customer_id": "c", "device_id": "shared"})
+	ask := func(n *testApp) float64 {
+		r := n.do("POST", "/api/v1/risk/decisions", n.key, map[string]any{"type": "login", "customer_id": "c", "device_id": "shared"})
+		var d riskDecision
+		_ = json.Unmarshal(r.body, &d)
+		return d.Features.Counters["per_device"]
+	}
+	// Six stored events; the question counts itself.
+	waitFor(t, func() bool { return ask(a) == 7 && ask(b) == 7 })
 }

@@ -49,5 +49,10 @@ func Examples() []any {
 		Answer{One: d},
 		RiskSettings{DefaultDecision: Allow, UpdatedAt: &exampleAt},
 		RiskSettingsInput{DefaultDecision: Review},
+		BacktestInput{Days: 7, Rules: []BacktestRef{{Rule: r.ID, Version: 2}}},
+		&Backtest{From: exampleAt.Add(-7 * 24 * time.Hour), To: exampleAt, Events: 120_000, Changed: 37,
+			Transitions: map[string]int{"allow→block": 37}, Decisions: map[string]int{"allow": 119_950, "block": 50},
+			Examples: []BacktestExample{{EventID: d.EventID, DecisionID: d.ID, Time: exampleAt, From: Allow, To: Block, Reasons: d.Reasons}},
+			Rules:    []RuleRef{{Rule: r.ID, Version: 2, Mode: ModeEnforce}}, TookMS: 850},
 	}
 }

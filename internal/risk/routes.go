@@ -99,6 +99,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		})
 	registerRuleRoutes(s, svc, tags)
 	registerConfigRoutes(s, svc, tags)
+	registerBacktestRoute(s, svc, tags)
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -203,5 +204,16 @@ func registerConfigRoutes(s *httpapi.Server, svc *Service, tags []string) {
 		Summary: "Delete your JSON Schema for a risk event type", Tags: tags, DefaultStatus: http.StatusNoContent},
 		abacus.ScopeAdmin, func(ctx context.Context, in *typePath) (*struct{}, error) {
 			return nil, svc.DeleteSchema(ctx, in.Type)
+		})
+}
+
+func registerBacktestRoute(s *httpapi.Server, svc *Service, tags []string) {
+	httpapi.Register(s, huma.Operation{OperationID: "run-risk-backtest", Method: http.MethodPost, Path: "/api/v1/risk/backtests",
+		Summary: "Backtest rule versions on past events", Tags: tags,
+		Description: "Replays the events of the last `days` through the active enforced rules with the given versions joined (each replacing its rule's " +
+			"active version; all enforced), over the features each event was decided with, and reports how many decisions would change, " +
+			"by transition, with examples. Nothing is changed. A million events take seconds."},
+		abacus.ScopeRead, func(ctx context.Context, in *httpapi.Body[BacktestInput]) (*httpapi.Body[*Backtest], error) {
+			return httpapi.Reply(svc.RunBacktest(ctx, in.Body))
 		})
 }
