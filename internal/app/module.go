@@ -9,7 +9,7 @@ var Module = abacus.Module{
 	Tables: nil,
 	Uses: []string{
 		"abacus", "billing", "catalog", "config", "dashboard", "db", "document", "enduser", "httpapi",
-		"identity", "metering", "natsbus", "notifications", "outbox", "pricing", "service",
+		"identity", "metering", "natsbus", "notifications", "outbox", "pricing", "risk", "service",
 		"subscription", "webhooks",
 	},
 }

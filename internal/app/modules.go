@@ -42,7 +42,8 @@ type modules struct {
 	orgOnce  sync.Once
 	orgs     *org.Service
 	inbox    *inbox
-	hooks    hooks // built apart: building it can fail (webhooks.go)
+	hooks    hooks   // built apart: building it can fail (webhooks.go)
+	risk     riskMod // risk.go
 }
 
 func (a *App) modules() *modules {

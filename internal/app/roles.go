@@ -146,6 +146,7 @@ func Registry() []Role {
 				return service.NewFunc("webhooks", func(ctx context.Context) error { return hooks.Run(ctx, bus) }), nil
 			},
 		},
+		riskRole(),
 	}
 }
 

@@ -43,6 +43,15 @@ type Config struct {
 	GC        GC        `key:"gc"`
 	Push      Push      `key:"push"`
 	Webhooks  Webhooks  `key:"webhooks"`
+	Risk      Risk      `key:"risk"`
+}
+
+// Risk configures the risk module.
+type Risk struct {
+	// HashKey is the secret personal identifiers in risk events are hashed
+	// under (a key per tenant is derived from it); every node needs the
+	// same. Empty: a key generated in data_dir/risk.key.
+	HashKey string `key:"hash_key" secret:"true" help:"base64 of 32 bytes the risk module hashes personal identifiers under (same on every node); empty: data_dir/risk.key"`
 }
 
 // Push configures Web Push (notifications/push).
@@ -315,6 +324,11 @@ func (c *Config) Validate() error {
 	if k := c.Push.SealKey; k != "" {
 		if b, err := base64.StdEncoding.DecodeString(k); err != nil || len(b) != 32 {
 			add("push.seal_key", "(secret)", "must be base64 of 32 random bytes (openssl rand -base64 32)")
+		}
+	}
+	if k := c.Risk.HashKey; k != "" {
+		if b, err := base64.StdEncoding.DecodeString(k); err != nil || len(b) != 32 {
+			add("risk.hash_key", "(secret)", "must be base64 of 32 random bytes (openssl rand -base64 32)")
 		}
 	}
 	if c.SMTP.URL != "" {

@@ -53,6 +53,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/outbox"
 	"github.com/abacusbilling/abacus/internal/period"
 	"github.com/abacusbilling/abacus/internal/pricing"
+	"github.com/abacusbilling/abacus/internal/risk"
 	"github.com/abacusbilling/abacus/internal/service"
 	"github.com/abacusbilling/abacus/internal/subscription"
 	"github.com/abacusbilling/abacus/internal/webhooks"
@@ -67,7 +68,7 @@ var declared = []abacus.Module{
 	config.Module, country.Module, dashboard.Module, db.Module, demo.Module, document.Module,
 	einvoicetest.Module, enduser.Module, heapfloor.Module, httpapi.Module, identity.Module, loadgen.Module,
 	metering.Module, money.Module, natsbus.Module, notifications.Module, outbox.Module, period.Module,
-	pricing.Module, service.Module, subscription.Module, webhooks.Module,
+	pricing.Module, risk.Module, service.Module, subscription.Module, webhooks.Module,
 	// Entry points and end-to-end test packages outside internal/ (a main
 	// package or test-only package cannot be imported to declare itself).
 	{Name: "cmd/abacus", Uses: []string{"cli"}},

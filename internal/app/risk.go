@@ -1,0 +1,76 @@
+package app
+
+import (
+	"context"
+	"sync"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/catalog"
+	"github.com/abacusbilling/abacus/internal/risk"
+	"github.com/abacusbilling/abacus/internal/service"
+)
+
+// riskMod is the risk service of the process (built by the risk role).
+type riskMod struct {
+	once sync.Once
+	svc  *risk.Service
+	err  error
+}
+
+// Risk returns the process's risk service, built on first use.
+func (a *App) Risk() (*risk.Service, error) {
+	r := &a.mods.risk
+	r.once.Do(func() {
+		key, err := risk.LoadOrCreateKey(a.Config.Risk.HashKey, a.Config.DataDir)
+		if err != nil {
+			r.err = err
+			return
+		}
+		r.svc, r.err = risk.NewService(a.DB, a.Clock, a.Log.With("module", "risk"), risk.Config{HashKey: key})
+		if r.err == nil {
+			r.svc.SetCustomers(riskCustomers{a: a})
+		}
+	})
+	return r.svc, r.err
+}
+
+// riskRole is the risk role: the risk routes, the counters rebuilt from
+// the stored events before the routes answer, and the group commit.
+func riskRole() Role {
+	return Role{
+		Name: "risk",
+		Doc:  "risk decisions: risk events, rules, velocity counters (rebuilt from stored events at start), decisions",
+		Build: func(ctx context.Context, a *App) (service.Service, error) {
+			svc, err := a.Risk()
+			if err != nil {
+				return nil, err
+			}
+			if err := svc.Start(ctx); err != nil {
+				return nil, err
+			}
+			risk.RegisterRoutes(a.HTTP, svc)
+			return service.NewFunc("risk", func(ctx context.Context) error {
+				<-ctx.Done()
+				svc.Stop()
+				return nil
+			}), nil
+		},
+	}
+}
+
+// riskCustomers links risk events to catalog customers by external id.
+type riskCustomers struct{ a *App }
+
+func (r riskCustomers) CustomerByExternalID(ctx context.Context, tenant, ext string) (string, error) {
+	c, err := catalog.LoadCustomer(ctx, r.a.DB, tenant, ext)
+	if err != nil {
+		if e, ok := abacus.AsError(err); ok && e.Kind == abacus.KindNotFound {
+			return "", nil
+		}
+		return "", err
+	}
+	if c.ExternalID != ext {
+		return "", nil // ext named a customer by its Abacus id, not an external id
+	}
+	return c.ID, nil
+}

@@ -1,0 +1,222 @@
+package risk
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/db"
+)
+
+// GraphValues are the graph.* features of an event.
+type GraphValues struct {
+	LinkedAccounts      int `json:"linked_accounts" doc:"customers linked to the event's entities"`
+	LinkedLabelledFraud int `json:"linked_labelled_fraud" doc:"of them, labelled fraud or with a lost dispute"`
+	ComponentSize       int `json:"component_size" doc:"entities in the event's connected component"`
+}
+
+// Graph is the link graph of entities (customers, end users, devices,
+// cards, e-mails, phones, IPs, addresses). The risk service calls
+// Features while deciding, and Observe for every stored event: once
+// after it commits, in commit order, and at start for every stored event
+// in time order (the rebuild), so the graph never needs its own copy of
+// the events.
+type Graph interface {
+	// Features answers ev's graph features as if ev were linked already.
+	Features(ctx context.Context, tenant string, ev *Event) (GraphValues, error)
+	// Observe links the entities ev carries.
+	Observe(tenant string, ev *Event)
+}
+
+// Lists are allow and block lists of identifiers.
+type Lists interface {
+	// Names are the lists rules may read as lists.<name> (true when one
+	// of the event's identifiers is on the list).
+	Names(ctx context.Context, tenant string) ([]string, error)
+	// Match answers ev's membership per list name, and the hits that
+	// decide by themselves (a block list hit: Action block), which count
+	// like matched rules.
+	Match(ctx context.Context, tenant string, ev *Event) (map[string]bool, []Reason, error)
+}
+
+// Scorer gives the score (0–100) of an event from its features, and the
+// features that pushed it most.
+type Scorer interface {
+	Score(ctx context.Context, tenant string, ev *Event, f *Features) (float64, []Reason, error)
+}
+
+// DecisionHook runs in the transaction that stores decisions of events
+// (review cases open there).
+type DecisionHook func(ctx context.Context, tx *db.Tx, tenant string, ds []*Decision) error
+
+// Features are what a decision was based on besides the event.
+type Features struct {
+	Counters map[string]float64 `json:"counters"`
+	Graph    GraphValues        `json:"graph"`
+	Lists    map[string]bool    `json:"lists"`
+}
+
+// Reason is why a decision went the way it did: a matched rule (its id,
+// version and name, and the values of the variables it read), a list
+// hit, or a feature behind the score.
+type Reason struct {
+	Rule        string         `json:"rule" doc:"the rule id, list:<name> for a list hit, score:<feature> for the score"`
+	Version     int            `json:"version,omitempty"`
+	Name        string         `json:"name,omitempty"`
+	Action      string         `json:"action,omitempty" enum:"block,review,allow"`
+	Description string         `json:"description"`
+	Values      map[string]any `json:"values"`
+}
+
+// RuleError is a rule that failed while evaluating: it was skipped.
+type RuleError struct {
+	Rule    string `json:"rule"`
+	Version int    `json:"version"`
+	Name    string `json:"name"`
+	Mode    string `json:"mode" enum:"enforce,shadow"`
+	Error   string `json:"error"`
+}
+
+// RuleRef names a rule version a decision evaluated.
+type RuleRef struct {
+	Rule    string `json:"rule"`
+	Version int    `json:"version"`
+	Mode    string `json:"mode" enum:"enforce,shadow"`
+	Matched bool   `json:"matched"`
+}
+
+// Decision is the answer to a risk event or question, stored with what it
+// was based on.
+type Decision struct {
+	ID       string   `json:"id"`
+	EventID  string   `json:"event_id,omitempty" doc:"the stored event; absent for a pure question"`
+	Decision string   `json:"decision" enum:"allow,review,block"`
+	Score    float64  `json:"score" minimum:"0" maximum:"100"`
+	Reasons  []Reason `json:"reasons" doc:"matched enforced rules and list hits, the deciding one first; empty when the default decided"`
+	// Default is true when no rule matched and the tenant's default decided.
+	Default      bool        `json:"default"`
+	Features     Features    `json:"features"`
+	ScoreReasons []Reason    `json:"score_reasons"`
+	Shadow       []Reason    `json:"shadow" doc:"shadow rules that matched: what they would have done"`
+	RuleErrors   []RuleError `json:"rule_errors" doc:"rules that failed at evaluation and were skipped"`
+	Rules        []RuleRef   `json:"rules" doc:"every rule version evaluated"`
+	Event        *Event      `json:"event,omitempty" doc:"the event as evaluated (identifiers hashed); on GET"`
+	CreatedAt    time.Time   `json:"created_at"`
+}
+
+// decide evaluates ev for tenant with its configuration. apply keeps ev
+// in the counters (an event); false answers as if (a question).
+func (s *Service) decide(ctx context.Context, tc *tenantConfig, ev *Event, apply bool) (*Decision, error) {
+	d := &Decision{ID: abacus.NewID("rdec"), CreatedAt: s.clock.Now().UTC(),
+		Features: Features{Counters: make(map[string]float64, len(tc.counters)), Lists: map[string]bool{}},
+		Reasons:  []Reason{}, ScoreReasons: []Reason{}, Shadow: []Reason{}, RuleErrors: []RuleError{}, Rules: []RuleRef{}}
+	counters := make(map[string]any, len(tc.counters))
+	for _, st := range tc.counters {
+		v := st.add(ev, apply)
+		d.Features.Counters[st.def.Name] = v
+		counters[st.def.Name] = v
+	}
+	var listReasons []Reason
+	if s.graph != nil {
+		g, err := s.graph.Features(ctx, tc.tenant, ev)
+		if err != nil {
+			return nil, err
+		}
+		d.Features.Graph = g
+	}
+	if s.lists != nil {
+		m, rs, err := s.lists.Match(ctx, tc.tenant, ev)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range m {
+			d.Features.Lists[k] = v
+		}
+		listReasons = rs
+	}
+	if s.scorer != nil {
+		sc, rs, err := s.scorer.Score(ctx, tc.tenant, ev, &d.Features)
+		if err != nil {
+			return nil, err
+		}
+		d.Score = min(max(sc, 0), 100)
+		if rs != nil {
+			d.ScoreReasons = rs
+		}
+	}
+	lists := make(map[string]any, len(d.Features.Lists))
+	for k, v := range d.Features.Lists {
+		lists[k] = v
+	}
+	data := map[string]any{
+		"event":    ev.ruleView(),
+		"counters": counters,
+		"graph": map[string]any{"linked_accounts": float64(d.Features.Graph.LinkedAccounts),
+			"linked_labelled_fraud": float64(d.Features.Graph.LinkedLabelledFraud), "component_size": float64(d.Features.Graph.ComponentSize)},
+		"lists": lists,
+		"score": d.Score,
+	}
+	var matched []Reason
+	for _, lr := range listReasons {
+		if actionRank(lr.Action) > 0 {
+			matched = append(matched, lr)
+		}
+	}
+	for _, r := range tc.rules {
+		ok, err := r.compiled.Match(data)
+		d.Rules = append(d.Rules, RuleRef{Rule: r.ID, Version: r.Version, Mode: r.Mode, Matched: ok && err == nil})
+		if err != nil {
+			d.RuleErrors = append(d.RuleErrors, RuleError{Rule: r.ID, Version: r.Version, Name: r.Name, Mode: r.Mode, Error: err.Error()})
+			continue
+		}
+		if !ok {
+			continue
+		}
+		reason := Reason{Rule: r.ID, Version: r.Version, Name: r.Name, Action: r.Action, Description: describe(r), Values: valuesOf(r, data)}
+		if r.Mode == ModeShadow {
+			d.Shadow = append(d.Shadow, reason)
+		} else {
+			matched = append(matched, reason)
+		}
+	}
+	// Highest action first; within one action, the first match (rules are
+	// in their order, list hits before rules).
+	sort.SliceStable(matched, func(i, j int) bool { return actionRank(matched[i].Action) > actionRank(matched[j].Action) })
+	if len(matched) > 0 {
+		d.Decision = matched[0].Action
+		d.Reasons = matched
+	} else {
+		d.Decision, d.Default = tc.defaultDecision, true
+	}
+	return d, nil
+}
+
+func describe(r *Rule) string {
+	if r.Description != "" {
+		return r.Description
+	}
+	return r.Name
+}
+
+// valuesOf returns the values of the variables r reads.
+func valuesOf(r *Rule, data map[string]any) map[string]any {
+	vars := r.compiled.Vars()
+	out := make(map[string]any, len(vars))
+	for _, name := range vars {
+		out[name] = lookupPath(data, name)
+	}
+	return out
+}
+
+func lookupPath(data any, name string) any {
+	for _, p := range strings.Split(name, ".") {
+		m, ok := data.(map[string]any)
+		if !ok {
+			return nil
+		}
+		data = m[p]
+	}
+	return data
+}

@@ -1,0 +1,130 @@
+package risk
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"unicode"
+)
+
+// Personal identifiers (device id, IP, e-mail, phone, card fingerprint,
+// shipping address) are never stored: each is normalized and replaced by
+// a keyed hash, HMAC-SHA256 under a key of its own per tenant, derived
+// from the module's secret (risk.hash_key). Equal identifiers of one
+// tenant hash equally, so counters, the graph and lists still link them;
+// another tenant's hashes differ, and without the secret a hash cannot be
+// tested against guesses. The e-mail domain and the IP prefix (/24, /48)
+// are kept in clear for features.
+
+// HashPrefix starts every hashed identifier.
+const HashPrefix = "h1_"
+
+// hasher derives per-tenant keys from the module secret.
+type hasher struct {
+	secret []byte
+	mu     sync.RWMutex
+	keys   map[string][]byte
+}
+
+func newHasher(secret []byte) *hasher {
+	return &hasher{secret: secret, keys: map[string][]byte{}}
+}
+
+func (h *hasher) key(tenant string) []byte {
+	h.mu.RLock()
+	k := h.keys[tenant]
+	h.mu.RUnlock()
+	if k != nil {
+		return k
+	}
+	m := hmac.New(sha256.New, h.secret)
+	m.Write([]byte("abacus risk identifiers\x00" + tenant))
+	k = m.Sum(nil)
+	h.mu.Lock()
+	h.keys[tenant] = k
+	h.mu.Unlock()
+	return k
+}
+
+// Hash returns the keyed hash of a normalized identifier of a kind
+// ("email", "ip"…) for tenant; "" stays "".
+func (h *hasher) Hash(tenant, kind, normalized string) string {
+	if normalized == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, h.key(tenant))
+	m.Write([]byte(kind))
+	m.Write([]byte{0})
+	m.Write([]byte(normalized))
+	return HashPrefix + base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18])
+}
+
+// LoadOrCreateKey returns the hashing secret: key (base64 of 32 bytes)
+// when set, else the one kept in dataDir/risk.key, created on first use.
+// Every node of a cluster needs the same key.
+func LoadOrCreateKey(key, dataDir string) ([]byte, error) {
+	if key != "" {
+		b, err := base64.StdEncoding.DecodeString(key)
+		if err != nil || len(b) != 32 {
+			return nil, fmt.Errorf("risk.hash_key must be the base64 of 32 bytes (e.g. openssl rand -base64 32)")
+		}
+		return b, nil
+	}
+	path := filepath.Join(dataDir, "risk.key")
+	if b, err := os.ReadFile(path); err == nil {
+		return base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	}
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(b)), 0o600); err != nil {
+		return nil, fmt.Errorf("risk: writing %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// normalizeEmail lower-cases and trims an address; it returns the
+// address and its domain.
+func normalizeEmail(s string) (string, string) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	_, domain, _ := strings.Cut(s, "@")
+	return s, domain
+}
+
+// normalizePhone keeps the digits and a leading +.
+func normalizePhone(s string) string {
+	var b strings.Builder
+	for i, r := range strings.TrimSpace(s) {
+		if r == '+' && i == 0 || unicode.IsDigit(r) {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// normalizeIP returns the canonical address and its prefix (/24 for IPv4,
+// /48 for IPv6), or ok=false.
+func normalizeIP(s string) (addr, prefix string, ok bool) {
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil {
+		return "", "", false
+	}
+	a = a.Unmap().WithZone("")
+	bits := 24
+	if a.Is6() {
+		bits = 48
+	}
+	p, _ := a.Prefix(bits)
+	return a.String(), p.String(), true
+}
+
+// normalizeText lower-cases and collapses white space.
+func normalizeText(s string) string {
+	return strings.Join(strings.Fields(strings.ToLower(s)), " ")
+}

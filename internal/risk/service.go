@@ -1,0 +1,600 @@
+package risk
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/db"
+	"github.com/abacusbilling/abacus/internal/risk/jsonlogic"
+)
+
+// Config configures the risk service. Zero values take the defaults.
+type Config struct {
+	// HashKey is the secret per-tenant identifier hashes derive from (32
+	// bytes; the same on every node).
+	HashKey []byte
+	// ConfigTTL is how long a tenant's rules, counters and settings are
+	// cached before they are read again (changes made through this
+	// process apply at once; other nodes see them within this).
+	ConfigTTL time.Duration
+	// MaxCommitBatch bounds the events one group commit stores.
+	MaxCommitBatch int
+}
+
+func (c Config) withDefaults() Config {
+	if c.ConfigTTL <= 0 {
+		c.ConfigTTL = time.Second
+	}
+	if c.MaxCommitBatch <= 0 {
+		c.MaxCommitBatch = 1000
+	}
+	return c
+}
+
+// CustomerLinker finds the Abacus customer whose external id is a
+// tenant's own customer id ("" when there is none).
+type CustomerLinker interface {
+	CustomerByExternalID(ctx context.Context, tenant, externalID string) (string, error)
+}
+
+// Service is the risk module: events, rules, counters and decisions.
+type Service struct {
+	db    *db.DB
+	clock abacus.Clock
+	log   *slog.Logger
+	cfg   Config
+	parse parser
+
+	counters *counters
+	graph    Graph
+	lists    Lists
+	scorer   Scorer
+	hooks    []DecisionHook
+	linker   *customerCache
+	peers    peerPublisher
+
+	mu      sync.Mutex
+	tenants map[string]*tenantConfig
+	builds  map[string]*sync.Mutex
+
+	commitCh chan *commitReq
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+}
+
+// NewService returns the risk service. Call Start before deciding.
+func NewService(d *db.DB, clock abacus.Clock, log *slog.Logger, cfg Config) (*Service, error) {
+	cfg = cfg.withDefaults()
+	if len(cfg.HashKey) != 32 {
+		return nil, fmt.Errorf("risk: the hash key must be 32 bytes, got %d", len(cfg.HashKey))
+	}
+	return &Service{db: d, clock: clock, log: log, cfg: cfg,
+		parse:    parser{hash: newHasher(cfg.HashKey), clock: clock},
+		counters: newCounters(), tenants: map[string]*tenantConfig{}, builds: map[string]*sync.Mutex{},
+		commitCh: make(chan *commitReq, 4096), stop: make(chan struct{}), done: make(chan struct{}),
+	}, nil
+}
+
+// SetGraph plugs in the link graph (before Start).
+func (s *Service) SetGraph(g Graph) { s.graph = g }
+
+// SetLists plugs in allow and block lists (before Start).
+func (s *Service) SetLists(l Lists) { s.lists = l }
+
+// SetScorer plugs in the score (before Start).
+func (s *Service) SetScorer(sc Scorer) { s.scorer = sc }
+
+// OnDecided adds a hook run in the transaction that stores decisions.
+func (s *Service) OnDecided(h DecisionHook) { s.hooks = append(s.hooks, h) }
+
+// SetCustomers links events to Abacus customers by external id.
+func (s *Service) SetCustomers(l CustomerLinker) { s.linker = newCustomerCache(l, s.clock) }
+
+// Hash returns the keyed hash tenant's events store for an identifier of
+// a kind (device, ip, email, phone, card, address) given in clear, so
+// lists and tests can name identifiers the way events store them.
+func (s *Service) Hash(tenant, kind, value string) string {
+	switch kind {
+	case "email":
+		value, _ = normalizeEmail(value)
+	case "phone":
+		value = normalizePhone(value)
+	case "ip":
+		if a, _, ok := normalizeIP(value); ok {
+			value = a
+		}
+	}
+	return s.parse.hash.Hash(tenant, kind, value)
+}
+
+// tenantConfig is one tenant's active rules, counters, settings and
+// schemas, cached for Config.ConfigTTL.
+type tenantConfig struct {
+	tenant          string
+	loaded          time.Time
+	rules           []*Rule
+	counters        []*counterState
+	defaultDecision string
+	schemas         map[string]*jsonschema.Schema
+}
+
+// invalidate drops tenant's cached configuration.
+func (s *Service) invalidate(tenant string) {
+	s.mu.Lock()
+	delete(s.tenants, tenant)
+	s.mu.Unlock()
+}
+
+func (s *Service) config(ctx context.Context, tenant string) (*tenantConfig, error) {
+	s.mu.Lock()
+	tc := s.tenants[tenant]
+	s.mu.Unlock()
+	if tc != nil && s.clock.Now().Sub(tc.loaded) < s.cfg.ConfigTTL {
+		return tc, nil
+	}
+	s.mu.Lock()
+	b := s.builds[tenant]
+	if b == nil {
+		b = &sync.Mutex{}
+		s.builds[tenant] = b
+	}
+	s.mu.Unlock()
+	b.Lock()
+	defer b.Unlock()
+	s.mu.Lock()
+	tc = s.tenants[tenant]
+	s.mu.Unlock()
+	if tc != nil && s.clock.Now().Sub(tc.loaded) < s.cfg.ConfigTTL {
+		return tc, nil
+	}
+	tc, err := s.loadConfig(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.tenants[tenant] = tc
+	s.mu.Unlock()
+	return tc, nil
+}
+
+func (s *Service) loadConfig(ctx context.Context, tenant string) (*tenantConfig, error) {
+	tc := &tenantConfig{tenant: tenant, loaded: s.clock.Now(), schemas: map[string]*jsonschema.Schema{}}
+	rules, err := activeRules(ctx, s.db, tenant)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rules {
+		// Variables were checked when the rule was saved.
+		c, err := jsonlogic.Compile(r.Logic, jsonlogic.Options{})
+		if err != nil {
+			s.log.Error("an active risk rule no longer compiles; skipped", "tenant_id", tenant, "rule", r.ID, "version", r.Version, "err", err)
+			continue
+		}
+		r.compiled = c
+		tc.rules = append(tc.rules, r)
+	}
+	defs, err := tenantCounters(ctx, s.db, tenant)
+	if err != nil {
+		return nil, err
+	}
+	for _, def := range defs {
+		st := s.counters.get(tenant, def.ID)
+		if st == nil {
+			if st, err = s.buildCounter(ctx, tenant, def); err != nil {
+				return nil, err
+			}
+		}
+		tc.counters = append(tc.counters, st)
+	}
+	st, err := loadSettings(ctx, s.db, tenant)
+	if err != nil {
+		return nil, err
+	}
+	tc.defaultDecision = st.DefaultDecision
+	docs, err := loadSchemas(ctx, s.db, tenant)
+	if err != nil {
+		return nil, err
+	}
+	for typ, doc := range docs {
+		sc, err := CompileTenantSchema(doc)
+		if err != nil {
+			s.log.Error("a stored risk event schema no longer compiles; skipped", "tenant_id", tenant, "type", typ, "err", err)
+			continue
+		}
+		tc.schemas[typ] = sc
+	}
+	return tc, nil
+}
+
+// buildCounter makes a counter's state from the stored events within its
+// window (and LateWindow) and publishes it.
+func (s *Service) buildCounter(ctx context.Context, tenant string, def Counter) (*counterState, error) {
+	st := newCounterState(def)
+	since := s.clock.Now().Add(-def.window - LateWindow)
+	err := scanEvents(ctx, s.db, tenant, since, func(se storedEvent) error {
+		st.add(se.ev, true)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.counters.put(tenant, st)
+	return st, nil
+}
+
+// Start rebuilds the counters (and the graph) from the stored events and
+// starts the group commit. It returns once the state is whole.
+func (s *Service) Start(ctx context.Context) error {
+	if err := s.rebuild(ctx); err != nil {
+		return err
+	}
+	go s.commitLoop()
+	go s.pruneLoop()
+	return nil
+}
+
+// Stop ends the group commit after the requests queued; safe twice or
+// before Start.
+func (s *Service) Stop() {
+	s.stopOnce.Do(func() { close(s.stop) })
+}
+
+// rebuild reads every tenant's stored events once, in time order: the
+// counters take those inside their windows, the graph all of them.
+func (s *Service) rebuild(ctx context.Context) error {
+	start := time.Now()
+	tenants, err := eventTenants(ctx, s.db)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, tenant := range tenants {
+		defs, err := tenantCounters(ctx, s.db, tenant)
+		if err != nil {
+			return err
+		}
+		states := make([]*counterState, len(defs))
+		since := time.Time{}
+		if s.graph == nil {
+			since = s.clock.Now().Add(-MaxWindow - LateWindow)
+		}
+		cuts := make([]int64, len(defs))
+		for i, def := range defs {
+			states[i] = newCounterState(def)
+			cuts[i] = s.clock.Now().Add(-def.window - LateWindow).UnixMicro()
+		}
+		err = scanEvents(ctx, s.db, tenant, since, func(se storedEvent) error {
+			n++
+			at := se.ev.Time.UnixMicro()
+			for i, st := range states {
+				if at >= cuts[i] {
+					st.add(se.ev, true)
+				}
+			}
+			if s.graph != nil {
+				s.graph.Observe(tenant, se.ev)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, st := range states {
+			s.counters.put(tenant, st)
+		}
+	}
+	s.log.Info("risk state rebuilt from stored events", "events", n, "tenants", len(tenants), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func (s *Service) pruneLoop() {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			now := s.clock.Now()
+			for _, st := range s.counters.all() {
+				st.prune(now)
+			}
+		}
+	}
+}
+
+// commitReq is one request's events and decisions.
+type commitReq struct {
+	items []*pending
+	done  chan error
+}
+
+// commitLoop stores what requests queued, many requests per transaction
+// (group commit).
+func (s *Service) commitLoop() {
+	defer close(s.done)
+	var reqs []*commitReq
+	for {
+		reqs = reqs[:0]
+		select {
+		case r := <-s.commitCh:
+			reqs = append(reqs, r)
+		case <-s.stop:
+			for {
+				select {
+				case r := <-s.commitCh:
+					r.done <- errStopped
+				default:
+					return
+				}
+			}
+		}
+		n := len(reqs[0].items)
+	more:
+		for n < s.cfg.MaxCommitBatch {
+			select {
+			case r := <-s.commitCh:
+				reqs = append(reqs, r)
+				n += len(r.items)
+			default:
+				break more
+			}
+		}
+		err := s.commit(reqs)
+		for _, r := range reqs {
+			r.done <- err
+		}
+	}
+}
+
+func (s *Service) commit(reqs []*commitReq) error {
+	ctx := context.Background()
+	var all []*pending
+	for _, r := range reqs {
+		all = append(all, r.items...)
+	}
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		if err := insertDecided(ctx, tx, all, s.clock.Now()); err != nil {
+			return err
+		}
+		if len(s.hooks) == 0 {
+			return nil
+		}
+		byTenant := map[string][]*Decision{}
+		var order []string
+		for _, p := range all {
+			if p.ev == nil {
+				continue
+			}
+			if byTenant[p.tenant] == nil {
+				order = append(order, p.tenant)
+			}
+			byTenant[p.tenant] = append(byTenant[p.tenant], p.d)
+		}
+		for _, t := range order {
+			for _, h := range s.hooks {
+				if err := h(ctx, tx, t, byTenant[t]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var stored []*pending
+	for _, p := range all {
+		if p.ev != nil {
+			stored = append(stored, p)
+			if s.graph != nil {
+				s.graph.Observe(p.tenant, p.ev)
+			}
+		}
+	}
+	if s.peers != nil && len(stored) > 0 {
+		s.peers.publish(stored)
+	}
+	return nil
+}
+
+// errStopped answers requests after Stop.
+var errStopped = abacus.Errorf(abacus.KindUnavailable, "unavailable", "the risk service is stopping; retry")
+
+// Decide validates body (one event or a batch), decides each event and,
+// when store is true (POST /risk/events), stores the events and decisions
+// before answering; a pure question (store false) stores only its
+// decision. Counters count each stored event from its decision on; an
+// event whose commit fails is taken back out.
+func (s *Service) Decide(ctx context.Context, body []byte, store bool) ([]*Decision, bool, error) {
+	tenant, err := abacus.TenantFrom(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	tc, err := s.config(ctx, tenant)
+	if err != nil {
+		return nil, false, err
+	}
+	evs, batch, err := s.parse.Parse(tenant, body, tc.schemas)
+	if err != nil {
+		return nil, batch, err
+	}
+	if s.linker != nil {
+		for _, ev := range evs {
+			if ev.CustomerID != "" {
+				if ev.AbacusCustomerID, err = s.linker.lookup(ctx, tenant, ev.CustomerID); err != nil {
+					return nil, batch, err
+				}
+			}
+		}
+	}
+	return s.decideEvents(ctx, tc, evs, store, batch)
+}
+
+func (s *Service) decideEvents(ctx context.Context, tc *tenantConfig, evs []*Event, store, batch bool) ([]*Decision, bool, error) {
+	items := make([]*pending, 0, len(evs))
+	out := make([]*Decision, 0, len(evs))
+	applied := 0
+	rollback := func() {
+		for _, ev := range evs[:applied] {
+			for _, st := range tc.counters {
+				st.remove(ev)
+			}
+		}
+	}
+	for _, ev := range evs {
+		d, err := s.decide(ctx, tc, ev, store)
+		if err != nil {
+			if store {
+				rollback()
+			}
+			return nil, batch, err
+		}
+		if store {
+			applied++
+		}
+		p := &pending{tenant: tc.tenant, d: d}
+		if store {
+			d.EventID = ev.ID
+			p.ev = ev
+			if p.evJSON, err = json.Marshal(ev); err != nil {
+				rollback()
+				return nil, batch, err
+			}
+			if p.fJSON, err = json.Marshal(basisOf(d)); err != nil {
+				rollback()
+				return nil, batch, err
+			}
+		}
+		d.Event = ev
+		if p.dJSON, err = json.Marshal(d); err != nil {
+			if store {
+				rollback()
+			}
+			return nil, batch, err
+		}
+		d.Event = nil
+		items = append(items, p)
+		out = append(out, d)
+	}
+	req := &commitReq{items: items, done: make(chan error, 1)}
+	select {
+	case s.commitCh <- req:
+	case <-s.stop:
+		rollback()
+		return nil, batch, errStopped
+	case <-ctx.Done():
+		rollback()
+		return nil, batch, ctx.Err()
+	}
+	var err error
+	select {
+	case err = <-req.done:
+	case <-s.done:
+		select {
+		case err = <-req.done:
+		default:
+			err = errStopped
+		}
+	}
+	if err != nil {
+		if store {
+			rollback()
+		}
+		return nil, batch, err
+	}
+	return out, batch, nil
+}
+
+// GetDecision returns a stored decision with the event it judged.
+func (s *Service) GetDecision(ctx context.Context, id string) (*Decision, error) {
+	tenant, err := abacus.TenantFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return loadDecision(ctx, s.db, tenant, id)
+}
+
+// ListDecisions pages through decisions by id, optionally of one kind.
+func (s *Service) ListDecisions(ctx context.Context, decision, cursor string, limit int) (abacus.List[*Decision], error) {
+	tenant, err := abacus.TenantFrom(ctx)
+	if err != nil {
+		return abacus.List[*Decision]{}, err
+	}
+	limit = pageSize(limit)
+	ds, err := listDecisions(ctx, s.db, tenant, decision, cursor, limit+1)
+	if err != nil {
+		return abacus.List[*Decision]{}, err
+	}
+	next := ""
+	if len(ds) > limit {
+		ds = ds[:limit]
+		next = ds[limit-1].ID
+	}
+	return abacus.ListOf(ds, next), nil
+}
+
+func pageSize(limit int) int {
+	if limit <= 0 {
+		return 20
+	}
+	return min(limit, 100)
+}
+
+// customerCache caches external id → Abacus customer id lookups.
+type customerCache struct {
+	l     CustomerLinker
+	clock abacus.Clock
+	mu    sync.Mutex
+	m     map[[2]string]cachedCustomer
+}
+
+type cachedCustomer struct {
+	id    string
+	until time.Time
+}
+
+func newCustomerCache(l CustomerLinker, clock abacus.Clock) *customerCache {
+	return &customerCache{l: l, clock: clock, m: map[[2]string]cachedCustomer{}}
+}
+
+// lookup answers from the cache (a minute for a found customer, ten
+// seconds for none).
+func (c *customerCache) lookup(ctx context.Context, tenant, ext string) (string, error) {
+	k := [2]string{tenant, ext}
+	now := c.clock.Now()
+	c.mu.Lock()
+	e, ok := c.m[k]
+	c.mu.Unlock()
+	if ok && now.Before(e.until) {
+		return e.id, nil
+	}
+	id, err := c.l.CustomerByExternalID(ctx, tenant, ext)
+	if err != nil {
+		return "", err
+	}
+	ttl := time.Minute
+	if id == "" {
+		ttl = 10 * time.Second
+	}
+	c.mu.Lock()
+	if len(c.m) > 100_000 {
+		clear(c.m)
+	}
+	c.m[k] = cachedCustomer{id: id, until: now.Add(ttl)}
+	c.mu.Unlock()
+	return id, nil
+}
+
+// peerPublisher shares stored events with the other nodes (peers.go).
+type peerPublisher interface {
+	publish(stored []*pending)
+}

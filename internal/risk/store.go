@@ -1,0 +1,391 @@
+package risk
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/db"
+)
+
+const ruleCols = `id, version, name, description, action, mode, logic, status, created_at, activated_at, retired_at`
+
+func scanRule(row interface{ Scan(...any) error }) (*Rule, error) {
+	var r Rule
+	var logic string
+	var created db.Time
+	var activated, retired db.NullTime
+	if err := row.Scan(&r.ID, &r.Version, &r.Name, &r.Description, &r.Action, &r.Mode, &logic, &r.Status, &created, &activated, &retired); err != nil {
+		return nil, err
+	}
+	r.Logic = json.RawMessage(logic)
+	r.CreatedAt = created.UTC()
+	r.ActivatedAt, r.RetiredAt = utcPtr(activated.Ptr()), utcPtr(retired.Ptr())
+	return &r, nil
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func queryRules(ctx context.Context, q db.Querier, query string, args ...any) ([]*Rule, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading rules: %w", err)
+	}
+	defer rows.Close()
+	var out []*Rule
+	for rows.Next() {
+		r, err := scanRule(rows)
+		if err != nil {
+			return nil, fmt.Errorf("reading rules: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func activeRules(ctx context.Context, q db.Querier, tenant string) ([]*Rule, error) {
+	return queryRules(ctx, q, `SELECT `+ruleCols+` FROM risk_rules WHERE tenant_id = $1 AND status = 'active' ORDER BY id`, tenant)
+}
+
+func ruleVersions(ctx context.Context, q db.Querier, tenant, id string) ([]*Rule, error) {
+	return queryRules(ctx, q, `SELECT `+ruleCols+` FROM risk_rules WHERE tenant_id = $1 AND id = $2 ORDER BY version`, tenant, id)
+}
+
+// latestRules lists each rule's newest version after cursor, by id.
+func latestRules(ctx context.Context, q db.Querier, tenant, status, cursor string, limit int) ([]*Rule, error) {
+	return queryRules(ctx, q, `SELECT `+ruleCols+` FROM risk_rules r WHERE tenant_id = $1 AND id > $2
+		AND version = (SELECT MAX(version) FROM risk_rules v WHERE v.tenant_id = r.tenant_id AND v.id = r.id)
+		AND ($3 = '' OR status = $3) ORDER BY id LIMIT $4`, tenant, cursor, status, limit)
+}
+
+func insertRule(ctx context.Context, tx *db.Tx, tenant string, r *Rule) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO risk_rules (tenant_id, id, version, name, description, action, mode, logic, status, created_at, activated_at, retired_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL)`,
+		tenant, r.ID, r.Version, r.Name, r.Description, r.Action, r.Mode, string(r.Logic), r.Status, db.TimeOf(r.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("storing rule %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+func setRuleStatus(ctx context.Context, tx *db.Tx, tenant, id string, version int, status string, at time.Time) error {
+	col := "retired_at"
+	if status == StatusActive {
+		col = "activated_at"
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE risk_rules SET status = $1, `+col+` = $2 WHERE tenant_id = $3 AND id = $4 AND version = $5`,
+		status, db.TimeOf(at), tenant, id, version)
+	if err != nil {
+		return fmt.Errorf("updating rule %s: %w", id, err)
+	}
+	return nil
+}
+
+func countActive(ctx context.Context, tx *db.Tx, tenant string) (int, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM risk_rules WHERE tenant_id = $1 AND status = 'active'`, tenant).Scan(&n)
+	return n, err
+}
+
+const counterCols = `id, name, counter_key, op, counter_of, window_seconds, event_types, created_at`
+
+func scanCounter(row interface{ Scan(...any) error }) (Counter, error) {
+	var c Counter
+	var secs int64
+	var types string
+	var created db.Time
+	if err := row.Scan(&c.ID, &c.Name, &c.Key, &c.Op, &c.Of, &secs, &types, &created); err != nil {
+		return c, err
+	}
+	c.window = time.Duration(secs) * time.Second
+	c.Window = formatWindow(c.window)
+	c.CreatedAt = created.UTC()
+	if err := json.Unmarshal([]byte(types), &c.EventTypes); err != nil {
+		return c, fmt.Errorf("counter %s: event types: %w", c.ID, err)
+	}
+	return c, nil
+}
+
+func formatWindow(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	s := d.String()
+	if len(s) > 4 && s[len(s)-4:] == "m0s" {
+		s = s[:len(s)-2]
+	}
+	if len(s) > 4 && s[len(s)-3:] == "h0m" {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+func tenantCounters(ctx context.Context, q db.Querier, tenant string) ([]Counter, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+counterCols+` FROM risk_counters WHERE tenant_id = $1 ORDER BY id`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("reading counters: %w", err)
+	}
+	defer rows.Close()
+	var out []Counter
+	for rows.Next() {
+		c, err := scanCounter(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func insertCounter(ctx context.Context, tx *db.Tx, tenant string, c Counter) error {
+	types, _ := json.Marshal(c.EventTypes)
+	_, err := tx.ExecContext(ctx, `INSERT INTO risk_counters (tenant_id, id, name, counter_key, op, counter_of, window_seconds, event_types, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		tenant, c.ID, c.Name, c.Key, c.Op, c.Of, int64(c.window/time.Second), string(types), db.TimeOf(c.CreatedAt))
+	if db.IsUniqueViolation(err) {
+		return abacus.Conflict("counter_exists", "a counter named %q exists", c.Name).WithField("name", "is taken")
+	}
+	if err != nil {
+		return fmt.Errorf("storing counter: %w", err)
+	}
+	return nil
+}
+
+func loadSettings(ctx context.Context, q db.Querier, tenant string) (RiskSettings, error) {
+	st := RiskSettings{DefaultDecision: Allow}
+	var at db.Time
+	err := q.QueryRowContext(ctx, `SELECT default_decision, updated_at FROM risk_settings WHERE tenant_id = $1`, tenant).Scan(&st.DefaultDecision, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("reading risk settings: %w", err)
+	}
+	t := at.UTC()
+	st.UpdatedAt = &t
+	return st, nil
+}
+
+func saveSettings(ctx context.Context, tx *db.Tx, tenant string, st RiskSettings, at time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO risk_settings (tenant_id, default_decision, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (tenant_id) DO UPDATE SET default_decision = excluded.default_decision, updated_at = excluded.updated_at`,
+		tenant, st.DefaultDecision, db.TimeOf(at))
+	if err != nil {
+		return fmt.Errorf("saving risk settings: %w", err)
+	}
+	return nil
+}
+
+func loadSchemas(ctx context.Context, q db.Querier, tenant string) (map[string][]byte, error) {
+	rows, err := q.QueryContext(ctx, `SELECT event_type, schema FROM risk_event_schemas WHERE tenant_id = $1`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("reading event schemas: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]byte{}
+	for rows.Next() {
+		var t, s string
+		if err := rows.Scan(&t, &s); err != nil {
+			return nil, err
+		}
+		out[t] = []byte(s)
+	}
+	return out, rows.Err()
+}
+
+func saveSchema(ctx context.Context, tx *db.Tx, tenant, typ string, doc []byte, at time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO risk_event_schemas (tenant_id, event_type, schema, updated_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (tenant_id, event_type) DO UPDATE SET schema = excluded.schema, updated_at = excluded.updated_at`,
+		tenant, typ, string(doc), db.TimeOf(at))
+	if err != nil {
+		return fmt.Errorf("saving event schema: %w", err)
+	}
+	return nil
+}
+
+func deleteSchema(ctx context.Context, tx *db.Tx, tenant, typ string) (bool, error) {
+	res, err := tx.ExecContext(ctx, `DELETE FROM risk_event_schemas WHERE tenant_id = $1 AND event_type = $2`, tenant, typ)
+	if err != nil {
+		return false, fmt.Errorf("deleting event schema: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// pending is one event (or question) with its decision, waiting for the
+// group commit.
+type pending struct {
+	tenant string
+	ev     *Event // nil for a question
+	d      *Decision
+	evJSON []byte
+	fJSON  []byte
+	dJSON  []byte
+}
+
+// insertDecided stores events and decisions in one transaction.
+func insertDecided(ctx context.Context, tx *db.Tx, batch []*pending, received time.Time) error {
+	var evRows, dRows [][]any
+	for _, p := range batch {
+		if p.ev != nil {
+			evRows = append(evRows, []any{p.tenant, p.ev.ID, p.ev.Type, p.ev.Time.UnixMicro(), p.ev.CustomerID, string(p.evJSON), p.d.ID,
+				received.UnixMicro(), string(p.fJSON), p.d.Decision})
+		}
+		dRows = append(dRows, []any{p.tenant, p.d.ID, p.d.EventID, p.d.Decision, string(p.dJSON), p.d.CreatedAt.UnixMicro()})
+	}
+	if err := tx.InsertRows(ctx, `INSERT INTO risk_events (tenant_id, id, type, time, customer_id, data, decision_id, received_at, features, decision)`, "", evRows); err != nil {
+		return fmt.Errorf("storing risk events: %w", err)
+	}
+	if err := tx.InsertRows(ctx, `INSERT INTO risk_decisions (tenant_id, id, event_id, decision, body, created_at)`, "", dRows); err != nil {
+		return fmt.Errorf("storing risk decisions: %w", err)
+	}
+	return nil
+}
+
+func loadDecision(ctx context.Context, q db.Querier, tenant, id string) (*Decision, error) {
+	var body string
+	err := q.QueryRowContext(ctx, `SELECT body FROM risk_decisions WHERE tenant_id = $1 AND id = $2`, tenant, id).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, abacus.NotFound("risk_decision", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading decision %s: %w", id, err)
+	}
+	var d Decision
+	if err := json.Unmarshal([]byte(body), &d); err != nil {
+		return nil, fmt.Errorf("decision %s: %w", id, err)
+	}
+	return &d, nil
+}
+
+func listDecisions(ctx context.Context, q db.Querier, tenant, decision, cursor string, limit int) ([]*Decision, error) {
+	rows, err := q.QueryContext(ctx, `SELECT body FROM risk_decisions WHERE tenant_id = $1 AND id > $2 AND ($3 = '' OR decision = $3)
+		ORDER BY id LIMIT $4`, tenant, cursor, decision, limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing decisions: %w", err)
+	}
+	defer rows.Close()
+	var out []*Decision
+	for rows.Next() {
+		var body string
+		if err := rows.Scan(&body); err != nil {
+			return nil, err
+		}
+		var d Decision
+		if err := json.Unmarshal([]byte(body), &d); err != nil {
+			return nil, err
+		}
+		d.Event = nil
+		out = append(out, &d)
+	}
+	return out, rows.Err()
+}
+
+// storedEvent is a stored event with its tenant and decision.
+type storedEvent struct {
+	tenant     string
+	ev         *Event
+	decisionID string
+}
+
+// scanEvents calls fn for tenant's stored events with time ≥ since, in
+// time order, reading in pages of 5,000.
+func scanEvents(ctx context.Context, q db.Querier, tenant string, since time.Time, fn func(storedEvent) error) error {
+	lastTime, lastID := since.UnixMicro(), ""
+	first := true
+	for {
+		var rows *sql.Rows
+		var err error
+		if first {
+			rows, err = q.QueryContext(ctx, `SELECT id, time, data, decision_id FROM risk_events
+				WHERE tenant_id = $1 AND time >= $2 ORDER BY time, id LIMIT 5000`, tenant, lastTime)
+		} else {
+			rows, err = q.QueryContext(ctx, `SELECT id, time, data, decision_id FROM risk_events
+				WHERE tenant_id = $1 AND (time > $2 OR (time = $2 AND id > $3)) ORDER BY time, id LIMIT 5000`,
+				tenant, lastTime, lastID)
+		}
+		if err != nil {
+			return fmt.Errorf("reading risk events: %w", err)
+		}
+		n := 0
+		for rows.Next() {
+			se := storedEvent{tenant: tenant}
+			var at int64
+			var data, id string
+			if err := rows.Scan(&id, &at, &data, &se.decisionID); err != nil {
+				rows.Close()
+				return err
+			}
+			var ev Event
+			if err := json.Unmarshal([]byte(data), &ev); err != nil {
+				rows.Close()
+				return fmt.Errorf("risk event %s: %w", id, err)
+			}
+			ev.finish()
+			se.ev = &ev
+			lastTime, lastID = at, id
+			n++
+			if err := fn(se); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		first = false
+		if n < 5000 {
+			return nil
+		}
+	}
+}
+
+// eventTenants lists the tenants with stored risk events.
+func eventTenants(ctx context.Context, q db.Querier) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT DISTINCT tenant_id FROM risk_events`)
+	if err != nil {
+		return nil, fmt.Errorf("listing risk tenants: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// scanBacktest streams tenant's events with time ≥ since with what their
+// decisions were based on, in one query, as stored (JSON).
+func scanBacktest(ctx context.Context, q db.Querier, tenant string, since time.Time, fn func(data, decisionID, features, decision string) error) error {
+	rows, err := q.QueryContext(ctx, `SELECT data, decision_id, features, decision FROM risk_events WHERE tenant_id = $1 AND time >= $2`,
+		tenant, since.UnixMicro())
+	if err != nil {
+		return fmt.Errorf("reading risk events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var data, decisionID, features, decision string
+		if err := rows.Scan(&data, &decisionID, &features, &decision); err != nil {
+			return err
+		}
+		if err := fn(data, decisionID, features, decision); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
