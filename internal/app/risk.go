@@ -45,13 +45,19 @@ func riskRole() Role {
 			if err != nil {
 				return nil, err
 			}
+			cw, err := a.riskCasework(ctx, svc) // riskgraph.go: graph, lists, labels, cases, score
+			if err != nil {
+				return nil, err
+			}
 			if err := svc.Start(ctx); err != nil {
+				cw.Stop()
 				return nil, err
 			}
 			risk.RegisterRoutes(a.HTTP, svc)
 			return service.NewFunc("risk", func(ctx context.Context) error {
 				<-ctx.Done()
 				svc.Stop()
+				cw.Stop()
 				return nil
 			}), nil
 		},

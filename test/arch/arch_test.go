@@ -76,9 +76,6 @@ var declared = []abacus.Module{
 	{Name: "test/sdk"},
 	{Name: "test/browser"},
 	{Name: "test/arch"},
-	// risk's pure packages (graph, score) landed before internal/risk/module.go
-	// (branch risk); replaced by risk.Module when that branch merges.
-	{Name: "risk", Uses: []string{"abacus"}},
 }
 
 // knownViolations are boundary breaks that other branches of issue 12 are
