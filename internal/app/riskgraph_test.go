@@ -147,3 +147,118 @@ func TestRiskRingBlockedThroughLinkedLabelledFraud(t *testing.T) {
 		})
 	}
 }
+
+// TestRiskListsCasesAndScore: a block list hit blocks as a reason, a watch
+// list is a rule variable, a review decision opens a case that is
+// assigned, commented on and resolved with a label; the score is the
+// heuristic's, with its reasons, until there are enough labels to train.
+func TestRiskListsCasesAndScore(t *testing.T) {
+	t.Parallel()
+	for _, engine := range dbtest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			t.Parallel()
+			a := start(t, engine, nil)
+
+			// Lists.
+			block := a.post("/api/v1/risk/lists", map[string]any{"name": "blocked_devices", "action": "block"})
+			watch := a.post("/api/v1/risk/lists", map[string]any{"name": "watched_domains", "action": "watch"})
+			expectProblem(t, a.do("POST", "/api/v1/risk/lists", a.key, map[string]any{"name": "blocked_devices", "action": "block"}), 409, "list_exists")
+			r := a.do("POST", "/api/v1/risk/lists/"+block["id"].(string)+"/entries", a.key, map[string]any{"kind": "shoe_size", "value": "x", "expires_at": "2001-01-01T00:00:00Z"})
+			expectProblem(t, r, 400, "invalid_request")
+			a.post("/api/v1/risk/lists/"+block["id"].(string)+"/entries", map[string]any{"kind": "device_id", "value": "dev-bad"})
+			e := a.post("/api/v1/risk/lists/"+watch["id"].(string)+"/entries", map[string]any{"kind": "email_domain", "value": "Mailinator.example"})
+			if e["value"] != "mailinator.example" {
+				t.Fatalf("entry %v", e)
+			}
+			d := a.riskEvent(t, map[string]any{"type": "login", "customer_id": "c1", "device_id": "dev-bad"})
+			if d.Decision != "block" || len(d.Reasons) != 1 || d.Reasons[0].Rule != "list:blocked_devices" {
+				t.Fatalf("block list hit: %+v", d)
+			}
+			if d := a.riskEvent(t, map[string]any{"type": "login", "customer_id": "c1", "device_id": "dev-good"}); d.Decision != "allow" {
+				t.Fatalf("no hit: %+v", d)
+			}
+			a.activeRule(t, "throwaway mail, big order", "review", "enforce",
+				`{"and":[{"var":"lists.watched_domains"},{">=":[{"var":"event.amount"},100]}]}`)
+			if d := a.riskEvent(t, map[string]any{"type": "order", "customer_id": "c2", "email": "x@mailinator.example", "amount": "20.00", "currency": "EUR"}); d.Decision != "allow" {
+				t.Fatalf("small order: %+v", d)
+			}
+			rev := a.riskEvent(t, map[string]any{"type": "order", "customer_id": "c2", "email": "x@mailinator.example", "amount": "150.00", "currency": "EUR"})
+			if rev.Decision != "review" {
+				t.Fatalf("watched domain, big order: %+v", rev)
+			}
+
+			// The review decision opened a case.
+			list := a.do("GET", "/api/v1/risk/cases?status=open", a.key, nil).json(t)
+			cases := list["data"].([]any)
+			if len(cases) != 1 || cases[0].(map[string]any)["customer_id"] != "c2" || cases[0].(map[string]any)["decision_id"] != rev.ID {
+				t.Fatalf("open cases: %v", list)
+			}
+			id := cases[0].(map[string]any)["id"].(string)
+			a.post("/api/v1/risk/cases/"+id+"/assign", map[string]any{"assignee": "ana@example.com"})
+			a.post("/api/v1/risk/cases/"+id+"/comments", map[string]any{"body": "called the customer"})
+			if l := a.do("GET", "/api/v1/risk/cases?assignee=none", a.key, nil).json(t); len(l["data"].([]any)) != 0 {
+				t.Fatalf("unassigned: %v", l)
+			}
+			got := a.post("/api/v1/risk/cases/"+id+"/resolve", map[string]any{"label": "legitimate"})
+			if got["status"] != "resolved" || got["resolution"] != "legitimate" || got["assignee"] != "ana@example.com" ||
+				len(got["comments"].([]any)) != 1 {
+				t.Fatalf("resolved case: %v", got)
+			}
+			expectProblem(t, a.do("POST", "/api/v1/risk/cases/"+id+"/resolve", a.key, map[string]any{"label": "fraud"}), 409, "case_resolved")
+			expectProblem(t, a.do("GET", "/api/v1/risk/cases/rcase_nope", a.key, nil), 404, "risk_case_not_found")
+			if l := a.do("GET", "/api/v1/risk/labels", a.key, nil); !strings.Contains(string(l.body), `"customer_id":"c2","label":"legitimate","source":"review"`) {
+				t.Fatalf("labels: %s", l.body)
+			}
+
+			// Score: the heuristic, 2 for a customer with nothing linked;
+			// linked to a fraud label, higher, with that reason first.
+			if d := a.riskEvent(t, map[string]any{"type": "login", "customer_id": "c3", "device_id": "dev-3"}); d.Features.Counters == nil {
+				t.Fatalf("%+v", d)
+			}
+			a.post("/api/v1/risk/labels", map[string]any{"customer_id": "c3", "label": "fraud"})
+			r = a.do("POST", "/api/v1/risk/decisions", a.key, map[string]any{"type": "login", "customer_id": "c4", "device_id": "dev-3"})
+			var sd struct {
+				Score        float64 `json:"score"`
+				ScoreReasons []struct {
+					Rule string `json:"rule"`
+				} `json:"score_reasons"`
+			}
+			if err := json.Unmarshal(r.body, &sd); err != nil || sd.Score != 17 || len(sd.ScoreReasons) == 0 || sd.ScoreReasons[0].Rule != "score:graph.linked_labelled_fraud" {
+				t.Fatalf("score linked to fraud: %s", r.body)
+			}
+			r = a.do("POST", "/api/v1/risk/decisions", a.key, map[string]any{"type": "login", "customer_id": "c5"})
+			if err := json.Unmarshal(r.body, &sd); err != nil || sd.Score != 2 {
+				t.Fatalf("score alone: %s", r.body)
+			}
+			expectProblem(t, a.do("POST", "/api/v1/risk/models", a.key, nil), 409, "too_few_labels")
+			if m := a.do("GET", "/api/v1/risk/models/current", a.key, nil).json(t); m["kind"] != "heuristic" || m["version"] != 0.0 {
+				t.Fatalf("model: %v", m)
+			}
+
+			// Enough labels: fraudsters place big orders from one device,
+			// good customers small ones from their own; a trained model
+			// (version 1) then scores a big order from that device higher.
+			for i := range 12 {
+				a.riskEvent(t, map[string]any{"type": "order", "customer_id": fmt.Sprint("fz", i), "device_id": "dev-farm", "amount": "900.00", "currency": "EUR"})
+				a.riskEvent(t, map[string]any{"type": "order", "customer_id": fmt.Sprint("ok", i), "device_id": fmt.Sprint("dev-ok", i), "amount": fmt.Sprint(10+i, ".00"), "currency": "EUR"})
+				a.post("/api/v1/risk/labels", map[string]any{"customer_id": fmt.Sprint("fz", i), "label": "fraud"})
+				a.post("/api/v1/risk/labels", map[string]any{"customer_id": fmt.Sprint("ok", i), "label": "legitimate"})
+			}
+			m := a.post("/api/v1/risk/models", nil)
+			if m["version"] != 1.0 || m["kind"] != "logistic" || m["examples"].(float64) < 24 {
+				t.Fatalf("trained: %v", m)
+			}
+			scoreOf := func(ev map[string]any) float64 {
+				var sd struct{ Score float64 }
+				b := a.do("POST", "/api/v1/risk/decisions", a.key, ev).body
+				_ = json.Unmarshal(b, &sd)
+				return sd.Score
+			}
+			hi := scoreOf(map[string]any{"type": "order", "customer_id": "new1", "device_id": "dev-farm", "amount": "800.00", "currency": "EUR"})
+			lo := scoreOf(map[string]any{"type": "order", "customer_id": "new2", "device_id": "dev-new", "amount": "15.00", "currency": "EUR"})
+			if hi < 80 || lo > 20 {
+				t.Fatalf("trained model scores: farm %v, alone %v; model %v", hi, lo, m)
+			}
+		})
+	}
+}

@@ -16,11 +16,13 @@ type ListQuery struct {
 	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
 }
 
-type caseID struct {
+// CaseIDPath is the {id} of case routes.
+type CaseIDPath struct {
 	ID string `path:"id" doc:"review case id"`
 }
 
-type listID struct {
+// ListIDPath is the {id} of list routes.
+type ListIDPath struct {
 	ID string `path:"id" doc:"list id"`
 }
 
@@ -85,7 +87,7 @@ func registerListRoutes(s *httpapi.Server, svc *Service, tags []string) {
 		Summary: "Put an identifier on a list", Tags: tags, DefaultStatus: http.StatusCreated,
 		Description: "Personal identifiers (device, IP, e-mail, phone, card fingerprint, shipping address) are given in clear and stored as the tenant's keyed hash, the way events store them. Putting the same identifier again replaces its note and expiry."},
 		abacus.ScopeWrite, func(ctx context.Context, in *struct {
-			listID
+			ListIDPath
 			Body ListEntryInput
 		}) (*httpapi.Body[ListEntry], error) {
 			return httpapi.Reply(svc.AddListEntry(ctx, in.ID, in.Body))
@@ -93,7 +95,7 @@ func registerListRoutes(s *httpapi.Server, svc *Service, tags []string) {
 	httpapi.Register(s, huma.Operation{OperationID: "list-risk-list-entries", Method: http.MethodGet, Path: base + "/{id}/entries",
 		Summary: "List a list's entries", Tags: tags},
 		abacus.ScopeRead, func(ctx context.Context, in *struct {
-			listID
+			ListIDPath
 			ListQuery
 		}) (*httpapi.Body[abacus.List[ListEntry]], error) {
 			return httpapi.Reply(svc.ListEntries(ctx, in.ID, in.Limit, in.Cursor))
@@ -101,7 +103,7 @@ func registerListRoutes(s *httpapi.Server, svc *Service, tags []string) {
 	httpapi.Register(s, huma.Operation{OperationID: "delete-risk-list-entry", Method: http.MethodDelete, Path: base + "/{id}/entries/{entry_id}",
 		Summary: "Take an identifier off a list", Tags: tags, DefaultStatus: http.StatusNoContent},
 		abacus.ScopeWrite, func(ctx context.Context, in *struct {
-			listID
+			ListIDPath
 			EntryID string `path:"entry_id" doc:"entry id"`
 		}) (*struct{}, error) {
 			return nil, svc.DeleteListEntry(ctx, in.ID, in.EntryID)
@@ -120,13 +122,13 @@ func registerCaseRoutes(s *httpapi.Server, svc *Service, tags []string) {
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "get-risk-case", Method: http.MethodGet, Path: base + "/{id}",
 		Summary: "Get a review case with its comments", Tags: tags},
-		abacus.ScopeRead, func(ctx context.Context, in *caseID) (*httpapi.Body[Case], error) {
+		abacus.ScopeRead, func(ctx context.Context, in *CaseIDPath) (*httpapi.Body[Case], error) {
 			return httpapi.Reply(svc.GetCase(ctx, in.ID))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "assign-risk-case", Method: http.MethodPost, Path: base + "/{id}/assign",
 		Summary: "Assign a review case", Tags: tags, Description: "An empty assignee unassigns. A resolved case cannot be assigned (409)."},
 		abacus.ScopeWrite, func(ctx context.Context, in *struct {
-			caseID
+			CaseIDPath
 			Body AssignInput
 		}) (*httpapi.Body[Case], error) {
 			return httpapi.Reply(svc.AssignCase(ctx, in.ID, in.Body.Assignee))
@@ -134,7 +136,7 @@ func registerCaseRoutes(s *httpapi.Server, svc *Service, tags []string) {
 	httpapi.Register(s, huma.Operation{OperationID: "comment-risk-case", Method: http.MethodPost, Path: base + "/{id}/comments",
 		Summary: "Comment on a review case", Tags: tags},
 		abacus.ScopeWrite, func(ctx context.Context, in *struct {
-			caseID
+			CaseIDPath
 			Body CommentInput
 		}) (*httpapi.Body[Case], error) {
 			return httpapi.Reply(svc.CommentCase(ctx, in.ID, in.Body.Body))
@@ -143,7 +145,7 @@ func registerCaseRoutes(s *httpapi.Server, svc *Service, tags []string) {
 		Summary: "Resolve a review case with a label", Tags: tags,
 		Description: "Labels the case's customer (fraud or legitimate; source review). A resolved case cannot be resolved again (409)."},
 		abacus.ScopeWrite, func(ctx context.Context, in *struct {
-			caseID
+			CaseIDPath
 			Body ResolveInput
 		}) (*httpapi.Body[Case], error) {
 			return httpapi.Reply(svc.ResolveCase(ctx, in.ID, in.Body))

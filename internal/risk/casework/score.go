@@ -50,9 +50,11 @@ func (s *Service) model(ctx context.Context, tenant string) (score.Model, error)
 	case err != nil:
 		return m, err
 	default:
-		if err := json.Unmarshal([]byte(body), &m); err != nil {
-			return score.Heuristic(), fmt.Errorf("reading score model of %s: %w", tenant, err)
+		var trained score.Model // a fresh one: the heuristic's caps must not stay
+		if err := json.Unmarshal([]byte(body), &trained); err != nil {
+			return m, fmt.Errorf("reading score model of %s: %w", tenant, err)
 		}
+		m = trained
 	}
 	s.models.Lock()
 	s.modelsBy[tenant] = &cachedModel{loaded: now, model: m}

@@ -59,7 +59,8 @@ type Model struct {
 // Heuristic is the score before a tenant has enough labels: log-odds
 // -4 + 2·min(graph.linked_labelled_fraud, 3) + 0.25·min(graph.linked_accounts, 8)
 // + 0.05·min(graph.component_size, 20) + 3·min(lists.block, 1)
-// (a customer with nothing linked scores 2; one linked fraudster 12; two 50).
+// (a customer alone scores 2; sharing a device with one fraudster, 17:
+// -4 + 2 + 0.25 + 0.05·3 = -1.6).
 func Heuristic() Model {
 	return Model{
 		Kind:     "heuristic",
