@@ -90,6 +90,7 @@ var notExercised = map[string]bool{
 	"subscription.quantity_changed v1":      true,
 	"entitlement.threshold_reached v1":      true,
 	"webhook_endpoint.disabled v1":          true, // internal/webhooks validates it against its schema
+	"risk.usage_anomaly v1":                 true, // recorded by internal/risk/casework (TestUsageAnomalyRaisedOnce)
 }
 
 // exerciseEvents provokes, through the API, the events the demo does not.

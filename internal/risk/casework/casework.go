@@ -32,6 +32,10 @@ type Config struct {
 	Refresh time.Duration
 	// TrainEvery is the score model's retraining schedule (default 24 h).
 	TrainEvery time.Duration
+	// Usage is where the usage anomaly check reads daily usage (nil: no
+	// check); UsageEvery is how often it runs (default 1 h).
+	Usage      UsageSource
+	UsageEvery time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -40,6 +44,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TrainEvery <= 0 {
 		c.TrainEvery = 24 * time.Hour
+	}
+	if c.UsageEvery <= 0 {
+		c.UsageEvery = time.Hour
 	}
 	return c
 }
@@ -120,6 +127,7 @@ func (s *Service) loop(since time.Time) {
 	t := time.NewTicker(s.cfg.Refresh)
 	defer t.Stop()
 	lastRebuild, lastTrain := s.clock.Now(), s.clock.Now()
+	var lastUsage time.Time
 	for {
 		select {
 		case <-s.stop:
@@ -143,6 +151,14 @@ func (s *Service) loop(since time.Time) {
 		}
 		if all {
 			lastRebuild = s.clock.Now()
+		}
+		if s.cfg.Usage != nil && s.clock.Now().Sub(lastUsage) >= s.cfg.UsageEvery {
+			if n, err := s.CheckUsage(ctx, s.cfg.Usage); err != nil {
+				s.log.Warn("risk usage anomaly check", "err", err)
+			} else if n > 0 {
+				s.log.Info("risk usage anomalies raised", "count", n)
+			}
+			lastUsage = s.clock.Now()
 		}
 		if s.clock.Now().Sub(lastTrain) >= s.cfg.TrainEvery {
 			s.trainAll(ctx)
