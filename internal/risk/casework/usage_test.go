@@ -48,7 +48,9 @@ func TestSpike(t *testing.T) {
 
 type staticUsage map[string][]UsageSeries
 
-func (s staticUsage) Tenants(context.Context) ([]string, error) { return []string{"ten_a", "ten_b"}, nil }
+func (s staticUsage) Tenants(context.Context) ([]string, error) {
+	return []string{"ten_a", "ten_b"}, nil
+}
 func (s staticUsage) DailyUsage(_ context.Context, tenant string, from, _ time.Time) ([]UsageSeries, error) {
 	out := s[tenant]
 	for i := range out {
