@@ -49,19 +49,33 @@ func riskRole() Role {
 			if err != nil {
 				return nil, err
 			}
-			if err := svc.Start(ctx); err != nil {
+			if err := svc.Start(ctx, a.Bus); err != nil {
 				cw.Stop()
 				return nil, err
 			}
 			risk.RegisterRoutes(a.HTTP, svc)
+			bus := a.Bus
 			return service.NewFunc("risk", func(ctx context.Context) error {
-				<-ctx.Done()
-				svc.Stop()
-				cw.Stop()
-				return nil
+				defer cw.Stop()
+				defer svc.Stop()
+				return svc.RunFeed(ctx, bus)
 			}), nil
 		},
 	}
+}
+
+func (r riskCustomers) ExternalIDOf(ctx context.Context, tenant, id string) (string, error) {
+	c, err := catalog.LoadCustomer(ctx, r.a.DB, tenant, id)
+	if err != nil {
+		if e, ok := abacus.AsError(err); ok && e.Kind == abacus.KindNotFound {
+			return "", nil
+		}
+		return "", err
+	}
+	if c.ID != id {
+		return "", nil
+	}
+	return c.ExternalID, nil
 }
 
 // riskCustomers links risk events to catalog customers by external id.

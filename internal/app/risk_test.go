@@ -1,14 +1,21 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/abacusbilling/abacus/internal/app"
+	"github.com/abacusbilling/abacus/internal/config"
+	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
 )
 
@@ -249,6 +256,33 @@ func TestRiskDecisionsOverHTTP(t *testing.T) {
 				t.Fatalf("a backtest changed the draft: %s", l.body)
 			}
 
+			// Abacus's own events feed the module: an end user created with a
+			// disposable address is a registration, blocked by a rule.
+			disposable := a.activeRule(t, "disposable e-mail", "block", "enforce",
+				`{"and":[{"==":[{"var":"event.type"},"registration"]},{"in":[{"var":"event.email_domain"},["mailinator.com"]]}]}`)
+			a.post("/api/v1/end-users", map[string]any{"email": "eve@mailinator.com"})
+			var fed riskDecision
+			waitFor(t, func() bool {
+				l := a.do("GET", "/api/v1/risk/decisions?decision=block", a.key, nil)
+				var page struct {
+					Data []riskDecision `json:"data"`
+				}
+				_ = json.Unmarshal(l.body, &page)
+				for _, d := range page.Data {
+					if len(d.Reasons) > 0 && d.Reasons[0].Rule == disposable {
+						fed = d
+						return true
+					}
+				}
+				return false
+			})
+			r = a.do("GET", "/api/v1/risk/decisions/"+fed.ID, a.key, nil)
+			_ = json.Unmarshal(r.body, &fed)
+			if fed.Event["source"] != "abacus" || fed.Event["type"] != "registration" || fed.Event["email_domain"] != "mailinator.com" ||
+				!strings.HasPrefix(fmt.Sprint(fed.Event["email"]), "h1_") || fed.Event["end_user_id"] == nil {
+				t.Fatalf("the fed registration: %s", r.body)
+			}
+
 			// Counters come back after a restart on the same data: the question
 			// counts a seventh card on dev-1.
 			a = a.restart(t)
@@ -261,4 +295,46 @@ func TestRiskDecisionsOverHTTP(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Two nodes on one PostgreSQL database and one NATS server keep their
+// counters in step: each counts the events the other stored.
+func TestRiskCountersAcrossNodes(t *testing.T) {
+	t.Parallel()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	t.Cleanup(ns.Shutdown)
+	// Every node hashes identifiers under the same key.
+	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	a := start(t, db.Postgres, func(c *config.Config) { c.NATS.URL, c.Risk.HashKey = ns.ClientURL(), key })
+	a.post("/api/v1/risk/counters", map[string]any{"name": "per_device", "key": "device_id", "op": "count", "window": "1h"})
+	for range 3 {
+		a.riskEvent(t, map[string]any{"type": "login", "customer_id": "c", "device_id": "shared"})
+	}
+	cfg := a.Config
+	cfg.DataDir = t.TempDir()
+	b := &testApp{App: app.New(cfg, app.Options{Version: "test", Log: slog.New(slog.DiscardHandler)}), t: t, key: a.key}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Stop(context.Background()) })
+	b.base = "http://" + b.Addr()
+	for range 2 {
+		b.riskEvent(t, map[string]any{"type": "login", "customer_id": "c", "device_id": "shared"})
+	}
+	a.riskEvent(t, map[string]any{"type": "login", "customer_id": "c", "device_id": "shared"})
+	ask := func(n *testApp) float64 {
+		r := n.do("POST", "/api/v1/risk/decisions", n.key, map[string]any{"type": "login", "customer_id": "c", "device_id": "shared"})
+		var d riskDecision
+		_ = json.Unmarshal(r.body, &d)
+		return d.Features.Counters["per_device"]
+	}
+	// Six stored events; the question counts itself.
+	waitFor(t, func() bool { return ask(a) == 7 && ask(b) == 7 })
 }

@@ -37,6 +37,7 @@ func benchHTTP(ctx context.Context, e Env, args []string) error {
 	fs.StringVar(&cfg.URL, "url", "", "the URL to request (http://127.0.0.1:PORT/…; required)")
 	fs.StringVar(&cfg.Method, "method", "GET", "request method")
 	fs.Var(&headers, "H", "request header 'Name: value' (repeatable)")
+	bodyFile := fs.String("body-file", "", "send this file's content as the request body (with -H 'Content-Type: …')")
 	fs.Float64Var(&cfg.Rate, "rate", 20000, "requests due per second, whatever the server does (open loop)")
 	fs.DurationVar(&cfg.Duration, "duration", 20*time.Second, "requests are due over this long, warm-up included")
 	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "requests due in this first part are sent but not counted")
@@ -50,6 +51,13 @@ func benchHTTP(ctx context.Context, e Env, args []string) error {
 		return err
 	}
 	cfg.Header = headers
+	if *bodyFile != "" {
+		b, err := os.ReadFile(*bodyFile)
+		if err != nil {
+			return fmt.Errorf("--body-file: %w", err)
+		}
+		cfg.Body = b
+	}
 	switch {
 	case cfg.URL == "":
 		return fmt.Errorf("--url is required")

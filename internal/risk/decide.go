@@ -3,6 +3,7 @@ package risk
 import (
 	"context"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -101,9 +102,75 @@ type Decision struct {
 	ScoreReasons []Reason    `json:"score_reasons"`
 	Shadow       []Reason    `json:"shadow" doc:"shadow rules that matched: what they would have done"`
 	RuleErrors   []RuleError `json:"rule_errors" doc:"rules that failed at evaluation and were skipped"`
-	Rules        []RuleRef   `json:"rules" doc:"every rule version evaluated"`
+	Rules        []RuleRef   `json:"rules,omitempty" doc:"every rule version evaluated; on GET"`
 	Event        *Event      `json:"event,omitempty" doc:"the event as evaluated (identifiers hashed); on GET"`
 	CreatedAt    time.Time   `json:"created_at"`
+}
+
+// decisionRecord is a decision as stored: the rule versions evaluated as
+// "rul_…@2" (":shadow" appended for shadow ones); the features and the
+// event only for a question (a stored event keeps its own).
+type decisionRecord struct {
+	ID           string      `json:"id"`
+	EventID      string      `json:"event_id,omitempty"`
+	Decision     string      `json:"decision"`
+	Score        float64     `json:"score"`
+	Reasons      []Reason    `json:"reasons"`
+	Default      bool        `json:"default"`
+	ScoreReasons []Reason    `json:"score_reasons"`
+	Shadow       []Reason    `json:"shadow"`
+	RuleErrors   []RuleError `json:"rule_errors"`
+	RuleSet      []string    `json:"rule_set"`
+	Features     *Features   `json:"features,omitempty"`
+	Event        *Event      `json:"event,omitempty"`
+	CreatedAt    time.Time   `json:"created_at"`
+}
+
+func recordOf(d *Decision, ev *Event, stored bool) decisionRecord {
+	r := decisionRecord{ID: d.ID, EventID: d.EventID, Decision: d.Decision, Score: d.Score, Reasons: d.Reasons, Default: d.Default,
+		ScoreReasons: d.ScoreReasons, Shadow: d.Shadow, RuleErrors: d.RuleErrors, CreatedAt: d.CreatedAt,
+		RuleSet: make([]string, len(d.Rules))}
+	for i, ref := range d.Rules {
+		r.RuleSet[i] = ref.Rule + "@" + strconv.Itoa(ref.Version)
+		if ref.Mode == ModeShadow {
+			r.RuleSet[i] += ":shadow"
+		}
+	}
+	if !stored {
+		f := d.Features
+		r.Features, r.Event = &f, ev
+	}
+	return r
+}
+
+// decision rebuilds the decision; features and event are the stored
+// event's when the record has none.
+func (r *decisionRecord) decision(features *Features, ev *Event) *Decision {
+	d := &Decision{ID: r.ID, EventID: r.EventID, Decision: r.Decision, Score: r.Score, Reasons: r.Reasons, Default: r.Default,
+		ScoreReasons: r.ScoreReasons, Shadow: r.Shadow, RuleErrors: r.RuleErrors, CreatedAt: r.CreatedAt, Event: r.Event, Rules: []RuleRef{}}
+	if r.Features != nil {
+		d.Features = *r.Features
+	} else if features != nil {
+		d.Features = *features
+	}
+	if d.Event == nil {
+		d.Event = ev
+	}
+	matched := map[string]bool{}
+	for _, x := range append(append([]Reason{}, r.Reasons...), r.Shadow...) {
+		matched[x.Rule+"@"+strconv.Itoa(x.Version)] = true
+	}
+	for _, s := range r.RuleSet {
+		ref, shadow := strings.CutSuffix(s, ":shadow")
+		id, v, _ := strings.Cut(ref, "@")
+		n, _ := strconv.Atoi(v)
+		mode := ModeEnforce
+		if shadow {
+			mode = ModeShadow
+		}
+		d.Rules = append(d.Rules, RuleRef{Rule: id, Version: n, Mode: mode, Matched: matched[ref]})
+	}
+	return d
 }
 
 // decide evaluates ev for tenant with its configuration. apply keeps ev

@@ -291,7 +291,9 @@ func (p *parser) Parse(tenant string, body []byte, schemas map[string]*jsonschem
 	out := make([]*Event, 0, len(items))
 	for i, it := range items {
 		n := len(v.Fields)
-		schemaProblems(builtinSchema, it, batch, i, "", &v)
+		if m, ok := it.(map[string]any); !ok || !quickValid(m) {
+			schemaProblems(builtinSchema, it, batch, i, "", &v)
+		}
 		if m, ok := it.(map[string]any); ok && len(v.Fields) == n {
 			if t, _ := m["type"].(string); schemas[t] != nil {
 				schemaProblems(schemas[t], it, batch, i, fmt.Sprintf(" (your schema for %q)", t), &v)
@@ -300,10 +302,9 @@ func (p *parser) Parse(tenant string, body []byte, schemas map[string]*jsonschem
 		if len(v.Fields) > n {
 			continue
 		}
-		raw, _ := json.Marshal(it)
-		var in EventInput
-		if err := json.Unmarshal(raw, &in); err != nil {
-			addAt(&v, batch, i, "body", "cannot be read: "+err.Error())
+		in, err := inputOf(it.(map[string]any))
+		if err != nil {
+			addAt(&v, batch, i, "time", err.Error())
 			continue
 		}
 		ev := p.normalize(tenant, &in, now, batch, i, &v)
@@ -323,6 +324,48 @@ func addAt(v *abacus.Validation, batch bool, i int, field, msg string) {
 	} else {
 		v.Add(field, "%s", msg)
 	}
+}
+
+// inputOf reads an event the schema accepted (numbers as json.Number).
+func inputOf(m map[string]any) (EventInput, error) {
+	str := func(k string) string { s, _ := m[k].(string); return s }
+	in := EventInput{Type: str("type"), CustomerID: str("customer_id"), EndUserID: str("end_user_id"), DeviceID: str("device_id"),
+		IP: str("ip"), Email: str("email"), Phone: str("phone"), CardFingerprint: str("card_fingerprint"), CardBIN: str("card_bin"),
+		CardLast4: str("card_last4"), Amount: str("amount"), Currency: str("currency")}
+	if t := str("time"); t != "" {
+		at, err := time.Parse(time.RFC3339Nano, t)
+		if err != nil {
+			return in, fmt.Errorf("is not an RFC 3339 time such as 2026-11-02T09:30:00Z")
+		}
+		in.Time = &at
+	}
+	if a, ok := m["shipping_address"].(map[string]any); ok {
+		as := func(k string) string { s, _ := a[k].(string); return s }
+		in.ShippingAddress = &ShippingAddress{Line1: as("line1"), Line2: as("line2"), City: as("city"), PostalCode: as("postal_code"),
+			State: as("state"), Country: as("country")}
+	}
+	if p, ok := m["properties"].(map[string]any); ok {
+		in.Properties = plain(p).(map[string]any)
+	}
+	return in, nil
+}
+
+// plain turns json.Number into float64 throughout a decoded value.
+func plain(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		f, _ := x.Float64()
+		return f
+	case map[string]any:
+		for k, e := range x {
+			x[k] = plain(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = plain(e)
+		}
+	}
+	return v
 }
 
 // normalize checks what the schema cannot and builds the stored event.

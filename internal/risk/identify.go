@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"hash"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -26,31 +27,36 @@ import (
 // HashPrefix starts every hashed identifier.
 const HashPrefix = "h1_"
 
-// hasher derives per-tenant keys from the module secret.
+// hasher derives per-tenant keys from the module secret and keeps a pool
+// of keyed HMACs per tenant (keying one costs more than hashing).
 type hasher struct {
 	secret []byte
 	mu     sync.RWMutex
-	keys   map[string][]byte
+	pools  map[string]*sync.Pool
 }
 
 func newHasher(secret []byte) *hasher {
-	return &hasher{secret: secret, keys: map[string][]byte{}}
+	return &hasher{secret: secret, pools: map[string]*sync.Pool{}}
 }
 
-func (h *hasher) key(tenant string) []byte {
+func (h *hasher) pool(tenant string) *sync.Pool {
 	h.mu.RLock()
-	k := h.keys[tenant]
+	p := h.pools[tenant]
 	h.mu.RUnlock()
-	if k != nil {
-		return k
+	if p != nil {
+		return p
 	}
 	m := hmac.New(sha256.New, h.secret)
 	m.Write([]byte("abacus risk identifiers\x00" + tenant))
-	k = m.Sum(nil)
+	k := m.Sum(nil)
+	p = &sync.Pool{New: func() any { return hmac.New(sha256.New, k) }}
 	h.mu.Lock()
-	h.keys[tenant] = k
+	if len(h.pools) > 100_000 {
+		clear(h.pools)
+	}
+	h.pools[tenant] = p
 	h.mu.Unlock()
-	return k
+	return p
 }
 
 // Hash returns the keyed hash of a normalized identifier of a kind
@@ -59,11 +65,16 @@ func (h *hasher) Hash(tenant, kind, normalized string) string {
 	if normalized == "" {
 		return ""
 	}
-	m := hmac.New(sha256.New, h.key(tenant))
-	m.Write([]byte(kind))
-	m.Write([]byte{0})
-	m.Write([]byte(normalized))
-	return HashPrefix + base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18])
+	p := h.pool(tenant)
+	m := p.Get().(hash.Hash)
+	m.Reset()
+	var buf [64]byte
+	b := append(append(append(buf[:0], kind...), 0), normalized...)
+	m.Write(b)
+	var sum [sha256.Size]byte
+	out := m.Sum(sum[:0])
+	p.Put(m)
+	return HashPrefix + base64.RawURLEncoding.EncodeToString(out[:18])
 }
 
 // LoadOrCreateKey returns the hashing secret: key (base64 of 32 bytes)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/db"
+	"github.com/abacusbilling/abacus/internal/natsbus"
 	"github.com/abacusbilling/abacus/internal/risk/jsonlogic"
 )
 
@@ -38,10 +39,13 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// CustomerLinker finds the Abacus customer whose external id is a
-// tenant's own customer id ("" when there is none).
+// CustomerLinker links risk events to Abacus customers: the customer
+// whose external id is a tenant's own customer id ("" when there is
+// none), and the other way, an Abacus customer's external id ("" when it
+// has none).
 type CustomerLinker interface {
 	CustomerByExternalID(ctx context.Context, tenant, externalID string) (string, error)
+	ExternalIDOf(ctx context.Context, tenant, customerID string) (string, error)
 }
 
 // Service is the risk module: events, rules, counters and decisions.
@@ -59,6 +63,7 @@ type Service struct {
 	hooks    []DecisionHook
 	linker   *customerCache
 	peers    peerPublisher
+	peerStop func()
 
 	mu      sync.Mutex
 	tenants map[string]*tenantConfig
@@ -231,10 +236,32 @@ func (s *Service) buildCounter(ctx context.Context, tenant string, def Counter) 
 }
 
 // Start rebuilds the counters (and the graph) from the stored events and
-// starts the group commit. It returns once the state is whole.
-func (s *Service) Start(ctx context.Context) error {
-	if err := s.rebuild(ctx); err != nil {
+// starts the group commit. With a bus, it first subscribes to the other
+// nodes' stored events (peers.go) and applies those that arrived while it
+// rebuilt. It returns once the state is whole.
+func (s *Service) Start(ctx context.Context, bus *natsbus.Bus) error {
+	var p *peers
+	since := s.clock.Now()
+	if bus != nil {
+		p = &peers{s: s, js: bus.JetStream(), node: newNodeID()}
+		if err := p.subscribe(ctx, bus); err != nil {
+			return err
+		}
+	}
+	skip, err := s.rebuild(ctx, since, p != nil)
+	if err != nil {
+		if p != nil {
+			p.stop()
+		}
 		return err
+	}
+	if p != nil {
+		p.mu.Lock()
+		p.skipIDs = skip
+		p.mu.Unlock()
+		p.goLive()
+		s.peers = p
+		s.peerStop = p.stop
 	}
 	go s.commitLoop()
 	go s.pruneLoop()
@@ -244,22 +271,30 @@ func (s *Service) Start(ctx context.Context) error {
 // Stop ends the group commit after the requests queued; safe twice or
 // before Start.
 func (s *Service) Stop() {
-	s.stopOnce.Do(func() { close(s.stop) })
+	s.stopOnce.Do(func() {
+		close(s.stop)
+		if s.peerStop != nil {
+			s.peerStop()
+		}
+	})
 }
 
 // rebuild reads every tenant's stored events once, in time order: the
-// counters take those inside their windows, the graph all of them.
-func (s *Service) rebuild(ctx context.Context) error {
+// counters take those inside their windows, the graph all of them. With
+// remember, it returns the ids of events decided since catchUp before
+// since (the peers' stream may carry them too).
+func (s *Service) rebuild(ctx context.Context, since0 time.Time, remember bool) (map[string]bool, error) {
 	start := time.Now()
+	skip := map[string]bool{}
 	tenants, err := eventTenants(ctx, s.db)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	n := 0
 	for _, tenant := range tenants {
 		defs, err := tenantCounters(ctx, s.db, tenant)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		states := make([]*counterState, len(defs))
 		since := time.Time{}
@@ -273,6 +308,9 @@ func (s *Service) rebuild(ctx context.Context) error {
 		}
 		err = scanEvents(ctx, s.db, tenant, since, func(se storedEvent) error {
 			n++
+			if remember && recent(se.ev.ID, since0) {
+				skip[se.ev.ID] = true
+			}
 			at := se.ev.Time.UnixMicro()
 			for i, st := range states {
 				if at >= cuts[i] {
@@ -285,14 +323,14 @@ func (s *Service) rebuild(ctx context.Context) error {
 			return nil
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, st := range states {
 			s.counters.put(tenant, st)
 		}
 	}
 	s.log.Info("risk state rebuilt from stored events", "events", n, "tenants", len(tenants), "took", time.Since(start).Round(time.Millisecond))
-	return nil
+	return skip, nil
 }
 
 func (s *Service) pruneLoop() {
@@ -474,14 +512,13 @@ func (s *Service) decideEvents(ctx context.Context, tc *tenantConfig, evs []*Eve
 				return nil, batch, err
 			}
 		}
-		d.Event = ev
-		if p.dJSON, err = json.Marshal(d); err != nil {
+		if p.dJSON, err = json.Marshal(recordOf(d, ev, store)); err != nil {
 			if store {
 				rollback()
 			}
 			return nil, batch, err
 		}
-		d.Event = nil
+		d.Rules = nil // on GET
 		items = append(items, p)
 		out = append(out, d)
 	}

@@ -243,7 +243,8 @@ func insertDecided(ctx context.Context, tx *db.Tx, batch []*pending, received ti
 		}
 		dRows = append(dRows, []any{p.tenant, p.d.ID, p.d.EventID, p.d.Decision, string(p.dJSON), p.d.CreatedAt.UnixMicro()})
 	}
-	if err := tx.InsertRows(ctx, `INSERT INTO risk_events (tenant_id, id, type, time, customer_id, data, decision_id, received_at, features, decision)`, "", evRows); err != nil {
+	if err := tx.InsertRows(ctx, `INSERT INTO risk_events (tenant_id, id, type, time, customer_id, data, decision_id, received_at, features, decision)`,
+		" ON CONFLICT (tenant_id, id) DO NOTHING", evRows); err != nil {
 		return fmt.Errorf("storing risk events: %w", err)
 	}
 	if err := tx.InsertRows(ctx, `INSERT INTO risk_decisions (tenant_id, id, event_id, decision, body, created_at)`, "", dRows); err != nil {
@@ -261,32 +262,58 @@ func loadDecision(ctx context.Context, q db.Querier, tenant, id string) (*Decisi
 	if err != nil {
 		return nil, fmt.Errorf("reading decision %s: %w", id, err)
 	}
-	var d Decision
-	if err := json.Unmarshal([]byte(body), &d); err != nil {
+	var r decisionRecord
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
 		return nil, fmt.Errorf("decision %s: %w", id, err)
 	}
-	return &d, nil
+	if r.EventID == "" {
+		return r.decision(nil, nil), nil
+	}
+	var data, features string
+	err = q.QueryRowContext(ctx, `SELECT data, features FROM risk_events WHERE tenant_id = $1 AND id = $2`, tenant, r.EventID).Scan(&data, &features)
+	if err != nil {
+		return nil, fmt.Errorf("reading the event of decision %s: %w", id, err)
+	}
+	var ev Event
+	var b basis
+	if err := json.Unmarshal([]byte(data), &ev); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(features), &b); err != nil {
+		return nil, err
+	}
+	return r.decision(&Features{Counters: b.Counters, Graph: b.Graph, Lists: b.Lists}, &ev), nil
 }
 
 func listDecisions(ctx context.Context, q db.Querier, tenant, decision, cursor string, limit int) ([]*Decision, error) {
-	rows, err := q.QueryContext(ctx, `SELECT body FROM risk_decisions WHERE tenant_id = $1 AND id > $2 AND ($3 = '' OR decision = $3)
-		ORDER BY id LIMIT $4`, tenant, cursor, decision, limit)
+	rows, err := q.QueryContext(ctx, `SELECT d.body, COALESCE(e.features, '') FROM risk_decisions d
+		LEFT JOIN risk_events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id AND d.event_id <> ''
+		WHERE d.tenant_id = $1 AND d.id > $2 AND ($3 = '' OR d.decision = $3) ORDER BY d.id LIMIT $4`, tenant, cursor, decision, limit)
 	if err != nil {
 		return nil, fmt.Errorf("listing decisions: %w", err)
 	}
 	defer rows.Close()
 	var out []*Decision
 	for rows.Next() {
-		var body string
-		if err := rows.Scan(&body); err != nil {
+		var body, features string
+		if err := rows.Scan(&body, &features); err != nil {
 			return nil, err
 		}
-		var d Decision
-		if err := json.Unmarshal([]byte(body), &d); err != nil {
+		var r decisionRecord
+		if err := json.Unmarshal([]byte(body), &r); err != nil {
 			return nil, err
 		}
-		d.Event = nil
-		out = append(out, &d)
+		var f *Features
+		if features != "" {
+			var b basis
+			if err := json.Unmarshal([]byte(features), &b); err != nil {
+				return nil, err
+			}
+			f = &Features{Counters: b.Counters, Graph: b.Graph, Lists: b.Lists}
+		}
+		d := r.decision(f, nil)
+		d.Event, d.Rules = nil, nil
+		out = append(out, d)
 	}
 	return out, rows.Err()
 }
@@ -388,4 +415,15 @@ func scanBacktest(ctx context.Context, q db.Querier, tenant string, since time.T
 		}
 	}
 	return rows.Err()
+}
+
+// eventStored reports whether an event id is stored (the feed is
+// idempotent by it).
+func eventStored(ctx context.Context, q db.Querier, tenant, id string) (bool, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM risk_events WHERE tenant_id = $1 AND id = $2`, tenant, id).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("reading risk event %s: %w", id, err)
+	}
+	return n > 0, nil
 }

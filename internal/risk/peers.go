@@ -1,0 +1,197 @@
+package risk
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/natsbus"
+)
+
+// Nodes keep their counters (and graphs) in step through JetStream: after
+// a group commit, the node publishes the stored events (as stored:
+// identifiers hashed) in one message to PeerSubjectPrefix+<tenant> on
+// stream PeerStream, with its node id; every node consumes the stream
+// from its start (an ordered consumer, resumed where it was after a
+// reconnect) and applies the other nodes' events. At start a node first
+// subscribes, then rebuilds from the database (the source of truth),
+// then applies what arrived meanwhile, skipping events the rebuild read.
+// The stream keeps an hour: a node that falls further behind, or whose
+// consumer is lost with JetStream, restarts its risk state from the
+// database (Restarted).
+const (
+	PeerStream        = "ABACUS_RISK"
+	PeerSubjectPrefix = "abacus.risk.events."
+	peerNodeHeader    = "Abacus-Risk-Node"
+	peerMaxAge        = time.Hour
+	// catchUp is how far before the subscription an event may have been
+	// decided and still be published after it: its id is remembered by
+	// the rebuild so the stream's copy is skipped.
+	catchUp = time.Minute
+)
+
+// peers is the JetStream side of one node.
+type peers struct {
+	s    *Service
+	js   jetstream.JetStream
+	node string
+
+	mu      sync.Mutex
+	live    bool
+	buffer  []*nats.Msg
+	skipIDs map[string]bool
+	cc      jetstream.ConsumeContext
+}
+
+// peerStreamConfig is the stream of stored risk events.
+func peerStreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{Name: PeerStream, Subjects: []string{PeerSubjectPrefix + ">"}, Storage: jetstream.FileStorage,
+		Retention: jetstream.LimitsPolicy, MaxAge: peerMaxAge}
+}
+
+// subscribe provisions the stream and starts an ordered consumer of new
+// messages; they are buffered until the rebuild is done (goLive).
+func (p *peers) subscribe(ctx context.Context, bus *natsbus.Bus) error {
+	if _, err := bus.EnsureStream(ctx, peerStreamConfig()); err != nil {
+		return fmt.Errorf("risk: stream %s: %w", PeerStream, err)
+	}
+	cons, err := p.js.OrderedConsumer(ctx, PeerStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{PeerSubjectPrefix + ">"}, DeliverPolicy: jetstream.DeliverNewPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("risk: consuming %s: %w", PeerStream, err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		msg := &nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()}
+		p.mu.Lock()
+		if !p.live {
+			p.buffer = append(p.buffer, msg)
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		p.apply(msg)
+	})
+	if err != nil {
+		return fmt.Errorf("risk: consuming %s: %w", PeerStream, err)
+	}
+	p.cc = cc
+	return nil
+}
+
+// goLive applies the buffered messages, skipping events the rebuild read,
+// and from then on applies messages as they come.
+func (p *peers) goLive() {
+	for {
+		p.mu.Lock()
+		buf := p.buffer
+		p.buffer = nil
+		if len(buf) == 0 {
+			p.live = true
+			p.skipIDs = nil
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		for _, m := range buf {
+			p.apply(m)
+		}
+	}
+}
+
+func (p *peers) stop() {
+	if p.cc != nil {
+		p.cc.Stop()
+	}
+}
+
+// publish sends a commit's stored events, one message per tenant.
+func (p *peers) publish(stored []*pending) {
+	byTenant := map[string][][]byte{}
+	var order []string
+	for _, it := range stored {
+		if byTenant[it.tenant] == nil {
+			order = append(order, it.tenant)
+		}
+		byTenant[it.tenant] = append(byTenant[it.tenant], it.evJSON)
+	}
+	for _, t := range order {
+		data := append(append([]byte{'['}, bytes.Join(byTenant[t], []byte{','})...), ']')
+		msg := &nats.Msg{Subject: PeerSubjectPrefix + subjectToken(t), Data: data, Header: nats.Header{}}
+		msg.Header.Set(peerNodeHeader, p.node)
+		msg.Header.Set("Abacus-Tenant-Id", t)
+		if _, err := p.js.PublishMsgAsync(msg); err != nil {
+			p.s.log.Error("risk: publishing stored events to the other nodes", "tenant_id", t, "err", err)
+		}
+	}
+}
+
+// subjectToken makes a tenant id safe as one subject token.
+func subjectToken(t string) string {
+	return strings.NewReplacer(".", "_", "*", "_", ">", "_", " ", "_").Replace(t)
+}
+
+// apply counts another node's events.
+func (p *peers) apply(m *nats.Msg) {
+	if m.Header.Get(peerNodeHeader) == p.node {
+		return
+	}
+	tenant := m.Header.Get("Abacus-Tenant-Id")
+	var evs []*Event
+	if err := json.Unmarshal(m.Data, &evs); err != nil || tenant == "" {
+		p.s.log.Error("risk: unreadable message from another node; skipped", "subject", m.Subject, "err", err)
+		return
+	}
+	p.mu.Lock()
+	skip := p.skipIDs
+	p.mu.Unlock()
+	for _, ev := range evs {
+		if skip[ev.ID] {
+			continue
+		}
+		ev.finish()
+		p.s.observe(tenant, ev)
+	}
+}
+
+// recent reports whether an event id was made within catchUp of since.
+func recent(id string, since time.Time) bool {
+	_, suffix, ok := strings.Cut(id, "_")
+	if !ok {
+		return false
+	}
+	u, err := ulid.ParseStrict(strings.ToUpper(suffix))
+	if err != nil {
+		return false
+	}
+	return !ulid.Time(u.Time()).Before(since.Add(-catchUp))
+}
+
+// observe counts an event stored by another node (or fed in) in this
+// node's counters and graph.
+func (s *Service) observe(tenant string, ev *Event) {
+	s.counters.mu.RLock()
+	states := make([]*counterState, 0, len(s.counters.state[tenant]))
+	for _, st := range s.counters.state[tenant] {
+		states = append(states, st)
+	}
+	s.counters.mu.RUnlock()
+	for _, st := range states {
+		st.add(ev, true)
+	}
+	if s.graph != nil {
+		s.graph.Observe(tenant, ev)
+	}
+}
+
+// newNodeID names this process among the nodes.
+func newNodeID() string { return abacus.NewID("node") }
