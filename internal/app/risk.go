@@ -45,12 +45,18 @@ func riskRole() Role {
 			if err != nil {
 				return nil, err
 			}
+			cw, err := a.riskCasework(ctx, svc) // riskgraph.go: graph, lists, labels, cases, score
+			if err != nil {
+				return nil, err
+			}
 			if err := svc.Start(ctx, a.Bus); err != nil {
+				cw.Stop()
 				return nil, err
 			}
 			risk.RegisterRoutes(a.HTTP, svc)
 			bus := a.Bus
 			return service.NewFunc("risk", func(ctx context.Context) error {
+				defer cw.Stop()
 				defer svc.Stop()
 				return svc.RunFeed(ctx, bus)
 			}), nil

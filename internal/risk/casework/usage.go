@@ -1,0 +1,149 @@
+package casework
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/abacusbilling/abacus/internal/db"
+	"github.com/abacusbilling/abacus/internal/outbox"
+)
+
+// UsageAnomalyEvent is the payload of risk.usage_anomaly.
+type UsageAnomalyEvent struct {
+	Meter   string    `json:"meter" doc:"the meter's slug"`
+	Subject string    `json:"subject" doc:"the metering subject (the customer's usage key)"`
+	Day     time.Time `json:"day" doc:"start of the UTC day of the spike"`
+	Value   float64   `json:"value" doc:"usage on that day"`
+	Median  float64   `json:"baseline_median" doc:"median daily usage over the baseline days"`
+	MAD     float64   `json:"baseline_mad" doc:"median absolute deviation over the baseline days"`
+	Days    int       `json:"baseline_days" doc:"days in the baseline"`
+	Ratio   float64   `json:"ratio" doc:"value ÷ median (0 when the median is 0)"`
+}
+
+// UsageAnomaly tells the tenant that a customer's daily usage of a meter
+// spiked far above its own baseline (notifications and webhooks take it).
+var UsageAnomaly = outbox.Define[UsageAnomalyEvent]("risk.usage_anomaly", 1, "customer",
+	"A customer's daily usage of a meter spiked far above its own baseline (the median of its previous days).")
+
+// UsageSeries is one subject's daily usage of one meter, oldest first,
+// one value per UTC day from From (0 for a day without usage).
+type UsageSeries struct {
+	Meter   string
+	Subject string
+	From    time.Time
+	Values  []float64
+}
+
+// UsageSource reads daily usage for the anomaly check (the app wires the
+// metering module's query API).
+type UsageSource interface {
+	Tenants(ctx context.Context) ([]string, error)
+	// DailyUsage answers every subject's daily usage of every meter of
+	// tenant over the UTC days [from, to).
+	DailyUsage(ctx context.Context, tenant string, from, to time.Time) ([]UsageSeries, error)
+}
+
+// Spike thresholds (documented in docs/risk.md, "Usage anomalies").
+const (
+	baselineDays    = 28  // days before the checked day
+	minBaselineDays = 7   // days from the subject's first usage on, else no verdict
+	spikeMADs       = 6.0 // value > median + 6 × 1.4826 × MAD …
+	spikeRatio      = 5.0 // … and ≥ 5 × median …
+	spikeMinValue   = 10  // … and ≥ 10 (small numbers are noise)
+)
+
+// Spike judges the last value of values against the ones before it (the
+// baseline, counted from the subject's first non-zero day): a spike is far
+// above the robust spread (median + 6·1.4826·MAD, a 6-sigma rule that one
+// earlier outlier cannot inflate), at least 5× the median, and at least 10.
+// Fewer than 7 baseline days give no verdict.
+func Spike(values []float64) (spike bool, median, mad float64, days int) {
+	if len(values) < 2 {
+		return false, 0, 0, 0
+	}
+	base := values[:len(values)-1]
+	first := slices.IndexFunc(base, func(v float64) bool { return v != 0 })
+	if first < 0 {
+		first = len(base)
+	}
+	base = base[first:]
+	if len(base) > baselineDays {
+		base = base[len(base)-baselineDays:]
+	}
+	days = len(base)
+	if days < minBaselineDays {
+		return false, 0, 0, days
+	}
+	median = medianOf(base)
+	dev := make([]float64, len(base))
+	for i, v := range base {
+		dev[i] = math.Abs(v - median)
+	}
+	mad = medianOf(dev)
+	v := values[len(values)-1]
+	spike = v >= spikeMinValue && v >= spikeRatio*median && v > median+spikeMADs*1.4826*mad
+	return spike, median, mad, days
+}
+
+func medianOf(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// CheckUsage judges yesterday's (UTC) usage of every subject and meter of
+// every tenant against its baseline and records risk.usage_anomaly once
+// per subject, meter and day. It returns the anomalies raised.
+func (s *Service) CheckUsage(ctx context.Context, src UsageSource) (int, error) {
+	tenants, err := src.Tenants(ctx)
+	if err != nil {
+		return 0, err
+	}
+	today := s.clock.Now().UTC().Truncate(24 * time.Hour)
+	from := today.AddDate(0, 0, -(baselineDays + 1))
+	raised := 0
+	for _, tenant := range tenants {
+		series, err := src.DailyUsage(ctx, tenant, from, today)
+		if err != nil {
+			return raised, fmt.Errorf("reading usage of %s: %w", tenant, err)
+		}
+		for _, us := range series {
+			spike, median, mad, days := Spike(us.Values)
+			if !spike {
+				continue
+			}
+			day := us.From.AddDate(0, 0, len(us.Values)-1)
+			v := us.Values[len(us.Values)-1]
+			ratio := 0.0
+			if median > 0 {
+				ratio = math.Round(v/median*100) / 100
+			}
+			err := s.db.InTx(ctx, func(tx *db.Tx) error {
+				res, err := tx.ExecContext(ctx, `INSERT INTO risk_usage_alerts (tenant_id, meter, subject, day, value, median, created_at)
+					VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, meter, subject, day) DO NOTHING`,
+					tenant, us.Meter, us.Subject, db.TimeOf(day), fmt.Sprint(v), fmt.Sprint(median), db.TimeOf(s.clock.Now()))
+				if err != nil {
+					return err
+				}
+				if n, _ := res.RowsAffected(); n == 0 {
+					return nil // raised before
+				}
+				raised++
+				_, err = UsageAnomaly.Record(ctx, tx, tenant, us.Subject, s.clock.Now(), UsageAnomalyEvent{
+					Meter: us.Meter, Subject: us.Subject, Day: day, Value: v, Median: median, MAD: mad, Days: days, Ratio: ratio})
+				return err
+			})
+			if err != nil {
+				return raised, err
+			}
+		}
+	}
+	return raised, nil
+}

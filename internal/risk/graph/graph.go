@@ -1,0 +1,641 @@
+package graph
+
+import (
+	"fmt"
+	"hash/maphash"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Kind is an entity's type. The order matters: an event's entities are
+// linked to the first of them in this order (its customer, else its end
+// user, else its device, …), a star that keeps components exact with one
+// edge per extra entity instead of one per pair.
+type Kind uint8
+
+const (
+	Customer Kind = iota
+	EndUser
+	Device
+	Card
+	Email
+	Phone
+	IP
+	Address
+	numKinds
+)
+
+var kindNames = [numKinds]string{"customer", "end_user", "device", "card", "email", "phone", "ip", "address"}
+
+// String is the kind's name in the API ("customer", "end_user", "device",
+// "card", "email", "phone", "ip", "address").
+func (k Kind) String() string {
+	if k < numKinds {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// ParseKind reads a kind's name; ok is false for an unknown one.
+func ParseKind(s string) (Kind, bool) {
+	for i, n := range kindNames {
+		if n == s {
+			return Kind(i), true
+		}
+	}
+	return 0, false
+}
+
+// Kinds lists every kind's name, in linking order.
+func Kinds() []string { return kindNames[:] }
+
+// Label is what staff (or a lost dispute) said of a customer.
+type Label uint8
+
+const (
+	Unlabelled Label = iota
+	Fraud
+	Legitimate
+)
+
+// String is "", "fraud" or "legitimate".
+func (l Label) String() string {
+	switch l {
+	case Fraud:
+		return "fraud"
+	case Legitimate:
+		return "legitimate"
+	}
+	return ""
+}
+
+// Entity is one node's identity: a kind and the tenant's identifier (for
+// personal identifiers, the keyed hash the risk module stores).
+type Entity struct {
+	Kind Kind
+	Key  string
+}
+
+// Features are an event's graph variables (graph.* in rules).
+type Features struct {
+	// LinkedAccounts is the number of customers, other than the event's own,
+	// in the components of the event's entities (as if the event were
+	// already linked).
+	LinkedAccounts int `json:"linked_accounts"`
+	// LinkedLabelledFraud is how many of those are labelled fraud (a lost
+	// dispute labels fraud).
+	LinkedLabelledFraud int `json:"linked_labelled_fraud"`
+	// ComponentSize is the number of entities, of every kind, in those
+	// components, counting the event's own entities once each.
+	ComponentSize int `json:"component_size"`
+}
+
+// Options shape every tenant's graph.
+type Options struct {
+	// MaxEdges is a tenant's edge budget (0: 4,000,000). Past it,
+	// NeedsRebuild is true and Rebuild keeps the newest MaxEdges*7/8.
+	MaxEdges int
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxEdges <= 0 {
+		o.MaxEdges = 4_000_000
+	}
+	return o
+}
+
+// Graph is one tenant's link graph; safe for concurrent use. Readers run
+// in parallel; writers are serialised.
+type Graph struct {
+	opts Options
+
+	mu         sync.RWMutex
+	c          *core
+	rebuilding bool
+	pending    []func(*core)
+
+	midRebuild func() // tests: runs while a rebuild builds the new graph
+}
+
+// New returns an empty graph.
+func New(opts Options) *Graph {
+	return &Graph{opts: opts.withDefaults(), c: newCore(0, 0)}
+}
+
+// Link records that entities appeared together at t: each is a node, and
+// each is linked to the first of them in Kind order. Empty keys are
+// ignored; an entity named twice counts once. Linking again refreshes the
+// edges' last-seen time.
+func (g *Graph) Link(t time.Time, entities ...Entity) {
+	ents := normalise(entities)
+	if len(ents) == 0 {
+		return
+	}
+	at := seconds(t)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.rebuilding {
+		g.pending = append(g.pending, func(c *core) { c.link(at, ents) })
+		return
+	}
+	g.c.link(at, ents)
+}
+
+// SetLabel labels a customer (creating its node if no event named it yet).
+func (g *Graph) SetLabel(customer string, l Label) {
+	if customer == "" {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.rebuilding {
+		g.pending = append(g.pending, func(c *core) { c.setLabel(customer, l) })
+		return
+	}
+	g.c.setLabel(customer, l)
+}
+
+// LabelOf is a customer's label (Unlabelled when unknown).
+func (g *Graph) LabelOf(customer string) Label {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	n := g.c.lookup(Customer, customer)
+	if n < 0 {
+		return Unlabelled
+	}
+	return g.c.label[n]
+}
+
+// Features answers the graph variables for an event naming entities,
+// without changing the graph: the union of the entities' components, as
+// if the event were linked, minus the event's own customers.
+func (g *Graph) Features(entities ...Entity) Features {
+	var buf [8]Entity
+	ents := normaliseInto(buf[:0], entities)
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.c.features(ents)
+}
+
+// NeedsRebuild reports whether the edge budget is exceeded.
+func (g *Graph) NeedsRebuild() bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.c.edgeCount() > g.opts.MaxEdges
+}
+
+// Rebuild replaces the graph by one built from the edges last seen at or
+// after cutoff (zero: all), at most the newest MaxEdges*7/8 of them when
+// the budget is exceeded (MaxEdges otherwise), and the labels. Nodes left
+// with no edge and no label are dropped. Readers go on reading the old
+// graph meanwhile; writers queue and are applied to the new one. It
+// returns how many edges were dropped.
+func (g *Graph) Rebuild(cutoff time.Time) int {
+	g.mu.Lock()
+	if g.rebuilding {
+		g.mu.Unlock()
+		return 0
+	}
+	g.rebuilding = true
+	old := g.c
+	g.mu.Unlock()
+
+	var cut uint32
+	if !cutoff.IsZero() {
+		cut = seconds(cutoff)
+	}
+	limit := g.opts.MaxEdges
+	if old.edgeCount() > limit {
+		limit = limit / 8 * 7
+	}
+	if g.midRebuild != nil {
+		g.midRebuild()
+	}
+	fresh, dropped := old.rebuild(cut, limit)
+
+	g.mu.Lock()
+	for _, f := range g.pending {
+		f(fresh)
+	}
+	g.pending, g.c, g.rebuilding = nil, fresh, false
+	g.mu.Unlock()
+	return dropped
+}
+
+// Stats is a graph's size.
+type Stats struct {
+	Nodes      int `json:"nodes"`
+	Edges      int `json:"edges"`
+	Components int `json:"components"`
+	// Bytes is the memory its slices and tables hold (capacity, not length).
+	Bytes int64 `json:"bytes"`
+}
+
+// Stats measures the graph.
+func (g *Graph) Stats() Stats {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	c := g.c
+	comps := 0
+	for _, p := range c.parent {
+		if p < 0 {
+			comps++
+		}
+	}
+	return Stats{Nodes: c.nodeCount(), Edges: c.edgeCount(), Components: comps, Bytes: c.bytes()}
+}
+
+// NodeView is one node of a neighbourhood.
+type NodeView struct {
+	Kind  Kind   `json:"-"`
+	Key   string `json:"-"`
+	Label Label  `json:"-"`
+	// Hops is the distance from the start node.
+	Hops int `json:"hops"`
+}
+
+// EdgeView links Nodes[From] and Nodes[To] of a neighbourhood.
+type EdgeView struct {
+	From, To int
+	LastSeen time.Time
+}
+
+// Neighbourhood is a node's k-hop neighbourhood, breadth first.
+type Neighbourhood struct {
+	Nodes []NodeView
+	Edges []EdgeView
+	// Truncated is true when the node cap stopped the walk before k hops.
+	Truncated bool
+}
+
+// Neighbourhood walks from e up to hops hops, keeping at most maxNodes
+// nodes (nearest first), with every edge between the nodes kept. ok is
+// false when e is not in the graph.
+func (g *Graph) Neighbourhood(e Entity, hops, maxNodes int) (n Neighbourhood, ok bool) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	c := g.c
+	start := c.lookup(e.Kind, e.Key)
+	if start < 0 {
+		return Neighbourhood{}, false
+	}
+	if maxNodes < 1 {
+		maxNodes = 1
+	}
+	pos := map[int32]int{start: 0}
+	order := []int32{start}
+	dist := []int{0}
+walk:
+	for i := 0; i < len(order); i++ {
+		u := order[i]
+		if dist[i] >= hops {
+			continue
+		}
+		for h := c.head[u]; h >= 0; h = c.next[h] {
+			v := c.to[h]
+			if _, seen := pos[v]; seen {
+				continue
+			}
+			if len(order) == maxNodes {
+				n.Truncated = true
+				break walk
+			}
+			pos[v] = len(order)
+			order = append(order, v)
+			dist = append(dist, dist[i]+1)
+		}
+	}
+	n.Nodes = make([]NodeView, len(order))
+	for i, u := range order {
+		n.Nodes[i] = NodeView{Kind: c.kind[u], Key: c.key(u), Label: c.label[u], Hops: dist[i]}
+		for h := c.head[u]; h >= 0; h = c.next[h] {
+			j, in := pos[c.to[h]]
+			if in && i < j {
+				n.Edges = append(n.Edges, EdgeView{From: i, To: j, LastSeen: time.Unix(int64(c.eseen[h>>1]), 0).UTC()})
+			}
+		}
+	}
+	return n, true
+}
+
+// normalise drops empty keys and duplicates and sorts by kind (the first
+// is the star's centre), keeping the caller's order within a kind.
+func normalise(in []Entity) []Entity {
+	return normaliseInto(make([]Entity, 0, len(in)), in)
+}
+
+func normaliseInto(out []Entity, in []Entity) []Entity {
+	for _, e := range in {
+		if e.Key == "" || e.Kind >= numKinds || slices.Contains(out, e) {
+			continue
+		}
+		out = append(out, e)
+	}
+	// insertion sort by kind, stable (a handful of entities)
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j].Kind < out[j-1].Kind; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+func seconds(t time.Time) uint32 {
+	s := t.Unix()
+	if s < 0 {
+		return 0
+	}
+	if s > 1<<32-1 {
+		return 1<<32 - 1
+	}
+	return uint32(s)
+}
+
+// core is the graph's state; see the package doc for the layout.
+type core struct {
+	seed  maphash.Seed
+	arena []byte   // kind byte + key, per node
+	offs  []uint32 // node i's key is arena[offs[i]:offs[i+1]]
+	index nodeTable
+
+	kind   []Kind
+	label  []Label
+	parent []int32 // parent, or -size at a root
+	cust   []int32 // customers in the component (at its root)
+	fraud  []int32 // of which labelled fraud (at its root)
+	head   []int32 // first half-edge, -1 none
+
+	to    []int32  // half-edge h: target node
+	next  []int32  // half-edge h: next half-edge from the same node
+	eseen []uint32 // edge h>>1: last seen, unix seconds
+	edges edgeTable
+}
+
+func newCore(nodes, edges int) *core {
+	return &core{
+		seed:   maphash.MakeSeed(),
+		offs:   append(make([]uint32, 0, nodes+1), 0),
+		index:  newNodeTable(nodes),
+		kind:   make([]Kind, 0, nodes),
+		label:  make([]Label, 0, nodes),
+		parent: make([]int32, 0, nodes),
+		cust:   make([]int32, 0, nodes),
+		fraud:  make([]int32, 0, nodes),
+		head:   make([]int32, 0, nodes),
+		to:     make([]int32, 0, 2*edges),
+		next:   make([]int32, 0, 2*edges),
+		eseen:  make([]uint32, 0, edges),
+		edges:  newEdgeTable(edges),
+	}
+}
+
+func (c *core) nodeCount() int { return len(c.kind) }
+func (c *core) edgeCount() int { return len(c.eseen) }
+
+func (c *core) bytes() int64 {
+	n := int64(cap(c.arena)) + 4*int64(cap(c.offs)) + 4*int64(len(c.index.slots)) +
+		int64(cap(c.kind)) + int64(cap(c.label)) +
+		4*int64(cap(c.parent)+cap(c.cust)+cap(c.fraud)+cap(c.head)) +
+		4*int64(cap(c.to)+cap(c.next)+cap(c.eseen)) +
+		12*int64(len(c.edges.keys))
+	return n
+}
+
+func (c *core) hash(k Kind, key string) uint64 {
+	return mix(maphash.String(c.seed, key) + uint64(k))
+}
+
+func (c *core) key(n int32) string {
+	return string(c.arena[c.offs[n]+1 : c.offs[n+1]])
+}
+
+func (c *core) matches(n int32, k Kind, key string) bool {
+	a, b := c.offs[n], c.offs[n+1]
+	return c.arena[a] == byte(k) && string(c.arena[a+1:b]) == key
+}
+
+// lookup finds a node, -1 when absent.
+func (c *core) lookup(k Kind, key string) int32 {
+	t := &c.index
+	for i := c.hash(k, key) & t.mask; ; i = (i + 1) & t.mask {
+		n := t.slots[i]
+		if n < 0 {
+			return -1
+		}
+		if c.matches(n, k, key) {
+			return n
+		}
+	}
+}
+
+// intern finds or adds a node.
+func (c *core) intern(k Kind, key string) int32 {
+	t := &c.index
+	i := c.hash(k, key) & t.mask
+	for ; t.slots[i] >= 0; i = (i + 1) & t.mask {
+		if n := t.slots[i]; c.matches(n, k, key) {
+			return n
+		}
+	}
+	n := int32(len(c.kind))
+	c.arena = append(c.arena, byte(k))
+	c.arena = append(c.arena, key...)
+	c.offs = append(c.offs, uint32(len(c.arena)))
+	c.kind = append(c.kind, k)
+	c.label = append(c.label, Unlabelled)
+	c.parent = append(c.parent, -1)
+	var isCust int32
+	if k == Customer {
+		isCust = 1
+	}
+	c.cust = append(c.cust, isCust)
+	c.fraud = append(c.fraud, 0)
+	c.head = append(c.head, -1)
+	t.slots[i] = n
+	t.n++
+	if t.n*2 > len(t.slots) {
+		c.growIndex()
+	}
+	return n
+}
+
+func (c *core) growIndex() {
+	old := c.index.slots
+	c.index = newNodeTable(len(old))
+	t := &c.index
+	for _, n := range old {
+		if n < 0 {
+			continue
+		}
+		a, b := c.offs[n], c.offs[n+1]
+		i := c.hash(Kind(c.arena[a]), string(c.arena[a+1:b])) & t.mask
+		for t.slots[i] >= 0 {
+			i = (i + 1) & t.mask
+		}
+		t.slots[i] = n
+		t.n++
+	}
+}
+
+// find is the root of n for readers, who hold only the read lock: it
+// halves the path as it goes with atomic loads and stores. That is safe
+// among readers because a node's parent only ever moves to one of its own
+// ancestors, which is a correct parent too; writers, who change roots, hold
+// the write lock and so never run beside it. Without it a component grown by
+// many unions and read many times would pay its full depth on every read.
+func (c *core) find(n int32) int32 {
+	for {
+		p := atomic.LoadInt32(&c.parent[n])
+		if p < 0 {
+			return n
+		}
+		gp := atomic.LoadInt32(&c.parent[p])
+		if gp < 0 {
+			return p
+		}
+		atomic.StoreInt32(&c.parent[n], gp)
+		n = gp
+	}
+}
+
+// findW is find with path halving (writers only).
+func (c *core) findW(n int32) int32 {
+	for c.parent[n] >= 0 {
+		p := c.parent[n]
+		if gp := c.parent[p]; gp >= 0 {
+			c.parent[n] = gp
+		}
+		n = c.parent[n]
+	}
+	return n
+}
+
+func (c *core) union(a, b int32) {
+	ra, rb := c.findW(a), c.findW(b)
+	if ra == rb {
+		return
+	}
+	if c.parent[ra] > c.parent[rb] { // ra smaller (sizes are negative)
+		ra, rb = rb, ra
+	}
+	c.parent[ra] += c.parent[rb]
+	c.parent[rb] = ra
+	c.cust[ra] += c.cust[rb]
+	c.fraud[ra] += c.fraud[rb]
+}
+
+func (c *core) addEdge(a, b int32, at uint32) {
+	if a == b {
+		return
+	}
+	if a > b {
+		a, b = b, a
+	}
+	key := uint64(a)<<32 | uint64(b)
+	if e, ok := c.edges.get(key); ok {
+		if at > c.eseen[e] {
+			c.eseen[e] = at
+		}
+		return
+	}
+	e := int32(len(c.eseen))
+	c.eseen = append(c.eseen, at)
+	c.to = append(c.to, b, a)
+	c.next = append(c.next, c.head[a], c.head[b])
+	c.head[a], c.head[b] = 2*e, 2*e+1
+	c.edges.put(key, e)
+	c.union(a, b)
+}
+
+func (c *core) link(at uint32, ents []Entity) {
+	centre := c.intern(ents[0].Kind, ents[0].Key)
+	for _, e := range ents[1:] {
+		c.addEdge(centre, c.intern(e.Kind, e.Key), at)
+	}
+}
+
+func (c *core) setLabel(customer string, l Label) {
+	n := c.intern(Customer, customer)
+	was := c.label[n]
+	if was == l {
+		return
+	}
+	c.label[n] = l
+	r := c.findW(n)
+	if was == Fraud {
+		c.fraud[r]--
+	}
+	if l == Fraud {
+		c.fraud[r]++
+	}
+}
+
+func (c *core) features(ents []Entity) Features {
+	var f Features
+	var roots [16]int32
+	seen := roots[:0]
+	for _, e := range ents {
+		n := c.lookup(e.Kind, e.Key)
+		if n < 0 {
+			f.ComponentSize++ // a new node, alone until linked
+			continue
+		}
+		r := c.find(n)
+		if e.Kind == Customer {
+			f.LinkedAccounts--
+			if c.label[n] == Fraud {
+				f.LinkedLabelledFraud--
+			}
+		}
+		if slices.Contains(seen, r) {
+			continue
+		}
+		seen = append(seen, r)
+		f.ComponentSize += int(-c.parent[r])
+		f.LinkedAccounts += int(c.cust[r])
+		f.LinkedLabelledFraud += int(c.fraud[r])
+	}
+	return f
+}
+
+// rebuild builds a new core from the edges seen at or after cut, the
+// newest limit of them, and the labels; it reads c only.
+func (c *core) rebuild(cut uint32, limit int) (*core, int) {
+	keep := make([]int32, 0, len(c.eseen))
+	for e, s := range c.eseen {
+		if s >= cut {
+			keep = append(keep, int32(e))
+		}
+	}
+	if len(keep) > limit {
+		slices.SortStableFunc(keep, func(a, b int32) int {
+			sa, sb := c.eseen[a], c.eseen[b]
+			switch {
+			case sa > sb:
+				return -1
+			case sa < sb:
+				return 1
+			}
+			return 0
+		})
+		keep = keep[:limit]
+		slices.Sort(keep)
+	}
+	dropped := len(c.eseen) - len(keep)
+	fresh := newCore(min(c.nodeCount(), 2*len(keep)+16), len(keep))
+	node := func(n int32) int32 {
+		a, b := c.offs[n], c.offs[n+1]
+		return fresh.intern(Kind(c.arena[a]), string(c.arena[a+1:b]))
+	}
+	for _, e := range keep {
+		fresh.addEdge(node(c.to[2*e+1]), node(c.to[2*e]), c.eseen[e])
+	}
+	for n, l := range c.label {
+		if l != Unlabelled {
+			fresh.setLabel(c.key(int32(n)), l)
+		}
+	}
+	return fresh, dropped
+}
