@@ -15,6 +15,7 @@ const routes: RouteRecordRaw[] = [
   { path: '/audit', component: () => import('./pages/Audit.vue'), meta: { title: 'Audit log' } },
   { path: '/account', component: () => import('./pages/Account.vue'), meta: { title: 'My account' } },
   { path: '/settings', component: () => import('./pages/Settings.vue'), meta: { title: 'Settings' } },
+  { path: '/settings/portal', component: () => import('./pages/PortalSettings.vue'), meta: { title: 'Customer portal' } },
   { path: '/catalog', component: () => import('./pages/Catalog.vue'), meta: { title: 'Catalog' } },
   { path: '/catalog/plans/:id', component: () => import('./pages/PlanDetail.vue'), meta: { title: 'Plan' } },
   { path: '/usage', component: () => import('./pages/Usage.vue'), meta: { title: 'Usage' } },
