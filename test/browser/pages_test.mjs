@@ -169,7 +169,7 @@ try {
   check((await page.getByTestId('portal-brand').innerText()) === 'Demo SaaS', "the tenant's branding is shown")
   await audit('portal')
   await shot('60-portal')
-  await page.getByRole('link', { name: mine.number }).click()
+  await page.getByRole('link', { name: mine.number, exact: true }).click()
   await page.waitForURL((u) => u.pathname === `/portal/invoices/${mine.id}`)
   await page.getByTestId('portal-invoice-total').waitFor()
   check((await page.getByRole('link', { name: 'Download UBL (XML e-invoice)' }).count()) === 1, 'the invoice offers its PDF and UBL')
@@ -179,7 +179,8 @@ try {
   expected.add(`/api/v1/portal/invoices/${theirs.id}`)
   await page.goto(`${base}/portal/invoices/${theirs.id}`)
   await page.getByRole('alert').waitFor()
-  check(/not found/i.test(await page.getByRole('alert').innerText()), "another customer's invoice is not found in this portal")
+  const otherText = await page.getByRole('alert').innerText()
+  check(otherText.includes('does not exist'), `another customer's invoice does not exist in this portal: "${otherText.split('\n')[0]}"`)
   await shot('62-portal-other-customer')
   // A bad tax id or country shows the API's message next to its field.
   await page.goto(`${base}/portal`)
