@@ -201,6 +201,36 @@ try {
   check(/not valid|revoked/.test(await page.getByRole('alert').innerText()), 'a revoked link does not open the portal')
   await shot('64-portal-revoked-link')
 
+  // Dashboard pages of the end-user and webhooks modules, and the portal's settings.
+  h.step = 'session-6 pages'
+  await page.goto(`${base}/end-users?status=active`)
+  await page.locator('table, .empty').first().waitFor()
+  check(new URL(page.url()).searchParams.get('status') === 'active', 'the end users page keeps its status filter in the URL')
+  await audit('end-users')
+  await shot('70-end-users')
+  await page.goto(`${base}/webhooks`)
+  await page.locator('table, .empty').first().waitFor()
+  expected.add('/api/v1/webhook-endpoints')
+  await page.getByLabel('URL', { exact: true }).fill('http://127.0.0.1:9/hook')
+  await page.getByRole('button', { name: 'Create endpoint' }).click()
+  const urlError = page.locator('.field.invalid').filter({ has: page.getByLabel('URL', { exact: true }) }).locator('.field-error')
+  await urlError.waitFor()
+  check(true, `a loopback webhook URL shows the API's message next to the URL field: "${await urlError.innerText()}"`)
+  expected.delete('/api/v1/webhook-endpoints')
+  await audit('webhooks')
+  await shot('71-webhooks')
+  await page.goto(`${base}/settings/portal`)
+  await page.getByLabel('Name shown in the portal').waitFor()
+  check((await page.getByLabel('Name shown in the portal').inputValue()) === 'Demo SaaS', 'the portal settings page shows the branding set through the API')
+  await audit('portal-settings')
+  await shot('72-portal-settings')
+  await page.goto(`${base}/customers/${mine.customer_id}`)
+  await page.getByRole('button', { name: 'Create portal link' }).click()
+  await page.getByTestId('portal-link-url').waitFor()
+  check((await page.getByTestId('portal-link-url').innerText()).includes('/portal/open#token=apl_'), "a customer's page creates a portal link and shows its URL once")
+  await audit('customer-portal-link')
+  await shot('73-customer-portal-link')
+
   // Phone width.
   h.step = 'phone'
   await page.setViewportSize({ width: 390, height: 844 })

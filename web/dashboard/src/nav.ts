@@ -11,6 +11,8 @@ export const nav: NavItem[] = [
   { to: '/catalog', label: 'Catalog' },
   { to: '/usage', label: 'Usage' },
   { to: '/billing', label: 'Billing' },
+  { to: '/end-users', label: 'End users' },
+  { to: '/webhooks', label: 'Webhooks' },
   { to: '/staff', label: 'Staff & API keys' },
   { to: '/audit', label: 'Audit log' },
   { to: '/settings', label: 'Settings' },
