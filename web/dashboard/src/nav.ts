@@ -12,6 +12,8 @@ export const nav: NavItem[] = [
   { to: '/usage', label: 'Usage' },
   { to: '/billing', label: 'Billing' },
   { to: '/end-users', label: 'End users' },
+  { to: '/organizations', label: 'Organizations' },
+  { to: '/apps', label: 'Apps & sign-up' },
   { to: '/webhooks', label: 'Webhooks' },
   { to: '/staff', label: 'Staff & API keys' },
   { to: '/audit', label: 'Audit log' },
