@@ -14,6 +14,7 @@ export const nav: NavItem[] = [
   { to: '/end-users', label: 'End users' },
   { to: '/organizations', label: 'Organizations' },
   { to: '/apps', label: 'Apps & sign-up' },
+  { to: '/notifications', label: 'Notifications' },
   { to: '/webhooks', label: 'Webhooks' },
   { to: '/staff', label: 'Staff & API keys' },
   { to: '/audit', label: 'Audit log' },

@@ -14,6 +14,7 @@ const routes: RouteRecordRaw[] = [
   { path: '/end-users', component: () => import('./pages/EndUsers.vue'), meta: { title: 'End users' } },
   { path: '/organizations', component: () => import('./pages/Organizations.vue'), meta: { title: 'Organizations' } },
   { path: '/apps', component: () => import('./pages/Apps.vue'), meta: { title: 'Apps and sign-up' } },
+  { path: '/notifications', component: () => import('./pages/Notifications.vue'), meta: { title: 'Notifications' } },
   { path: '/webhooks', component: () => import('./pages/Webhooks.vue'), meta: { title: 'Webhooks' } },
   { path: '/staff', component: () => import('./pages/Staff.vue'), meta: { title: 'Staff and API keys' } },
   { path: '/audit', component: () => import('./pages/Audit.vue'), meta: { title: 'Audit log' } },
