@@ -1,7 +1,11 @@
 package app
 
 import (
+	"context"
 	"sync"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/enduser/org"
 
 	"github.com/abacusbilling/abacus/internal/portal"
 )
@@ -25,6 +29,28 @@ func (a *App) Portal() *portal.Service {
 		m := a.modules()
 		p.svc = portal.NewService(a.DB, a.Clock, a.Log.With("module", "portal"), portal.Config{BaseURL: base},
 			m.catalog, m.subs, m.billing)
+		p.svc.SetOrgBilling(a.orgBilling)
 	})
 	return p.svc
+}
+
+// orgBilling answers the portal which customer an end user may open: the
+// one billed for the organization, when the user is its owner or billing
+// admin.
+func (a *App) orgBilling(ctx context.Context, userID, orgID string) (string, error) {
+	ms, err := a.Organizations().Mine(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	for _, m := range ms {
+		if m.ID != orgID {
+			continue
+		}
+		if m.Role != org.RoleOwner && m.Role != org.RoleBillingAdmin {
+			return "", abacus.Errorf(abacus.KindForbidden, "organization_role_required",
+				"only the organization's owner or billing admin may open its billing portal")
+		}
+		return m.CustomerID, nil
+	}
+	return "", abacus.NotFound("organization", orgID)
 }

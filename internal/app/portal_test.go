@@ -281,3 +281,37 @@ func TestCustomerPortal(t *testing.T) {
 		})
 	}
 }
+
+// TestEndUserOpensTheirOrganizationsPortal: an end user holding the owner
+// (or billing_admin) role of an organization gets a portal link for the
+// customer billed for it; a plain member and a stranger do not.
+func TestEndUserOpensTheirOrganizationsPortal(t *testing.T) {
+	t.Parallel()
+	w := newOrgWorld(t, "sqlite")
+	w.user(t, "alice@acme.test", true)
+	dave := w.user(t, "dave@acme.test", true)
+	w.user(t, "mallory@evil.test", true)
+	tokA := w.mustSignIn(t, "alice@acme.test")
+	o := w.call(t, 201, "POST", "/api/v1/end-user/organizations", tokA, map[string]any{"name": "Acme", "currency": "EUR"})
+	id, cus := o["id"].(string), o["customer_id"].(string)
+	w.call(t, 201, "POST", "/api/v1/organizations/"+id+"/members", w.key, map[string]any{"user_id": dave.ID, "role": "member"})
+	path := "/api/v1/end-user/organizations/" + id + "/portal-links"
+
+	link := w.call(t, 201, "POST", path, tokA, map[string]any{"ttl_seconds": 300})
+	b := newPortalBrowser(t, w.base)
+	if r := b.open(link["url"].(string)); r.status != 200 {
+		t.Fatalf("open: %d %s", r.status, r.body)
+	}
+	if ov := b.do("GET", "/api/v1/portal/overview", nil).json(t); ov["customer"].(map[string]any)["id"] != cus {
+		t.Fatalf("the portal of Acme's owner: %v", ov)
+	}
+	if r := w.do("POST", path, w.mustSignIn(t, "dave@acme.test"), map[string]any{}); r.status != 403 || problemCode(r.body) != "organization_role_required" {
+		t.Fatalf("a plain member: %d %s", r.status, r.body)
+	}
+	if r := w.do("POST", path, w.mustSignIn(t, "mallory@evil.test"), map[string]any{}); r.status != 404 {
+		t.Fatalf("a stranger: %d %s", r.status, r.body)
+	}
+	if r := w.do("POST", path, w.key, map[string]any{}); r.status != 401 {
+		t.Fatalf("a staff key: %d %s", r.status, r.body)
+	}
+}

@@ -4,6 +4,8 @@
 //
 //	GET /                 index.html
 //	GET /assets/{file...} the hashed build outputs, cached for a year
+//	GET /portal, /portal/… portal.html: the customer portal, a second
+//	                      entry of the same build (internal/portal)
 //	GET /customers, …     index.html for any other browser navigation
 //	                      outside /api (httpapi.Server.SetPageFallback):
 //	                      the app routes on the client
@@ -36,8 +38,9 @@ var dist embed.FS
 // CSP is the Content-Security-Policy of every dashboard answer. Vue sets
 // styles through the CSSOM, which style-src does not restrict, so no
 // 'unsafe-inline' is needed for either scripts or styles. frame-src 'self'
-// lets the invoice page show the API's PDF in the page.
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; " +
+// lets the invoice page show the API's PDF in the page; img-src https:
+// lets the portal show the tenant's logo (an https URL of its settings).
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; font-src 'self'; " +
 	"connect-src 'self'; frame-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // file is one embedded file, ready to send: gzip is kept beside the plain
@@ -50,8 +53,9 @@ type file struct {
 
 // Handler answers the dashboard's routes from the embedded build.
 type Handler struct {
-	files map[string]*file // "index.html", "assets/index-….js"
-	index *file
+	files  map[string]*file // "index.html", "assets/index-….js"
+	index  *file
+	portal *file // portal.html
 }
 
 // New reads the embedded build. It fails when the build has no index.html
@@ -78,6 +82,9 @@ func newHandler(fsys fs.FS) (*Handler, error) {
 	}
 	if h.index = h.files["index.html"]; h.index == nil {
 		return nil, fmt.Errorf("the dashboard build has no index.html; run `npm ci && npm run build` in web/dashboard")
+	}
+	if h.portal = h.files["portal.html"]; h.portal == nil {
+		return nil, fmt.Errorf("the dashboard build has no portal.html; run `npm ci && npm run build` in web/dashboard")
 	}
 	return h, nil
 }
@@ -110,10 +117,15 @@ func Register(s *httpapi.Server, h *Handler) {
 	s.SetPageFallback(http.HandlerFunc(h.serveIndex))
 }
 
-// serveIndex sends the app's page. It is never cached, so a new build is
-// picked up at the next load; the assets it names are.
+// serveIndex sends the app's page, or the portal's under /portal. It is
+// never cached, so a new build is picked up at the next load; the assets
+// it names are.
 func (h *Handler) serveIndex(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-cache")
+	if r.URL.Path == "/portal" || strings.HasPrefix(r.URL.Path, "/portal/") {
+		h.send(w, r, h.portal)
+		return
+	}
 	h.send(w, r, h.index)
 }
 

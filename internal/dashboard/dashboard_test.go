@@ -93,6 +93,14 @@ func TestClientRoutesGetTheAppAndTheAPIKeepsItsProblems(t *testing.T) {
 			t.Errorf("navigation to %s: %d %.100s", path, res.StatusCode, body)
 		}
 	}
+	// The customer portal is its own page of the same build.
+	for _, path := range []string{"/portal", "/portal/open", "/portal/invoices/inv_1"} {
+		res, body := b.get(t, path, browserAccept, "")
+		if res.StatusCode != 200 || bytes.Equal(body, b.index) || !bytes.Contains(body, []byte(`<div id="app">`)) ||
+			!bytes.Contains(body, []byte("/assets/portal-")) || res.Header.Get("Content-Security-Policy") == "" {
+			t.Errorf("navigation to %s: %d %.300s", path, res.StatusCode, body)
+		}
+	}
 	for _, c := range []struct{ path, accept string }{
 		{"/customers", "application/json"}, // not a browser navigation
 		{"/customers", ""},

@@ -176,3 +176,34 @@ func (s *Service) PutSettings(ctx context.Context, st PortalSettings) (PortalSet
 	st.UpdatedAt = &now
 	return st, nil
 }
+
+// OrgBilling returns the customer billed for organization orgID when end
+// user userID (of the tenant on ctx) holds a role there that may see
+// billing (owner or billing_admin); an error otherwise (not found when the
+// user is no member, forbidden for a plain member).
+type OrgBilling func(ctx context.Context, userID, orgID string) (customerID string, err error)
+
+// SetOrgBilling lets end users open the portal of their organization's
+// customer (CreateEndUserLink). Call before serving.
+func (s *Service) SetOrgBilling(f OrgBilling) { s.orgBilling = f }
+
+// CreateEndUserLink makes a portal link for the customer of organization
+// orgID, for the end user on ctx who holds its owner or billing_admin
+// role: the tenant's app sends its signed-in billing admin to the url.
+// Errors: unauthenticated (no end user), organization_not_found,
+// organization_role_required, and those of CreateLink.
+func (s *Service) CreateEndUserLink(ctx context.Context, orgID string, in PortalLinkInput) (PortalLinkWithURL, error) {
+	p := abacus.PrincipalFrom(ctx)
+	if p == nil || p.Kind != "end_user" || p.ID == "" {
+		return PortalLinkWithURL{}, abacus.Errorf(abacus.KindUnauthorized, "unauthenticated",
+			"this route needs an end user's access token: send Authorization: Bearer <access_token>")
+	}
+	if s.orgBilling == nil {
+		return PortalLinkWithURL{}, abacus.NotFound("organization", orgID)
+	}
+	cus, err := s.orgBilling(ctx, p.ID, orgID)
+	if err != nil {
+		return PortalLinkWithURL{}, err
+	}
+	return s.CreateLink(ctx, cus, in)
+}

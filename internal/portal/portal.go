@@ -59,6 +59,8 @@ type Service struct {
 	catalog *catalog.Service
 	subs    *subscription.Service
 	billing *billing.Service
+
+	orgBilling OrgBilling // see SetOrgBilling
 }
 
 // NewService returns the portal. It reads customers, subscriptions,

@@ -120,6 +120,16 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		}) (*httpapi.Body[PortalLink], error) {
 			return httpapi.Reply(svc.RevokeLink(ctx, in.ID, in.Link))
 		})
+	httpapi.Register(s, op("create-end-user-portal-link", http.MethodPost, "/api/v1/end-user/organizations/{id}/portal-links",
+		"Create a portal link for my organization", http.StatusCreated,
+		"For an end user holding the owner or billing_admin role of the organization (Authorization: Bearer <end user access token>): "+
+			"a portal link for the customer billed for it. The app sends the user's browser to url."),
+		httpapi.ScopePublic, func(ctx context.Context, in *struct {
+			IDPath
+			Body PortalLinkInput
+		}) (*httpapi.Body[PortalLinkWithURL], error) {
+			return httpapi.Reply(svc.CreateEndUserLink(ctx, in.ID, in.Body))
+		})
 	httpapi.Register(s, op("get-portal-settings", http.MethodGet, "/api/v1/settings/portal", "Get the customer portal's settings", 0,
 		"PortalBranding and what customers may change themselves."),
 		abacus.ScopeRead, func(ctx context.Context, _ *struct{}) (*httpapi.Body[PortalSettings], error) {

@@ -45,7 +45,8 @@ func TestCatalogUsageBillingInChromium(t *testing.T) {
 	shots := screenshotDir(t)
 	cmd := exec.Command(node, "pages_test.mjs")
 	cmd.Env = append(os.Environ(), "ABACUS_URL="+a.base, "ABACUS_EMAIL=owner@demo.test", "ABACUS_PASSWORD=correct horse battery staple 42",
-		"CHROMIUM="+browser, "SCREENSHOTS="+shots, "ABACUS_SETUP_LINK="+a.setupLink, "ABACUS_METER="+meter)
+		"CHROMIUM="+browser, "SCREENSHOTS="+shots, "ABACUS_SETUP_LINK="+a.setupLink, "ABACUS_METER="+meter,
+		"ABACUS_API_KEY="+a.key)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = cmd.Stdout

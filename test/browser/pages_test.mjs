@@ -3,6 +3,7 @@
 // server with the demo data and passes the variables dashboard_test.mjs
 // takes, plus ABACUS_METER (the demo's API-calls meter). To have usage
 // sent with the CLI it prints "send-usage N" and waits for "sent" on stdin.
+// ABACUS_API_KEY is used for what the tenant's backend does (portal links).
 import { createInterface } from 'node:readline'
 import { check, must, open } from './harness.mjs'
 
@@ -132,10 +133,130 @@ try {
     await shot(name)
   }
 
+  // The customer portal, opened from a portal link the tenant's backend
+  // made through the API: the customer's finalized invoice and usage
+  // against its quota, and nothing of another customer's.
+  h.step = 'portal'
+  const key = must('ABACUS_API_KEY')
+  const call = async (method, path, body) => {
+    const r = await fetch(base + path, { method, headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+      body: body && JSON.stringify(body) })
+    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`)
+    return r.json()
+  }
+  const open = (await call('GET', '/api/v1/invoices?status=open&limit=100')).data
+  let mine, theirs
+  for (const inv of open) {
+    if (mine && inv.customer_id !== mine.customer_id) { theirs = inv; break }
+    if (mine) continue
+    const ents = (await call('GET', `/api/v1/customers/${inv.customer_id}/entitlements`)).data
+    if (ents.some((e) => e.kind === 'metered' && e.limit !== null)) mine = inv
+  }
+  check(!!mine && !!theirs, 'the demo has a customer with an open invoice and a quota, and another with an open invoice')
+  await call('PUT', '/api/v1/settings/portal', { branding: { name: 'Demo SaaS', primary_color: '#1d4ed8', accent_color: '#0f172a' },
+    allow_plan_change: false, plans: [], allow_cancel: true })
+  const link = await call('POST', `/api/v1/customers/${mine.customer_id}/portal-links`, { ttl_seconds: 600 })
+  await page.goto(link.url)
+  await page.waitForURL((u) => u.pathname === '/portal')
+  await page.getByTestId('portal-invoice').first().waitFor()
+  const portalText = await page.locator('main').innerText()
+  check(portalText.includes(mine.number), `the portal lists the customer's finalized invoice ${mine.number}`)
+  check(!portalText.includes(theirs.number), `and not the other customer's ${theirs.number}`)
+  const bar = page.getByTestId('portal-usage').locator('[role=meter]').first()
+  await bar.waitFor()
+  check(/ of /.test(await bar.getAttribute('aria-valuetext')), `usage against the quota: ${await bar.getAttribute('aria-valuetext')}`)
+  check(await page.getByRole('button', { name: 'Cancel at period end' }).count() > 0, 'cancelling at the period end is offered, as the tenant allows')
+  check((await page.getByTestId('portal-brand').innerText()) === 'Demo SaaS', "the tenant's branding is shown")
+  await audit('portal')
+  await shot('60-portal')
+  await page.getByRole('link', { name: mine.number, exact: true }).click()
+  await page.waitForURL((u) => u.pathname === `/portal/invoices/${mine.id}`)
+  await page.getByTestId('portal-invoice-total').waitFor()
+  check((await page.getByRole('link', { name: 'Download UBL (XML e-invoice)' }).count()) === 1, 'the invoice offers its PDF and UBL')
+  await audit('portal-invoice')
+  await shot('61-portal-invoice')
+  // Another customer's invoice, asked by its id: not found, like a made-up id.
+  expected.add(`/api/v1/portal/invoices/${theirs.id}`)
+  await page.goto(`${base}/portal/invoices/${theirs.id}`)
+  await page.getByRole('alert').waitFor()
+  const otherText = await page.getByRole('alert').innerText()
+  check(otherText.includes('does not exist'), `another customer's invoice does not exist in this portal: "${otherText.split('\n')[0]}"`)
+  await shot('62-portal-other-customer')
+  // A bad tax id or country shows the API's message next to its field.
+  await page.goto(`${base}/portal`)
+  await page.getByLabel('Country (ISO code, e.g. DE)').fill('XX')
+  expected.add('/api/v1/portal/customer')
+  await page.getByRole('button', { name: 'Save billing details' }).click()
+  const countryError = page.locator('.field.invalid').filter({ has: page.getByLabel('Country (ISO code, e.g. DE)') }).locator('.field-error')
+  await countryError.waitFor()
+  check(true, `a bad country shows the API's message next to it: "${await countryError.innerText()}"`)
+  await audit('portal-details-error')
+  await shot('63-portal-details-error')
+  // A link that is revoked no longer opens.
+  const revoked = await call('POST', `/api/v1/customers/${theirs.customer_id}/portal-links`, {})
+  await call('DELETE', `/api/v1/customers/${theirs.customer_id}/portal-links/${revoked.id}`)
+  expected.add('/api/v1/portal/session')
+  await page.goto(revoked.url)
+  await page.getByRole('alert').waitFor()
+  check(/not valid|revoked/.test(await page.getByRole('alert').innerText()), 'a revoked link does not open the portal')
+  await shot('64-portal-revoked-link')
+
+  // Dashboard pages of the end-user and webhooks modules, and the portal's settings.
+  h.step = 'session-6 pages'
+  await page.goto(`${base}/end-users?status=active`)
+  await page.locator('table, .empty').first().waitFor()
+  check(new URL(page.url()).searchParams.get('status') === 'active', 'the end users page keeps its status filter in the URL')
+  await audit('end-users')
+  await shot('70-end-users')
+  await page.goto(`${base}/webhooks`)
+  await page.locator('table, .empty').first().waitFor()
+  expected.add('/api/v1/webhook-endpoints')
+  await page.getByLabel('URL', { exact: true }).fill('http://127.0.0.1:9/hook')
+  await page.getByRole('button', { name: 'Create endpoint' }).click()
+  const urlError = page.locator('.field.invalid').filter({ has: page.getByLabel('URL', { exact: true }) }).locator('.field-error')
+  await urlError.waitFor()
+  check(true, `a loopback webhook URL shows the API's message next to the URL field: "${await urlError.innerText()}"`)
+  expected.delete('/api/v1/webhook-endpoints')
+  await audit('webhooks')
+  await shot('71-webhooks')
+  for (const [path, name] of [['/organizations', '74-organizations'], ['/apps', '75-apps']]) {
+    await page.goto(base + path)
+    await page.locator('table, .empty').first().waitFor()
+    check(!(await page.getByRole('alert').count()), `${path} loads`)
+    await audit(name)
+    await shot(name)
+  }
+  await page.getByLabel('App name').fill('Portal demo app')
+  await page.getByLabel(/^Type/).selectOption('confidential')
+  await page.getByLabel(/Redirect URIs/).fill('https://app.example.com/cb')
+  await page.getByRole('button', { name: 'Register app' }).click()
+  await page.getByTestId('app-created').waitFor()
+  check((await page.getByTestId('app-created').innerText()).includes('client secret'), "a confidential app's secret is shown once when it is registered")
+  await shot('76-app-created')
+  await page.goto(`${base}/notifications`)
+  await page.locator('tbody tr').first().waitFor()
+  await page.getByRole('button', { name: /^Preview invoice\.finalized/ }).first().click()
+  await page.getByTestId('template-preview').waitFor()
+  check((await page.getByTestId('template-preview').innerText()).includes('Subject:'), 'a template is previewed with its sample data')
+  await audit('notifications')
+  await shot('77-notifications')
+  await page.goto(`${base}/settings/portal`)
+  await page.getByLabel('Name shown in the portal').waitFor()
+  check((await page.getByLabel('Name shown in the portal').inputValue()) === 'Demo SaaS', 'the portal settings page shows the branding set through the API')
+  await audit('portal-settings')
+  await shot('72-portal-settings')
+  await page.goto(`${base}/customers/${mine.customer_id}`)
+  await page.getByRole('button', { name: 'Create portal link' }).click()
+  await page.getByTestId('portal-link-url').waitFor()
+  check((await page.getByTestId('portal-link-url').innerText()).includes('/portal/open#token=apl_'), "a customer's page creates a portal link and shows its URL once")
+  await audit('customer-portal-link')
+  await shot('73-customer-portal-link')
+
   // Phone width.
   h.step = 'phone'
   await page.setViewportSize({ width: 390, height: 844 })
-  for (const [path, name] of [['/catalog', '50-catalog-phone'], [`/usage?meter=${meter}&range=1h`, '51-usage-phone'], ['/billing/invoices', '52-invoices-phone']]) {
+  for (const [path, name] of [['/catalog', '50-catalog-phone'], [`/usage?meter=${meter}&range=1h`, '51-usage-phone'], ['/billing/invoices', '52-invoices-phone'],
+    ['/portal', '65-portal-phone']]) {
     await page.goto(base + path)
     await page.locator('tbody tr').first().waitFor()
     await audit(name)

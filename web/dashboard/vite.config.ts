@@ -20,6 +20,9 @@ export default defineConfig({
     modulePreload: { polyfill: false },
     target: 'es2022',
     rollupOptions: {
+      // Two pages: the staff dashboard and the customer portal (/portal),
+      // which shares components and styles but loads none of the staff pages.
+      input: { index: 'index.html', portal: 'portal.html' },
       output: {
         // Shared chunks are named after their first module; drop the
         // plugin's suffix so the names stay readable.

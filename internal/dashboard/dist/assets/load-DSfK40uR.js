@@ -1,1 +1,0 @@
-import{s as o,r as s}from"./index-B2zgsZ3O.js";function f(r,t){const l=o(t),e=s(!0),a=o(null);async function n(){try{l.value=await r(),a.value=null}catch(u){a.value=u}finally{e.value=!1}}return n(),{data:l,loading:e,error:a,reload:n}}export{f as u};
