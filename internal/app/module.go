@@ -8,8 +8,8 @@ var Module = abacus.Module{
 	Name:   "app",
 	Tables: nil,
 	Uses: []string{
-		"abacus", "billing", "catalog", "config", "dashboard", "db", "document", "enduser", "httpapi",
-		"identity", "metering", "natsbus", "notifications", "outbox", "pricing", "service",
+		"abacus", "billing", "blob", "catalog", "config", "dashboard", "db", "document", "enduser", "httpapi",
+		"identity", "inbound", "metering", "natsbus", "notifications", "outbox", "pricing", "service",
 		"subscription", "webhooks",
 	},
 }

@@ -65,6 +65,9 @@ func Registry() []Role {
 					return nil, err
 				}
 				webhooks.RegisterRoutes(a.HTTP, hooks)
+				if err := registerInbound(a); err != nil {
+					return nil, err
+				}
 				return nil, nil
 			},
 		},

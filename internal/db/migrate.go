@@ -15,7 +15,7 @@ import (
 // take number ranges so parallel work does not collide: 0001–0099
 // platform, 0100 identity (0150–0169 enduser, 0170–0179 its organizations, 0180–0189 enduser/oidc), 0200 metering, 0300 catalog (0350–0399
 // subscription), 0400 billing, 0500 payments, 0600 notifications (0650–0699 webhooks), 0700
-// realtime, 0800 risk. Which module owns a table is declared in its
+// realtime, 0800 risk, 0900–0949 inbound (received e-documents). Which module owns a table is declared in its
 // module.go (abacus.Module), not by the file that created it.
 //
 //go:embed migrations

@@ -31,6 +31,7 @@ import (
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/app"
 	"github.com/abacusbilling/abacus/internal/billing"
+	"github.com/abacusbilling/abacus/internal/blob"
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/cli"
 	"github.com/abacusbilling/abacus/internal/client"
@@ -45,6 +46,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/heapfloor"
 	"github.com/abacusbilling/abacus/internal/httpapi"
 	"github.com/abacusbilling/abacus/internal/identity"
+	"github.com/abacusbilling/abacus/internal/inbound"
 	"github.com/abacusbilling/abacus/internal/loadgen"
 	"github.com/abacusbilling/abacus/internal/metering"
 	"github.com/abacusbilling/abacus/internal/money"
@@ -63,9 +65,9 @@ const modulePath = "github.com/abacusbilling/abacus"
 // declared is every module's declaration. A directory under internal/
 // without an entry here fails the test.
 var declared = []abacus.Module{
-	abacus.RootModule, app.Module, billing.Module, catalog.Module, cli.Module, client.Module,
+	abacus.RootModule, app.Module, billing.Module, blob.Module, catalog.Module, cli.Module, client.Module,
 	config.Module, country.Module, dashboard.Module, db.Module, demo.Module, document.Module,
-	einvoicetest.Module, enduser.Module, heapfloor.Module, httpapi.Module, identity.Module, loadgen.Module,
+	einvoicetest.Module, enduser.Module, heapfloor.Module, httpapi.Module, identity.Module, inbound.Module, loadgen.Module,
 	metering.Module, money.Module, natsbus.Module, notifications.Module, outbox.Module, period.Module,
 	pricing.Module, service.Module, subscription.Module, webhooks.Module,
 	// Entry points and end-to-end test packages outside internal/ (a main
