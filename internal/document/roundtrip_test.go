@@ -17,6 +17,7 @@ import (
 func exampleFiles(t *testing.T) []string {
 	t.Helper()
 	var files []string
+	seen := map[string]bool{} // the CEN CII examples are also copied into testdata/cii
 	for _, g := range []string{
 		filepath.Join("testdata", "examples", "*.xml"),
 		filepath.Join("testdata", "cii", "*.xml"),
@@ -24,7 +25,12 @@ func exampleFiles(t *testing.T) []string {
 		filepath.Join(einvoicetest.SharedDir(t), "einvoice", "examples", "cii", "*.xml"),
 	} {
 		m, _ := filepath.Glob(g)
-		files = append(files, m...)
+		for _, f := range m {
+			if !seen[filepath.Base(f)] {
+				seen[filepath.Base(f)] = true
+				files = append(files, f)
+			}
+		}
 	}
 	return files
 }

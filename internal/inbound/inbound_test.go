@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -214,4 +215,43 @@ func TestReceiveFacturX(t *testing.T) {
 			t.Fatalf("original: %v", err)
 		}
 	})
+}
+
+var discard = slog.New(slog.DiscardHandler)
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func benchDir(b *testing.B) *blob.Dir {
+	dir, err := blob.NewDir(filepath.Join(b.TempDir(), "objects"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+// benchDoc is a 20-line invoice numbered INV-BENCH.
+func benchDoc(b *testing.B) *document.Document {
+	data, err := os.ReadFile(filepath.Join("..", "document", "testdata", "examples", "invoice-saas-de.xml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, _, err := document.Parse(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d.Number = "INV-BENCH"
+	line := d.Lines[0]
+	d.Lines = nil
+	for i := range 20 {
+		l := line
+		l.ID = fmt.Sprint(i + 1)
+		l.NetAmount = l.NetAmount.Sub(l.NetAmount) // recomputed
+		d.Lines = append(d.Lines, l)
+	}
+	d.AllowanceCharges = nil
+	d.Totals = document.Totals{}
+	d.ComputeTotals(document.RoundHalfUp)
+	return d
 }
