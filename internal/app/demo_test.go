@@ -298,9 +298,9 @@ func checkDocuments(t *testing.T, a *testApp, sum demo.Summary, invoices []demoI
 			}
 		}(id, ubl.body)
 	}
-	// The first two invoices as CII, XRechnung CII and the XML inside
-	// their Factur-X: Abacus's own checks, and the official validator.
-	for _, id := range finalized[:2] {
+	// The first invoice as CII, XRechnung CII and the XML inside
+	// its Factur-X: Abacus's own checks, and the official validator.
+	for _, id := range finalized[:1] {
 		for _, f := range []string{"cii", "xrechnung-cii", "facturx"} {
 			r := a.do("GET", "/api/v1/invoices/"+id+"/document?format="+f, a.key, nil)
 			if r.status != 200 {
