@@ -62,6 +62,7 @@ type App struct {
 
 	roles    []Role
 	mods     modules
+	received received // inbound documents (inbound.go)
 	lock     *os.File
 	listener net.Listener
 	server   *http.Server

@@ -298,6 +298,38 @@ func checkDocuments(t *testing.T, a *testApp, sum demo.Summary, invoices []demoI
 			}
 		}(id, ubl.body)
 	}
+	// The first invoice as CII, XRechnung CII and the XML inside
+	// its Factur-X: Abacus's own checks, and the official validator.
+	for _, id := range finalized[:1] {
+		for _, f := range []string{"cii", "xrechnung-cii", "facturx"} {
+			r := a.do("GET", "/api/v1/invoices/"+id+"/document?format="+f, a.key, nil)
+			if r.status != 200 {
+				t.Fatalf("%s of %s: %d %s", f, id, r.status, r.body)
+			}
+			xml := r.body
+			if f == "facturx" {
+				var err error
+				if xml, err = document.ExtractFacturX(r.body); err != nil {
+					t.Fatalf("Factur-X of %s: %v", id, err)
+				}
+			}
+			if _, rep, err := document.Parse(xml); err != nil || !rep.Valid() || len(rep.Dropped) > 0 {
+				t.Errorf("invoice %s: %s fails Abacus's own checks: %v %+v", id, f, err, rep)
+			}
+			if !cross {
+				continue
+			}
+			wg.Add(1)
+			go func(name string, xml []byte) {
+				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				if out, ok := einvoicetest.Validate(t, name, xml); !ok {
+					t.Errorf("%s rejected:\n%s", name, out)
+				}
+			}(id+"-"+f, xml)
+		}
+	}
 	for cur, id := range pdfs {
 		pdf := a.do("GET", "/api/v1/invoices/"+id+"/document", a.key, nil, "Accept", "application/pdf")
 		if pdf.status != 200 || !bytes.HasPrefix(pdf.body, []byte("%PDF")) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"testing"
 
@@ -167,6 +168,22 @@ func exerciseEvents(t *testing.T, a *testApp) {
 	}
 	exerciseOrgEvents(t, a)
 	exerciseRealtimeEvents(t, a)
+	// document.received: a supplier invoice received through the API.
+	ubl, err := os.ReadFile(filepath.Join("..", "document", "testdata", "examples", "invoice-saas-de.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, a.base+"/api/v1/documents/inbound", bytes.NewReader(ubl))
+	req.Header.Set("Authorization", "Bearer "+a.key)
+	req.Header.Set("Content-Type", "application/xml")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("receive a document: %d", res.StatusCode)
+	}
 }
 
 type compiledType struct {

@@ -10,6 +10,7 @@ var Module = abacus.Module{
 	Uses: []string{
 		"abacus",
 		"billing",
+		"blob",
 		"catalog",
 		"config",
 		"dashboard",
@@ -18,6 +19,7 @@ var Module = abacus.Module{
 		"enduser",
 		"httpapi",
 		"identity",
+		"inbound",
 		"metering",
 		"natsbus",
 		"notifications",

@@ -78,6 +78,9 @@ func Registry() []Role {
 				}
 				payments.RegisterRoutes(a.HTTP, pays)
 				stripe.RegisterRoutes(a.HTTP, pays)
+				if err := registerInbound(a); err != nil {
+					return nil, err
+				}
 				return nil, nil
 			},
 		},

@@ -277,32 +277,13 @@ func (s *Service) InvoiceDocument(ctx context.Context, id string) (*document.Doc
 // Render renders d in format f (see document.Render for its errors).
 func Render(d *document.Document, f document.Format) ([]byte, error) { return document.Render(d, f) }
 
-// ConvertResult is the outcome of Convert.
-type ConvertResult struct {
-	Document   *document.Document
-	Violations []document.Violation
-}
-
-// Convert reads a UBL 2.1 invoice or credit note and renders it in format
-// f (JSON, CSV or PDF). A document with violations is refused with a
+// Convert reads an invoice or credit note in any format document.Parse
+// detects (UBL, CII, Factur-X PDF, the model's JSON) and renders it in
+// format f. A document that breaks a rule is refused with a
 // KindUnprocessable *abacus.Error of code "document_invalid" listing every
-// violation in Fields (field = element path). Errors of document.ParseUBL
-// for unreadable input; "document_format_unknown".
-func Convert(data []byte, f document.Format) ([]byte, error) {
-	if f == document.FormatUBL {
-		return nil, abacus.Invalid("document_format_unknown", "convert to json, csv or pdf; the input is already UBL").WithField("format", "must be json, csv or pdf")
-	}
-	d, violations, err := document.ParseUBL(data)
-	if err != nil {
-		return nil, err
-	}
-	if len(violations) > 0 {
-		e := abacus.Errorf(abacus.KindUnprocessable, "document_invalid", "the document has %d violations; the first: %s: %s",
-			len(violations), violations[0].Path, violations[0].Message)
-		for _, v := range violations {
-			e.Fields = append(e.Fields, abacus.FieldError{Field: v.Path, Message: v.Message})
-		}
-		return nil, e
-	}
-	return document.Render(d, f)
+// violation in Fields (field = element path, message "[RULE severity]
+// …"). The report lists what the conversion dropped. Errors of
+// document.Parse for unreadable input; "document_format_unknown".
+func Convert(data []byte, f document.Format) ([]byte, *document.Report, error) {
+	return document.Convert(data, f)
 }

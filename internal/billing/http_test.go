@@ -19,6 +19,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
+	"github.com/abacusbilling/abacus/internal/document"
 	"github.com/abacusbilling/abacus/internal/httpapi"
 	"github.com/abacusbilling/abacus/internal/pricing"
 	"github.com/abacusbilling/abacus/internal/subscription"
@@ -27,6 +28,7 @@ import (
 type httpRes struct {
 	status int
 	ctype  string
+	header http.Header
 	body   []byte
 }
 
@@ -70,7 +72,7 @@ func (c httpClient) do(method, path string, body any, hdr ...string) httpRes {
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
-	return httpRes{status: res.StatusCode, ctype: res.Header.Get("Content-Type"), body: raw}
+	return httpRes{status: res.StatusCode, ctype: res.Header.Get("Content-Type"), header: res.Header, body: raw}
 }
 
 func (c httpClient) ok(want int, method, path string, body any, hdr ...string) httpRes {
@@ -158,6 +160,8 @@ func TestHTTPBillingEndToEnd(t *testing.T) {
 			{"csv", "", "text/csv", ""},
 			{"pdf", "", "application/pdf", "%PDF"},
 			{"ubl", "", "application/xml", "<?xml"},
+			{"cii", "", "application/xml", "<?xml"},
+			{"facturx", "", "application/pdf", "%PDF-1.7"},
 			{"", "application/pdf", "application/pdf", "%PDF"},
 			{"", "text/csv", "text/csv", ""},
 		} {
@@ -175,6 +179,11 @@ func TestHTTPBillingEndToEnd(t *testing.T) {
 			}
 			if f.format == "ubl" {
 				validateUBL(t, "http-feb", r.body)
+			}
+			if f.format == "cii" || f.format == "facturx" { // Abacus's own checks; the demo test runs the official validator
+				if d, rep, err := document.Parse(r.body); err != nil || !rep.Valid() || d.Number == "" {
+					t.Fatalf("%s document does not read back: %v %+v", f.format, err, rep)
+				}
 			}
 		}
 		c.problem(400, "invalid_request", "GET", "/api/v1/invoices/"+febID+"/document?format=docx", nil)
@@ -232,6 +241,20 @@ func TestHTTPBillingEndToEnd(t *testing.T) {
 		r := c.ok(200, "POST", "/api/v1/documents/convert?format=csv", ubl)
 		if !strings.HasPrefix(r.ctype, "text/csv") || len(r.body) == 0 {
 			t.Fatalf("convert: %s %.80q", r.ctype, r.body)
+		}
+		// Any format in, any out: the CII of the example converts back to
+		// UBL, and what it cannot carry would be listed in a header.
+		cii := c.ok(200, "POST", "/api/v1/documents/convert?format=cii", ubl)
+		if !bytes.Contains(cii.body, []byte("CrossIndustryInvoice")) {
+			t.Fatalf("convert to CII: %.200q", cii.body)
+		}
+		back := c.ok(200, "POST", "/api/v1/documents/convert?format=ubl", cii.body)
+		if !bytes.Contains(back.body, []byte("<cbc:ID>WW-2027-00042</cbc:ID>")) || back.header.Get("Abacus-Conversion-Dropped") != "" {
+			t.Fatalf("CII back to UBL: dropped %q %.200q", back.header.Get("Abacus-Conversion-Dropped"), back.body)
+		}
+		toCSV := c.ok(200, "POST", "/api/v1/documents/convert?format=csv", cii.body)
+		if !strings.Contains(toCSV.header.Get("Abacus-Conversion-Dropped"), "totals") {
+			t.Fatalf("CSV conversion does not report what CSV cannot carry: %q", toCSV.header.Get("Abacus-Conversion-Dropped"))
 		}
 		bad := bytes.Replace(ubl, []byte("<cbc:DocumentCurrencyCode>EUR</cbc:DocumentCurrencyCode>"), []byte(""), 1)
 		p := c.problem(422, "document_invalid", "POST", "/api/v1/documents/convert", bad)

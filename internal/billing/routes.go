@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -27,13 +28,17 @@ type listInvoicesInput struct {
 
 type docInput struct {
 	ID     string `path:"id"`
-	Format string `query:"format" enum:"json,csv,pdf,ubl,xml" doc:"json, csv, pdf or ubl; else from Accept"`
+	Format string `query:"format" enum:"json,csv,pdf,ubl,xml,cii,facturx,facturx-basic,xrechnung-ubl,xrechnung-cii" doc:"json, csv, pdf, ubl (Peppol BIS 3), cii (CII D16B, EN 16931), facturx (PDF/A-3 with the CII inside; facturx-basic for the BASIC profile), xrechnung-ubl or xrechnung-cii; else from Accept"`
 	Accept string `header:"Accept"`
 }
 
 type docOutput struct {
 	ContentType string `header:"Content-Type"`
-	Body        []byte
+	// Dropped lists what the conversion could not carry (element paths of
+	// the input, model fields the target lacks), comma-separated; absent
+	// when nothing was lost.
+	Dropped string `header:"Abacus-Conversion-Dropped" doc:"what the conversion could not carry, comma-separated element paths or fields; absent when nothing was lost"`
+	Body    []byte
 }
 
 // negotiate picks the format from ?format=, else from Accept, else JSON.
@@ -114,7 +119,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 			})
 	}
 	httpapi.Register(s, documentOp(op("get-invoice-document", http.MethodGet, "/api/v1/invoices/{id}/document",
-		"Get a finalized invoice as JSON, CSV, PDF or UBL 2.1 (Peppol BIS 3)", 0), document.FormatJSON, document.FormatCSV, document.FormatPDF, document.FormatUBL), abacus.ScopeRead,
+		"Get a finalized invoice as JSON, CSV, PDF, UBL 2.1 (Peppol BIS 3), CII, Factur-X or XRechnung", 0), document.FormatJSON, document.FormatCSV, document.FormatPDF, document.FormatUBL), abacus.ScopeRead,
 		func(ctx context.Context, in *docInput) (*docOutput, error) {
 			f, err := negotiate(in.Format, in.Accept)
 			if err != nil {
@@ -239,10 +244,10 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		})
 
 	httpapi.Register(s, documentOp(op("convert-document", http.MethodPost, "/api/v1/documents/convert",
-		"Validate a UBL 2.1 invoice or credit note and convert it to JSON, CSV or PDF", http.StatusOK),
-		document.FormatJSON, document.FormatCSV, document.FormatPDF), abacus.ScopeRead,
+		"Validate an invoice or credit note in any supported format (UBL, CII, Factur-X PDF, JSON; detected from the content) and convert it", http.StatusOK),
+		document.FormatJSON, document.FormatCSV, document.FormatPDF, document.FormatUBL), abacus.ScopeRead,
 		func(ctx context.Context, in *struct {
-			Format  string `query:"format" enum:"json,csv,pdf" doc:"json (default), csv or pdf"`
+			Format  string `query:"format" enum:"json,csv,pdf,ubl,xml,cii,facturx,facturx-basic,xrechnung-ubl,xrechnung-cii" doc:"json (default), csv, pdf, ubl, cii, facturx, facturx-basic, xrechnung-ubl or xrechnung-cii"`
 			RawBody []byte `contentType:"application/xml"`
 		}) (*docOutput, error) {
 			f := document.FormatJSON
@@ -252,10 +257,27 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 					return nil, err
 				}
 			}
-			b, err := Convert(in.RawBody, f)
+			b, rep, err := Convert(in.RawBody, f)
 			if err != nil {
 				return nil, err
 			}
-			return &docOutput{ContentType: f.ContentType(), Body: b}, nil
+			return &docOutput{ContentType: f.ContentType(), Dropped: droppedHeader(rep.Dropped), Body: b}, nil
 		})
+}
+
+// droppedHeader lists dropped for the Abacus-Conversion-Dropped header,
+// cut at about 4 KiB with the number left out.
+func droppedHeader(dropped []string) string {
+	var b strings.Builder
+	for i, d := range dropped {
+		if b.Len()+len(d) > 4000 {
+			fmt.Fprintf(&b, ", … and %d more", len(dropped)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(d)
+	}
+	return b.String()
 }

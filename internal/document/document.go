@@ -287,7 +287,19 @@ type InvoiceReference struct {
 // Document is a finalized invoice or credit note in a format-neutral form.
 // Amounts on a credit note are positive: the kind says they are credited.
 type Document struct {
-	Kind             Kind              `json:"kind"`
+	Kind Kind `json:"kind"`
+	// TypeCode is the UNTDID 1001 document type (BT-3) when it is not the
+	// kind's default: 384 corrected invoice, 389 self-billed invoice (both
+	// KindInvoice). Empty means 380 for an invoice and 381 for a credit note.
+	TypeCode string `json:"type_code,omitempty"`
+	// Specification is the specification identifier (BT-24) the document
+	// claims; empty means Peppol BIS Billing 3.0 (CustomizationID). It picks
+	// the rules Validate applies: Peppol's, XRechnung's (BR-DE-*) or EN 16931's
+	// alone (see Profile).
+	Specification string `json:"specification,omitempty"`
+	// Process is the business process type (BT-23); empty means Peppol's
+	// billing process when the specification is Peppol's.
+	Process          string            `json:"process,omitempty"`
 	Number           string            `json:"number"`
 	IssueDate        Date              `json:"issue_date"`
 	DueDate          Date              `json:"due_date,omitzero"`

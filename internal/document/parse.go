@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/abacusbilling/abacus"
@@ -22,6 +24,28 @@ type Violation struct {
 	// field path, e.g. "tax_breakdown".
 	Path    string `json:"path"`
 	Message string `json:"message"`
+	// Rule is the rule broken, e.g. "BR-CO-10", "PEPPOL-EN16931-R120",
+	// "BR-DE-15", or "SYNTAX" for a value or element the syntax requires
+	// and "ABACUS" for a check of Abacus's own.
+	Rule string `json:"rule"`
+	// Severity is "fatal" (the document is refused) or "warning".
+	Severity string `json:"severity"`
+}
+
+// ruleRe finds the rule id a message names.
+var ruleRe = regexp.MustCompile(`\b(BR-[A-Z]{1,3}-?[0-9]{1,3}|BR-[0-9]{1,3}|PEPPOL-EN16931-R[0-9]{3}|BR-DE-[0-9]{1,2}|BR-DEC-[0-9]{2})\b`)
+
+// newViolation fills the rule from the message ("SYNTAX" when the message
+// names none and the path is an element, "ABACUS" otherwise).
+func newViolation(path, msg string) Violation {
+	rule := ruleRe.FindString(msg)
+	if rule == "" {
+		rule = "ABACUS"
+		if strings.HasPrefix(path, "/") && (strings.Contains(msg, "required") || strings.Contains(msg, "not a number") || strings.Contains(msg, "YYYY")) {
+			rule = "SYNTAX"
+		}
+	}
+	return Violation{Path: path, Message: msg, Rule: rule, Severity: "fatal"}
 }
 
 // Error codes ParseUBL returns when it cannot read a document at all.
@@ -52,6 +76,14 @@ const (
 // not a UBL Invoice or CreditNote (code "ubl_not_document"), both
 // *abacus.Error of KindInvalid.
 func ParseUBL(data []byte) (*Document, []Violation, error) {
+	d, rep, err := parseUBL(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, rep.Violations, nil
+}
+
+func parseUBL(data []byte) (*Document, *Report, error) {
 	if len(data) > maxUBLDocuments {
 		return nil, nil, abacus.Errorf(abacus.KindTooLarge, "ubl_too_large", "the document is larger than %d MiB", maxUBLDocuments>>20)
 	}
@@ -59,6 +91,10 @@ func ParseUBL(data []byte) (*Document, []Violation, error) {
 	if err != nil {
 		return nil, nil, abacus.Invalid(CodeUnreadable, "the document is not well-formed XML: %s", err)
 	}
+	return parseUBLTree(root)
+}
+
+func parseUBLTree(root *node) (*Document, *Report, error) {
 	p := &parser{locs: map[string]string{}}
 	d := &Document{}
 	switch root.name {
@@ -69,9 +105,10 @@ func ParseUBL(data []byte) (*Document, []Violation, error) {
 	default:
 		return nil, nil, abacus.Invalid(CodeNotUBL, "the root element {%s}%s is not a UBL 2.1 Invoice or CreditNote", root.name.Space, root.name.Local)
 	}
+	root.used = true
 	p.header(root, d)
 	p.violations = append(p.violations, p.fromValidate(d)...)
-	return d, p.violations, nil
+	return d, &Report{Format: FormatUBL, Violations: p.violations, Dropped: dropped(root)}, nil
 }
 
 // node is one XML element with its children, text and location.
@@ -81,13 +118,28 @@ type node struct {
 	text  string
 	kids  []*node
 	path  string
+	used  bool // read into the model; unused leaves are reported as dropped
 }
 
+// Bounds on XML input, checked while reading so a hostile document costs
+// at most one pass: elements nest at most maxDepth deep and a document has
+// at most maxElements elements (a 10,000-line CII invoice has ~300,000).
+const (
+	maxDepth    = 64
+	maxElements = 2_000_000
+)
+
+// parseTree reads data into a tree. A DOCTYPE (and so any entity
+// declaration, external entity or entity-expansion bomb) is refused before
+// anything is expanded; encoding/xml knows only the five predefined
+// entities and fails on any other.
 func parseTree(data []byte) (*node, error) {
 	dec := xml.NewDecoder(bytes.NewReader(data))
+	dec.Strict = true
 	var stack []*node
 	var root *node
 	counts := []map[string]int{{}}
+	elements := 0
 	for {
 		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) {
@@ -97,7 +149,18 @@ func parseTree(data []byte) (*node, error) {
 			return nil, err
 		}
 		switch t := tok.(type) {
+		case xml.Directive:
+			return nil, fmt.Errorf("line %d: a DOCTYPE or other declaration is not allowed (document type definitions and entities are refused, never expanded)", lineOf(data, dec.InputOffset()))
 		case xml.StartElement:
+			if elements++; elements > maxElements {
+				return nil, fmt.Errorf("more than %d elements", maxElements)
+			}
+			if len(stack) >= maxDepth {
+				return nil, fmt.Errorf("line %d: elements nest deeper than %d levels", lineOf(data, dec.InputOffset()), maxDepth)
+			}
+			if len(stack) == 0 && root != nil {
+				return nil, errors.New("more than one root element")
+			}
 			n := &node{name: t.Name, attrs: t.Attr}
 			label := prefixed(t.Name)
 			c := counts[len(counts)-1]
@@ -107,7 +170,7 @@ func parseTree(data []byte) (*node, error) {
 				root = n
 			} else {
 				parent := stack[len(stack)-1]
-				n.path = fmt.Sprintf("%s/%s[%d]", parent.path, label, c[label])
+				n.path = parent.path + "/" + label + "[" + strconv.Itoa(c[label]) + "]"
 				parent.kids = append(parent.kids, n)
 			}
 			stack = append(stack, n)
@@ -127,16 +190,44 @@ func parseTree(data []byte) (*node, error) {
 	return root, nil
 }
 
+func lineOf(data []byte, off int64) int {
+	return bytes.Count(data[:min(int(off), len(data))], []byte("\n")) + 1
+}
+
+// dropped lists the leaves of the tree that carry a value the parser did
+// not read into the model: what a conversion of this document loses.
+func dropped(root *node) []string {
+	var out []string
+	var walk func(n *node)
+	walk = func(n *node) {
+		if len(n.kids) == 0 {
+			if !n.used && strings.TrimSpace(n.text) != "" {
+				out = append(out, cleanPath(n.path))
+			}
+			return
+		}
+		for _, k := range n.kids {
+			walk(k)
+		}
+	}
+	walk(root)
+	return out
+}
+
 // prefixed names an element the way UBL documents usually do.
 func prefixed(n xml.Name) string {
-	switch n.Space {
-	case nsCAC:
-		return "cac:" + n.Local
-	case nsCBC:
-		return "cbc:" + n.Local
+	if p, ok := prefixOf[n.Space]; ok {
+		return p + ":" + n.Local
 	}
 	return n.Local
 }
+
+// prefixOf and namespaceOf map the namespaces of UBL and CII to the
+// prefixes their documents conventionally use.
+var (
+	prefixOf    = map[string]string{nsCAC: "cac", nsCBC: "cbc", nsRSM: "rsm", nsRAM: "ram", nsUDT: "udt", nsQDT: "qdt"}
+	namespaceOf = map[string]string{"cac": nsCAC, "cbc": nsCBC, "rsm": nsRSM, "ram": nsRAM, "udt": nsUDT, "qdt": nsQDT}
+)
 
 // cleanPath drops the "[1]" of the first occurrence, which reads better
 // for elements that occur once.
@@ -149,6 +240,7 @@ func (n *node) child(ns, local string) *node {
 	}
 	for _, k := range n.kids {
 		if k.name.Space == ns && k.name.Local == local {
+			k.used = true
 			return k
 		}
 	}
@@ -162,6 +254,7 @@ func (n *node) children(ns, local string) []*node {
 	var out []*node
 	for _, k := range n.kids {
 		if k.name.Space == ns && k.name.Local == local {
+			k.used = true
 			out = append(out, k)
 		}
 	}
@@ -172,11 +265,7 @@ func (n *node) children(ns, local string) []*node {
 func (n *node) at(steps ...string) *node {
 	for _, s := range steps {
 		prefix, local, _ := strings.Cut(s, ":")
-		ns := nsCBC
-		if prefix == "cac" {
-			ns = nsCAC
-		}
-		n = n.child(ns, local)
+		n = n.child(namespaceOf[prefix], local)
 	}
 	return n
 }
@@ -208,7 +297,7 @@ type parser struct {
 }
 
 func (p *parser) add(path, format string, args ...any) {
-	p.violations = append(p.violations, Violation{Path: cleanPath(path), Message: fmt.Sprintf(format, args...)})
+	p.violations = append(p.violations, newViolation(cleanPath(path), fmt.Sprintf(format, args...)))
 }
 
 // required returns the text at steps below n, reporting it when missing.
@@ -253,9 +342,19 @@ func (p *parser) dateAt(n *node, field string, steps ...string) Date {
 }
 
 func (p *parser) header(root *node, d *Document) {
-	if root.str("cbc:CustomizationID") == "" {
+	d.Specification = root.str("cbc:CustomizationID")
+	if d.Specification == "" {
 		p.add(root.path+"/cbc:CustomizationID", "the specification identifier is required (BR-01)")
 	}
+	d.Process = root.str("cbc:ProfileID")
+	tcName := "cbc:InvoiceTypeCode"
+	if d.Kind == KindCreditNote {
+		tcName = "cbc:CreditNoteTypeCode"
+	}
+	if tc := root.str(tcName); tc != "" && tc != d.typeCode() {
+		d.TypeCode = tc
+	}
+	p.locs["type_code"] = root.path + "/" + tcName
 	d.Number = p.required(root, "the document number (BR-02)", "cbc:ID")
 	p.locs["number"] = root.path + "/cbc:ID"
 	if root.at("cbc:IssueDate") == nil {
@@ -389,6 +488,9 @@ func (p *parser) taxCategory(n *node, field string) Tax {
 		Category:            TaxCategory(p.required(n, "the VAT category code", "cbc:ID")),
 		ExemptionReason:     n.str("cbc:TaxExemptionReason"),
 		ExemptionReasonCode: n.str("cbc:TaxExemptionReasonCode"),
+	}
+	if ts := n.str("cac:TaxScheme", "cbc:ID"); !strings.EqualFold(ts, "VAT") {
+		p.add(n.path+"/cac:TaxScheme/cbc:ID", "the tax scheme must be VAT, not %q", ts)
 	}
 	t.Rate = p.decimalAt(n, field+".rate", false, "cbc:Percent")
 	// Normalise "25.0" to "25" so groups with the same rate compare equal.
@@ -524,7 +626,7 @@ func (p *parser) fromValidate(d *Document) []Violation {
 		if seen[path] && strings.HasSuffix(f.Message, "is required") {
 			continue // already reported as a missing element
 		}
-		out = append(out, Violation{Path: path, Message: msg})
+		out = append(out, newViolation(path, msg))
 	}
 	return out
 }

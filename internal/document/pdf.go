@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/go-pdf/fpdf"
 	"github.com/shopspring/decimal"
+	"golang.org/x/image/font/gofont/gobold"
+	"golang.org/x/image/font/gofont/goregular"
 
 	"github.com/abacusbilling/abacus/internal/country"
 )
@@ -59,9 +62,23 @@ var currencySymbols = map[string]string{"EUR": "€", "USD": "$", "GBP": "£", "
 // print as "?". It does not validate d, so a parsed document with
 // violations can be shown; it returns an error only if the PDF cannot be
 // written.
-func PDF(d *Document) ([]byte, error) {
+func PDF(d *Document) ([]byte, error) { return renderPDF(d, false) }
+
+// renderPDF draws d; with embedFonts the text is set in the Go fonts,
+// embedded (subset) as PDF/A requires, instead of the core fonts, and the
+// dates in the file are d's issue date so the output is reproducible.
+func renderPDF(d *Document, embedFonts bool) ([]byte, error) {
 	pdf := fpdf.New("P", "mm", "A4", "")
-	r := &pdfRenderer{pdf: pdf, d: d, tr: pdf.UnicodeTranslatorFromDescriptor("")}
+	r := &pdfRenderer{pdf: pdf, d: d, tr: pdf.UnicodeTranslatorFromDescriptor(""), family: "Helvetica"}
+	if embedFonts {
+		pdf.AddUTF8FontFromBytes("Go", "", goregular.TTF)
+		pdf.AddUTF8FontFromBytes("Go", "B", gobold.TTF)
+		r.family, r.tr = "Go", func(s string) string { return s }
+		at := time.Date(d.IssueDate.Year, d.IssueDate.Month, d.IssueDate.Day, 0, 0, 0, 0, time.UTC)
+		pdf.SetCreationDate(at)
+		pdf.SetModificationDate(at)
+		pdf.SetCatalogSort(true)
+	}
 	pdf.SetMargins(margin, margin, margin)
 	pdf.SetAutoPageBreak(false, footerH)
 	pdf.SetTitle(r.title()+" "+d.Number, true)
@@ -82,9 +99,10 @@ func PDF(d *Document) ([]byte, error) {
 }
 
 type pdfRenderer struct {
-	pdf *fpdf.Fpdf
-	d   *Document
-	tr  func(string) string
+	pdf    *fpdf.Fpdf
+	d      *Document
+	tr     func(string) string
+	family string // core Helvetica, or the embedded Go font for PDF/A
 }
 
 func (r *pdfRenderer) title() string {
@@ -95,7 +113,7 @@ func (r *pdfRenderer) title() string {
 }
 
 func (r *pdfRenderer) font(style string, size float64, col [3]int) {
-	r.pdf.SetFont("Helvetica", style, size)
+	r.pdf.SetFont(r.family, style, size)
 	r.pdf.SetTextColor(col[0], col[1], col[2])
 }
 

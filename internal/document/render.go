@@ -15,46 +15,73 @@ import (
 type Format string
 
 const (
-	FormatUBL  Format = "ubl"
-	FormatJSON Format = "json"
-	FormatCSV  Format = "csv"
-	FormatPDF  Format = "pdf"
+	FormatUBL          Format = "ubl"           // UBL 2.1; Peppol BIS 3 for Abacus's own documents (see UBL)
+	FormatCII          Format = "cii"           // UN/CEFACT CII D16B, EN 16931 profile
+	FormatFacturX      Format = "facturx"       // Factur-X / ZUGFeRD 2.x: PDF/A-3 with the CII inside (EN 16931 profile)
+	FormatFacturXBasic Format = "facturx-basic" // Factur-X in the BASIC profile
+	FormatXRechnungUBL Format = "xrechnung-ubl" // XRechnung 3.0 CIUS on UBL
+	FormatXRechnungCII Format = "xrechnung-cii" // XRechnung 3.0 CIUS on CII
+	FormatJSON         Format = "json"
+	FormatCSV          Format = "csv"
+	FormatPDF          Format = "pdf"
 )
+
+// Formats are the formats Render writes, in the order documented.
+var Formats = []Format{FormatUBL, FormatCII, FormatFacturX, FormatFacturXBasic, FormatXRechnungUBL, FormatXRechnungCII, FormatJSON, FormatCSV, FormatPDF}
 
 // ContentType returns the media type of f.
 func (f Format) ContentType() string {
 	switch f {
-	case FormatUBL:
+	case FormatUBL, FormatCII, FormatXRechnungUBL, FormatXRechnungCII:
 		return "application/xml"
 	case FormatJSON:
 		return "application/json"
 	case FormatCSV:
 		return "text/csv; charset=utf-8"
-	case FormatPDF:
+	case FormatPDF, FormatFacturX, FormatFacturXBasic:
 		return "application/pdf"
 	}
 	return "application/octet-stream"
 }
 
-// ParseFormat reads a format name (case-insensitive; "xml" means UBL). It
-// returns an *abacus.Error of KindInvalid, code "document_format_unknown",
-// for other names.
+// formatNames is the list ParseFormat's error gives.
+const formatNames = "ubl, cii, facturx, facturx-basic, xrechnung-ubl, xrechnung-cii, json, csv or pdf"
+
+// ParseFormat reads a format name (case-insensitive; "xml" means UBL,
+// "zugferd" Factur-X). It returns an *abacus.Error of KindInvalid, code
+// "document_format_unknown", for other names.
 func ParseFormat(s string) (Format, error) {
-	switch f := Format(strings.ToLower(strings.TrimSpace(s))); f {
-	case FormatUBL, FormatJSON, FormatCSV, FormatPDF:
-		return f, nil
+	f := Format(strings.ToLower(strings.TrimSpace(s)))
+	for _, k := range Formats {
+		if f == k {
+			return f, nil
+		}
+	}
+	switch f {
 	case "xml":
 		return FormatUBL, nil
+	case "zugferd", "factur-x":
+		return FormatFacturX, nil
 	}
-	return "", abacus.Invalid("document_format_unknown", "format %q is not one of ubl, json, csv, pdf", s).WithField("format", "must be ubl, json, csv or pdf")
+	return "", abacus.Invalid("document_format_unknown", "format %q is not one of %s", s, formatNames).WithField("format", "must be "+formatNames)
 }
 
-// Render writes d in format f; see UBL, JSON, CSV and PDF for each
-// format's errors.
+// Render writes d in format f; see UBL, CII, FacturX, XRechnung, JSON, CSV
+// and PDF for each format's errors.
 func Render(d *Document, f Format) ([]byte, error) {
 	switch f {
 	case FormatUBL:
 		return UBL(d)
+	case FormatCII:
+		return CII(d)
+	case FormatFacturX:
+		return FacturX(d, FacturXEN16931)
+	case FormatFacturXBasic:
+		return FacturX(d, FacturXBasic)
+	case FormatXRechnungUBL:
+		return XRechnung(d, FormatUBL)
+	case FormatXRechnungCII:
+		return XRechnung(d, FormatCII)
 	case FormatJSON:
 		return JSON(d)
 	case FormatCSV:

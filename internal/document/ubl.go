@@ -59,17 +59,28 @@ func renderUBL(d *Document) ([]byte, error) {
 	}
 	fmt.Fprintf(&w.buf, "<%s xmlns=%q xmlns:cac=%q xmlns:cbc=%q>\n", root, ns, nsCAC, nsCBC)
 	w.depth = 1
-	w.leaf("cbc:CustomizationID", CustomizationID)
-	w.leaf("cbc:ProfileID", ProfileID)
+	w.leaf("cbc:CustomizationID", d.specification())
+	process := d.Process
+	if process == "" && d.Profile() != ProfileEN16931 {
+		process = ProfileID
+	}
+	w.leaf("cbc:ProfileID", process)
 	w.leaf("cbc:ID", d.Number)
 	w.leaf("cbc:IssueDate", d.IssueDate.String())
+	typeCode = d.typeCode()
 	if d.Kind == KindCreditNote {
 		w.leaf("cbc:CreditNoteTypeCode", typeCode)
 	} else {
 		w.leaf("cbc:DueDate", d.DueDate.String())
 		w.leaf("cbc:InvoiceTypeCode", typeCode)
 	}
-	w.leaf("cbc:Note", strings.Join(d.Notes, "\n"))
+	if d.Profile() == ProfilePeppol {
+		w.leaf("cbc:Note", strings.Join(d.Notes, "\n"))
+	} else {
+		for _, n := range d.Notes {
+			w.leaf("cbc:Note", n)
+		}
+	}
 	w.leaf("cbc:DocumentCurrencyCode", d.Currency)
 	w.leaf("cbc:TaxCurrencyCode", d.TaxCurrency)
 	w.leaf("cbc:BuyerReference", d.BuyerReference)

@@ -40,6 +40,7 @@ func (d *Document) Validate() error {
 	d.validateBreakdown(&v)
 	d.validateTotals(&v)
 	d.validateCategories(&v)
+	d.validateProfile(&v)
 	return v.Err(CodeInvalid)
 }
 
@@ -64,9 +65,6 @@ func (d *Document) validateHeader(v *abacus.Validation) {
 	}
 	if d.TaxCurrency != "" && (d.TaxCurrency == d.Currency || !currencyRe.MatchString(d.TaxCurrency)) {
 		v.Add("tax_currency", "must be an ISO 4217 code different from currency")
-	}
-	if d.BuyerReference == "" && d.OrderReference == "" {
-		v.Add("buyer_reference", "buyer_reference or order_reference is required (PEPPOL-EN16931-R003)")
 	}
 	validatePeriod(v, "period", d.Period)
 	if d.InvoiceReference != nil && d.InvoiceReference.Number == "" {
@@ -113,11 +111,6 @@ func validateParty(v *abacus.Validation, field string, p *Party) {
 	if len(p.Address) > 3 {
 		v.Add(field+".address", "has %d lines; at most 3 fit the UBL address", len(p.Address))
 	}
-	if p.EndpointID == "" {
-		v.Add(field+".endpoint_id", "the Peppol electronic address is required (PEPPOL-EN16931-R010/R020)")
-	} else if p.EndpointScheme == "" {
-		v.Add(field+".endpoint_scheme", "is required with endpoint_id, e.g. 0088 or 9930")
-	}
 	if p.VATID != "" && len(p.VATID) < 3 {
 		v.Add(field+".vat_id", "must start with the country prefix, e.g. DE123456789")
 	}
@@ -138,6 +131,7 @@ func (d *Document) validateLines(v *abacus.Validation) {
 	}
 	ids := map[string]bool{}
 	tolerance := decimal.New(2, -2)
+	peppol := d.Profile() == ProfilePeppol
 	for i := range d.Lines {
 		l := &d.Lines[i]
 		f := fmt.Sprintf("lines[%d]", i)
@@ -160,7 +154,8 @@ func (d *Document) validateLines(v *abacus.Validation) {
 			v.Add(f+".base_quantity", "must be positive (PEPPOL-EN16931-R121)")
 		}
 		d.checkAmount(v, f+".net_amount", l.NetAmount)
-		if want := l.lineBase(); l.NetAmount.Sub(want).Abs().GreaterThan(tolerance) {
+		// Peppol's rule only: EN 16931 itself does not tie the line net amount to quantity × price.
+		if want := l.lineBase(); peppol && l.NetAmount.Sub(want).Abs().GreaterThan(tolerance) {
 			v.Add(f+".net_amount", "%s does not match quantity × unit price ± line allowances/charges = %s (PEPPOL-EN16931-R120); set unit_price with AverageUnitPrice for tiered amounts", l.NetAmount, want)
 		}
 		if !l.Tax.Category.Valid() {

@@ -31,6 +31,7 @@ import (
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/app"
 	"github.com/abacusbilling/abacus/internal/billing"
+	"github.com/abacusbilling/abacus/internal/blob"
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/cli"
 	"github.com/abacusbilling/abacus/internal/client"
@@ -45,6 +46,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/heapfloor"
 	"github.com/abacusbilling/abacus/internal/httpapi"
 	"github.com/abacusbilling/abacus/internal/identity"
+	"github.com/abacusbilling/abacus/internal/inbound"
 	"github.com/abacusbilling/abacus/internal/loadgen"
 	"github.com/abacusbilling/abacus/internal/metering"
 	"github.com/abacusbilling/abacus/internal/money"
@@ -71,6 +73,7 @@ var declared = []abacus.Module{
 	abacus.RootModule,
 	app.Module,
 	billing.Module,
+	blob.Module,
 	catalog.Module,
 	cli.Module,
 	client.Module,
@@ -85,6 +88,7 @@ var declared = []abacus.Module{
 	heapfloor.Module,
 	httpapi.Module,
 	identity.Module,
+	inbound.Module,
 	loadgen.Module,
 	metering.Module,
 	money.Module,

@@ -1,0 +1,355 @@
+package document
+
+import (
+	"encoding/xml"
+	"fmt"
+	"strings"
+
+	"github.com/shopspring/decimal"
+)
+
+// Namespaces of UN/CEFACT Cross Industry Invoice D16B.
+const (
+	nsRSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
+	nsRAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
+	nsUDT = "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100"
+	nsQDT = "urn:un:unece:uncefact:data:standard:QualifiedDataType:100"
+)
+
+// CII renders d as a UN/CEFACT Cross Industry Invoice D16B in the EN 16931
+// profile (the syntax of Factur-X/ZUGFeRD and XRechnung CII), elements in
+// the order of the D16B schema. The guideline identifier (BT-24) is d's
+// Specification, or "urn:cen.eu:en16931:2017" when it is empty. It
+// validates d first (by its Profile) and returns Validate's *abacus.Error
+// when d is inconsistent; amounts are written with the currency's
+// decimals (at most two, as for UBL: an *abacus.Error of code
+// "currency_precision_unsupported" otherwise).
+func CII(d *Document) ([]byte, error) {
+	if d.Specification == "" {
+		c := *d
+		c.Specification = SpecEN16931
+		d = &c
+	}
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	return renderCII(d)
+}
+
+func renderCII(d *Document) ([]byte, error) {
+	w := &xmlWriter{currency: d.Currency, places: min(d.CurrencyExponent, 2)}
+	w.buf.WriteString(xml.Header)
+	fmt.Fprintf(&w.buf, "<rsm:CrossIndustryInvoice xmlns:rsm=%q xmlns:ram=%q xmlns:udt=%q xmlns:qdt=%q>\n", nsRSM, nsRAM, nsUDT, nsQDT)
+	w.depth = 1
+	w.open("rsm:ExchangedDocumentContext")
+	if d.Process != "" {
+		w.open("ram:BusinessProcessSpecifiedDocumentContextParameter")
+		w.leaf("ram:ID", d.Process)
+		w.close("ram:BusinessProcessSpecifiedDocumentContextParameter")
+	}
+	w.open("ram:GuidelineSpecifiedDocumentContextParameter")
+	spec := d.Specification
+	if spec == "" {
+		spec = SpecEN16931
+	}
+	w.leaf("ram:ID", spec)
+	w.close("ram:GuidelineSpecifiedDocumentContextParameter")
+	w.close("rsm:ExchangedDocumentContext")
+
+	w.open("rsm:ExchangedDocument")
+	w.leaf("ram:ID", d.Number)
+	w.leaf("ram:TypeCode", d.typeCode())
+	w.ciiDate("ram:IssueDateTime", "udt", d.IssueDate)
+	for _, n := range d.Notes {
+		w.open("ram:IncludedNote")
+		code, text := splitNote(n)
+		w.leaf("ram:Content", text)
+		w.leaf("ram:SubjectCode", code)
+		w.close("ram:IncludedNote")
+	}
+	w.close("rsm:ExchangedDocument")
+
+	w.open("rsm:SupplyChainTradeTransaction")
+	for _, l := range d.Lines {
+		w.ciiLine(d, l)
+	}
+	w.open("ram:ApplicableHeaderTradeAgreement")
+	w.leaf("ram:BuyerReference", d.BuyerReference)
+	w.ciiParty("ram:SellerTradeParty", &d.Seller, true)
+	w.ciiParty("ram:BuyerTradeParty", &d.Buyer, false)
+	if d.OrderReference != "" {
+		w.open("ram:BuyerOrderReferencedDocument")
+		w.leaf("ram:IssuerAssignedID", d.OrderReference)
+		w.close("ram:BuyerOrderReferencedDocument")
+	}
+	w.close("ram:ApplicableHeaderTradeAgreement")
+	w.open("ram:ApplicableHeaderTradeDelivery")
+	w.close("ram:ApplicableHeaderTradeDelivery")
+
+	w.open("ram:ApplicableHeaderTradeSettlement")
+	if pm := d.PaymentMeans; pm != nil {
+		w.leaf("ram:PaymentReference", pm.PaymentID)
+	}
+	w.leaf("ram:TaxCurrencyCode", d.TaxCurrency)
+	w.leaf("ram:InvoiceCurrencyCode", d.Currency)
+	if pm := d.PaymentMeans; pm != nil {
+		w.open("ram:SpecifiedTradeSettlementPaymentMeans")
+		w.leaf("ram:TypeCode", pm.Code)
+		if pm.IBAN != "" || pm.AccountName != "" {
+			w.open("ram:PayeePartyCreditorFinancialAccount")
+			if isIBAN(pm.IBAN) {
+				w.leaf("ram:IBANID", pm.IBAN)
+			}
+			w.leaf("ram:AccountName", pm.AccountName)
+			if !isIBAN(pm.IBAN) {
+				w.leaf("ram:ProprietaryID", pm.IBAN)
+			}
+			w.close("ram:PayeePartyCreditorFinancialAccount")
+		}
+		if pm.BIC != "" {
+			w.open("ram:PayeeSpecifiedCreditorFinancialInstitution")
+			w.leaf("ram:BICID", pm.BIC)
+			w.close("ram:PayeeSpecifiedCreditorFinancialInstitution")
+		}
+		w.close("ram:SpecifiedTradeSettlementPaymentMeans")
+	}
+	for _, g := range d.TaxBreakdown {
+		w.open("ram:ApplicableTradeTax")
+		w.amountPlain("ram:CalculatedAmount", g.TaxAmount)
+		w.leaf("ram:TypeCode", "VAT")
+		w.leaf("ram:ExemptionReason", g.Tax.ExemptionReason)
+		w.amountPlain("ram:BasisAmount", g.TaxableAmount)
+		w.leaf("ram:CategoryCode", string(g.Tax.Category))
+		w.leaf("ram:ExemptionReasonCode", g.Tax.ExemptionReasonCode)
+		if g.Tax.Category != TaxNotSubject {
+			w.leaf("ram:RateApplicablePercent", g.Tax.Rate.String())
+		}
+		w.close("ram:ApplicableTradeTax")
+	}
+	w.ciiPeriod("ram:BillingSpecifiedPeriod", d.Period)
+	for _, ac := range d.AllowanceCharges {
+		w.ciiAllowanceCharge(ac, true)
+	}
+	if d.PaymentTerms != "" || !d.DueDate.IsZero() {
+		w.open("ram:SpecifiedTradePaymentTerms")
+		w.leaf("ram:Description", d.PaymentTerms)
+		w.ciiDate("ram:DueDateDateTime", "udt", d.DueDate)
+		w.close("ram:SpecifiedTradePaymentTerms")
+	}
+	t := d.Totals
+	w.open("ram:SpecifiedTradeSettlementHeaderMonetarySummation")
+	w.amountPlain("ram:LineTotalAmount", t.LineExtension)
+	hasAllowance, hasCharge := false, false
+	for _, ac := range d.AllowanceCharges {
+		hasCharge = hasCharge || ac.Charge
+		hasAllowance = hasAllowance || !ac.Charge
+	}
+	if hasCharge {
+		w.amountPlain("ram:ChargeTotalAmount", t.ChargeTotal)
+	}
+	if hasAllowance {
+		w.amountPlain("ram:AllowanceTotalAmount", t.AllowanceTotal)
+	}
+	w.amountPlain("ram:TaxBasisTotalAmount", t.TaxExclusive)
+	w.leafAttr("ram:TaxTotalAmount", w.fixed(t.Tax, "TaxTotalAmount"), "currencyID", d.Currency)
+	if d.TaxCurrency != "" {
+		w.leafAttr("ram:TaxTotalAmount", w.fixed(d.TaxInTaxCurrency, "tax_in_tax_currency"), "currencyID", d.TaxCurrency)
+	}
+	if !t.PayableRounding.IsZero() {
+		w.amountPlain("ram:RoundingAmount", t.PayableRounding)
+	}
+	w.amountPlain("ram:GrandTotalAmount", t.TaxInclusive)
+	if !t.Prepaid.IsZero() {
+		w.amountPlain("ram:TotalPrepaidAmount", t.Prepaid)
+	}
+	w.amountPlain("ram:DuePayableAmount", t.Payable)
+	w.close("ram:SpecifiedTradeSettlementHeaderMonetarySummation")
+	if r := d.InvoiceReference; r != nil {
+		w.open("ram:InvoiceReferencedDocument")
+		w.leaf("ram:IssuerAssignedID", r.Number)
+		w.ciiDate("ram:FormattedIssueDateTime", "qdt", r.IssueDate)
+		w.close("ram:InvoiceReferencedDocument")
+	}
+	w.close("ram:ApplicableHeaderTradeSettlement")
+	w.close("rsm:SupplyChainTradeTransaction")
+	w.buf.WriteString("</rsm:CrossIndustryInvoice>\n")
+	return w.buf.Bytes(), w.err
+}
+
+// splitNote reads the "#CODE#text" convention (UBL carries the note's
+// subject code, BT-21, this way) into code and text.
+func splitNote(n string) (code, text string) {
+	if len(n) > 2 && n[0] == '#' {
+		if c, t, ok := strings.Cut(n[1:], "#"); ok && len(c) <= 3 && c != "" && strings.ToUpper(c) == c {
+			return c, t
+		}
+	}
+	return "", n
+}
+
+// joinNote is splitNote's inverse.
+func joinNote(code, text string) string {
+	if code == "" {
+		return text
+	}
+	return "#" + code + "#" + text
+}
+
+// isIBAN reports whether s looks like an IBAN (two letters, two digits):
+// CII has a separate element for other account identifiers.
+func isIBAN(s string) bool {
+	return len(s) >= 15 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z' && s[2] >= '0' && s[2] <= '9' && s[3] >= '0' && s[3] <= '9'
+}
+
+// amountPlain writes an amount with the currency's decimals and no
+// currency attribute (CII states the currency once).
+func (w *xmlWriter) amountPlain(name string, a decimal.Decimal) {
+	w.leaf(name, w.fixed(a, strings.TrimPrefix(name, "ram:")))
+}
+
+// ciiDate writes a date element with its format-102 DateTimeString in the
+// prefix's namespace (udt for most dates, qdt for referenced documents).
+func (w *xmlWriter) ciiDate(name, prefix string, d Date) {
+	if d.IsZero() {
+		return
+	}
+	w.open(name)
+	w.leafAttr(prefix+":DateTimeString", fmt.Sprintf("%04d%02d%02d", d.Year, d.Month, d.Day), "format", "102")
+	w.close(name)
+}
+
+func (w *xmlWriter) ciiPeriod(name string, p *Period) {
+	if p == nil {
+		return
+	}
+	w.open(name)
+	w.ciiDate("ram:StartDateTime", "udt", p.Start)
+	w.ciiDate("ram:EndDateTime", "udt", p.End)
+	w.close(name)
+}
+
+func (w *xmlWriter) ciiAllowanceCharge(ac AllowanceCharge, docLevel bool) {
+	w.open("ram:SpecifiedTradeAllowanceCharge")
+	w.open("ram:ChargeIndicator")
+	w.leaf("udt:Indicator", fmt.Sprint(ac.Charge))
+	w.close("ram:ChargeIndicator")
+	if !ac.BaseAmount.IsZero() {
+		w.leaf("ram:CalculationPercent", ac.Percent.String())
+		w.amountPlain("ram:BasisAmount", ac.BaseAmount)
+	}
+	w.amountPlain("ram:ActualAmount", ac.Amount)
+	w.leaf("ram:ReasonCode", ac.ReasonCode)
+	w.leaf("ram:Reason", ac.Reason)
+	if docLevel && ac.Tax != nil {
+		w.open("ram:CategoryTradeTax")
+		w.leaf("ram:TypeCode", "VAT")
+		w.leaf("ram:CategoryCode", string(ac.Tax.Category))
+		if ac.Tax.Category != TaxNotSubject {
+			w.leaf("ram:RateApplicablePercent", ac.Tax.Rate.String())
+		}
+		w.close("ram:CategoryTradeTax")
+	}
+	w.close("ram:SpecifiedTradeAllowanceCharge")
+}
+
+func (w *xmlWriter) ciiParty(name string, p *Party, seller bool) {
+	w.open(name)
+	if p.ID != "" && p.IDScheme == "" {
+		w.leaf("ram:ID", p.ID)
+	}
+	if p.ID != "" && p.IDScheme != "" {
+		w.leafAttr("ram:GlobalID", p.ID, "schemeID", p.IDScheme)
+	}
+	w.leaf("ram:Name", p.Name)
+	if seller {
+		w.leaf("ram:Description", p.LegalForm)
+	}
+	if p.LegalID != "" || p.TradingName != "" {
+		w.open("ram:SpecifiedLegalOrganization")
+		w.leafAttr("ram:ID", p.LegalID, "schemeID", p.LegalIDScheme)
+		w.leaf("ram:TradingBusinessName", p.TradingName)
+		w.close("ram:SpecifiedLegalOrganization")
+	}
+	if p.ContactName != "" || p.Phone != "" || p.Email != "" {
+		w.open("ram:DefinedTradeContact")
+		w.leaf("ram:PersonName", p.ContactName)
+		if p.Phone != "" {
+			w.open("ram:TelephoneUniversalCommunication")
+			w.leaf("ram:CompleteNumber", p.Phone)
+			w.close("ram:TelephoneUniversalCommunication")
+		}
+		if p.Email != "" {
+			w.open("ram:EmailURIUniversalCommunication")
+			w.leaf("ram:URIID", p.Email)
+			w.close("ram:EmailURIUniversalCommunication")
+		}
+		w.close("ram:DefinedTradeContact")
+	}
+	w.open("ram:PostalTradeAddress")
+	w.leaf("ram:PostcodeCode", p.PostalCode)
+	for i, step := range []string{"ram:LineOne", "ram:LineTwo", "ram:LineThree"} {
+		if i < len(p.Address) {
+			w.leaf(step, p.Address[i])
+		}
+	}
+	w.leaf("ram:CityName", p.City)
+	w.leaf("ram:CountryID", p.CountryCode)
+	w.leaf("ram:CountrySubDivisionName", p.Subdivision)
+	w.close("ram:PostalTradeAddress")
+	if p.EndpointID != "" {
+		w.open("ram:URIUniversalCommunication")
+		w.leafAttr("ram:URIID", p.EndpointID, "schemeID", p.EndpointScheme)
+		w.close("ram:URIUniversalCommunication")
+	}
+	if p.VATID != "" {
+		w.open("ram:SpecifiedTaxRegistration")
+		w.leafAttr("ram:ID", p.VATID, "schemeID", "VA")
+		w.close("ram:SpecifiedTaxRegistration")
+	}
+	w.close(name)
+}
+
+func (w *xmlWriter) ciiLine(d *Document, l Line) {
+	w.open("ram:IncludedSupplyChainTradeLineItem")
+	w.open("ram:AssociatedDocumentLineDocument")
+	w.leaf("ram:LineID", l.ID)
+	if l.Note != "" {
+		w.open("ram:IncludedNote")
+		w.leaf("ram:Content", l.Note)
+		w.close("ram:IncludedNote")
+	}
+	w.close("ram:AssociatedDocumentLineDocument")
+	w.open("ram:SpecifiedTradeProduct")
+	w.leaf("ram:SellerAssignedID", l.SellerItemID)
+	w.leaf("ram:Name", l.Name)
+	w.leaf("ram:Description", l.Description)
+	w.close("ram:SpecifiedTradeProduct")
+	w.open("ram:SpecifiedLineTradeAgreement")
+	w.open("ram:NetPriceProductTradePrice")
+	w.leaf("ram:ChargeAmount", l.UnitPrice.String())
+	if !l.BaseQuantity.IsZero() {
+		w.leafAttr("ram:BasisQuantity", l.BaseQuantity.String(), "unitCode", l.UnitCode)
+	}
+	w.close("ram:NetPriceProductTradePrice")
+	w.close("ram:SpecifiedLineTradeAgreement")
+	w.open("ram:SpecifiedLineTradeDelivery")
+	w.leafAttr("ram:BilledQuantity", l.Quantity.String(), "unitCode", l.UnitCode)
+	w.close("ram:SpecifiedLineTradeDelivery")
+	w.open("ram:SpecifiedLineTradeSettlement")
+	w.open("ram:ApplicableTradeTax")
+	w.leaf("ram:TypeCode", "VAT")
+	w.leaf("ram:CategoryCode", string(l.Tax.Category))
+	if l.Tax.Category != TaxNotSubject {
+		w.leaf("ram:RateApplicablePercent", l.Tax.Rate.String())
+	}
+	w.close("ram:ApplicableTradeTax")
+	w.ciiPeriod("ram:BillingSpecifiedPeriod", l.Period)
+	for _, ac := range l.AllowanceCharges {
+		w.ciiAllowanceCharge(ac, false)
+	}
+	w.open("ram:SpecifiedTradeSettlementLineMonetarySummation")
+	w.amountPlain("ram:LineTotalAmount", l.NetAmount)
+	w.close("ram:SpecifiedTradeSettlementLineMonetarySummation")
+	w.close("ram:SpecifiedLineTradeSettlement")
+	w.close("ram:IncludedSupplyChainTradeLineItem")
+}

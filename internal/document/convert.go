@@ -1,0 +1,214 @@
+package document
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/abacusbilling/abacus"
+)
+
+// Report is what reading a document found: the syntax it was in, every
+// rule it breaks, and every element with a value the model does not carry
+// (which a conversion of it therefore cannot carry either).
+type Report struct {
+	Format     Format      `json:"format"`
+	Violations []Violation `json:"violations"`
+	// Dropped lists what a conversion loses: element paths of the input
+	// the model does not carry, and model fields the target format cannot
+	// carry ("lines[0].breakdown"). Empty when nothing is lost.
+	Dropped []string `json:"dropped"`
+}
+
+// Valid reports whether the document broke no fatal rule.
+func (r *Report) Valid() bool {
+	for _, v := range r.Violations {
+		if v.Severity != "warning" {
+			return false
+		}
+	}
+	return true
+}
+
+// Error codes of Detect and Parse.
+const (
+	CodeUnrecognised = "document_format_unrecognised" // none of the formats Detect knows
+	CodeNoEmbedded   = "facturx_no_xml"               // a PDF without an embedded invoice
+)
+
+// Detect tells the format of data from its content: a PDF (read as
+// Factur-X/ZUGFeRD), a JSON document of the model, a UBL 2.1 Invoice or
+// CreditNote, or a CII CrossIndustryInvoice. It returns an *abacus.Error
+// of KindInvalid, code "document_format_unrecognised", otherwise.
+func Detect(data []byte) (Format, error) {
+	b := bytes.TrimLeft(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")), " \t\r\n")
+	switch {
+	case bytes.HasPrefix(b, []byte("%PDF-")):
+		return FormatFacturX, nil
+	case bytes.HasPrefix(b, []byte("{")):
+		return FormatJSON, nil
+	case bytes.HasPrefix(b, []byte("<")):
+		dec := xml.NewDecoder(bytes.NewReader(b))
+		for {
+			tok, err := dec.Token()
+			if errors.Is(err, io.EOF) || err != nil {
+				return "", abacus.Invalid(CodeUnreadable, "the document is not well-formed XML: %v", err)
+			}
+			switch t := tok.(type) {
+			case xml.Directive:
+				return "", abacus.Invalid(CodeUnreadable, "the document is not acceptable XML: a DOCTYPE or other declaration is not allowed (document type definitions and entities are refused, never expanded)")
+			case xml.StartElement:
+				switch {
+				case t.Name.Space == nsInvoice && t.Name.Local == "Invoice", t.Name.Space == nsCreditNote && t.Name.Local == "CreditNote":
+					return FormatUBL, nil
+				case t.Name.Space == nsRSM && t.Name.Local == "CrossIndustryInvoice":
+					return FormatCII, nil
+				}
+				return "", abacus.Invalid(CodeUnrecognised, "the root element {%s}%s is neither a UBL 2.1 Invoice or CreditNote nor a CII D16B CrossIndustryInvoice (check the namespace)", t.Name.Space, t.Name.Local)
+			}
+		}
+	}
+	return "", abacus.Invalid(CodeUnrecognised, "the document is not UBL, CII, Factur-X (PDF) or JSON: it starts with neither <, { nor %%PDF-")
+}
+
+// Parse detects data's format (see Detect) and reads it into a Document
+// with a Report. A PDF must be a Factur-X/ZUGFeRD with an embedded CII
+// (error "facturx_no_xml" otherwise). Like ParseUBL it returns the document
+// even when it breaks rules, and an error only when it cannot be read.
+func Parse(data []byte) (*Document, *Report, error) {
+	if len(data) > maxUBLDocuments {
+		return nil, nil, abacus.Errorf(abacus.KindTooLarge, "document_too_large", "the document is larger than %d MiB", maxUBLDocuments>>20)
+	}
+	f, err := Detect(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch f {
+	case FormatFacturX:
+		xmlData, err := ExtractFacturX(data)
+		if err != nil {
+			return nil, nil, err
+		}
+		d, rep, err := Parse(xmlData)
+		if err != nil {
+			return nil, nil, err
+		}
+		rep.Format = FormatFacturX
+		return d, rep, nil
+	case FormatJSON:
+		return parseJSON(data)
+	}
+	root, err := parseTree(data)
+	if err != nil {
+		return nil, nil, abacus.Invalid(CodeUnreadable, "the document is not well-formed XML: %s", err)
+	}
+	if f == FormatCII {
+		return parseCIITree(root)
+	}
+	return parseUBLTree(root)
+}
+
+// parseJSON reads the model's own JSON (what JSON writes). Unknown fields
+// are refused rather than dropped.
+func parseJSON(data []byte) (*Document, *Report, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var d Document
+	if err := dec.Decode(&d); err != nil {
+		return nil, nil, abacus.Invalid(CodeUnreadable, "the JSON document does not match the document model: %s", err)
+	}
+	if dec.More() {
+		return nil, nil, abacus.Invalid(CodeUnreadable, "the JSON document is followed by more data")
+	}
+	p := &parser{locs: map[string]string{}}
+	return &d, &Report{Format: FormatJSON, Violations: p.fromValidate(&d), Dropped: []string{}}, nil
+}
+
+// Convert reads data in any format Parse knows and renders it in f. A
+// document that breaks a rule is refused with a KindUnprocessable
+// *abacus.Error of code "document_invalid" whose Fields list every
+// violation ("[RULE severity] message" at its element path); the Report is
+// returned beside it. The Report's Dropped lists what the conversion lost.
+// Errors of Parse and Render.
+func Convert(data []byte, f Format) ([]byte, *Report, error) {
+	d, rep, err := Parse(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !rep.Valid() {
+		return nil, rep, ReportError(rep)
+	}
+	out, err := Render(d, f)
+	if err != nil {
+		return nil, rep, err
+	}
+	rep.Dropped = append(rep.Dropped, TargetDrops(d, f)...)
+	return out, rep, nil
+}
+
+// ReportError is the *abacus.Error (KindUnprocessable, code
+// "document_invalid") that refuses a document with rep's violations.
+func ReportError(rep *Report) *abacus.Error {
+	first := rep.Violations[0]
+	e := abacus.Errorf(abacus.KindUnprocessable, CodeInvalid, "the %s document breaks %d rules; the first: %s at %s: %s",
+		rep.Format, len(rep.Violations), first.Rule, first.Path, first.Message)
+	for _, v := range rep.Violations {
+		e.Fields = append(e.Fields, abacus.FieldError{Field: v.Path, Message: fmt.Sprintf("[%s %s] %s", v.Rule, v.Severity, v.Message)})
+	}
+	return e
+}
+
+// TargetDrops lists the fields of d that format f cannot carry: a line's
+// breakdown in every e-invoice syntax, the buyer's legal form in CII,
+// everything but the lines in CSV.
+func TargetDrops(d *Document, f Format) []string {
+	var out []string
+	switch f {
+	case FormatJSON, FormatPDF:
+		return nil
+	case FormatCSV:
+		for _, s := range []struct {
+			field string
+			set   bool
+		}{
+			{"seller", d.Seller.Name != ""}, {"buyer", d.Buyer.Name != ""}, {"tax_breakdown", len(d.TaxBreakdown) > 0},
+			{"totals", true}, {"allowance_charges", len(d.AllowanceCharges) > 0}, {"payment_means", d.PaymentMeans != nil},
+			{"payment_terms", d.PaymentTerms != ""}, {"notes", len(d.Notes) > 0}, {"invoice_reference", d.InvoiceReference != nil},
+		} {
+			if s.set {
+				out = append(out, s.field)
+			}
+		}
+		return out
+	}
+	for i, l := range d.Lines {
+		if len(l.Breakdown) > 0 {
+			out = append(out, fmt.Sprintf("lines[%d].breakdown", i))
+		}
+	}
+	cii := f == FormatCII || f == FormatXRechnungCII || f == FormatFacturX || f == FormatFacturXBasic
+	if cii && d.Buyer.LegalForm != "" {
+		out = append(out, "buyer.legal_form")
+	}
+	return out
+}
+
+// XRechnung renders d as XRechnung 3.0 in syntax (FormatUBL or FormatCII):
+// the specification identifier becomes XRechnung's, and the XRechnung
+// rules (BR-DE-*: the buyer reference carrying the Leitweg-ID, seller
+// contact, addresses, payment instructions, electronic addresses) are
+// checked beside EN 16931's. Errors as UBL and CII.
+func XRechnung(d *Document, syntax Format) ([]byte, error) {
+	c := *d
+	c.Specification = SpecXRechnung
+	if c.Process == "" {
+		c.Process = ProfileID
+	}
+	if syntax == FormatCII {
+		return CII(&c)
+	}
+	return UBL(&c)
+}

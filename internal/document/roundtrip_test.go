@@ -1,0 +1,94 @@
+package document
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/abacusbilling/abacus/internal/einvoicetest"
+)
+
+// exampleFiles are the UBL and CII examples the round trips run over: the
+// project's own (testdata/examples, testdata/cii) and, when the shared
+// validation kit sits beside the repository, the official OpenPEPPOL UBL
+// and CEN CII examples.
+func exampleFiles(t *testing.T) []string {
+	t.Helper()
+	var files []string
+	seen := map[string]bool{} // the CEN CII examples are also copied into testdata/cii
+	for _, g := range []string{
+		filepath.Join("testdata", "examples", "*.xml"),
+		filepath.Join("testdata", "cii", "*.xml"),
+		filepath.Join(einvoicetest.SharedDir(t), "einvoice", "examples", "*.xml"),
+		filepath.Join(einvoicetest.SharedDir(t), "einvoice", "examples", "cii", "*.xml"),
+	} {
+		m, _ := filepath.Glob(g)
+		for _, f := range m {
+			if !seen[filepath.Base(f)] {
+				seen[filepath.Base(f)] = true
+				files = append(files, f)
+			}
+		}
+	}
+	return files
+}
+
+// TestRoundTripEveryExample converts every example to each e-invoice
+// syntax and JSON and back, and requires the same document every time:
+// every business term the model carries survives, and what it does not
+// carry is listed in the report (never silently dropped).
+func TestRoundTripEveryExample(t *testing.T) {
+	t.Parallel()
+	files := exampleFiles(t)
+	if len(files) < 4 {
+		t.Fatalf("found only %d examples", len(files))
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".xml")
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d0, rep, err := Parse(data)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if !rep.Valid() {
+				t.Fatalf("violations in a valid example: %+v", rep.Violations)
+			}
+			if len(rep.Dropped) > 0 {
+				t.Logf("%s: %d elements the model does not carry: %v", rep.Format, len(rep.Dropped), rep.Dropped)
+			}
+			want := mustJSON(t, d0)
+			for _, target := range []Format{FormatUBL, FormatCII, FormatJSON} {
+				out, err := Render(d0, target)
+				if err != nil {
+					t.Fatalf("%s: %v", target, err)
+				}
+				d1, rep1, err := Parse(out)
+				if err != nil {
+					t.Fatalf("%s: reading back: %v", target, err)
+				}
+				if !rep1.Valid() || len(rep1.Dropped) > 0 {
+					t.Fatalf("%s: reading back: violations %+v, dropped %v\n%s", target, rep1.Violations, rep1.Dropped, out)
+				}
+				if got := mustJSON(t, d1); got != want {
+					t.Errorf("%s changed the document:\n got %s\nwant %s", target, got, want)
+				}
+			}
+		})
+	}
+}
+
+func mustJSON(t *testing.T, d *Document) string {
+	t.Helper()
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

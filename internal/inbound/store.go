@@ -1,0 +1,108 @@
+package inbound
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/db"
+	"github.com/abacusbilling/abacus/internal/document"
+)
+
+const docCols = `id, content_hash, blob_key, size, format, source, status, kind, number, issue_date, supplier_key, supplier_name, currency, payable, duplicate_of, report, received_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanDocument(r scanner) (Document, error) {
+	var d Document
+	var report string
+	var at db.Time
+	if err := r.Scan(&d.ID, &d.ContentHash, &d.blobKey, &d.Size, &d.Format, &d.Source, &d.Status, &d.Kind, &d.Number, &d.IssueDate,
+		&d.SupplierKey, &d.SupplierName, &d.Currency, &d.Payable, &d.DuplicateOf, &report, &at); err != nil {
+		return d, err
+	}
+	d.ReceivedAt = at.Time.UTC()
+	d.Report = &document.Report{}
+	if err := json.Unmarshal([]byte(report), d.Report); err != nil {
+		return d, fmt.Errorf("reading the report of %s: %w", d.ID, err)
+	}
+	return d, nil
+}
+
+func insertDocument(ctx context.Context, tx *db.Tx, tenant string, d *Document) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO inbound_documents (`+docCols+`, tenant_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+		d.ID, d.ContentHash, d.blobKey, d.Size, string(d.Format), string(d.Source), string(d.Status), d.Kind, d.Number, d.IssueDate,
+		d.SupplierKey, d.SupplierName, d.Currency, d.Payable, d.DuplicateOf, reportJSON(d.Report), db.TimeOf(d.ReceivedAt), tenant)
+	if err != nil {
+		return fmt.Errorf("storing inbound document: %w", err)
+	}
+	return nil
+}
+
+func loadDocument(ctx context.Context, q db.Querier, tenant, id string) (Document, error) {
+	d, err := scanDocument(q.QueryRowContext(ctx, `SELECT `+docCols+` FROM inbound_documents WHERE tenant_id = $1 AND id = $2`, tenant, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, abacus.NotFound("inbound_document", id)
+	}
+	return d, err
+}
+
+func loadByHash(ctx context.Context, q db.Querier, tenant, hash string) (Document, error) {
+	d, err := scanDocument(q.QueryRowContext(ctx, `SELECT `+docCols+` FROM inbound_documents WHERE tenant_id = $1 AND content_hash = $2`, tenant, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, abacus.NotFound("inbound_document", hash)
+	}
+	return d, err
+}
+
+// findDuplicate returns the first document of tenant with the same
+// supplier, number and issue date, or "".
+func findDuplicate(ctx context.Context, q db.Querier, tenant, supplier, number, date string) (string, error) {
+	var id string
+	err := q.QueryRowContext(ctx, `SELECT id FROM inbound_documents WHERE tenant_id = $1 AND supplier_key = $2 AND number = $3 AND issue_date = $4
+		ORDER BY received_at, id LIMIT 1`, tenant, supplier, number, date).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("looking for duplicates: %w", err)
+	}
+	return id, nil
+}
+
+// listDocuments returns up to f.Limit+1 documents after f.Cursor.
+func listDocuments(ctx context.Context, q db.Querier, tenant string, f ListFilter) ([]Document, error) {
+	query := `SELECT ` + docCols + ` FROM inbound_documents WHERE tenant_id = $1 AND id > $2`
+	args := []any{tenant, f.Cursor}
+	if f.Status != "" {
+		args = append(args, string(f.Status))
+		query += fmt.Sprintf(" AND status = $%d", len(args))
+	}
+	if f.Duplicate != nil {
+		if *f.Duplicate {
+			query += " AND duplicate_of <> ''"
+		} else {
+			query += " AND duplicate_of = ''"
+		}
+	}
+	args = append(args, f.Limit+1)
+	query += fmt.Sprintf(" ORDER BY id LIMIT $%d", len(args))
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing inbound documents: %w", err)
+	}
+	defer rows.Close()
+	var out []Document
+	for rows.Next() {
+		d, err := scanDocument(rows)
+		if err != nil {
+			return nil, fmt.Errorf("listing inbound documents: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
