@@ -3,12 +3,8 @@ package risk
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"strings"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/natsbus"
@@ -153,8 +149,12 @@ func (s *Service) Feed(ctx context.Context, des []DomainEvent) error {
 		}
 		_, suffix, _ := strings.Cut(de.ID, "_")
 		id := "rev_" + strings.ToLower(suffix)
-		if exists, err := eventStored(ctx, s.db, de.Tenant, id); err != nil || exists {
+		exists, err := eventStored(ctx, s.db, de.Tenant, id)
+		if err != nil {
 			return err
+		}
+		if exists {
+			continue // a redelivery: the rest of the batch still counts
 		}
 		tc, err := s.config(ctx, de.Tenant)
 		if err != nil {
@@ -182,73 +182,16 @@ func (s *Service) Feed(ctx context.Context, des []DomainEvent) error {
 
 // RunFeed consumes Abacus's domain events into risk events until ctx
 // ends (the durable consumer is shared by the nodes: each event is
-// taken by one), acking each batch once stored.
+// taken by one), acking each batch once stored. A new consumer starts at
+// the events published from now on.
 func (s *Service) RunFeed(ctx context.Context, bus *natsbus.Bus) error {
-	for ctx.Err() == nil {
-		err := s.consumeFeed(ctx, bus)
-		if ctx.Err() != nil {
-			return nil
+	return outbox.ConsumeBatches(ctx, bus, outbox.Subscription{
+		Durable: FeedConsumer, Types: feedTypes, Since: time.Now(), Batch: 200, AckWait: time.Minute, Log: s.log,
+	}, func(ctx context.Context, events []outbox.Event) error {
+		des := make([]DomainEvent, len(events))
+		for i, e := range events {
+			des[i] = DomainEvent{ID: e.ID, Tenant: e.TenantID, Type: e.Type, At: e.CreatedAt, Data: e.Payload}
 		}
-		s.log.Error("risk feed failed; resuming", "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
-	return nil
-}
-
-func (s *Service) consumeFeed(ctx context.Context, bus *natsbus.Bus) error {
-	if err := outbox.Provision(ctx, bus); err != nil {
-		return err
-	}
-	restarted := bus.Restarted()
-	subjects := make([]string, len(feedTypes))
-	for i, t := range feedTypes {
-		subjects[i] = outbox.SubjectPrefix + t
-	}
-	cons, err := bus.JetStream().CreateOrUpdateConsumer(ctx, outbox.Stream, jetstream.ConsumerConfig{
-		Durable: FeedConsumer, AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute, FilterSubjects: subjects,
-		MaxAckPending: 1000, MaxDeliver: -1, DeliverPolicy: jetstream.DeliverNewPolicy,
+		return s.Feed(ctx, des)
 	})
-	if err != nil {
-		return fmt.Errorf("creating consumer %s: %w", FeedConsumer, err)
-	}
-	msgs, err := cons.Messages(jetstream.PullMaxMessages(200))
-	if err != nil {
-		return fmt.Errorf("consuming %s: %w", FeedConsumer, err)
-	}
-	defer msgs.Stop()
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-restarted:
-		}
-		msgs.Stop()
-	}()
-	for {
-		m, err := msgs.Next()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return errors.New("JetStream restarted; the risk feed is made again")
-			}
-			return err
-		}
-		h := m.Headers()
-		de := DomainEvent{ID: h.Get("Abacus-Event-Id"), Tenant: h.Get("Abacus-Tenant-Id"),
-			Type: strings.TrimPrefix(m.Subject(), outbox.SubjectPrefix), Data: m.Data()}
-		de.At, _ = time.Parse(time.RFC3339Nano, h.Get("Abacus-Event-Time"))
-		if de.ID != "" && de.Tenant != "" {
-			if err := s.Feed(ctx, []DomainEvent{de}); err != nil {
-				_ = m.Nak()
-				return err
-			}
-		}
-		if err := m.Ack(); err != nil {
-			return fmt.Errorf("acking: %w", err)
-		}
-	}
 }

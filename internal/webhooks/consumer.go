@@ -2,14 +2,8 @@ package webhooks
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/db"
@@ -28,20 +22,6 @@ type Event struct {
 	AggregateID      string
 	At               time.Time
 	Data             []byte
-}
-
-// eventOf reads a bus message published by the outbox relay.
-func eventOf(m jetstream.Msg) (Event, error) {
-	h := m.Headers()
-	e := Event{ID: h.Get("Abacus-Event-Id"), Tenant: h.Get("Abacus-Tenant-Id"),
-		Type: strings.TrimPrefix(m.Subject(), outbox.SubjectPrefix), Data: m.Data()}
-	e.AggregateType, e.AggregateID, _ = strings.Cut(h.Get("Abacus-Aggregate"), ":")
-	e.Version, _ = strconv.Atoi(h.Get("Abacus-Event-Version"))
-	e.At, _ = time.Parse(time.RFC3339Nano, h.Get("Abacus-Event-Time"))
-	if e.ID == "" || e.Tenant == "" || e.Type == "" {
-		return e, fmt.Errorf("event message %q lacks its id, tenant or type headers", m.Subject())
-	}
-	return e, nil
 }
 
 // Ingest turns events into messages in one transaction: each event is
@@ -95,89 +75,16 @@ func (s *Service) Ingest(ctx context.Context, events []Event) error {
 // through Ingest and are acked after it commits, so a crash in between
 // redelivers them and Ingest skips what it stored.
 func (s *Service) Consume(ctx context.Context, bus *natsbus.Bus) error {
-	for ctx.Err() == nil {
-		err := s.consume(ctx, bus)
-		if ctx.Err() != nil {
-			return nil
+	return outbox.ConsumeBatches(ctx, bus, outbox.Subscription{
+		Durable: ConsumerName, Batch: consumeBatch, AckWait: time.Minute, Log: s.log,
+	}, func(ctx context.Context, events []outbox.Event) error {
+		in := make([]Event, len(events))
+		for i, e := range events {
+			in[i] = Event{ID: e.ID, Tenant: e.TenantID, Type: e.Type, Version: e.Version,
+				AggregateType: e.AggregateType, AggregateID: e.AggregateID, At: e.CreatedAt, Data: e.Payload}
 		}
-		s.log.Error("webhooks consumer failed; resuming", "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
-	return nil
+		return s.Ingest(ctx, in)
+	})
 }
 
 const consumeBatch = 500
-
-func (s *Service) consume(ctx context.Context, bus *natsbus.Bus) error {
-	if err := outbox.Provision(ctx, bus); err != nil {
-		return err
-	}
-	restarted := bus.Restarted()
-	cons, err := bus.JetStream().CreateOrUpdateConsumer(ctx, outbox.Stream, jetstream.ConsumerConfig{
-		Durable: ConsumerName, AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute,
-		MaxAckPending: consumeBatch * 4, MaxDeliver: -1, DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		return fmt.Errorf("creating consumer %s: %w", ConsumerName, err)
-	}
-	ch := make(chan jetstream.Msg, consumeBatch)
-	cctx, err := cons.Consume(func(m jetstream.Msg) {
-		select {
-		case ch <- m:
-		case <-ctx.Done():
-		}
-	}, jetstream.PullMaxMessages(consumeBatch))
-	if err != nil {
-		return fmt.Errorf("consuming %s: %w", ConsumerName, err)
-	}
-	defer cctx.Stop()
-	var batch []jetstream.Msg
-	for {
-		batch = batch[:0]
-		select {
-		case m := <-ch:
-			batch = append(batch, m)
-		case <-restarted:
-			return errors.New("JetStream restarted; the consumer is made again")
-		case <-ctx.Done():
-			return nil
-		}
-	more:
-		for len(batch) < consumeBatch {
-			select {
-			case m := <-ch:
-				batch = append(batch, m)
-			default:
-				break more
-			}
-		}
-		if err := s.ingestBatch(ctx, batch); err != nil {
-			return err
-		}
-	}
-}
-
-func (s *Service) ingestBatch(ctx context.Context, batch []jetstream.Msg) error {
-	events := make([]Event, 0, len(batch))
-	for _, m := range batch {
-		e, err := eventOf(m)
-		if err != nil {
-			// Not an outbox event: nothing to deliver, never retried.
-			s.log.Error("skipping unreadable domain event", "err", err)
-			continue
-		}
-		events = append(events, e)
-	}
-	if err := s.Ingest(ctx, events); err != nil {
-		return err
-	}
-	for _, m := range batch {
-		if err := m.Ack(); err != nil {
-			return fmt.Errorf("acking: %w", err)
-		}
-	}
-	return nil
-}

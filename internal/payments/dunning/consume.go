@@ -3,13 +3,9 @@ package dunning
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shopspring/decimal"
 
 	"github.com/abacusbilling/abacus/internal/db"
@@ -118,81 +114,5 @@ func (s *Service) handle(ctx context.Context, e outbox.Event) error {
 // the durable consumer "dunning" and handles each (HandleEvent), acking it
 // once handled; a failure is redelivered later. It returns when ctx ends.
 func (s *Service) Consume(ctx context.Context, bus *natsbus.Bus) error {
-	for {
-		err := s.consume(ctx, bus)
-		if ctx.Err() != nil {
-			return nil
-		}
-		s.log.Warn("dunning: consumer stopped; starting again", "err", err)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-func (s *Service) consume(ctx context.Context, bus *natsbus.Bus) error {
-	if err := outbox.Provision(ctx, bus); err != nil {
-		return err
-	}
-	restarted := bus.Restarted()
-	subjects := make([]string, len(Handled))
-	for i, t := range Handled {
-		subjects[i] = outbox.SubjectPrefix + t
-	}
-	cons, err := bus.JetStream().CreateOrUpdateConsumer(ctx, outbox.Stream, jetstream.ConsumerConfig{
-		Durable: ConsumerName, FilterSubjects: subjects, AckPolicy: jetstream.AckExplicitPolicy,
-		AckWait: 2 * time.Minute, MaxAckPending: 256, MaxDeliver: -1, DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		return fmt.Errorf("creating consumer %s: %w", ConsumerName, err)
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(64))
-	if err != nil {
-		return fmt.Errorf("consuming %s: %w", ConsumerName, err)
-	}
-	defer it.Stop()
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-restarted:
-		}
-		it.Stop()
-	}()
-	for {
-		m, err := it.Next()
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) && ctx.Err() == nil {
-				return errors.New("JetStream restarted; the consumer is made again")
-			}
-			return err
-		}
-		e := eventOf(m)
-		hctx, cancel := context.WithTimeout(ctx, time.Minute)
-		err = s.HandleEvent(hctx, e)
-		cancel()
-		if err != nil {
-			meta, _ := m.Metadata()
-			delay := 5 * time.Second
-			if meta != nil {
-				delay = min(time.Duration(meta.NumDelivered)*10*time.Second, 10*time.Minute)
-			}
-			s.log.Warn("dunning: handling an event failed; it is redelivered", "event_id", e.ID, "type", e.Type, "tenant_id", e.TenantID, "err", err)
-			_ = m.NakWithDelay(delay)
-			continue
-		}
-		_ = m.Ack()
-	}
-}
-
-// eventOf reads a published domain event back (see outbox.Relay).
-func eventOf(m jetstream.Msg) outbox.Event {
-	h := m.Headers()
-	e := outbox.Event{ID: h.Get("Abacus-Event-Id"), TenantID: h.Get("Abacus-Tenant-Id"),
-		Type: strings.TrimPrefix(m.Subject(), outbox.SubjectPrefix), Payload: m.Data()}
-	e.AggregateType, e.AggregateID, _ = strings.Cut(h.Get("Abacus-Aggregate"), ":")
-	e.Version, _ = strconv.Atoi(h.Get("Abacus-Event-Version"))
-	e.CreatedAt, _ = time.Parse(time.RFC3339Nano, h.Get("Abacus-Event-Time"))
-	return e
+	return outbox.Consume(ctx, bus, outbox.Subscription{Durable: ConsumerName, Types: Handled, Log: s.log}, s.HandleEvent)
 }
