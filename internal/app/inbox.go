@@ -2,20 +2,13 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/abacusbilling/abacus/internal/notifications"
 	"github.com/abacusbilling/abacus/internal/notifications/inapp"
 	"github.com/abacusbilling/abacus/internal/notifications/prefs"
 	"github.com/abacusbilling/abacus/internal/notifications/push"
+	"github.com/abacusbilling/abacus/internal/seal"
 )
 
 // inbox is the person-facing side of notifications every role of the
@@ -39,47 +32,20 @@ func newInbox(a *App, n *notifications.Service) *inbox {
 	}
 	n.RegisterChannel(in.box)
 	n.SetPolicy(prefs.NewPolicy(a.DB, a.Clock))
-	seal, err := pushSealer(a.Config.Push.SealKey, a.Config.DataDir)
+	key, err := seal.LoadOrCreateKey(a.Config.Push.SealKey, a.Config.DataDir, "push-seal.key", "push.seal_key")
+	var sealer *push.Sealer
+	if err == nil {
+		sealer, err = push.NewSealer(key)
+	}
 	if err != nil {
 		// Push deliveries are then dropped with the reason that the channel
 		// is not enabled; everything else works.
 		log.Error("web push is off: no usable sealing key", "err", err)
 		return in
 	}
-	in.push = push.New(a.DB, a.Clock, log, seal, push.Config{Subject: a.Config.Push.Subject})
+	in.push = push.New(a.DB, a.Clock, log, sealer, push.Config{Subject: a.Config.Push.Subject})
 	n.RegisterChannel(in.push)
 	return in
-}
-
-// pushSealer returns the sealer of push.seal_key, else of the key file in
-// the data directory (made on first use).
-func pushSealer(configured, dataDir string) (*push.Sealer, error) {
-	if configured != "" {
-		key, err := base64.StdEncoding.DecodeString(configured)
-		if err != nil {
-			return nil, fmt.Errorf("push.seal_key: %w", err)
-		}
-		return push.NewSealer(key)
-	}
-	path := filepath.Join(dataDir, "push-seal.key")
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		key := make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, err
-		}
-		b = []byte(base64.StdEncoding.EncodeToString(key))
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			return nil, fmt.Errorf("writing %s: %w", path, err)
-		}
-	} else if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return push.NewSealer(key)
 }
 
 // registerInbox adds the routes of the inbox, push and preferences.

@@ -7,6 +7,7 @@ import (
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/risk"
+	"github.com/abacusbilling/abacus/internal/seal"
 	"github.com/abacusbilling/abacus/internal/service"
 )
 
@@ -21,7 +22,7 @@ type riskMod struct {
 func (a *App) Risk() (*risk.Service, error) {
 	r := &a.mods.risk
 	r.once.Do(func() {
-		key, err := risk.LoadOrCreateKey(a.Config.Risk.HashKey, a.Config.DataDir)
+		key, err := seal.LoadOrCreateKey(a.Config.Risk.HashKey, a.Config.DataDir, "risk.key", "risk.hash_key")
 		if err != nil {
 			r.err = err
 			return

@@ -3,6 +3,7 @@ package app
 import (
 	"sync"
 
+	"github.com/abacusbilling/abacus/internal/seal"
 	"github.com/abacusbilling/abacus/internal/webhooks"
 )
 
@@ -17,7 +18,7 @@ func (a *App) webhooks() (*webhooks.Service, error) {
 	h := &a.mods.hooks
 	h.once.Do(func() {
 		c := a.Config.Webhooks
-		key, err := webhooks.LoadOrCreateKey(c.EncryptionKey, a.Config.DataDir)
+		key, err := seal.LoadOrCreateKey(c.EncryptionKey, a.Config.DataDir, "webhooks.key", "webhooks.encryption_key")
 		if err != nil {
 			h.err = err
 			return

@@ -2,14 +2,10 @@ package risk
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"fmt"
 	"hash"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"unicode"
@@ -75,29 +71,6 @@ func (h *hasher) Hash(tenant, kind, normalized string) string {
 	out := m.Sum(sum[:0])
 	p.Put(m)
 	return HashPrefix + base64.RawURLEncoding.EncodeToString(out[:18])
-}
-
-// LoadOrCreateKey returns the hashing secret: key (base64 of 32 bytes)
-// when set, else the one kept in dataDir/risk.key, created on first use.
-// Every node of a cluster needs the same key.
-func LoadOrCreateKey(key, dataDir string) ([]byte, error) {
-	if key != "" {
-		b, err := base64.StdEncoding.DecodeString(key)
-		if err != nil || len(b) != 32 {
-			return nil, fmt.Errorf("risk.hash_key must be the base64 of 32 bytes (e.g. openssl rand -base64 32)")
-		}
-		return b, nil
-	}
-	path := filepath.Join(dataDir, "risk.key")
-	if b, err := os.ReadFile(path); err == nil {
-		return base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
-	}
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(b)), 0o600); err != nil {
-		return nil, fmt.Errorf("risk: writing %s: %w", path, err)
-	}
-	return b, nil
 }
 
 // normalizeEmail lower-cases and trims an address; it returns the

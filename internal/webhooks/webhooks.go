@@ -29,14 +29,10 @@ package webhooks
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -152,29 +148,6 @@ func NewService(d *db.DB, clock abacus.Clock, log *slog.Logger, cfg Config, reg 
 		reg.MustRegister(svc.delivered, svc.failed, svc.latency)
 	}
 	return svc, nil
-}
-
-// LoadOrCreateKey returns the secret key: key (base64 of 32 bytes) when
-// set, else the one kept in dataDir/webhooks.key, created on first use. A
-// cluster must set the same key on every node.
-func LoadOrCreateKey(key, dataDir string) ([]byte, error) {
-	if key != "" {
-		b, err := base64.StdEncoding.DecodeString(key)
-		if err != nil || len(b) != 32 {
-			return nil, fmt.Errorf("webhooks.encryption_key must be the base64 of 32 bytes (e.g. openssl rand -base64 32)")
-		}
-		return b, nil
-	}
-	path := filepath.Join(dataDir, "webhooks.key")
-	if b, err := os.ReadFile(path); err == nil {
-		return base64.StdEncoding.DecodeString(string(b))
-	}
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(b)), 0o600); err != nil {
-		return nil, fmt.Errorf("webhooks: writing %s: %w", path, err)
-	}
-	return b, nil
 }
 
 // wake nudges the dispatcher after new messages commit.
