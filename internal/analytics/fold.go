@@ -37,8 +37,8 @@ type dayKey struct {
 // dayRow is one day's movements and flows of a tenant in a currency.
 type dayRow struct {
 	newMRR, expansion, contraction, churn, reactivation decimal.Decimal
-	newCustomers, reactivated, churned                   int
-	trialsStarted, trialsConverted, trialsLapsed         int
+	newCustomers, reactivated, churned                  int
+	trialsStarted, trialsConverted, trialsLapsed        int
 	invoiced, collected, refunded, outstanding          decimal.Decimal
 }
 
@@ -68,7 +68,7 @@ type loader interface {
 // noRows is the loader of a rebuild: nothing is stored.
 type noRows struct{}
 
-func (noRows) sub(subKey) (subRow, bool, error)       { return subRow{}, false, nil }
+func (noRows) sub(subKey) (subRow, bool, error)        { return subRow{}, false, nil }
 func (noRows) customer(custKey) (custRow, bool, error) { return custRow{}, false, nil }
 func (noRows) day(dayKey) (dayRow, bool, error)        { return dayRow{}, false, nil }
 func (noRows) doc(docKey) (docRow, bool, error)        { return docRow{}, false, nil }
