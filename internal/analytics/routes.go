@@ -47,6 +47,23 @@ func answer[T any](items []T, accept string) (*output, error) {
 	return &output{ContentType: "application/json", Body: abacus.ListOf(items, "")}, nil
 }
 
+// answerAny is answer for the series routes' point slices.
+func answerAny(items any, accept string) (*output, error) {
+	switch v := items.(type) {
+	case []MRRPoint:
+		return answer(v, accept)
+	case []CustomersPoint:
+		return answer(v, accept)
+	case []ChurnPoint:
+		return answer(v, accept)
+	case []RetentionPoint:
+		return answer(v, accept)
+	case []RevenuePoint:
+		return answer(v, accept)
+	}
+	return nil, fmt.Errorf("analytics: no answer for %T", items)
+}
+
 // csvOf writes items (structs of string and int fields) as CSV: a header
 // row of their JSON names, then one row per item.
 func csvOf[T any](items []T) ([]byte, error) {
@@ -84,6 +101,7 @@ func csvOf[T any](items []T) ([]byte, error) {
 
 // RegisterRoutes adds the analytics routes.
 func RegisterRoutes(s *httpapi.Server, svc *Service) {
+	registerExamples(s)
 	tags := []string{"Analytics"}
 	reg := s.API.OpenAPI().Components.Schemas
 	op := func(id, path, summary, desc string, list reflect.Type) huma.Operation {
@@ -106,10 +124,53 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 			}
 			return answer(pts, in.Accept)
 		})
+	series := func(id, path, summary, desc string, list reflect.Type, f func(context.Context, Query) (any, error)) {
+		httpapi.Register(s, op(id, path, summary, desc, list), abacus.ScopeRead, func(ctx context.Context, in *seriesInput) (*output, error) {
+			pts, err := f(ctx, in.query())
+			if err != nil {
+				return nil, err
+			}
+			return answerAny(pts, in.Accept)
+		})
+	}
+	series("get-analytics-customers", "/api/v1/analytics/customers", "Customers, logo churn, ARPA and trials",
+		"Paying customers (MRR > 0) per day or month and currency, with new, reactivated and churned customers, logo churn rate, ARPA, and trials started, converted and lapsed.",
+		reflect.TypeFor[abacus.List[CustomersPoint]](), func(ctx context.Context, q Query) (any, error) { return svc.Customers(ctx, q) })
+	series("get-analytics-churn", "/api/v1/analytics/churn", "Logo and revenue churn",
+		"Per day or month and currency: customers and MRR at the start, churned customers, logo churn rate, the MRR movements, gross and net revenue churn rates.",
+		reflect.TypeFor[abacus.List[ChurnPoint]](), func(ctx context.Context, q Query) (any, error) { return svc.Churn(ctx, q) })
+	series("get-analytics-retention", "/api/v1/analytics/retention", "Net and gross revenue retention (12 months)",
+		"Per month (interval=month only) and currency: the customers paying twelve months before the point, their MRR then and at the point, net and gross revenue retention.",
+		reflect.TypeFor[abacus.List[RetentionPoint]](), func(ctx context.Context, q Query) (any, error) { return svc.Retention(ctx, q) })
+	series("get-analytics-revenue", "/api/v1/analytics/revenue", "Revenue invoiced, collected and outstanding",
+		"Per day or month and currency: invoice totals finalized, payments collected, refunds, and the amount due on open invoices at the end of the point.",
+		reflect.TypeFor[abacus.List[RevenuePoint]](), func(ctx context.Context, q Query) (any, error) { return svc.Revenue(ctx, q) })
+	httpapi.Register(s, op("get-analytics-aging", "/api/v1/analytics/aging", "Accounts-receivable aging",
+		"What open invoices owe per currency by days past due (the payments module's report): current, 1–30, 31–60, 61–90, over 90.",
+		reflect.TypeFor[abacus.List[AgingPoint]]()), abacus.ScopeRead, func(ctx context.Context, in *struct {
+		Currency string `query:"currency" doc:"ISO 4217 code; default every currency"`
+		Accept   string `header:"Accept" doc:"text/csv for CSV"`
+	}) (*output, error) {
+		pts, err := svc.Aging(ctx, in.Currency)
+		if err != nil {
+			return nil, err
+		}
+		return answer(pts, in.Accept)
+	})
+	customer := op("get-analytics-customer", "/api/v1/analytics/customers/{id}", "A customer's figures",
+		"The customer's MRR, ARR and lifetime value so far per currency, and its balance (due, overdue, credits) with the invoices it comes from.",
+		reflect.TypeFor[CustomerFigures]())
+	customer.Description = strings.Replace(customer.Description, " Accept: text/csv answers CSV (a header row of the field names, one row per point).", "", 1)
+	customer.Responses = nil
+	httpapi.Register(s, customer, abacus.ScopeRead, func(ctx context.Context, in *struct {
+		ID string `path:"id" doc:"customer id or external id"`
+	}) (*httpapi.Body[CustomerFigures], error) {
+		return httpapi.Reply(svc.Customer(ctx, in.ID))
+	})
 	rebuild := huma.Operation{OperationID: "rebuild-analytics", Method: http.MethodPost, Path: "/api/v1/analytics/rebuild", Tags: tags,
 		Summary:     "Rebuild the analytics from the journal",
 		Description: "Recomputes every figure of the tenant from the journal of domain events analytics consumed; the result equals what the incremental path produced."}
-	httpapi.Register(s, rebuild, abacus.ScopeAdmin, func(ctx context.Context, _ *struct{}) (*httpapi.Body[RebuildResult], error) {
+	httpapi.Register(s, rebuild, abacus.ScopeAdmin, func(ctx context.Context, _ *struct{}) (*httpapi.Body[RebuildReport], error) {
 		return httpapi.Reply(svc.RebuildTenant(ctx))
 	})
 }

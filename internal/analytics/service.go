@@ -86,8 +86,8 @@ func (s *Service) Apply(ctx context.Context, events []outbox.Event) (int, error)
 	return n, err
 }
 
-// RebuildResult is what a rebuild did.
-type RebuildResult struct {
+// RebuildReport is what a rebuild did.
+type RebuildReport struct {
 	Events     int   `json:"events" doc:"journaled events folded"`
 	DurationMS int64 `json:"duration_ms"`
 }
@@ -96,9 +96,9 @@ type RebuildResult struct {
 // journal: the derived rows are deleted and the whole journal is folded
 // again, in order, in one transaction. The result equals what the
 // incremental path produced.
-func (s *Service) Rebuild(ctx context.Context, tenant string) (RebuildResult, error) {
+func (s *Service) Rebuild(ctx context.Context, tenant string) (RebuildReport, error) {
 	start := time.Now()
-	var res RebuildResult
+	var res RebuildReport
 	err := s.db.InTx(ctx, func(tx *db.Tx) error {
 		if err := lock(ctx, tx); err != nil {
 			return err
@@ -122,10 +122,10 @@ func (s *Service) Rebuild(ctx context.Context, tenant string) (RebuildResult, er
 }
 
 // RebuildTenant is Rebuild for the tenant on ctx.
-func (s *Service) RebuildTenant(ctx context.Context) (RebuildResult, error) {
+func (s *Service) RebuildTenant(ctx context.Context) (RebuildReport, error) {
 	tenant, err := abacus.TenantFrom(ctx)
 	if err != nil {
-		return RebuildResult{}, err
+		return RebuildReport{}, err
 	}
 	return s.Rebuild(ctx, tenant)
 }
