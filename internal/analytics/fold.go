@@ -82,12 +82,19 @@ type projection struct {
 	days     map[dayKey]*dayRow
 	custDays map[custDayKey]decimal.Decimal
 	docs     map[docKey]*docRow
-	dirty    map[any]bool
+	// empty: nothing is stored (a rebuild), so a nil doc needs no delete.
+	empty bool
 }
 
 func newProjection(l loader) *projection {
 	return &projection{load: l, subs: map[subKey]*subRow{}, custs: map[custKey]*custRow{}, days: map[dayKey]*dayRow{},
 		custDays: map[custDayKey]decimal.Decimal{}, docs: map[docKey]*docRow{}}
+}
+
+func newRebuild() *projection {
+	p := newProjection(noRows{})
+	p.empty = true
+	return p
 }
 
 // dayOf is t's UTC day: days since 1970-01-01.

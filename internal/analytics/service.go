@@ -103,7 +103,7 @@ func (s *Service) Rebuild(ctx context.Context, tenant string) (RebuildReport, er
 		if err := lock(ctx, tx); err != nil {
 			return err
 		}
-		p := newProjection(noRows{})
+		p := newRebuild()
 		n, err := eachFact(ctx, tx, tenant, p.apply)
 		if err != nil {
 			return err

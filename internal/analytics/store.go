@@ -234,6 +234,9 @@ func (p *projection) write(ctx context.Context, tx *db.Tx) error {
 	rows = rows[:0]
 	for k, d := range p.docs {
 		if d == nil {
+			if p.empty {
+				continue
+			}
 			if _, err := tx.ExecPrepared(ctx, `DELETE FROM analytics_documents WHERE tenant_id = $1 AND id = $2`, k.tenant, k.id); err != nil {
 				return fmt.Errorf("writing analytics_documents: %w", err)
 			}
