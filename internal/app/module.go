@@ -9,6 +9,7 @@ var Module = abacus.Module{
 	Tables: nil,
 	Uses: []string{
 		"abacus",
+		"analytics",
 		"billing",
 		"blob",
 		"catalog",

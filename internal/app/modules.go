@@ -49,6 +49,8 @@ type modules struct {
 	portal   portalMod // portal.go
 	pay      pay       // likewise (payments.go)
 	rt       rt        // realtime.go
+
+	analytics analyticsMod // analytics.go
 }
 
 func (a *App) modules() *modules {

@@ -81,6 +81,9 @@ func Registry() []Role {
 				if err := registerInbound(a); err != nil {
 					return nil, err
 				}
+				if err := registerAnalytics(a); err != nil {
+					return nil, err
+				}
 				return nil, nil
 			},
 		},
@@ -193,6 +196,7 @@ func Registry() []Role {
 			},
 		},
 		riskRole(),
+		analyticsRole(),
 	}
 }
 

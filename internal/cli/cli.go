@@ -52,6 +52,9 @@ func commands() []command {
 		{name: "meters", summary: "meter maintenance on the database", subs: []command{
 			{name: "rebuild", summary: "recompute a meter's rollups from its stored events", run: metersRebuild},
 		}},
+		{name: "analytics", summary: "analytics maintenance on the database", subs: []command{
+			{name: "rebuild", summary: "recompute the analytics figures from their journal of domain events", run: analyticsRebuild},
+		}},
 		{name: "events", summary: "send usage events to a running server", subs: []command{
 			{name: "send", summary: "send CloudEvents from a file or stdin, retrying with the same ids", run: eventsSend},
 		}},

@@ -29,6 +29,7 @@ import (
 	"testing"
 
 	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/analytics"
 	"github.com/abacusbilling/abacus/internal/app"
 	"github.com/abacusbilling/abacus/internal/billing"
 	"github.com/abacusbilling/abacus/internal/blob"
@@ -71,6 +72,7 @@ const modulePath = "github.com/abacusbilling/abacus"
 // without an entry here fails the test.
 var declared = []abacus.Module{
 	abacus.RootModule,
+	analytics.Module,
 	app.Module,
 	billing.Module,
 	blob.Module,

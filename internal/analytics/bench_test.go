@@ -1,0 +1,206 @@
+package analytics
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/billing"
+	"github.com/abacusbilling/abacus/internal/db"
+	"github.com/abacusbilling/abacus/internal/db/dbtest"
+	"github.com/abacusbilling/abacus/internal/outbox"
+	"github.com/abacusbilling/abacus/internal/payments"
+)
+
+// benchSubs is the number of subscriptions the benchmarks generate
+// (ABACUS_ANALYTICS_BENCH_SUBS, default 100,000).
+func benchSubs() int {
+	if n, err := strconv.Atoi(os.Getenv("ABACUS_ANALYTICS_BENCH_SUBS")); err == nil && n > 0 {
+		return n
+	}
+	return 100_000
+}
+
+// generateHistory writes a journal of subs subscriptions over 24 months
+// straight into analytics_events: each subscription starts on a random
+// day of the first 18 months at one of four prices, 30 % change seats
+// once, 20 % churn, 5 % come back; every month it is live it is invoiced
+// (invoice.finalized) and paid (payment.succeeded). It returns the number
+// of facts.
+func generateHistory(b *testing.B, d *db.DB, tenant string, subs int, first time.Time) int {
+	b.Helper()
+	r := rand.New(rand.NewPCG(1, 2))
+	prices := []int64{29, 49, 99, 199}
+	var rows [][]any
+	n := 0
+	flush := func() {
+		must(b, d.InTx(context.Background(), func(tx *db.Tx) error {
+			return tx.InsertRows(context.Background(), `INSERT INTO analytics_events (tenant_id, event_id, type, at, customer_id, ref_id,
+				currency, amount, amount2, amount3, status, detail)`, "", rows)
+		}))
+		rows = rows[:0]
+	}
+	add := func(typ string, at time.Time, cus, ref, amount, amount2, amount3, status, detail string) {
+		n++
+		rows = append(rows, []any{tenant, abacus.NewID("evt"), typ, db.TimeOf(at), cus, ref, "EUR", amount, amount2, amount3, status, detail})
+		if len(rows) == 5000 {
+			flush()
+		}
+	}
+	last := first.AddDate(0, 24, 0)
+	for i := range subs {
+		cus, sub := fmt.Sprintf("cus_%07d", i), fmt.Sprintf("sub_%07d", i)
+		price := decimal.NewFromInt(prices[r.IntN(len(prices))])
+		start := first.Add(time.Duration(r.IntN(18*30*24)) * time.Hour)
+		mrr := price
+		add("subscription.activated", start, cus, sub, mrr.String(), "0", "0", "active", "")
+		var change, end, back time.Time
+		if r.IntN(10) < 3 {
+			change = start.Add(time.Duration(1+r.IntN(180*24)) * time.Hour)
+		}
+		if r.IntN(10) < 2 {
+			end = start.Add(time.Duration(30*24+r.IntN(300*24)) * time.Hour)
+			if r.IntN(4) == 0 {
+				back = end.Add(time.Duration(30*24+r.IntN(90*24)) * time.Hour)
+			}
+		}
+		for m := start; m.Before(last); m = m.AddDate(0, 1, 0) {
+			if !change.IsZero() && !m.Before(change) && mrr.Equal(price) {
+				mrr = price.Mul(decimal.NewFromInt(int64(2 + r.IntN(3))))
+				add("subscription.quantity_changed", change, cus, sub, mrr.String(), "0", "0", "active", "active")
+			}
+			if !end.IsZero() && !m.Before(end) && (back.IsZero() || m.Before(back)) {
+				if !mrr.IsZero() {
+					add("subscription.ended", end, cus, sub, "0", "0", "0", "ended", "active")
+					mrr = decimal.Zero
+				}
+				continue
+			}
+			if !back.IsZero() && !m.Before(back) && mrr.IsZero() {
+				mrr = price
+				add("subscription.activated", back, cus, sub+"b", mrr.String(), "0", "0", "active", "")
+			}
+			inv := fmt.Sprintf("inv_%07d_%s", i, m.Format("200601"))
+			total := mrr.Mul(decimal.RequireFromString("1.19")).StringFixed(2)
+			add("invoice.finalized", m, cus, inv, total, total, "0", "open", "")
+			add("payment.succeeded", m.Add(time.Hour), cus, "pay_"+inv[4:], total, "0", "0", "paid", inv)
+		}
+	}
+	if len(rows) > 0 {
+		flush()
+	}
+	return n
+}
+
+// BenchmarkMRRSeries: 100,000 subscriptions × 24 months of history
+// generated into the journal, a full rebuild timed once, then the 24-month
+// MRR series (interval=month) asked b.N times: p50 and p99 reported.
+//
+//	go test ./internal/analytics -run '^$' -bench MRRSeries -benchtime 200x -timeout 30m
+func BenchmarkMRRSeries(b *testing.B) {
+	for _, e := range dbtest.Engines {
+		b.Run(string(e), func(b *testing.B) {
+			d := dbtest.Open(b, e)
+			tenant := abacus.NewID("ten")
+			first := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+			clock := abacus.NewFakeClock(first.AddDate(0, 24, 0).Add(-time.Hour))
+			svc := NewService(d, nil, clock, slog.New(slog.DiscardHandler), Ports{})
+			t0 := time.Now()
+			facts := generateHistory(b, d, tenant, benchSubs(), first)
+			gen := time.Since(t0)
+			t0 = time.Now()
+			res, err := svc.Rebuild(context.Background(), tenant)
+			must(b, err)
+			rebuild := time.Since(t0)
+			ctx := tenantCtx(context.Background(), tenant)
+			q := Query{From: "2025-01-01", To: clock.Now().Format(dateLayout), Interval: "month", Currency: "EUR"}
+			pts, err := svc.MRR(ctx, q)
+			must(b, err)
+			if len(pts) != 24 || pts[len(pts)-1].MRR == "0.0000" {
+				b.Fatalf("%d points, last %+v", len(pts), pts[len(pts)-1])
+			}
+			durs := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for range b.N {
+				t := time.Now()
+				if _, err := svc.MRR(ctx, q); err != nil {
+					b.Fatal(err)
+				}
+				durs = append(durs, time.Since(t))
+			}
+			b.StopTimer()
+			slices.Sort(durs)
+			p := func(q float64) time.Duration { return durs[min(len(durs)-1, int(q*float64(len(durs))))] }
+			b.ReportMetric(float64(p(0.5).Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(p(0.99).Microseconds())/1000, "p99-ms")
+			b.ReportMetric(rebuild.Seconds(), "rebuild-s")
+			b.Logf("%s: %d facts generated in %s; rebuild of %d facts %s; last point %+v; series p50 %s p99 %s",
+				e, facts, gen.Round(time.Millisecond), res.Events, rebuild.Round(time.Millisecond), pts[len(pts)-1], p(0.5), p(0.99))
+		})
+	}
+}
+
+// BenchmarkPeriodCloseProjection: the events a period close of
+// ABACUS_ANALYTICS_BENCH_SUBS (100,000) invoices publishes — invoice.created
+// (not journaled) and invoice.finalized per invoice, and payment.succeeded
+// for the invoices charged automatically (half) — folded through Apply in
+// the consumer's batches of 500, as the consumer does after a fetch.
+// Reports events/s.
+//
+//	go test ./internal/analytics -run '^$' -bench PeriodCloseProjection -benchtime 1x -timeout 30m
+func BenchmarkPeriodCloseProjection(b *testing.B) {
+	for _, e := range dbtest.Engines {
+		b.Run(string(e), func(b *testing.B) {
+			d := dbtest.Open(b, e)
+			tenant := abacus.NewID("ten")
+			at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+			svc := NewService(d, nil, abacus.NewFakeClock(at), slog.New(slog.DiscardHandler), Ports{})
+			n := benchSubs()
+			b.ResetTimer()
+			for range b.N {
+				var batch []outbox.Event
+				events, t0 := 0, time.Now()
+				for i := range n {
+					inv := billing.InvoiceEvent{AmountDue: decimal.RequireFromString("58.31"), Currency: "EUR", CustomerID: fmt.Sprintf("cus_%07d", i),
+						ID: abacus.NewID("inv"), Number: fmt.Sprintf("INV-%07d", i), PeriodStart: at, Status: billing.Draft,
+						SubscriptionID: fmt.Sprintf("sub_%07d", i), Total: decimal.RequireFromString("58.31")}
+					batch = append(batch, event(b, tenant, "invoice.created", at, inv))
+					inv.Status = billing.Open
+					batch = append(batch, event(b, tenant, "invoice.finalized", at, inv))
+					if i%2 == 0 {
+						batch = append(batch, event(b, tenant, "payment.succeeded", at, payments.PaymentEvent{PaymentID: abacus.NewID("pay"),
+							InvoiceID: inv.ID, CustomerID: inv.CustomerID, Provider: "fake", Status: payments.StatusSucceeded, Amount: inv.Total,
+							Currency: "EUR", Attempt: 1, InvoiceAmountDue: decimal.Zero, InvoiceStatus: "paid"}))
+					}
+					if len(batch) >= batchSize || i == n-1 {
+						events += len(batch)
+						if _, err := svc.Apply(context.Background(), batch); err != nil {
+							b.Fatal(err)
+						}
+						batch = batch[:0]
+					}
+				}
+				el := time.Since(t0)
+				b.ReportMetric(float64(events)/el.Seconds(), "events/s")
+				b.Logf("%s: %d events (%d invoices) folded in %s: %.0f events/s", e, events, n, el.Round(time.Millisecond), float64(events)/el.Seconds())
+			}
+		})
+	}
+}
+
+// event is a domain event as the consumer reads it back from a message.
+func event(b *testing.B, tenant, typ string, at time.Time, payload any) outbox.Event {
+	body, err := json.Marshal(payload)
+	must(b, err)
+	return outbox.Event{ID: abacus.NewID("evt"), TenantID: tenant, Type: typ, Version: 1, Payload: body, CreatedAt: at}
+}

@@ -1,0 +1,273 @@
+package analytics
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/money"
+)
+
+// Query selects a series: dates YYYY-MM-DD (UTC), an interval and a
+// currency ("" = every currency with figures). See docs/analytics.md for
+// the defaults.
+type Query struct {
+	From     string
+	To       string
+	Interval string
+	Currency string
+}
+
+// maxRangeYears bounds a query's range.
+const maxRangeYears = 10
+
+// window is a parsed Query.
+type window struct {
+	from, to int // days, inclusive
+	interval string
+	currency string
+}
+
+const dateLayout = "2006-01-02"
+
+// parse validates q against today. Errors: "invalid_analytics_query"
+// naming each bad parameter.
+func parse(q Query, today int, intervals ...string) (window, error) {
+	var v abacus.Validation
+	w := window{interval: q.Interval, to: today}
+	if w.interval == "" {
+		w.interval = "month"
+	}
+	okInterval := false
+	for _, i := range intervals {
+		okInterval = okInterval || i == w.interval
+	}
+	if !okInterval {
+		v.Add("interval", "unknown interval %q; use %s", q.Interval, strings.Join(intervals, " or "))
+	}
+	date := func(field, s string) (int, bool) {
+		t, err := time.Parse(dateLayout, s)
+		if err != nil {
+			v.Add(field, "%q is not a date; use YYYY-MM-DD", s)
+			return 0, false
+		}
+		return dayOf(t), true
+	}
+	fromOK, toOK := true, true
+	if q.To != "" {
+		w.to, toOK = date("to", q.To)
+	}
+	toTime := dateOf(w.to)
+	switch {
+	case q.From != "":
+		w.from, fromOK = date("from", q.From)
+	case w.interval == "day":
+		w.from = w.to - 30
+	case w.interval == "week":
+		w.from = dayOf(toTime.AddDate(0, 0, -7*12))
+	default:
+		w.from = dayOf(toTime.AddDate(0, -12, 0))
+	}
+	if fromOK && toOK {
+		switch {
+		case w.from > w.to:
+			v.Add("from", "%s is after to (%s)", dateOf(w.from).Format(dateLayout), toTime.Format(dateLayout))
+		case w.from < dayOf(toTime.AddDate(-maxRangeYears, 0, 0)):
+			v.Add("from", "the range from %s to %s is over %d years; ask for at most %d years", dateOf(w.from).Format(dateLayout),
+				toTime.Format(dateLayout), maxRangeYears, maxRangeYears)
+		}
+	}
+	if q.Currency != "" {
+		if c, err := money.LookupCurrency(q.Currency); err == nil {
+			w.currency = c.Code
+		} else {
+			v.Add("currency", "unknown currency %q; use an ISO 4217 code such as EUR or USD", q.Currency)
+		}
+	}
+	return w, v.Err("invalid_analytics_query")
+}
+
+// bucket is one point of a series: the days [start, end], the sums of
+// their daily rows, and the running figures before and at its end.
+type bucket struct {
+	currency                     string
+	start, end                   int
+	sum                          dayRow
+	startMRR, endMRR             decimal.Decimal
+	startCustomers, endCustomers int
+	endOutstanding               decimal.Decimal
+}
+
+// buckets splits the window into points: days, ISO weeks (Monday first)
+// or calendar months, clipped to the window; each dated by its end.
+func (w window) buckets() [][2]int {
+	var out [][2]int
+	for d := w.from; d <= w.to; {
+		end := d
+		t := dateOf(d)
+		switch w.interval {
+		case "month":
+			end = dayOf(time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, time.UTC)) - 1
+		case "week":
+			end = d + (7-int(t.Weekday()))%7 // to Sunday
+		}
+		end = min(end, w.to)
+		out = append(out, [2]int{d, end})
+		d = end + 1
+	}
+	return out
+}
+
+// series reads the tenant's daily rows up to the window's end and folds
+// them into its buckets, per currency (by code).
+func (s *Service) series(ctx context.Context, w window) ([]bucket, error) {
+	tenant, err := abacus.TenantFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	query := `SELECT currency, day, ` + dayCols + ` FROM analytics_daily WHERE tenant_id = $1 AND day <= $2`
+	args := []any{tenant, w.to}
+	if w.currency != "" {
+		query += ` AND currency = $3`
+		args = append(args, w.currency)
+	}
+	rows, err := s.db.QueryContext(ctx, query+` ORDER BY currency, day`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading analytics: %w", err)
+	}
+	defer rows.Close()
+	type at struct {
+		day int
+		row dayRow
+	}
+	byCur := map[string][]at{}
+	for rows.Next() {
+		var cur string
+		var day int
+		r, err := scanDay(rows.Scan, &cur, &day)
+		if err != nil {
+			return nil, fmt.Errorf("reading analytics: %w", err)
+		}
+		byCur[cur] = append(byCur[cur], at{day, r})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading analytics: %w", err)
+	}
+	if w.currency != "" && byCur[w.currency] == nil {
+		byCur[w.currency] = nil
+	}
+	currencies := make([]string, 0, len(byCur))
+	for c := range byCur {
+		currencies = append(currencies, c)
+	}
+	sort.Strings(currencies)
+	spans := w.buckets()
+	var out []bucket
+	for _, cur := range currencies {
+		days := byCur[cur]
+		i := 0
+		mrr, customers, outstanding := decimal.Zero, 0, decimal.Zero
+		for _, sp := range spans {
+			// Everything before the bucket: the running figures.
+			for ; i < len(days) && days[i].day < sp[0]; i++ {
+				mrr, customers, outstanding = runOn(days[i].row, mrr, customers, outstanding)
+			}
+			b := bucket{currency: cur, start: sp[0], end: sp[1], startMRR: mrr, startCustomers: customers}
+			for ; i < len(days) && days[i].day <= sp[1]; i++ {
+				mrr, customers, outstanding = runOn(days[i].row, mrr, customers, outstanding)
+				b.sum = b.sum.plus(days[i].row)
+			}
+			b.endMRR, b.endCustomers, b.endOutstanding = mrr, customers, outstanding
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+// runOn adds a day's changes to the running MRR, paying customers and
+// outstanding amount.
+func runOn(r dayRow, mrr decimal.Decimal, customers int, outstanding decimal.Decimal) (decimal.Decimal, int, decimal.Decimal) {
+	mrr = mrr.Add(r.newMRR).Add(r.expansion).Add(r.contraction).Add(r.churn).Add(r.reactivation)
+	return mrr, customers + r.newCustomers + r.reactivated - r.churned, outstanding.Add(r.outstanding)
+}
+
+func (d dayRow) plus(o dayRow) dayRow {
+	d.newMRR, d.expansion, d.contraction = d.newMRR.Add(o.newMRR), d.expansion.Add(o.expansion), d.contraction.Add(o.contraction)
+	d.churn, d.reactivation = d.churn.Add(o.churn), d.reactivation.Add(o.reactivation)
+	d.newCustomers, d.reactivated, d.churned = d.newCustomers+o.newCustomers, d.reactivated+o.reactivated, d.churned+o.churned
+	d.trialsStarted, d.trialsConverted, d.trialsLapsed = d.trialsStarted+o.trialsStarted, d.trialsConverted+o.trialsConverted, d.trialsLapsed+o.trialsLapsed
+	d.invoiced, d.collected, d.refunded = d.invoiced.Add(o.invoiced), d.collected.Add(o.collected), d.refunded.Add(o.refunded)
+	d.outstanding = d.outstanding.Add(o.outstanding)
+	return d
+}
+
+func (b bucket) date() string { return dateOf(b.end).Format(dateLayout) }
+
+// mrrString formats an MRR figure (4 places).
+func mrrString(d decimal.Decimal) string { return d.StringFixed(mrrPlaces) }
+
+// ratio is a ÷ b to 4 places, "0.0000" when b is 0.
+func ratio(a, b decimal.Decimal) string {
+	if b.IsZero() {
+		return decimal.Zero.StringFixed(4)
+	}
+	return a.DivRound(b, 8).StringFixed(4)
+}
+
+// amount formats a money amount to its currency's places.
+func amount(d decimal.Decimal, currency string) string {
+	c, err := money.LookupCurrency(currency)
+	if err != nil {
+		return d.String()
+	}
+	return d.StringFixed(c.Exponent)
+}
+
+// MRRPoint is one point of the MRR series (docs/analytics.md).
+type MRRPoint struct {
+	Date         string `json:"date" doc:"the last day of the point (YYYY-MM-DD, UTC)"`
+	Currency     string `json:"currency"`
+	MRR          string `json:"mrr" doc:"MRR at the end of date"`
+	ARR          string `json:"arr" doc:"12 × mrr"`
+	New          string `json:"new"`
+	Expansion    string `json:"expansion"`
+	Contraction  string `json:"contraction" doc:"negative"`
+	Churn        string `json:"churn" doc:"negative"`
+	Reactivation string `json:"reactivation"`
+	Customers    int    `json:"customers" doc:"paying customers (MRR > 0) at the end of date"`
+	ARPA         string `json:"arpa" doc:"mrr ÷ customers"`
+}
+
+// MRR answers the MRR series with its movements. Errors:
+// "invalid_analytics_query" naming the parameter.
+func (s *Service) MRR(ctx context.Context, q Query) ([]MRRPoint, error) {
+	w, err := parse(q, dayOf(s.clock.Now()), "day", "month")
+	if err != nil {
+		return nil, err
+	}
+	bs, err := s.series(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]MRRPoint, 0, len(bs))
+	for _, b := range bs {
+		out = append(out, MRRPoint{Date: b.date(), Currency: b.currency, MRR: mrrString(b.endMRR),
+			ARR: mrrString(b.endMRR.Mul(decimal.NewFromInt(12))), New: mrrString(b.sum.newMRR),
+			Expansion: mrrString(b.sum.expansion), Contraction: mrrString(b.sum.contraction), Churn: mrrString(b.sum.churn),
+			Reactivation: mrrString(b.sum.reactivation), Customers: b.endCustomers,
+			ARPA: arpa(b.endMRR, b.endCustomers)})
+	}
+	return out, nil
+}
+
+func arpa(mrr decimal.Decimal, customers int) string {
+	if customers == 0 {
+		return mrrString(decimal.Zero)
+	}
+	return mrr.DivRound(decimal.NewFromInt(int64(customers)), mrrPlaces).StringFixed(mrrPlaces)
+}

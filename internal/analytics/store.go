@@ -1,0 +1,270 @@
+package analytics
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/abacusbilling/abacus/internal/db"
+)
+
+// journal appends facts whose event id is new and returns those (a
+// redelivered or re-published event is already there: skipped).
+func journal(ctx context.Context, tx *db.Tx, facts []Fact) ([]Fact, error) {
+	var fresh []Fact
+	for _, f := range facts {
+		res, err := tx.ExecPrepared(ctx, `INSERT INTO analytics_events (tenant_id, event_id, type, at, customer_id, ref_id, currency,
+			amount, amount2, amount3, status, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (event_id) DO NOTHING`,
+			f.Tenant, f.EventID, f.Type, db.TimeOf(f.At), f.Customer, f.Ref, f.Currency, f.Amount.String(), f.Amount2.String(),
+			f.Amount3.String(), f.Status, f.Detail)
+		if err != nil {
+			return nil, fmt.Errorf("journaling %s %s: %w", f.Type, f.EventID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			fresh = append(fresh, f)
+		}
+	}
+	return fresh, nil
+}
+
+// eachFact reads tenant's journal in order ("" = every tenant's).
+func eachFact(ctx context.Context, q db.Querier, tenant string, fn func(Fact) error) (int, error) {
+	query := `SELECT seq, tenant_id, event_id, type, at, customer_id, ref_id, currency, amount, amount2, amount3, status, detail
+		FROM analytics_events`
+	var args []any
+	if tenant != "" {
+		query += ` WHERE tenant_id = $1`
+		args = append(args, tenant)
+	}
+	rows, err := q.QueryContext(ctx, query+` ORDER BY seq`, args...)
+	if err != nil {
+		return 0, fmt.Errorf("reading the analytics journal: %w", err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var f Fact
+		var at db.Time
+		var a1, a2, a3 string
+		if err := rows.Scan(&f.Seq, &f.Tenant, &f.EventID, &f.Type, &at, &f.Customer, &f.Ref, &f.Currency, &a1, &a2, &a3, &f.Status, &f.Detail); err != nil {
+			return n, err
+		}
+		f.At = at.UTC()
+		if f.Amount, err = decimal.NewFromString(a1); err != nil {
+			return n, fmt.Errorf("journal seq %d: %w", f.Seq, err)
+		}
+		if f.Amount2, err = decimal.NewFromString(a2); err != nil {
+			return n, fmt.Errorf("journal seq %d: %w", f.Seq, err)
+		}
+		if f.Amount3, err = decimal.NewFromString(a3); err != nil {
+			return n, fmt.Errorf("journal seq %d: %w", f.Seq, err)
+		}
+		if err := fn(f); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, rows.Err()
+}
+
+// txLoader reads stored rows inside the batch's transaction.
+type txLoader struct {
+	ctx context.Context
+	tx  *db.Tx
+}
+
+func dec(s string) (decimal.Decimal, error) {
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		return d, fmt.Errorf("stored decimal %q: %w", s, err)
+	}
+	return d, nil
+}
+
+func decs(ss ...*string) ([]decimal.Decimal, error) {
+	out := make([]decimal.Decimal, len(ss))
+	for i, s := range ss {
+		d, err := dec(*s)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = d
+	}
+	return out, nil
+}
+
+func (l txLoader) sub(k subKey) (subRow, bool, error) {
+	var r subRow
+	var mrr string
+	err := l.tx.QueryRowContext(l.ctx, `SELECT customer_id, currency, status, mrr FROM analytics_subscriptions
+		WHERE tenant_id = $1 AND subscription_id = $2`, k.tenant, k.id).Scan(&r.customer, &r.currency, &r.status, &mrr)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, nil
+	}
+	if err != nil {
+		return r, false, fmt.Errorf("reading analytics of subscription %s: %w", k.id, err)
+	}
+	r.mrr, err = dec(mrr)
+	return r, err == nil, err
+}
+
+func (l txLoader) customer(k custKey) (custRow, bool, error) {
+	var r custRow
+	var mrr, start, col, ref string
+	var ever int
+	err := l.tx.QueryRowContext(l.ctx, `SELECT mrr, day, day_start_mrr, ever_paid, collected, refunded FROM analytics_customers
+		WHERE tenant_id = $1 AND customer_id = $2 AND currency = $3`, k.tenant, k.customer, k.currency).Scan(&mrr, &r.day, &start, &ever, &col, &ref)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, nil
+	}
+	if err != nil {
+		return r, false, fmt.Errorf("reading analytics of customer %s: %w", k.customer, err)
+	}
+	d, err := decs(&mrr, &start, &col, &ref)
+	if err != nil {
+		return r, false, err
+	}
+	r.mrr, r.dayStart, r.collected, r.refunded, r.ever = d[0], d[1], d[2], d[3], ever == 1
+	return r, true, nil
+}
+
+const dayCols = `new_mrr, expansion, contraction, churn, reactivation, new_customers, reactivated_customers, churned_customers,
+	trials_started, trials_converted, trials_lapsed, invoiced, collected, refunded, outstanding`
+
+// scanDay reads the dayCols of a row.
+func scanDay(scan func(...any) error, extra ...any) (dayRow, error) {
+	var r dayRow
+	var s [9]string
+	dest := append(extra, &s[0], &s[1], &s[2], &s[3], &s[4], &r.newCustomers, &r.reactivated, &r.churned,
+		&r.trialsStarted, &r.trialsConverted, &r.trialsLapsed, &s[5], &s[6], &s[7], &s[8])
+	if err := scan(dest...); err != nil {
+		return r, err
+	}
+	d, err := decs(&s[0], &s[1], &s[2], &s[3], &s[4], &s[5], &s[6], &s[7], &s[8])
+	if err != nil {
+		return r, err
+	}
+	r.newMRR, r.expansion, r.contraction, r.churn, r.reactivation = d[0], d[1], d[2], d[3], d[4]
+	r.invoiced, r.collected, r.refunded, r.outstanding = d[5], d[6], d[7], d[8]
+	return r, nil
+}
+
+func (l txLoader) day(k dayKey) (dayRow, bool, error) {
+	r, err := scanDay(l.tx.QueryRowContext(l.ctx, `SELECT `+dayCols+` FROM analytics_daily WHERE tenant_id = $1 AND currency = $2 AND day = $3`,
+		k.tenant, k.currency, k.day).Scan)
+	if errors.Is(err, sql.ErrNoRows) {
+		return dayRow{}, false, nil
+	}
+	if err != nil {
+		return r, false, fmt.Errorf("reading analytics of day %d: %w", k.day, err)
+	}
+	return r, true, nil
+}
+
+func (l txLoader) doc(k docKey) (docRow, bool, error) {
+	var r docRow
+	var amt string
+	err := l.tx.QueryRowContext(l.ctx, `SELECT currency, amount FROM analytics_documents WHERE tenant_id = $1 AND id = $2`,
+		k.tenant, k.id).Scan(&r.currency, &amt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, nil
+	}
+	if err != nil {
+		return r, false, fmt.Errorf("reading analytics of %s: %w", k.id, err)
+	}
+	r.amount, err = dec(amt)
+	return r, err == nil, err
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// write stores every row p touched: upserts, and deletes for documents
+// that no longer count.
+func (p *projection) write(ctx context.Context, tx *db.Tx) error {
+	var rows [][]any
+	for k, s := range p.subs {
+		rows = append(rows, []any{k.tenant, k.id, s.customer, s.currency, s.status, s.mrr.String()})
+	}
+	if err := tx.InsertRows(ctx, `INSERT INTO analytics_subscriptions (tenant_id, subscription_id, customer_id, currency, status, mrr)`,
+		` ON CONFLICT (tenant_id, subscription_id) DO UPDATE SET customer_id = excluded.customer_id, currency = excluded.currency,
+		status = excluded.status, mrr = excluded.mrr`, rows); err != nil {
+		return fmt.Errorf("writing analytics_subscriptions: %w", err)
+	}
+	rows = rows[:0]
+	for k, c := range p.custs {
+		rows = append(rows, []any{k.tenant, k.customer, k.currency, c.mrr.String(), c.day, c.dayStart.String(), b2i(c.ever),
+			c.collected.String(), c.refunded.String()})
+	}
+	if err := tx.InsertRows(ctx, `INSERT INTO analytics_customers (tenant_id, customer_id, currency, mrr, day, day_start_mrr, ever_paid, collected, refunded)`,
+		` ON CONFLICT (tenant_id, customer_id, currency) DO UPDATE SET mrr = excluded.mrr, day = excluded.day,
+		day_start_mrr = excluded.day_start_mrr, ever_paid = excluded.ever_paid, collected = excluded.collected, refunded = excluded.refunded`, rows); err != nil {
+		return fmt.Errorf("writing analytics_customers: %w", err)
+	}
+	rows = rows[:0]
+	for k, m := range p.custDays {
+		rows = append(rows, []any{k.tenant, k.currency, k.customer, k.day, m.String()})
+	}
+	if err := tx.InsertRows(ctx, `INSERT INTO analytics_customer_days (tenant_id, currency, customer_id, day, mrr)`,
+		` ON CONFLICT (tenant_id, currency, customer_id, day) DO UPDATE SET mrr = excluded.mrr`, rows); err != nil {
+		return fmt.Errorf("writing analytics_customer_days: %w", err)
+	}
+	rows = rows[:0]
+	for k, d := range p.days {
+		rows = append(rows, []any{k.tenant, k.currency, k.day, d.newMRR.String(), d.expansion.String(), d.contraction.String(),
+			d.churn.String(), d.reactivation.String(), d.newCustomers, d.reactivated, d.churned, d.trialsStarted, d.trialsConverted,
+			d.trialsLapsed, d.invoiced.String(), d.collected.String(), d.refunded.String(), d.outstanding.String()})
+	}
+	if err := tx.InsertRows(ctx, `INSERT INTO analytics_daily (tenant_id, currency, day, `+dayCols+`)`,
+		` ON CONFLICT (tenant_id, currency, day) DO UPDATE SET new_mrr = excluded.new_mrr, expansion = excluded.expansion,
+		contraction = excluded.contraction, churn = excluded.churn, reactivation = excluded.reactivation,
+		new_customers = excluded.new_customers, reactivated_customers = excluded.reactivated_customers,
+		churned_customers = excluded.churned_customers, trials_started = excluded.trials_started,
+		trials_converted = excluded.trials_converted, trials_lapsed = excluded.trials_lapsed, invoiced = excluded.invoiced,
+		collected = excluded.collected, refunded = excluded.refunded, outstanding = excluded.outstanding`, rows); err != nil {
+		return fmt.Errorf("writing analytics_daily: %w", err)
+	}
+	rows = rows[:0]
+	for k, d := range p.docs {
+		if d == nil {
+			if p.empty {
+				continue
+			}
+			if _, err := tx.ExecPrepared(ctx, `DELETE FROM analytics_documents WHERE tenant_id = $1 AND id = $2`, k.tenant, k.id); err != nil {
+				return fmt.Errorf("writing analytics_documents: %w", err)
+			}
+			continue
+		}
+		rows = append(rows, []any{k.tenant, k.id, d.currency, d.amount.String()})
+	}
+	if err := tx.InsertRows(ctx, `INSERT INTO analytics_documents (tenant_id, id, currency, amount)`,
+		` ON CONFLICT (tenant_id, id) DO UPDATE SET currency = excluded.currency, amount = excluded.amount`, rows); err != nil {
+		return fmt.Errorf("writing analytics_documents: %w", err)
+	}
+	return nil
+}
+
+// derivedTables are the tables Rebuild empties and refills.
+var derivedTables = []string{"analytics_subscriptions", "analytics_customers", "analytics_customer_days", "analytics_daily", "analytics_documents"}
+
+func clearDerived(ctx context.Context, tx *db.Tx, tenant string) error {
+	for _, t := range derivedTables {
+		q := `DELETE FROM ` + t
+		var args []any
+		if tenant != "" {
+			q += ` WHERE tenant_id = $1`
+			args = append(args, tenant)
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("emptying %s: %w", t, err)
+		}
+	}
+	return nil
+}
