@@ -11,6 +11,6 @@ func Examples() []any {
 			Status: "ready", OwnerID: "eu_01JE5V7M0000000000000000", ConversationID: "conv_01JE5V7M0000000000000000",
 			Variants:  map[string]string{Thumbnail: base + Thumbnail, Medium: base + Medium, Large: base + Large, Original: base + Original},
 			ExpiresAt: at.Add(time.Hour), CreatedAt: at},
-		Settings{Limits: DefaultLimits, RetentionHours: 24},
+		MediaSettings{Limits: DefaultLimits, RetentionHours: 24},
 	}
 }

@@ -110,12 +110,12 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "get-media-settings", Method: http.MethodGet, Path: "/api/v1/settings/media", Tags: tags,
 		Summary: "Get the media limits and retention"},
-		abacus.ScopeRead, func(ctx context.Context, _ *struct{}) (*httpapi.Body[Settings], error) {
+		abacus.ScopeRead, func(ctx context.Context, _ *struct{}) (*httpapi.Body[MediaSettings], error) {
 			return httpapi.Reply(svc.Settings(ctx))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "put-media-settings", Method: http.MethodPut, Path: "/api/v1/settings/media", Tags: tags,
 		Summary: "Set the media limits and retention"},
-		abacus.ScopeAdmin, func(ctx context.Context, in *httpapi.Body[Settings]) (*httpapi.Body[Settings], error) {
+		abacus.ScopeAdmin, func(ctx context.Context, in *httpapi.Body[MediaSettings]) (*httpapi.Body[MediaSettings], error) {
 			return httpapi.Reply(svc.SaveSettings(ctx, in.Body))
 		})
 }

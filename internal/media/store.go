@@ -230,14 +230,14 @@ func purgeMedium(ctx context.Context, tx *db.Tx, r dueRef) (lastUse bool, err er
 	return err == nil, err
 }
 
-// Settings are a tenant's media settings.
-type Settings struct {
+// MediaSettings are a tenant's media settings.
+type MediaSettings struct {
 	Limits
 	RetentionHours int `json:"retention_hours" doc:"hours between a deletion (of an image, its message or its owner) and its bytes being erased"`
 }
 
-func loadSettings(ctx context.Context, q db.Querier, tenant string) (Settings, bool, error) {
-	var s Settings
+func loadSettings(ctx context.Context, q db.Querier, tenant string) (MediaSettings, bool, error) {
+	var s MediaSettings
 	err := q.QueryRowContext(ctx, `SELECT max_bytes, max_pixels, max_frames, retention_hours FROM media_settings WHERE tenant_id = $1`, tenant).
 		Scan(&s.MaxBytes, &s.MaxPixels, &s.MaxFrames, &s.RetentionHours)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -246,7 +246,7 @@ func loadSettings(ctx context.Context, q db.Querier, tenant string) (Settings, b
 	return s, err == nil, err
 }
 
-func saveSettings(ctx context.Context, tx *db.Tx, tenant string, s Settings, at time.Time) error {
+func saveSettings(ctx context.Context, tx *db.Tx, tenant string, s MediaSettings, at time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO media_settings (tenant_id, max_bytes, max_pixels, max_frames, retention_hours, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id) DO UPDATE SET max_bytes = EXCLUDED.max_bytes, max_pixels = EXCLUDED.max_pixels,
 		max_frames = EXCLUDED.max_frames, retention_hours = EXCLUDED.retention_hours, updated_at = EXCLUDED.updated_at`,

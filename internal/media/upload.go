@@ -169,10 +169,10 @@ func (s *Service) requireMember(ctx context.Context, conversation, user string) 
 }
 
 // Settings returns the tenant's media settings (defaults until set).
-func (s *Service) Settings(ctx context.Context) (Settings, error) {
+func (s *Service) Settings(ctx context.Context) (MediaSettings, error) {
 	tenant, err := abacus.TenantFrom(ctx)
 	if err != nil {
-		return Settings{}, err
+		return MediaSettings{}, err
 	}
 	st, _, err := loadSettings(ctx, s.db, tenant)
 	if err != nil {
@@ -187,7 +187,7 @@ func (s *Service) Settings(ctx context.Context) (Settings, error) {
 
 // SaveSettings sets the tenant's limits and retention. Errors: invalid
 // with every bad field.
-func (s *Service) SaveSettings(ctx context.Context, st Settings) (Settings, error) {
+func (s *Service) SaveSettings(ctx context.Context, st MediaSettings) (MediaSettings, error) {
 	tenant, err := abacus.TenantFrom(ctx)
 	if err != nil {
 		return st, err

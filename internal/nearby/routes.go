@@ -64,7 +64,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	httpapi.Register(s, huma.Operation{OperationID: "put-end-user-location", Method: http.MethodPut, Path: "/api/v1/end-users/{id}/location", Tags: tags,
 		Summary: "Publish an end user's location", Description: publish},
 		abacus.ScopeWrite, func(ctx context.Context, in *struct {
-			userPath
+			ID   string `path:"id" maxLength:"128" doc:"end user id"`
 			Body LocationInput
 		}) (*httpapi.Body[Location], error) {
 			return httpapi.Reply(svc.Publish(ctx, in.ID, in.Body))
