@@ -251,7 +251,10 @@ func (s *Service) Search(ctx context.Context, q Query) (abacus.List[Hit], error)
 		return abacus.List[Hit]{}, err
 	}
 	if after != nil {
-		i, _ := slices.BinarySearchFunc(hits, *after, func(h Hit, c cursor) int { return c.compareHit(h) })
+		i, found := slices.BinarySearchFunc(hits, *after, func(h Hit, c cursor) int { return -c.compareHit(h) })
+		if found {
+			i++
+		}
 		hits = hits[i:]
 	}
 	out := abacus.List[Hit]{Data: hits}
