@@ -30,6 +30,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/httpapi"
 	"github.com/abacusbilling/abacus/internal/identity"
+	"github.com/abacusbilling/abacus/internal/media"
 	"github.com/abacusbilling/abacus/internal/natsbus"
 	"github.com/abacusbilling/abacus/internal/service"
 )
@@ -62,7 +63,9 @@ type App struct {
 
 	roles    []Role
 	mods     modules
-	received received // inbound documents (inbound.go)
+	received received       // inbound documents (inbound.go)
+	objs     objects        // the shared object store (media.go)
+	mediaSvc *media.Service // set by the media role (media.go)
 	lock     *os.File
 	listener net.Listener
 	server   *http.Server

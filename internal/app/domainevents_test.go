@@ -168,6 +168,7 @@ func exerciseEvents(t *testing.T, a *testApp) {
 	}
 	exerciseOrgEvents(t, a)
 	exerciseRealtimeEvents(t, a)
+	exerciseMediaEvents(t, a) // media_test.go
 	// document.received: a supplier invoice received through the API.
 	ubl, err := os.ReadFile(filepath.Join("..", "document", "testdata", "examples", "invoice-saas-de.xml"))
 	if err != nil {

@@ -84,6 +84,7 @@ func Registry() []Role {
 				if err := registerAnalytics(a); err != nil {
 					return nil, err
 				}
+				registerNearby(a) // media.go
 				return nil, nil
 			},
 		},
@@ -170,6 +171,11 @@ func Registry() []Role {
 				}
 				return service.NewFunc("realtime", func(ctx context.Context) error { defer stop(); return rt.Run(ctx) }), nil
 			},
+		},
+		{
+			Name:  "media",
+			Doc:   "image sharing: uploads (POST /api/v1/media), variants rendered in a bounded pool (pending ones again on start), signed URLs, usage metered, images of deleted end users erased after the retention window",
+			Build: mediaRole, // media.go
 		},
 		{
 			Name: "payments",

@@ -1,11 +1,14 @@
 // Package blob is the object-storage seam: documents, images and exports
 // live here, their metadata in the database. A Store puts, gets and
 // deletes whole objects by key; Dir keeps them in a local directory (the
-// default, under the data directory). An S3-compatible store implements
-// the same three methods.
+// default, under the data directory); S3 keeps them in an S3-compatible
+// bucket, the store a multi-node deployment shares.
 //
 // Keys are slash-separated paths of letters, digits and "-_.=", without
-// empty, "." or ".." segments, e.g. "inbound/ten_1/3f2a….orig".
+// empty, "." or ".." segments, e.g. "inbound/ten_1/3f2a….orig". A key
+// is never also the folder of another ("a/b" beside "a/b/c"): the local
+// directory cannot hold both. Open picks the store from Config;
+// package blobtest is the conformance suite every store passes.
 package blob
 
 import (

@@ -46,6 +46,42 @@ type Config struct {
 	Risk      Risk      `key:"risk"`
 	Payments  Payments  `key:"payments"`
 	Realtime  Realtime  `key:"realtime"`
+	Blob      Blob      `key:"blob"`
+	Media     Media     `key:"media"`
+	Nearby    Nearby    `key:"nearby"`
+}
+
+// Blob selects the object store (images, documents): a directory under
+// data_dir ("objects") unless s3_endpoint names an S3-compatible service.
+type Blob struct {
+	S3Endpoint      string `key:"s3_endpoint" help:"URL of an S3-compatible object store, e.g. https://s3.eu-central-1.amazonaws.com (empty: the directory data_dir/objects)"`
+	S3Region        string `key:"s3_region" help:"region requests are signed for (default us-east-1)"`
+	S3Bucket        string `key:"s3_bucket" help:"bucket holding the objects"`
+	S3AccessKey     string `key:"s3_access_key" help:"access key id"`
+	S3SecretKey     string `key:"s3_secret_key" secret:"true" help:"secret access key"`
+	S3Prefix        string `key:"s3_prefix" help:"prefix before every object key, e.g. abacus/ (several deployments in one bucket)"`
+	S3VirtualHosted bool   `key:"s3_virtual_hosted" help:"address the bucket as bucket.host (virtual-hosted style) instead of host/bucket"`
+	S3CreateBucket  bool   `key:"s3_create_bucket" help:"create the bucket at start when it does not exist"`
+}
+
+// Media configures image sharing (the media role). Zero values take the
+// defaults of internal/media.
+type Media struct {
+	ThumbnailPx int           `key:"thumbnail_px" help:"longest side in pixels of the thumbnail variant (default 160)"`
+	MediumPx    int           `key:"medium_px" help:"longest side in pixels of the medium variant (default 640)"`
+	LargePx     int           `key:"large_px" help:"longest side in pixels of the large variant (default 1600)"`
+	Workers     int           `key:"workers" help:"images rendered at once per process (default: the number of CPUs)"`
+	URLTTL      time.Duration `key:"url_ttl" help:"how long a signed image URL works (default 1h)"`
+	SigningKey  string        `key:"signing_key" secret:"true" help:"base64 of 32 bytes signing image URLs (same on every node); empty: data_dir/media-url.key"`
+	CacheMB     int           `key:"cache_mb" help:"MiB of served image variants kept in memory per process (default 64)"`
+	Retention   time.Duration `key:"retention" help:"default time between deleting an image (or its owner) and erasing its bytes; tenants may set their own (default 24h)"`
+}
+
+// Nearby configures people and places nearby.
+type Nearby struct {
+	PrecisionM       int           `key:"precision_m" help:"metres locations are snapped to, and distances rounded to (default 200)"`
+	TTL              time.Duration `key:"ttl" help:"how long an end user's location is shown after it was published (default 30m)"`
+	QueriesPerMinute int           `key:"queries_per_minute" help:"nearby queries a user or key may make per minute (default 30)"`
 }
 
 // Risk configures the risk module.
@@ -282,7 +318,11 @@ func (c *Config) Validate() error {
 	}
 	for key, n := range map[string]int64{"realtime.max_frame_bytes": c.Realtime.MaxFrameBytes, "realtime.send_queue": int64(c.Realtime.SendQueue),
 		"realtime.rate_per_second": int64(c.Realtime.RatePerSecond), "realtime.rate_burst": int64(c.Realtime.RateBurst),
-		"realtime.ping_interval": int64(c.Realtime.PingInterval), "realtime.member_limit": int64(c.Realtime.MemberLimit)} {
+		"realtime.ping_interval": int64(c.Realtime.PingInterval), "realtime.member_limit": int64(c.Realtime.MemberLimit),
+		"media.workers": int64(c.Media.Workers), "media.thumbnail_px": int64(c.Media.ThumbnailPx),
+		"media.medium_px": int64(c.Media.MediumPx), "media.large_px": int64(c.Media.LargePx), "media.url_ttl": int64(c.Media.URLTTL), "media.cache_mb": int64(c.Media.CacheMB),
+		"media.retention": int64(c.Media.Retention), "nearby.precision_m": int64(c.Nearby.PrecisionM), "nearby.ttl": int64(c.Nearby.TTL),
+		"nearby.queries_per_minute": int64(c.Nearby.QueriesPerMinute)} {
 		if n < 0 {
 			add(key, fmt.Sprint(n), "must not be negative (0 takes the default)")
 		}

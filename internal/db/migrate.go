@@ -25,6 +25,8 @@ import (
 //	0800 risk (0850–0899 risk graph, lists, labels, score)
 //	0900 e-document exchange (0900–0949), 0950–0999 portal
 //	1000–1049 analytics
+//	1100 media (1100–1149; 1150–1199 nearby)
+//	1200–1249 cluster
 //
 // Which module owns a table is declared in its module.go (abacus.Module),
 // not by the file that created it.

@@ -111,6 +111,10 @@ var Permissions = []struct {
 	{"/webhooks/", AreaPublic}, // payment gateways' callbacks, signed per tenant
 	{"/pay/", AreaPublic},      // the hosted "pay this invoice" page, by signed link
 	{"/api/v1/dunning", AreaBilling},
+	{"/api/v1/media", AreaPublic}, // end users' and staff's uploads: checked in the handlers; signed URLs (internal/media)
+	{"/api/v1/settings/media", AreaDomain},
+	{"/api/v1/nearby", AreaDomain},
+	{"/api/v1/places", AreaDomain},
 }
 
 // AreaOf returns the area of a registered route pattern and whether the

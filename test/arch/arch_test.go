@@ -49,9 +49,11 @@ import (
 	"github.com/abacusbilling/abacus/internal/identity"
 	"github.com/abacusbilling/abacus/internal/inbound"
 	"github.com/abacusbilling/abacus/internal/loadgen"
+	"github.com/abacusbilling/abacus/internal/media"
 	"github.com/abacusbilling/abacus/internal/metering"
 	"github.com/abacusbilling/abacus/internal/money"
 	"github.com/abacusbilling/abacus/internal/natsbus"
+	"github.com/abacusbilling/abacus/internal/nearby"
 	"github.com/abacusbilling/abacus/internal/notifications"
 	"github.com/abacusbilling/abacus/internal/outbox"
 	"github.com/abacusbilling/abacus/internal/payments"
@@ -92,9 +94,11 @@ var declared = []abacus.Module{
 	identity.Module,
 	inbound.Module,
 	loadgen.Module,
+	media.Module,
 	metering.Module,
 	money.Module,
 	natsbus.Module,
+	nearby.Module,
 	notifications.Module,
 	outbox.Module,
 	payments.Module,
@@ -114,6 +118,7 @@ var declared = []abacus.Module{
 	{Name: "test/sdk"},
 	{Name: "test/browser"},
 	{Name: "test/arch"},
+	{Name: "test/tools/s3server"},
 }
 
 // knownViolations are boundary breaks that other branches of issue 12 are
