@@ -83,6 +83,8 @@ type Service struct {
 	blobs blob.Store
 	clock abacus.Clock
 	log   *slog.Logger
+
+	mailDomain string // mailbox.go
 }
 
 // NewService returns a Service storing originals in blobs.
@@ -225,19 +227,28 @@ func (s *Service) List(ctx context.Context, f ListFilter) (abacus.List[Document]
 	if err != nil {
 		return abacus.List[Document]{}, err
 	}
-	if f.Limit <= 0 || f.Limit > 100 {
-		f.Limit = 50
-	}
+	f.Limit = pageSize(f.Limit)
 	docs, err := listDocuments(ctx, s.db, tenant, f)
-	if err != nil {
-		return abacus.List[Document]{}, err
+	return pageOf(docs, f.Limit, func(d Document) string { return d.ID }), err
+}
+
+// pageSize is limit within 1–100, 50 when not given.
+func pageSize(limit int) int {
+	if limit <= 0 || limit > 100 {
+		return 50
 	}
+	return limit
+}
+
+// pageOf is the list page of items, fetched with one more than limit:
+// the extra one says there is a next page, which starts after the last id.
+func pageOf[T any](items []T, limit int, id func(T) string) abacus.List[T] {
 	next := ""
-	if len(docs) > f.Limit {
-		docs = docs[:f.Limit]
-		next = docs[len(docs)-1].ID
+	if len(items) > limit {
+		items = items[:limit]
+		next = id(items[len(items)-1])
 	}
-	return abacus.ListOf(docs, next), nil
+	return abacus.ListOf(items, next)
 }
 
 func reportJSON(r *document.Report) string {

@@ -43,20 +43,23 @@ func insertDocument(ctx context.Context, tx *db.Tx, tenant string, d *Document) 
 	return nil
 }
 
-func loadDocument(ctx context.Context, q db.Querier, tenant, id string) (Document, error) {
-	d, err := scanDocument(q.QueryRowContext(ctx, `SELECT `+docCols+` FROM inbound_documents WHERE tenant_id = $1 AND id = $2`, tenant, id))
+// one scans the row a query answered; no row is NotFound(what, key).
+func one[T any](scan func(scanner) (T, error), row *sql.Row, what, key string) (T, error) {
+	v, err := scan(row)
 	if errors.Is(err, sql.ErrNoRows) {
-		return d, abacus.NotFound("inbound_document", id)
+		return v, abacus.NotFound(what, key)
 	}
-	return d, err
+	return v, err
+}
+
+func loadDocument(ctx context.Context, q db.Querier, tenant, id string) (Document, error) {
+	return one(scanDocument, q.QueryRowContext(ctx, `SELECT `+docCols+` FROM inbound_documents WHERE tenant_id = $1 AND id = $2`, tenant, id),
+		"inbound_document", id)
 }
 
 func loadByHash(ctx context.Context, q db.Querier, tenant, hash string) (Document, error) {
-	d, err := scanDocument(q.QueryRowContext(ctx, `SELECT `+docCols+` FROM inbound_documents WHERE tenant_id = $1 AND content_hash = $2`, tenant, hash))
-	if errors.Is(err, sql.ErrNoRows) {
-		return d, abacus.NotFound("inbound_document", hash)
-	}
-	return d, err
+	return one(scanDocument, q.QueryRowContext(ctx, `SELECT `+docCols+` FROM inbound_documents WHERE tenant_id = $1 AND content_hash = $2`, tenant, hash),
+		"inbound_document", hash)
 }
 
 // findDuplicate returns the first document of tenant with the same
@@ -91,18 +94,23 @@ func listDocuments(ctx context.Context, q db.Querier, tenant string, f ListFilte
 	}
 	args = append(args, f.Limit+1)
 	query += fmt.Sprintf(" ORDER BY id LIMIT $%d", len(args))
+	return all(ctx, q, scanDocument, "inbound documents", query, args...)
+}
+
+// all scans every row query answers; what names them in errors.
+func all[T any](ctx context.Context, q db.Querier, scan func(scanner) (T, error), what, query string, args ...any) ([]T, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("listing inbound documents: %w", err)
+		return nil, fmt.Errorf("listing %s: %w", what, err)
 	}
 	defer rows.Close()
-	var out []Document
+	var out []T
 	for rows.Next() {
-		d, err := scanDocument(rows)
+		v, err := scan(rows)
 		if err != nil {
-			return nil, fmt.Errorf("listing inbound documents: %w", err)
+			return nil, fmt.Errorf("listing %s: %w", what, err)
 		}
-		out = append(out, d)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
