@@ -27,7 +27,7 @@ func exampleDocument() Document {
 		Report: &document.Report{Format: document.FormatUBL, Violations: []document.Violation{{
 			Path: "/Invoice/cac:LegalMonetaryTotal/cbc:PayableAmount", Rule: "BR-CO-16", Severity: "fatal",
 			Message: "totals.payable 1190.01 should be 1190.00 (BR-CO-16)"}}, Dropped: []string{"/Invoice/cac:Delivery/cbc:ActualDeliveryDate"}},
-		ReceivedAt: time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC)}
+		ReceivedAt: time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC), RetainUntil: time.Date(2036, 11, 2, 9, 30, 0, 0, time.UTC)}
 }
 
 // Examples are the values the API reference shows for the inbound module.

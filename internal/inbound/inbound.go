@@ -74,6 +74,7 @@ type Document struct {
 	DuplicateOf  string           `json:"duplicate_of,omitempty"`
 	Report       *document.Report `json:"report"`
 	ReceivedAt   time.Time        `json:"received_at"`
+	RetainUntil  time.Time        `json:"retain_until" doc:"the original is kept, unchanged, at least until then (the tenant's retention when it was received); it cannot be deleted before"`
 	blobKey      string
 }
 
@@ -124,12 +125,17 @@ func (s *Service) Receive(ctx context.Context, data []byte, source Source) (doc 
 	if err != nil {
 		return Document{}, false, err
 	}
+	years, err := s.retentionYears(ctx, tenant)
+	if err != nil {
+		return Document{}, false, err
+	}
 	now := s.clock.Now()
 	d := Document{
 		ID: abacus.NewID("idoc"), ContentHash: hash, Size: int64(len(data)), Format: rep.Format, Source: source,
 		Status: StatusValid, Kind: string(parsed.Kind), Number: parsed.Number, IssueDate: parsed.IssueDate.String(),
 		SupplierKey: supplierKey(parsed.Seller), SupplierName: parsed.Seller.Name, Currency: parsed.Currency,
 		Payable: parsed.Totals.Payable.String(), Report: rep, ReceivedAt: now.UTC().Truncate(time.Microsecond),
+		RetainUntil: now.UTC().Truncate(time.Microsecond).AddDate(years, 0, 0),
 		blobKey: "inbound/" + tenant + "/" + hash + ".orig",
 	}
 	if !rep.Valid() {
@@ -192,6 +198,11 @@ func (s *Service) Original(ctx context.Context, id string) (Document, []byte, er
 	b, err := s.blobs.Get(ctx, d.blobKey)
 	if err != nil {
 		return d, nil, fmt.Errorf("reading the original of %s: %w", id, err)
+	}
+	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != d.ContentHash {
+		// The original is immutable: bytes that no longer hash to what was
+		// received are never served as it.
+		return d, nil, fmt.Errorf("the stored original of %s does not match its SHA-256 %s: it was altered in the object store", id, d.ContentHash)
 	}
 	return d, b, nil
 }

@@ -116,6 +116,31 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 			return &getOutput{ContentType: f.ContentType(), Body: b}, nil
 		})
 	registerMailRoutes(s, svc, tags)
+	registerRetentionRoutes(s, svc, tags)
+}
+
+// registerRetentionRoutes adds the settings and deletion after retention.
+func registerRetentionRoutes(s *httpapi.Server, svc *Service, tags []string) {
+	s.Example(Settings{RetentionYears: DefaultRetentionYears})
+	httpapi.Register(s, huma.Operation{OperationID: "get-document-settings", Method: http.MethodGet, Path: "/api/v1/documents/settings", Tags: tags,
+		Summary: "Get the tenant's settings for received documents (retention)"},
+		abacus.ScopeRead, func(ctx context.Context, _ *struct{}) (*httpapi.Body[Settings], error) {
+			return httpapi.Reply(svc.GetSettings(ctx))
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "set-document-settings", Method: http.MethodPut, Path: "/api/v1/documents/settings", Tags: tags,
+		Summary:     "Set the tenant's settings for received documents (retention)",
+		Description: "The retention applies to documents received from now on; each stored document keeps the retain_until it was given."},
+		abacus.ScopeAdmin, func(ctx context.Context, in *struct{ Body SettingsInput }) (*httpapi.Body[Settings], error) {
+			return httpapi.Reply(svc.SetSettings(ctx, in.Body))
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "delete-inbound-document", Method: http.MethodDelete, Path: "/api/v1/documents/inbound/{id}", Tags: tags,
+		Summary: "Delete a received document once its retention has ended", DefaultStatus: http.StatusNoContent,
+		Description: "Before retain_until the original is immutable and the answer is 409 retention_active."},
+		abacus.ScopeAdmin, func(ctx context.Context, in *struct {
+			ID string `path:"id" doc:"inbound document id (idoc_…)"`
+		}) (*struct{}, error) {
+			return nil, svc.Delete(ctx, in.ID)
+		})
 }
 
 type messageListInput struct {

@@ -12,19 +12,19 @@ import (
 	"github.com/abacusbilling/abacus/internal/document"
 )
 
-const docCols = `id, content_hash, blob_key, size, format, source, status, kind, number, issue_date, supplier_key, supplier_name, currency, payable, duplicate_of, report, received_at`
+const docCols = `id, content_hash, blob_key, size, format, source, status, kind, number, issue_date, supplier_key, supplier_name, currency, payable, duplicate_of, report, received_at, retain_until`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanDocument(r scanner) (Document, error) {
 	var d Document
 	var report string
-	var at db.Time
+	var at, keep db.Time
 	if err := r.Scan(&d.ID, &d.ContentHash, &d.blobKey, &d.Size, &d.Format, &d.Source, &d.Status, &d.Kind, &d.Number, &d.IssueDate,
-		&d.SupplierKey, &d.SupplierName, &d.Currency, &d.Payable, &d.DuplicateOf, &report, &at); err != nil {
+		&d.SupplierKey, &d.SupplierName, &d.Currency, &d.Payable, &d.DuplicateOf, &report, &at, &keep); err != nil {
 		return d, err
 	}
-	d.ReceivedAt = at.Time.UTC()
+	d.ReceivedAt, d.RetainUntil = at.Time.UTC(), keep.Time.UTC()
 	d.Report = &document.Report{}
 	if err := json.Unmarshal([]byte(report), d.Report); err != nil {
 		return d, fmt.Errorf("reading the report of %s: %w", d.ID, err)
@@ -34,9 +34,9 @@ func scanDocument(r scanner) (Document, error) {
 
 func insertDocument(ctx context.Context, tx *db.Tx, tenant string, d *Document) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO inbound_documents (`+docCols+`, tenant_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
 		d.ID, d.ContentHash, d.blobKey, d.Size, string(d.Format), string(d.Source), string(d.Status), d.Kind, d.Number, d.IssueDate,
-		d.SupplierKey, d.SupplierName, d.Currency, d.Payable, d.DuplicateOf, reportJSON(d.Report), db.TimeOf(d.ReceivedAt), tenant)
+		d.SupplierKey, d.SupplierName, d.Currency, d.Payable, d.DuplicateOf, reportJSON(d.Report), db.TimeOf(d.ReceivedAt), db.TimeOf(d.RetainUntil), tenant)
 	if err != nil {
 		return fmt.Errorf("storing inbound document: %w", err)
 	}
