@@ -203,6 +203,11 @@ func Registry() []Role {
 		},
 		riskRole(),
 		analyticsRole(),
+		{
+			Name:  "inbound-smtp",
+			Doc:   "receives supplier invoices and credit notes by e-mail at the tenants' inbound addresses (inbound.smtp_addr), attachments through the inbound documents pipeline",
+			Build: func(_ context.Context, a *App) (service.Service, error) { return inboundSMTPRole(a) },
+		},
 	}
 }
 

@@ -49,6 +49,7 @@ type Config struct {
 	Blob      Blob      `key:"blob"`
 	Media     Media     `key:"media"`
 	Nearby    Nearby    `key:"nearby"`
+	Inbound   Inbound   `key:"inbound"`
 }
 
 // Blob selects the object store (images, documents): a directory under
@@ -82,6 +83,18 @@ type Nearby struct {
 	PrecisionM       int           `key:"precision_m" help:"metres locations are snapped to, and distances rounded to (default 200)"`
 	TTL              time.Duration `key:"ttl" help:"how long an end user's location is shown after it was published (default 30m)"`
 	QueriesPerMinute int           `key:"queries_per_minute" help:"nearby queries a user or key may make per minute (default 30)"`
+}
+
+// Inbound configures receiving e-documents by e-mail (the inbound-smtp
+// role): each tenant's address is <token>@<domain>.
+type Inbound struct {
+	// SMTPAddr is where the inbound-smtp role listens for mail; empty: it
+	// only finishes messages a crash left half-processed.
+	SMTPAddr string `key:"smtp_addr" help:"host:port the inbound-smtp role receives supplier documents by e-mail on (e.g. 0.0.0.0:25, behind the MX of inbound.domain); empty: not listening"`
+	// Domain is the mail domain of the tenants' inbound addresses.
+	Domain string `key:"domain" help:"mail domain of the tenants' inbound addresses (<token>@domain); its MX must reach inbound.smtp_addr"`
+	// MaxMessageBytes bounds one e-mail (announced with SIZE).
+	MaxMessageBytes int64 `key:"max_message_bytes" help:"largest e-mail the inbound-smtp role accepts, in bytes"`
 }
 
 // Risk configures the risk module.
@@ -267,6 +280,7 @@ func Default() Config {
 		Identity: Identity{Signup: "open"},
 		GC:       GC{HeapFloorMB: 64},
 		Webhooks: Webhooks{Workers: 128, EndpointConcurrency: 8, Timeout: 15 * time.Second},
+		Inbound:  Inbound{Domain: "localhost", MaxMessageBytes: 25 << 20},
 	}
 }
 
@@ -336,6 +350,17 @@ func (c *Config) Validate() error {
 	case "x-forwarded-for", "forwarded":
 	default:
 		add("http.client_ip_header", c.HTTP.ClientIPHeader, "must be x-forwarded-for or forwarded")
+	}
+	if c.Inbound.SMTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.Inbound.SMTPAddr); err != nil {
+			add("inbound.smtp_addr", c.Inbound.SMTPAddr, "must be host:port, e.g. 0.0.0.0:25")
+		}
+	}
+	if d := c.Inbound.Domain; d == "" || strings.ContainsAny(d, "@ /:") {
+		add("inbound.domain", d, "must be a mail domain such as inbound.example.com")
+	}
+	if c.Inbound.MaxMessageBytes < 64<<10 || c.Inbound.MaxMessageBytes > 100<<20 {
+		add("inbound.max_message_bytes", fmt.Sprint(c.Inbound.MaxMessageBytes), "must be between 65536 and 104857600")
 	}
 	if c.HTTP.MaxBodyBytes < 1024 {
 		add("http.max_body_bytes", fmt.Sprint(c.HTTP.MaxBodyBytes), "must be at least 1024")

@@ -54,22 +54,22 @@ func (p *parser) ciiDateAt(n *node, field string, steps ...string) Date {
 		}
 	}
 	if s == nil {
-		p.add(m.path, "a DateTimeString is required")
+		p.add(m.path(), "a DateTimeString is required")
 		return Date{}
 	}
-	p.locs[field] = s.path
+	p.locs[field] = s.path()
 	v := strings.TrimSpace(s.text)
 	if f := s.attr("format"); f != "" && f != "102" {
-		p.add(s.path, "date format %q is not 102 (YYYYMMDD), the only one EN 16931 allows (BR-CL-?)", f)
+		p.add(s.path(), "date format %q is not 102 (YYYYMMDD), the only one EN 16931 allows (BR-CL-?)", f)
 		return Date{}
 	}
 	if len(v) != 8 {
-		p.add(s.path, "%q is not a YYYYMMDD date", v)
+		p.add(s.path(), "%q is not a YYYYMMDD date", v)
 		return Date{}
 	}
 	d, err := ParseDate(v[:4] + "-" + v[4:6] + "-" + v[6:])
 	if err != nil {
-		p.add(s.path, "%q is not a YYYYMMDD date", v)
+		p.add(s.path(), "%q is not a YYYYMMDD date", v)
 	}
 	return d
 }
@@ -79,28 +79,28 @@ func (p *parser) ciiHeader(root *node, d *Document) {
 	d.Process = ctx.str("ram:BusinessProcessSpecifiedDocumentContextParameter", "ram:ID")
 	d.Specification = ctx.str("ram:GuidelineSpecifiedDocumentContextParameter", "ram:ID")
 	if d.Specification == "" {
-		p.add(root.path+"/rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID", "the specification identifier is required (BR-01)")
+		p.add(root.path()+"/rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID", "the specification identifier is required (BR-01)")
 	}
 	doc := root.at("rsm:ExchangedDocument")
 	if doc == nil {
-		p.add(root.path+"/rsm:ExchangedDocument", "the document header is required (BR-02, BR-03, BR-04)")
+		p.add(root.path()+"/rsm:ExchangedDocument", "the document header is required (BR-02, BR-03, BR-04)")
 	}
 	d.Number = p.required(doc, "the document number (BR-02)", "ram:ID")
-	p.locs["number"] = root.path + "/rsm:ExchangedDocument/ram:ID"
+	p.locs["number"] = root.path() + "/rsm:ExchangedDocument/ram:ID"
 	tc := p.required(doc, "the document type code (BR-04)", "ram:TypeCode")
 	switch {
 	case creditTypeCodes[tc]:
 		d.Kind = KindCreditNote
 	case invoiceTypeCodes[tc] || tc == "":
 	default:
-		p.add(doc.path+"/ram:TypeCode", "%q is not a document type code EN 16931 allows (BR-CL-01): 380 invoice, 381 credit note, 384 corrected invoice, 389 self-billed invoice", tc)
+		p.add(doc.path()+"/ram:TypeCode", "%q is not a document type code EN 16931 allows (BR-CL-01): 380 invoice, 381 credit note, 384 corrected invoice, 389 self-billed invoice", tc)
 	}
 	if tc != "" && tc != d.typeCode() {
 		d.TypeCode = tc
 	}
-	p.locs["type_code"] = doc.path + "/ram:TypeCode"
+	p.locs["type_code"] = doc.path() + "/ram:TypeCode"
 	if doc.at("ram:IssueDateTime") == nil && doc != nil {
-		p.add(doc.path+"/ram:IssueDateTime", "the issue date is required (BR-03)")
+		p.add(doc.path()+"/ram:IssueDateTime", "the issue date is required (BR-03)")
 	}
 	d.IssueDate = p.ciiDateAt(doc, "issue_date", "ram:IssueDateTime")
 	for _, n := range doc.children(nsRAM, "IncludedNote") {
@@ -111,24 +111,24 @@ func (p *parser) ciiHeader(root *node, d *Document) {
 
 	tx := root.at("rsm:SupplyChainTradeTransaction")
 	if tx == nil {
-		p.add(root.path+"/rsm:SupplyChainTradeTransaction", "the trade transaction is required")
+		p.add(root.path()+"/rsm:SupplyChainTradeTransaction", "the trade transaction is required")
 		return
 	}
 	agr := tx.at("ram:ApplicableHeaderTradeAgreement")
 	d.BuyerReference = agr.str("ram:BuyerReference")
-	p.locs["buyer_reference"] = tx.path + "/ram:ApplicableHeaderTradeAgreement/ram:BuyerReference"
+	p.locs["buyer_reference"] = tx.path() + "/ram:ApplicableHeaderTradeAgreement/ram:BuyerReference"
 	d.OrderReference = agr.str("ram:BuyerOrderReferencedDocument", "ram:IssuerAssignedID")
-	d.Seller = p.ciiParty(agr, "ram:SellerTradeParty", "seller", tx.path+"/ram:ApplicableHeaderTradeAgreement")
-	d.Buyer = p.ciiParty(agr, "ram:BuyerTradeParty", "buyer", tx.path+"/ram:ApplicableHeaderTradeAgreement")
+	d.Seller = p.ciiParty(agr, "ram:SellerTradeParty", "seller", tx.path()+"/ram:ApplicableHeaderTradeAgreement")
+	d.Buyer = p.ciiParty(agr, "ram:BuyerTradeParty", "buyer", tx.path()+"/ram:ApplicableHeaderTradeAgreement")
 	tx.at("ram:ApplicableHeaderTradeDelivery")
 
 	set := tx.at("ram:ApplicableHeaderTradeSettlement")
 	if set == nil {
-		p.add(tx.path+"/ram:ApplicableHeaderTradeSettlement", "the settlement (currency, tax, totals) is required")
+		p.add(tx.path()+"/ram:ApplicableHeaderTradeSettlement", "the settlement (currency, tax, totals) is required")
 		return
 	}
 	d.Currency = p.required(set, "the document currency (BR-05)", "ram:InvoiceCurrencyCode")
-	p.locs["currency"] = set.path + "/ram:InvoiceCurrencyCode"
+	p.locs["currency"] = set.path() + "/ram:InvoiceCurrencyCode"
 	d.CurrencyExponent = CurrencyExponent(d.Currency)
 	d.TaxCurrency = set.str("ram:TaxCurrencyCode")
 	paymentRef := set.str("ram:PaymentReference")
@@ -143,14 +143,14 @@ func (p *parser) ciiHeader(root *node, d *Document) {
 		if d.PaymentMeans.IBAN == "" {
 			d.PaymentMeans.IBAN = pm.str("ram:PayeePartyCreditorFinancialAccount", "ram:ProprietaryID")
 		}
-		p.locs["payment_means.iban"] = pm.path + "/ram:PayeePartyCreditorFinancialAccount/ram:IBANID"
+		p.locs["payment_means.iban"] = pm.path() + "/ram:PayeePartyCreditorFinancialAccount/ram:IBANID"
 	} else if paymentRef != "" {
 		d.PaymentMeans = &PaymentMeans{PaymentID: paymentRef}
-		p.add(set.path+"/ram:SpecifiedTradeSettlementPaymentMeans", "a payment reference needs payment means with a type code (BR-49)")
+		p.add(set.path()+"/ram:SpecifiedTradeSettlementPaymentMeans", "a payment reference needs payment means with a type code (BR-49)")
 	}
 	for i, tt := range set.children(nsRAM, "ApplicableTradeTax") {
 		f := fmt.Sprintf("tax_breakdown[%d]", i)
-		p.locs[f] = tt.path
+		p.locs[f] = tt.path()
 		g := TaxSubtotal{
 			TaxableAmount: p.decimalAt(tt, f+".taxable_amount", true, "ram:BasisAmount"),
 			TaxAmount:     p.decimalAt(tt, f+".tax_amount", true, "ram:CalculatedAmount"),
@@ -161,7 +161,7 @@ func (p *parser) ciiHeader(root *node, d *Document) {
 		d.TaxBreakdown = append(d.TaxBreakdown, g)
 	}
 	if len(d.TaxBreakdown) == 0 {
-		p.add(set.path+"/ram:ApplicableTradeTax", "a tax breakdown is required (BR-CO-18)")
+		p.add(set.path()+"/ram:ApplicableTradeTax", "a tax breakdown is required (BR-CO-18)")
 	}
 	d.Period = p.ciiPeriod(set.at("ram:BillingSpecifiedPeriod"), "period")
 	for i, n := range set.children(nsRAM, "SpecifiedTradeAllowanceCharge") {
@@ -186,7 +186,7 @@ func (p *parser) ciiHeader(root *node, d *Document) {
 	}
 	lines := tx.children(nsRAM, "IncludedSupplyChainTradeLineItem")
 	if len(lines) == 0 {
-		p.add(tx.path+"/ram:IncludedSupplyChainTradeLineItem", "at least one line is required (BR-16)")
+		p.add(tx.path()+"/ram:IncludedSupplyChainTradeLineItem", "at least one line is required (BR-16)")
 	}
 	for i, n := range lines {
 		d.Lines = append(d.Lines, p.ciiLine(n, i))
@@ -197,7 +197,7 @@ func (p *parser) ciiPeriod(n *node, field string) *Period {
 	if n == nil {
 		return nil
 	}
-	p.locs[field] = n.path
+	p.locs[field] = n.path()
 	return &Period{Start: p.ciiDateAt(n, field+".start", "ram:StartDateTime"), End: p.ciiDateAt(n, field+".end", "ram:EndDateTime")}
 }
 
@@ -205,10 +205,10 @@ func (p *parser) ciiTax(n *node, field string) Tax {
 	if n == nil {
 		return Tax{}
 	}
-	p.locs[field] = n.path
-	p.locs[field+".rate"] = n.path + "/ram:RateApplicablePercent"
+	p.locs[field] = n.path()
+	p.locs[field+".rate"] = n.path() + "/ram:RateApplicablePercent"
 	if tc := n.str("ram:TypeCode"); tc != "VAT" {
-		p.add(n.path+"/ram:TypeCode", "the tax type code must be VAT, not %q (BR-CL-?)", tc)
+		p.add(n.path()+"/ram:TypeCode", "the tax type code must be VAT, not %q (BR-CL-?)", tc)
 	}
 	t := Tax{Category: TaxCategory(p.required(n, "the VAT category code", "ram:CategoryCode"))}
 	t.Rate = p.decimalAt(n, field+".rate", false, "ram:RateApplicablePercent")
@@ -222,10 +222,10 @@ func (p *parser) ciiParty(agr *node, role, field, parentPath string) Party {
 		p.add(parentPath+"/"+role, "the %s party is required", field)
 		return Party{}
 	}
-	p.locs[field+".name"] = n.path + "/ram:Name"
-	p.locs[field+".endpoint_id"] = n.path + "/ram:URIUniversalCommunication/ram:URIID"
-	p.locs[field+".country_code"] = n.path + "/ram:PostalTradeAddress/ram:CountryID"
-	p.locs[field+".vat_id"] = n.path + "/ram:SpecifiedTaxRegistration/ram:ID"
+	p.locs[field+".name"] = n.path() + "/ram:Name"
+	p.locs[field+".endpoint_id"] = n.path() + "/ram:URIUniversalCommunication/ram:URIID"
+	p.locs[field+".country_code"] = n.path() + "/ram:PostalTradeAddress/ram:CountryID"
+	p.locs[field+".vat_id"] = n.path() + "/ram:SpecifiedTaxRegistration/ram:ID"
 	addr := n.at("ram:PostalTradeAddress")
 	pty := Party{
 		Name:           n.str("ram:Name"),
@@ -264,7 +264,7 @@ func (p *parser) ciiParty(agr *node, role, field, parentPath string) Party {
 		}
 	}
 	if pty.Name == "" {
-		p.add(n.path+"/ram:Name", "the %s name is required (BR-06/BR-07)", field)
+		p.add(n.path()+"/ram:Name", "the %s name is required (BR-06/BR-07)", field)
 	}
 	return pty
 }
@@ -276,7 +276,7 @@ func (p *parser) ciiAllowanceCharge(n *node, field string, docLevel bool) Allowa
 		ac.Charge = true
 	case "false":
 	default:
-		p.add(n.path+"/ram:ChargeIndicator/udt:Indicator", "must be true or false, not %q", ind)
+		p.add(n.path()+"/ram:ChargeIndicator/udt:Indicator", "must be true or false, not %q", ind)
 	}
 	ac.Amount = p.decimalAt(n, field+".amount", true, "ram:ActualAmount")
 	ac.BaseAmount = p.decimalAt(n, field+".base_amount", false, "ram:BasisAmount")
@@ -293,7 +293,7 @@ func (p *parser) ciiAllowanceCharge(n *node, field string, docLevel bool) Allowa
 func (p *parser) ciiTotals(set *node, d *Document) {
 	n := set.at("ram:SpecifiedTradeSettlementHeaderMonetarySummation")
 	if n == nil {
-		p.add(set.path+"/ram:SpecifiedTradeSettlementHeaderMonetarySummation", "the document totals are required")
+		p.add(set.path()+"/ram:SpecifiedTradeSettlementHeaderMonetarySummation", "the document totals are required")
 		return
 	}
 	t := &d.Totals
@@ -305,16 +305,16 @@ func (p *parser) ciiTotals(set *node, d *Document) {
 		cur := tt.attr("currencyID")
 		v, err := decimal.NewFromString(strings.TrimSpace(tt.text))
 		if err != nil {
-			p.add(tt.path, "%q is not a number", strings.TrimSpace(tt.text))
+			p.add(tt.path(), "%q is not a number", strings.TrimSpace(tt.text))
 			continue
 		}
 		if cur != "" && cur == d.TaxCurrency && cur != d.Currency {
 			d.TaxInTaxCurrency = v
-			p.locs["tax_in_tax_currency"] = tt.path
+			p.locs["tax_in_tax_currency"] = tt.path()
 			continue
 		}
 		t.Tax = v
-		p.locs["totals.tax"] = tt.path
+		p.locs["totals.tax"] = tt.path()
 	}
 	t.PayableRounding = p.decimalAt(n, "totals.payable_rounding", false, "ram:RoundingAmount")
 	t.TaxInclusive = p.decimalAt(n, "totals.tax_inclusive", true, "ram:GrandTotalAmount")
@@ -341,8 +341,8 @@ func (p *parser) ciiLine(n *node, i int) Line {
 		SellerItemID: prod.str("ram:SellerAssignedID"),
 		UnitCode:     qty.attr("unitCode"),
 	}
-	p.locs[f+".name"] = n.path + "/ram:SpecifiedTradeProduct/ram:Name"
-	p.locs[f+".unit_code"] = n.path + "/ram:SpecifiedLineTradeDelivery/ram:BilledQuantity"
+	p.locs[f+".name"] = n.path() + "/ram:SpecifiedTradeProduct/ram:Name"
+	p.locs[f+".unit_code"] = n.path() + "/ram:SpecifiedLineTradeDelivery/ram:BilledQuantity"
 	l.Quantity = p.decimalAt(n, f+".quantity", true, "ram:SpecifiedLineTradeDelivery", "ram:BilledQuantity")
 	set := n.at("ram:SpecifiedLineTradeSettlement")
 	l.NetAmount = p.decimalAt(set, f+".net_amount", true, "ram:SpecifiedTradeSettlementLineMonetarySummation", "ram:LineTotalAmount")
@@ -355,7 +355,7 @@ func (p *parser) ciiLine(n *node, i int) Line {
 	if tt := set.at("ram:ApplicableTradeTax"); tt != nil {
 		l.Tax = p.ciiTax(tt, f+".tax")
 	} else if set != nil {
-		p.add(set.path+"/ram:ApplicableTradeTax", "the line's VAT category is required (BR-CO-4)")
+		p.add(set.path()+"/ram:ApplicableTradeTax", "the line's VAT category is required (BR-CO-4)")
 	}
 	return l
 }

@@ -117,8 +117,34 @@ type node struct {
 	attrs []xml.Attr
 	text  string
 	kids  []*node
-	path  string
-	used  bool // read into the model; unused leaves are reported as dropped
+	up    *node
+	xpath string // memoized by path
+	used  bool   // read into the model; unused leaves are reported as dropped
+}
+
+// path is the node's XPath with positions, e.g.
+// /Invoice/cac:InvoiceLine[2]/cbc:ID[1]: built when first asked (most
+// nodes never are), then kept.
+func (n *node) path() string {
+	if n.xpath != "" {
+		return n.xpath
+	}
+	label := prefixed(n.name)
+	if n.up == nil {
+		n.xpath = "/" + label
+		return n.xpath
+	}
+	i := 0
+	for _, k := range n.up.kids {
+		if k.name.Local == n.name.Local && (k.name.Space == n.name.Space || prefixed(k.name) == label) {
+			i++
+		}
+		if k == n {
+			break
+		}
+	}
+	n.xpath = n.up.path() + "/" + label + "[" + strconv.Itoa(i) + "]"
+	return n.xpath
 }
 
 // Bounds on XML input, checked while reading so a hostile document costs
@@ -138,7 +164,6 @@ func parseTree(data []byte) (*node, error) {
 	dec.Strict = true
 	var stack []*node
 	var root *node
-	counts := []map[string]int{{}}
 	elements := 0
 	for {
 		tok, err := dec.Token()
@@ -162,22 +187,16 @@ func parseTree(data []byte) (*node, error) {
 				return nil, errors.New("more than one root element")
 			}
 			n := &node{name: t.Name, attrs: t.Attr}
-			label := prefixed(t.Name)
-			c := counts[len(counts)-1]
-			c[label]++
 			if len(stack) == 0 {
-				n.path = "/" + label
 				root = n
 			} else {
 				parent := stack[len(stack)-1]
-				n.path = parent.path + "/" + label + "[" + strconv.Itoa(c[label]) + "]"
+				n.up = parent
 				parent.kids = append(parent.kids, n)
 			}
 			stack = append(stack, n)
-			counts = append(counts, map[string]int{})
 		case xml.EndElement:
 			stack = stack[:len(stack)-1]
-			counts = counts[:len(counts)-1]
 		case xml.CharData:
 			if len(stack) > 0 {
 				stack[len(stack)-1].text += string(t)
@@ -202,7 +221,7 @@ func dropped(root *node) []string {
 	walk = func(n *node) {
 		if len(n.kids) == 0 {
 			if !n.used && strings.TrimSpace(n.text) != "" {
-				out = append(out, cleanPath(n.path))
+				out = append(out, cleanPath(n.path()))
 			}
 			return
 		}
@@ -304,7 +323,7 @@ func (p *parser) add(path, format string, args ...any) {
 func (p *parser) required(n *node, what string, steps ...string) string {
 	s := n.str(steps...)
 	if s == "" && n != nil {
-		p.add(n.path+"/"+strings.Join(steps, "/"), "%s is required", what)
+		p.add(n.path()+"/"+strings.Join(steps, "/"), "%s is required", what)
 	}
 	return s
 }
@@ -315,14 +334,14 @@ func (p *parser) decimalAt(n *node, field string, required bool, steps ...string
 	m := n.at(steps...)
 	if m == nil {
 		if required && n != nil {
-			p.add(n.path+"/"+strings.Join(steps, "/"), "is required")
+			p.add(n.path()+"/"+strings.Join(steps, "/"), "is required")
 		}
 		return decimal.Zero
 	}
-	p.locs[field] = m.path
+	p.locs[field] = m.path()
 	v, err := decimal.NewFromString(strings.TrimSpace(m.text))
 	if err != nil {
-		p.add(m.path, "%q is not a number", strings.TrimSpace(m.text))
+		p.add(m.path(), "%q is not a number", strings.TrimSpace(m.text))
 		return decimal.Zero
 	}
 	return v
@@ -333,10 +352,10 @@ func (p *parser) dateAt(n *node, field string, steps ...string) Date {
 	if m == nil {
 		return Date{}
 	}
-	p.locs[field] = m.path
+	p.locs[field] = m.path()
 	d, err := ParseDate(strings.TrimSpace(m.text))
 	if err != nil {
-		p.add(m.path, "%s", err)
+		p.add(m.path(), "%s", err)
 	}
 	return d
 }
@@ -344,7 +363,7 @@ func (p *parser) dateAt(n *node, field string, steps ...string) Date {
 func (p *parser) header(root *node, d *Document) {
 	d.Specification = root.str("cbc:CustomizationID")
 	if d.Specification == "" {
-		p.add(root.path+"/cbc:CustomizationID", "the specification identifier is required (BR-01)")
+		p.add(root.path()+"/cbc:CustomizationID", "the specification identifier is required (BR-01)")
 	}
 	d.Process = root.str("cbc:ProfileID")
 	tcName := "cbc:InvoiceTypeCode"
@@ -354,11 +373,11 @@ func (p *parser) header(root *node, d *Document) {
 	if tc := root.str(tcName); tc != "" && tc != d.typeCode() {
 		d.TypeCode = tc
 	}
-	p.locs["type_code"] = root.path + "/" + tcName
+	p.locs["type_code"] = root.path() + "/" + tcName
 	d.Number = p.required(root, "the document number (BR-02)", "cbc:ID")
-	p.locs["number"] = root.path + "/cbc:ID"
+	p.locs["number"] = root.path() + "/cbc:ID"
 	if root.at("cbc:IssueDate") == nil {
-		p.add(root.path+"/cbc:IssueDate", "the issue date is required (BR-03)")
+		p.add(root.path()+"/cbc:IssueDate", "the issue date is required (BR-03)")
 	}
 	d.IssueDate = p.dateAt(root, "issue_date", "cbc:IssueDate")
 	d.DueDate = p.dateAt(root, "due_date", "cbc:DueDate")
@@ -366,11 +385,11 @@ func (p *parser) header(root *node, d *Document) {
 		d.DueDate = p.dateAt(root, "due_date", "cac:PaymentMeans", "cbc:PaymentDueDate")
 	}
 	d.Currency = p.required(root, "the document currency (BR-05)", "cbc:DocumentCurrencyCode")
-	p.locs["currency"] = root.path + "/cbc:DocumentCurrencyCode"
+	p.locs["currency"] = root.path() + "/cbc:DocumentCurrencyCode"
 	d.CurrencyExponent = CurrencyExponent(d.Currency)
 	d.TaxCurrency = root.str("cbc:TaxCurrencyCode")
 	d.BuyerReference = root.str("cbc:BuyerReference")
-	p.locs["buyer_reference"] = root.path + "/cbc:BuyerReference"
+	p.locs["buyer_reference"] = root.path() + "/cbc:BuyerReference"
 	d.OrderReference = root.str("cac:OrderReference", "cbc:ID")
 	for _, n := range root.children(nsCBC, "Note") {
 		if s := strings.TrimSpace(n.text); s != "" {
@@ -394,7 +413,7 @@ func (p *parser) header(root *node, d *Document) {
 			AccountName: pm.str("cac:PayeeFinancialAccount", "cbc:Name"),
 			BIC:         pm.str("cac:PayeeFinancialAccount", "cac:FinancialInstitutionBranch", "cbc:ID"),
 		}
-		p.locs["payment_means.iban"] = pm.path + "/cac:PayeeFinancialAccount/cbc:ID"
+		p.locs["payment_means.iban"] = pm.path() + "/cac:PayeeFinancialAccount/cbc:ID"
 	}
 	var terms []string
 	for _, t := range root.children(nsCAC, "PaymentTerms") {
@@ -414,7 +433,7 @@ func (p *parser) header(root *node, d *Document) {
 	}
 	lines := root.children(nsCAC, lineName)
 	if len(lines) == 0 {
-		p.add(root.path+"/cac:"+lineName, "at least one line is required (BR-16)")
+		p.add(root.path()+"/cac:"+lineName, "at least one line is required (BR-16)")
 	}
 	for i, n := range lines {
 		d.Lines = append(d.Lines, p.line(n, i, qtyName))
@@ -425,20 +444,20 @@ func (p *parser) period(n *node, field string) *Period {
 	if n == nil {
 		return nil
 	}
-	p.locs[field] = n.path
+	p.locs[field] = n.path()
 	return &Period{Start: p.dateAt(n, field+".start", "cbc:StartDate"), End: p.dateAt(n, field+".end", "cbc:EndDate")}
 }
 
 func (p *parser) party(root *node, role, field string) Party {
 	n := root.at(role, "cac:Party")
 	if n == nil {
-		p.add(root.path+"/"+role+"/cac:Party", "the %s party is required", field)
+		p.add(root.path()+"/"+role+"/cac:Party", "the %s party is required", field)
 		return Party{}
 	}
-	p.locs[field+".name"] = n.path + "/cac:PartyLegalEntity/cbc:RegistrationName"
-	p.locs[field+".endpoint_id"] = n.path + "/cbc:EndpointID"
-	p.locs[field+".country_code"] = n.path + "/cac:PostalAddress/cac:Country/cbc:IdentificationCode"
-	p.locs[field+".vat_id"] = n.path + "/cac:PartyTaxScheme/cbc:CompanyID"
+	p.locs[field+".name"] = n.path() + "/cac:PartyLegalEntity/cbc:RegistrationName"
+	p.locs[field+".endpoint_id"] = n.path() + "/cbc:EndpointID"
+	p.locs[field+".country_code"] = n.path() + "/cac:PostalAddress/cac:Country/cbc:IdentificationCode"
+	p.locs[field+".vat_id"] = n.path() + "/cac:PartyTaxScheme/cbc:CompanyID"
 	pty := Party{
 		Name:           n.str("cac:PartyLegalEntity", "cbc:RegistrationName"),
 		TradingName:    n.str("cac:PartyName", "cbc:Name"),
@@ -473,7 +492,7 @@ func (p *parser) party(root *node, role, field string) Party {
 		}
 	}
 	if pty.Name == "" {
-		p.add(n.path+"/cac:PartyLegalEntity/cbc:RegistrationName", "the %s name is required (BR-06/BR-07)", field)
+		p.add(n.path()+"/cac:PartyLegalEntity/cbc:RegistrationName", "the %s name is required (BR-06/BR-07)", field)
 	}
 	return pty
 }
@@ -482,15 +501,15 @@ func (p *parser) taxCategory(n *node, field string) Tax {
 	if n == nil {
 		return Tax{}
 	}
-	p.locs[field] = n.path
-	p.locs[field+".rate"] = n.path + "/cbc:Percent"
+	p.locs[field] = n.path()
+	p.locs[field+".rate"] = n.path() + "/cbc:Percent"
 	t := Tax{
 		Category:            TaxCategory(p.required(n, "the VAT category code", "cbc:ID")),
 		ExemptionReason:     n.str("cbc:TaxExemptionReason"),
 		ExemptionReasonCode: n.str("cbc:TaxExemptionReasonCode"),
 	}
 	if ts := n.str("cac:TaxScheme", "cbc:ID"); !strings.EqualFold(ts, "VAT") {
-		p.add(n.path+"/cac:TaxScheme/cbc:ID", "the tax scheme must be VAT, not %q", ts)
+		p.add(n.path()+"/cac:TaxScheme/cbc:ID", "the tax scheme must be VAT, not %q", ts)
 	}
 	t.Rate = p.decimalAt(n, field+".rate", false, "cbc:Percent")
 	// Normalise "25.0" to "25" so groups with the same rate compare equal.
@@ -508,7 +527,7 @@ func (p *parser) allowanceCharge(n *node, field string, docLevel bool) Allowance
 		ac.Charge = true
 	case "false":
 	default:
-		p.add(n.path+"/cbc:ChargeIndicator", "must be true or false, not %q (PEPPOL-EN16931-R043)", ind)
+		p.add(n.path()+"/cbc:ChargeIndicator", "must be true or false, not %q (PEPPOL-EN16931-R043)", ind)
 	}
 	ac.Amount = p.decimalAt(n, field+".amount", true, "cbc:Amount")
 	ac.BaseAmount = p.decimalAt(n, field+".base_amount", false, "cbc:BaseAmount")
@@ -531,14 +550,14 @@ func (p *parser) taxTotals(root *node, d *Document) {
 			continue
 		}
 		if withSubtotals != nil {
-			p.add(tt.path, "only one tax total in the document currency is allowed (PEPPOL-EN16931-R053)")
+			p.add(tt.path(), "only one tax total in the document currency is allowed (PEPPOL-EN16931-R053)")
 			continue
 		}
 		withSubtotals = tt
 		d.Totals.Tax = p.decimalAt(tt, "totals.tax", true, "cbc:TaxAmount")
 		for i, st := range tt.children(nsCAC, "TaxSubtotal") {
 			f := fmt.Sprintf("tax_breakdown[%d]", i)
-			p.locs[f] = st.path
+			p.locs[f] = st.path()
 			g := TaxSubtotal{
 				TaxableAmount: p.decimalAt(st, f+".taxable_amount", true, "cbc:TaxableAmount"),
 				TaxAmount:     p.decimalAt(st, f+".tax_amount", true, "cbc:TaxAmount"),
@@ -546,19 +565,19 @@ func (p *parser) taxTotals(root *node, d *Document) {
 			if tc := st.at("cac:TaxCategory"); tc != nil {
 				g.Tax = p.taxCategory(tc, f+".tax")
 			} else {
-				p.add(st.path+"/cac:TaxCategory", "the tax category is required")
+				p.add(st.path()+"/cac:TaxCategory", "the tax category is required")
 			}
 			d.TaxBreakdown = append(d.TaxBreakdown, g)
 		}
 	}
 	if withSubtotals == nil {
-		p.add(root.path+"/cac:TaxTotal", "a tax total with the tax breakdown is required (BR-CO-18)")
+		p.add(root.path()+"/cac:TaxTotal", "a tax total with the tax breakdown is required (BR-CO-18)")
 	}
 }
 
 func (p *parser) totals(n, root *node, d *Document) {
 	if n == nil {
-		p.add(root.path+"/cac:LegalMonetaryTotal", "the document totals are required")
+		p.add(root.path()+"/cac:LegalMonetaryTotal", "the document totals are required")
 		return
 	}
 	t := &d.Totals
@@ -583,8 +602,8 @@ func (p *parser) line(n *node, i int, qtyName string) Line {
 		SellerItemID: item.str("cac:SellersItemIdentification", "cbc:ID"),
 		UnitCode:     n.at("cbc:" + qtyName).attr("unitCode"),
 	}
-	p.locs[f+".name"] = n.path + "/cac:Item/cbc:Name"
-	p.locs[f+".unit_code"] = n.path + "/cbc:" + qtyName
+	p.locs[f+".name"] = n.path() + "/cac:Item/cbc:Name"
+	p.locs[f+".unit_code"] = n.path() + "/cbc:" + qtyName
 	l.Quantity = p.decimalAt(n, f+".quantity", true, "cbc:"+qtyName)
 	l.NetAmount = p.decimalAt(n, f+".net_amount", true, "cbc:LineExtensionAmount")
 	l.UnitPrice = p.decimalAt(n, f+".unit_price", true, "cac:Price", "cbc:PriceAmount")
@@ -596,7 +615,7 @@ func (p *parser) line(n *node, i int, qtyName string) Line {
 	if tc := item.at("cac:ClassifiedTaxCategory"); tc != nil {
 		l.Tax = p.taxCategory(tc, f+".tax")
 	} else if item != nil {
-		p.add(item.path+"/cac:ClassifiedTaxCategory", "the item's VAT category is required (BR-CO-4)")
+		p.add(item.path()+"/cac:ClassifiedTaxCategory", "the item's VAT category is required (BR-CO-4)")
 	}
 	// The breakdown carries the exemption reason; lines do not in UBL.
 	return l

@@ -27,8 +27,21 @@ func exampleDocument() Document {
 		Report: &document.Report{Format: document.FormatUBL, Violations: []document.Violation{{
 			Path: "/Invoice/cac:LegalMonetaryTotal/cbc:PayableAmount", Rule: "BR-CO-16", Severity: "fatal",
 			Message: "totals.payable 1190.01 should be 1190.00 (BR-CO-16)"}}, Dropped: []string{"/Invoice/cac:Delivery/cbc:ActualDeliveryDate"}},
-		ReceivedAt: time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC)}
+		ReceivedAt: time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC), RetainUntil: time.Date(2036, 11, 2, 9, 30, 0, 0, time.UTC)}
 }
 
 // Examples are the values the API reference shows for the inbound module.
-func Examples() []any { return []any{exampleDocument()} }
+func Examples() []any { return []any{exampleDocument(), exampleAddress(), exampleMessage()} }
+
+func exampleAddress() MailAddress {
+	return MailAddress{Address: "k3v9q2m8d4x7t1bz@inbound.example.com", CreatedAt: time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)}
+}
+
+func exampleMessage() ReceivedMail {
+	done := time.Date(2026, 11, 2, 9, 30, 1, 0, time.UTC)
+	return ReceivedMail{ID: "imsg_01jbx7k2q9m4r8t6v3w5y0z1ab", ContentHash: "4c1d9a…", Size: 48213, From: "billing@supplier.example",
+		To: "k3v9q2m8d4x7t1bz@inbound.example.com", Subject: "Invoice SUP-2026-0042", MessageID: "20261102093000.4711@supplier.example",
+		Status: MessageProcessed, Documents: []string{"idoc_01jbx7k2q9m4r8t6v3w5y0z1ab"},
+		Notes:      []string{"terms.pdf (application/pdf): the PDF has no embedded invoice XML (factur-x.xml, zugferd-invoice.xml or xrechnung.xml)"},
+		ReceivedAt: time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC), ProcessedAt: &done}
+}

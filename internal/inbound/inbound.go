@@ -74,6 +74,7 @@ type Document struct {
 	DuplicateOf  string           `json:"duplicate_of,omitempty"`
 	Report       *document.Report `json:"report"`
 	ReceivedAt   time.Time        `json:"received_at"`
+	RetainUntil  time.Time        `json:"retain_until" doc:"the original is kept, unchanged, at least until then (the tenant's retention when it was received); it cannot be deleted before"`
 	blobKey      string
 }
 
@@ -83,6 +84,8 @@ type Service struct {
 	blobs blob.Store
 	clock abacus.Clock
 	log   *slog.Logger
+
+	mailDomain string // mailbox.go
 }
 
 // NewService returns a Service storing originals in blobs.
@@ -122,12 +125,17 @@ func (s *Service) Receive(ctx context.Context, data []byte, source Source) (doc 
 	if err != nil {
 		return Document{}, false, err
 	}
+	years, err := s.retentionYears(ctx, tenant)
+	if err != nil {
+		return Document{}, false, err
+	}
 	now := s.clock.Now()
 	d := Document{
 		ID: abacus.NewID("idoc"), ContentHash: hash, Size: int64(len(data)), Format: rep.Format, Source: source,
 		Status: StatusValid, Kind: string(parsed.Kind), Number: parsed.Number, IssueDate: parsed.IssueDate.String(),
 		SupplierKey: supplierKey(parsed.Seller), SupplierName: parsed.Seller.Name, Currency: parsed.Currency,
 		Payable: parsed.Totals.Payable.String(), Report: rep, ReceivedAt: now.UTC().Truncate(time.Microsecond),
+		RetainUntil: now.UTC().Truncate(time.Microsecond).AddDate(years, 0, 0),
 		blobKey: "inbound/" + tenant + "/" + hash + ".orig",
 	}
 	if !rep.Valid() {
@@ -191,6 +199,11 @@ func (s *Service) Original(ctx context.Context, id string) (Document, []byte, er
 	if err != nil {
 		return d, nil, fmt.Errorf("reading the original of %s: %w", id, err)
 	}
+	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != d.ContentHash {
+		// The original is immutable: bytes that no longer hash to what was
+		// received are never served as it.
+		return d, nil, fmt.Errorf("the stored original of %s does not match its SHA-256 %s: it was altered in the object store", id, d.ContentHash)
+	}
 	return d, b, nil
 }
 
@@ -225,19 +238,28 @@ func (s *Service) List(ctx context.Context, f ListFilter) (abacus.List[Document]
 	if err != nil {
 		return abacus.List[Document]{}, err
 	}
-	if f.Limit <= 0 || f.Limit > 100 {
-		f.Limit = 50
-	}
+	f.Limit = pageSize(f.Limit)
 	docs, err := listDocuments(ctx, s.db, tenant, f)
-	if err != nil {
-		return abacus.List[Document]{}, err
+	return pageOf(docs, f.Limit, func(d Document) string { return d.ID }), err
+}
+
+// pageSize is limit within 1–100, 50 when not given.
+func pageSize(limit int) int {
+	if limit <= 0 || limit > 100 {
+		return 50
 	}
+	return limit
+}
+
+// pageOf is the list page of items, fetched with one more than limit:
+// the extra one says there is a next page, which starts after the last id.
+func pageOf[T any](items []T, limit int, id func(T) string) abacus.List[T] {
 	next := ""
-	if len(docs) > f.Limit {
-		docs = docs[:f.Limit]
-		next = docs[len(docs)-1].ID
+	if len(items) > limit {
+		items = items[:limit]
+		next = id(items[len(items)-1])
 	}
-	return abacus.ListOf(docs, next), nil
+	return abacus.ListOf(items, next)
 }
 
 func reportJSON(r *document.Report) string {

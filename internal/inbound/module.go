@@ -7,6 +7,6 @@ import "github.com/abacusbilling/abacus"
 // originals live in the object store.
 var Module = abacus.Module{
 	Name:   "inbound",
-	Tables: []string{"inbound_documents"},
+	Tables: []string{"inbound_documents", "inbound_addresses", "inbound_messages", "inbound_settings"},
 	Uses:   []string{"abacus", "blob", "db", "document", "httpapi", "outbox"},
 }

@@ -115,4 +115,67 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 			}
 			return &getOutput{ContentType: f.ContentType(), Body: b}, nil
 		})
+	registerMailRoutes(s, svc, tags)
+	registerRetentionRoutes(s, svc, tags)
+}
+
+// registerRetentionRoutes adds the settings and deletion after retention.
+func registerRetentionRoutes(s *httpapi.Server, svc *Service, tags []string) {
+	s.Example(Settings{RetentionYears: DefaultRetentionYears})
+	httpapi.Register(s, huma.Operation{OperationID: "get-document-settings", Method: http.MethodGet, Path: "/api/v1/documents/settings", Tags: tags,
+		Summary: "Get the tenant's settings for received documents (retention)"},
+		abacus.ScopeRead, func(ctx context.Context, _ *struct{}) (*httpapi.Body[Settings], error) {
+			return httpapi.Reply(svc.GetSettings(ctx))
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "set-document-settings", Method: http.MethodPut, Path: "/api/v1/documents/settings", Tags: tags,
+		Summary:     "Set the tenant's settings for received documents (retention)",
+		Description: "The retention applies to documents received from now on; each stored document keeps the retain_until it was given."},
+		abacus.ScopeAdmin, func(ctx context.Context, in *struct{ Body SettingsInput }) (*httpapi.Body[Settings], error) {
+			return httpapi.Reply(svc.SetSettings(ctx, in.Body))
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "delete-inbound-document", Method: http.MethodDelete, Path: "/api/v1/documents/inbound/{id}", Tags: tags,
+		Summary: "Delete a received document once its retention has ended", DefaultStatus: http.StatusNoContent,
+		Description: "Before retain_until the original is immutable and the answer is 409 retention_active."},
+		abacus.ScopeAdmin, func(ctx context.Context, in *struct {
+			ID string `path:"id" doc:"inbound document id (idoc_…)"`
+		}) (*struct{}, error) {
+			return nil, svc.Delete(ctx, in.ID)
+		})
+}
+
+type messageListInput struct {
+	Status string `query:"status" enum:"received,processed,rejected" doc:"only messages with this status"`
+	Limit  int    `query:"limit" minimum:"0" maximum:"100" doc:"page size (default 50)"`
+	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
+}
+
+// registerMailRoutes adds the inbound address and the received e-mails.
+func registerMailRoutes(s *httpapi.Server, svc *Service, tags []string) {
+	s.Example(exampleAddress(), exampleMessage())
+	httpapi.Register(s, huma.Operation{OperationID: "get-inbound-address", Method: http.MethodGet, Path: "/api/v1/documents/inbound-address", Tags: tags,
+		Summary: "Get the tenant's inbound e-mail address",
+		Description: "Suppliers send invoices and credit notes to this address (attached as UBL, CII or JSON, or as a Factur-X/ZUGFeRD PDF); " +
+			"each attachment becomes a received document as if uploaded. The address is created on first use and is a secret: rotate it when it leaks."},
+		abacus.ScopeRead, func(ctx context.Context, _ *struct{}) (*httpapi.Body[MailAddress], error) {
+			return httpapi.Reply(svc.Address(ctx))
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "rotate-inbound-address", Method: http.MethodPost, Path: "/api/v1/documents/inbound-address/rotate", Tags: tags,
+		Summary: "Give the tenant a new inbound e-mail address", Description: "Mail to the previous address is refused (550 5.1.1) from now on."},
+		abacus.ScopeAdmin, func(ctx context.Context, _ *struct{}) (*httpapi.Body[MailAddress], error) {
+			return httpapi.Reply(svc.RotateAddress(ctx))
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "list-inbound-messages", Method: http.MethodGet, Path: "/api/v1/documents/inbound-messages", Tags: tags,
+		Summary: "List e-mails received at the inbound address",
+		Description: "Each message with the documents its attachments became, the attachments that were not documents and why, " +
+			"and, for a rejected message (the sender was answered 554), the reason."},
+		abacus.ScopeRead, func(ctx context.Context, in *messageListInput) (*httpapi.Body[abacus.List[ReceivedMail]], error) {
+			return httpapi.Reply(svc.ListMessages(ctx, MessageFilter{Status: MessageStatus(in.Status), Limit: in.Limit, Cursor: in.Cursor}))
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "get-inbound-message", Method: http.MethodGet, Path: "/api/v1/documents/inbound-messages/{id}", Tags: tags,
+		Summary: "Get an e-mail received at the inbound address"},
+		abacus.ScopeRead, func(ctx context.Context, in *struct {
+			ID string `path:"id" doc:"inbound message id (imsg_…)"`
+		}) (*httpapi.Body[ReceivedMail], error) {
+			return httpapi.Reply(svc.GetMessage(ctx, in.ID))
+		})
 }
