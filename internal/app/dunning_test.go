@@ -16,6 +16,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
 	"github.com/abacusbilling/abacus/internal/payments"
+	"github.com/abacusbilling/abacus/internal/payments/paytest"
 	"github.com/abacusbilling/abacus/internal/period"
 	"github.com/abacusbilling/abacus/internal/pricing"
 )
@@ -39,12 +40,16 @@ func startAt(t *testing.T, engine db.Engine, clock abacus.Clock) *testApp {
 }
 
 // The done-when flow of issue 15 on the access side, through the whole
-// program on both engines: an invoice's payment fails (payment.failed, as
-// the payments core records it) → the dunning consumer starts a run and
-// the subscription is past_due → the schedule runs on a fake clock →
-// suspended, and the entitlement API answers payment_overdue → a payment
-// is recorded through the API → restored: the entitlement answers access
-// again, without a restart and well before any cache expires.
+// program on both engines, with a real decline: the customer's card is
+// set up through a gateway callback and declines (the documented fake
+// gateway, paytest.Fake); billing finalizes the invoice → the payments
+// role charges it (attempt 1) and records the decline (payment.failed) →
+// the dunning consumer starts a run and the subscription is past_due →
+// the schedule runs on a fake clock, each retry charged through the
+// payments core and declined → suspended, and the entitlement API answers
+// payment_overdue → a payment is recorded through the API → restored: the
+// entitlement answers access again, without a restart and well before any
+// cache expires.
 func TestFailedPaymentDunningSuspendsAndPaymentRestores(t *testing.T) {
 	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
@@ -62,6 +67,14 @@ func TestFailedPaymentDunningSuspendsAndPaymentRestores(t *testing.T) {
 			}
 			return r.json(t)
 		}
+		pays, err := a.Payments()
+		if err != nil {
+			t.Fatal(err)
+		}
+		gw := paytest.NewFake()
+		pays.RegisterGateway(payments.ProviderFake, gw.Factory())
+		must(a.do("PUT", "/api/v1/payment-providers/fake", a.key, map[string]any{"secret_key": "sk_fake_12345678",
+			"webhook_secret": "whsec_fake_12345678"}), 200)
 		must(a.do("PUT", "/api/v1/billing/settings", a.key, map[string]any{"invoice_prefix": "INV", "credit_note_prefix": "CN",
 			"grace_seconds": 0, "due_days": 14, "payment_terms": "Payable within 14 days",
 			"seller": map[string]any{"name": "Example SaaS GmbH", "address": []string{"Torstraße 1"}, "city": "Berlin", "postal_code": "10119",
@@ -72,6 +85,18 @@ func TestFailedPaymentDunningSuspendsAndPaymentRestores(t *testing.T) {
 			"tax_id": "DE811907980", "address": map[string]any{"line1": "Hauptstraße 1", "city": "Berlin", "postal_code": "10115", "country": "DE"}})
 		cusID := cus["id"].(string)
 		must(a.do("PUT", "/api/v1/tax-assignments", a.key, map[string]any{"target_type": "customer", "target_id": cusID, "tax_rate_id": rate["id"]}), 200)
+		var tenant string
+		if err := a.DB.QueryRowContext(ctx, `SELECT tenant_id FROM customers WHERE id = $1`, cusID).Scan(&tenant); err != nil {
+			t.Fatal(err)
+		}
+		// The customer's card, as the gateway's callback reports it set
+		// up; it declines for lack of funds.
+		if _, err := pays.HandleGatewayEvent(ctx, tenant, payments.ProviderFake, payments.GatewayEvent{ID: "evt_setup_1", Type: "setup_intent.succeeded",
+			MethodSetup: &payments.MethodSetup{CustomerID: cusID, CustomerRef: "cus_fake_1", Reference: "pm_fake_1", Brand: "visa", Last4: "0341",
+				ExpMonth: 12, ExpYear: now.Year() + 2}}); err != nil {
+			t.Fatal(err)
+		}
+		gw.Decline("pm_fake_1", "insufficient_funds")
 		a.post("/api/v1/features", map[string]any{"key": "hd", "name": "HD", "kind": "boolean"})
 		plan := a.post("/api/v1/plans", map[string]any{"key": "pro", "name": "Pro"})
 		spec := catalog.VersionSpec{Currency: "EUR", BillingInterval: period.Monthly, Entitlements: []catalog.Grant{{Feature: "hd"}},
@@ -82,6 +107,7 @@ func TestFailedPaymentDunningSuspendsAndPaymentRestores(t *testing.T) {
 		sub := a.post("/api/v1/subscriptions", map[string]any{"customer_id": cusID, "plan_id": plan["id"], "skip_trial": true})
 		subID := sub["id"].(string)
 
+		// Billing finalizes the invoice; the payments role charges it.
 		clock.Advance(time.Second)
 		if _, err := a.Billing().RunOnce(ctx, clock.Now()); err != nil {
 			t.Fatal(err)
@@ -96,22 +122,16 @@ func TestFailedPaymentDunningSuspendsAndPaymentRestores(t *testing.T) {
 			t.Fatal("no open invoice after the billing run")
 		}
 		invID := inv["id"].(string)
-
-		// The first charge fails (a soft decline), as the payments core
-		// records it.
-		var tenant string
-		if err := a.DB.QueryRowContext(ctx, `SELECT tenant_id FROM customers WHERE id = $1`, cusID).Scan(&tenant); err != nil {
-			t.Fatal(err)
+		attempts := func() []any {
+			return must(a.do("GET", "/api/v1/payments?invoice_id="+invID, a.key, nil), 200)["data"].([]any)
 		}
-		if err := a.DB.InTx(ctx, func(tx *db.Tx) error {
-			_, err := payments.PaymentFailed.Record(ctx, tx, tenant, "pay_test", clock.Now(), payments.PaymentEvent{
-				PaymentID: "pay_test", InvoiceID: invID, CustomerID: cusID, Provider: "fake", Status: payments.StatusFailed,
-				Amount: decimal.RequireFromString("23.80"), AmountRefunded: decimal.Zero, Currency: "EUR", Attempt: 1,
-				DeclineCode: "insufficient_funds", DeclineKind: payments.DeclineSoft, InvoiceAmountDue: decimal.RequireFromString("23.80"),
-				InvoiceStatus: "open"})
-			return err
-		}); err != nil {
-			t.Fatal(err)
+		waitFor(t, func() bool { // recorded pending before the gateway call, then its outcome
+			ps := attempts()
+			return len(ps) == 1 && ps[0].(map[string]any)["status"] != "pending"
+		})
+		if p := attempts()[0].(map[string]any); p["status"] != "failed" || p["decline_code"] != "insufficient_funds" ||
+			p["decline_kind"] != "soft" || p["provider"] != "fake" || p["attempt"] != float64(1) {
+			t.Fatalf("the first charge: %v", p)
 		}
 		status := func() string {
 			return must(a.do("GET", "/api/v1/subscriptions/"+subID, a.key, nil), 200)["status"].(string)
@@ -125,9 +145,9 @@ func TestFailedPaymentDunningSuspendsAndPaymentRestores(t *testing.T) {
 			t.Fatal("past_due lost its access")
 		}
 
-		// The default schedule: retries on days 3, 5 and 7 (no gateway is
-		// configured, so each fails), the final action after 3 days' grace (the
-		// run started a second after now).
+		// The default schedule: retries on days 3, 5 and 7 (each declined
+		// by the card), the final action after 3 days' grace (the run
+		// started a second after now).
 		for _, d := range []int{2, 3, 4, 5, 6, 7, 11} {
 			clock.Set(now.Add(time.Duration(d) * 24 * time.Hour))
 			if _, err := a.Dunning().Pass(ctx, clock.Now()); err != nil {
@@ -139,6 +159,9 @@ func TestFailedPaymentDunningSuspendsAndPaymentRestores(t *testing.T) {
 		}
 		if s := status(); s != "suspended" {
 			t.Fatalf("after the schedule: %s", s)
+		}
+		if n, charges := len(attempts()), len(gw.Charges()); n != 4 || charges != 4 {
+			t.Fatalf("after the schedule: %d attempts recorded, %d charges at the gateway; want 4 (max_attempts)", n, charges)
 		}
 		if ok, reason := access(); ok || reason != "payment_overdue" {
 			t.Fatalf("suspended: has_access %v reason %v", ok, reason)

@@ -30,6 +30,7 @@ func (a *App) Portal() *portal.Service {
 		p.svc = portal.NewService(a.DB, a.Clock, a.Log.With("module", "portal"), portal.Config{BaseURL: base},
 			m.catalog, m.subs, m.billing)
 		p.svc.SetOrgBilling(a.orgBilling)
+		p.svc.SetPayLinks(a.payLink)
 	})
 	return p.svc
 }

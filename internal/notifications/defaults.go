@@ -50,6 +50,7 @@ var builtinDefaults = map[string]templateDefaults{
 	"subscription.restored":     {CategoryBilling, true, false},
 	"payment.retry_reminder":    {CategoryBilling, true, false},
 	"payment.method_required":   {CategoryBilling, true, false},
+	"payment.method_expiring":   {CategoryBilling, false, false},
 }
 
 func defaultsFor(key string) templateDefaults {

@@ -33,6 +33,8 @@ func (s *Service) enrich(ctx context.Context, ev *event) error {
 	switch {
 	case ev.AggregateType == "invoice" || ev.AggregateType == "credit_note":
 		return s.enrichDocument(ctx, src, ev)
+	case ev.AggregateType == "payment":
+		enrichPayment(ev)
 	case ev.Type == "entitlement.threshold_reached":
 		enrichThreshold(ev)
 	case strings.HasPrefix(ev.Type, "subscription."):
@@ -113,6 +115,35 @@ func (s *Service) enrichDocument(ctx context.Context, src Sources, ev *event) er
 		ev.attach = append(ev.attach, a)
 	}
 	return nil
+}
+
+// enrichPayment adds the invoice a payment event is about and, for a
+// failure, its reason. A hard decline is not mailed as payment.failed:
+// dunning asks for another payment method (dunning.payment_method_required)
+// in the one e-mail the customer gets.
+func enrichPayment(ev *event) {
+	p := ev.payload
+	for k, v := range p {
+		if _, taken := ev.data[k]; !taken {
+			ev.data[k] = v
+		}
+	}
+	number := p["invoice_number"]
+	if s, _ := number.(string); s == "" {
+		number = p["invoice_id"]
+	}
+	ev.data["invoice"] = map[string]any{"id": p["invoice_id"], "number": number, "currency": p["currency"]}
+	if ev.Type != "payment.failed" {
+		return
+	}
+	reason, _ := p["failure_message"].(string)
+	if code, _ := p["decline_code"].(string); reason == "" && code != "" {
+		reason = strings.ReplaceAll(code, "_", " ")
+	}
+	ev.data["reason"] = reason
+	if kind, _ := p["decline_kind"].(string); kind == "hard" && ev.template == "payment.failed" {
+		ev.skipMail = true
+	}
 }
 
 // enrichThreshold describes a quota crossing; at 100 % or more the

@@ -66,6 +66,8 @@ func Samples() map[string]map[string]any {
 		"payment.retry_reminder": billing(map[string]any{"invoice_number": "INV-2026-0007", "amount": "58.31", "currency": "EUR",
 			"retry_at": "2026-11-05T09:00:00Z", "final": true, "final_action": "suspend", "hard_decline": false,
 			"link": "https://billing.acme.example/pay/INV-2026-0007"}),
+		"payment.method_expiring": billing(map[string]any{"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2026,
+			"payment_method_id": "pm_01jbx8a1b2c3d4e5f6g7h8j9k0", "link": "https://billing.acme.example/billing"}),
 		"payment.method_required": billing(map[string]any{"invoice_number": "INV-2026-0007", "amount": "58.31", "currency": "EUR",
 			"decline_code": "stolen_card", "link": "https://billing.acme.example/pay/INV-2026-0007"}),
 		// The digest the prefs package sends for a category a recipient

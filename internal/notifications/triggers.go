@@ -51,12 +51,13 @@ var customerOnly = []RecipientRule{{Type: ToCustomer}}
 
 // defaultTriggers are what every tenant gets until it maps an event type
 // itself. Event types other modules have not defined yet (payments) start
-// working when they are.
+// working when they are. One e-mail per fact: a failed payment is mailed
+// from payment.failed (not also from the subscription.past_due dunning
+// records after it), money received from payment.succeeded (not also from
+// invoice.paid, which follows the payment that pays an invoice).
 var defaultTriggers = []Trigger{
 	{EventType: "invoice.finalized", Template: "invoice.finalized", Recipients: customerOnly},
 	{EventType: "credit_note.created", Template: "credit_note.issued", Recipients: customerOnly},
-	{EventType: "invoice.paid", Template: "payment.succeeded", Recipients: customerOnly},
-	{EventType: "subscription.past_due", Template: "payment.failed", Recipients: customerOnly},
 	{EventType: "entitlement.threshold_reached", Template: "usage.quota_warning", Recipients: customerOnly},
 	{EventType: "subscription.trial_started", Template: "subscription.trial_ending", Recipients: customerOnly},
 	{EventType: "payment.failed", Template: "payment.failed", Recipients: customerOnly},
@@ -66,6 +67,7 @@ var defaultTriggers = []Trigger{
 	{EventType: "subscription.reactivated", Template: "subscription.restored", Recipients: customerOnly},
 	{EventType: "dunning.reminder", Template: "payment.retry_reminder", Recipients: customerOnly},
 	{EventType: "dunning.payment_method_required", Template: "payment.method_required", Recipients: customerOnly},
+	{EventType: "payment_method.expiring", Template: "payment.method_expiring", Recipients: customerOnly},
 }
 
 func defaultTrigger(eventType string) (Trigger, bool) {

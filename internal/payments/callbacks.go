@@ -130,9 +130,18 @@ func (s *Service) drainGatewayEvents() {
 		s.gw.Unlock()
 		ctx := context.Background()
 		err := s.db.InTx(ctx, func(tx *db.Tx) error {
-			for _, r := range batch {
-				var err error
-				if r.known, err = s.handleIn(tenantCtx(ctx, r.tenant), tx, r.tenant, r.provider, r.ev); err != nil {
+			// One statement claims the batch's event ids; only the fresh
+			// ones are applied.
+			fresh, err := claimGatewayEvents(ctx, tx, batch, s.now())
+			if err != nil {
+				return err
+			}
+			for i, r := range batch {
+				if !fresh[i] {
+					r.known = true // handled before: nothing changes
+					continue
+				}
+				if r.known, err = s.apply(tenantCtx(ctx, r.tenant), tx, r.tenant, r.provider, r.ev); err != nil {
 					return err
 				}
 			}
@@ -157,14 +166,20 @@ func (s *Service) drainGatewayEvents() {
 	}
 }
 
-// handleIn applies one gateway event in tx (see HandleGatewayEvent).
+// handleIn claims and applies one gateway event in tx (see
+// HandleGatewayEvent).
 func (s *Service) handleIn(ctx context.Context, tx *db.Tx, tenant, provider string, ev GatewayEvent) (known bool, err error) {
+	fresh, err := claimGatewayEvent(ctx, tx, tenant, provider, ev.ID, ev.Type, s.now())
+	if err != nil || !fresh {
+		return !fresh, err
+	}
+	return s.apply(ctx, tx, tenant, provider, ev)
+}
+
+// apply applies one claimed gateway event in tx.
+func (s *Service) apply(ctx context.Context, tx *db.Tx, tenant, provider string, ev GatewayEvent) (known bool, err error) {
 	now := s.now()
 	{
-		fresh, err := claimGatewayEvent(ctx, tx, tenant, provider, ev.ID, ev.Type, now)
-		if err != nil || !fresh {
-			return !fresh, err
-		}
 		switch {
 		case ev.Payment != nil:
 			known, err = s.paymentUpdate(ctx, tx, tenant, provider, *ev.Payment)

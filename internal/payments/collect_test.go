@@ -128,7 +128,38 @@ func TestCollectChargesOnceAndClassifiesDeclines(t *testing.T) {
 		if n, err := svc.NotifyExpiring(ten.Ctx); err != nil || n != 0 {
 			t.Fatalf("noticed again: %d, %v", n, err)
 		}
+		// Once per card and expiry: the same card reported again with the
+		// same expiry is not noticed again; renewed, its new expiry is.
+		renew := func(ref string, month int) {
+			t.Helper()
+			if _, err := svc.HandleGatewayEvent(ten.Ctx, ten.ID, payments.ProviderFake, payments.GatewayEvent{ID: fmt.Sprintf("evt_renew_%s_%d", ref, month),
+				Type: "setup_intent.succeeded", MethodSetup: &payments.MethodSetup{CustomerID: customerOf(t, svc, ten, ref), Reference: ref, Brand: "visa",
+					Last4: "4242", ExpMonth: month, ExpYear: 2026}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		renew("pm_insufficient_funds", 4)
+		renew("pm_stolen_card", 5)
+		if n, err := svc.NotifyExpiring(ten.Ctx); err != nil || n != 0 {
+			t.Fatalf("noticed again in March: %d, %v", n, err)
+		}
+		ten.Clock.Set(time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC))
+		if n, err := svc.NotifyExpiring(ten.Ctx); err != nil || n != 1 {
+			t.Fatalf("the renewed card, in April: %d, %v; want 1", n, err)
+		}
 	})
+}
+
+// customerOf is the customer of the payment method with gateway
+// reference ref.
+func customerOf(t *testing.T, svc *payments.Service, ten *paytest.Tenant, ref string) string {
+	t.Helper()
+	var id string
+	if err := ten.DB.QueryRowContext(ten.Ctx, `SELECT customer_id FROM payment_methods WHERE tenant_id = $1 AND provider_reference = $2`,
+		ten.ID, ref).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 // fakeStripe is Stripe's payment_intents endpoint as far as idempotency

@@ -11,6 +11,7 @@ import (
 type PaymentEvent struct {
 	PaymentID         string          `json:"payment_id"`
 	InvoiceID         string          `json:"invoice_id"`
+	InvoiceNumber     string          `json:"invoice_number,omitempty"`
 	CustomerID        string          `json:"customer_id"`
 	Provider          string          `json:"provider" enum:"stripe,manual,fake"`
 	ProviderReference string          `json:"provider_reference" doc:"the gateway's id (pi_… on Stripe); empty for manual payments without one"`

@@ -31,6 +31,8 @@ func Examples() []any {
 			Default: true, CreatedAt: at, UpdatedAt: at},
 		MethodSetupInput{SuccessURL: "https://app.example.com/billing?setup=done", CancelURL: "https://app.example.com/billing"},
 		HostedSession{ID: "cs_test_a1b2c3", URL: "https://checkout.stripe.com/c/pay/cs_test_a1b2c3", ExpiresAt: at.Add(24 * time.Hour)},
+		PayLink{InvoiceID: "inv_01jbx6r1c8e2g4j6l8n0q2s4uw", URL: "https://billing.example.com/pay/pl_dGVuXzAxamJ4NGg4ejZiOGQwZjJoNGo2bDhuMHBy.Kx9rV2mQ",
+			ExpiresAt: at.Add(30 * 24 * time.Hour)},
 		exampleAging(),
 	}
 }

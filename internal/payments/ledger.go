@@ -102,7 +102,7 @@ func (s *Service) settle(ctx context.Context, tx *db.Tx, tenant, invoice string)
 }
 
 func paymentEvent(p Payment, inv billing.Invoice) PaymentEvent {
-	return PaymentEvent{PaymentID: p.ID, InvoiceID: p.InvoiceID, CustomerID: p.CustomerID, Provider: p.Provider,
+	return PaymentEvent{PaymentID: p.ID, InvoiceID: p.InvoiceID, InvoiceNumber: inv.Number, CustomerID: p.CustomerID, Provider: p.Provider,
 		ProviderReference: p.ProviderReference, Status: p.Status, Amount: p.Amount, AmountRefunded: p.AmountRefunded, Currency: p.Currency,
 		Attempt: p.Attempt, DeclineCode: p.DeclineCode, DeclineKind: p.DeclineKind, FailureMessage: p.FailureMessage,
 		InvoiceAmountDue: inv.AmountDue, InvoiceStatus: string(inv.Status)}

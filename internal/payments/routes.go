@@ -90,6 +90,14 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		}) (*httpapi.Body[PaymentProvider], error) {
 			return httpapi.Reply(svc.PutProvider(ctx, in.Provider, in.Body))
 		})
+	payLink := op("create-pay-link", http.MethodPost, "/api/v1/invoices/{id}/pay-link", "Create a pay link for an invoice",
+		"A signed, expiring link to the hosted page where the invoice's customer sees it (and its PDF) and pays its amount due through "+
+			"the gateway's hosted checkout (Stripe Checkout). Send it to a send_invoice customer; it opens this one invoice only.")
+	payLink.DefaultStatus = http.StatusCreated
+	httpapi.Register(s, payLink, abacus.ScopeWrite, func(ctx context.Context, in *IDPath) (*httpapi.Body[PayLink], error) {
+		return httpapi.Reply(svc.CreatePayLink(ctx, in.ID))
+	})
+	registerPayPage(s, svc)
 	registerCustomerRoutes(s, svc, op)
 }
 

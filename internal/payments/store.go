@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/abacusbilling/abacus"
@@ -229,6 +230,46 @@ func claimGatewayEvent(ctx context.Context, tx *db.Tx, tenant, provider, id, typ
 	return n == 1, err
 }
 
+// claimGatewayEvents records a batch of gateway events as handled in one
+// statement; fresh[i] is false for an event handled before (a
+// redelivery) and for a repeat of an earlier event of the same batch.
+func claimGatewayEvents(ctx context.Context, tx *db.Tx, batch []*gwRequest, at time.Time) ([]bool, error) {
+	type key struct{ tenant, provider, id string }
+	first := make(map[key]int, len(batch))
+	var b strings.Builder
+	b.WriteString(`INSERT INTO payment_gateway_events (tenant_id, provider, id, type, received_at) VALUES `)
+	args := make([]any, 0, 5*len(batch))
+	for i, r := range batch {
+		k := key{r.tenant, r.provider, r.ev.ID}
+		if _, dup := first[k]; dup {
+			continue
+		}
+		first[k] = i
+		if len(args) > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(" + db.Placeholders(len(args)+1, 5) + ")")
+		args = append(args, r.tenant, r.provider, r.ev.ID, r.ev.Type, db.TimeOf(at))
+	}
+	b.WriteString(` ON CONFLICT DO NOTHING RETURNING tenant_id, provider, id`)
+	rows, err := tx.QueryContext(ctx, b.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("recording %d gateway events: %w", len(first), err)
+	}
+	defer rows.Close()
+	fresh := make([]bool, len(batch))
+	for rows.Next() {
+		var k key
+		if err := rows.Scan(&k.tenant, &k.provider, &k.id); err != nil {
+			return nil, fmt.Errorf("recording gateway events: %w", err)
+		}
+		if i, ok := first[k]; ok {
+			fresh[i] = true
+		}
+	}
+	return fresh, rows.Err()
+}
+
 // --- providers ---------------------------------------------------------------
 
 type providerRow struct {
@@ -340,8 +381,11 @@ func saveMethod(ctx context.Context, tx *db.Tx, tenant string, m PaymentMethod, 
 			m.ID, m.CustomerID, m.Provider, m.ProviderReference, m.Brand, m.Last4, m.ExpMonth, m.ExpYear, m.Status,
 			db.TimeOf(m.CreatedAt), db.TimeOf(m.UpdatedAt), tenant)
 	} else {
-		_, err = tx.ExecContext(ctx, `UPDATE payment_methods SET brand = $3, last4 = $4, exp_month = $5, exp_year = $6, status = $7,
-			updated_at = $8 WHERE tenant_id = $1 AND id = $2`, tenant, m.ID, m.Brand, m.Last4, m.ExpMonth, m.ExpYear, m.Status, db.TimeOf(m.UpdatedAt))
+		// A new expiry (the card was renewed) is notified again when it
+		// nears: once per card and expiry.
+		_, err = tx.ExecContext(ctx, `UPDATE payment_methods SET brand = $3, last4 = $4, status = $7, updated_at = $8,
+			expiry_notified_at = CASE WHEN exp_month = $5 AND exp_year = $6 THEN expiry_notified_at END, exp_month = $5, exp_year = $6
+			WHERE tenant_id = $1 AND id = $2`, tenant, m.ID, m.Brand, m.Last4, m.ExpMonth, m.ExpYear, m.Status, db.TimeOf(m.UpdatedAt))
 	}
 	if err != nil {
 		return fmt.Errorf("saving payment method: %w", err)

@@ -32,6 +32,7 @@ func Examples() []any {
 		PortalCustomer{ID: link.CustomerID, Name: name, Email: "billing@acme.example", Currency: "EUR", Address: addr, TaxID: tax},
 		PortalDetailsInput{Name: &name, Address: &addr, TaxID: &tax},
 		PortalChangePlanInput{Plan: "pro"},
+		PortalPayLink{InvoiceID: "inv_01jbx7e0000000000000000000", URL: "https://billing.example.com/pay/pl_dGVuXzAxamJ4.Kx9rV2mQ", ExpiresAt: at.AddDate(0, 0, 30)},
 		PortalSubscription{ID: "sub_01jbx7c0000000000000000000", Status: "active", Plan: pro,
 			CurrentPeriod: &PortalPeriodView{Start: at, End: end}, CanChangePlan: true, CanCancel: true},
 		PortalOverview{Session: sess, Branding: st.Branding, ReturnURL: st.ReturnURL,

@@ -61,6 +61,7 @@ type Service struct {
 	billing *billing.Service
 
 	orgBilling OrgBilling // see SetOrgBilling
+	payLinks   PayLinks   // see SetPayLinks
 }
 
 // NewService returns the portal. It reads customers, subscriptions,

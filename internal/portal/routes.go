@@ -237,6 +237,18 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 			}
 			return docOut(b, name, in.format(), in.Download), nil
 		})
+	httpapi.Register(s, pop("create-portal-pay-link", http.MethodPost, portalPath+"invoices/{id}/pay", "Pay an open invoice", http.StatusCreated,
+		"The hosted page where the customer pays one of their open invoices through the payment provider's checkout: send the browser to url."),
+		httpapi.ScopePublic, func(ctx context.Context, in *struct {
+			Cookie
+			IDPath
+		}) (*httpapi.Body[PortalPayLink], error) {
+			ctx, sess, err := svc.Authenticate(ctx, in.Session)
+			if err != nil {
+				return nil, err
+			}
+			return httpapi.Reply(svc.PayLink(ctx, sess, in.ID))
+		})
 	httpapi.Register(s, pop("list-portal-credit-notes", http.MethodGet, portalPath+"credit-notes", "The customer's credit notes", 0, ""),
 		httpapi.ScopePublic, func(ctx context.Context, in *struct {
 			Cookie

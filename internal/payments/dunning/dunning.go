@@ -289,11 +289,21 @@ func (s *Service) PaymentFailed(ctx context.Context, f FailedPayment) error {
 			return err
 		}
 		return s.db.InTx(ctx, func(tx *db.Tx) error {
+			// Only the attempt's own columns, and only while no runner
+			// holds the run: a retry a pass is taking is recorded by that
+			// pass (this event is its own charge's echo), and writing the
+			// whole row here would undo its step and lease.
 			wasHard := r.HardDeclined
-			r.Attempts, r.HardDeclined, r.DeclineCode, r.UpdatedAt = f.Attempt, f.Hard, f.DeclineCode, now
-			if ok, err := saveRun(ctx, tx, *r, ""); err != nil || !ok {
+			res, err := tx.ExecContext(ctx, `UPDATE dunning_runs SET attempts = $3, hard_declined = $4, decline_code = $5, updated_at = $6
+				WHERE tenant_id = $1 AND id = $2 AND status = 'active' AND attempts < $3 AND (lease_until IS NULL OR lease_until < $6)`,
+				f.TenantID, r.ID, f.Attempt, boolInt(f.Hard), f.DeclineCode, db.TimeOf(now))
+			if err != nil {
+				return fmt.Errorf("counting a failed attempt of %s: %w", r.InvoiceID, err)
+			}
+			if n, err := res.RowsAffected(); err != nil || n == 0 {
 				return err
 			}
+			r.Attempts, r.HardDeclined, r.DeclineCode, r.UpdatedAt = f.Attempt, f.Hard, f.DeclineCode, now
 			if f.Hard && !wasHard {
 				_, err := PaymentMethodRequired.Record(ctx, tx, f.TenantID, r.ID, now, r.event(now))
 				return err

@@ -44,13 +44,10 @@ func (s *Service) Pass(ctx context.Context, now time.Time) (int, error) {
 			evs = append(evs, out.events...)
 		}
 		err = s.db.InTx(ctx, func(tx *db.Tx) error {
-			kept := make(map[string]bool, len(done))
-			for _, r := range done {
-				ok, err := saveRun(ctx, tx, r, s.owner)
-				if err != nil {
-					return err
-				}
-				kept[r.ID] = ok // a run whose lease ran out is another runner's now: its events are not ours to record
+			// a run whose lease ran out is another runner's now: its events are not ours to record
+			kept, err := saveLeased(ctx, tx, done, s.owner)
+			if err != nil {
+				return err
 			}
 			keep := evs[:0]
 			for _, e := range evs {
@@ -58,7 +55,7 @@ func (s *Service) Pass(ctx context.Context, now time.Time) (int, error) {
 					keep = append(keep, e)
 				}
 			}
-			_, err := outbox.RecordBatch(ctx, tx, keep)
+			_, err = outbox.RecordBatch(ctx, tx, keep)
 			return err
 		})
 		if err != nil {
