@@ -87,6 +87,8 @@ func (a *App) realtimeParts(svc *realtime.Service) (stop func(), err error) {
 		Delivered: func(_ realtime.ConnInfo, _ string, _ int64, accepted time.Time) {
 			m.Delivered(accepted, time.Now())
 		},
+		Online: tr.Online,
+		Notify: a.notifyOffline,
 	})
 	presence.RegisterRoutes(a.HTTP, tr)
 	// max_devices counts live connections beside sessions.

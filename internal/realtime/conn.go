@@ -166,6 +166,14 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// Admitted: from here Disconnect runs however the connection ends,
+	// a failure to register included, so what Connect counted is undone.
+	var ended websocket.StatusCode
+	defer func() {
+		if h := s.hooks.Disconnect; h != nil {
+			h(c.info, int(ended))
+		}
+	}()
 	// Queued before the connection is registered, so the resumes of the
 	// URL come before any live frame.
 	c.send(readyFrame{Type: "ready", ConnectionID: c.info.ID, UserID: c.info.UserID, Node: s.cfg.Node,
@@ -173,7 +181,9 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 	c.resumeFromURL(ctx, r.URL.Query().Get("resume"))
 	if err := s.hub.register(c); err != nil {
 		s.hub.unregister(c)
-		_ = ws.Close(CloseServiceRestart, "this node cannot take connections: reconnect")
+		s.log.Warn("realtime: registering a connection failed", "err", err)
+		ended = CloseServiceRestart
+		_ = ws.Close(ended, "this node cannot take connections: reconnect")
 		return
 	}
 	var wg sync.WaitGroup
@@ -187,12 +197,9 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 	}
 	s.hub.unregister(c)
 	wg.Wait()
-	if h := s.hooks.Disconnect; h != nil {
-		c.mu.Lock()
-		sent := c.code
-		c.mu.Unlock()
-		h(c.info, int(sent))
-	}
+	c.mu.Lock()
+	ended = c.code
+	c.mu.Unlock()
 }
 
 func codeOf(code int) websocket.StatusCode {
