@@ -87,6 +87,16 @@ func (c *conn) enqueue(it item) {
 	}
 }
 
+// take handles an item published to the connection's user: a kick closes
+// the connection, anything else is queued.
+func (c *conn) take(it item) {
+	if it.env.kind == kindKick {
+		c.close(CloseRemoved, "disconnected by the service's staff")
+		return
+	}
+	c.enqueue(it)
+}
+
 // send queues a frame for this connection only.
 func (c *conn) send(frame any) {
 	c.enqueue(item{env: envelope{kind: kindFrame}, frame: mustJSON(frame)})
@@ -377,7 +387,8 @@ func (c *conn) handle(ctx context.Context, data []byte) websocket.StatusCode {
 		return c.fail(&clientFrame{ClientID: clientIDOf(data)}, abacus.Invalid("bad_frame", "the frame is not a JSON object of this protocol: %s", jsonProblem(err)))
 	}
 	if f.Type != "ping" && f.ConversationID == "" {
-		if f.Type == "send" || f.Type == "typing" || f.Type == "resume" || f.Type == "read" || f.Type == "delivered" || f.Type == "edit" || f.Type == "delete" || f.Type == "react" {
+		switch f.Type {
+		case "send", "typing", "resume", "read", "delivered", "edit", "delete", "react", "mute", "unmute", "report":
 			return c.fail(&f, abacus.Invalid("bad_frame", "conversation_id is required").WithField("conversation_id", "required"))
 		}
 	}
@@ -430,6 +441,33 @@ func (c *conn) handle(ctx context.Context, data []byte) websocket.StatusCode {
 		if err := c.svc.RemoveMember(ctx, f.ConversationID, c.info.UserID, c.info.UserID); err != nil {
 			return c.fail(&f, err)
 		}
+	case "mute", "unmute":
+		var until *time.Time
+		if f.Type == "mute" {
+			until = &time.Time{}
+			if f.Until != nil {
+				until = f.Until
+			}
+		}
+		got, err := c.svc.Mute(ctx, f.ConversationID, c.info.UserID, until)
+		if err != nil {
+			return c.fail(&f, err)
+		}
+		c.send(mutedFrame{Type: "muted", ConversationID: f.ConversationID, Until: got})
+	case "block", "unblock":
+		if err := c.svc.SetBlock(ctx, c.info.UserID, f.UserID, f.Type == "block"); err != nil {
+			return c.fail(&f, err)
+		}
+		c.send(blockedFrame{Type: "blocked", UserID: f.UserID, Blocked: f.Type == "block"})
+	case "report":
+		if f.Seq == nil {
+			return c.fail(&f, abacus.Invalid("bad_frame", "report needs seq").WithField("seq", "required"))
+		}
+		r, err := c.svc.ReportMessage(ctx, f.ConversationID, *f.Seq, MessageReportInput{ReporterID: c.info.UserID, Reason: f.Reason})
+		if err != nil {
+			return c.fail(&f, err)
+		}
+		c.send(reportedFrame{Type: "reported", ConversationID: f.ConversationID, Seq: *f.Seq, ReportID: r.ID})
 	case "ping":
 		c.send(pongFrame{Type: "pong"})
 	case "":

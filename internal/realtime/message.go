@@ -160,6 +160,9 @@ func (s *Service) send(ctx context.Context, tenant string, in MessageInput) (Sen
 				}
 				return abacus.Errorf(abacus.KindForbidden, "not_a_member", "%s is not a member of conversation %s", in.SenderID, in.ConversationID)
 			}
+			if err := checkBlocked(ctx, tx, tenant, in.SenderID, members); err != nil {
+				return err
+			}
 			if m, ok, err := messageByClientID(ctx, tx, tenant, in.ConversationID, in.SenderID, in.ClientID); err != nil || ok {
 				out.Message, out.Duplicate = m, ok
 				return err

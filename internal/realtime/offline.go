@@ -172,18 +172,21 @@ func (s *Service) notifyConversation(ctx context.Context, p pendingConv) (int, e
 }
 
 // unreadFromOthers counts the messages of conv in (after, upTo] that
-// others sent and are not deleted, and returns the latest.
+// others (not blocked by user) sent and are not deleted, and returns the
+// latest.
 func unreadFromOthers(ctx context.Context, tx *db.Tx, tenant, conv, user string, after, upTo int64) (int, ChatMessage, error) {
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM conversation_messages WHERE tenant_id = $1 AND conversation_id = $2
-		AND seq > $3 AND seq <= $4 AND sender_id <> $5 AND deleted_at IS NULL`, tenant, conv, after, upTo, user).Scan(&n); err != nil {
+		AND seq > $3 AND seq <= $4 AND sender_id <> $5 AND deleted_at IS NULL
+		AND sender_id NOT IN (SELECT blocked_id FROM realtime_blocks WHERE tenant_id = $1 AND user_id = $5)`, tenant, conv, after, upTo, user).Scan(&n); err != nil {
 		return 0, ChatMessage{}, fmt.Errorf("counting unread messages: %w", err)
 	}
 	if n == 0 {
 		return 0, ChatMessage{}, nil
 	}
 	m, err := scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageCols+` FROM conversation_messages WHERE tenant_id = $1
-		AND conversation_id = $2 AND seq > $3 AND seq <= $4 AND sender_id <> $5 AND deleted_at IS NULL ORDER BY seq DESC LIMIT 1`,
+		AND conversation_id = $2 AND seq > $3 AND seq <= $4 AND sender_id <> $5 AND deleted_at IS NULL
+		AND sender_id NOT IN (SELECT blocked_id FROM realtime_blocks WHERE tenant_id = $1 AND user_id = $5) ORDER BY seq DESC LIMIT 1`,
 		tenant, conv, after, upTo, user))
 	if err != nil {
 		return 0, ChatMessage{}, fmt.Errorf("reading the latest unread message: %w", err)
