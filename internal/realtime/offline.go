@@ -111,7 +111,7 @@ type offlineMember struct {
 	user       string
 	lastRead   int64
 	notified   int64
-	mutedUntil   db.NullTime
+	mutedUntil db.NullTime
 }
 
 func (s *Service) notifyConversation(ctx context.Context, p pendingConv) (int, error) {
