@@ -22,7 +22,7 @@ func (a *App) realtime() *realtime.Service {
 		c := a.Config.Realtime
 		r.svc = realtime.New(a.DB, a.Clock, a.Log.With("module", "realtime"), a.Bus.Conn(), realtime.Config{
 			Node: c.Node, MaxFrameBytes: c.MaxFrameBytes, SendQueue: c.SendQueue, RatePerSecond: float64(c.RatePerSecond),
-			RateBurst: c.RateBurst, PingInterval: c.PingInterval, MemberLimit: c.MemberLimit,
+			RateBurst: c.RateBurst, PingInterval: c.PingInterval, MemberLimit: c.MemberLimit, OfflineDelay: c.OfflineDelay,
 		})
 		r.svc.SetAuthenticator(a.authenticate)
 	})

@@ -66,6 +66,7 @@ func (a *App) realtimeParts(svc *realtime.Service) (stop func(), err error) {
 	// Per-user send limit across the user's connections on this node
 	// (moderation; the gateway limits each connection to 50 frames/s).
 	limit := moderation.NewUserLimiter(userSendRate, 2*userSendRate)
+	limitConns := a.connectionLimit(tr) // max_devices (realtime_devices.go)
 	svc.SetHooks(realtime.Hooks{
 		BeforeSend: func(_ context.Context, c realtime.ConnInfo, _ realtime.MessageInput) error {
 			if !limit.Allow(c.TenantID, c.UserID, time.Now()) {
@@ -74,7 +75,10 @@ func (a *App) realtimeParts(svc *realtime.Service) (stop func(), err error) {
 			}
 			return nil
 		},
-		Connect: func(_ context.Context, c realtime.ConnInfo) error {
+		Connect: func(ctx context.Context, c realtime.ConnInfo) error {
+			if err := limitConns(ctx, c); err != nil {
+				return err
+			}
 			m.Connected()
 			tr.Connected(c.TenantID, c.UserID)
 			return nil
@@ -87,6 +91,8 @@ func (a *App) realtimeParts(svc *realtime.Service) (stop func(), err error) {
 		Delivered: func(_ realtime.ConnInfo, _ string, _ int64, accepted time.Time) {
 			m.Delivered(accepted, time.Now())
 		},
+		Online: tr.Online,
+		Notify: a.notifyOffline,
 	})
 	presence.RegisterRoutes(a.HTTP, tr)
 	// max_devices counts live connections beside sessions.

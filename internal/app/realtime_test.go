@@ -165,4 +165,6 @@ func exerciseRealtimeEvents(t *testing.T, a *testApp) {
 	t.Helper()
 	conv := a.post("/api/v1/conversations", map[string]any{"kind": "group", "member_ids": []string{"ev-1", "ev-2"}, "title": "Events"})["id"].(string)
 	a.post("/api/v1/conversations/"+conv+"/members", map[string]any{"user_ids": []string{"ev-3"}})
+	a.post("/api/v1/conversations/"+conv+"/messages", map[string]any{"sender_id": "ev-1", "client_id": "m1", "text": "spam"})
+	a.post("/api/v1/conversations/"+conv+"/messages/1/reports", map[string]any{"reporter_id": "ev-2", "reason": "spam"})
 }

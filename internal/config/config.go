@@ -133,6 +133,9 @@ type Realtime struct {
 	RateBurst     int           `key:"rate_burst" help:"burst of frames above rate_per_second (default 100)"`
 	PingInterval  time.Duration `key:"ping_interval" help:"how often the server pings each connection (default 25s)"`
 	MemberLimit   int           `key:"member_limit" help:"default and largest member limit of a group (default 10000)"`
+	OfflineDelay  time.Duration `key:"offline_delay" help:"how long a message to a member with no live connection waits before it becomes a notification (default 10s)"`
+	// OfflineChannels are the notification channels of offline messages.
+	OfflineChannels []string `key:"offline_channels" help:"notification channels of messages to offline members: in_app, push, email (default in_app,push)"`
 }
 
 // Webhooks configures outbound webhooks (the webhooks role and routes).
@@ -336,9 +339,14 @@ func (c *Config) Validate() error {
 		"media.workers": int64(c.Media.Workers), "media.thumbnail_px": int64(c.Media.ThumbnailPx),
 		"media.medium_px": int64(c.Media.MediumPx), "media.large_px": int64(c.Media.LargePx), "media.url_ttl": int64(c.Media.URLTTL), "media.cache_mb": int64(c.Media.CacheMB),
 		"media.retention": int64(c.Media.Retention), "nearby.precision_m": int64(c.Nearby.PrecisionM), "nearby.ttl": int64(c.Nearby.TTL),
-		"nearby.queries_per_minute": int64(c.Nearby.QueriesPerMinute)} {
+		"nearby.queries_per_minute": int64(c.Nearby.QueriesPerMinute), "realtime.offline_delay": int64(c.Realtime.OfflineDelay)} {
 		if n < 0 {
 			add(key, fmt.Sprint(n), "must not be negative (0 takes the default)")
+		}
+	}
+	for _, ch := range c.Realtime.OfflineChannels {
+		if ch != "in_app" && ch != "push" && ch != "email" {
+			add("realtime.offline_channels", ch, "must be in_app, push or email")
 		}
 	}
 	for _, p := range c.HTTP.TrustedProxies {

@@ -7,6 +7,7 @@ const (
 	CategoryBilling  = "billing"
 	CategoryUsage    = "usage"
 	CategoryGeneral  = "general"
+	CategoryMessages = "messages"
 )
 
 // templateDefaults is what a template's notifications get when the message
@@ -51,6 +52,7 @@ var builtinDefaults = map[string]templateDefaults{
 	"payment.retry_reminder":    {CategoryBilling, true, false},
 	"payment.method_required":   {CategoryBilling, true, false},
 	"payment.method_expiring":   {CategoryBilling, false, false},
+	"conversation.new_messages": {CategoryMessages, false, false},
 }
 
 func defaultsFor(key string) templateDefaults {

@@ -70,6 +70,10 @@ func Samples() map[string]map[string]any {
 			"payment_method_id": "pm_01jbx8a1b2c3d4e5f6g7h8j9k0", "link": "https://billing.acme.example/billing"}),
 		"payment.method_required": billing(map[string]any{"invoice_number": "INV-2026-0007", "amount": "58.31", "currency": "EUR",
 			"decline_code": "stolen_card", "link": "https://billing.acme.example/pay/INV-2026-0007"}),
+		// What realtime sends a member who had no live connection when
+		// messages came (docs/realtime.md, Offline notifications).
+		"conversation.new_messages": {"conversation": map[string]any{"id": "cnv_01jd6z8q4m7x2v3b9n5k1c0abc", "kind": "group",
+			"title": "Weekend hike"}, "sender": map[string]any{"id": "user_bob"}, "text": "See you at 9?", "count": 3, "seq": 42},
 		// The digest the prefs package sends for a category a recipient
 		// batches: each item is a notification it held back.
 		"notifications.digest": {"category": "usage", "count": 2, "items": []map[string]any{

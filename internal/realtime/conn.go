@@ -87,6 +87,16 @@ func (c *conn) enqueue(it item) {
 	}
 }
 
+// take handles an item published to the connection's user: a kick closes
+// the connection, anything else is queued.
+func (c *conn) take(it item) {
+	if it.env.kind == kindKick {
+		c.close(CloseRemoved, "disconnected by the service's staff")
+		return
+	}
+	c.enqueue(it)
+}
+
 // send queues a frame for this connection only.
 func (c *conn) send(frame any) {
 	c.enqueue(item{env: envelope{kind: kindFrame}, frame: mustJSON(frame)})
@@ -166,6 +176,14 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// Admitted: from here Disconnect runs however the connection ends,
+	// a failure to register included, so what Connect counted is undone.
+	var ended websocket.StatusCode
+	defer func() {
+		if h := s.hooks.Disconnect; h != nil {
+			h(c.info, int(ended))
+		}
+	}()
 	// Queued before the connection is registered, so the resumes of the
 	// URL come before any live frame.
 	c.send(readyFrame{Type: "ready", ConnectionID: c.info.ID, UserID: c.info.UserID, Node: s.cfg.Node,
@@ -173,7 +191,9 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 	c.resumeFromURL(ctx, r.URL.Query().Get("resume"))
 	if err := s.hub.register(c); err != nil {
 		s.hub.unregister(c)
-		_ = ws.Close(CloseServiceRestart, "this node cannot take connections: reconnect")
+		s.log.Warn("realtime: registering a connection failed", "err", err)
+		ended = CloseServiceRestart
+		_ = ws.Close(ended, "this node cannot take connections: reconnect")
 		return
 	}
 	var wg sync.WaitGroup
@@ -187,12 +207,9 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 	}
 	s.hub.unregister(c)
 	wg.Wait()
-	if h := s.hooks.Disconnect; h != nil {
-		c.mu.Lock()
-		sent := c.code
-		c.mu.Unlock()
-		h(c.info, int(sent))
-	}
+	c.mu.Lock()
+	ended = c.code
+	c.mu.Unlock()
 }
 
 func codeOf(code int) websocket.StatusCode {
@@ -370,7 +387,8 @@ func (c *conn) handle(ctx context.Context, data []byte) websocket.StatusCode {
 		return c.fail(&clientFrame{ClientID: clientIDOf(data)}, abacus.Invalid("bad_frame", "the frame is not a JSON object of this protocol: %s", jsonProblem(err)))
 	}
 	if f.Type != "ping" && f.ConversationID == "" {
-		if f.Type == "send" || f.Type == "typing" || f.Type == "resume" || f.Type == "read" || f.Type == "delivered" || f.Type == "edit" || f.Type == "delete" || f.Type == "react" {
+		switch f.Type {
+		case "send", "typing", "resume", "read", "delivered", "edit", "delete", "react", "mute", "unmute", "report":
 			return c.fail(&f, abacus.Invalid("bad_frame", "conversation_id is required").WithField("conversation_id", "required"))
 		}
 	}
@@ -423,6 +441,33 @@ func (c *conn) handle(ctx context.Context, data []byte) websocket.StatusCode {
 		if err := c.svc.RemoveMember(ctx, f.ConversationID, c.info.UserID, c.info.UserID); err != nil {
 			return c.fail(&f, err)
 		}
+	case "mute", "unmute":
+		var until *time.Time
+		if f.Type == "mute" {
+			until = &time.Time{}
+			if f.Until != nil {
+				until = f.Until
+			}
+		}
+		got, err := c.svc.Mute(ctx, f.ConversationID, c.info.UserID, until)
+		if err != nil {
+			return c.fail(&f, err)
+		}
+		c.send(mutedFrame{Type: "muted", ConversationID: f.ConversationID, Until: got})
+	case "block", "unblock":
+		if err := c.svc.SetBlock(ctx, c.info.UserID, f.UserID, f.Type == "block"); err != nil {
+			return c.fail(&f, err)
+		}
+		c.send(blockedFrame{Type: "blocked", UserID: f.UserID, Blocked: f.Type == "block"})
+	case "report":
+		if f.Seq == nil {
+			return c.fail(&f, abacus.Invalid("bad_frame", "report needs seq").WithField("seq", "required"))
+		}
+		r, err := c.svc.ReportMessage(ctx, f.ConversationID, *f.Seq, MessageReportInput{ReporterID: c.info.UserID, Reason: f.Reason})
+		if err != nil {
+			return c.fail(&f, err)
+		}
+		c.send(reportedFrame{Type: "reported", ConversationID: f.ConversationID, Seq: *f.Seq, ReportID: r.ID})
 	case "ping":
 		c.send(pongFrame{Type: "pong"})
 	case "":

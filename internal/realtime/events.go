@@ -34,4 +34,6 @@ var (
 		"A conversation was created: a private one between two users (once per pair), or a group.")
 	MembersChanged = outbox.Define[MembershipEvent]("conversation.members_changed", 1, "conversation",
 		"Members were added to or removed from a group conversation, one left, or a member's role changed.")
+	MessageReported = outbox.Define[ReportEvent]("message.reported", 1, "conversation",
+		"A member reported a message to the tenant's staff (moderation): GET /api/v1/realtime/reports lists the open ones.")
 )

@@ -3,6 +3,8 @@ package realtime
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/abacusbilling/abacus"
 )
 
 // Examples are the values the API reference shows for the realtime
@@ -35,5 +37,12 @@ func Examples() []any {
 		ReadState{UserID: "user_bob", LastReadSeq: 42},
 		ServerEvent{UserIDs: []string{"user_ada"}, Name: "order.shipped", Data: json.RawMessage(`{"order_id":"o_1"}`)},
 		Published{Users: 1},
+		MessageReportInput{ReporterID: "user_bob", Reason: "spam"},
+		DisconnectInput{UserID: "user_eve"},
+		MessageReport{ID: "rpt_01jbx7k2q9m4r8t6v3w5y0z1ab", ConversationID: conv, Seq: 42, ReporterID: "user_bob", SenderID: "user_eve",
+			Text: "cheap watches at …", Reason: "spam", Status: ReportOpen, CreatedAt: at},
+		MessageReportResolution{Status: ReportResolved, Resolution: "message removed", DeleteMessage: true},
+		abacus.ListOf([]MessageReport{{ID: "rpt_01jbx7k2q9m4r8t6v3w5y0z1ab", ConversationID: conv, Seq: 42, ReporterID: "user_bob",
+			SenderID: "user_eve", Text: "cheap watches at …", Reason: "spam", Status: ReportOpen, CreatedAt: at}}, ""),
 	}
 }

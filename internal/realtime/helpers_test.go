@@ -34,6 +34,7 @@ func tenantCtx() context.Context {
 type node struct {
 	url string
 	svc *realtime.Service
+	nc  *nats.Conn
 }
 
 // cluster is a bus (an embedded NATS server listening on TCP) and a
@@ -81,7 +82,7 @@ func (cl *cluster) node(name string, clock abacus.Clock, cfg realtime.Config) *n
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	t.Cleanup(svc.Drain)
-	return &node{url: srv.URL, svc: svc}
+	return &node{url: srv.URL, svc: svc, nc: nc}
 }
 
 func (n *node) token(t testing.TB, user string) string {

@@ -57,6 +57,7 @@ const (
 	kindMessage byte = 'm' // a message frame: delivered in seq order, once (conn.deliver)
 	kindFrame   byte = 'f' // any other frame, delivered as it comes
 	kindResume  byte = 'r' // local only: a resume request queued for the writer
+	kindKick    byte = 'k' // close the user's connections: staff disconnected them (4011)
 )
 
 // encode returns the envelope and frame as one bus payload:
@@ -75,7 +76,7 @@ func (e envelope) encode(frame []byte) []byte {
 var errBadEnvelope = errors.New("realtime: malformed bus payload")
 
 func decodeEnvelope(b []byte) (envelope, []byte, error) {
-	if len(b) < 18 || (b[0] != kindMessage && b[0] != kindFrame) || len(b) < 18+int(b[17]) {
+	if len(b) < 18 || (b[0] != kindMessage && b[0] != kindFrame && b[0] != kindKick) || len(b) < 18+int(b[17]) {
 		return envelope{}, nil, errBadEnvelope
 	}
 	n := int(b[17])
@@ -153,7 +154,7 @@ func (h *hub) dispatch() {
 			}
 			h.mu.RUnlock()
 			for _, c := range conns {
-				c.enqueue(item{env: e, frame: frame})
+				c.take(item{env: e, frame: frame})
 			}
 		}
 	}
@@ -252,7 +253,7 @@ func (h *hub) publish(tenant string, users []string, e envelope, frame []byte) {
 	if h.nc == nil {
 		for _, u := range users {
 			for _, c := range h.local(tenant, u) {
-				c.enqueue(item{env: e, frame: frame})
+				c.take(item{env: e, frame: frame})
 			}
 		}
 		return

@@ -160,6 +160,9 @@ func (s *Service) send(ctx context.Context, tenant string, in MessageInput) (Sen
 				}
 				return abacus.Errorf(abacus.KindForbidden, "not_a_member", "%s is not a member of conversation %s", in.SenderID, in.ConversationID)
 			}
+			if err := checkBlocked(ctx, tx, tenant, in.SenderID, members); err != nil {
+				return err
+			}
 			if m, ok, err := messageByClientID(ctx, tx, tenant, in.ConversationID, in.SenderID, in.ClientID); err != nil || ok {
 				out.Message, out.Duplicate = m, ok
 				return err
@@ -174,7 +177,10 @@ func (s *Service) send(ctx context.Context, tenant string, in MessageInput) (Sen
 			}
 			out.Message = ChatMessage{ConversationID: in.ConversationID, Seq: seq, SenderID: in.SenderID, ClientID: in.ClientID,
 				Text: in.Text, Attachments: in.Attachments, ReplyTo: in.ReplyTo, SentAt: s.clock.Now()}
-			return insertMessage(ctx, tx, tenant, out.Message, att)
+			if err := insertMessage(ctx, tx, tenant, out.Message, att); err != nil {
+				return err
+			}
+			return s.markOffline(ctx, tx, tenant, in.ConversationID, in.SenderID, members, seq)
 		})
 		if db.IsUniqueViolation(err) && attempt < 3 {
 			continue // the same client_id raced in: read it on the next turn

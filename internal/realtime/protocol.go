@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -23,6 +24,9 @@ type clientFrame struct {
 	Emoji          string              `json:"emoji"`
 	Remove         bool                `json:"remove"`
 	Stopped        bool                `json:"stopped"`
+	UserID         string              `json:"user_id"`
+	Until          *time.Time          `json:"until"`
+	Reason         string              `json:"reason"`
 }
 
 // Server frames.
@@ -96,6 +100,25 @@ type errorFrame struct {
 	Message        string `json:"message"`
 	ClientID       string `json:"client_id,omitempty"`
 	ConversationID string `json:"conversation_id,omitempty"`
+}
+
+type mutedFrame struct {
+	Type           string     `json:"type"` // muted
+	ConversationID string     `json:"conversation_id"`
+	Until          *time.Time `json:"until,omitempty"` // absent: not muted
+}
+
+type blockedFrame struct {
+	Type    string `json:"type"` // blocked
+	UserID  string `json:"user_id"`
+	Blocked bool   `json:"blocked"`
+}
+
+type reportedFrame struct {
+	Type           string `json:"type"` // reported
+	ConversationID string `json:"conversation_id"`
+	Seq            int64  `json:"seq"`
+	ReportID       string `json:"report_id"`
 }
 
 type pongFrame struct {

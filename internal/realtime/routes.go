@@ -103,6 +103,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 			return httpapi.Reply(svc.UpdateConversation(ctx, in.ID, in.Body))
 		})
 	registerMemberRoutes(s, svc, tags, base)
+	registerModerationRoutes(s, svc, tags, base)
 	registerMessageRoutes(s, svc, tags, base)
 	httpapi.Register(s, huma.Operation{OperationID: "search-messages", Method: http.MethodGet, Path: "/api/v1/messages",
 		Summary: "Search messages", Tags: tags,
@@ -237,4 +238,49 @@ func seqParam(name, v string) (*int64, error) {
 		n = n*10 + int64(c-'0')
 	}
 	return &n, nil
+}
+
+// ReportPath names a report.
+type ReportPath struct {
+	ID string `path:"report_id" maxLength:"64" doc:"report id"`
+}
+
+// DisconnectInput names the user to disconnect.
+type DisconnectInput struct {
+	UserID string `json:"user_id" maxLength:"128" example:"user_eve" doc:"the user's id"`
+}
+
+func registerModerationRoutes(s *httpapi.Server, svc *Service, tags []string, base string) {
+	httpapi.Register(s, huma.Operation{OperationID: "report-conversation-message", Method: http.MethodPost, Path: base + "/{id}/messages/{seq}/reports",
+		Summary: "Report a message as a member", Tags: tags, DefaultStatus: http.StatusCreated,
+		Description: "Records a member's report of a message for the tenant's staff (once per member and message: a repeat answers the first) and announces it (message.reported)."},
+		abacus.ScopeWrite, func(ctx context.Context, in *struct {
+			MessagePath
+			Body MessageReportInput
+		}) (*httpapi.Body[MessageReport], error) {
+			return httpapi.Reply(svc.ReportMessage(ctx, in.ID, in.Seq, in.Body))
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "list-realtime-reports", Method: http.MethodGet, Path: "/api/v1/realtime/reports",
+		Summary: "List reported messages", Tags: tags, Description: "Newest first; status narrows to open, resolved or dismissed ones."},
+		abacus.ScopeRead, func(ctx context.Context, in *struct {
+			Status string `query:"status" enum:"open,resolved,dismissed" doc:"only reports in this state"`
+			ListQuery
+		}) (*httpapi.Body[abacus.List[MessageReport]], error) {
+			return httpapi.Reply(svc.ListReports(ctx, in.Status, in.Limit, in.Cursor))
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "resolve-realtime-report", Method: http.MethodPatch, Path: "/api/v1/realtime/reports/{report_id}",
+		Summary: "Resolve a report", Tags: tags,
+		Description: "Resolved or dismissed, with what staff did; delete_message makes the message a tombstone, remove_sender removes its sender from the group."},
+		abacus.ScopeWrite, func(ctx context.Context, in *struct {
+			ReportPath
+			Body MessageReportResolution
+		}) (*httpapi.Body[MessageReport], error) {
+			return httpapi.Reply(svc.ResolveReport(ctx, in.ID, in.Body))
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "disconnect-realtime-user", Method: http.MethodPost, Path: "/api/v1/realtime/disconnect",
+		Summary: "Disconnect a user", Tags: tags, DefaultStatus: http.StatusNoContent,
+		Description: "Closes every live connection of the user, on every node, with close code 4011. The user may connect again with a valid token: stop minting tokens for them (or block them) to keep them out."},
+		abacus.ScopeWrite, func(ctx context.Context, in *httpapi.Body[DisconnectInput]) (*struct{}, error) {
+			return nil, svc.DisconnectUser(ctx, in.Body.UserID)
+		})
 }

@@ -55,6 +55,11 @@ type Config struct {
 	// BusBuffer is the number of messages from NATS waiting for this
 	// node's dispatcher; beyond it NATS drops (clients recover by resume).
 	BusBuffer int
+	// OfflineDelay is how long a message to a member with no live
+	// connection waits before it becomes a notification (one read on
+	// another device meanwhile is not notified); OfflinePoll how often due
+	// ones are looked for.
+	OfflineDelay, OfflinePoll time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -91,6 +96,8 @@ func (c Config) withDefaults() Config {
 	def(&c.ResumePage, 500)
 	defDur(&c.DrainTimeout, 10*time.Second)
 	def(&c.BusBuffer, 1<<16)
+	defDur(&c.OfflineDelay, 10*time.Second)
+	defDur(&c.OfflinePoll, min(time.Second, c.OfflineDelay/2))
 	return c
 }
 
@@ -122,11 +129,12 @@ func (e *CloseError) Error() string { return fmt.Sprintf("websocket close %d: %s
 // optional; set them with SetHooks before the first connection.
 type Hooks struct {
 	// Connect runs after authentication, before the connection is
-	// registered. An error refuses it: a *CloseError closes with its
-	// code, any other error with 1011.
+	// registered: it admits the connection or refuses it (an error: a
+	// *CloseError closes with its code, any other error with 1011).
 	Connect func(ctx context.Context, c ConnInfo) error
-	// Disconnect runs once a registered connection has ended, with the
-	// close code sent or received (0 when the socket just broke).
+	// Disconnect runs once for every connection Connect admitted, when it
+	// has ended (or failed to register), with the close code sent or
+	// received (0 when the socket just broke).
 	Disconnect func(c ConnInfo, code int)
 	// BeforeSend runs before a message from a connection is stored; an
 	// *abacus.Error refuses it with an error frame of its code (blocked,
@@ -139,6 +147,13 @@ type Hooks struct {
 	// Delivered runs after a message frame was written to a socket, with
 	// the time the message was accepted (delivery latency).
 	Delivered func(c ConnInfo, conversationID string, seq int64, accepted time.Time)
+	// Online reports whether a user has a live connection on any node
+	// (cluster-wide presence); nil: on this node.
+	Online func(tenant, user string) bool
+	// Notify turns an offline notice into a notification inside tx (the
+	// notifications module's Enqueue), which also claims the notice; nil:
+	// no offline notifications. See offline.go.
+	Notify func(ctx context.Context, tx *db.Tx, n OfflineNotice) error
 }
 
 // Service is the messaging module: conversations and messages in the
@@ -187,6 +202,7 @@ func (s *Service) Node() string { return s.cfg.Node }
 // with 1012 (reconnect, to another node) and Run waits for them to end,
 // at most DrainTimeout.
 func (s *Service) Run(ctx context.Context) error {
+	go s.runOffline(ctx)
 	<-ctx.Done()
 	s.Drain()
 	return nil
