@@ -3,12 +3,12 @@ package risk
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
@@ -147,7 +147,7 @@ func (p *peers) apply(m *nats.Msg) {
 	}
 	tenant := m.Header.Get("Abacus-Tenant-Id")
 	var evs []*Event
-	if err := json.Unmarshal(m.Data, &evs); err != nil || tenant == "" {
+	if err := gojson.Unmarshal(m.Data, &evs); err != nil || tenant == "" {
 		p.s.log.Error("risk: unreadable message from another node; skipped", "subject", m.Subject, "err", err)
 		return
 	}

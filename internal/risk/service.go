@@ -2,12 +2,15 @@ package risk
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/abacusbilling/abacus"
@@ -68,6 +71,8 @@ type Service struct {
 	mu      sync.Mutex
 	tenants map[string]*tenantConfig
 	builds  map[string]*sync.Mutex
+	// savedSets are the rule sets known stored ("tenant/id").
+	savedSets sync.Map
 
 	commitCh chan *commitReq
 	stop     chan struct{}
@@ -126,6 +131,7 @@ type tenantConfig struct {
 	tenant          string
 	loaded          time.Time
 	rules           []*Rule
+	ruleSetID       string // the rules' id in risk_rule_sets
 	counters        []*counterState
 	defaultDecision string
 	schemas         map[string]*jsonschema.Schema
@@ -186,6 +192,9 @@ func (s *Service) loadConfig(ctx context.Context, tenant string) (*tenantConfig,
 		r.compiled = c
 		tc.rules = append(tc.rules, r)
 	}
+	if tc.ruleSetID, err = s.saveRuleSet(ctx, tenant, tc.rules); err != nil {
+		return nil, err
+	}
 	defs, err := tenantCounters(ctx, s.db, tenant)
 	if err != nil {
 		return nil, err
@@ -217,6 +226,34 @@ func (s *Service) loadConfig(ctx context.Context, tenant string) (*tenantConfig,
 		tc.schemas[typ] = sc
 	}
 	return tc, nil
+}
+
+// saveRuleSet stores the rule versions of rules once in risk_rule_sets
+// (decisions name them by id) and returns their id.
+func (s *Service) saveRuleSet(ctx context.Context, tenant string, rules []*Rule) (string, error) {
+	refs := make([]RuleRef, len(rules))
+	for i, r := range rules {
+		refs[i] = RuleRef{Rule: r.ID, Version: r.Version, Mode: r.Mode}
+	}
+	doc, err := json.Marshal(ruleSetOf(refs))
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(doc)
+	id := "rset_" + base64.RawURLEncoding.EncodeToString(sum[:15])
+	if _, ok := s.savedSets.Load(tenant + "/" + id); ok {
+		return id, nil
+	}
+	err = s.db.InTx(ctx, func(tx *db.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO risk_rule_sets (tenant_id, id, rules, created_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (tenant_id, id) DO NOTHING`, tenant, id, string(doc), db.TimeOf(s.clock.Now()))
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("storing rule set: %w", err)
+	}
+	s.savedSets.Store(tenant+"/"+id, true)
+	return id, nil
 }
 
 // buildCounter makes a counter's state from the stored events within its
@@ -518,18 +555,18 @@ func (s *Service) decideEvents(ctx context.Context, tc *tenantConfig, evs []*Eve
 		}
 		p := &pending{tenant: tc.tenant, d: d}
 		if store {
-			d.EventID = ev.ID
+			d.EventID, d.stored = ev.ID, ev
 			p.ev = ev
-			if p.evJSON, err = json.Marshal(ev); err != nil {
+			if p.evJSON, err = gojson.Marshal(ev); err != nil {
 				rollback()
 				return nil, batch, err
 			}
-			if p.fJSON, err = json.Marshal(basisOf(d)); err != nil {
+			if p.fJSON, err = gojson.Marshal(basisOf(d)); err != nil {
 				rollback()
 				return nil, batch, err
 			}
 		}
-		if p.dJSON, err = json.Marshal(recordOf(d, ev, store)); err != nil {
+		if p.dJSON, err = gojson.Marshal(recordOf(d, ev, store, tc.ruleSetID)); err != nil {
 			if store {
 				rollback()
 			}
