@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gojson "github.com/goccy/go-json"
@@ -71,6 +73,13 @@ type Service struct {
 	mu      sync.Mutex
 	tenants map[string]*tenantConfig
 	builds  map[string]*sync.Mutex
+	gens    map[string]uint64 // bumped by invalidate
+	// decideMu is held shared from reading a tenant's configuration until
+	// the decisions made with it are queued for the group commit; a
+	// counter's backfill takes it alone once, to know that every decision
+	// made without the new counter is queued (and then, committed).
+	decideMu sync.RWMutex
+	running  atomic.Bool // the commit loop runs
 	// savedSets are the rule sets known stored ("tenant/id").
 	savedSets sync.Map
 
@@ -88,7 +97,7 @@ func NewService(d *db.DB, clock abacus.Clock, log *slog.Logger, cfg Config) (*Se
 	}
 	return &Service{db: d, clock: clock, log: log, cfg: cfg,
 		parse:    parser{hash: newHasher(cfg.HashKey), clock: clock},
-		counters: newCounters(), tenants: map[string]*tenantConfig{}, builds: map[string]*sync.Mutex{},
+		counters: newCounters(), tenants: map[string]*tenantConfig{}, builds: map[string]*sync.Mutex{}, gens: map[string]uint64{},
 		commitCh: make(chan *commitReq, 4096), stop: make(chan struct{}), done: make(chan struct{}),
 	}, nil
 }
@@ -129,6 +138,7 @@ func (s *Service) Hash(tenant, kind, value string) string {
 // schemas, cached for Config.ConfigTTL.
 type tenantConfig struct {
 	tenant          string
+	gen             uint64
 	loaded          time.Time
 	rules           []*Rule
 	ruleSetID       string // the rules' id in risk_rule_sets
@@ -141,14 +151,21 @@ type tenantConfig struct {
 func (s *Service) invalidate(tenant string) {
 	s.mu.Lock()
 	delete(s.tenants, tenant)
+	s.gens[tenant]++
 	s.mu.Unlock()
+}
+
+// fresh reports whether a cached configuration may still be used.
+func (s *Service) fresh(tc *tenantConfig) bool {
+	return tc != nil && tc.gen == s.gens[tc.tenant] && s.clock.Now().Sub(tc.loaded) < s.cfg.ConfigTTL
 }
 
 func (s *Service) config(ctx context.Context, tenant string) (*tenantConfig, error) {
 	s.mu.Lock()
 	tc := s.tenants[tenant]
+	ok := s.fresh(tc)
 	s.mu.Unlock()
-	if tc != nil && s.clock.Now().Sub(tc.loaded) < s.cfg.ConfigTTL {
+	if ok {
 		return tc, nil
 	}
 	s.mu.Lock()
@@ -162,16 +179,19 @@ func (s *Service) config(ctx context.Context, tenant string) (*tenantConfig, err
 	defer b.Unlock()
 	s.mu.Lock()
 	tc = s.tenants[tenant]
+	ok = s.fresh(tc)
+	gen := s.gens[tenant]
 	s.mu.Unlock()
-	if tc != nil && s.clock.Now().Sub(tc.loaded) < s.cfg.ConfigTTL {
+	if ok {
 		return tc, nil
 	}
 	tc, err := s.loadConfig(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
+	tc.gen = gen
 	s.mu.Lock()
-	s.tenants[tenant] = tc
+	s.tenants[tenant] = tc // an invalidate meanwhile makes it stale at once
 	s.mu.Unlock()
 	return tc, nil
 }
@@ -202,8 +222,11 @@ func (s *Service) loadConfig(ctx context.Context, tenant string) (*tenantConfig,
 	for _, def := range defs {
 		st := s.counters.get(tenant, def.ID)
 		if st == nil {
-			if st, err = s.buildCounter(ctx, tenant, def); err != nil {
-				return nil, err
+			// Created on another node: counted from now on, and backfilled
+			// from the stored events in the background.
+			st = s.counters.putIfAbsent(tenant, newBuildingState(def))
+			if st.building {
+				go s.backfillUntilDone(tenant, st)
 			}
 		}
 		tc.counters = append(tc.counters, st)
@@ -256,20 +279,63 @@ func (s *Service) saveRuleSet(ctx context.Context, tenant string, rules []*Rule)
 	return id, nil
 }
 
-// buildCounter makes a counter's state from the stored events within its
-// window (and LateWindow) and publishes it.
-func (s *Service) buildCounter(ctx context.Context, tenant string, def Counter) (*counterState, error) {
-	st := newCounterState(def)
-	since := s.clock.Now().Add(-def.window - LateWindow)
+// backfill completes a building counter state (newBuildingState, already
+// registered, its tenant's configuration invalidated) from the stored
+// events within its window (and LateWindow). It first waits until every
+// decision made without the counter is committed (decideMu, then an empty
+// group commit), so the stored events and the events the state counted
+// live (pending) together hold every event once.
+func (s *Service) backfill(ctx context.Context, tenant string, st *counterState) error {
+	s.decideMu.Lock()
+	s.decideMu.Unlock() //nolint:staticcheck // an empty critical section: a barrier
+	if s.running.Load() {
+		req := &commitReq{done: make(chan error, 1)}
+		select {
+		case s.commitCh <- req:
+		case <-s.stop:
+			return errStopped
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case err := <-req.done:
+			if err != nil {
+				return err
+			}
+		case <-s.done:
+			return errStopped
+		}
+	}
+	built := newCounterState(st.def)
+	since := s.clock.Now().Add(-st.def.window - LateWindow)
 	err := scanEvents(ctx, s.db, tenant, since, func(se storedEvent) error {
-		st.add(se.ev, true)
+		if !st.isPending(se.ev.ID) {
+			built.add(se.ev, true)
+		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("backfilling counter %s: %w", st.def.Name, err)
 	}
-	s.counters.put(tenant, st)
-	return st, nil
+	st.finishBuild(built)
+	return nil
+}
+
+// backfillUntilDone backfills st, retrying after a failure, until it is
+// built or the service stops.
+func (s *Service) backfillUntilDone(tenant string, st *counterState) {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 10*time.Second) {
+		err := s.backfill(context.Background(), tenant, st)
+		if err == nil || errors.Is(err, errStopped) {
+			return
+		}
+		s.log.Error("risk: backfilling a counter failed; retrying", "tenant_id", tenant, "counter", st.def.Name, "err", err)
+		select {
+		case <-s.stop:
+			return
+		case <-time.After(wait):
+		}
+	}
 }
 
 // Start rebuilds the counters (and the graph) from the stored events and
@@ -300,6 +366,7 @@ func (s *Service) Start(ctx context.Context, bus *natsbus.Bus) error {
 		s.peers = p
 		s.peerStop = p.stop
 	}
+	s.running.Store(true)
 	go s.commitLoop()
 	go s.pruneLoop()
 	return nil
@@ -511,6 +578,15 @@ func (s *Service) Decide(ctx context.Context, body []byte, store bool) ([]*Decis
 	if err != nil {
 		return nil, false, err
 	}
+	s.decideMu.RLock()
+	held := true
+	unlock := func() {
+		if held {
+			held = false
+			s.decideMu.RUnlock()
+		}
+	}
+	defer unlock()
 	tc, err := s.config(ctx, tenant)
 	if err != nil {
 		return nil, false, err
@@ -528,10 +604,13 @@ func (s *Service) Decide(ctx context.Context, body []byte, store bool) ([]*Decis
 			}
 		}
 	}
-	return s.decideEvents(ctx, tc, evs, store, batch)
+	return s.decideEvents(ctx, tc, evs, store, batch, unlock)
 }
 
-func (s *Service) decideEvents(ctx context.Context, tc *tenantConfig, evs []*Event, store, batch bool) ([]*Decision, bool, error) {
+// decideEvents decides evs with tc, queues them for the group commit and
+// waits for it; queued is called once they are queued (or refused), to
+// release decideMu, which the caller holds since it read tc.
+func (s *Service) decideEvents(ctx context.Context, tc *tenantConfig, evs []*Event, store, batch bool, queued func()) ([]*Decision, bool, error) {
 	items := make([]*pending, 0, len(evs))
 	out := make([]*Decision, 0, len(evs))
 	applied := 0
@@ -579,6 +658,7 @@ func (s *Service) decideEvents(ctx context.Context, tc *tenantConfig, evs []*Eve
 	req := &commitReq{items: items, done: make(chan error, 1)}
 	select {
 	case s.commitCh <- req:
+		queued()
 	case <-s.stop:
 		rollback()
 		return nil, batch, errStopped
