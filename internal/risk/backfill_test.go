@@ -96,3 +96,66 @@ func TestCounterCreatedMidStreamCountsEveryEventOnce(t *testing.T) {
 		}
 	})
 }
+
+// After a gap in the stream of other nodes' events, every counter is
+// rebuilt from the database while events flow (resyncCounters), and
+// still counts every stored event once.
+func TestResyncCountersWhileEventsFlow(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		svc, err := NewService(d, abacus.SystemClock{}, slog.New(slog.DiscardHandler), Config{HashKey: bytes.Repeat([]byte{8}, 32)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := abacus.WithPrincipal(context.Background(), &abacus.Principal{TenantID: "ten_r", Kind: "api_key", Scopes: []abacus.Scope{abacus.ScopeAdmin}})
+		if err := svc.Start(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		defer svc.Stop()
+		if _, err := svc.CreateCounter(ctx, CounterInput{Name: "payments_1h", Key: "customer_id", Op: OpCount, Window: "1h"}); err != nil {
+			t.Fatal(err)
+		}
+		var sent atomic.Int64
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if _, _, err := svc.Decide(ctx, fmt.Appendf(nil, `{"type":"payment","customer_id":"c","device_id":"d%d","amount":"1.00","currency":"EUR"}`, g), true); err != nil {
+						t.Error(err)
+						return
+					}
+					sent.Add(1)
+				}
+			})
+		}
+		for range 3 {
+			for at := sent.Load(); sent.Load() < at+150 && !t.Failed(); {
+				runtime.Gosched()
+			}
+			svc.resyncCounters()
+		}
+		for building := true; building; {
+			building = false
+			for _, st := range svc.counters.all() {
+				st.mu.Lock()
+				building = building || st.building
+				st.mu.Unlock()
+			}
+			runtime.Gosched()
+		}
+		close(stop)
+		wg.Wait()
+		ds, _, err := svc.Decide(ctx, []byte(`{"type":"payment","customer_id":"c","amount":"0","currency":"EUR"}`), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := int64(ds[0].Features.Counters["payments_1h"]) - 1; got != sent.Load() {
+			t.Errorf("after three resyncs under load: counted %d, %d stored", got, sent.Load())
+		}
+	})
+}

@@ -155,6 +155,7 @@ type series struct {
 // counts each event once, whether the database or the live path saw it.
 type counterState struct {
 	def      Counter
+	tenant   string
 	mu       sync.Mutex
 	by       map[string]*series
 	building bool
@@ -429,6 +430,7 @@ func (cs *counters) get(tenant, id string) *counterState {
 func (cs *counters) put(tenant string, st *counterState) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	st.tenant = tenant
 	if cs.state[tenant] == nil {
 		cs.state[tenant] = map[string]*counterState{}
 	}
@@ -489,6 +491,7 @@ func (cs *counters) putIfAbsent(tenant string, st *counterState) *counterState {
 	if old := cs.state[tenant][st.def.ID]; old != nil {
 		return old
 	}
+	st.tenant = tenant
 	cs.state[tenant][st.def.ID] = st
 	return st
 }
