@@ -69,5 +69,14 @@ cat >"$work/event.json" <<'JSON'
 {"type":"order","customer_id":"crm-4711","device_id":"dev-8f2c","ip":"203.0.113.7","email":"ana@example.com","card_fingerprint":"fp_2b9e","card_bin":"424242","card_last4":"4242","shipping_address":{"line1":"1 Main St","city":"Berlin","postal_code":"10115","country":"DE"},"amount":"249.00","currency":"EUR","properties":{"items":3}}
 JSON
 echo "abacus serve (pid $pid, ${DATABASE_URL:+PostgreSQL}${DATABASE_URL:-SQLite}) with ${#counters[@]} counters and ${#rules[@]} active rules"
+# The server's CPU time (user+sys, clock ticks) and decisions stored, before and after: CPU per decision.
+cpu() { awk '{print $14+$15}' "/proc/$pid/stat"; }
+tick=$(getconf CLK_TCK)
+cpu0=$(cpu)
+echo "load average before: $(cat /proc/loadavg)"
 "$work/abacus" bench http --url "$base/api/v1/risk/events" --method POST -H "Authorization: Bearer $key" \
-  -H 'Content-Type: application/json' --body-file "$work/event.json" --rate "$RATE" --duration "$DURATION" --runs "$RUNS" --conns "$CONNS"
+  -H 'Content-Type: application/json' --body-file "$work/event.json" --rate "$RATE" --duration "$DURATION" --runs "$RUNS" --conns "$CONNS" || echo "(bench http: some requests were not answered in time)"
+echo "load average after: $(cat /proc/loadavg)"
+cpu1=$(cpu)
+n=$(sqlite3 "$work/data/abacus.db" "SELECT COUNT(*) FROM risk_events" 2>/dev/null || echo "?")
+echo "server CPU: $(( (cpu1 - cpu0) * 1000 / tick )) ms for $n stored events (the baseline runs in the bench process, not the server)"

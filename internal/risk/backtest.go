@@ -2,12 +2,13 @@ package risk
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"runtime"
 	"sort"
 	"sync"
 	"time"
+
+	gojson "github.com/goccy/go-json"
 
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/risk/jsonlogic"
@@ -161,7 +162,7 @@ func (s *Service) RunBacktest(ctx context.Context, in BacktestInput) (*Backtest,
 				for _, r := range batch {
 					var b basis
 					var ev Event
-					if json.Unmarshal([]byte(r.features), &b) != nil || json.Unmarshal([]byte(r.data), &ev) != nil {
+					if gojson.Unmarshal([]byte(r.features), &b) != nil || gojson.Unmarshal([]byte(r.data), &ev) != nil {
 						local.Errors++
 						continue
 					}

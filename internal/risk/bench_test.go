@@ -20,7 +20,7 @@ import (
 
 // benchService is a service on SQLite with the benchmark's 10 counters
 // and 20 active rules (those of scripts/bench-risk.sh).
-func benchService(b *testing.B) (*Service, context.Context) {
+func benchService(b testing.TB) (*Service, context.Context) {
 	d := dbtest.Open(b, db.SQLite)
 	svc, err := NewService(d, abacus.SystemClock{}, slog.New(slog.DiscardHandler), Config{HashKey: bytes.Repeat([]byte{1}, 32)})
 	if err != nil {
@@ -163,7 +163,7 @@ func BenchmarkBacktest(b *testing.B) {
 				Features: Features{Counters: map[string]float64{"cards_per_device_10m": float64(i % 7)}, Lists: map[string]bool{}}}
 			evJSON, _ := json.Marshal(ev)
 			fJSON, _ := json.Marshal(basisOf(dec))
-			dJSON, _ := json.Marshal(recordOf(dec, ev, true))
+			dJSON, _ := json.Marshal(recordOf(dec, ev, true, ""))
 			batch = append(batch, &pending{tenant: "ten_bench", ev: ev, d: dec, evJSON: evJSON, fJSON: fJSON, dJSON: dJSON})
 		}
 		if err := d.InTx(ctx, func(tx *db.Tx) error { return insertDecided(ctx, tx, batch, now) }); err != nil {

@@ -148,11 +148,18 @@ type series struct {
 	distinct map[int64]int32
 }
 
-// counterState holds one counter's series for one tenant.
+// counterState holds one counter's series for one tenant. A state made
+// for a counter created while events flow is building until
+// Service.backfill has read the stored events: meanwhile it counts new
+// events as usual and also keeps them by id (pending), so the backfill
+// counts each event once, whether the database or the live path saw it.
 type counterState struct {
-	def Counter
-	mu  sync.Mutex
-	by  map[string]*series
+	def      Counter
+	tenant   string
+	mu       sync.Mutex
+	by       map[string]*series
+	building bool
+	pending  map[string]*Event
 }
 
 var seed = maphash.MakeSeed()
@@ -199,6 +206,9 @@ func (c *counterState) add(e *Event, apply bool) float64 {
 	if !apply || !counted {
 		return c.result(s.windowValue(c.def.Op, at, w, counted, val))
 	}
+	if c.building {
+		c.pending[e.ID] = e
+	}
 	s.insert(c.def.Op, entry{at: at, val: val}, w)
 	return c.result(s.windowValue(c.def.Op, at, w, false, 0))
 }
@@ -219,11 +229,17 @@ func (c *counterState) remove(e *Event) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.building {
+		delete(c.pending, e.ID)
+	}
+	c.removeLocked(key, e.Time.UnixMicro(), val)
+}
+
+func (c *counterState) removeLocked(key string, at, val int64) {
 	s := c.by[key]
 	if s == nil {
 		return
 	}
-	at := e.Time.UnixMicro()
 	for i := len(s.es) - 1; i >= 0; i-- {
 		if s.es[i].at == at && s.es[i].val == val {
 			if i >= s.live {
@@ -232,8 +248,26 @@ func (c *counterState) remove(e *Event) {
 				s.live--
 			}
 			s.es = slices.Delete(s.es, i, i+1)
+			if i == len(s.es) {
+				// The newest went: the live window ends earlier now and
+				// may take back entries it had passed.
+				s.relive(c.def.Op, c.def.window.Microseconds())
+			}
 			return
 		}
+	}
+}
+
+// relive recomputes the live window (the newest entry's) from scratch.
+func (s *series) relive(op string, w int64) {
+	s.sum = 0
+	if s.distinct != nil {
+		clear(s.distinct)
+	}
+	newest := s.newest()
+	s.live = sort.Search(len(s.es), func(i int) bool { return s.es[i].at > newest-w })
+	for _, e := range s.es[s.live:] {
+		s.enlive(op, e)
 	}
 }
 
@@ -396,6 +430,7 @@ func (cs *counters) get(tenant, id string) *counterState {
 func (cs *counters) put(tenant string, st *counterState) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	st.tenant = tenant
 	if cs.state[tenant] == nil {
 		cs.state[tenant] = map[string]*counterState{}
 	}
@@ -416,4 +451,47 @@ func (cs *counters) all() []*counterState {
 
 func newCounterState(def Counter) *counterState {
 	return &counterState{def: def, by: map[string]*series{}}
+}
+
+// newBuildingState is a state for a counter created while events flow
+// (see counterState).
+func newBuildingState(def Counter) *counterState {
+	st := newCounterState(def)
+	st.building, st.pending = true, map[string]*Event{}
+	return st
+}
+
+// isPending reports whether the live path counted the event id while the
+// state was building.
+func (c *counterState) isPending(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pending[id] != nil
+}
+
+// finishBuild replaces the series with built's (the stored events, less
+// those pending) plus the pending events: each counted once.
+func (c *counterState) finishBuild(built *counterState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.pending {
+		built.add(e, true)
+	}
+	c.by, c.building, c.pending = built.by, false, nil
+}
+
+// putIfAbsent registers st unless the tenant has a state for its counter
+// already, and returns the registered one.
+func (cs *counters) putIfAbsent(tenant string, st *counterState) *counterState {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.state[tenant] == nil {
+		cs.state[tenant] = map[string]*counterState{}
+	}
+	if old := cs.state[tenant][st.def.ID]; old != nil {
+		return old
+	}
+	st.tenant = tenant
+	cs.state[tenant][st.def.ID] = st
+	return st
 }

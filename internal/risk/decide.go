@@ -49,7 +49,7 @@ type Scorer interface {
 }
 
 // DecisionHook runs in the transaction that stores decisions of events
-// (review cases open there).
+// (review cases open there); each decision's StoredEvent is its event.
 type DecisionHook func(ctx context.Context, tx *db.Tx, tenant string, ds []*Decision) error
 
 // Features are what a decision was based on besides the event.
@@ -105,11 +105,17 @@ type Decision struct {
 	Rules        []RuleRef   `json:"rules,omitempty" doc:"every rule version evaluated; on GET"`
 	Event        *Event      `json:"event,omitempty" doc:"the event as evaluated (identifiers hashed); on GET"`
 	CreatedAt    time.Time   `json:"created_at"`
+	stored       *Event
 }
 
+// StoredEvent is the event a decision was stored with, as stored; set
+// for the decisions a DecisionHook receives, nil for questions.
+func (d *Decision) StoredEvent() *Event { return d.stored }
+
 // decisionRecord is a decision as stored: the rule versions evaluated as
-// "rul_…@2" (":shadow" appended for shadow ones); the features and the
-// event only for a question (a stored event keeps its own).
+// "rul_…@2" (":shadow" appended for shadow ones), or the id of that list
+// in risk_rule_sets (RuleSetRef); the features and the event only for a
+// question (a stored event keeps its own).
 type decisionRecord struct {
 	ID           string      `json:"id"`
 	EventID      string      `json:"event_id,omitempty"`
@@ -120,21 +126,20 @@ type decisionRecord struct {
 	ScoreReasons []Reason    `json:"score_reasons"`
 	Shadow       []Reason    `json:"shadow"`
 	RuleErrors   []RuleError `json:"rule_errors"`
-	RuleSet      []string    `json:"rule_set"`
+	RuleSet      []string    `json:"rule_set,omitempty"`
+	RuleSetRef   string      `json:"rule_set_ref,omitempty"`
 	Features     *Features   `json:"features,omitempty"`
 	Event        *Event      `json:"event,omitempty"`
 	CreatedAt    time.Time   `json:"created_at"`
 }
 
-func recordOf(d *Decision, ev *Event, stored bool) decisionRecord {
+// recordOf is d as stored; setRef names the rule set d evaluated in
+// risk_rule_sets ("" to store the set in the record).
+func recordOf(d *Decision, ev *Event, stored bool, setRef string) decisionRecord {
 	r := decisionRecord{ID: d.ID, EventID: d.EventID, Decision: d.Decision, Score: d.Score, Reasons: d.Reasons, Default: d.Default,
-		ScoreReasons: d.ScoreReasons, Shadow: d.Shadow, RuleErrors: d.RuleErrors, CreatedAt: d.CreatedAt,
-		RuleSet: make([]string, len(d.Rules))}
-	for i, ref := range d.Rules {
-		r.RuleSet[i] = ref.Rule + "@" + strconv.Itoa(ref.Version)
-		if ref.Mode == ModeShadow {
-			r.RuleSet[i] += ":shadow"
-		}
+		ScoreReasons: d.ScoreReasons, Shadow: d.Shadow, RuleErrors: d.RuleErrors, CreatedAt: d.CreatedAt, RuleSetRef: setRef}
+	if setRef == "" {
+		r.RuleSet = ruleSetOf(d.Rules)
 	}
 	if !stored {
 		f := d.Features
@@ -143,9 +148,22 @@ func recordOf(d *Decision, ev *Event, stored bool) decisionRecord {
 	return r
 }
 
+// ruleSetOf names rule versions as decision records store them.
+func ruleSetOf(refs []RuleRef) []string {
+	set := make([]string, len(refs))
+	for i, ref := range refs {
+		set[i] = ref.Rule + "@" + strconv.Itoa(ref.Version)
+		if ref.Mode == ModeShadow {
+			set[i] += ":shadow"
+		}
+	}
+	return set
+}
+
 // decision rebuilds the decision; features and event are the stored
-// event's when the record has none.
-func (r *decisionRecord) decision(features *Features, ev *Event) *Decision {
+// event's when the record has none; set is the rule set evaluated (the
+// record's own, or the one RuleSetRef names).
+func (r *decisionRecord) decision(features *Features, ev *Event, set []string) *Decision {
 	d := &Decision{ID: r.ID, EventID: r.EventID, Decision: r.Decision, Score: r.Score, Reasons: r.Reasons, Default: r.Default,
 		ScoreReasons: r.ScoreReasons, Shadow: r.Shadow, RuleErrors: r.RuleErrors, CreatedAt: r.CreatedAt, Event: r.Event, Rules: []RuleRef{}}
 	if r.Features != nil {
@@ -160,7 +178,7 @@ func (r *decisionRecord) decision(features *Features, ev *Event) *Decision {
 	for _, x := range append(append([]Reason{}, r.Reasons...), r.Shadow...) {
 		matched[x.Rule+"@"+strconv.Itoa(x.Version)] = true
 	}
-	for _, s := range r.RuleSet {
+	for _, s := range set {
 		ref, shadow := strings.CutSuffix(s, ":shadow")
 		id, v, _ := strings.Cut(ref, "@")
 		n, _ := strconv.Atoi(v)
@@ -176,7 +194,11 @@ func (r *decisionRecord) decision(features *Features, ev *Event) *Decision {
 // decide evaluates ev for tenant with its configuration. apply keeps ev
 // in the counters (an event); false answers as if (a question).
 func (s *Service) decide(ctx context.Context, tc *tenantConfig, ev *Event, apply bool) (*Decision, error) {
-	d := &Decision{ID: abacus.NewID("rdec"), CreatedAt: s.clock.Now().UTC(),
+	id := abacus.NewID("rdec")
+	if apply {
+		id = decisionIDOf(ev.ID)
+	}
+	d := &Decision{ID: id, CreatedAt: s.clock.Now().UTC(),
 		Features: Features{Counters: make(map[string]float64, len(tc.counters)), Lists: map[string]bool{}},
 		Reasons:  []Reason{}, ScoreReasons: []Reason{}, Shadow: []Reason{}, RuleErrors: []RuleError{}, Rules: []RuleRef{}}
 	counters := make(map[string]any, len(tc.counters))

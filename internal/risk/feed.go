@@ -156,13 +156,23 @@ func (s *Service) Feed(ctx context.Context, des []DomainEvent) error {
 		if exists {
 			continue // a redelivery: the rest of the batch still counts
 		}
+		s.decideMu.RLock()
+		held := true
+		unlock := func() {
+			if held {
+				held = false
+				s.decideMu.RUnlock()
+			}
+		}
 		tc, err := s.config(ctx, de.Tenant)
 		if err != nil {
+			unlock()
 			return err
 		}
 		body, _ := json.Marshal(in)
 		evs, _, err := s.parse.Parse(de.Tenant, body, nil)
 		if err != nil {
+			unlock()
 			// Not every past event fits the late window or the schema.
 			s.log.Warn("risk: a domain event does not make a valid risk event; skipped", "event_id", de.ID, "type", de.Type, "err", err)
 			continue
@@ -170,10 +180,13 @@ func (s *Service) Feed(ctx context.Context, des []DomainEvent) error {
 		evs[0].ID, evs[0].Source = id, "abacus"
 		if evs[0].CustomerID != "" && s.linker != nil {
 			if evs[0].AbacusCustomerID, err = s.linker.lookup(ctx, de.Tenant, evs[0].CustomerID); err != nil {
+				unlock()
 				return err
 			}
 		}
-		if _, _, err := s.decideEvents(ctx, tc, evs, true, false); err != nil {
+		_, _, err = s.decideEvents(ctx, tc, evs, true, false, unlock)
+		unlock()
+		if err != nil {
 			return err
 		}
 	}

@@ -274,10 +274,14 @@ func (s *Service) CreateCounter(ctx context.Context, in CounterInput) (*Counter,
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.buildCounter(ctx, tenant, c); err != nil {
+	// Counted live from now on (decisions read the configuration again),
+	// and backfilled from the stored events before the answer.
+	st := s.counters.putIfAbsent(tenant, newBuildingState(c))
+	s.invalidate(tenant)
+	if err := s.backfill(ctx, tenant, st); err != nil {
+		go s.backfillUntilDone(tenant, st)
 		return nil, err
 	}
-	s.invalidate(tenant)
 	return &c, nil
 }
 

@@ -3,12 +3,12 @@ package risk
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
@@ -25,14 +25,19 @@ import (
 // reconnect) and applies the other nodes' events. At start a node first
 // subscribes, then rebuilds from the database (the source of truth),
 // then applies what arrived meanwhile, skipping events the rebuild read.
-// The stream keeps an hour: a node that falls further behind, or whose
-// consumer is lost with JetStream, restarts its risk state from the
-// database (Restarted).
+// The stream keeps an hour and at most 1 GiB: a node that falls further
+// behind sees a gap in the stream's sequence numbers and rebuilds its
+// counters from the database (resyncCounters: the backfill of a new
+// counter, for all of them); how far behind it runs is logged.
 const (
 	PeerStream        = "ABACUS_RISK"
 	PeerSubjectPrefix = "abacus.risk.events."
 	peerNodeHeader    = "Abacus-Risk-Node"
 	peerMaxAge        = time.Hour
+	peerMaxBytes      = 1 << 30
+	// peerLagWarning is the lag behind the stream that is logged (at most
+	// once a minute).
+	peerLagWarning = 30 * time.Second
 	// catchUp is how far before the subscription an event may have been
 	// decided and still be published after it: its id is remembered by
 	// the rebuild so the stream's copy is skipped.
@@ -47,15 +52,27 @@ type peers struct {
 
 	mu      sync.Mutex
 	live    bool
-	buffer  []*nats.Msg
+	buffer  []peerMsg
 	skipIDs map[string]bool
 	cc      jetstream.ConsumeContext
+
+	// The consumer's position (the Consume callback only).
+	lastSeq   uint64
+	lagLogged time.Time
+	resyncs   int
+}
+
+// peerMsg is a message of the stream with its sequence number and time.
+type peerMsg struct {
+	msg *nats.Msg
+	seq uint64
+	at  time.Time
 }
 
 // peerStreamConfig is the stream of stored risk events.
 func peerStreamConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{Name: PeerStream, Subjects: []string{PeerSubjectPrefix + ">"}, Storage: jetstream.FileStorage,
-		Retention: jetstream.LimitsPolicy, MaxAge: peerMaxAge}
+		Retention: jetstream.LimitsPolicy, MaxAge: peerMaxAge, MaxBytes: peerMaxBytes}
 }
 
 // subscribe provisions the stream and starts an ordered consumer of new
@@ -71,15 +88,18 @@ func (p *peers) subscribe(ctx context.Context, bus *natsbus.Bus) error {
 		return fmt.Errorf("risk: consuming %s: %w", PeerStream, err)
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		msg := &nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()}
+		pm := peerMsg{msg: &nats.Msg{Subject: m.Subject(), Header: m.Headers(), Data: m.Data()}}
+		if meta, err := m.Metadata(); err == nil {
+			pm.seq, pm.at = meta.Sequence.Stream, meta.Timestamp
+		}
 		p.mu.Lock()
 		if !p.live {
-			p.buffer = append(p.buffer, msg)
+			p.buffer = append(p.buffer, pm)
 			p.mu.Unlock()
 			return
 		}
 		p.mu.Unlock()
-		p.apply(msg)
+		p.receive(pm)
 	})
 	if err != nil {
 		return fmt.Errorf("risk: consuming %s: %w", PeerStream, err)
@@ -103,9 +123,30 @@ func (p *peers) goLive() {
 		}
 		p.mu.Unlock()
 		for _, m := range buf {
-			p.apply(m)
+			p.receive(m)
 		}
 	}
+}
+
+// receive applies a message after checking the consumer's position: a
+// gap in the stream's sequence means messages expired before this node
+// read them (it ran more than the stream's age or size behind), so the
+// counters are rebuilt from the database; a lag is logged.
+func (p *peers) receive(m peerMsg) {
+	if m.seq != 0 {
+		if p.lastSeq != 0 && m.seq > p.lastSeq+1 {
+			p.resyncs++
+			p.s.log.Error("risk: the stream of other nodes' events has a gap (this node fell behind its retention); rebuilding the counters from the database",
+				"stream", PeerStream, "missed_messages", m.seq-p.lastSeq-1, "resyncs", p.resyncs)
+			p.s.resyncCounters()
+		}
+		p.lastSeq = m.seq
+	}
+	if lag := time.Since(m.at); !m.at.IsZero() && lag > peerLagWarning && time.Since(p.lagLogged) > time.Minute {
+		p.lagLogged = time.Now()
+		p.s.log.Warn("risk: applying other nodes' events behind the stream", "stream", PeerStream, "lag", lag.Round(time.Second))
+	}
+	p.apply(m.msg)
 }
 
 func (p *peers) stop() {
@@ -147,7 +188,7 @@ func (p *peers) apply(m *nats.Msg) {
 	}
 	tenant := m.Header.Get("Abacus-Tenant-Id")
 	var evs []*Event
-	if err := json.Unmarshal(m.Data, &evs); err != nil || tenant == "" {
+	if err := gojson.Unmarshal(m.Data, &evs); err != nil || tenant == "" {
 		p.s.log.Error("risk: unreadable message from another node; skipped", "subject", m.Subject, "err", err)
 		return
 	}
@@ -174,6 +215,21 @@ func recent(id string, since time.Time) bool {
 		return false
 	}
 	return !ulid.Time(u.Time()).Before(since.Add(-catchUp))
+}
+
+// resyncCounters rebuilds every counter state from the database, as a
+// counter created while events flow is built (backfill): each is replaced
+// by a building state that counts from now on, then filled from the
+// stored events in the background.
+func (s *Service) resyncCounters() {
+	for _, old := range s.counters.all() {
+		tenant := old.tenant
+		st := newBuildingState(old.def)
+		st.tenant = tenant
+		s.counters.put(tenant, st)
+		s.invalidate(tenant)
+		go s.backfillUntilDone(tenant, st)
+	}
 }
 
 // observe counts an event stored by another node (or fed in) in this

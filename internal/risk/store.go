@@ -6,7 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
+
+	gojson "github.com/goccy/go-json"
 
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/db"
@@ -233,46 +239,165 @@ type pending struct {
 	dJSON  []byte
 }
 
-// insertDecided stores events and decisions in one transaction.
+// insertDecided stores events with their decisions (one risk_events row
+// each: the decision record in body) and the decisions of questions
+// (risk_decisions) in one transaction, through prepared statements of
+// fixed sizes (insertChunks).
 func insertDecided(ctx context.Context, tx *db.Tx, batch []*pending, received time.Time) error {
-	var evRows, dRows [][]any
+	evRows := make([]any, 0, len(batch)*eventCols)
+	var dRows []any
+	nEv, nD := 0, 0
 	for _, p := range batch {
 		if p.ev != nil {
-			evRows = append(evRows, []any{p.tenant, p.ev.ID, p.ev.Type, p.ev.Time.UnixMicro(), p.ev.CustomerID, string(p.evJSON), p.d.ID,
-				received.UnixMicro(), string(p.fJSON), p.d.Decision})
+			evRows = append(evRows, p.tenant, p.ev.ID, p.ev.Type, p.ev.Time.UnixMicro(), p.ev.CustomerID, string(p.evJSON), p.d.ID,
+				received.UnixMicro(), string(p.fJSON), p.d.Decision, string(p.dJSON))
+			nEv++
+			continue
 		}
-		dRows = append(dRows, []any{p.tenant, p.d.ID, p.d.EventID, p.d.Decision, string(p.dJSON), p.d.CreatedAt.UnixMicro()})
+		dRows = append(dRows, p.tenant, p.d.ID, p.d.EventID, p.d.Decision, string(p.dJSON), p.d.CreatedAt.UnixMicro())
+		nD++
 	}
-	if err := tx.InsertRows(ctx, `INSERT INTO risk_events (tenant_id, id, type, time, customer_id, data, decision_id, received_at, features, decision)`,
-		" ON CONFLICT (tenant_id, id) DO NOTHING", evRows); err != nil {
+	if err := insertChunks(ctx, tx, &eventInserts, nEv, eventCols, evRows); err != nil {
 		return fmt.Errorf("storing risk events: %w", err)
 	}
-	if err := tx.InsertRows(ctx, `INSERT INTO risk_decisions (tenant_id, id, event_id, decision, body, created_at)`, "", dRows); err != nil {
+	if err := insertChunks(ctx, tx, &decisionInserts, nD, decisionCols, dRows); err != nil {
 		return fmt.Errorf("storing risk decisions: %w", err)
 	}
 	return nil
 }
 
-func loadDecision(ctx context.Context, q db.Querier, tenant, id string) (*Decision, error) {
-	var body string
-	err := q.QueryRowContext(ctx, `SELECT body FROM risk_decisions WHERE tenant_id = $1 AND id = $2`, tenant, id).Scan(&body)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, abacus.NotFound("risk_decision", id)
+const (
+	eventCols    = 11
+	decisionCols = 6
+)
+
+// insertStatements are a table's multi-row INSERTs, one per chunk size.
+type insertStatements struct {
+	head, tail string
+	cols       int
+	once       sync.Once
+	bySize     map[db.Engine]map[int]string
+}
+
+var (
+	eventInserts = insertStatements{head: `INSERT INTO risk_events (tenant_id, id, type, time, customer_id, data, decision_id, received_at, features, decision, body)`,
+		tail: ` ON CONFLICT (tenant_id, id) DO NOTHING`, cols: eventCols}
+	decisionInserts = insertStatements{head: `INSERT INTO risk_decisions (tenant_id, id, event_id, decision, body, created_at)`, cols: decisionCols}
+)
+
+// chunkSizes are the row counts of the prepared INSERTs: a batch is
+// written as the fewest chunks of these sizes (its binary digits), so
+// the statements stay few and prepared on SQLite (modernc otherwise
+// parses every statement anew, which cost as much as writing the rows).
+var chunkSizes = []int{256, 128, 64, 32, 16, 8, 4, 2, 1}
+
+// text is the statement of size rows; SQLite gets plain ? placeholders
+// (modernc binds numbered ?N slowly in big statements).
+func (is *insertStatements) text(e db.Engine, size int) string {
+	is.once.Do(func() {
+		is.bySize = map[db.Engine]map[int]string{}
+		for _, e := range []db.Engine{db.SQLite, db.Postgres} {
+			is.bySize[e] = map[int]string{}
+			for _, n := range chunkSizes {
+				is.bySize[e][n] = is.build(e, n)
+			}
+		}
+	})
+	return is.bySize[e][size]
+}
+
+func (is *insertStatements) build(e db.Engine, rows int) string {
+	var b strings.Builder
+	b.WriteString(is.head)
+	b.WriteString(" VALUES ")
+	for r := range rows {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for c := range is.cols {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			if e == db.SQLite {
+				b.WriteByte('?')
+			} else {
+				b.WriteByte('$')
+				b.WriteString(strconv.Itoa(r*is.cols + c + 1))
+			}
+		}
+		b.WriteByte(')')
 	}
-	if err != nil {
+	b.WriteString(is.tail)
+	return b.String()
+}
+
+// insertChunks writes n rows (args holds n*cols values, row after row).
+func insertChunks(ctx context.Context, tx *db.Tx, is *insertStatements, n, cols int, args []any) error {
+	at := 0
+	for _, size := range chunkSizes {
+		for n-at >= size {
+			if _, err := tx.ExecPrepared(ctx, is.text(tx.Engine(), size), args[at*cols:(at+size)*cols]...); err != nil {
+				return err
+			}
+			at += size
+		}
+	}
+	return nil
+}
+
+// decisionIDOf is the id of a stored event's decision: the event's with
+// rdec_ for rev_ (the decision lives in the event's row).
+func decisionIDOf(eventID string) string {
+	return "rdec_" + strings.TrimPrefix(eventID, "rev_")
+}
+
+// eventIDOf is the event whose row may hold decision id.
+func eventIDOf(decisionID string) string {
+	return "rev_" + strings.TrimPrefix(decisionID, "rdec_")
+}
+
+func loadDecision(ctx context.Context, q db.Querier, tenant, id string) (*Decision, error) {
+	var body, data, features string
+	err := q.QueryRowContext(ctx, `SELECT body, data, features FROM risk_events WHERE tenant_id = $1 AND id = $2 AND decision_id = $3 AND body <> ''`,
+		tenant, eventIDOf(id), id).Scan(&body, &data, &features)
+	if errors.Is(err, sql.ErrNoRows) {
+		// A question's decision, or one stored before decisions moved
+		// into the event's row.
+		err = q.QueryRowContext(ctx, `SELECT body FROM risk_decisions WHERE tenant_id = $1 AND id = $2`, tenant, id).Scan(&body)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, abacus.NotFound("risk_decision", id)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading decision %s: %w", id, err)
+		}
+		data = ""
+	} else if err != nil {
 		return nil, fmt.Errorf("reading decision %s: %w", id, err)
 	}
 	var r decisionRecord
 	if err := json.Unmarshal([]byte(body), &r); err != nil {
 		return nil, fmt.Errorf("decision %s: %w", id, err)
 	}
-	if r.EventID == "" {
-		return r.decision(nil, nil), nil
+	set := r.RuleSet
+	if r.RuleSetRef != "" {
+		var rules string
+		err := q.QueryRowContext(ctx, `SELECT rules FROM risk_rule_sets WHERE tenant_id = $1 AND id = $2`, tenant, r.RuleSetRef).Scan(&rules)
+		if err != nil {
+			return nil, fmt.Errorf("reading the rule set of decision %s: %w", id, err)
+		}
+		if err := json.Unmarshal([]byte(rules), &set); err != nil {
+			return nil, fmt.Errorf("rule set %s: %w", r.RuleSetRef, err)
+		}
 	}
-	var data, features string
-	err = q.QueryRowContext(ctx, `SELECT data, features FROM risk_events WHERE tenant_id = $1 AND id = $2`, tenant, r.EventID).Scan(&data, &features)
-	if err != nil {
-		return nil, fmt.Errorf("reading the event of decision %s: %w", id, err)
+	if r.EventID == "" {
+		return r.decision(nil, nil, set), nil
+	}
+	if data == "" {
+		err = q.QueryRowContext(ctx, `SELECT data, features FROM risk_events WHERE tenant_id = $1 AND id = $2`, tenant, r.EventID).Scan(&data, &features)
+		if err != nil {
+			return nil, fmt.Errorf("reading the event of decision %s: %w", id, err)
+		}
 	}
 	var ev Event
 	var b basis
@@ -282,40 +407,65 @@ func loadDecision(ctx context.Context, q db.Querier, tenant, id string) (*Decisi
 	if err := json.Unmarshal([]byte(features), &b); err != nil {
 		return nil, err
 	}
-	return r.decision(&Features{Counters: b.Counters, Graph: b.Graph, Lists: b.Lists}, &ev), nil
+	return r.decision(&Features{Counters: b.Counters, Graph: b.Graph, Lists: b.Lists}, &ev, set), nil
 }
 
+// listDecisions lists decisions by id after cursor: those of stored
+// events (in their rows) merged with those of questions and older ones
+// (risk_decisions).
 func listDecisions(ctx context.Context, q db.Querier, tenant, decision, cursor string, limit int) ([]*Decision, error) {
-	rows, err := q.QueryContext(ctx, `SELECT d.body, COALESCE(e.features, '') FROM risk_decisions d
+	var out []*Decision
+	read := func(query string, args ...any) error {
+		rows, err := q.QueryContext(ctx, query, args...)
+		if err != nil {
+			return fmt.Errorf("listing decisions: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var body, features string
+			if err := rows.Scan(&body, &features); err != nil {
+				return err
+			}
+			var r decisionRecord
+			if err := json.Unmarshal([]byte(body), &r); err != nil {
+				return err
+			}
+			var f *Features
+			if features != "" {
+				var b basis
+				if err := json.Unmarshal([]byte(features), &b); err != nil {
+					return err
+				}
+				f = &Features{Counters: b.Counters, Graph: b.Graph, Lists: b.Lists}
+			}
+			d := r.decision(f, nil, nil)
+			d.Event, d.Rules = nil, nil
+			out = append(out, d)
+		}
+		return rows.Err()
+	}
+	// Event ids and their decisions' ids share the ULID after the prefix,
+	// so both lists are in decision id order.
+	after := ""
+	if cursor != "" {
+		after = eventIDOf(cursor)
+	}
+	err := read(`SELECT body, features FROM risk_events WHERE tenant_id = $1 AND id > $2 AND body <> '' AND ($3 = '' OR decision = $3)
+		ORDER BY id LIMIT $4`, tenant, after, decision, limit)
+	if err != nil {
+		return nil, err
+	}
+	err = read(`SELECT d.body, COALESCE(e.features, '') FROM risk_decisions d
 		LEFT JOIN risk_events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id AND d.event_id <> ''
 		WHERE d.tenant_id = $1 AND d.id > $2 AND ($3 = '' OR d.decision = $3) ORDER BY d.id LIMIT $4`, tenant, cursor, decision, limit)
 	if err != nil {
-		return nil, fmt.Errorf("listing decisions: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	var out []*Decision
-	for rows.Next() {
-		var body, features string
-		if err := rows.Scan(&body, &features); err != nil {
-			return nil, err
-		}
-		var r decisionRecord
-		if err := json.Unmarshal([]byte(body), &r); err != nil {
-			return nil, err
-		}
-		var f *Features
-		if features != "" {
-			var b basis
-			if err := json.Unmarshal([]byte(features), &b); err != nil {
-				return nil, err
-			}
-			f = &Features{Counters: b.Counters, Graph: b.Graph, Lists: b.Lists}
-		}
-		d := r.decision(f, nil)
-		d.Event, d.Rules = nil, nil
-		out = append(out, d)
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	if len(out) > limit {
+		out = out[:limit]
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // storedEvent is a stored event with its tenant and decision.
@@ -354,7 +504,7 @@ func scanEvents(ctx context.Context, q db.Querier, tenant string, since time.Tim
 				return err
 			}
 			var ev Event
-			if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			if err := gojson.Unmarshal([]byte(data), &ev); err != nil {
 				rows.Close()
 				return fmt.Errorf("risk event %s: %w", id, err)
 			}

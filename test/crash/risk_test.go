@@ -16,13 +16,15 @@ import (
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
 )
 
-// Risk counters survive kill -9 (issue 18): a real `abacus serve` is
-// killed twice while four clients send risk events; after each restart
-// the counters are rebuilt from the stored events. Every acknowledged
-// event must be counted, none twice: a request cut by the kill may or
-// may not have been stored, so the sum counter (event n carries amount n)
-// must exceed the acknowledged amounts by exactly a subset of the
-// unanswered ones.
+// Risk counters and the link graph survive kill -9 (issue 18): a real
+// `abacus serve` is killed twice while four clients send risk events;
+// after each restart the counters and the graph are rebuilt from the
+// stored events. Every acknowledged event must be counted, none twice: a
+// request cut by the kill may or may not have been stored, so the sum
+// counter (event n carries amount n) must exceed the acknowledged amounts
+// by exactly a subset of the unanswered ones. Each event names a new
+// customer on its sender's device, so the graph must link exactly as many
+// customers to each device as the counters counted events on it.
 func TestKillRiskCountersSQLite(t *testing.T) { runRiskKill(t, "") }
 
 func TestKillRiskCountersPostgres(t *testing.T) { runRiskKill(t, dbtest.NewSchema(t)) }
@@ -57,8 +59,8 @@ func runRiskKill(t *testing.T, databaseURL string) {
 		return res.StatusCode, out, err
 	}
 	for _, c := range []map[string]any{
-		{"name": "events_1h", "key": "customer_id", "op": "count", "window": "1h"},
-		{"name": "amount_1h", "key": "customer_id", "op": "sum", "of": "amount", "window": "1h"},
+		{"name": "events_1h", "key": "device_id", "op": "count", "window": "1h"},
+		{"name": "amount_1h", "key": "device_id", "op": "sum", "of": "amount", "window": "1h"},
 	} {
 		if st, b, err := post("/api/v1/risk/counters", c); err != nil || st != 201 {
 			t.Fatalf("creating a counter: %d %s %v", st, b, err)
@@ -73,13 +75,13 @@ func runRiskKill(t *testing.T, databaseURL string) {
 		wg.Go(func() {
 			for i := range perSender {
 				n := s*perSender + i + 1
-				st, _, err := post("/api/v1/risk/events", map[string]any{"type": "payment", "customer_id": "crash",
-					"device_id": fmt.Sprintf("dev-%d", s), "amount": fmt.Sprintf("%d.00", n), "currency": "EUR"})
+				ev := map[string]any{"type": "payment", "customer_id": fmt.Sprintf("g-%d", n),
+					"device_id": fmt.Sprintf("dev-%d", s), "amount": fmt.Sprintf("%d.00", n), "currency": "EUR"}
+				st, _, err := post("/api/v1/risk/events", ev)
 				for errors.Is(err, syscall.ECONNREFUSED) {
 					// Nothing was sent: the server is down. Send it again.
 					time.Sleep(20 * time.Millisecond)
-					st, _, err = post("/api/v1/risk/events", map[string]any{"type": "payment", "customer_id": "crash",
-						"device_id": fmt.Sprintf("dev-%d", s), "amount": fmt.Sprintf("%d.00", n), "currency": "EUR"})
+					st, _, err = post("/api/v1/risk/events", ev)
 				}
 				mu.Lock()
 				switch {
@@ -112,24 +114,38 @@ func runRiskKill(t *testing.T, databaseURL string) {
 	srv.start()
 	waitReady(t, srv, base, 60*time.Second)
 
-	// A question (counted as if it happened, stored as nothing) reads the
-	// rebuilt counters: its own amount is 0.
-	st, body, err := post("/api/v1/risk/decisions", map[string]any{"type": "payment", "customer_id": "crash", "amount": "0", "currency": "EUR"})
-	if err != nil || st != 200 {
-		t.Fatalf("question after the kills: %d %s %v\n%s", st, body, err, srv.tail())
+	// A question per device (counted as if it happened, stored as
+	// nothing) reads the rebuilt counters and graph: its own amount is 0
+	// and its customer is new.
+	count, sum := 0, 0
+	for s := range senders {
+		st, body, err := post("/api/v1/risk/decisions", map[string]any{"type": "payment", "customer_id": fmt.Sprintf("probe-%d", s),
+			"device_id": fmt.Sprintf("dev-%d", s), "amount": "0", "currency": "EUR"})
+		if err != nil || st != 200 {
+			t.Fatalf("question after the kills: %d %s %v\n%s", st, body, err, srv.tail())
+		}
+		var d struct {
+			Features struct {
+				Counters map[string]float64 `json:"counters"`
+				Graph    struct {
+					LinkedAccounts int `json:"linked_accounts"`
+				} `json:"graph"`
+			} `json:"features"`
+		}
+		_ = json.Unmarshal(body, &d)
+		c := int(d.Features.Counters["events_1h"]) - 1
+		if d.Features.Graph.LinkedAccounts != c {
+			t.Errorf("dev-%d after kill -9: the graph links %d customers, the counters counted %d events (each a new customer)",
+				s, d.Features.Graph.LinkedAccounts, c)
+		}
+		count += c
+		sum += int(d.Features.Counters["amount_1h"])
 	}
-	var d struct {
-		Features struct {
-			Counters map[string]float64 `json:"counters"`
-		} `json:"features"`
-	}
-	_ = json.Unmarshal(body, &d)
-	count, sum := int(d.Features.Counters["events_1h"])-1, int(d.Features.Counters["amount_1h"])
 	ackedSum := 0
 	for _, n := range acked {
 		ackedSum += n
 	}
-	t.Logf("%d acknowledged, %d unanswered; counters: %d events, amount %d (acknowledged %d)", len(acked), len(unanswered), count, sum, ackedSum)
+	t.Logf("%d acknowledged, %d unanswered; counters and graph: %d events, amount %d (acknowledged %d)", len(acked), len(unanswered), count, sum, ackedSum)
 	if len(unanswered) > 20 {
 		t.Fatalf("%d requests unanswered: more than the kills can explain", len(unanswered))
 	}

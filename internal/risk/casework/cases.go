@@ -3,7 +3,6 @@ package casework
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"strings"
 	"time"
 
@@ -67,39 +66,12 @@ func (s *Service) onDecided(ctx context.Context, tx *db.Tx, tenant string, ds []
 		return nil
 	}
 	now := db.TimeOf(s.clock.Now())
-	ids := make([]any, 0, len(ds)+1)
-	ids = append(ids, tenant)
-	for _, d := range ds {
-		if d.EventID != "" {
-			ids = append(ids, d.EventID)
-		}
-	}
-	if len(ids) == 1 {
-		return nil
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, customer_id, data FROM risk_events WHERE tenant_id = $1 AND type = 'dispute' AND id IN (`+
-		db.Placeholders(2, len(ids)-1)+`)`, ids...)
-	if err != nil {
-		return err
-	}
 	type lost struct{ event, customer string }
 	var losts []lost
-	for rows.Next() {
-		var id, customer, data string
-		if err := rows.Scan(&id, &customer, &data); err != nil {
-			rows.Close()
-			return err
+	for _, d := range ds {
+		if ev := d.StoredEvent(); ev != nil && ev.Type == risk.TypeDispute && ev.Properties["status"] == "lost" && ev.CustomerID != "" {
+			losts = append(losts, lost{ev.ID, ev.CustomerID})
 		}
-		var ev struct {
-			Properties map[string]any `json:"properties"`
-		}
-		if json.Unmarshal([]byte(data), &ev) == nil && ev.Properties["status"] == "lost" && customer != "" {
-			losts = append(losts, lost{id, customer})
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
 	}
 	for _, l := range losts {
 		if err := s.labelLost(ctx, tx, tenant, l.customer, "lost dispute (risk event "+l.event+")"); err != nil {
@@ -110,12 +82,11 @@ func (s *Service) onDecided(ctx context.Context, tx *db.Tx, tenant string, ds []
 		if d.Decision != "review" || d.EventID == "" {
 			continue
 		}
-		var customer string
-		err := tx.QueryRowContext(ctx, `SELECT customer_id FROM risk_events WHERE tenant_id = $1 AND id = $2`, tenant, d.EventID).Scan(&customer)
-		if err != nil && err != sql.ErrNoRows {
-			return err
+		customer := ""
+		if ev := d.StoredEvent(); ev != nil {
+			customer = ev.CustomerID
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO risk_cases (tenant_id, id, decision_id, event_id, customer_id, status, assignee, resolution, created_at, updated_at)
+		_, err := tx.ExecContext(ctx, `INSERT INTO risk_cases (tenant_id, id, decision_id, event_id, customer_id, status, assignee, resolution, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, 'open', '', '', $6, $7) ON CONFLICT (tenant_id, decision_id) DO NOTHING`,
 			tenant, abacus.NewID("rcase"), d.ID, d.EventID, customer, now, now)
 		if err != nil {

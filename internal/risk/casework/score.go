@@ -150,18 +150,19 @@ func (s *Service) train(ctx context.Context, tenant string) (ModelInfo, error) {
 	}
 	var examples []score.Example
 	for _, l := range labs {
-		var body, data string
-		err := s.db.QueryRowContext(ctx, `SELECT d.body, e.data FROM risk_events e JOIN risk_decisions d ON d.tenant_id = e.tenant_id AND d.id = e.decision_id
-			WHERE e.tenant_id = $1 AND e.customer_id = $2 ORDER BY e.time DESC LIMIT 1`, tenant, l.customer).Scan(&body, &data)
+		// The features the event was decided with are kept in its row.
+		var features, data string
+		err := s.db.QueryRowContext(ctx, `SELECT features, data FROM risk_events
+			WHERE tenant_id = $1 AND customer_id = $2 ORDER BY time DESC LIMIT 1`, tenant, l.customer).Scan(&features, &data)
 		if err == sql.ErrNoRows {
 			continue
 		}
 		if err != nil {
 			return ModelInfo{}, err
 		}
-		var d risk.Decision
+		var d struct{ Features risk.Features }
 		var ev risk.Event
-		if json.Unmarshal([]byte(body), &d) != nil || json.Unmarshal([]byte(data), &ev) != nil {
+		if json.Unmarshal([]byte(features), &d.Features) != nil || json.Unmarshal([]byte(data), &ev) != nil {
 			continue
 		}
 		examples = append(examples, score.Example{Features: s.featureVector(ctx, tenant, &ev, &d.Features), Fraud: l.label == "fraud"})

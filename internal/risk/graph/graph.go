@@ -97,11 +97,20 @@ type Options struct {
 	// MaxEdges is a tenant's edge budget (0: 4,000,000). Past it,
 	// NeedsRebuild is true and Rebuild keeps the newest MaxEdges*7/8.
 	MaxEdges int
+	// MaxDegree caps the entities one entity links (0: 1,000). An entity
+	// that reaches it is a hub (a shared NAT address, a popular device):
+	// it links nothing more, the graph variables count it as a lone node,
+	// walks do not go through it, and the next Rebuild drops its edges, so
+	// it joins no components at all.
+	MaxDegree int
 }
 
 func (o Options) withDefaults() Options {
 	if o.MaxEdges <= 0 {
 		o.MaxEdges = 4_000_000
+	}
+	if o.MaxDegree <= 0 {
+		o.MaxDegree = 1_000
 	}
 	return o
 }
@@ -121,7 +130,10 @@ type Graph struct {
 
 // New returns an empty graph.
 func New(opts Options) *Graph {
-	return &Graph{opts: opts.withDefaults(), c: newCore(0, 0)}
+	opts = opts.withDefaults()
+	c := newCore(0, 0)
+	c.maxDeg = int32(opts.MaxDegree)
+	return &Graph{opts: opts, c: c}
 }
 
 // Link records that entities appeared together at t: each is a node, and
@@ -179,11 +191,12 @@ func (g *Graph) Features(entities ...Entity) Features {
 	return g.c.features(ents)
 }
 
-// NeedsRebuild reports whether the edge budget is exceeded.
+// NeedsRebuild reports whether the edge budget is exceeded or a hub
+// still has edges.
 func (g *Graph) NeedsRebuild() bool {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	return g.c.edgeCount() > g.opts.MaxEdges
+	return g.c.edgeCount() > g.opts.MaxEdges || g.c.newHubs > 0
 }
 
 // Rebuild replaces the graph by one built from the edges last seen at or
@@ -229,6 +242,7 @@ type Stats struct {
 	Nodes      int `json:"nodes"`
 	Edges      int `json:"edges"`
 	Components int `json:"components"`
+	Hubs       int `json:"hubs"`
 	// Bytes is the memory its slices and tables hold (capacity, not length).
 	Bytes int64 `json:"bytes"`
 }
@@ -238,13 +252,16 @@ func (g *Graph) Stats() Stats {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	c := g.c
-	comps := 0
-	for _, p := range c.parent {
+	comps, hubs := 0, 0
+	for n, p := range c.parent {
 		if p < 0 {
 			comps++
 		}
+		if c.hub[n] {
+			hubs++
+		}
 	}
-	return Stats{Nodes: c.nodeCount(), Edges: c.edgeCount(), Components: comps, Bytes: c.bytes()}
+	return Stats{Nodes: c.nodeCount(), Edges: c.edgeCount(), Components: comps, Hubs: hubs, Bytes: c.bytes()}
 }
 
 // NodeView is one node of a neighbourhood.
@@ -290,8 +307,8 @@ func (g *Graph) Neighbourhood(e Entity, hops, maxNodes int) (n Neighbourhood, ok
 walk:
 	for i := 0; i < len(order); i++ {
 		u := order[i]
-		if dist[i] >= hops {
-			continue
+		if dist[i] >= hops || i > 0 && c.hub[u] {
+			continue // a hub is shown, not walked through
 		}
 		for h := c.head[u]; h >= 0; h = c.next[h] {
 			v := c.to[h]
@@ -366,6 +383,12 @@ type core struct {
 	cust   []int32 // customers in the component (at its root)
 	fraud  []int32 // of which labelled fraud (at its root)
 	head   []int32 // first half-edge, -1 none
+	deg    []int32 // distinct linked entities
+	hub    []bool  // reached maxDeg: links nothing more
+	maxDeg int32
+	// newHubs counts hubs that became hubs since the last rebuild (they
+	// still have their edges).
+	newHubs int
 
 	to    []int32  // half-edge h: target node
 	next  []int32  // half-edge h: next half-edge from the same node
@@ -384,6 +407,9 @@ func newCore(nodes, edges int) *core {
 		cust:   make([]int32, 0, nodes),
 		fraud:  make([]int32, 0, nodes),
 		head:   make([]int32, 0, nodes),
+		deg:    make([]int32, 0, nodes),
+		hub:    make([]bool, 0, nodes),
+		maxDeg: 1_000,
 		to:     make([]int32, 0, 2*edges),
 		next:   make([]int32, 0, 2*edges),
 		eseen:  make([]uint32, 0, edges),
@@ -397,7 +423,7 @@ func (c *core) edgeCount() int { return len(c.eseen) }
 func (c *core) bytes() int64 {
 	n := int64(cap(c.arena)) + 4*int64(cap(c.offs)) + 4*int64(len(c.index.slots)) +
 		int64(cap(c.kind)) + int64(cap(c.label)) +
-		4*int64(cap(c.parent)+cap(c.cust)+cap(c.fraud)+cap(c.head)) +
+		4*int64(cap(c.parent)+cap(c.cust)+cap(c.fraud)+cap(c.head)+cap(c.deg)) + int64(cap(c.hub)) +
 		4*int64(cap(c.to)+cap(c.next)+cap(c.eseen)) +
 		12*int64(len(c.edges.keys))
 	return n
@@ -453,6 +479,8 @@ func (c *core) intern(k Kind, key string) int32 {
 	c.cust = append(c.cust, isCust)
 	c.fraud = append(c.fraud, 0)
 	c.head = append(c.head, -1)
+	c.deg = append(c.deg, 0)
+	c.hub = append(c.hub, false)
 	t.slots[i] = n
 	t.n++
 	if t.n*2 > len(t.slots) {
@@ -540,6 +568,15 @@ func (c *core) addEdge(a, b int32, at uint32) {
 		}
 		return
 	}
+	if c.hub[a] || c.hub[b] {
+		return
+	}
+	for _, n := range [2]int32{a, b} {
+		if c.deg[n]++; c.deg[n] >= c.maxDeg {
+			c.hub[n] = true
+			c.newHubs++
+		}
+	}
 	e := int32(len(c.eseen))
 	c.eseen = append(c.eseen, at)
 	c.to = append(c.to, b, a)
@@ -578,8 +615,8 @@ func (c *core) features(ents []Entity) Features {
 	seen := roots[:0]
 	for _, e := range ents {
 		n := c.lookup(e.Kind, e.Key)
-		if n < 0 {
-			f.ComponentSize++ // a new node, alone until linked
+		if n < 0 || c.hub[n] {
+			f.ComponentSize++ // a new node, alone until linked; or a hub, which links nothing
 			continue
 		}
 		r := c.find(n)
@@ -605,7 +642,7 @@ func (c *core) features(ents []Entity) Features {
 func (c *core) rebuild(cut uint32, limit int) (*core, int) {
 	keep := make([]int32, 0, len(c.eseen))
 	for e, s := range c.eseen {
-		if s >= cut {
+		if s >= cut && !c.hub[c.to[2*e]] && !c.hub[c.to[2*e+1]] {
 			keep = append(keep, int32(e))
 		}
 	}
@@ -625,6 +662,12 @@ func (c *core) rebuild(cut uint32, limit int) (*core, int) {
 	}
 	dropped := len(c.eseen) - len(keep)
 	fresh := newCore(min(c.nodeCount(), 2*len(keep)+16), len(keep))
+	fresh.maxDeg = c.maxDeg
+	for n, h := range c.hub {
+		if h {
+			fresh.hub[fresh.intern(c.kind[n], c.key(int32(n)))] = true // stays a hub, with no edge
+		}
+	}
 	node := func(n int32) int32 {
 		a, b := c.offs[n], c.offs[n+1]
 		return fresh.intern(Kind(c.arena[a]), string(c.arena[a+1:b]))
