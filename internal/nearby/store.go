@@ -2,6 +2,7 @@ package nearby
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -98,7 +99,11 @@ func candidates(ctx context.Context, q db.Querier, tenant string, ranges []cellR
 		args = append(args, kind)
 		b.WriteString(" AND kind = $" + strconv.Itoa(len(args)))
 	}
-	rows, err := q.QueryContext(ctx, b.String(), args...)
+	return scanAll(q.QueryContext(ctx, b.String(), args...))
+}
+
+// scanAll reads every row of a query of rowCols.
+func scanAll(rows *sql.Rows, err error) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -115,19 +120,6 @@ func candidates(ctx context.Context, q db.Querier, tenant string, ranges []cellR
 }
 
 func listPlaces(ctx context.Context, q db.Querier, tenant, after string, limit int) ([]row, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+rowCols+` FROM nearby_locations WHERE tenant_id = $1 AND subject_type = 'place' AND subject_id > $2
-		ORDER BY subject_id LIMIT $3`, tenant, after, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []row
-	for rows.Next() {
-		r, err := scanRow(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return scanAll(q.QueryContext(ctx, `SELECT `+rowCols+` FROM nearby_locations WHERE tenant_id = $1 AND subject_type = 'place' AND subject_id > $2
+		ORDER BY subject_id LIMIT $3`, tenant, after, limit))
 }
