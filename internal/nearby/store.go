@@ -81,23 +81,24 @@ func scanRow(s scanner) (row, error) {
 }
 
 // candidates returns the live locations in the cell ranges: one indexed
-// range scan per range, OR-ed in one statement.
+// range scan of (tenant_id, cell) per range, joined with UNION ALL (an OR
+// of ranges is not always planned as separate index scans).
 func candidates(ctx context.Context, q db.Querier, tenant string, ranges []cellRange, kind string, now time.Time) ([]row, error) {
 	var b strings.Builder
 	args := []any{tenant, db.TimeOf(now)}
-	b.WriteString(`SELECT ` + rowCols + ` FROM nearby_locations WHERE tenant_id = $1 AND (expires_at IS NULL OR expires_at > $2) AND (`)
-	for i, r := range ranges {
-		if i > 0 {
-			b.WriteString(" OR ")
-		}
-		n := len(args)
-		b.WriteString("cell BETWEEN $" + strconv.Itoa(n+1) + " AND $" + strconv.Itoa(n+2))
-		args = append(args, r.lo, r.hi)
-	}
-	b.WriteString(")")
+	filter := ""
 	if kind != "" {
 		args = append(args, kind)
-		b.WriteString(" AND kind = $" + strconv.Itoa(len(args)))
+		filter = " AND kind = $3"
+	}
+	for i, r := range ranges {
+		if i > 0 {
+			b.WriteString(" UNION ALL ")
+		}
+		n := len(args)
+		b.WriteString(`SELECT ` + rowCols + ` FROM nearby_locations WHERE tenant_id = $1 AND cell BETWEEN $` + strconv.Itoa(n+1) + ` AND $` +
+			strconv.Itoa(n+2) + ` AND (expires_at IS NULL OR expires_at > $2)` + filter)
+		args = append(args, r.lo, r.hi)
 	}
 	return scanAll(q.QueryContext(ctx, b.String(), args...))
 }
