@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -55,13 +56,21 @@ func BenchmarkRender12MP(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.SetBytes(int64(len(data)))
+	var before, after syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
 	b.ResetTimer()
 	for range b.N {
 		if _, err := Render(data, h, DefaultSizes); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.StopTimer()
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	cpu := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) / time.Duration(b.N)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "images/s")
+	// CPU time per image (user + system, all threads): what a core that is
+	// not shared would take, whatever the load average.
+	b.ReportMetric(cpu.Seconds(), "cpu-s/image")
 }
 
 // BenchmarkServeCachedVariant measures a cached medium variant fetched by
