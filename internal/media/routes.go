@@ -39,7 +39,8 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 			{Name: "conversation_id", In: "query", Description: "only this conversation's members may fetch the image (the owner must be one)", Schema: &huma.Schema{Type: "string", MaxLength: ptr(64)}},
 		},
 		RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{"multipart/form-data": {Schema: &huma.Schema{Type: "object",
-			Properties: map[string]*huma.Schema{"file": {Type: "string", Format: "binary"}}, Required: []string{"file"}}}}},
+			Properties: map[string]*huma.Schema{"file": {Type: "string", Format: "binary"}}, Required: []string{"file"}},
+			Example: map[string]any{"file": "(the image's bytes, e.g. photo.jpg)"}}}},
 		Responses: map[string]*huma.Response{"200": {Description: "the same image was uploaded before: that upload"}},
 		Errors:    []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType},
 	}, httpapi.ScopePublic, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -93,11 +94,16 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 			{Name: "exp", In: "query", Description: "signed URL: expiry, unix seconds", Schema: &huma.Schema{Type: "integer"}},
 			{Name: "sig", In: "query", Description: "signed URL: the signature", Schema: &huma.Schema{Type: "string"}},
 		},
-		Responses: map[string]*huma.Response{"200": {Description: "the image", Content: map[string]*huma.MediaType{
-			"image/jpeg": {Schema: &huma.Schema{Type: "string", Format: "binary"}}, "image/png": {Schema: &huma.Schema{Type: "string", Format: "binary"}},
-			"image/gif": {Schema: &huma.Schema{Type: "string", Format: "binary"}}}}, "304": {Description: "not modified"}},
-		Errors: []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusConflict},
+		Responses: map[string]*huma.Response{"304": {Description: "not modified"}},
+		Errors:    []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusConflict},
 	}, httpapi.ScopePublic, http.HandlerFunc(svc.ServeContent))
+	// HandleOp documents a JSON answer; this one answers the image itself.
+	if p := s.API.OpenAPI().Paths["/api/v1/media/{id}/content"]; p != nil && p.Get != nil {
+		p.Get.Responses["200"] = &huma.Response{Description: "the variant's bytes", Content: map[string]*huma.MediaType{
+			"image/jpeg": {Schema: &huma.Schema{Type: "string", Format: "binary"}},
+			"image/png":  {Schema: &huma.Schema{Type: "string", Format: "binary"}},
+			"image/gif":  {Schema: &huma.Schema{Type: "string", Format: "binary"}}}}
+	}
 	httpapi.Register(s, huma.Operation{OperationID: "delete-media", Method: http.MethodDelete, Path: "/api/v1/media/{id}", Tags: tags,
 		Summary: "Delete an image", DefaultStatus: http.StatusNoContent,
 		Description: "By its owner or staff with the write scope. It disappears at once; its bytes are erased after the tenant's retention window.",
@@ -129,13 +135,13 @@ func unauthenticated() error {
 
 // readFile returns the bytes of multipart field "file".
 func readFile(r *http.Request) ([]byte, error) {
-	if abacus.PrincipalFrom(r.Context()) == nil {
-		return nil, unauthenticated()
-	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" {
 		return nil, abacus.Errorf(abacus.KindUnsupportedMediaType, "unsupported_media_type",
 			"send the image as multipart/form-data in field file").WithField("header.Content-Type", "unsupported media type")
+	}
+	if abacus.PrincipalFrom(r.Context()) == nil {
+		return nil, unauthenticated()
 	}
 	mr, err := r.MultipartReader()
 	if err != nil {

@@ -215,7 +215,4 @@ func (s *Service) SaveSettings(ctx context.Context, st MediaSettings) (MediaSett
 	return st, nil
 }
 
-// errNoUpload is a pending file whose upload is gone.
-var errNoUpload = errors.New("the upload's bytes are missing")
-
 func isMissingBlob(err error) bool { return errors.Is(err, blob.ErrNotFound) }

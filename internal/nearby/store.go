@@ -2,6 +2,7 @@ package nearby
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -80,25 +81,30 @@ func scanRow(s scanner) (row, error) {
 }
 
 // candidates returns the live locations in the cell ranges: one indexed
-// range scan per range, OR-ed in one statement.
+// range scan of (tenant_id, cell) per range, joined with UNION ALL (an OR
+// of ranges is not always planned as separate index scans).
 func candidates(ctx context.Context, q db.Querier, tenant string, ranges []cellRange, kind string, now time.Time) ([]row, error) {
 	var b strings.Builder
 	args := []any{tenant, db.TimeOf(now)}
-	b.WriteString(`SELECT ` + rowCols + ` FROM nearby_locations WHERE tenant_id = $1 AND (expires_at IS NULL OR expires_at > $2) AND (`)
-	for i, r := range ranges {
-		if i > 0 {
-			b.WriteString(" OR ")
-		}
-		n := len(args)
-		b.WriteString("cell BETWEEN $" + strconv.Itoa(n+1) + " AND $" + strconv.Itoa(n+2))
-		args = append(args, r.lo, r.hi)
-	}
-	b.WriteString(")")
+	filter := ""
 	if kind != "" {
 		args = append(args, kind)
-		b.WriteString(" AND kind = $" + strconv.Itoa(len(args)))
+		filter = " AND kind = $3"
 	}
-	rows, err := q.QueryContext(ctx, b.String(), args...)
+	for i, r := range ranges {
+		if i > 0 {
+			b.WriteString(" UNION ALL ")
+		}
+		n := len(args)
+		b.WriteString(`SELECT ` + rowCols + ` FROM nearby_locations WHERE tenant_id = $1 AND cell BETWEEN $` + strconv.Itoa(n+1) + ` AND $` +
+			strconv.Itoa(n+2) + ` AND (expires_at IS NULL OR expires_at > $2)` + filter)
+		args = append(args, r.lo, r.hi)
+	}
+	return scanAll(q.QueryContext(ctx, b.String(), args...))
+}
+
+// scanAll reads every row of a query of rowCols.
+func scanAll(rows *sql.Rows, err error) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -115,19 +121,6 @@ func candidates(ctx context.Context, q db.Querier, tenant string, ranges []cellR
 }
 
 func listPlaces(ctx context.Context, q db.Querier, tenant, after string, limit int) ([]row, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+rowCols+` FROM nearby_locations WHERE tenant_id = $1 AND subject_type = 'place' AND subject_id > $2
-		ORDER BY subject_id LIMIT $3`, tenant, after, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []row
-	for rows.Next() {
-		r, err := scanRow(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return scanAll(q.QueryContext(ctx, `SELECT `+rowCols+` FROM nearby_locations WHERE tenant_id = $1 AND subject_type = 'place' AND subject_id > $2
+		ORDER BY subject_id LIMIT $3`, tenant, after, limit))
 }
