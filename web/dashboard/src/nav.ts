@@ -11,6 +11,8 @@ export const nav: NavItem[] = [
   { to: '/catalog', label: 'Catalog' },
   { to: '/usage', label: 'Usage' },
   { to: '/billing', label: 'Billing' },
+  { to: '/payments', label: 'Payments' },
+  { to: '/risk', label: 'Risk' },
   { to: '/end-users', label: 'End users' },
   { to: '/organizations', label: 'Organizations' },
   { to: '/apps', label: 'Apps & sign-up' },
