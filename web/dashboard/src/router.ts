@@ -46,6 +46,11 @@ const routes: RouteRecordRaw[] = [
   { path: '/risk/counters', component: () => import('./pages/RiskCounters.vue'), meta: { title: 'Risk counters and settings' } },
   { path: '/risk/lists', component: () => import('./pages/RiskLists.vue'), meta: { title: 'Risk lists' } },
   { path: '/risk/graph', component: () => import('./pages/RiskGraphPage.vue'), meta: { title: 'Risk graph' } },
+  { path: '/messaging', component: () => import('./pages/Messaging.vue'), meta: { title: 'Messaging' } },
+  { path: '/messaging/conversations/:id', component: () => import('./pages/Conversation.vue'), meta: { title: 'Conversation' } },
+  { path: '/documents', component: () => import('./pages/Documents.vue'), meta: { title: 'Received documents' } },
+  { path: '/documents/:id', component: () => import('./pages/DocumentDetail.vue'), meta: { title: 'Received document' } },
+  { path: '/analytics', component: () => import('./pages/Analytics.vue'), meta: { title: 'Analytics' } },
   { path: '/:rest(.*)*', component: () => import('./pages/NotFound.vue'), meta: { title: 'Not found' } },
 ]
 

@@ -491,3 +491,27 @@ export interface RiskRule { id: string; version: number; name: string; descripti
 export interface RiskCase { id: string; decision_id: string; event_id: string; customer_id?: string; status: 'open' | 'resolved'; assignee?: string; resolution?: string; comments?: { id: string; author: string; body: string; created_at: string }[]; created_at: string; resolved_at?: string }
 export interface RiskGraphNode { id: string; kind: string; key: string; label?: string; hops: number }
 export interface RiskGraph { customer_id: string; hops: number; nodes: RiskGraphNode[]; edges: { from: string; to: string; last_seen: string }[]; truncated: boolean; features: RiskGraphValues }
+
+// ---- Received documents (docs/documents.md) ----
+export interface DocumentReport { format: string; violations: { path: string; rule: string; severity: string; message: string }[] | null; dropped: string[] | null }
+export interface InboundDocument {
+  id: string
+  kind: string
+  format: string
+  status: 'valid' | 'invalid'
+  number: string
+  issue_date: string
+  currency: string
+  payable: string
+  supplier_name: string
+  supplier_key: string
+  duplicate_of?: string
+  content_hash: string
+  size: number
+  source: string
+  received_at: string
+  report: DocumentReport
+}
+
+// ---- Messaging (docs/realtime.md) ----
+export interface Conversation { id: string; kind: 'private' | 'group'; title?: string; member_count: number; member_limit: number; last_seq: number; created_by: string; created_at: string; updated_at: string; membership?: { role: string; last_read_seq: number; unread: number } }

@@ -1,1 +1,0 @@
-import{l,C as s}from"./style-Ckq3UPDM.js";function f(){const e=s(null),n=l(""),u=l(!1);async function t(r,o=""){e.value=null,n.value="",u.value=!0;try{const a=await r();return n.value=o,a}catch(a){e.value=a;return}finally{u.value=!1}}return{error:e,notice:n,busy:u,run:t}}export{f as u};
