@@ -7,6 +7,7 @@
 import { createInterface } from 'node:readline'
 import { check, must, open } from './harness.mjs'
 import { paymentsAndRisk } from './payments_risk.mjs'
+import { morePages } from './more_pages.mjs'
 
 const email = must('ABACUS_EMAIL')
 const password = must('ABACUS_PASSWORD')
@@ -255,6 +256,7 @@ try {
 
   // Payments and risk (session 7).
   await paymentsAndRisk(h, call, mine)
+  await morePages(h, call)
 
   // Phone width.
   h.step = 'phone'
