@@ -6,6 +6,8 @@
 // ABACUS_API_KEY is used for what the tenant's backend does (portal links).
 import { createInterface } from 'node:readline'
 import { check, must, open } from './harness.mjs'
+import { paymentsAndRisk } from './payments_risk.mjs'
+import { morePages } from './more_pages.mjs'
 
 const email = must('ABACUS_EMAIL')
 const password = must('ABACUS_PASSWORD')
@@ -252,11 +254,15 @@ try {
   await audit('customer-portal-link')
   await shot('73-customer-portal-link')
 
+  // Payments and risk (session 7).
+  await paymentsAndRisk(h, call, mine)
+  await morePages(h, call)
+
   // Phone width.
   h.step = 'phone'
   await page.setViewportSize({ width: 390, height: 844 })
   for (const [path, name] of [['/catalog', '50-catalog-phone'], [`/usage?meter=${meter}&range=1h`, '51-usage-phone'], ['/billing/invoices', '52-invoices-phone'],
-    ['/portal', '65-portal-phone']]) {
+    ['/payments', '85-payments-phone'], ['/portal', '65-portal-phone']]) {
     await page.goto(base + path)
     await page.locator('tbody tr').first().waitFor()
     await audit(name)

@@ -1,7 +1,7 @@
 // usePagedList loads one page of a {data, next_cursor} list whenever the
 // URL's filters or cursor change, cancelling a request the user has
 // already moved past, and exposes the states DataState shows.
-import { ref, shallowRef, watch } from 'vue'
+import { reactive, ref, shallowRef, watch } from 'vue'
 import type { List } from './api/client'
 import { useQueryState } from './url'
 
@@ -39,8 +39,21 @@ export function usePagedList<T, K extends string>(
 
   watch(() => JSON.stringify(q.values.value), fetchPage, { immediate: true })
 
+  /**
+   * Text inputs for some filters: edited freely, applied together with
+   * filter(), and set again from the URL when it changes (back, a link).
+   */
+  function drafts<D extends K>(keys: readonly D[]) {
+    const d = reactive({} as Record<string, string>) as Record<D, string>
+    const sync = () => { for (const k of keys) d[k] = q.values.value[k] }
+    sync()
+    watch(() => JSON.stringify(keys.map((k) => q.values.value[k])), sync)
+    return d
+  }
+
   return {
     filters: q.values,
+    drafts,
     items,
     next,
     loading,

@@ -7,10 +7,15 @@ export interface NavItem {
 
 export const nav: NavItem[] = [
   { to: '/', label: 'Overview' },
+  { to: '/analytics', label: 'Analytics' },
   { to: '/customers', label: 'Customers' },
   { to: '/catalog', label: 'Catalog' },
   { to: '/usage', label: 'Usage' },
   { to: '/billing', label: 'Billing' },
+  { to: '/payments', label: 'Payments' },
+  { to: '/risk', label: 'Risk' },
+  { to: '/documents', label: 'Documents' },
+  { to: '/messaging', label: 'Messaging' },
   { to: '/end-users', label: 'End users' },
   { to: '/organizations', label: 'Organizations' },
   { to: '/apps', label: 'Apps & sign-up' },

@@ -57,6 +57,8 @@ export type Query = Record<string, string | number | undefined | null>
 export interface RequestOptions {
   query?: Query
   body?: unknown
+  /** A body sent as is (a file), with its content type. */
+  raw?: { body: Blob; type: string }
   signal?: AbortSignal
   retried?: boolean
 }
@@ -89,13 +91,14 @@ async function problemOf(res: Response): Promise<ApiError> {
 export async function request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
   const headers: Record<string, string> = { Accept: 'application/json' }
   if (opts.body !== undefined) headers['Content-Type'] = 'application/json'
+  if (opts.raw) headers['Content-Type'] = opts.raw.type || 'application/octet-stream'
   Object.assign(headers, session.authHeaders(method))
   let res: Response
   try {
     res = await fetch(url(path, opts.query), {
       method,
       headers,
-      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      body: opts.raw ? opts.raw.body : opts.body === undefined ? undefined : JSON.stringify(opts.body),
       credentials: 'same-origin',
       signal: opts.signal,
     })
@@ -118,4 +121,5 @@ export const api = {
   patch: <T>(path: string, body: unknown) => request<T>('PATCH', path, { body }),
   put: <T>(path: string, body: unknown) => request<T>('PUT', path, { body }),
   del: <T = void>(path: string) => request<T>('DELETE', path),
+  upload: <T>(path: string, file: Blob, type: string) => request<T>('POST', path, { raw: { body: file, type } }),
 }

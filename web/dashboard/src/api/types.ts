@@ -404,3 +404,114 @@ export interface TaxRate {
   exemption_reason?: string
   created_at: string
 }
+
+// ---- Payments and dunning (docs/payments.md) ----
+export interface Payment {
+  id: string
+  invoice_id: string
+  customer_id: string
+  provider: string
+  provider_reference: string
+  status: 'pending' | 'processing' | 'succeeded' | 'failed' | 'canceled'
+  amount: string
+  amount_refunded: string
+  currency: string
+  attempt: number
+  decline_code?: string
+  decline_kind?: 'hard' | 'soft'
+  failure_message?: string
+  note?: string
+  paid_at?: string
+  created_at: string
+  updated_at: string
+}
+
+export interface PaymentMethod {
+  id: string
+  provider: string
+  provider_reference: string
+  brand: string
+  last4: string
+  exp_month: number
+  exp_year: number
+  status: string
+  default: boolean
+  created_at: string
+}
+
+export interface BalanceLine { invoice_id: string; number: string; status: string; currency: string; total: string; amount_due: string; due_at?: string; days_overdue: number }
+export interface CustomerBalance { customer_id: string; currency: string; due: string; overdue: string; credits: string; net: string; lines: BalanceLine[] }
+
+export interface AgingBuckets { currency: string; current: string; days_1_30: string; days_31_60: string; days_61_90: string; over_90: string; total: string; invoices: number }
+export interface AgingReport { as_of: string; currencies: AgingBuckets[] }
+
+export interface RetryPolicy { retry_days: number[]; max_attempts: number; reminder_days_before: number; grace_days: number; final_action: 'suspend' | 'cancel' | 'mark_uncollectible' }
+export interface DunningSettings extends RetryPolicy { suspendable_features: string[]; keep_prepaid_access: boolean; dispute_suspends: boolean; dispute_lost: 'unpaid' | 'uncollectible' }
+export interface DunningRun {
+  id: string
+  invoice_id: string
+  invoice_number: string
+  customer_id: string
+  subscription_id: string
+  amount: string
+  currency: string
+  status: 'active' | 'recovered' | 'exhausted' | 'closed'
+  policy: RetryPolicy
+  first_failed_at: string
+  attempts: number
+  next_step?: string
+  next_at?: string
+  hard_declined: boolean
+  decline_code?: string
+  final_action_taken?: string
+  created_at: string
+  ended_at?: string
+}
+
+export interface PaymentProvider { provider: string; configured: boolean; secret_key_hint?: string; webhook_secret_set: boolean; api_base?: string; webhook_url: string; updated_at?: string }
+
+// ---- Risk (docs/risk.md) ----
+export interface RiskReason { rule: string; version?: number; name?: string; action?: string; description: string; values: Record<string, unknown> }
+export interface RiskDecision {
+  id: string
+  event_id?: string
+  decision: 'allow' | 'review' | 'block'
+  score: number
+  reasons: RiskReason[]
+  default: boolean
+  features: { counters: Record<string, number>; graph: RiskGraphValues; lists: Record<string, boolean> }
+  score_reasons: RiskReason[]
+  shadow: RiskReason[]
+  rule_errors: { rule: string; name: string; error: string }[]
+  event?: Record<string, unknown>
+  created_at: string
+}
+export interface RiskGraphValues { linked_accounts: number; linked_labelled_fraud: number; component_size: number }
+export interface RiskRule { id: string; version: number; name: string; description?: string; action: string; mode: string; logic: unknown; status: string; created_at: string; activated_at?: string; retired_at?: string }
+export interface RiskCase { id: string; decision_id: string; event_id: string; customer_id?: string; status: 'open' | 'resolved'; assignee?: string; resolution?: string; comments?: { id: string; author: string; body: string; created_at: string }[]; created_at: string; resolved_at?: string }
+export interface RiskGraphNode { id: string; kind: string; key: string; label?: string; hops: number }
+export interface RiskGraph { customer_id: string; hops: number; nodes: RiskGraphNode[]; edges: { from: string; to: string; last_seen: string }[]; truncated: boolean; features: RiskGraphValues }
+
+// ---- Received documents (docs/documents.md) ----
+export interface DocumentReport { format: string; violations: { path: string; rule: string; severity: string; message: string }[] | null; dropped: string[] | null }
+export interface InboundDocument {
+  id: string
+  kind: string
+  format: string
+  status: 'valid' | 'invalid'
+  number: string
+  issue_date: string
+  currency: string
+  payable: string
+  supplier_name: string
+  supplier_key: string
+  duplicate_of?: string
+  content_hash: string
+  size: number
+  source: string
+  received_at: string
+  report: DocumentReport
+}
+
+// ---- Messaging (docs/realtime.md) ----
+export interface Conversation { id: string; kind: 'private' | 'group'; title?: string; member_count: number; member_limit: number; last_seq: number; created_by: string; created_at: string; updated_at: string; membership?: { role: string; last_read_seq: number; unread: number } }
