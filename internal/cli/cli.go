@@ -56,6 +56,7 @@ func commands() []command {
 			{name: "send", summary: "send CloudEvents from a file or stdin, retrying with the same ids", run: eventsSend},
 		}},
 		{name: "bench", summary: "load-test a running server and its baselines", subs: benchCommands()},
+		{name: "dev", summary: "development tools: a local cluster (dev cluster up|down|status)", subs: devCommands()},
 		{name: "demo", summary: "seed a running server with plans, customers, subscriptions and usage", run: demoCmd},
 		{name: "version", summary: "print the version", run: version},
 	}

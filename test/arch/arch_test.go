@@ -35,6 +35,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/cli"
 	"github.com/abacusbilling/abacus/internal/client"
+	"github.com/abacusbilling/abacus/internal/cluster"
 	"github.com/abacusbilling/abacus/internal/config"
 	"github.com/abacusbilling/abacus/internal/country"
 	"github.com/abacusbilling/abacus/internal/dashboard"
@@ -77,6 +78,7 @@ var declared = []abacus.Module{
 	catalog.Module,
 	cli.Module,
 	client.Module,
+	cluster.Module,
 	config.Module,
 	country.Module,
 	dashboard.Module,
