@@ -186,3 +186,31 @@ func devBalance(ctx context.Context, e Env, args []string) error {
 	log.Info("balancer stopped", "retries", b.Retries(), "failures", b.Failures())
 	return err
 }
+
+// probe is a container health check for images without a shell or curl:
+// exit 0 when the URL answers 200.
+func probe(ctx context.Context, e Env, args []string) error {
+	fs := newFlags("probe [flags] URL")
+	timeout := fs.Duration("timeout", 2*time.Second, "how long to wait for the answer")
+	if err := parse(fs, e, args, fs.Parse); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("name one URL, e.g. abacus probe http://127.0.0.1:8080/readyz")
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fs.Arg(0), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s", fs.Arg(0), resp.Status)
+	}
+	return nil
+}

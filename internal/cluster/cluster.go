@@ -30,20 +30,20 @@ type Node struct {
 // Groups of roles with their own placement; every other role is a
 // background role and gets a process of its own.
 var (
-	// HTTPRoles run behind the balancer's default route, two of them.
-	HTTPRoles = []string{"api", "ingest"}
+	// HTTPRoles run behind the balancer's default route, two of them
+	// (risk answers its routes beside the API, as in deploy/).
+	HTTPRoles = []string{"api", "ingest", "risk"}
 	// ScaledRoles run twice in the default topology.
 	ScaledRoles = []string{"meter", "realtime"}
 	// RoutePrefixes send these paths to the nodes of a role other than the
 	// HTTP group's (the balancer's longest-prefix routes).
 	RoutePrefixes = map[string][]string{
 		"realtime": {"/api/v1/realtime", "/api/v1/conversations"},
-		"risk":     {"/api/v1/risk"},
 	}
 )
 
 // DefaultTopology is the local cluster of issue 21 for the given role
-// registry: two api,ingest nodes, two meter nodes, two realtime nodes
+// registry: two api,ingest,risk nodes, two meter nodes, two realtime nodes
 // (when the role exists), and one node for each other role. Roles added
 // to the registry later get their node without a change here.
 func DefaultTopology(roles []string) []Node {

@@ -11,7 +11,7 @@
 //	clients ──HTTP──▶   │ /api/v1/realtime…  → realtime-1, -2 │
 //	                    │ everything else    → api-1, api-2   │
 //	                    └─────────────────────────────────────┘
-//	api-1,2 (api,ingest) · meter-1,2 · outbox · billing · … · realtime-1,2
+//	api-1,2 (api,ingest,risk) · meter-1,2 · outbox · billing · … · realtime-1,2
 //	         │ nats://n1,n2,n3 (JetStream R3)      │ postgres://…
 //
 // The balancer polls every backend's /readyz and sends requests only to

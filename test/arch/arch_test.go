@@ -111,6 +111,8 @@ var declared = []abacus.Module{
 	// package or test-only package cannot be imported to declare itself).
 	{Name: "cmd/abacus", Uses: []string{"cli"}},
 	{Name: "test/crash"},
+	{Name: "test/deploy"},
+	{Name: "test/cluster"},
 	{Name: "test/sdk"},
 	{Name: "test/browser"},
 	{Name: "test/arch"},
