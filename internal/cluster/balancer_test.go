@@ -80,7 +80,10 @@ func TestBalancer(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	waitFor(func() bool { r := lb.Ready(); return r[strings.TrimPrefix(a.URL, "http://")] && r[strings.TrimPrefix(bs.URL, "http://")] })
+	waitFor(func() bool {
+		r := lb.Ready()
+		return r[strings.TrimPrefix(a.URL, "http://")] && r[strings.TrimPrefix(bs.URL, "http://")]
+	})
 
 	// Round robin over the ready backends; the dead one never answers.
 	seen := map[string]int{}
