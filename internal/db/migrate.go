@@ -24,6 +24,7 @@ import (
 //	0700 realtime (0750–0799 presence, moderation, limits)
 //	0800 risk (0850–0899 risk graph, lists, labels, score)
 //	0900 e-document exchange (0900–0949), 0950–0999 portal
+//	1200–1249 cluster (partition ownership, leases)
 //
 // Which module owns a table is declared in its module.go (abacus.Module),
 // not by the file that created it.

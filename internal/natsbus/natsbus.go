@@ -210,11 +210,27 @@ func (b *Bus) EnsureStream(ctx context.Context, cfg jetstream.StreamConfig) (jet
 	if cfg.Replicas <= 1 && b.replicas > 1 {
 		cfg.Replicas = b.replicas
 	}
-	s, err := b.js.CreateOrUpdateStream(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("provisioning stream %s: %w", cfg.Name, err)
+	// On a cluster the stream may not answer for a while (servers
+	// starting, a meta leader or the stream's leader being elected after a
+	// server died): a timeout is retried for up to a minute, so a role
+	// does not end (and stop its process) over it.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		s, err := b.js.CreateOrUpdateStream(ctx, cfg)
+		if err == nil {
+			return s, nil
+		}
+		transient := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)
+		if !transient || ctx.Err() != nil || time.Now().After(deadline) {
+			return nil, fmt.Errorf("provisioning stream %s: %w", cfg.Name, err)
+		}
+		b.log.Warn("provisioning a stream timed out; retrying", "stream", cfg.Name, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("provisioning stream %s: %w", cfg.Name, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
-	return s, nil
 }
 
 // Close drains the connection (pending publishes are flushed) and stops
