@@ -232,7 +232,7 @@ func TestChaos(t *testing.T) {
 		{Name: "outbox-1", Roles: []string{"outbox"}}, {Name: "outbox-2", Roles: []string{"outbox"}},
 	})
 	// A steady rate, so the kills happen under traffic.
-	events, rate, rounds := int64(60_000), 2000.0, 1
+	events, rate, rounds := int64(40_000), 2500.0, 1
 	if full() {
 		events, rate, rounds = 1_000_000, 8000, 3
 	}
@@ -387,4 +387,103 @@ func TestChaos(t *testing.T) {
 	for _, r := range recoveries {
 		t.Logf("recovery: %-9s %-40s %s", r.victim, r.what, r.took.Round(time.Millisecond))
 	}
+}
+
+// TestRollingRestart restarts every Abacus node one by one with SIGTERM
+// under ingestion and API traffic through the balancer: readiness turns
+// false first (http.drain_delay), in-flight requests finish, the node
+// starts again; not one request may fail or need a retry.
+func TestRollingRestart(t *testing.T) {
+	c := startCluster(t, []cluster.Node{
+		{Name: "api-1", Roles: []string{"api", "ingest"}}, {Name: "api-2", Roles: []string{"api", "ingest"}},
+		{Name: "meter-1", Roles: []string{"meter"}}, {Name: "meter-2", Roles: []string{"meter"}},
+		{Name: "outbox-1", Roles: []string{"outbox"}},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	api := client.New(c.BalancerURL, c.APIKey, &http.Client{Timeout: 10 * time.Second})
+	typ := "roll_" + randomHex()
+	if _, err := client.Retry(ctx, client.Backoff{MaxAttempts: 50}, func(ctx context.Context) error {
+		_, err := api.CreateMeter(ctx, client.Meter{Slug: typ + "_count", EventType: typ, Aggregation: "COUNT"})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var acked, created, apiFailures atomic.Int64
+	lctx, stopLoad := context.WithCancel(ctx)
+	type outcome struct {
+		res loadgen.Result
+		err error
+	}
+	sent := make(chan outcome, 1)
+	go func() {
+		res, err := loadgen.Run(lctx, loadgen.Config{Duration: 10 * time.Minute, Rate: 1500, Conns: 4, BatchSize: 50, Progress: &acked,
+			Backoff: client.Backoff{Initial: 20 * time.Millisecond, Max: 300 * time.Millisecond}},
+			loadgen.NewGen(typ, typ, "roll-test", 20, 0), loadgen.HTTPSender(api))
+		sent <- outcome{res, err}
+	}()
+	apiDone := make(chan struct{})
+	go func() { defer close(apiDone); apiTraffic(lctx, c.BalancerURL, c.APIKey, &created, &apiFailures) }()
+	var reads, readFailures atomic.Int64
+	readsDone := make(chan struct{})
+	go func() {
+		defer close(readsDone)
+		hc := &http.Client{Timeout: 10 * time.Second}
+		for lctx.Err() == nil {
+			req, _ := http.NewRequest(http.MethodGet, c.BalancerURL+"/api/v1/customers?limit=5", nil)
+			req.Header.Set("Authorization", "Bearer "+c.APIKey)
+			resp, err := hc.Do(req)
+			reads.Add(1)
+			if err != nil {
+				readFailures.Add(1)
+			} else {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					readFailures.Add(1)
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	waitFor(t, time.Minute, "traffic to flow", func() bool { return acked.Load() > 1000 && created.Load() > 5 })
+	for _, p := range c.Procs {
+		if p.Kind != "abacus" {
+			continue
+		}
+		at := acked.Load()
+		start := time.Now()
+		if err := p.Stop(30 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		stopped := time.Since(start)
+		if err := c.StartProc(p, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.WaitReady(ctx, 90*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("restarted %-8s at %6d acknowledged events: stopped in %s, ready again after %s", p.Name, at,
+			stopped.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+		time.Sleep(500 * time.Millisecond)
+	}
+	stopLoad()
+	out := <-sent
+	<-apiDone
+	<-readsDone
+	if out.err != nil {
+		t.Fatal(out.err)
+	}
+	t.Logf("during the rolling restart: %d events in %d requests (%d attempts), %d customers created (%d failed attempts), %d reads (%d failed)",
+		out.res.Events, out.res.Requests, out.res.Attempts, created.Load(), apiFailures.Load(), reads.Load(), readFailures.Load())
+	if out.res.Attempts != out.res.Requests || out.res.Failed != nil || apiFailures.Load() != 0 || readFailures.Load() != 0 {
+		t.Fatalf("requests failed during the rolling restart: ingestion %d attempts for %d requests (%v), %d failed customer creations, %d failed reads",
+			out.res.Attempts, out.res.Requests, out.res.Failed, apiFailures.Load(), readFailures.Load())
+	}
+	q := loadgen.Window(time.Now().Add(-10*time.Minute), 0)
+	q.To = loadgen.Window(time.Now(), 0).To
+	waitFor(t, time.Minute, fmt.Sprintf("the count to reach %d", out.res.Events), func() bool {
+		v, err := loadgen.Total(ctx, api, typ+"_count", q)
+		return err == nil && v.IntPart() == out.res.Events
+	})
 }
