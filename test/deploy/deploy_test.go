@@ -502,3 +502,53 @@ func TestSystemd(t *testing.T) {
 		}
 	}
 }
+
+// TestAlertRules parses the Prometheus rules and checks that every Abacus
+// metric they name is one the binary exports, with labels it has.
+func TestAlertRules(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(root, "deploy", "prometheus", "alerts.yaml")
+	docs := readYAMLDocs(t, path)
+	if len(docs) != 1 {
+		t.Fatalf("%s: want one document", path)
+	}
+	// The metric names and label lists the code defines.
+	defined := map[string]bool{}
+	labels := map[string]bool{"partition": true, "status": true, "route": true, "method": true}
+	nameRe := regexp.MustCompile(`Name: +"(abacus_[a-z_]+)"`)
+	_ = filepath.WalkDir(filepath.Join(root, "internal"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return err
+		}
+		b, _ := os.ReadFile(p)
+		for _, m := range nameRe.FindAllSubmatch(b, -1) {
+			defined[string(m[1])] = true
+		}
+		return nil
+	})
+	used := regexp.MustCompile(`\b(abacus_[a-z_]+)\b(\{([^}]*)\})?`)
+	alerts := 0
+	for _, g := range asList(docs[0]["groups"]) {
+		for _, r := range asList(get(g, "rules")) {
+			alerts++
+			expr, _ := get(r, "expr").(string)
+			name, _ := get(r, "alert").(string)
+			if expr == "" || name == "" || get(r, "annotations", "summary") == nil {
+				t.Errorf("rule %q: needs alert, expr and a summary", name)
+			}
+			for _, m := range used.FindAllStringSubmatch(expr, -1) {
+				if !defined[m[1]] {
+					t.Errorf("alert %s: metric %s is not exported by the binary", name, m[1])
+				}
+				for _, sel := range strings.Split(m[3], ",") {
+					if l, _, ok := strings.Cut(strings.TrimSpace(sel), "="); ok && !labels[strings.TrimRight(l, "!~")] {
+						t.Errorf("alert %s: %s has no label %s", name, m[1], l)
+					}
+				}
+			}
+		}
+	}
+	if alerts < 5 {
+		t.Errorf("want the alerts that matter (lag, partitions, outbox, deliveries, disk), got %d", alerts)
+	}
+}
