@@ -132,7 +132,7 @@ func Plan(ctx context.Context, o Options) (*Cluster, error) {
 		return nil, fmt.Errorf("creating %s: %w", dir, err)
 	}
 	c := &Cluster{Dir: dir, Schema: o.Schema}
-	ports, err := freePorts(2*o.NATS + len(o.Nodes) + 2)
+	ports, err := FreePorts(2*o.NATS + len(o.Nodes) + 2)
 	if err != nil {
 		return nil, err
 	}
@@ -423,7 +423,8 @@ func redactURL(u string) string {
 	return u
 }
 
-func freePorts(n int) ([]int, error) {
+// FreePorts returns n TCP ports free on 127.0.0.1 now.
+func FreePorts(n int) ([]int, error) {
 	var out []int
 	var lns []net.Listener
 	defer func() {
