@@ -122,7 +122,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	}
 	a.Bus, err = natsbus.Open(ctx, natsbus.Options{
 		URL: a.Config.NATS.URL, StoreDir: a.Config.NATSStoreDir(), Listen: a.Config.NATS.Listen,
-		SyncAlways: a.Config.NATS.SyncAlways, Name: "abacus", Logger: a.Log.With("component", "nats"),
+		SyncAlways: a.Config.NATS.SyncAlways, Replicas: a.Config.NATS.Replicas, Name: "abacus", Logger: a.Log.With("component", "nats"),
 	})
 	if err != nil {
 		return fmt.Errorf("%w (nats.url)", err)
@@ -274,6 +274,16 @@ func (a *App) bootstrapOwner(ctx context.Context, tenant string) error {
 func (a *App) Stop(ctx context.Context) error {
 	a.stopOnce.Do(func() {
 		var errs []error
+		if a.server != nil && a.Config.HTTP.DrainDelay > 0 {
+			// Readiness goes false first and requests are still served,
+			// so load balancers move away before connections are refused.
+			a.HTTP.AddReadyCheck("draining", func(context.Context) error { return errors.New("shutting down") })
+			a.Log.Info("draining: /readyz reports not ready", "for", a.Config.HTTP.DrainDelay.String())
+			select {
+			case <-time.After(a.Config.HTTP.DrainDelay):
+			case <-ctx.Done():
+			}
+		}
 		sctx, cancel := context.WithTimeout(ctx, a.Config.HTTP.ShutdownTimeout)
 		defer cancel()
 		if a.server != nil {

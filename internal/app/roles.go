@@ -221,8 +221,9 @@ func RoleNames() []string {
 }
 
 // SelectRoles resolves a role list ("all" or names) into roles in
-// dependency order, adding dependencies. Unknown names are refused with
-// the list of valid ones.
+// dependency order, adding dependencies. A name with a leading "-" removes
+// that role ("all,-api,-ingest" runs every other role, including roles
+// added later). Unknown names are refused with the list of valid ones.
 func SelectRoles(names []string) ([]Role, error) {
 	all := Registry()
 	byName := map[string]Role{}
@@ -231,8 +232,16 @@ func SelectRoles(names []string) ([]Role, error) {
 	}
 	want := map[string]bool{}
 	var unknown []string
+	var without []string // "-name": every role but these (deployments' background group)
 	for _, n := range names {
 		n = strings.TrimSpace(strings.ToLower(n))
+		if rest, ok := strings.CutPrefix(n, "-"); ok {
+			if byName[rest].Name == "" {
+				unknown = append(unknown, n)
+			}
+			without = append(without, rest)
+			continue
+		}
 		switch {
 		case n == "all":
 			for _, r := range all {
@@ -246,7 +255,13 @@ func SelectRoles(names []string) ([]Role, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("unknown role %s; valid roles: all, %s", strings.Join(unknown, ", "), strings.Join(RoleNames(), ", "))
+		return nil, fmt.Errorf("unknown role %s; valid roles: all, %s (a -name removes one from all)", strings.Join(unknown, ", "), strings.Join(RoleNames(), ", "))
+	}
+	for _, n := range without {
+		delete(want, n)
+	}
+	if len(want) == 0 {
+		return nil, fmt.Errorf("no role left to run in %q", strings.Join(names, ","))
 	}
 	var out []Role
 	var visit func(n string, path []string) error

@@ -175,6 +175,10 @@ type HTTP struct {
 	// the header is ignored, since a client can send anything.
 	TrustedProxies []string `key:"trusted_proxies" help:"CIDRs or addresses of reverse proxies whose client_ip_header is believed (empty: the TCP peer is the client)"`
 	ClientIPHeader string   `key:"client_ip_header" help:"header a trusted proxy names the client in: x-forwarded-for or forwarded (RFC 7239)"`
+	// DrainDelay is how long /readyz answers 503 on SIGTERM before the
+	// server stops taking connections, so load balancers stop sending
+	// requests first (docs/operations.md, "Rolling upgrades").
+	DrainDelay time.Duration `key:"drain_delay" help:"on shutdown, how long /readyz reports not ready while requests are still served, before the server stops accepting (0: stop at once)"`
 }
 
 // Database selects the storage engine: SQLite in the data dir when URL is
@@ -193,6 +197,9 @@ type NATS struct {
 	// default: an acknowledged message survives a process crash either
 	// way (it is in the OS page cache); only power loss needs fsync.
 	SyncAlways bool `key:"sync_always" help:"embedded server fsyncs every write"`
+	// Replicas is the replication factor of the streams Abacus provisions
+	// (usage, domain events, …): 3 on a three-node JetStream cluster.
+	Replicas int `key:"replicas" help:"replicas of each JetStream stream Abacus creates (1 to 5; 3 on a three-node NATS cluster)"`
 }
 
 // Log configures slog output.
@@ -275,6 +282,7 @@ func Default() Config {
 			ClientIPHeader:  "x-forwarded-for",
 		},
 		Database: Database{MaxConns: 16},
+		NATS:     NATS{Replicas: 1},
 		Log:      Log{Level: "info", Format: "auto"},
 		Outbox:   Outbox{PollInterval: 200 * time.Millisecond, BatchSize: 500},
 		Metering: Metering{Partitions: 4, Linger: time.Millisecond, MaxBatchEvents: 20_000, MaxBatchBytes: 1 << 20,
@@ -378,6 +386,14 @@ func (c *Config) Validate() error {
 		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 			add("database.url", Redact(c.Database.URL), "must be a postgres:// URL, or empty for SQLite")
 		}
+	}
+	if c.HTTP.DrainDelay < 0 {
+		add("http.drain_delay", c.HTTP.DrainDelay.String(), "must not be negative (0 stops at once)")
+	}
+	if c.NATS.Replicas < 0 || c.NATS.Replicas > 5 {
+		add("nats.replicas", fmt.Sprint(c.NATS.Replicas), "must be 1 to 5 (JetStream's limit; 0 means 1); 3 on a three-node cluster")
+	} else if c.NATS.Replicas > 1 && c.NATS.URL == "" {
+		add("nats.replicas", fmt.Sprint(c.NATS.Replicas), "the embedded server is one node: replicas above 1 need nats.url (a cluster)")
 	}
 	if c.Database.MaxConns < 1 {
 		add("database.max_conns", fmt.Sprint(c.Database.MaxConns), "must be at least 1")

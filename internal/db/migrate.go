@@ -26,7 +26,7 @@ import (
 //	0900 e-document exchange (0900–0949), 0950–0999 portal
 //	1000–1049 analytics
 //	1100 media (1100–1149; 1150–1199 nearby)
-//	1200–1249 cluster
+//	1200–1249 cluster (partition ownership, leases)
 //
 // Which module owns a table is declared in its module.go (abacus.Module),
 // not by the file that created it.

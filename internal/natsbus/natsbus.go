@@ -32,6 +32,9 @@ type Options struct {
 	Listen string
 	// SyncAlways makes the embedded server fsync every write.
 	SyncAlways bool
+	// Replicas is the replication factor EnsureStream gives a stream that
+	// asks for one replica (0 or 1): 3 on a three-node JetStream cluster.
+	Replicas int
 	// Name identifies this process's connection to the server.
 	Name   string
 	Logger *slog.Logger
@@ -46,6 +49,7 @@ type Bus struct {
 	log       *slog.Logger
 	closeOnce sync.Once
 	store     *storeHealth // embedded only
+	replicas  int
 }
 
 // Open starts the embedded server or connects to the external one, and
@@ -57,7 +61,7 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 	if o.Name == "" {
 		o.Name = "abacus"
 	}
-	b := &Bus{log: o.Logger}
+	b := &Bus{log: o.Logger, replicas: o.Replicas}
 	connOpts := []nats.Option{
 		nats.Name(o.Name),
 		nats.MaxReconnects(-1),
@@ -200,13 +204,33 @@ func (b *Bus) Restarted() <-chan struct{} {
 }
 
 // EnsureStream creates the stream or updates it to cfg. It is idempotent,
-// so every process provisions what it uses at start.
+// so every process provisions what it uses at start. A stream asking for
+// one replica gets the bus's Options.Replicas.
 func (b *Bus) EnsureStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
-	s, err := b.js.CreateOrUpdateStream(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("provisioning stream %s: %w", cfg.Name, err)
+	if cfg.Replicas <= 1 && b.replicas > 1 {
+		cfg.Replicas = b.replicas
 	}
-	return s, nil
+	// On a cluster the stream may not answer for a while (servers
+	// starting, a meta leader or the stream's leader being elected after a
+	// server died): a timeout is retried for up to a minute, so a role
+	// does not end (and stop its process) over it.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		s, err := b.js.CreateOrUpdateStream(ctx, cfg)
+		if err == nil {
+			return s, nil
+		}
+		transient := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)
+		if !transient || ctx.Err() != nil || time.Now().After(deadline) {
+			return nil, fmt.Errorf("provisioning stream %s: %w", cfg.Name, err)
+		}
+		b.log.Warn("provisioning a stream timed out; retrying", "stream", cfg.Name, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("provisioning stream %s: %w", cfg.Name, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // Close drains the connection (pending publishes are flushed) and stops

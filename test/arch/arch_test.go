@@ -36,6 +36,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/cli"
 	"github.com/abacusbilling/abacus/internal/client"
+	"github.com/abacusbilling/abacus/internal/cluster"
 	"github.com/abacusbilling/abacus/internal/config"
 	"github.com/abacusbilling/abacus/internal/country"
 	"github.com/abacusbilling/abacus/internal/dashboard"
@@ -81,6 +82,7 @@ var declared = []abacus.Module{
 	catalog.Module,
 	cli.Module,
 	client.Module,
+	cluster.Module,
 	config.Module,
 	country.Module,
 	dashboard.Module,
@@ -115,6 +117,8 @@ var declared = []abacus.Module{
 	// package or test-only package cannot be imported to declare itself).
 	{Name: "cmd/abacus", Uses: []string{"cli"}},
 	{Name: "test/crash"},
+	{Name: "test/deploy"},
+	{Name: "test/cluster"},
 	{Name: "test/sdk"},
 	{Name: "test/browser"},
 	{Name: "test/arch"},

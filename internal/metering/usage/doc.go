@@ -62,9 +62,13 @@
 // A crash anywhere loses nothing (an unacked message is delivered again;
 // on start a worker resumes from its stored offset) and counts nothing
 // twice (the offset commits with the rows). Each partition must have one
-// active worker: on PostgreSQL a session advisory lock per partition makes
-// other meter processes stand by; on SQLite the data-dir lock ensures one
-// process.
+// active worker: on PostgreSQL meter processes share the partitions under
+// session advisory locks (a member slot each, a lock per partition; see
+// coordinate in partition_postgres.go), a dead process's partitions move
+// to the survivors within a second or two and back when it returns, and
+// every round checks the owner token in metering_offsets under the row
+// lock so a process that lost a partition cannot commit beside its new
+// owner; on SQLite the data-dir lock ensures one process.
 //
 // Meter definitions are read inside each round's transaction when the
 // metering_versions row says they changed, so a round counts with the

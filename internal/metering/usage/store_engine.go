@@ -3,6 +3,7 @@ package usage
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/abacusbilling/abacus/internal/db"
 )
@@ -49,4 +50,18 @@ func (ws *Workers) ownPartitions(ctx context.Context) (release func(), err error
 		return func() {}, nil
 	}
 	return ws.lockPartitions(ctx)
+}
+
+// runPartitions runs the partitions this process may work: every one on
+// SQLite, its share on PostgreSQL (coordinate).
+func (ws *Workers) runPartitions(ctx context.Context) error {
+	if ws.db.Engine() != db.Postgres {
+		for p := 0; p < ws.cfg.Partitions; p++ {
+			ws.metrics.owned.WithLabelValues(strconv.Itoa(p)).Set(1)
+		}
+		ws.metrics.members.Set(1)
+		ws.runAll(ctx)
+		return nil
+	}
+	return ws.coordinate(ctx)
 }

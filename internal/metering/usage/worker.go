@@ -31,7 +31,7 @@ type WorkerConfig struct {
 	StreamMaxAge   time.Duration // as IngestConfig; default 72h
 	RetryInterval  time.Duration // wait after a failed round before resuming; default 500ms
 	AfterCommit    func(partition int) error
-	LockPollPeriod time.Duration // how often a standby process tries to take the partitions (PostgreSQL); default 2s
+	LockPollPeriod time.Duration // how often a process looks at the other meter processes and takes or hands over partitions (PostgreSQL); default 1s
 }
 
 // WithDefaults returns c with zero fields set.
@@ -61,7 +61,7 @@ func (c WorkerConfig) WithDefaults() WorkerConfig {
 		c.RetryInterval = 500 * time.Millisecond
 	}
 	if c.LockPollPeriod <= 0 {
-		c.LockPollPeriod = 2 * time.Second
+		c.LockPollPeriod = time.Second
 	}
 	return c
 }
@@ -71,6 +71,8 @@ type workerMetrics struct {
 	folded            prometheus.Counter
 	latency           prometheus.Histogram
 	roundEvents       prometheus.Histogram
+	owned, lag        *prometheus.GaugeVec // by partition
+	members           prometheus.Gauge
 }
 
 func newWorkerMetrics(reg prometheus.Registerer) *workerMetrics {
@@ -83,8 +85,14 @@ func newWorkerMetrics(reg prometheus.Registerer) *workerMetrics {
 		roundEvents: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "abacus_metering_round_events", Help: "Events per meter worker transaction.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 9)}),
 	}
+	m.owned = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "abacus_metering_partition_owned",
+		Help: "1 for each usage partition this process works now (its meter worker runs), 0 for one it does not."}, []string{"partition"})
+	m.lag = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "abacus_metering_partition_lag_messages",
+		Help: "Usage bus messages of the partition not yet delivered to its worker, as of its last round."}, []string{"partition"})
+	m.members = prometheus.NewGauge(prometheus.GaugeOpts{Name: "abacus_metering_meter_processes",
+		Help: "Meter processes sharing the partitions, as this one sees them (PostgreSQL)."})
 	if reg != nil {
-		reg.MustRegister(m.stored, m.dupStored, m.folded, m.latency, m.roundEvents)
+		reg.MustRegister(m.stored, m.dupStored, m.folded, m.latency, m.roundEvents, m.owned, m.lag, m.members)
 	}
 	return m
 }
@@ -105,11 +113,13 @@ func NewWorkers(d *db.DB, bus *natsbus.Bus, cfg WorkerConfig, clock abacus.Clock
 	return &Workers{cfg: cfg.WithDefaults(), db: d, bus: bus, clock: clock, log: log, metrics: newWorkerMetrics(reg)}
 }
 
-// Run processes every partition until ctx ends. On PostgreSQL it first
-// takes a session advisory lock per partition, so a second meter process
-// stands by until the first is gone. Failed rounds are retried from the
-// stored offset; Run returns only when ctx ends or the stream cannot be
-// provisioned.
+// Run processes partitions until ctx ends. On SQLite the process owns
+// every partition (the data-dir lock makes it the only one). On
+// PostgreSQL meter processes share the partitions: each takes its share
+// under session advisory locks, and a partition moves to a survivor when
+// its owner dies, and back when a process joins (coordinate). Failed
+// rounds are retried from the stored offset; Run returns only when ctx
+// ends or the stream cannot be provisioned.
 func (ws *Workers) Run(ctx context.Context) error {
 	if err := EnsureStream(ctx, ws.bus, ws.cfg.Partitions, ws.cfg.StreamMaxAge); err != nil {
 		return err
@@ -117,25 +127,21 @@ func (ws *Workers) Run(ctx context.Context) error {
 	if err := ws.tuneSQLite(ctx); err != nil {
 		return err
 	}
-	release, err := ws.ownPartitions(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
-	}
-	defer release()
+	return ws.runPartitions(ctx)
+}
+
+// runAll runs a worker for every partition, without owner token.
+func (ws *Workers) runAll(ctx context.Context) {
 	var wg sync.WaitGroup
 	for p := 0; p < ws.cfg.Partitions; p++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w := &worker{ws: ws, p: p, agg: metering.NewAggregator(), timer: stoppedTimer(), cache: map[rkey]metering.State{}, deltas: map[rkey]*metering.State{}, aggs: map[string]metering.Aggregation{}}
-			w.loop(ctx)
-		}()
+		wg.Go(func() { ws.newWorker(p, "").loop(ctx) })
 	}
 	wg.Wait()
-	return nil
+}
+
+func (ws *Workers) newWorker(p int, token string) *worker {
+	return &worker{ws: ws, p: p, token: token, agg: metering.NewAggregator(), timer: stoppedTimer(), cache: map[rkey]metering.State{},
+		deltas: map[rkey]*metering.State{}, aggs: map[string]metering.Aggregation{}}
 }
 
 // lockPartitions holds one connection with an advisory lock per partition.
@@ -178,6 +184,9 @@ type worker struct {
 	ws  *Workers
 	p   int
 	agg *metering.Aggregator
+	// token is this owner's mark in metering_offsets.owner; every round
+	// checks it under the row's lock (empty: the only process, no check).
+	token string
 
 	metersVer, epoch int64
 	loaded           bool
@@ -221,6 +230,10 @@ func (w *worker) loop(ctx context.Context) {
 	for ctx.Err() == nil {
 		err := w.session(ctx)
 		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, errPartitionLost) {
+			w.ws.log.Warn("meter partition taken over by another process; stopping its worker", "partition", w.p)
 			return
 		}
 		w.ws.log.Error("meter worker failed; resuming from the stored offset", "partition", w.p, "err", err)
@@ -415,6 +428,7 @@ func (w *worker) round(ctx context.Context) error {
 	lastSeq := uint64(0)
 	if md, err := w.msgs[len(w.msgs)-1].Metadata(); err == nil {
 		lastSeq, w.lastTime = md.Sequence.Stream, md.Timestamp.UnixNano()
+		w.ws.metrics.lag.WithLabelValues(strconv.Itoa(w.p)).Set(float64(md.NumPending))
 	}
 	if err := w.apply(ctx, lastSeq, true); err != nil {
 		return err
@@ -465,10 +479,17 @@ func (w *worker) apply(ctx context.Context, lastSeq uint64, storeOffset bool) er
 		if err := w.refresh(ctx, tx); err != nil {
 			return err
 		}
+		// The offset row's lock orders this round after any other
+		// process's round on the partition, and its owner says whether
+		// the partition is still this worker's (see coordinate).
 		var offset int64
-		err := scanOne(tx.QueryPrepared(ctx, `SELECT stream_seq FROM metering_offsets WHERE partition = $1`, w.p))(&offset)
+		var owner string
+		err := scanOne(tx.QueryPrepared(ctx, `SELECT stream_seq, owner FROM metering_offsets WHERE partition = $1`+tx.LockClause(` FOR UPDATE`), w.p))(&offset, &owner)
 		if err != nil && !errors.Is(err, errNoRows) {
 			return fmt.Errorf("reading offset: %w", err)
+		}
+		if w.token != "" && owner != w.token {
+			return errPartitionLost
 		}
 		// Events with a client time claim their (time, hash) key; events
 		// whose time the server assigned claim (tenant, source, id).

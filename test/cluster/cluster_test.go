@@ -1,0 +1,489 @@
+// Package cluster_test runs Abacus as a cluster of real processes on this
+// machine (internal/cluster: three nats-servers clustered with JetStream,
+// streams replicated ×3, PostgreSQL, two api,ingest nodes, two meter
+// nodes, two outbox nodes and the load balancer) and breaks it:
+//
+//   - TestChaos kills with SIGKILL, in turn, an ingest node, a meter node,
+//     the outbox node holding the relay and one nats-server, under
+//     ingestion and API traffic through the balancer, restarting each
+//     afterwards; then every acknowledged event must be counted exactly
+//     once and every domain event published. It prints the recovery
+//     times.
+//   - TestRollingRestart restarts every node one by one with SIGTERM under
+//     load through the balancer: no request may fail.
+//
+// Reduced scale by default (each test well under 90 s on a quiet 2-core
+// machine); ABACUS_CLUSTER_SCALE=full sends ten times the events and
+// repeats the kills (docs/operations.md, "Chaos tests").
+package cluster_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/abacusbilling/abacus/internal/client"
+	"github.com/abacusbilling/abacus/internal/cluster"
+	"github.com/abacusbilling/abacus/internal/db/dbtest"
+	"github.com/abacusbilling/abacus/internal/loadgen"
+)
+
+var abacusBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "abacus-cluster-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	abacusBin = filepath.Join(dir, "abacus")
+	cmd := exec.Command("go", "build", "-o", abacusBin, "./cmd/abacus")
+	cmd.Dir = "../.."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building abacus: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func full() bool { return os.Getenv("ABACUS_CLUSTER_SCALE") == "full" }
+
+// startCluster plans and starts the test topology in a schema of its own.
+func startCluster(t *testing.T, nodes []cluster.Node) *cluster.Cluster {
+	t.Helper()
+	ctx := context.Background()
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	schema := "cl_" + hex.EncodeToString(b)
+	c, err := cluster.Plan(ctx, cluster.Options{Dir: t.TempDir(), Bin: abacusBin, Nodes: nodes,
+		DatabaseURL: dbtest.PostgresURL(), Schema: schema, MaxConns: 4,
+		Env: []string{"ABACUS_LOG_LEVEL=info", "ABACUS_OUTBOX_POLL_INTERVAL=50ms"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = c.Stop(5 * time.Second)
+		if t.Failed() {
+			for _, p := range c.Procs {
+				t.Logf("---- %s log tail:\n%s", p.Name, p.Tail(1500))
+			}
+		}
+		_ = cluster.DropSchema(context.Background(), c.Postgres.URL, schema)
+	})
+	if err := c.Start(ctx, false, 90*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// ackClock records when the ingestion stream last advanced, to measure
+// the longest time clients went without an acknowledgement.
+type ackClock struct {
+	mu   sync.Mutex
+	last time.Time
+	gaps []time.Duration // the longest gap in each window
+	cur  time.Duration
+}
+
+func watchAcks(ctx context.Context, acked *atomic.Int64) *ackClock {
+	a := &ackClock{last: time.Now()}
+	go func() {
+		prev := acked.Load()
+		for ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond)
+			n := acked.Load()
+			a.mu.Lock()
+			now := time.Now()
+			if n != prev {
+				prev = n
+				a.last = now
+			}
+			a.cur = max(a.cur, now.Sub(a.last))
+			a.mu.Unlock()
+		}
+	}()
+	return a
+}
+
+// window returns the longest gap since the last call.
+func (a *ackClock) window() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	g := a.cur
+	a.cur = 0
+	return g
+}
+
+// apiTraffic creates customers through the balancer, each retried with
+// its Idempotency-Key until it succeeds; it returns how many were
+// created when ctx ends.
+func apiTraffic(ctx context.Context, base, key string, created *atomic.Int64, failures *atomic.Int64) {
+	hc := &http.Client{Timeout: 10 * time.Second}
+	for i := 0; ctx.Err() == nil; i++ {
+		ik := fmt.Sprintf("chaos-%d-%s", i, randomHex())
+		body, _ := json.Marshal(map[string]any{"name": "Chaos " + ik, "currency": "EUR", "external_id": ik})
+		for ctx.Err() == nil {
+			req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, base+"/api/v1/customers", bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+key)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Idempotency-Key", ik)
+			resp, err := hc.Do(req)
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode/100 == 2 {
+					created.Add(1)
+					break
+				}
+			}
+			failures.Add(1)
+			time.Sleep(50 * time.Millisecond)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func randomHex() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// publishedEvents counts domain events of type typ on the events stream.
+func publishedEvents(t *testing.T, natsURL, typ string) int {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, "ABACUS_EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter("abacus.events."+typ))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, c := range info.State.Subjects {
+		n += int(c)
+	}
+	return n
+}
+
+// ownedPartitions sums a meter node's abacus_metering_partition_owned.
+func ownedPartitions(p *cluster.Proc) int {
+	resp, err := http.Get("http://" + p.HTTP + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "abacus_metering_partition_owned{") && strings.HasSuffix(line, " 1") {
+			n++
+		}
+	}
+	return n
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > timeout {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func TestChaos(t *testing.T) {
+	c := startCluster(t, []cluster.Node{
+		{Name: "api-1", Roles: []string{"api", "ingest"}}, {Name: "api-2", Roles: []string{"api", "ingest"}},
+		{Name: "meter-1", Roles: []string{"meter"}}, {Name: "meter-2", Roles: []string{"meter"}},
+		{Name: "outbox-1", Roles: []string{"outbox"}}, {Name: "outbox-2", Roles: []string{"outbox"}},
+	})
+	// A steady rate, so the kills happen under traffic.
+	events, rate, rounds := int64(40_000), 2500.0, 1
+	if full() {
+		events, rate, rounds = 1_000_000, 8000, 3
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	api := client.New(c.BalancerURL, c.APIKey, &http.Client{Timeout: 10 * time.Second})
+	typ := "chaos_" + randomHex()
+	for _, m := range []client.Meter{
+		{Slug: typ + "_sum", EventType: typ, Aggregation: "SUM", ValueProperty: "$.value"},
+		{Slug: typ + "_count", EventType: typ, Aggregation: "COUNT"},
+	} {
+		if _, err := client.Retry(ctx, client.Backoff{MaxAttempts: 50}, func(ctx context.Context) error {
+			_, err := api.CreateMeter(ctx, m)
+			return err
+		}); err != nil {
+			t.Fatalf("creating meter %s: %v", m.Slug, err)
+		}
+	}
+	var acked, created, apiFailures atomic.Int64
+	start := time.Now()
+	type outcome struct {
+		res loadgen.Result
+		err error
+	}
+	sent := make(chan outcome, 1)
+	go func() {
+		res, err := loadgen.Run(ctx, loadgen.Config{Events: events, Rate: rate, Conns: 4, BatchSize: 100, Progress: &acked,
+			Backoff: client.Backoff{Initial: 20 * time.Millisecond, Max: 300 * time.Millisecond}},
+			loadgen.NewGen(typ, typ, "chaos-test", 50, 0), loadgen.HTTPSender(api))
+		sent <- outcome{res, err}
+	}()
+	apiCtx, stopAPI := context.WithCancel(ctx)
+	apiDone := make(chan struct{})
+	go func() { defer close(apiDone); apiTraffic(apiCtx, c.BalancerURL, c.APIKey, &created, &apiFailures) }()
+	acks := watchAcks(ctx, &acked)
+
+	victims := []string{"api-1", "meter-1", "outbox", "nats-2"}
+	steps := rounds * len(victims)
+	type recovery struct {
+		victim string
+		what   string
+		took   time.Duration
+	}
+	var recoveries []recovery
+	for i := 0; i < steps; i++ {
+		victim := victims[i%len(victims)]
+		threshold := events * int64(i+1) / int64(steps+1)
+		waitFor(t, 3*time.Minute, fmt.Sprintf("%d acknowledged events before killing %s", threshold, victim), func() bool {
+			return acked.Load() >= threshold
+		})
+		acks.window()
+		var p *cluster.Proc
+		switch victim {
+		case "outbox":
+			// The node holding the relay: the one that published last.
+			p = c.Proc("outbox-1")
+			if i/len(victims)%2 == 1 {
+				p = c.Proc("outbox-2")
+			}
+		case "meter-1":
+			p = c.Proc("meter-1")
+			if i/len(victims)%2 == 1 {
+				p = c.Proc("meter-2")
+			}
+		default:
+			p = c.Proc(victim)
+		}
+		before := created.Load()
+		killedAt := time.Now()
+		if err := p.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("kill -9 %s at %d acknowledged events", p.Name, acked.Load())
+		switch {
+		case strings.HasPrefix(p.Name, "meter"):
+			other := c.Proc("meter-1")
+			if other == p {
+				other = c.Proc("meter-2")
+			}
+			took := waitFor(t, time.Minute, "the surviving meter node to own every partition", func() bool { return ownedPartitions(other) == 4 })
+			recoveries = append(recoveries, recovery{p.Name, "survivor owns every partition", took})
+		case strings.HasPrefix(p.Name, "outbox"):
+			// A customer created after the kill must be published.
+			took := waitFor(t, time.Minute, "a domain event recorded after the kill to be published", func() bool {
+				return created.Load() > before && publishedEvents(t, c.NATSURL, "customer.created") > int(before)
+			})
+			recoveries = append(recoveries, recovery{p.Name, "events published again", took})
+		}
+		time.Sleep(time.Second) // let traffic run on the survivors
+		if err := c.StartProc(p, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.WaitReady(ctx, 90*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		recoveries = append(recoveries, recovery{p.Name, "longest time without an ingestion ack", acks.window()})
+		recoveries = append(recoveries, recovery{p.Name, "restarted and ready", time.Since(killedAt)})
+		if strings.HasPrefix(p.Name, "meter") {
+			took := waitFor(t, time.Minute, "the partitions to spread again", func() bool { return ownedPartitions(p) == 2 })
+			recoveries = append(recoveries, recovery{p.Name, "returning node owns its share again", took})
+		}
+	}
+	var out outcome
+	select {
+	case out = <-sent:
+	case <-ctx.Done():
+		t.Fatalf("the sender did not finish: %d of %d events acknowledged", acked.Load(), events)
+	}
+	stopAPI()
+	<-apiDone
+	if out.err != nil || out.res.Failed != nil {
+		t.Fatalf("sender: %v %v", out.err, out.res.Failed)
+	}
+	if out.res.Events != events {
+		t.Fatalf("sender acknowledged %d events, want %d", out.res.Events, events)
+	}
+	t.Logf("sent %d events in %d requests with %d retries in %s; %d customers created (%d failed attempts, retried)",
+		out.res.Events, out.res.Requests, out.res.Attempts-out.res.Requests, out.res.Elapsed.Round(time.Millisecond), created.Load(), apiFailures.Load())
+
+	// Zero acknowledged events lost or counted twice.
+	wantSum := loadgen.Decimal(loadgen.SumCents(0, events))
+	q := loadgen.Window(start, 0)
+	q.To = loadgen.Window(time.Now(), 0).To
+	var lastSum, lastCount string
+	settled := false
+	settleStart := time.Now()
+	for time.Since(settleStart) < 2*time.Minute {
+		sum, count, err := loadgen.Totals(ctx, api, typ+"_sum", typ+"_count", q)
+		if err == nil {
+			lastSum, lastCount = sum.String(), count.String()
+			if sum.Equal(wantSum) && count.IntPart() == events {
+				settled = true
+				break
+			}
+			if count.IntPart() > events || sum.GreaterThan(wantSum) {
+				break // counted twice: waiting will not fix it
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !settled {
+		t.Fatalf("meters: SUM %s (want %s), COUNT %s (want %d)", lastSum, wantSum, lastCount, events)
+	}
+	t.Logf("meters exact: COUNT %s, SUM %s; settled %s after the last ack", lastCount, lastSum, time.Since(out.res.LastAck).Round(time.Millisecond))
+	// Every domain event published, once.
+	waitFor(t, time.Minute, "every customer.created event to be published", func() bool {
+		return publishedEvents(t, c.NATSURL, "customer.created") >= int(created.Load())
+	})
+	if n := publishedEvents(t, c.NATSURL, "customer.created"); n != int(created.Load()) {
+		t.Fatalf("customer.created published %d times for %d customers", n, created.Load())
+	}
+	for _, r := range recoveries {
+		t.Logf("recovery: %-9s %-40s %s", r.victim, r.what, r.took.Round(time.Millisecond))
+	}
+}
+
+// TestRollingRestart restarts every Abacus node one by one with SIGTERM
+// under ingestion and API traffic through the balancer: readiness turns
+// false first (http.drain_delay), in-flight requests finish, the node
+// starts again; not one request may fail or need a retry.
+func TestRollingRestart(t *testing.T) {
+	c := startCluster(t, []cluster.Node{
+		{Name: "api-1", Roles: []string{"api", "ingest"}}, {Name: "api-2", Roles: []string{"api", "ingest"}},
+		{Name: "meter-1", Roles: []string{"meter"}}, {Name: "meter-2", Roles: []string{"meter"}},
+		{Name: "outbox-1", Roles: []string{"outbox"}},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	api := client.New(c.BalancerURL, c.APIKey, &http.Client{Timeout: 10 * time.Second})
+	typ := "roll_" + randomHex()
+	if _, err := client.Retry(ctx, client.Backoff{MaxAttempts: 50}, func(ctx context.Context) error {
+		_, err := api.CreateMeter(ctx, client.Meter{Slug: typ + "_count", EventType: typ, Aggregation: "COUNT"})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var acked, created, apiFailures atomic.Int64
+	lctx, stopLoad := context.WithCancel(ctx)
+	type outcome struct {
+		res loadgen.Result
+		err error
+	}
+	sent := make(chan outcome, 1)
+	go func() {
+		res, err := loadgen.Run(lctx, loadgen.Config{Duration: 10 * time.Minute, Rate: 1500, Conns: 4, BatchSize: 50, Progress: &acked,
+			Backoff: client.Backoff{Initial: 20 * time.Millisecond, Max: 300 * time.Millisecond}},
+			loadgen.NewGen(typ, typ, "roll-test", 20, 0), loadgen.HTTPSender(api))
+		sent <- outcome{res, err}
+	}()
+	apiDone := make(chan struct{})
+	go func() { defer close(apiDone); apiTraffic(lctx, c.BalancerURL, c.APIKey, &created, &apiFailures) }()
+	var reads, readFailures atomic.Int64
+	readsDone := make(chan struct{})
+	go func() {
+		defer close(readsDone)
+		hc := &http.Client{Timeout: 10 * time.Second}
+		for lctx.Err() == nil {
+			req, _ := http.NewRequest(http.MethodGet, c.BalancerURL+"/api/v1/customers?limit=5", nil)
+			req.Header.Set("Authorization", "Bearer "+c.APIKey)
+			resp, err := hc.Do(req)
+			reads.Add(1)
+			if err != nil {
+				readFailures.Add(1)
+			} else {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					readFailures.Add(1)
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	waitFor(t, time.Minute, "traffic to flow", func() bool { return acked.Load() > 1000 && created.Load() > 5 })
+	for _, p := range c.Procs {
+		if p.Kind != "abacus" {
+			continue
+		}
+		at := acked.Load()
+		start := time.Now()
+		if err := p.Stop(30 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		stopped := time.Since(start)
+		if err := c.StartProc(p, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.WaitReady(ctx, 90*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("restarted %-8s at %6d acknowledged events: stopped in %s, ready again after %s", p.Name, at,
+			stopped.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+		time.Sleep(500 * time.Millisecond)
+	}
+	stopLoad()
+	out := <-sent
+	<-apiDone
+	<-readsDone
+	if out.err != nil {
+		t.Fatal(out.err)
+	}
+	t.Logf("during the rolling restart: %d events in %d requests (%d attempts), %d customers created (%d failed attempts), %d reads (%d failed)",
+		out.res.Events, out.res.Requests, out.res.Attempts, created.Load(), apiFailures.Load(), reads.Load(), readFailures.Load())
+	if out.res.Attempts != out.res.Requests || out.res.Failed != nil || apiFailures.Load() != 0 || readFailures.Load() != 0 {
+		t.Fatalf("requests failed during the rolling restart: ingestion %d attempts for %d requests (%v), %d failed customer creations, %d failed reads",
+			out.res.Attempts, out.res.Requests, out.res.Failed, apiFailures.Load(), readFailures.Load())
+	}
+	q := loadgen.Window(time.Now().Add(-10*time.Minute), 0)
+	q.To = loadgen.Window(time.Now(), 0).To
+	waitFor(t, time.Minute, fmt.Sprintf("the count to reach %d", out.res.Events), func() bool {
+		v, err := loadgen.Total(ctx, api, typ+"_count", q)
+		return err == nil && v.IntPart() == out.res.Events
+	})
+}
