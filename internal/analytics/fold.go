@@ -110,60 +110,39 @@ func dayOf(t time.Time) int {
 // dateOf is the midnight (UTC) starting day d.
 func dateOf(d int) time.Time { return time.Unix(int64(d)*86400, 0).UTC() }
 
-func (p *projection) sub(k subKey) (*subRow, error) {
-	if r, ok := p.subs[k]; ok {
+// row returns the row of k the fold holds, loading it on first use; a
+// row that is not stored starts as orMissing(k).
+func row[K comparable, V any](m map[K]*V, k K, load func(K) (V, bool, error), orMissing func() *V) (*V, error) {
+	if r, ok := m[k]; ok {
 		return r, nil
 	}
-	r, _, err := p.load.sub(k)
+	v, found, err := load(k)
 	if err != nil {
 		return nil, err
 	}
-	p.subs[k] = &r
-	return &r, nil
-}
-
-func (p *projection) customer(k custKey, day int) (*custRow, error) {
-	r, ok := p.custs[k]
-	if !ok {
-		v, found, err := p.load.customer(k)
-		if err != nil {
-			return nil, err
-		}
-		if !found {
-			v = custRow{day: day}
-		}
-		r = &v
-		p.custs[k] = r
+	r := &v
+	if !found {
+		r = orMissing()
 	}
+	m[k] = r
 	return r, nil
 }
 
-func (p *projection) day(k dayKey) (*dayRow, error) {
-	if r, ok := p.days[k]; ok {
-		return r, nil
-	}
-	r, _, err := p.load.day(k)
-	if err != nil {
-		return nil, err
-	}
-	p.days[k] = &r
-	return &r, nil
+func (p *projection) sub(k subKey) (*subRow, error) {
+	return row(p.subs, k, p.load.sub, func() *subRow { return &subRow{} })
 }
 
+func (p *projection) customer(k custKey, day int) (*custRow, error) {
+	return row(p.custs, k, p.load.customer, func() *custRow { return &custRow{day: day} })
+}
+
+func (p *projection) day(k dayKey) (*dayRow, error) {
+	return row(p.days, k, p.load.day, func() *dayRow { return &dayRow{} })
+}
+
+// doc returns nil for a document nothing is stored of.
 func (p *projection) doc(k docKey) (*docRow, error) {
-	if r, ok := p.docs[k]; ok {
-		return r, nil
-	}
-	r, found, err := p.load.doc(k)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		p.docs[k] = nil
-		return nil, nil
-	}
-	p.docs[k] = &r
-	return &r, nil
+	return row(p.docs, k, p.load.doc, func() *docRow { return nil })
 }
 
 // apply folds one fact.

@@ -74,7 +74,11 @@ func (s *Service) Apply(ctx context.Context, events []outbox.Event) (int, error)
 		if err != nil {
 			return err
 		}
-		p := newProjection(txLoader{ctx, tx})
+		l, err := prefetch(ctx, tx, fresh)
+		if err != nil {
+			return err
+		}
+		p := newProjection(l)
 		for _, f := range fresh {
 			if err := p.apply(f); err != nil {
 				return err

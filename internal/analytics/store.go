@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/shopspring/decimal"
 
@@ -12,20 +13,48 @@ import (
 )
 
 // journal appends facts whose event id is new and returns those (a
-// redelivered or re-published event is already there: skipped).
+// redelivered or re-published event is already there: skipped). One
+// query finds the ids already journaled, one multi-row insert adds the
+// rest.
 func journal(ctx context.Context, tx *db.Tx, facts []Fact) ([]Fact, error) {
-	var fresh []Fact
-	for _, f := range facts {
-		res, err := tx.ExecPrepared(ctx, `INSERT INTO analytics_events (tenant_id, event_id, type, at, customer_id, ref_id, currency,
-			amount, amount2, amount3, status, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (event_id) DO NOTHING`,
-			f.Tenant, f.EventID, f.Type, db.TimeOf(f.At), f.Customer, f.Ref, f.Currency, f.Amount.String(), f.Amount2.String(),
-			f.Amount3.String(), f.Status, f.Detail)
+	seen := map[string]bool{}
+	for start := 0; start < len(facts); start += 500 {
+		chunk := facts[start:min(start+500, len(facts))]
+		args := make([]any, len(chunk))
+		for i, f := range chunk {
+			args[i] = f.EventID
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT event_id FROM analytics_events WHERE event_id IN (`+db.Placeholders(1, len(args))+`)`, args...)
 		if err != nil {
-			return nil, fmt.Errorf("journaling %s %s: %w", f.Type, f.EventID, err)
+			return nil, fmt.Errorf("reading the analytics journal: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			fresh = append(fresh, f)
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			seen[id] = true
 		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	var fresh []Fact
+	var rows [][]any
+	for _, f := range facts {
+		if seen[f.EventID] {
+			continue
+		}
+		seen[f.EventID] = true // the same event twice in one batch
+		fresh = append(fresh, f)
+		rows = append(rows, []any{f.Tenant, f.EventID, f.Type, db.TimeOf(f.At), f.Customer, f.Ref, f.Currency, f.Amount.String(),
+			f.Amount2.String(), f.Amount3.String(), f.Status, f.Detail})
+	}
+	if err := tx.InsertRows(ctx, `INSERT INTO analytics_events (tenant_id, event_id, type, at, customer_id, ref_id, currency,
+		amount, amount2, amount3, status, detail)`, "", rows); err != nil {
+		return nil, fmt.Errorf("journaling %d events: %w", len(rows), err)
 	}
 	return fresh, nil
 }
@@ -267,4 +296,148 @@ func clearDerived(ctx context.Context, tx *db.Tx, tenant string) error {
 		}
 	}
 	return nil
+}
+
+// batchLoader answers the rows a batch's facts name from a few IN queries
+// made up front; a key it did not fetch is read one by one.
+type batchLoader struct {
+	txLoader
+	subs  map[subKey]*subRow // fetched keys; nil: none stored
+	custs map[custKey]*custRow
+	docs  map[docKey]*docRow
+}
+
+// prefetch reads the stored rows facts will ask for.
+func prefetch(ctx context.Context, tx *db.Tx, facts []Fact) (*batchLoader, error) {
+	l := &batchLoader{txLoader: txLoader{ctx, tx}, subs: map[subKey]*subRow{}, custs: map[custKey]*custRow{}, docs: map[docKey]*docRow{}}
+	subIDs, cusIDs, docIDs := map[string][]string{}, map[string][]string{}, map[string][]string{}
+	for _, f := range facts {
+		switch {
+		case strings.HasPrefix(f.Type, "subscription."):
+			if _, ok := l.subs[subKey{f.Tenant, f.Ref}]; !ok {
+				l.subs[subKey{f.Tenant, f.Ref}] = nil
+				subIDs[f.Tenant] = append(subIDs[f.Tenant], f.Ref)
+			}
+		case strings.HasPrefix(f.Type, "invoice."):
+			if _, ok := l.docs[docKey{f.Tenant, f.Ref}]; !ok {
+				l.docs[docKey{f.Tenant, f.Ref}] = nil
+				docIDs[f.Tenant] = append(docIDs[f.Tenant], f.Ref)
+			}
+		default:
+			for _, id := range []string{f.Ref, f.Detail} {
+				if _, ok := l.docs[docKey{f.Tenant, id}]; !ok && id != "" {
+					l.docs[docKey{f.Tenant, id}] = nil
+					docIDs[f.Tenant] = append(docIDs[f.Tenant], id)
+				}
+			}
+		}
+		if _, ok := l.custs[custKey{f.Tenant, f.Customer, f.Currency}]; !ok {
+			l.custs[custKey{f.Tenant, f.Customer, f.Currency}] = nil
+			cusIDs[f.Tenant] = append(cusIDs[f.Tenant], f.Customer)
+		}
+	}
+	each := func(ids map[string][]string, query string, scan func(tenant string, rows *sql.Rows) error) error {
+		for tenant, all := range ids {
+			for start := 0; start < len(all); start += 500 {
+				chunk := all[start:min(start+500, len(all))]
+				args := []any{tenant}
+				for _, id := range chunk {
+					args = append(args, id)
+				}
+				rows, err := tx.QueryContext(ctx, query+` IN (`+db.Placeholders(2, len(chunk))+`)`, args...)
+				if err != nil {
+					return err
+				}
+				for rows.Next() {
+					if err := scan(tenant, rows); err != nil {
+						rows.Close()
+						return err
+					}
+				}
+				rows.Close()
+				if err := rows.Err(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	err := each(subIDs, `SELECT subscription_id, customer_id, currency, status, mrr FROM analytics_subscriptions WHERE tenant_id = $1 AND subscription_id`,
+		func(tenant string, rows *sql.Rows) error {
+			var id, m string
+			var r subRow
+			if err := rows.Scan(&id, &r.customer, &r.currency, &r.status, &m); err != nil {
+				return err
+			}
+			var err error
+			r.mrr, err = dec(m)
+			l.subs[subKey{tenant, id}] = &r
+			return err
+		})
+	if err == nil {
+		err = each(docIDs, `SELECT id, currency, amount FROM analytics_documents WHERE tenant_id = $1 AND id`,
+			func(tenant string, rows *sql.Rows) error {
+				var id, a string
+				var r docRow
+				if err := rows.Scan(&id, &r.currency, &a); err != nil {
+					return err
+				}
+				var err error
+				r.amount, err = dec(a)
+				l.docs[docKey{tenant, id}] = &r
+				return err
+			})
+	}
+	if err == nil {
+		err = each(cusIDs, `SELECT customer_id, currency, mrr, day, day_start_mrr, ever_paid, collected, refunded FROM analytics_customers
+			WHERE tenant_id = $1 AND customer_id`, func(tenant string, rows *sql.Rows) error {
+			var id, cur, m, st, col, ref string
+			var r custRow
+			var ever int
+			if err := rows.Scan(&id, &cur, &m, &r.day, &st, &ever, &col, &ref); err != nil {
+				return err
+			}
+			ds, err := decs(&m, &st, &col, &ref)
+			if err != nil {
+				return err
+			}
+			r.mrr, r.dayStart, r.collected, r.refunded, r.ever = ds[0], ds[1], ds[2], ds[3], ever == 1
+			l.custs[custKey{tenant, id, cur}] = &r
+			return nil
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the analytics rows of a batch: %w", err)
+	}
+	return l, nil
+}
+
+func (l *batchLoader) sub(k subKey) (subRow, bool, error) {
+	if r, ok := l.subs[k]; ok {
+		if r == nil {
+			return subRow{}, false, nil
+		}
+		return *r, true, nil
+	}
+	return l.txLoader.sub(k)
+}
+
+func (l *batchLoader) customer(k custKey) (custRow, bool, error) {
+	if r, ok := l.custs[k]; ok {
+		if r == nil {
+			return custRow{}, false, nil
+		}
+		return *r, true, nil
+	}
+	return l.txLoader.customer(k)
+}
+
+func (l *batchLoader) doc(k docKey) (docRow, bool, error) {
+	if r, ok := l.docs[k]; ok {
+		if r == nil {
+			return docRow{}, false, nil
+		}
+		return *r, true, nil
+	}
+	return l.txLoader.doc(k)
 }
