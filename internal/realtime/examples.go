@@ -39,6 +39,8 @@ func Examples() []any {
 		Published{Users: 1},
 		MessageReportInput{ReporterID: "user_bob", Reason: "spam"},
 		DisconnectInput{UserID: "user_eve"},
+		PublicKeyInput{Algorithm: "EdDSA", PublicKey: "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA…\n-----END PUBLIC KEY-----\n"},
+		PublicKey{Kid: "rtpk_01jbx7k2q9m4r8t6v3w5y0z1ab", Algorithm: "EdDSA", PublicKey: "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA…\n-----END PUBLIC KEY-----\n", CreatedAt: at},
 		MessageReport{ID: "rpt_01jbx7k2q9m4r8t6v3w5y0z1ab", ConversationID: conv, Seq: 42, ReporterID: "user_bob", SenderID: "user_eve",
 			Text: "cheap watches at …", Reason: "spam", Status: ReportOpen, CreatedAt: at},
 		MessageReportResolution{Status: ReportResolved, Resolution: "message removed", DeleteMessage: true},

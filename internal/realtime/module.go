@@ -9,7 +9,7 @@ var Module = abacus.Module{
 	Name: "realtime",
 	Tables: []string{
 		"realtime_keys", "conversations", "conversation_members", "conversation_messages", "message_reactions",
-		"realtime_offline_pending", "realtime_blocks", "realtime_reports",
+		"realtime_offline_pending", "realtime_blocks", "realtime_reports", "realtime_public_keys",
 	},
 	Uses: []string{
 		"abacus", "db", "httpapi", "outbox",

@@ -104,6 +104,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		})
 	registerMemberRoutes(s, svc, tags, base)
 	registerModerationRoutes(s, svc, tags, base)
+	registerKeyRoutes(s, svc, tags)
 	registerMessageRoutes(s, svc, tags, base)
 	httpapi.Register(s, huma.Operation{OperationID: "search-messages", Method: http.MethodGet, Path: "/api/v1/messages",
 		Summary: "Search messages", Tags: tags,
@@ -282,5 +283,27 @@ func registerModerationRoutes(s *httpapi.Server, svc *Service, tags []string, ba
 		Description: "Closes every live connection of the user, on every node, with close code 4011. The user may connect again with a valid token: stop minting tokens for them (or block them) to keep them out."},
 		abacus.ScopeWrite, func(ctx context.Context, in *httpapi.Body[DisconnectInput]) (*struct{}, error) {
 			return nil, svc.DisconnectUser(ctx, in.Body.UserID)
+		})
+}
+
+func registerKeyRoutes(s *httpapi.Server, svc *Service, tags []string) {
+	httpapi.Register(s, huma.Operation{OperationID: "register-realtime-public-key", Method: http.MethodPost, Path: "/api/v1/realtime/keys",
+		Summary: "Register a token signing key", Tags: tags, DefaultStatus: http.StatusCreated,
+		Description: "A public key (RS256, ES256 or EdDSA) your backend signs connection tokens with, instead of calling POST /api/v1/realtime/tokens: a JWT with the answered kid in its header, sub = user id, exp, optional grants."},
+		abacus.ScopeAdmin, func(ctx context.Context, in *httpapi.Body[PublicKeyInput]) (*httpapi.Body[PublicKey], error) {
+			return httpapi.Reply(svc.RegisterPublicKey(ctx, in.Body))
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "list-realtime-public-keys", Method: http.MethodGet, Path: "/api/v1/realtime/keys",
+		Summary: "List token signing keys", Tags: tags},
+		abacus.ScopeRead, func(ctx context.Context, _ *struct{}) (*httpapi.Body[abacus.List[PublicKey]], error) {
+			return httpapi.Reply(svc.ListPublicKeys(ctx))
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "delete-realtime-public-key", Method: http.MethodDelete, Path: "/api/v1/realtime/keys/{kid}",
+		Summary: "Delete a token signing key", Tags: tags, DefaultStatus: http.StatusNoContent,
+		Description: "Tokens it signed no longer connect; connections already open stay."},
+		abacus.ScopeAdmin, func(ctx context.Context, in *struct {
+			Kid string `path:"kid" maxLength:"64"`
+		}) (*struct{}, error) {
+			return nil, svc.DeletePublicKey(ctx, in.Kid)
 		})
 }

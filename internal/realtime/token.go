@@ -154,7 +154,14 @@ func isConnectionToken(tok string) bool {
 		return false
 	}
 	b, err := base64.RawURLEncoding.DecodeString(head)
-	return err == nil && strings.Contains(string(b), `"kid":"`+kidPrefix)
+	return err == nil && (strings.Contains(string(b), `"kid":"`+kidPrefix) || strings.Contains(string(b), `"kid":"`+publicKidPrefix))
+}
+
+// isTenantToken reports whether tok names a tenant's public key.
+func isTenantToken(tok string) bool {
+	head, _, _ := strings.Cut(tok, ".")
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	return err == nil && strings.Contains(string(b), `"kid":"`+publicKidPrefix)
 }
 
 // Errors of VerifyToken; the gateway closes with the code each documents.
@@ -166,6 +173,9 @@ var (
 // VerifyToken checks a connection token and returns its identity, or
 // token_expired or token_invalid.
 func (s *Service) VerifyToken(ctx context.Context, tok string) (Identity, error) {
+	if isTenantToken(tok) {
+		return s.verifyTenantToken(ctx, tok)
+	}
 	var c tokenClaims
 	_, err := jwt.ParseWithClaims(tok, &c, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
