@@ -92,11 +92,13 @@ func (s notificationSources) Document(ctx context.Context, tenant, kind, id, for
 	if err != nil {
 		return notifications.Attachment{}, err
 	}
-	a := notifications.Attachment{Filename: d.Number + ".pdf", ContentType: "application/pdf", Content: b}
-	if format == string(document.FormatUBL) {
-		a.Filename, a.ContentType = d.Number+".xml", "application/xml"
+	f := document.Format(format)
+	name := map[document.Format]string{document.FormatPDF: ".pdf", document.FormatUBL: ".xml", document.FormatCII: ".cii.xml",
+		document.FormatFacturX: ".facturx.pdf", document.FormatXRechnungUBL: ".xrechnung-ubl.xml", document.FormatXRechnungCII: ".xrechnung-cii.xml"}[f]
+	if name == "" {
+		name = "." + format
 	}
-	return a, nil
+	return notifications.Attachment{Filename: d.Number + name, ContentType: f.ContentType(), Content: b}, nil
 }
 
 func (s notificationSources) Exists(ctx context.Context, tenant, kind, id string) error {

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -265,7 +266,7 @@ func TestAFinalizedInvoiceIsMailedWithItsDocuments(t *testing.T) {
 		"tax_id": "DE811907980", "address": map[string]any{"line1": "Hauptstraße 1", "city": "Berlin", "postal_code": "10115", "country": "DE"}})
 	must(a.do("PUT", "/api/v1/tax-assignments", a.key, map[string]any{"target_type": "customer", "target_id": cus["id"], "tax_rate_id": rate["id"]}), 200)
 	must(a.do("PUT", "/api/v1/customers/"+cus["id"].(string)+"/invoice-delivery", a.key, map[string]any{"channels": []string{"email"},
-		"formats": []string{"pdf", "ubl"}, "emails": []string{"ap@globex.example"}}), 200)
+		"formats": []string{"pdf", "ubl", "cii", "facturx"}, "emails": []string{"ap@globex.example"}}), 200)
 	plan := a.post("/api/v1/plans", map[string]any{"key": "pro", "name": "Pro"})
 	spec := catalog.VersionSpec{Currency: "EUR", BillingInterval: period.Monthly, Charges: []pricing.Charge{{Key: "base", Description: "Pro plan",
 		Kind: pricing.ChargeFee, Fee: &pricing.Fee{Amount: decimal.RequireFromString("20"), Billed: pricing.InAdvance}}}}
@@ -276,9 +277,13 @@ func TestAFinalizedInvoiceIsMailedWithItsDocuments(t *testing.T) {
 
 	m := mail.Wait(t, 1, 90*time.Second)[0] // the billing role runs every 10 s
 	p := smtptest.Parse(t, m.Raw)
-	var pdf, ubl []byte
+	var pdf, ubl, cii, facturx []byte
 	for name, b := range p.Attachments {
 		switch {
+		case strings.HasSuffix(name, ".cii.xml"):
+			cii = b
+		case strings.HasSuffix(name, ".facturx.pdf"):
+			facturx = b
 		case strings.HasSuffix(name, ".pdf"):
 			pdf = b
 		case strings.HasSuffix(name, ".xml"):
@@ -288,6 +293,10 @@ func TestAFinalizedInvoiceIsMailedWithItsDocuments(t *testing.T) {
 	if m.To != "ap@globex.example" || !strings.HasPrefix(p.Subject, "Invoice INV-") || !strings.Contains(p.Text, "Hello Globex GmbH") ||
 		!strings.HasPrefix(string(pdf), "%PDF") || !strings.Contains(string(ubl), "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2") {
 		t.Fatalf("mail to %s: %q %v\n%s", m.To, p.Subject, mapKeys(p.Attachments), p.Text)
+	}
+	// The formats of issue 22: CII, and Factur-X with the CII inside.
+	if !strings.Contains(string(cii), "CrossIndustryInvoice") || !bytes.HasPrefix(facturx, []byte("%PDF")) || !bytes.Contains(facturx, []byte("factur-x.xml")) {
+		t.Fatalf("CII or Factur-X missing: %v", mapKeys(p.Attachments))
 	}
 	invoices := must(a.do("GET", "/api/v1/invoices?customer_id="+cus["id"].(string), a.key, nil), 200)["data"].([]any)
 	var id string

@@ -136,7 +136,7 @@ func (s *Service) Receive(ctx context.Context, data []byte, source Source) (doc 
 		SupplierKey: supplierKey(parsed.Seller), SupplierName: parsed.Seller.Name, Currency: parsed.Currency,
 		Payable: parsed.Totals.Payable.String(), Report: rep, ReceivedAt: now.UTC().Truncate(time.Microsecond),
 		RetainUntil: now.UTC().Truncate(time.Microsecond).AddDate(years, 0, 0),
-		blobKey: "inbound/" + tenant + "/" + hash + ".orig",
+		blobKey:     "inbound/" + tenant + "/" + hash + ".orig",
 	}
 	if !rep.Valid() {
 		d.Status = StatusInvalid

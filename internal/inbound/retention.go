@@ -11,7 +11,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/db"
 )
 
-// Retention: a tenant keeps received documents for Settings.RetentionYears
+// Retention: a tenant keeps received documents for DocumentSettings.RetentionYears
 // (default 10, the common legal archiving period). Each document's
 // RetainUntil is fixed when it is received; a later change of the setting
 // applies to documents received afterwards. Before RetainUntil the
@@ -21,14 +21,14 @@ import (
 // DefaultRetentionYears is the retention of a tenant that never set one.
 const DefaultRetentionYears = 10
 
-// Settings are a tenant's settings for received documents.
-type Settings struct {
+// DocumentSettings are a tenant's settings for received documents.
+type DocumentSettings struct {
 	RetentionYears int       `json:"retention_years" example:"10" doc:"how long received documents are kept (legal archiving); fixed per document when it is received"`
 	UpdatedAt      time.Time `json:"updated_at,omitzero"`
 }
 
-// SettingsInput replaces a tenant's settings.
-type SettingsInput struct {
+// DocumentSettingsInput replaces a tenant's settings.
+type DocumentSettingsInput struct {
 	RetentionYears int `json:"retention_years" minimum:"1" maximum:"30" example:"10"`
 }
 
@@ -38,39 +38,39 @@ func (s *Service) retentionYears(ctx context.Context, tenant string) (int, error
 }
 
 // GetSettings returns the tenant's settings (the defaults when never set).
-func (s *Service) GetSettings(ctx context.Context) (Settings, error) {
+func (s *Service) GetSettings(ctx context.Context) (DocumentSettings, error) {
 	tenant, err := abacus.TenantFrom(ctx)
 	if err != nil {
-		return Settings{}, err
+		return DocumentSettings{}, err
 	}
 	return loadSettings(ctx, s.db, tenant)
 }
 
 // SetSettings replaces the tenant's settings. Errors: invalid
 // "invalid_document_settings" naming retention_years (1 to 30).
-func (s *Service) SetSettings(ctx context.Context, in SettingsInput) (Settings, error) {
+func (s *Service) SetSettings(ctx context.Context, in DocumentSettingsInput) (DocumentSettings, error) {
 	tenant, err := abacus.TenantFrom(ctx)
 	if err != nil {
-		return Settings{}, err
+		return DocumentSettings{}, err
 	}
 	var v abacus.Validation
 	if in.RetentionYears < 1 || in.RetentionYears > 30 {
 		v.Add("retention_years", "must be 1 to 30 years")
 	}
 	if err := v.Err("invalid_document_settings"); err != nil {
-		return Settings{}, err
+		return DocumentSettings{}, err
 	}
-	st := Settings{RetentionYears: in.RetentionYears, UpdatedAt: s.clock.Now().UTC().Truncate(time.Microsecond)}
+	st := DocumentSettings{RetentionYears: in.RetentionYears, UpdatedAt: s.clock.Now().UTC().Truncate(time.Microsecond)}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO inbound_settings (tenant_id, retention_years, updated_at) VALUES ($1, $2, $3)
 		ON CONFLICT (tenant_id) DO UPDATE SET retention_years = $2, updated_at = $3`, tenant, st.RetentionYears, db.TimeOf(st.UpdatedAt))
 	if err != nil {
-		return Settings{}, fmt.Errorf("saving document settings: %w", err)
+		return DocumentSettings{}, fmt.Errorf("saving document settings: %w", err)
 	}
 	return st, nil
 }
 
-func loadSettings(ctx context.Context, q db.Querier, tenant string) (Settings, error) {
-	st := Settings{RetentionYears: DefaultRetentionYears}
+func loadSettings(ctx context.Context, q db.Querier, tenant string) (DocumentSettings, error) {
+	st := DocumentSettings{RetentionYears: DefaultRetentionYears}
 	var at db.Time
 	err := q.QueryRowContext(ctx, `SELECT retention_years, updated_at FROM inbound_settings WHERE tenant_id = $1`, tenant).Scan(&st.RetentionYears, &at)
 	if errors.Is(err, sql.ErrNoRows) {

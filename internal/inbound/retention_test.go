@@ -36,10 +36,10 @@ func TestRetentionKeepsTheOriginalImmutable(t *testing.T) {
 		if err != nil || !doc.RetainUntil.Equal(time.Date(2036, 11, 2, 9, 30, 0, 0, time.UTC)) {
 			t.Fatalf("Receive: %v retain until %v", err, doc.RetainUntil)
 		}
-		if _, err := s.SetSettings(ctx, SettingsInput{RetentionYears: 0}); abacus.ErrorKind(err) != abacus.KindInvalid {
+		if _, err := s.SetSettings(ctx, DocumentSettingsInput{RetentionYears: 0}); abacus.ErrorKind(err) != abacus.KindInvalid {
 			t.Fatalf("0 years: %v", err)
 		}
-		if st, err := s.SetSettings(ctx, SettingsInput{RetentionYears: 1}); err != nil || st.RetentionYears != 1 {
+		if st, err := s.SetSettings(ctx, DocumentSettingsInput{RetentionYears: 1}); err != nil || st.RetentionYears != 1 {
 			t.Fatalf("SetSettings: %v %+v", err, st)
 		}
 		if got, _ := s.Get(ctx, doc.ID); !got.RetainUntil.Equal(doc.RetainUntil) {

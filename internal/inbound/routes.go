@@ -121,16 +121,16 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 
 // registerRetentionRoutes adds the settings and deletion after retention.
 func registerRetentionRoutes(s *httpapi.Server, svc *Service, tags []string) {
-	s.Example(Settings{RetentionYears: DefaultRetentionYears})
+	s.Example(DocumentSettings{RetentionYears: DefaultRetentionYears}, DocumentSettingsInput{RetentionYears: DefaultRetentionYears})
 	httpapi.Register(s, huma.Operation{OperationID: "get-document-settings", Method: http.MethodGet, Path: "/api/v1/documents/settings", Tags: tags,
 		Summary: "Get the tenant's settings for received documents (retention)"},
-		abacus.ScopeRead, func(ctx context.Context, _ *struct{}) (*httpapi.Body[Settings], error) {
+		abacus.ScopeRead, func(ctx context.Context, _ *struct{}) (*httpapi.Body[DocumentSettings], error) {
 			return httpapi.Reply(svc.GetSettings(ctx))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "set-document-settings", Method: http.MethodPut, Path: "/api/v1/documents/settings", Tags: tags,
 		Summary:     "Set the tenant's settings for received documents (retention)",
 		Description: "The retention applies to documents received from now on; each stored document keeps the retain_until it was given."},
-		abacus.ScopeAdmin, func(ctx context.Context, in *struct{ Body SettingsInput }) (*httpapi.Body[Settings], error) {
+		abacus.ScopeAdmin, func(ctx context.Context, in *struct{ Body DocumentSettingsInput }) (*httpapi.Body[DocumentSettings], error) {
 			return httpapi.Reply(svc.SetSettings(ctx, in.Body))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "delete-inbound-document", Method: http.MethodDelete, Path: "/api/v1/documents/inbound/{id}", Tags: tags,
