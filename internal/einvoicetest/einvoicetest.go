@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -36,6 +37,9 @@ const SkipNotice = "einvoicetest: official e-invoice validator not found"
 // skipOnce prints the skip line once per test binary (per package), not
 // once per test.
 var skipOnce sync.Once
+
+// batching is set by Main: queued documents will be checked.
+var batching atomic.Bool
 
 // SharedDir is ../shared beside the module root (the directory holding
 // go.mod), found by walking up from the test's working directory.
@@ -120,15 +124,22 @@ func Validate(t testing.TB, name string, xml []byte) (string, bool) {
 	return string(out), strings.Contains(string(out), "1 passed")
 }
 
-// CrossCheck validates xml when the validator is Available and reports a
-// rejection as a test error; without the validator it does nothing (see
-// Available). Callers run the project's own checks beside it.
+// CrossCheck cross-checks xml with the official validator when it is
+// Available and reports a rejection as a test failure; without the
+// validator it does nothing (see Available). Callers run the project's own
+// checks beside it. In a package whose TestMain runs Main, the document is
+// queued and checked with the rest at the end of the test binary (see
+// batch.go); elsewhere it is checked now.
 func CrossCheck(t testing.TB, name string, xml []byte) {
 	t.Helper()
 	if !Available(t) {
 		return
 	}
+	if batching.Load() {
+		enqueue(queued{test: t.Name(), name: name, xml: xml})
+		return
+	}
 	if out, ok := Validate(t, name, xml); !ok {
-		t.Errorf("%s: the official validator rejected the UBL:\n%s\n%s", name, out, xml)
+		t.Errorf("%s: the official validator rejected the document:\n%s\n%s", name, out, xml)
 	}
 }
