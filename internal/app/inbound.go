@@ -2,18 +2,17 @@ package app
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"time"
 
-	"github.com/abacusbilling/abacus/internal/blob"
 	"github.com/abacusbilling/abacus/internal/inbound"
 	inboundsmtp "github.com/abacusbilling/abacus/internal/inbound/smtp"
 	"github.com/abacusbilling/abacus/internal/service"
 )
 
 // received is the inbound documents service, built on first use: its
-// object store is a directory under the data directory ("objects").
+// object store is the one every module shares (a.objects: the directory
+// data_dir/objects, or S3 when blob.s3_endpoint is set).
 type received struct {
 	once sync.Once
 	svc  *inbound.Service
@@ -25,7 +24,7 @@ type received struct {
 func (a *App) inbound() (*inbound.Service, error) {
 	r := &a.received
 	r.once.Do(func() {
-		store, err := blob.NewDir(filepath.Join(a.Config.DataDir, "objects"))
+		store, err := a.objects(context.Background())
 		if err != nil {
 			r.err = err
 			return

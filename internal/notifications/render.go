@@ -120,6 +120,21 @@ func dict(kv ...any) (map[string]any, error) {
 //go:embed layout.html
 var layoutHTML string
 
+// parseTenantHTML parses a tenant's HTML, a whole document, with the
+// layout's partials ({{template "button" …}}) defined, as the built-in
+// bodies a tenant starts from use them. The partials are parsed first, so
+// a tenant's own definitions win, and apart, so errors keep the tenant's
+// line numbers.
+func parseTenantHTML(name, body string) (*htmltemplate.Template, error) {
+	t := htmltemplate.New(name).Funcs(funcs)
+	if i := strings.Index(layoutHTML, "{{define "); i >= 0 {
+		if _, err := t.New("layout partials").Parse(layoutHTML[i:]); err != nil {
+			return nil, err
+		}
+	}
+	return t.Parse(body)
+}
+
 // parsed holds a source's compiled templates.
 type parsed struct {
 	subject, text *texttemplate.Template
@@ -137,11 +152,12 @@ func compile(src source) (parsed, error) {
 	if p.text, err = texttemplate.New("text").Funcs(funcs).Parse(src.Text); err != nil {
 		return p, &ParseError{Part: "text", Err: err}
 	}
-	body := src.HTML
 	if src.builtin {
-		body = layoutHTML + `{{define "content"}}` + src.HTML + `{{end}}`
+		p.html, err = htmltemplate.New("html").Funcs(funcs).Parse(layoutHTML + `{{define "content"}}` + src.HTML + `{{end}}`)
+	} else {
+		p.html, err = parseTenantHTML("html", src.HTML)
 	}
-	if p.html, err = htmltemplate.New("html").Funcs(funcs).Parse(body); err != nil {
+	if err != nil {
 		return p, &ParseError{Part: "html", Err: err}
 	}
 	return p, nil

@@ -115,3 +115,33 @@ func asFields(err error) []struct{ Field, Message string } {
 }
 
 func abacusError(err error) (*abacus.Error, bool) { return abacus.AsError(err) }
+
+// A built-in's HTML, saved unchanged as the tenant's own, validates and
+// renders: the layout's partials (button) are there for tenant templates
+// too, and a tenant may still define its own.
+func TestTenantHTMLMayUseTheLayoutPartials(t *testing.T) {
+	sample := map[string]any{"link": "https://app.example/accept"}
+	body := `<p>Hi</p>{{template "button" (dict "link" .link "label" "Accept the invitation")}}`
+	if msg := checkPart("html", body, true, sample); msg != "" {
+		t.Fatalf("a tenant template using the button partial: %s", msg)
+	}
+	p, err := compile(source{Subject: "s", Text: "t", HTML: body})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.execute(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(r.HTML, `href="https://app.example/accept"`) || !strings.Contains(r.HTML, "Accept the invitation") {
+		t.Fatalf("the button was not rendered: %s", r.HTML)
+	}
+	own := `{{define "button"}}<a href="{{.link}}">mine</a>{{end}}<p>Hi</p>{{template "button" (dict "link" .link)}}`
+	p, err = compile(source{Subject: "s", Text: "t", HTML: own})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err = p.execute(sample); err != nil || !strings.Contains(r.HTML, ">mine</a>") {
+		t.Fatalf("the tenant's own button lost: %v %s", err, r.HTML)
+	}
+}

@@ -63,7 +63,7 @@ func checkPart(name, body string, html bool, sample map[string]any) string {
 	var err error
 	if html {
 		var t *htmltemplate.Template
-		if t, err = htmltemplate.New(name).Funcs(funcs).Parse(body); err == nil && sample != nil {
+		if t, err = parseTenantHTML(name, body); err == nil && sample != nil {
 			err = t.Option("missingkey=error").Execute(&bytes.Buffer{}, sample)
 		}
 	} else {
