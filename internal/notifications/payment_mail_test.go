@@ -50,9 +50,10 @@ func TestOneMailPerPaymentFact(t *testing.T) {
 				}
 			}
 			b.deliver(t)
-			msgs := b.mail.Wait(t, before+1, 30*time.Second)
+			b.mail.Wait(t, before+1, 30*time.Second)
 			time.Sleep(50 * time.Millisecond) // a second mail would be sent by the same DeliverDue
-			if msgs = b.mail.Messages(); len(msgs) != before+1 {
+			msgs := b.mail.Messages()
+			if len(msgs) != before+1 {
 				t.Fatalf("%s: %d mails, want 1", c.name, len(msgs)-before)
 			}
 			p := smtptest.Parse(t, msgs[before].Raw)

@@ -99,7 +99,6 @@ func startCluster(t *testing.T, nodes []cluster.Node) *cluster.Cluster {
 type ackClock struct {
 	mu   sync.Mutex
 	last time.Time
-	gaps []time.Duration // the longest gap in each window
 	cur  time.Duration
 }
 
