@@ -3,12 +3,9 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/abacusbilling/abacus"
@@ -105,67 +102,21 @@ func (u usageMeter) Record(ctx context.Context, tenant string, us []media.Usage)
 const mediaConsumer = "media"
 
 // consumeEndUserDeletions deletes the images of deleted end users (their
-// bytes go after the retention window), once per event; it starts again
-// after a failure until ctx ends.
+// bytes go after the retention window), once per event, until ctx ends.
+// A new consumer starts at the deletions from now on.
 func (a *App) consumeEndUserDeletions(ctx context.Context, svc *media.Service) {
-	for ctx.Err() == nil {
-		err := a.consumeDeletions(ctx, svc)
-		if err != nil && ctx.Err() == nil {
-			a.Log.Warn("media: consuming end user deletions", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-func (a *App) consumeDeletions(ctx context.Context, svc *media.Service) error {
-	if err := outbox.Provision(ctx, a.Bus); err != nil {
-		return err
-	}
-	restarted := a.Bus.Restarted()
-	cons, err := a.Bus.JetStream().CreateOrUpdateConsumer(ctx, outbox.Stream, jetstream.ConsumerConfig{
-		Durable: mediaConsumer, FilterSubject: outbox.SubjectPrefix + enduser.Deleted.Type().Name,
-		AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute, MaxDeliver: -1, DeliverPolicy: jetstream.DeliverNewPolicy,
-	})
-	if err != nil {
-		return fmt.Errorf("creating consumer %s: %w", mediaConsumer, err)
-	}
-	msgs := make(chan jetstream.Msg, 16)
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		select {
-		case msgs <- m:
-		case <-ctx.Done():
-		}
-	})
-	if err != nil {
-		return fmt.Errorf("consuming %s: %w", mediaConsumer, err)
-	}
-	defer cc.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+	_ = outbox.Consume(ctx, a.Bus, outbox.Subscription{
+		Durable: mediaConsumer, Types: []string{enduser.Deleted.Type().Name}, Since: time.Now(), AckWait: time.Minute,
+		Log: a.Log.With("module", "media"),
+	}, func(ctx context.Context, e outbox.Event) error {
+		ev, err := enduser.Deleted.Decode(e.Payload)
+		if err != nil {
+			a.Log.Error("media: skipping an unreadable end_user.deleted", "event_id", e.ID, "err", err)
 			return nil
-		case <-restarted:
-			return errors.New("JetStream restarted; the consumer is made again")
-		case m := <-msgs:
-			tenant := m.Headers().Get("Abacus-Tenant-Id")
-			ev, err := enduser.Deleted.Decode(m.Data())
-			if err != nil || tenant == "" {
-				a.Log.Error("media: skipping an unreadable end_user.deleted", "err", err)
-				_ = m.Ack()
-				continue
-			}
-			// Idempotent: only images not yet deleted are marked.
-			if err := svc.DeleteOwnedBy(ctx, tenant, ev.EndUserID); err != nil {
-				a.Log.Warn("media: deleting a deleted end user's images; retried", "tenant", tenant, "err", err)
-				_ = m.NakWithDelay(10 * time.Second)
-				continue
-			}
-			_ = m.Ack()
 		}
-	}
+		// Idempotent: only images not yet deleted are marked.
+		return svc.DeleteOwnedBy(ctx, e.TenantID, ev.EndUserID)
+	})
 }
 
 // registerNearby adds the nearby routes (people and places) to the API;

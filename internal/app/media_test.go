@@ -144,6 +144,14 @@ func TestMediaAndNearbyOverHTTP(t *testing.T) {
 			if r := a.do(http.MethodPut, "/api/v1/end-users/"+user+"/location", a.key, map[string]any{"lat": -90.5, "lon": 0}); r.status != 400 {
 				t.Errorf("lat -90.5: %d %s", r.status, r.body)
 			}
+			// Deleting the end user deletes their images (the media role
+			// consumes end_user.deleted).
+			if r := a.do(http.MethodDelete, "/api/v1/end-users/"+user, a.key, nil); r.status != http.StatusNoContent {
+				t.Fatalf("delete end user: %d %s", r.status, r.body)
+			}
+			waitFor(t, func() bool {
+				return a.do(http.MethodGet, "/api/v1/media/"+img["id"].(string), a.key, nil).status == http.StatusNotFound
+			})
 		})
 	}
 }
