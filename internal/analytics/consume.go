@@ -77,6 +77,13 @@ func (s *Service) consume(ctx context.Context, bus *natsbus.Bus) error {
 		if len(msgs) == 0 {
 			continue
 		}
+		if ctx.Err() != nil {
+			// Stopped with a batch in hand: hand it back at once rather
+			// than after the ack wait (5 minutes), so the next consumer
+			// (this node restarted, or another) folds it now.
+			nakAll(msgs)
+			return nil
+		}
 		events := make([]outbox.Event, 0, len(msgs))
 		for _, m := range msgs {
 			if e, ok := eventOf(m); ok {
@@ -90,6 +97,7 @@ func (s *Service) consume(ctx context.Context, bus *natsbus.Bus) error {
 				break
 			}
 			if ctx.Err() != nil {
+				nakAll(msgs)
 				return nil
 			}
 			s.log.Warn("analytics: folding a batch failed; retrying it", "events", len(events), "attempt", attempt+1, "err", err)
@@ -98,6 +106,7 @@ func (s *Service) consume(ctx context.Context, bus *natsbus.Bus) error {
 			}
 			select {
 			case <-ctx.Done():
+				nakAll(msgs)
 				return nil
 			case <-time.After(min(time.Duration(attempt+1)*time.Second, 10*time.Second)):
 			}
@@ -105,6 +114,13 @@ func (s *Service) consume(ctx context.Context, bus *natsbus.Bus) error {
 		for _, m := range msgs {
 			_ = m.Ack()
 		}
+	}
+}
+
+// nakAll hands messages back for redelivery now.
+func nakAll(msgs []jetstream.Msg) {
+	for _, m := range msgs {
+		_ = m.Nak()
 	}
 }
 

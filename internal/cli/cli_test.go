@@ -46,8 +46,8 @@ func run(args []string, env ...string) (int, string, string) {
 
 func TestConfigCommand(t *testing.T) {
 	t.Parallel()
-	code, out, _ := run([]string{"config", "--database-url", "postgres://u:secret@h/db"}, "ABACUS_HTTP_ADDR=127.0.0.1:9999")
-	if code != 0 || !strings.Contains(out, `http.addr: "127.0.0.1:9999"`) || strings.Contains(out, "secret") {
+	code, out, _ := run([]string{"config", "--database-url", "postgres://u:hunter2pw@h/db"}, "ABACUS_HTTP_ADDR=127.0.0.1:9999")
+	if code != 0 || !strings.Contains(out, `http.addr: "127.0.0.1:9999"`) || strings.Contains(out, "hunter2pw") {
 		t.Fatalf("code %d, output:\n%s", code, out)
 	}
 	code, _, errOut := run([]string{"config", "--log-level", "chatty", "--http-addr", "x"})

@@ -158,12 +158,18 @@ func consumeOnce(ctx context.Context, bus *natsbus.Bus, sub Subscription, proces
 		select {
 		case ch <- m:
 		case <-ctx.Done():
+			_ = m.Nak() // stopping: back to the stream now, not after the ack wait
 		}
 	}, jetstream.PullMaxMessages(sub.batch()))
 	if err != nil {
 		return fmt.Errorf("consuming %s: %w", sub.Durable, err)
 	}
-	defer cc.Stop()
+	defer func() {
+		cc.Stop()
+		for _, m := range waiting(ch, cap(ch)) {
+			_ = m.Nak() // pulled but not handled: for the next consumer at once
+		}
+	}()
 	for {
 		var first jetstream.Msg
 		select {

@@ -25,7 +25,9 @@ import (
 // reconnect) and applies the other nodes' events. At start a node first
 // subscribes, then rebuilds from the database (the source of truth),
 // then applies what arrived meanwhile, skipping events the rebuild read.
-// The stream keeps an hour and at most 1 GiB: a node that falls further
+// The stream keeps an hour (no byte cap: a stream's MaxBytes is reserved
+// from JetStream's storage up front, and 1 GiB refused to start on a
+// small data disk): a node that falls further
 // behind sees a gap in the stream's sequence numbers and rebuilds its
 // counters from the database (resyncCounters: the backfill of a new
 // counter, for all of them); how far behind it runs is logged.
@@ -34,7 +36,6 @@ const (
 	PeerSubjectPrefix = "abacus.risk.events."
 	peerNodeHeader    = "Abacus-Risk-Node"
 	peerMaxAge        = time.Hour
-	peerMaxBytes      = 1 << 30
 	// peerLagWarning is the lag behind the stream that is logged (at most
 	// once a minute).
 	peerLagWarning = 30 * time.Second
@@ -72,7 +73,7 @@ type peerMsg struct {
 // peerStreamConfig is the stream of stored risk events.
 func peerStreamConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{Name: PeerStream, Subjects: []string{PeerSubjectPrefix + ">"}, Storage: jetstream.FileStorage,
-		Retention: jetstream.LimitsPolicy, MaxAge: peerMaxAge, MaxBytes: peerMaxBytes}
+		Retention: jetstream.LimitsPolicy, MaxAge: peerMaxAge}
 }
 
 // subscribe provisions the stream and starts an ordered consumer of new

@@ -76,14 +76,14 @@ export async function morePages(h, call) {
   await page.getByRole('button', { name: 'Preview unsaved' }).click()
   await page.getByTestId('template-edit-preview').waitFor()
   check((await page.getByTestId('template-edit-preview').innerText()).includes(' is ready.'), 'the unsaved text is previewed with the sample data')
-  // The built-in HTML calls the layout's partials, which a tenant's template cannot: write its own.
+  // A tenant's own HTML (a whole document; the layout's partials are available too).
   await page.getByLabel('HTML body (Go html/template)').fill('<p>Invoice {{.invoice.number}} is ready.</p>')
   await page.getByRole('button', { name: 'Save template' }).click()
   await page.getByText(/^Saved as a new version/).waitFor()
-  await page.getByRole('button', { name: /^Edit invoice\.paid/ }).click()
+  await page.getByRole('button', { name: /^Edit invoice\.finalized/ }).click()
   await page.getByLabel('Staff roles (comma-separated)').fill('owner')
   await page.getByRole('button', { name: 'Save trigger' }).click()
-  await page.getByText('Trigger invoice.paid saved.').waitFor()
+  await page.getByText('Trigger invoice.finalized saved.').waitFor()
   check(true, 'a template is edited, previewed unsaved and saved; a trigger also notifies staff')
   await audit('notifications-editing')
   await shot('97-notifications-editing')
