@@ -62,7 +62,7 @@ export async function morePages(h, call) {
 
   h.step = 'template-trigger-editing'
   await page.goto(`${base}/notifications`)
-  await page.getByRole('button', { name: /^Edit invoice\.finalized/ }).first().click()
+  await page.getByRole('button', { name: 'Edit invoice.finalized', exact: true }).first().click()
   await page.getByLabel('Subject').waitFor()
   await page.waitForFunction(() => document.querySelector('input[name=subject]')?.value !== '')
   await page.getByLabel('Text body (Go text/template)').fill('Invoice {{.invoice.nummer}}')
@@ -80,7 +80,7 @@ export async function morePages(h, call) {
   await page.getByLabel('HTML body (Go html/template)').fill('<p>Invoice {{.invoice.number}} is ready.</p>')
   await page.getByRole('button', { name: 'Save template' }).click()
   await page.getByText(/^Saved as a new version/).waitFor()
-  await page.getByRole('button', { name: /^Edit invoice\.finalized/ }).click()
+  await page.getByRole('button', { name: 'Edit invoice.finalized', exact: true }).click()
   await page.getByLabel('Staff roles (comma-separated)').fill('owner')
   await page.getByRole('button', { name: 'Save trigger' }).click()
   await page.getByText('Trigger invoice.finalized saved.').waitFor()
