@@ -62,7 +62,7 @@ export async function morePages(h, call) {
 
   h.step = 'template-trigger-editing'
   await page.goto(`${base}/notifications`)
-  await page.getByRole('button', { name: 'Edit invoice.finalized', exact: true }).first().click()
+  await page.getByRole('button', { name: 'Edit invoice.finalized (en)', exact: true }).click()
   await page.getByLabel('Subject').waitFor()
   await page.waitForFunction(() => document.querySelector('input[name=subject]')?.value !== '')
   await page.getByLabel('Text body (Go text/template)').fill('Invoice {{.invoice.nummer}}')
