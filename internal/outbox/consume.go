@@ -41,6 +41,11 @@ type Subscription struct {
 	// Backoff is the delay before a failed event comes again, times its
 	// deliveries so far, at most 10 minutes (default 10 s).
 	Backoff time.Duration
+	// InOrder (batch handlers only) retries a failed batch in place, with
+	// the same growing delay, instead of handing its events back to the
+	// stream: the handler sees every event in stream order, which a fold
+	// that depends on order (analytics) needs. Later events wait meanwhile.
+	InOrder bool
 	Log     *slog.Logger
 }
 
@@ -65,13 +70,38 @@ func Consume(ctx context.Context, bus *natsbus.Bus, sub Subscription, handle fun
 // nil; a failed batch is delivered again later as Consume does.
 func ConsumeBatches(ctx context.Context, bus *natsbus.Bus, sub Subscription, handle func(context.Context, []Event) error) error {
 	return run(ctx, bus, sub, func(ctx context.Context, msgs []jetstream.Msg, events []Event) {
-		hctx, cancel := context.WithTimeout(ctx, sub.ackWait()/2)
-		err := handle(hctx, events)
-		cancel()
+		err := handleBatch(ctx, sub, events, handle)
+		for attempt := 1; err != nil && sub.InOrder; attempt++ {
+			sub.log().Warn("handling a batch of domain events failed; retrying it in place", "consumer", sub.Durable,
+				"events", len(events), "attempt", attempt, "err", err)
+			for _, m := range msgs {
+				_ = m.InProgress() // still ours: not redelivered while we retry
+			}
+			select {
+			case <-ctx.Done():
+				nakAll(msgs)
+				return
+			case <-time.After(sub.retryDelay(attempt)):
+			}
+			err = handleBatch(ctx, sub, events, handle)
+		}
 		for i, e := range events {
 			settle(sub, msgs[i], e, err)
 		}
 	})
+}
+
+func handleBatch(ctx context.Context, sub Subscription, events []Event, handle func(context.Context, []Event) error) error {
+	hctx, cancel := context.WithTimeout(ctx, sub.ackWait()/2)
+	defer cancel()
+	return handle(hctx, events)
+}
+
+// nakAll hands messages back to the stream at once.
+func nakAll(msgs []jetstream.Msg) {
+	for _, m := range msgs {
+		_ = m.Nak()
+	}
 }
 
 // EventOf reads a domain event back from the message the relay published.
@@ -109,18 +139,24 @@ func (s Subscription) log() *slog.Logger {
 	return slog.Default()
 }
 
+// retryDelay is the wait before the nth retry of a failed event.
+func (s Subscription) retryDelay(n int) time.Duration {
+	delay := s.Backoff
+	if delay <= 0 {
+		delay = 10 * time.Second
+	}
+	return min(time.Duration(n)*delay, 10*time.Minute)
+}
+
 // settle acknowledges a handled event or asks for it again later.
 func settle(sub Subscription, m jetstream.Msg, e Event, err error) {
 	if err == nil {
 		_ = m.Ack()
 		return
 	}
-	delay := sub.Backoff
-	if delay <= 0 {
-		delay = 10 * time.Second
-	}
+	delay := sub.retryDelay(1)
 	if meta, _ := m.Metadata(); meta != nil {
-		delay = min(time.Duration(meta.NumDelivered)*delay, 10*time.Minute)
+		delay = sub.retryDelay(int(meta.NumDelivered))
 	}
 	sub.log().Warn("handling a domain event failed; it is delivered again", "consumer", sub.Durable,
 		"event_id", e.ID, "type", e.Type, "tenant_id", e.TenantID, "retry_in", delay, "err", err)

@@ -152,3 +152,35 @@ func TestConsumeBatchesKeepsStreamOrder(t *testing.T) {
 		t.Fatalf("%d batches for %d events of at most 8", batches, len(ids))
 	}
 }
+
+func TestConsumeBatchesInOrderRetriesAFailedBatchInPlace(t *testing.T) {
+	t.Parallel()
+	b := openBus(t, t.TempDir())
+	defer b.Close()
+	ids := publish(t, b, 30)
+	c := &collector{done: make(chan struct{}), want: len(ids)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	failures := 0
+	go ConsumeBatches(ctx, b, Subscription{Durable: "inorder", Batch: 8, InOrder: true, Backoff: 20 * time.Millisecond,
+		Log: slog.New(slog.DiscardHandler)},
+		func(_ context.Context, events []Event) error {
+			// The batch holding evt_010 fails twice; with InOrder nothing
+			// after it may be handled before it is.
+			if slices.ContainsFunc(events, func(e Event) bool { return e.ID == "evt_010" }) && failures < 2 {
+				failures++
+				return errors.New("not yet")
+			}
+			for _, e := range events {
+				c.add(e.ID)
+			}
+			return nil
+		})
+	got := c.wait(t)
+	if !slices.Equal(got, ids) {
+		t.Fatalf("handled %v, want %v in stream order, each once", got, ids)
+	}
+	if failures != 2 {
+		t.Fatalf("the failing batch failed %d times, want 2", failures)
+	}
+}
