@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"context"
 	"log/slog"
 	"strings"
 	"testing"
@@ -8,10 +9,14 @@ import (
 
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/catalog"
+	"github.com/abacusbilling/abacus/internal/catalog/catalogtest"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
 	"github.com/abacusbilling/abacus/internal/metering"
 	"github.com/abacusbilling/abacus/internal/metering/usage"
+	"github.com/abacusbilling/abacus/internal/period"
+	"github.com/abacusbilling/abacus/internal/pricing"
+	"github.com/abacusbilling/abacus/internal/subscription"
 )
 
 // TestUsageTrends stores usage through metering's own write path and
@@ -94,3 +99,62 @@ func TestUsageTrends(t *testing.T) {
 		}
 	})
 }
+
+// TestCustomerQuotasAndDevices: the customer figures list usage against
+// each metered feature from the subscriptions' entitlements (the real
+// service, usage from the catalog's usage seam), skip features without
+// usage, and carry the devices port's answer.
+func TestCustomerQuotasAndDevices(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, dd *db.DB) {
+		start := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+		b := newBundle(t, dd, start)
+		log := slog.New(slog.DiscardHandler)
+		mem := catalogtest.NewMemoryUsage()
+		mem.AddMeter(b.tenant, "calls")
+		b.cat = catalog.NewService(dd, b.clock, log, mem)
+		b.subs = subscription.NewService(b.cat, b.clock, log)
+		limit := d("1000")
+		_, err := b.cat.CreateFeature(b.ctx, catalog.FeatureInput{Key: "api_calls", Name: "API calls", Kind: catalog.FeatureMetered,
+			MeterSlug: "calls", Limit: &limit})
+		must(t, err)
+		_, err = b.cat.CreateFeature(b.ctx, catalog.FeatureInput{Key: "sso", Name: "SSO", Kind: catalog.FeatureBoolean})
+		must(t, err)
+		p, err := b.cat.CreatePlan(b.ctx, catalog.PlanInput{Key: "pro", Name: "Pro"})
+		must(t, err)
+		on := true
+		_, err = b.cat.CreateVersion(b.ctx, p.ID, catalog.VersionSpec{BillingInterval: period.Monthly, Currency: "EUR",
+			Charges:      []pricing.Charge{{Key: "base", Kind: pricing.ChargeFee, Fee: &pricing.Fee{Amount: d("10")}}},
+			Entitlements: []catalog.Grant{{Feature: "api_calls"}, {Feature: "sso", Enabled: &on}}})
+		must(t, err)
+		_, err = b.cat.PublishVersion(b.ctx, p.ID, 1)
+		must(t, err)
+		cus, err := b.cat.CreateCustomer(b.ctx, catalog.CustomerInput{Name: "Q", Currency: "EUR", Subjects: []string{"q"}})
+		must(t, err)
+		_, err = b.subs.Create(b.ctx, subscription.CreateInput{CustomerID: cus.ID, PlanID: p.ID})
+		must(t, err)
+		b.clock.Set(start.Add(time.Hour))
+		mem.Record(b.tenant, "calls", "q", start.Add(30*time.Minute), d("250"))
+		b.svc = NewService(dd, b.cat, b.clock, log, Ports{Entitlements: b.subs, Devices: devicesOf{Sessions: 2, Connections: 3, Total: 5}})
+		b.feed(50)
+		fig, err := b.svc.Customer(b.ctx, cus.ID)
+		must(t, err)
+		if len(fig.Usage) != 1 {
+			t.Fatalf("usage %+v, want api_calls only", fig.Usage)
+		}
+		u := fig.Usage[0]
+		if u.Feature != "api_calls" || u.Used != "250" || u.Limit == nil || *u.Limit != "1000" || u.Remaining == nil || *u.Remaining != "750" ||
+			u.Share == nil || *u.Share != "0.2500" || u.PeriodStart == "" {
+			t.Errorf("api_calls: %+v", u)
+		}
+		if fig.Devices == nil || *fig.Devices != (CustomerDevices{Sessions: 2, Connections: 3, Total: 5}) {
+			t.Errorf("devices %+v", fig.Devices)
+		}
+	})
+}
+
+// devicesOf answers a fixed device count (the real port is wired in the
+// app from end users and realtime; internal/app TestMaxDevices checks it).
+type devicesOf CustomerDevices
+
+func (d devicesOf) CustomerDevices(context.Context, string) (CustomerDevices, error) { return CustomerDevices(d), nil }
