@@ -157,4 +157,6 @@ func TestCustomerQuotasAndDevices(t *testing.T) {
 // app from end users and realtime; internal/app TestMaxDevices checks it).
 type devicesOf CustomerDevices
 
-func (d devicesOf) CustomerDevices(context.Context, string) (CustomerDevices, error) { return CustomerDevices(d), nil }
+func (d devicesOf) CustomerDevices(context.Context, string) (CustomerDevices, error) {
+	return CustomerDevices(d), nil
+}
