@@ -91,6 +91,7 @@ type mrrAt struct {
 // its own schedule; then that a rebuild gives the same rows, and that the
 // revenue and balances agree with the invoices and payments.
 func TestTwoYearHistory(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, dd *db.DB) {
 		start := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
 		ten := paytest.NewTenant(t, dd, start)
