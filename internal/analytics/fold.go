@@ -169,8 +169,14 @@ func (p *projection) day(k dayKey) (*dayRow, error) {
 	return row(p.days, k, p.load.day, func() *dayRow { return &dayRow{} })
 }
 
-// doc returns nil for a document nothing is stored of.
+// doc returns nil for a document nothing is stored of. A rebuild stores
+// nothing: only what its fold put in the map exists, and absent documents
+// are not added (2.4 M settled invoices would otherwise stay as nil
+// entries).
 func (p *projection) doc(k docKey) (*docRow, error) {
+	if p.empty {
+		return p.docs[k], nil
+	}
 	return row(p.docs, k, p.load.doc, func() *docRow { return nil })
 }
 
@@ -336,9 +342,12 @@ func (p *projection) setOutstanding(f Fact, id string, due decimal.Decimal, open
 	if prev.Equal(due) {
 		return nil
 	}
-	if due.IsZero() {
+	switch {
+	case due.IsZero() && p.empty:
+		delete(p.docs, k) // nothing stored to delete: keep a rebuild's map to the open invoices
+	case due.IsZero():
 		p.docs[k] = nil
-	} else {
+	default:
 		p.docs[k] = &docRow{currency: f.Currency, amount: due}
 	}
 	d, err := p.day(dayKey{f.Tenant, f.Currency, dayOf(f.At)})
