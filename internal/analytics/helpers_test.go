@@ -131,6 +131,7 @@ func (b *bundle) dump() string {
 		`SELECT customer_id, currency, mrr, day, day_start_mrr, ever_paid, collected, refunded FROM analytics_customers WHERE tenant_id = $1`,
 		`SELECT currency, customer_id, day, mrr FROM analytics_customer_days WHERE tenant_id = $1`,
 		`SELECT currency, day, ` + dayCols + ` FROM analytics_daily WHERE tenant_id = $1`,
+		`SELECT currency, day, ` + dayCols + `, 'running' FROM analytics_running WHERE tenant_id = $1`,
 		`SELECT id, currency, amount FROM analytics_documents WHERE tenant_id = $1`,
 	} {
 		rows, err := b.d.QueryContext(context.Background(), q, b.tenant)

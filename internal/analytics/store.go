@@ -333,6 +333,9 @@ func (p *projection) write(ctx context.Context, tx *db.Tx) error {
 		collected = excluded.collected, refunded = excluded.refunded, outstanding = excluded.outstanding`, rows); err != nil {
 		return fmt.Errorf("writing analytics_daily: %w", err)
 	}
+	if err := p.writeRunning(ctx, tx); err != nil {
+		return err
+	}
 	rows = rows[:0]
 	for k, d := range p.docs {
 		if d == nil {
@@ -355,7 +358,7 @@ func (p *projection) write(ctx context.Context, tx *db.Tx) error {
 
 // derivedTables are the tables Rebuild empties and refills.
 var derivedTables = []string{"analytics_subscriptions", "analytics_customers", "analytics_customer_days", "analytics_daily", "analytics_documents",
-	"analytics_redemptions"}
+	"analytics_redemptions", "analytics_running"}
 
 // writeRedemptions upserts the live redemptions p holds and deletes the
 // ended ones.
