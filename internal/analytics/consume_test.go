@@ -22,6 +22,7 @@ import (
 // JetStream, and the analytics consumer folding them; a consumer started
 // again (a restart) redelivers nothing twice.
 func TestConsumerFoldsPublishedEvents(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, dd *db.DB) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()

@@ -24,8 +24,15 @@ func registerExamples(s *httpapi.Server) {
 	revenue := RevenuePoint{Date: "2026-11-30", Currency: "EUR", Invoiced: "1749.30", Collected: "1630.30", Refunded: "19.00", Outstanding: "119.00"}
 	aging := AgingPoint{Currency: "EUR", Current: "119.00", Days1To30: "0.00", Days31To60: "0.00", Days61To90: "0.00", Over90: "0.00",
 		Total: "119.00", Invoices: 1}
+	usagePt := UsagePoint{Meter: "tokens", Aggregation: "SUM", Start: "2026-11-02", Date: "2026-11-02", Total: "15", Previous: "4",
+		Growth: "2.7500", TopCustomers: UsageCustomers{{CustomerID: "cus_01jbx7k2q9m4r8t6v3w5y0z1ab", Subject: "alice", Value: "10"},
+			{Subject: "bob", Value: "5"}}}
+	limit, used, left, share := "1000", "250", "750", "0.2500"
 	s.Example(
 		CustomerFigures{CustomerID: "cus_01jbx7k2q9m4r8t6v3w5y0z1ab", AsOf: "2026-11-30T12:00:00Z",
+			Usage: []QuotaUsage{{Feature: "api_calls", Limit: &limit, Used: used, Remaining: &left, Share: &share,
+				PeriodStart: "2026-11-01T12:00:00Z", PeriodEnd: "2026-12-01T12:00:00Z"}},
+			Devices:    &CustomerDevices{Sessions: 2, Connections: 1, Total: 3},
 			Currencies: []CustomerAmount{{Currency: "EUR", MRR: "147.0000", ARR: "1764.0000", Collected: "1342.00", Refunded: "19.00", LifetimeValue: "1323.00"}},
 			Balance: &payments.CustomerBalance{CustomerID: "cus_01jbx7k2q9m4r8t6v3w5y0z1ab", Currency: "EUR",
 				Due: decimal.RequireFromString("119.00"), Overdue: decimal.Zero, Credits: decimal.RequireFromString("25.00"),
@@ -41,6 +48,7 @@ func registerExamples(s *httpapi.Server) {
 		"/api/v1/analytics/retention": abacus.ListOf([]RetentionPoint{retention}, ""),
 		"/api/v1/analytics/revenue":   abacus.ListOf([]RevenuePoint{revenue}, ""),
 		"/api/v1/analytics/aging":     abacus.ListOf([]AgingPoint{aging}, ""),
+		"/api/v1/analytics/usage":     abacus.ListOf([]UsagePoint{usagePt}, ""),
 	} {
 		s.OperationExample(http.MethodGet, path, nil, ex)
 	}

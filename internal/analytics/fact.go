@@ -25,10 +25,12 @@ import (
 // needs, in columns, so a rebuild reads no JSON and asks no other module.
 // The meaning of the fields depends on the type:
 //
-//	type            Ref           Amount       Amount2           Amount3             Status          Detail
-//	subscription.*  subscription  its MRR      —                 —                   its status      previous status
-//	invoice.*       invoice       total        amount due        —                   invoice status  —
-//	payment.*       payment       amount       amount refunded   invoice amount due  invoice status  invoice id
+//	type            Ref           Amount        Amount2           Amount3             Status          Detail
+//	subscription.*  subscription  MRR before    fixed fee per     —                   its status      previous status
+//	                              discounts     interval × qty
+//	invoice.*       invoice       total         amount due        —                   invoice status  subscription|redemption,…
+//	payment.*       payment       amount        amount refunded   invoice amount due  invoice status  invoice id
+//	coupon.redeemed redemption    percent off   amount off        invoices (−1 ever)  duration        subscription ("" all)
 type Fact struct {
 	Seq      int64
 	Tenant   string
@@ -50,6 +52,7 @@ var Subjects = []string{
 	outbox.SubjectPrefix + "subscription.>",
 	outbox.SubjectPrefix + "invoice.>",
 	outbox.SubjectPrefix + "payment.>",
+	outbox.SubjectPrefix + "coupon.>",
 }
 
 // Versions reads plan versions (catalog.Service); analytics prices a
@@ -86,8 +89,14 @@ func factOf(ctx context.Context, q db.Querier, versions Versions, e outbox.Event
 		if !ev.Change.EffectiveAt.IsZero() {
 			f.At = ev.Change.EffectiveAt.UTC()
 		}
-		f.Amount = SubscriptionMRR(s, pp)
+		f.Amount, f.Amount2 = SubscriptionMRR(s, pp), fixedFee(pp).Mul(s.Quantity)
 		return f, true, nil
+	case e.Type == billing.CouponRedeemed.Type().Name:
+		ev, err := billing.CouponRedeemed.Decode(e.Payload)
+		if err != nil {
+			return f, false, errors.Join(errUnreadable, err)
+		}
+		return redemptionFact(f, ev), true, nil
 	case strings.HasPrefix(e.Type, "invoice."):
 		if e.Type == billing.InvoiceCreated.Type().Name {
 			return f, false, nil
@@ -98,6 +107,9 @@ func factOf(ctx context.Context, q db.Querier, versions Versions, e outbox.Event
 		}
 		f.Customer, f.Ref, f.Currency, f.Status = ev.CustomerID, ev.ID, ev.Currency, string(ev.Status)
 		f.Amount, f.Amount2 = ev.Total, ev.AmountDue
+		if ev.SubscriptionID != "" || len(ev.RedemptionIDs) > 0 {
+			f.Detail = ev.SubscriptionID + "|" + strings.Join(ev.RedemptionIDs, ",")
+		}
 		return f, true, nil
 	case strings.HasPrefix(e.Type, "payment."):
 		if e.Type != payments.PaymentSucceeded.Type().Name && e.Type != payments.PaymentRefunded.Type().Name {
@@ -132,13 +144,40 @@ func SubscriptionMRR(s subscription.Subscription, pp pricing.PlanPricing) decima
 	default:
 		return decimal.Zero
 	}
+	return Monthly(fixedFee(pp).Mul(s.Quantity), s.BillingInterval)
+}
+
+// fixedFee is the sum of pp's fixed fees per billing interval (one unit).
+func fixedFee(pp pricing.PlanPricing) decimal.Decimal {
 	sum := decimal.Zero
 	for _, ch := range pp.Charges {
 		if ch.Kind == pricing.ChargeFee && ch.Fee != nil {
 			sum = sum.Add(ch.Fee.Amount)
 		}
 	}
-	return Monthly(sum.Mul(s.Quantity), s.BillingInterval)
+	return sum
+}
+
+// redemptionFact is the fact of coupon.redeemed: what it takes off, for
+// how many invoices (once 1, repeating n, forever −1) and of which
+// subscription.
+func redemptionFact(f Fact, ev billing.RedemptionEvent) Fact {
+	f.Customer, f.Ref, f.Status, f.Detail = ev.CustomerID, ev.ID, string(ev.Duration), ev.SubscriptionID
+	if ev.PercentOff != nil {
+		f.Amount = *ev.PercentOff
+	}
+	if ev.AmountOff != nil {
+		f.Amount2, f.Currency = *ev.AmountOff, ev.Currency
+	}
+	switch ev.Duration {
+	case billing.Forever:
+		f.Amount3 = decimal.NewFromInt(-1)
+	case billing.Repeating:
+		f.Amount3 = decimal.NewFromInt(int64(ev.DurationPeriods))
+	default:
+		f.Amount3 = decimal.NewFromInt(1)
+	}
+	return f
 }
 
 // Monthly normalises an amount billed every interval to a month: ÷ n

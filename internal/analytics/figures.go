@@ -217,7 +217,20 @@ type CustomerFigures struct {
 	CustomerID string                    `json:"customer_id"`
 	Currencies []CustomerAmount          `json:"currencies" doc:"per currency the customer has figures in"`
 	Balance    *payments.CustomerBalance `json:"balance,omitempty" doc:"the payments module's balance (GET /api/v1/customers/{id}/balance): due, overdue, credits, net and the invoices behind it"`
+	Usage      []QuotaUsage              `json:"usage" doc:"usage against each metered or limited feature the customer is entitled to, this period"`
+	Devices    *CustomerDevices          `json:"devices,omitempty" doc:"connected devices of the customer's end users (absent without end users in this process)"`
 	AsOf       string                    `json:"as_of" doc:"now, RFC 3339"`
+}
+
+// QuotaUsage is a customer's usage of one feature against its limit.
+type QuotaUsage struct {
+	Feature     string  `json:"feature"`
+	Limit       *string `json:"limit" doc:"null: unlimited"`
+	Used        string  `json:"used"`
+	Remaining   *string `json:"remaining" doc:"null: unlimited"`
+	Share       *string `json:"share" doc:"used ÷ limit, 4 places; null when unlimited"`
+	PeriodStart string  `json:"period_start,omitempty"`
+	PeriodEnd   string  `json:"period_end,omitempty"`
 }
 
 // CustomerAmount is a customer's MRR and lifetime value in one currency.
@@ -239,7 +252,7 @@ func (s *Service) Customer(ctx context.Context, id string) (CustomerFigures, err
 	if err != nil {
 		return CustomerFigures{}, err
 	}
-	out := CustomerFigures{CustomerID: id, Currencies: []CustomerAmount{}, AsOf: s.clock.Now().Format(time.RFC3339)}
+	out := CustomerFigures{CustomerID: id, Currencies: []CustomerAmount{}, Usage: []QuotaUsage{}, AsOf: s.clock.Now().Format(time.RFC3339)}
 	if s.ports.Balances != nil {
 		b, err := s.ports.Balances.Balance(ctx, id)
 		if err != nil {
@@ -273,7 +286,49 @@ func (s *Service) Customer(ctx context.Context, id string) (CustomerFigures, err
 	if out.Balance == nil && len(out.Currencies) == 0 {
 		return out, abacus.Errorf(abacus.KindNotFound, "customer_not_found", "analytics has no figures for customer %q", id)
 	}
-	return out, nil
+	return out, s.customerUsage(ctx, &out)
+}
+
+// customerUsage adds the customer's quotas and devices, from the ports
+// that are wired.
+func (s *Service) customerUsage(ctx context.Context, out *CustomerFigures) error {
+	if s.ports.Entitlements != nil {
+		ents, err := s.ports.Entitlements.Entitlements(ctx, out.CustomerID)
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			if e.Used == nil && e.Limit == nil {
+				continue // a boolean or static feature: no usage
+			}
+			q := QuotaUsage{Feature: e.Feature, Used: "0", Limit: decString(e.Limit), Remaining: decString(e.Remaining)}
+			if e.Used != nil {
+				q.Used = e.Used.String()
+			}
+			if e.Limit != nil && e.Used != nil {
+				q.Share = new(ratio(*e.Used, *e.Limit))
+			}
+			if e.PeriodStart != nil && e.PeriodEnd != nil {
+				q.PeriodStart, q.PeriodEnd = e.PeriodStart.UTC().Format(time.RFC3339), e.PeriodEnd.UTC().Format(time.RFC3339)
+			}
+			out.Usage = append(out.Usage, q)
+		}
+	}
+	if s.ports.Devices != nil {
+		d, err := s.ports.Devices.CustomerDevices(ctx, out.CustomerID)
+		if err != nil {
+			return err
+		}
+		out.Devices = &d
+	}
+	return nil
+}
+
+func decString(d *decimal.Decimal) *string {
+	if d == nil {
+		return nil
+	}
+	return new(d.String())
 }
 
 // AgingPoint is one currency's receivables by days past due.

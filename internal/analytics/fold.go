@@ -13,9 +13,25 @@ import (
 
 type subKey struct{ tenant, id string }
 
+// subRow is a subscription's MRR after discounts (mrr), before them
+// (base) and its fixed fee per interval (the share an amount off takes).
 type subRow struct {
 	customer, currency, status string
-	mrr                        decimal.Decimal
+	mrr, base, fee             decimal.Decimal
+}
+
+// tcKey names a customer across currencies.
+type tcKey struct{ tenant, customer string }
+
+type redKey struct{ tenant, id string }
+
+// redRow is a coupon redemption that lowers MRR: percent or amount off
+// (currency) of one subscription ("" every one of the customer's), for
+// left more invoices (−1 forever).
+type redRow struct {
+	customer, subscription, currency string
+	percent, amount                  decimal.Decimal
+	left                             int
 }
 
 type custKey struct{ tenant, customer, currency string }
@@ -63,15 +79,21 @@ type loader interface {
 	customer(k custKey) (custRow, bool, error)
 	day(k dayKey) (dayRow, bool, error)
 	doc(k docKey) (docRow, bool, error)
+	// redemptions are the stored live redemptions of a customer.
+	redemptions(k tcKey) (map[string]redRow, error)
+	// subsOf are the stored subscriptions of a customer.
+	subsOf(k tcKey) (map[string]subRow, error)
 }
 
 // noRows is the loader of a rebuild: nothing is stored.
 type noRows struct{}
 
-func (noRows) sub(subKey) (subRow, bool, error)        { return subRow{}, false, nil }
-func (noRows) customer(custKey) (custRow, bool, error) { return custRow{}, false, nil }
-func (noRows) day(dayKey) (dayRow, bool, error)        { return dayRow{}, false, nil }
-func (noRows) doc(docKey) (docRow, bool, error)        { return docRow{}, false, nil }
+func (noRows) sub(subKey) (subRow, bool, error)             { return subRow{}, false, nil }
+func (noRows) customer(custKey) (custRow, bool, error)      { return custRow{}, false, nil }
+func (noRows) day(dayKey) (dayRow, bool, error)             { return dayRow{}, false, nil }
+func (noRows) doc(docKey) (docRow, bool, error)             { return docRow{}, false, nil }
+func (noRows) redemptions(tcKey) (map[string]redRow, error) { return nil, nil }
+func (noRows) subsOf(tcKey) (map[string]subRow, error)      { return nil, nil }
 
 // projection holds the rows a fold touched; every map entry is written
 // back (a doc with a nil entry is deleted).
@@ -82,13 +104,20 @@ type projection struct {
 	days     map[dayKey]*dayRow
 	custDays map[custDayKey]decimal.Decimal
 	docs     map[docKey]*docRow
+	// reds holds the redemptions touched (nil: ended, deleted); redsOf
+	// and subIDs index a customer's, once loaded.
+	reds       map[redKey]*redRow
+	redsOf     map[tcKey]map[string]bool
+	subIDs     map[tcKey]map[string]bool
+	subsLoaded map[tcKey]bool
 	// empty: nothing is stored (a rebuild), so a nil doc needs no delete.
 	empty bool
 }
 
 func newProjection(l loader) *projection {
 	return &projection{load: l, subs: map[subKey]*subRow{}, custs: map[custKey]*custRow{}, days: map[dayKey]*dayRow{},
-		custDays: map[custDayKey]decimal.Decimal{}, docs: map[docKey]*docRow{}}
+		custDays: map[custDayKey]decimal.Decimal{}, docs: map[docKey]*docRow{}, reds: map[redKey]*redRow{},
+		redsOf: map[tcKey]map[string]bool{}, subIDs: map[tcKey]map[string]bool{}, subsLoaded: map[tcKey]bool{}}
 }
 
 func newRebuild() *projection {
@@ -140,8 +169,14 @@ func (p *projection) day(k dayKey) (*dayRow, error) {
 	return row(p.days, k, p.load.day, func() *dayRow { return &dayRow{} })
 }
 
-// doc returns nil for a document nothing is stored of.
+// doc returns nil for a document nothing is stored of. A rebuild stores
+// nothing: only what its fold put in the map exists, and absent documents
+// are not added (2.4 M settled invoices would otherwise stay as nil
+// entries).
 func (p *projection) doc(k docKey) (*docRow, error) {
+	if p.empty {
+		return p.docs[k], nil
+	}
 	return row(p.docs, k, p.load.doc, func() *docRow { return nil })
 }
 
@@ -154,6 +189,8 @@ func (p *projection) apply(f Fact) error {
 		return p.invoice(f)
 	case f.Type == "payment.succeeded" || f.Type == "payment.refunded":
 		return p.payment(f)
+	case f.Type == "coupon.redeemed":
+		return p.redeemed(f)
 	}
 	return nil
 }
@@ -164,7 +201,11 @@ func (p *projection) subscription(f Fact) error {
 		return err
 	}
 	oldCustomer, oldCurrency, oldMRR := s.customer, s.currency, s.mrr
-	s.customer, s.currency, s.status, s.mrr = f.Customer, f.Currency, f.Status, f.Amount
+	s.customer, s.currency, s.status, s.base, s.fee = f.Customer, f.Currency, f.Status, f.Amount, f.Amount2
+	p.indexSub(subKey{f.Tenant, f.Ref}, s)
+	if s.mrr, err = p.discounted(subKey{f.Tenant, f.Ref}, s); err != nil {
+		return err
+	}
 	day := dayOf(f.At)
 	if oldCurrency != "" && (oldCurrency != f.Currency || oldCustomer != f.Customer) && !oldMRR.IsZero() {
 		if err := p.addCustomerMRR(f.Tenant, oldCustomer, oldCurrency, day, oldMRR.Neg()); err != nil {
@@ -172,7 +213,7 @@ func (p *projection) subscription(f Fact) error {
 		}
 		oldMRR = decimal.Zero
 	}
-	if err := p.addCustomerMRR(f.Tenant, f.Customer, f.Currency, day, f.Amount.Sub(oldMRR)); err != nil {
+	if err := p.addCustomerMRR(f.Tenant, f.Customer, f.Currency, day, s.mrr.Sub(oldMRR)); err != nil {
 		return err
 	}
 	// Trials: begun; converted (trialing → active); lapsed (trialing →
@@ -301,9 +342,12 @@ func (p *projection) setOutstanding(f Fact, id string, due decimal.Decimal, open
 	if prev.Equal(due) {
 		return nil
 	}
-	if due.IsZero() {
+	switch {
+	case due.IsZero() && p.empty:
+		delete(p.docs, k) // nothing stored to delete: keep a rebuild's map to the open invoices
+	case due.IsZero():
 		p.docs[k] = nil
-	} else {
+	default:
 		p.docs[k] = &docRow{currency: f.Currency, amount: due}
 	}
 	d, err := p.day(dayKey{f.Tenant, f.Currency, dayOf(f.At)})
@@ -321,6 +365,11 @@ func (p *projection) invoice(f Fact) error {
 			return err
 		}
 		d.invoiced = d.invoiced.Add(f.Amount)
+	}
+	if f.Type == "invoice.finalized" || f.Type == "invoice.voided" {
+		if err := p.countDiscounts(f); err != nil {
+			return err
+		}
 	}
 	return p.setOutstanding(f, f.Ref, f.Amount2, f.Status == "open")
 }

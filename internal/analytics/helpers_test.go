@@ -126,10 +126,12 @@ func (b *bundle) dump() string {
 	b.t.Helper()
 	var out []string
 	for _, q := range []string{
-		`SELECT subscription_id, customer_id, currency, status, mrr FROM analytics_subscriptions WHERE tenant_id = $1`,
+		`SELECT subscription_id, customer_id, currency, status, mrr, base_mrr, fee FROM analytics_subscriptions WHERE tenant_id = $1`,
+		`SELECT ` + redCols + ` FROM analytics_redemptions WHERE tenant_id = $1`,
 		`SELECT customer_id, currency, mrr, day, day_start_mrr, ever_paid, collected, refunded FROM analytics_customers WHERE tenant_id = $1`,
 		`SELECT currency, customer_id, day, mrr FROM analytics_customer_days WHERE tenant_id = $1`,
 		`SELECT currency, day, ` + dayCols + ` FROM analytics_daily WHERE tenant_id = $1`,
+		`SELECT currency, day, ` + dayCols + `, 'running' FROM analytics_running WHERE tenant_id = $1`,
 		`SELECT id, currency, amount FROM analytics_documents WHERE tenant_id = $1`,
 	} {
 		rows, err := b.d.QueryContext(context.Background(), q, b.tenant)

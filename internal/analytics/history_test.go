@@ -91,6 +91,7 @@ type mrrAt struct {
 // its own schedule; then that a rebuild gives the same rows, and that the
 // revenue and balances agree with the invoices and payments.
 func TestTwoYearHistory(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, dd *db.DB) {
 		start := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
 		ten := paytest.NewTenant(t, dd, start)
@@ -112,7 +113,7 @@ func TestTwoYearHistory(t *testing.T) {
 		annual := b.plan("annual", "USD", "1200", period.Yearly, 0)
 		proEUR := b.plan("pro-eur", "EUR", "40", period.Monthly, 0)
 		ids := map[string]string{}
-		for _, n := range []string{"A", "B", "C", "D", "E", "F", "H"} {
+		for _, n := range []string{"A", "B", "C", "D", "E", "F", "H", "I", "J", "K"} {
 			ids[n] = customer(n, "USD")
 		}
 		ids["G"] = customer("G", "EUR")
@@ -123,8 +124,30 @@ func TestTwoYearHistory(t *testing.T) {
 			must(t, err)
 			subs[name] = s.ID
 		}
+		coupon := func(code string, in billing.CouponInput, cus, sub string) string {
+			in.Code = code
+			_, err := ten.Billing.CreateCoupon(b.ctx, in)
+			must(t, err)
+			r, err := ten.Billing.Redeem(b.ctx, code, billing.RedeemInput{CustomerID: ids[cus], SubscriptionID: sub})
+			must(t, err)
+			return r.ID
+		}
+		pct20, pct50, off30 := d("20"), d("50"), d("30")
+		var redI, redK string
 		// The script: what happens on which day (at noon).
 		script := map[string]func(){
+			"2025-04-20": func() { create("I", "I", pro, 1, true) },
+			"2025-05-06": func() { // 20 % off I's next two invoices
+				redI = coupon("TWOMONTHS", billing.CouponInput{PercentOff: &pct20, Duration: billing.Repeating, DurationPeriods: 2}, "I", subs["I"])
+			},
+			"2025-06-01": func() { create("J", "J", pro, 2, true) },
+			"2025-06-10": func() { // 30.00 off every invoice of J, forever
+				coupon("THIRTY", billing.CouponInput{AmountOff: &off30, Currency: "USD", Duration: billing.Forever}, "J", "")
+			},
+			"2025-08-02": func() { create("K", "K", pro, 1, true) },
+			"2025-08-04": func() { // half off K's next invoice, once
+				redK = coupon("HALFONCE", billing.CouponInput{PercentOff: &pct50, Duration: billing.Once}, "K", "")
+			},
 			"2025-01-01": func() { create("A", "A", pro, 1, true); create("H", "H", pro, 1, true) },
 			"2025-01-15": func() { create("E", "E", pro, 1, true) },
 			"2025-02-01": func() { create("B", "B", annual, 1, true); create("F", "F", pro, 1, true) },
@@ -216,6 +239,14 @@ func TestTwoYearHistory(t *testing.T) {
 			t.Fatal("the script refunded nothing")
 		}
 
+		// Coupons, by the definitions: MRR after the discount from the
+		// redemption until the first invoice that no longer carries it is
+		// finalized (billing's invoices say when).
+		sched = append(sched,
+			mrrAt{"2025-04-20", "I", "USD", "50"}, mrrAt{"2025-05-06", "I", "USD", "40"}, mrrAt{discountEnd(t, ten.Billing, b, ids["I"], redI), "I", "USD", "50"},
+			mrrAt{"2025-06-01", "J", "USD", "100"}, mrrAt{"2025-06-10", "J", "USD", "70"}, // 100 × 30 / 100 off
+			mrrAt{"2025-08-02", "K", "USD", "50"}, mrrAt{"2025-08-04", "K", "USD", "25"}, mrrAt{discountEnd(t, ten.Billing, b, ids["K"], redK), "K", "USD", "50"})
+		sort.SliceStable(sched, func(i, j int) bool { return sched[i].day < sched[j].day })
 		want := expected(sched, start, last)
 		for _, cur := range []string{"USD", "EUR"} {
 			pts, err := b.svc.MRR(b.ctx, Query{From: "2025-01-01", To: "2026-12-31", Interval: "day", Currency: cur})
@@ -286,7 +317,7 @@ func TestTwoYearHistory(t *testing.T) {
 			}
 			return v
 		}
-		for _, cus := range []string{"A", "B", "C", "D", "E", "F", "H"} {
+		for _, cus := range []string{"A", "B", "C", "D", "E", "F", "H", "I", "J", "K"} {
 			then := endOf(cus, "2025-12-31")
 			if !then.IsPositive() {
 				continue
@@ -320,6 +351,39 @@ func TestTwoYearHistory(t *testing.T) {
 			t.Errorf("rebuilt rows differ from the incremental ones")
 		}
 	})
+}
+
+// discountEnd is the day the first invoice of customer cus finalized
+// after one that carried redemption red, not carrying it itself, was
+// finalized: the day the discount stops lowering MRR.
+func discountEnd(t *testing.T, bill *billing.Service, b *bundle, cus, red string) string {
+	t.Helper()
+	page, err := bill.ListInvoices(b.ctx, billing.ListFilter{CustomerID: cus, Limit: 100})
+	must(t, err)
+	var invs []billing.Invoice
+	for _, inv := range page.Data {
+		if inv.FinalizedAt != nil {
+			full, err := bill.GetInvoice(b.ctx, inv.ID)
+			must(t, err)
+			invs = append(invs, full)
+		}
+	}
+	sort.Slice(invs, func(i, j int) bool { return invs[i].FinalizedAt.Before(*invs[j].FinalizedAt) })
+	carried := 0
+	for _, inv := range invs {
+		has := false
+		for _, l := range inv.Lines {
+			has = has || l.RedemptionID == red
+		}
+		switch {
+		case has:
+			carried++
+		case carried > 0:
+			return inv.FinalizedAt.UTC().Format(dateLayout)
+		}
+	}
+	t.Fatalf("redemption %s: %d invoices carried it and none followed", red, carried)
+	return ""
 }
 
 // checkMoney compares the revenue series and each customer's figures with

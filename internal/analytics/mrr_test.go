@@ -38,6 +38,7 @@ func TestMonthly(t *testing.T) {
 // checks the MRR series, each movement, and that a rebuild from the
 // journal gives exactly the rows the incremental path wrote.
 func TestMRRMovementsAndRebuild(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, dd *db.DB) {
 		day := func(n int) time.Time { return time.Date(2026, 3, n, 10, 0, 0, 0, time.UTC) }
 		b := newBundle(t, dd, day(1))

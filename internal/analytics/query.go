@@ -123,9 +123,14 @@ func (w window) buckets() [][2]int {
 	return out
 }
 
+// series answers the window's buckets per currency (by code): a day
 // series reads the tenant's daily rows up to the window's end and folds
-// them into its buckets, per currency (by code).
+// them; a week or month series reads the running totals at the points'
+// boundaries (seriesFromRunning).
 func (s *Service) series(ctx context.Context, w window) ([]bucket, error) {
+	if w.interval != "day" {
+		return s.seriesFromRunning(ctx, w)
+	}
 	tenant, err := abacus.TenantFrom(ctx)
 	if err != nil {
 		return nil, err

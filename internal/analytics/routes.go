@@ -87,6 +87,12 @@ func csvOf[T any](items []T) ([]byte, error) {
 				row = append(row, f.String())
 			case reflect.Int, reflect.Int64:
 				row = append(row, strconv.FormatInt(f.Int(), 10))
+			case reflect.Slice:
+				str, ok := f.Interface().(fmt.Stringer)
+				if !ok {
+					return nil, fmt.Errorf("analytics: no CSV for field %s of %s", t.Field(i).Name, t.Name())
+				}
+				row = append(row, str.String())
 			default:
 				return nil, fmt.Errorf("analytics: no CSV for field %s of %s", t.Field(i).Name, t.Name())
 			}
@@ -157,8 +163,27 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		}
 		return answer(pts, in.Accept)
 	})
+	httpapi.Register(s, op("get-analytics-usage", "/api/v1/analytics/usage", "Usage trends per meter",
+		"Per meter and day, ISO week or calendar month (UTC), oldest first: the meter's value, its value in the interval before, the growth, "+
+			"and the top customers (subjects with the highest values, each with the customer that owns it).",
+		reflect.TypeFor[abacus.List[UsagePoint]]()), abacus.ScopeRead, func(ctx context.Context, in *struct {
+		From     string `query:"from" doc:"first day, YYYY-MM-DD (UTC); default 30 days (day), 12 weeks (week) or 12 months (month) before to"`
+		To       string `query:"to" doc:"last day, YYYY-MM-DD (UTC); default today"`
+		Interval string `query:"interval" doc:"day, week (Monday to Sunday) or month (default month)"`
+		Meter    string `query:"meter" doc:"a meter's id or slug; default every meter"`
+		Top      int    `query:"top" doc:"top customers per point, 1–100 (default 5)"`
+		Accept   string `header:"Accept" doc:"text/csv for CSV"`
+	}) (*output, error) {
+		q := Query{From: in.From, To: in.To, Interval: in.Interval}
+		pts, err := svc.UsageTrends(ctx, UsageQuery{Query: q, Meter: in.Meter, Top: in.Top})
+		if err != nil {
+			return nil, err
+		}
+		return answer(pts, in.Accept)
+	})
 	customer := op("get-analytics-customer", "/api/v1/analytics/customers/{id}", "A customer's figures",
-		"The customer's MRR, ARR and lifetime value so far per currency, and its balance (due, overdue, credits) with the invoices it comes from.",
+		"The customer's MRR, ARR and lifetime value so far per currency, its balance (due, overdue, credits) with the invoices it comes from, "+
+			"its usage against each quota this period, and its connected devices (active end-user sessions and live real-time connections).",
 		reflect.TypeFor[CustomerFigures]())
 	customer.Description = strings.Replace(customer.Description, " Accept: text/csv answers CSV (a header row of the field names, one row per point).", "", 1)
 	customer.Responses = nil

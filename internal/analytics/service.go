@@ -25,8 +25,12 @@ type Service struct {
 // Ports are the other modules' read APIs the per-customer and aging
 // answers use; each may be nil (the answer then leaves that part out).
 type Ports struct {
-	Balances Balances
-	Aging    Aging
+	Balances     Balances
+	Aging        Aging
+	Usage        Usage        // usage trends (metering)
+	Owners       Owners       // a usage subject's customer (catalog)
+	Entitlements Entitlements // a customer's usage against its quotas (subscriptions)
+	Devices      Devices      // a customer's connected devices (end users, realtime)
 }
 
 // NewService returns a Service over d. versions prices subscriptions'

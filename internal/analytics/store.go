@@ -126,18 +126,88 @@ func decs(ss ...*string) ([]decimal.Decimal, error) {
 }
 
 func (l txLoader) sub(k subKey) (subRow, bool, error) {
-	var r subRow
-	var mrr string
-	err := l.tx.QueryRowContext(l.ctx, `SELECT customer_id, currency, status, mrr FROM analytics_subscriptions
-		WHERE tenant_id = $1 AND subscription_id = $2`, k.tenant, k.id).Scan(&r.customer, &r.currency, &r.status, &mrr)
+	var id string
+	r, err := scanSub(l.tx.QueryRowContext(l.ctx, `SELECT `+subCols+` FROM analytics_subscriptions
+		WHERE tenant_id = $1 AND subscription_id = $2`, k.tenant, k.id).Scan, &id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
 	}
 	if err != nil {
 		return r, false, fmt.Errorf("reading analytics of subscription %s: %w", k.id, err)
 	}
-	r.mrr, err = dec(mrr)
-	return r, err == nil, err
+	return r, true, nil
+}
+
+const subCols = `subscription_id, customer_id, currency, status, mrr, base_mrr, fee`
+
+// scanSub reads the subCols of a row, the id into id.
+func scanSub(scan func(...any) error, id *string) (subRow, error) {
+	var r subRow
+	var m, b, f string
+	if err := scan(id, &r.customer, &r.currency, &r.status, &m, &b, &f); err != nil {
+		return r, err
+	}
+	ds, err := decs(&m, &b, &f)
+	if err != nil {
+		return r, err
+	}
+	r.mrr, r.base, r.fee = ds[0], ds[1], ds[2]
+	return r, nil
+}
+
+func (l txLoader) subsOf(k tcKey) (map[string]subRow, error) {
+	rows, err := l.tx.QueryContext(l.ctx, `SELECT `+subCols+` FROM analytics_subscriptions WHERE tenant_id = $1 AND customer_id = $2`,
+		k.tenant, k.customer)
+	if err != nil {
+		return nil, fmt.Errorf("reading analytics of the subscriptions of %s: %w", k.customer, err)
+	}
+	defer rows.Close()
+	out := map[string]subRow{}
+	for rows.Next() {
+		var id string
+		r, err := scanSub(rows.Scan, &id)
+		if err != nil {
+			return nil, err
+		}
+		out[id] = r
+	}
+	return out, rows.Err()
+}
+
+const redCols = `redemption_id, customer_id, subscription_id, currency, percent_off, amount_off, invoices_left`
+
+// scanRed reads the redCols of a row, the id into id.
+func scanRed(scan func(...any) error, id *string) (redRow, error) {
+	var r redRow
+	var pct, amt string
+	if err := scan(id, &r.customer, &r.subscription, &r.currency, &pct, &amt, &r.left); err != nil {
+		return r, err
+	}
+	ds, err := decs(&pct, &amt)
+	if err != nil {
+		return r, err
+	}
+	r.percent, r.amount = ds[0], ds[1]
+	return r, nil
+}
+
+func (l txLoader) redemptions(k tcKey) (map[string]redRow, error) {
+	rows, err := l.tx.QueryContext(l.ctx, `SELECT `+redCols+` FROM analytics_redemptions WHERE tenant_id = $1 AND customer_id = $2`,
+		k.tenant, k.customer)
+	if err != nil {
+		return nil, fmt.Errorf("reading the redemptions of %s: %w", k.customer, err)
+	}
+	defer rows.Close()
+	out := map[string]redRow{}
+	for rows.Next() {
+		var id string
+		r, err := scanRed(rows.Scan, &id)
+		if err != nil {
+			return nil, err
+		}
+		out[id] = r
+	}
+	return out, rows.Err()
 }
 
 func (l txLoader) customer(k custKey) (custRow, bool, error) {
@@ -220,12 +290,15 @@ func b2i(b bool) int {
 func (p *projection) write(ctx context.Context, tx *db.Tx) error {
 	var rows [][]any
 	for k, s := range p.subs {
-		rows = append(rows, []any{k.tenant, k.id, s.customer, s.currency, s.status, s.mrr.String()})
+		rows = append(rows, []any{k.tenant, k.id, s.customer, s.currency, s.status, s.mrr.String(), s.base.String(), s.fee.String()})
 	}
-	if err := tx.InsertRows(ctx, `INSERT INTO analytics_subscriptions (tenant_id, subscription_id, customer_id, currency, status, mrr)`,
+	if err := tx.InsertRows(ctx, `INSERT INTO analytics_subscriptions (tenant_id, `+subCols+`)`,
 		` ON CONFLICT (tenant_id, subscription_id) DO UPDATE SET customer_id = excluded.customer_id, currency = excluded.currency,
-		status = excluded.status, mrr = excluded.mrr`, rows); err != nil {
+		status = excluded.status, mrr = excluded.mrr, base_mrr = excluded.base_mrr, fee = excluded.fee`, rows); err != nil {
 		return fmt.Errorf("writing analytics_subscriptions: %w", err)
+	}
+	if err := p.writeRedemptions(ctx, tx); err != nil {
+		return err
 	}
 	rows = rows[:0]
 	for k, c := range p.custs {
@@ -260,6 +333,9 @@ func (p *projection) write(ctx context.Context, tx *db.Tx) error {
 		collected = excluded.collected, refunded = excluded.refunded, outstanding = excluded.outstanding`, rows); err != nil {
 		return fmt.Errorf("writing analytics_daily: %w", err)
 	}
+	if err := p.writeRunning(ctx, tx); err != nil {
+		return err
+	}
 	rows = rows[:0]
 	for k, d := range p.docs {
 		if d == nil {
@@ -281,7 +357,31 @@ func (p *projection) write(ctx context.Context, tx *db.Tx) error {
 }
 
 // derivedTables are the tables Rebuild empties and refills.
-var derivedTables = []string{"analytics_subscriptions", "analytics_customers", "analytics_customer_days", "analytics_daily", "analytics_documents"}
+var derivedTables = []string{"analytics_subscriptions", "analytics_customers", "analytics_customer_days", "analytics_daily", "analytics_documents",
+	"analytics_redemptions", "analytics_running"}
+
+// writeRedemptions upserts the live redemptions p holds and deletes the
+// ended ones.
+func (p *projection) writeRedemptions(ctx context.Context, tx *db.Tx) error {
+	var rows [][]any
+	for k, r := range p.reds {
+		if r == nil {
+			if p.empty {
+				continue
+			}
+			if _, err := tx.ExecPrepared(ctx, `DELETE FROM analytics_redemptions WHERE tenant_id = $1 AND redemption_id = $2`, k.tenant, k.id); err != nil {
+				return fmt.Errorf("writing analytics_redemptions: %w", err)
+			}
+			continue
+		}
+		rows = append(rows, []any{k.tenant, k.id, r.customer, r.subscription, r.currency, r.percent.String(), r.amount.String(), r.left})
+	}
+	if err := tx.InsertRows(ctx, `INSERT INTO analytics_redemptions (tenant_id, `+redCols+`)`,
+		` ON CONFLICT (tenant_id, redemption_id) DO UPDATE SET invoices_left = excluded.invoices_left`, rows); err != nil {
+		return fmt.Errorf("writing analytics_redemptions: %w", err)
+	}
+	return nil
+}
 
 func clearDerived(ctx context.Context, tx *db.Tx, tenant string) error {
 	for _, t := range derivedTables {
@@ -305,11 +405,14 @@ type batchLoader struct {
 	subs  map[subKey]*subRow // fetched keys; nil: none stored
 	custs map[custKey]*custRow
 	docs  map[docKey]*docRow
+	reds  map[tcKey]map[string]redRow // fetched customers' live redemptions
 }
 
 // prefetch reads the stored rows facts will ask for.
 func prefetch(ctx context.Context, tx *db.Tx, facts []Fact) (*batchLoader, error) {
-	l := &batchLoader{txLoader: txLoader{ctx, tx}, subs: map[subKey]*subRow{}, custs: map[custKey]*custRow{}, docs: map[docKey]*docRow{}}
+	l := &batchLoader{txLoader: txLoader{ctx, tx}, subs: map[subKey]*subRow{}, custs: map[custKey]*custRow{}, docs: map[docKey]*docRow{},
+		reds: map[tcKey]map[string]redRow{}}
+	redIDs := map[string][]string{}
 	subIDs, cusIDs, docIDs := map[string][]string{}, map[string][]string{}, map[string][]string{}
 	for _, f := range facts {
 		switch {
@@ -330,6 +433,10 @@ func prefetch(ctx context.Context, tx *db.Tx, facts []Fact) (*batchLoader, error
 					docIDs[f.Tenant] = append(docIDs[f.Tenant], id)
 				}
 			}
+		}
+		if _, ok := l.reds[tcKey{f.Tenant, f.Customer}]; !ok {
+			l.reds[tcKey{f.Tenant, f.Customer}] = map[string]redRow{}
+			redIDs[f.Tenant] = append(redIDs[f.Tenant], f.Customer)
 		}
 		if _, ok := l.custs[custKey{f.Tenant, f.Customer, f.Currency}]; !ok {
 			l.custs[custKey{f.Tenant, f.Customer, f.Currency}] = nil
@@ -362,18 +469,22 @@ func prefetch(ctx context.Context, tx *db.Tx, facts []Fact) (*batchLoader, error
 		}
 		return nil
 	}
-	err := each(subIDs, `SELECT subscription_id, customer_id, currency, status, mrr FROM analytics_subscriptions WHERE tenant_id = $1 AND subscription_id`,
+	err := each(subIDs, `SELECT `+subCols+` FROM analytics_subscriptions WHERE tenant_id = $1 AND subscription_id`,
 		func(tenant string, rows *sql.Rows) error {
-			var id, m string
-			var r subRow
-			if err := rows.Scan(&id, &r.customer, &r.currency, &r.status, &m); err != nil {
-				return err
-			}
-			var err error
-			r.mrr, err = dec(m)
+			var id string
+			r, err := scanSub(rows.Scan, &id)
 			l.subs[subKey{tenant, id}] = &r
 			return err
 		})
+	if err == nil {
+		err = each(redIDs, `SELECT `+redCols+` FROM analytics_redemptions WHERE tenant_id = $1 AND customer_id`,
+			func(tenant string, rows *sql.Rows) error {
+				var id string
+				r, err := scanRed(rows.Scan, &id)
+				l.reds[tcKey{tenant, r.customer}][id] = r
+				return err
+			})
+	}
 	if err == nil {
 		err = each(docIDs, `SELECT id, currency, amount FROM analytics_documents WHERE tenant_id = $1 AND id`,
 			func(tenant string, rows *sql.Rows) error {
@@ -440,4 +551,11 @@ func (l *batchLoader) doc(k docKey) (docRow, bool, error) {
 		return *r, true, nil
 	}
 	return l.txLoader.doc(k)
+}
+
+func (l *batchLoader) redemptions(k tcKey) (map[string]redRow, error) {
+	if r, ok := l.reds[k]; ok {
+		return r, nil
+	}
+	return l.txLoader.redemptions(k)
 }

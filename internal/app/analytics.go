@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/analytics"
 	"github.com/abacusbilling/abacus/internal/service"
 )
@@ -25,8 +26,10 @@ func (a *App) Analytics() (*analytics.Service, error) {
 			m.err = err
 			return
 		}
-		m.svc = analytics.NewService(a.DB, a.modules().catalog, a.Clock, a.Log.With("module", "analytics"),
-			analytics.Ports{Balances: pays, Aging: pays})
+		mods := a.modules()
+		m.svc = analytics.NewService(a.DB, mods.catalog, a.Clock, a.Log.With("module", "analytics"),
+			analytics.Ports{Balances: pays, Aging: pays, Usage: mods.usage, Owners: mods.catalog, Entitlements: mods.subs,
+				Devices: orgDevices{a}})
 	})
 	return m.svc, m.err
 }
@@ -56,4 +59,21 @@ func analyticsRole() Role {
 			return service.NewFunc("analytics", func(ctx context.Context) error { return svc.Run(ctx, bus) }), nil
 		},
 	}
+}
+
+// orgDevices answers analytics' devices question from the organization
+// billed as the customer: its members' sessions and live connections.
+type orgDevices struct{ a *App }
+
+func (d orgDevices) CustomerDevices(ctx context.Context, customerID string) (analytics.CustomerDevices, error) {
+	tenant, err := abacus.TenantFrom(ctx)
+	if err != nil {
+		return analytics.CustomerDevices{}, err
+	}
+	cus, err := d.a.modules().catalog.GetCustomer(ctx, customerID)
+	if err != nil {
+		return analytics.CustomerDevices{}, err
+	}
+	sessions, all, err := d.a.Organizations().DeviceCountsOfCustomer(ctx, tenant, cus.ID)
+	return analytics.CustomerDevices{Sessions: sessions, Connections: all - sessions, Total: all}, err
 }

@@ -136,6 +136,8 @@ func exerciseEvents(t *testing.T, a *testApp) {
 	}
 	cus := must(http.MethodPost, "/api/v1/customers", map[string]any{"name": "Events", "currency": "EUR"})["id"].(string)
 	must(http.MethodPatch, "/api/v1/customers/"+cus, map[string]any{"name": "Events renamed"})
+	must(http.MethodPost, "/api/v1/coupons", map[string]any{"code": "EVENTS10", "percent_off": "10", "duration": "once"})
+	must(http.MethodPost, "/api/v1/coupons/EVENTS10/redemptions", map[string]any{"customer_id": cus})
 	must(http.MethodPost, "/api/v1/customers/"+cus+"/archive", nil)
 	must(http.MethodPatch, "/api/v1/features/"+ids("/api/v1/features?limit=1", "")[0], map[string]any{"name": "Renamed"})
 	plan := must(http.MethodPost, "/api/v1/plans", map[string]any{"key": "events", "name": "Events"})["id"].(string)

@@ -292,6 +292,11 @@ func TestMaxDevices(t *testing.T) {
 			if e := w.call(t, 200, "GET", ent, w.key, nil); e["used"] != "2" || e["value"] != 2.0 || e["has_access"] != true {
 				t.Fatalf("entitlement: %v", e)
 			}
+			// Analytics answers "how many devices has this customer connected" alike.
+			an := w.call(t, 200, "GET", "/api/v1/analytics/customers/"+fam["customer_id"].(string), w.key, nil)
+			if dv, _ := an["devices"].(map[string]any); dv == nil || dv["sessions"] != 2.0 || dv["connections"] != 0.0 || dv["total"] != 2.0 {
+				t.Fatalf("analytics devices: %v", an)
+			}
 			annClaims, err := w.eu.VerifyAccessToken(context.Background(), w.tenant, annTok)
 			if err != nil {
 				t.Fatal(err)

@@ -268,6 +268,12 @@ func (s *Service) Redeem(ctx context.Context, idOrCode string, in RedeemInput) (
 		r = Redemption{ID: abacus.NewID("red"), CouponID: c.ID, CustomerID: cus.ID, SubscriptionID: in.SubscriptionID, CreatedAt: now}
 		_, err = tx.ExecContext(ctx, `INSERT INTO coupon_redemptions (id, tenant_id, coupon_id, customer_id, subscription_id, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6)`, r.ID, tenant, r.CouponID, r.CustomerID, r.SubscriptionID, db.TimeOf(now))
+		if err != nil {
+			return err
+		}
+		_, err = CouponRedeemed.Record(ctx, tx, tenant, r.ID, now, RedemptionEvent{ID: r.ID, CouponID: c.ID, CouponCode: c.Code,
+			CustomerID: r.CustomerID, SubscriptionID: r.SubscriptionID, PercentOff: c.PercentOff, AmountOff: c.AmountOff,
+			Currency: c.Currency, Duration: c.Duration, DurationPeriods: c.DurationPeriods, RedeemedAt: now})
 		return err
 	})
 	if err != nil {

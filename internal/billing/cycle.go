@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -630,5 +631,18 @@ func (s *Service) deferCycle(ctx context.Context, now time.Time, sub string, cau
 // invoiceEvent is the payload of invoice events: the invoice without lines.
 func invoiceEvent(inv *Invoice) InvoiceEvent {
 	return InvoiceEvent{ID: inv.ID, CustomerID: inv.CustomerID, SubscriptionID: inv.SubscriptionID, Status: inv.Status,
-		Number: inv.Number, Currency: inv.Currency, Total: inv.Total, AmountDue: inv.AmountDue, PeriodStart: inv.PeriodStart}
+		Number: inv.Number, Currency: inv.Currency, Total: inv.Total, AmountDue: inv.AmountDue, PeriodStart: inv.PeriodStart,
+		RedemptionIDs: redemptionIDs(inv.Lines)}
+}
+
+// redemptionIDs are the redemptions lines carry a discount of, each once,
+// in line order (nil for none, so the field is left out).
+func redemptionIDs(lines []Line) []string {
+	var out []string
+	for _, l := range lines {
+		if l.RedemptionID != "" && !slices.Contains(out, l.RedemptionID) {
+			out = append(out, l.RedemptionID)
+		}
+	}
+	return out
 }

@@ -19,9 +19,29 @@ type InvoiceEvent struct {
 	ID             string          `json:"id"`
 	Number         string          `json:"number" doc:"empty while the invoice is a draft"`
 	PeriodStart    time.Time       `json:"period_start"`
+	RedemptionIDs  []string        `json:"redemption_ids,omitempty" doc:"the coupon redemptions this invoice carries a discount line of (coupon.redeemed)"`
 	Status         Status          `json:"status" enum:"draft,open,paid,void,uncollectible"`
 	SubscriptionID string          `json:"subscription_id"`
 	Total          decimal.Decimal `json:"total"`
+}
+
+// RedemptionEvent is the payload of coupon.redeemed: the redemption and
+// the discount it gives (exactly one of PercentOff and AmountOff), for how
+// many invoices (Duration, DurationPeriods) and to which subscription
+// ("" = every subscription of the customer). The invoices that carry it
+// name it in InvoiceEvent.RedemptionIDs.
+type RedemptionEvent struct {
+	AmountOff       *decimal.Decimal `json:"amount_off,omitempty" doc:"off each invoice, in currency"`
+	CouponCode      string           `json:"coupon_code"`
+	CouponID        string           `json:"coupon_id"`
+	Currency        string           `json:"currency,omitempty" doc:"the currency of amount_off"`
+	CustomerID      string           `json:"customer_id"`
+	Duration        Duration         `json:"duration" enum:"once,repeating,forever"`
+	DurationPeriods int              `json:"duration_periods,omitempty" doc:"invoices a repeating coupon applies to"`
+	ID              string           `json:"id" doc:"the redemption's id"`
+	PercentOff      *decimal.Decimal `json:"percent_off,omitempty"`
+	RedeemedAt      time.Time        `json:"redeemed_at"`
+	SubscriptionID  string           `json:"subscription_id,omitempty" doc:"empty: every subscription of the customer"`
 }
 
 // Billing's domain events (see outbox.Define).
@@ -33,6 +53,8 @@ var (
 	InvoiceMarkedUncollectible = outbox.Define[InvoiceEvent]("invoice.marked_uncollectible", 1, "invoice", "An open invoice was marked uncollectible.")
 	InvoiceReopened            = outbox.Define[InvoiceEvent]("invoice.reopened", 1, "invoice", "A paid invoice is due again: a payment was refunded or withdrawn by a dispute.")
 	CreditNoteCreated          = outbox.Define[CreditNote]("credit_note.created", 1, "credit_note", "A credit note was issued against an invoice.")
+	CouponRedeemed             = outbox.Define[RedemptionEvent]("coupon.redeemed", 1, "redemption",
+		"A coupon was redeemed on a customer (every subscription) or one subscription; it discounts their next invoices for its duration.")
 )
 
 var invoiceEvents = map[string]outbox.Kind[InvoiceEvent]{}

@@ -244,14 +244,21 @@ func (s *Service) Devices(ctx context.Context, a Actor, org string) (OrgDevices,
 // organization billed as customerID (0 when no organization is): what the
 // entitlement check of max_devices reports as used.
 func (s *Service) DevicesOfCustomer(ctx context.Context, tenant, customerID string) (int, error) {
+	_, n, err := s.DeviceCountsOfCustomer(ctx, tenant, customerID)
+	return n, err
+}
+
+// DeviceCountsOfCustomer is DevicesOfCustomer split: the members' active
+// sessions, and every device in use (sessions and the other counters, such
+// as live real-time connections).
+func (s *Service) DeviceCountsOfCustomer(ctx context.Context, tenant, customerID string) (sessions, all int, err error) {
 	org, err := orgOfCustomer(ctx, s.db, tenant, customerID)
 	if err != nil || org == "" {
-		return 0, err
+		return 0, 0, err
 	}
 	ids, err := memberIDs(ctx, s.db, tenant, org)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	_, n, err := s.devices.count(ctx, s.db, tenant, ids)
-	return n, err
+	return s.devices.count(ctx, s.db, tenant, ids)
 }
