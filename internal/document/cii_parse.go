@@ -357,5 +357,22 @@ func (p *parser) ciiLine(n *node, i int) Line {
 	} else if set != nil {
 		p.add(set.path()+"/ram:ApplicableTradeTax", "the line's VAT category is required (BR-CO-4)")
 	}
+	ciiLineTerms(n, prod, set, &l)
 	return l
+}
+
+// ciiLineTerms reads BT-132, BT-133 and the item's BT-157 to BT-161.
+func ciiLineTerms(n, prod, set *node, l *Line) {
+	l.OrderLineRef = n.str("ram:SpecifiedLineTradeAgreement", "ram:BuyerOrderReferencedDocument", "ram:LineID")
+	l.AccountingCost = set.str("ram:ReceivableSpecifiedTradeAccountingAccount", "ram:ID")
+	g := prod.at("ram:GlobalID")
+	l.StandardItemID, l.StandardItemScheme = g.str(), g.attr("schemeID")
+	l.OriginCountry = prod.str("ram:OriginTradeCountry", "ram:ID")
+	for _, c := range prod.children(nsRAM, "DesignatedProductClassification") {
+		code := c.at("ram:ClassCode")
+		l.Classifications = append(l.Classifications, Classification{Code: code.str(), ListID: code.attr("listID"), ListVersion: code.attr("listVersionID")})
+	}
+	for _, a := range prod.children(nsRAM, "ApplicableProductCharacteristic") {
+		l.Attributes = append(l.Attributes, ItemAttribute{Name: a.str("ram:Description"), Value: a.str("ram:Value")})
+	}
 }

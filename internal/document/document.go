@@ -229,12 +229,35 @@ type Line struct {
 	Note             string            `json:"note,omitempty"` // e.g. the tier breakdown of a usage line
 	AllowanceCharges []AllowanceCharge `json:"allowance_charges,omitempty"`
 	SellerItemID     string            `json:"seller_item_id,omitempty"`
+	// What the buyer's systems match and book a line by (EN 16931 BT-132,
+	// BT-133, BT-157 to BT-161), carried between UBL and CII.
+	OrderLineRef       string           `json:"order_line_ref,omitempty"`       // BT-132: the line of the buyer's order
+	AccountingCost     string           `json:"accounting_cost,omitempty"`      // BT-133: the buyer's accounting reference
+	StandardItemID     string           `json:"standard_item_id,omitempty"`     // BT-157, e.g. a GTIN
+	StandardItemScheme string           `json:"standard_item_scheme,omitempty"` // its scheme (ISO 6523 ICD, 0160 = GTIN)
+	Classifications    []Classification `json:"classifications,omitempty"`      // BT-158
+	OriginCountry      string           `json:"origin_country,omitempty"`       // BT-159, ISO 3166-1 alpha-2
+	Attributes         []ItemAttribute  `json:"attributes,omitempty"`           // BT-160 name, BT-161 value
 	// Breakdown is how NetAmount is made up when it does not come from one
 	// price (one row per tier used, a tier's flat fee, a percentage, a
 	// minimum): the PDF prints it under the line instead of the average
 	// UnitPrice, which exists only because Peppol wants quantity × price.
 	// UBL does not carry it (billing puts the components in the Note).
 	Breakdown []LineDetail `json:"breakdown,omitempty"`
+}
+
+// Classification is an item classification code (BT-158) with its list
+// (UNTDID 7143, e.g. STI) and the list's version.
+type Classification struct {
+	Code        string `json:"code"`
+	ListID      string `json:"list_id"`
+	ListVersion string `json:"list_version,omitempty"`
+}
+
+// ItemAttribute is a property of the item (BT-160, BT-161).
+type ItemAttribute struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
 // LineDetail is one row of a line's breakdown: Quantity × UnitPrice =

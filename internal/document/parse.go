@@ -617,6 +617,17 @@ func (p *parser) line(n *node, i int, qtyName string) Line {
 	} else if item != nil {
 		p.add(item.path()+"/cac:ClassifiedTaxCategory", "the item's VAT category is required (BR-CO-4)")
 	}
+	l.AccountingCost, l.OrderLineRef = n.str("cbc:AccountingCost"), n.str("cac:OrderLineReference", "cbc:LineID")
+	std := item.at("cac:StandardItemIdentification", "cbc:ID")
+	l.StandardItemID, l.StandardItemScheme = std.str(), std.attr("schemeID")
+	l.OriginCountry = item.str("cac:OriginCountry", "cbc:IdentificationCode")
+	for _, c := range item.children(nsCAC, "CommodityClassification") {
+		code := c.at("cbc:ItemClassificationCode")
+		l.Classifications = append(l.Classifications, Classification{Code: code.str(), ListID: code.attr("listID"), ListVersion: code.attr("listVersionID")})
+	}
+	for _, a := range item.children(nsCAC, "AdditionalItemProperty") {
+		l.Attributes = append(l.Attributes, ItemAttribute{Name: a.str("cbc:Name"), Value: a.str("cbc:Value")})
+	}
 	// The breakdown carries the exemption reason; lines do not in UBL.
 	return l
 }
