@@ -82,8 +82,18 @@ func renderCII(d *Document) ([]byte, error) {
 		w.leaf("ram:IssuerAssignedID", d.OrderReference)
 		w.close("ram:BuyerOrderReferencedDocument")
 	}
+	if d.ContractReference != "" {
+		w.open("ram:ContractReferencedDocument")
+		w.leaf("ram:IssuerAssignedID", d.ContractReference)
+		w.close("ram:ContractReferencedDocument")
+	}
 	w.close("ram:ApplicableHeaderTradeAgreement")
 	w.open("ram:ApplicableHeaderTradeDelivery")
+	if !d.DeliveryDate.IsZero() {
+		w.open("ram:ActualDeliverySupplyChainEvent")
+		w.ciiDate("ram:OccurrenceDateTime", "udt", d.DeliveryDate)
+		w.close("ram:ActualDeliverySupplyChainEvent")
+	}
 	w.close("ram:ApplicableHeaderTradeDelivery")
 
 	w.open("ram:ApplicableHeaderTradeSettlement")
@@ -169,6 +179,11 @@ func renderCII(d *Document) ([]byte, error) {
 		w.leaf("ram:IssuerAssignedID", r.Number)
 		w.ciiDate("ram:FormattedIssueDateTime", "qdt", r.IssueDate)
 		w.close("ram:InvoiceReferencedDocument")
+	}
+	if d.AccountingCost != "" {
+		w.open("ram:ReceivableSpecifiedTradeAccountingAccount")
+		w.leaf("ram:ID", d.AccountingCost)
+		w.close("ram:ReceivableSpecifiedTradeAccountingAccount")
 	}
 	w.close("ram:ApplicableHeaderTradeSettlement")
 	w.close("rsm:SupplyChainTradeTransaction")

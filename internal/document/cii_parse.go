@@ -118,9 +118,10 @@ func (p *parser) ciiHeader(root *node, d *Document) {
 	d.BuyerReference = agr.str("ram:BuyerReference")
 	p.locs["buyer_reference"] = tx.path() + "/ram:ApplicableHeaderTradeAgreement/ram:BuyerReference"
 	d.OrderReference = agr.str("ram:BuyerOrderReferencedDocument", "ram:IssuerAssignedID")
+	d.ContractReference = agr.str("ram:ContractReferencedDocument", "ram:IssuerAssignedID")
 	d.Seller = p.ciiParty(agr, "ram:SellerTradeParty", "seller", tx.path()+"/ram:ApplicableHeaderTradeAgreement")
 	d.Buyer = p.ciiParty(agr, "ram:BuyerTradeParty", "buyer", tx.path()+"/ram:ApplicableHeaderTradeAgreement")
-	tx.at("ram:ApplicableHeaderTradeDelivery")
+	d.DeliveryDate = p.ciiDateAt(tx, "delivery_date", "ram:ApplicableHeaderTradeDelivery", "ram:ActualDeliverySupplyChainEvent", "ram:OccurrenceDateTime")
 
 	set := tx.at("ram:ApplicableHeaderTradeSettlement")
 	if set == nil {
@@ -131,6 +132,7 @@ func (p *parser) ciiHeader(root *node, d *Document) {
 	p.locs["currency"] = set.path() + "/ram:InvoiceCurrencyCode"
 	d.CurrencyExponent = CurrencyExponent(d.Currency)
 	d.TaxCurrency = set.str("ram:TaxCurrencyCode")
+	d.AccountingCost = set.str("ram:ReceivableSpecifiedTradeAccountingAccount", "ram:ID")
 	paymentRef := set.str("ram:PaymentReference")
 	if pm := set.at("ram:SpecifiedTradeSettlementPaymentMeans"); pm != nil {
 		d.PaymentMeans = &PaymentMeans{

@@ -322,22 +322,27 @@ type Document struct {
 	Specification string `json:"specification,omitempty"`
 	// Process is the business process type (BT-23); empty means Peppol's
 	// billing process when the specification is Peppol's.
-	Process          string            `json:"process,omitempty"`
-	Number           string            `json:"number"`
-	IssueDate        Date              `json:"issue_date"`
-	DueDate          Date              `json:"due_date,omitzero"`
-	Currency         string            `json:"currency"`          // ISO 4217
-	CurrencyExponent int32             `json:"currency_exponent"` // decimal places of the minor unit
-	BuyerReference   string            `json:"buyer_reference,omitempty"`
-	OrderReference   string            `json:"order_reference,omitempty"`
-	Period           *Period           `json:"period,omitempty"`
-	InvoiceReference *InvoiceReference `json:"invoice_reference,omitempty"`
-	Seller           Party             `json:"seller"`
-	Buyer            Party             `json:"buyer"`
-	Lines            []Line            `json:"lines"`
-	AllowanceCharges []AllowanceCharge `json:"allowance_charges,omitempty"`
-	TaxBreakdown     []TaxSubtotal     `json:"tax_breakdown"`
-	Totals           Totals            `json:"totals"`
+	Process          string `json:"process,omitempty"`
+	Number           string `json:"number"`
+	IssueDate        Date   `json:"issue_date"`
+	DueDate          Date   `json:"due_date,omitzero"`
+	Currency         string `json:"currency"`          // ISO 4217
+	CurrencyExponent int32  `json:"currency_exponent"` // decimal places of the minor unit
+	BuyerReference   string `json:"buyer_reference,omitempty"`
+	OrderReference   string `json:"order_reference,omitempty"`
+	// BT-12, BT-19, BT-72: the buyer's contract and accounting reference,
+	// and when the goods or services were delivered.
+	ContractReference string            `json:"contract_reference,omitempty"`
+	AccountingCost    string            `json:"accounting_cost,omitempty"`
+	DeliveryDate      Date              `json:"delivery_date,omitzero"`
+	Period            *Period           `json:"period,omitempty"`
+	InvoiceReference  *InvoiceReference `json:"invoice_reference,omitempty"`
+	Seller            Party             `json:"seller"`
+	Buyer             Party             `json:"buyer"`
+	Lines             []Line            `json:"lines"`
+	AllowanceCharges  []AllowanceCharge `json:"allowance_charges,omitempty"`
+	TaxBreakdown      []TaxSubtotal     `json:"tax_breakdown"`
+	Totals            Totals            `json:"totals"`
 	// TaxCurrency and TaxInTaxCurrency carry the VAT total in the seller's
 	// accounting currency when it differs from Currency (BT-6, BT-111).
 	TaxCurrency      string          `json:"tax_currency,omitempty"`

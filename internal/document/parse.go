@@ -391,6 +391,9 @@ func (p *parser) header(root *node, d *Document) {
 	d.BuyerReference = root.str("cbc:BuyerReference")
 	p.locs["buyer_reference"] = root.path() + "/cbc:BuyerReference"
 	d.OrderReference = root.str("cac:OrderReference", "cbc:ID")
+	d.ContractReference = root.str("cac:ContractDocumentReference", "cbc:ID")
+	d.AccountingCost = root.str("cbc:AccountingCost")
+	d.DeliveryDate = p.dateAt(root, "delivery_date", "cac:Delivery", "cbc:ActualDeliveryDate")
 	for _, n := range root.children(nsCBC, "Note") {
 		if s := strings.TrimSpace(n.text); s != "" {
 			d.Notes = append(d.Notes, s)

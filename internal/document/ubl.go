@@ -83,6 +83,7 @@ func renderUBL(d *Document) ([]byte, error) {
 	}
 	w.leaf("cbc:DocumentCurrencyCode", d.Currency)
 	w.leaf("cbc:TaxCurrencyCode", d.TaxCurrency)
+	w.leaf("cbc:AccountingCost", d.AccountingCost)
 	w.leaf("cbc:BuyerReference", d.BuyerReference)
 	w.period("cac:InvoicePeriod", d.Period)
 	if d.OrderReference != "" {
@@ -98,8 +99,18 @@ func renderUBL(d *Document) ([]byte, error) {
 		w.close("cac:InvoiceDocumentReference")
 		w.close("cac:BillingReference")
 	}
+	if d.ContractReference != "" {
+		w.open("cac:ContractDocumentReference")
+		w.leaf("cbc:ID", d.ContractReference)
+		w.close("cac:ContractDocumentReference")
+	}
 	w.party("cac:AccountingSupplierParty", &d.Seller)
 	w.party("cac:AccountingCustomerParty", &d.Buyer)
+	if !d.DeliveryDate.IsZero() {
+		w.open("cac:Delivery")
+		w.leaf("cbc:ActualDeliveryDate", d.DeliveryDate.String())
+		w.close("cac:Delivery")
+	}
 	if pm := d.PaymentMeans; pm != nil {
 		w.open("cac:PaymentMeans")
 		w.leaf("cbc:PaymentMeansCode", pm.Code)
