@@ -35,6 +35,7 @@ func statuses(d notifications.DocumentDelivery) string {
 // A mail the SMTP server refuses with 451 is failed with the reason and
 // the time of its retry; the retry is recorded, then sent.
 func TestInvoiceDeliveryHistoryShowsAFailedSendAndItsRetry(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		b := setupTriggers(t, d)
 		if _, err := b.svc.SetDeliveryPreference(b.ctx, "cus_1", notifications.DeliveryPreferenceInput{Channels: []string{"email"},
@@ -76,6 +77,7 @@ var linkRE = regexp.MustCompile(`https?://\S+/api/v1/document-downloads/(\S+)`)
 // each serves its rendition from the object store until it expires; a
 // forged one is refused.
 func TestDownloadLinksServeTheRenditionUntilTheyExpire(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		b := setupTriggers(t, d)
 		store, err := blob.NewDir(t.TempDir())
