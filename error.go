@@ -21,6 +21,7 @@ const (
 	KindNotFound      Kind = "not_found"     // 404: no such object (or not visible to this tenant)
 	KindConflict      Kind = "conflict"      // 409: the object's state forbids the change
 	KindTooLarge      Kind = "too_large"     // 413: body or batch above the documented limit
+	KindGone          Kind = "gone"          // 410: it existed, and is no longer to be had (an expired link)
 	KindUnprocessable Kind = "unprocessable" // 422: well-formed but semantically refused
 	KindRateLimited   Kind = "rate_limited"  // 429: slow down; see RetryAfter
 	KindUnavailable   Kind = "unavailable"   // 503: try again later; see RetryAfter
@@ -46,6 +47,8 @@ func (k Kind) Status() int {
 		return http.StatusConflict
 	case KindTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case KindGone:
+		return http.StatusGone
 	case KindUnsupportedMediaType:
 		return http.StatusUnsupportedMediaType
 	case KindUnprocessable:

@@ -11,6 +11,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/identity"
 	"github.com/abacusbilling/abacus/internal/notifications"
 	"github.com/abacusbilling/abacus/internal/notifications/smtp"
+	"github.com/abacusbilling/abacus/internal/seal"
 )
 
 // newNotifications builds the notifications service every role of the
@@ -35,7 +36,33 @@ func newNotifications(a *App, m *modules) *notifications.Service {
 	svc.RegisterChannel(notifications.NewEmail(svc, sender, a.Config.SMTP.From))
 	svc.SetSources(notificationSources{a: a, m: m})
 	svc.SetDirectory(staffDirectory{a: a})
+	setDownloads(a, svc)
 	return svc
+}
+
+// setDownloads enables the download_link channel: renditions in the shared
+// object store, links signed with smtp.document_link_key. Without them the
+// channel says why on each delivery that asks for it.
+func setDownloads(a *App, svc *notifications.Service) {
+	store, err := a.objects(context.Background())
+	if err == nil {
+		var key []byte
+		key, err = seal.LoadOrCreateKey(a.Config.SMTP.DocumentLinkKey, a.Config.DataDir, "document-links.key", "smtp.document_link_key")
+		if err == nil {
+			svc.SetDownloads(notifications.Downloads{Store: store, Key: key, BaseURL: linkBase(a), TTL: a.Config.SMTP.DocumentLinkTTL})
+			return
+		}
+	}
+	a.Log.Error("document download links are disabled", "err", err)
+}
+
+// linkBase is where e-mailed links open: smtp.link_base_url, else this
+// process's own address.
+func linkBase(a *App) string {
+	if base := a.Config.SMTP.LinkBaseURL; base != "" {
+		return base
+	}
+	return "http://" + a.Addr()
 }
 
 // failing is a Sender that cannot send.

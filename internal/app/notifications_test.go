@@ -5,8 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -245,7 +249,19 @@ func (a *testApp) tenantName(t *testing.T) string {
 func TestAFinalizedInvoiceIsMailedWithItsDocuments(t *testing.T) {
 	t.Parallel()
 	mail := smtptest.Start(t, smtptest.Options{})
-	a := start(t, db.SQLite, func(c *config.Config) { c.SMTP.URL = "smtp://" + mail.Addr })
+	// A webhook endpoint that fails the first attempt of each message: the
+	// invoice's history shows the failure, the retry and the delivery.
+	var seen sync.Map
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, again := seen.LoadOrStore(r.Header.Get("webhook-id"), true); !again {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer rcv.Close()
+	a := start(t, db.SQLite, func(c *config.Config) {
+		c.SMTP.URL = "smtp://" + mail.Addr
+		c.Webhooks.AllowPrivateTargets = true
+	})
 	must := func(r response, status int) map[string]any {
 		t.Helper()
 		if r.status != status {
@@ -265,7 +281,8 @@ func TestAFinalizedInvoiceIsMailedWithItsDocuments(t *testing.T) {
 	cus := a.post("/api/v1/customers", map[string]any{"name": "Globex GmbH", "currency": "EUR", "email": "owner@globex.example",
 		"tax_id": "DE811907980", "address": map[string]any{"line1": "Hauptstraße 1", "city": "Berlin", "postal_code": "10115", "country": "DE"}})
 	must(a.do("PUT", "/api/v1/tax-assignments", a.key, map[string]any{"target_type": "customer", "target_id": cus["id"], "tax_rate_id": rate["id"]}), 200)
-	must(a.do("PUT", "/api/v1/customers/"+cus["id"].(string)+"/invoice-delivery", a.key, map[string]any{"channels": []string{"email"},
+	a.post("/api/v1/webhook-endpoints", map[string]any{"url": rcv.URL, "event_types": []string{"invoice.finalized"}})
+	must(a.do("PUT", "/api/v1/customers/"+cus["id"].(string)+"/invoice-delivery", a.key, map[string]any{"channels": []string{"email", "webhook"},
 		"formats": []string{"pdf", "ubl", "cii", "facturx"}, "emails": []string{"ap@globex.example"}}), 200)
 	plan := a.post("/api/v1/plans", map[string]any{"key": "pro", "name": "Pro"})
 	spec := catalog.VersionSpec{Currency: "EUR", BillingInterval: period.Monthly, Charges: []pricing.Charge{{Key: "base", Description: "Pro plan",
@@ -305,20 +322,34 @@ func TestAFinalizedInvoiceIsMailedWithItsDocuments(t *testing.T) {
 			id = inv["id"].(string)
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	// The mail is sent; the webhook fails, is retried after ~5 s and is
+	// delivered.
+	want := map[string]string{"email": "queued,sent", "webhook": "queued,failed,retried,delivered"}
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		list := must(a.do("GET", "/api/v1/invoices/"+id+"/deliveries", a.key, nil), 200)["data"].([]any)
-		if len(list) == 1 {
-			d := list[0].(map[string]any)["deliveries"].([]any)[0].(map[string]any)
-			if d["state"] == "sent" {
-				break
+		got := map[string]string{}
+		for _, d := range list {
+			d := d.(map[string]any)
+			var steps []string
+			for _, h := range d["history"].([]any) {
+				steps = append(steps, h.(map[string]any)["status"].(string))
+			}
+			got[d["channel"].(string)] = strings.Join(steps, ",")
+			if d["channel"] == "email" && d["recipient"] != "ap@globex.example" || d["channel"] == "webhook" && d["recipient"] != rcv.URL {
+				t.Fatalf("delivery %v", d)
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no sent delivery on invoice %s: %v", id, list)
+		if maps.Equal(got, want) {
+			break
 		}
-		time.Sleep(50 * time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries of invoice %s: %v, want %v", id, got, want)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
+	// A download link Abacus did not sign is refused as problem+json.
+	expectProblem(t, a.do("GET", "/api/v1/document-downloads/ZG9jdW1lbnQtbGlua3M.forged", "", nil), 403, "download_link_invalid")
 }
 
 func mapKeys[V any](m map[string]V) []string {

@@ -1,7 +1,11 @@
 package app
 
 import (
+	"context"
 	"sync"
+
+	"github.com/abacusbilling/abacus/internal/db"
+	"github.com/abacusbilling/abacus/internal/notifications"
 
 	"github.com/abacusbilling/abacus/internal/seal"
 	"github.com/abacusbilling/abacus/internal/webhooks"
@@ -27,6 +31,32 @@ func (a *App) webhooks() (*webhooks.Service, error) {
 			AllowPrivateTargets: c.AllowPrivateTargets, EncryptionKey: key, Workers: c.Workers,
 			EndpointConcurrency: c.EndpointConcurrency, Timeout: c.Timeout,
 		}, a.Metrics)
+		if h.err == nil {
+			h.svc.Observe(webhookDeliveries)
+		}
 	})
 	return h.svc, h.err
+}
+
+// webhookDeliveries records the webhook messages of finalized invoices and
+// created credit notes in the documents' delivery history (notifications
+// owns it), in the transaction that records each step.
+func webhookDeliveries(ctx context.Context, tx *db.Tx, steps []webhooks.Outcome) error {
+	var queued []notifications.Queued
+	var later []notifications.Step
+	for _, s := range steps {
+		if s.Step != webhooks.StepQueued {
+			later = append(later, notifications.Step{DeliveryID: s.MessageID, Status: s.Step, Reason: s.Reason,
+				Attempt: s.Attempt, NextAttemptAt: s.NextAttemptAt, At: s.At})
+			continue
+		}
+		if s.EventType == "invoice.finalized" || s.EventType == "credit_note.created" {
+			queued = append(queued, notifications.Queued{TenantID: s.Tenant, SubjectType: s.AggregateType, SubjectID: s.AggregateID,
+				DeliveryID: s.MessageID, Channel: notifications.DocumentWebhook, Recipient: s.URL, At: s.At})
+		}
+	}
+	if err := notifications.RecordQueued(ctx, tx, queued); err != nil {
+		return err
+	}
+	return notifications.RecordSteps(ctx, tx, later)
 }

@@ -233,6 +233,10 @@ type SMTP struct {
 	// hosted pages unless identity.app_url sends them to an application;
 	// empty means http://<http.addr>.
 	LinkBaseURL string `key:"link_base_url" help:"public base URL of Abacus for links in e-mails (its hosted pages), e.g. https://billing.example.com; identity.app_url takes precedence"`
+	// DocumentLinkKey signs the download_link channel's links to invoices
+	// and credit notes (issue 22); every node must have the same.
+	DocumentLinkKey string        `key:"document_link_key" secret:"true" help:"base64 of 32 bytes signing e-mailed document download links (same on every node); empty: data_dir/document-links.key"`
+	DocumentLinkTTL time.Duration `key:"document_link_ttl" help:"how long an e-mailed document download link works (default 720h, 30 days)"`
 }
 
 // Identity configures sign-up and the links identity mails.

@@ -82,8 +82,18 @@ func renderCII(d *Document) ([]byte, error) {
 		w.leaf("ram:IssuerAssignedID", d.OrderReference)
 		w.close("ram:BuyerOrderReferencedDocument")
 	}
+	if d.ContractReference != "" {
+		w.open("ram:ContractReferencedDocument")
+		w.leaf("ram:IssuerAssignedID", d.ContractReference)
+		w.close("ram:ContractReferencedDocument")
+	}
 	w.close("ram:ApplicableHeaderTradeAgreement")
 	w.open("ram:ApplicableHeaderTradeDelivery")
+	if !d.DeliveryDate.IsZero() {
+		w.open("ram:ActualDeliverySupplyChainEvent")
+		w.ciiDate("ram:OccurrenceDateTime", "udt", d.DeliveryDate)
+		w.close("ram:ActualDeliverySupplyChainEvent")
+	}
 	w.close("ram:ApplicableHeaderTradeDelivery")
 
 	w.open("ram:ApplicableHeaderTradeSettlement")
@@ -169,6 +179,11 @@ func renderCII(d *Document) ([]byte, error) {
 		w.leaf("ram:IssuerAssignedID", r.Number)
 		w.ciiDate("ram:FormattedIssueDateTime", "qdt", r.IssueDate)
 		w.close("ram:InvoiceReferencedDocument")
+	}
+	if d.AccountingCost != "" {
+		w.open("ram:ReceivableSpecifiedTradeAccountingAccount")
+		w.leaf("ram:ID", d.AccountingCost)
+		w.close("ram:ReceivableSpecifiedTradeAccountingAccount")
 	}
 	w.close("ram:ApplicableHeaderTradeSettlement")
 	w.close("rsm:SupplyChainTradeTransaction")
@@ -319,12 +334,13 @@ func (w *xmlWriter) ciiLine(d *Document, l Line) {
 		w.close("ram:IncludedNote")
 	}
 	w.close("ram:AssociatedDocumentLineDocument")
-	w.open("ram:SpecifiedTradeProduct")
-	w.leaf("ram:SellerAssignedID", l.SellerItemID)
-	w.leaf("ram:Name", l.Name)
-	w.leaf("ram:Description", l.Description)
-	w.close("ram:SpecifiedTradeProduct")
+	w.ciiProduct(l)
 	w.open("ram:SpecifiedLineTradeAgreement")
+	if l.OrderLineRef != "" {
+		w.open("ram:BuyerOrderReferencedDocument")
+		w.leaf("ram:LineID", l.OrderLineRef)
+		w.close("ram:BuyerOrderReferencedDocument")
+	}
 	w.open("ram:NetPriceProductTradePrice")
 	w.leaf("ram:ChargeAmount", l.UnitPrice.String())
 	if !l.BaseQuantity.IsZero() {
@@ -350,6 +366,39 @@ func (w *xmlWriter) ciiLine(d *Document, l Line) {
 	w.open("ram:SpecifiedTradeSettlementLineMonetarySummation")
 	w.amountPlain("ram:LineTotalAmount", l.NetAmount)
 	w.close("ram:SpecifiedTradeSettlementLineMonetarySummation")
+	if l.AccountingCost != "" {
+		w.open("ram:ReceivableSpecifiedTradeAccountingAccount")
+		w.leaf("ram:ID", l.AccountingCost)
+		w.close("ram:ReceivableSpecifiedTradeAccountingAccount")
+	}
 	w.close("ram:SpecifiedLineTradeSettlement")
 	w.close("ram:IncludedSupplyChainTradeLineItem")
+}
+
+// ciiProduct writes the line's item: identifiers, name, description,
+// attributes, classifications and origin (BT-157, BT-155, BT-153, BT-154,
+// BT-160/161, BT-158, BT-159), in the schema's order.
+func (w *xmlWriter) ciiProduct(l Line) {
+	w.open("ram:SpecifiedTradeProduct")
+	w.leafAttr("ram:GlobalID", l.StandardItemID, "schemeID", l.StandardItemScheme)
+	w.leaf("ram:SellerAssignedID", l.SellerItemID)
+	w.leaf("ram:Name", l.Name)
+	w.leaf("ram:Description", l.Description)
+	for _, a := range l.Attributes {
+		w.open("ram:ApplicableProductCharacteristic")
+		w.leaf("ram:Description", a.Name)
+		w.leaf("ram:Value", a.Value)
+		w.close("ram:ApplicableProductCharacteristic")
+	}
+	for _, c := range l.Classifications {
+		w.open("ram:DesignatedProductClassification")
+		w.leafAttrs("ram:ClassCode", c.Code, "listID", c.ListID, "listVersionID", c.ListVersion)
+		w.close("ram:DesignatedProductClassification")
+	}
+	if l.OriginCountry != "" {
+		w.open("ram:OriginTradeCountry")
+		w.leaf("ram:ID", l.OriginCountry)
+		w.close("ram:OriginTradeCountry")
+	}
+	w.close("ram:SpecifiedTradeProduct")
 }

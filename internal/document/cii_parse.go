@@ -118,9 +118,10 @@ func (p *parser) ciiHeader(root *node, d *Document) {
 	d.BuyerReference = agr.str("ram:BuyerReference")
 	p.locs["buyer_reference"] = tx.path() + "/ram:ApplicableHeaderTradeAgreement/ram:BuyerReference"
 	d.OrderReference = agr.str("ram:BuyerOrderReferencedDocument", "ram:IssuerAssignedID")
+	d.ContractReference = agr.str("ram:ContractReferencedDocument", "ram:IssuerAssignedID")
 	d.Seller = p.ciiParty(agr, "ram:SellerTradeParty", "seller", tx.path()+"/ram:ApplicableHeaderTradeAgreement")
 	d.Buyer = p.ciiParty(agr, "ram:BuyerTradeParty", "buyer", tx.path()+"/ram:ApplicableHeaderTradeAgreement")
-	tx.at("ram:ApplicableHeaderTradeDelivery")
+	d.DeliveryDate = p.ciiDateAt(tx, "delivery_date", "ram:ApplicableHeaderTradeDelivery", "ram:ActualDeliverySupplyChainEvent", "ram:OccurrenceDateTime")
 
 	set := tx.at("ram:ApplicableHeaderTradeSettlement")
 	if set == nil {
@@ -131,6 +132,7 @@ func (p *parser) ciiHeader(root *node, d *Document) {
 	p.locs["currency"] = set.path() + "/ram:InvoiceCurrencyCode"
 	d.CurrencyExponent = CurrencyExponent(d.Currency)
 	d.TaxCurrency = set.str("ram:TaxCurrencyCode")
+	d.AccountingCost = set.str("ram:ReceivableSpecifiedTradeAccountingAccount", "ram:ID")
 	paymentRef := set.str("ram:PaymentReference")
 	if pm := set.at("ram:SpecifiedTradeSettlementPaymentMeans"); pm != nil {
 		d.PaymentMeans = &PaymentMeans{
@@ -357,5 +359,22 @@ func (p *parser) ciiLine(n *node, i int) Line {
 	} else if set != nil {
 		p.add(set.path()+"/ram:ApplicableTradeTax", "the line's VAT category is required (BR-CO-4)")
 	}
+	ciiLineTerms(n, prod, set, &l)
 	return l
+}
+
+// ciiLineTerms reads BT-132, BT-133 and the item's BT-157 to BT-161.
+func ciiLineTerms(n, prod, set *node, l *Line) {
+	l.OrderLineRef = n.str("ram:SpecifiedLineTradeAgreement", "ram:BuyerOrderReferencedDocument", "ram:LineID")
+	l.AccountingCost = set.str("ram:ReceivableSpecifiedTradeAccountingAccount", "ram:ID")
+	g := prod.at("ram:GlobalID")
+	l.StandardItemID, l.StandardItemScheme = g.str(), g.attr("schemeID")
+	l.OriginCountry = prod.str("ram:OriginTradeCountry", "ram:ID")
+	for _, c := range prod.children(nsRAM, "DesignatedProductClassification") {
+		code := c.at("ram:ClassCode")
+		l.Classifications = append(l.Classifications, Classification{Code: code.str(), ListID: code.attr("listID"), ListVersion: code.attr("listVersionID")})
+	}
+	for _, a := range prod.children(nsRAM, "ApplicableProductCharacteristic") {
+		l.Attributes = append(l.Attributes, ItemAttribute{Name: a.str("ram:Description"), Value: a.str("ram:Value")})
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/abacusbilling/abacus"
 )
@@ -163,13 +164,18 @@ func ReportError(rep *Report) *abacus.Error {
 
 // TargetDrops lists the fields of d that format f cannot carry: a line's
 // breakdown in every e-invoice syntax, the buyer's legal form in CII,
-// everything but the lines in CSV.
+// everything but the lines in CSV, the buyer's references and the item
+// identifiers (BT-12, BT-19, BT-72, BT-132, BT-133, BT-157 to BT-161) in
+// CSV and PDF.
 func TargetDrops(d *Document, f Format) []string {
 	var out []string
 	switch f {
-	case FormatJSON, FormatPDF:
+	case FormatJSON:
 		return nil
+	case FormatPDF:
+		return buyerTerms(d)
 	case FormatCSV:
+		out = buyerTerms(d)
 		for _, s := range []struct {
 			field string
 			set   bool
@@ -211,4 +217,31 @@ func XRechnung(d *Document, syntax Format) ([]byte, error) {
 		return CII(&c)
 	}
 	return UBL(&c)
+}
+
+// buyerTerms lists the set fields only the XML syntaxes and JSON carry.
+func buyerTerms(d *Document) []string {
+	var out []string
+	for field, set := range map[string]bool{"contract_reference": d.ContractReference != "", "accounting_cost": d.AccountingCost != "",
+		"delivery_date": !d.DeliveryDate.IsZero()} {
+		if set {
+			out = append(out, field)
+		}
+	}
+	slices.Sort(out)
+	for i, l := range d.Lines {
+		for _, t := range []struct {
+			field string
+			set   bool
+		}{
+			{"order_line_ref", l.OrderLineRef != ""}, {"accounting_cost", l.AccountingCost != ""},
+			{"standard_item_id", l.StandardItemID != ""}, {"classifications", len(l.Classifications) > 0},
+			{"origin_country", l.OriginCountry != ""}, {"attributes", len(l.Attributes) > 0},
+		} {
+			if t.set {
+				out = append(out, fmt.Sprintf("lines[%d].%s", i, t.field))
+			}
+		}
+	}
+	return out
 }

@@ -229,12 +229,35 @@ type Line struct {
 	Note             string            `json:"note,omitempty"` // e.g. the tier breakdown of a usage line
 	AllowanceCharges []AllowanceCharge `json:"allowance_charges,omitempty"`
 	SellerItemID     string            `json:"seller_item_id,omitempty"`
+	// What the buyer's systems match and book a line by (EN 16931 BT-132,
+	// BT-133, BT-157 to BT-161), carried between UBL and CII.
+	OrderLineRef       string           `json:"order_line_ref,omitempty"`       // BT-132: the line of the buyer's order
+	AccountingCost     string           `json:"accounting_cost,omitempty"`      // BT-133: the buyer's accounting reference
+	StandardItemID     string           `json:"standard_item_id,omitempty"`     // BT-157, e.g. a GTIN
+	StandardItemScheme string           `json:"standard_item_scheme,omitempty"` // its scheme (ISO 6523 ICD, 0160 = GTIN)
+	Classifications    []Classification `json:"classifications,omitempty"`      // BT-158
+	OriginCountry      string           `json:"origin_country,omitempty"`       // BT-159, ISO 3166-1 alpha-2
+	Attributes         []ItemAttribute  `json:"attributes,omitempty"`           // BT-160 name, BT-161 value
 	// Breakdown is how NetAmount is made up when it does not come from one
 	// price (one row per tier used, a tier's flat fee, a percentage, a
 	// minimum): the PDF prints it under the line instead of the average
 	// UnitPrice, which exists only because Peppol wants quantity × price.
 	// UBL does not carry it (billing puts the components in the Note).
 	Breakdown []LineDetail `json:"breakdown,omitempty"`
+}
+
+// Classification is an item classification code (BT-158) with its list
+// (UNTDID 7143, e.g. STI) and the list's version.
+type Classification struct {
+	Code        string `json:"code"`
+	ListID      string `json:"list_id"`
+	ListVersion string `json:"list_version,omitempty"`
+}
+
+// ItemAttribute is a property of the item (BT-160, BT-161).
+type ItemAttribute struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
 // LineDetail is one row of a line's breakdown: Quantity × UnitPrice =
@@ -299,22 +322,27 @@ type Document struct {
 	Specification string `json:"specification,omitempty"`
 	// Process is the business process type (BT-23); empty means Peppol's
 	// billing process when the specification is Peppol's.
-	Process          string            `json:"process,omitempty"`
-	Number           string            `json:"number"`
-	IssueDate        Date              `json:"issue_date"`
-	DueDate          Date              `json:"due_date,omitzero"`
-	Currency         string            `json:"currency"`          // ISO 4217
-	CurrencyExponent int32             `json:"currency_exponent"` // decimal places of the minor unit
-	BuyerReference   string            `json:"buyer_reference,omitempty"`
-	OrderReference   string            `json:"order_reference,omitempty"`
-	Period           *Period           `json:"period,omitempty"`
-	InvoiceReference *InvoiceReference `json:"invoice_reference,omitempty"`
-	Seller           Party             `json:"seller"`
-	Buyer            Party             `json:"buyer"`
-	Lines            []Line            `json:"lines"`
-	AllowanceCharges []AllowanceCharge `json:"allowance_charges,omitempty"`
-	TaxBreakdown     []TaxSubtotal     `json:"tax_breakdown"`
-	Totals           Totals            `json:"totals"`
+	Process          string `json:"process,omitempty"`
+	Number           string `json:"number"`
+	IssueDate        Date   `json:"issue_date"`
+	DueDate          Date   `json:"due_date,omitzero"`
+	Currency         string `json:"currency"`          // ISO 4217
+	CurrencyExponent int32  `json:"currency_exponent"` // decimal places of the minor unit
+	BuyerReference   string `json:"buyer_reference,omitempty"`
+	OrderReference   string `json:"order_reference,omitempty"`
+	// BT-12, BT-19, BT-72: the buyer's contract and accounting reference,
+	// and when the goods or services were delivered.
+	ContractReference string            `json:"contract_reference,omitempty"`
+	AccountingCost    string            `json:"accounting_cost,omitempty"`
+	DeliveryDate      Date              `json:"delivery_date,omitzero"`
+	Period            *Period           `json:"period,omitempty"`
+	InvoiceReference  *InvoiceReference `json:"invoice_reference,omitempty"`
+	Seller            Party             `json:"seller"`
+	Buyer             Party             `json:"buyer"`
+	Lines             []Line            `json:"lines"`
+	AllowanceCharges  []AllowanceCharge `json:"allowance_charges,omitempty"`
+	TaxBreakdown      []TaxSubtotal     `json:"tax_breakdown"`
+	Totals            Totals            `json:"totals"`
 	// TaxCurrency and TaxInTaxCurrency carry the VAT total in the seller's
 	// accounting currency when it differs from Currency (BT-6, BT-111).
 	TaxCurrency      string          `json:"tax_currency,omitempty"`

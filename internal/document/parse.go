@@ -391,6 +391,9 @@ func (p *parser) header(root *node, d *Document) {
 	d.BuyerReference = root.str("cbc:BuyerReference")
 	p.locs["buyer_reference"] = root.path() + "/cbc:BuyerReference"
 	d.OrderReference = root.str("cac:OrderReference", "cbc:ID")
+	d.ContractReference = root.str("cac:ContractDocumentReference", "cbc:ID")
+	d.AccountingCost = root.str("cbc:AccountingCost")
+	d.DeliveryDate = p.dateAt(root, "delivery_date", "cac:Delivery", "cbc:ActualDeliveryDate")
 	for _, n := range root.children(nsCBC, "Note") {
 		if s := strings.TrimSpace(n.text); s != "" {
 			d.Notes = append(d.Notes, s)
@@ -616,6 +619,17 @@ func (p *parser) line(n *node, i int, qtyName string) Line {
 		l.Tax = p.taxCategory(tc, f+".tax")
 	} else if item != nil {
 		p.add(item.path()+"/cac:ClassifiedTaxCategory", "the item's VAT category is required (BR-CO-4)")
+	}
+	l.AccountingCost, l.OrderLineRef = n.str("cbc:AccountingCost"), n.str("cac:OrderLineReference", "cbc:LineID")
+	std := item.at("cac:StandardItemIdentification", "cbc:ID")
+	l.StandardItemID, l.StandardItemScheme = std.str(), std.attr("schemeID")
+	l.OriginCountry = item.str("cac:OriginCountry", "cbc:IdentificationCode")
+	for _, c := range item.children(nsCAC, "CommodityClassification") {
+		code := c.at("cbc:ItemClassificationCode")
+		l.Classifications = append(l.Classifications, Classification{Code: code.str(), ListID: code.attr("listID"), ListVersion: code.attr("listVersionID")})
+	}
+	for _, a := range item.children(nsCAC, "AdditionalItemProperty") {
+		l.Attributes = append(l.Attributes, ItemAttribute{Name: a.str("cbc:Name"), Value: a.str("cbc:Value")})
 	}
 	// The breakdown carries the exemption reason; lines do not in UBL.
 	return l

@@ -64,6 +64,7 @@ func TestRoundTripEveryExample(t *testing.T) {
 				t.Logf("%s: %d elements the model does not carry: %v", rep.Format, len(rep.Dropped), rep.Dropped)
 			}
 			want := mustJSON(t, d0)
+			official := strings.Contains(f, filepath.Join("einvoice", "examples"))
 			for _, target := range []Format{FormatUBL, FormatCII, FormatJSON} {
 				out, err := Render(d0, target)
 				if err != nil {
@@ -79,6 +80,11 @@ func TestRoundTripEveryExample(t *testing.T) {
 				if got := mustJSON(t, d1); got != want {
 					t.Errorf("%s changed the document:\n got %s\nwant %s", target, got, want)
 				}
+				// An official example in the other syntax goes through the
+				// official validator too (batched at the end of the binary).
+				if official && target != FormatJSON && target != rep.Format {
+					einvoicetest.CrossCheck(t, name+"-as-"+string(target), out)
+				}
 			}
 		})
 	}
@@ -91,4 +97,43 @@ func mustJSON(t *testing.T, d *Document) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// The buyer's references and item identifiers survive UBL and CII and are
+// reported, never silently dropped, by the formats without a place for
+// them (CSV, PDF).
+func TestBuyerTermsRoundTripAndAreReportedWhereTheyCannotGo(t *testing.T) {
+	t.Parallel()
+	d := newDoc("INV-TERMS")
+	d.ContractReference, d.AccountingCost, d.DeliveryDate = "CT-2026-7", "4711-IT", date("2026-02-27")
+	d.Lines = []Line{{ID: "1", Name: "Seat", Quantity: dec("2"), UnitCode: "C62", UnitPrice: dec("10"), Tax: std("19"),
+		OrderLineRef: "3", AccountingCost: "KST-12", StandardItemID: "4012345678901", StandardItemScheme: "0160",
+		Classifications: []Classification{{Code: "43232304", ListID: "STI", ListVersion: "19.0501"}}, OriginCountry: "DE",
+		Attributes: []ItemAttribute{{Name: "Colour", Value: "Blue"}}}}
+	d.ComputeTotals(RoundHalfUp)
+	want := mustJSON(t, d)
+	for _, f := range []Format{FormatUBL, FormatCII} {
+		out, err := Render(d, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, rep, err := Parse(out)
+		if err != nil || !rep.Valid() || len(rep.Dropped) > 0 {
+			t.Fatalf("%s: %v %+v %v", f, err, rep.Violations, rep.Dropped)
+		}
+		einvoicetest.CrossCheck(t, "buyer_terms-"+string(f), out)
+		back.Specification, back.Process = "", "" // the defaults each syntax writes
+		if got := mustJSON(t, back); got != want {
+			t.Errorf("%s changed the document:\n got %s\nwant %s", f, got, want)
+		}
+	}
+	for _, f := range []Format{FormatCSV, FormatPDF} {
+		got := strings.Join(TargetDrops(d, f), ",")
+		for _, term := range []string{"contract_reference", "accounting_cost", "delivery_date", "lines[0].order_line_ref",
+			"lines[0].accounting_cost", "lines[0].standard_item_id", "lines[0].classifications", "lines[0].origin_country", "lines[0].attributes"} {
+			if !strings.Contains(","+got+",", ","+term+",") {
+				t.Errorf("%s: %s not reported in %q", f, term, got)
+			}
+		}
+	}
 }

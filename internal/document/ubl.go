@@ -83,6 +83,7 @@ func renderUBL(d *Document) ([]byte, error) {
 	}
 	w.leaf("cbc:DocumentCurrencyCode", d.Currency)
 	w.leaf("cbc:TaxCurrencyCode", d.TaxCurrency)
+	w.leaf("cbc:AccountingCost", d.AccountingCost)
 	w.leaf("cbc:BuyerReference", d.BuyerReference)
 	w.period("cac:InvoicePeriod", d.Period)
 	if d.OrderReference != "" {
@@ -98,8 +99,18 @@ func renderUBL(d *Document) ([]byte, error) {
 		w.close("cac:InvoiceDocumentReference")
 		w.close("cac:BillingReference")
 	}
+	if d.ContractReference != "" {
+		w.open("cac:ContractDocumentReference")
+		w.leaf("cbc:ID", d.ContractReference)
+		w.close("cac:ContractDocumentReference")
+	}
 	w.party("cac:AccountingSupplierParty", &d.Seller)
 	w.party("cac:AccountingCustomerParty", &d.Buyer)
+	if !d.DeliveryDate.IsZero() {
+		w.open("cac:Delivery")
+		w.leaf("cbc:ActualDeliveryDate", d.DeliveryDate.String())
+		w.close("cac:Delivery")
+	}
 	if pm := d.PaymentMeans; pm != nil {
 		w.open("cac:PaymentMeans")
 		w.leaf("cbc:PaymentMeansCode", pm.Code)
@@ -173,7 +184,13 @@ func renderUBL(d *Document) ([]byte, error) {
 		w.leaf("cbc:Note", l.Note)
 		w.leafAttr(qtyName, l.Quantity.String(), "unitCode", l.UnitCode)
 		w.amount("cbc:LineExtensionAmount", l.NetAmount)
+		w.leaf("cbc:AccountingCost", l.AccountingCost)
 		w.period("cac:InvoicePeriod", l.Period)
+		if l.OrderLineRef != "" {
+			w.open("cac:OrderLineReference")
+			w.leaf("cbc:LineID", l.OrderLineRef)
+			w.close("cac:OrderLineReference")
+		}
 		for _, ac := range l.AllowanceCharges {
 			ac.Tax = nil // a line allowance takes the line's tax category
 			w.allowanceCharge(ac)
@@ -186,7 +203,14 @@ func renderUBL(d *Document) ([]byte, error) {
 			w.leaf("cbc:ID", l.SellerItemID)
 			w.close("cac:SellersItemIdentification")
 		}
+		w.itemIdentity(l)
 		w.taxCategory("cac:ClassifiedTaxCategory", l.Tax, false)
+		for _, a := range l.Attributes {
+			w.open("cac:AdditionalItemProperty")
+			w.leaf("cbc:Name", a.Name)
+			w.leaf("cbc:Value", a.Value)
+			w.close("cac:AdditionalItemProperty")
+		}
 		w.close("cac:Item")
 		w.open("cac:Price")
 		w.leafAttr("cbc:PriceAmount", l.UnitPrice.String(), "currencyID", d.Currency)
@@ -226,15 +250,22 @@ func (w *xmlWriter) close(name string) {
 
 func (w *xmlWriter) leaf(name, text string) { w.leafAttr(name, text, "", "") }
 
-func (w *xmlWriter) leafAttr(name, text, attr, value string) {
+func (w *xmlWriter) leafAttr(name, text, attr, value string) { w.leafAttrs(name, text, attr, value) }
+
+// leafAttrs writes a leaf with attributes given as name, value pairs;
+// an empty value leaves its attribute out.
+func (w *xmlWriter) leafAttrs(name, text string, attrs ...string) {
 	if text == "" {
 		return
 	}
 	w.indent()
 	w.buf.WriteString("<" + name)
-	if attr != "" && value != "" {
-		w.buf.WriteString(" " + attr + `="`)
-		_ = xml.EscapeText(&w.buf, []byte(value)) // writes to a bytes.Buffer cannot fail
+	for i := 0; i+1 < len(attrs); i += 2 {
+		if attrs[i] == "" || attrs[i+1] == "" {
+			continue
+		}
+		w.buf.WriteString(" " + attrs[i] + `="`)
+		_ = xml.EscapeText(&w.buf, []byte(attrs[i+1])) // writes to a bytes.Buffer cannot fail
 		w.buf.WriteString(`"`)
 	}
 	w.buf.WriteString(">")
@@ -358,4 +389,24 @@ func (w *xmlWriter) party(name string, p *Party) {
 	}
 	w.close("cac:Party")
 	w.close(name)
+}
+
+// itemIdentity writes the UBL item's standard identifier, origin and
+// classifications (BT-157, BT-159, BT-158), in the schema's order.
+func (w *xmlWriter) itemIdentity(l Line) {
+	if l.StandardItemID != "" {
+		w.open("cac:StandardItemIdentification")
+		w.leafAttr("cbc:ID", l.StandardItemID, "schemeID", l.StandardItemScheme)
+		w.close("cac:StandardItemIdentification")
+	}
+	if l.OriginCountry != "" {
+		w.open("cac:OriginCountry")
+		w.leaf("cbc:IdentificationCode", l.OriginCountry)
+		w.close("cac:OriginCountry")
+	}
+	for _, c := range l.Classifications {
+		w.open("cac:CommodityClassification")
+		w.leafAttrs("cbc:ItemClassificationCode", c.Code, "listID", c.ListID, "listVersionID", c.ListVersion)
+		w.close("cac:CommodityClassification")
+	}
 }

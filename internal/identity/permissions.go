@@ -99,6 +99,7 @@ var Permissions = []struct {
 	{"/api/v1/taxes", AreaBilling},
 	{"/api/v1/tax-assignments", AreaBilling},
 	{"/api/v1/documents", AreaBilling},
+	{"/api/v1/document-downloads", AreaPublic}, // the download_link channel's signed, expiring links (internal/notifications)
 	{"/api/v1/tax-rates", AreaBilling},
 	{"/api/v1/billing", AreaBilling},
 	{"/api/v1/payments", AreaBilling},

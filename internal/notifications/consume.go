@@ -107,7 +107,8 @@ type event struct {
 	attach   []Attachment
 	emails   []string // the customer's addresses (billing contacts for invoices)
 	channels []string
-	skipMail bool // the customer wants no e-mail for documents
+	skipMail bool      // the customer wants no e-mail for documents
+	tracked  *Tracking // the documents' delivery to the customer (history.go)
 }
 
 // messagesFor builds the messages t sends for e, one per recipient.
@@ -138,9 +139,9 @@ func (ev *event) message(to Recipient, i int) Message {
 		Channels: ev.channels, Source: "event:" + ev.Type, SubjectType: ev.AggregateType, SubjectID: ev.AggregateID,
 		DedupeKey: fmt.Sprintf("%s:%d", ev.ID, i), SendAt: ev.sendAt}
 	if to.Kind == RecipientEmail && slices.Contains(ev.emails, to.Email) {
-		m.Attachments = ev.attach
+		m.Attachments, m.Tracked = ev.attach, ev.tracked
 	}
-	if len(m.Attachments) > 0 && len(m.Channels) == 0 {
+	if (len(m.Attachments) > 0 || m.Tracked != nil) && len(m.Channels) == 0 {
 		m.Channels = []string{ChannelEmail} // documents travel by mail
 	}
 	return m

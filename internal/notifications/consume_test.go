@@ -80,6 +80,7 @@ func (b triggerBundle) deliver(t *testing.T) {
 }
 
 func TestInvoiceFinalizedIsMailedToBillingContactsWithTheChosenDocuments(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		b := setupTriggers(t, d)
 		_, err := b.svc.SetDeliveryPreference(b.ctx, "cus_1", notifications.DeliveryPreferenceInput{Channels: []string{"email"},
@@ -119,6 +120,7 @@ func TestInvoiceFinalizedIsMailedToBillingContactsWithTheChosenDocuments(t *test
 }
 
 func TestACustomerWhoWantsNoMailGetsNone(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		b := setupTriggers(t, d)
 		if _, err := b.svc.SetDeliveryPreference(b.ctx, "cus_1", notifications.DeliveryPreferenceInput{Channels: []string{"webhook"}}); err != nil {
@@ -136,6 +138,7 @@ func TestACustomerWhoWantsNoMailGetsNone(t *testing.T) {
 }
 
 func TestQuotaEventsPickTheirTemplateAndTenantsRemapThem(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		b := setupTriggers(t, d)
 		for i, pct := range []int{80, 100} {
@@ -181,6 +184,7 @@ func TestQuotaEventsPickTheirTemplateAndTenantsRemapThem(t *testing.T) {
 }
 
 func TestATrialReminderWaitsUntilThreeDaysBeforeTheEndAndACancelDropsIt(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		b := setupTriggers(t, d)
 		end := b.clock.Now().Add(14 * 24 * time.Hour)
@@ -212,6 +216,7 @@ func TestATrialReminderWaitsUntilThreeDaysBeforeTheEndAndACancelDropsIt(t *testi
 // A restarted process neither loses a queued mail nor sends a confirmed
 // one again; a send the server did not confirm is retried.
 func TestARestartSendsEachConfirmedMailOnce(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		b := setupTriggers(t, d)
 		m := notifications.Message{TenantID: "ten_a", Template: "payment.succeeded", To: notifications.Recipient{Kind: "email", Email: "ada@example.com"},

@@ -14,7 +14,7 @@ import (
 // DeliveryPreference is how a customer wants its invoices and credit notes.
 type DeliveryPreference struct {
 	CustomerID string    `json:"customer_id" example:"cus_01jbx7k2q9m4r8t6v3w5y0z1ab"`
-	Channels   []string  `json:"channels" example:"[\"email\"]" doc:"email (to the billing contacts) and/or webhook (the invoice events reach the tenant's webhook endpoints)"`
+	Channels   []string  `json:"channels" example:"[\"email\"]" doc:"email (the documents attached, to the billing contacts), download_link (an e-mail with signed, expiring links to download them) and/or webhook (the invoice events reach the tenant's webhook endpoints)"`
 	Formats    []string  `json:"formats" example:"[\"pdf\",\"ubl\"]" doc:"documents attached to the mail: pdf, ubl (UBL 2.1 / Peppol BIS 3), cii (UN/CEFACT CII D16B), facturx (Factur-X/ZUGFeRD PDF with the CII inside), xrechnung-ubl, xrechnung-cii (the customer's Leitweg-ID as buyer reference); any combination"`
 	Emails     []string  `json:"emails" example:"[\"ap@acme.example\"]" doc:"billing contacts; empty: the customer's e-mail"`
 	UpdatedAt  time.Time `json:"updated_at,omitzero"`
@@ -29,7 +29,7 @@ type DeliveryPreferenceInput struct {
 
 // Delivery channels and document formats of a preference.
 var (
-	DocumentChannels = []string{"email", "webhook"}
+	DocumentChannels = []string{DocumentEmail, DocumentWebhook, DocumentDownloadLink}
 	DocumentFormats  = []string{"pdf", "ubl", "cii", "facturx", "xrechnung-ubl", "xrechnung-cii"}
 )
 

@@ -98,6 +98,7 @@ func (b bundle) state(t *testing.T, notification string) (state string, attempts
 }
 
 func TestEnqueueIsSentOnlyIfTheTransactionCommits(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		b := setup(t, d)
 		ctx := context.Background()
@@ -132,6 +133,7 @@ func TestEnqueueIsSentOnlyIfTheTransactionCommits(t *testing.T) {
 }
 
 func TestDedupeKeyMakesASecondEnqueueANoOp(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		b := setup(t, d)
 		m := verifyMessage("ada@example.com")
@@ -154,6 +156,7 @@ func TestDedupeKeyMakesASecondEnqueueANoOp(t *testing.T) {
 }
 
 func TestTemporaryFailuresAreRetriedWithBackoffAndPermanentOnesAreNot(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		b := setup(t, d)
 		b.email.fail = []error{errors.New("421 try later"), errors.New("421 try later")}
@@ -185,6 +188,7 @@ func TestTemporaryFailuresAreRetriedWithBackoffAndPermanentOnesAreNot(t *testing
 }
 
 func TestAttemptsAreSpentThenTheDeliveryFails(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		b := setup(t, d)
 		b.svc.cfg.MaxAttempts = 3
@@ -210,6 +214,7 @@ func (f policyFunc) Decide(_ context.Context, _ string, to Recipient, category, 
 }
 
 func TestPolicyDropsAndDefers(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		b := setup(t, d)
 		quietUntil := b.clock.Now().Add(8 * time.Hour)
@@ -260,6 +265,7 @@ func (p *digestPolicy) AddToDigest(_ context.Context, tx *db.Tx, d Delivery) err
 }
 
 func TestDigestHandsTheDeliveryToTheSinkOnce(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		b := setup(t, d)
 		p := &digestPolicy{}
@@ -275,6 +281,7 @@ func TestDigestHandsTheDeliveryToTheSinkOnce(t *testing.T) {
 }
 
 func TestAnExpiredClaimIsTakenOverAndTheOldClaimantCannotFinish(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		b := setup(t, d)
 		ctx := context.Background()
@@ -304,6 +311,7 @@ func TestAnExpiredClaimIsTakenOverAndTheOldClaimantCannotFinish(t *testing.T) {
 }
 
 func TestAChannelNobodyRegisteredIsDroppedWithAReason(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		b := setup(t, d)
 		m := verifyMessage("ada@example.com")
@@ -317,6 +325,7 @@ func TestAChannelNobodyRegisteredIsDroppedWithAReason(t *testing.T) {
 }
 
 func TestEnqueueRefusesBadMessagesNamingTheField(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		b := setup(t, d)
 		cases := map[string]func(m *Message){
@@ -340,6 +349,7 @@ func TestEnqueueRefusesBadMessagesNamingTheField(t *testing.T) {
 }
 
 func TestLocaleChainFallsBackToLanguageTenantDefaultAndEnglish(t *testing.T) {
+	t.Parallel()
 	got := localeChain("de-AT", "fr-CA")
 	want := []string{"de-AT", "de", "fr-CA", "fr", "en"}
 	if !slices.Equal(got, want) {
@@ -351,6 +361,7 @@ func TestLocaleChainFallsBackToLanguageTenantDefaultAndEnglish(t *testing.T) {
 }
 
 func TestAHardBounceSuppressesTheAddress(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		b := setup(t, d)
 		b.email.fail = []error{HardBounce(errors.New("550 5.1.1 user unknown"))}
@@ -375,6 +386,7 @@ func TestAHardBounceSuppressesTheAddress(t *testing.T) {
 }
 
 func TestTheTenantsTemplateAndDefaultLocaleAreUsedAndDevBodiesKept(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		b := setup(t, d) // KeepBodies: the development inbox
 		ctx := abacus.WithPrincipal(context.Background(), &abacus.Principal{TenantID: "ten_a"})

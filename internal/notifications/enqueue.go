@@ -49,8 +49,16 @@ func enqueue(ctx context.Context, tx *db.Tx, m Message, now time.Time) (string, 
 		due = m.SendAt
 	}
 	for _, ch := range m.Channels {
-		if err := insertDelivery(ctx, tx, m.TenantID, id, ch, now, due); err != nil {
+		dlv, err := insertDelivery(ctx, tx, m.TenantID, id, ch, now, due)
+		if err != nil {
 			return "", err
+		}
+		if m.Tracked != nil && ch == ChannelEmail {
+			err = RecordQueued(ctx, tx, []Queued{{TenantID: m.TenantID, SubjectType: m.SubjectType, SubjectID: m.SubjectID,
+				DeliveryID: dlv, Channel: m.Tracked.Channel, Recipient: m.To.Email, Formats: m.Tracked.Formats, At: now}})
+			if err != nil {
+				return "", err
+			}
 		}
 	}
 	tx.AfterCommit(wake)

@@ -103,18 +103,48 @@ func (s *Service) enrichDocument(ctx context.Context, src Sources, ev *event) er
 	if len(pref.Emails) > 0 {
 		ev.emails = pref.Emails
 	}
-	ev.skipMail = !slices.Contains(pref.Channels, "email")
+	attach, links := slices.Contains(pref.Channels, DocumentEmail), slices.Contains(pref.Channels, DocumentDownloadLink)
+	ev.skipMail = !attach && !links
 	if ev.skipMail {
 		return nil
 	}
+	ev.tracked = &Tracking{Channel: DocumentEmail, Formats: pref.Formats}
+	var dl *Downloads
+	if links {
+		if dl = s.downloadsOf(); dl == nil {
+			return fmt.Errorf("the download_link channel is not enabled in this deployment")
+		}
+		ev.tracked.Channel = DocumentDownloadLink
+	}
+	exp := s.clock.Now().Add(ttlOf(dl)).Truncate(time.Second)
+	var downloads []DownloadLink
 	for _, f := range pref.Formats {
 		a, err := src.Document(ctx, ev.TenantID, ev.AggregateType, ev.AggregateID, f)
 		if err != nil {
 			return fmt.Errorf("rendering %s %s as %s: %w", ev.AggregateType, ev.AggregateID, f, err)
 		}
-		ev.attach = append(ev.attach, a)
+		if attach {
+			ev.attach = append(ev.attach, a)
+		}
+		if links {
+			l, err := dl.publish(ctx, ev.TenantID, ev.AggregateType, ev.AggregateID, f, a, exp)
+			if err != nil {
+				return err
+			}
+			downloads = append(downloads, l)
+		}
+	}
+	if links {
+		ev.data["downloads"], ev.data["downloads_expire"] = downloads, exp.Format("2 January 2006")
 	}
 	return nil
+}
+
+func ttlOf(d *Downloads) time.Duration {
+	if d == nil {
+		return 0
+	}
+	return d.TTL
 }
 
 // enrichPayment adds the invoice a payment event is about and, for a

@@ -39,5 +39,17 @@ func Examples() []any {
 		DeliveryPreference{CustomerID: "cus_01jbx7k2q9m4r8t6v3w5y0z1ab", Channels: []string{"email"}, Formats: []string{"pdf", "ubl"},
 			Emails: []string{"ap@acme.example"}, UpdatedAt: at},
 		DeliveryPreferenceInput{Channels: []string{"email"}, Formats: []string{"pdf", "ubl"}, Emails: []string{"ap@acme.example"}},
+		documentDeliveryExample(at),
 	}
+}
+
+// documentDeliveryExample is an e-mail delivery of an invoice refused
+// once by the SMTP server and sent on the retry.
+func documentDeliveryExample(at time.Time) DocumentDelivery {
+	retry, sent := at.Add(31*time.Second), at.Add(32*time.Second)
+	return DocumentDelivery{ID: "dlv_01jbx7t8e0g2j4l6n8q0s2u4wy", Channel: DocumentEmail, Recipient: "ap@acme.example",
+		Formats: []string{"pdf", "ubl"}, Status: HistorySent, Attempts: 2, CreatedAt: at, UpdatedAt: sent,
+		History: []HistoryStep{{Status: HistoryQueued, At: at},
+			{Status: HistoryFailed, At: at.Add(time.Second), Attempt: 1, Reason: "smtp: 451 4.3.0 mailbox busy, try later", NextAttemptAt: &retry},
+			{Status: HistoryRetried, At: retry, Attempt: 2}, {Status: HistorySent, At: sent, Attempt: 2}}}
 }

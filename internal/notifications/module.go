@@ -15,8 +15,10 @@ var Module = abacus.Module{
 		// inapp, push and prefs (migration 0630)
 		"notification_inbox", "notification_push_keys", "notification_push_subscriptions",
 		"notification_preferences", "notification_quiet_hours", "notification_digest_items",
+		// document delivery history (issue 22, migration 0903)
+		"notification_delivery_history",
 	},
 	Uses: []string{
-		"abacus", "db", "httpapi", "natsbus", "outbox",
+		"abacus", "blob", "db", "httpapi", "natsbus", "outbox",
 	},
 }

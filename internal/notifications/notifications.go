@@ -97,6 +97,9 @@ type Message struct {
 	// SendAt delays the deliveries until then (a reminder); zero or past
 	// sends at once.
 	SendAt time.Time
+	// Tracked, when set, makes the message a delivery of its subject to the
+	// customer: its e-mail delivery keeps a status history (history.go).
+	Tracked *Tracking
 }
 
 // Delivery is one notification rendered for one channel, as a Channel
@@ -119,6 +122,8 @@ type Delivery struct {
 	// Attempt counts from 1; a channel may use ID as an idempotency key.
 	Attempt   int
 	CreatedAt time.Time
+	// SubjectType and SubjectID name what the notification is about.
+	SubjectType, SubjectID string
 }
 
 // Channel delivers rendered notifications. Deliver returns nil once the

@@ -18,6 +18,7 @@ import (
 // invoice.paid. The customer gets one e-mail for each fact, with the
 // invoice's number in it.
 func TestOneMailPerPaymentFact(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		b := setupTriggers(t, d)
 		pay := func(status, code, kind string) map[string]any {

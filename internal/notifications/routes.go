@@ -210,7 +210,7 @@ func registerDeliveryRoutes(s *httpapi.Server, svc *Service) {
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "set-invoice-delivery", Method: http.MethodPut, Path: "/api/v1/customers/{id}/invoice-delivery",
 		Summary: "Set how a customer receives invoices", Tags: tags,
-		Description: "Channels (email, webhook), document formats attached to the mail (pdf, ubl) and billing contacts; applies to invoices and credit notes issued from now on."},
+		Description: "Channels (email, download_link, webhook), document formats attached to the mail or linked from it (pdf, ubl, cii, facturx, xrechnung-ubl, xrechnung-cii) and billing contacts; applies to invoices and credit notes issued from now on."},
 		abacus.ScopeWrite, func(ctx context.Context, in *struct {
 			ID   string `path:"id" example:"cus_01jbx7k2q9m4r8t6v3w5y0z1ab" doc:"customer id or external id"`
 			Body DeliveryPreferenceInput
@@ -222,17 +222,48 @@ func registerDeliveryRoutes(s *httpapi.Server, svc *Service) {
 		{"list-credit-note-deliveries", "/api/v1/credit-notes/{id}/deliveries", "credit_note", "a credit note"},
 	} {
 		httpapi.Register(s, huma.Operation{OperationID: d.id, Method: http.MethodGet, Path: d.path,
-			Summary: "List the notifications of " + d.what, Tags: tags,
-			Description: "What was sent about it, to whom, over which channel, and each delivery's state (sent, failed, suppressed…); newest first."},
+			Summary: "List the deliveries of " + d.what, Tags: tags,
+			Description: "Each delivery of it to the customer, as their delivery preference asked (e-mail with the documents attached, " +
+				"e-mail with download links, the tenant's webhook endpoints), with its status history: queued, sent (the SMTP server " +
+				"accepted the mail), delivered (the endpoint answered 2xx), failed with the reason, retried. Ordered by delivery id."},
 			abacus.ScopeRead, func(ctx context.Context, in *struct {
 				ListQuery
 				ID string `path:"id" example:"inv_01jbx7r1b3d5f7h9k1m3p5r7tv"`
-			}) (*httpapi.Body[abacus.List[Notification]], error) {
+			}) (*httpapi.Body[abacus.List[DocumentDelivery]], error) {
 				if err := svc.checkSubject(ctx, d.kind, in.ID); err != nil {
 					return nil, err
 				}
-				list, next, err := ListNotifications(ctx, svc.db, Filter{SubjectType: d.kind, SubjectID: in.ID, Limit: in.Limit, Cursor: in.Cursor})
+				list, next, err := ListDocumentDeliveries(ctx, svc.db, d.kind, in.ID, in.Limit, in.Cursor)
 				return httpapi.Reply(abacus.ListOf(list, next), err)
 			})
 	}
+	registerDownloadRoute(s, svc, tags)
+}
+
+type downloadOutput struct {
+	ContentType        string `header:"Content-Type"`
+	ContentDisposition string `header:"Content-Disposition"`
+	CacheControl       string `header:"Cache-Control"`
+	Body               []byte
+}
+
+// registerDownloadRoute serves the download_link channel's links: public,
+// the signed token is the credential.
+func registerDownloadRoute(s *httpapi.Server, svc *Service, tags []string) {
+	httpapi.Register(s, huma.Operation{OperationID: "download-document", Method: http.MethodGet, Path: "/api/v1/document-downloads/{token}",
+		Summary: "Download a delivered document", Tags: tags,
+		Description: "The link e-mailed by the download_link channel: the invoice or credit note in the format the customer chose, from the object store. " +
+			"No credentials: the link is signed and expires (30 days by default). A link Abacus did not sign is 403 download_link_invalid; an expired one 410 download_link_expired.",
+		Responses: map[string]*huma.Response{"200": {Description: "The document", Content: map[string]*huma.MediaType{
+			"application/pdf": {}, "application/xml": {}}}}},
+		httpapi.ScopePublic, func(ctx context.Context, in *struct {
+			Token string `path:"token" maxLength:"1024" example:"ZG9jdW1lbnQtbGlua3Mv….q3x0"`
+		}) (*downloadOutput, error) {
+			a, err := svc.Download(ctx, in.Token)
+			if err != nil {
+				return nil, err
+			}
+			return &downloadOutput{ContentType: a.ContentType, ContentDisposition: `attachment; filename="` + a.Filename + `"`,
+				CacheControl: "private, no-store", Body: a.Content}, nil
+		})
 }

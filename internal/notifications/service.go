@@ -67,11 +67,12 @@ type Service struct {
 	log   *slog.Logger
 	cfg   Config
 
-	mu       sync.RWMutex
-	channels map[string]Channel
-	policy   Policy
-	dir      Directory
-	src      Sources
+	mu        sync.RWMutex
+	channels  map[string]Channel
+	policy    Policy
+	dir       Directory
+	src       Sources
+	downloads *Downloads // download.go
 
 	// built is when this process made the service: the triggers' consumer,
 	// created for the first time, starts at the stream's events published
@@ -188,7 +189,7 @@ func (s *Service) deliverOne(ctx context.Context, due due) error {
 		return err
 	}
 	o, sink := s.attempt(ctx, &d)
-	return s.record(ctx, d, o, sink)
+	return s.record(ctx, d, o, sink, now)
 }
 
 // attempt decides and, if it is to be sent, sends d; it returns how the
@@ -307,16 +308,24 @@ func Backoff(n int) time.Duration {
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
-// record stores o; a digest is handed to its sink in the same transaction.
-func (s *Service) record(ctx context.Context, d Delivery, o outcome, sink DigestSink) error {
+// record stores o, claimed at claimedAt; a digest is handed to its sink
+// in the same transaction, a document delivery's steps recorded in it.
+func (s *Service) record(ctx context.Context, d Delivery, o outcome, sink DigestSink, claimedAt time.Time) error {
 	if o.state == StateFailed || (o.state == StatePending && o.err != "") {
 		s.log.Warn("notification delivery failed", "delivery_id", d.ID, "tenant_id", d.TenantID, "channel", d.Channel,
 			"attempt", d.Attempt, "state", o.state, "err", o.err)
 	}
 	return s.db.InTx(ctx, func(tx *db.Tx) error {
-		ok, err := finish(ctx, tx, d.ID, d.Attempt, o, s.clock.Now())
-		if err != nil || !ok || sink == nil {
+		now := s.clock.Now()
+		ok, err := finish(ctx, tx, d.ID, d.Attempt, o, now)
+		if err != nil || !ok {
 			return err
+		}
+		if err := recordDocumentSteps(ctx, tx, d, o, claimedAt, now); err != nil {
+			return err
+		}
+		if sink == nil {
+			return nil
 		}
 		return sink.AddToDigest(ctx, tx, d)
 	})

@@ -70,15 +70,16 @@ func insertAttachment(ctx context.Context, tx *db.Tx, id, tenant string, pos int
 	return nil
 }
 
-func insertDelivery(ctx context.Context, tx *db.Tx, tenant, notification, channel string, now, due time.Time) error {
+func insertDelivery(ctx context.Context, tx *db.Tx, tenant, notification, channel string, now, due time.Time) (string, error) {
+	id := abacus.NewID("dlv")
 	_, err := tx.ExecContext(ctx, `INSERT INTO notification_deliveries (id, tenant_id, notification_id, channel, state, attempts,
 		due_at, subject, text_body, html_body, provider_id, last_error, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, 'pending', 0, $5, '', '', '', '', '', $6, $6)`,
-		abacus.NewID("dlv"), tenant, notification, channel, db.TimeOf(due), db.TimeOf(now))
+		id, tenant, notification, channel, db.TimeOf(due), db.TimeOf(now))
 	if err != nil {
-		return fmt.Errorf("notifications: recording %s delivery: %w", channel, err)
+		return "", fmt.Errorf("notifications: recording %s delivery: %w", channel, err)
 	}
-	return nil
+	return id, nil
 }
 
 // due is a delivery whose time has come: pending or deferred and due, or
@@ -150,10 +151,11 @@ func (s *Service) loadDelivery(ctx context.Context, id string) (Delivery, error)
 	var critical int
 	var at db.Time
 	err := s.db.QueryRowContext(ctx, `SELECT d.id, d.notification_id, d.tenant_id, d.channel, d.attempts, n.template, n.locale,
-		n.recipient_kind, n.recipient_id, n.recipient_email, n.recipient_name, n.recipient_tz, n.data, n.category, n.critical, n.created_at
-		FROM notification_deliveries d JOIN notifications n ON n.id = d.notification_id WHERE d.id = $1`, id).Scan(
+		n.recipient_kind, n.recipient_id, n.recipient_email, n.recipient_name, n.recipient_tz, n.data, n.category, n.critical, n.created_at,
+		n.subject_type, n.subject_id FROM notification_deliveries d JOIN notifications n ON n.id = d.notification_id WHERE d.id = $1`, id).Scan(
 		&d.ID, &d.NotificationID, &d.TenantID, &d.Channel, &d.Attempt, &d.Template, &d.Locale,
-		&d.To.Kind, &d.To.ID, &d.To.Email, &d.To.Name, &d.To.TimeZone, &data, &d.Category, &critical, &at)
+		&d.To.Kind, &d.To.ID, &d.To.Email, &d.To.Name, &d.To.TimeZone, &data, &d.Category, &critical, &at,
+		&d.SubjectType, &d.SubjectID)
 	if err != nil {
 		return d, fmt.Errorf("notifications: loading delivery %s: %w", id, err)
 	}

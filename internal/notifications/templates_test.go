@@ -11,6 +11,7 @@ import (
 )
 
 func TestEveryBuiltinRendersItsSampleWithEveryVariablePresent(t *testing.T) {
+	t.Parallel()
 	keys := map[string]bool{}
 	err := fs.WalkDir(builtinFS, "templates", func(path string, d fs.DirEntry, err error) error {
 		if err == nil && strings.HasSuffix(path, ".subject") {
@@ -62,6 +63,7 @@ func TestEveryBuiltinRendersItsSampleWithEveryVariablePresent(t *testing.T) {
 }
 
 func TestSavingReportsProblemsWithLineAndColumn(t *testing.T) {
+	t.Parallel()
 	sample := sampleFor("invoice.finalized")
 	cases := []struct {
 		name string
@@ -120,6 +122,7 @@ func abacusError(err error) (*abacus.Error, bool) { return abacus.AsError(err) }
 // renders: the layout's partials (button) are there for tenant templates
 // too, and a tenant may still define its own.
 func TestTenantHTMLMayUseTheLayoutPartials(t *testing.T) {
+	t.Parallel()
 	sample := map[string]any{"link": "https://app.example/accept"}
 	body := `<p>Hi</p>{{template "button" (dict "link" .link "label" "Accept the invitation")}}`
 	if msg := checkPart("html", body, true, sample); msg != "" {

@@ -37,8 +37,10 @@ func (s *Service) Ingest(ctx context.Context, events []Event) error {
 	}
 	now := s.clock.Now()
 	var queued int
+	observing := s.observing()
 	err := s.db.InTx(ctx, func(tx *db.Tx) error {
 		queued = 0
+		var steps []Outcome
 		eps, err := endpointsOf(ctx, tx, tenants)
 		if err != nil {
 			return err
@@ -58,12 +60,20 @@ func (s *Service) Ingest(ctx context.Context, events []Event) error {
 			}
 			for _, ep := range eps[e.Tenant] {
 				if ep.Enabled && ep.matches(e.Type) && !ep.CreatedAt.After(e.At) {
-					msgs = append(msgs, newMessage{id: abacus.NewID("msg"), tenant: e.Tenant, endpoint: ep.ID, event: e.ID, typ: e.Type})
+					m := newMessage{id: abacus.NewID("msg"), tenant: e.Tenant, endpoint: ep.ID, event: e.ID, typ: e.Type}
+					msgs = append(msgs, m)
+					if observing {
+						steps = append(steps, Outcome{Tenant: e.Tenant, MessageID: m.id, EndpointID: ep.ID, Step: StepQueued,
+							EventType: e.Type, AggregateType: e.AggregateType, AggregateID: e.AggregateID, URL: ep.URL, At: now})
+					}
 				}
 			}
 		}
 		queued = len(msgs)
-		return insertMessages(ctx, tx, msgs, now)
+		if err := insertMessages(ctx, tx, msgs, now); err != nil {
+			return err
+		}
+		return s.observe(ctx, tx, steps)
 	})
 	if err == nil && queued > 0 {
 		s.wake()

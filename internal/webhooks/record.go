@@ -40,16 +40,30 @@ func (d *Dispatcher) record() {
 // one, as each decides a retry or disables its endpoint.
 func (d *Dispatcher) recordBatch(ctx context.Context, batch []result) error {
 	var ok []result
+	observing := d.s.observing()
 	err := d.s.db.InTx(ctx, func(tx *db.Tx) error {
 		ok = ok[:0]
+		var steps []Outcome
 		for _, r := range batch {
 			if r.ok() {
 				ok = append(ok, r)
-			} else if err := d.s.recordOne(ctx, tx, r); err != nil {
+				if observing {
+					steps = append(steps, attemptSteps(r, nil)...)
+				}
+				continue
+			}
+			next, err := d.s.recordOne(ctx, tx, r)
+			if err != nil {
 				return err
 			}
+			if observing {
+				steps = append(steps, attemptSteps(r, next)...)
+			}
 		}
-		return recordDelivered(ctx, tx, ok)
+		if err := recordDelivered(ctx, tx, ok); err != nil {
+			return err
+		}
+		return d.s.observe(ctx, tx, steps)
 	})
 	if err != nil {
 		d.s.log.Error("recording webhook attempts; retrying", "err", err)
@@ -60,7 +74,8 @@ func (d *Dispatcher) recordBatch(ctx context.Context, batch []result) error {
 // recordOne records a failed attempt and what follows from it: the
 // message's retry or its end, the endpoint's failure streak, and
 // disabling the endpoint after a 410 or FailingDisableAfter of failures.
-func (s *Service) recordOne(ctx context.Context, tx *db.Tx, r result) error {
+// It returns when the message is tried next (nil: never).
+func (s *Service) recordOne(ctx context.Context, tx *db.Tx, r result) (*time.Time, error) {
 	status, next := StatusFailed, r.at
 	var nextPtr *time.Time
 	if r.retryable() {
@@ -70,22 +85,22 @@ func (s *Service) recordOne(ctx context.Context, tx *db.Tx, r result) error {
 		}
 	}
 	if err := insertAttempt(ctx, tx, r, nextPtr); err != nil {
-		return err
+		return nil, err
 	}
 	if err := updateMessage(ctx, tx, r, status, next); err != nil {
-		return err
+		return nil, err
 	}
 	since, err := endpointFailed(ctx, tx, r.c.endpoint, r.at)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	switch {
 	case r.status == http.StatusGone:
-		return s.disable(ctx, tx, r.c.tenant, r.c.endpoint, ReasonGone, nil, r.at)
+		return nextPtr, s.disable(ctx, tx, r.c.tenant, r.c.endpoint, ReasonGone, nil, r.at)
 	case r.at.Sub(since) >= FailingDisableAfter:
-		return s.disable(ctx, tx, r.c.tenant, r.c.endpoint, ReasonFailing, &since, r.at)
+		return nextPtr, s.disable(ctx, tx, r.c.tenant, r.c.endpoint, ReasonFailing, &since, r.at)
 	}
-	return nil
+	return nextPtr, nil
 }
 
 func (s *Service) disable(ctx context.Context, tx *db.Tx, tenant, endpoint, reason string, since *time.Time, at time.Time) error {

@@ -33,6 +33,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -124,6 +125,8 @@ type Service struct {
 	sealer *sealer
 	guard  guard
 	wakeCh chan struct{}
+
+	observer atomic.Pointer[Observer] // observe.go
 
 	delivered, failed prometheus.Counter
 	latency           prometheus.Histogram
