@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -457,6 +458,45 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 func (s *Service) DeleteOwnedBy(ctx context.Context, tenant, user string) error {
 	ctx = abacus.WithPrincipal(ctx, &abacus.Principal{TenantID: tenant, Kind: "system", ID: "media"})
 	return s.deleteWhere(ctx, tenant, "owner_id", user, "owner_deleted")
+}
+
+// DeleteAttached deletes, like Delete, the media among ids that owner
+// uploaded: a message of theirs carrying them was deleted. Media owned by
+// someone else (or nobody), or already deleted, are left alone, so a
+// message cannot take another's image with it.
+func (s *Service) DeleteAttached(ctx context.Context, tenant, owner string, ids []string) error {
+	if owner == "" {
+		return nil
+	}
+	ctx = abacus.WithPrincipal(ctx, &abacus.Principal{TenantID: tenant, Kind: "system", ID: "media"})
+	for _, id := range ids {
+		m, err := loadMedium(ctx, s.db, tenant, id)
+		if abacus.ErrorKind(err) == abacus.KindNotFound || err == nil && m.OwnerID != owner {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.deleteWhere(ctx, tenant, "id", id, "message_deleted"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// IDFromURL returns the id of the medium a media URL names (signed or
+// not, absolute or a path), or "" when it names none.
+func IDFromURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	_, rest, ok := strings.Cut(u.Path, "/api/v1/media/")
+	id, _, _ := strings.Cut(rest, "/")
+	if !ok || !strings.HasPrefix(id, "med_") {
+		return ""
+	}
+	return id
 }
 
 func (s *Service) deleteWhere(ctx context.Context, tenant, column, value, reason string) error {
