@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/abacusbilling/abacus"
@@ -66,23 +67,46 @@ func (s *Service) view(tenant string, m mediumRow, f file, viewer string) Image 
 	return out
 }
 
-// entry is what serving a medium needs, cached briefly per node.
+// entry is what serving a medium needs, cached per node.
 type entry struct {
 	tenant, hash, owner, conv, status string
 	rend                              map[string]renditionMeta
 	at                                time.Time
+	refreshing                        atomic.Bool
 }
 
-// metaTTL bounds how long another node's deletion may go unseen here.
-const metaTTL = 5 * time.Second
+// metaTTL bounds how long another node's deletion may go unseen here
+// (plus one read of the database); metaMaxAge is how old an entry may get
+// while the database does not answer before requests wait for it again.
+const (
+	metaTTL    = 5 * time.Second
+	metaMaxAge = 60 * time.Second
+)
 
-// lookup returns a live medium's entry, from the cache when fresh.
+// lookup returns a live medium's entry. A cached one is returned at once:
+// when older than metaTTL one background read refreshes it (and drops it
+// if the medium was deleted meanwhile), so a hot medium's requests never
+// wait on the database; a signed URL carries the rest of what authorises
+// it.
 func (s *Service) lookup(ctx context.Context, tenant, id string) (*entry, error) {
 	key := tenant + "/" + id
-	now := time.Now()
-	if e := s.cache.meta(key); e != nil && now.Sub(e.at) < metaTTL {
-		return e, nil
+	if e := s.cache.meta(key); e != nil {
+		age := time.Since(e.at)
+		if age < metaTTL {
+			return e, nil
+		}
+		if age < metaMaxAge {
+			if e.refreshing.CompareAndSwap(false, true) {
+				go s.refresh(e, key, tenant, id)
+			}
+			return e, nil
+		}
 	}
+	return s.load(ctx, key, tenant, id)
+}
+
+// load reads a medium's entry from the database and caches it once ready.
+func (s *Service) load(ctx context.Context, key, tenant, id string) (*entry, error) {
 	m, err := loadMedium(ctx, s.db, tenant, id)
 	if err != nil {
 		return nil, err
@@ -91,11 +115,26 @@ func (s *Service) lookup(ctx context.Context, tenant, id string) (*entry, error)
 	if err != nil {
 		return nil, err
 	}
-	e := &entry{tenant: tenant, hash: m.Hash, owner: m.OwnerID, conv: m.ConversationID, status: f.Status, rend: f.Renditions, at: now}
+	e := &entry{tenant: tenant, hash: m.Hash, owner: m.OwnerID, conv: m.ConversationID, status: f.Status, rend: f.Renditions, at: time.Now()}
 	if f.Status == "ready" {
 		s.cache.putMeta(key, e)
 	}
 	return e, nil
+}
+
+// refresh reads a stale entry again off the request path.
+func (s *Service) refresh(old *entry, key, tenant, id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ctx = abacus.WithPrincipal(ctx, &abacus.Principal{TenantID: tenant, Kind: "system", ID: "media"})
+	_, err := s.load(ctx, key, tenant, id)
+	switch {
+	case abacus.ErrorKind(err) == abacus.KindNotFound:
+		s.cache.dropMeta(key)
+	case err != nil:
+		s.log.Warn("refreshing a cached medium; served from the cache meanwhile", "tenant", tenant, "medium", id, "err", err)
+		old.refreshing.Store(false)
+	}
 }
 
 // authorize lets staff with the read scope, the owner, anyone in the
