@@ -182,15 +182,7 @@ func TestMetadataIsGoneFromEveryVariant(t *testing.T) {
 	}
 	outputs := map[string][]byte{}
 	for name, data := range inputs {
-		h, err := ReadHeader(data, Limits{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rends, err := Render(data, h, Sizes{Thumbnail: 50, Medium: 100, Large: 200})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range rends {
+		for _, r := range mustRender(t, data, Sizes{Thumbnail: 50, Medium: 100, Large: 200}) {
 			outputs[name+"."+r.Name] = r.Data
 		}
 		inputs[name] = data
@@ -232,14 +224,7 @@ func TestFit(t *testing.T) {
 func TestAnimatedGIFKeepsItsFrames(t *testing.T) {
 	t.Parallel()
 	data := animated(t, 4, 40, 30)
-	h, err := ReadHeader(data, Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rends, err := Render(data, h, Sizes{Thumbnail: 10, Medium: 20, Large: 30})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rends := mustRender(t, data, Sizes{Thumbnail: 10, Medium: 20, Large: 30})
 	orig := rends[3]
 	if orig.ContentType != "image/gif" {
 		t.Fatalf("original = %s", orig.ContentType)
@@ -258,15 +243,7 @@ func TestAnimatedGIFKeepsItsFrames(t *testing.T) {
 func TestUprightJPEGOriginalIsTheUploadsOwnData(t *testing.T) {
 	t.Parallel()
 	data := jpegWithEXIF(t, marked(300, 200), 1)
-	h, err := ReadHeader(data, Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rends, err := Render(data, h, Sizes{Thumbnail: 50, Medium: 100, Large: 200})
-	if err != nil {
-		t.Fatal(err)
-	}
-	orig := rends[3].Data
+	orig := mustRender(t, data, Sizes{Thumbnail: 50, Medium: 100, Large: 200})[3].Data
 	if bytes.Contains(orig, []byte("Exif")) || bytes.Contains(orig, []byte("secret comment")) || len(orig) >= len(data) {
 		t.Fatalf("original keeps metadata (%d bytes of %d)", len(orig), len(data))
 	}
@@ -282,4 +259,18 @@ func TestUprightJPEGOriginalIsTheUploadsOwnData(t *testing.T) {
 	if !bytes.Equal(w.Y, g.Y) || !bytes.Equal(w.Cb, g.Cb) || !bytes.Equal(w.Cr, g.Cr) {
 		t.Fatal("the original's pixels differ from the upload's")
 	}
+}
+
+// mustRender reads data's header and renders it.
+func mustRender(t *testing.T, data []byte, sizes Sizes) []Rendition {
+	t.Helper()
+	h, err := ReadHeader(data, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rends, err := Render(data, h, sizes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rends
 }
