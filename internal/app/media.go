@@ -16,6 +16,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/metering/usage"
 	"github.com/abacusbilling/abacus/internal/nearby"
 	"github.com/abacusbilling/abacus/internal/outbox"
+	"github.com/abacusbilling/abacus/internal/realtime"
 	"github.com/abacusbilling/abacus/internal/seal"
 	"github.com/abacusbilling/abacus/internal/service"
 )
@@ -73,6 +74,7 @@ func mediaRole(ctx context.Context, a *App) (service.Service, error) {
 		var wg sync.WaitGroup
 		wg.Go(func() { _ = in.Run(ctx) })
 		wg.Go(func() { a.consumeEndUserDeletions(ctx, svc) })
+		wg.Go(func() { a.consumeMessageDeletions(ctx, svc) })
 		defer wg.Wait()
 		return svc.Run(ctx)
 	}), nil
@@ -116,6 +118,36 @@ func (a *App) consumeEndUserDeletions(ctx context.Context, svc *media.Service) {
 		}
 		// Idempotent: only images not yet deleted are marked.
 		return svc.DeleteOwnedBy(ctx, e.TenantID, ev.EndUserID)
+	})
+}
+
+// mediaMessagesConsumer is the durable consumer of message.deleted.
+const mediaMessagesConsumer = "media-messages"
+
+// consumeMessageDeletions deletes the images a deleted message carried
+// (those its sender uploaded; their bytes go after the retention window),
+// once per event, until ctx ends. An attachment names its image by a
+// media URL or data.media_id.
+func (a *App) consumeMessageDeletions(ctx context.Context, svc *media.Service) {
+	_ = outbox.Consume(ctx, a.Bus, outbox.Subscription{
+		Durable: mediaMessagesConsumer, Types: []string{realtime.MessageDeleted.Type().Name}, Since: time.Now(), AckWait: time.Minute,
+		Log: a.Log.With("module", "media"),
+	}, func(ctx context.Context, e outbox.Event) error {
+		ev, err := realtime.MessageDeleted.Decode(e.Payload)
+		if err != nil {
+			a.Log.Error("media: skipping an unreadable message.deleted", "event_id", e.ID, "err", err)
+			return nil
+		}
+		var ids []string
+		for _, at := range ev.Attachments {
+			if id, _ := at.Data["media_id"].(string); id != "" {
+				ids = append(ids, id)
+			} else if id := media.IDFromURL(at.URL); id != "" {
+				ids = append(ids, id)
+			}
+		}
+		// Idempotent: only images not yet deleted are marked.
+		return svc.DeleteAttached(ctx, e.TenantID, ev.SenderID, ids)
 	})
 }
 

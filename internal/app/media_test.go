@@ -144,6 +144,34 @@ func TestMediaAndNearbyOverHTTP(t *testing.T) {
 			if r := a.do(http.MethodPut, "/api/v1/end-users/"+user+"/location", a.key, map[string]any{"lat": -90.5, "lon": 0}); r.status != 400 {
 				t.Errorf("lat -90.5: %d %s", r.status, r.body)
 			}
+			// Deleting a message deletes the image it carried (the media
+			// role consumes message.deleted).
+			other := eu.must(t, 201, "POST", "/api/v1/end-user/sign-up", "", map[string]any{"email": "bob@media.test", "password": "quite a long passphrase 78"})
+			conv := a.do(http.MethodPost, "/api/v1/conversations", a.key, map[string]any{"kind": "private",
+				"member_ids": []string{user, other["user"].(map[string]any)["id"].(string)}})
+			if conv.status != http.StatusCreated {
+				t.Fatalf("conversation: %d %s", conv.status, conv.body)
+			}
+			convID := conv.json(t)["id"].(string)
+			att := a.upload(t, tok, "?conversation_id="+convID, "att.jpg", jpegBytes(t, 60, 40))
+			if att.status != http.StatusCreated {
+				t.Fatalf("attachment upload: %d %s", att.status, att.body)
+			}
+			attImg := att.json(t)
+			msg := a.do(http.MethodPost, "/api/v1/conversations/"+convID+"/messages", a.key, map[string]any{"sender_id": user, "client_id": "m1", "text": "a photo",
+				"attachments": []map[string]any{{"type": "image", "url": attImg["variants"].(map[string]any)["large"], "media_type": "image/jpeg"}}})
+			if msg.status != http.StatusCreated {
+				t.Fatalf("message: %d %s", msg.status, msg.body)
+			}
+			if d := a.do(http.MethodDelete, "/api/v1/conversations/"+convID+"/messages/1", a.key, nil); d.status != http.StatusOK {
+				t.Fatalf("delete message: %d %s", d.status, d.body)
+			}
+			waitFor(t, func() bool {
+				return a.do(http.MethodGet, "/api/v1/media/"+attImg["id"].(string), a.key, nil).status == http.StatusNotFound
+			})
+			if g := a.do(http.MethodGet, "/api/v1/media/"+img["id"].(string), a.key, nil); g.status != http.StatusOK {
+				t.Fatalf("an image the message did not carry: %d %s", g.status, g.body)
+			}
 			// Deleting the end user deletes their images (the media role
 			// consumes end_user.deleted).
 			if r := a.do(http.MethodDelete, "/api/v1/end-users/"+user, a.key, nil); r.status != http.StatusNoContent {

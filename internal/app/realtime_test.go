@@ -167,4 +167,9 @@ func exerciseRealtimeEvents(t *testing.T, a *testApp) {
 	a.post("/api/v1/conversations/"+conv+"/members", map[string]any{"user_ids": []string{"ev-3"}})
 	a.post("/api/v1/conversations/"+conv+"/messages", map[string]any{"sender_id": "ev-1", "client_id": "m1", "text": "spam"})
 	a.post("/api/v1/conversations/"+conv+"/messages/1/reports", map[string]any{"reporter_id": "ev-2", "reason": "spam"})
+	a.post("/api/v1/conversations/"+conv+"/messages", map[string]any{"sender_id": "ev-1", "client_id": "m2", "text": "a photo",
+		"attachments": []map[string]any{{"type": "image", "url": "/api/v1/media/med_probe/content", "data": map[string]any{"media_id": "med_probe"}}}})
+	if r := a.do("DELETE", "/api/v1/conversations/"+conv+"/messages/2", a.key, nil); r.status != 200 {
+		t.Fatalf("delete message: %d %s", r.status, r.body)
+	}
 }

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -24,6 +26,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
 	"github.com/abacusbilling/abacus/internal/httpapi"
+	"github.com/abacusbilling/abacus/internal/loadgen"
 )
 
 // photo12MP is a 4000 × 3000 JPEG with detail (a gradient and noise-like
@@ -73,13 +76,46 @@ func BenchmarkRender12MP(b *testing.B) {
 	b.ReportMetric(cpu.Seconds(), "cpu-s/image")
 }
 
-// BenchmarkServeCachedVariant measures a cached medium variant fetched by
-// its signed URL through the real HTTP edge (httpapi's middleware, as in
-// abacus serve) beside a bare http.FileServer serving the same bytes, in
-// the same run: 32 keep-alive clients for 5 s each, in this process.
+// BenchmarkServeCachedVariantOpenLoop drives a cached variant's signed
+// URL (through the real HTTP edge) and a bare http.FileServer serving the
+// same bytes with the project's open-loop generator (loadgen.RunOpen, the
+// engine of abacus bench http: one epoll thread, raw HTTP/1.1) at each
+// rate of ABACUS_SERVE_RATES (default 10000), 10 s each after 2 s of
+// warm-up, 16 connections, file server first, in the same run.
 //
-//	go test ./internal/media -run '^$' -bench ServeCachedVariant -benchtime 1x
-func BenchmarkServeCachedVariant(b *testing.B) {
+//	go test ./internal/media -run '^$' -bench ServeCachedVariantOpenLoop -benchtime 1x
+func BenchmarkServeCachedVariantOpenLoop(b *testing.B) {
+	abacusURL, fileURL, size := serveFixture(b)
+	rates := []float64{10_000}
+	if v := os.Getenv("ABACUS_SERVE_RATES"); v != "" {
+		rates = rates[:0]
+		for _, f := range strings.Split(v, ",") {
+			r, err := strconv.ParseFloat(f, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rates = append(rates, r)
+		}
+	}
+	for range b.N {
+		for _, rate := range rates {
+			for _, t := range []struct{ name, url string }{{"fileserver", fileURL}, {"abacus", abacusURL}} {
+				res, err := loadgen.RunOpen(context.Background(), loadgen.OpenConfig{URL: t.url, Rate: rate, Duration: 12 * time.Second,
+					Warmup: 2 * time.Second, Conns: 16})
+				if err != nil || res.Errors > 0 || res.Unsent > 0 {
+					b.Fatalf("%s at %.0f/s: %v (errors %d, unsent %d, first %v)", t.name, rate, err, res.Errors, res.Unsent, res.FirstErr)
+				}
+				b.Logf("%d-byte variant, %s, target %.0f/s: achieved %.0f/s, latency p50 %s p99 %s max %s",
+					size, t.name, rate, res.Achieved(), res.Latency.P50, res.Latency.P99, res.Latency.Max)
+			}
+		}
+	}
+}
+
+// serveFixture uploads a 12-MP photo and serves it through the HTTP edge,
+// and its medium variant through a bare http.FileServer; it returns the
+// variant's signed URL, the file server's URL and the variant's size.
+func serveFixture(b *testing.B) (abacusURL, fileURL string, size int) {
 	d := dbtest.Open(b, db.SQLite)
 	store, err := blob.NewDir(filepath.Join(b.TempDir(), "objects"))
 	if err != nil {
@@ -90,7 +126,7 @@ func BenchmarkServeCachedVariant(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	b.Cleanup(cancel)
 	go func() { _ = svc.Run(ctx) }()
 	img, _, err := svc.Upload(as("ten_a", "api_key", "key_1", abacus.ScopeWrite), UploadInput{Data: photo12MP(b)})
 	if err != nil || img.Status != "ready" {
@@ -98,7 +134,6 @@ func BenchmarkServeCachedVariant(b *testing.B) {
 	}
 	api := httpapi.New(httpapi.Config{MaxBodyBytes: 16 << 20}, d, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	RegisterRoutes(api, svc)
-	abacusURL := serve(b, api.Handler()) + img.Variants[Medium]
 	medium, err := store.Get(ctx, blobKey("ten_a", hashOfUpload(b, d, img.ID), Medium))
 	if err != nil {
 		b.Fatal(err)
@@ -107,13 +142,23 @@ func BenchmarkServeCachedVariant(b *testing.B) {
 	if err := os.WriteFile(filepath.Join(dir, "medium.jpg"), medium, 0o600); err != nil {
 		b.Fatal(err)
 	}
-	fileURL := serve(b, http.FileServer(http.Dir(dir))) + "/medium.jpg"
+	return serve(b, api.Handler()) + img.Variants[Medium], serve(b, http.FileServer(http.Dir(dir))) + "/medium.jpg", len(medium)
+}
+
+// BenchmarkServeCachedVariant measures a cached medium variant fetched by
+// its signed URL through the real HTTP edge (httpapi's middleware, as in
+// abacus serve) beside a bare http.FileServer serving the same bytes, in
+// the same run: 32 keep-alive clients for 5 s each, in this process.
+//
+//	go test ./internal/media -run '^$' -bench ServeCachedVariant -benchtime 1x
+func BenchmarkServeCachedVariant(b *testing.B) {
+	abacusURL, fileURL, size := serveFixture(b)
 	for range b.N {
-		base := load(b, fileURL, len(medium))
-		got := load(b, abacusURL, len(medium))
+		base := load(b, fileURL, size)
+		got := load(b, abacusURL, size)
 		b.ReportMetric(base, "fileserver-req/s")
 		b.ReportMetric(got, "abacus-req/s")
-		b.Logf("variant %d bytes: http.FileServer %.0f req/s, Abacus signed URL %.0f req/s (%.0f%%)", len(medium), base, got, 100*got/base)
+		b.Logf("variant %d bytes: http.FileServer %.0f req/s, Abacus signed URL %.0f req/s (%.0f%%)", size, base, got, 100*got/base)
 	}
 }
 

@@ -23,7 +23,7 @@ type DeletedEvent struct {
 	ID             string    `json:"id"`
 	OwnerID        string    `json:"owner_id,omitempty"`
 	ConversationID string    `json:"conversation_id,omitempty"`
-	Reason         string    `json:"reason" enum:"api,owner_deleted"`
+	Reason         string    `json:"reason" enum:"api,owner_deleted,message_deleted"`
 	EraseAt        time.Time `json:"erase_at" doc:"when its bytes are erased (the tenant's retention window)"`
 	DeletedAt      time.Time `json:"deleted_at"`
 }

@@ -301,7 +301,7 @@ func Render(b []byte, h Header, sizes Sizes) ([]Rendition, error) {
 	}
 	ow, oh := h.Oriented()
 	out := make([]Rendition, 0, 4)
-	prev := src
+	prev := preShrink(src, ow, oh, h.Orientation, sizes.Large)
 	for _, v := range []struct {
 		name string
 		side int
@@ -314,7 +314,7 @@ func Render(b []byte, h Header, sizes Sizes) ([]Rendition, error) {
 			sw, sh = hh, w
 		}
 		dst := image.NewRGBA(image.Rect(0, 0, sw, sh))
-		draw.BiLinear.Scale(dst, dst.Rect, prev, prev.Bounds(), draw.Src, nil)
+		scalerFor(prev.Bounds(), dst.Rect).Scale(dst, dst.Rect, prev, prev.Bounds(), draw.Src, nil)
 		prev = dst
 		data, err := enc(orient(dst, h.Orientation))
 		if err != nil {
@@ -335,6 +335,11 @@ func Render(b []byte, h Header, sizes Sizes) ([]Rendition, error) {
 		err = gif.EncodeAll(&buf, &gif.GIF{Image: anim.Image, Delay: anim.Delay, Disposal: anim.Disposal, LoopCount: anim.LoopCount,
 			Config: image.Config{Width: anim.Config.Width, Height: anim.Config.Height}, BackgroundIndex: anim.BackgroundIndex})
 		orig.Data = buf.Bytes()
+	case h.Orientation == 1 && h.Format == JPEG && isYCbCrOrGray(src):
+		var ok bool
+		if orig.Data, ok = stripJPEG(b); !ok {
+			orig.Data, err = enc(src)
+		}
 	case h.Orientation == 1:
 		orig.Data, err = enc(src)
 	default:
@@ -344,6 +349,38 @@ func Render(b []byte, h Header, sizes Sizes) ([]Rendition, error) {
 		return nil, fmt.Errorf("encoding the original: %w", err)
 	}
 	return append(out, orig), nil
+}
+
+// scalerFor picks the interpolation from src to dst: below a halving
+// the cheap bilinear one (there is little detail to alias), else the
+// bilinear kernel widened to the downscale, which averages what it skips.
+func scalerFor(src, dst image.Rectangle) draw.Scaler {
+	if src.Dx() < 2*dst.Dx() && src.Dy() < 2*dst.Dy() {
+		return draw.ApproxBiLinear
+	}
+	return draw.BiLinear
+}
+
+// preShrink returns a decoded JPEG (YCbCr) box-filtered down by the
+// largest whole factor that keeps it at least as large as the large
+// variant (see shrinkYCbCr), else src as it is.
+func preShrink(src image.Image, ow, oh, orientation, large int) image.Image {
+	y, ok := src.(*image.YCbCr)
+	if !ok {
+		return src
+	}
+	w, h := fit(ow, oh, large)
+	if orientation >= 5 { // scaled in the stored orientation
+		w, h = h, w
+	}
+	k := min(y.Rect.Dx()/w, y.Rect.Dy()/h)
+	if k < 2 {
+		return src
+	}
+	if m := shrinkYCbCr(y, k); m != nil {
+		return m
+	}
+	return src
 }
 
 // fit scales w×h to fit a side×side box, never enlarging.
@@ -383,6 +420,16 @@ func isLossyWebP(b []byte) bool {
 		if n < 0 || p < 0 {
 			break
 		}
+	}
+	return false
+}
+
+// isYCbCrOrGray tells a JPEG whose bytes browsers read as they are (not
+// CMYK, which Go converts when it encodes again).
+func isYCbCrOrGray(m image.Image) bool {
+	switch m.(type) {
+	case *image.YCbCr, *image.Gray:
+		return true
 	}
 	return false
 }

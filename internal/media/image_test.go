@@ -175,19 +175,14 @@ func TestMetadataIsGoneFromEveryVariant(t *testing.T) {
 	}
 	inputs := map[string][]byte{
 		"in.jpg": jpegWithEXIF(t, marked(300, 200), 3),
+		// Upright: the original is the upload's own compressed data with
+		// the metadata segments cut out, not pixels encoded again.
+		"up.jpg": jpegWithEXIF(t, marked(300, 200), 1),
 		"in.png": pngWithEXIF(t, marked(300, 200), 1),
 	}
 	outputs := map[string][]byte{}
 	for name, data := range inputs {
-		h, err := ReadHeader(data, Limits{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rends, err := Render(data, h, Sizes{Thumbnail: 50, Medium: 100, Large: 200})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range rends {
+		for _, r := range mustRender(t, data, Sizes{Thumbnail: 50, Medium: 100, Large: 200}) {
 			outputs[name+"."+r.Name] = r.Data
 		}
 		inputs[name] = data
@@ -205,7 +200,7 @@ func TestMetadataIsGoneFromEveryVariant(t *testing.T) {
 			t.Fatalf("%s: exiftool sees no EXIF/GPS in the input, so the check below proves nothing: %v", name, tags[name])
 		}
 	}
-	if len(outputs) != 8 {
+	if len(outputs) != 4*len(inputs) {
 		t.Fatalf("%d renditions", len(outputs))
 	}
 	for name := range outputs {
@@ -229,14 +224,7 @@ func TestFit(t *testing.T) {
 func TestAnimatedGIFKeepsItsFrames(t *testing.T) {
 	t.Parallel()
 	data := animated(t, 4, 40, 30)
-	h, err := ReadHeader(data, Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rends, err := Render(data, h, Sizes{Thumbnail: 10, Medium: 20, Large: 30})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rends := mustRender(t, data, Sizes{Thumbnail: 10, Medium: 20, Large: 30})
 	orig := rends[3]
 	if orig.ContentType != "image/gif" {
 		t.Fatalf("original = %s", orig.ContentType)
@@ -247,4 +235,42 @@ func TestAnimatedGIFKeepsItsFrames(t *testing.T) {
 	if m, err := png.Decode(bytes.NewReader(rends[0].Data)); err != nil || m.Bounds() != image.Rect(0, 0, 10, 8) {
 		t.Fatalf("thumbnail: %v %v", m.Bounds(), err)
 	}
+}
+
+// TestUprightJPEGOriginalIsTheUploadsOwnData: an upright JPEG's original
+// decodes to exactly the upload's pixels (its compressed data is copied,
+// not encoded again), without the EXIF and comment segments.
+func TestUprightJPEGOriginalIsTheUploadsOwnData(t *testing.T) {
+	t.Parallel()
+	data := jpegWithEXIF(t, marked(300, 200), 1)
+	orig := mustRender(t, data, Sizes{Thumbnail: 50, Medium: 100, Large: 200})[3].Data
+	if bytes.Contains(orig, []byte("Exif")) || bytes.Contains(orig, []byte("secret comment")) || len(orig) >= len(data) {
+		t.Fatalf("original keeps metadata (%d bytes of %d)", len(orig), len(data))
+	}
+	want, err := jpeg.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := jpeg.Decode(bytes.NewReader(orig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, g := want.(*image.YCbCr), got.(*image.YCbCr)
+	if !bytes.Equal(w.Y, g.Y) || !bytes.Equal(w.Cb, g.Cb) || !bytes.Equal(w.Cr, g.Cr) {
+		t.Fatal("the original's pixels differ from the upload's")
+	}
+}
+
+// mustRender reads data's header and renders it.
+func mustRender(t *testing.T, data []byte, sizes Sizes) []Rendition {
+	t.Helper()
+	h, err := ReadHeader(data, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rends, err := Render(data, h, sizes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rends
 }

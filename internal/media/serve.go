@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/abacusbilling/abacus"
@@ -65,23 +67,46 @@ func (s *Service) view(tenant string, m mediumRow, f file, viewer string) Image 
 	return out
 }
 
-// entry is what serving a medium needs, cached briefly per node.
+// entry is what serving a medium needs, cached per node.
 type entry struct {
 	tenant, hash, owner, conv, status string
 	rend                              map[string]renditionMeta
 	at                                time.Time
+	refreshing                        atomic.Bool
 }
 
-// metaTTL bounds how long another node's deletion may go unseen here.
-const metaTTL = 5 * time.Second
+// metaTTL bounds how long another node's deletion may go unseen here
+// (plus one read of the database); metaMaxAge is how old an entry may get
+// while the database does not answer before requests wait for it again.
+const (
+	metaTTL    = 5 * time.Second
+	metaMaxAge = 60 * time.Second
+)
 
-// lookup returns a live medium's entry, from the cache when fresh.
+// lookup returns a live medium's entry. A cached one is returned at once:
+// when older than metaTTL one background read refreshes it (and drops it
+// if the medium was deleted meanwhile), so a hot medium's requests never
+// wait on the database; a signed URL carries the rest of what authorises
+// it.
 func (s *Service) lookup(ctx context.Context, tenant, id string) (*entry, error) {
 	key := tenant + "/" + id
-	now := time.Now()
-	if e := s.cache.meta(key); e != nil && now.Sub(e.at) < metaTTL {
-		return e, nil
+	if e := s.cache.meta(key); e != nil {
+		age := time.Since(e.at)
+		if age < metaTTL {
+			return e, nil
+		}
+		if age < metaMaxAge {
+			if e.refreshing.CompareAndSwap(false, true) {
+				go s.refresh(e, key, tenant, id)
+			}
+			return e, nil
+		}
 	}
+	return s.load(ctx, key, tenant, id)
+}
+
+// load reads a medium's entry from the database and caches it once ready.
+func (s *Service) load(ctx context.Context, key, tenant, id string) (*entry, error) {
 	m, err := loadMedium(ctx, s.db, tenant, id)
 	if err != nil {
 		return nil, err
@@ -90,11 +115,26 @@ func (s *Service) lookup(ctx context.Context, tenant, id string) (*entry, error)
 	if err != nil {
 		return nil, err
 	}
-	e := &entry{tenant: tenant, hash: m.Hash, owner: m.OwnerID, conv: m.ConversationID, status: f.Status, rend: f.Renditions, at: now}
+	e := &entry{tenant: tenant, hash: m.Hash, owner: m.OwnerID, conv: m.ConversationID, status: f.Status, rend: f.Renditions, at: time.Now()}
 	if f.Status == "ready" {
 		s.cache.putMeta(key, e)
 	}
 	return e, nil
+}
+
+// refresh reads a stale entry again off the request path.
+func (s *Service) refresh(old *entry, key, tenant, id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ctx = abacus.WithPrincipal(ctx, &abacus.Principal{TenantID: tenant, Kind: "system", ID: "media"})
+	_, err := s.load(ctx, key, tenant, id)
+	switch {
+	case abacus.ErrorKind(err) == abacus.KindNotFound:
+		s.cache.dropMeta(key)
+	case err != nil:
+		s.log.Warn("refreshing a cached medium; served from the cache meanwhile", "tenant", tenant, "medium", id, "err", err)
+		old.refreshing.Store(false)
+	}
 }
 
 // authorize lets staff with the read scope, the owner, anyone in the
@@ -457,6 +497,45 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 func (s *Service) DeleteOwnedBy(ctx context.Context, tenant, user string) error {
 	ctx = abacus.WithPrincipal(ctx, &abacus.Principal{TenantID: tenant, Kind: "system", ID: "media"})
 	return s.deleteWhere(ctx, tenant, "owner_id", user, "owner_deleted")
+}
+
+// DeleteAttached deletes, like Delete, the media among ids that owner
+// uploaded: a message of theirs carrying them was deleted. Media owned by
+// someone else (or nobody), or already deleted, are left alone, so a
+// message cannot take another's image with it.
+func (s *Service) DeleteAttached(ctx context.Context, tenant, owner string, ids []string) error {
+	if owner == "" {
+		return nil
+	}
+	ctx = abacus.WithPrincipal(ctx, &abacus.Principal{TenantID: tenant, Kind: "system", ID: "media"})
+	for _, id := range ids {
+		m, err := loadMedium(ctx, s.db, tenant, id)
+		if abacus.ErrorKind(err) == abacus.KindNotFound || err == nil && m.OwnerID != owner {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.deleteWhere(ctx, tenant, "id", id, "message_deleted"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// IDFromURL returns the id of the medium a media URL names (signed or
+// not, absolute or a path), or "" when it names none.
+func IDFromURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	_, rest, ok := strings.Cut(u.Path, "/api/v1/media/")
+	id, _, _ := strings.Cut(rest, "/")
+	if !ok || !strings.HasPrefix(id, "med_") {
+		return ""
+	}
+	return id
 }
 
 func (s *Service) deleteWhere(ctx context.Context, tenant, column, value, reason string) error {

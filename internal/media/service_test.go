@@ -264,6 +264,7 @@ func TestUploadVariantsAndAccess(t *testing.T) {
 		if n := b.meter.sum(EventStored, "eu_1") + b.meter.sum(EventStored, "eu_2"); n != 0 {
 			t.Fatalf("stored bytes after erasing everything = %d, want 0", n)
 		}
+		checkCachedVariantNeedsNoDatabase(t, b, d) // closes the database
 	})
 }
 

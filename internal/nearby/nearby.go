@@ -206,6 +206,7 @@ type Hit struct {
 	Tags       []string `json:"tags"`
 	DistanceKm float64  `json:"distance_km" doc:"rounded up to the precision locations are stored at"`
 	exact      float64
+	rawTags    string // JSON, decoded only for the hits a page returns
 }
 
 // MaxRadiusKm bounds a query's radius.
@@ -246,16 +247,9 @@ func (s *Service) Search(ctx context.Context, q Query) (abacus.List[Hit], error)
 	if limit == 0 {
 		limit = 20
 	}
-	hits, err := s.search(ctx, tenant, *q.Lat, *q.Lon, q.RadiusKm, q.Kind, normTags(q.Tags), q.Exclude)
+	hits, err := s.nearest(ctx, tenant, *q.Lat, *q.Lon, q.RadiusKm, q.Kind, normTags(q.Tags), q.Exclude, after, limit+1)
 	if err != nil {
 		return abacus.List[Hit]{}, err
-	}
-	if after != nil {
-		i, found := slices.BinarySearchFunc(hits, *after, func(h Hit, c cursor) int { return -c.compareHit(h) })
-		if found {
-			i++
-		}
-		hits = hits[i:]
 	}
 	out := abacus.List[Hit]{Data: hits}
 	if len(hits) > limit {
@@ -266,7 +260,46 @@ func (s *Service) Search(ctx context.Context, q Query) (abacus.List[Hit], error)
 	if out.Data == nil {
 		out.Data = []Hit{}
 	}
+	for i := range out.Data {
+		if out.Data[i].Tags == nil {
+			out.Data[i].Tags = decodeTags(out.Data[i].rawTags)
+		}
+	}
 	return out, nil
+}
+
+// nearest returns the hits within radius after the cursor, nearest
+// first: at least need of them, or all there are. Only the nearest need
+// matter, and they lie within the smallest circle holding need hits; so
+// it searches circles growing 4× from radius/16 (at least 1 km, and past
+// the cursor) up to radius, and stops at the first that holds enough. A
+// page of a large radius in a dense area then reads a few hundred
+// locations, not every one in the radius; a sparse area costs one or two
+// small queries more.
+func (s *Service) nearest(ctx context.Context, tenant string, lat, lon, radius float64, kind string, tags []string, exclude string,
+	after *cursor, need int) ([]Hit, error) {
+	r := max(radius/16, 1)
+	if after != nil {
+		r = max(r, 2*after.d)
+	}
+	for {
+		r = min(r, radius)
+		hits, err := s.search(ctx, tenant, lat, lon, r, kind, tags, exclude)
+		if err != nil {
+			return nil, err
+		}
+		if after != nil {
+			i, found := slices.BinarySearchFunc(hits, *after, func(h Hit, c cursor) int { return -c.compareHit(h) })
+			if found {
+				i++
+			}
+			hits = hits[i:]
+		}
+		if len(hits) >= need || r == radius {
+			return hits, nil
+		}
+		r *= 4
+	}
 }
 
 // search returns every hit within radius, sorted.
@@ -281,10 +314,15 @@ func (s *Service) search(ctx context.Context, tenant string, lat, lon, radius fl
 			continue
 		}
 		d := Haversine(lat, lon, r.Lat, r.Lon)
-		if d > radius || !hasAll(r.Tags, tags) {
+		if d > radius {
 			continue
 		}
-		h := Hit{Type: r.Type, Kind: r.Kind, Name: r.Name, Tags: r.Tags, DistanceKm: s.grid.round(d), exact: d}
+		h := Hit{Type: r.Type, Kind: r.Kind, Name: r.Name, DistanceKm: s.grid.round(d), exact: d, rawTags: r.Tags}
+		if len(tags) > 0 {
+			if h.Tags = decodeTags(r.Tags); !hasAll(h.Tags, tags) {
+				continue
+			}
+		}
 		if r.Type == TypeEndUser {
 			h.EndUserID = r.ID
 		} else {

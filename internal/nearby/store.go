@@ -74,18 +74,26 @@ func scanRow(s scanner) (row, error) {
 		return r, err
 	}
 	r.UpdatedAt, r.ExpiresAt = at.Time, exp.Ptr()
-	if err := json.Unmarshal([]byte(tags), &r.Tags); err != nil || r.Tags == nil {
-		r.Tags = []string{}
-	}
+	r.Tags = decodeTags(tags)
 	return r, nil
 }
 
-// candidates returns the live locations in the cell ranges: one indexed
-// range scan of (tenant_id, cell) per range, joined with UNION ALL (an OR
-// of ranges is not always planned as separate index scans).
-func candidates(ctx context.Context, q db.Querier, tenant string, ranges []cellRange, kind string, now time.Time) ([]row, error) {
+// candidate is a live location a radius query read: only the columns a
+// hit shows, tags still JSON (decoded for the hits a page returns).
+type candidate struct {
+	Type, ID, Kind, Name, Tags string
+	Lat, Lon                   float64
+}
+
+// candidates returns the live locations in the cell ranges: one range
+// scan of (tenant_id, cell) per range, joined with UNION ALL (an OR of
+// ranges is not always planned as separate range scans). Every column
+// read is in the scanned structure (SQLite: the table's key; PostgreSQL:
+// the index's INCLUDE columns), so no row is looked up elsewhere.
+func candidates(ctx context.Context, q db.Querier, tenant string, ranges []cellRange, kind string, now time.Time) ([]candidate, error) {
 	var b strings.Builder
-	args := []any{tenant, db.TimeOf(now)}
+	args := make([]any, 0, 3+2*len(ranges))
+	args = append(args, tenant, db.TimeOf(now))
 	filter := ""
 	if kind != "" {
 		args = append(args, kind)
@@ -96,11 +104,36 @@ func candidates(ctx context.Context, q db.Querier, tenant string, ranges []cellR
 			b.WriteString(" UNION ALL ")
 		}
 		n := len(args)
-		b.WriteString(`SELECT ` + rowCols + ` FROM nearby_locations WHERE tenant_id = $1 AND cell BETWEEN $` + strconv.Itoa(n+1) + ` AND $` +
-			strconv.Itoa(n+2) + ` AND (expires_at IS NULL OR expires_at > $2)` + filter)
+		b.WriteString(`SELECT subject_type, subject_id, kind, name, tags, lat, lon FROM nearby_locations WHERE tenant_id = $1 AND cell BETWEEN $` +
+			strconv.Itoa(n+1) + ` AND $` + strconv.Itoa(n+2) + ` AND (expires_at IS NULL OR expires_at > $2)` + filter)
 		args = append(args, r.lo, r.hi)
 	}
-	return scanAll(q.QueryContext(ctx, b.String(), args...))
+	rows, err := q.QueryContext(ctx, b.String(), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]candidate, 0, 256)
+	for rows.Next() {
+		var c candidate
+		if err := rows.Scan(&c.Type, &c.ID, &c.Kind, &c.Name, &c.Tags, &c.Lat, &c.Lon); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// decodeTags reads a tags column; an unreadable one is no tags.
+func decodeTags(s string) []string {
+	var tags []string
+	if s != "[]" && s != "" {
+		_ = json.Unmarshal([]byte(s), &tags)
+	}
+	if tags == nil {
+		tags = []string{}
+	}
+	return tags
 }
 
 // scanAll reads every row of a query of rowCols.

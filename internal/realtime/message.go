@@ -327,14 +327,19 @@ func (s *Service) EditMessage(ctx context.Context, conv string, seq int64, in Ed
 	}, true)
 }
 
-// DeleteMessage makes a message a tombstone. user is its sender; empty,
-// the tenant's staff removes it (moderation).
+// DeleteMessage makes a message a tombstone and records message.deleted
+// with its attachments. user is its sender; empty, the tenant's staff
+// removes it (moderation).
 func (s *Service) DeleteMessage(ctx context.Context, conv string, seq int64, user string) (ChatMessage, error) {
 	return s.changeMessage(ctx, conv, seq, user, func(ctx context.Context, tx *db.Tx, tenant string, m *ChatMessage) error {
 		if m.Deleted {
 			return nil
 		}
 		now := s.clock.Now()
+		if _, err := MessageDeleted.Record(ctx, tx, tenant, conv, now, MessageDeletedEvent{ConversationID: conv, Seq: seq,
+			SenderID: m.SenderID, Attachments: m.Attachments, ByStaff: user == "", DeletedAt: now.UTC()}); err != nil {
+			return err
+		}
 		m.Text, m.Attachments, m.Deleted, m.ReplyTo = "", nil, true, nil
 		return deleteMessage(ctx, tx, tenant, conv, seq, now)
 	}, user != "")
