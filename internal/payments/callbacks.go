@@ -339,12 +339,15 @@ func (s *Service) disputeUpdate(ctx context.Context, tx *db.Tx, tenant, provider
 		return true, err
 	}
 	if !seen {
-		d = Dispute{ID: abacus.NewID("dp"), PaymentID: p.ID, InvoiceID: p.InvoiceID, Provider: provider, ProviderReference: u.Reference,
-			Kind: u.Kind, Currency: p.Currency, CreatedAt: now}
+		d = Dispute{ID: abacus.NewID("dp"), PaymentID: p.ID, InvoiceID: p.InvoiceID, CustomerID: p.CustomerID, Provider: provider,
+			ProviderReference: u.Reference, Kind: u.Kind, Currency: p.Currency, CreatedAt: now}
 	}
 	d.Status, d.rank, d.Amount, d.Reason, d.UpdatedAt = u.Status, u.rank(), amt, u.Reason, now
 	if u.Closed {
 		d.Outcome = u.Outcome
+		if d.ClosedAt == nil {
+			d.ClosedAt = &now
+		}
 	}
 	if err := saveDispute(ctx, tx, tenant, d, !seen); err != nil {
 		return true, err
