@@ -255,6 +255,16 @@ func invoiceDisputes(ctx context.Context, q db.Querier, tenant, invoice string) 
 
 // --- gateway events ----------------------------------------------------------
 
+// gatewayLanes is how many batches of gateway events may be in flight at
+// once: PostgreSQL overlaps their commits (each waits for its WAL flush);
+// SQLite has one writer, where a second batch would only wait.
+func gatewayLanes(d *db.DB) int {
+	if d.Engine() == db.Postgres {
+		return maxLanes
+	}
+	return 1
+}
+
 // claimGatewayEvent records gateway event id as handled; fresh is false
 // when it was handled before (a redelivery), and then nothing is done.
 func claimGatewayEvent(ctx context.Context, tx *db.Tx, tenant, provider, id, typ string, at time.Time) (bool, error) {
