@@ -135,6 +135,7 @@ func twiceEach(ps [][]byte) [][]byte {
 }
 
 func TestWebhookStateFlows(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		s := newSite(t, d)
 		flows := map[string]struct {
@@ -263,6 +264,7 @@ func checkDisputeList(t *testing.T, s *site) {
 }
 
 func TestWebhookRefusesWhatIsNotStripes(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		s := newSite(t, d)
 		inv := s.Invoice("EUR", "119.00")
