@@ -19,7 +19,26 @@ func newDunning(a *App, m *modules) *dunning.Service {
 	d := dunning.New(a.DB, a.Clock, a.Log, dunningBilling{m.billing}, m.subs)
 	m.subs.UseSuspendable(d.Suspendable)
 	d.UseCollector(a.collectForDunning)
+	d.UseCollectionMethods(a.collectionMethod)
+	d.UsePayLinks(func(ctx context.Context, _, invoice string) (string, error) {
+		link, _, err := a.payLink(ctx, invoice)
+		return link, err
+	})
 	return d
+}
+
+// collectionMethod is how a customer pays, for dunning: send_invoice
+// invoices are dunned from their due date.
+func (a *App) collectionMethod(ctx context.Context, _, customer string) (string, error) {
+	svc, err := a.payments()
+	if err != nil {
+		return "", err
+	}
+	cb, err := svc.GetCustomerBilling(ctx, customer)
+	if abacus.ErrorKind(err) == abacus.KindNotFound {
+		return payments.ChargeAutomatically, nil
+	}
+	return cb.CollectionMethod, err
 }
 
 // collectForDunning charges a dunning retry through the payments core
@@ -73,7 +92,7 @@ func (d dunningBilling) Invoice(ctx context.Context, _, id string) (dunning.Invo
 		return dunning.Invoice{}, err
 	}
 	return dunning.Invoice{ID: inv.ID, Number: inv.Number, CustomerID: inv.CustomerID, SubscriptionID: inv.SubscriptionID,
-		Currency: inv.Currency, AmountDue: inv.AmountDue, Status: string(inv.Status)}, nil
+		Currency: inv.Currency, AmountDue: inv.AmountDue, Status: string(inv.Status), DueAt: inv.DueAt}, nil
 }
 
 // PaidThrough is the latest service end of the subscription's paid

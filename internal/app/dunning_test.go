@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,11 +24,16 @@ import (
 
 // startAt boots the program on engine with a fake clock.
 func startAt(t *testing.T, engine db.Engine, clock abacus.Clock) *testApp {
+	return startAtWith(t, engine, clock, func(cfg *config.Config) { cfg.Outbox.PollInterval = 20 * time.Millisecond })
+}
+
+// startAtWith is startAt with the configuration changed by mod.
+func startAtWith(t *testing.T, engine db.Engine, clock abacus.Clock, mod func(*config.Config)) *testApp {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Outbox.PollInterval = 20 * time.Millisecond
+	mod(&cfg)
 	if engine == db.Postgres {
 		cfg.Database.URL = dbtest.NewSchema(t)
 	}
@@ -75,20 +81,9 @@ func TestFailedPaymentDunningSuspendsAndPaymentRestores(t *testing.T) {
 		pays.RegisterGateway(payments.ProviderFake, gw.Factory())
 		must(a.do("PUT", "/api/v1/payment-providers/fake", a.key, map[string]any{"secret_key": "sk_fake_12345678",
 			"webhook_secret": "whsec_fake_12345678"}), 200)
-		must(a.do("PUT", "/api/v1/billing/settings", a.key, map[string]any{"invoice_prefix": "INV", "credit_note_prefix": "CN",
-			"grace_seconds": 0, "due_days": 14, "payment_terms": "Payable within 14 days",
-			"seller": map[string]any{"name": "Example SaaS GmbH", "address": []string{"Torstraße 1"}, "city": "Berlin", "postal_code": "10119",
-				"country_code": "DE", "vat_id": "DE987654321", "endpoint_id": "DE987654321", "endpoint_scheme": "9930"},
-			"payment_means": map[string]any{"code": "58", "iban": "DE89370400440532013000", "account_name": "Example SaaS GmbH"}}), 200)
-		rate := a.post("/api/v1/tax-rates", map[string]any{"name": "VAT", "percentage": "19"})
-		cus := a.post("/api/v1/customers", map[string]any{"name": "Globex GmbH", "currency": "EUR", "email": "owner@globex.example",
-			"tax_id": "DE811907980", "address": map[string]any{"line1": "Hauptstraße 1", "city": "Berlin", "postal_code": "10115", "country": "DE"}})
-		cusID := cus["id"].(string)
-		must(a.do("PUT", "/api/v1/tax-assignments", a.key, map[string]any{"target_type": "customer", "target_id": cusID, "tax_rate_id": rate["id"]}), 200)
-		var tenant string
-		if err := a.DB.QueryRowContext(ctx, `SELECT tenant_id FROM customers WHERE id = $1`, cusID).Scan(&tenant); err != nil {
-			t.Fatal(err)
-		}
+		rate := billingSetUp(t, a)
+		cusID := germanCustomer(t, a, "Globex GmbH", rate)
+		tenant := a.tenantOf(t, a.key)
 		// The customer's card, as the gateway's callback reports it set
 		// up; it declines for lack of funds.
 		if _, err := pays.HandleGatewayEvent(ctx, tenant, payments.ProviderFake, payments.GatewayEvent{ID: "evt_setup_1", Type: "setup_intent.succeeded",
@@ -97,14 +92,8 @@ func TestFailedPaymentDunningSuspendsAndPaymentRestores(t *testing.T) {
 			t.Fatal(err)
 		}
 		gw.Decline("pm_fake_1", "insufficient_funds")
-		a.post("/api/v1/features", map[string]any{"key": "hd", "name": "HD", "kind": "boolean"})
-		plan := a.post("/api/v1/plans", map[string]any{"key": "pro", "name": "Pro"})
-		spec := catalog.VersionSpec{Currency: "EUR", BillingInterval: period.Monthly, Entitlements: []catalog.Grant{{Feature: "hd"}},
-			Charges: []pricing.Charge{{Key: "base", Description: "Pro plan", Kind: pricing.ChargeFee,
-				Fee: &pricing.Fee{Amount: decimal.RequireFromString("20"), Billed: pricing.InAdvance}}}}
-		v := a.post("/api/v1/plans/"+plan["id"].(string)+"/versions", spec)
-		a.post(fmt.Sprintf("/api/v1/plans/%s/versions/%v/publish", plan["id"], v["version"]), nil)
-		sub := a.post("/api/v1/subscriptions", map[string]any{"customer_id": cusID, "plan_id": plan["id"], "skip_trial": true})
+		plan := proPlan(a)
+		sub := a.post("/api/v1/subscriptions", map[string]any{"customer_id": cusID, "plan_id": plan, "skip_trial": true})
 		subID := sub["id"].(string)
 
 		// Billing finalizes the invoice; the payments role charges it.
@@ -176,4 +165,43 @@ func TestFailedPaymentDunningSuspendsAndPaymentRestores(t *testing.T) {
 			t.Errorf("paid: %s", s)
 		}
 	})
+}
+
+// billingSetUp gives the tenant billing settings (invoices due 14 days
+// after finalization) and a 19 % VAT rate, whose id it returns.
+func billingSetUp(t *testing.T, a *testApp) any {
+	t.Helper()
+	if r := a.do("PUT", "/api/v1/billing/settings", a.key, map[string]any{"invoice_prefix": "INV", "credit_note_prefix": "CN",
+		"grace_seconds": 0, "due_days": 14, "payment_terms": "Payable within 14 days",
+		"seller": map[string]any{"name": "Example SaaS GmbH", "address": []string{"Torstraße 1"}, "city": "Berlin", "postal_code": "10119",
+			"country_code": "DE", "vat_id": "DE987654321", "endpoint_id": "DE987654321", "endpoint_scheme": "9930"},
+		"payment_means": map[string]any{"code": "58", "iban": "DE89370400440532013000", "account_name": "Example SaaS GmbH"}}); r.status != 200 {
+		t.Fatalf("billing settings: %d %s", r.status, r.body)
+	}
+	return a.post("/api/v1/tax-rates", map[string]any{"name": "VAT", "percentage": "19"})["id"]
+}
+
+// germanCustomer creates a customer taxed at rate and returns its id.
+func germanCustomer(t *testing.T, a *testApp, name string, rate any) string {
+	t.Helper()
+	cus := a.post("/api/v1/customers", map[string]any{"name": name, "currency": "EUR", "email": "owner@" + strings.ToLower(strings.Fields(name)[0]) + ".example",
+		"tax_id": "DE811907980", "address": map[string]any{"line1": "Hauptstraße 1", "city": "Berlin", "postal_code": "10115", "country": "DE"}})
+	id := cus["id"].(string)
+	if r := a.do("PUT", "/api/v1/tax-assignments", a.key, map[string]any{"target_type": "customer", "target_id": id, "tax_rate_id": rate}); r.status != 200 {
+		t.Fatalf("tax assignment: %d %s", r.status, r.body)
+	}
+	return id
+}
+
+// proPlan publishes plan pro (feature hd, 20 EUR a month in advance) and
+// returns its id.
+func proPlan(a *testApp) any {
+	a.post("/api/v1/features", map[string]any{"key": "hd", "name": "HD", "kind": "boolean"})
+	plan := a.post("/api/v1/plans", map[string]any{"key": "pro", "name": "Pro"})
+	spec := catalog.VersionSpec{Currency: "EUR", BillingInterval: period.Monthly, Entitlements: []catalog.Grant{{Feature: "hd"}},
+		Charges: []pricing.Charge{{Key: "base", Description: "Pro plan", Kind: pricing.ChargeFee,
+			Fee: &pricing.Fee{Amount: decimal.RequireFromString("20"), Billed: pricing.InAdvance}}}}
+	v := a.post("/api/v1/plans/"+plan["id"].(string)+"/versions", spec)
+	a.post(fmt.Sprintf("/api/v1/plans/%s/versions/%v/publish", plan["id"], v["version"]), nil)
+	return plan["id"]
 }

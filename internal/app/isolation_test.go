@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
 	"github.com/abacusbilling/abacus/internal/httpapi"
 	"github.com/abacusbilling/abacus/internal/identity"
@@ -94,6 +95,14 @@ func TestTenantIsolation(t *testing.T) {
 			seed("GET", "/api/v1/me/sessions", userA["access_token"].(string), nil)
 			org := seed("POST", "/api/v1/organizations", keyA, map[string]any{"name": "A's customers"})
 			seed("POST", "/api/v1/organizations/"+org["id"].(string)+"/invitations", keyA, map[string]any{"email": "end@a.test"})
+			// A chargeback of A's (only a gateway's callback makes one; its
+			// flows are payments/stripe's tests): GET /api/v1/disputes[/{id}].
+			if _, err := a.DB.ExecContext(context.Background(), `INSERT INTO payment_disputes (id, tenant_id, payment_id, invoice_id,
+				customer_id, provider, provider_reference, kind, status, rank, outcome, amount, currency, reason, created_at, updated_at)
+				VALUES ($1, $2, $3, $4, $5, 'stripe', 'dp_isolation', 'dispute', 'needs_response', 1, '', '10.00', 'EUR', 'fraudulent', 1, 1)`,
+				abacus.NewID("dp"), a.tenantOf(t, keyA), abacus.NewID("pay"), abacus.NewID("inv"), abacus.NewID("cus")); err != nil {
+				t.Fatal(err)
+			}
 
 			// Harvest A's ids from every list route A can read.
 			routes := a.HTTP.Routes()

@@ -103,6 +103,7 @@ var Permissions = []struct {
 	{"/api/v1/tax-rates", AreaBilling},
 	{"/api/v1/billing", AreaBilling},
 	{"/api/v1/payments", AreaBilling},
+	{"/api/v1/disputes", AreaBilling},
 	{"/api/v1/settings/dunning", AreaBilling},
 	{"/api/v1/dunning", AreaBilling},
 	{"/api/v1/payment-providers", AreaIdentity}, // gateway credentials: admins

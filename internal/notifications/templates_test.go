@@ -148,3 +148,24 @@ func TestTenantHTMLMayUseTheLayoutPartials(t *testing.T) {
 		t.Fatalf("the tenant's own button lost: %v %s", err, r.HTML)
 	}
 }
+
+// A send_invoice reminder (dunning of an invoice paid by the hosted page)
+// says the invoice is overdue and its button opens the pay link, not the
+// card retry text.
+func TestRetryReminderOfASendInvoiceInvoice(t *testing.T) {
+	sample := with(sampleFor("payment.retry_reminder"), map[string]any{"collection_method": "send_invoice", "retry_at": nil,
+		"link": "https://billing.acme.example/pay/pl_abc"})
+	src, _ := builtinSource("payment.retry_reminder", "en")
+	p, err := compile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.execute(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Subject != "Final notice: invoice INV-2026-0007 is overdue" || !strings.Contains(r.Text, "here: https://billing.acme.example/pay/pl_abc") ||
+		!strings.Contains(r.Text, "by 8 Nov 2026") || !strings.Contains(r.HTML, "Pay this invoice") || strings.Contains(r.Text+r.HTML, "try") {
+		t.Errorf("send_invoice reminder:\n%s\n%s\n%s", r.Subject, r.Text, r.HTML)
+	}
+}

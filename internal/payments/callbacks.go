@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"sync"
 
@@ -73,18 +74,24 @@ func (u DisputeUpdate) rank() int {
 // recorded as seen and otherwise ignored (or parked), never an error, so
 // the gateway stops sending it.
 //
-// Concurrent calls share transactions (group commit): while one batch
-// commits the next gathers, up to maxBatch events; a batch that fails is
-// retried one event per transaction, so one bad event fails alone.
+// Concurrent calls share transactions (group commit): while a batch of up
+// to maxBatch events commits, the next gathers. Events are spread over
+// gatewayLanes(db) lanes by the payment they change, each lane one batch
+// at a time: on PostgreSQL the lanes' commits overlap (a batch does not
+// wait for another's WAL flush), and the events of one payment stay in
+// one lane, in order, so two lanes never both create or lock the same
+// payment. A batch that fails is retried one event per transaction, so
+// one bad event fails alone.
 func (s *Service) HandleGatewayEvent(ctx context.Context, tenant, provider string, ev GatewayEvent) (known bool, err error) {
 	r := &gwRequest{tenant: tenant, provider: provider, ev: ev, done: make(chan struct{})}
-	s.gw.Lock()
-	s.gw.queue = append(s.gw.queue, r)
-	if !s.gw.running {
-		s.gw.running = true
-		go s.drainGatewayEvents()
+	lane := &s.gw[laneOf(ev.lockKey(), gatewayLanes(s.db))]
+	lane.Lock()
+	lane.queue = append(lane.queue, r)
+	if !lane.running {
+		lane.running = true
+		go s.drainGatewayEvents(lane)
 	}
-	s.gw.Unlock()
+	lane.Unlock()
 	select {
 	case <-r.done:
 	case <-ctx.Done():
@@ -99,6 +106,19 @@ func (s *Service) HandleGatewayEvent(ctx context.Context, tenant, provider strin
 	return r.known, nil
 }
 
+// lockKey is the reference of the payment ev changes ("" for none).
+func (ev GatewayEvent) lockKey() string {
+	switch {
+	case ev.Payment != nil:
+		return ev.Payment.Reference
+	case ev.Refund != nil:
+		return ev.Refund.PaymentReference
+	case ev.Dispute != nil:
+		return ev.Dispute.PaymentReference
+	}
+	return ""
+}
+
 // maxBatch bounds the gateway events handled in one transaction.
 const maxBatch = 128
 
@@ -110,24 +130,34 @@ type gwRequest struct {
 	done             chan struct{}
 }
 
-// gwQueue holds the gateway events waiting for a transaction.
+// gwQueue holds one lane's gateway events waiting for a transaction.
 type gwQueue struct {
 	sync.Mutex
 	queue   []*gwRequest
 	running bool
 }
 
-func (s *Service) drainGatewayEvents() {
+// maxLanes bounds gatewayLanes.
+const maxLanes = 4
+
+// laneOf spreads payment references over n lanes.
+func laneOf(ref string, n int) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(ref))
+	return int(h.Sum32() % uint32(n))
+}
+
+func (s *Service) drainGatewayEvents(lane *gwQueue) {
 	for {
-		s.gw.Lock()
-		if len(s.gw.queue) == 0 {
-			s.gw.running = false
-			s.gw.Unlock()
+		lane.Lock()
+		if len(lane.queue) == 0 {
+			lane.running = false
+			lane.Unlock()
 			return
 		}
-		batch := s.gw.queue[:min(len(s.gw.queue), maxBatch)]
-		s.gw.queue = s.gw.queue[len(batch):]
-		s.gw.Unlock()
+		batch := lane.queue[:min(len(lane.queue), maxBatch)]
+		lane.queue = lane.queue[len(batch):]
+		lane.Unlock()
 		ctx := context.Background()
 		err := s.db.InTx(ctx, func(tx *db.Tx) error {
 			// One statement claims the batch's event ids; only the fresh
@@ -339,12 +369,15 @@ func (s *Service) disputeUpdate(ctx context.Context, tx *db.Tx, tenant, provider
 		return true, err
 	}
 	if !seen {
-		d = Dispute{ID: abacus.NewID("dp"), PaymentID: p.ID, InvoiceID: p.InvoiceID, Provider: provider, ProviderReference: u.Reference,
-			Kind: u.Kind, Currency: p.Currency, CreatedAt: now}
+		d = Dispute{ID: abacus.NewID("dp"), PaymentID: p.ID, InvoiceID: p.InvoiceID, CustomerID: p.CustomerID, Provider: provider,
+			ProviderReference: u.Reference, Kind: u.Kind, Currency: p.Currency, CreatedAt: now}
 	}
 	d.Status, d.rank, d.Amount, d.Reason, d.UpdatedAt = u.Status, u.rank(), amt, u.Reason, now
 	if u.Closed {
 		d.Outcome = u.Outcome
+		if d.ClosedAt == nil {
+			d.ClosedAt = &now
+		}
 	}
 	if err := saveDispute(ctx, tx, tenant, d, !seen); err != nil {
 		return true, err

@@ -17,6 +17,7 @@ import (
 // times at once, in the same batch or not, is applied once; events with
 // new ids about the same payment change nothing more.
 func TestConcurrentRedeliveriesApplyOnce(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		ten := paytest.NewTenant(t, d, start)
 		svc := newPayments(t, d, ten.Clock, ten.Billing)

@@ -52,6 +52,7 @@ func withMethod(t testing.TB, svc *payments.Service, ten *paytest.Tenant, provid
 }
 
 func TestCollectChargesOnceAndClassifiesDeclines(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		ten := paytest.NewTenant(t, d, start)
 		svc := newPayments(t, d, ten.Clock, ten.Billing)
@@ -208,6 +209,7 @@ func (f *fakeStripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // database, replays the attempt with the same idempotency key: one
 // charge, and the invoice is paid.
 func TestCrashBetweenChargeAndRecordChargesOnce(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("ABACUS_PAY_CRASH_CHILD") != "" {
 		return // the child's work is in TestCrashChild
 	}

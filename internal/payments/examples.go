@@ -34,6 +34,9 @@ func Examples() []any {
 		PayLink{InvoiceID: "inv_01jbx6r1c8e2g4j6l8n0q2s4uw", URL: "https://billing.example.com/pay/pl_dGVuXzAxamJ4NGg4ejZiOGQwZjJoNGo2bDhuMHBy.Kx9rV2mQ",
 			ExpiresAt: at.Add(30 * 24 * time.Hour)},
 		exampleAging(),
+		Dispute{ID: "dp_01jbxa2b4d6f8h0k2m4p6r8t0v", PaymentID: "pay_01jbx7k2q9m4r8t6v3w5y0z1ab", InvoiceID: "inv_01jbx6r1c8e2g4j6l8n0q2s4uw",
+			CustomerID: "cus_01jbx5m9a7c9e1g3i5k7m9o1qs", Provider: ProviderStripe, ProviderReference: "dp_1QdJ9a2eZvKYlo2C5e6f7g8h",
+			Kind: DisputeChargeback, Status: "needs_response", Amount: amt, Currency: "EUR", Reason: "fraudulent", CreatedAt: at, UpdatedAt: at},
 	}
 }
 

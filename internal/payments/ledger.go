@@ -2,6 +2,7 @@ package payments
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,16 +52,18 @@ type Dispute struct {
 	ID                string          `json:"id"`
 	PaymentID         string          `json:"payment_id"`
 	InvoiceID         string          `json:"invoice_id"`
+	CustomerID        string          `json:"customer_id"`
 	Provider          string          `json:"provider"`
 	ProviderReference string          `json:"provider_reference"`
 	Kind              DisputeKind     `json:"kind" enum:"dispute,inquiry,early_fraud_warning"`
-	Status            string          `json:"status"`
 	Outcome           string          `json:"outcome,omitempty" enum:"won,lost"`
 	Amount            decimal.Decimal `json:"amount"`
 	Currency          string          `json:"currency"`
-	Reason            string          `json:"reason,omitempty"`
+	Status            string          `json:"status" doc:"the gateway's status: warning_needs_response, warning_under_review, warning_closed, needs_response, under_review, won, lost, prevented; actionable or not_actionable for an early fraud warning"`
+	Reason            string          `json:"reason" doc:"the gateway's reason (fraudulent, product_not_received…); empty when it gave none"`
 	CreatedAt         time.Time       `json:"created_at"`
 	UpdatedAt         time.Time       `json:"updated_at"`
+	ClosedAt          *time.Time      `json:"closed_at" doc:"when the gateway closed it (won, lost, warning_closed); null while open"`
 
 	rank int
 }
@@ -240,4 +243,46 @@ func (s *Service) InvoiceDisputes(ctx context.Context, invoice string) ([]Disput
 		return nil, err
 	}
 	return invoiceDisputes(ctx, s.db, tenant, invoice)
+}
+
+// DisputeStatuses are the statuses a dispute can have: Stripe's dispute
+// statuses, and actionable / not_actionable for early fraud warnings.
+var DisputeStatuses = []string{"warning_needs_response", "warning_under_review", "warning_closed", "needs_response", "under_review",
+	"won", "lost", "prevented", "actionable", "not_actionable"}
+
+// ListDisputes returns a page of the tenant's disputes (chargebacks,
+// inquiries and early fraud warnings) by id. Errors: "invalid_status"
+// (query.status).
+func (s *Service) ListDisputes(ctx context.Context, f DisputeFilter) (abacus.List[Dispute], error) {
+	tenant, err := abacus.TenantFrom(ctx)
+	if err != nil {
+		return abacus.List[Dispute]{}, err
+	}
+	if f.Status != "" && !slices.Contains(DisputeStatuses, f.Status) {
+		return abacus.List[Dispute]{}, abacus.Invalid("invalid_status", "status %q is not a dispute status", f.Status).
+			WithField("query.status", "must be one of "+strings.Join(DisputeStatuses, ", "))
+	}
+	if f.Limit <= 0 || f.Limit > 100 {
+		f.Limit = 20
+	}
+	ds, err := listDisputes(ctx, s.db, tenant, f)
+	if err != nil {
+		return abacus.List[Dispute]{}, err
+	}
+	next := ""
+	if len(ds) > f.Limit {
+		ds = ds[:f.Limit]
+		next = ds[len(ds)-1].ID
+	}
+	return abacus.ListOf(ds, next), nil
+}
+
+// GetDispute returns one of the tenant's disputes. Errors:
+// "dispute_not_found".
+func (s *Service) GetDispute(ctx context.Context, id string) (Dispute, error) {
+	tenant, err := abacus.TenantFrom(ctx)
+	if err != nil {
+		return Dispute{}, err
+	}
+	return loadDispute(ctx, s.db, tenant, id)
 }

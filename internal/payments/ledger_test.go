@@ -11,6 +11,7 @@ import (
 )
 
 func TestManualPaymentsPartialFullAndOver(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		b := newBundle(t, d)
 		inv := b.invoice("EUR", "100.00")
@@ -63,6 +64,7 @@ func TestManualPaymentsPartialFullAndOver(t *testing.T) {
 }
 
 func TestMinorUnits(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		amount, currency string
 		minor            int64

@@ -121,7 +121,7 @@ type Service struct {
 	mu        sync.Mutex
 	providers map[string]cachedProvider // tenant + "\x00" + provider
 
-	gw gwQueue
+	gw [maxLanes]gwQueue
 }
 
 type cachedProvider struct {

@@ -99,6 +99,27 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	})
 	registerPayPage(s, svc)
 	registerCustomerRoutes(s, svc, op)
+	registerDisputeRoutes(s, svc, op)
+}
+
+func registerDisputeRoutes(s *httpapi.Server, svc *Service, op func(id, method, path, summary, desc string) huma.Operation) {
+	httpapi.Register(s, op("list-disputes", http.MethodGet, "/api/v1/disputes", "List disputes",
+		"Chargebacks, inquiries and early fraud warnings the gateway reported against the tenant's payments, by id. "+
+			"An open chargeback withdraws its amount from the invoice; one won gives it back."), abacus.ScopeRead,
+		func(ctx context.Context, in *struct {
+			Status     string `query:"status" enum:"warning_needs_response,warning_under_review,warning_closed,needs_response,under_review,won,lost,prevented,actionable,not_actionable" doc:"only disputes in this status"`
+			CustomerID string `query:"customer_id" doc:"only this customer's disputes"`
+			InvoiceID  string `query:"invoice_id" doc:"only disputes of this invoice's payments"`
+			Limit      int    `query:"limit" minimum:"0" maximum:"100" doc:"page size (default 20)"`
+			Cursor     string `query:"cursor" doc:"next_cursor of the previous page"`
+		}) (*httpapi.Body[abacus.List[Dispute]], error) {
+			return httpapi.Reply(svc.ListDisputes(ctx, DisputeFilter{Status: in.Status, CustomerID: in.CustomerID, InvoiceID: in.InvoiceID,
+				Limit: in.Limit, Cursor: in.Cursor}))
+		})
+	httpapi.Register(s, op("get-dispute", http.MethodGet, "/api/v1/disputes/{id}", "Get a dispute", ""), abacus.ScopeRead,
+		func(ctx context.Context, in *IDPath) (*httpapi.Body[Dispute], error) {
+			return httpapi.Reply(svc.GetDispute(ctx, in.ID))
+		})
 }
 
 func registerCustomerRoutes(s *httpapi.Server, svc *Service, op func(id, method, path, summary, desc string) huma.Operation) {

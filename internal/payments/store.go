@@ -166,17 +166,19 @@ func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 
 // --- disputes ----------------------------------------------------------------
 
-const disputeCols = `id, payment_id, invoice_id, provider, provider_reference, kind, status, rank, outcome, amount, currency, reason, created_at, updated_at`
+const disputeCols = `id, payment_id, invoice_id, provider, provider_reference, kind, status, rank, outcome, amount, currency, reason,
+	created_at, updated_at, customer_id, closed_at`
 
 func scanDispute(r scanner) (Dispute, error) {
 	var d Dispute
 	var kind, amount string
 	var created, updated db.Time
+	var closed db.NullTime
 	if err := r.Scan(&d.ID, &d.PaymentID, &d.InvoiceID, &d.Provider, &d.ProviderReference, &kind, &d.Status, &d.rank, &d.Outcome,
-		&amount, &d.Currency, &d.Reason, &created, &updated); err != nil {
+		&amount, &d.Currency, &d.Reason, &created, &updated, &d.CustomerID, &closed); err != nil {
 		return d, err
 	}
-	d.Kind, d.Amount, d.CreatedAt, d.UpdatedAt = DisputeKind(kind), dec(amount), created.Time, updated.Time
+	d.Kind, d.Amount, d.CreatedAt, d.UpdatedAt, d.ClosedAt = DisputeKind(kind), dec(amount), created.Time, updated.Time, closed.Ptr()
 	return d, nil
 }
 
@@ -196,18 +198,53 @@ func saveDispute(ctx context.Context, tx *db.Tx, tenant string, d Dispute, fresh
 	var err error
 	if fresh {
 		_, err = tx.ExecContext(ctx, `INSERT INTO payment_disputes (`+disputeCols+`, tenant_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 			d.ID, d.PaymentID, d.InvoiceID, d.Provider, d.ProviderReference, string(d.Kind), d.Status, d.rank, d.Outcome,
-			d.Amount.String(), d.Currency, d.Reason, db.TimeOf(d.CreatedAt), db.TimeOf(d.UpdatedAt), tenant)
+			d.Amount.String(), d.Currency, d.Reason, db.TimeOf(d.CreatedAt), db.TimeOf(d.UpdatedAt), d.CustomerID,
+			db.NullTimeOf(d.ClosedAt), tenant)
 	} else {
 		_, err = tx.ExecContext(ctx, `UPDATE payment_disputes SET status = $3, rank = $4, outcome = $5, amount = $6, reason = $7,
-			updated_at = $8 WHERE tenant_id = $1 AND id = $2`,
-			tenant, d.ID, d.Status, d.rank, d.Outcome, d.Amount.String(), d.Reason, db.TimeOf(d.UpdatedAt))
+			updated_at = $8, closed_at = $9 WHERE tenant_id = $1 AND id = $2`,
+			tenant, d.ID, d.Status, d.rank, d.Outcome, d.Amount.String(), d.Reason, db.TimeOf(d.UpdatedAt), db.NullTimeOf(d.ClosedAt))
 	}
 	if err != nil {
 		return fmt.Errorf("saving dispute %s: %w", d.ProviderReference, err)
 	}
 	return nil
+}
+
+// DisputeFilter narrows ListDisputes.
+type DisputeFilter struct {
+	Status     string
+	CustomerID string
+	InvoiceID  string
+	Limit      int
+	Cursor     string
+}
+
+func listDisputes(ctx context.Context, q db.Querier, tenant string, f DisputeFilter) ([]Dispute, error) {
+	query := `SELECT ` + disputeCols + ` FROM payment_disputes WHERE tenant_id = $1 AND id > $2`
+	args := []any{tenant, f.Cursor}
+	for _, c := range []struct{ col, v string }{{"status", f.Status}, {"customer_id", f.CustomerID}, {"invoice_id", f.InvoiceID}} {
+		if c.v != "" {
+			args = append(args, c.v)
+			query += fmt.Sprintf(" AND %s = $%d", c.col, len(args))
+		}
+	}
+	args = append(args, f.Limit+1)
+	rows, err := q.QueryContext(ctx, query+fmt.Sprintf(" ORDER BY id LIMIT $%d", len(args)), args...)
+	return collect(rows, err, "listing disputes", scanDispute)
+}
+
+func loadDispute(ctx context.Context, q db.Querier, tenant, id string) (Dispute, error) {
+	d, err := scanDispute(q.QueryRowContext(ctx, `SELECT `+disputeCols+` FROM payment_disputes WHERE tenant_id = $1 AND id = $2`, tenant, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, abacus.NotFound("dispute", id)
+	}
+	if err != nil {
+		return d, fmt.Errorf("reading dispute %s: %w", id, err)
+	}
+	return d, nil
 }
 
 func invoiceDisputes(ctx context.Context, q db.Querier, tenant, invoice string) ([]Dispute, error) {
@@ -217,6 +254,16 @@ func invoiceDisputes(ctx context.Context, q db.Querier, tenant, invoice string) 
 }
 
 // --- gateway events ----------------------------------------------------------
+
+// gatewayLanes is how many batches of gateway events may be in flight at
+// once: PostgreSQL overlaps their commits (each waits for its WAL flush);
+// SQLite has one writer, where a second batch would only wait.
+func gatewayLanes(d *db.DB) int {
+	if d.Engine() == db.Postgres {
+		return maxLanes
+	}
+	return 1
+}
 
 // claimGatewayEvent records gateway event id as handled; fresh is false
 // when it was handled before (a redelivery), and then nothing is done.

@@ -18,8 +18,8 @@ import (
 const ConsumerName = "dunning"
 
 // Handled lists the event types dunning acts on.
-var Handled = []string{"payment.failed", "payment.succeeded", "invoice.paid", "invoice.voided", "invoice.marked_uncollectible",
-	"dispute.created", "dispute.closed", "payment_method.attached"}
+var Handled = []string{"payment.failed", "payment.succeeded", "invoice.finalized", "invoice.paid", "invoice.voided",
+	"invoice.marked_uncollectible", "dispute.created", "dispute.closed", "payment_method.attached"}
 
 // the parts of the payments core's and billing's payloads dunning reads
 type paymentPayload struct {
@@ -81,12 +81,15 @@ func (s *Service) handle(ctx context.Context, e outbox.Event) error {
 			return nil
 		}
 		return s.InvoicePaid(ctx, e.TenantID, p.InvoiceID)
-	case "invoice.paid", "invoice.voided", "invoice.marked_uncollectible":
+	case "invoice.finalized", "invoice.paid", "invoice.voided", "invoice.marked_uncollectible":
 		var p invoicePayload
 		if err := json.Unmarshal(e.Payload, &p); err != nil || p.ID == "" {
 			return nil
 		}
-		if e.Type == "invoice.paid" {
+		switch e.Type {
+		case "invoice.finalized":
+			return s.InvoiceFinalized(ctx, e.TenantID, p.ID)
+		case "invoice.paid":
 			return s.InvoicePaid(ctx, e.TenantID, p.ID)
 		}
 		return s.InvoiceClosed(ctx, e.TenantID, p.ID, strings.TrimPrefix(e.Type, "invoice."))

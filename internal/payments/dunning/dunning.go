@@ -23,7 +23,8 @@ import (
 type Invoice struct {
 	ID, Number, CustomerID, SubscriptionID, Currency string
 	AmountDue                                        decimal.Decimal
-	Status                                           string // open, paid, void, uncollectible (draft)
+	Status                                           string     // open, paid, void, uncollectible (draft)
+	DueAt                                            *time.Time // when a finalized invoice is due
 }
 
 // Billing is what dunning asks the billing module (the app adapts
@@ -68,6 +69,8 @@ type Service struct {
 	billing Billing
 	subs    *subscription.Service
 	collect CollectFunc
+	method  MethodFunc    // how a customer pays (nil: every invoice is charged)
+	payLink PayLinkFunc   // the hosted pay page of an invoice (nil: reminders without a link)
 	owner   string        // this runner's lease owner
 	lease   time.Duration // how long a claimed run is this runner's
 	batch   int
@@ -243,11 +246,12 @@ type FailedPayment struct {
 func (r Run) event(now time.Time) RunEvent {
 	e := RunEvent{RunID: r.ID, InvoiceID: r.InvoiceID, InvoiceNumber: r.InvoiceNumber, CustomerID: r.CustomerID,
 		SubscriptionID: r.SubscriptionID, Amount: r.Amount, Currency: r.Currency, Status: r.Status, Attempts: r.Attempts,
-		FinalAction: string(r.Policy.FinalAction), HardDecline: r.HardDeclined, DeclineCode: r.DeclineCode}
+		CollectionMethod: r.CollectionMethod,
+		FinalAction:      string(r.Policy.FinalAction), HardDecline: r.HardDeclined, DeclineCode: r.DeclineCode}
 	if r.FinalAction != "" {
 		e.FinalAction = r.FinalAction
 	}
-	steps := r.Policy.steps(r.FirstFailedAt)
+	steps := r.plan()
 	for _, st := range steps[min(r.StepIndex, len(steps)-1):] {
 		if st.Kind == StepRetry && e.RetryAt == nil && !r.HardDeclined {
 			at := st.At
@@ -261,9 +265,18 @@ func (r Run) event(now time.Time) RunEvent {
 	return e
 }
 
+// plan is r's steps: retries (and reminders before them) for a charged
+// invoice, reminders for a send_invoice one.
+func (r Run) plan() []step {
+	if r.CollectionMethod == SendInvoice {
+		return r.Policy.reminders(r.FirstFailedAt)
+	}
+	return r.Policy.steps(r.FirstFailedAt)
+}
+
 // schedule points r at its step i (the final action when past the end).
 func (r *Run) schedule(i int) {
-	steps := r.Policy.steps(r.FirstFailedAt)
+	steps := r.plan()
 	if i >= len(steps) {
 		i = len(steps) - 1
 	}
@@ -323,20 +336,9 @@ func (s *Service) PaymentFailed(ctx context.Context, f FailedPayment) error {
 	if inv.Status != "open" {
 		return nil // paid, voided or written off meanwhile
 	}
-	plan := ""
-	if inv.SubscriptionID != "" {
-		sub, err := s.subs.MarkPastDue(tctx, inv.SubscriptionID)
-		switch {
-		case err == nil:
-			plan = sub.PlanID
-		case abacus.ErrorKind(err) == abacus.KindConflict || abacus.ErrorKind(err) == abacus.KindNotFound:
-			// trialing, paused, canceled or ended: its invoice is still dunned
-			if sub, err := s.subs.Get(tctx, inv.SubscriptionID); err == nil {
-				plan = sub.PlanID
-			}
-		default:
-			return err
-		}
+	plan, err := s.markPastDue(tctx, inv.SubscriptionID)
+	if err != nil {
+		return err
 	}
 	_, pol, err := s.policyFor(ctx, f.TenantID, plan)
 	if err != nil {
@@ -344,7 +346,8 @@ func (s *Service) PaymentFailed(ctx context.Context, f FailedPayment) error {
 	}
 	r := Run{ID: abacus.NewID("dun"), tenant: f.TenantID, InvoiceID: inv.ID, InvoiceNumber: inv.Number, CustomerID: inv.CustomerID,
 		SubscriptionID: inv.SubscriptionID, Amount: inv.AmountDue, Currency: inv.Currency, Status: StatusActive, Policy: pol,
-		FirstFailedAt: now, Attempts: max(f.Attempt, 1), HardDeclined: f.Hard, DeclineCode: f.DeclineCode, CreatedAt: now, UpdatedAt: now}
+		CollectionMethod: ChargeAutomatically, FirstFailedAt: now, Attempts: max(f.Attempt, 1), HardDeclined: f.Hard,
+		DeclineCode: f.DeclineCode, CreatedAt: now, UpdatedAt: now}
 	r.schedule(0)
 	return s.db.InTx(ctx, func(tx *db.Tx) error {
 		ok, err := insertRun(ctx, tx, r)
@@ -358,6 +361,26 @@ func (s *Service) PaymentFailed(ctx context.Context, f FailedPayment) error {
 		_, err = outbox.RecordBatch(ctx, tx, evs)
 		return err
 	})
+}
+
+// markPastDue moves subscription sub (if any) to past_due and returns its
+// plan, whose policy the run follows.
+func (s *Service) markPastDue(tctx context.Context, sub string) (string, error) {
+	if sub == "" {
+		return "", nil
+	}
+	got, err := s.subs.MarkPastDue(tctx, sub)
+	switch {
+	case err == nil:
+		return got.PlanID, nil
+	case abacus.ErrorKind(err) == abacus.KindConflict || abacus.ErrorKind(err) == abacus.KindNotFound:
+		// trialing, paused, canceled or ended: its invoice is still dunned
+		if got, err := s.subs.Get(tctx, sub); err == nil {
+			return got.PlanID, nil
+		}
+		return "", nil
+	}
+	return "", err
 }
 
 // InvoicePaid ends the dunning of a paid invoice (dunning.recovered) and
@@ -390,7 +413,15 @@ func (s *Service) settle(ctx context.Context, tenant, invoice, status, reason st
 		if r == nil {
 			return nil
 		}
+		if r.leased(now) {
+			// A pass is taking a step of it (a charge, a suspension): settled
+			// after it, when this event comes again, so the step cannot undo it.
+			return abacus.Errorf(abacus.KindUnavailable, "dunning_run_busy", "dunning run %s is being advanced; settled later", r.ID)
+		}
 		sub = r.SubscriptionID
+		if r.Status == StatusScheduled { // settled before it was due: it never started
+			return deleteRun(ctx, tx, tenant, r.ID)
+		}
 		if r.Status != StatusActive && r.Status != StatusExhausted ||
 			status == StatusClosed && r.FinalAction == string(MarkUncollectible) { // its own final action
 			return nil
@@ -590,10 +621,10 @@ func (s *Service) ListRuns(ctx context.Context, f RunFilter) (abacus.List[Run], 
 		return abacus.List[Run]{}, err
 	}
 	switch f.Status {
-	case "", StatusActive, StatusRecovered, StatusExhausted, StatusClosed:
+	case "", StatusScheduled, StatusActive, StatusRecovered, StatusExhausted, StatusClosed:
 	default:
-		return abacus.List[Run]{}, abacus.Invalid("invalid_status", "status %q is not one of active, recovered, exhausted, closed", f.Status).
-			WithField("query.status", "must be active, recovered, exhausted or closed")
+		return abacus.List[Run]{}, abacus.Invalid("invalid_status", "status %q is not one of scheduled, active, recovered, exhausted, closed", f.Status).
+			WithField("query.status", "must be scheduled, active, recovered, exhausted or closed")
 	}
 	limit := f.Limit
 	if limit <= 0 || limit > 100 {

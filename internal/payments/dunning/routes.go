@@ -51,7 +51,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		func(ctx context.Context, in *struct {
 			InvoiceID  string `query:"invoice_id" doc:"only this invoice's run"`
 			CustomerID string `query:"customer_id" doc:"only this customer's runs"`
-			Status     string `query:"status" enum:"active,recovered,exhausted,closed"`
+			Status     string `query:"status" enum:"scheduled,active,recovered,exhausted,closed"`
 			Limit      int    `query:"limit" minimum:"0" maximum:"100" doc:"page size (default 20)"`
 			Cursor     string `query:"cursor" doc:"next_cursor of the previous page"`
 		}) (*httpapi.Body[abacus.List[Run]], error) {

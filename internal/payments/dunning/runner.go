@@ -30,6 +30,7 @@ func (s *Service) Pass(ctx context.Context, now time.Time) (int, error) {
 		}
 		done := make([]Run, 0, len(runs))
 		var evs []outbox.Event
+		var dropped, started []Run
 		for _, r := range runs {
 			out, err := s.step(ctx, r, now)
 			if err != nil {
@@ -40,10 +41,23 @@ func (s *Service) Pass(ctx context.Context, now time.Time) (int, error) {
 					"step", r.NextStep, "err", err)
 				continue
 			}
+			switch {
+			case out.drop:
+				dropped = append(dropped, out.run)
+				continue
+			case out.run.NextStep != r.NextStep && r.NextStep == StepOverdue:
+				started = append(started, out.run)
+			}
 			done = append(done, out.run)
 			evs = append(evs, out.events...)
 		}
 		err = s.db.InTx(ctx, func(tx *db.Tx) error {
+			if err := dropScheduled(ctx, tx, s.owner, dropped); err != nil {
+				return err
+			}
+			if err := saveStarted(ctx, tx, s.owner, started); err != nil {
+				return err
+			}
 			// a run whose lease ran out is another runner's now: its events are not ours to record
 			kept, err := saveLeased(ctx, tx, done, s.owner)
 			if err != nil {
@@ -61,21 +75,23 @@ func (s *Service) Pass(ctx context.Context, now time.Time) (int, error) {
 		if err != nil {
 			return total, err
 		}
-		total += len(done)
+		total += len(done) + len(dropped)
 	}
 }
 
 type stepped struct {
 	run    Run
 	events []outbox.Event
+	drop   bool // a scheduled run whose invoice was settled before it was due
 }
 
 // step takes r's due step; its effects outside dunning's tables (a charge,
 // a suspension) happen here, its own writes are returned.
 func (s *Service) step(ctx context.Context, r Run, now time.Time) (stepped, error) {
 	out := stepped{}
-	steps := r.Policy.steps(r.FirstFailedAt)
+	steps := r.plan()
 	r.UpdatedAt = now
+	link, linked := "", false
 	emit := func(k interface {
 		New(string, string, time.Time, RunEvent) outbox.Event
 	}, mod func(*RunEvent)) {
@@ -83,10 +99,21 @@ func (s *Service) step(ctx context.Context, r Run, now time.Time) (stepped, erro
 		if mod != nil {
 			mod(&e)
 		}
+		if !linked {
+			link, linked = s.linkOf(ctx, r), true
+		}
+		e.Link = link
 		out.events = append(out.events, k.New(r.tenant, r.ID, now, e))
 	}
 	idx := min(r.StepIndex, len(steps)-1)
 	switch r.NextStep {
+	case StepOverdue:
+		drop, err := s.overdue(ctx, &r)
+		if err != nil || drop {
+			out.run, out.drop = r, drop
+			return out, err
+		}
+		emit(RunStarted, nil)
 	case StepReminder:
 		cur := steps[idx]
 		emit(RunReminder, func(e *RunEvent) { e.Final = cur.Last })

@@ -132,6 +132,7 @@ func (o PlanOverride) Validate(base RetryPolicy) error {
 
 // Step kinds of a run.
 const (
+	StepOverdue  = "overdue" // a send_invoice invoice's due date: still unpaid, the run starts
 	StepReminder = "reminder"
 	StepRetry    = "retry"
 	StepRetryNow = "retry_now" // a new payment method after a hard decline: retried at once
@@ -168,6 +169,25 @@ func (p RetryPolicy) steps(first time.Time) []step {
 		end = day(days[len(days)-1])
 	}
 	return append(out, step{Kind: StepFinal, At: end.Add(time.Duration(p.GraceDays) * 24 * time.Hour)})
+}
+
+// reminders plans the steps of a send_invoice run, overdue since due:
+// nothing is charged, so each retry day is a reminder with the pay link
+// (the last one the final notice), then the final action after the grace
+// period, as for a charged invoice.
+func (p RetryPolicy) reminders(due time.Time) []step {
+	steps := p.steps(due)
+	out := make([]step, 0, len(steps))
+	for _, st := range steps {
+		switch st.Kind {
+		case StepRetry:
+			st.Kind = StepReminder
+			out = append(out, st)
+		case StepFinal:
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 func maxTime(a, b time.Time) time.Time {

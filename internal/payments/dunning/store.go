@@ -17,6 +17,7 @@ import (
 
 // Run statuses.
 const (
+	StatusScheduled = "scheduled" // a send_invoice invoice not due yet: it becomes active when its due date passes unpaid
 	StatusActive    = "active"    // retries and reminders are scheduled
 	StatusRecovered = "recovered" // the invoice was paid
 	StatusExhausted = "exhausted" // the final action was taken; paying still restores access
@@ -32,35 +33,43 @@ type Run struct {
 	SubscriptionID string          `json:"subscription_id"`
 	Amount         decimal.Decimal `json:"amount"`
 	Currency       string          `json:"currency"`
-	Status         string          `json:"status" enum:"active,recovered,exhausted,closed"`
-	Policy         RetryPolicy     `json:"policy" doc:"the schedule the run follows (the settings when it started)"`
-	FirstFailedAt  time.Time       `json:"first_failed_at"`
-	Attempts       int             `json:"attempts"`
-	StepIndex      int             `json:"-"`
-	NextStep       string          `json:"next_step,omitempty" enum:"reminder,retry,retry_now,final_action"`
-	NextAt         *time.Time      `json:"next_at,omitempty"`
-	HardDeclined   bool            `json:"hard_declined"`
-	DeclineCode    string          `json:"decline_code,omitempty"`
-	FinalAction    string          `json:"final_action_taken,omitempty"`
-	CreatedAt      time.Time       `json:"created_at"`
-	UpdatedAt      time.Time       `json:"updated_at"`
-	EndedAt        *time.Time      `json:"ended_at,omitempty"`
+	Status         string          `json:"status" enum:"scheduled,active,recovered,exhausted,closed"`
+	// CollectionMethod is how the invoice is paid: charge_automatically
+	// runs retry the charge; send_invoice runs remind with the pay link.
+	CollectionMethod string      `json:"collection_method" enum:"charge_automatically,send_invoice"`
+	Policy           RetryPolicy `json:"policy" doc:"the schedule the run follows (the settings when it started)"`
+	FirstFailedAt    time.Time   `json:"first_failed_at" doc:"when the invoice became overdue: the first failed charge, or the due date of a send_invoice invoice"`
+	Attempts         int         `json:"attempts"`
+	StepIndex        int         `json:"-"`
+	NextStep         string      `json:"next_step,omitempty" enum:"reminder,retry,retry_now,final_action"`
+	NextAt           *time.Time  `json:"next_at,omitempty"`
+	HardDeclined     bool        `json:"hard_declined"`
+	DeclineCode      string      `json:"decline_code,omitempty"`
+	FinalAction      string      `json:"final_action_taken,omitempty"`
+	leaseUntil       *time.Time
+	CreatedAt        time.Time  `json:"created_at"`
+	UpdatedAt        time.Time  `json:"updated_at"`
+	EndedAt          *time.Time `json:"ended_at,omitempty"`
 
 	tenant string
 }
 
+// leased reports whether a runner holds r at now.
+func (r Run) leased(now time.Time) bool { return r.leaseUntil != nil && !r.leaseUntil.Before(now) }
+
 const runCols = `id, tenant_id, invoice_id, invoice_number, customer_id, subscription_id, amount, currency, status, policy,
-	first_failed_at, attempts, step_index, next_step, next_at, hard_declined, decline_code, final_action, created_at, updated_at, ended_at`
+	first_failed_at, attempts, step_index, next_step, next_at, hard_declined, decline_code, final_action, created_at, updated_at, ended_at,
+	collection_method, lease_until`
 
 func scanRun(r interface{ Scan(...any) error }) (Run, error) {
 	var run Run
 	var amount, policy string
 	var hard int
 	var first, created, updated db.Time
-	var next, ended db.NullTime
+	var next, ended, lease db.NullTime
 	if err := r.Scan(&run.ID, &run.tenant, &run.InvoiceID, &run.InvoiceNumber, &run.CustomerID, &run.SubscriptionID, &amount,
 		&run.Currency, &run.Status, &policy, &first, &run.Attempts, &run.StepIndex, &run.NextStep, &next, &hard, &run.DeclineCode,
-		&run.FinalAction, &created, &updated, &ended); err != nil {
+		&run.FinalAction, &created, &updated, &ended, &run.CollectionMethod, &lease); err != nil {
 		return run, err
 	}
 	var err error
@@ -71,7 +80,7 @@ func scanRun(r interface{ Scan(...any) error }) (Run, error) {
 		return run, fmt.Errorf("decoding the policy of %s: %w", run.ID, err)
 	}
 	run.FirstFailedAt, run.CreatedAt, run.UpdatedAt = first.Time, created.Time, updated.Time
-	run.NextAt, run.EndedAt, run.HardDeclined = next.Ptr(), ended.Ptr(), hard != 0
+	run.NextAt, run.EndedAt, run.HardDeclined, run.leaseUntil = next.Ptr(), ended.Ptr(), hard != 0, lease.Ptr()
 	return run, nil
 }
 
@@ -90,11 +99,12 @@ func insertRun(ctx context.Context, tx *db.Tx, r Run) (bool, error) {
 		return false, err
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO dunning_runs (`+runCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, NULL)
 		ON CONFLICT (tenant_id, invoice_id) DO NOTHING`,
 		r.ID, r.tenant, r.InvoiceID, r.InvoiceNumber, r.CustomerID, r.SubscriptionID, r.Amount.String(), r.Currency, r.Status,
 		string(policy), db.TimeOf(r.FirstFailedAt), r.Attempts, r.StepIndex, r.NextStep, db.NullTimeOf(r.NextAt),
-		boolInt(r.HardDeclined), r.DeclineCode, r.FinalAction, db.TimeOf(r.CreatedAt), db.TimeOf(r.UpdatedAt), db.NullTimeOf(r.EndedAt))
+		boolInt(r.HardDeclined), r.DeclineCode, r.FinalAction, db.TimeOf(r.CreatedAt), db.TimeOf(r.UpdatedAt), db.NullTimeOf(r.EndedAt),
+		r.CollectionMethod)
 	if err != nil {
 		return false, fmt.Errorf("inserting the dunning run of %s: %w", r.InvoiceID, err)
 	}
@@ -134,6 +144,14 @@ func runOf(ctx context.Context, q db.Querier, tenant, invoice string) (*Run, err
 		return nil, fmt.Errorf("reading the dunning run of %s: %w", invoice, err)
 	}
 	return &r, nil
+}
+
+// deleteRun removes a run that never started (scheduled).
+func deleteRun(ctx context.Context, tx *db.Tx, tenant, id string) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM dunning_runs WHERE tenant_id = $1 AND id = $2 AND status = 'scheduled'`, tenant, id); err != nil {
+		return fmt.Errorf("dropping dunning run %s: %w", id, err)
+	}
+	return nil
 }
 
 func queryRuns(ctx context.Context, q db.Querier, query string, args ...any) ([]Run, error) {

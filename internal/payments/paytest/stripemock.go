@@ -1,11 +1,12 @@
 package paytest
 
 import (
+	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -76,13 +77,15 @@ func StripeMock(t testing.TB) string {
 		}
 		t.Skipf("stripe-mock unavailable (go install github.com/stripe/stripe-mock@%s, or set ABACUS_STRIPE_MOCK): %v", StripeMockVersion, err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	// Both ports chosen by stripe-mock itself, read back from its output:
+	// a port picked here and closed could be taken before it binds, and its
+	// HTTPS default (:12112) is one port for every stripe-mock on the
+	// machine, so a second one running beside it exited.
+	cmd := exec.Command(bin, "-http-addr", "127.0.0.1:0", "-https-addr", "127.0.0.1:0")
+	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	cmd := exec.Command(bin, "-http-addr", addr)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting stripe-mock: %v", err)
 	}
@@ -90,16 +93,25 @@ func StripeMock(t testing.TB) string {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return "http://" + addr
+	addr := make(chan string, 1)
+	go func() {
+		sc, sent := bufio.NewScanner(out), false
+		for sc.Scan() { // read to the end: a full pipe would stop it
+			if a, ok := strings.CutPrefix(sc.Text(), "Listening for HTTP at address: "); ok && !sent {
+				addr <- a
+				sent = true
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stripe-mock did not listen on %s: %v", addr, err)
+		close(addr)
+	}()
+	select {
+	case a, ok := <-addr:
+		if !ok {
+			t.Fatal("stripe-mock exited before it listened")
 		}
-		time.Sleep(20 * time.Millisecond)
+		return "http://" + a
+	case <-time.After(30 * time.Second):
+		t.Fatal("stripe-mock did not say where it listens within 30 s")
 	}
+	return ""
 }

@@ -45,6 +45,7 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 // its PaymentIntent, and answers 303 to it; the PaymentIntent's signed
 // webhook pays the invoice; tampered and expired links change nothing.
 func TestPayPageHandsOverToCheckout(t *testing.T) {
+	t.Parallel()
 	mock := paytest.StripeMock(t)
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		ten := paytest.NewTenant(t, d, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))

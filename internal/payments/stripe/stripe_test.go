@@ -15,6 +15,7 @@ import (
 // to stripe-mock, which checks each request against Stripe's OpenAPI
 // description (unknown or malformed parameters are refused).
 func TestRequestShapesAgainstStripeMock(t *testing.T) {
+	t.Parallel()
 	base := paytest.StripeMock(t)
 	gw, err := New(payments.ProviderConfig{Provider: payments.ProviderStripe, SecretKey: "sk_test_123", APIBase: base})
 	if err != nil {

@@ -135,6 +135,7 @@ func twiceEach(ps [][]byte) [][]byte {
 }
 
 func TestWebhookStateFlows(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		s := newSite(t, d)
 		flows := map[string]struct {
@@ -201,10 +202,69 @@ func TestWebhookStateFlows(t *testing.T) {
 				}
 			}
 		}
+		checkDisputeList(t, s)
 	})
 }
 
+// checkDisputeList checks GET /api/v1/disputes's service on the flows'
+// four disputes (two won, two lost, each once per order): each names its
+// payment's customer and invoice and when it closed; the filters and
+// pages select; another tenant sees none of them.
+func checkDisputeList(t *testing.T, s *site) {
+	t.Helper()
+	var all []payments.Dispute
+	for cursor := ""; ; {
+		page, err := s.svc.ListDisputes(s.Ctx, payments.DisputeFilter{Limit: 3, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page.Data...)
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	if len(all) != 4 {
+		t.Fatalf("disputes listed: %d, want 4", len(all))
+	}
+	for _, d := range all {
+		inv := s.Get(d.InvoiceID)
+		if d.CustomerID == "" || d.CustomerID != inv.CustomerID || d.PaymentID == "" || d.ClosedAt == nil || d.Reason != "fraudulent" ||
+			!strings.HasPrefix(d.ProviderReference, "dp_pi_") || d.Amount.String() != "119" || d.Currency != "EUR" {
+			t.Errorf("listed dispute: %+v (invoice's customer %s)", d, inv.CustomerID)
+		}
+		got, err := s.svc.GetDispute(s.Ctx, d.ID)
+		if err != nil || got.ID != d.ID || got.Status != d.Status {
+			t.Errorf("get %s: %+v, %v", d.ID, got, err)
+		}
+	}
+	count := func(f payments.DisputeFilter) int {
+		page, err := s.svc.ListDisputes(s.Ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(page.Data)
+	}
+	if won, lost, open := count(payments.DisputeFilter{Status: "won"}), count(payments.DisputeFilter{Status: "lost"}),
+		count(payments.DisputeFilter{Status: "needs_response"}); won != 2 || lost != 2 || open != 0 {
+		t.Errorf("by status: won %d lost %d needs_response %d, want 2 2 0", won, lost, open)
+	}
+	if n := count(payments.DisputeFilter{CustomerID: all[0].CustomerID, InvoiceID: all[0].InvoiceID}); n != 1 {
+		t.Errorf("by customer and invoice: %d, want 1", n)
+	}
+	if _, err := s.svc.ListDisputes(s.Ctx, payments.DisputeFilter{Status: "open"}); abacus.ErrorKind(err) != abacus.KindInvalid {
+		t.Errorf("an unknown status: %v, want invalid", err)
+	}
+	other := abacus.WithPrincipal(s.Ctx, &abacus.Principal{TenantID: "ten_other", Kind: "api_key", Scopes: []abacus.Scope{abacus.ScopeAdmin}})
+	if page, err := s.svc.ListDisputes(other, payments.DisputeFilter{}); err != nil || len(page.Data) != 0 {
+		t.Errorf("another tenant lists %d disputes (%v)", len(page.Data), err)
+	}
+	if _, err := s.svc.GetDispute(other, all[0].ID); abacus.ErrorKind(err) != abacus.KindNotFound {
+		t.Errorf("another tenant gets a dispute: %v", err)
+	}
+}
+
 func TestWebhookRefusesWhatIsNotStripes(t *testing.T) {
+	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		s := newSite(t, d)
 		inv := s.Invoice("EUR", "119.00")
