@@ -1,28 +1,52 @@
 #!/usr/bin/env bash
 # Risk decisions under open-loop load (issue 18, docs/benchmarks.md):
-# builds abacus, starts `abacus serve` (SQLite, or PostgreSQL with
-# DATABASE_URL) with 10 velocity counters and 20 active rules, then drives
-# POST /api/v1/risk/events with `abacus bench http` at RATE requests/s,
-# each run followed by the bare net/http baseline on the same machine.
+# builds abacus (or takes ABACUS_BIN), starts `abacus serve` (SQLite, or
+# PostgreSQL with DATABASE_URL) with 10 velocity counters and 20 active
+# rules, then drives POST /api/v1/risk/events with `abacus bench http` at
+# each of RATES requests/s, each run followed by the bare net/http baseline
+# on the same machine.
 #
-#   RATE=10000 DURATION=20s RUNS=3 scripts/bench-risk.sh
+#   RATES="2000 10000" DURATION=20s RUNS=3 scripts/bench-risk.sh
+#
+# With FIXTURE=DIR the server starts from a copy of DIR/data: a tenant
+# whose stored events make a link graph of ENTITIES entities (default
+# 1,000,000; 4 per event: customer, device, card, e-mail), with the
+# counters and rules already made. `FIXTURE=DIR scripts/bench-risk.sh
+# prepare` builds it once (minutes; outside any measurement lock).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RATE=${RATE:-10000}
+RATES=${RATES:-${RATE:-10000}}
 DURATION=${DURATION:-20s}
 RUNS=${RUNS:-1}
 CONNS=${CONNS:-32}
+ENTITIES=${ENTITIES:-1000000}
 work=$(mktemp -d)
 trap 'kill "${pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
-go build -o "$work/abacus" ./cmd/abacus
+bin=${ABACUS_BIN:-}
+if [ -z "$bin" ]; then
+  go build -o "$work/abacus" ./cmd/abacus
+  bin=$work/abacus
+fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 key="abk_bench$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 base="http://127.0.0.1:$port"
-args=(serve --data-dir "$work/data" --http-addr "127.0.0.1:$port")
-if [ -n "${DATABASE_URL:-}" ]; then args+=(--database-url "$DATABASE_URL"); fi
-ABACUS_BOOTSTRAP_API_KEY=$key ABACUS_LOG_LEVEL=warn "$work/abacus" "${args[@]}" >"$work/serve.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 300); do curl -fs "$base/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+data=$work/data
+if [ -n "${FIXTURE:-}" ] && [ "${1:-}" != prepare ]; then
+  [ -d "$FIXTURE/data" ] || { echo "no fixture in $FIXTURE: run FIXTURE=$FIXTURE $0 prepare first" >&2; exit 2; }
+  cp -r "$FIXTURE/data" "$data"
+  key=$(cat "$FIXTURE/key")
+fi
+start_server() {
+  local args=(serve --data-dir "$data" --http-addr "127.0.0.1:$port")
+  if [ -n "${DATABASE_URL:-}" ]; then args+=(--database-url "$DATABASE_URL"); fi
+  ABACUS_BOOTSTRAP_API_KEY=$key ABACUS_LOG_LEVEL=warn "$bin" "${args[@]}" >>"$work/serve.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 1200); do curl -fs "$base/readyz" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "the server did not get ready:" >&2; tail -20 "$work/serve.log" >&2; exit 1
+}
+t0=$(date +%s.%N)
+start_server
+echo "ready in $(python3 -c "import time; print(round(time.time()-$t0, 1))") s (the counters and the graph rebuilt from the stored events)"
 post() { curl -fsS -H "Authorization: Bearer $key" -H 'Content-Type: application/json' -d "$2" "$base$1"; }
 counters=(
   '{"name":"cards_per_device_10m","key":"device_id","op":"distinct","of":"card_fingerprint","window":"10m","event_types":["payment"]}'
@@ -36,7 +60,6 @@ counters=(
   '{"name":"orders_per_domain_1d","key":"email_domain","op":"count","window":"1d","event_types":["order"]}'
   '{"name":"amount_per_card_1d","key":"card_fingerprint","op":"sum","of":"amount","window":"1d"}'
 )
-for c in "${counters[@]}"; do post /api/v1/risk/counters "$c" >/dev/null; done
 rules=(
   'block|{">":[{"var":"counters.cards_per_device_10m"},1000000]}'
   'block|{">":[{"var":"counters.events_per_ip_1h"},1000000000]}'
@@ -51,7 +74,7 @@ rules=(
   'block|{"in":[{"var":"event.email_domain"},["mailinator.com","guerrillamail.com","10minutemail.com"]]}'
   'review|{"and":[{"==":[{"var":"event.type"},"order"]},{">":[{"var":"event.amount"},10000]}]}'
   'block|{"==":[{"var":"event.card_bin"},"999999"]}'
-  'review|{"!=":[{"var":"event.shipping_country"},{"var":"event.properties.billing_country","default":"DE"}]}'
+  'review|{"!=":[{"var":"event.shipping_country"},{"var":["event.properties.billing_country","DE"]}]}'
   'block|{">":[{"var":"graph.linked_labelled_fraud"},0]}'
   'review|{">":[{"var":"graph.component_size"},1000]}'
   'review|{">=":[{"var":"score"},90]}'
@@ -59,24 +82,60 @@ rules=(
   'review|{"and":[{"missing":["event.device_id"]},{">":[{"var":"event.amount"},100]}]}'
   'block|{"<":[{"var":"event.amount"},0]}'
 )
-i=0
-for r in "${rules[@]}"; do
-  i=$((i+1)); action=${r%%|*}; logic=${r#*|}
-  id=$(post /api/v1/risk/rules "{\"name\":\"bench rule $i\",\"action\":\"$action\",\"logic\":$logic}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-  post "/api/v1/risk/rules/$id/activate" '' >/dev/null
-done
+make_config() {
+  for c in "${counters[@]}"; do post /api/v1/risk/counters "$c" >/dev/null; done
+  local i=0 r action logic id
+  for r in "${rules[@]}"; do
+    i=$((i+1)); action=${r%%|*}; logic=${r#*|}
+    id=$(post /api/v1/risk/rules "{\"name\":\"bench rule $i\",\"action\":\"$action\",\"logic\":$logic}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+    post "/api/v1/risk/rules/$id/activate" '' >/dev/null
+  done
+}
+if [ -z "${FIXTURE:-}" ] || [ "${1:-}" = prepare ]; then make_config; fi
+if [ "${1:-}" = prepare ]; then
+  # The graph: ENTITIES/4 stored events over the 30 days before now, each
+  # naming a customer, device, card and e-mail of its own (hashes as
+  # events store them), written straight into risk_events (what the group
+  # commit writes; the bench's own events are the only ones decided).
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  python3 - "$data/abacus.db" "$ENTITIES" <<'PY'
+import json, sqlite3, sys, time, datetime
+db, n = sys.argv[1], int(sys.argv[2]) // 4
+c = sqlite3.connect(db)
+tenant = c.execute("SELECT tenant_id FROM risk_counters LIMIT 1").fetchone()[0]
+now = time.time()
+def rows():
+    for i in range(n):
+        at = now - 30 * 86400 * (n - i) / n
+        t = datetime.datetime.fromtimestamp(at, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        eid = "rev_0fixture%015d" % i
+        ev = {"id": eid, "type": "order", "time": t, "customer_id": "g-%d" % i, "device_id": "h1_gdev%d" % i,
+              "card_fingerprint": "h1_gcard%d" % i, "email": "h1_gmail%d" % i, "email_domain": "example.com",
+              "amount": "12.50", "currency": "EUR", "source": "api"}
+        yield (tenant, eid, "order", int(at * 1e6), "g-%d" % i, json.dumps(ev), "rdec_0fixture%015d" % i, int(at * 1e6), "{}", "allow", "")
+c.executemany("INSERT INTO risk_events (tenant_id, id, type, time, customer_id, data, decision_id, received_at, features, decision, body) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows())
+c.commit()
+print("fixture: %d stored events, %d graph entities, tenant %s" % (n, 4 * n, tenant))
+PY
+  mkdir -p "$FIXTURE"; rm -rf "$FIXTURE/data"; cp -r "$data" "$FIXTURE/data"; echo "$key" > "$FIXTURE/key"
+  exit 0
+fi
 cat >"$work/event.json" <<'JSON'
 {"type":"order","customer_id":"crm-4711","device_id":"dev-8f2c","ip":"203.0.113.7","email":"ana@example.com","card_fingerprint":"fp_2b9e","card_bin":"424242","card_last4":"4242","shipping_address":{"line1":"1 Main St","city":"Berlin","postal_code":"10115","country":"DE"},"amount":"249.00","currency":"EUR","properties":{"items":3}}
 JSON
-echo "abacus serve (pid $pid, ${DATABASE_URL:+PostgreSQL}${DATABASE_URL:-SQLite}) with ${#counters[@]} counters and ${#rules[@]} active rules"
+echo "abacus serve (pid $pid, ${DATABASE_URL:+PostgreSQL}${DATABASE_URL:-SQLite}) with ${#counters[@]} counters and ${#rules[@]} active rules${FIXTURE:+, graph fixture $FIXTURE}"
+echo "server memory after start: $(grep VmRSS "/proc/$pid/status")"
 # The server's CPU time (user+sys, clock ticks) and decisions stored, before and after: CPU per decision.
 cpu() { awk '{print $14+$15}' "/proc/$pid/stat"; }
+stored() { sqlite3 "$data/abacus.db" "SELECT COUNT(*) FROM risk_events WHERE body <> ''" 2>/dev/null || echo 0; }
 tick=$(getconf CLK_TCK)
-cpu0=$(cpu)
-echo "load average before: $(cat /proc/loadavg)"
-"$work/abacus" bench http --url "$base/api/v1/risk/events" --method POST -H "Authorization: Bearer $key" \
-  -H 'Content-Type: application/json' --body-file "$work/event.json" --rate "$RATE" --duration "$DURATION" --runs "$RUNS" --conns "$CONNS" || echo "(bench http: some requests were not answered in time)"
-echo "load average after: $(cat /proc/loadavg)"
-cpu1=$(cpu)
-n=$(sqlite3 "$work/data/abacus.db" "SELECT COUNT(*) FROM risk_events" 2>/dev/null || echo "?")
-echo "server CPU: $(( (cpu1 - cpu0) * 1000 / tick )) ms for $n stored events (the baseline runs in the bench process, not the server)"
+for rate in $RATES; do
+  cpu0=$(cpu); n0=$(stored)
+  echo "load average before: $(cat /proc/loadavg)"
+  "$bin" bench http --url "$base/api/v1/risk/events" --method POST -H "Authorization: Bearer $key" \
+    -H 'Content-Type: application/json' --body-file "$work/event.json" --rate "$rate" --duration "$DURATION" --runs "$RUNS" --conns "$CONNS" || echo "(bench http: some requests were not answered in time)"
+  echo "load average after: $(cat /proc/loadavg)"
+  cpu1=$(cpu); n1=$(stored)
+  echo "rate $rate: server CPU $(( (cpu1 - cpu0) * 1000 / tick )) ms for $((n1 - n0)) stored decisions: $(( (cpu1 - cpu0) * 1000000 / tick / (n1 - n0 > 0 ? n1 - n0 : 1) )) µs each (the baseline runs in its own process, not the server)"
+done
+echo "server memory at the end: $(grep VmRSS "/proc/$pid/status")"

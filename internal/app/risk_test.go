@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -12,11 +13,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/abacusbilling/abacus/internal/app"
 	"github.com/abacusbilling/abacus/internal/config"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
+	"github.com/abacusbilling/abacus/internal/risk"
 )
 
 type riskDecision struct {
@@ -292,6 +295,11 @@ func TestRiskDecisionsOverHTTP(t *testing.T) {
 			_ = json.Unmarshal(r.body, &q)
 			if r.status != 200 || q.Decision != "block" || q.Features.Counters["cards_per_device_10m"] != 7 || q.Features.Counters["devices_per_customer_1d"] != 1 {
 				t.Fatalf("after a restart: %d %s", r.status, r.body)
+			}
+			// One process on an embedded bus with no listener is the only risk
+			// node: no stream of its events for other nodes.
+			if _, err := a.Bus.JetStream().Stream(context.Background(), risk.PeerStream); !errors.Is(err, jetstream.ErrStreamNotFound) {
+				t.Errorf("stream %s on the only node: %v", risk.PeerStream, err)
 			}
 		})
 	}

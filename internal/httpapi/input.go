@@ -330,3 +330,11 @@ func walkJSON(body []byte, stop int) (path string, dup bool, err error) {
 		}
 	}
 }
+
+// CheckMediaType refuses a Content-Type op's request body does not take
+// (415 unsupported_media_type), as Register's routes do; for raw routes
+// added with HandleOp that read their own body.
+func CheckMediaType(op *huma.Operation, contentType string) error {
+	_, _, err := acceptedMediaType(op, contentType)
+	return err
+}

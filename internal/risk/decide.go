@@ -200,7 +200,10 @@ func (s *Service) decide(ctx context.Context, tc *tenantConfig, ev *Event, apply
 	}
 	d := &Decision{ID: id, CreatedAt: s.clock.Now().UTC(),
 		Features: Features{Counters: make(map[string]float64, len(tc.counters)), Lists: map[string]bool{}},
-		Reasons:  []Reason{}, ScoreReasons: []Reason{}, Shadow: []Reason{}, RuleErrors: []RuleError{}, Rules: []RuleRef{}}
+		Reasons:  []Reason{}, ScoreReasons: []Reason{}, Shadow: []Reason{}, RuleErrors: []RuleError{}}
+	// The rule versions evaluated are stored once per set (tc.ruleSetID);
+	// a decision lists them only without one.
+	listRules := tc.ruleSetID == ""
 	counters := make(map[string]any, len(tc.counters))
 	for _, st := range tc.counters {
 		v := st.add(ev, apply)
@@ -255,7 +258,9 @@ func (s *Service) decide(ctx context.Context, tc *tenantConfig, ev *Event, apply
 	}
 	for _, r := range tc.rules {
 		ok, err := r.compiled.Match(data)
-		d.Rules = append(d.Rules, RuleRef{Rule: r.ID, Version: r.Version, Mode: r.Mode, Matched: ok && err == nil})
+		if listRules {
+			d.Rules = append(d.Rules, RuleRef{Rule: r.ID, Version: r.Version, Mode: r.Mode, Matched: ok && err == nil})
+		}
 		if err != nil {
 			d.RuleErrors = append(d.RuleErrors, RuleError{Rule: r.ID, Version: r.Version, Name: r.Name, Mode: r.Mode, Error: err.Error()})
 			continue

@@ -265,6 +265,11 @@ type parser struct {
 // Every problem of every event is reported (invalid_risk_event, index set
 // for a batch); nothing is returned then.
 func (p *parser) Parse(tenant string, body []byte, schemas map[string]*jsonschema.Schema) ([]*Event, bool, error) {
+	if plainJSON(body) {
+		if evs, batch, ok := p.parseFast(tenant, body, func(typ string) bool { return schemas[typ] != nil }); ok {
+			return evs, batch, nil
+		}
+	}
 	inst, err := decodeJSON(body)
 	if err != nil {
 		return nil, false, abacus.Invalid("invalid_risk_event", "the body is not valid JSON: %v", err).WithField("body", "is not valid JSON")

@@ -45,6 +45,16 @@ const (
 	catchUp = time.Minute
 )
 
+// onlyNode reports whether this process is the only one that can run
+// risk: an embedded NATS server that listens on no port (`abacus serve`
+// on one machine) has no other client, so no other node could consume
+// this node's events or publish its own. Then nothing is published (the
+// stream would store a copy of every commit, and deliver it back to this
+// node, for no other reader).
+func onlyNode(bus *natsbus.Bus) bool {
+	return bus.Embedded() && bus.ClientURL() == ""
+}
+
 // peers is the JetStream side of one node.
 type peers struct {
 	s    *Service

@@ -16,74 +16,13 @@ import (
 // tenth of the schema's cost.
 func quickValid(m map[string]any) bool {
 	typ, ok := m["type"].(string)
-	if !ok {
+	if !ok || !quickType(typ) {
 		return false
-	}
-	money := false
-	switch typ {
-	case TypeOrder, TypePayment, TypeRefund, TypeDispute:
-		money = true
-	case TypeRegistration, TypeLogin:
-	default:
-		if !customType.MatchString(typ) {
-			return false
-		}
 	}
 	hasParty := false
 	for k, v := range m {
 		switch k {
 		case "type":
-		case "customer_id", "end_user_id":
-			if !quickID(v) {
-				return false
-			}
-			hasParty = true
-		case "device_id", "card_fingerprint":
-			if !quickID(v) {
-				return false
-			}
-		case "time":
-			s, ok := v.(string)
-			if !ok || !quickTime.MatchString(s) {
-				return false
-			}
-			if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
-				return false
-			}
-		case "ip":
-			s, ok := v.(string)
-			if !ok || strings.ContainsAny(s, "%") {
-				return false
-			}
-			a, err := netip.ParseAddr(s)
-			if err != nil || (!a.Is4() && !strings.Contains(s, ":")) || (a.Is4() && strings.Contains(s, ":")) {
-				return false
-			}
-		case "email":
-			s, ok := v.(string)
-			if !ok || len(s) > 254 || !quickEmail.MatchString(s) {
-				return false
-			}
-		case "phone":
-			if !quickMatch(v, quickPhone) {
-				return false
-			}
-		case "card_bin":
-			if !quickMatch(v, quickBIN) {
-				return false
-			}
-		case "card_last4":
-			if !quickMatch(v, quickLast4) {
-				return false
-			}
-		case "amount":
-			if !quickMatch(v, quickAmount) {
-				return false
-			}
-		case "currency":
-			if !quickMatch(v, quickCurrency) {
-				return false
-			}
 		case "shipping_address":
 			a, ok := v.(map[string]any)
 			if !ok {
@@ -91,69 +30,114 @@ func quickValid(m map[string]any) bool {
 			}
 			for ak, av := range a {
 				s, ok := av.(string)
-				if !ok || !utf8.ValidString(s) {
-					return false
-				}
-				switch ak {
-				case "line1", "line2":
-					ok = len(s) <= 200
-				case "city", "state":
-					ok = len(s) <= 100
-				case "postal_code":
-					ok = len(s) <= 20
-				case "country":
-					ok = quickCountry.MatchString(s)
-				default:
-					ok = false
-				}
-				if !ok {
+				if !ok || !utf8.ValidString(s) || !quickAddressField(ak, s) {
 					return false
 				}
 			}
 		case "properties":
 			p, ok := v.(map[string]any)
-			if !ok || len(p) > 50 {
+			if !ok || !quickProperties(typ, p) {
 				return false
 			}
-			if st, has := p["status"]; has {
-				s, _ := st.(string)
-				switch typ {
-				case TypePayment, TypeLogin:
-					if s != "succeeded" && s != "failed" {
-						return false
-					}
-				case TypeDispute:
-					if s != "opened" && s != "won" && s != "lost" {
-						return false
-					}
-				}
-			}
 		default:
-			return false
+			s, ok := v.(string)
+			if !ok || !quickString(k, s) {
+				return false
+			}
+			hasParty = hasParty || k == "customer_id" || k == "end_user_id"
 		}
 	}
-	if !hasParty {
+	_, hasAmount := m["amount"]
+	_, hasCurrency := m["currency"]
+	return hasParty && (!moneyType(typ) || hasAmount && hasCurrency)
+}
+
+// quickType reports whether typ is an event type.
+func quickType(typ string) bool {
+	switch typ {
+	case TypeOrder, TypePayment, TypeRefund, TypeDispute, TypeRegistration, TypeLogin:
+		return true
+	}
+	return customType.MatchString(typ)
+}
+
+// moneyType reports whether events of typ need amount and currency.
+func moneyType(typ string) bool {
+	switch typ {
+	case TypeOrder, TypePayment, TypeRefund, TypeDispute:
+		return true
+	}
+	return false
+}
+
+// quickString reports whether s is certainly valid as the string field k
+// of an event (false for a field that is not a string field).
+func quickString(k, s string) bool {
+	switch k {
+	case "customer_id", "end_user_id", "device_id", "card_fingerprint":
+		return len(s) >= 1 && len(s) <= 255 && utf8.ValidString(s)
+	case "time":
+		if !quickTime.MatchString(s) {
+			return false
+		}
+		_, err := time.Parse(time.RFC3339Nano, s)
+		return err == nil
+	case "ip":
+		if strings.ContainsAny(s, "%") {
+			return false
+		}
+		a, err := netip.ParseAddr(s)
+		return err == nil && (a.Is4() || strings.Contains(s, ":")) && !(a.Is4() && strings.Contains(s, ":"))
+	case "email":
+		return len(s) <= 254 && quickEmail.MatchString(s)
+	case "phone":
+		return quickPhone.MatchString(s)
+	case "card_bin":
+		return quickBIN.MatchString(s)
+	case "card_last4":
+		return quickLast4.MatchString(s)
+	case "amount":
+		return quickAmount.MatchString(s)
+	case "currency":
+		return quickCurrency.MatchString(s)
+	}
+	return false
+}
+
+// quickAddressField reports whether s is certainly valid as the field k
+// of a shipping address.
+func quickAddressField(k, s string) bool {
+	switch k {
+	case "line1", "line2":
+		return len(s) <= 200
+	case "city", "state":
+		return len(s) <= 100
+	case "postal_code":
+		return len(s) <= 20
+	case "country":
+		return quickCountry.MatchString(s)
+	}
+	return false
+}
+
+// quickProperties reports whether p is certainly valid as the properties
+// of an event of type typ.
+func quickProperties(typ string, p map[string]any) bool {
+	if len(p) > 50 {
 		return false
 	}
-	if money {
-		if _, ok := m["amount"]; !ok {
-			return false
-		}
-		if _, ok := m["currency"]; !ok {
-			return false
-		}
+	st, has := p["status"]
+	if !has {
+		return true
+	}
+	s, _ := st.(string)
+	switch typ {
+	case TypePayment, TypeLogin:
+		return s == "succeeded" || s == "failed"
+	case TypeDispute:
+		return s == "opened" || s == "won" || s == "lost"
 	}
 	return true
-}
-
-func quickID(v any) bool {
-	s, ok := v.(string)
-	return ok && len(s) >= 1 && len(s) <= 255 && utf8.ValidString(s)
-}
-
-func quickMatch(v any, re *regexp.Regexp) bool {
-	s, ok := v.(string)
-	return ok && re.MatchString(s)
 }
 
 var (

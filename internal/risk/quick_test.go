@@ -5,14 +5,18 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/abacusbilling/abacus"
 )
 
 // The fast path accepts only what the built-in schema accepts: seeded
 // random events, valid and broken, each field drawn from good and bad
 // values; whatever quickValid takes, the schema must take too.
 func TestQuickValidImpliesSchema(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(18, 7))
 	pick := func(vs ...any) any { // mostly the good first value
 		if r.IntN(10) < 7 {
@@ -53,8 +57,9 @@ func TestQuickValidImpliesSchema(t *testing.T) {
 	for k := range fields {
 		names = append(names, k)
 	}
-	quick := 0
-	for range 20_000 {
+	p := parser{hash: newHasher(bytes.Repeat([]byte{1}, 32)), clock: abacus.NewFakeClock(time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC))}
+	quick, nTyped := 0, 0
+	for range 8_000 {
 		m := map[string]any{}
 		for _, k := range names {
 			if k == "colour" && r.IntN(20) != 0 || r.IntN(3) == 0 && k != "type" {
@@ -69,6 +74,14 @@ func TestQuickValidImpliesSchema(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		fast, _, typed := p.parseFast("ten_q", b, noSchema)
+		typed = typed && plainJSON(b)
+		if typed {
+			nTyped++
+		}
+		if typed && !quickValid(inst.(map[string]any)) {
+			t.Fatalf("the typed decode took %s, quickValid does not", b)
+		}
 		if !quickValid(inst.(map[string]any)) {
 			continue
 		}
@@ -76,8 +89,70 @@ func TestQuickValidImpliesSchema(t *testing.T) {
 		if err := builtinSchema.Validate(inst); err != nil {
 			t.Fatalf("quickValid took %s, the schema refuses it: %v", b, err)
 		}
+		// Both paths read a valid event the same way.
+		slow, _, err := p.Parse("ten_q", b, map[string]*jsonschema.Schema{"x": nil})
+		if plainJSON(b) && err == nil && !typed || typed && (err != nil || !sameEvents(fast, slow)) {
+			t.Fatalf("%s: typed decode %v %s, schema path %v %s", b, typed, eventsJSON(fast), err, eventsJSON(slow))
+		}
 	}
-	if quick < 200 {
-		t.Fatalf("only %d of 20,000 events took the fast path", quick)
+	if quick < 100 || nTyped < quick/2 {
+		t.Fatalf("of 8,000 events, only %d passed quickValid and %d the typed decode", quick, nTyped)
 	}
+}
+
+// What the typed decode might read differently is left to the schema
+// path, which refuses it or reads it as the schema says.
+func TestTypedDecodeLeavesDoubtToTheSchema(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{
+		`{"type":"login","customer_id":"a","customer_id":"b"}`,
+		`{"Type":"login","customer_id":"a"}`,
+		`{"type":"login","customer_id":"a","\u0074ype":"order"}`,
+		`{"type":"login","customer_id":"a","device_id":null}`,
+		`{"type":"login","customer_id":"a","device_id":""}`,
+		`{"type":"login","customer_id":"a","ſhipping_address":{"country":"DE"}}`,
+		`{"type":"login","customer_id":"a","properties":{"n":1,"n":2}}`,
+		"{\"type\":\"login\",\"customer_id\":\"a\xff\"}",
+	} {
+		if plainJSON([]byte(body)) {
+			t.Errorf("plainJSON(%s) = true", body)
+		}
+	}
+	p := parser{hash: newHasher(bytes.Repeat([]byte{1}, 32)), clock: abacus.SystemClock{}}
+	for _, body := range []string{
+		`{"type":"login","customer_id":"a","colour":"red"}`,
+		`{"type":"order","customer_id":"a","amount":"5"}`,
+		`{"type":"login","customer_id":"a","amount":5}`,
+		`[{"type":"login","customer_id":"a"},{"type":"login","customer_id":"a","colour":"red"}]`,
+		`{"type":"login","customer_id":"a"} {}`,
+		`{"type":"login","customer_id":"a","time":"2000-01-01T00:00:00Z"}`,
+	} {
+		if _, _, ok := p.parseFast("ten_q", []byte(body), noSchema); ok {
+			t.Errorf("the typed decode took %s", body)
+		}
+	}
+	if _, _, ok := p.parseFast("ten_q", []byte(`{"type":"login","customer_id":"a"}`), func(string) bool { return true }); ok {
+		t.Error("the typed decode took an event a tenant schema covers")
+	}
+}
+
+func noSchema(string) bool { return false }
+
+func sameEvents(a, b []*Event) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := *a[i], *b[i]
+		x.ID, y.ID = "", ""
+		if eventsJSON([]*Event{&x}) != eventsJSON([]*Event{&y}) || x.amountMicros != y.amountMicros {
+			return false
+		}
+	}
+	return true
+}
+
+func eventsJSON(evs []*Event) string {
+	b, _ := json.Marshal(evs)
+	return string(b)
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
+	gojson "github.com/goccy/go-json"
 
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/httpapi"
@@ -65,16 +66,25 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		return &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{"application/json": {
 			Schema: &huma.Schema{OneOf: []*huma.Schema{one, {Type: "array", Items: one, MaxItems: ptr(MaxBatch)}}}}}}
 	}
-	httpapi.Register(s, huma.Operation{OperationID: "send-risk-events", Method: http.MethodPost, Path: "/api/v1/risk/events",
-		Summary: "Send risk events and get decisions", Tags: tags, RequestBody: requestBody(), SkipValidateBody: true,
+	// Every risk event of the tenant's product comes through here: a raw
+	// handler reads the body once and answers with one encoding, without
+	// huma's reflection-based decoding and encoding per request (wire.go).
+	send := huma.Operation{OperationID: "send-risk-events", Method: http.MethodPost, Path: "/api/v1/risk/events",
+		Summary: "Send risk events and get decisions", Tags: tags, RequestBody: requestBody(),
 		Description: "One event (a JSON object) answers its decision; a batch (an array, at most 500) answers `{data: [decisions], next_cursor: \"\"}` in order. " +
 			"Each event is checked against the built-in schema of its type and your own (PUT /api/v1/risk/event-schemas/{type}); a body with any bad event is refused whole " +
 			"(400 invalid_risk_event, every problem with its field and, in a batch, index) and nothing is stored. Personal identifiers are stored as keyed hashes. " +
-			"The events are stored with their decisions before the answer; counters count them from then on."},
-		abacus.ScopeWrite, func(ctx context.Context, in *eventsBody) (*httpapi.Body[Answer], error) {
-			ds, batch, err := svc.Decide(ctx, in.RawBody, true)
-			return answer(ds, batch, err)
-		})
+			"The events are stored with their decisions before the answer; counters count them from then on."}
+	log := s.Logger()
+	httpapi.HandleOp[Answer](s, send, abacus.ScopeWrite, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		out, err := sendEvents(r, &send, svc)
+		if err != nil {
+			httpapi.WriteOpError(w, r, log, err)
+			return
+		}
+		w.Header()["Content-Type"] = jsonContentType
+		_, _ = w.Write(out)
+	}))
 	httpapi.Register(s, huma.Operation{OperationID: "ask-risk-decision", Method: http.MethodPost, Path: "/api/v1/risk/decisions",
 		Summary: "Ask for a decision without sending an event", Tags: tags, RequestBody: requestBody(), SkipValidateBody: true,
 		Description: "Decides as POST /api/v1/risk/events would, counters as if the event were counted, but stores no event and counts nothing: " +
@@ -88,8 +98,9 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		abacus.ScopeRead, func(ctx context.Context, in *struct {
 			ListQuery
 			Decision string `query:"decision" enum:"allow,review,block" doc:"only decisions of this kind"`
+			Customer string `query:"customer_id" maxLength:"255" doc:"only decisions of events (and questions) naming this customer_id (your own id of the customer, as events send it)"`
 		}) (*httpapi.Body[abacus.List[*Decision]], error) {
-			return httpapi.Reply(svc.ListDecisions(ctx, in.Decision, in.Cursor, in.Limit))
+			return httpapi.Reply(svc.ListDecisions(ctx, DecisionFilter{Decision: in.Decision, Customer: in.Customer}, in.Cursor, in.Limit))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "get-risk-decision", Method: http.MethodGet, Path: "/api/v1/risk/decisions/{id}",
 		Summary: "Explain a risk decision", Tags: tags,
@@ -103,6 +114,39 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// jsonContentType is the Content-Type of an answer, shared so that
+// setting it allocates nothing.
+var jsonContentType = []string{"application/json"}
+
+// sendEvents reads, decides and stores the events of a POST /risk/events
+// and returns the answer's JSON. The body is checked as Register's routes
+// check theirs (media type, UTF-8, keys given once), by httpapi only when
+// plainJSON is not sure.
+func sendEvents(r *http.Request, op *huma.Operation, svc *Service) ([]byte, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		if err := httpapi.CheckMediaType(op, ct); err != nil {
+			return nil, err
+		}
+	}
+	body, err := httpapi.ReadBody(r)
+	if err != nil {
+		return nil, err
+	}
+	if !plainJSON(body) {
+		if err := httpapi.CheckJSON(body); err != nil {
+			return nil, err
+		}
+	}
+	ds, batch, err := svc.Decide(r.Context(), body, true)
+	if err != nil {
+		return nil, err
+	}
+	if batch {
+		return gojson.Marshal(abacus.ListOf(ds, ""))
+	}
+	return gojson.Marshal(ds[0])
+}
 
 func answer(ds []*Decision, batch bool, err error) (*httpapi.Body[Answer], error) {
 	if err != nil {

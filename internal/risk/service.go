@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,6 +83,8 @@ type Service struct {
 	running  atomic.Bool // the commit loop runs
 	// savedSets are the rule sets known stored ("tenant/id").
 	savedSets sync.Map
+	// compiled are the active rule versions compiled ("tenant/id@version").
+	compiled sync.Map
 
 	commitCh chan *commitReq
 	stop     chan struct{}
@@ -203,8 +206,7 @@ func (s *Service) loadConfig(ctx context.Context, tenant string) (*tenantConfig,
 		return nil, err
 	}
 	for _, r := range rules {
-		// Variables were checked when the rule was saved.
-		c, err := jsonlogic.Compile(r.Logic, jsonlogic.Options{})
+		c, err := s.compiledRule(tenant, r)
 		if err != nil {
 			s.log.Error("an active risk rule no longer compiles; skipped", "tenant_id", tenant, "rule", r.ID, "version", r.Version, "err", err)
 			continue
@@ -249,6 +251,22 @@ func (s *Service) loadConfig(ctx context.Context, tenant string) (*tenantConfig,
 		tc.schemas[typ] = sc
 	}
 	return tc, nil
+}
+
+// compiledRule compiles a rule version once: a version's logic never
+// changes, and the configuration is read again every ConfigTTL.
+func (s *Service) compiledRule(tenant string, r *Rule) (*jsonlogic.Rule, error) {
+	key := tenant + "/" + r.ID + "@" + strconv.Itoa(r.Version)
+	if c, ok := s.compiled.Load(key); ok {
+		return c.(*jsonlogic.Rule), nil
+	}
+	// Variables were checked when the rule was saved.
+	c, err := jsonlogic.Compile(r.Logic, jsonlogic.Options{})
+	if err != nil {
+		return nil, err
+	}
+	s.compiled.Store(key, c)
+	return c, nil
 }
 
 // saveRuleSet stores the rule versions of rules once in risk_rule_sets
@@ -340,13 +358,13 @@ func (s *Service) backfillUntilDone(tenant string, st *counterState) {
 }
 
 // Start rebuilds the counters (and the graph) from the stored events and
-// starts the group commit. With a bus, it first subscribes to the other
-// nodes' stored events (peers.go) and applies those that arrived while it
-// rebuilt. It returns once the state is whole.
+// starts the group commit. With a bus other processes can reach, it first
+// subscribes to the other nodes' stored events (peers.go) and applies
+// those that arrived while it rebuilt. It returns once the state is whole.
 func (s *Service) Start(ctx context.Context, bus *natsbus.Bus) error {
 	var p *peers
 	since := s.clock.Now()
-	if bus != nil {
+	if bus != nil && !onlyNode(bus) {
 		p = &peers{s: s, js: bus.JetStream(), node: newNodeID()}
 		if err := p.subscribe(ctx, bus); err != nil {
 			return err
@@ -633,7 +651,7 @@ func (s *Service) decideEvents(ctx context.Context, tc *tenantConfig, evs []*Eve
 		if store {
 			applied++
 		}
-		p := &pending{tenant: tc.tenant, d: d}
+		p := &pending{tenant: tc.tenant, d: d, customer: ev.CustomerID}
 		if store {
 			d.EventID, d.stored = ev.ID, ev
 			p.ev = ev
@@ -695,14 +713,15 @@ func (s *Service) GetDecision(ctx context.Context, id string) (*Decision, error)
 	return loadDecision(ctx, s.db, tenant, id)
 }
 
-// ListDecisions pages through decisions by id, optionally of one kind.
-func (s *Service) ListDecisions(ctx context.Context, decision, cursor string, limit int) (abacus.List[*Decision], error) {
+// ListDecisions pages through decisions by id, optionally of one kind or
+// one customer.
+func (s *Service) ListDecisions(ctx context.Context, f DecisionFilter, cursor string, limit int) (abacus.List[*Decision], error) {
 	tenant, err := abacus.TenantFrom(ctx)
 	if err != nil {
 		return abacus.List[*Decision]{}, err
 	}
 	limit = pageSize(limit)
-	ds, err := listDecisions(ctx, s.db, tenant, decision, cursor, limit+1)
+	ds, err := listDecisions(ctx, s.db, tenant, f, cursor, limit+1)
 	if err != nil {
 		return abacus.List[*Decision]{}, err
 	}

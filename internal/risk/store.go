@@ -234,9 +234,11 @@ type pending struct {
 	tenant string
 	ev     *Event // nil for a question
 	d      *Decision
-	evJSON []byte
-	fJSON  []byte
-	dJSON  []byte
+	// customer is the customer id the event or question names.
+	customer string
+	evJSON   []byte
+	fJSON    []byte
+	dJSON    []byte
 }
 
 // insertDecided stores events with their decisions (one risk_events row
@@ -254,7 +256,7 @@ func insertDecided(ctx context.Context, tx *db.Tx, batch []*pending, received ti
 			nEv++
 			continue
 		}
-		dRows = append(dRows, p.tenant, p.d.ID, p.d.EventID, p.d.Decision, string(p.dJSON), p.d.CreatedAt.UnixMicro())
+		dRows = append(dRows, p.tenant, p.d.ID, p.d.EventID, p.d.Decision, string(p.dJSON), p.d.CreatedAt.UnixMicro(), p.customer)
 		nD++
 	}
 	if err := insertChunks(ctx, tx, &eventInserts, nEv, eventCols, evRows); err != nil {
@@ -268,7 +270,7 @@ func insertDecided(ctx context.Context, tx *db.Tx, batch []*pending, received ti
 
 const (
 	eventCols    = 11
-	decisionCols = 6
+	decisionCols = 7
 )
 
 // insertStatements are a table's multi-row INSERTs, one per chunk size.
@@ -282,7 +284,7 @@ type insertStatements struct {
 var (
 	eventInserts = insertStatements{head: `INSERT INTO risk_events (tenant_id, id, type, time, customer_id, data, decision_id, received_at, features, decision, body)`,
 		tail: ` ON CONFLICT (tenant_id, id) DO NOTHING`, cols: eventCols}
-	decisionInserts = insertStatements{head: `INSERT INTO risk_decisions (tenant_id, id, event_id, decision, body, created_at)`, cols: decisionCols}
+	decisionInserts = insertStatements{head: `INSERT INTO risk_decisions (tenant_id, id, event_id, decision, body, created_at, customer_id)`, cols: decisionCols}
 )
 
 // chunkSizes are the row counts of the prepared INSERTs: a batch is
@@ -410,10 +412,17 @@ func loadDecision(ctx context.Context, q db.Querier, tenant, id string) (*Decisi
 	return r.decision(&Features{Counters: b.Counters, Graph: b.Graph, Lists: b.Lists}, &ev, set), nil
 }
 
+// DecisionFilter narrows a list of decisions: of one kind, of one
+// customer (the id events name it by); "" for any.
+type DecisionFilter struct {
+	Decision string
+	Customer string
+}
+
 // listDecisions lists decisions by id after cursor: those of stored
 // events (in their rows) merged with those of questions and older ones
 // (risk_decisions).
-func listDecisions(ctx context.Context, q db.Querier, tenant, decision, cursor string, limit int) ([]*Decision, error) {
+func listDecisions(ctx context.Context, q db.Querier, tenant string, f DecisionFilter, cursor string, limit int) ([]*Decision, error) {
 	var out []*Decision
 	read := func(query string, args ...any) error {
 		rows, err := q.QueryContext(ctx, query, args...)
@@ -450,14 +459,20 @@ func listDecisions(ctx context.Context, q db.Querier, tenant, decision, cursor s
 	if cursor != "" {
 		after = eventIDOf(cursor)
 	}
-	err := read(`SELECT body, features FROM risk_events WHERE tenant_id = $1 AND id > $2 AND body <> '' AND ($3 = '' OR decision = $3)
-		ORDER BY id LIMIT $4`, tenant, after, decision, limit)
+	// A customer's list reads its own index (risk_*_customer).
+	byCustomer := ` AND customer_id = $4`
+	if f.Customer == "" {
+		byCustomer = ` AND $4 = ''`
+	}
+	err := read(`SELECT body, features FROM risk_events WHERE tenant_id = $1 AND id > $2 AND body <> '' AND ($3 = '' OR decision = $3)`+
+		byCustomer+` ORDER BY id LIMIT $5`, tenant, after, f.Decision, f.Customer, limit)
 	if err != nil {
 		return nil, err
 	}
 	err = read(`SELECT d.body, COALESCE(e.features, '') FROM risk_decisions d
 		LEFT JOIN risk_events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id AND d.event_id <> ''
-		WHERE d.tenant_id = $1 AND d.id > $2 AND ($3 = '' OR d.decision = $3) ORDER BY d.id LIMIT $4`, tenant, cursor, decision, limit)
+		WHERE d.tenant_id = $1 AND d.id > $2 AND ($3 = '' OR d.decision = $3)`+strings.Replace(byCustomer, "customer_id", "d.customer_id", 1)+
+		` ORDER BY d.id LIMIT $5`, tenant, cursor, f.Decision, f.Customer, limit)
 	if err != nil {
 		return nil, err
 	}

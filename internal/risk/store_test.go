@@ -98,7 +98,7 @@ func TestDecisionsStoredWithTheirEvents(t *testing.T) {
 		var seen []string
 		cursor := ""
 		for range 10 {
-			page, err := svc.ListDecisions(ctx, "", cursor, 1)
+			page, err := svc.ListDecisions(ctx, DecisionFilter{}, cursor, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,12 +117,35 @@ func TestDecisionsStoredWithTheirEvents(t *testing.T) {
 				t.Errorf("listed out of order: %v", seen)
 			}
 		}
-		blocked, err := svc.ListDecisions(ctx, Block, "", 10)
+		blocked, err := svc.ListDecisions(ctx, DecisionFilter{Decision: Block}, "", 10)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(blocked.Data) != 1 || blocked.Data[0].ID != ids[1] || blocked.Data[0].Features.Counters == nil {
 			t.Errorf("blocked: %+v", blocked.Data)
+		}
+		// A customer's decisions: of its events and of its questions.
+		for _, c := range []struct {
+			f    DecisionFilter
+			want []string
+		}{
+			{DecisionFilter{Customer: "c1"}, []string{ids[1]}},
+			{DecisionFilter{Customer: "c2"}, []string{ids[2]}},
+			{DecisionFilter{Customer: "c1", Decision: Block}, []string{ids[1]}},
+			{DecisionFilter{Customer: "c0", Decision: Block}, nil},
+			{DecisionFilter{Customer: "nobody"}, nil},
+		} {
+			page, err := svc.ListDecisions(ctx, c.f, "", 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, x := range page.Data {
+				got = append(got, x.ID)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Errorf("decisions of %+v: %v, want %v", c.f, got, c.want)
+			}
 		}
 		var n int
 		if err := d.QueryRowContext(ctx, `SELECT COUNT(*) FROM risk_decisions WHERE tenant_id = 'ten_s'`).Scan(&n); err != nil || n != 2 {

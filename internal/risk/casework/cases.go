@@ -86,7 +86,9 @@ func (s *Service) onDecided(ctx context.Context, tx *db.Tx, tenant string, ds []
 		if ev := d.StoredEvent(); ev != nil {
 			customer = ev.CustomerID
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO risk_cases (tenant_id, id, decision_id, event_id, customer_id, status, assignee, resolution, created_at, updated_at)
+		// Prepared once on the writer: a review decision must not parse SQL
+		// inside every group commit.
+		_, err := tx.ExecPrepared(ctx, `INSERT INTO risk_cases (tenant_id, id, decision_id, event_id, customer_id, status, assignee, resolution, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, 'open', '', '', $6, $7) ON CONFLICT (tenant_id, decision_id) DO NOTHING`,
 			tenant, abacus.NewID("rcase"), d.ID, d.EventID, customer, now, now)
 		if err != nil {
