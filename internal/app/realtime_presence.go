@@ -30,7 +30,7 @@ type presenceFrame struct {
 // connections counted by max_devices) and the per-node metrics. It runs
 // in the realtime role, before the first connection; the returned stop
 // ends presence (other nodes then take this node's users offline).
-func (a *App) realtimeParts(svc *realtime.Service) (stop func(), err error) {
+func (a *App) realtimeParts(svc *realtime.Service, used *messageUsage) (stop func(), err error) {
 	m := rtmetrics.New(a.Metrics, svc.Node())
 	log := a.Log.With("module", "realtime", "component", "presence")
 	announce := func(tenant, user string, online bool) {
@@ -67,13 +67,14 @@ func (a *App) realtimeParts(svc *realtime.Service) (stop func(), err error) {
 	// (moderation; the gateway limits each connection to 50 frames/s).
 	limit := moderation.NewUserLimiter(userSendRate, 2*userSendRate)
 	limitConns := a.connectionLimit(tr) // max_devices (realtime_devices.go)
+	msgCap := newMessageCap(a)          // messages per period (realtime_usage.go)
 	svc.SetHooks(realtime.Hooks{
-		BeforeSend: func(_ context.Context, c realtime.ConnInfo, _ realtime.MessageInput) error {
+		BeforeSend: func(ctx context.Context, c realtime.ConnInfo, _ realtime.MessageInput) error {
 			if !limit.Allow(c.TenantID, c.UserID, time.Now()) {
 				return abacus.Errorf(abacus.KindRateLimited, "rate_limited",
 					"this user sends more than %d messages a second from all their devices: slow down", userSendRate)
 			}
-			return nil
+			return msgCap.check(ctx, c.TenantID, c.UserID)
 		},
 		Connect: func(ctx context.Context, c realtime.ConnInfo) error {
 			if err := limitConns(ctx, c); err != nil {
@@ -87,7 +88,10 @@ func (a *App) realtimeParts(svc *realtime.Service) (stop func(), err error) {
 			m.Disconnected(code)
 			tr.Disconnected(c.TenantID, c.UserID)
 		},
-		Sent: func(context.Context, string, realtime.Sent) { m.Received() },
+		Sent: func(_ context.Context, tenant string, s realtime.Sent) {
+			m.Received()
+			used.sent(tenant, s)
+		},
 		Delivered: func(_ realtime.ConnInfo, _ string, _ int64, accepted time.Time) {
 			m.Delivered(accepted, time.Now())
 		},

@@ -162,14 +162,24 @@ func Registry() []Role {
 		{
 			Name: "realtime",
 			Doc:  "real-time messaging: the WebSocket gateway (GET /api/v1/realtime/ws), conversations and messages, connection tokens; delivery across nodes through NATS",
-			Build: func(_ context.Context, a *App) (service.Service, error) {
+			Build: func(ctx context.Context, a *App) (service.Service, error) {
 				rt := a.realtime()
 				realtime.RegisterRoutes(a.HTTP, rt)
-				stop, err := a.realtimeParts(rt) // realtime_presence.go
+				used, err := a.newMessageUsage(ctx) // realtime_usage.go
 				if err != nil {
 					return nil, err
 				}
-				return service.NewFunc("realtime", func(ctx context.Context) error { defer stop(); return rt.Run(ctx) }), nil
+				stop, err := a.realtimeParts(rt, used) // realtime_presence.go
+				if err != nil {
+					return nil, err
+				}
+				return service.NewFunc("realtime", func(ctx context.Context) error {
+					defer stop()
+					metered := make(chan struct{})
+					go func() { used.run(ctx); close(metered) }()
+					defer func() { <-metered }()
+					return rt.Run(ctx)
+				}), nil
 			},
 		},
 		{

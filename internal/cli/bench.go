@@ -27,6 +27,7 @@ func benchCommands() []command {
 		{name: "http", summary: "open-loop HTTP load on one URL, beside a bare baseline", run: benchHTTP},
 		{name: "realtime", summary: "real WebSocket clients against realtime nodes: idle, direct, group, storm", run: benchRealtime},
 		{name: "serve-204", summary: "run a bare net/http server answering 204 (a baseline)", run: benchServe204},
+		{name: "serve-realtime", summary: "run the bare realtime baseline (nothing stored, no bus) for bench realtime", run: benchServeRealtime},
 		{name: "baseline-http", summary: "the ingest load against a bare HTTP server", run: baseline("baseline-http")},
 		{name: "baseline-jetstream", summary: "the ingest load against bare embedded JetStream", run: baseline("baseline-jetstream")},
 	}

@@ -98,6 +98,10 @@ func describeRealtime(w io.Writer, cfg loadgen.RealtimeConfig, r loadgen.Realtim
 	fmt.Fprintf(w, "bench realtime %s: %s\n", r.Scenario, strings.Join(cfg.URLs, " + "))
 	fmt.Fprintf(w, "connections: %d open; opened in %s = %s/s; handshake %s; %d failed\n",
 		r.Conns, r.Connect.Round(time.Millisecond), num(r.ConnectRate), r.Handshake.Detail(), r.ConnectErrs)
+	if r.Scenario == loadgen.ScenarioStorm && r.ReadyIn > 0 {
+		fmt.Fprintf(w, "authenticated (ready frame received): %d in %s = %s/s\n",
+			r.Ready, r.ReadyIn.Round(time.Millisecond), num(float64(r.Ready)/r.ReadyIn.Seconds()))
+	}
 	if r.FirstConnErr != nil {
 		fmt.Fprintf(w, "first connection error: %v\n", r.FirstConnErr)
 	}
@@ -140,4 +144,24 @@ func pct(cpu, wall time.Duration) float64 {
 		return 0
 	}
 	return 100 * cpu.Seconds() / wall.Seconds()
+}
+
+// benchServeRealtime serves the bare realtime baseline until interrupted:
+// the realtime contract the generator speaks, with nothing stored and no
+// bus, to run the same scenario against (docs/realtime.md, Load generator).
+func benchServeRealtime(ctx context.Context, e Env, args []string) error {
+	fs := newFlags("bench serve-realtime [--addr 127.0.0.1:0] [--api-key KEY]")
+	addr := fs.String("addr", "127.0.0.1:0", "address to listen on")
+	key := fs.String("api-key", "key", "the bearer token the API routes accept")
+	if err := parse(fs, e, args, fs.Parse); err != nil {
+		return err
+	}
+	srv, err := loadgen.StartBareRealtime(*addr, *key)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	fmt.Fprintln(e.Stdout, srv.URL)
+	<-ctx.Done()
+	return nil
 }

@@ -164,9 +164,14 @@ type RealtimeResult struct {
 	Scenario string
 	Conns    int // connections open when the measured part started
 
-	Connect      time.Duration // opening all connections
-	ConnectRate  float64       // connections/s over Connect
-	Handshake    Latency       // dial → 101 answered, per connection
+	Connect     time.Duration // opening all connections
+	ConnectRate float64       // connections/s over Connect
+	Handshake   Latency       // dial → 101 answered, per connection
+	// Ready counts the connections whose ready frame came (authenticated
+	// and registered by the server), ReadyIn from the first dial to the
+	// last ready frame (storm).
+	Ready        int64
+	ReadyIn      time.Duration
 	ConnectErrs  int64
 	FirstConnErr error
 
@@ -244,6 +249,8 @@ type rtRun struct {
 	readers sync.WaitGroup
 
 	closed     atomic.Int64
+	ready      atomic.Int64 // ready frames received
+	lastReady  atomic.Int64 // unix nanos of the last one
 	codesMu    sync.Mutex
 	codes      map[int]int
 	errors     atomic.Int64
@@ -527,6 +534,9 @@ func (r *rtRun) read(c *rtConn) {
 			continue
 		}
 		switch f.Type {
+		case "ready":
+			r.ready.Add(1)
+			r.lastReady.Store(now.UnixNano())
 		case "message":
 			if r.onMessage != nil {
 				r.onMessage(c, &f, now)
@@ -627,6 +637,14 @@ func (r *rtRun) storm(ctx context.Context) (RealtimeResult, error) {
 	t0 := time.Now()
 	if err := r.connectAll(ctx, r.cfg.ConnectConcurrency, &res); err != nil {
 		return res, err
+	}
+	// A connection is authenticated when its ready frame has come.
+	for deadline := time.Now().Add(15 * time.Second); r.ready.Load() < int64(res.Conns) && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	res.Ready = r.ready.Load()
+	if last := r.lastReady.Load(); last != 0 {
+		res.ReadyIn = time.Unix(0, last).Sub(t0)
 	}
 	r.markEnd(&res, time.Since(t0))
 	r.finish(&res)

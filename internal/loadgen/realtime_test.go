@@ -3,119 +3,23 @@ package loadgen
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 )
 
-// contractServer is a small server speaking the part of the realtime
-// contract the generator uses (tokens, conversations, send → ack and
-// message to every connection of every member), on coder/websocket: an
-// independent WebSocket implementation for the generator's own client.
-type contractServer struct {
-	mu    sync.Mutex
-	convs map[string][]string
-	seq   map[string]int64
-	conns map[string]map[*websocket.Conn]bool
-}
-
+// startContractServer serves the bare realtime baseline (an independent
+// WebSocket implementation for the generator's own client) for a test.
 func startContractServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	s := &contractServer{convs: map[string][]string{}, seq: map[string]int64{}, conns: map[string]map[*websocket.Conn]bool{}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/v1/realtime/tokens", func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer key" {
-			http.Error(w, "no key", http.StatusUnauthorized)
-			return
-		}
-		var in struct {
-			UserID string `json:"user_id"`
-		}
-		_ = json.NewDecoder(r.Body).Decode(&in)
-		_ = json.NewEncoder(w).Encode(map[string]string{"token": "t:" + in.UserID})
-	})
-	mux.HandleFunc("POST /api/v1/conversations", func(w http.ResponseWriter, r *http.Request) {
-		var in struct {
-			Kind      string   `json:"kind"`
-			MemberIDs []string `json:"member_ids"`
-		}
-		_ = json.NewDecoder(r.Body).Decode(&in)
-		s.mu.Lock()
-		id := "cnv_" + strconv.Itoa(len(s.convs))
-		s.convs[id] = in.MemberIDs
-		s.mu.Unlock()
-		w.WriteHeader(http.StatusCreated)
-		_ = json.NewEncoder(w).Encode(map[string]string{"id": id, "kind": in.Kind})
-	})
-	mux.HandleFunc("GET /api/v1/realtime/ws", func(w http.ResponseWriter, r *http.Request) {
-		user, ok := strings.CutPrefix(r.URL.Query().Get("token"), "t:")
-		if !ok {
-			w.Header().Set("Content-Type", "application/problem+json")
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"status":401,"code":"unauthorized"}`))
-			return
-		}
-		c, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		if s.conns[user] == nil {
-			s.conns[user] = map[*websocket.Conn]bool{}
-		}
-		s.conns[user][c] = true
-		s.mu.Unlock()
-		defer func() {
-			s.mu.Lock()
-			delete(s.conns[user], c)
-			s.mu.Unlock()
-		}()
-		ctx := r.Context()
-		for {
-			_, p, err := c.Read(ctx)
-			if err != nil {
-				return
-			}
-			var f struct {
-				Type           string `json:"type"`
-				ConversationID string `json:"conversation_id"`
-				ClientID       string `json:"client_id"`
-				Text           string `json:"text"`
-			}
-			if err := json.Unmarshal(p, &f); err != nil || f.Type != "send" {
-				_ = c.Write(ctx, websocket.MessageText, []byte(`{"type":"error","code":"bad_frame","message":"?"}`))
-				continue
-			}
-			s.mu.Lock()
-			s.seq[f.ConversationID]++
-			seq := s.seq[f.ConversationID]
-			var to []*websocket.Conn
-			for _, m := range s.convs[f.ConversationID] {
-				for mc := range s.conns[m] {
-					to = append(to, mc)
-				}
-			}
-			s.mu.Unlock()
-			ack, _ := json.Marshal(map[string]any{"type": "ack", "conversation_id": f.ConversationID, "client_id": f.ClientID, "seq": seq})
-			_ = c.Write(ctx, websocket.MessageText, ack)
-			msg, _ := json.Marshal(map[string]any{"type": "message", "conversation_id": f.ConversationID, "client_id": f.ClientID,
-				"seq": seq, "sender_id": user, "text": f.Text})
-			for _, mc := range to {
-				_ = mc.Write(ctx, websocket.MessageText, msg)
-			}
-		}
-	})
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(NewBareRealtime("key"))
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -29,23 +29,26 @@ type item struct {
 }
 
 // conn is one live WebSocket connection. The handler's goroutine reads
-// frames and handles them; a writer goroutine drains the send queue, so a
-// slow socket never blocks the node's dispatcher: a queue past its bounds
-// closes the connection (4009) instead of growing.
+// frames and handles them; a writer goroutine, started when frames are
+// queued and gone when the queue is empty (an idle connection has none:
+// memory per connection), drains the send queue, so a slow socket never
+// blocks the node's dispatcher: a queue past its bounds closes the
+// connection (4009) instead of growing.
 type conn struct {
 	svc    *Service
 	ws     *websocket.Conn
 	info   ConnInfo
 	grants map[string]bool // nil: every conversation
 
-	mu      sync.Mutex
-	queue   []item
-	queued  int // bytes in queue
-	wake    chan struct{}
-	done    chan struct{}
-	closing bool
-	code    websocket.StatusCode
-	reason  string
+	mu       sync.Mutex
+	queue    []item
+	queued   int  // bytes in queue
+	writing  bool // a writer goroutine is draining the queue
+	closing  bool
+	code     websocket.StatusCode
+	reason   string
+	finished chan struct{} // closed once the close frame is written
+	ping     *time.Timer
 
 	// writer's own state: per conversation, the last seq written and the
 	// first (what came before it was never sent on this connection).
@@ -80,10 +83,15 @@ func (c *conn) enqueue(it item) {
 	}
 	c.queue = append(c.queue, it)
 	c.queued += len(it.frame)
+	c.startWriterLocked()
 	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
+}
+
+// startWriterLocked starts the writer unless one runs; c.mu is held.
+func (c *conn) startWriterLocked() {
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
 	}
 }
 
@@ -115,7 +123,7 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 	if code == CloseSlowConsumer {
 		c.queue, c.queued = nil, 0
 	}
-	close(c.done)
+	c.startWriterLocked() // writes what is queued, then the close frame
 	c.mu.Unlock()
 }
 
@@ -152,7 +160,7 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.conns.Done()
-	c := &conn{svc: s, ws: ws, wake: make(chan struct{}, 1), done: make(chan struct{}),
+	c := &conn{svc: s, ws: ws, finished: make(chan struct{}),
 		tokens: float64(s.cfg.RateBurst), lastRefill: time.Now(),
 		info: ConnInfo{ID: abacus.NewID("rtc"), TenantID: id.TenantID, UserID: id.UserID, Node: s.cfg.Node, Since: s.clock.Now(),
 			UserAgent: truncate(r.UserAgent()), RemoteAddr: r.RemoteAddr, Auth: id.Kind}}
@@ -196,8 +204,7 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close(ended, "this node cannot take connections: reconnect")
 		return
 	}
-	var wg sync.WaitGroup
-	wg.Go(c.writeLoop)
+	c.schedulePing()
 	code := c.readLoop(ctx)
 	if code > 0 {
 		c.close(code, closeReasons[code])
@@ -206,7 +213,7 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 		_ = ws.CloseNow()
 	}
 	s.hub.unregister(c)
-	wg.Wait()
+	<-c.finished
 	c.mu.Lock()
 	ended = c.code
 	c.mu.Unlock()
@@ -568,48 +575,68 @@ func (c *conn) handleTyping(ctx context.Context, f *clientFrame) websocket.Statu
 	return 0
 }
 
-// writeLoop writes queued frames until the connection closes, and pings.
+// writeLoop writes the queued frames until the queue is empty, then
+// ends; on a closing connection it writes the close frame last.
 func (c *conn) writeLoop() {
-	ping := time.NewTicker(c.svc.cfg.PingInterval)
-	defer ping.Stop()
 	ctx := abacus.WithPrincipal(context.Background(), &abacus.Principal{TenantID: c.info.TenantID, Kind: "realtime", ID: c.info.UserID})
 	for {
-		select {
-		case <-c.done:
-			c.mu.Lock()
-			rest, code, reason := c.queue, c.code, c.reason
-			c.queue = nil
-			c.mu.Unlock()
-			for _, it := range rest {
-				if c.deliver(ctx, it) != nil {
-					break
-				}
-			}
-			_ = c.ws.Close(code, reason)
-			return
-		case <-ping.C:
-			go func() {
-				pctx, cancel := context.WithTimeout(ctx, c.svc.cfg.PingTimeout)
-				defer cancel()
-				if err := c.ws.Ping(pctx); err != nil {
-					c.close(websocket.StatusGoingAway, "no pong")
-				}
-			}()
-			continue
-		case <-c.wake:
-		}
 		c.mu.Lock()
-		batch := c.queue
+		batch, closing := c.queue, c.closing
 		c.queue, c.queued = nil, 0
+		if len(batch) == 0 {
+			if !closing {
+				c.writing = false
+				c.mu.Unlock()
+				return
+			}
+			code, reason := c.code, c.reason
+			c.mu.Unlock()
+			c.finish(code, reason)
+			return
+		}
 		c.mu.Unlock()
 		for _, it := range batch {
 			if err := c.deliver(ctx, it); err != nil {
 				c.close(websocket.StatusGoingAway, "write failed")
 				_ = c.ws.CloseNow()
-				return
+				c.mu.Lock()
+				c.queue, c.queued = nil, 0
+				c.mu.Unlock()
+				break
 			}
 		}
 	}
+}
+
+// finish writes the close frame, once, and stops the pings.
+func (c *conn) finish(code websocket.StatusCode, reason string) {
+	c.mu.Lock()
+	if c.ping != nil {
+		c.ping.Stop()
+	}
+	c.mu.Unlock()
+	_ = c.ws.Close(code, reason)
+	close(c.finished)
+}
+
+// schedulePing pings after the ping interval, and again after each pong;
+// a pong missing for PingTimeout closes the connection. A timer, not a
+// goroutine, waits in between.
+func (c *conn) schedulePing() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	c.ping = time.AfterFunc(c.svc.cfg.PingInterval, func() {
+		pctx, cancel := context.WithTimeout(context.Background(), c.svc.cfg.PingTimeout)
+		defer cancel()
+		if err := c.ws.Ping(pctx); err != nil {
+			c.close(websocket.StatusGoingAway, "no pong")
+			return
+		}
+		c.schedulePing()
+	})
 }
 
 func (c *conn) write(ctx context.Context, frame []byte) error {

@@ -17,3 +17,9 @@ func (s *Service) IsMember(ctx context.Context, conversation, user string) (bool
 	_, ok, err := memberRole(ctx, s.db, tenant, conversation, user)
 	return ok, err
 }
+
+// FeatureMessages is the plan feature (a metered feature on a meter of
+// realtime.message usage events) that caps the messages a customer's
+// users send per period: over it, a send is refused with
+// message_quota_exceeded (docs/realtime.md, Metering and the message cap).
+const FeatureMessages = "realtime_messages"

@@ -139,54 +139,98 @@ func (s *Service) Send(ctx context.Context, in MessageInput) (Sent, error) {
 	return out, err
 }
 
-// send stores a validated message.
+// send stores a validated message, in a batch with the concurrent sends
+// of this node (commit.go).
 func (s *Service) send(ctx context.Context, tenant string, in MessageInput) (Sent, error) {
 	att := "[]"
 	if len(in.Attachments) > 0 {
 		b, _ := json.Marshal(in.Attachments)
 		att = string(b)
 	}
+	return s.commit.store(ctx, tenant, in, att)
+}
+
+// sendAlone stores a validated message in a transaction of its own.
+func (s *Service) sendAlone(ctx context.Context, tenant string, in MessageInput, att string) (Sent, error) {
 	for attempt := 0; ; attempt++ {
 		var out Sent
 		err := s.db.InTx(ctx, func(tx *db.Tx) error {
-			members, err := memberIDs(ctx, tx, tenant, in.ConversationID)
-			if err != nil {
-				return err
-			}
-			out.Members = members
-			if !contains(members, in.SenderID) {
-				if _, err := getConversationTx(ctx, tx, tenant, in.ConversationID, false); err != nil {
-					return err
-				}
-				return abacus.Errorf(abacus.KindForbidden, "not_a_member", "%s is not a member of conversation %s", in.SenderID, in.ConversationID)
-			}
-			if err := checkBlocked(ctx, tx, tenant, in.SenderID, members); err != nil {
-				return err
-			}
-			if m, ok, err := messageByClientID(ctx, tx, tenant, in.ConversationID, in.SenderID, in.ClientID); err != nil || ok {
-				out.Message, out.Duplicate = m, ok
-				return err
-			}
-			seq, err := nextSeq(ctx, tx, tenant, in.ConversationID, s.clock.Now())
-			if err != nil {
-				return err
-			}
-			if in.ReplyTo != nil && *in.ReplyTo >= seq {
-				return abacus.Invalid("reply_not_found", "reply_to %d is not a message of this conversation", *in.ReplyTo).
-					WithField("reply_to", "not an earlier message")
-			}
-			out.Message = ChatMessage{ConversationID: in.ConversationID, Seq: seq, SenderID: in.SenderID, ClientID: in.ClientID,
-				Text: in.Text, Attachments: in.Attachments, ReplyTo: in.ReplyTo, SentAt: s.clock.Now()}
-			if err := insertMessage(ctx, tx, tenant, out.Message, att); err != nil {
-				return err
-			}
-			return s.markOffline(ctx, tx, tenant, in.ConversationID, in.SenderID, members, seq)
+			var err error
+			out, err = s.storeOne(ctx, tx, tenant, in, att, nil)
+			return err
 		})
 		if db.IsUniqueViolation(err) && attempt < 3 {
 			continue // the same client_id raced in: read it on the next turn
 		}
 		return out, err
 	}
+}
+
+// storeOne stores one message in tx. b, when set, is the state of the
+// batch tx belongs to. A refusal (an *abacus.Error) comes before any
+// write, so the rest of the batch may still commit.
+func (s *Service) storeOne(ctx context.Context, tx *db.Tx, tenant string, in MessageInput, att string, b *batchState) (Sent, error) {
+	var out Sent
+	members, err := s.membersIn(ctx, tx, tenant, in.ConversationID, b)
+	if err != nil {
+		return out, err
+	}
+	out.Members = members
+	if !contains(members, in.SenderID) {
+		if _, err := getConversationTx(ctx, tx, tenant, in.ConversationID, false); err != nil {
+			return out, err
+		}
+		return out, abacus.Errorf(abacus.KindForbidden, "not_a_member", "%s is not a member of conversation %s", in.SenderID, in.ConversationID)
+	}
+	if err := checkBlocked(ctx, tx, tenant, in.SenderID, members); err != nil {
+		return out, err
+	}
+	key := sendKey{tenant, in.ConversationID, in.SenderID, in.ClientID}
+	if m, ok := b.storedBefore(key); ok {
+		out.Message, out.Duplicate = m, true
+		return out, nil
+	}
+	if m, ok, err := messageByClientID(ctx, tx, tenant, in.ConversationID, in.SenderID, in.ClientID); err != nil || ok {
+		out.Message, out.Duplicate = m, ok
+		return out, err
+	}
+	if in.ReplyTo != nil {
+		// Checked before the seq is taken: a refusal writes nothing.
+		c, err := getConversationTx(ctx, tx, tenant, in.ConversationID, false)
+		if err != nil {
+			return out, err
+		}
+		if *in.ReplyTo > c.LastSeq {
+			return out, abacus.Invalid("reply_not_found", "reply_to %d is not a message of this conversation", *in.ReplyTo).
+				WithField("reply_to", "not an earlier message")
+		}
+	}
+	now := s.clock.Now()
+	seq, err := nextSeq(ctx, tx, tenant, in.ConversationID, now)
+	if err != nil {
+		return out, err
+	}
+	out.Message = ChatMessage{ConversationID: in.ConversationID, Seq: seq, SenderID: in.SenderID, ClientID: in.ClientID,
+		Text: in.Text, Attachments: in.Attachments, ReplyTo: in.ReplyTo, SentAt: now}
+	if err := insertMessage(ctx, tx, tenant, out.Message, att); err != nil {
+		return out, err
+	}
+	b.remember(key, out.Message)
+	return out, s.markOffline(ctx, tx, tenant, in.ConversationID, in.SenderID, members, seq)
+}
+
+// membersIn reads a conversation's members once per batch.
+func (s *Service) membersIn(ctx context.Context, tx *db.Tx, tenant, conv string, b *batchState) ([]string, error) {
+	if b != nil {
+		if m, ok := b.members[[2]string{tenant, conv}]; ok {
+			return m, nil
+		}
+	}
+	m, err := memberIDs(ctx, tx, tenant, conv)
+	if err == nil && b != nil {
+		b.members[[2]string{tenant, conv}] = m
+	}
+	return m, err
 }
 
 func contains(ids []string, id string) bool {

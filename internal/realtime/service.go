@@ -60,6 +60,9 @@ type Config struct {
 	// another device meanwhile is not notified); OfflinePoll how often due
 	// ones are looked for.
 	OfflineDelay, OfflinePoll time.Duration
+	// CommitBatch is the most sends one transaction stores (group
+	// commit); CommitLoops the most such transactions at once.
+	CommitBatch, CommitLoops int
 }
 
 func (c Config) withDefaults() Config {
@@ -98,6 +101,8 @@ func (c Config) withDefaults() Config {
 	def(&c.BusBuffer, 1<<16)
 	defDur(&c.OfflineDelay, 10*time.Second)
 	defDur(&c.OfflinePoll, min(time.Second, c.OfflineDelay/2))
+	def(&c.CommitBatch, 256)
+	def(&c.CommitLoops, 4)
 	return c
 }
 
@@ -159,13 +164,14 @@ type Hooks struct {
 // Service is the messaging module: conversations and messages in the
 // database, and this node's WebSocket gateway.
 type Service struct {
-	db    *db.DB
-	clock abacus.Clock
-	log   *slog.Logger
-	cfg   Config
-	keys  keyring
-	hub   *hub
-	hooks Hooks
+	db     *db.DB
+	clock  abacus.Clock
+	log    *slog.Logger
+	cfg    Config
+	keys   keyring
+	hub    *hub
+	commit *committer
+	hooks  Hooks
 	// auth checks tokens that are not connection tokens (an end user's
 	// access token); nil: only connection tokens.
 	auth httpapi.Authenticator
@@ -184,6 +190,7 @@ func New(d *db.DB, clock abacus.Clock, log *slog.Logger, nc *nats.Conn, cfg Conf
 	cfg = cfg.withDefaults()
 	s := &Service{db: d, clock: clock, log: log, cfg: cfg, keys: keyring{keys: map[string]tenantSecret{}}}
 	s.hub = newHub(s, nc)
+	s.commit = newCommitter(s)
 	return s
 }
 
