@@ -71,16 +71,28 @@ func TestMain(m *testing.M) {
 
 func full() bool { return os.Getenv("ABACUS_CLUSTER_SCALE") == "full" }
 
-// startCluster plans and starts the test topology in a schema of its own.
-func startCluster(t *testing.T, nodes []cluster.Node) *cluster.Cluster {
+// startCluster plans and starts the test topology in a schema of its own;
+// with ownPG on a PostgreSQL server of its own, which the test may crash.
+func startCluster(t *testing.T, nodes []cluster.Node, ownPG bool) *cluster.Cluster {
 	t.Helper()
 	ctx := context.Background()
 	b := make([]byte, 5)
 	_, _ = rand.Read(b)
 	schema := "cl_" + hex.EncodeToString(b)
-	c, err := cluster.Plan(ctx, cluster.Options{Dir: t.TempDir(), Bin: abacusBin, Nodes: nodes,
+	dir := t.TempDir()
+	if ownPG {
+		// PostgreSQL runs as the postgres user, who must reach its data
+		// directory: not under t.TempDir's private parent.
+		var err error
+		if dir, err = os.MkdirTemp("", "abacus-chaos-"); err != nil {
+			t.Fatal(err)
+		}
+		_ = os.Chmod(dir, 0o755)
+		t.Cleanup(func() { os.RemoveAll(dir) })
+	}
+	c, err := cluster.Plan(ctx, cluster.Options{Dir: dir, Bin: abacusBin, Nodes: nodes, OwnPostgres: ownPG,
 		DatabaseURL: dbtest.PostgresURL(), Schema: schema, MaxConns: 4,
-		Env: []string{"ABACUS_LOG_LEVEL=info", "ABACUS_OUTBOX_POLL_INTERVAL=50ms"}})
+		Env: []string{"ABACUS_LOG_LEVEL=info", "ABACUS_OUTBOX_POLL_INTERVAL=50ms", "ABACUS_BILLING_POLL_INTERVAL=300ms"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +103,11 @@ func startCluster(t *testing.T, nodes []cluster.Node) *cluster.Cluster {
 				t.Logf("---- %s log tail:\n%s", p.Name, p.Tail(1500))
 			}
 		}
-		_ = cluster.DropSchema(context.Background(), c.Postgres.URL, schema)
+		if ownPG {
+			_ = cluster.StopPostgres(c.Postgres)
+		} else {
+			_ = cluster.DropSchema(context.Background(), c.Postgres.URL, schema)
+		}
 	})
 	if err := c.Start(ctx, false, 90*time.Second); err != nil {
 		t.Fatal(err)
@@ -234,7 +250,8 @@ func TestChaos(t *testing.T) {
 		{Name: "api-1", Roles: []string{"api", "ingest"}}, {Name: "api-2", Roles: []string{"api", "ingest"}},
 		{Name: "meter-1", Roles: []string{"meter"}}, {Name: "meter-2", Roles: []string{"meter"}},
 		{Name: "outbox-1", Roles: []string{"outbox"}}, {Name: "outbox-2", Roles: []string{"outbox"}},
-	})
+		{Name: "billing-1", Roles: []string{"billing"}}, {Name: "billing-2", Roles: []string{"billing"}},
+	}, true)
 	// A steady rate, so the kills happen under traffic.
 	events, rate, rounds := int64(40_000), 2500.0, 1
 	if full() {
@@ -273,7 +290,7 @@ func TestChaos(t *testing.T) {
 	go func() { defer close(apiDone); apiTraffic(apiCtx, c.BalancerURL, c.APIKey, &created, &apiFailures) }()
 	acks := watchAcks(ctx, &acked)
 
-	victims := []string{"api-1", "meter-1", "outbox", "nats-2"}
+	victims := []string{"api-1", "meter-1", "outbox", "billing", "nats-2", "postgres"}
 	steps := rounds * len(victims)
 	type recovery struct {
 		victim string
@@ -281,6 +298,7 @@ func TestChaos(t *testing.T) {
 		took   time.Duration
 	}
 	var recoveries []recovery
+	var billed []string // subscriptions seeded during the billing kills
 	for i := 0; i < steps; i++ {
 		victim := victims[i%len(victims)]
 		threshold := events * int64(i+1) / int64(steps+1)
@@ -288,21 +306,34 @@ func TestChaos(t *testing.T) {
 			return acked.Load() >= threshold
 		})
 		acks.window()
+		if victim == "postgres" {
+			for _, r := range crashPostgres(t, ctx, c, &created, acks) {
+				recoveries = append(recoveries, recovery{"postgres", r.what, r.took})
+			}
+			continue
+		}
+		second := i/len(victims)%2 == 1 // odd rounds kill the other node of a pair
 		var p *cluster.Proc
 		switch victim {
-		case "outbox":
-			// The node holding the relay: the one that published last.
-			p = c.Proc("outbox-1")
-			if i/len(victims)%2 == 1 {
-				p = c.Proc("outbox-2")
-			}
-		case "meter-1":
-			p = c.Proc("meter-1")
-			if i/len(victims)%2 == 1 {
-				p = c.Proc("meter-2")
+		case "outbox", "meter-1", "billing":
+			name := strings.TrimSuffix(victim, "-1")
+			p = c.Proc(name + "-1")
+			if second {
+				p = c.Proc(name + "-2")
 			}
 		default:
 			p = c.Proc(victim)
+		}
+		var seeded chan []string
+		if victim == "billing" {
+			// A period close under way: backdated subscriptions being
+			// created and billed while the billing node dies.
+			seeded = make(chan []string, 1)
+			go func() { seeded <- seedBilling(t, ctx, api, fmt.Sprintf("r%d", i), 20, 2) }()
+			waitFor(t, time.Minute, "the first invoices of the period close", func() bool {
+				invs, err := invoices(ctx, api)
+				return err == nil && len(invs) > 3*len(billed)
+			})
 		}
 		before := created.Load()
 		killedAt := time.Now()
@@ -324,8 +355,20 @@ func TestChaos(t *testing.T) {
 				return created.Load() > before && publishedEvents(t, c.NATSURL, "customer.created") > int(before)
 			})
 			recoveries = append(recoveries, recovery{p.Name, "events published again", took})
+		case strings.HasPrefix(p.Name, "billing"):
+			select {
+			case subs := <-seeded:
+				billed = append(billed, subs...)
+			case <-time.After(2 * time.Minute):
+				t.Fatal("seeding the period close did not finish")
+			}
+			took := waitFor(t, time.Minute, "the survivor to finish the period close", func() bool {
+				invs, err := invoices(ctx, api)
+				return err == nil && checkInvoices(invs, billed, 3) == nil
+			})
+			recoveries = append(recoveries, recovery{p.Name, "survivor finished the period close", took})
 		}
-		time.Sleep(time.Second) // let traffic run on the survivors
+		time.Sleep(500 * time.Millisecond) // let traffic run on the survivors
 		if err := c.StartProc(p, false); err != nil {
 			t.Fatal(err)
 		}
@@ -382,12 +425,23 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("meters exact: COUNT %s, SUM %s; settled %s after the last ack", lastCount, lastSum, time.Since(out.res.LastAck).Round(time.Millisecond))
 	// Every domain event published, once.
+	// (the billing steps created a customer per subscription too)
+	customers := int(created.Load()) + len(billed)
 	waitFor(t, time.Minute, "every customer.created event to be published", func() bool {
-		return publishedEvents(t, c.NATSURL, "customer.created") >= int(created.Load())
+		return publishedEvents(t, c.NATSURL, "customer.created") >= customers
 	})
-	if n := publishedEvents(t, c.NATSURL, "customer.created"); n != int(created.Load()) {
-		t.Fatalf("customer.created published %d times for %d customers", n, created.Load())
+	if n := publishedEvents(t, c.NATSURL, "customer.created"); n != customers {
+		t.Fatalf("customer.created published %d times for %d customers", n, customers)
 	}
+	// Zero invoices missing, duplicated or numbered with a gap.
+	invs, err := invoices(ctx, api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkInvoices(invs, billed, 3); err != nil {
+		t.Fatalf("after the billing kills: %v", err)
+	}
+	t.Logf("%d invoices of %d subscriptions billed across the billing kills: none missing or duplicated, numbered without a gap", len(invs), len(billed))
 	for _, r := range recoveries {
 		t.Logf("recovery: %-9s %-40s %s", r.victim, r.what, r.took.Round(time.Millisecond))
 	}
@@ -402,7 +456,7 @@ func TestRollingRestart(t *testing.T) {
 		{Name: "api-1", Roles: []string{"api", "ingest"}}, {Name: "api-2", Roles: []string{"api", "ingest"}},
 		{Name: "meter-1", Roles: []string{"meter"}}, {Name: "meter-2", Roles: []string{"meter"}},
 		{Name: "outbox-1", Roles: []string{"outbox"}},
-	})
+	}, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	api := client.New(c.BalancerURL, c.APIKey, &http.Client{Timeout: 10 * time.Second})
@@ -490,4 +544,33 @@ func TestRollingRestart(t *testing.T) {
 		v, err := loadgen.Total(ctx, api, typ+"_count", q)
 		return err == nil && v.IntPart() == out.res.Events
 	})
+}
+
+type took struct {
+	what string
+	took time.Duration
+}
+
+// crashPostgres stops the cluster's own PostgreSQL in immediate mode (every
+// backend gone at once, recovery from the WAL on start), starts it again
+// and measures how long the nodes take to serve again.
+func crashPostgres(t *testing.T, ctx context.Context, c *cluster.Cluster, created *atomic.Int64, acks *ackClock) []took {
+	t.Helper()
+	crashedAt := time.Now()
+	if err := cluster.CrashPostgres(c.Postgres); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("PostgreSQL stopped in immediate mode")
+	time.Sleep(500 * time.Millisecond) // every node notices
+	before := created.Load()
+	startedAt := time.Now()
+	if _, err := cluster.RestartPostgres(ctx, c.Postgres); err != nil {
+		t.Fatal(err)
+	}
+	out := []took{{"down, then started again (recovery from the WAL)", time.Since(crashedAt)}}
+	out = append(out, took{"API writes succeed again after the start", waitFor(t, time.Minute, "a customer created after PostgreSQL restarted",
+		func() bool { return created.Load() > before })})
+	out = append(out, took{"partitions owned again after the start", time.Since(startedAt) + waitFor(t, time.Minute,
+		"every partition owned again", func() bool { return ownedPartitions(c.Proc("meter-1"))+ownedPartitions(c.Proc("meter-2")) == 4 })})
+	return append(out, took{"longest time without an ingestion ack", acks.window()})
 }
