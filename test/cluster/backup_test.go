@@ -27,7 +27,7 @@ func startSingle(t *testing.T, name, dataDir, key string) *cluster.Proc {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	p := &cluster.Proc{Name: name, Kind: "abacus", HTTP: addr, Log: dataDir + ".log", Args: []string{abacusBin, "serve"},
 		Env: []string{"ABACUS_DATA_DIR=" + dataDir, "ABACUS_HTTP_ADDR=" + addr, "ABACUS_BOOTSTRAP_API_KEY=" + key,
-			"ABACUS_LOG_LEVEL=warn", "ABACUS_GC_HEAP_FLOOR_MB=16"}}
+			"ABACUS_LOG_LEVEL=warn", "ABACUS_GC_HEAP_FLOOR_MB=16", "ABACUS_BILLING_POLL_INTERVAL=300ms"}}
 	if err := p.Start(); err != nil {
 		t.Fatal(err)
 	}
