@@ -71,7 +71,9 @@ type App struct {
 	server   *http.Server
 	services []service.Service
 	stopOnce sync.Once
-	stopErr  error
+	// stopBackups closes the backup socket (backup.go).
+	stopBackups func()
+	stopErr     error
 }
 
 // New returns an app for cfg; nothing is opened until Start.
@@ -154,6 +156,9 @@ func (a *App) Start(ctx context.Context) (err error) {
 		if svc != nil {
 			a.services = append(a.services, svc)
 		}
+	}
+	if a.stopBackups, err = a.serveBackups(); err != nil {
+		return fmt.Errorf("listening for abacus backup on %s in the data dir: %w", BackupSocket, err)
 	}
 	a.server = &http.Server{
 		Handler:           a.HTTP.Handler(),
@@ -292,6 +297,9 @@ func (a *App) Stop(ctx context.Context) error {
 			}
 		} else if a.listener != nil {
 			a.listener.Close()
+		}
+		if a.stopBackups != nil {
+			a.stopBackups()
 		}
 		for i := len(a.services) - 1; i >= 0; i-- {
 			if err := a.services[i].Stop(sctx); err != nil {

@@ -75,6 +75,7 @@ func (a *App) collectForDunning(ctx context.Context, _, invoice string, attempt 
 // disputes, new payment methods).
 func dunningRole(a *App) service.Service {
 	d := a.modules().dunning
+	d.RegisterMetrics(a.Metrics)
 	return service.NewFunc("dunning", func(ctx context.Context) error {
 		var wg sync.WaitGroup
 		wg.Go(func() { _ = d.Consume(ctx, a.Bus) })

@@ -10,6 +10,7 @@ var Module = abacus.Module{
 	Uses: []string{
 		"abacus",
 		"analytics",
+		"backup",
 		"billing",
 		"blob",
 		"catalog",

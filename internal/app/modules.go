@@ -63,7 +63,7 @@ func (a *App) modules() *modules {
 		m.subs.OnEnd(billing.CycleEnds)
 		m.subs.OnSave(billing.CycleSaves)
 		cacheInvalidation(a.Bus.Conn(), m.subs, a.Log) // access.go
-		m.billing = billing.NewService(a.DB, a.Clock, a.Log, billing.Config{}, billing.NewSubscriptionsAdvancing(m.catalog, m.subs), metered)
+		m.billing = billing.NewService(a.DB, a.Clock, a.Log, billing.Config{PollInterval: a.Config.Billing.PollInterval}, billing.NewSubscriptionsAdvancing(m.catalog, m.subs), metered)
 		m.notify = newNotifications(a, m)
 		m.dunning = newDunning(a, m)
 		m.inbox = newInbox(a, m.notify)

@@ -59,6 +59,8 @@ func commands() []command {
 			{name: "send", summary: "send CloudEvents from a file or stdin, retrying with the same ids", run: eventsSend},
 		}},
 		{name: "bench", summary: "load-test a running server and its baselines", subs: benchCommands()},
+		{name: "backup", summary: "back up the embedded mode (SQLite, JetStream, keys and files) while it serves", run: backupCmd},
+		{name: "restore", summary: "restore a backup into an empty data dir", run: restoreCmd},
 		{name: "dev", summary: "development tools: a local cluster (dev cluster up|down|status)", subs: devCommands()},
 		{name: "probe", summary: "exit 0 when a URL answers 200 (health checks in images without a shell)", run: probe},
 		{name: "demo", summary: "seed a running server with plans, customers, subscriptions and usage", run: demoCmd},

@@ -8,7 +8,7 @@ var Module = abacus.Module{
 	Name:   "cli",
 	Tables: nil,
 	Uses: []string{
-		"abacus", "analytics", "app", "client", "cluster", "config", "db", "demo", "heapfloor", "httpapi", "identity",
-		"loadgen", "metering",
+		"abacus", "analytics", "app", "backup", "client", "cluster", "config", "db", "demo", "heapfloor", "httpapi", "identity",
+		"loadgen", "metering", "natsbus",
 	},
 }

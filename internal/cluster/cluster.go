@@ -84,6 +84,9 @@ type Options struct {
 	// DatabaseURL is a PostgreSQL server to use; empty finds one on
 	// 127.0.0.1:5432 or starts one in Dir.
 	DatabaseURL string
+	// OwnPostgres starts a PostgreSQL server for the cluster in Dir even
+	// when one answers elsewhere (a test that restarts it).
+	OwnPostgres bool
 	// Schema holds the cluster's tables on that server (shared servers
 	// stay tidy); default abacus_cluster.
 	Schema string
@@ -143,7 +146,11 @@ func Plan(ctx context.Context, o Options) (*Cluster, error) {
 	}
 	pgPort := take()
 	_, pgPortNum, _ := splitHostPort(pgPort)
-	c.Postgres, err = FindOrStartPostgres(ctx, filepath.Join(dir, "postgres"), pgPortNum, o.DatabaseURL, os.Getenv("ABACUS_TEST_DATABASE_URL"))
+	if o.OwnPostgres {
+		c.Postgres, err = StartPostgres(ctx, filepath.Join(dir, "postgres"), pgPortNum)
+	} else {
+		c.Postgres, err = FindOrStartPostgres(ctx, filepath.Join(dir, "postgres"), pgPortNum, o.DatabaseURL, os.Getenv("ABACUS_TEST_DATABASE_URL"))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,8 @@ type NATSNode struct {
 // ClientURL is the node's nats:// URL.
 func (n NATSNode) ClientURL() string { return "nats://" + n.Client }
 
-// RunNATS runs the node in this process until ctx ends. It is what
+// RunNATS runs the node in this process until ctx ends, then stops it in
+// lame-duck mode (about 3 s). It is what
 // `abacus dev nats` runs, so a cluster needs no nats-server binary; the
 // server is the one go.mod pins.
 func RunNATS(ctx context.Context, n NATSNode, logf func(format string, args ...any)) error {
@@ -45,6 +46,10 @@ func RunNATS(ctx context.Context, n NATSNode, logf func(format string, args ...a
 		JetStream: true, StoreDir: n.StoreDir,
 		MaxPayload: 8 << 20, JetStreamMaxMemory: 256 << 20, JetStreamMaxStore: 8 << 30,
 		NoSigs:  true,
+		// Stopping goes through lame-duck mode: stream and consumer
+		// leaders move to the other servers first, then clients are
+		// closed over a few seconds and reconnect elsewhere.
+		LameDuckDuration: 3 * time.Second, LameDuckGracePeriod: time.Second,
 		Cluster: server.ClusterOpts{Name: "abacus", Host: chost, Port: cport},
 		Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
 	}
@@ -61,7 +66,7 @@ func RunNATS(ctx context.Context, n NATSNode, logf func(format string, args ...a
 		return errors.New("nats-server " + n.Name + " did not start listening within 30s (is a port in use?)")
 	}
 	<-ctx.Done()
-	srv.Shutdown()
+	srv.LameDuckShutdown()
 	srv.WaitForShutdown()
 	return nil
 }

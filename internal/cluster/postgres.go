@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -48,6 +49,13 @@ func FindOrStartPostgres(ctx context.Context, dir string, port int, candidates .
 			return Postgres{URL: u}, nil
 		}
 	}
+	return StartPostgres(ctx, dir, port)
+}
+
+// StartPostgres starts a server of its own from the installed binaries in
+// dir on port (initdb first when dir holds none), or reuses one already
+// started there: a server a test may stop and restart.
+func StartPostgres(ctx context.Context, dir string, port int) (Postgres, error) {
 	pg := Postgres{DataDir: filepath.Join(dir, "data"), Port: port,
 		URL: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)}
 	bindir, err := postgresBinDir()
@@ -90,7 +98,19 @@ func FindOrStartPostgres(ctx context.Context, dir string, port int, candidates .
 
 // StopPostgres stops a server the cluster started (fast mode: sessions
 // end, nothing committed is lost).
-func StopPostgres(pg Postgres) error {
+func StopPostgres(pg Postgres) error { return pgCtl(pg, "-m", "fast", "-w", "stop") }
+
+// CrashPostgres stops a server the cluster started in immediate mode: the
+// postmaster and every backend end at once, without a checkpoint, as in a
+// crash; the next start recovers from the WAL.
+func CrashPostgres(pg Postgres) error { return pgCtl(pg, "-m", "immediate", "-w", "stop") }
+
+// RestartPostgres starts again a server the cluster started and stopped.
+func RestartPostgres(ctx context.Context, pg Postgres) (Postgres, error) {
+	return StartPostgres(ctx, filepath.Dir(pg.DataDir), pg.Port)
+}
+
+func pgCtl(pg Postgres, args ...string) error {
 	if pg.DataDir == "" {
 		return nil
 	}
@@ -98,13 +118,13 @@ func StopPostgres(pg Postgres) error {
 	if err != nil {
 		return err
 	}
-	args := []string{"-D", pg.DataDir, "-m", "fast", "-w", "stop"}
+	args = append([]string{"-D", pg.DataDir}, args...)
 	cmd := exec.Command(filepath.Join(bindir, "pg_ctl"), args...)
 	if os.Geteuid() == 0 {
 		cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--", filepath.Join(bindir, "pg_ctl")}, args...)...)
 	}
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("pg_ctl stop: %w\n%s", err, out)
+		return fmt.Errorf("pg_ctl %s: %w\n%s", strings.Join(args, " "), err, out)
 	}
 	return nil
 }

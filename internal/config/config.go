@@ -50,6 +50,12 @@ type Config struct {
 	Media     Media     `key:"media"`
 	Nearby    Nearby    `key:"nearby"`
 	Inbound   Inbound   `key:"inbound"`
+	Billing   Billing   `key:"billing"`
+}
+
+// Billing configures the billing role.
+type Billing struct {
+	PollInterval time.Duration `key:"poll_interval" help:"how often the billing role looks for period ends to invoice and drafts to finalize"`
 }
 
 // Blob selects the object store (images, documents): a directory under
@@ -289,6 +295,7 @@ func Default() Config {
 		NATS:     NATS{Replicas: 1},
 		Log:      Log{Level: "info", Format: "auto"},
 		Outbox:   Outbox{PollInterval: 200 * time.Millisecond, BatchSize: 500},
+		Billing:  Billing{PollInterval: 10 * time.Second},
 		Metering: Metering{Partitions: 4, Linger: time.Millisecond, MaxBatchEvents: 20_000, MaxBatchBytes: 1 << 20,
 			MaxLag: 100_000, RoundEvents: 20_000, LateWindow: 35 * 24 * time.Hour, MaxEvents: 10_000, StreamMaxAge: 72 * time.Hour},
 		SMTP:     SMTP{From: "Abacus <no-reply@localhost>"},
@@ -340,6 +347,7 @@ func (c *Config) Validate() error {
 		"http.read_timeout": c.HTTP.ReadTimeout, "http.write_timeout": c.HTTP.WriteTimeout,
 		"http.idle_timeout": c.HTTP.IdleTimeout, "http.shutdown_timeout": c.HTTP.ShutdownTimeout,
 		"outbox.poll_interval": c.Outbox.PollInterval, "webhooks.timeout": c.Webhooks.Timeout,
+		"billing.poll_interval": c.Billing.PollInterval,
 	} {
 		if d <= 0 {
 			add(key, d.String(), "must be a positive duration such as 30s")

@@ -132,6 +132,19 @@ func (s *Service) CreateAPIKey(ctx context.Context, in NewKeyInput) (APIKey, str
 }
 
 func (s *Service) createKey(ctx context.Context, tenant string, in NewKeyInput, plaintext string) (APIKey, string, error) {
+	k, plaintext, err := s.newKey(tenant, in, plaintext)
+	if err != nil {
+		return APIKey{}, "", err
+	}
+	if err := s.db.InTx(ctx, func(tx *db.Tx) error { return s.insertKey(ctx, tx, k, plaintext) }); err != nil {
+		return APIKey{}, "", err
+	}
+	return k, plaintext, nil
+}
+
+// newKey checks in and returns the key to store, with its plaintext (a
+// new one when plaintext is empty).
+func (s *Service) newKey(tenant string, in NewKeyInput, plaintext string) (APIKey, string, error) {
 	var v abacus.Validation
 	in.Name = strings.TrimSpace(in.Name)
 	if in.Name == "" || len(in.Name) > 200 {
@@ -160,24 +173,22 @@ func (s *Service) createKey(ctx context.Context, tenant string, in NewKeyInput, 
 	if plaintext == "" {
 		plaintext = NewKey()
 	}
-	k := APIKey{ID: abacus.NewID("key"), TenantID: tenant, Name: in.Name, Prefix: plaintext[:12],
-		Scopes: scopes, ExpiresAt: in.ExpiresAt, CreatedAt: now}
-	err := s.db.InTx(ctx, func(tx *db.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, tenant_id, name, prefix, hash, scopes, expires_at, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			k.ID, tenant, k.Name, k.Prefix, HashKey(plaintext), joinScopes(scopes), db.NullTimeOf(k.ExpiresAt), db.TimeOf(now))
-		if err != nil {
-			return fmt.Errorf("creating API key: %w", err)
-		}
-		if _, err = APIKeyCreated.Record(ctx, tx, tenant, k.ID, now, k); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, tenant, "api_key.created", "api_key", k.ID, map[string]any{"name": k.Name, "scopes": k.Scopes})
-	})
+	return APIKey{ID: abacus.NewID("key"), TenantID: tenant, Name: in.Name, Prefix: plaintext[:12],
+		Scopes: scopes, ExpiresAt: in.ExpiresAt, CreatedAt: now}, plaintext, nil
+}
+
+// insertKey stores k with its event and audit entry in tx.
+func (s *Service) insertKey(ctx context.Context, tx *db.Tx, k APIKey, plaintext string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, tenant_id, name, prefix, hash, scopes, expires_at, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		k.ID, k.TenantID, k.Name, k.Prefix, HashKey(plaintext), joinScopes(k.Scopes), db.NullTimeOf(k.ExpiresAt), db.TimeOf(k.CreatedAt))
 	if err != nil {
-		return APIKey{}, "", err
+		return fmt.Errorf("creating API key: %w", err)
 	}
-	return k, plaintext, nil
+	if _, err = APIKeyCreated.Record(ctx, tx, k.TenantID, k.ID, k.CreatedAt, k); err != nil {
+		return err
+	}
+	return s.audit(ctx, tx, k.TenantID, "api_key.created", "api_key", k.ID, map[string]any{"name": k.Name, "scopes": k.Scopes})
 }
 
 // ListAPIKeys lists the tenant's keys, newest first.
@@ -315,19 +326,36 @@ func (s *Service) authenticateKey(ctx context.Context, key string) (*abacus.Prin
 // Bootstrap prepares empty data: when there is no tenant it creates the
 // default tenant and an admin key (key, when given, else a generated one)
 // and returns the key's plaintext. With existing tenants it does nothing
-// and returns "".
+// and returns "". Nodes starting together on empty data create one tenant
+// between them: the check and the creation share a transaction that holds
+// the bootstrap lock (lockBootstrap), and the others then see the tenant.
 func (s *Service) Bootstrap(ctx context.Context, key string) (Tenant, string, error) {
-	n, err := s.CountTenants(ctx)
-	if err != nil || n > 0 {
+	if n, err := s.CountTenants(ctx); err != nil || n > 0 {
 		return Tenant{}, "", err
 	}
-	t, err := s.CreateTenant(ctx, "default")
-	if err != nil {
-		return Tenant{}, "", err
-	}
-	_, plaintext, err := s.createKey(ctx, t.ID, NewKeyInput{Name: "bootstrap admin", Scopes: []abacus.Scope{abacus.ScopeAdmin}}, key)
+	t := Tenant{ID: abacus.NewID("ten"), Name: "default", CreatedAt: s.clock.Now()}
+	k, plaintext, err := s.newKey(t.ID, NewKeyInput{Name: "bootstrap admin", Scopes: []abacus.Scope{abacus.ScopeAdmin}}, key)
 	if err != nil {
 		return Tenant{}, "", fmt.Errorf("creating bootstrap key: %w", err)
+	}
+	created := false
+	err = s.db.InTx(ctx, func(tx *db.Tx) error {
+		if err := lockBootstrap(ctx, tx); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tenants`).Scan(&n); err != nil || n > 0 {
+			return err // another node bootstrapped first
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)`,
+			t.ID, t.Name, db.TimeOf(t.CreatedAt)); err != nil {
+			return fmt.Errorf("creating tenant: %w", err)
+		}
+		created = true
+		return s.insertKey(ctx, tx, k, plaintext)
+	})
+	if err != nil || !created {
+		return Tenant{}, "", err
 	}
 	return t, plaintext, nil
 }

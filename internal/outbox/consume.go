@@ -279,7 +279,8 @@ func ensureConsumer(ctx context.Context, bus *natsbus.Bus, sub Subscription) (je
 	switch {
 	case err == nil:
 		// Where a consumer starts cannot be updated: keep its own.
-		cfg.DeliverPolicy, cfg.OptStartTime = old.CachedInfo().Config.DeliverPolicy, old.CachedInfo().Config.OptStartTime
+		oc := old.CachedInfo().Config
+		cfg.DeliverPolicy, cfg.OptStartTime, cfg.OptStartSeq = oc.DeliverPolicy, oc.OptStartTime, oc.OptStartSeq
 	case !errors.Is(err, jetstream.ErrConsumerNotFound):
 		return nil, fmt.Errorf("reading consumer %s: %w", sub.Durable, err)
 	}

@@ -83,7 +83,7 @@ func TestIngestionClusterVsSingle(t *testing.T) {
 	c := startCluster(t, []cluster.Node{
 		{Name: "api-1", Roles: []string{"api", "ingest"}}, {Name: "api-2", Roles: []string{"api", "ingest"}},
 		{Name: "meter-1", Roles: []string{"meter"}}, {Name: "meter-2", Roles: []string{"meter"}},
-	})
+	}, false)
 	many := measure("cluster", c.BalancerURL, c.APIKey)
 	t.Logf("cluster / single = %.2f", many/one)
 }

@@ -528,6 +528,7 @@ type message struct {
 	buf     []byte
 	waiters []*waiter
 	events  int
+	resent  bool // published again after the connection dropped (resend)
 }
 
 func (b *batcher) newMessage() *message {
@@ -538,6 +539,7 @@ func (b *batcher) newMessage() *message {
 	m.buf = append(m.buf[:0], frameVersion)
 	m.waiters = m.waiters[:0]
 	m.events = 0
+	m.resent = false
 	return m
 }
 
@@ -613,15 +615,45 @@ func (b *batcher) publish(ms []*message) {
 	for _, m := range ms {
 		b.in.metrics.batchEvents.Observe(float64(m.events))
 		b.in.observeMessage(b.p, m.events)
-		m.nm = nats.Msg{Subject: b.subject, Data: m.buf}
-		b.in.pubs.Store(&m.nm, m)
-		if _, err := b.in.js.PublishMsgAsync(&m.nm); err != nil {
-			if _, ok := b.in.pubs.LoadAndDelete(&m.nm); ok {
-				b.in.log.Warn("publishing usage batch", "partition", b.p, "err", err)
-				b.complete(m, false)
+		b.send(m)
+	}
+}
+
+func (b *batcher) send(m *message) {
+	m.nm = nats.Msg{Subject: b.subject, Data: m.buf}
+	b.in.pubs.Store(&m.nm, m)
+	if _, err := b.in.js.PublishMsgAsync(&m.nm); err != nil {
+		if _, ok := b.in.pubs.LoadAndDelete(&m.nm); ok {
+			if b.resend(m, err) {
+				return
 			}
+			b.in.log.Warn("publishing usage batch", "partition", b.p, "err", err)
+			b.complete(m, false)
 		}
 	}
+}
+
+// resend publishes m once more, in the background, when err says only
+// that the connection to the server dropped (a nats-server restarting, a
+// rolling upgrade): once the client is connected again, to another server
+// of the cluster, the same bytes go out again. A copy the first attempt
+// did store is harmless: the meter drops events it already holds by their
+// dedup keys. It reports whether it took m over.
+func (b *batcher) resend(m *message, err error) bool {
+	if m.resent || !(errors.Is(err, nats.ErrDisconnected) || errors.Is(err, nats.ErrConnectionReconnecting) ||
+		errors.Is(err, nats.ErrReconnectBufExceeded)) {
+		return false
+	}
+	m.resent = true
+	b.in.log.Info("usage batch sent again: the connection to NATS dropped before its ack", "partition", b.p, "err", err)
+	go func() {
+		nc := b.in.js.Conn()
+		for i := 0; i < 100 && !nc.IsConnected() && !nc.IsClosed(); i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+		b.send(m)
+	}()
+	return true
 }
 
 // onAck and onPubErr are the JetStream async-publish callbacks. onAck runs
@@ -637,6 +669,9 @@ func (in *Ingester) onAck(_ jetstream.JetStream, nm *nats.Msg, _ *jetstream.PubA
 func (in *Ingester) onPubErr(_ jetstream.JetStream, nm *nats.Msg, err error) {
 	if v, ok := in.pubs.LoadAndDelete(nm); ok {
 		m := v.(*message)
+		if m.b.resend(m, err) {
+			return
+		}
 		in.log.Warn("usage batch not acknowledged", "partition", m.b.p, "err", err)
 		go m.b.complete(m, false)
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shopspring/decimal"
 
 	"github.com/abacusbilling/abacus"
@@ -74,6 +75,8 @@ type Service struct {
 	owner   string        // this runner's lease owner
 	lease   time.Duration // how long a claimed run is this runner's
 	batch   int
+	// failures counts steps that failed (RegisterMetrics exports it).
+	failures prometheus.Counter
 }
 
 // New returns the dunning service. Without UseCollector retries only
@@ -83,7 +86,9 @@ func New(d *db.DB, clock abacus.Clock, log *slog.Logger, b Billing, subs *subscr
 		log = slog.Default()
 	}
 	return &Service{db: d, clock: clock, log: log.With("module", "dunning"), billing: b, subs: subs,
-		owner: abacus.NewID("dun"), lease: 5 * time.Minute, batch: 500}
+		owner: abacus.NewID("dun"), lease: 5 * time.Minute, batch: 500,
+		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "abacus_dunning_step_failures_total",
+			Help: "Dunning steps that failed and wait for their lease to end."})}
 }
 
 // UseCollector sets how retries charge. Call it before Pass runs.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shopspring/decimal"
 
 	"github.com/abacusbilling/abacus"
@@ -213,8 +214,20 @@ func TestDunningScheduleSuspendsAndPaymentRestores(t *testing.T) {
 			{day(11), nil},
 		}
 		seen := len(b.events(t, "dunning.%"))
+		reg := prometheus.NewRegistry()
+		b.svc.RegisterMetrics(reg)
+		overdue := func() float64 { return gaugeValue(t, reg, "abacus_dunning_overdue_seconds") }
+		// The first reminder is due on day 2: unworked an hour later, the
+		// gauge says so (AbacusDunningStuck); a pass brings it back to 0.
+		b.clock.Set(day(2).Add(time.Hour))
+		if got := overdue(); got != 3600 {
+			t.Errorf("an hour after the reminder was due: abacus_dunning_overdue_seconds %v, want 3600", got)
+		}
 		for _, st := range wantSteps {
 			b.pass(t, st.at)
+			if got := overdue(); got != 0 {
+				t.Errorf("after the pass at day %v: abacus_dunning_overdue_seconds %v, want 0", st.at.Sub(start).Hours()/24, got)
+			}
 			all := b.events(t, "dunning.%")
 			got := all[seen:]
 			seen = len(all)
@@ -501,4 +514,20 @@ func TestEventsTwiceAndOutOfOrder(t *testing.T) {
 			}
 		}
 	})
+}
+
+// gaugeValue reads the gauge name from reg.
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

@@ -37,6 +37,7 @@ func (s *Service) Pass(ctx context.Context, now time.Time) (int, error) {
 				if ctx.Err() != nil {
 					return total, ctx.Err()
 				}
+				s.failures.Inc()
 				s.log.Error("dunning step failed; tried again when its lease ends", "tenant_id", r.tenant, "invoice_id", r.InvoiceID,
 					"step", r.NextStep, "err", err)
 				continue
