@@ -10,6 +10,7 @@
 package browser_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -21,16 +22,24 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/abacusbilling/abacus/internal/app"
+	"github.com/abacusbilling/abacus/internal/cli"
 	"github.com/abacusbilling/abacus/internal/client"
 	"github.com/abacusbilling/abacus/internal/config"
 	"github.com/abacusbilling/abacus/internal/demo"
 )
 
+// TestDashboardInChromium drives every page of the dashboard and the
+// portal (run.mjs) in one Chromium against one server seeded with the
+// demo data. When the script asks for usage ("send-usage N" on its
+// stdout), the test sends N events with the CLI's `abacus events send`
+// (in process, against the server's real HTTP API) and answers "sent", so
+// the script can watch them reach the chart.
 func TestDashboardInChromium(t *testing.T) {
 	browser := chromium(t)
 	node := nodeModules(t)
@@ -42,17 +51,69 @@ func TestDashboardInChromium(t *testing.T) {
 	for i := range 5 {
 		a.call(t, "POST", "/api/v1/customers", a.key, map[string]string{"name": fmt.Sprintf("Zephyr Labs %d", i+1), "currency": "EUR"}, nil)
 	}
-	email, password := "owner@demo.test", "correct horse battery staple 42"
+	meter, eventType := apiCallsMeter(t, a)
 
 	shots := screenshotDir(t)
-	cmd := exec.Command(node, "dashboard_test.mjs")
-	cmd.Env = append(os.Environ(), "ABACUS_URL="+a.base, "ABACUS_EMAIL="+email, "ABACUS_PASSWORD="+password,
-		"CHROMIUM="+browser, "SCREENSHOTS="+shots, "ABACUS_SETUP_LINK="+a.setupLink, "ABACUS_API_KEY="+a.key)
-	out, err := cmd.CombinedOutput()
-	t.Logf("node dashboard_test.mjs (screenshots in %s):\n%s", shots, out)
+	cmd := exec.Command(node, "run.mjs")
+	cmd.Env = append(os.Environ(), "ABACUS_URL="+a.base, "ABACUS_EMAIL=owner@demo.test", "ABACUS_PASSWORD=correct horse battery staple 42",
+		"CHROMIUM="+browser, "SCREENSHOTS="+shots, "ABACUS_SETUP_LINK="+a.setupLink, "ABACUS_METER="+meter, "ABACUS_API_KEY="+a.key)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		log.WriteString(line + "\n")
+		if n, ok := strings.CutPrefix(line, "send-usage "); ok {
+			count, _ := strconv.Atoi(n)
+			log.WriteString(sendUsage(t, a, eventType, count))
+			fmt.Fprintln(stdin, "sent")
+		}
+	}
+	err := cmd.Wait()
+	t.Logf("node run.mjs (screenshots in %s):\n%s", shots, log.String())
 	if err != nil {
 		t.Fatalf("the browser checks failed: %v", err)
 	}
+}
+
+// apiCallsMeter returns the slug and event type of the demo's API-calls meter.
+func apiCallsMeter(t *testing.T, a server) (slug, eventType string) {
+	t.Helper()
+	var meters []struct{ Slug, EventType string }
+	a.call(t, "GET", "/api/v1/meters", a.key, nil, &meters)
+	for _, m := range meters {
+		if strings.HasPrefix(m.Slug, "api_calls") {
+			return m.Slug, m.EventType
+		}
+	}
+	t.Fatalf("the demo made no api_calls meter: %+v", meters)
+	return "", ""
+}
+
+// sendUsage sends count events of eventType, stamped now, through
+// `abacus events send` and returns what the CLI printed.
+func sendUsage(t *testing.T, a server, eventType string, count int) string {
+	t.Helper()
+	var in strings.Builder
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	for i := range count {
+		fmt.Fprintf(&in, `{"type":%q,"subject":"browser-test","time":%q,"data":{"path":"/v1/things","n":%d}}`+"\n", eventType, now, i)
+	}
+	var out, errb strings.Builder
+	code := cli.Run(context.Background(), cli.Env{
+		Args:    []string{"events", "send", "--url", a.base, "--progress", "off"},
+		Environ: []string{"ABACUS_API_KEY=" + a.key},
+		Stdin:   strings.NewReader(in.String()), Stdout: &out, Stderr: &errb,
+	})
+	if code != 0 {
+		t.Errorf("abacus events send exited %d: %s %s", code, out.String(), errb.String())
+	}
+	return "abacus events send: " + out.String() + errb.String()
 }
 
 // chromium finds the browser: $ABACUS_CHROMIUM, else chromium on PATH.

@@ -1,40 +1,21 @@
-// Drives the catalog, usage and billing pages of a running Abacus in
-// Chromium, with axe-core on each. Run by pages_test.go, which starts the
-// server with the demo data and passes the variables dashboard_test.mjs
-// takes, plus ABACUS_METER (the demo's API-calls meter). To have usage
-// sent with the CLI it prints "send-usage N" and waits for "sent" on stdin.
-// ABACUS_API_KEY is used for what the tenant's backend does (portal links).
-import { createInterface } from 'node:readline'
-import { check, must, open } from './harness.mjs'
-import { paymentsAndRisk } from './payments_risk.mjs'
-import { morePages } from './more_pages.mjs'
+// The catalog, usage, billing and portal pages and the pages of the
+// end-user, webhooks and notifications modules, driven in Chromium with
+// axe-core on each. run.mjs calls each function on a lane (harness.mjs).
+import { check } from './harness.mjs'
 
-const email = must('ABACUS_EMAIL')
-const password = must('ABACUS_PASSWORD')
-const meter = must('ABACUS_METER')
-const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]()
-
-const h = await open()
-const { base, page, expected, audit, shot } = h
-try {
-  // The owner's account, from the link the first start printed.
-  h.step = 'setup'
-  await page.goto(must('ABACUS_SETUP_LINK'))
-  await page.getByLabel('E-mail').fill(email)
-  await page.getByLabel('Password', { exact: true }).fill(password)
-  await page.getByLabel('Repeat the password').fill(password)
-  await page.getByRole('button', { name: 'Create account and sign in' }).click()
-  await page.waitForURL((u) => u.pathname === '/') // the Overview, once signed in
-
-  // Catalog: a new plan with a graduated price, previewed as it is typed.
-  h.step = 'catalog'
-  await page.getByRole('link', { name: 'Catalog' }).click()
+// catalogUsageBilling: a plan with a graduated price and its preview,
+// usage sent with the CLI reaching the chart (sendUsage asks the Go test
+// to run `abacus events send`), a finalized invoice and its PDF.
+export async function catalogUsageBilling(l, { meter, sendUsage }) {
+  const { base, page, audit, shot } = l
+  l.step = 'catalog'
+  await l.go(`/catalog`)
   await page.locator('tbody tr').first().waitFor()
   check((await page.locator('tbody tr').count()) > 1, 'the catalog lists the demo plans and features')
   await audit('catalog')
   await shot('20-catalog')
   await page.getByRole('button', { name: 'New plan' }).click()
-  expected.add('/api/v1/plans')
+  l.expected.add('/api/v1/plans')
   await page.getByLabel('Key').fill('Usage Pro!')
   await page.getByLabel('Name', { exact: true }).fill('Usage Pro')
   await page.getByRole('button', { name: 'Create plan' }).click()
@@ -42,7 +23,7 @@ try {
   await keyError.waitFor()
   check((await keyError.innerText()).includes('slug'), `a bad key shows the API's message next to the Key field: "${await keyError.innerText()}"`)
   await shot('20b-plan-key-error')
-  expected.delete('/api/v1/plans')
+  l.expected.delete('/api/v1/plans')
   await page.getByLabel('Key').fill('usage-pro')
   await page.getByLabel('Name', { exact: true }).fill('Usage Pro')
   await page.getByRole('button', { name: 'Create plan' }).click()
@@ -62,7 +43,7 @@ try {
   await audit('plan-editor')
   await shot('21-plan-graduated-preview')
 
-  expected.add('/api/v1/plans/price-preview')
+  l.expected.add('/api/v1/plans/price-preview')
   await page.getByLabel('Tier 1 up to').fill('-5')
   const tierError = page.locator('.field.invalid').filter({ has: page.getByLabel('Tier 1 up to') }).locator('.field-error')
   await tierError.waitFor()
@@ -70,7 +51,7 @@ try {
   await shot('22-plan-tier-error')
   await page.getByLabel('Tier 1 up to').fill('1000')
   await preview.getByText('66.73 EUR', { exact: true }).waitFor()
-  expected.delete('/api/v1/plans/price-preview')
+  l.expected.delete('/api/v1/plans/price-preview')
 
   await page.getByRole('button', { name: 'Save and publish' }).click()
   await page.getByText('Version published.').waitFor()
@@ -78,15 +59,15 @@ try {
   await shot('23-plan-published')
 
   // Usage: the explorer, then usage sent with the CLI reaches the chart.
-  h.step = 'usage'
-  await page.goto(`${base}/usage?meter=${meter}&range=1h&window=MINUTE`)
+  l.step = 'usage'
+  await l.go(`/usage?meter=${meter}&range=1h&window=MINUTE`)
   await page.locator('.chart canvas, .empty').first().waitFor()
-  const totalOf = async () => Number((await page.getByText(/^Total /).innerText()).match(/Total ([\d,.]+)/)[1].replace(/,/g, ''))
-  const before = await totalOf().catch(() => 0)
+  // The explorer's "Total N" (none while the meter has no usage in range).
+  const totalOf = () => page.evaluate(() => Number(document.body.innerText.match(/Total ([\d,.]+)/)?.[1].replace(/,/g, '') ?? 0))
+  const before = await totalOf()
   await audit('usage')
   await shot('30-usage')
-  console.log('send-usage 25')
-  check((await lines.next()).value === 'sent', 'abacus events send sent 25 events')
+  check(await sendUsage(25), 'abacus events send sent 25 events')
   const sentAt = Date.now()
   await page.waitForFunction(
     (want) => { const m = document.body.innerText.match(/Total ([\d,.]+)/); return m && Number(m[1].replace(/,/g, '')) >= want },
@@ -103,8 +84,8 @@ try {
   await shot('32-usage-grouped')
 
   // Billing: a finalized invoice and its PDF in the page.
-  h.step = 'billing'
-  await page.goto(`${base}/billing/invoices?status=open`)
+  l.step = 'billing'
+  await l.go(`/billing/invoices?status=open`)
   await page.locator('tbody tr').first().waitFor()
   check(new URL(page.url()).searchParams.get('status') === 'open', 'the status filter is in the URL')
   await audit('invoices')
@@ -119,42 +100,29 @@ try {
   await audit('invoice')
   await shot('41-invoice-pdf')
   await page.getByRole('button', { name: 'Credit note…' }).click()
-  expected.add('/api/v1/credit-notes')
+  l.expected.add('/api/v1/credit-notes')
   await page.getByLabel(/Net amount/).fill('-1')
   await page.getByRole('button', { name: 'Create credit note' }).click()
   await page.locator('#credit-form [role=alert], #credit-form .field-error').first().waitFor()
   check(true, 'a negative credit note shows the problem')
-  expected.delete('/api/v1/credit-notes')
+  l.expected.delete('/api/v1/credit-notes')
   await shot('42-invoice-credit-error')
 
   for (const [path, name] of [['credit-notes', '43-credit-notes'], ['coupons', '44-coupons'], ['tax-rates', '45-tax-rates'], ['settings', '46-billing-settings']]) {
-    await page.goto(`${base}/billing/${path}`)
+    await l.go(`/billing/${path}`)
     await page.locator('table, form.card, .empty').first().waitFor()
     check(!(await page.getByRole('alert').count()), `/billing/${path} loads`)
     await audit(path)
     await shot(name)
   }
+}
 
-  // The customer portal, opened from a portal link the tenant's backend
-  // made through the API: the customer's finalized invoice and usage
-  // against its quota, and nothing of another customer's.
-  h.step = 'portal'
-  const key = must('ABACUS_API_KEY')
-  const call = async (method, path, body) => {
-    const r = await fetch(base + path, { method, headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
-      body: body && JSON.stringify(body) })
-    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`)
-    return r.json()
-  }
-  const open = (await call('GET', '/api/v1/invoices?status=open&limit=100')).data
-  let mine, theirs
-  for (const inv of open) {
-    if (mine && inv.customer_id !== mine.customer_id) { theirs = inv; break }
-    if (mine) continue
-    const ents = (await call('GET', `/api/v1/customers/${inv.customer_id}/entitlements`)).data
-    if (ents.some((e) => e.kind === 'metered' && e.limit !== null)) mine = inv
-  }
-  check(!!mine && !!theirs, 'the demo has a customer with an open invoice and a quota, and another with an open invoice')
+// portal opens the customer portal from a portal link the tenant's backend
+// made through the API: the customer's finalized invoice (mine) and usage
+// against its quota, and nothing of another customer's (theirs).
+export async function portal(l, { call, mine, theirs }) {
+  const { base, page, audit, shot } = l
+  l.step = 'portal'
   await call('PUT', '/api/v1/settings/portal', { branding: { name: 'Demo SaaS', primary_color: '#1d4ed8', accent_color: '#0f172a' },
     allow_plan_change: false, plans: [], allow_cancel: true })
   const link = await call('POST', `/api/v1/customers/${mine.customer_id}/portal-links`, { ttl_seconds: 600 })
@@ -177,8 +145,14 @@ try {
   check((await page.getByRole('link', { name: 'Download UBL (XML e-invoice)' }).count()) === 1, 'the invoice offers its PDF and UBL')
   await audit('portal-invoice')
   await shot('61-portal-invoice')
+  // "Pay this invoice": the payments module's hosted page, for this invoice.
+  await page.getByRole('button', { name: new RegExp(`^Pay .* of invoice ${mine.number}$`) }).click()
+  await page.waitForURL((u) => u.pathname.startsWith('/pay/'))
+  await page.getByRole('heading', { name: `Invoice ${mine.number}` }).waitFor()
+  check(true, `the portal's Pay button opens the hosted pay page of ${mine.number}`)
+  await shot('66-portal-pay-page')
   // Another customer's invoice, asked by its id: not found, like a made-up id.
-  expected.add(`/api/v1/portal/invoices/${theirs.id}`)
+  l.expected.add(`/api/v1/portal/invoices/${theirs.id}`)
   await page.goto(`${base}/portal/invoices/${theirs.id}`)
   await page.getByRole('alert').waitFor()
   const otherText = await page.getByRole('alert').innerText()
@@ -187,42 +161,52 @@ try {
   // A bad tax id or country shows the API's message next to its field.
   await page.goto(`${base}/portal`)
   await page.getByLabel('Country (ISO code, e.g. DE)').fill('XX')
-  expected.add('/api/v1/portal/customer')
+  l.expected.add('/api/v1/portal/customer')
   await page.getByRole('button', { name: 'Save billing details' }).click()
   const countryError = page.locator('.field.invalid').filter({ has: page.getByLabel('Country (ISO code, e.g. DE)') }).locator('.field-error')
   await countryError.waitFor()
   check(true, `a bad country shows the API's message next to it: "${await countryError.innerText()}"`)
   await audit('portal-details-error')
   await shot('63-portal-details-error')
+  // At phone width.
+  await page.setViewportSize({ width: 390, height: 844 })
+  await page.locator('tbody tr').first().waitFor()
+  await audit('65-portal-phone')
+  await shot('65-portal-phone')
+  await page.setViewportSize({ width: 1280, height: 800 })
   // A link that is revoked no longer opens.
   const revoked = await call('POST', `/api/v1/customers/${theirs.customer_id}/portal-links`, {})
   await call('DELETE', `/api/v1/customers/${theirs.customer_id}/portal-links/${revoked.id}`)
-  expected.add('/api/v1/portal/session')
+  l.expected.add('/api/v1/portal/session')
   await page.goto(revoked.url)
   await page.getByRole('alert').waitFor()
   check(/not valid|revoked/.test(await page.getByRole('alert').innerText()), 'a revoked link does not open the portal')
   await shot('64-portal-revoked-link')
+}
 
-  // Dashboard pages of the end-user and webhooks modules, and the portal's settings.
-  h.step = 'session-6 pages'
-  await page.goto(`${base}/end-users?status=active`)
+// endUsersWebhooksNotifications: the pages of the end-user, webhooks and
+// notifications modules, the portal's settings and a customer's portal link.
+export async function endUsersWebhooksNotifications(l, { mine }) {
+  const { base, page, audit, shot } = l
+  l.step = 'session-6 pages'
+  await l.go(`/end-users?status=active`)
   await page.locator('table, .empty').first().waitFor()
   check(new URL(page.url()).searchParams.get('status') === 'active', 'the end users page keeps its status filter in the URL')
   await audit('end-users')
   await shot('70-end-users')
-  await page.goto(`${base}/webhooks`)
+  await l.go(`/webhooks`)
   await page.locator('table, .empty').first().waitFor()
-  expected.add('/api/v1/webhook-endpoints')
+  l.expected.add('/api/v1/webhook-endpoints')
   await page.getByLabel('URL', { exact: true }).fill('http://127.0.0.1:9/hook')
   await page.getByRole('button', { name: 'Create endpoint' }).click()
   const urlError = page.locator('.field.invalid').filter({ has: page.getByLabel('URL', { exact: true }) }).locator('.field-error')
   await urlError.waitFor()
   check(true, `a loopback webhook URL shows the API's message next to the URL field: "${await urlError.innerText()}"`)
-  expected.delete('/api/v1/webhook-endpoints')
+  l.expected.delete('/api/v1/webhook-endpoints')
   await audit('webhooks')
   await shot('71-webhooks')
   for (const [path, name] of [['/organizations', '74-organizations'], ['/apps', '75-apps']]) {
-    await page.goto(base + path)
+    await l.go(path)
     await page.locator('table, .empty').first().waitFor()
     check(!(await page.getByRole('alert').count()), `${path} loads`)
     await audit(name)
@@ -235,40 +219,36 @@ try {
   await page.getByTestId('app-created').waitFor()
   check((await page.getByTestId('app-created').innerText()).includes('client secret'), "a confidential app's secret is shown once when it is registered")
   await shot('76-app-created')
-  await page.goto(`${base}/notifications`)
+  await l.go(`/notifications`)
   await page.locator('tbody tr').first().waitFor()
   await page.getByRole('button', { name: /^Preview invoice\.finalized/ }).first().click()
   await page.getByTestId('template-preview').waitFor()
   check((await page.getByTestId('template-preview').innerText()).includes('Subject:'), 'a template is previewed with its sample data')
   await audit('notifications')
   await shot('77-notifications')
-  await page.goto(`${base}/settings/portal`)
+  await l.go(`/settings/portal`)
   await page.getByLabel('Name shown in the portal').waitFor()
   check((await page.getByLabel('Name shown in the portal').inputValue()) === 'Demo SaaS', 'the portal settings page shows the branding set through the API')
   await audit('portal-settings')
   await shot('72-portal-settings')
-  await page.goto(`${base}/customers/${mine.customer_id}`)
+  await l.go(`/customers/${mine.customer_id}`)
   await page.getByRole('button', { name: 'Create portal link' }).click()
   await page.getByTestId('portal-link-url').waitFor()
   check((await page.getByTestId('portal-link-url').innerText()).includes('/portal/open#token=apl_'), "a customer's page creates a portal link and shows its URL once")
   await audit('customer-portal-link')
   await shot('73-customer-portal-link')
 
-  // Payments and risk (session 7).
-  await paymentsAndRisk(h, call, mine)
-  await morePages(h, call)
+}
 
-  // Phone width.
-  h.step = 'phone'
-  await page.setViewportSize({ width: 390, height: 844 })
+// phone opens the catalog, usage, billing and payments pages at phone width.
+export async function phone(l, { meter }) {
+  const { page, audit, shot } = l
+  l.step = 'phone'
   for (const [path, name] of [['/catalog', '50-catalog-phone'], [`/usage?meter=${meter}&range=1h`, '51-usage-phone'], ['/billing/invoices', '52-invoices-phone'],
-    ['/payments', '85-payments-phone'], ['/portal', '65-portal-phone']]) {
-    await page.goto(base + path)
+    ['/payments', '85-payments-phone']]) {
+    await l.go(path)
     await page.locator('tbody tr').first().waitFor()
     await audit(name)
     await shot(name)
   }
-  await h.finish()
-} catch (e) {
-  await h.finish(e)
 }
