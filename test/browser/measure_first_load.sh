@@ -42,7 +42,7 @@ measure)
   cp -a "$dir" "$copy"
   trap 'stop; rm -rf "$(dirname "$copy")"' EXIT
   serve "$copy"
-  ABACUS_URL=http://$addr ABACUS_EMAIL=$email ABACUS_PASSWORD=$password node "$here/measure_first_load.mjs"
+  ABACUS_URL=http://$addr ABACUS_EMAIL=$email ABACUS_PASSWORD=$password "$here/hold_priority.sh" node "$here/measure_first_load.mjs"
   ;;
 *)
   echo "usage: $0 prepare|measure BINARY DIR" >&2

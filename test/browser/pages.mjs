@@ -244,10 +244,13 @@ export async function endUsersWebhooksNotifications(l, { mine }) {
 export async function phone(l, { meter }) {
   const { page, audit, shot } = l
   l.step = 'phone'
+  await page.evaluate(() => document.activeElement?.blur()) // the keyboard step left the skip link focused (shown)
   for (const [path, name] of [['/catalog', '50-catalog-phone'], [`/usage?meter=${meter}&range=1h`, '51-usage-phone'], ['/billing/invoices', '52-invoices-phone'],
     ['/payments', '85-payments-phone']]) {
     await l.go(path)
     await page.locator('tbody tr').first().waitFor()
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
+    check(overflow <= 0, `${path} fits the phone's width (overflow ${overflow} px)`)
     await audit(name)
     await shot(name)
   }

@@ -9,10 +9,12 @@
 //   ABACUS_URL, ABACUS_EMAIL, ABACUS_PASSWORD  the server and its owner to be
 //   ABACUS_SETUP_LINK                          the link its first start printed
 //   ABACUS_API_KEY                             its admin key: what the tenant's backend does
-//   ABACUS_METER                               the demo's API-calls meter
 //   CHROMIUM, SCREENSHOTS                      the browser; where each page's PNG goes
-// To have usage sent with the CLI it prints "send-usage N" and waits for
-// "sent" on stdin. Exits non-zero when any check failed, printing them all.
+// The demo data is seeded meanwhile: once the owner exists the script
+// prints "need-data" and waits for "seeded METER" (the demo's API-calls
+// meter) on stdin. To have usage sent with the CLI it prints
+// "send-usage N" and waits for "sent". Exits non-zero when any check
+// failed, printing them all.
 import { createInterface } from 'node:readline'
 import { apiCaller, check, launch, must } from './harness.mjs'
 import { firstLoad, frame, mfa, setupOwner } from './frame.mjs'
@@ -25,7 +27,6 @@ const env = {
   password: must('ABACUS_PASSWORD'),
   setupLink: must('ABACUS_SETUP_LINK'),
   apiKey: must('ABACUS_API_KEY'),
-  meter: must('ABACUS_METER'),
 }
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]()
 env.sendUsage = async (n) => {
@@ -40,6 +41,10 @@ try {
   const owner = await h.lane('frame')
   await h.run(owner, (l) => setupOwner(l, env))
   if (h.failures.length) throw new Error('the owner could not be created: no lane can sign in')
+  console.log('need-data')
+  const seeded = (await lines.next()).value ?? ''
+  if (!seeded.startsWith('seeded ')) throw new Error(`the demo data was not seeded (${seeded})`)
+  env.meter = seeded.slice('seeded '.length)
 
   // Open invoices of three customers: the portal's (with a quota), another
   // the portal must not show, and a third that the payments lane pays.

@@ -73,8 +73,9 @@ router.beforeEach(async (to) => {
   if (to.meta.public) return true
   if (!session.signedIn()) return { path: '/sign-in', query: { next: to.fullPath } }
   if (!session.state.me) {
+    const me = session.loadMe() // first: the browser sends at most six requests at once
     loadPage(to)
-    if (!(await session.loadMe())) return { path: '/sign-in', query: { next: to.fullPath } }
+    if (!(await me)) return { path: '/sign-in', query: { next: to.fullPath } }
   }
   return true
 })
