@@ -10,6 +10,7 @@
 package browser_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -21,38 +22,123 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/abacusbilling/abacus/internal/app"
+	"github.com/abacusbilling/abacus/internal/cli"
 	"github.com/abacusbilling/abacus/internal/client"
 	"github.com/abacusbilling/abacus/internal/config"
 	"github.com/abacusbilling/abacus/internal/demo"
 )
 
+// TestDashboardInChromium drives every page of the dashboard and the
+// portal (run.mjs) in one Chromium against one server with the demo data.
+// The data is seeded while Chromium starts and the script creates the
+// owner, which needs none of it; the script then asks for it ("need-data")
+// and is answered "seeded METER". When it asks for usage ("send-usage N"),
+// the test sends N events with the CLI's `abacus events send` (in
+// process, against the server's real HTTP API) and answers "sent", so the
+// script can watch them reach the chart.
 func TestDashboardInChromium(t *testing.T) {
 	browser := chromium(t)
 	node := nodeModules(t)
 	a := startAbacus(t)
-	if _, err := demo.Run(context.Background(), client.New(a.base, a.key, nil), demo.Options{UsageDays: 3, Out: io.Discard}); err != nil {
-		t.Fatalf("seeding the demo data: %v", err)
-	}
-	// The demo has 20 customers, one page: five more make a second.
-	for i := range 5 {
-		a.call(t, "POST", "/api/v1/customers", a.key, map[string]string{"name": fmt.Sprintf("Zephyr Labs %d", i+1), "currency": "EUR"}, nil)
-	}
-	email, password := "owner@demo.test", "correct horse battery staple 42"
+	seeded := make(chan seeding, 1)
+	go func() { seeded <- seed(a) }()
 
 	shots := screenshotDir(t)
-	cmd := exec.Command(node, "dashboard_test.mjs")
-	cmd.Env = append(os.Environ(), "ABACUS_URL="+a.base, "ABACUS_EMAIL="+email, "ABACUS_PASSWORD="+password,
+	cmd := exec.Command(node, "run.mjs")
+	cmd.Env = append(os.Environ(), "ABACUS_URL="+a.base, "ABACUS_EMAIL=owner@demo.test", "ABACUS_PASSWORD=correct horse battery staple 42",
 		"CHROMIUM="+browser, "SCREENSHOTS="+shots, "ABACUS_SETUP_LINK="+a.setupLink, "ABACUS_API_KEY="+a.key)
-	out, err := cmd.CombinedOutput()
-	t.Logf("node dashboard_test.mjs (screenshots in %s):\n%s", shots, out)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	var data *seeding
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		log.WriteString(line + "\n")
+		switch n, usage := strings.CutPrefix(line, "send-usage "); {
+		case line == "need-data":
+			d := <-seeded
+			data = &d
+			if d.err != nil {
+				t.Errorf("seeding the demo data: %v", d.err)
+				fmt.Fprintln(stdin, "failed")
+				continue
+			}
+			fmt.Fprintln(stdin, "seeded "+d.meter)
+		case usage && data != nil:
+			count, _ := strconv.Atoi(n)
+			log.WriteString(sendUsage(t, a, data.eventType, count))
+			fmt.Fprintln(stdin, "sent")
+		}
+	}
+	err := cmd.Wait()
+	if data == nil {
+		<-seeded // not asked for: let the seeding finish before the server stops
+	}
+	t.Logf("node run.mjs (screenshots in %s):\n%s", shots, log.String())
 	if err != nil {
 		t.Fatalf("the browser checks failed: %v", err)
 	}
+}
+
+// seeding is what seed made: the demo's API-calls meter and its event type.
+type seeding struct {
+	meter, eventType string
+	err              error
+}
+
+// seed loads the demo data (3 days of usage) and five more customers, so
+// the customers list has a second page (the demo has 20, one page).
+func seed(a server) seeding {
+	if _, err := demo.Run(context.Background(), client.New(a.base, a.key, nil), demo.Options{UsageDays: 3, Out: io.Discard}); err != nil {
+		return seeding{err: err}
+	}
+	for i := range 5 {
+		if err := a.do("POST", "/api/v1/customers", map[string]string{"name": fmt.Sprintf("Zephyr Labs %d", i+1), "currency": "EUR"}, nil); err != nil {
+			return seeding{err: err}
+		}
+	}
+	var meters []struct{ Slug, EventType string }
+	if err := a.do("GET", "/api/v1/meters", nil, &meters); err != nil {
+		return seeding{err: err}
+	}
+	for _, m := range meters {
+		if strings.HasPrefix(m.Slug, "api_calls") {
+			return seeding{meter: m.Slug, eventType: m.EventType}
+		}
+	}
+	return seeding{err: fmt.Errorf("the demo made no api_calls meter: %+v", meters)}
+}
+
+// sendUsage sends count events of eventType, stamped now, through
+// `abacus events send` and returns what the CLI printed.
+func sendUsage(t *testing.T, a server, eventType string, count int) string {
+	t.Helper()
+	var in strings.Builder
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	for i := range count {
+		fmt.Fprintf(&in, `{"type":%q,"subject":"browser-test","time":%q,"data":{"path":"/v1/things","n":%d}}`+"\n", eventType, now, i)
+	}
+	var out, errb strings.Builder
+	code := cli.Run(context.Background(), cli.Env{
+		Args:    []string{"events", "send", "--url", a.base, "--progress", "off"},
+		Environ: []string{"ABACUS_API_KEY=" + a.key},
+		Stdin:   strings.NewReader(in.String()), Stdout: &out, Stderr: &errb,
+	})
+	if code != 0 {
+		t.Errorf("abacus events send exited %d: %s %s", code, out.String(), errb.String())
+	}
+	return "abacus events send: " + out.String() + errb.String()
 }
 
 // chromium finds the browser: $ABACUS_CHROMIUM, else chromium on PATH.
@@ -131,30 +217,35 @@ func startAbacus(t *testing.T) server {
 	return server{base: "http://" + a.Addr(), key: a.BootstrapKey, setupLink: link}
 }
 
-func (s server) call(t *testing.T, method, path, key string, in, out any) {
-	t.Helper()
+// do calls the API with the admin key and decodes the answer into out.
+func (s server) do(method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
-		b, _ := json.Marshal(in)
-		body = strings.NewReader(string(b))
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(method, s.base+path, body)
+	req, err := http.NewRequest(method, s.base+path, body)
+	if err != nil {
+		return err
+	}
 	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
+	req.Header.Set("Authorization", "Bearer "+s.key)
 	res, err := (&http.Client{Timeout: time.Minute}).Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	if res.StatusCode >= 300 {
-		t.Fatalf("%s %s: %d %s", method, path, res.StatusCode, b)
+		return fmt.Errorf("%s %s: %d %s", method, path, res.StatusCode, b)
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatal(fmt.Errorf("%s %s: %w", method, path, err))
+			return fmt.Errorf("%s %s: %w", method, path, err)
 		}
 	}
+	return nil
 }

@@ -4,12 +4,12 @@
 // axe and a screenshot; the data comes through the API with the admin key.
 import { check } from './harness.mjs'
 
-export async function morePages(h, call) {
-  const { base, page, expected, audit, shot } = h
+export async function morePages(l, call) {
+  const { base, page, expected, audit, shot } = l
   const started = Date.now()
 
-  h.step = 'overview-additions'
-  await page.goto(`${base}/`)
+  l.step = 'overview-additions'
+  await l.go(`/`)
   await page.getByTestId('reviews-waiting').waitFor()
   check(/^\d+/.test(await page.getByTestId('failed-payments').innerText()) && /^\d+/.test(await page.getByTestId('reviews-waiting').innerText()),
     `the overview shows failed payments (${await page.getByTestId('failed-payments').innerText()}) and risk reviews waiting (${await page.getByTestId('reviews-waiting').innerText()})`)
@@ -20,11 +20,11 @@ export async function morePages(h, call) {
   await audit('overview-inbox')
   await shot('86-overview-inbox')
 
-  h.step = 'messaging'
+  l.step = 'messaging'
   const tag = Date.now().toString(36)
   const conv = await call('POST', '/api/v1/conversations', { kind: 'group', member_ids: [`ada-${tag}`, `bob-${tag}`], title: `Support ${tag}` })
   await call('POST', `/api/v1/conversations/${conv.id}/messages`, { sender_id: `bob-${tag}`, client_id: 'c1', text: 'something rude' })
-  await page.goto(`${base}/messaging?user=ada-${tag}`)
+  await l.go(`/messaging?user=ada-${tag}`)
   await page.getByTestId('no-connections').waitFor()
   await page.getByRole('link', { name: `Support ${tag}` }).waitFor()
   check(true, 'messaging shows a user\'s live connections (none) and the conversations')
@@ -39,8 +39,8 @@ export async function morePages(h, call) {
   await audit('conversation')
   await shot('88-conversation-moderated')
 
-  h.step = 'documents'
-  await page.goto(`${base}/documents`)
+  l.step = 'documents'
+  await l.go(`/documents`)
   await page.locator('main .empty, main table').first().waitFor()
   await page.setInputFiles('#doc-file', '../../internal/document/testdata/broken-invoice.xml')
   await page.getByRole('button', { name: 'Receive document' }).click()
@@ -53,15 +53,15 @@ export async function morePages(h, call) {
   await audit('document')
   await shot('89-document-report')
 
-  h.step = 'end-user-sessions'
+  l.step = 'end-user-sessions'
   const eu = await call('POST', '/api/v1/end-users', { email: `eu-${tag}@example.com`, name: 'Session Test', password: 'correct horse battery staple 7' })
-  await page.goto(`${base}/end-users?search=eu-${tag}&user=${eu.id}`)
+  await l.go(`/end-users?search=eu-${tag}&user=${eu.id}`)
   await page.getByTestId('no-sessions').waitFor()
   check(true, 'an end user\'s sessions and devices are shown on the end-user page')
   await audit('end-user-sessions')
 
-  h.step = 'template-trigger-editing'
-  await page.goto(`${base}/notifications`)
+  l.step = 'template-trigger-editing'
+  await l.go(`/notifications`)
   await page.getByRole('button', { name: 'Edit invoice.finalized (en)', exact: true }).click()
   await page.getByLabel('Subject').waitFor()
   await page.waitForFunction(() => document.querySelector('input[name=subject]')?.value !== '')
@@ -88,9 +88,9 @@ export async function morePages(h, call) {
   await audit('notifications-editing')
   await shot('97-notifications-editing')
 
-  h.step = 'analytics'
+  l.step = 'analytics'
   expected.add('/api/v1/analytics/')
-  await page.goto(`${base}/analytics?series=mrr&interval=day`)
+  await l.go(`/analytics?series=mrr&interval=day`)
   await page.locator('[data-testid=analytics-unavailable], [data-testid=analytics-table], main .empty').first().waitFor()
   const landed = !(await page.getByTestId('analytics-unavailable').count())
   check(true, landed ? 'the analytics page draws the MRR series' : 'the analytics page says the module is not on this server yet (404)')

@@ -1,7 +1,7 @@
 // Routes of the dashboard. Every page is loaded lazily, so the first load
 // carries only the frame and the page it opens. Pages that need no session
 // set meta.public.
-import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
+import { createRouter, createWebHistory, type RouteLocationNormalized, type RouteRecordRaw } from 'vue-router'
 import { session } from './session'
 
 const routes: RouteRecordRaw[] = [
@@ -35,6 +35,7 @@ const routes: RouteRecordRaw[] = [
   { path: '/payments/receivables', component: () => import('./pages/Receivables.vue'), meta: { title: 'Receivables aging' } },
   { path: '/payments/dunning', component: () => import('./pages/Dunning.vue'), meta: { title: 'Dunning' } },
   { path: '/payments/disputes', component: () => import('./pages/Disputes.vue'), meta: { title: 'Disputes' } },
+  { path: '/payments/disputes/:id', component: () => import('./pages/DisputeDetail.vue'), meta: { title: 'Dispute' } },
   { path: '/payments/settings', component: () => import('./pages/PaymentSettings.vue'), meta: { title: 'Stripe' } },
   { path: '/payments/:id', component: () => import('./pages/PaymentDetail.vue'), meta: { title: 'Payment' } },
   { path: '/risk', redirect: '/risk/cases' },
@@ -56,10 +57,26 @@ const routes: RouteRecordRaw[] = [
 
 export const router = createRouter({ history: createWebHistory(), routes })
 
+// loadPage starts fetching a route's lazy page while the guard waits for
+// /api/v1/me: on a first load the two would otherwise follow each other.
+// The router awaits the same import later and finds it done (or failed,
+// which it reports then).
+function loadPage(to: RouteLocationNormalized) {
+  for (const record of to.matched) {
+    for (const c of Object.values(record.components ?? {})) {
+      if (typeof c === 'function') void (c as () => Promise<unknown>)().catch(() => undefined)
+    }
+  }
+}
+
 router.beforeEach(async (to) => {
   if (to.meta.public) return true
   if (!session.signedIn()) return { path: '/sign-in', query: { next: to.fullPath } }
-  if (!session.state.me && !(await session.loadMe())) return { path: '/sign-in', query: { next: to.fullPath } }
+  if (!session.state.me) {
+    const me = session.loadMe() // first: the browser sends at most six requests at once
+    loadPage(to)
+    if (!(await me)) return { path: '/sign-in', query: { next: to.fullPath } }
+  }
   return true
 })
 

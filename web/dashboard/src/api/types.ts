@@ -515,3 +515,19 @@ export interface InboundDocument {
 
 // ---- Messaging (docs/realtime.md) ----
 export interface Conversation { id: string; kind: 'private' | 'group'; title?: string; member_count: number; member_limit: number; last_seq: number; created_by: string; created_at: string; updated_at: string; membership?: { role: string; last_read_seq: number; unread: number } }
+
+/** A chargeback, inquiry or early fraud warning (GET /api/v1/disputes). */
+export interface Dispute {
+  id: string
+  invoice_id: string
+  customer_id: string
+  payment_id: string
+  amount: string
+  currency: string
+  status: string
+  reason: string
+  provider_reference: string
+  created_at: string
+  updated_at: string
+  closed_at: string | null
+}

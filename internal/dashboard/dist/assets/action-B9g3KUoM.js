@@ -1,1 +1,0 @@
-import{h as t,D as s}from"./style-BPDr85aQ.js";function f(){const e=s(null),n=t(""),u=t(!1);async function l(r,o=""){e.value=null,n.value="",u.value=!0;try{const a=await r();return n.value=o,a}catch(a){e.value=a;return}finally{u.value=!1}}return{error:e,notice:n,busy:u,run:l}}export{f as u};
