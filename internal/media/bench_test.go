@@ -80,7 +80,7 @@ func BenchmarkRender12MP(b *testing.B) {
 // URL (through the real HTTP edge) and a bare http.FileServer serving the
 // same bytes with the project's open-loop generator (loadgen.RunOpen, the
 // engine of abacus bench http: one epoll thread, raw HTTP/1.1) at each
-// rate of ABACUS_SERVE_RATES (default 10000), 10 s each after 2 s of
+// rate of ABACUS_SERVE_RATES (default 10000), 6 s each after 2 s of
 // warm-up, 16 connections, file server first, in the same run.
 //
 //	go test ./internal/media -run '^$' -bench ServeCachedVariantOpenLoop -benchtime 1x
@@ -100,13 +100,15 @@ func BenchmarkServeCachedVariantOpenLoop(b *testing.B) {
 	for range b.N {
 		for _, rate := range rates {
 			for _, t := range []struct{ name, url string }{{"fileserver", fileURL}, {"abacus", abacusURL}} {
-				res, err := loadgen.RunOpen(context.Background(), loadgen.OpenConfig{URL: t.url, Rate: rate, Duration: 12 * time.Second,
+				res, err := loadgen.RunOpen(context.Background(), loadgen.OpenConfig{URL: t.url, Rate: rate, Duration: 8 * time.Second,
 					Warmup: 2 * time.Second, Conns: 16})
-				if err != nil || res.Errors > 0 || res.Unsent > 0 {
-					b.Fatalf("%s at %.0f/s: %v (errors %d, unsent %d, first %v)", t.name, rate, err, res.Errors, res.Unsent, res.FirstErr)
+				if err != nil || res.Errors > 0 {
+					b.Fatalf("%s at %.0f/s: %v (errors %d, first %v)", t.name, rate, err, res.Errors, res.FirstErr)
 				}
-				b.Logf("%d-byte variant, %s, target %.0f/s: achieved %.0f/s, latency p50 %s p99 %s max %s",
-					size, t.name, rate, res.Achieved(), res.Latency.P50, res.Latency.P99, res.Latency.Max)
+				// Requests still owed when the drain time ran out (the server,
+				// or the generator, did not keep up) are a result, not a fault.
+				b.Logf("%d-byte variant, %s, target %.0f/s: achieved %.0f/s, unsent %d, latency p50 %s p99 %s max %s",
+					size, t.name, rate, res.Achieved(), res.Unsent, res.Latency.P50, res.Latency.P99, res.Latency.Max)
 			}
 		}
 	}
