@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/abacusbilling/abacus/internal/db"
-	"github.com/abacusbilling/abacus/internal/outbox"
 )
 
 // Group commit: concurrent Receive calls record their documents in one
@@ -60,38 +59,17 @@ func (s *Service) record(ctx context.Context, p *pending) error {
 	}
 }
 
-// commitBatch records batch in one transaction: one query finds the
-// committed documents the batch repeats, one insert stores the rows,
-// another the events. A document is flagged as the duplicate of the first
-// committed one with its supplier, number and issue date, else of the
-// first such earlier in the batch. Should the transaction fail (one
+// commitBatch records batch in one transaction; should that fail (one
 // document's bytes were committed concurrently: a unique violation), each
 // is recorded alone so one cannot fail the others.
 func (s *Service) commitBatch(ctx context.Context, batch []*pending) {
 	err := s.db.InTx(ctx, func(tx *db.Tx) error {
-		first, err := committedKeys(ctx, tx, batch)
-		if err != nil {
-			return err
-		}
-		events := make([]outbox.Event, len(batch))
-		for i, p := range batch {
-			d := p.d
-			d.DuplicateOf = ""
-			if d.Number != "" && d.SupplierKey != "" {
-				k := dupKey(p.tenant, d.SupplierKey, d.Number, d.IssueDate)
-				if id, ok := first[k]; ok {
-					d.DuplicateOf = id
-				} else {
-					first[k] = d.ID
-				}
+		for _, p := range batch {
+			if err := s.recordOne(ctx, tx, p); err != nil {
+				return err
 			}
-			events[i] = receivedEvent(p)
 		}
-		if err := insertDocuments(ctx, tx, batch); err != nil {
-			return err
-		}
-		_, err = outbox.RecordBatch(ctx, tx, events)
-		return err
+		return nil
 	})
 	if err == nil || len(batch) == 1 {
 		for _, p := range batch {
@@ -100,48 +78,9 @@ func (s *Service) commitBatch(ctx context.Context, batch []*pending) {
 		return
 	}
 	for _, p := range batch {
+		p.d.DuplicateOf = ""
 		p.done <- s.db.InTx(ctx, func(tx *db.Tx) error { return s.recordOne(ctx, tx, p) })
 	}
-}
-
-func dupKey(tenant, supplier, number, date string) string {
-	return tenant + "\x00" + supplier + "\x00" + number + "\x00" + date
-}
-
-// committedKeys maps the duplicate key of each committed document that
-// shares a tenant, supplier and number with one of batch to the first
-// such document's id: one query per tenant in the batch (on the index of
-// tenant, supplier, number, date).
-func committedKeys(ctx context.Context, tx *db.Tx, batch []*pending) (map[string]string, error) {
-	type keys struct{ suppliers, numbers []any }
-	byTenant := map[string]*keys{}
-	for _, p := range batch {
-		if p.d.Number == "" || p.d.SupplierKey == "" {
-			continue
-		}
-		k := byTenant[p.tenant]
-		if k == nil {
-			k = &keys{}
-			byTenant[p.tenant] = k
-		}
-		k.suppliers, k.numbers = append(k.suppliers, p.d.SupplierKey), append(k.numbers, p.d.Number)
-	}
-	out := map[string]string{}
-	for tenant, k := range byTenant {
-		if err := firstByKey(ctx, tx, tenant, k.suppliers, k.numbers, out); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-func receivedEvent(p *pending) outbox.Event {
-	d := p.d
-	return DocumentReceived.New(p.tenant, d.ID, p.now, ReceivedEvent{
-		ID: d.ID, Format: string(d.Format), Source: string(d.Source), Status: d.Status, Kind: d.Kind, Number: d.Number,
-		IssueDate: d.IssueDate, SupplierName: d.SupplierName, Currency: d.Currency, Payable: d.Payable,
-		Violations: len(d.Report.Violations), DuplicateOf: d.DuplicateOf, ReceivedAt: d.ReceivedAt,
-	})
 }
 
 // recordOne records p's metadata row, flagged when it duplicates another
@@ -159,6 +98,10 @@ func (s *Service) recordOne(ctx context.Context, tx *db.Tx, p *pending) error {
 	if err := insertDocument(ctx, tx, p.tenant, d); err != nil {
 		return err
 	}
-	_, err := outbox.Record(ctx, tx, receivedEvent(p), nil)
+	_, err := DocumentReceived.Record(ctx, tx, p.tenant, d.ID, p.now, ReceivedEvent{
+		ID: d.ID, Format: string(d.Format), Source: string(d.Source), Status: d.Status, Kind: d.Kind, Number: d.Number,
+		IssueDate: d.IssueDate, SupplierName: d.SupplierName, Currency: d.Currency, Payable: d.Payable,
+		Violations: len(d.Report.Violations), DuplicateOf: d.DuplicateOf, ReceivedAt: d.ReceivedAt,
+	})
 	return err
 }

@@ -33,21 +33,12 @@ func scanDocument(r scanner) (Document, error) {
 }
 
 func insertDocument(ctx context.Context, tx *db.Tx, tenant string, d *Document) error {
-	return insertDocuments(ctx, tx, []*pending{{tenant: tenant, d: d}})
-}
-
-// insertDocuments stores the documents of ps in one statement (several
-// above the engine's parameter limit).
-func insertDocuments(ctx context.Context, tx *db.Tx, ps []*pending) error {
-	rows := make([][]any, len(ps))
-	for i, p := range ps {
-		d := p.d
-		rows[i] = []any{d.ID, d.ContentHash, d.blobKey, d.Size, string(d.Format), string(d.Source), string(d.Status), d.Kind, d.Number,
-			d.IssueDate, d.SupplierKey, d.SupplierName, d.Currency, d.Payable, d.DuplicateOf, reportJSON(d.Report), db.TimeOf(d.ReceivedAt),
-			db.TimeOf(d.RetainUntil), p.tenant}
-	}
-	if err := tx.InsertRows(ctx, `INSERT INTO inbound_documents (`+docCols+`, tenant_id)`, "", rows); err != nil {
-		return fmt.Errorf("storing %d inbound documents: %w", len(ps), err)
+	_, err := tx.ExecContext(ctx, `INSERT INTO inbound_documents (`+docCols+`, tenant_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+		d.ID, d.ContentHash, d.blobKey, d.Size, string(d.Format), string(d.Source), string(d.Status), d.Kind, d.Number, d.IssueDate,
+		d.SupplierKey, d.SupplierName, d.Currency, d.Payable, d.DuplicateOf, reportJSON(d.Report), db.TimeOf(d.ReceivedAt), db.TimeOf(d.RetainUntil), tenant)
+	if err != nil {
+		return fmt.Errorf("storing inbound document: %w", err)
 	}
 	return nil
 }
@@ -84,30 +75,6 @@ func findDuplicate(ctx context.Context, q db.Querier, tenant, supplier, number, 
 		return "", fmt.Errorf("looking for duplicates: %w", err)
 	}
 	return id, nil
-}
-
-// firstByKey adds to out, for each document of tenant from one of
-// suppliers numbered one of numbers (at most maxBatch each), its
-// duplicate key → the id of the first received with it.
-func firstByKey(ctx context.Context, q db.Querier, tenant string, suppliers, numbers []any, out map[string]string) error {
-	args := append(append([]any{tenant}, suppliers...), numbers...)
-	rows, err := q.QueryContext(ctx, `SELECT id, supplier_key, number, issue_date FROM inbound_documents WHERE tenant_id = $1
-		AND supplier_key IN (`+db.Placeholders(2, len(suppliers))+`) AND number IN (`+db.Placeholders(2+len(suppliers), len(numbers))+`)
-		ORDER BY received_at, id`, args...)
-	if err != nil {
-		return fmt.Errorf("looking for duplicates: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, supplier, number, date string
-		if err := rows.Scan(&id, &supplier, &number, &date); err != nil {
-			return err
-		}
-		if k := dupKey(tenant, supplier, number, date); out[k] == "" {
-			out[k] = id
-		}
-	}
-	return rows.Err()
 }
 
 // listDocuments returns up to f.Limit+1 documents after f.Cursor.
