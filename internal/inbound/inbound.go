@@ -32,7 +32,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/abacusbilling/abacus"
@@ -87,9 +86,6 @@ type Service struct {
 	log   *slog.Logger
 
 	mailDomain string // mailbox.go
-
-	mu      sync.Mutex
-	commits committer // commit.go
 }
 
 // NewService returns a Service storing originals in blobs.
@@ -154,7 +150,24 @@ func (s *Service) Receive(ctx context.Context, data []byte, source Source) (doc 
 	if err := s.blobs.Put(ctx, d.blobKey, data); err != nil {
 		return Document{}, false, fmt.Errorf("storing the received document: %w", err)
 	}
-	err = s.record(ctx, &pending{tenant: tenant, d: &d, now: now})
+	err = s.db.InTx(ctx, func(tx *db.Tx) error {
+		if d.Number != "" && d.SupplierKey != "" {
+			dup, err := findDuplicate(ctx, tx, tenant, d.SupplierKey, d.Number, d.IssueDate)
+			if err != nil {
+				return err
+			}
+			d.DuplicateOf = dup
+		}
+		if err := insertDocument(ctx, tx, tenant, &d); err != nil {
+			return err
+		}
+		_, err := DocumentReceived.Record(ctx, tx, tenant, d.ID, now, ReceivedEvent{
+			ID: d.ID, Format: string(d.Format), Source: string(d.Source), Status: d.Status, Kind: d.Kind, Number: d.Number,
+			IssueDate: d.IssueDate, SupplierName: d.SupplierName, Currency: d.Currency, Payable: d.Payable,
+			Violations: len(rep.Violations), DuplicateOf: d.DuplicateOf, ReceivedAt: d.ReceivedAt,
+		})
+		return err
+	})
 	if db.IsUniqueViolation(err) { // the same bytes, received concurrently
 		d, err := loadByHash(ctx, s.db, tenant, hash)
 		return d, false, err
