@@ -45,7 +45,7 @@ func RunNATS(ctx context.Context, n NATSNode, logf func(format string, args ...a
 		ServerName: n.Name, Host: host, Port: port,
 		JetStream: true, StoreDir: n.StoreDir,
 		MaxPayload: 8 << 20, JetStreamMaxMemory: 256 << 20, JetStreamMaxStore: 8 << 30,
-		NoSigs:  true,
+		NoSigs: true,
 		// Stopping goes through lame-duck mode: stream and consumer
 		// leaders move to the other servers first, then clients are
 		// closed over a few seconds and reconnect elsewhere.
