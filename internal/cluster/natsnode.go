@@ -25,7 +25,7 @@ type NATSNode struct {
 func (n NATSNode) ClientURL() string { return "nats://" + n.Client }
 
 // RunNATS runs the node in this process until ctx ends, then stops it in
-// lame-duck mode (about 3 s). It is what
+// lame-duck mode (about 2 s). It is what
 // `abacus dev nats` runs, so a cluster needs no nats-server binary; the
 // server is the one go.mod pins.
 func RunNATS(ctx context.Context, n NATSNode, logf func(format string, args ...any)) error {
@@ -49,7 +49,7 @@ func RunNATS(ctx context.Context, n NATSNode, logf func(format string, args ...a
 		// Stopping goes through lame-duck mode: stream and consumer
 		// leaders move to the other servers first, then clients are
 		// closed over a few seconds and reconnect elsewhere.
-		LameDuckDuration: 3 * time.Second, LameDuckGracePeriod: time.Second,
+		LameDuckDuration: 2 * time.Second, LameDuckGracePeriod: 500 * time.Millisecond,
 		Cluster: server.ClusterOpts{Name: "abacus", Host: chost, Port: cport},
 		Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/analytics"
 	"github.com/abacusbilling/abacus/internal/app"
+	"github.com/abacusbilling/abacus/internal/backup"
 	"github.com/abacusbilling/abacus/internal/billing"
 	"github.com/abacusbilling/abacus/internal/blob"
 	"github.com/abacusbilling/abacus/internal/catalog"
@@ -77,6 +78,7 @@ var declared = []abacus.Module{
 	abacus.RootModule,
 	analytics.Module,
 	app.Module,
+	backup.Module,
 	billing.Module,
 	blob.Module,
 	catalog.Module,

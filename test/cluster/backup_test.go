@@ -72,7 +72,7 @@ func TestBackupRestoreWhileServing(t *testing.T) {
 		invs, err = invoices(ctx, api)
 		return err == nil && checkInvoices(invs, subs, 3) == nil
 	})
-	events := int64(20_000)
+	events := int64(15_000)
 	var acked atomic.Int64
 	start := time.Now()
 	sent := make(chan error, 1)

@@ -102,6 +102,11 @@ func startCluster(t *testing.T, nodes []cluster.Node, ownPG bool) *cluster.Clust
 			for _, p := range c.Procs {
 				t.Logf("---- %s log tail:\n%s", p.Name, p.Tail(1500))
 			}
+			// The whole logs outlive the test's directory.
+			keep := filepath.Join(os.TempDir(), "abacus-cluster-logs-"+schema)
+			if err := os.CopyFS(keep, os.DirFS(filepath.Join(c.Dir, "logs"))); err == nil {
+				t.Logf("logs kept in %s", keep)
+			}
 		}
 		if ownPG {
 			_ = cluster.StopPostgres(c.Postgres)
@@ -421,6 +426,10 @@ func TestChaos(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if !settled {
+		// Stalled (a partition's worker behind) or lost (nothing behind)?
+		for _, name := range []string{"meter-1", "meter-2"} {
+			t.Logf("%s partitions:\n%s", name, partitionMetrics(c.Proc(name)))
+		}
 		t.Fatalf("meters: SUM %s (want %s), COUNT %s (want %d)", lastSum, wantSum, lastCount, events)
 	}
 	t.Logf("meters exact: COUNT %s, SUM %s; settled %s after the last ack", lastCount, lastSum, time.Since(out.res.LastAck).Round(time.Millisecond))
@@ -539,7 +548,7 @@ func TestRollingRestart(t *testing.T) {
 		}
 		t.Logf("restarted %-8s at %6d acknowledged events: stopped in %s, ready again after %s", p.Name, at,
 			stopped.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 	}
 	stopLoad()
 	out := <-sent
@@ -596,4 +605,21 @@ func crashPostgres(t *testing.T, ctx context.Context, c *cluster.Cluster, create
 	out = append(out, took{"partitions owned again after the start", time.Since(startedAt) + waitFor(t, time.Minute,
 		"every partition owned again", func() bool { return ownedPartitions(c.Proc("meter-1"))+ownedPartitions(c.Proc("meter-2")) == 4 })})
 	return append(out, took{"longest time without an ingestion ack", acks.window()})
+}
+
+// partitionMetrics is a meter node's partition ownership and lag lines.
+func partitionMetrics(p *cluster.Proc) string {
+	resp, err := http.Get("http://" + p.HTTP + "/metrics")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "abacus_metering_partition_") || strings.HasPrefix(line, "abacus_metering_meter_processes") {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }
