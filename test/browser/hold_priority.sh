@@ -9,7 +9,9 @@
 #   sessions, 99 % once its own session's autogroup was at -20.
 # - Chromium starts its zygote, network service and renderers at niceness
 #   0 (backgrounded renderers at 5) whatever its parent's, and a daemon
-#   that moves processes at niceness 0 to 19 would slow them mid-run.
+#   that moves processes at niceness 0 to 19 would slow them mid-run;
+#   Playwright starts Chromium in a session of its own, whose autogroup
+#   is set to -20 too.
 set -u
 if [ "${HOLD_PRIORITY_SESSION:-}" != 1 ]; then
   HOLD_PRIORITY_SESSION=1 exec setsid --wait "$0" "$@"
@@ -26,6 +28,9 @@ descendants() { # every process below $1
 while kill -0 "$child" 2>/dev/null; do
   pids=$(descendants $$ | tr '\n' ' ')
   [ -n "$pids" ] && renice -n "$nice" -p $pids >/dev/null 2>&1
+  for p in $pids; do # Playwright starts Chromium in a session (autogroup) of its own
+    { grep -q 'nice -20$' "/proc/$p/autogroup" || echo -20 > "/proc/$p/autogroup"; } 2>/dev/null
+  done
   sleep 0.1
 done
 wait "$child"
