@@ -36,9 +36,8 @@ import (
 
 // TestDashboardInChromium drives every page of the dashboard and the
 // portal (run.mjs) in one Chromium against one server with the demo data.
-// The data is seeded while Chromium starts and the script creates the
-// owner, which needs none of it; the script then asks for it ("need-data")
-// and is answered "seeded METER". When it asks for usage ("send-usage N"),
+// Once the script has created the owner it asks for the data
+// ("need-data") and is answered "seeded METER". When it asks for usage ("send-usage N"),
 // the test sends N events with the CLI's `abacus events send` (in
 // process, against the server's real HTTP API) and answers "sent", so the
 // script can watch them reach the chart.
@@ -46,8 +45,11 @@ func TestDashboardInChromium(t *testing.T) {
 	browser := chromium(t)
 	node := nodeModules(t)
 	a := startAbacus(t)
+	// Seeded before the script starts, not beside its setup step: once, at
+	// a load of 60, /api/v1/auth/setup answered 499 while the demo was
+	// being seeded (not understood yet; see docs/dashboard.md).
 	seeded := make(chan seeding, 1)
-	go func() { seeded <- seed(a) }()
+	seeded <- seed(a)
 
 	shots := screenshotDir(t)
 	cmd := exec.Command(node, "run.mjs")

@@ -28,7 +28,8 @@ export function usePagedList<T, K extends string>(
       items.value = page.data
       next.value = page.next_cursor
     } catch (e) {
-      if (ctl.signal.aborted) return
+      // Aborted: moved on, or every request cancelled by signing out.
+      if (ctl.signal.aborted || (e instanceof DOMException && e.name === 'AbortError')) return
       error.value = e
       items.value = []
       next.value = ''

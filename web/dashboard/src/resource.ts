@@ -17,7 +17,8 @@ export function useResource<T>(load: (signal: AbortSignal) => Promise<T>, source
       const v = await load(ctl.signal)
       if (!ctl.signal.aborted) data.value = v
     } catch (e) {
-      if (!ctl.signal.aborted) {
+      // Aborted: moved on, or every request cancelled by signing out.
+      if (!ctl.signal.aborted && !(e instanceof DOMException && e.name === 'AbortError')) {
         error.value = e
         data.value = null
       }

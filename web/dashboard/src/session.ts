@@ -5,7 +5,7 @@
 // X-CSRF-Token on every state-changing request, which the server requires.
 import { reactive } from 'vue'
 import type { BrowserSession, Me } from './api/types'
-import { api, ApiError } from './api/client'
+import { abortAll, api, ApiError } from './api/client'
 
 interface State {
   me: Me | null
@@ -83,6 +83,7 @@ export const session = {
   },
 
   async signOut(): Promise<void> {
+    abortAll()
     await send('DELETE', '/api/v1/auth/session').catch(() => undefined)
     state.me = null
   },

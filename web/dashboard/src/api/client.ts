@@ -82,6 +82,16 @@ async function problemOf(res: Response): Promise<ApiError> {
   return new ApiError(p)
 }
 
+// Every request in flight can be cancelled at once: signing out does, so
+// no page's request (a poll) is answered 401 by the session it just ended.
+let everyRequest = new AbortController()
+
+/** Cancels every request in flight (they reject with an AbortError). */
+export function abortAll() {
+  everyRequest.abort()
+  everyRequest = new AbortController()
+}
+
 /**
  * request calls the API with the session's cookies (and the CSRF header
  * on state-changing methods). An expired access cookie is refreshed once;
@@ -100,7 +110,7 @@ export async function request<T>(method: string, path: string, opts: RequestOpti
       headers,
       body: opts.raw ? opts.raw.body : opts.body === undefined ? undefined : JSON.stringify(opts.body),
       credentials: 'same-origin',
-      signal: opts.signal,
+      signal: opts.signal ? AbortSignal.any([opts.signal, everyRequest.signal]) : everyRequest.signal,
     })
   } catch (e) {
     if (e instanceof DOMException && e.name === 'AbortError') throw e
