@@ -2,6 +2,7 @@ package risk
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sort"
@@ -148,39 +149,49 @@ func (s *Service) RunBacktest(ctx context.Context, in BacktestInput) (*Backtest,
 	out.To = s.clock.Now().UTC()
 	out.From = out.To.Add(-time.Duration(in.Days) * 24 * time.Hour)
 
-	// Rows are read by one goroutine and judged by one per core.
-	type row struct{ data, decisionID, features, decision string }
-	rowsCh := make(chan []row, 8)
+	// The window is cut into one time slice per core, each read through
+	// its own connection and judged where it is read: one reader fed
+	// every core before, and reading (a million rows of ~1.2 KB) was the
+	// slower half.
+	parts := max(1, runtime.GOMAXPROCS(0))
+	first, err := firstEventTime(ctx, s.db, tenant, out.From)
+	if err != nil {
+		return nil, err
+	}
+	span := out.To.Sub(first) / time.Duration(parts)
 	var mu sync.Mutex
-	workers := max(1, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
-	for range workers {
+	errs := make([]error, parts)
+	for i := range parts {
+		from, until := first.Add(span*time.Duration(i)), first.Add(span*time.Duration(i+1))
+		if i == parts-1 {
+			until = out.To.Add(FutureSkew + time.Second) // events may be dated a little ahead
+		}
 		wg.Go(func() {
 			local := &Backtest{Transitions: map[string]int{}, Decisions: map[string]int{}}
 			var examples []BacktestExample
-			for batch := range rowsCh {
-				for _, r := range batch {
-					var b basis
-					var ev Event
-					if gojson.Unmarshal([]byte(r.features), &b) != nil || gojson.Unmarshal([]byte(r.data), &ev) != nil {
-						local.Errors++
-						continue
-					}
-					ev.finish()
-					to, reasons, errs := judge(rules, &ev, &b, st.DefaultDecision)
-					local.Events++
-					local.Errors += errs
-					local.Decisions[to]++
-					if to != r.decision {
-						local.Changed++
-						local.Transitions[r.decision+"→"+to]++
-						if len(examples) < in.Examples {
-							examples = append(examples, BacktestExample{EventID: ev.ID, DecisionID: r.decisionID, Time: ev.Time,
-								From: r.decision, To: to, Reasons: reasons})
-						}
+			errs[i] = scanBacktest(ctx, s.db, tenant, from, until, func(data, decisionID, features, decision string) error {
+				var b basis
+				var ev Event
+				if gojson.Unmarshal([]byte(features), &b) != nil || gojson.Unmarshal([]byte(data), &ev) != nil {
+					local.Errors++
+					return nil
+				}
+				ev.finish()
+				to, reasons, failed := judge(rules, &ev, &b, st.DefaultDecision)
+				local.Events++
+				local.Errors += failed
+				local.Decisions[to]++
+				if to != decision {
+					local.Changed++
+					local.Transitions[decision+"→"+to]++
+					if len(examples) < in.Examples {
+						examples = append(examples, BacktestExample{EventID: ev.ID, DecisionID: decisionID, Time: ev.Time,
+							From: decision, To: to, Reasons: reasons})
 					}
 				}
-			}
+				return nil
+			})
 			mu.Lock()
 			out.Events += local.Events
 			out.Changed += local.Changed
@@ -195,25 +206,8 @@ func (s *Service) RunBacktest(ctx context.Context, in BacktestInput) (*Backtest,
 			mu.Unlock()
 		})
 	}
-	var batch []row
-	err = scanBacktest(ctx, s.db, tenant, out.From, func(data, decisionID, features, decision string) error {
-		batch = append(batch, row{data, decisionID, features, decision})
-		if len(batch) == 512 {
-			select {
-			case rowsCh <- batch:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			batch = nil
-		}
-		return nil
-	})
-	if len(batch) > 0 && err == nil {
-		rowsCh <- batch
-	}
-	close(rowsCh)
 	wg.Wait()
-	if err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	sort.Slice(out.Examples, func(i, j int) bool { return out.Examples[i].Time.Before(out.Examples[j].Time) })

@@ -215,7 +215,7 @@ func seedBacktest(b *testing.B, d *db.DB, svc *Service, n int) {
 				b.Fatal(err)
 			}
 			ev := evs[0]
-			ev.Time = now.Add(-time.Duration(n-i) * 20 * 24 * time.Hour / time.Duration(n))
+			ev.Time = now.Add(-time.Duration(float64(n-i) / float64(n) * float64(20*24*time.Hour)))
 			dec := &Decision{ID: abacus.NewID("rdec"), EventID: ev.ID, Decision: Allow, CreatedAt: now,
 				Features: Features{Counters: map[string]float64{"cards_per_device_10m": float64(i % 7)}, Lists: map[string]bool{}}}
 			evJSON, _ := json.Marshal(ev)

@@ -148,6 +148,7 @@ type tenantConfig struct {
 	counters        []*counterState
 	defaultDecision string
 	schemas         map[string]*jsonschema.Schema
+	reloading       bool // being read again in the background (Service.mu)
 }
 
 // invalidate drops tenant's cached configuration.
@@ -163,14 +164,39 @@ func (s *Service) fresh(tc *tenantConfig) bool {
 	return tc != nil && tc.gen == s.gens[tc.tenant] && s.clock.Now().Sub(tc.loaded) < s.cfg.ConfigTTL
 }
 
+// maxStale is how long past its ConfigTTL a configuration is still used
+// while it is read again in the background.
+const maxStale = 30 * time.Second
+
+// config returns tenant's configuration. One that only outlived its TTL
+// answers at once while one goroutine reads it again (a reload made every
+// request of the tenant wait each second); one invalidated by a change
+// through this node, or missing, is read before answering.
 func (s *Service) config(ctx context.Context, tenant string) (*tenantConfig, error) {
 	s.mu.Lock()
 	tc := s.tenants[tenant]
 	ok := s.fresh(tc)
+	stale := !ok && tc != nil && tc.gen == s.gens[tenant] && s.clock.Now().Sub(tc.loaded) < s.cfg.ConfigTTL+maxStale
+	if stale && !tc.reloading {
+		tc.reloading = true
+		go func() {
+			if _, err := s.load(context.Background(), tenant); err != nil {
+				s.log.Error("risk: reading a tenant's rules and counters again", "tenant_id", tenant, "err", err)
+				s.mu.Lock()
+				tc.reloading = false
+				s.mu.Unlock()
+			}
+		}()
+	}
 	s.mu.Unlock()
-	if ok {
+	if ok || stale {
 		return tc, nil
 	}
+	return s.load(ctx, tenant)
+}
+
+// load reads tenant's configuration unless another caller just did.
+func (s *Service) load(ctx context.Context, tenant string) (*tenantConfig, error) {
 	s.mu.Lock()
 	b := s.builds[tenant]
 	if b == nil {
@@ -181,8 +207,8 @@ func (s *Service) config(ctx context.Context, tenant string) (*tenantConfig, err
 	b.Lock()
 	defer b.Unlock()
 	s.mu.Lock()
-	tc = s.tenants[tenant]
-	ok = s.fresh(tc)
+	tc := s.tenants[tenant]
+	ok := s.fresh(tc)
 	gen := s.gens[tenant]
 	s.mu.Unlock()
 	if ok {

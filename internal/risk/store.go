@@ -561,11 +561,25 @@ func eventTenants(ctx context.Context, q db.Querier) ([]string, error) {
 	return out, rows.Err()
 }
 
-// scanBacktest streams tenant's events with time ≥ since with what their
-// decisions were based on, in one query, as stored (JSON).
-func scanBacktest(ctx context.Context, q db.Querier, tenant string, since time.Time, fn func(data, decisionID, features, decision string) error) error {
-	rows, err := q.QueryContext(ctx, `SELECT data, decision_id, features, decision FROM risk_events WHERE tenant_id = $1 AND time >= $2`,
-		tenant, since.UnixMicro())
+// firstEventTime is the time of tenant's first event at or after since
+// (since when there is none).
+func firstEventTime(ctx context.Context, q db.Querier, tenant string, since time.Time) (time.Time, error) {
+	var first sql.NullInt64
+	err := q.QueryRowContext(ctx, `SELECT MIN(time) FROM risk_events WHERE tenant_id = $1 AND time >= $2`, tenant, since.UnixMicro()).Scan(&first)
+	if err != nil {
+		return since, fmt.Errorf("reading risk events: %w", err)
+	}
+	if !first.Valid {
+		return since, nil
+	}
+	return time.UnixMicro(first.Int64), nil
+}
+
+// scanBacktest streams tenant's events with since ≤ time < until with
+// what their decisions were based on, in one query, as stored (JSON).
+func scanBacktest(ctx context.Context, q db.Querier, tenant string, since, until time.Time, fn func(data, decisionID, features, decision string) error) error {
+	rows, err := q.QueryContext(ctx, `SELECT data, decision_id, features, decision FROM risk_events WHERE tenant_id = $1 AND time >= $2 AND time < $3`,
+		tenant, since.UnixMicro(), until.UnixMicro())
 	if err != nil {
 		return fmt.Errorf("reading risk events: %w", err)
 	}
