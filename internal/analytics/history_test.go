@@ -211,8 +211,11 @@ func TestTwoYearHistory(t *testing.T) {
 			if f := script[day.Format(dateLayout)]; f != nil {
 				f()
 			}
-			_, err := ten.Billing.RunOnce(context.Background(), day)
+			st, err := ten.Billing.RunOnce(context.Background(), day)
 			must(t, err)
+			if st.Finalized == 0 && day.Day() != 1 {
+				continue // nothing new to pay (a refunded invoice waits for the next payday)
+			}
 			// Pay what is open, except G's invoices from October 2026 (left
 			// outstanding); refund part of the first payment in May 2025.
 			open, err := ten.Billing.ListInvoices(b.ctx, billing.ListFilter{Status: billing.Open, Limit: 100})
