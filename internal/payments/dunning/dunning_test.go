@@ -368,7 +368,36 @@ func TestTwoRunnersNeverWorkTheSameInvoice(t *testing.T) {
 		if r := b.events(t, "dunning.reminder"); len(r) != n {
 			t.Errorf("%d reminders, want %d", len(r), n)
 		}
+		settlingWaitsForTheRunner(t, b)
 	})
+}
+
+// settlingWaitsForTheRunner: a payment that arrives while a pass is taking
+// a step of the same run waits for the pass (its event comes again), so
+// the step cannot undo it: settling a leased run is refused as
+// unavailable.
+func settlingWaitsForTheRunner(t *testing.T, b *bundle) {
+	sub := b.subscribe(t, "busy", "inv_busy")
+	if err := b.svc.PaymentFailed(b.ctx, dunning.FailedPayment{TenantID: tenant, InvoiceID: "inv_busy", Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var during error
+	b.coll.answer = func(invoice string, _ int) dunning.Attempt {
+		if invoice == "inv_busy" {
+			during = b.svc.InvoicePaid(b.ctx, tenant, "inv_busy") // the payment's event, mid-step
+		}
+		return dunning.Attempt{Outcome: dunning.Failed, DeclineCode: "insufficient_funds"}
+	}
+	b.pass(t, day(6)) // inv_busy's first retry (and the others' second)
+	if abacus.ErrorKind(during) != abacus.KindUnavailable {
+		t.Fatalf("settling a run a pass holds: %v, want unavailable", during)
+	}
+	if err := b.svc.InvoicePaid(b.ctx, tenant, "inv_busy"); err != nil { // the event again, after the pass
+		t.Fatal(err)
+	}
+	if s := b.status(t, sub); s != subscription.Active {
+		t.Errorf("paid after the pass: %s", s)
+	}
 }
 
 // Chargebacks: with dispute_suspends, a dispute suspends (payment_disputed)

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
 	"github.com/abacusbilling/abacus/internal/payments/dunning"
@@ -174,36 +173,6 @@ func TestSendInvoiceRemindsFromTheDueDateAndTakesTheFinalAction(t *testing.T) {
 		}
 		if got := b.payloads(t, "inv_s"); got[len(got)-1].Status != dunning.StatusRecovered {
 			t.Errorf("paid: last event %+v", got[len(got)-1])
-		}
-	})
-}
-
-// A payment that arrives while a pass is taking a step of the same run
-// waits for the pass (its event comes again), so the step cannot undo it:
-// settling a leased run is refused as unavailable.
-func TestSettlingWaitsForTheRunner(t *testing.T) {
-	t.Parallel()
-	dbtest.Run(t, func(t *testing.T, d *db.DB) {
-		b := setup(t, d)
-		sub := b.subscribe(t, "busy", "inv_b")
-		if err := b.svc.PaymentFailed(b.ctx, dunning.FailedPayment{TenantID: tenant, InvoiceID: "inv_b", Attempt: 1}); err != nil {
-			t.Fatal(err)
-		}
-		b.clock.Set(day(3))
-		var during error
-		b.coll.answer = func(string, int) dunning.Attempt {
-			during = b.svc.InvoicePaid(b.ctx, tenant, "inv_b") // the payment's event, mid-step
-			return dunning.Attempt{Outcome: dunning.Failed, DeclineCode: "insufficient_funds"}
-		}
-		b.pass(t, day(3))
-		if abacus.ErrorKind(during) != abacus.KindUnavailable {
-			t.Fatalf("settling a run a pass holds: %v, want unavailable", during)
-		}
-		if err := b.svc.InvoicePaid(b.ctx, tenant, "inv_b"); err != nil { // the event again, after the pass
-			t.Fatal(err)
-		}
-		if s := b.status(t, sub); s != subscription.Active {
-			t.Errorf("paid after the pass: %s", s)
 		}
 	})
 }
