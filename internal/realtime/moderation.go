@@ -61,7 +61,7 @@ func checkBlocked(ctx context.Context, tx *db.Tx, tenant, sender string, members
 	var n int
 	rows, err := tx.QueryPrepared(ctx, `SELECT COUNT(*) FROM realtime_blocks WHERE tenant_id = $1
 		AND ((user_id = $2 AND blocked_id = $3) OR (user_id = $3 AND blocked_id = $2))`, tenant, sender, other)
-	if err := firstRow(rows, err, &n); err != nil {
+	if err := db.ScanFirst(rows, err, &n); err != nil {
 		return fmt.Errorf("reading blocks: %w", err)
 	}
 	if n > 0 {

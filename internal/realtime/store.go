@@ -42,25 +42,6 @@ func batchContext(d *db.DB) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 30*time.Second)
 }
 
-// firstRow scans the first row of rows into dest, or returns
-// sql.ErrNoRows: QueryRowContext for a query run through prepared.
-func firstRow(rows *sql.Rows, err error, dest ...any) error {
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		return sql.ErrNoRows
-	}
-	if err := rows.Scan(dest...); err != nil {
-		return err
-	}
-	return rows.Close()
-}
-
 func collect[T any](rows *sql.Rows, err error, what string, scan func(scanner) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
@@ -307,7 +288,7 @@ func nextSeq(ctx context.Context, tx *db.Tx, tenant, conv string, at time.Time) 
 	var seq int64
 	rows, err := tx.QueryPrepared(ctx, `UPDATE conversations SET last_seq = last_seq + 1, updated_at = $3
 		WHERE tenant_id = $1 AND id = $2 RETURNING last_seq`, tenant, conv, db.TimeOf(at))
-	err = firstRow(rows, err, &seq)
+	err = db.ScanFirst(rows, err, &seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, abacus.NotFound("conversation", conv)
 	}
