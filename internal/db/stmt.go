@@ -134,3 +134,24 @@ func (t *Tx) QueryPrepared(ctx context.Context, query string, args ...any) (*sql
 	}
 	return s.QueryContext(ctx, args...)
 }
+
+// ScanFirst scans the first row of rows (with the error of the query that
+// returned them) into dest and closes rows; sql.ErrNoRows when there is
+// none. It is QueryRowContext for a query run through QueryPrepared,
+// which has no one-row counterpart.
+func ScanFirst(rows *sql.Rows, err error, dest ...any) error {
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return err
+	}
+	return rows.Close()
+}

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/db"
@@ -104,7 +103,7 @@ func (c *committer) commit(batch []*sendReq) {
 	slices.SortStableFunc(batch, func(a, b *sendReq) int {
 		return cmp.Or(cmp.Compare(a.tenant, b.tenant), cmp.Compare(a.in.ConversationID, b.in.ConversationID))
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := batchContext(c.s.db)
 	defer cancel()
 	if len(batch) > 1 {
 		err := c.s.db.InTx(ctx, func(tx *db.Tx) error {

@@ -40,15 +40,22 @@ type conn struct {
 	info   ConnInfo
 	grants map[string]bool // nil: every conversation
 
-	mu       sync.Mutex
-	queue    []item
-	queued   int  // bytes in queue
-	writing  bool // a writer goroutine is draining the queue
-	closing  bool
-	code     websocket.StatusCode
-	reason   string
-	finished chan struct{} // closed once the close frame is written
-	ping     *time.Timer
+	mu      sync.Mutex
+	queue   []item
+	queued  int  // bytes in queue
+	writing bool // a writer goroutine is draining the queue
+	// holding: live frames from the bus wait in held (their bytes in
+	// heldBytes) until the ready frame and the URL's resumes are queued,
+	// so that a client sees resumes before any live frame although the
+	// connection is registered (subscribed) before ready is sent.
+	holding   bool
+	held      []item
+	heldBytes int
+	closing   bool
+	code      websocket.StatusCode
+	reason    string
+	finished  chan struct{} // closed once the close frame is written
+	ping      *time.Timer
 
 	// writer's own state: per conversation, the last seq written and the
 	// first (what came before it was never sent on this connection).
@@ -65,9 +72,10 @@ func (c *conn) granted(conv string) bool {
 	return c.grants == nil || conv == "" || c.grants[conv]
 }
 
-// enqueue adds it to the send queue without blocking. Past the bounds the
-// connection is closed as a slow consumer.
-func (c *conn) enqueue(it item) {
+// enqueue adds it to the send queue without blocking; a live frame (from
+// the bus) waits in held while the connection is holding. Past the bounds
+// (queue and held together) the connection is closed as a slow consumer.
+func (c *conn) enqueue(it item, live bool) {
 	if it.env.kind != kindResume && !c.granted(it.env.conv) {
 		return
 	}
@@ -76,15 +84,37 @@ func (c *conn) enqueue(it item) {
 		c.mu.Unlock()
 		return
 	}
-	if len(c.queue) >= c.svc.cfg.SendQueue || c.queued+len(it.frame) > c.svc.cfg.SendQueueBytes {
+	if len(c.queue)+len(c.held) >= c.svc.cfg.SendQueue || c.queued+c.heldBytes+len(it.frame) > c.svc.cfg.SendQueueBytes {
 		c.mu.Unlock()
 		c.close(CloseSlowConsumer, "slow consumer: frames were not read fast enough; reconnect and resume")
+		return
+	}
+	if live && c.holding {
+		c.held = append(c.held, it)
+		c.heldBytes += len(it.frame)
+		c.mu.Unlock()
 		return
 	}
 	c.queue = append(c.queue, it)
 	c.queued += len(it.frame)
 	c.startWriterLocked()
 	c.mu.Unlock()
+}
+
+// release ends holding: the live frames held so far are queued after what
+// is queued (the ready frame and the resumes), in the order they came.
+func (c *conn) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.holding = false
+	if c.closing || len(c.held) == 0 {
+		c.held, c.heldBytes = nil, 0
+		return
+	}
+	c.queue = append(c.queue, c.held...)
+	c.queued += c.heldBytes
+	c.held, c.heldBytes = nil, 0
+	c.startWriterLocked()
 }
 
 // startWriterLocked starts the writer unless one runs; c.mu is held.
@@ -102,12 +132,12 @@ func (c *conn) take(it item) {
 		c.close(CloseRemoved, "disconnected by the service's staff")
 		return
 	}
-	c.enqueue(it)
+	c.enqueue(it, true)
 }
 
 // send queues a frame for this connection only.
 func (c *conn) send(frame any) {
-	c.enqueue(item{env: envelope{kind: kindFrame}, frame: mustJSON(frame)})
+	c.enqueue(item{env: envelope{kind: kindFrame}, frame: mustJSON(frame)}, false)
 }
 
 // close ends the connection with code. The writer writes the frames
@@ -123,6 +153,7 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 	if code == CloseSlowConsumer {
 		c.queue, c.queued = nil, 0
 	}
+	c.held, c.heldBytes = nil, 0
 	c.startWriterLocked() // writes what is queued, then the close frame
 	c.mu.Unlock()
 }
@@ -160,7 +191,7 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.conns.Done()
-	c := &conn{svc: s, ws: ws, finished: make(chan struct{}),
+	c := &conn{svc: s, ws: ws, finished: make(chan struct{}), holding: true,
 		tokens: float64(s.cfg.RateBurst), lastRefill: time.Now(),
 		info: ConnInfo{ID: abacus.NewID("rtc"), TenantID: id.TenantID, UserID: id.UserID, Node: s.cfg.Node, Since: s.clock.Now(),
 			UserAgent: truncate(r.UserAgent()), RemoteAddr: r.RemoteAddr, Auth: id.Kind}}
@@ -192,11 +223,11 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 			h(c.info, int(ended))
 		}
 	}()
-	// Queued before the connection is registered, so the resumes of the
-	// URL come before any live frame.
-	c.send(readyFrame{Type: "ready", ConnectionID: c.info.ID, UserID: c.info.UserID, Node: s.cfg.Node,
-		PingSeconds: int(s.cfg.PingInterval / time.Second)})
-	c.resumeFromURL(ctx, r.URL.Query().Get("resume"))
+	// Registered (the user's subject subscribed and flushed) before ready
+	// is queued, so that ready means what docs/realtime.md says: anything
+	// published to the user from then on, on any node, reaches this
+	// connection. Live frames are held until ready and the URL's resumes
+	// are queued, so the resumes come first.
 	if err := s.hub.register(c); err != nil {
 		s.hub.unregister(c)
 		s.log.Warn("realtime: registering a connection failed", "err", err)
@@ -204,6 +235,13 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close(ended, "this node cannot take connections: reconnect")
 		return
 	}
+	c.send(readyFrame{Type: "ready", ConnectionID: c.info.ID, UserID: c.info.UserID, Node: s.cfg.Node,
+		PingSeconds: int(s.cfg.PingInterval / time.Second)})
+	if h := s.afterReady; h != nil {
+		h(c.info)
+	}
+	c.resumeFromURL(ctx, r.URL.Query().Get("resume"))
+	c.release()
 	c.schedulePing()
 	code := c.readLoop(ctx)
 	if code > 0 {
@@ -534,7 +572,7 @@ func (c *conn) handleResume(ctx context.Context, f *clientFrame) websocket.Statu
 		}
 		return c.fail(f, err)
 	}
-	c.enqueue(item{env: envelope{kind: kindResume, conv: f.ConversationID}, after: *f.AfterSeq})
+	c.enqueue(item{env: envelope{kind: kindResume, conv: f.ConversationID}, after: *f.AfterSeq}, false)
 	return 0
 }
 

@@ -190,7 +190,7 @@ func (s *Service) storeOne(ctx context.Context, tx *db.Tx, tenant string, in Mes
 		out.Message, out.Duplicate = m, true
 		return out, nil
 	}
-	if m, ok, err := messageByClientID(ctx, tx, tenant, in.ConversationID, in.SenderID, in.ClientID); err != nil || ok {
+	if m, ok, err := messageByClientID(ctx, prepared{tx}, tenant, in.ConversationID, in.SenderID, in.ClientID); err != nil || ok {
 		out.Message, out.Duplicate = m, ok
 		return out, err
 	}
@@ -226,7 +226,7 @@ func (s *Service) membersIn(ctx context.Context, tx *db.Tx, tenant, conv string,
 			return m, nil
 		}
 	}
-	m, err := memberIDs(ctx, tx, tenant, conv)
+	m, err := memberIDs(ctx, prepared{tx}, tenant, conv)
 	if err == nil && b != nil {
 		b.members[[2]string{tenant, conv}] = m
 	}

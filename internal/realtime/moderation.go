@@ -59,8 +59,9 @@ func checkBlocked(ctx context.Context, tx *db.Tx, tenant, sender string, members
 		other = members[1]
 	}
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM realtime_blocks WHERE tenant_id = $1
-		AND ((user_id = $2 AND blocked_id = $3) OR (user_id = $3 AND blocked_id = $2))`, tenant, sender, other).Scan(&n); err != nil {
+	rows, err := tx.QueryPrepared(ctx, `SELECT COUNT(*) FROM realtime_blocks WHERE tenant_id = $1
+		AND ((user_id = $2 AND blocked_id = $3) OR (user_id = $3 AND blocked_id = $2))`, tenant, sender, other)
+	if err := db.ScanFirst(rows, err, &n); err != nil {
 		return fmt.Errorf("reading blocks: %w", err)
 	}
 	if n > 0 {

@@ -57,7 +57,7 @@ func (s *Service) markOffline(ctx context.Context, tx *db.Tx, tenant, conv, send
 		return nil
 	}
 	due := s.clock.Now().Add(s.cfg.OfflineDelay)
-	_, err := tx.ExecContext(ctx, `INSERT INTO realtime_offline_pending (tenant_id, conversation_id, last_seq, due_at)
+	_, err := tx.ExecPrepared(ctx, `INSERT INTO realtime_offline_pending (tenant_id, conversation_id, last_seq, due_at)
 		VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, conversation_id) DO UPDATE SET last_seq = excluded.last_seq`,
 		tenant, conv, seq, db.TimeOf(due))
 	if err != nil {

@@ -179,6 +179,10 @@ type Service struct {
 	mu       sync.Mutex
 	draining bool
 	conns    sync.WaitGroup
+
+	// afterReady, set only by tests, runs when a connection's ready frame
+	// is queued, before its URL's resumes.
+	afterReady func(ConnInfo)
 }
 
 // New returns the service. nc carries messages between nodes; nil keeps

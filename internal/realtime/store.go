@@ -15,6 +15,33 @@ import (
 
 type scanner interface{ Scan(dest ...any) error }
 
+// prepared runs a transaction's QueryContext and ExecContext through
+// statements kept prepared on the SQLite writer across transactions (the
+// send path: modernc parses every statement anew otherwise, which was
+// about half of what storing a message cost). QueryRowContext is the
+// transaction's own.
+type prepared struct{ *db.Tx }
+
+func (p prepared) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return p.Tx.QueryPrepared(ctx, q, args...)
+}
+
+func (p prepared) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return p.Tx.ExecPrepared(ctx, q, args...)
+}
+
+// batchContext is the context a batch of sends runs its statements in.
+// On PostgreSQL a deadline bounds a batch stuck on the network. On SQLite
+// none: its statements run in this process on a local file (the busy
+// timeout bounds the only wait), and modernc starts a goroutine per
+// statement to watch a context that can end, a cost on every send.
+func batchContext(d *db.DB) (context.Context, context.CancelFunc) {
+	if d.Engine() == db.SQLite {
+		return context.Background(), func() {}
+	}
+	return context.WithTimeout(context.Background(), 30*time.Second)
+}
+
 func collect[T any](rows *sql.Rows, err error, what string, scan func(scanner) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
@@ -259,8 +286,9 @@ func setReceipt(ctx context.Context, tx *db.Tx, tenant, conv, user string, seq i
 // one conversation take numbers one after the other, without gaps.
 func nextSeq(ctx context.Context, tx *db.Tx, tenant, conv string, at time.Time) (int64, error) {
 	var seq int64
-	err := tx.QueryRowContext(ctx, `UPDATE conversations SET last_seq = last_seq + 1, updated_at = $3
-		WHERE tenant_id = $1 AND id = $2 RETURNING last_seq`, tenant, conv, db.TimeOf(at)).Scan(&seq)
+	rows, err := tx.QueryPrepared(ctx, `UPDATE conversations SET last_seq = last_seq + 1, updated_at = $3
+		WHERE tenant_id = $1 AND id = $2 RETURNING last_seq`, tenant, conv, db.TimeOf(at))
+	err = db.ScanFirst(rows, err, &seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, abacus.NotFound("conversation", conv)
 	}
@@ -271,7 +299,7 @@ func nextSeq(ctx context.Context, tx *db.Tx, tenant, conv string, at time.Time) 
 }
 
 func insertMessage(ctx context.Context, tx *db.Tx, tenant string, m ChatMessage, attachments string) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO conversation_messages (tenant_id, conversation_id, seq, sender_id, client_id, text,
+	_, err := tx.ExecPrepared(ctx, `INSERT INTO conversation_messages (tenant_id, conversation_id, seq, sender_id, client_id, text,
 		attachments, reply_to, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		tenant, m.ConversationID, m.Seq, m.SenderID, m.ClientID, m.Text, attachments, m.ReplyTo, db.TimeOf(m.SentAt))
 	if err != nil && !db.IsUniqueViolation(err) {
@@ -309,15 +337,14 @@ func scanMessage(r scanner) (ChatMessage, error) {
 }
 
 func messageByClientID(ctx context.Context, q db.Querier, tenant, conv, sender, client string) (ChatMessage, bool, error) {
-	m, err := scanMessage(q.QueryRowContext(ctx, `SELECT `+messageCols+` FROM conversation_messages
-		WHERE tenant_id = $1 AND conversation_id = $2 AND sender_id = $3 AND client_id = $4`, tenant, conv, sender, client))
-	if errors.Is(err, sql.ErrNoRows) {
-		return m, false, nil
+	// QueryContext, not QueryRowContext, so that prepared{tx} prepares it.
+	rows, err := q.QueryContext(ctx, `SELECT `+messageCols+` FROM conversation_messages
+		WHERE tenant_id = $1 AND conversation_id = $2 AND sender_id = $3 AND client_id = $4`, tenant, conv, sender, client)
+	ms, err := collect(rows, err, "reading message by client id", scanMessage)
+	if err != nil || len(ms) == 0 {
+		return ChatMessage{}, false, err
 	}
-	if err != nil {
-		return m, false, fmt.Errorf("reading message by client id: %w", err)
-	}
-	return m, true, nil
+	return ms[0], true, nil
 }
 
 func getMessage(ctx context.Context, q db.Querier, tenant, conv string, seq int64) (ChatMessage, error) {

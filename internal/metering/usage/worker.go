@@ -770,22 +770,7 @@ func (w *worker) dropCache() {
 // QueryRowContext (which has no prepared counterpart): errNoRows when
 // there is none.
 func scanOne(rows *sql.Rows, err error) func(dest ...any) error {
-	return func(dest ...any) error {
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		if !rows.Next() {
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			return errNoRows
-		}
-		if err := rows.Scan(dest...); err != nil {
-			return err
-		}
-		return rows.Close()
-	}
+	return func(dest ...any) error { return db.ScanFirst(rows, err, dest...) }
 }
 
 func mod(a, b int64) int64 {
