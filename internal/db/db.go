@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -40,6 +41,7 @@ type DB struct {
 	read   *sql.DB
 	pool   *pgxpool.Pool
 	stmts  stmtCache
+	ckpt   *checkpointer // SQLite: the WAL checkpoints, off the writer
 }
 
 // Options for Open.
@@ -48,6 +50,9 @@ type Options struct {
 	URL        string
 	SQLitePath string
 	MaxConns   int
+	// CheckpointEvery is how often SQLite's WAL is checkpointed in the
+	// background (default 250ms); see checkpointer.
+	CheckpointEvery time.Duration
 }
 
 // Open connects and checks the connection. It does not migrate.
@@ -66,8 +71,9 @@ func openSQLite(ctx context.Context, o Options) (*DB, error) {
 	// mode is durable across process crashes (not power loss) and keeps
 	// commits off fsync. _txlock=immediate takes the write lock at BEGIN,
 	// so two writers never deadlock upgrading read locks.
+	// wal_autocheckpoint(0): no commit checkpoints; checkpointer does it.
 	dsn := "file:" + o.SQLitePath + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
-		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
+		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=wal_autocheckpoint(0)&_txlock=immediate"
 	write, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("opening SQLite %s: %w", o.SQLitePath, err)
@@ -85,6 +91,10 @@ func openSQLite(ctx context.Context, o Options) (*DB, error) {
 	read.SetMaxIdleConns(o.MaxConns)
 	d := &DB{engine: SQLite, write: write, read: read}
 	if err := write.PingContext(ctx); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("opening SQLite %s: %w", o.SQLitePath, err)
+	}
+	if d.ckpt, err = startCheckpointer(ctx, dsn, d.write, o.CheckpointEvery); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("opening SQLite %s: %w", o.SQLitePath, err)
 	}
@@ -123,6 +133,7 @@ func (d *DB) Close() error {
 		return nil
 	}
 	var errs []error
+	errs = append(errs, d.ckpt.stop())
 	errs = append(errs, d.stmts.close())
 	if d.read != nil && d.read != d.write {
 		errs = append(errs, d.read.Close())
