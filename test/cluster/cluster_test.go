@@ -35,6 +35,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -448,6 +449,22 @@ func TestChaos(t *testing.T) {
 		for _, name := range []string{"meter-1", "meter-2"} {
 			t.Logf("%s partitions:\n%s", name, partitionMetrics(c.Proc(name)))
 		}
+		t.Logf("meter consumers and stored offsets %s after the last ack:\n%s", time.Since(out.res.LastAck).Round(time.Second), meterState(ctx, c))
+		if d := lostOrStalledWait(); d > 0 {
+			// A message delivered but never received waits out the meter
+			// consumers' ack wait (5 min) before it comes back: keep asking.
+			more := time.Now()
+			for time.Since(more) < d {
+				time.Sleep(5 * time.Second)
+				// (not ctx: the test's 10 minutes may be over by now)
+				sum, count, err := loadgen.Totals(context.Background(), api, typ+"_sum", typ+"_count", q)
+				if err == nil && (sum.String() != lastSum || count.String() != lastCount) {
+					lastSum, lastCount = sum.String(), count.String()
+					t.Logf("%s after the last ack: COUNT %s, SUM %s", time.Since(out.res.LastAck).Round(time.Second), lastCount, lastSum)
+				}
+			}
+			t.Logf("meter consumers and stored offsets %s after the last ack:\n%s", time.Since(out.res.LastAck).Round(time.Second), meterState(context.Background(), c))
+		}
 		t.Fatalf("meters: SUM %s (want %s), COUNT %s (want %d)", lastSum, wantSum, lastCount, events)
 	}
 	t.Logf("meters exact: COUNT %s, SUM %s; settled %s after the last ack", lastCount, lastSum, time.Since(out.res.LastAck).Round(time.Millisecond))
@@ -638,6 +655,65 @@ func partitionMetrics(p *cluster.Proc) string {
 		if strings.HasPrefix(line, "abacus_metering_partition_") || strings.HasPrefix(line, "abacus_metering_meter_processes") {
 			out = append(out, line)
 		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// lostOrStalledWait is how much longer a failed TestChaos keeps reading the
+// meters (ABACUS_CLUSTER_LOST_WAIT, e.g. 6m: past the meter consumers' ack
+// wait, so a stalled event has come back and only a lost one is missing).
+func lostOrStalledWait() time.Duration {
+	d, _ := time.ParseDuration(os.Getenv("ABACUS_CLUSTER_LOST_WAIT"))
+	return d
+}
+
+// meterState describes each meter consumer as JetStream sees it beside the
+// offset its partition stored: messages delivered and not acknowledged
+// below the offset are ones the worker will skip when they come back.
+func meterState(ctx context.Context, c *cluster.Cluster) string {
+	var out []string
+	if conn, err := pgx.Connect(ctx, c.DatabaseURL); err != nil {
+		out = append(out, "offsets: "+err.Error())
+	} else {
+		rows, err := conn.Query(ctx, `SELECT partition, stream_seq, owner FROM metering_offsets ORDER BY partition`)
+		if err == nil {
+			for rows.Next() {
+				var p, seq int64
+				var owner string
+				if rows.Scan(&p, &seq, &owner) == nil {
+					out = append(out, fmt.Sprintf("partition %d: stored offset %d, owner %s", p, seq, owner))
+				}
+			}
+			rows.Close()
+		}
+		if err == nil {
+			err = rows.Err()
+		}
+		if err != nil {
+			out = append(out, "offsets: "+err.Error())
+		}
+		_ = conn.Close(ctx)
+	}
+	nc, err := nats.Connect(c.NATSURL)
+	if err != nil {
+		return strings.Join(append(out, "nats: "+err.Error()), "\n")
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	for p := 0; p < 4; p++ {
+		name := fmt.Sprintf("meter-%d", p)
+		cons, err := js.Consumer(ctx, "ABACUS_USAGE", name)
+		if err != nil {
+			out = append(out, name+": "+err.Error())
+			continue
+		}
+		i := cons.CachedInfo()
+		leader := ""
+		if i.Cluster != nil {
+			leader = i.Cluster.Leader
+		}
+		out = append(out, fmt.Sprintf("%s: delivered stream %d (consumer %d), ack floor stream %d (consumer %d), ack pending %d, redelivered %d, pending %d, leader %s",
+			name, i.Delivered.Stream, i.Delivered.Consumer, i.AckFloor.Stream, i.AckFloor.Consumer, i.NumAckPending, i.NumRedelivered, i.NumPending, leader))
 	}
 	return strings.Join(out, "\n")
 }

@@ -200,6 +200,9 @@ type worker struct {
 	// lastTime is the JetStream timestamp (unix nanoseconds) of the
 	// round's last message, stored beside its sequence (see position).
 	lastTime int64
+	// delivered is the consumer sequence of the session's last message
+	// (0 at the start of a session: its consumer is new).
+	delivered uint64
 
 	// per-round buffers
 	events  []metering.Event
@@ -266,6 +269,7 @@ func (w *worker) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("creating consumer %s: %w", cc.Durable, err)
 	}
+	w.delivered = 0
 	ch := make(chan jetstream.Msg, w.ws.cfg.RoundMessages)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -405,6 +409,11 @@ func (w *worker) round(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("reading message metadata: %w", err)
 		}
+		if md.Sequence.Consumer != w.delivered+1 || md.NumDelivered > 1 {
+			w.ws.log.Warn("usage message delivered out of order", "partition", w.p, "seq", md.Sequence.Stream,
+				"delivery", md.Sequence.Consumer, "previous_delivery", w.delivered, "deliveries", md.NumDelivered)
+		}
+		w.delivered = md.Sequence.Consumer
 		err = splitFrames(m.Data(), func(b []byte) error {
 			// The events point into the message, which is kept until acked.
 			lo := len(w.events)
@@ -494,8 +503,10 @@ func (w *worker) apply(ctx context.Context, lastSeq uint64, storeOffset bool) er
 		// Events with a client time claim their (time, hash) key; events
 		// whose time the server assigned claim (tenant, source, id).
 		w.idx, w.idx2 = w.idx[:0], w.idx2[:0]
+		skipped := 0
 		for _, f := range w.frames {
 			if int64(f.seq) <= offset {
+				skipped += f.hi - f.lo
 				continue // applied before: a redelivery
 			}
 			for i := f.lo; i < f.hi; i++ {
@@ -505,6 +516,10 @@ func (w *worker) apply(ctx context.Context, lastSeq uint64, storeOffset bool) er
 					w.idx = append(w.idx, int32(i))
 				}
 			}
+		}
+		if skipped > 0 && storeOffset {
+			w.ws.log.Warn("usage events at or below the stored offset skipped as applied before", "partition", w.p,
+				"offset", offset, "first_seq", w.frames[0].seq, "events", skipped)
 		}
 		total := len(w.idx) + len(w.idx2)
 		fresh, err := w.ew.claimKeys(ctx, tx, w.keys, w.idx, careful, w.fresh[:0])
