@@ -32,6 +32,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -103,6 +104,8 @@ func startCluster(t *testing.T, nodes []cluster.Node, ownPG bool) *cluster.Clust
 			for _, p := range c.Procs {
 				t.Logf("---- %s log tail:\n%s", p.Name, p.Tail(1500))
 			}
+		}
+		if t.Failed() || os.Getenv("ABACUS_CLUSTER_KEEP_LOGS") != "" {
 			// The whole logs outlive the test's directory.
 			keep := filepath.Join(os.TempDir(), "abacus-cluster-logs-"+schema)
 			if err := os.CopyFS(keep, os.DirFS(filepath.Join(c.Dir, "logs"))); err == nil {
@@ -259,14 +262,36 @@ func ownedPartitions(p *cluster.Proc) int {
 
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
+	took, ok := waitUntil(timeout, cond)
+	if !ok {
+		t.Fatalf("timed out after %s waiting for %s", timeout, what)
+	}
+	return took
+}
+
+// waitUntil polls cond until it holds (true) or timeout passes (false).
+func waitUntil(timeout time.Duration, cond func() bool) (time.Duration, bool) {
 	start := time.Now()
 	for !cond() {
 		if time.Since(start) > timeout {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+			return timeout, false
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return time.Since(start)
+	return time.Since(start), true
+}
+
+// dumpStacks has each running named process write its goroutines to its
+// log (SIGQUIT ends a Go program with a dump), for a wait that timed out.
+func dumpStacks(t *testing.T, c *cluster.Cluster, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if p := c.Proc(n); p != nil && p.Alive() {
+			_ = p.Signal(syscall.SIGQUIT)
+			_ = p.Wait(5 * time.Second)
+			t.Logf("%s: goroutines dumped to its log", n)
+		}
+	}
 }
 
 func TestChaos(t *testing.T) {
@@ -375,9 +400,17 @@ func TestChaos(t *testing.T) {
 			recoveries = append(recoveries, recovery{p.Name, "survivor owns every partition", took})
 		case strings.HasPrefix(p.Name, "outbox"):
 			// A customer created after the kill must be published.
-			took := waitFor(t, time.Minute, "a domain event recorded after the kill to be published", func() bool {
-				return created.Load() > before && publishedSoFar(c.NATSURL, "customer.created") > int(before)
+			last := 0
+			took, ok := waitUntil(time.Minute, func() bool {
+				last = publishedSoFar(c.NATSURL, "customer.created")
+				return created.Load() > before && last > int(before)
 			})
+			if !ok {
+				t.Logf("outbox-1:\n%s\noutbox-2:\n%s", metricLines(c.Proc("outbox-1"), "abacus_outbox_"), metricLines(c.Proc("outbox-2"), "abacus_outbox_"))
+				dumpStacks(t, c, "outbox-1", "outbox-2")
+				t.Fatalf("timed out after a minute waiting for a domain event recorded after the kill to be published: %d customers created before the kill, %d now, customer.created published %d times (-1: the stream did not answer)",
+					before, created.Load(), last)
+			}
 			recoveries = append(recoveries, recovery{p.Name, "events published again", took})
 		case strings.HasPrefix(p.Name, "billing"):
 			select {
@@ -406,6 +439,7 @@ func TestChaos(t *testing.T) {
 			recoveries = append(recoveries, recovery{p.Name, "returning node owns its share again", took})
 		}
 	}
+	lastStep := time.Now()
 	var out outcome
 	select {
 	case out = <-sent:
@@ -465,9 +499,13 @@ func TestChaos(t *testing.T) {
 			}
 			t.Logf("meter consumers and stored offsets %s after the last ack:\n%s", time.Since(out.res.LastAck).Round(time.Second), meterState(context.Background(), c))
 		}
+		dumpStacks(t, c, "meter-1", "meter-2")
 		t.Fatalf("meters: SUM %s (want %s), COUNT %s (want %d)", lastSum, wantSum, lastCount, events)
 	}
-	t.Logf("meters exact: COUNT %s, SUM %s; settled %s after the last ack", lastCount, lastSum, time.Since(out.res.LastAck).Round(time.Millisecond))
+	// The steps may outlast the sending (a slow recovery): then the time
+	// after the last ack includes steps taken without ingestion.
+	t.Logf("meters exact: COUNT %s, SUM %s; settled %s after the last ack, %s after the last step ended",
+		lastCount, lastSum, time.Since(out.res.LastAck).Round(time.Millisecond), time.Since(later(lastStep, out.res.LastAck)).Round(time.Millisecond))
 	// Every domain event published, once.
 	// (the billing steps created a customer per subscription too)
 	customers := int(created.Load()) + len(billed)
@@ -644,6 +682,11 @@ func crashPostgres(t *testing.T, ctx context.Context, c *cluster.Cluster, create
 
 // partitionMetrics is a meter node's partition ownership and lag lines.
 func partitionMetrics(p *cluster.Proc) string {
+	return metricLines(p, "abacus_metering_partition_", "abacus_metering_meter_processes")
+}
+
+// metricLines is the lines of a node's /metrics that start with a prefix.
+func metricLines(p *cluster.Proc, prefixes ...string) string {
 	resp, err := http.Get("http://" + p.HTTP + "/metrics")
 	if err != nil {
 		return err.Error()
@@ -652,8 +695,11 @@ func partitionMetrics(p *cluster.Proc) string {
 	b, _ := io.ReadAll(resp.Body)
 	var out []string
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "abacus_metering_partition_") || strings.HasPrefix(line, "abacus_metering_meter_processes") {
-			out = append(out, line)
+		for _, prefix := range prefixes {
+			if strings.HasPrefix(line, prefix) {
+				out = append(out, line)
+				break
+			}
 		}
 	}
 	return strings.Join(out, "\n")
@@ -716,4 +762,11 @@ func meterState(ctx context.Context, c *cluster.Cluster) string {
 			name, i.Delivered.Stream, i.Delivered.Consumer, i.AckFloor.Stream, i.AckFloor.Consumer, i.NumAckPending, i.NumRedelivered, i.NumPending, leader))
 	}
 	return strings.Join(out, "\n")
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
