@@ -75,7 +75,8 @@ func full() bool { return os.Getenv("ABACUS_CLUSTER_SCALE") == "full" }
 
 // startCluster plans and starts the test topology in a schema of its own;
 // with ownPG on a PostgreSQL server of its own, which the test may crash.
-func startCluster(t *testing.T, nodes []cluster.Node, ownPG bool) *cluster.Cluster {
+// Each prep sees the plan before anything starts.
+func startCluster(t *testing.T, nodes []cluster.Node, ownPG bool, prep ...func(*cluster.Cluster)) *cluster.Cluster {
 	t.Helper()
 	ctx := context.Background()
 	b := make([]byte, 5)
@@ -118,6 +119,9 @@ func startCluster(t *testing.T, nodes []cluster.Node, ownPG bool) *cluster.Clust
 			_ = cluster.DropSchema(context.Background(), c.Postgres.URL, schema)
 		}
 	})
+	for _, f := range prep {
+		f(c)
+	}
 	if err := c.Start(ctx, false, 90*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -163,30 +167,55 @@ func (a *ackClock) window() time.Duration {
 
 // apiTraffic creates customers through the balancer, each retried with
 // its Idempotency-Key until it succeeds; it returns how many were
-// created when ctx ends.
+// created when ctx ends. A key whose first request died with the node
+// that ran it answers 409 (in progress) until the claim times out (a
+// minute): it is set aside and sent again after ctx ends, so traffic goes
+// on meanwhile and every customer is still counted once.
 func apiTraffic(ctx context.Context, base, key string, created *atomic.Int64, failures *atomic.Int64) {
 	hc := &http.Client{Timeout: 10 * time.Second}
+	create := func(ik string, body []byte) (status int) {
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, base+"/api/v1/customers", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", ik)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	type parked struct {
+		ik   string
+		body []byte
+	}
+	var aside []parked
 	for i := 0; ctx.Err() == nil; i++ {
 		ik := fmt.Sprintf("chaos-%d-%s", i, randomHex())
 		body, _ := json.Marshal(map[string]any{"name": "Chaos " + ik, "currency": "EUR", "external_id": ik})
 		for ctx.Err() == nil {
-			req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, base+"/api/v1/customers", bytes.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+key)
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Idempotency-Key", ik)
-			resp, err := hc.Do(req)
-			if err == nil {
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode/100 == 2 {
-					created.Add(1)
-					break
-				}
+			st := create(ik, body)
+			if st/100 == 2 {
+				created.Add(1)
+				break
 			}
 			failures.Add(1)
+			if st == http.StatusConflict {
+				aside = append(aside, parked{ik, body})
+				break
+			}
 			time.Sleep(50 * time.Millisecond)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	for _, p := range aside {
+		for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if create(p.ik, p.body)/100 == 2 {
+				created.Add(1)
+				break
+			}
+		}
 	}
 }
 
@@ -300,7 +329,14 @@ func TestChaos(t *testing.T) {
 		{Name: "meter-1", Roles: []string{"meter"}}, {Name: "meter-2", Roles: []string{"meter"}},
 		{Name: "outbox-1", Roles: []string{"outbox"}}, {Name: "outbox-2", Roles: []string{"outbox"}},
 		{Name: "billing-1", Roles: []string{"billing"}}, {Name: "billing-2", Roles: []string{"billing"}},
-	}, true)
+	}, true, func(c *cluster.Cluster) {
+		// The meters reach NATS through nats-2, the server the test kills
+		// (they learn the others from it and reconnect there).
+		for _, m := range []string{"meter-1", "meter-2"} {
+			p := c.Proc(m)
+			p.Env = append(p.Env, "ABACUS_NATS_URL=nats://"+c.Proc("nats-2").Dial)
+		}
+	})
 	// A steady rate, so the kills happen under traffic.
 	events, rate, rounds := int64(40_000), 2500.0, 1
 	if full() {
@@ -385,9 +421,28 @@ func TestChaos(t *testing.T) {
 			})
 		}
 		before := created.Load()
+		if victim == "nats-2" {
+			// A loaded machine's meters fall behind: messages delivered to
+			// them wait in nats-2's buffers when it dies, and are lost on
+			// their way. Pause the meters for a second of traffic to make
+			// that so (each meter worker must re-read what it missed).
+			for _, m := range []string{"meter-1", "meter-2"} {
+				if err := c.Proc(m).Signal(syscall.SIGSTOP); err != nil {
+					t.Fatal(err)
+				}
+			}
+			time.Sleep(time.Second)
+		}
 		killedAt := time.Now()
 		if err := p.Kill(); err != nil {
 			t.Fatal(err)
+		}
+		if victim == "nats-2" {
+			for _, m := range []string{"meter-1", "meter-2"} {
+				if err := c.Proc(m).Signal(syscall.SIGCONT); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
 		t.Logf("kill -9 %s at %d acknowledged events", p.Name, acked.Load())
 		switch {
