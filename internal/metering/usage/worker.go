@@ -301,9 +301,11 @@ func (w *worker) session(ctx context.Context) error {
 	}, jetstream.PullMaxMessages(w.ws.cfg.RoundMessages),
 		// A pull request dies with the consumer leader's server; the client
 		// notices when two heartbeats (half the expiry each) are missed and
-		// pulls again. The default 30-s expiry stalled a partition that long
-		// after a nats-server was killed.
-		jetstream.PullExpiry(5*time.Second))
+		// pulls again: with the default 30-s expiry, 30 s without a message.
+		jetstream.PullExpiry(5*time.Second),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			w.ws.log.Warn("usage consumer", "partition", w.p, "err", err)
+		}))
 	if err != nil {
 		return fmt.Errorf("consuming %s: %w", cc.Durable, err)
 	}
