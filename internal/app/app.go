@@ -140,7 +140,9 @@ func (a *App) Start(ctx context.Context) (err error) {
 	}
 	a.HTTP.SetAuthenticator(a.authenticate)
 	a.HTTP.SetAuthorizer(a.Identity.Authorize)
-	a.HTTP.AddReadyCheck("database", a.DB.Ping)
+	if needDatabase(roles) {
+		a.HTTP.AddReadyCheck("database", a.DB.Ping)
+	}
 	a.HTTP.AddReadyCheck("nats", a.Bus.Check)
 	if err := a.bootstrap(ctx); err != nil {
 		return err

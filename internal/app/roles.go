@@ -38,6 +38,18 @@ type Role struct {
 	Doc   string
 	Deps  []string
 	Build func(ctx context.Context, a *App) (service.Service, error)
+	// WithoutDatabase says the role serves while the database cannot be
+	// reached (it starts with it, then needs only what it cached and
+	// NATS): a process whose every role says so leaves the database out
+	// of /readyz, so balancers keep sending it requests during a database
+	// outage.
+	WithoutDatabase bool
+}
+
+// needDatabase reports whether a process running roles is ready only
+// while its database answers.
+func needDatabase(roles []Role) bool {
+	return len(roles) == 0 || slices.ContainsFunc(roles, func(r Role) bool { return !r.WithoutDatabase })
 }
 
 // Registry lists every role in a stable order. Building blocks (database,
@@ -125,6 +137,9 @@ func Registry() []Role {
 		{
 			Name: "ingest",
 			Doc:  "usage event ingestion (POST /api/v1/events) with group commit to JetStream",
+			// Events go to NATS; API keys and tenant rules come from caches
+			// that outlive a database outage (identity's staleKeyFor).
+			WithoutDatabase: true,
 			Build: func(ctx context.Context, a *App) (service.Service, error) {
 				m := a.Config.Metering
 				in, err := usage.NewIngester(ctx, a.Bus, usage.IngestConfig{Partitions: m.Partitions, Linger: m.Linger,

@@ -265,6 +265,17 @@ func (s *Service) RevokeAPIKey(ctx context.Context, id string) (APIKey, error) {
 	return k, nil
 }
 
+// A key's cached principal serves for staleKeyFor past its cache TTL when
+// the database cannot be read (it answers no lookup within
+// staleKeyLookup), so usage ingestion, which needs the database for
+// nothing else, goes on through a database outage (docs/operations.md). A
+// key revoked meanwhile keeps working for at most that long on a node that
+// cannot read the database; revoking needs the database too.
+const (
+	staleKeyFor    = 10 * time.Minute
+	staleKeyLookup = time.Second
+)
+
 var errBadKey = abacus.Errorf(abacus.KindUnauthorized, "invalid_api_key", "the API key is unknown, revoked or expired; create a new key")
 
 // authenticateKey returns the principal for an API key. Results are cached
@@ -288,11 +299,23 @@ func (s *Service) authenticateKey(ctx context.Context, key string) (*abacus.Prin
 		}
 		return c.p, nil
 	}
-	k, err := scanKey(s.db.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE hash = $1`, hex.EncodeToString(sum[:])))
+	stale := ok && now.Before(c.until.Add(staleKeyFor)) && (c.expires.IsZero() || now.Before(c.expires))
+	qctx := ctx
+	if stale {
+		// An unreachable database must not hold requests up for a TCP
+		// timeout when the answer is at hand.
+		var cancel context.CancelFunc
+		qctx, cancel = context.WithTimeout(ctx, staleKeyLookup)
+		defer cancel()
+	}
+	k, err := scanKey(s.db.QueryRowContext(qctx, `SELECT `+keyColumns+` FROM api_keys WHERE hash = $1`, hex.EncodeToString(sum[:])))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errBadKey
 	}
 	if err != nil {
+		if stale {
+			return c.p, nil
+		}
 		return nil, fmt.Errorf("looking up API key: %w", err)
 	}
 	if k.RevokedAt != nil || (k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
+	"github.com/abacusbilling/abacus/internal/identity"
 )
 
 // TestRotateKeys: after a rotation (as `abacus keys rotate` does, from
@@ -50,4 +51,38 @@ func countKeys(t *testing.T, d *db.DB) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestAPIKeyOutlivesADatabaseOutage: when the database cannot be read, a
+// key seen recently still authenticates for a bounded time (ingestion
+// needs nothing else from the database); a key never seen does not, nor
+// one past the bound.
+func TestAPIKeyOutlivesADatabaseOutage(t *testing.T) {
+	t.Parallel()
+	d := dbtest.Open(t, db.SQLite)
+	e := newEnv(t, d)
+	ctx := context.Background()
+	_, key, err := e.svc.Bootstrap(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, other, err := e.svc.Bootstrap(ctx, "")
+	if err != nil || other != "" {
+		t.Fatalf("a second bootstrap made a key: %q %v", other, err)
+	}
+	if _, err := e.svc.Authenticate(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	d.Close() // the database is gone
+	e.clock.Advance(time.Minute)
+	if p, err := e.svc.Authenticate(ctx, key); err != nil || p == nil {
+		t.Fatalf("a key seen a minute ago, database down: %v", err)
+	}
+	if _, err := e.svc.Authenticate(ctx, identity.KeyPrefix+"unknown"); err == nil {
+		t.Fatal("a key never seen authenticated without the database")
+	}
+	e.clock.Advance(10 * time.Minute)
+	if _, err := e.svc.Authenticate(ctx, key); err == nil {
+		t.Fatal("a key seen 11 minutes ago authenticated without the database")
+	}
 }

@@ -77,6 +77,15 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { o.Logger.Info("nats reconnected", "url", c.ConnectedUrl()) }),
+		// Errors no call returns, such as a slow consumer whose messages the
+		// client dropped; without a handler they pass silently.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			o.Logger.Warn("nats asynchronous error", "subject", subject, "err", err)
+		}),
 	}
 	if o.URL == "" {
 		b.store = newStoreHealth(o.StoreDir, o.Logger)

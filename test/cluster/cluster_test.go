@@ -32,9 +32,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -73,7 +75,8 @@ func full() bool { return os.Getenv("ABACUS_CLUSTER_SCALE") == "full" }
 
 // startCluster plans and starts the test topology in a schema of its own;
 // with ownPG on a PostgreSQL server of its own, which the test may crash.
-func startCluster(t *testing.T, nodes []cluster.Node, ownPG bool) *cluster.Cluster {
+// Each prep sees the plan before anything starts.
+func startCluster(t *testing.T, nodes []cluster.Node, ownPG bool, prep ...func(*cluster.Cluster)) *cluster.Cluster {
 	t.Helper()
 	ctx := context.Background()
 	b := make([]byte, 5)
@@ -102,6 +105,8 @@ func startCluster(t *testing.T, nodes []cluster.Node, ownPG bool) *cluster.Clust
 			for _, p := range c.Procs {
 				t.Logf("---- %s log tail:\n%s", p.Name, p.Tail(1500))
 			}
+		}
+		if t.Failed() || os.Getenv("ABACUS_CLUSTER_KEEP_LOGS") != "" {
 			// The whole logs outlive the test's directory.
 			keep := filepath.Join(os.TempDir(), "abacus-cluster-logs-"+schema)
 			if err := os.CopyFS(keep, os.DirFS(filepath.Join(c.Dir, "logs"))); err == nil {
@@ -114,6 +119,9 @@ func startCluster(t *testing.T, nodes []cluster.Node, ownPG bool) *cluster.Clust
 			_ = cluster.DropSchema(context.Background(), c.Postgres.URL, schema)
 		}
 	})
+	for _, f := range prep {
+		f(c)
+	}
 	if err := c.Start(ctx, false, 90*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -159,30 +167,55 @@ func (a *ackClock) window() time.Duration {
 
 // apiTraffic creates customers through the balancer, each retried with
 // its Idempotency-Key until it succeeds; it returns how many were
-// created when ctx ends.
+// created when ctx ends. A key whose first request died with the node
+// that ran it answers 409 (in progress) until the claim times out (a
+// minute): it is set aside and sent again after ctx ends, so traffic goes
+// on meanwhile and every customer is still counted once.
 func apiTraffic(ctx context.Context, base, key string, created *atomic.Int64, failures *atomic.Int64) {
 	hc := &http.Client{Timeout: 10 * time.Second}
+	create := func(ik string, body []byte) (status int) {
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, base+"/api/v1/customers", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", ik)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	type parked struct {
+		ik   string
+		body []byte
+	}
+	var aside []parked
 	for i := 0; ctx.Err() == nil; i++ {
 		ik := fmt.Sprintf("chaos-%d-%s", i, randomHex())
 		body, _ := json.Marshal(map[string]any{"name": "Chaos " + ik, "currency": "EUR", "external_id": ik})
 		for ctx.Err() == nil {
-			req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, base+"/api/v1/customers", bytes.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+key)
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Idempotency-Key", ik)
-			resp, err := hc.Do(req)
-			if err == nil {
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode/100 == 2 {
-					created.Add(1)
-					break
-				}
+			st := create(ik, body)
+			if st/100 == 2 {
+				created.Add(1)
+				break
 			}
 			failures.Add(1)
+			if st == http.StatusConflict {
+				aside = append(aside, parked{ik, body})
+				break
+			}
 			time.Sleep(50 * time.Millisecond)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	for _, p := range aside {
+		for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if create(p.ik, p.body)/100 == 2 {
+				created.Add(1)
+				break
+			}
+		}
 	}
 }
 
@@ -258,14 +291,36 @@ func ownedPartitions(p *cluster.Proc) int {
 
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
+	took, ok := waitUntil(timeout, cond)
+	if !ok {
+		t.Fatalf("timed out after %s waiting for %s", timeout, what)
+	}
+	return took
+}
+
+// waitUntil polls cond until it holds (true) or timeout passes (false).
+func waitUntil(timeout time.Duration, cond func() bool) (time.Duration, bool) {
 	start := time.Now()
 	for !cond() {
 		if time.Since(start) > timeout {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+			return timeout, false
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return time.Since(start)
+	return time.Since(start), true
+}
+
+// dumpStacks has each running named process write its goroutines to its
+// log (SIGQUIT ends a Go program with a dump), for a wait that timed out.
+func dumpStacks(t *testing.T, c *cluster.Cluster, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if p := c.Proc(n); p != nil && p.Alive() {
+			_ = p.Signal(syscall.SIGQUIT)
+			_ = p.Wait(5 * time.Second)
+			t.Logf("%s: goroutines dumped to its log", n)
+		}
+	}
 }
 
 func TestChaos(t *testing.T) {
@@ -274,7 +329,14 @@ func TestChaos(t *testing.T) {
 		{Name: "meter-1", Roles: []string{"meter"}}, {Name: "meter-2", Roles: []string{"meter"}},
 		{Name: "outbox-1", Roles: []string{"outbox"}}, {Name: "outbox-2", Roles: []string{"outbox"}},
 		{Name: "billing-1", Roles: []string{"billing"}}, {Name: "billing-2", Roles: []string{"billing"}},
-	}, true)
+	}, true, func(c *cluster.Cluster) {
+		// The meters reach NATS through nats-2, the server the test kills
+		// (they learn the others from it and reconnect there).
+		for _, m := range []string{"meter-1", "meter-2"} {
+			p := c.Proc(m)
+			p.Env = append(p.Env, "ABACUS_NATS_URL=nats://"+c.Proc("nats-2").Dial)
+		}
+	})
 	// A steady rate, so the kills happen under traffic.
 	events, rate, rounds := int64(40_000), 2500.0, 1
 	if full() {
@@ -359,9 +421,28 @@ func TestChaos(t *testing.T) {
 			})
 		}
 		before := created.Load()
+		if victim == "nats-2" {
+			// A loaded machine's meters fall behind: messages delivered to
+			// them wait in nats-2's buffers when it dies, and are lost on
+			// their way. Pause the meters for a second of traffic to make
+			// that so (each meter worker must re-read what it missed).
+			for _, m := range []string{"meter-1", "meter-2"} {
+				if err := c.Proc(m).Signal(syscall.SIGSTOP); err != nil {
+					t.Fatal(err)
+				}
+			}
+			time.Sleep(time.Second)
+		}
 		killedAt := time.Now()
 		if err := p.Kill(); err != nil {
 			t.Fatal(err)
+		}
+		if victim == "nats-2" {
+			for _, m := range []string{"meter-1", "meter-2"} {
+				if err := c.Proc(m).Signal(syscall.SIGCONT); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
 		t.Logf("kill -9 %s at %d acknowledged events", p.Name, acked.Load())
 		switch {
@@ -374,9 +455,17 @@ func TestChaos(t *testing.T) {
 			recoveries = append(recoveries, recovery{p.Name, "survivor owns every partition", took})
 		case strings.HasPrefix(p.Name, "outbox"):
 			// A customer created after the kill must be published.
-			took := waitFor(t, time.Minute, "a domain event recorded after the kill to be published", func() bool {
-				return created.Load() > before && publishedSoFar(c.NATSURL, "customer.created") > int(before)
+			last := 0
+			took, ok := waitUntil(time.Minute, func() bool {
+				last = publishedSoFar(c.NATSURL, "customer.created")
+				return created.Load() > before && last > int(before)
 			})
+			if !ok {
+				t.Logf("outbox-1:\n%s\noutbox-2:\n%s", metricLines(c.Proc("outbox-1"), "abacus_outbox_"), metricLines(c.Proc("outbox-2"), "abacus_outbox_"))
+				dumpStacks(t, c, "outbox-1", "outbox-2")
+				t.Fatalf("timed out after a minute waiting for a domain event recorded after the kill to be published: %d customers created before the kill, %d now, customer.created published %d times (-1: the stream did not answer)",
+					before, created.Load(), last)
+			}
 			recoveries = append(recoveries, recovery{p.Name, "events published again", took})
 		case strings.HasPrefix(p.Name, "billing"):
 			select {
@@ -405,6 +494,7 @@ func TestChaos(t *testing.T) {
 			recoveries = append(recoveries, recovery{p.Name, "returning node owns its share again", took})
 		}
 	}
+	lastStep := time.Now()
 	var out outcome
 	select {
 	case out = <-sent:
@@ -448,9 +538,29 @@ func TestChaos(t *testing.T) {
 		for _, name := range []string{"meter-1", "meter-2"} {
 			t.Logf("%s partitions:\n%s", name, partitionMetrics(c.Proc(name)))
 		}
+		t.Logf("meter consumers and stored offsets %s after the last ack:\n%s", time.Since(out.res.LastAck).Round(time.Second), meterState(ctx, c))
+		if d := lostOrStalledWait(); d > 0 {
+			// A message delivered but never received waits out the meter
+			// consumers' ack wait (5 min) before it comes back: keep asking.
+			more := time.Now()
+			for time.Since(more) < d {
+				time.Sleep(5 * time.Second)
+				// (not ctx: the test's 10 minutes may be over by now)
+				sum, count, err := loadgen.Totals(context.Background(), api, typ+"_sum", typ+"_count", q)
+				if err == nil && (sum.String() != lastSum || count.String() != lastCount) {
+					lastSum, lastCount = sum.String(), count.String()
+					t.Logf("%s after the last ack: COUNT %s, SUM %s", time.Since(out.res.LastAck).Round(time.Second), lastCount, lastSum)
+				}
+			}
+			t.Logf("meter consumers and stored offsets %s after the last ack:\n%s", time.Since(out.res.LastAck).Round(time.Second), meterState(context.Background(), c))
+		}
+		dumpStacks(t, c, "meter-1", "meter-2")
 		t.Fatalf("meters: SUM %s (want %s), COUNT %s (want %d)", lastSum, wantSum, lastCount, events)
 	}
-	t.Logf("meters exact: COUNT %s, SUM %s; settled %s after the last ack", lastCount, lastSum, time.Since(out.res.LastAck).Round(time.Millisecond))
+	// The steps may outlast the sending (a slow recovery): then the time
+	// after the last ack includes steps taken without ingestion.
+	t.Logf("meters exact: COUNT %s, SUM %s; settled %s after the last ack, %s after the last step ended",
+		lastCount, lastSum, time.Since(out.res.LastAck).Round(time.Millisecond), time.Since(later(lastStep, out.res.LastAck)).Round(time.Millisecond))
 	// Every domain event published, once.
 	// (the billing steps created a customer per subscription too)
 	customers := int(created.Load()) + len(billed)
@@ -627,6 +737,11 @@ func crashPostgres(t *testing.T, ctx context.Context, c *cluster.Cluster, create
 
 // partitionMetrics is a meter node's partition ownership and lag lines.
 func partitionMetrics(p *cluster.Proc) string {
+	return metricLines(p, "abacus_metering_partition_", "abacus_metering_meter_processes")
+}
+
+// metricLines is the lines of a node's /metrics that start with a prefix.
+func metricLines(p *cluster.Proc, prefixes ...string) string {
 	resp, err := http.Get("http://" + p.HTTP + "/metrics")
 	if err != nil {
 		return err.Error()
@@ -635,9 +750,78 @@ func partitionMetrics(p *cluster.Proc) string {
 	b, _ := io.ReadAll(resp.Body)
 	var out []string
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "abacus_metering_partition_") || strings.HasPrefix(line, "abacus_metering_meter_processes") {
-			out = append(out, line)
+		for _, prefix := range prefixes {
+			if strings.HasPrefix(line, prefix) {
+				out = append(out, line)
+				break
+			}
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// lostOrStalledWait is how much longer a failed TestChaos keeps reading the
+// meters (ABACUS_CLUSTER_LOST_WAIT, e.g. 6m: past the meter consumers' ack
+// wait, so a stalled event has come back and only a lost one is missing).
+func lostOrStalledWait() time.Duration {
+	d, _ := time.ParseDuration(os.Getenv("ABACUS_CLUSTER_LOST_WAIT"))
+	return d
+}
+
+// meterState describes each meter consumer as JetStream sees it beside the
+// offset its partition stored: messages delivered and not acknowledged
+// below the offset are ones the worker will skip when they come back.
+func meterState(ctx context.Context, c *cluster.Cluster) string {
+	var out []string
+	if conn, err := pgx.Connect(ctx, c.DatabaseURL); err != nil {
+		out = append(out, "offsets: "+err.Error())
+	} else {
+		rows, err := conn.Query(ctx, `SELECT partition, stream_seq, owner FROM metering_offsets ORDER BY partition`)
+		if err == nil {
+			for rows.Next() {
+				var p, seq int64
+				var owner string
+				if rows.Scan(&p, &seq, &owner) == nil {
+					out = append(out, fmt.Sprintf("partition %d: stored offset %d, owner %s", p, seq, owner))
+				}
+			}
+			rows.Close()
+		}
+		if err == nil {
+			err = rows.Err()
+		}
+		if err != nil {
+			out = append(out, "offsets: "+err.Error())
+		}
+		_ = conn.Close(ctx)
+	}
+	nc, err := nats.Connect(c.NATSURL)
+	if err != nil {
+		return strings.Join(append(out, "nats: "+err.Error()), "\n")
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	for p := 0; p < 4; p++ {
+		name := fmt.Sprintf("meter-%d", p)
+		cons, err := js.Consumer(ctx, "ABACUS_USAGE", name)
+		if err != nil {
+			out = append(out, name+": "+err.Error())
+			continue
+		}
+		i := cons.CachedInfo()
+		leader := ""
+		if i.Cluster != nil {
+			leader = i.Cluster.Leader
+		}
+		out = append(out, fmt.Sprintf("%s: delivered stream %d (consumer %d), ack floor stream %d (consumer %d), ack pending %d, redelivered %d, pending %d, leader %s",
+			name, i.Delivered.Stream, i.Delivered.Consumer, i.AckFloor.Stream, i.AckFloor.Consumer, i.NumAckPending, i.NumRedelivered, i.NumPending, leader))
+	}
+	return strings.Join(out, "\n")
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -51,6 +51,7 @@ type options struct {
 	partitions  int
 	maxLag      int
 	rules       bool // the ingester checks tenants' rules through the service's cache, as the app wires it
+	ackWait     time.Duration
 }
 
 func setup(t testing.TB, d *db.DB, o options) *bundle {
@@ -85,7 +86,7 @@ func setup(t testing.TB, d *db.DB, o options) *bundle {
 		t.Fatal(err)
 	}
 	usage.RegisterIngest(srv, in)
-	ws := usage.NewWorkers(d, bus, usage.WorkerConfig{Partitions: o.partitions, AfterCommit: o.afterCommit, RetryInterval: 20 * time.Millisecond},
+	ws := usage.NewWorkers(d, bus, usage.WorkerConfig{Partitions: o.partitions, AfterCommit: o.afterCommit, RetryInterval: 20 * time.Millisecond, AckWait: o.ackWait},
 		clock, log, reg)
 	for _, s := range []service.Service{service.NewFunc("ingest", in.Run), service.NewFunc("meter", ws.Run)} {
 		if err := s.Start(ctx); err != nil {

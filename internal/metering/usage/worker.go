@@ -26,7 +26,7 @@ type WorkerConfig struct {
 	RoundEvents    int           // events folded per transaction, at most; default 20,000
 	RoundMessages  int           // bus messages per transaction, at most; default 64
 	RoundLinger    time.Duration // how long a small round waits for more messages; default 20ms
-	AckWait        time.Duration // default 5m: a round never takes that long
+	AckWait        time.Duration // default 30s; a message not acked by then comes again, which restarts the session (errOutOfOrder)
 	CacheRows      int           // rollup rows cached per partition; default 200,000
 	StreamMaxAge   time.Duration // as IngestConfig; default 72h
 	RetryInterval  time.Duration // wait after a failed round before resuming; default 500ms
@@ -49,7 +49,10 @@ func (c WorkerConfig) WithDefaults() WorkerConfig {
 		c.RoundLinger = 20 * time.Millisecond
 	}
 	if c.AckWait <= 0 {
-		c.AckWait = 5 * time.Minute
+		// A message the worker never received (lost on its way) comes back
+		// after this; rounds take well under a second, so a long wait only
+		// delays the recovery of a partition's last messages.
+		c.AckWait = 30 * time.Second
 	}
 	if c.CacheRows <= 0 {
 		c.CacheRows = 200_000
@@ -179,6 +182,17 @@ func (ws *Workers) lockPartitions(ctx context.Context) (func(), error) {
 	return release, nil
 }
 
+// errOutOfOrder ends a session whose consumer delivered a message out of
+// turn: a consumer sequence that skips (a delivery lost on its way, when the
+// nats-server it passed through died, or a consumer leader that moved) or a
+// redelivery. A round commits its last message's sequence as the
+// partition's offset, and a message at or below the offset counts as
+// applied; so a round must never follow a gap. The missed message would
+// otherwise come back only after the ack wait, below the offset, and be
+// dropped as applied: acknowledged events lost (issue 21's full-scale chaos
+// run).
+var errOutOfOrder = errors.New("usage message delivered out of order")
+
 // worker processes one partition.
 type worker struct {
 	ws  *Workers
@@ -200,6 +214,9 @@ type worker struct {
 	// lastTime is the JetStream timestamp (unix nanoseconds) of the
 	// round's last message, stored beside its sequence (see position).
 	lastTime int64
+	// delivered is the consumer sequence of the session's last message
+	// (0 at the start of a session: its consumer is new).
+	delivered uint64
 
 	// per-round buffers
 	events  []metering.Event
@@ -236,6 +253,12 @@ func (w *worker) loop(ctx context.Context) {
 			w.ws.log.Warn("meter partition taken over by another process; stopping its worker", "partition", w.p)
 			return
 		}
+		if errors.Is(err, errOutOfOrder) {
+			// Nothing was applied and the cache holds only committed
+			// rows: resume at once, cache kept.
+			w.ws.log.Warn("usage message delivered out of order; re-reading the partition from the stored offset", "partition", w.p, "err", err)
+			continue
+		}
 		w.ws.log.Error("meter worker failed; resuming from the stored offset", "partition", w.p, "err", err)
 		w.dropCache()
 		select {
@@ -266,6 +289,7 @@ func (w *worker) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("creating consumer %s: %w", cc.Durable, err)
 	}
+	w.delivered = 0
 	ch := make(chan jetstream.Msg, w.ws.cfg.RoundMessages)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -274,7 +298,14 @@ func (w *worker) session(ctx context.Context) error {
 		case ch <- m:
 		case <-sctx.Done():
 		}
-	}, jetstream.PullMaxMessages(w.ws.cfg.RoundMessages))
+	}, jetstream.PullMaxMessages(w.ws.cfg.RoundMessages),
+		// A pull request dies with the consumer leader's server; the client
+		// notices when two heartbeats (half the expiry each) are missed and
+		// pulls again: with the default 30-s expiry, 30 s without a message.
+		jetstream.PullExpiry(5*time.Second),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			w.ws.log.Warn("usage consumer", "partition", w.p, "err", err)
+		}))
 	if err != nil {
 		return fmt.Errorf("consuming %s: %w", cc.Durable, err)
 	}
@@ -405,6 +436,13 @@ func (w *worker) round(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("reading message metadata: %w", err)
 		}
+		if md.Sequence.Consumer != w.delivered+1 || md.NumDelivered > 1 {
+			// Nothing of the round is applied yet: a new session re-reads
+			// from the stored offset, this message and any missed included.
+			return fmt.Errorf("%w: message %d came as delivery %d (%d deliveries) after delivery %d",
+				errOutOfOrder, md.Sequence.Stream, md.Sequence.Consumer, md.NumDelivered, w.delivered)
+		}
+		w.delivered = md.Sequence.Consumer
 		err = splitFrames(m.Data(), func(b []byte) error {
 			// The events point into the message, which is kept until acked.
 			lo := len(w.events)
@@ -494,8 +532,10 @@ func (w *worker) apply(ctx context.Context, lastSeq uint64, storeOffset bool) er
 		// Events with a client time claim their (time, hash) key; events
 		// whose time the server assigned claim (tenant, source, id).
 		w.idx, w.idx2 = w.idx[:0], w.idx2[:0]
+		skipped := 0
 		for _, f := range w.frames {
 			if int64(f.seq) <= offset {
+				skipped += f.hi - f.lo
 				continue // applied before: a redelivery
 			}
 			for i := f.lo; i < f.hi; i++ {
@@ -505,6 +545,10 @@ func (w *worker) apply(ctx context.Context, lastSeq uint64, storeOffset bool) er
 					w.idx = append(w.idx, int32(i))
 				}
 			}
+		}
+		if skipped > 0 && storeOffset {
+			w.ws.log.Warn("usage events at or below the stored offset skipped as applied before", "partition", w.p,
+				"offset", offset, "first_seq", w.frames[0].seq, "events", skipped)
 		}
 		total := len(w.idx) + len(w.idx2)
 		fresh, err := w.ew.claimKeys(ctx, tx, w.keys, w.idx, careful, w.fresh[:0])
