@@ -47,14 +47,6 @@ type Fact struct {
 	Detail   string
 }
 
-// Subjects are the domain event subjects the projection consumes.
-var Subjects = []string{
-	outbox.SubjectPrefix + "subscription.>",
-	outbox.SubjectPrefix + "invoice.>",
-	outbox.SubjectPrefix + "payment.>",
-	outbox.SubjectPrefix + "coupon.>",
-}
-
 // Versions reads plan versions (catalog.Service); analytics prices a
 // subscription's MRR from its version's fixed fees.
 type Versions interface {

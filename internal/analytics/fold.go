@@ -104,6 +104,9 @@ type projection struct {
 	days     map[dayKey]*dayRow
 	custDays map[custDayKey]decimal.Decimal
 	docs     map[docKey]*docRow
+	// docsStored are the docs loaded from a stored row (the ones a nil
+	// entry must delete).
+	docsStored map[docKey]bool
 	// reds holds the redemptions touched (nil: ended, deleted); redsOf
 	// and subIDs index a customer's, once loaded.
 	reds       map[redKey]*redRow
@@ -116,7 +119,7 @@ type projection struct {
 
 func newProjection(l loader) *projection {
 	return &projection{load: l, subs: map[subKey]*subRow{}, custs: map[custKey]*custRow{}, days: map[dayKey]*dayRow{},
-		custDays: map[custDayKey]decimal.Decimal{}, docs: map[docKey]*docRow{}, reds: map[redKey]*redRow{},
+		custDays: map[custDayKey]decimal.Decimal{}, docs: map[docKey]*docRow{}, docsStored: map[docKey]bool{}, reds: map[redKey]*redRow{},
 		redsOf: map[tcKey]map[string]bool{}, subIDs: map[tcKey]map[string]bool{}, subsLoaded: map[tcKey]bool{}}
 }
 
@@ -177,7 +180,16 @@ func (p *projection) doc(k docKey) (*docRow, error) {
 	if p.empty {
 		return p.docs[k], nil
 	}
-	return row(p.docs, k, p.load.doc, func() *docRow { return nil })
+	if r, ok := p.docs[k]; ok {
+		return r, nil
+	}
+	v, found, err := p.load.doc(k)
+	if err != nil || !found {
+		p.docs[k] = nil
+		return nil, err
+	}
+	p.docs[k], p.docsStored[k] = &v, true
+	return &v, nil
 }
 
 // apply folds one fact.

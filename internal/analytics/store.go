@@ -12,14 +12,28 @@ import (
 	"github.com/abacusbilling/abacus/internal/db"
 )
 
-// journal appends facts whose event id is new and returns those (a
-// redelivered or re-published event is already there: skipped). One
-// query finds the ids already journaled, one multi-row insert adds the
-// rest.
+// journal appends facts whose event id is new and returns those, in
+// order (a redelivered or re-published event is already there: skipped).
 func journal(ctx context.Context, tx *db.Tx, facts []Fact) ([]Fact, error) {
+	once := make([]Fact, 0, len(facts))
+	inBatch := make(map[string]bool, len(facts))
+	for _, f := range facts {
+		if !inBatch[f.EventID] { // the same event twice in one batch
+			inBatch[f.EventID] = true
+			once = append(once, f)
+		}
+	}
+	if len(once) == 0 {
+		return nil, nil
+	}
+	if tx.Engine() == db.Postgres {
+		return journalPostgres(ctx, tx, once)
+	}
+	// SQLite: one query finds the ids already journaled, one multi-row
+	// insert adds the rest (both in-process: no round trips to save).
 	seen := map[string]bool{}
-	for start := 0; start < len(facts); start += 500 {
-		chunk := facts[start:min(start+500, len(facts))]
+	for start := 0; start < len(once); start += 500 {
+		chunk := once[start:min(start+500, len(once))]
 		args := make([]any, len(chunk))
 		for i, f := range chunk {
 			args[i] = f.EventID
@@ -43,21 +57,22 @@ func journal(ctx context.Context, tx *db.Tx, facts []Fact) ([]Fact, error) {
 	}
 	var fresh []Fact
 	var rows [][]any
-	for _, f := range facts {
+	for _, f := range once {
 		if seen[f.EventID] {
 			continue
 		}
-		seen[f.EventID] = true // the same event twice in one batch
 		fresh = append(fresh, f)
 		rows = append(rows, []any{f.Tenant, f.EventID, f.Type, db.TimeOf(f.At), f.Customer, f.Ref, f.Currency, f.Amount.String(),
 			f.Amount2.String(), f.Amount3.String(), f.Status, f.Detail})
 	}
-	if err := tx.InsertRows(ctx, `INSERT INTO analytics_events (tenant_id, event_id, type, at, customer_id, ref_id, currency,
-		amount, amount2, amount3, status, detail)`, "", rows); err != nil {
+	if err := tx.InsertRows(ctx, `INSERT INTO analytics_events (`+journalCols+`)`, "", rows); err != nil {
 		return nil, fmt.Errorf("journaling %d events: %w", len(rows), err)
 	}
 	return fresh, nil
 }
+
+// journalCols are the columns journal writes, in the order of Fact.
+const journalCols = `tenant_id, event_id, type, at, customer_id, ref_id, currency, amount, amount2, amount3, status, detail`
 
 // eachFact reads tenant's journal in order ("" = every tenant's).
 func eachFact(ctx context.Context, q db.Querier, tenant string, fn func(Fact) error) (int, error) {
@@ -337,17 +352,20 @@ func (p *projection) write(ctx context.Context, tx *db.Tx) error {
 		return err
 	}
 	rows = rows[:0]
+	gone := map[string][]string{}
 	for k, d := range p.docs {
 		if d == nil {
-			if p.empty {
-				continue
-			}
-			if _, err := tx.ExecPrepared(ctx, `DELETE FROM analytics_documents WHERE tenant_id = $1 AND id = $2`, k.tenant, k.id); err != nil {
-				return fmt.Errorf("writing analytics_documents: %w", err)
+			// Deleted only if stored: an invoice finalized and paid in
+			// the same batch (most of a period close) never was.
+			if p.docsStored[k] {
+				gone[k.tenant] = append(gone[k.tenant], k.id)
 			}
 			continue
 		}
 		rows = append(rows, []any{k.tenant, k.id, d.currency, d.amount.String()})
+	}
+	if err := deleteKeys(ctx, tx, "analytics_documents", "id", gone); err != nil {
+		return err
 	}
 	if err := tx.InsertRows(ctx, `INSERT INTO analytics_documents (tenant_id, id, currency, amount)`,
 		` ON CONFLICT (tenant_id, id) DO UPDATE SET currency = excluded.currency, amount = excluded.amount`, rows); err != nil {
@@ -364,17 +382,18 @@ var derivedTables = []string{"analytics_subscriptions", "analytics_customers", "
 // ended ones.
 func (p *projection) writeRedemptions(ctx context.Context, tx *db.Tx) error {
 	var rows [][]any
+	gone := map[string][]string{}
 	for k, r := range p.reds {
 		if r == nil {
-			if p.empty {
-				continue
-			}
-			if _, err := tx.ExecPrepared(ctx, `DELETE FROM analytics_redemptions WHERE tenant_id = $1 AND redemption_id = $2`, k.tenant, k.id); err != nil {
-				return fmt.Errorf("writing analytics_redemptions: %w", err)
+			if !p.empty {
+				gone[k.tenant] = append(gone[k.tenant], k.id)
 			}
 			continue
 		}
 		rows = append(rows, []any{k.tenant, k.id, r.customer, r.subscription, r.currency, r.percent.String(), r.amount.String(), r.left})
+	}
+	if err := deleteKeys(ctx, tx, "analytics_redemptions", "redemption_id", gone); err != nil {
+		return err
 	}
 	if err := tx.InsertRows(ctx, `INSERT INTO analytics_redemptions (tenant_id, `+redCols+`)`,
 		` ON CONFLICT (tenant_id, redemption_id) DO UPDATE SET invoices_left = excluded.invoices_left`, rows); err != nil {
@@ -393,6 +412,39 @@ func clearDerived(ctx context.Context, tx *db.Tx, tenant string) error {
 		}
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("emptying %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// lookup reads the cols of tenant's rows of table whose key is one of ids.
+func lookup(ctx context.Context, tx *db.Tx, table, key, cols, tenant string, ids []string) (*sql.Rows, error) {
+	if tx.Engine() == db.Postgres {
+		return lookupPostgres(ctx, tx, table, key, cols, tenant, ids)
+	}
+	args := make([]any, 0, 1+len(ids))
+	args = append(args, tenant)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	return tx.QueryContext(ctx, `SELECT `+cols+` FROM `+table+` WHERE tenant_id = $1 AND `+key+` IN (`+db.Placeholders(2, len(ids))+`)`, args...)
+}
+
+// deleteKeys deletes the rows of table whose (tenant_id, key) is one of
+// keys: on PostgreSQL one statement per tenant, on SQLite one prepared
+// statement per row (in-process, nothing to batch).
+func deleteKeys(ctx context.Context, tx *db.Tx, table, key string, keys map[string][]string) error {
+	for tenant, ids := range keys {
+		if tx.Engine() == db.Postgres {
+			if err := deletePostgres(ctx, tx, table, key, tenant, ids); err != nil {
+				return fmt.Errorf("writing %s: %w", table, err)
+			}
+			continue
+		}
+		for _, id := range ids {
+			if _, err := tx.ExecPrepared(ctx, `DELETE FROM `+table+` WHERE tenant_id = $1 AND `+key+` = $2`, tenant, id); err != nil {
+				return fmt.Errorf("writing %s: %w", table, err)
+			}
 		}
 	}
 	return nil
@@ -443,15 +495,10 @@ func prefetch(ctx context.Context, tx *db.Tx, facts []Fact) (*batchLoader, error
 			cusIDs[f.Tenant] = append(cusIDs[f.Tenant], f.Customer)
 		}
 	}
-	each := func(ids map[string][]string, query string, scan func(tenant string, rows *sql.Rows) error) error {
+	each := func(ids map[string][]string, table, key, cols string, scan func(tenant string, rows *sql.Rows) error) error {
 		for tenant, all := range ids {
 			for start := 0; start < len(all); start += 500 {
-				chunk := all[start:min(start+500, len(all))]
-				args := []any{tenant}
-				for _, id := range chunk {
-					args = append(args, id)
-				}
-				rows, err := tx.QueryContext(ctx, query+` IN (`+db.Placeholders(2, len(chunk))+`)`, args...)
+				rows, err := lookup(ctx, tx, table, key, cols, tenant, all[start:min(start+500, len(all))])
 				if err != nil {
 					return err
 				}
@@ -469,39 +516,35 @@ func prefetch(ctx context.Context, tx *db.Tx, facts []Fact) (*batchLoader, error
 		}
 		return nil
 	}
-	err := each(subIDs, `SELECT `+subCols+` FROM analytics_subscriptions WHERE tenant_id = $1 AND subscription_id`,
-		func(tenant string, rows *sql.Rows) error {
+	err := each(subIDs, "analytics_subscriptions", "subscription_id", subCols, func(tenant string, rows *sql.Rows) error {
+		var id string
+		r, err := scanSub(rows.Scan, &id)
+		l.subs[subKey{tenant, id}] = &r
+		return err
+	})
+	if err == nil {
+		err = each(redIDs, "analytics_redemptions", "customer_id", redCols, func(tenant string, rows *sql.Rows) error {
 			var id string
-			r, err := scanSub(rows.Scan, &id)
-			l.subs[subKey{tenant, id}] = &r
+			r, err := scanRed(rows.Scan, &id)
+			l.reds[tcKey{tenant, r.customer}][id] = r
 			return err
 		})
-	if err == nil {
-		err = each(redIDs, `SELECT `+redCols+` FROM analytics_redemptions WHERE tenant_id = $1 AND customer_id`,
-			func(tenant string, rows *sql.Rows) error {
-				var id string
-				r, err := scanRed(rows.Scan, &id)
-				l.reds[tcKey{tenant, r.customer}][id] = r
-				return err
-			})
 	}
 	if err == nil {
-		err = each(docIDs, `SELECT id, currency, amount FROM analytics_documents WHERE tenant_id = $1 AND id`,
-			func(tenant string, rows *sql.Rows) error {
-				var id, a string
-				var r docRow
-				if err := rows.Scan(&id, &r.currency, &a); err != nil {
-					return err
-				}
-				var err error
-				r.amount, err = dec(a)
-				l.docs[docKey{tenant, id}] = &r
+		err = each(docIDs, "analytics_documents", "id", "id, currency, amount", func(tenant string, rows *sql.Rows) error {
+			var id, a string
+			var r docRow
+			if err := rows.Scan(&id, &r.currency, &a); err != nil {
 				return err
-			})
+			}
+			var err error
+			r.amount, err = dec(a)
+			l.docs[docKey{tenant, id}] = &r
+			return err
+		})
 	}
 	if err == nil {
-		err = each(cusIDs, `SELECT customer_id, currency, mrr, day, day_start_mrr, ever_paid, collected, refunded FROM analytics_customers
-			WHERE tenant_id = $1 AND customer_id`, func(tenant string, rows *sql.Rows) error {
+		err = each(cusIDs, "analytics_customers", "customer_id", "customer_id, currency, mrr, day, day_start_mrr, ever_paid, collected, refunded", func(tenant string, rows *sql.Rows) error {
 			var id, cur, m, st, col, ref string
 			var r custRow
 			var ever int

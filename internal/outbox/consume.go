@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -190,9 +191,29 @@ func consumeOnce(ctx context.Context, bus *natsbus.Bus, sub Subscription, proces
 		return err
 	}
 	ch := make(chan jetstream.Msg, sub.batch())
+	// Stopping must hand every message this consumer was sent back to the
+	// stream at once; one left un-nak'd waits out the ack wait (minutes).
+	// Two ways one could be lost: (1) cc.Stop discards what the client
+	// holds for this subscription, and the server may still send to its
+	// pull request (and redeliver a message nak'd here to it) until it
+	// has seen the unsubscribe; so it is drained instead: unsubscribed
+	// first, then every message already sent comes to the callback, which
+	// naks it, and a nak travels after the unsubscribe. (2) A message put
+	// into ch after ch was emptied: the callback holds mu while it hands
+	// one over, and once stopped is set (under mu) it naks instead.
+	var mu sync.RWMutex
+	stopped, stopping := false, make(chan struct{})
 	cc, err := cons.Consume(func(m jetstream.Msg) {
+		mu.RLock()
+		defer mu.RUnlock()
+		if stopped {
+			_ = m.Nak()
+			return
+		}
 		select {
 		case ch <- m:
+		case <-stopping:
+			_ = m.Nak()
 		case <-ctx.Done():
 			_ = m.Nak() // stopping: back to the stream now, not after the ack wait
 		}
@@ -201,7 +222,15 @@ func consumeOnce(ctx context.Context, bus *natsbus.Bus, sub Subscription, proces
 		return fmt.Errorf("consuming %s: %w", sub.Durable, err)
 	}
 	defer func() {
-		cc.Stop()
+		close(stopping)
+		cc.Drain()
+		select {
+		case <-cc.Closed():
+		case <-time.After(5 * time.Second): // a lost connection: nothing more comes
+		}
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
 		for _, m := range waiting(ch, cap(ch)) {
 			_ = m.Nak() // pulled but not handled: for the next consumer at once
 		}
