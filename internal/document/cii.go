@@ -117,7 +117,7 @@ func renderCII(d *Document) ([]byte, error) {
 		w.leaf("ram:CategoryCode", string(g.Tax.Category))
 		w.leaf("ram:ExemptionReasonCode", g.Tax.ExemptionReasonCode)
 		if i == 0 {
-			w.ciiTaxPointDate(d.TaxPointDate)
+			w.ciiTaxPoint(d)
 		}
 		if g.Tax.Category != TaxNotSubject {
 			w.leaf("ram:RateApplicablePercent", g.Tax.Rate.String())

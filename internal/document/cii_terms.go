@@ -113,6 +113,23 @@ func (p *parser) ciiSettlementTerms(set *node, d *Document) {
 			s.used = false
 		}
 	}
+	for _, tt := range set.children(nsRAM, "ApplicableTradeTax") {
+		c := tt.at("ram:DueDateTypeCode")
+		if c == nil {
+			continue
+		}
+		code := taxPointCodeFromCII[c.str()]
+		if code == "" {
+			code = c.str() // not one EN 16931 allows: Validate names it
+		}
+		switch {
+		case d.TaxPointDateCode == "":
+			d.TaxPointDateCode = code
+			p.locs["tax_point_date_code"] = c.path()
+		case code != d.TaxPointDateCode:
+			c.used = false
+		}
+	}
 	for _, t := range set.children(nsRAM, "SpecifiedTradePaymentTerms") {
 		if m := t.str("ram:DirectDebitMandateID"); m != "" && d.MandateReference == "" {
 			d.MandateReference = m
@@ -349,15 +366,28 @@ func (w *xmlWriter) ciiGrossPrice(l Line) {
 	w.close("ram:GrossPriceProductTradePrice")
 }
 
-// ciiTaxPointDate writes BT-7 in a tax group (the first one carries it).
-func (w *xmlWriter) ciiTaxPointDate(d Date) {
-	if d.IsZero() {
-		return
+// ciiTaxPoint writes BT-7 and BT-8 in a tax group (the first one carries
+// them).
+func (w *xmlWriter) ciiTaxPoint(d *Document) {
+	if t := d.TaxPointDate; !t.IsZero() {
+		w.open("ram:TaxPointDate")
+		w.leafAttr("udt:DateString", fmt.Sprintf("%04d%02d%02d", t.Year, t.Month, t.Day), "format", "102")
+		w.close("ram:TaxPointDate")
 	}
-	w.open("ram:TaxPointDate")
-	w.leafAttr("udt:DateString", fmt.Sprintf("%04d%02d%02d", d.Year, d.Month, d.Day), "format", "102")
-	w.close("ram:TaxPointDate")
+	code := d.TaxPointDateCode
+	if c, ok := taxPointCodeToCII[code]; ok {
+		code = c
+	}
+	w.leaf("ram:DueDateTypeCode", code)
 }
+
+// taxPointCodeToCII maps BT-8 from UNTDID 2005 (UBL, the model) to UNTDID
+// 2475 (CII), as the EN 16931 syntax bindings do; taxPointCodeFromCII
+// the other way.
+var (
+	taxPointCodeToCII   = map[string]string{"3": "5", "35": "29", "432": "72"}
+	taxPointCodeFromCII = map[string]string{"5": "3", "29": "35", "72": "432"}
+)
 
 // ciiCannotCarry lists the set fields of d CII has no place for (see
 // TargetDrops): a later payment means' own payment id (CII has one

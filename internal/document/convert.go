@@ -167,7 +167,7 @@ func ReportError(rep *Report) *abacus.Error {
 // payment means' own payment id in CII, a gross price UBL cannot state
 // validly (see ublCarriesGross), everything but the lines in CSV, and in
 // CSV and PDF the references, parties and item terms only the e-invoice
-// syntaxes carry (BT-7, BT-11 to BT-19, BT-32, BT-72, BT-82, BT-89, BT-90,
+// syntaxes carry (BT-7, BT-8, BT-11 to BT-19, BT-32, BT-72, BT-82, BT-89, BT-90,
 // BG-10, BG-11, BG-13, BG-24, and per line BT-128, BT-132, BT-133,
 // BT-147/148, BT-156 to BT-161).
 func TargetDrops(d *Document, f Format) []string {
@@ -254,7 +254,7 @@ func XRechnung(d *Document, syntax Format) ([]byte, error) {
 func buyerTerms(d *Document) []string {
 	var out []string
 	for field, set := range map[string]bool{"contract_reference": d.ContractReference != "", "accounting_cost": d.AccountingCost != "",
-		"delivery_date": !d.DeliveryDate.IsZero(), "tax_point_date": !d.TaxPointDate.IsZero(),
+		"delivery_date": !d.DeliveryDate.IsZero(), "tax_point_date": !d.TaxPointDate.IsZero(), "tax_point_date_code": d.TaxPointDateCode != "",
 		"project_reference": d.ProjectReference != "", "seller_order_reference": d.SellerOrderReference != "",
 		"receiving_advice_reference": d.ReceivingAdviceReference != "", "despatch_advice_reference": d.DespatchAdviceReference != "",
 		"tender_reference": d.TenderReference != "", "documents": len(d.Documents) > 0, "delivery": d.Delivery != nil,

@@ -436,6 +436,11 @@ type Document struct {
 	// TaxPointDate is when VAT became chargeable when it is not the issue
 	// date (BT-7).
 	TaxPointDate Date `json:"tax_point_date,omitzero"`
+	// TaxPointDateCode says which date VAT became chargeable on when there
+	// is no TaxPointDate (BT-8, UNTDID 2005 as UBL writes it): "3" the
+	// issue date, "35" the delivery date, "432" the date paid. CII writes
+	// its UNTDID 2475 equivalents (5, 29, 72).
+	TaxPointDateCode string `json:"tax_point_date_code,omitempty"`
 	// BT-11, BT-14, BT-15, BT-16, BT-17: the project, the seller's order,
 	// the receiving and despatch advices, and the tender or lot.
 	ProjectReference         string `json:"project_reference,omitempty"`

@@ -398,7 +398,13 @@ func (p *parser) header(root *node, d *Document) {
 			d.Notes = append(d.Notes, s)
 		}
 	}
-	d.Period = p.period(root.at("cac:InvoicePeriod"), "period")
+	if ip := root.at("cac:InvoicePeriod"); ip != nil {
+		d.TaxPointDateCode = ip.str("cbc:DescriptionCode")
+		p.locs["tax_point_date_code"] = ip.path() + "/cbc:DescriptionCode"
+		if ip.at("cbc:StartDate") != nil || ip.at("cbc:EndDate") != nil || d.TaxPointDateCode == "" {
+			d.Period = p.period(ip, "period") // a period carrying only BT-8 is no period
+		}
+	}
 	if ref := root.at("cac:BillingReference", "cac:InvoiceDocumentReference"); ref != nil {
 		d.InvoiceReference = &InvoiceReference{
 			Number:    p.required(ref, "the referenced invoice number", "cbc:ID"),

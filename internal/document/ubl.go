@@ -89,7 +89,7 @@ func renderUBL(d *Document) ([]byte, error) {
 	w.leaf("cbc:TaxCurrencyCode", d.TaxCurrency)
 	w.leaf("cbc:AccountingCost", d.AccountingCost)
 	w.leaf("cbc:BuyerReference", d.BuyerReference)
-	w.period("cac:InvoicePeriod", d.Period)
+	w.invoicePeriod(d.Period, d.TaxPointDateCode)
 	w.ublOrderReference(d)
 	if r := d.InvoiceReference; r != nil {
 		w.open("cac:BillingReference")

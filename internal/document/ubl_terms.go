@@ -27,6 +27,21 @@ const projectTypeCode = "50"
 // objectTypeCode marks an invoiced object identifier (BT-18, BT-128).
 const objectTypeCode = "130"
 
+// invoicePeriod writes the document's period (BG-14) with the VAT point
+// date code (BT-8), which UBL keeps there.
+func (w *xmlWriter) invoicePeriod(p *Period, code string) {
+	if p == nil && code == "" {
+		return
+	}
+	w.open("cac:InvoicePeriod")
+	if p != nil {
+		w.leaf("cbc:StartDate", p.Start.String())
+		w.leaf("cbc:EndDate", p.End.String())
+	}
+	w.leaf("cbc:DescriptionCode", code)
+	w.close("cac:InvoicePeriod")
+}
+
 // ublReferences reads the header's document references.
 func (p *parser) ublReferences(root *node, d *Document) {
 	d.TaxPointDate = p.dateAt(root, "tax_point_date", "cbc:TaxPointDate")

@@ -15,14 +15,23 @@ var attachmentTypes = map[string]bool{
 	"application/vnd.oasis.opendocument.spreadsheet":                    true,
 }
 
-// validateTerms checks the parties and references beyond the seller and
-// buyer: the payee's name (BR-17), the tax representative's name, VAT
+// validateTerms checks the VAT point date code (BT-8: its code list, and
+// not with BT-7, BR-CO-3), the parties and references beyond the seller
+// and buyer: the payee's name (BR-17), the tax representative's name, VAT
 // identifier and address country (BR-18, BR-56, BR-19, BR-20), the
 // delivery address country (BR-57), each document reference's identifier
 // and attachment type (BR-52, BR-CL-24), each later payment means' code
 // and account (BR-49, BR-50), and a gross price and discount that are not
 // negative (BR-28).
 func (d *Document) validateTerms(v *abacus.Validation) {
+	switch d.TaxPointDateCode {
+	case "", "3", "35", "432":
+	default:
+		v.Add("tax_point_date_code", "%q is not a VAT point date code EN 16931 allows: 3 (issue date), 35 (delivery date) or 432 (date paid)", d.TaxPointDateCode)
+	}
+	if d.TaxPointDateCode != "" && !d.TaxPointDate.IsZero() {
+		v.Add("tax_point_date_code", "must not be given with tax_point_date (BR-CO-3)")
+	}
 	if py := d.Payee; py != nil && strings.TrimSpace(py.Name) == "" {
 		v.Add("payee.name", "is required when there is a payee (BR-17)")
 	}
