@@ -154,7 +154,10 @@ func (p *parser) ciiPaymentMeans(pm *node, paymentRef string) PaymentMeans {
 		IBAN:        pm.str("ram:PayeePartyCreditorFinancialAccount", "ram:IBANID"),
 		AccountName: pm.str("ram:PayeePartyCreditorFinancialAccount", "ram:AccountName"),
 		BIC:         pm.str("ram:PayeeSpecifiedCreditorFinancialInstitution", "ram:BICID"),
+		CardNumber:  pm.str("ram:ApplicableTradeSettlementFinancialCard", "ram:ID"),
+		CardHolder:  pm.str("ram:ApplicableTradeSettlementFinancialCard", "ram:CardholderName"),
 	}
+	m.DebitedAccount = pm.str("ram:PayerPartyDebtorFinancialAccount", "ram:IBANID")
 	if m.IBAN == "" {
 		m.IBAN = pm.str("ram:PayeePartyCreditorFinancialAccount", "ram:ProprietaryID")
 	}
@@ -318,6 +321,13 @@ func (w *xmlWriter) ciiPaymentMeans(pm PaymentMeans) {
 	w.open("ram:SpecifiedTradeSettlementPaymentMeans")
 	w.leaf("ram:TypeCode", pm.Code)
 	w.leaf("ram:Information", pm.Information)
+	if pm.CardNumber != "" {
+		w.open("ram:ApplicableTradeSettlementFinancialCard")
+		w.leaf("ram:ID", pm.CardNumber)
+		w.leaf("ram:CardholderName", pm.CardHolder)
+		w.close("ram:ApplicableTradeSettlementFinancialCard")
+	}
+	w.wrapped("ram:PayerPartyDebtorFinancialAccount", "ram:IBANID", pm.DebitedAccount)
 	if pm.IBAN != "" || pm.AccountName != "" {
 		w.open("ram:PayeePartyCreditorFinancialAccount")
 		if isIBAN(pm.IBAN) {

@@ -168,7 +168,7 @@ func ReportError(rep *Report) *abacus.Error {
 // validly (see ublCarriesGross), everything but the lines in CSV, and in
 // CSV and PDF the references, parties and item terms only the e-invoice
 // syntaxes carry (BT-7, BT-8, BT-11 to BT-19, BT-32, BT-72, BT-82, BT-89, BT-90,
-// BG-10, BG-11, BG-13, BG-24, and per line BT-128, BT-132, BT-133,
+// BT-87/88, BT-91, BG-10, BG-11, BG-13, BG-24, and per line BT-128, BT-132, BT-133,
 // BT-147/148, BT-156 to BT-161).
 func TargetDrops(d *Document, f Format) []string {
 	var out []string
@@ -260,8 +260,10 @@ func buyerTerms(d *Document) []string {
 		"tender_reference": d.TenderReference != "", "documents": len(d.Documents) > 0, "delivery": d.Delivery != nil,
 		"payee": d.Payee != nil, "tax_representative": d.TaxRepresentative != nil, "other_payment_means": len(d.OtherPaymentMeans) > 0,
 		"mandate_reference": d.MandateReference != "", "creditor_reference": d.CreditorReference != "",
-		"seller.tax_registration_id": d.Seller.TaxRegistrationID != "",
-		"payment_means.information":  d.PaymentMeans != nil && d.PaymentMeans.Information != ""} {
+		"seller.tax_registration_id":    d.Seller.TaxRegistrationID != "",
+		"payment_means.information":     d.PaymentMeans != nil && d.PaymentMeans.Information != "",
+		"payment_means.debited_account": d.PaymentMeans != nil && d.PaymentMeans.DebitedAccount != "",
+		"payment_means.card_number":     d.PaymentMeans != nil && d.PaymentMeans.CardNumber != ""} {
 		if set {
 			out = append(out, field)
 		}

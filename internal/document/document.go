@@ -376,6 +376,12 @@ type PaymentMeans struct {
 	AccountName string `json:"account_name,omitempty"`
 	BIC         string `json:"bic,omitempty"`
 	Information string `json:"information,omitempty"` // BT-82: the payment means in words
+	// DebitedAccount is the buyer's account a direct debit takes the
+	// money from (BT-91); CardNumber and CardHolder the payment card
+	// (BT-87, normally only its last digits, and BT-88).
+	DebitedAccount string `json:"debited_account,omitempty"`
+	CardNumber     string `json:"card_number,omitempty"`
+	CardHolder     string `json:"card_holder,omitempty"`
 }
 
 // InvoiceReference points a credit note at the invoice it corrects.

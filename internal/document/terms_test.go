@@ -48,7 +48,15 @@ func TestEveryTermRoundTripsAndIsReportedWhereItCannotGo(t *testing.T) {
 	// keeps it in a period of its own, CII as code 29.
 	cn := termsDoc()
 	cn.Kind, cn.Number, cn.TaxPointDate, cn.TaxPointDateCode, cn.Period = KindCreditNote, "CN-TERMS-2", Date{}, "35", nil
-	for _, doc := range []*Document{d, cn} {
+	// A SEPA direct debit (BT-89 mandate, BT-91 debited account) on the
+	// credit note, a card payment (BT-87, BT-88) on a third document: a
+	// document's payment means all have one code (UBL-SR-47).
+	cn.PaymentMeans = &PaymentMeans{Code: "59", PaymentID: "CN-TERMS-2", DebitedAccount: "FR7630006000011234567890189"}
+	cn.OtherPaymentMeans, cn.MandateReference = nil, "MANDATE-2026-17"
+	card := termsDoc()
+	card.Number, card.OtherPaymentMeans = "INV-CARD-2", nil
+	card.PaymentMeans = &PaymentMeans{Code: "48", PaymentID: "INV-CARD-2", Information: "Card", CardNumber: "1234", CardHolder: "J. Dupont"}
+	for _, doc := range []*Document{d, cn, card} {
 		roundTripBothSyntaxes(t, doc)
 	}
 	if b, _ := CII(cn); !strings.Contains(string(b), "<ram:DueDateTypeCode>29</ram:DueDateTypeCode>") {

@@ -24,6 +24,10 @@ const sepaScheme = "SEPA"
 // ProjectReference) and of a tender or lot reference in CII.
 const projectTypeCode = "50"
 
+// cardNetworkUnknown fills UBL's mandatory card network, which EN 16931
+// does not carry (the binding's "NA").
+const cardNetworkUnknown = "NA"
+
 // objectTypeCode marks an invoiced object identifier (BT-18, BT-128).
 const objectTypeCode = "130"
 
@@ -151,8 +155,19 @@ func (p *parser) ublPaymentMeans(root *node, d *Document) {
 			AccountName: pm.str("cac:PayeeFinancialAccount", "cbc:Name"),
 			BIC:         pm.str("cac:PayeeFinancialAccount", "cac:FinancialInstitutionBranch", "cbc:ID"),
 		}
-		if id := pm.str("cac:PaymentMandate", "cbc:ID"); id != "" && d.MandateReference == "" {
-			d.MandateReference = id
+		if id := pm.at("cac:PaymentMandate", "cbc:ID"); id != nil {
+			if d.MandateReference == "" {
+				d.MandateReference = id.str()
+			} else if id.str() != d.MandateReference {
+				id.used = false // EN 16931 has one mandate per document
+			}
+		}
+		m.DebitedAccount = pm.str("cac:PaymentMandate", "cac:PayerFinancialAccount", "cbc:ID")
+		if card := pm.at("cac:CardAccount"); card != nil {
+			m.CardNumber, m.CardHolder = card.str("cbc:PrimaryAccountNumberID"), card.str("cbc:HolderName")
+			if n := card.at("cbc:NetworkID"); n != nil && n.str() != cardNetworkUnknown {
+				n.used = false // the card network is no EN 16931 term: reported, not carried
+			}
 		}
 		if i == 0 {
 			d.PaymentMeans = &m
@@ -391,6 +406,13 @@ func (w *xmlWriter) ublPaymentMeans(d *Document) {
 			w.leaf("cbc:PaymentDueDate", d.DueDate.String())
 		}
 		w.leaf("cbc:PaymentID", pm.PaymentID)
+		if pm.CardNumber != "" {
+			w.open("cac:CardAccount")
+			w.leaf("cbc:PrimaryAccountNumberID", pm.CardNumber)
+			w.leaf("cbc:NetworkID", cardNetworkUnknown) // required by UBL, no EN 16931 term
+			w.leaf("cbc:HolderName", pm.CardHolder)
+			w.close("cac:CardAccount")
+		}
 		if pm.IBAN != "" {
 			w.open("cac:PayeeFinancialAccount")
 			w.leaf("cbc:ID", pm.IBAN)
@@ -402,8 +424,15 @@ func (w *xmlWriter) ublPaymentMeans(d *Document) {
 			}
 			w.close("cac:PayeeFinancialAccount")
 		}
+		mandate := ""
 		if i == mandateAt {
-			w.wrapped("cac:PaymentMandate", "cbc:ID", d.MandateReference)
+			mandate = d.MandateReference
+		}
+		if mandate != "" || pm.DebitedAccount != "" {
+			w.open("cac:PaymentMandate")
+			w.leaf("cbc:ID", mandate)
+			w.wrapped("cac:PayerFinancialAccount", "cbc:ID", pm.DebitedAccount)
+			w.close("cac:PaymentMandate")
 		}
 		w.close("cac:PaymentMeans")
 	}

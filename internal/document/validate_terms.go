@@ -21,7 +21,8 @@ var attachmentTypes = map[string]bool{
 // identifier and address country (BR-18, BR-56, BR-19, BR-20), the
 // delivery address country (BR-57), each document reference's identifier
 // and attachment type (BR-52, BR-CL-24), each later payment means' code
-// and account (BR-49, BR-50), and a gross price and discount that are not
+// (BR-49, and the same as the first's: UBL-SR-47, CII-SR-467) and account
+// (BR-50), the card number shown (BR-51), and a gross price and discount that are not
 // negative (BR-28).
 func (d *Document) validateTerms(v *abacus.Validation) {
 	switch d.TaxPointDateCode {
@@ -56,8 +57,15 @@ func (d *Document) validateTerms(v *abacus.Validation) {
 			v.Add(f+".attachment.mime_code", "%q is not a type EN 16931 allows for an attachment: application/pdf, image/png, image/jpeg, text/csv, xlsx or ods (BR-CL-24)", a.MimeCode)
 		}
 	}
+	if pm := d.PaymentMeans; pm != nil {
+		validateCard(v, "payment_means", pm)
+	}
 	for i, pm := range d.OtherPaymentMeans {
 		f := fmt.Sprintf("other_payment_means[%d]", i)
+		validateCard(v, f, &pm)
+		if d.PaymentMeans != nil && pm.Code != d.PaymentMeans.Code {
+			v.Add(f+".code", "%q differs from payment_means.code %q; every payment means of a document has the same code (UBL-SR-47, CII-SR-467)", pm.Code, d.PaymentMeans.Code)
+		}
 		if pm.Code == "" {
 			v.Add(f+".code", "is required (UNCL 4461, e.g. 30 or 58) (BR-49)")
 		}
@@ -72,6 +80,25 @@ func (d *Document) validateTerms(v *abacus.Validation) {
 		if l.PriceDiscount.IsNegative() {
 			v.Add(fmt.Sprintf("lines[%d].price_discount", i), "must not be negative; a price discount is subtracted from the gross price")
 		}
+	}
+}
+
+// validateCard refuses a card holder without a card number and more of
+// the card number than BR-51 allows to show (the first 6 and last 4
+// digits: an invoice is no place for a full card number, which would
+// then be stored, mailed and logged).
+func validateCard(v *abacus.Validation, field string, pm *PaymentMeans) {
+	if pm.CardHolder != "" && pm.CardNumber == "" {
+		v.Add(field+".card_number", "is required with card_holder (BT-87)")
+	}
+	digits := 0
+	for _, r := range pm.CardNumber {
+		if r >= '0' && r <= '9' {
+			digits++
+		}
+	}
+	if digits > 10 {
+		v.Add(field+".card_number", "shows %d digits; at most the first 6 and the last 4 may be shown, never the full number (BR-51)", digits)
 	}
 }
 
