@@ -77,53 +77,38 @@ func renderCII(d *Document) ([]byte, error) {
 	w.leaf("ram:BuyerReference", d.BuyerReference)
 	w.ciiParty("ram:SellerTradeParty", &d.Seller, true)
 	w.ciiParty("ram:BuyerTradeParty", &d.Buyer, false)
-	if d.OrderReference != "" {
-		w.open("ram:BuyerOrderReferencedDocument")
-		w.leaf("ram:IssuerAssignedID", d.OrderReference)
-		w.close("ram:BuyerOrderReferencedDocument")
-	}
-	if d.ContractReference != "" {
-		w.open("ram:ContractReferencedDocument")
-		w.leaf("ram:IssuerAssignedID", d.ContractReference)
-		w.close("ram:ContractReferencedDocument")
-	}
+	w.ciiTaxRepresentative(d)
+	w.ciiDocRef("ram:SellerOrderReferencedDocument", d.SellerOrderReference)
+	w.ciiDocRef("ram:BuyerOrderReferencedDocument", d.OrderReference)
+	w.ciiDocRef("ram:ContractReferencedDocument", d.ContractReference)
+	w.ciiAgreementReferences(d)
 	w.close("ram:ApplicableHeaderTradeAgreement")
 	w.open("ram:ApplicableHeaderTradeDelivery")
+	w.ciiShipTo(d)
 	if !d.DeliveryDate.IsZero() {
 		w.open("ram:ActualDeliverySupplyChainEvent")
 		w.ciiDate("ram:OccurrenceDateTime", "udt", d.DeliveryDate)
 		w.close("ram:ActualDeliverySupplyChainEvent")
 	}
+	w.ciiDocRef("ram:DespatchAdviceReferencedDocument", d.DespatchAdviceReference)
+	w.ciiDocRef("ram:ReceivingAdviceReferencedDocument", d.ReceivingAdviceReference)
 	w.close("ram:ApplicableHeaderTradeDelivery")
 
 	w.open("ram:ApplicableHeaderTradeSettlement")
+	w.leaf("ram:CreditorReferenceID", d.CreditorReference)
 	if pm := d.PaymentMeans; pm != nil {
 		w.leaf("ram:PaymentReference", pm.PaymentID)
 	}
 	w.leaf("ram:TaxCurrencyCode", d.TaxCurrency)
 	w.leaf("ram:InvoiceCurrencyCode", d.Currency)
+	w.ciiPayee(d)
 	if pm := d.PaymentMeans; pm != nil {
-		w.open("ram:SpecifiedTradeSettlementPaymentMeans")
-		w.leaf("ram:TypeCode", pm.Code)
-		if pm.IBAN != "" || pm.AccountName != "" {
-			w.open("ram:PayeePartyCreditorFinancialAccount")
-			if isIBAN(pm.IBAN) {
-				w.leaf("ram:IBANID", pm.IBAN)
-			}
-			w.leaf("ram:AccountName", pm.AccountName)
-			if !isIBAN(pm.IBAN) {
-				w.leaf("ram:ProprietaryID", pm.IBAN)
-			}
-			w.close("ram:PayeePartyCreditorFinancialAccount")
+		w.ciiPaymentMeans(*pm)
+		for _, o := range d.OtherPaymentMeans {
+			w.ciiPaymentMeans(o)
 		}
-		if pm.BIC != "" {
-			w.open("ram:PayeeSpecifiedCreditorFinancialInstitution")
-			w.leaf("ram:BICID", pm.BIC)
-			w.close("ram:PayeeSpecifiedCreditorFinancialInstitution")
-		}
-		w.close("ram:SpecifiedTradeSettlementPaymentMeans")
 	}
-	for _, g := range d.TaxBreakdown {
+	for i, g := range d.TaxBreakdown {
 		w.open("ram:ApplicableTradeTax")
 		w.amountPlain("ram:CalculatedAmount", g.TaxAmount)
 		w.leaf("ram:TypeCode", "VAT")
@@ -131,6 +116,9 @@ func renderCII(d *Document) ([]byte, error) {
 		w.amountPlain("ram:BasisAmount", g.TaxableAmount)
 		w.leaf("ram:CategoryCode", string(g.Tax.Category))
 		w.leaf("ram:ExemptionReasonCode", g.Tax.ExemptionReasonCode)
+		if i == 0 {
+			w.ciiTaxPoint(d)
+		}
 		if g.Tax.Category != TaxNotSubject {
 			w.leaf("ram:RateApplicablePercent", g.Tax.Rate.String())
 		}
@@ -140,10 +128,11 @@ func renderCII(d *Document) ([]byte, error) {
 	for _, ac := range d.AllowanceCharges {
 		w.ciiAllowanceCharge(ac, true)
 	}
-	if d.PaymentTerms != "" || !d.DueDate.IsZero() {
+	if d.PaymentTerms != "" || !d.DueDate.IsZero() || d.MandateReference != "" {
 		w.open("ram:SpecifiedTradePaymentTerms")
 		w.leaf("ram:Description", d.PaymentTerms)
 		w.ciiDate("ram:DueDateDateTime", "udt", d.DueDate)
+		w.leaf("ram:DirectDebitMandateID", d.MandateReference)
 		w.close("ram:SpecifiedTradePaymentTerms")
 	}
 	t := d.Totals
@@ -180,11 +169,7 @@ func renderCII(d *Document) ([]byte, error) {
 		w.ciiDate("ram:FormattedIssueDateTime", "qdt", r.IssueDate)
 		w.close("ram:InvoiceReferencedDocument")
 	}
-	if d.AccountingCost != "" {
-		w.open("ram:ReceivableSpecifiedTradeAccountingAccount")
-		w.leaf("ram:ID", d.AccountingCost)
-		w.close("ram:ReceivableSpecifiedTradeAccountingAccount")
-	}
+	w.wrapped("ram:ReceivableSpecifiedTradeAccountingAccount", "ram:ID", d.AccountingCost)
 	w.close("ram:ApplicableHeaderTradeSettlement")
 	w.close("rsm:SupplyChainTradeTransaction")
 	w.buf.WriteString("</rsm:CrossIndustryInvoice>\n")
@@ -269,12 +254,7 @@ func (w *xmlWriter) ciiAllowanceCharge(ac AllowanceCharge, docLevel bool) {
 
 func (w *xmlWriter) ciiParty(name string, p *Party, seller bool) {
 	w.open(name)
-	if p.ID != "" && p.IDScheme == "" {
-		w.leaf("ram:ID", p.ID)
-	}
-	if p.ID != "" && p.IDScheme != "" {
-		w.leafAttr("ram:GlobalID", p.ID, "schemeID", p.IDScheme)
-	}
+	w.ciiID(p.ID, p.IDScheme)
 	w.leaf("ram:Name", p.Name)
 	if seller {
 		w.leaf("ram:Description", p.LegalForm)
@@ -300,26 +280,15 @@ func (w *xmlWriter) ciiParty(name string, p *Party, seller bool) {
 		}
 		w.close("ram:DefinedTradeContact")
 	}
-	w.open("ram:PostalTradeAddress")
-	w.leaf("ram:PostcodeCode", p.PostalCode)
-	for i, step := range []string{"ram:LineOne", "ram:LineTwo", "ram:LineThree"} {
-		if i < len(p.Address) {
-			w.leaf(step, p.Address[i])
-		}
-	}
-	w.leaf("ram:CityName", p.City)
-	w.leaf("ram:CountryID", p.CountryCode)
-	w.leaf("ram:CountrySubDivisionName", p.Subdivision)
-	w.close("ram:PostalTradeAddress")
+	w.ciiAddress(p.postalAddress())
 	if p.EndpointID != "" {
 		w.open("ram:URIUniversalCommunication")
 		w.leafAttr("ram:URIID", p.EndpointID, "schemeID", p.EndpointScheme)
 		w.close("ram:URIUniversalCommunication")
 	}
-	if p.VATID != "" {
-		w.open("ram:SpecifiedTaxRegistration")
-		w.leafAttr("ram:ID", p.VATID, "schemeID", "VA")
-		w.close("ram:SpecifiedTaxRegistration")
+	w.ciiTaxRegistration(p.VATID, "VA")
+	if seller {
+		w.ciiTaxRegistration(p.TaxRegistrationID, "FC")
 	}
 	w.close(name)
 }
@@ -341,6 +310,7 @@ func (w *xmlWriter) ciiLine(d *Document, l Line) {
 		w.leaf("ram:LineID", l.OrderLineRef)
 		w.close("ram:BuyerOrderReferencedDocument")
 	}
+	w.ciiGrossPrice(l)
 	w.open("ram:NetPriceProductTradePrice")
 	w.leaf("ram:ChargeAmount", l.UnitPrice.String())
 	if !l.BaseQuantity.IsZero() {
@@ -366,6 +336,7 @@ func (w *xmlWriter) ciiLine(d *Document, l Line) {
 	w.open("ram:SpecifiedTradeSettlementLineMonetarySummation")
 	w.amountPlain("ram:LineTotalAmount", l.NetAmount)
 	w.close("ram:SpecifiedTradeSettlementLineMonetarySummation")
+	w.ciiLineObject(l)
 	if l.AccountingCost != "" {
 		w.open("ram:ReceivableSpecifiedTradeAccountingAccount")
 		w.leaf("ram:ID", l.AccountingCost)
@@ -382,6 +353,7 @@ func (w *xmlWriter) ciiProduct(l Line) {
 	w.open("ram:SpecifiedTradeProduct")
 	w.leafAttr("ram:GlobalID", l.StandardItemID, "schemeID", l.StandardItemScheme)
 	w.leaf("ram:SellerAssignedID", l.SellerItemID)
+	w.leaf("ram:BuyerAssignedID", l.BuyerItemID)
 	w.leaf("ram:Name", l.Name)
 	w.leaf("ram:Description", l.Description)
 	for _, a := range l.Attributes {

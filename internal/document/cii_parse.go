@@ -121,7 +121,9 @@ func (p *parser) ciiHeader(root *node, d *Document) {
 	d.ContractReference = agr.str("ram:ContractReferencedDocument", "ram:IssuerAssignedID")
 	d.Seller = p.ciiParty(agr, "ram:SellerTradeParty", "seller", tx.path()+"/ram:ApplicableHeaderTradeAgreement")
 	d.Buyer = p.ciiParty(agr, "ram:BuyerTradeParty", "buyer", tx.path()+"/ram:ApplicableHeaderTradeAgreement")
+	p.ciiAgreementTerms(agr, d)
 	d.DeliveryDate = p.ciiDateAt(tx, "delivery_date", "ram:ApplicableHeaderTradeDelivery", "ram:ActualDeliverySupplyChainEvent", "ram:OccurrenceDateTime")
+	p.ciiDeliveryTerms(tx.at("ram:ApplicableHeaderTradeDelivery"), d)
 
 	set := tx.at("ram:ApplicableHeaderTradeSettlement")
 	if set == nil {
@@ -134,18 +136,19 @@ func (p *parser) ciiHeader(root *node, d *Document) {
 	d.TaxCurrency = set.str("ram:TaxCurrencyCode")
 	d.AccountingCost = set.str("ram:ReceivableSpecifiedTradeAccountingAccount", "ram:ID")
 	paymentRef := set.str("ram:PaymentReference")
-	if pm := set.at("ram:SpecifiedTradeSettlementPaymentMeans"); pm != nil {
-		d.PaymentMeans = &PaymentMeans{
-			Code:        p.required(pm, "the payment means code (BR-49)", "ram:TypeCode"),
-			PaymentID:   paymentRef,
-			IBAN:        pm.str("ram:PayeePartyCreditorFinancialAccount", "ram:IBANID"),
-			AccountName: pm.str("ram:PayeePartyCreditorFinancialAccount", "ram:AccountName"),
-			BIC:         pm.str("ram:PayeeSpecifiedCreditorFinancialInstitution", "ram:BICID"),
+	p.ciiSettlementTerms(set, d)
+	if means := set.children(nsRAM, "SpecifiedTradeSettlementPaymentMeans"); len(means) > 0 {
+		for i, pm := range means {
+			m := p.ciiPaymentMeans(pm, "")
+			if i == 0 {
+				m.PaymentID = paymentRef // CII has one payment reference; the model keeps it with the first means
+				d.PaymentMeans = &m
+				p.locs["payment_means.iban"] = pm.path() + "/ram:PayeePartyCreditorFinancialAccount/ram:IBANID"
+				continue
+			}
+			p.locs[fmt.Sprintf("other_payment_means[%d].iban", i-1)] = pm.path() + "/ram:PayeePartyCreditorFinancialAccount/ram:IBANID"
+			d.OtherPaymentMeans = append(d.OtherPaymentMeans, m)
 		}
-		if d.PaymentMeans.IBAN == "" {
-			d.PaymentMeans.IBAN = pm.str("ram:PayeePartyCreditorFinancialAccount", "ram:ProprietaryID")
-		}
-		p.locs["payment_means.iban"] = pm.path() + "/ram:PayeePartyCreditorFinancialAccount/ram:IBANID"
 	} else if paymentRef != "" {
 		d.PaymentMeans = &PaymentMeans{PaymentID: paymentRef}
 		p.add(set.path()+"/ram:SpecifiedTradeSettlementPaymentMeans", "a payment reference needs payment means with a type code (BR-49)")
@@ -252,17 +255,18 @@ func (p *parser) ciiParty(agr *node, role, field, parentPath string) Party {
 	} else {
 		pty.ID = n.str("ram:ID")
 	}
-	for _, step := range []string{"ram:LineOne", "ram:LineTwo", "ram:LineThree"} {
-		if s := addr.str(step); s != "" {
-			pty.Address = append(pty.Address, s)
-		}
+	if a := ciiAddress(addr); a != nil {
+		pty.Address = a.Lines
 	}
 	for _, tr := range n.children(nsRAM, "SpecifiedTaxRegistration") {
 		id := tr.at("ram:ID")
-		if id.attr("schemeID") == "VA" {
+		switch {
+		case id.attr("schemeID") == "VA":
 			pty.VATID = strings.TrimSpace(id.text)
-		} else {
-			id.used = false // the seller's tax registration (BT-32, scheme FC) is not carried
+		case id.attr("schemeID") == "FC" && field == "seller" && pty.TaxRegistrationID == "":
+			pty.TaxRegistrationID = strings.TrimSpace(id.text) // BT-32
+		default:
+			id.used = false
 		}
 	}
 	if pty.Name == "" {
@@ -360,6 +364,7 @@ func (p *parser) ciiLine(n *node, i int) Line {
 		p.add(set.path()+"/ram:ApplicableTradeTax", "the line's VAT category is required (BR-CO-4)")
 	}
 	ciiLineTerms(n, prod, set, &l)
+	ciiLineExtraTerms(n, prod, set, &l)
 	return l
 }
 

@@ -163,10 +163,13 @@ func ReportError(rep *Report) *abacus.Error {
 }
 
 // TargetDrops lists the fields of d that format f cannot carry: a line's
-// breakdown in every e-invoice syntax, the buyer's legal form in CII,
-// everything but the lines in CSV, the buyer's references and the item
-// identifiers (BT-12, BT-19, BT-72, BT-132, BT-133, BT-157 to BT-161) in
-// CSV and PDF.
+// breakdown in every e-invoice syntax, the buyer's legal form and a later
+// payment means' own payment id in CII, a gross price UBL cannot state
+// validly (see ublCarriesGross), everything but the lines in CSV, and in
+// CSV and PDF the references, parties and item terms only the e-invoice
+// syntaxes carry (BT-7, BT-8, BT-11 to BT-19, BT-32, BT-72, BT-82, BT-89, BT-90,
+// BT-87/88, BT-91, BG-10, BG-11, BG-13, BG-24, and per line BT-128, BT-132, BT-133,
+// BT-147/148, BT-156 to BT-161).
 func TargetDrops(d *Document, f Format) []string {
 	var out []string
 	switch f {
@@ -199,6 +202,34 @@ func TargetDrops(d *Document, f Format) []string {
 	if cii && d.Buyer.LegalForm != "" {
 		out = append(out, "buyer.legal_form")
 	}
+	if cii {
+		out = append(out, ciiCannotCarry(d)...)
+	} else {
+		out = append(out, ublCannotCarry(d)...)
+	}
+	return out
+}
+
+// ublCannotCarry lists the set fields of d UBL has no valid place for: a
+// gross price with a base quantity of its own or that does not give the
+// net price (see ublCarriesGross; the discount itself is carried), and a
+// mandate without payment means to hang it on.
+func ublCannotCarry(d *Document) []string {
+	var out []string
+	for i, l := range d.Lines {
+		if ublCarriesGross(l) {
+			continue
+		}
+		if !l.GrossPrice.IsZero() {
+			out = append(out, fmt.Sprintf("lines[%d].gross_price", i))
+		}
+		if !l.GrossBaseQuantity.IsZero() {
+			out = append(out, fmt.Sprintf("lines[%d].gross_base_quantity", i))
+		}
+	}
+	if d.MandateReference != "" && d.PaymentMeans == nil {
+		out = append(out, "mandate_reference")
+	}
 	return out
 }
 
@@ -223,7 +254,16 @@ func XRechnung(d *Document, syntax Format) ([]byte, error) {
 func buyerTerms(d *Document) []string {
 	var out []string
 	for field, set := range map[string]bool{"contract_reference": d.ContractReference != "", "accounting_cost": d.AccountingCost != "",
-		"delivery_date": !d.DeliveryDate.IsZero()} {
+		"delivery_date": !d.DeliveryDate.IsZero(), "tax_point_date": !d.TaxPointDate.IsZero(), "tax_point_date_code": d.TaxPointDateCode != "",
+		"project_reference": d.ProjectReference != "", "seller_order_reference": d.SellerOrderReference != "",
+		"receiving_advice_reference": d.ReceivingAdviceReference != "", "despatch_advice_reference": d.DespatchAdviceReference != "",
+		"tender_reference": d.TenderReference != "", "documents": len(d.Documents) > 0, "delivery": d.Delivery != nil,
+		"payee": d.Payee != nil, "tax_representative": d.TaxRepresentative != nil, "other_payment_means": len(d.OtherPaymentMeans) > 0,
+		"mandate_reference": d.MandateReference != "", "creditor_reference": d.CreditorReference != "",
+		"seller.tax_registration_id":    d.Seller.TaxRegistrationID != "",
+		"payment_means.information":     d.PaymentMeans != nil && d.PaymentMeans.Information != "",
+		"payment_means.debited_account": d.PaymentMeans != nil && d.PaymentMeans.DebitedAccount != "",
+		"payment_means.card_number":     d.PaymentMeans != nil && d.PaymentMeans.CardNumber != ""} {
 		if set {
 			out = append(out, field)
 		}
@@ -237,6 +277,8 @@ func buyerTerms(d *Document) []string {
 			{"order_line_ref", l.OrderLineRef != ""}, {"accounting_cost", l.AccountingCost != ""},
 			{"standard_item_id", l.StandardItemID != ""}, {"classifications", len(l.Classifications) > 0},
 			{"origin_country", l.OriginCountry != ""}, {"attributes", len(l.Attributes) > 0},
+			{"buyer_item_id", l.BuyerItemID != ""}, {"object_id", l.ObjectID != ""}, {"gross_price", !l.GrossPrice.IsZero()},
+			{"price_discount", !l.PriceDiscount.IsZero()}, {"gross_base_quantity", !l.GrossBaseQuantity.IsZero()},
 		} {
 			if t.set {
 				out = append(out, fmt.Sprintf("lines[%d].%s", i, t.field))

@@ -191,6 +191,72 @@ type Party struct {
 	// enterprise number).
 	EndpointID     string `json:"endpoint_id"`
 	EndpointScheme string `json:"endpoint_scheme"`
+
+	// TaxRegistrationID is the seller's local tax registration (BT-32),
+	// beside or instead of the VAT identifier.
+	TaxRegistrationID string `json:"tax_registration_id,omitempty"`
+}
+
+// Address is a postal address of someone who is not the seller or the
+// buyer: the delivery address (BG-15) and the seller tax representative's
+// (BG-12).
+type Address struct {
+	Lines       []string `json:"lines,omitempty"` // up to three: street, additional, extra line
+	City        string   `json:"city,omitempty"`
+	PostalCode  string   `json:"postal_code,omitempty"`
+	Subdivision string   `json:"subdivision,omitempty"`
+	CountryCode string   `json:"country_code"` // ISO 3166-1 alpha-2; required (BR-20, BR-57)
+}
+
+// Delivery says where the goods or services went (BG-13): the deliver-to
+// party's name (BT-70), the location's identifier with its scheme (BT-71)
+// and the address (BG-15). The date (BT-72) is Document.DeliveryDate.
+type Delivery struct {
+	PartyName      string   `json:"party_name,omitempty"`
+	LocationID     string   `json:"location_id,omitempty"`
+	LocationScheme string   `json:"location_scheme,omitempty"`
+	Address        *Address `json:"address,omitempty"`
+}
+
+// Payee is who receives the payment when it is not the seller (BG-10),
+// e.g. a factoring company.
+type Payee struct {
+	Name          string `json:"name"`                      // BT-59
+	ID            string `json:"id,omitempty"`              // BT-60
+	IDScheme      string `json:"id_scheme,omitempty"`       // ISO 6523 ICD
+	LegalID       string `json:"legal_id,omitempty"`        // BT-61
+	LegalIDScheme string `json:"legal_id_scheme,omitempty"` // ISO 6523 ICD
+}
+
+// TaxRepresentative is the seller's tax representative (BG-11), who
+// accounts for the VAT on the seller's behalf.
+type TaxRepresentative struct {
+	Name    string  `json:"name"`   // BT-62
+	VATID   string  `json:"vat_id"` // BT-63
+	Address Address `json:"address"`
+}
+
+// DocumentReference is a document the invoice points at: an invoiced
+// object (BT-18, TypeCode "130", Scheme its identifier scheme) or an
+// additional supporting document (BG-24: BT-122 to BT-125; TypeCode "916",
+// which the readers fill in when the syntax leaves it out), with a
+// description, a link or the file itself.
+type DocumentReference struct {
+	ID          string      `json:"id"`
+	Scheme      string      `json:"scheme,omitempty"`
+	TypeCode    string      `json:"type_code"` // UNTDID 1001: 130 invoiced object, 916 supporting document (the default)
+	Description string      `json:"description,omitempty"`
+	URI         string      `json:"uri,omitempty"`
+	Attachment  *Attachment `json:"attachment,omitempty"`
+}
+
+// Attachment is a file sent inside the invoice (BT-125). Content is the
+// base64 text exactly as the XML carries it, so it is never decoded and
+// re-encoded differently.
+type Attachment struct {
+	MimeCode string `json:"mime_code"`
+	Filename string `json:"filename"`
+	Content  string `json:"content"`
 }
 
 // AllowanceCharge is an allowance (a coupon or discount, Charge false) or a
@@ -238,6 +304,16 @@ type Line struct {
 	Classifications    []Classification `json:"classifications,omitempty"`      // BT-158
 	OriginCountry      string           `json:"origin_country,omitempty"`       // BT-159, ISO 3166-1 alpha-2
 	Attributes         []ItemAttribute  `json:"attributes,omitempty"`           // BT-160 name, BT-161 value
+	BuyerItemID        string           `json:"buyer_item_id,omitempty"`        // BT-156: the buyer's identifier of the item
+	ObjectID           string           `json:"object_id,omitempty"`            // BT-128: an object the line invoices (a meter, a subscription)
+	ObjectScheme       string           `json:"object_scheme,omitempty"`        // its scheme (UNTDID 1153)
+	// GrossPrice is the price before the price discount (BT-148), and
+	// PriceDiscount that discount (BT-147); UnitPrice stays the net price.
+	// GrossBaseQuantity is the quantity the gross price is for when CII
+	// gives one (UBL has one base quantity for both prices).
+	GrossPrice        decimal.Decimal `json:"gross_price,omitzero"`
+	PriceDiscount     decimal.Decimal `json:"price_discount,omitzero"`
+	GrossBaseQuantity decimal.Decimal `json:"gross_base_quantity,omitzero"`
 	// Breakdown is how NetAmount is made up when it does not come from one
 	// price (one row per tier used, a tier's flat fee, a percentage, a
 	// minimum): the PDF prints it under the line instead of the average
@@ -299,6 +375,13 @@ type PaymentMeans struct {
 	IBAN        string `json:"iban,omitempty"`       // payee account (an IBAN for SEPA)
 	AccountName string `json:"account_name,omitempty"`
 	BIC         string `json:"bic,omitempty"`
+	Information string `json:"information,omitempty"` // BT-82: the payment means in words
+	// DebitedAccount is the buyer's account a direct debit takes the
+	// money from (BT-91); CardNumber and CardHolder the payment card
+	// (BT-87, normally only its last digits, and BT-88).
+	DebitedAccount string `json:"debited_account,omitempty"`
+	CardNumber     string `json:"card_number,omitempty"`
+	CardHolder     string `json:"card_holder,omitempty"`
 }
 
 // InvoiceReference points a credit note at the invoice it corrects.
@@ -349,6 +432,34 @@ type Document struct {
 	TaxInTaxCurrency decimal.Decimal `json:"tax_in_tax_currency,omitzero"`
 	PaymentTerms     string          `json:"payment_terms,omitempty"`
 	PaymentMeans     *PaymentMeans   `json:"payment_means,omitempty"`
+	// OtherPaymentMeans are the ways to pay after the first (BG-16 occurs
+	// more than once, e.g. two bank accounts).
+	OtherPaymentMeans []PaymentMeans `json:"other_payment_means,omitempty"`
+	// BT-89 and BT-90: the direct-debit mandate and the seller's (or
+	// payee's) SEPA creditor identifier.
+	MandateReference  string `json:"mandate_reference,omitempty"`
+	CreditorReference string `json:"creditor_reference,omitempty"`
+	// TaxPointDate is when VAT became chargeable when it is not the issue
+	// date (BT-7).
+	TaxPointDate Date `json:"tax_point_date,omitzero"`
+	// TaxPointDateCode says which date VAT became chargeable on when there
+	// is no TaxPointDate (BT-8, UNTDID 2005 as UBL writes it): "3" the
+	// issue date, "35" the delivery date, "432" the date paid. CII writes
+	// its UNTDID 2475 equivalents (5, 29, 72).
+	TaxPointDateCode string `json:"tax_point_date_code,omitempty"`
+	// BT-11, BT-14, BT-15, BT-16, BT-17: the project, the seller's order,
+	// the receiving and despatch advices, and the tender or lot.
+	ProjectReference         string `json:"project_reference,omitempty"`
+	SellerOrderReference     string `json:"seller_order_reference,omitempty"`
+	ReceivingAdviceReference string `json:"receiving_advice_reference,omitempty"`
+	DespatchAdviceReference  string `json:"despatch_advice_reference,omitempty"`
+	TenderReference          string `json:"tender_reference,omitempty"`
+	// Documents are the invoiced object (BT-18) and the supporting
+	// documents (BG-24), in the order given.
+	Documents         []DocumentReference `json:"documents,omitempty"`
+	Delivery          *Delivery           `json:"delivery,omitempty"`
+	Payee             *Payee              `json:"payee,omitempty"`
+	TaxRepresentative *TaxRepresentative  `json:"tax_representative,omitempty"`
 	// Notes are free text. Peppol allows one note, so UBL joins them with
 	// line breaks.
 	Notes []string `json:"notes,omitempty"`

@@ -64,13 +64,10 @@ const (
 // violations is still returned, as complete as the input allows, so it can
 // be shown or converted.
 //
-// What the model does not carry is dropped: delivery information, payee
-// and tax representative parties, document references other than the order
-// and the invoice being credited, payment means after the first, the
-// payment card and direct-debit mandate, accounting cost, price-level discounts
-// (gross price), item classifications, origin country and attributes,
-// attachments, and more than three address lines. A converted document
-// stays valid because none of these enter the totals.
+// Every element with a value the model does not carry is listed in the
+// Report's Dropped (see dropped); since issue 22 that is none of the
+// official examples' elements. A converted document stays valid because
+// none of the terms outside the model enter the totals.
 //
 // It returns an error only when data is not XML (code "ubl_unreadable") or
 // not a UBL Invoice or CreditNote (code "ubl_not_document"), both
@@ -313,6 +310,7 @@ func (n *node) attr(local string) string {
 type parser struct {
 	violations []Violation
 	locs       map[string]string
+	sellerSEPA string // BT-90 found among the seller's UBL identifiers
 }
 
 func (p *parser) add(path, format string, args ...any) {
@@ -392,6 +390,7 @@ func (p *parser) header(root *node, d *Document) {
 	p.locs["buyer_reference"] = root.path() + "/cbc:BuyerReference"
 	d.OrderReference = root.str("cac:OrderReference", "cbc:ID")
 	d.ContractReference = root.str("cac:ContractDocumentReference", "cbc:ID")
+	p.ublReferences(root, d)
 	d.AccountingCost = root.str("cbc:AccountingCost")
 	d.DeliveryDate = p.dateAt(root, "delivery_date", "cac:Delivery", "cbc:ActualDeliveryDate")
 	for _, n := range root.children(nsCBC, "Note") {
@@ -399,7 +398,13 @@ func (p *parser) header(root *node, d *Document) {
 			d.Notes = append(d.Notes, s)
 		}
 	}
-	d.Period = p.period(root.at("cac:InvoicePeriod"), "period")
+	if ip := root.at("cac:InvoicePeriod"); ip != nil {
+		d.TaxPointDateCode = ip.str("cbc:DescriptionCode")
+		p.locs["tax_point_date_code"] = ip.path() + "/cbc:DescriptionCode"
+		if ip.at("cbc:StartDate") != nil || ip.at("cbc:EndDate") != nil || d.TaxPointDateCode == "" {
+			d.Period = p.period(ip, "period") // a period carrying only BT-8 is no period
+		}
+	}
 	if ref := root.at("cac:BillingReference", "cac:InvoiceDocumentReference"); ref != nil {
 		d.InvoiceReference = &InvoiceReference{
 			Number:    p.required(ref, "the referenced invoice number", "cbc:ID"),
@@ -407,17 +412,12 @@ func (p *parser) header(root *node, d *Document) {
 		}
 	}
 	d.Seller = p.party(root, "cac:AccountingSupplierParty", "seller")
-	d.Buyer = p.party(root, "cac:AccountingCustomerParty", "buyer")
-	if pm := root.at("cac:PaymentMeans"); pm != nil {
-		d.PaymentMeans = &PaymentMeans{
-			Code:        p.required(pm, "the payment means code (BR-49)", "cbc:PaymentMeansCode"),
-			PaymentID:   pm.str("cbc:PaymentID"),
-			IBAN:        pm.str("cac:PayeeFinancialAccount", "cbc:ID"),
-			AccountName: pm.str("cac:PayeeFinancialAccount", "cbc:Name"),
-			BIC:         pm.str("cac:PayeeFinancialAccount", "cac:FinancialInstitutionBranch", "cbc:ID"),
-		}
-		p.locs["payment_means.iban"] = pm.path() + "/cac:PayeeFinancialAccount/cbc:ID"
+	if d.CreditorReference == "" {
+		d.CreditorReference = p.sellerSEPA
 	}
+	d.Buyer = p.party(root, "cac:AccountingCustomerParty", "buyer")
+	p.ublParties(root, d)
+	p.ublPaymentMeans(root, d)
 	var terms []string
 	for _, t := range root.children(nsCAC, "PaymentTerms") {
 		if s := t.str("cbc:Note"); s != "" {
@@ -471,27 +471,37 @@ func (p *parser) party(root *node, role, field string) Party {
 		LegalID:        n.str("cac:PartyLegalEntity", "cbc:CompanyID"),
 		LegalIDScheme:  n.at("cac:PartyLegalEntity", "cbc:CompanyID").attr("schemeID"),
 		LegalForm:      n.str("cac:PartyLegalEntity", "cbc:CompanyLegalForm"),
-		ID:             n.str("cac:PartyIdentification", "cbc:ID"),
-		IDScheme:       n.at("cac:PartyIdentification", "cbc:ID").attr("schemeID"),
 		ContactName:    n.str("cac:Contact", "cbc:Name"),
 		Phone:          n.str("cac:Contact", "cbc:Telephone"),
 		Email:          n.str("cac:Contact", "cbc:ElectronicMail"),
 		EndpointID:     n.str("cbc:EndpointID"),
 		EndpointScheme: n.at("cbc:EndpointID").attr("schemeID"),
 	}
-	for _, step := range []string{"cbc:StreetName", "cbc:AdditionalStreetName"} {
-		if s := n.str("cac:PostalAddress", step); s != "" {
-			pty.Address = append(pty.Address, s)
+	if a := ublAddress(n.at("cac:PostalAddress")); a != nil {
+		pty.Address = a.Lines
+	}
+	for _, pi := range n.children(nsCAC, "PartyIdentification") {
+		// The seller's SEPA creditor identifier (BT-90) is an identifier
+		// of the party in UBL but a settlement term in the model.
+		id := pi.at("cbc:ID")
+		switch {
+		case field == "seller" && strings.EqualFold(id.attr("schemeID"), sepaScheme):
+			p.sellerSEPA = id.str()
+		case pty.ID == "":
+			pty.ID, pty.IDScheme = id.str(), id.attr("schemeID")
+		default:
+			id.used = false // BT-29 and BT-46 occur more than once; the model keeps the first
 		}
 	}
-	if s := n.str("cac:PostalAddress", "cac:AddressLine", "cbc:Line"); s != "" {
-		pty.Address = append(pty.Address, s)
-	}
 	for _, ts := range n.children(nsCAC, "PartyTaxScheme") {
-		// Only the VAT scheme is the VAT identifier; other schemes are
-		// the seller's tax registration (BT-32), which the model does not carry.
+		// Only the VAT scheme is the VAT identifier; another scheme is
+		// the seller's tax registration (BT-32).
 		if strings.EqualFold(ts.str("cac:TaxScheme", "cbc:ID"), "VAT") {
 			pty.VATID = ts.str("cbc:CompanyID")
+		} else if field == "seller" && pty.TaxRegistrationID == "" {
+			pty.TaxRegistrationID = ts.str("cbc:CompanyID")
+		} else {
+			ts.at("cbc:CompanyID").used = false
 		}
 	}
 	if pty.Name == "" {
@@ -631,6 +641,7 @@ func (p *parser) line(n *node, i int, qtyName string) Line {
 	for _, a := range item.children(nsCAC, "AdditionalItemProperty") {
 		l.Attributes = append(l.Attributes, ItemAttribute{Name: a.str("cbc:Name"), Value: a.str("cbc:Value")})
 	}
+	ublLineTerms(n, item, &l)
 	// The breakdown carries the exemption reason; lines do not in UBL.
 	return l
 }

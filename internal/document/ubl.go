@@ -69,6 +69,7 @@ func renderUBL(d *Document) ([]byte, error) {
 	w.leaf("cbc:IssueDate", d.IssueDate.String())
 	typeCode = d.typeCode()
 	if d.Kind == KindCreditNote {
+		w.leaf("cbc:TaxPointDate", d.TaxPointDate.String())
 		w.leaf("cbc:CreditNoteTypeCode", typeCode)
 	} else {
 		w.leaf("cbc:DueDate", d.DueDate.String())
@@ -81,16 +82,15 @@ func renderUBL(d *Document) ([]byte, error) {
 			w.leaf("cbc:Note", n)
 		}
 	}
+	if d.Kind == KindInvoice {
+		w.leaf("cbc:TaxPointDate", d.TaxPointDate.String())
+	}
 	w.leaf("cbc:DocumentCurrencyCode", d.Currency)
 	w.leaf("cbc:TaxCurrencyCode", d.TaxCurrency)
 	w.leaf("cbc:AccountingCost", d.AccountingCost)
 	w.leaf("cbc:BuyerReference", d.BuyerReference)
-	w.period("cac:InvoicePeriod", d.Period)
-	if d.OrderReference != "" {
-		w.open("cac:OrderReference")
-		w.leaf("cbc:ID", d.OrderReference)
-		w.close("cac:OrderReference")
-	}
+	w.invoicePeriod(d.Period, d.TaxPointDateCode)
+	w.ublOrderReference(d)
 	if r := d.InvoiceReference; r != nil {
 		w.open("cac:BillingReference")
 		w.open("cac:InvoiceDocumentReference")
@@ -99,38 +99,16 @@ func renderUBL(d *Document) ([]byte, error) {
 		w.close("cac:InvoiceDocumentReference")
 		w.close("cac:BillingReference")
 	}
-	if d.ContractReference != "" {
-		w.open("cac:ContractDocumentReference")
-		w.leaf("cbc:ID", d.ContractReference)
-		w.close("cac:ContractDocumentReference")
+	w.ublHeaderReferences(d)
+	sellerSEPA := ""
+	if d.Payee == nil {
+		sellerSEPA = d.CreditorReference // BT-90 goes with the payee when there is one
 	}
-	w.party("cac:AccountingSupplierParty", &d.Seller)
+	w.sellerParty(&d.Seller, sellerSEPA)
 	w.party("cac:AccountingCustomerParty", &d.Buyer)
-	if !d.DeliveryDate.IsZero() {
-		w.open("cac:Delivery")
-		w.leaf("cbc:ActualDeliveryDate", d.DeliveryDate.String())
-		w.close("cac:Delivery")
-	}
-	if pm := d.PaymentMeans; pm != nil {
-		w.open("cac:PaymentMeans")
-		w.leaf("cbc:PaymentMeansCode", pm.Code)
-		if d.Kind == KindCreditNote {
-			w.leaf("cbc:PaymentDueDate", d.DueDate.String())
-		}
-		w.leaf("cbc:PaymentID", pm.PaymentID)
-		if pm.IBAN != "" {
-			w.open("cac:PayeeFinancialAccount")
-			w.leaf("cbc:ID", pm.IBAN)
-			w.leaf("cbc:Name", pm.AccountName)
-			if pm.BIC != "" {
-				w.open("cac:FinancialInstitutionBranch")
-				w.leaf("cbc:ID", pm.BIC)
-				w.close("cac:FinancialInstitutionBranch")
-			}
-			w.close("cac:PayeeFinancialAccount")
-		}
-		w.close("cac:PaymentMeans")
-	}
+	w.ublPayeeAndRepresentative(d)
+	w.ublDelivery(d)
+	w.ublPaymentMeans(d)
 	if d.PaymentTerms != "" {
 		w.open("cac:PaymentTerms")
 		w.leaf("cbc:Note", d.PaymentTerms)
@@ -191,6 +169,7 @@ func renderUBL(d *Document) ([]byte, error) {
 			w.leaf("cbc:LineID", l.OrderLineRef)
 			w.close("cac:OrderLineReference")
 		}
+		w.ublLineDocument(l)
 		for _, ac := range l.AllowanceCharges {
 			ac.Tax = nil // a line allowance takes the line's tax category
 			w.allowanceCharge(ac)
@@ -198,6 +177,11 @@ func renderUBL(d *Document) ([]byte, error) {
 		w.open("cac:Item")
 		w.leaf("cbc:Description", l.Description)
 		w.leaf("cbc:Name", l.Name)
+		if l.BuyerItemID != "" {
+			w.open("cac:BuyersItemIdentification")
+			w.leaf("cbc:ID", l.BuyerItemID)
+			w.close("cac:BuyersItemIdentification")
+		}
 		if l.SellerItemID != "" {
 			w.open("cac:SellersItemIdentification")
 			w.leaf("cbc:ID", l.SellerItemID)
@@ -217,6 +201,7 @@ func renderUBL(d *Document) ([]byte, error) {
 		if !l.BaseQuantity.IsZero() {
 			w.leafAttr("cbc:BaseQuantity", l.BaseQuantity.String(), "unitCode", l.UnitCode)
 		}
+		w.ublPriceDiscount(l, d.Currency)
 		w.close("cac:Price")
 		w.close(lineName)
 	}
@@ -334,7 +319,15 @@ func (w *xmlWriter) allowanceCharge(ac AllowanceCharge) {
 	w.close("cac:AllowanceCharge")
 }
 
-func (w *xmlWriter) party(name string, p *Party) {
+func (w *xmlWriter) party(name string, p *Party) { w.partyWith(name, p, "") }
+
+// sellerParty writes the seller with the SEPA creditor identifier (BT-90)
+// among its identifiers when there is no payee to carry it.
+func (w *xmlWriter) sellerParty(p *Party, sepa string) {
+	w.partyWith("cac:AccountingSupplierParty", p, sepa)
+}
+
+func (w *xmlWriter) partyWith(name string, p *Party, sepa string) {
 	w.open(name)
 	w.open("cac:Party")
 	w.leafAttr("cbc:EndpointID", p.EndpointID, "schemeID", p.EndpointScheme)
@@ -343,38 +336,16 @@ func (w *xmlWriter) party(name string, p *Party) {
 		w.leafAttr("cbc:ID", p.ID, "schemeID", p.IDScheme)
 		w.close("cac:PartyIdentification")
 	}
+	w.ublSEPA(sepa)
 	if p.TradingName != "" {
 		w.open("cac:PartyName")
 		w.leaf("cbc:Name", p.TradingName)
 		w.close("cac:PartyName")
 	}
-	w.open("cac:PostalAddress")
-	if len(p.Address) > 0 {
-		w.leaf("cbc:StreetName", p.Address[0])
-	}
-	if len(p.Address) > 1 {
-		w.leaf("cbc:AdditionalStreetName", p.Address[1])
-	}
-	w.leaf("cbc:CityName", p.City)
-	w.leaf("cbc:PostalZone", p.PostalCode)
-	w.leaf("cbc:CountrySubentity", p.Subdivision)
-	if len(p.Address) > 2 && p.Address[2] != "" {
-		w.open("cac:AddressLine")
-		w.leaf("cbc:Line", p.Address[2])
-		w.close("cac:AddressLine")
-	}
-	w.open("cac:Country")
-	w.leaf("cbc:IdentificationCode", p.CountryCode)
-	w.close("cac:Country")
-	w.close("cac:PostalAddress")
-	if p.VATID != "" {
-		w.open("cac:PartyTaxScheme")
-		w.leaf("cbc:CompanyID", p.VATID)
-		w.open("cac:TaxScheme")
-		w.leaf("cbc:ID", "VAT")
-		w.close("cac:TaxScheme")
-		w.close("cac:PartyTaxScheme")
-	}
+	w.ublAddress("cac:PostalAddress", p.postalAddress())
+	w.partyTaxScheme(p.VATID, "VAT")
+	// BT-32: any tax scheme but VAT; "TAX" is the one Peppol's examples use.
+	w.partyTaxScheme(p.TaxRegistrationID, "TAX")
 	w.open("cac:PartyLegalEntity")
 	w.leaf("cbc:RegistrationName", p.Name)
 	w.leafAttr("cbc:CompanyID", p.LegalID, "schemeID", p.LegalIDScheme)

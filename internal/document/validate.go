@@ -33,6 +33,7 @@ var (
 func (d *Document) Validate() error {
 	var v abacus.Validation
 	d.validateHeader(&v)
+	d.validateTerms(&v)
 	validateParty(&v, "seller", &d.Seller)
 	validateParty(&v, "buyer", &d.Buyer)
 	d.validateLines(&v)

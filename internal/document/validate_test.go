@@ -51,6 +51,23 @@ func TestValidateReportsEachRule(t *testing.T) {
 		{"due date or terms (BR-CO-25)", "standard_mixed_rates_tiers", func(d *Document) { d.DueDate, d.PaymentTerms = Date{}, "" }, "due_date"},
 		{"IBAN for credit transfer", "standard_mixed_rates_tiers", func(d *Document) { d.PaymentMeans.IBAN = "" }, "payment_means.iban"},
 		{"credit note kind", "credit_note", func(d *Document) { d.Kind = "refund" }, "kind"},
+		{"tax point date or its code (BR-CO-3)", "standard_mixed_rates_tiers", func(d *Document) { d.TaxPointDate, d.TaxPointDateCode = date("2026-02-28"), "3" }, "tax_point_date_code"},
+		{"VAT point date code list", "standard_mixed_rates_tiers", func(d *Document) { d.TaxPointDateCode = "5" }, "tax_point_date_code"},
+		{"payee name (BR-17)", "standard_mixed_rates_tiers", func(d *Document) { d.Payee = &Payee{ID: "4000001000005"} }, "payee.name"},
+		{"tax representative VAT id (BR-56)", "standard_mixed_rates_tiers", func(d *Document) {
+			d.TaxRepresentative = &TaxRepresentative{Name: "Rep", Address: Address{CountryCode: "DE"}}
+		}, "tax_representative.vat_id"},
+		{"tax representative country (BR-20)", "standard_mixed_rates_tiers", func(d *Document) {
+			d.TaxRepresentative = &TaxRepresentative{Name: "Rep", VATID: "DE987654321"}
+		}, "tax_representative.address.country_code"},
+		{"delivery country (BR-57)", "standard_mixed_rates_tiers", func(d *Document) { d.Delivery = &Delivery{Address: &Address{City: "Lyon"}} }, "delivery.address.country_code"},
+		{"supporting document id (BR-52)", "standard_mixed_rates_tiers", func(d *Document) { d.Documents = []DocumentReference{{TypeCode: "916", Description: "Timesheet"}} }, "documents[0].id"},
+		{"attachment type (BR-CL-24)", "standard_mixed_rates_tiers", func(d *Document) {
+			d.Documents = []DocumentReference{{ID: "x", TypeCode: "916", Attachment: &Attachment{MimeCode: "application/zip", Filename: "x.zip", Content: "UEs="}}}
+		}, "documents[0].attachment.mime_code"},
+		{"one payment means code (UBL-SR-47)", "standard_mixed_rates_tiers", func(d *Document) { d.OtherPaymentMeans = []PaymentMeans{{Code: "30", IBAN: "DE02120300000000202051"}} }, "other_payment_means[0].code"},
+		{"no full card number (BR-51)", "standard_mixed_rates_tiers", func(d *Document) { d.PaymentMeans = &PaymentMeans{Code: "48", CardNumber: "4111111111111111"} }, "payment_means.card_number"},
+		{"gross price not negative (BR-28)", "standard_mixed_rates_tiers", func(d *Document) { d.Lines[0].GrossPrice = dec("-1") }, "lines[0].gross_price"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
