@@ -11,10 +11,10 @@ import (
 // database, so the api role (routes) and the timeline role (the consumer)
 // each build their own.
 func (a *App) timelineService() *timeline.Service {
-	return timeline.NewService(a.DB, a.Log.With("module", "timeline"))
+	return timeline.NewService(a.DB, a.Bus, a.Log.With("module", "timeline"))
 }
 
-// registerTimeline adds GET /api/v1/customers/{id}/timeline (api role).
+// registerTimeline adds the timeline's routes (api role).
 func registerTimeline(a *App) { timeline.RegisterRoutes(a.HTTP, a.timelineService()) }
 
 // timelineRole keeps the index of domain events by customer (durable
@@ -24,8 +24,7 @@ func timelineRole() Role {
 		Name: "timeline",
 		Doc:  "customers' timelines: domain events indexed by the customer they name (durable consumer timeline)",
 		Build: func(_ context.Context, a *App) (service.Service, error) {
-			svc, bus := a.timelineService(), a.Bus
-			return service.NewFunc("timeline", func(ctx context.Context) error { return svc.Run(ctx, bus) }), nil
+			return service.NewFunc("timeline", a.timelineService().Run), nil
 		},
 	}
 }

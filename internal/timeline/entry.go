@@ -19,23 +19,23 @@ import (
 	"github.com/abacusbilling/abacus/internal/subscription"
 )
 
-// Entry is one event of a customer's timeline.
-type Entry struct {
-	EventID    string    `json:"event_id" doc:"the domain event's id (Abacus-Event-Id); also the cursor of the page that ends with it"`
-	Type       string    `json:"type" doc:"the domain event's type (GET /api/v1/domain-event-types)"`
-	OccurredAt time.Time `json:"occurred_at" doc:"when the change took effect, as the event says"`
-	Summary    string    `json:"summary" doc:"a short English sentence saying what happened"`
-	Object     Object    `json:"object" doc:"what the entry is about, as something a client can open"`
+// TimelineEntry is one event of a customer's timeline.
+type TimelineEntry struct {
+	EventID    string         `json:"event_id" doc:"the domain event's id (Abacus-Event-Id); also the cursor of the page that ends with it"`
+	Type       string         `json:"type" doc:"the domain event's type (GET /api/v1/domain-event-types)"`
+	OccurredAt time.Time      `json:"occurred_at" doc:"when the change took effect, as the event says"`
+	Summary    string         `json:"summary" doc:"a short English sentence saying what happened"`
+	Object     TimelineObject `json:"object" doc:"what the entry is about, as something a client can open"`
 	// Data are the facts the sentence is made of, copied from the event's
 	// payload when it was indexed: a client can word its own sentence.
 	Data map[string]string `json:"data" doc:"facts from the event: number, amount, currency, status, plan_id… (depends on the type)"`
 }
 
-// Object names what an entry is about: an invoice (invoice, credit note,
+// TimelineObject names what an entry is about: an invoice (invoice, credit note,
 // dunning and lost-chargeback events), a subscription (subscription and
 // threshold events), a payment, a dispute, a payment method, a coupon
 // redemption, an organization or the customer itself.
-type Object struct {
+type TimelineObject struct {
 	Type string `json:"type" enum:"customer,subscription,invoice,payment,dispute,payment_method,redemption,organization"`
 	ID   string `json:"id"`
 }
@@ -44,7 +44,7 @@ type Object struct {
 // names, what it is about and the facts of its sentence.
 type indexed struct {
 	customer string
-	object   Object
+	object   TimelineObject
 	data     map[string]string
 }
 
@@ -90,7 +90,7 @@ func onType[P any](name string, version int, f func(P) indexed) {
 func register() {
 	extractors = map[typeKey]extract{}
 	customer := func(c catalog.Customer) indexed {
-		return indexed{c.ID, Object{"customer", c.ID}, facts("name", c.Name)}
+		return indexed{c.ID, TimelineObject{"customer", c.ID}, facts("name", c.Name)}
 	}
 	for _, k := range []outbox.Kind[catalog.Customer]{catalog.CustomerCreated, catalog.CustomerUpdated, catalog.CustomerArchived} {
 		on(k, customer)
@@ -99,18 +99,18 @@ func register() {
 		if strings.HasPrefix(t.Name, "subscription.") && t.Version == 1 {
 			onType(t.Name, 1, func(e subscription.Event) indexed {
 				s := e.Subscription
-				return indexed{s.CustomerID, Object{"subscription", s.ID},
+				return indexed{s.CustomerID, TimelineObject{"subscription", s.ID},
 					facts("plan_id", s.PlanID, "version_id", s.VersionID, "status", string(s.Status), "quantity", s.Quantity.String(),
 						"from_status", string(e.Change.FromStatus), "suspend_reason", s.SuspendReason)}
 			})
 		}
 	}
 	on(subscription.EntitlementThresholdReached, func(t subscription.ThresholdReached) indexed {
-		return indexed{t.CustomerID, Object{"subscription", t.SubscriptionID},
+		return indexed{t.CustomerID, TimelineObject{"subscription", t.SubscriptionID},
 			facts("feature", t.Feature, "threshold", fmt.Sprint(t.Threshold), "used", t.Used.String(), "limit", t.Limit.String())}
 	})
 	invoice := func(i billing.InvoiceEvent) indexed {
-		return indexed{i.CustomerID, Object{"invoice", i.ID},
+		return indexed{i.CustomerID, TimelineObject{"invoice", i.ID},
 			facts("number", i.Number, "currency", i.Currency, "total", i.Total.String(), "amount_due", i.AmountDue.String(),
 				"status", string(i.Status), "subscription_id", i.SubscriptionID)}
 	}
@@ -119,17 +119,17 @@ func register() {
 		on(k, invoice)
 	}
 	on(billing.CreditNoteCreated, func(c billing.CreditNote) indexed {
-		return indexed{c.CustomerID, Object{"invoice", c.InvoiceID},
+		return indexed{c.CustomerID, TimelineObject{"invoice", c.InvoiceID},
 			facts("credit_note_id", c.ID, "number", c.Number, "currency", c.Currency, "total", c.Total.String())}
 	})
 	on(billing.CouponRedeemed, func(r billing.RedemptionEvent) indexed {
-		return indexed{r.CustomerID, Object{"redemption", r.ID},
+		return indexed{r.CustomerID, TimelineObject{"redemption", r.ID},
 			facts("coupon_code", r.CouponCode, "coupon_id", r.CouponID, "percent_off", decimalOrEmpty(r.PercentOff),
 				"amount_off", decimalOrEmpty(r.AmountOff), "currency", r.Currency, "duration", string(r.Duration),
 				"subscription_id", r.SubscriptionID)}
 	})
 	payment := func(p payments.PaymentEvent) indexed {
-		return indexed{p.CustomerID, Object{"payment", p.PaymentID},
+		return indexed{p.CustomerID, TimelineObject{"payment", p.PaymentID},
 			facts("amount", p.Amount.String(), "amount_refunded", p.AmountRefunded.String(), "currency", p.Currency,
 				"provider", p.Provider, "invoice_id", p.InvoiceID, "invoice_number", p.InvoiceNumber,
 				"decline_code", p.DeclineCode, "failure_message", p.FailureMessage)}
@@ -139,7 +139,7 @@ func register() {
 		on(k, payment)
 	}
 	dispute := func(d payments.DisputeEvent) indexed {
-		return indexed{d.CustomerID, Object{"dispute", d.DisputeID},
+		return indexed{d.CustomerID, TimelineObject{"dispute", d.DisputeID},
 			facts("amount", d.Amount.String(), "currency", d.Currency, "kind", string(d.Kind), "status", d.Status,
 				"outcome", d.Outcome, "reason", d.Reason, "invoice_id", d.InvoiceID)}
 	}
@@ -147,7 +147,7 @@ func register() {
 		on(k, dispute)
 	}
 	method := func(m payments.PaymentMethodEvent) indexed {
-		return indexed{m.CustomerID, Object{"payment_method", m.PaymentMethodID},
+		return indexed{m.CustomerID, TimelineObject{"payment_method", m.PaymentMethodID},
 			facts("brand", m.Brand, "last4", m.Last4, "exp_month", fmt.Sprint(m.ExpMonth), "exp_year", fmt.Sprint(m.ExpYear))}
 	}
 	for _, k := range []outbox.Kind[payments.PaymentMethodEvent]{payments.PaymentMethodAttached, payments.PaymentMethodDetached,
@@ -155,7 +155,7 @@ func register() {
 		on(k, method)
 	}
 	run := func(r dunning.RunEvent) indexed {
-		return indexed{r.CustomerID, Object{"invoice", r.InvoiceID},
+		return indexed{r.CustomerID, TimelineObject{"invoice", r.InvoiceID},
 			facts("run_id", r.RunID, "number", r.InvoiceNumber, "amount", r.Amount.String(), "currency", r.Currency,
 				"final_action", r.FinalAction, "attempts", fmt.Sprint(r.Attempts))}
 	}
@@ -164,11 +164,11 @@ func register() {
 		on(k, run)
 	}
 	on(dunning.CustomerChargebackLost, func(c dunning.ChargebackLost) indexed {
-		return indexed{c.CustomerID, Object{"invoice", c.InvoiceID},
+		return indexed{c.CustomerID, TimelineObject{"invoice", c.InvoiceID},
 			facts("amount", c.Amount.String(), "currency", c.Currency, "dispute_id", c.DisputeID, "invoice_action", c.InvoiceAction)}
 	})
 	organization := func(o org.Organization) indexed {
-		return indexed{o.CustomerID, Object{"organization", o.ID}, facts("name", o.Name)}
+		return indexed{o.CustomerID, TimelineObject{"organization", o.ID}, facts("name", o.Name)}
 	}
 	for _, k := range []outbox.Kind[org.Organization]{org.OrganizationCreated, org.OrganizationUpdated, org.OrganizationDeleted} {
 		on(k, organization)

@@ -11,9 +11,10 @@ import (
 	"github.com/abacusbilling/abacus/internal/httpapi"
 )
 
-// RegisterRoutes adds GET /api/v1/customers/{id}/timeline.
+// RegisterRoutes adds GET /api/v1/customers/{id}/timeline and POST
+// /api/v1/timeline/rebuild.
 func RegisterRoutes(s *httpapi.Server, svc *Service) {
-	s.Example(exampleEntry())
+	s.Example(exampleEntry(), TimelineRebuild{Events: 1843, Indexed: 1290, DurationMS: 412})
 	httpapi.Register(s, huma.Operation{OperationID: "list-customer-timeline", Method: http.MethodGet,
 		Path: "/api/v1/customers/{id}/timeline", Summary: "List a customer's timeline", Tags: []string{"Customers"},
 		Description: "The domain events that name the customer, newest first, each with a short sentence and the object it is " +
@@ -27,15 +28,23 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 			Until  time.Time `query:"until" doc:"RFC 3339; exclusive"`
 			Limit  int       `query:"limit" minimum:"0" maximum:"100" doc:"page size (default 20)"`
 			Cursor string    `query:"cursor" doc:"next_cursor of the previous page"`
-		}) (*httpapi.Body[abacus.List[Entry]], error) {
+		}) (*httpapi.Body[abacus.List[TimelineEntry]], error) {
 			return httpapi.Reply(svc.List(ctx, in.ID, Filter{Types: in.Type, Since: in.Since, Until: in.Until, Limit: in.Limit, Cursor: in.Cursor}))
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "rebuild-timeline", Method: http.MethodPost, Path: "/api/v1/timeline/rebuild",
+		Summary: "Rebuild the customers' timelines", Tags: []string{"Customers"},
+		Description: "Indexes again the tenant's domain events the events stream still holds (seven days), writing each entry afresh: " +
+			"entries lost from the index come back, and older entries are read again the current way. The timeline role keeps " +
+			"indexing new events meanwhile. Answers when done."},
+		abacus.ScopeAdmin, func(ctx context.Context, _ *struct{}) (*httpapi.Body[TimelineRebuild], error) {
+			return httpapi.Reply(svc.Rebuild(ctx))
 		})
 }
 
-func exampleEntry() Entry {
-	return Entry{EventID: "evt_01JE5V7M0000000000000000", Type: "invoice.finalized",
+func exampleEntry() TimelineEntry {
+	return TimelineEntry{EventID: "evt_01JE5V7M0000000000000000", Type: "invoice.finalized",
 		OccurredAt: time.Date(2026, 12, 1, 0, 0, 5, 0, time.UTC), Summary: "Invoice INV-0042 finalized: EUR 119.00 due.",
-		Object: Object{Type: "invoice", ID: "inv_01JE5V7M0000000000000000"},
+		Object: TimelineObject{Type: "invoice", ID: "inv_01JE5V7M0000000000000000"},
 		Data: map[string]string{"number": "INV-0042", "currency": "EUR", "total": "119", "amount_due": "119", "status": "open",
 			"subscription_id": "sub_01JE5V7M0000000000000000"}}
 }

@@ -24,15 +24,16 @@ const consumeBatch = 200
 // Service keeps and reads customers' timelines.
 type Service struct {
 	db  *db.DB
+	bus *natsbus.Bus // the events stream (Run, Rebuild)
 	log *slog.Logger
 }
 
-// NewService returns the timeline service over d.
-func NewService(d *db.DB, log *slog.Logger) *Service {
+// NewService returns the timeline service over d, fed from bus.
+func NewService(d *db.DB, bus *natsbus.Bus, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{db: d, log: log}
+	return &Service{db: d, bus: bus, log: log}
 }
 
 // families are the subjects the consumer reads: every family with an
@@ -53,8 +54,8 @@ func families() []string {
 // a crash in between redelivers them and Index skips what it stored. A
 // new consumer starts at the beginning of the stream, so a first
 // deployment indexes the history the stream still holds.
-func (s *Service) Run(ctx context.Context, bus *natsbus.Bus) error {
-	return outbox.ConsumeBatches(ctx, bus, outbox.Subscription{
+func (s *Service) Run(ctx context.Context) error {
+	return outbox.ConsumeBatches(ctx, s.bus, outbox.Subscription{
 		Durable: ConsumerName, Types: families(), Batch: consumeBatch, AckWait: time.Minute, Log: s.log,
 	}, func(ctx context.Context, events []outbox.Event) error {
 		_, err := s.Index(ctx, events)
@@ -68,6 +69,12 @@ func (s *Service) Run(ctx context.Context, bus *natsbus.Bus) error {
 // decoded into its type is logged and left out: a retry could not read
 // it either, and it must not hold up the events behind it.
 func (s *Service) Index(ctx context.Context, events []outbox.Event) (int, error) {
+	return s.index(ctx, events, false)
+}
+
+// index is Index; with refresh, an entry already indexed is written again
+// from the event (a rebuild after the way entries are read changed).
+func (s *Service) index(ctx context.Context, events []outbox.Event, refresh bool) (int, error) {
 	rows := make([]row, 0, len(events))
 	for _, e := range events {
 		ix, ok, err := indexedOf(e)
@@ -85,7 +92,7 @@ func (s *Service) Index(ctx context.Context, events []outbox.Event) (int, error)
 	if len(rows) == 0 {
 		return 0, nil
 	}
-	return len(rows), s.db.InTx(ctx, func(tx *db.Tx) error { return insertRows(ctx, tx, rows) })
+	return len(rows), s.db.InTx(ctx, func(tx *db.Tx) error { return insertRows(ctx, tx, rows, refresh) })
 }
 
 // Filter narrows a timeline page.
@@ -104,17 +111,17 @@ type Filter struct {
 // or external id), newest first. Errors: "customer_not_found" (also for
 // another tenant's customer), "invalid_type" (query.type),
 // "invalid_time_range" (query.until), "invalid_cursor" (query.cursor).
-func (s *Service) List(ctx context.Context, ref string, f Filter) (abacus.List[Entry], error) {
+func (s *Service) List(ctx context.Context, ref string, f Filter) (abacus.List[TimelineEntry], error) {
 	tenant, err := abacus.TenantFrom(ctx)
 	if err != nil {
-		return abacus.List[Entry]{}, err
+		return abacus.List[TimelineEntry]{}, err
 	}
 	types, err := expandTypes(f.Types)
 	if err != nil {
-		return abacus.List[Entry]{}, err
+		return abacus.List[TimelineEntry]{}, err
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
-		return abacus.List[Entry]{}, abacus.Invalid("invalid_time_range", "until (%s) must be after since (%s)",
+		return abacus.List[TimelineEntry]{}, abacus.Invalid("invalid_time_range", "until (%s) must be after since (%s)",
 			f.Until.Format(time.RFC3339), f.Since.Format(time.RFC3339)).WithField("query.until", "must be after since")
 	}
 	if f.Limit <= 0 || f.Limit > 100 {
@@ -122,7 +129,7 @@ func (s *Service) List(ctx context.Context, ref string, f Filter) (abacus.List[E
 	}
 	cus, err := catalog.LoadCustomer(ctx, s.db, tenant, ref)
 	if err != nil {
-		return abacus.List[Entry]{}, err
+		return abacus.List[TimelineEntry]{}, err
 	}
 	p := query{tenant: tenant, customer: cus.ID, types: types, cursor: f.Cursor, limit: f.Limit}
 	if !f.Since.IsZero() {
@@ -133,7 +140,7 @@ func (s *Service) List(ctx context.Context, ref string, f Filter) (abacus.List[E
 	}
 	rows, err := listRows(ctx, s.db, p)
 	if err != nil {
-		return abacus.List[Entry]{}, err
+		return abacus.List[TimelineEntry]{}, err
 	}
 	next := ""
 	if len(rows) > f.Limit {
@@ -143,12 +150,12 @@ func (s *Service) List(ctx context.Context, ref string, f Filter) (abacus.List[E
 	var plans map[string]string
 	if slices.ContainsFunc(rows, func(r row) bool { return r.data["plan_id"] != "" }) {
 		if plans, err = catalog.PlanNames(ctx, s.db, tenant); err != nil {
-			return abacus.List[Entry]{}, err
+			return abacus.List[TimelineEntry]{}, err
 		}
 	}
-	out := make([]Entry, len(rows))
+	out := make([]TimelineEntry, len(rows))
 	for i, r := range rows {
-		out[i] = Entry{EventID: r.eventID, Type: r.typ, OccurredAt: r.at.UTC(), Summary: summary(r.typ, r.data, plans),
+		out[i] = TimelineEntry{EventID: r.eventID, Type: r.typ, OccurredAt: r.at.UTC(), Summary: summary(r.typ, r.data, plans),
 			Object: r.object, Data: r.data}
 		if name := plans[r.data["plan_id"]]; name != "" {
 			out[i].Data["plan_name"] = name

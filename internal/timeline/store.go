@@ -16,13 +16,14 @@ import (
 type row struct {
 	tenant, eventID, customer, typ string
 	at                             db.Time
-	object                         Object
+	object                         TimelineObject
 	data                           map[string]string
 }
 
 // insertRows indexes rows; an event id the tenant already has is left as
-// it is, which makes a redelivery or a rebuild harmless.
-func insertRows(ctx context.Context, tx *db.Tx, rows []row) error {
+// it is, which makes a redelivery harmless, or with refresh written again
+// from the event (a rebuild).
+func insertRows(ctx context.Context, tx *db.Tx, rows []row, refresh bool) error {
 	vals := make([][]any, 0, len(rows))
 	for _, r := range rows {
 		data, err := json.Marshal(r.data)
@@ -31,8 +32,13 @@ func insertRows(ctx context.Context, tx *db.Tx, rows []row) error {
 		}
 		vals = append(vals, []any{r.tenant, r.eventID, r.customer, r.typ, r.at, r.object.Type, r.object.ID, string(data)})
 	}
+	conflict := ` ON CONFLICT (tenant_id, event_id) DO NOTHING`
+	if refresh {
+		conflict = ` ON CONFLICT (tenant_id, event_id) DO UPDATE SET customer_id = excluded.customer_id, type = excluded.type,
+			occurred_at = excluded.occurred_at, object_type = excluded.object_type, object_id = excluded.object_id, data = excluded.data`
+	}
 	err := tx.InsertRows(ctx, `INSERT INTO timeline_entries (tenant_id, event_id, customer_id, type, occurred_at, object_type, object_id, data)`,
-		` ON CONFLICT (tenant_id, event_id) DO NOTHING`, vals)
+		conflict, vals)
 	if err != nil {
 		return fmt.Errorf("indexing timeline entries: %w", err)
 	}

@@ -32,7 +32,7 @@ type bundle struct {
 func setup(t *testing.T, d *db.DB) *bundle {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	clock := abacus.NewFakeClock(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
-	return &bundle{t: t, d: d, svc: NewService(d, log), cat: catalog.NewService(d, clock, log, catalogtest.NewMemoryUsage())}
+	return &bundle{t: t, d: d, svc: NewService(d, nil, log), cat: catalog.NewService(d, clock, log, catalogtest.NewMemoryUsage())}
 }
 
 // tenant makes a tenant and returns a context acting in it.
@@ -67,7 +67,7 @@ func event[P any](t *testing.T, ctx context.Context, k outbox.Kind[P], aggregate
 	return e
 }
 
-func (b *bundle) list(ctx context.Context, ref string, f Filter) abacus.List[Entry] {
+func (b *bundle) list(ctx context.Context, ref string, f Filter) abacus.List[TimelineEntry] {
 	b.t.Helper()
 	l, err := b.svc.List(ctx, ref, f)
 	if err != nil {
@@ -76,7 +76,7 @@ func (b *bundle) list(ctx context.Context, ref string, f Filter) abacus.List[Ent
 	return l
 }
 
-func summaries(l abacus.List[Entry]) []string {
+func summaries(l abacus.List[TimelineEntry]) []string {
 	out := make([]string, len(l.Data))
 	for i, e := range l.Data {
 		out[i] = e.Summary
@@ -158,7 +158,7 @@ func TestTimelineIndexesEventsByTheirCustomer(t *testing.T) {
 			"Invoice INV-7 finalized: EUR 119.00 due.",
 			"Subscription to a plan created.",
 		})
-		if all.NextCursor != "" || all.Data[1].Object != (Object{"invoice", "inv_1"}) || all.Data[0].Data["invoice_id"] != "inv_1" ||
+		if all.NextCursor != "" || all.Data[1].Object != (TimelineObject{"invoice", "inv_1"}) || all.Data[0].Data["invoice_id"] != "inv_1" ||
 			!all.Data[2].OccurredAt.Equal(t0) {
 			t.Fatalf("acme's timeline: %+v", all)
 		}
