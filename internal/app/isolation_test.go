@@ -95,6 +95,11 @@ func TestTenantIsolation(t *testing.T) {
 			seed("GET", "/api/v1/me/sessions", userA["access_token"].(string), nil)
 			org := seed("POST", "/api/v1/organizations", keyA, map[string]any{"name": "A's customers"})
 			seed("POST", "/api/v1/organizations/"+org["id"].(string)+"/invitations", keyA, map[string]any{"email": "end@a.test"})
+			// The organization's customer has timeline entries (the timeline
+			// role indexed its events), so B asking for that timeline below
+			// crosses real rows, not an empty index.
+			timeline := "/api/v1/customers/" + org["customer_id"].(string) + "/timeline"
+			waitFor(t, func() bool { return len(a.do("GET", timeline, keyA, nil).json(t)["data"].([]any)) > 0 })
 			// A chargeback of A's (only a gateway's callback makes one; its
 			// flows are payments/stripe's tests): GET /api/v1/disputes[/{id}].
 			if _, err := a.DB.ExecContext(context.Background(), `INSERT INTO payment_disputes (id, tenant_id, payment_id, invoice_id,

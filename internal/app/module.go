@@ -36,6 +36,7 @@ var Module = abacus.Module{
 		"seal",
 		"service",
 		"subscription",
+		"timeline",
 		"webhooks",
 	},
 }

@@ -96,7 +96,8 @@ func Registry() []Role {
 				if err := registerAnalytics(a); err != nil {
 					return nil, err
 				}
-				registerNearby(a) // media.go
+				registerNearby(a)   // media.go
+				registerTimeline(a) // timeline.go
 				return nil, nil
 			},
 		},
@@ -228,6 +229,7 @@ func Registry() []Role {
 		},
 		riskRole(),
 		analyticsRole(),
+		timelineRole(), // timeline.go
 		{
 			Name:  "inbound-smtp",
 			Doc:   "receives supplier invoices and credit notes by e-mail at the tenants' inbound addresses (inbound.smtp_addr), attachments through the inbound documents pipeline",

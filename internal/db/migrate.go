@@ -27,6 +27,7 @@ import (
 //	1000–1049 analytics
 //	1100 media (1100–1149; 1150–1199 nearby)
 //	1200–1249 cluster (partition ownership, leases)
+//	1250–1299 timeline (a customer's domain events)
 //
 // Which module owns a table is declared in its module.go (abacus.Module),
 // not by the file that created it.

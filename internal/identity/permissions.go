@@ -61,6 +61,7 @@ var Permissions = []struct {
 	{"/api/v1/settings/metering", AreaDomain},
 	{"/api/v2/events", AreaIngest},
 	{"/api/v1/customers", AreaDomain},
+	{"/api/v1/timeline", AreaDomain}, // rebuilding customers' timelines (internal/timeline)
 	{"/api/v1/organizations", AreaDomain},
 	{"/api/v1/customers/*/credits", AreaBilling},
 	{"/api/v1/customers/*/wallets", AreaBilling},

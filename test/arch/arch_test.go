@@ -67,6 +67,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/seal"
 	"github.com/abacusbilling/abacus/internal/service"
 	"github.com/abacusbilling/abacus/internal/subscription"
+	"github.com/abacusbilling/abacus/internal/timeline"
 	"github.com/abacusbilling/abacus/internal/webhooks"
 )
 
@@ -114,6 +115,7 @@ var declared = []abacus.Module{
 	seal.Module,
 	service.Module,
 	subscription.Module,
+	timeline.Module,
 	webhooks.Module,
 	// Entry points and end-to-end test packages outside internal/ (a main
 	// package or test-only package cannot be imported to declare itself).

@@ -164,6 +164,14 @@ export async function frame(l, { email, password, apiKey, call }) {
 
   // A demo customer with a subscription, an entitlement with a quota, invoices.
   l.step = 'customer-detail'
+  // 13 more events (customer.updated) give its timeline a second page;
+  // the timeline role indexes them moments after they commit.
+  const baker = (await call('GET', `/api/v1/customers?search=${encodeURIComponent('Bäckerei')}`)).data[0]
+  for (let i = 0; i < 13; i++) await call('PATCH', `/api/v1/customers/${baker.id}`, { metadata: { browser_visit: String(i) } })
+  for (let tries = 0; (await call('GET', `/api/v1/customers/${baker.id}/timeline?limit=100`)).data.length < 21; tries++) {
+    if (tries > 200) throw new Error('the 13 customer.updated events did not reach the timeline within 20 s')
+    await new Promise((r) => setTimeout(r, 100))
+  }
   await l.go(`/customers?search=${encodeURIComponent('Bäckerei')}`)
   await page.locator('tbody tr td a').first().click()
   await page.waitForURL((u) => /^\/customers\/cus_/.test(u.pathname))
@@ -175,8 +183,33 @@ export async function frame(l, { email, password, apiKey, call }) {
   await page.locator('section', { hasText: 'Invoices' }).locator('tbody tr').first().waitFor()
   check(true, 'the customer page lists its invoices')
   await page.getByText('Available credit').waitFor()
+  // The timeline: the demo's own events, indexed by the timeline role.
+  const timeline = page.getByTestId('timeline')
+  await timeline.locator('li').first().waitFor()
+  const entries = await timeline.locator('li').allInnerTexts()
+  check(entries.some((t) => /Subscription to .+ (created|became active|started its trial)/.test(t)) || entries.some((t) => /Invoice .+ (finalized|paid)/.test(t)),
+    `the timeline shows the customer's events as sentences (${entries.length} on the first page, e.g. "${entries[0]?.replace(/\s+/g, ' ')}")`)
+  const pager = page.getByRole('navigation', { name: 'Timeline pages' })
+  const firstID = await timeline.locator('li').first().getAttribute('data-event-id')
+  await pager.getByRole('button', { name: 'Next page' }).click()
+  await page.waitForURL((u) => u.searchParams.has('tl_cursor') && !u.searchParams.has('cursor'))
+  await page.waitForFunction((first) => {
+    const id = document.querySelector('[data-testid=timeline] li')?.getAttribute('data-event-id')
+    return id && id !== first
+  }, firstID)
+  check(entries.length === 20, `the timeline pages by 20 (${entries.length}), with its own cursor in the URL (tl_cursor, not the invoices' cursor)`)
+  await page.getByLabel('Show', { exact: true }).selectOption('invoices')
+  await page.waitForURL((u) => u.searchParams.get('tl_kind') === 'invoices' && !u.searchParams.has('tl_cursor'))
+  await timeline.locator('li').first().waitFor()
+  const invoiceEntries = await timeline.locator('li').allInnerTexts()
+  check(invoiceEntries.every((t) => /invoice|credit note|coupon/i.test(t)), `the kind filter, in the URL (tl_kind), leaves only invoice entries (${invoiceEntries.length})`)
   await audit('customer-detail')
   await shot('10-customer-detail')
+  const invoiceLink = timeline.getByRole('link', { name: /^Invoice / }).first()
+  const invoiceHref = await invoiceLink.getAttribute('href')
+  await invoiceLink.click()
+  await page.waitForURL((u) => u.pathname === invoiceHref)
+  check(/^\/billing\/invoices\/inv_/.test(invoiceHref ?? ''), `a timeline entry links to what it is about (${invoiceHref})`)
 
   // Overview: counts, and usage sent now appears as a live rate.
   l.step = 'overview'

@@ -1,6 +1,8 @@
 // usePagedList loads one page of a {data, next_cursor} list whenever the
 // URL's filters or cursor change, cancelling a request the user has
-// already moved past, and exposes the states DataState shows.
+// already moved past, and exposes the states DataState shows. A page with
+// two lists names the second one's cursor (cursorKey), so each keeps its
+// own in the URL; load still gets it as filters.cursor.
 import { reactive, ref, shallowRef, watch } from 'vue'
 import type { List } from './api/client'
 import { useQueryState } from './url'
@@ -8,8 +10,12 @@ import { useQueryState } from './url'
 export function usePagedList<T, K extends string>(
   filterKeys: readonly K[],
   load: (filters: Record<K | 'cursor', string>, signal: AbortSignal) => Promise<List<T>>,
+  cursorKey = 'cursor',
 ) {
-  const q = useQueryState([...filterKeys, 'cursor'] as (K | 'cursor')[])
+  const q = useQueryState([...filterKeys, cursorKey] as (K | 'cursor')[])
+  const values = () => ({ ...q.values.value, cursor: q.values.value[cursorKey as 'cursor'] })
+  const setCursor = (patch: Partial<Record<K, string>>, cursor: string, push: boolean) =>
+    q.set({ ...patch, [cursorKey]: cursor } as Partial<Record<K | 'cursor', string>>, { push })
   const items = shallowRef<T[]>([])
   const next = ref('')
   const loading = ref(true)
@@ -23,7 +29,7 @@ export function usePagedList<T, K extends string>(
     loading.value = true
     error.value = null
     try {
-      const page = await load(q.values.value, ctl.signal)
+      const page = await load(values(), ctl.signal)
       if (ctl.signal.aborted) return
       items.value = page.data
       next.value = page.next_cursor
@@ -60,18 +66,18 @@ export function usePagedList<T, K extends string>(
     loading,
     error,
     reload: fetchPage,
-    hasPrevious: () => q.values.value.cursor !== '',
+    hasPrevious: () => values().cursor !== '',
     /** Changes filters and goes back to the first page. */
     filter(patch: Partial<Record<K, string>>) {
       seen.length = 0
-      return q.set({ ...patch, cursor: '' } as Partial<Record<K | 'cursor', string>>)
+      return setCursor(patch, '', false)
     },
     nextPage() {
-      seen.push(q.values.value.cursor)
-      return q.set({ cursor: next.value } as Partial<Record<K | 'cursor', string>>, { push: true })
+      seen.push(values().cursor)
+      return setCursor({}, next.value, true)
     },
     previousPage() {
-      return q.set({ cursor: seen.pop() ?? '' } as Partial<Record<K | 'cursor', string>>, { push: true })
+      return setCursor({}, seen.pop() ?? '', true)
     },
   }
 }

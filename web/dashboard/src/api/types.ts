@@ -531,3 +531,13 @@ export interface Dispute {
   updated_at: string
   closed_at: string | null
 }
+
+/** One entry of a customer's timeline (GET /api/v1/customers/{id}/timeline). */
+export interface TimelineEntry {
+  event_id: string
+  type: string
+  occurred_at: string
+  summary: string
+  object: { type: string; id: string }
+  data: Record<string, string>
+}
