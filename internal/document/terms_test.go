@@ -141,3 +141,41 @@ func TestGrossPriceUBLCannotCarryIsReported(t *testing.T) {
 		t.Errorf("the discount was not kept: %s", back.Lines[0].PriceDiscount)
 	}
 }
+
+// A second project (UBL) or tender (CII) reference has no place in the
+// model: it is reported dropped, not turned into another kind of reference.
+func TestASecondProjectOrTenderIsReported(t *testing.T) {
+	t.Parallel()
+	d := termsDoc()
+	ubl, err := UBL(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := "<cac:AdditionalDocumentReference><cbc:ID>PRJ-X</cbc:ID><cbc:DocumentTypeCode>50</cbc:DocumentTypeCode></cac:AdditionalDocumentReference>\n  <cac:ProjectReference>"
+	back, rep, err := Parse([]byte(strings.Replace(string(ubl), "<cac:ProjectReference>", extra, 1)))
+	if err != nil || !rep.Valid() {
+		t.Fatalf("%v %+v", err, rep.Violations)
+	}
+	if got := strings.Join(rep.Dropped, ","); !strings.Contains(got, "AdditionalDocumentReference[3]/cbc:ID") || !strings.Contains(got, "AdditionalDocumentReference[3]/cbc:DocumentTypeCode") {
+		t.Errorf("the second project is not reported: %s", got)
+	}
+	if back.ProjectReference != "PRJ-9" || len(back.Documents) != len(d.Documents) {
+		t.Errorf("project %q, %d documents: the second project was taken for something else", back.ProjectReference, len(back.Documents))
+	}
+	cii, err := CII(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tender := "<ram:AdditionalReferencedDocument>\n        <ram:IssuerAssignedID>LOT-3</ram:IssuerAssignedID>"
+	second := "<ram:AdditionalReferencedDocument><ram:IssuerAssignedID>LOT-4</ram:IssuerAssignedID><ram:TypeCode>50</ram:TypeCode></ram:AdditionalReferencedDocument>\n      " + tender
+	if !strings.Contains(string(cii), tender) {
+		t.Fatalf("no tender reference in\n%s", cii)
+	}
+	back, rep, err = Parse([]byte(strings.Replace(string(cii), tender, second, 1)))
+	if err != nil || !rep.Valid() {
+		t.Fatalf("%v %+v", err, rep.Violations)
+	}
+	if len(rep.Dropped) != 2 || back.TenderReference != "LOT-4" && back.TenderReference != "LOT-3" {
+		t.Errorf("tender %q, dropped %v", back.TenderReference, rep.Dropped)
+	}
+}
