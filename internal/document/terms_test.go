@@ -30,6 +30,8 @@ func termsDoc() *Document {
 	d.PaymentMeans.Information = "SEPA credit transfer"
 	d.OtherPaymentMeans = []PaymentMeans{{Code: "58", IBAN: "DE02120300000000202051", AccountName: "Factoring AG"}}
 	d.Seller.TaxRegistrationID = "143/456/78901"
+	d.Seller.ID, d.Seller.IDScheme = "4000001123452", "0088"
+	d.Seller.OtherIDs = []PartyID{{ID: "SUP-4711"}}
 	d.Lines = []Line{
 		{ID: "1", Name: "Seat", Quantity: dec("2"), UnitCode: "C62", UnitPrice: dec("10"), Tax: std("19"),
 			BuyerItemID: "B-SEAT", ObjectID: "SUB-1", ObjectScheme: "AVE", GrossPrice: dec("12"), PriceDiscount: dec("2")},
@@ -66,7 +68,7 @@ func TestEveryTermRoundTripsAndIsReportedWhereItCannotGo(t *testing.T) {
 		got := "," + strings.Join(TargetDrops(d, f), ",") + ","
 		for _, term := range []string{"tax_point_date", "project_reference", "seller_order_reference", "tender_reference",
 			"receiving_advice_reference", "despatch_advice_reference", "documents", "delivery", "payee", "tax_representative",
-			"other_payment_means", "creditor_reference", "seller.tax_registration_id", "payment_means.information",
+			"other_payment_means", "creditor_reference", "seller.tax_registration_id", "seller.other_ids", "payment_means.information",
 			"lines[0].buyer_item_id", "lines[0].object_id", "lines[0].gross_price", "lines[0].price_discount", "lines[1].price_discount"} {
 			if !strings.Contains(got, ","+term+",") {
 				t.Errorf("%s: %s not reported in %s", f, term, got)
