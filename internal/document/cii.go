@@ -254,7 +254,15 @@ func (w *xmlWriter) ciiAllowanceCharge(ac AllowanceCharge, docLevel bool) {
 
 func (w *xmlWriter) ciiParty(name string, p *Party, seller bool) {
 	w.open(name)
-	w.ciiID(p.ID, p.IDScheme)
+	// The schema wants every ID before every GlobalID.
+	all := append([]PartyID{{ID: p.ID, Scheme: p.IDScheme}}, p.OtherIDs...)
+	for _, withScheme := range []bool{false, true} {
+		for _, id := range all {
+			if id.ID != "" && (id.Scheme != "") == withScheme {
+				w.ciiID(id.ID, id.Scheme)
+			}
+		}
+	}
 	w.leaf("ram:Name", p.Name)
 	if seller {
 		w.leaf("ram:Description", p.LegalForm)

@@ -250,7 +250,18 @@ func (p *parser) ciiParty(agr *node, role, field, parentPath string) Party {
 	if field == "seller" {
 		pty.LegalForm = n.str("ram:Description")
 	}
-	if g := n.at("ram:GlobalID"); g != nil {
+	if field == "seller" { // BT-29 occurs more than once
+		var ids []PartyID
+		for _, g := range n.children(nsRAM, "GlobalID") {
+			ids = append(ids, PartyID{ID: g.str(), Scheme: g.attr("schemeID")})
+		}
+		for _, id := range n.children(nsRAM, "ID") {
+			ids = append(ids, PartyID{ID: id.str()})
+		}
+		var first PartyID
+		first, pty.OtherIDs = sellerIDs(ids)
+		pty.ID, pty.IDScheme = first.ID, first.Scheme
+	} else if g := n.at("ram:GlobalID"); g != nil {
 		pty.ID, pty.IDScheme = strings.TrimSpace(g.text), g.attr("schemeID")
 	} else {
 		pty.ID = n.str("ram:ID")

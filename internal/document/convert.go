@@ -167,7 +167,7 @@ func ReportError(rep *Report) *abacus.Error {
 // payment means' own payment id in CII, a gross price UBL cannot state
 // validly (see ublCarriesGross), everything but the lines in CSV, and in
 // CSV and PDF the references, parties and item terms only the e-invoice
-// syntaxes carry (BT-7, BT-8, BT-11 to BT-19, BT-32, BT-72, BT-82, BT-89, BT-90,
+// syntaxes carry (BT-7, BT-8, BT-11 to BT-19, a second BT-29, BT-32, BT-72, BT-82, BT-89, BT-90,
 // BT-87/88, BT-91, BG-10, BG-11, BG-13, BG-24, and per line BT-128, BT-132, BT-133,
 // BT-147/148, BT-156 to BT-161).
 func TargetDrops(d *Document, f Format) []string {
@@ -260,7 +260,7 @@ func buyerTerms(d *Document) []string {
 		"tender_reference": d.TenderReference != "", "documents": len(d.Documents) > 0, "delivery": d.Delivery != nil,
 		"payee": d.Payee != nil, "tax_representative": d.TaxRepresentative != nil, "other_payment_means": len(d.OtherPaymentMeans) > 0,
 		"mandate_reference": d.MandateReference != "", "creditor_reference": d.CreditorReference != "",
-		"seller.tax_registration_id":    d.Seller.TaxRegistrationID != "",
+		"seller.tax_registration_id": d.Seller.TaxRegistrationID != "", "seller.other_ids": len(d.Seller.OtherIDs) > 0,
 		"payment_means.information":     d.PaymentMeans != nil && d.PaymentMeans.Information != "",
 		"payment_means.debited_account": d.PaymentMeans != nil && d.PaymentMeans.DebitedAccount != "",
 		"payment_means.card_number":     d.PaymentMeans != nil && d.PaymentMeans.CardNumber != ""} {

@@ -195,6 +195,36 @@ type Party struct {
 	// TaxRegistrationID is the seller's local tax registration (BT-32),
 	// beside or instead of the VAT identifier.
 	TaxRegistrationID string `json:"tax_registration_id,omitempty"`
+	// OtherIDs are the seller's identifiers after ID (BT-29 occurs more
+	// than once, e.g. a GLN and a supplier number at the buyer). Both
+	// syntaxes are read into one order: those with a scheme first, then
+	// those without, ID being the first of all.
+	OtherIDs []PartyID `json:"other_ids,omitempty"`
+}
+
+// PartyID is an identifier of a party with its scheme (ISO 6523 ICD),
+// which may be empty.
+type PartyID struct {
+	ID     string `json:"id"`
+	Scheme string `json:"scheme,omitempty"`
+}
+
+// sellerIDs orders a seller's identifiers as the model keeps them: those
+// with a scheme first, then those without, each in document order.
+func sellerIDs(ids []PartyID) (first PartyID, others []PartyID) {
+	var withScheme, without []PartyID
+	for _, id := range ids {
+		if id.Scheme != "" {
+			withScheme = append(withScheme, id)
+		} else {
+			without = append(without, id)
+		}
+	}
+	all := append(withScheme, without...)
+	if len(all) == 0 {
+		return PartyID{}, nil
+	}
+	return all[0], all[1:]
 }
 
 // Address is a postal address of someone who is not the seller or the

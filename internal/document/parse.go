@@ -480,6 +480,7 @@ func (p *parser) party(root *node, role, field string) Party {
 	if a := ublAddress(n.at("cac:PostalAddress")); a != nil {
 		pty.Address = a.Lines
 	}
+	var sellerIDList []PartyID
 	for _, pi := range n.children(nsCAC, "PartyIdentification") {
 		// The seller's SEPA creditor identifier (BT-90) is an identifier
 		// of the party in UBL but a settlement term in the model.
@@ -487,11 +488,18 @@ func (p *parser) party(root *node, role, field string) Party {
 		switch {
 		case field == "seller" && strings.EqualFold(id.attr("schemeID"), sepaScheme):
 			p.sellerSEPA = id.str()
+		case field == "seller":
+			sellerIDList = append(sellerIDList, PartyID{ID: id.str(), Scheme: id.attr("schemeID")})
 		case pty.ID == "":
 			pty.ID, pty.IDScheme = id.str(), id.attr("schemeID")
 		default:
-			id.used = false // BT-29 and BT-46 occur more than once; the model keeps the first
+			id.used = false // the buyer has one identifier (BT-46); a second is reported
 		}
+	}
+	if len(sellerIDList) > 0 {
+		var first PartyID
+		first, pty.OtherIDs = sellerIDs(sellerIDList)
+		pty.ID, pty.IDScheme = first.ID, first.Scheme
 	}
 	for _, ts := range n.children(nsCAC, "PartyTaxScheme") {
 		// Only the VAT scheme is the VAT identifier; another scheme is

@@ -30,6 +30,8 @@ func termsDoc() *Document {
 	d.PaymentMeans.Information = "SEPA credit transfer"
 	d.OtherPaymentMeans = []PaymentMeans{{Code: "58", IBAN: "DE02120300000000202051", AccountName: "Factoring AG"}}
 	d.Seller.TaxRegistrationID = "143/456/78901"
+	d.Seller.ID, d.Seller.IDScheme = "4000001123452", "0088"
+	d.Seller.OtherIDs = []PartyID{{ID: "SUP-4711"}}
 	d.Lines = []Line{
 		{ID: "1", Name: "Seat", Quantity: dec("2"), UnitCode: "C62", UnitPrice: dec("10"), Tax: std("19"),
 			BuyerItemID: "B-SEAT", ObjectID: "SUB-1", ObjectScheme: "AVE", GrossPrice: dec("12"), PriceDiscount: dec("2")},
@@ -66,7 +68,7 @@ func TestEveryTermRoundTripsAndIsReportedWhereItCannotGo(t *testing.T) {
 		got := "," + strings.Join(TargetDrops(d, f), ",") + ","
 		for _, term := range []string{"tax_point_date", "project_reference", "seller_order_reference", "tender_reference",
 			"receiving_advice_reference", "despatch_advice_reference", "documents", "delivery", "payee", "tax_representative",
-			"other_payment_means", "creditor_reference", "seller.tax_registration_id", "payment_means.information",
+			"other_payment_means", "creditor_reference", "seller.tax_registration_id", "seller.other_ids", "payment_means.information",
 			"lines[0].buyer_item_id", "lines[0].object_id", "lines[0].gross_price", "lines[0].price_discount", "lines[1].price_discount"} {
 			if !strings.Contains(got, ","+term+",") {
 				t.Errorf("%s: %s not reported in %s", f, term, got)
@@ -139,5 +141,43 @@ func TestGrossPriceUBLCannotCarryIsReported(t *testing.T) {
 	}
 	if !back.Lines[0].PriceDiscount.Equal(dec("0.275")) {
 		t.Errorf("the discount was not kept: %s", back.Lines[0].PriceDiscount)
+	}
+}
+
+// A second project (UBL) or tender (CII) reference has no place in the
+// model: it is reported dropped, not turned into another kind of reference.
+func TestASecondProjectOrTenderIsReported(t *testing.T) {
+	t.Parallel()
+	d := termsDoc()
+	ubl, err := UBL(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := "<cac:AdditionalDocumentReference><cbc:ID>PRJ-X</cbc:ID><cbc:DocumentTypeCode>50</cbc:DocumentTypeCode></cac:AdditionalDocumentReference>\n  <cac:ProjectReference>"
+	back, rep, err := Parse([]byte(strings.Replace(string(ubl), "<cac:ProjectReference>", extra, 1)))
+	if err != nil || !rep.Valid() {
+		t.Fatalf("%v %+v", err, rep.Violations)
+	}
+	if got := strings.Join(rep.Dropped, ","); !strings.Contains(got, "AdditionalDocumentReference[3]/cbc:ID") || !strings.Contains(got, "AdditionalDocumentReference[3]/cbc:DocumentTypeCode") {
+		t.Errorf("the second project is not reported: %s", got)
+	}
+	if back.ProjectReference != "PRJ-9" || len(back.Documents) != len(d.Documents) {
+		t.Errorf("project %q, %d documents: the second project was taken for something else", back.ProjectReference, len(back.Documents))
+	}
+	cii, err := CII(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tender := "<ram:AdditionalReferencedDocument>\n        <ram:IssuerAssignedID>LOT-3</ram:IssuerAssignedID>"
+	second := "<ram:AdditionalReferencedDocument><ram:IssuerAssignedID>LOT-4</ram:IssuerAssignedID><ram:TypeCode>50</ram:TypeCode></ram:AdditionalReferencedDocument>\n      " + tender
+	if !strings.Contains(string(cii), tender) {
+		t.Fatalf("no tender reference in\n%s", cii)
+	}
+	back, rep, err = Parse([]byte(strings.Replace(string(cii), tender, second, 1)))
+	if err != nil || !rep.Valid() {
+		t.Fatalf("%v %+v", err, rep.Violations)
+	}
+	if len(rep.Dropped) != 2 || back.TenderReference != "LOT-4" && back.TenderReference != "LOT-3" {
+		t.Errorf("tender %q, dropped %v", back.TenderReference, rep.Dropped)
 	}
 }

@@ -331,10 +331,12 @@ func (w *xmlWriter) partyWith(name string, p *Party, sepa string) {
 	w.open(name)
 	w.open("cac:Party")
 	w.leafAttr("cbc:EndpointID", p.EndpointID, "schemeID", p.EndpointScheme)
-	if p.ID != "" {
-		w.open("cac:PartyIdentification")
-		w.leafAttr("cbc:ID", p.ID, "schemeID", p.IDScheme)
-		w.close("cac:PartyIdentification")
+	for _, id := range append([]PartyID{{ID: p.ID, Scheme: p.IDScheme}}, p.OtherIDs...) {
+		if id.ID != "" {
+			w.open("cac:PartyIdentification")
+			w.leafAttr("cbc:ID", id.ID, "schemeID", id.Scheme)
+			w.close("cac:PartyIdentification")
+		}
 	}
 	w.ublSEPA(sepa)
 	if p.TradingName != "" {

@@ -62,8 +62,12 @@ func (p *parser) ublReferences(root *node, d *Document) {
 	for _, n := range root.children(nsCAC, "AdditionalDocumentReference") {
 		id := n.at("cbc:ID")
 		code := n.str("cbc:DocumentTypeCode")
-		if code == projectTypeCode && d.ProjectReference == "" {
-			d.ProjectReference = id.str()
+		if code == projectTypeCode {
+			if d.ProjectReference == "" {
+				d.ProjectReference = id.str()
+			} else { // one project per document (PEPPOL-EN16931-R080): a second is reported
+				id.used, n.at("cbc:DocumentTypeCode").used = false, false
+			}
 			continue
 		}
 		if code == "" {

@@ -53,6 +53,9 @@ func (d *Document) validateTerms(v *abacus.Validation) {
 		if strings.TrimSpace(r.ID) == "" {
 			v.Add(f+".id", "is required (BR-52)")
 		}
+		if r.TypeCode == projectTypeCode {
+			v.Add(f+".type_code", "50 is not a document reference here: use tender_reference (BT-17) or project_reference (BT-11)")
+		}
 		if a := r.Attachment; a != nil && !attachmentTypes[a.MimeCode] {
 			v.Add(f+".attachment.mime_code", "%q is not a type EN 16931 allows for an attachment: application/pdf, image/png, image/jpeg, text/csv, xlsx or ods (BR-CL-24)", a.MimeCode)
 		}

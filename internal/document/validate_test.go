@@ -65,6 +65,7 @@ func TestValidateReportsEachRule(t *testing.T) {
 		{"attachment type (BR-CL-24)", "standard_mixed_rates_tiers", func(d *Document) {
 			d.Documents = []DocumentReference{{ID: "x", TypeCode: "916", Attachment: &Attachment{MimeCode: "application/zip", Filename: "x.zip", Content: "UEs="}}}
 		}, "documents[0].attachment.mime_code"},
+		{"no tender or project among the documents", "standard_mixed_rates_tiers", func(d *Document) { d.Documents = []DocumentReference{{ID: "LOT-1", TypeCode: "50"}} }, "documents[0].type_code"},
 		{"one payment means code (UBL-SR-47)", "standard_mixed_rates_tiers", func(d *Document) { d.OtherPaymentMeans = []PaymentMeans{{Code: "30", IBAN: "DE02120300000000202051"}} }, "other_payment_means[0].code"},
 		{"no full card number (BR-51)", "standard_mixed_rates_tiers", func(d *Document) { d.PaymentMeans = &PaymentMeans{Code: "48", CardNumber: "4111111111111111"} }, "payment_means.card_number"},
 		{"gross price not negative (BR-28)", "standard_mixed_rates_tiers", func(d *Document) { d.Lines[0].GrossPrice = dec("-1") }, "lines[0].gross_price"},
