@@ -255,8 +255,16 @@ func (w *worker) loop(ctx context.Context) {
 		}
 		if errors.Is(err, errOutOfOrder) {
 			// Nothing was applied and the cache holds only committed
-			// rows: resume at once, cache kept.
+			// rows: resume almost at once, cache kept (the short pause
+			// keeps a puller that still takes this consumer's messages —
+			// a previous owner about to learn it lost the partition —
+			// from turning this into a busy loop).
 			w.ws.log.Warn("usage message delivered out of order; re-reading the partition from the stored offset", "partition", w.p, "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
 			continue
 		}
 		w.ws.log.Error("meter worker failed; resuming from the stored offset", "partition", w.p, "err", err)
