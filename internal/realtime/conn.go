@@ -37,6 +37,7 @@ type item struct {
 type conn struct {
 	svc    *Service
 	ws     *websocket.Conn
+	sock   *socket // under ws: corked while the writer drains the queue
 	info   ConnInfo
 	grants map[string]bool // nil: every conversation
 
@@ -159,10 +160,14 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 }
 
 // ServeWS is the WebSocket endpoint: it authenticates the token (query
-// parameter token, or the request's end-user principal), upgrades, and
-// serves the connection until it ends.
+// parameter token, or the request's end-user principal), upgrades, sets
+// the connection up and returns; a goroutine of the connection's own
+// reads it until it ends. Returning frees what the request held (its
+// context, headers, the middleware's state, the handler's deeper stack):
+// memory per idle connection.
 func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true, CompressionMode: websocket.CompressionDisabled})
+	hj := &hijacker{ResponseWriter: w, timeout: s.cfg.WriteTimeout}
+	ws, err := websocket.Accept(hj, r, &websocket.AcceptOptions{InsecureSkipVerify: true, CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		return // Accept answered the HTTP error
 	}
@@ -190,8 +195,7 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close(CloseServiceRestart, "server shutting down: reconnect")
 		return
 	}
-	defer s.conns.Done()
-	c := &conn{svc: s, ws: ws, finished: make(chan struct{}), holding: true,
+	c := &conn{svc: s, ws: ws, sock: hj.sock, finished: make(chan struct{}), holding: true,
 		tokens: float64(s.cfg.RateBurst), lastRefill: time.Now(),
 		info: ConnInfo{ID: abacus.NewID("rtc"), TenantID: id.TenantID, UserID: id.UserID, Node: s.cfg.Node, Since: s.clock.Now(),
 			UserAgent: truncate(r.UserAgent()), RemoteAddr: r.RemoteAddr, Auth: id.Kind}}
@@ -212,17 +216,14 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 				s.log.Error("realtime: connect hook failed", "err", err)
 			}
 			_ = ws.Close(code, truncate(reason))
+			s.conns.Done()
 			return
 		}
 	}
-	// Admitted: from here Disconnect runs however the connection ends,
-	// a failure to register included, so what Connect counted is undone.
-	var ended websocket.StatusCode
-	defer func() {
-		if h := s.hooks.Disconnect; h != nil {
-			h(c.info, int(ended))
-		}
-	}()
+	// Admitted: from here Disconnect runs however the connection ends
+	// (c.end), a failure to register included, so what Connect counted
+	// is undone.
+	//
 	// Registered (the user's subject subscribed and flushed) before ready
 	// is queued, so that ready means what docs/realtime.md says: anything
 	// published to the user from then on, on any node, reaches this
@@ -231,8 +232,8 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 	if err := s.hub.register(c); err != nil {
 		s.hub.unregister(c)
 		s.log.Warn("realtime: registering a connection failed", "err", err)
-		ended = CloseServiceRestart
-		_ = ws.Close(ended, "this node cannot take connections: reconnect")
+		_ = ws.Close(CloseServiceRestart, "this node cannot take connections: reconnect")
+		c.end(CloseServiceRestart)
 		return
 	}
 	c.send(readyFrame{Type: "ready", ConnectionID: c.info.ID, UserID: c.info.UserID, Node: s.cfg.Node,
@@ -243,18 +244,35 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 	c.resumeFromURL(ctx, r.URL.Query().Get("resume"))
 	c.release()
 	c.schedulePing()
-	code := c.readLoop(ctx)
+	go c.serve()
+}
+
+// serve reads the connection until it ends, then waits for the close
+// frame to be written and ends the connection.
+func (c *conn) serve() {
+	// Not the request's context: it ends when ServeWS returns.
+	code := c.readLoop(context.Background())
 	if code > 0 {
 		c.close(code, closeReasons[code])
 	} else {
 		c.close(websocket.StatusNormalClosure, "")
-		_ = ws.CloseNow()
+		_ = c.ws.CloseNow()
 	}
-	s.hub.unregister(c)
+	c.svc.hub.unregister(c)
 	<-c.finished
 	c.mu.Lock()
-	ended = c.code
+	ended := c.code
 	c.mu.Unlock()
+	c.end(ended)
+}
+
+// end runs the Disconnect hook with the close code and counts the
+// connection out of the node's (for the drain).
+func (c *conn) end(code websocket.StatusCode) {
+	if h := c.svc.hooks.Disconnect; h != nil {
+		h(c.info, int(code))
+	}
+	c.svc.conns.Done()
 }
 
 func codeOf(code int) websocket.StatusCode {
@@ -633,15 +651,23 @@ func (c *conn) writeLoop() {
 			return
 		}
 		c.mu.Unlock()
+		// One write for the batch (socket.go).
+		c.sock.cork()
+		var err error
 		for _, it := range batch {
-			if err := c.deliver(ctx, it); err != nil {
-				c.close(websocket.StatusGoingAway, "write failed")
-				_ = c.ws.CloseNow()
-				c.mu.Lock()
-				c.queue, c.queued = nil, 0
-				c.mu.Unlock()
+			if err = c.deliver(ctx, it); err != nil {
 				break
 			}
+		}
+		if uerr := c.sock.uncork(); err == nil {
+			err = uerr
+		}
+		if err != nil {
+			c.close(websocket.StatusGoingAway, "write failed")
+			_ = c.ws.CloseNow()
+			c.mu.Lock()
+			c.queue, c.queued = nil, 0
+			c.mu.Unlock()
 		}
 	}
 }
@@ -677,10 +703,11 @@ func (c *conn) schedulePing() {
 	})
 }
 
+// write writes one frame. ctx has no deadline: the socket bounds every
+// write to the network by WriteTimeout (socket.go), and a context that
+// can end costs coder/websocket a timer per frame.
 func (c *conn) write(ctx context.Context, frame []byte) error {
-	wctx, cancel := context.WithTimeout(ctx, c.svc.cfg.WriteTimeout)
-	defer cancel()
-	return c.ws.Write(wctx, websocket.MessageText, frame)
+	return c.ws.Write(ctx, websocket.MessageText, frame)
 }
 
 // deliver writes one queued item. ChatMessage frames go out once and in seq

@@ -63,6 +63,9 @@ type Config struct {
 	// CommitBatch is the most sends one transaction stores (group
 	// commit); CommitLoops the most such transactions at once.
 	CommitBatch, CommitLoops int
+	// PresenceGroupLimit is the largest group whose members are told of
+	// each other's presence (Contacts); default 100.
+	PresenceGroupLimit int
 }
 
 func (c Config) withDefaults() Config {
@@ -103,6 +106,7 @@ func (c Config) withDefaults() Config {
 	defDur(&c.OfflinePoll, min(time.Second, c.OfflineDelay/2))
 	def(&c.CommitBatch, 256)
 	def(&c.CommitLoops, 4)
+	def(&c.PresenceGroupLimit, 100)
 	return c
 }
 
