@@ -89,8 +89,11 @@ func onType[P any](name string, version int, f func(P) indexed) {
 
 func register() {
 	extractors = map[typeKey]extract{}
+	// Names and e-mail addresses are not copied: a personal organization
+	// and its customer are named after the end user, and erasing an end
+	// user must not leave their name behind in this index.
 	customer := func(c catalog.Customer) indexed {
-		return indexed{c.ID, TimelineObject{"customer", c.ID}, facts("name", c.Name)}
+		return indexed{c.ID, TimelineObject{"customer", c.ID}, facts()}
 	}
 	for _, k := range []outbox.Kind[catalog.Customer]{catalog.CustomerCreated, catalog.CustomerUpdated, catalog.CustomerArchived} {
 		on(k, customer)
@@ -168,7 +171,7 @@ func register() {
 			facts("amount", c.Amount.String(), "currency", c.Currency, "dispute_id", c.DisputeID, "invoice_action", c.InvoiceAction)}
 	})
 	organization := func(o org.Organization) indexed {
-		return indexed{o.CustomerID, TimelineObject{"organization", o.ID}, facts("name", o.Name)}
+		return indexed{o.CustomerID, TimelineObject{"organization", o.ID}, facts("personal", fmt.Sprint(o.Personal))}
 	}
 	for _, k := range []outbox.Kind[org.Organization]{org.OrganizationCreated, org.OrganizationUpdated, org.OrganizationDeleted} {
 		on(k, organization)

@@ -38,7 +38,7 @@ func summary(typ string, d map[string]string, planNames map[string]string) strin
 	case "customer":
 		switch action {
 		case "created":
-			return "Customer " + d["name"] + " created."
+			return "Customer created."
 		case "updated":
 			return "Customer details changed."
 		case "archived":
@@ -147,7 +147,11 @@ func summary(typ string, d map[string]string, planNames map[string]string) strin
 			return "Dunning of " + lowerFirst(invoice) + " stopped."
 		}
 	case "organization":
-		return "Organization " + d["name"] + " " + action + "."
+		kind := "Organization"
+		if d["personal"] == "true" {
+			kind = "Personal organization"
+		}
+		return kind + " " + action + "."
 	}
 	return strings.ReplaceAll(typ, "_", " ") + "."
 }
