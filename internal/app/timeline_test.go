@@ -30,7 +30,7 @@ func TestTimelineRebuildsFromTheStream(t *testing.T) {
 		t.Fatalf("rebuild indexed nothing: %v", got)
 	}
 	entries := a.do("GET", path, a.key, nil).json(t)["data"].([]any)
-	if len(entries) != 1 || entries[0].(map[string]any)["summary"] != "Customer Timeline GmbH created." {
+	if len(entries) != 1 || entries[0].(map[string]any)["summary"] != "Customer created." {
 		t.Fatalf("after the rebuild: %v", entries)
 	}
 }

@@ -1,7 +1,8 @@
 // Package timeline is a customer's history: every domain event that names
 // a customer (subscriptions, invoices, credit notes, coupons, payments,
-// disputes, payment methods, dunning, organizations of end users),
-// newest first, each with a short sentence and the object it is about.
+// disputes, payment methods, dunning, organizations of end users and
+// their members), newest first, each with a short sentence and the object
+// it is about.
 //
 // It is a projection. The durable consumer "timeline" on the events
 // stream (outbox.ConsumeBatches) decodes each event through its
@@ -19,9 +20,16 @@
 // "invoice.*") and time, newest first, paged by the last entry's event
 // id. An entry's sentence is worded when read, from the facts stored.
 //
+// An organization's members' events name the organization only; its
+// customer is the catalog customer whose external id is the
+// organization's id (enduser/org bills it that way), found when they are
+// indexed. Names and e-mail addresses are never copied: a personal
+// organization is named after its end user, whose erasure must not leave
+// them here.
+//
 // Not indexed, because their payloads name no customer: end users'
 // account events (an end user belongs to organizations, not to one
-// customer), organization membership events (they name the organization
-// only), risk.usage_anomaly (it names a metering subject). Risk decisions
-// are not domain events; the customer's page reads them from the risk API.
+// customer) and risk.usage_anomaly (it names a metering subject). Risk
+// decisions are not domain events; the customer's page reads them from
+// the risk API.
 package timeline

@@ -34,18 +34,21 @@ type TimelineEntry struct {
 // TimelineObject names what an entry is about: an invoice (invoice, credit note,
 // dunning and lost-chargeback events), a subscription (subscription and
 // threshold events), a payment, a dispute, a payment method, a coupon
-// redemption, an organization or the customer itself.
+// redemption, an organization, one of its members (end_user) or the
+// customer itself.
 type TimelineObject struct {
-	Type string `json:"type" enum:"customer,subscription,invoice,payment,dispute,payment_method,redemption,organization"`
+	Type string `json:"type" enum:"customer,subscription,invoice,payment,dispute,payment_method,redemption,organization,end_user"`
 	ID   string `json:"id"`
 }
 
 // indexed is what an event contributes to the index: the customer it
-// names, what it is about and the facts of its sentence.
+// names (or the organization whose customer it is, for the events of its
+// members), what it is about and the facts of its sentence.
 type indexed struct {
-	customer string
-	object   TimelineObject
-	data     map[string]string
+	customer     string
+	organization string // resolved to its customer when indexed (orgCustomer)
+	object       TimelineObject
+	data         map[string]string
 }
 
 // extract reads one version of one event type's payload.
@@ -89,8 +92,11 @@ func onType[P any](name string, version int, f func(P) indexed) {
 
 func register() {
 	extractors = map[typeKey]extract{}
+	// Names and e-mail addresses are not copied: a personal organization
+	// and its customer are named after the end user, and erasing an end
+	// user must not leave their name behind in this index.
 	customer := func(c catalog.Customer) indexed {
-		return indexed{c.ID, TimelineObject{"customer", c.ID}, facts("name", c.Name)}
+		return indexed{customer: c.ID, object: TimelineObject{"customer", c.ID}, data: facts()}
 	}
 	for _, k := range []outbox.Kind[catalog.Customer]{catalog.CustomerCreated, catalog.CustomerUpdated, catalog.CustomerArchived} {
 		on(k, customer)
@@ -99,19 +105,19 @@ func register() {
 		if strings.HasPrefix(t.Name, "subscription.") && t.Version == 1 {
 			onType(t.Name, 1, func(e subscription.Event) indexed {
 				s := e.Subscription
-				return indexed{s.CustomerID, TimelineObject{"subscription", s.ID},
-					facts("plan_id", s.PlanID, "version_id", s.VersionID, "status", string(s.Status), "quantity", s.Quantity.String(),
+				return indexed{customer: s.CustomerID, object: TimelineObject{"subscription", s.ID},
+					data: facts("plan_id", s.PlanID, "version_id", s.VersionID, "status", string(s.Status), "quantity", s.Quantity.String(),
 						"from_status", string(e.Change.FromStatus), "suspend_reason", s.SuspendReason)}
 			})
 		}
 	}
 	on(subscription.EntitlementThresholdReached, func(t subscription.ThresholdReached) indexed {
-		return indexed{t.CustomerID, TimelineObject{"subscription", t.SubscriptionID},
-			facts("feature", t.Feature, "threshold", fmt.Sprint(t.Threshold), "used", t.Used.String(), "limit", t.Limit.String())}
+		return indexed{customer: t.CustomerID, object: TimelineObject{"subscription", t.SubscriptionID},
+			data: facts("feature", t.Feature, "threshold", fmt.Sprint(t.Threshold), "used", t.Used.String(), "limit", t.Limit.String())}
 	})
 	invoice := func(i billing.InvoiceEvent) indexed {
-		return indexed{i.CustomerID, TimelineObject{"invoice", i.ID},
-			facts("number", i.Number, "currency", i.Currency, "total", i.Total.String(), "amount_due", i.AmountDue.String(),
+		return indexed{customer: i.CustomerID, object: TimelineObject{"invoice", i.ID},
+			data: facts("number", i.Number, "currency", i.Currency, "total", i.Total.String(), "amount_due", i.AmountDue.String(),
 				"status", string(i.Status), "subscription_id", i.SubscriptionID)}
 	}
 	for _, k := range []outbox.Kind[billing.InvoiceEvent]{billing.InvoiceCreated, billing.InvoiceFinalized, billing.InvoicePaid,
@@ -119,18 +125,18 @@ func register() {
 		on(k, invoice)
 	}
 	on(billing.CreditNoteCreated, func(c billing.CreditNote) indexed {
-		return indexed{c.CustomerID, TimelineObject{"invoice", c.InvoiceID},
-			facts("credit_note_id", c.ID, "number", c.Number, "currency", c.Currency, "total", c.Total.String())}
+		return indexed{customer: c.CustomerID, object: TimelineObject{"invoice", c.InvoiceID},
+			data: facts("credit_note_id", c.ID, "number", c.Number, "currency", c.Currency, "total", c.Total.String())}
 	})
 	on(billing.CouponRedeemed, func(r billing.RedemptionEvent) indexed {
-		return indexed{r.CustomerID, TimelineObject{"redemption", r.ID},
-			facts("coupon_code", r.CouponCode, "coupon_id", r.CouponID, "percent_off", decimalOrEmpty(r.PercentOff),
+		return indexed{customer: r.CustomerID, object: TimelineObject{"redemption", r.ID},
+			data: facts("coupon_code", r.CouponCode, "coupon_id", r.CouponID, "percent_off", decimalOrEmpty(r.PercentOff),
 				"amount_off", decimalOrEmpty(r.AmountOff), "currency", r.Currency, "duration", string(r.Duration),
 				"subscription_id", r.SubscriptionID)}
 	})
 	payment := func(p payments.PaymentEvent) indexed {
-		return indexed{p.CustomerID, TimelineObject{"payment", p.PaymentID},
-			facts("amount", p.Amount.String(), "amount_refunded", p.AmountRefunded.String(), "currency", p.Currency,
+		return indexed{customer: p.CustomerID, object: TimelineObject{"payment", p.PaymentID},
+			data: facts("amount", p.Amount.String(), "amount_refunded", p.AmountRefunded.String(), "currency", p.Currency,
 				"provider", p.Provider, "invoice_id", p.InvoiceID, "invoice_number", p.InvoiceNumber,
 				"decline_code", p.DeclineCode, "failure_message", p.FailureMessage)}
 	}
@@ -139,24 +145,24 @@ func register() {
 		on(k, payment)
 	}
 	dispute := func(d payments.DisputeEvent) indexed {
-		return indexed{d.CustomerID, TimelineObject{"dispute", d.DisputeID},
-			facts("amount", d.Amount.String(), "currency", d.Currency, "kind", string(d.Kind), "status", d.Status,
+		return indexed{customer: d.CustomerID, object: TimelineObject{"dispute", d.DisputeID},
+			data: facts("amount", d.Amount.String(), "currency", d.Currency, "kind", string(d.Kind), "status", d.Status,
 				"outcome", d.Outcome, "reason", d.Reason, "invoice_id", d.InvoiceID)}
 	}
 	for _, k := range []outbox.Kind[payments.DisputeEvent]{payments.DisputeCreated, payments.DisputeUpdated, payments.DisputeClosed} {
 		on(k, dispute)
 	}
 	method := func(m payments.PaymentMethodEvent) indexed {
-		return indexed{m.CustomerID, TimelineObject{"payment_method", m.PaymentMethodID},
-			facts("brand", m.Brand, "last4", m.Last4, "exp_month", fmt.Sprint(m.ExpMonth), "exp_year", fmt.Sprint(m.ExpYear))}
+		return indexed{customer: m.CustomerID, object: TimelineObject{"payment_method", m.PaymentMethodID},
+			data: facts("brand", m.Brand, "last4", m.Last4, "exp_month", fmt.Sprint(m.ExpMonth), "exp_year", fmt.Sprint(m.ExpYear))}
 	}
 	for _, k := range []outbox.Kind[payments.PaymentMethodEvent]{payments.PaymentMethodAttached, payments.PaymentMethodDetached,
 		payments.PaymentMethodExpiring} {
 		on(k, method)
 	}
 	run := func(r dunning.RunEvent) indexed {
-		return indexed{r.CustomerID, TimelineObject{"invoice", r.InvoiceID},
-			facts("run_id", r.RunID, "number", r.InvoiceNumber, "amount", r.Amount.String(), "currency", r.Currency,
+		return indexed{customer: r.CustomerID, object: TimelineObject{"invoice", r.InvoiceID},
+			data: facts("run_id", r.RunID, "number", r.InvoiceNumber, "amount", r.Amount.String(), "currency", r.Currency,
 				"final_action", r.FinalAction, "attempts", fmt.Sprint(r.Attempts))}
 	}
 	for _, k := range []outbox.Kind[dunning.RunEvent]{dunning.RunStarted, dunning.RunReminder, dunning.RunRetryFailed,
@@ -164,15 +170,35 @@ func register() {
 		on(k, run)
 	}
 	on(dunning.CustomerChargebackLost, func(c dunning.ChargebackLost) indexed {
-		return indexed{c.CustomerID, TimelineObject{"invoice", c.InvoiceID},
-			facts("amount", c.Amount.String(), "currency", c.Currency, "dispute_id", c.DisputeID, "invoice_action", c.InvoiceAction)}
+		return indexed{customer: c.CustomerID, object: TimelineObject{"invoice", c.InvoiceID},
+			data: facts("amount", c.Amount.String(), "currency", c.Currency, "dispute_id", c.DisputeID, "invoice_action", c.InvoiceAction)}
 	})
 	organization := func(o org.Organization) indexed {
-		return indexed{o.CustomerID, TimelineObject{"organization", o.ID}, facts("name", o.Name)}
+		return indexed{customer: o.CustomerID, object: TimelineObject{"organization", o.ID}, data: facts("personal", fmt.Sprint(o.Personal))}
 	}
 	for _, k := range []outbox.Kind[org.Organization]{org.OrganizationCreated, org.OrganizationUpdated, org.OrganizationDeleted} {
 		on(k, organization)
 	}
+	// Members' events name their organization only; its customer is found
+	// when they are indexed. The invitee's e-mail is not copied.
+	member := func(m org.MemberEvent) indexed {
+		return indexed{organization: m.OrganizationID, object: TimelineObject{"end_user", m.UserID},
+			data: facts("organization_id", m.OrganizationID, "role", m.Role, "previous_role", m.PreviousRole, "reason", m.Reason)}
+	}
+	for _, k := range []outbox.Kind[org.MemberEvent]{org.MemberAdded, org.MemberRemoved, org.MemberRoleChanged} {
+		on(k, member)
+	}
+	invitation := func(i org.InvitationEvent) indexed {
+		return indexed{organization: i.OrganizationID, object: TimelineObject{"organization", i.OrganizationID},
+			data: facts("organization_id", i.OrganizationID, "role", i.Role, "accepted_by", i.AcceptedBy)}
+	}
+	for _, k := range []outbox.Kind[org.InvitationEvent]{org.InvitationSent, org.InvitationAccepted} {
+		on(k, invitation)
+	}
+	on(org.OwnershipTransferred, func(o org.OwnershipEvent) indexed {
+		return indexed{organization: o.OrganizationID, object: TimelineObject{"end_user", o.ToUserID},
+			data: facts("organization_id", o.OrganizationID, "from_user_id", o.FromUserID, "from_role", o.FromRole)}
+	})
 }
 
 // indexedOf reads what e contributes to the index; ok is false for an
@@ -187,7 +213,7 @@ func indexedOf(e outbox.Event) (ix indexed, ok bool, err error) {
 	if err != nil {
 		return indexed{}, false, err
 	}
-	return ix, ix.customer != "", nil
+	return ix, ix.customer != "" || ix.organization != "", nil
 }
 
 // Types are the event types the timeline indexes, sorted (the type

@@ -86,13 +86,52 @@ func (s *Service) index(ctx context.Context, events []outbox.Event, refresh bool
 		if !ok {
 			continue
 		}
-		rows = append(rows, row{tenant: e.TenantID, eventID: e.ID, customer: ix.customer, typ: e.Type,
+		rows = append(rows, row{tenant: e.TenantID, eventID: e.ID, customer: ix.customer, organization: ix.organization, typ: e.Type,
 			at: db.TimeOf(e.CreatedAt.UTC()), object: ix.object, data: ix.data})
 	}
 	if len(rows) == 0 {
 		return 0, nil
 	}
-	return len(rows), s.db.InTx(ctx, func(tx *db.Tx) error { return insertRows(ctx, tx, rows, refresh) })
+	n := 0
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		rows, err := orgCustomers(ctx, tx, rows)
+		if err != nil {
+			return err
+		}
+		n = len(rows)
+		return insertRows(ctx, tx, rows, refresh)
+	})
+	return n, err
+}
+
+// orgCustomers fills in the customer of rows that name an organization:
+// the catalog customer an organization is billed as carries the
+// organization's id as its external id (enduser/org). A row whose
+// organization has no customer any more (the tenant changed its external
+// id) is left out.
+func orgCustomers(ctx context.Context, tx *db.Tx, rows []row) ([]row, error) {
+	type key struct{ tenant, org string }
+	found := map[key]string{}
+	out := rows[:0]
+	for _, r := range rows {
+		if r.customer == "" {
+			k := key{r.tenant, r.organization}
+			cus, ok := found[k]
+			if !ok {
+				c, err := catalog.LoadCustomer(ctx, tx, r.tenant, r.organization)
+				if err != nil && abacus.ErrorKind(err) != abacus.KindNotFound {
+					return nil, err
+				}
+				cus, found[k] = c.ID, c.ID
+			}
+			if cus == "" {
+				continue
+			}
+			r.customer = cus
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // Filter narrows a timeline page.

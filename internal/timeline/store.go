@@ -15,6 +15,7 @@ import (
 // row is one timeline_entries row.
 type row struct {
 	tenant, eventID, customer, typ string
+	organization                   string // to find the customer by (indexing only)
 	at                             db.Time
 	object                         TimelineObject
 	data                           map[string]string

@@ -38,7 +38,7 @@ func summary(typ string, d map[string]string, planNames map[string]string) strin
 	case "customer":
 		switch action {
 		case "created":
-			return "Customer " + d["name"] + " created."
+			return "Customer created."
 		case "updated":
 			return "Customer details changed."
 		case "archived":
@@ -147,7 +147,28 @@ func summary(typ string, d map[string]string, planNames map[string]string) strin
 			return "Dunning of " + lowerFirst(invoice) + " stopped."
 		}
 	case "organization":
-		return "Organization " + d["name"] + " " + action + "."
+		switch action {
+		case "member_added":
+			return "An end user joined the organization as " + roleName(d["role"]) + via(d["reason"]) + "."
+		case "member_removed":
+			if d["reason"] == "left" {
+				return "An end user left the organization."
+			}
+			return "An end user was removed from the organization."
+		case "member_role_changed":
+			return "A member's role changed from " + roleName(d["previous_role"]) + " to " + roleName(d["role"]) + "."
+		case "invitation_sent":
+			return "An invitation to join as " + roleName(d["role"]) + " was sent."
+		case "invitation_accepted":
+			return "An invitation to join as " + roleName(d["role"]) + " was accepted."
+		case "ownership_transferred":
+			return "Ownership of the organization passed to another member."
+		}
+		kind := "Organization"
+		if d["personal"] == "true" {
+			kind = "Personal organization"
+		}
+		return kind + " " + action + "."
 	}
 	return strings.ReplaceAll(typ, "_", " ") + "."
 }
@@ -178,4 +199,19 @@ func lowerFirst(s string) string {
 		return s
 	}
 	return strings.ToLower(s[:1]) + s[1:]
+}
+
+func roleName(r string) string { return strings.ReplaceAll(or(r, "member"), "_", " ") }
+
+// via says how a member came: by invitation, by their e-mail's domain…
+func via(reason string) string {
+	switch reason {
+	case "invitation":
+		return " by invitation"
+	case "domain":
+		return " through the organization's domain"
+	case "staff":
+		return ", added by staff"
+	}
+	return ""
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/catalog/catalogtest"
 	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
+	"github.com/abacusbilling/abacus/internal/enduser/org"
 	"github.com/abacusbilling/abacus/internal/outbox"
 	"github.com/abacusbilling/abacus/internal/payments"
 	"github.com/abacusbilling/abacus/internal/subscription"
@@ -107,6 +108,7 @@ func TestTimelineIndexesEventsByTheirCustomer(t *testing.T) {
 		ctxA, ctxB := b.tenant("A"), b.tenant("B")
 		acme, other := b.customer(ctxA, "Acme", "acme-1"), b.customer(ctxA, "Other", "")
 		foreign := b.customer(ctxB, "Foreign", "")
+		orgCustomer := b.customer(ctxA, "Org", "org_1") // an organization's customer is named by its id
 		t0 := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
 		inv := billing.InvoiceEvent{ID: "inv_1", CustomerID: acme.ID, Number: "INV-7", Currency: "EUR",
 			Total: decimal.RequireFromString("119"), AmountDue: decimal.RequireFromString("119"), Status: "open"}
@@ -134,22 +136,29 @@ func TestTimelineIndexesEventsByTheirCustomer(t *testing.T) {
 			event(t, ctxB, catalog.CustomerCreated, foreign.ID, t0, foreign),
 			event(t, ctxA, catalog.PlanCreated, "pln_1", t0, catalog.Plan{ID: "pln_1"}), // names no customer
 			garbled, // cannot be decoded: left out, not retried forever
+			event(t, ctxA, org.MemberAdded, "org_1", t0, org.MemberEvent{OrganizationID: "org_1", UserID: "eu_1", Role: "owner", Reason: "invitation"}),
+			event(t, ctxA, org.MemberAdded, "org_2", t0, org.MemberEvent{OrganizationID: "org_2", UserID: "eu_2", Role: "member"}), // no customer: left out
 		}
 		for range 2 { // the second time is a redelivery: nothing changes
 			n, err := b.svc.Index(context.Background(), events)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n != 5 {
-				t.Fatalf("indexed %d events, want 5", n)
+			if n != 6 {
+				t.Fatalf("indexed %d events, want 6", n)
 			}
 		}
 		var rows int
 		if err := d.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM timeline_entries`).Scan(&rows); err != nil {
 			t.Fatal(err)
 		}
-		if rows != 5 {
-			t.Fatalf("%d rows after a redelivery, want 5", rows)
+		if rows != 6 {
+			t.Fatalf("%d rows after a redelivery, want 6", rows)
+		}
+		members := b.list(ctxA, orgCustomer.ID, Filter{Types: []string{"organization.*"}})
+		equal(t, "the organization's customer", summaries(members), []string{"An end user joined the organization as owner by invitation."})
+		if members.Data[0].Object != (TimelineObject{"end_user", "eu_1"}) {
+			t.Fatalf("a member's entry is about %+v", members.Data[0].Object)
 		}
 
 		all := b.list(ctxA, acme.ID, Filter{})
@@ -195,6 +204,11 @@ func TestTimelineIndexesEventsByTheirCustomer(t *testing.T) {
 		if _, err := b.svc.List(ctxB, acme.ID, Filter{}); code(err) != "customer_not_found" {
 			t.Fatalf("another tenant's customer: got %v", err)
 		}
-		equal(t, "tenant B", summaries(b.list(ctxB, foreign.ID, Filter{})), []string{"Customer Foreign created."})
+		equal(t, "tenant B", summaries(b.list(ctxB, foreign.ID, Filter{})), []string{"Customer created."})
+		// A customer's name may be an end user's: it is not copied here.
+		var named int
+		if err := d.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM timeline_entries WHERE data LIKE '%Foreign%'`).Scan(&named); err != nil || named != 0 {
+			t.Fatalf("the index keeps the customer's name in %d rows (%v)", named, err)
+		}
 	})
 }

@@ -12,7 +12,8 @@ export async function paymentsAndRisk(l, call, invoice) {
   const paid = await call('POST', '/api/v1/payments', { invoice_id: invoice.id, amount: '1.00', reference: `browser-${Date.now()}` })
   await l.go(`/payments?provider=manual`)
   await page.getByRole('link', { name: paid.id }).waitFor()
-  check(new URL(page.url()).searchParams.get('provider') === 'manual', 'the payments list keeps its provider filter in the URL and lists the manual payment')
+  check(new URL(page.url()).searchParams.get('provider') === 'manual' && (await page.getByLabel('Provider', { exact: true }).inputValue()) === 'manual',
+    'the payments list keeps its provider filter in the URL, shows it in its select and lists the manual payment')
   await audit('payments')
   await shot('80-payments')
   await page.getByRole('link', { name: paid.id }).click()
@@ -72,6 +73,12 @@ export async function paymentsAndRisk(l, call, invoice) {
   check(!disputesProblem && new URL(page.url()).searchParams.get('status') === 'lost', disputesProblem
     ? `the disputes page shows a problem: "${(await page.locator('main [role=alert]').first().innerText()).split('\n')[0]}"`
     : 'the disputes page lists the lost disputes (none), its status filter in the URL')
+  // The ids are applied together (LedgerFilters, shared with the payments list), keeping the status.
+  check((await page.getByLabel('Status', { exact: true }).inputValue()) === 'lost', 'the disputes status select shows the filter of the URL')
+  await page.getByLabel('Customer id', { exact: true }).fill(' cus_nobody ')
+  await page.getByRole('button', { name: 'Apply' }).click()
+  await page.waitForURL((u) => u.searchParams.get('customer_id') === 'cus_nobody' && u.searchParams.get('status') === 'lost')
+  check(true, 'the disputes customer filter is applied, trimmed, beside the status')
   await audit('disputes')
   await shot('84b-disputes')
 

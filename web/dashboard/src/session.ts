@@ -5,7 +5,7 @@
 // X-CSRF-Token on every state-changing request, which the server requires.
 import { reactive } from 'vue'
 import type { BrowserSession, Me } from './api/types'
-import { abortAll, api, ApiError } from './api/client'
+import { abortAll, api, ApiError, resumeRequests } from './api/client'
 
 interface State {
   me: Me | null
@@ -53,6 +53,7 @@ export const session = {
   async signIn(email: string, password: string, totpCode?: string): Promise<void> {
     const r = await send<BrowserSession>('POST', '/api/v1/auth/session', { email, password, ...(totpCode ? { totp_code: totpCode } : {}) })
     if (!r.ok) throw new ApiError({ status: r.status, ...(r.data as object) })
+    resumeRequests()
     await session.loadMe()
   },
 
@@ -60,6 +61,7 @@ export const session = {
   async setup(token: string, email: string, password: string): Promise<void> {
     const r = await send<BrowserSession>('POST', '/api/v1/auth/setup', { token, email, password })
     if (!r.ok) throw new ApiError({ status: r.status, ...(r.data as object) })
+    resumeRequests()
     await session.loadMe()
   },
 
@@ -82,6 +84,7 @@ export const session = {
     return state.me
   },
 
+  /** Ends the session; the API's requests stay held until the next sign-in. */
   async signOut(): Promise<void> {
     abortAll()
     await send('DELETE', '/api/v1/auth/session').catch(() => undefined)

@@ -82,14 +82,21 @@ async function problemOf(res: Response): Promise<ApiError> {
   return new ApiError(p)
 }
 
-// Every request in flight can be cancelled at once: signing out does, so
-// no page's request (a poll) is answered 401 by the session it just ended.
+// Every request in flight can be cancelled at once, and later ones held
+// off: signing out does both, so no page's request is answered 401 by the
+// session it is ending. Holding matters: a poll whose timer fires while
+// the sign-out's own request is on its way (a loaded machine) went out
+// and was answered 401, a console error.
 let everyRequest = new AbortController()
 
-/** Cancels every request in flight (they reject with an AbortError). */
+/** Cancels every request in flight and every later one (they reject with an AbortError) until resumeRequests. */
 export function abortAll() {
   everyRequest.abort()
-  everyRequest = new AbortController()
+}
+
+/** Lets requests go out again after abortAll (signing in). */
+export function resumeRequests() {
+  if (everyRequest.signal.aborted) everyRequest = new AbortController()
 }
 
 /**

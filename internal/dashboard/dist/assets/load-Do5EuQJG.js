@@ -1,0 +1,1 @@
+import{G as o,i as s}from"./common-BEdvFQzI.js";function f(t,r){const l=o(r),e=s(!0),a=o(null);async function n(){try{l.value=await t(),a.value=null}catch(u){a.value=u}finally{e.value=!1}}return n(),{data:l,loading:e,error:a,reload:n}}export{f as u};
