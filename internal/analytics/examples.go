@@ -13,7 +13,7 @@ import (
 // the analytics routes (the shapes of docs/analytics.md).
 func registerExamples(s *httpapi.Server) {
 	mrr := MRRPoint{Date: "2026-11-30", Currency: "EUR", MRR: "1470.0000", ARR: "17640.0000", New: "49.0000", Expansion: "98.0000",
-		Contraction: "0.0000", Churn: "-49.0000", Reactivation: "0.0000", Customers: 12, ARPA: "122.5000"}
+		Contraction: "0.0000", Churn: "-49.0000", Reactivation: "0.0000", Customers: 12, ARPA: "122.5000", UsageRevenue: "312.40"}
 	customers := CustomersPoint{Date: "2026-11-30", Currency: "EUR", Customers: 12, NewCustomers: 2, ChurnedCustomers: 1,
 		LogoChurnRate: "0.0909", ARPA: "122.5000", TrialsStarted: 3, TrialsConverted: 1, TrialsLapsed: 1, TrialConversionRate: "0.5000"}
 	churn := ChurnPoint{Date: "2026-11-30", Currency: "EUR", StartMRR: "1421.0000", StartCustomers: 11, ChurnedCustomers: 1,
@@ -21,7 +21,8 @@ func registerExamples(s *httpapi.Server) {
 		GrossRevenueChurnRate: "0.0345", NetRevenueChurnRate: "-0.0345"}
 	retention := RetentionPoint{Date: "2026-11-30", Currency: "EUR", CohortCustomers: 9, BaseMRR: "900.0000", RetainedMRR: "990.0000",
 		GrossRetainedMRR: "850.0000", NetRevenueRetention: "1.1000", GrossRevenueRetention: "0.9444"}
-	revenue := RevenuePoint{Date: "2026-11-30", Currency: "EUR", Invoiced: "1749.30", Collected: "1630.30", Refunded: "19.00", Outstanding: "119.00"}
+	revenue := RevenuePoint{Date: "2026-11-30", Currency: "EUR", Invoiced: "1749.30", Collected: "1630.30", Refunded: "19.00", Outstanding: "119.00",
+		Usage: "312.40"}
 	aging := AgingPoint{Currency: "EUR", Current: "119.00", Days1To30: "0.00", Days31To60: "0.00", Days61To90: "0.00", Over90: "0.00",
 		Total: "119.00", Invoices: 1}
 	usagePt := UsagePoint{Meter: "tokens", Aggregation: "SUM", Start: "2026-11-02", Date: "2026-11-02", Total: "15", Previous: "4",

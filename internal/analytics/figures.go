@@ -90,6 +90,7 @@ type RevenuePoint struct {
 	Collected   string `json:"collected" doc:"succeeded payments"`
 	Refunded    string `json:"refunded"`
 	Outstanding string `json:"outstanding" doc:"amount due on open invoices at the end of date"`
+	Usage       string `json:"usage" doc:"the usage lines (net of tax) of the invoices finalized in the point: part of invoiced"`
 }
 
 // Revenue answers invoiced, collected, refunded and outstanding. Errors:
@@ -103,7 +104,7 @@ func (s *Service) Revenue(ctx context.Context, q Query) ([]RevenuePoint, error) 
 	for _, b := range bs {
 		out = append(out, RevenuePoint{Date: b.date(), Currency: b.currency, Invoiced: amount(b.sum.invoiced, b.currency),
 			Collected: amount(b.sum.collected, b.currency), Refunded: amount(b.sum.refunded, b.currency),
-			Outstanding: amount(b.endOutstanding, b.currency)})
+			Outstanding: amount(b.endOutstanding, b.currency), Usage: amount(b.sum.usage, b.currency)})
 	}
 	return out, nil
 }

@@ -101,6 +101,19 @@ type bucket struct {
 	startMRR, endMRR             decimal.Decimal
 	startCustomers, endCustomers int
 	endOutstanding               decimal.Decimal
+	// trailingUsage is the usage invoiced in the month up to end
+	// (monthBefore(end), end].
+	trailingUsage decimal.Decimal
+}
+
+// monthBefore is the same date a month before day, or that month's last
+// day when it has no such date (31 March → 28 February): the day before a
+// trailing month ending on day starts.
+func monthBefore(day int) int {
+	t := dateOf(day)
+	first := time.Date(t.Year(), t.Month()-1, 1, 0, 0, 0, 0, time.UTC)
+	last := first.AddDate(0, 1, -1).Day()
+	return dayOf(first.AddDate(0, 0, min(t.Day(), last)-1))
 }
 
 // buckets splits the window into points: days, ISO weeks (Monday first)
@@ -175,6 +188,21 @@ func (s *Service) series(ctx context.Context, w window) ([]bucket, error) {
 	var out []bucket
 	for _, cur := range currencies {
 		days := byCur[cur]
+		// usageTo(d): the usage invoiced up to the end of day d.
+		cum := make([]decimal.Decimal, len(days))
+		for i, d := range days {
+			cum[i] = d.row.usage
+			if i > 0 {
+				cum[i] = cum[i].Add(cum[i-1])
+			}
+		}
+		usageTo := func(day int) decimal.Decimal {
+			n := sort.Search(len(days), func(i int) bool { return days[i].day > day })
+			if n == 0 {
+				return decimal.Zero
+			}
+			return cum[n-1]
+		}
 		i := 0
 		mrr, customers, outstanding := decimal.Zero, 0, decimal.Zero
 		for _, sp := range spans {
@@ -188,6 +216,7 @@ func (s *Service) series(ctx context.Context, w window) ([]bucket, error) {
 				b.sum = b.sum.plus(days[i].row)
 			}
 			b.endMRR, b.endCustomers, b.endOutstanding = mrr, customers, outstanding
+			b.trailingUsage = usageTo(sp[1]).Sub(usageTo(monthBefore(sp[1])))
 			out = append(out, b)
 		}
 	}
@@ -207,7 +236,7 @@ func (d dayRow) plus(o dayRow) dayRow {
 	d.newCustomers, d.reactivated, d.churned = d.newCustomers+o.newCustomers, d.reactivated+o.reactivated, d.churned+o.churned
 	d.trialsStarted, d.trialsConverted, d.trialsLapsed = d.trialsStarted+o.trialsStarted, d.trialsConverted+o.trialsConverted, d.trialsLapsed+o.trialsLapsed
 	d.invoiced, d.collected, d.refunded = d.invoiced.Add(o.invoiced), d.collected.Add(o.collected), d.refunded.Add(o.refunded)
-	d.outstanding = d.outstanding.Add(o.outstanding)
+	d.outstanding, d.usage = d.outstanding.Add(o.outstanding), d.usage.Add(o.usage)
 	return d
 }
 
@@ -246,6 +275,7 @@ type MRRPoint struct {
 	Reactivation string `json:"reactivation"`
 	Customers    int    `json:"customers" doc:"paying customers (MRR > 0) at the end of date"`
 	ARPA         string `json:"arpa" doc:"mrr ÷ customers"`
+	UsageRevenue string `json:"usage_revenue" doc:"usage invoiced in the month up to date (net of tax): reported beside MRR, never part of it"`
 }
 
 // MRR answers the MRR series with its movements. Errors:
@@ -265,7 +295,7 @@ func (s *Service) MRR(ctx context.Context, q Query) ([]MRRPoint, error) {
 			ARR: mrrString(b.endMRR.Mul(decimal.NewFromInt(12))), New: mrrString(b.sum.newMRR),
 			Expansion: mrrString(b.sum.expansion), Contraction: mrrString(b.sum.contraction), Churn: mrrString(b.sum.churn),
 			Reactivation: mrrString(b.sum.reactivation), Customers: b.endCustomers,
-			ARPA: arpa(b.endMRR, b.endCustomers)})
+			ARPA: arpa(b.endMRR, b.endCustomers), UsageRevenue: amount(b.trailingUsage, b.currency)})
 	}
 	return out, nil
 }
