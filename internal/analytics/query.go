@@ -21,6 +21,9 @@ type Query struct {
 	To       string
 	Interval string
 	Currency string
+	// ConvertTo (MRR and revenue) adds a converted total in that currency
+	// at the tenant's FX rates (fx.go).
+	ConvertTo string
 }
 
 // maxRangeYears bounds a query's range.
@@ -28,9 +31,10 @@ const maxRangeYears = 10
 
 // window is a parsed Query.
 type window struct {
-	from, to int // days, inclusive
-	interval string
-	currency string
+	from, to  int // days, inclusive
+	interval  string
+	currency  string
+	convertTo string
 }
 
 const dateLayout = "2006-01-02"
@@ -87,6 +91,13 @@ func parse(q Query, today int, intervals ...string) (window, error) {
 			w.currency = c.Code
 		} else {
 			v.Add("currency", "unknown currency %q; use an ISO 4217 code such as EUR or USD", q.Currency)
+		}
+	}
+	if q.ConvertTo != "" {
+		if c, err := money.LookupCurrency(q.ConvertTo); err == nil {
+			w.convertTo = c.Code
+		} else {
+			v.Add("convert_to", "unknown currency %q; use an ISO 4217 code such as EUR or USD", q.ConvertTo)
 		}
 	}
 	return w, v.Err("invalid_analytics_query")
@@ -276,6 +287,20 @@ type MRRPoint struct {
 	Customers    int    `json:"customers" doc:"paying customers (MRR > 0) at the end of date"`
 	ARPA         string `json:"arpa" doc:"mrr ÷ customers"`
 	UsageRevenue string `json:"usage_revenue" doc:"usage invoiced in the month up to date (net of tax): reported beside MRR, never part of it"`
+	FXMark
+}
+
+// FXMark marks a point of a converted total (convert_to): a sum of every
+// currency's figures at the tenant's FX rates, never a figure of its own
+// currency. Points of a currency's own figures have Converted false.
+type FXMark struct {
+	Converted  bool   `json:"converted" doc:"true on a converted total (convert_to): every currency's figures at the tenant's FX rates, summed"`
+	FXRates    string `json:"fx_rates,omitempty" doc:"converted totals only: the rates used, FROM:rate (1 FROM = rate of currency) joined by ;"`
+	FXRounding string `json:"fx_rounding,omitempty" doc:"converted totals only: how each sum was rounded"`
+}
+
+func (c *converter) mark() FXMark {
+	return FXMark{Converted: true, FXRates: c.label, FXRounding: string(c.rounding)}
 }
 
 // MRR answers the MRR series with its movements. Errors:
@@ -296,6 +321,22 @@ func (s *Service) MRR(ctx context.Context, q Query) ([]MRRPoint, error) {
 			Expansion: mrrString(b.sum.expansion), Contraction: mrrString(b.sum.contraction), Churn: mrrString(b.sum.churn),
 			Reactivation: mrrString(b.sum.reactivation), Customers: b.endCustomers,
 			ARPA: arpa(b.endMRR, b.endCustomers), UsageRevenue: amount(b.trailingUsage, b.currency)})
+	}
+	if w.convertTo == "" {
+		return out, nil
+	}
+	c, err := s.converterTo(ctx, w.convertTo, currenciesOf(bs))
+	if err != nil {
+		return nil, err
+	}
+	for _, sp := range convertBuckets(bs, c, []int32{mrrPlaces, mrrPlaces, mrrPlaces, mrrPlaces, mrrPlaces, mrrPlaces, c.places},
+		func(b bucket) []decimal.Decimal {
+			return []decimal.Decimal{b.endMRR, b.sum.newMRR, b.sum.expansion, b.sum.contraction, b.sum.churn, b.sum.reactivation, b.trailingUsage}
+		}) {
+		v, customers := sp.values, sp.b.endCustomers
+		out = append(out, MRRPoint{Date: sp.b.date(), Currency: c.to, MRR: mrrString(v[0]), ARR: mrrString(v[0].Mul(decimal.NewFromInt(12))),
+			New: mrrString(v[1]), Expansion: mrrString(v[2]), Contraction: mrrString(v[3]), Churn: mrrString(v[4]), Reactivation: mrrString(v[5]),
+			Customers: customers, ARPA: arpa(v[0], customers), UsageRevenue: amount(v[6], c.to), FXMark: c.mark()})
 	}
 	return out, nil
 }

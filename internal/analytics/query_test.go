@@ -50,7 +50,8 @@ func TestCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "date,currency,mrr,arr,new,expansion,contraction,churn,reactivation,customers,arpa,usage_revenue\n2026-11-30,EUR,1.5000,,,,,,,2,,\n"
+	want := "date,currency,mrr,arr,new,expansion,contraction,churn,reactivation,customers,arpa,usage_revenue,converted,fx_rates,fx_rounding\n" +
+		"2026-11-30,EUR,1.5000,,,,,,,2,,,false,,\n"
 	if got := string(out.Body.([]byte)); got != want || !strings.HasPrefix(out.ContentType, "text/csv") {
 		t.Errorf("got %q (%s), want %q", got, out.ContentType, want)
 	}
