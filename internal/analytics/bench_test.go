@@ -227,9 +227,9 @@ func BenchmarkMRRSeries(b *testing.B) {
 				n := 0
 				for rows.Next() {
 					var day int
-					var s [9]string
+					var s [10]string
 					var c [6]int
-					must(b, rows.Scan(&day, &s[0], &s[1], &s[2], &s[3], &s[4], &c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &s[5], &s[6], &s[7], &s[8]))
+					must(b, rows.Scan(&day, &s[0], &s[1], &s[2], &s[3], &s[4], &c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &s[5], &s[6], &s[7], &s[8], &s[9]))
 					n++
 				}
 				must(b, rows.Err())

@@ -28,7 +28,7 @@ import (
 //	type            Ref           Amount        Amount2           Amount3             Status          Detail
 //	subscription.*  subscription  MRR before    fixed fee per     —                   its status      previous status
 //	                              discounts     interval × qty
-//	invoice.*       invoice       total         amount due        —                   invoice status  subscription|redemption,…
+//	invoice.*       invoice       total         amount due        usage subtotal      invoice status  subscription|redemption,…
 //	payment.*       payment       amount        amount refunded   invoice amount due  invoice status  invoice id
 //	coupon.redeemed redemption    percent off   amount off        invoices (−1 ever)  duration        subscription ("" all)
 type Fact struct {
@@ -99,6 +99,9 @@ func factOf(ctx context.Context, q db.Querier, versions Versions, e outbox.Event
 		}
 		f.Customer, f.Ref, f.Currency, f.Status = ev.CustomerID, ev.ID, ev.Currency, string(ev.Status)
 		f.Amount, f.Amount2 = ev.Total, ev.AmountDue
+		if ev.UsageSubtotal != nil { // absent on events recorded before billing added it: 0
+			f.Amount3 = *ev.UsageSubtotal
+		}
 		if ev.SubscriptionID != "" || len(ev.RedemptionIDs) > 0 {
 			f.Detail = ev.SubscriptionID + "|" + strings.Join(ev.RedemptionIDs, ",")
 		}

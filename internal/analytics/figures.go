@@ -90,12 +90,18 @@ type RevenuePoint struct {
 	Collected   string `json:"collected" doc:"succeeded payments"`
 	Refunded    string `json:"refunded"`
 	Outstanding string `json:"outstanding" doc:"amount due on open invoices at the end of date"`
+	Usage       string `json:"usage" doc:"the usage lines (net of tax) of the invoices finalized in the point: part of invoiced"`
+	FXMark
 }
 
 // Revenue answers invoiced, collected, refunded and outstanding. Errors:
 // "invalid_analytics_query".
 func (s *Service) Revenue(ctx context.Context, q Query) ([]RevenuePoint, error) {
-	bs, err := s.seriesOf(ctx, q, "day", "month")
+	w, err := parse(q, dayOf(s.clock.Now()), "day", "month")
+	if err != nil {
+		return nil, err
+	}
+	bs, err := s.series(ctx, w)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +109,21 @@ func (s *Service) Revenue(ctx context.Context, q Query) ([]RevenuePoint, error) 
 	for _, b := range bs {
 		out = append(out, RevenuePoint{Date: b.date(), Currency: b.currency, Invoiced: amount(b.sum.invoiced, b.currency),
 			Collected: amount(b.sum.collected, b.currency), Refunded: amount(b.sum.refunded, b.currency),
-			Outstanding: amount(b.endOutstanding, b.currency)})
+			Outstanding: amount(b.endOutstanding, b.currency), Usage: amount(b.sum.usage, b.currency)})
+	}
+	if w.convertTo == "" {
+		return out, nil
+	}
+	c, err := s.converterTo(ctx, w.convertTo, currenciesOf(bs))
+	if err != nil {
+		return nil, err
+	}
+	for _, sp := range convertBuckets(bs, c, []int32{c.places, c.places, c.places, c.places, c.places}, func(b bucket) []decimal.Decimal {
+		return []decimal.Decimal{b.sum.invoiced, b.sum.collected, b.sum.refunded, b.endOutstanding, b.sum.usage}
+	}) {
+		v := sp.values
+		out = append(out, RevenuePoint{Date: sp.b.date(), Currency: c.to, Invoiced: amount(v[0], c.to), Collected: amount(v[1], c.to),
+			Refunded: amount(v[2], c.to), Outstanding: amount(v[3], c.to), Usage: amount(v[4], c.to), FXMark: c.mark()})
 	}
 	return out, nil
 }

@@ -56,6 +56,7 @@ type dayRow struct {
 	newCustomers, reactivated, churned                  int
 	trialsStarted, trialsConverted, trialsLapsed        int
 	invoiced, collected, refunded, outstanding          decimal.Decimal
+	usage                                               decimal.Decimal // usage lines of the invoices finalized
 }
 
 type custDayKey struct {
@@ -376,7 +377,7 @@ func (p *projection) invoice(f Fact) error {
 		if err != nil {
 			return err
 		}
-		d.invoiced = d.invoiced.Add(f.Amount)
+		d.invoiced, d.usage = d.invoiced.Add(f.Amount), d.usage.Add(f.Amount3)
 	}
 	if f.Type == "invoice.finalized" || f.Type == "invoice.voided" {
 		if err := p.countDiscounts(f); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/payments"
 	"github.com/abacusbilling/abacus/internal/payments/paytest"
 	"github.com/abacusbilling/abacus/internal/period"
+	"github.com/abacusbilling/abacus/internal/pricing"
 	"github.com/abacusbilling/abacus/internal/subscription"
 )
 
@@ -112,11 +113,26 @@ func TestTwoYearHistory(t *testing.T) {
 		business := b.plan("business", "USD", "100", period.Monthly, 0)
 		annual := b.plan("annual", "USD", "1200", period.Yearly, 0)
 		proEUR := b.plan("pro-eur", "EUR", "40", period.Monthly, 0)
+		// L pays 10.00 a month and 0.01 per API call, billed in arrears:
+		// usage revenue, never MRR.
+		ten.Usage.AddMeter(ten.ID, "api")
+		metered, err := b.cat.CreatePlan(b.ctx, catalog.PlanInput{Key: "metered", Name: "Metered"})
+		must(t, err)
+		_, err = b.cat.CreateVersion(b.ctx, metered.ID, catalog.VersionSpec{BillingInterval: period.Monthly, Currency: "USD",
+			Charges: []pricing.Charge{{Key: "base", Kind: pricing.ChargeFee, Fee: &pricing.Fee{Amount: d("10")}},
+				{Key: "api", Kind: pricing.ChargeUsage, Meter: "api", Price: &pricing.Price{Model: pricing.PerUnit, UnitAmount: d("0.01")}}}})
+		must(t, err)
+		_, err = b.cat.PublishVersion(b.ctx, metered.ID, 1)
+		must(t, err)
 		ids := map[string]string{}
 		for _, n := range []string{"A", "B", "C", "D", "E", "F", "H", "I", "J", "K"} {
 			ids[n] = customer(n, "USD")
 		}
 		ids["G"] = customer("G", "EUR")
+		lc, err := b.cat.CreateCustomer(b.ctx, catalog.CustomerInput{Name: "L", Currency: "USD", Email: "x@example.com",
+			Address: catalog.Address{Country: "US"}, Subjects: []string{"l-app"}})
+		must(t, err)
+		ids["L"] = lc.ID
 		subs := map[string]string{}
 		create := func(name, cus, plan string, qty int64, skipTrial bool) {
 			q := decimal.NewFromInt(qty)
@@ -187,6 +203,7 @@ func TestTwoYearHistory(t *testing.T) {
 				must(t, err)
 			},
 			"2026-03-01": func() { create("F2", "F", pro, 1, true) }, // F comes back
+			"2026-01-01": func() { create("L", "L", metered.ID, 1, true) },
 		}
 		// The customers' MRR by the definitions, from the test's own reading
 		// of the script.
@@ -203,6 +220,7 @@ func TestTwoYearHistory(t *testing.T) {
 			{"2025-09-01", "A", "USD", "150"},
 			{"2025-10-10", "F", "USD", "0"},
 			{"2026-03-01", "H", "USD", "0"}, {"2026-03-01", "F", "USD", "50"},
+			{"2026-01-01", "L", "USD", "10"}, // the fee only: its usage is not MRR
 		}
 		last := time.Date(2026, 12, 31, 12, 0, 0, 0, time.UTC)
 		refunded := false
@@ -210,6 +228,9 @@ func TestTwoYearHistory(t *testing.T) {
 			b.at(day)
 			if f := script[day.Format(dateLayout)]; f != nil {
 				f()
+			}
+			if day.Year() == 2026 && day.Day()%9 == 4 { // L's calls: 4th, 13th, 22nd, 31st
+				ten.Usage.Record(ten.ID, "api", "l-app", day, decimal.NewFromInt(int64(100*day.YearDay())))
 			}
 			st, err := ten.Billing.RunOnce(context.Background(), day)
 			must(t, err)
@@ -345,6 +366,7 @@ func TestTwoYearHistory(t *testing.T) {
 
 		// Revenue and balances agree with the invoices and payments.
 		checkMoney(t, b, ten.Billing, pays, ids)
+		checkUsageRevenue(t, b, ten.Billing)
 
 		before := b.dump()
 		if _, err := b.svc.Rebuild(b.ctx, b.tenant); err != nil {
@@ -471,5 +493,78 @@ func checkMoney(t *testing.T, b *bundle, bill *billing.Service, pays *payments.S
 		if fig.Balance == nil || !fig.Balance.Due.Equal(owed) || !fig.Balance.Net.Equal(owed.Sub(fig.Balance.Credits)) {
 			t.Errorf("customer %s: balance %+v, open invoices owe %s", n, fig.Balance, owed)
 		}
+	}
+}
+
+// checkUsageRevenue compares usage revenue with billing's usage lines: each
+// monthly MRR point's usage_revenue is what the invoices finalized in its
+// calendar month charged for usage (net of tax), so is one mid-month day's
+// (the month up to it), and the revenue series' usage sums to every usage
+// line; MRR itself was checked without it.
+func checkUsageRevenue(t *testing.T, b *bundle, bill *billing.Service) {
+	t.Helper()
+	type finalized struct {
+		day   string
+		usage decimal.Decimal
+	}
+	var invs []finalized
+	total := decimal.Zero
+	cursor := ""
+	for {
+		page, err := bill.ListInvoices(b.ctx, billing.ListFilter{Limit: 100, Cursor: cursor})
+		must(t, err)
+		for _, inv := range page.Data {
+			if inv.Status == billing.Draft || inv.Status == billing.Void || inv.Currency != "USD" {
+				continue
+			}
+			full, err := bill.GetInvoice(b.ctx, inv.ID)
+			must(t, err)
+			u := decimal.Zero
+			for _, l := range full.Lines {
+				if l.Kind == billing.LineUsage {
+					u = u.Add(l.NetAmount)
+				}
+			}
+			invs = append(invs, finalized{full.FinalizedAt.UTC().Format(dateLayout), u})
+			total = total.Add(u)
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	if !total.IsPositive() {
+		t.Fatal("the script invoiced no usage")
+	}
+	between := func(after, upTo string) decimal.Decimal { // invoices finalized in (after, upTo]
+		sum := decimal.Zero
+		for _, inv := range invs {
+			if inv.day > after && inv.day <= upTo {
+				sum = sum.Add(inv.usage)
+			}
+		}
+		return sum
+	}
+	pts, err := b.svc.MRR(b.ctx, Query{From: "2026-01-01", To: "2026-12-31", Interval: "month", Currency: "USD"})
+	must(t, err)
+	for _, p := range pts {
+		end, _ := time.Parse(dateLayout, p.Date)
+		before := time.Date(end.Year(), end.Month(), 0, 0, 0, 0, 0, time.UTC).Format(dateLayout) // last day of the month before
+		if want := between(before, p.Date); p.UsageRevenue != want.StringFixed(2) {
+			t.Errorf("usage revenue of %s: %s, the invoices finalized that month charged %s for usage", p.Date, p.UsageRevenue, want.StringFixed(2))
+		}
+	}
+	day, err := b.svc.MRR(b.ctx, Query{From: "2026-03-15", To: "2026-03-15", Interval: "day", Currency: "USD"})
+	must(t, err)
+	if want := between("2026-02-15", "2026-03-15"); len(day) != 1 || day[0].UsageRevenue != want.StringFixed(2) {
+		t.Errorf("usage revenue of 2026-03-15: %+v, want %s (16 February to 15 March)", day, want.StringFixed(2))
+	}
+	rev, err := b.svc.Revenue(b.ctx, Query{From: "2025-01-01", To: "2026-12-31", Currency: "USD"})
+	must(t, err)
+	sum := decimal.Zero
+	for _, p := range rev {
+		sum = sum.Add(d(p.Usage))
+	}
+	if !sum.Equal(total) {
+		t.Errorf("revenue series usage sums to %s; the usage lines to %s", sum, total)
 	}
 }

@@ -12,7 +12,7 @@ var Module = abacus.Module{
 	Name: "analytics",
 	Tables: []string{
 		"analytics_events", "analytics_subscriptions", "analytics_customers", "analytics_customer_days",
-		"analytics_daily", "analytics_documents", "analytics_lock", "analytics_redemptions", "analytics_running",
+		"analytics_daily", "analytics_documents", "analytics_fx_rates", "analytics_lock", "analytics_redemptions", "analytics_running",
 	},
 	Uses: []string{
 		"abacus", "billing", "catalog", "db", "httpapi", "metering", "money", "natsbus", "outbox", "payments", "period", "pricing",

@@ -21,6 +21,9 @@ type Query struct {
 	To       string
 	Interval string
 	Currency string
+	// ConvertTo (MRR and revenue) adds a converted total in that currency
+	// at the tenant's FX rates (fx.go).
+	ConvertTo string
 }
 
 // maxRangeYears bounds a query's range.
@@ -28,9 +31,10 @@ const maxRangeYears = 10
 
 // window is a parsed Query.
 type window struct {
-	from, to int // days, inclusive
-	interval string
-	currency string
+	from, to  int // days, inclusive
+	interval  string
+	currency  string
+	convertTo string
 }
 
 const dateLayout = "2006-01-02"
@@ -89,6 +93,13 @@ func parse(q Query, today int, intervals ...string) (window, error) {
 			v.Add("currency", "unknown currency %q; use an ISO 4217 code such as EUR or USD", q.Currency)
 		}
 	}
+	if q.ConvertTo != "" {
+		if c, err := money.LookupCurrency(q.ConvertTo); err == nil {
+			w.convertTo = c.Code
+		} else {
+			v.Add("convert_to", "unknown currency %q; use an ISO 4217 code such as EUR or USD", q.ConvertTo)
+		}
+	}
 	return w, v.Err("invalid_analytics_query")
 }
 
@@ -101,6 +112,19 @@ type bucket struct {
 	startMRR, endMRR             decimal.Decimal
 	startCustomers, endCustomers int
 	endOutstanding               decimal.Decimal
+	// trailingUsage is the usage invoiced in the month up to end
+	// (monthBefore(end), end].
+	trailingUsage decimal.Decimal
+}
+
+// monthBefore is the same date a month before day, or that month's last
+// day when it has no such date (31 March → 28 February): the day before a
+// trailing month ending on day starts.
+func monthBefore(day int) int {
+	t := dateOf(day)
+	first := time.Date(t.Year(), t.Month()-1, 1, 0, 0, 0, 0, time.UTC)
+	last := first.AddDate(0, 1, -1).Day()
+	return dayOf(first.AddDate(0, 0, min(t.Day(), last)-1))
 }
 
 // buckets splits the window into points: days, ISO weeks (Monday first)
@@ -175,6 +199,21 @@ func (s *Service) series(ctx context.Context, w window) ([]bucket, error) {
 	var out []bucket
 	for _, cur := range currencies {
 		days := byCur[cur]
+		// usageTo(d): the usage invoiced up to the end of day d.
+		cum := make([]decimal.Decimal, len(days))
+		for i, d := range days {
+			cum[i] = d.row.usage
+			if i > 0 {
+				cum[i] = cum[i].Add(cum[i-1])
+			}
+		}
+		usageTo := func(day int) decimal.Decimal {
+			n := sort.Search(len(days), func(i int) bool { return days[i].day > day })
+			if n == 0 {
+				return decimal.Zero
+			}
+			return cum[n-1]
+		}
 		i := 0
 		mrr, customers, outstanding := decimal.Zero, 0, decimal.Zero
 		for _, sp := range spans {
@@ -188,6 +227,7 @@ func (s *Service) series(ctx context.Context, w window) ([]bucket, error) {
 				b.sum = b.sum.plus(days[i].row)
 			}
 			b.endMRR, b.endCustomers, b.endOutstanding = mrr, customers, outstanding
+			b.trailingUsage = usageTo(sp[1]).Sub(usageTo(monthBefore(sp[1])))
 			out = append(out, b)
 		}
 	}
@@ -207,7 +247,7 @@ func (d dayRow) plus(o dayRow) dayRow {
 	d.newCustomers, d.reactivated, d.churned = d.newCustomers+o.newCustomers, d.reactivated+o.reactivated, d.churned+o.churned
 	d.trialsStarted, d.trialsConverted, d.trialsLapsed = d.trialsStarted+o.trialsStarted, d.trialsConverted+o.trialsConverted, d.trialsLapsed+o.trialsLapsed
 	d.invoiced, d.collected, d.refunded = d.invoiced.Add(o.invoiced), d.collected.Add(o.collected), d.refunded.Add(o.refunded)
-	d.outstanding = d.outstanding.Add(o.outstanding)
+	d.outstanding, d.usage = d.outstanding.Add(o.outstanding), d.usage.Add(o.usage)
 	return d
 }
 
@@ -246,6 +286,21 @@ type MRRPoint struct {
 	Reactivation string `json:"reactivation"`
 	Customers    int    `json:"customers" doc:"paying customers (MRR > 0) at the end of date"`
 	ARPA         string `json:"arpa" doc:"mrr ÷ customers"`
+	UsageRevenue string `json:"usage_revenue" doc:"usage invoiced in the month up to date (net of tax): reported beside MRR, never part of it"`
+	FXMark
+}
+
+// FXMark marks a point of a converted total (convert_to): a sum of every
+// currency's figures at the tenant's FX rates, never a figure of its own
+// currency. Points of a currency's own figures have Converted false.
+type FXMark struct {
+	Converted  bool   `json:"converted" doc:"true on a converted total (convert_to): every currency's figures at the tenant's FX rates, summed"`
+	FXRates    string `json:"fx_rates,omitempty" doc:"converted totals only: the rates used, FROM:rate (1 FROM = rate of currency) joined by ;"`
+	FXRounding string `json:"fx_rounding,omitempty" doc:"converted totals only: how each sum was rounded"`
+}
+
+func (c *converter) mark() FXMark {
+	return FXMark{Converted: true, FXRates: c.label, FXRounding: string(c.rounding)}
 }
 
 // MRR answers the MRR series with its movements. Errors:
@@ -265,7 +320,23 @@ func (s *Service) MRR(ctx context.Context, q Query) ([]MRRPoint, error) {
 			ARR: mrrString(b.endMRR.Mul(decimal.NewFromInt(12))), New: mrrString(b.sum.newMRR),
 			Expansion: mrrString(b.sum.expansion), Contraction: mrrString(b.sum.contraction), Churn: mrrString(b.sum.churn),
 			Reactivation: mrrString(b.sum.reactivation), Customers: b.endCustomers,
-			ARPA: arpa(b.endMRR, b.endCustomers)})
+			ARPA: arpa(b.endMRR, b.endCustomers), UsageRevenue: amount(b.trailingUsage, b.currency)})
+	}
+	if w.convertTo == "" {
+		return out, nil
+	}
+	c, err := s.converterTo(ctx, w.convertTo, currenciesOf(bs))
+	if err != nil {
+		return nil, err
+	}
+	for _, sp := range convertBuckets(bs, c, []int32{mrrPlaces, mrrPlaces, mrrPlaces, mrrPlaces, mrrPlaces, mrrPlaces, c.places},
+		func(b bucket) []decimal.Decimal {
+			return []decimal.Decimal{b.endMRR, b.sum.newMRR, b.sum.expansion, b.sum.contraction, b.sum.churn, b.sum.reactivation, b.trailingUsage}
+		}) {
+		v, customers := sp.values, sp.b.endCustomers
+		out = append(out, MRRPoint{Date: sp.b.date(), Currency: c.to, MRR: mrrString(v[0]), ARR: mrrString(v[0].Mul(decimal.NewFromInt(12))),
+			New: mrrString(v[1]), Expansion: mrrString(v[2]), Contraction: mrrString(v[3]), Churn: mrrString(v[4]), Reactivation: mrrString(v[5]),
+			Customers: customers, ARPA: arpa(v[0], customers), UsageRevenue: amount(v[6], c.to), FXMark: c.mark()})
 	}
 	return out, nil
 }

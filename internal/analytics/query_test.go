@@ -50,8 +50,24 @@ func TestCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "date,currency,mrr,arr,new,expansion,contraction,churn,reactivation,customers,arpa\n2026-11-30,EUR,1.5000,,,,,,,2,\n"
+	want := "date,currency,mrr,arr,new,expansion,contraction,churn,reactivation,customers,arpa,usage_revenue,converted,fx_rates,fx_rounding\n" +
+		"2026-11-30,EUR,1.5000,,,,,,,2,,,false,,\n"
 	if got := string(out.Body.([]byte)); got != want || !strings.HasPrefix(out.ContentType, "text/csv") {
 		t.Errorf("got %q (%s), want %q", got, out.ContentType, want)
+	}
+}
+
+// TestMonthBefore: a trailing month ends on a date and starts after the
+// same date a month before, or that month's last day.
+func TestMonthBefore(t *testing.T) {
+	t.Parallel()
+	for _, tt := range [][2]string{
+		{"2026-03-15", "2026-02-15"}, {"2026-03-31", "2026-02-28"}, {"2024-03-30", "2024-02-29"},
+		{"2026-01-31", "2025-12-31"}, {"2026-05-31", "2026-04-30"}, {"2026-02-28", "2026-01-28"},
+	} {
+		d, _ := time.Parse(dateLayout, tt[0])
+		if got := dateOf(monthBefore(dayOf(d))).Format(dateLayout); got != tt[1] {
+			t.Errorf("monthBefore(%s) = %s, want %s", tt[0], got, tt[1])
+		}
 	}
 }

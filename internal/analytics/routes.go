@@ -29,6 +29,19 @@ func (in seriesInput) query() Query {
 	return Query{From: in.From, To: in.To, Interval: in.Interval, Currency: in.Currency}
 }
 
+// convertingInput is the query of the series that can add a converted
+// total (MRR, revenue).
+type convertingInput struct {
+	seriesInput
+	ConvertTo string `query:"convert_to" doc:"ISO 4217 code: adds, per point, a converted total of every currency's figures at the tenant's FX rates (PUT /api/v1/analytics/fx-rates), marked converted"`
+}
+
+func (in convertingInput) query() Query {
+	q := in.seriesInput.query()
+	q.ConvertTo = in.ConvertTo
+	return q
+}
+
 // output is a JSON or CSV answer.
 type output struct {
 	ContentType string `header:"Content-Type"`
@@ -64,15 +77,27 @@ func answerAny(items any, accept string) (*output, error) {
 	return nil, fmt.Errorf("analytics: no answer for %T", items)
 }
 
-// csvOf writes items (structs of string and int fields) as CSV: a header
-// row of their JSON names, then one row per item.
+// csvOf writes items (structs of string, int and bool fields, and
+// embedded structs of them) as CSV: a header row of their JSON names,
+// then one row per item.
 func csvOf[T any](items []T) ([]byte, error) {
 	t := reflect.TypeFor[T]()
 	var head []string
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		head = append(head, name)
+	var fields [][]int // index paths, embedded structs flattened as JSON does
+	var walk func(t reflect.Type, path []int)
+	walk = func(t reflect.Type, path []int) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			p := append(append([]int{}, path...), i)
+			if f.Anonymous && f.Type.Kind() == reflect.Struct {
+				walk(f.Type, p)
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			head, fields = append(head, name), append(fields, p)
+		}
 	}
+	walk(t, nil)
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	if err := w.Write(head); err != nil {
@@ -81,20 +106,22 @@ func csvOf[T any](items []T) ([]byte, error) {
 	for _, it := range items {
 		v := reflect.ValueOf(it)
 		row := make([]string, 0, len(head))
-		for i := range v.NumField() {
-			switch f := v.Field(i); f.Kind() {
+		for i, p := range fields {
+			switch f := v.FieldByIndex(p); f.Kind() {
 			case reflect.String:
 				row = append(row, f.String())
 			case reflect.Int, reflect.Int64:
 				row = append(row, strconv.FormatInt(f.Int(), 10))
+			case reflect.Bool:
+				row = append(row, strconv.FormatBool(f.Bool()))
 			case reflect.Slice:
 				str, ok := f.Interface().(fmt.Stringer)
 				if !ok {
-					return nil, fmt.Errorf("analytics: no CSV for field %s of %s", t.Field(i).Name, t.Name())
+					return nil, fmt.Errorf("analytics: no CSV for field %s of %s", head[i], t.Name())
 				}
 				row = append(row, str.String())
 			default:
-				return nil, fmt.Errorf("analytics: no CSV for field %s of %s", t.Field(i).Name, t.Name())
+				return nil, fmt.Errorf("analytics: no CSV for field %s of %s", head[i], t.Name())
 			}
 		}
 		if err := w.Write(row); err != nil {
@@ -119,17 +146,20 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 		}}}
 		return o
 	}
-	httpapi.Register(s, op("get-analytics-mrr", "/api/v1/analytics/mrr", "MRR and its movements",
-		"MRR per day or month and currency, oldest first, with the movements (new, expansion, contraction, churn, reactivation) "+
-			"that led to it, ARR, paying customers and ARPA. The last point is to (today by default) and reflects today's changes.",
-		reflect.TypeFor[abacus.List[MRRPoint]]()), abacus.ScopeRead,
-		func(ctx context.Context, in *seriesInput) (*output, error) {
-			pts, err := svc.MRR(ctx, in.query())
+	// converting registers a series that can add converted totals.
+	converting := func(id, path, summary, desc string, list reflect.Type, f func(context.Context, Query) (any, error)) {
+		httpapi.Register(s, op(id, path, summary, desc, list), abacus.ScopeRead, func(ctx context.Context, in *convertingInput) (*output, error) {
+			pts, err := f(ctx, in.query())
 			if err != nil {
 				return nil, err
 			}
-			return answer(pts, in.Accept)
+			return answerAny(pts, in.Accept)
 		})
+	}
+	converting("get-analytics-mrr", "/api/v1/analytics/mrr", "MRR and its movements",
+		"MRR per day or month and currency, oldest first, with the movements (new, expansion, contraction, churn, reactivation) "+
+			"that led to it, ARR, paying customers, ARPA and usage revenue beside it. The last point is to (today by default) and reflects today's changes.",
+		reflect.TypeFor[abacus.List[MRRPoint]](), func(ctx context.Context, q Query) (any, error) { return svc.MRR(ctx, q) })
 	series := func(id, path, summary, desc string, list reflect.Type, f func(context.Context, Query) (any, error)) {
 		httpapi.Register(s, op(id, path, summary, desc, list), abacus.ScopeRead, func(ctx context.Context, in *seriesInput) (*output, error) {
 			pts, err := f(ctx, in.query())
@@ -148,9 +178,22 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	series("get-analytics-retention", "/api/v1/analytics/retention", "Net and gross revenue retention (12 months)",
 		"Per month (interval=month only) and currency: the customers paying twelve months before the point, their MRR then and at the point, net and gross revenue retention.",
 		reflect.TypeFor[abacus.List[RetentionPoint]](), func(ctx context.Context, q Query) (any, error) { return svc.Retention(ctx, q) })
-	series("get-analytics-revenue", "/api/v1/analytics/revenue", "Revenue invoiced, collected and outstanding",
-		"Per day or month and currency: invoice totals finalized, payments collected, refunds, and the amount due on open invoices at the end of the point.",
+	converting("get-analytics-revenue", "/api/v1/analytics/revenue", "Revenue invoiced, collected and outstanding",
+		"Per day or month and currency: invoice totals finalized (and their usage part), payments collected, refunds, and the amount due on open invoices at the end of the point.",
 		reflect.TypeFor[abacus.List[RevenuePoint]](), func(ctx context.Context, q Query) (any, error) { return svc.Revenue(ctx, q) })
+	httpapi.Register(s, huma.Operation{OperationID: "get-analytics-fx-rates", Method: http.MethodGet, Path: "/api/v1/analytics/fx-rates", Tags: tags,
+		Summary:     "Get the FX rates for converted totals",
+		Description: "The exchange rates and the rounding the MRR and revenue series use when asked for a converted total (convert_to). Empty until set."},
+		abacus.ScopeRead, func(ctx context.Context, _ *struct{}) (*httpapi.Body[FXRates], error) {
+			return httpapi.Reply(svc.FXRates(ctx))
+		})
+	httpapi.Register(s, huma.Operation{OperationID: "put-analytics-fx-rates", Method: http.MethodPut, Path: "/api/v1/analytics/fx-rates", Tags: tags,
+		Summary: "Replace the FX rates for converted totals",
+		Description: "Replaces every exchange rate of the tenant (1 from = rate to) and the rounding of converted totals. Figures are always kept and " +
+			"answered in their own currency; the rates are used only for the converted total a series is asked for with convert_to."},
+		abacus.ScopeAdmin, func(ctx context.Context, in *struct{ Body FXRatesInput }) (*httpapi.Body[FXRates], error) {
+			return httpapi.Reply(svc.PutFXRates(ctx, in.Body))
+		})
 	httpapi.Register(s, op("get-analytics-aging", "/api/v1/analytics/aging", "Accounts-receivable aging",
 		"What open invoices owe per currency by days past due (the payments module's report): current, 1–30, 31–60, 61–90, over 90.",
 		reflect.TypeFor[abacus.List[AgingPoint]]()), abacus.ScopeRead, func(ctx context.Context, in *struct {

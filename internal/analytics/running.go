@@ -70,7 +70,7 @@ func (p *projection) writeRunning(ctx context.Context, tx *db.Tx) error {
 		reactivation = excluded.reactivation, new_customers = excluded.new_customers, reactivated_customers = excluded.reactivated_customers,
 		churned_customers = excluded.churned_customers, trials_started = excluded.trials_started, trials_converted = excluded.trials_converted,
 		trials_lapsed = excluded.trials_lapsed, invoiced = excluded.invoiced, collected = excluded.collected, refunded = excluded.refunded,
-		outstanding = excluded.outstanding`, rows); err != nil {
+		outstanding = excluded.outstanding, usage_invoiced = excluded.usage_invoiced`, rows); err != nil {
 		return fmt.Errorf("writing analytics_running: %w", err)
 	}
 	return nil
@@ -80,7 +80,7 @@ func (p *projection) writeRunning(ctx context.Context, tx *db.Tx) error {
 func dayValues(r dayRow) []any {
 	return []any{r.newMRR.String(), r.expansion.String(), r.contraction.String(), r.churn.String(), r.reactivation.String(),
 		r.newCustomers, r.reactivated, r.churned, r.trialsStarted, r.trialsConverted, r.trialsLapsed, r.invoiced.String(),
-		r.collected.String(), r.refunded.String(), r.outstanding.String()}
+		r.collected.String(), r.refunded.String(), r.outstanding.String(), r.usage.String()}
 }
 
 // runningAt returns the running totals of c at the end of day (zero
@@ -124,7 +124,11 @@ func (s *Service) seriesFromRunning(ctx context.Context, w window) ([]bucket, er
 			if err != nil {
 				return nil, err
 			}
-			b := bucket{currency: cur, start: sp[0], end: sp[1], sum: end.minus(before)}
+			monthAgo, _, err := runningAt(ctx, s.db, c, monthBefore(sp[1]))
+			if err != nil {
+				return nil, err
+			}
+			b := bucket{currency: cur, start: sp[0], end: sp[1], sum: end.minus(before), trailingUsage: end.usage.Sub(monthAgo.usage)}
 			b.startMRR, b.startCustomers, _ = runOn(before, decimal.Zero, 0, decimal.Zero)
 			b.endMRR, b.endCustomers, b.endOutstanding = runOn(end, decimal.Zero, 0, decimal.Zero)
 			out = append(out, b)
@@ -158,6 +162,6 @@ func (d dayRow) minus(o dayRow) dayRow {
 	d.newCustomers, d.reactivated, d.churned = d.newCustomers-o.newCustomers, d.reactivated-o.reactivated, d.churned-o.churned
 	d.trialsStarted, d.trialsConverted, d.trialsLapsed = d.trialsStarted-o.trialsStarted, d.trialsConverted-o.trialsConverted, d.trialsLapsed-o.trialsLapsed
 	d.invoiced, d.collected, d.refunded = d.invoiced.Sub(o.invoiced), d.collected.Sub(o.collected), d.refunded.Sub(o.refunded)
-	d.outstanding = d.outstanding.Sub(o.outstanding)
+	d.outstanding, d.usage = d.outstanding.Sub(o.outstanding), d.usage.Sub(o.usage)
 	return d
 }

@@ -246,23 +246,23 @@ func (l txLoader) customer(k custKey) (custRow, bool, error) {
 }
 
 const dayCols = `new_mrr, expansion, contraction, churn, reactivation, new_customers, reactivated_customers, churned_customers,
-	trials_started, trials_converted, trials_lapsed, invoiced, collected, refunded, outstanding`
+	trials_started, trials_converted, trials_lapsed, invoiced, collected, refunded, outstanding, usage_invoiced`
 
 // scanDay reads the dayCols of a row.
 func scanDay(scan func(...any) error, extra ...any) (dayRow, error) {
 	var r dayRow
-	var s [9]string
+	var s [10]string
 	dest := append(extra, &s[0], &s[1], &s[2], &s[3], &s[4], &r.newCustomers, &r.reactivated, &r.churned,
-		&r.trialsStarted, &r.trialsConverted, &r.trialsLapsed, &s[5], &s[6], &s[7], &s[8])
+		&r.trialsStarted, &r.trialsConverted, &r.trialsLapsed, &s[5], &s[6], &s[7], &s[8], &s[9])
 	if err := scan(dest...); err != nil {
 		return r, err
 	}
-	d, err := decs(&s[0], &s[1], &s[2], &s[3], &s[4], &s[5], &s[6], &s[7], &s[8])
+	d, err := decs(&s[0], &s[1], &s[2], &s[3], &s[4], &s[5], &s[6], &s[7], &s[8], &s[9])
 	if err != nil {
 		return r, err
 	}
 	r.newMRR, r.expansion, r.contraction, r.churn, r.reactivation = d[0], d[1], d[2], d[3], d[4]
-	r.invoiced, r.collected, r.refunded, r.outstanding = d[5], d[6], d[7], d[8]
+	r.invoiced, r.collected, r.refunded, r.outstanding, r.usage = d[5], d[6], d[7], d[8], d[9]
 	return r, nil
 }
 
@@ -337,7 +337,7 @@ func (p *projection) write(ctx context.Context, tx *db.Tx) error {
 	for k, d := range p.days {
 		rows = append(rows, []any{k.tenant, k.currency, k.day, d.newMRR.String(), d.expansion.String(), d.contraction.String(),
 			d.churn.String(), d.reactivation.String(), d.newCustomers, d.reactivated, d.churned, d.trialsStarted, d.trialsConverted,
-			d.trialsLapsed, d.invoiced.String(), d.collected.String(), d.refunded.String(), d.outstanding.String()})
+			d.trialsLapsed, d.invoiced.String(), d.collected.String(), d.refunded.String(), d.outstanding.String(), d.usage.String()})
 	}
 	if err := tx.InsertRows(ctx, `INSERT INTO analytics_daily (tenant_id, currency, day, `+dayCols+`)`,
 		` ON CONFLICT (tenant_id, currency, day) DO UPDATE SET new_mrr = excluded.new_mrr, expansion = excluded.expansion,
@@ -345,7 +345,8 @@ func (p *projection) write(ctx context.Context, tx *db.Tx) error {
 		new_customers = excluded.new_customers, reactivated_customers = excluded.reactivated_customers,
 		churned_customers = excluded.churned_customers, trials_started = excluded.trials_started,
 		trials_converted = excluded.trials_converted, trials_lapsed = excluded.trials_lapsed, invoiced = excluded.invoiced,
-		collected = excluded.collected, refunded = excluded.refunded, outstanding = excluded.outstanding`, rows); err != nil {
+		collected = excluded.collected, refunded = excluded.refunded, outstanding = excluded.outstanding,
+		usage_invoiced = excluded.usage_invoiced`, rows); err != nil {
 		return fmt.Errorf("writing analytics_daily: %w", err)
 	}
 	if err := p.writeRunning(ctx, tx); err != nil {

@@ -630,9 +630,22 @@ func (s *Service) deferCycle(ctx context.Context, now time.Time, sub string, cau
 
 // invoiceEvent is the payload of invoice events: the invoice without lines.
 func invoiceEvent(inv *Invoice) InvoiceEvent {
+	usage := usageSubtotal(inv.Lines)
 	return InvoiceEvent{ID: inv.ID, CustomerID: inv.CustomerID, SubscriptionID: inv.SubscriptionID, Status: inv.Status,
 		Number: inv.Number, Currency: inv.Currency, Total: inv.Total, AmountDue: inv.AmountDue, PeriodStart: inv.PeriodStart,
-		RedemptionIDs: redemptionIDs(inv.Lines)}
+		RedemptionIDs: redemptionIDs(inv.Lines), UsageSubtotal: &usage}
+}
+
+// usageSubtotal is the sum of the net amounts of the usage lines (what
+// analytics reports as usage revenue, beside MRR).
+func usageSubtotal(lines []Line) decimal.Decimal {
+	sum := decimal.Zero
+	for _, l := range lines {
+		if l.Kind == LineUsage {
+			sum = sum.Add(l.NetAmount)
+		}
+	}
+	return sum
 }
 
 // redemptionIDs are the redemptions lines carry a discount of, each once,

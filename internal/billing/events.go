@@ -23,6 +23,9 @@ type InvoiceEvent struct {
 	Status         Status          `json:"status" enum:"draft,open,paid,void,uncollectible"`
 	SubscriptionID string          `json:"subscription_id"`
 	Total          decimal.Decimal `json:"total"`
+	// UsageSubtotal was added to version 1 (an addition is compatible):
+	// events recorded before it lack it, which is not the same as 0.
+	UsageSubtotal *decimal.Decimal `json:"usage_subtotal,omitempty" doc:"the net amount (before tax and before document-level discounts) of the invoice's usage lines; absent on events recorded before it was added"`
 }
 
 // RedemptionEvent is the payload of coupon.redeemed: the redemption and

@@ -31,6 +31,7 @@ type Tenant struct {
 	Catalog *catalog.Service
 	Subs    *subscription.Service
 	Billing *billing.Service
+	Usage   *catalogtest.MemoryUsage // the usage billing prices
 }
 
 // NewTenant creates a tenant in d with billing settings (invoices due 14
@@ -46,6 +47,7 @@ func NewTenant(t testing.TB, d *db.DB, start time.Time) *Tenant {
 	b.ID = ten.ID
 	b.Ctx = abacus.WithPrincipal(context.Background(), &abacus.Principal{TenantID: b.ID, Kind: "api_key", Scopes: []abacus.Scope{abacus.ScopeAdmin}})
 	usage := catalogtest.NewMemoryUsage()
+	b.Usage = usage
 	b.Catalog = catalog.NewService(d, b.Clock, log, usage)
 	b.Subs = subscription.NewService(b.Catalog, b.Clock, log)
 	b.Subs.OnEnd(billing.CycleEnds)
