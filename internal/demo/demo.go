@@ -109,6 +109,7 @@ type Runner struct {
 	custs   []*customer
 	planIDs map[string]string          // plan key → id
 	sent    map[string]decimal.Decimal // meter slug → the total its events add up to
+	poll    time.Duration              // between looks at the invoices (0: half a second)
 }
 
 // Run seeds the server behind c. Object keys carry a run tag, so running
@@ -609,15 +610,20 @@ func (r *Runner) invoices(ctx context.Context) error {
 			want++
 		}
 	}
-	// Backdated subscriptions catch up period by period: wait until at
-	// least one invoice each is final and the count has settled.
+	// Backdated subscriptions catch up period by period: wait until every
+	// backdated customer's second period (cycle 1, closed two hours ago at
+	// the latest) is finalized, and the count has settled. Counting
+	// invoices alone was not enough: on a loaded machine billing may have
+	// finalized both periods of half the customers and none of the rest,
+	// which adds up to as many invoices as customers.
 	const wait = 60 * time.Second
 	deadline := time.Now().Add(wait)
-	stable := 0
+	stable, behind := 0, 0
 	var final []string
 	for {
+		var closed map[string]bool
 		var err error
-		if final, err = r.finalized(ctx, ours); err != nil {
+		if final, closed, err = r.finalized(ctx, ours); err != nil {
 			return err
 		}
 		if len(final) == r.sum.Invoices {
@@ -626,15 +632,26 @@ func (r *Runner) invoices(ctx context.Context) error {
 			stable = 0
 		}
 		r.sum.Invoices = len(final)
-		if (len(final) >= want && stable >= 3) || time.Now().After(deadline) {
+		behind = 0
+		for _, c := range r.custs {
+			if c.backdate && !closed[c.id] {
+				behind++
+			}
+		}
+		if (behind == 0 && stable >= 3) || time.Now().After(deadline) {
 			break
 		}
-		if err := pause(ctx, 500*time.Millisecond); err != nil {
+		poll := r.poll
+		if poll == 0 {
+			poll = 500 * time.Millisecond
+		}
+		if err := pause(ctx, poll); err != nil {
 			return err
 		}
 	}
-	if r.sum.Invoices < want {
-		return fmt.Errorf("only %d of at least %d expected invoices were finalized within %s; is the billing role running?", r.sum.Invoices, want, wait)
+	if r.sum.Invoices < want || behind > 0 {
+		return fmt.Errorf("within %s billing finalized %d invoices (at least %d expected), and the second period of %d of the %d backdated customers is not finalized; is the billing role running?",
+			wait, r.sum.Invoices, want, behind, want)
 	}
 	for _, id := range final {
 		var inv struct {
@@ -659,9 +676,12 @@ func (r *Runner) invoices(ctx context.Context) error {
 	return nil
 }
 
-// finalized lists the ids of this run's finalized invoices.
-func (r *Runner) finalized(ctx context.Context, ours map[string]bool) ([]string, error) {
+// finalized lists the ids of this run's finalized invoices, and the
+// customers among them with a finalized invoice of a period after the
+// first (cycle 1 or later).
+func (r *Runner) finalized(ctx context.Context, ours map[string]bool) ([]string, map[string]bool, error) {
 	var ids []string
+	closed := map[string]bool{}
 	cursor := ""
 	for {
 		var page struct {
@@ -669,6 +689,7 @@ func (r *Runner) finalized(ctx context.Context, ours map[string]bool) ([]string,
 				ID         string `json:"id"`
 				CustomerID string `json:"customer_id"`
 				Status     string `json:"status"`
+				CycleIndex int    `json:"cycle_index"`
 			} `json:"data"`
 			NextCursor string `json:"next_cursor"`
 		}
@@ -677,15 +698,18 @@ func (r *Runner) finalized(ctx context.Context, ours map[string]bool) ([]string,
 			path += "&cursor=" + cursor
 		}
 		if err := r.call(ctx, http.MethodGet, path, nil, &page); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, inv := range page.Data {
 			if ours[inv.CustomerID] && inv.Status != "draft" && inv.Status != "void" {
 				ids = append(ids, inv.ID)
+				if inv.CycleIndex > 0 {
+					closed[inv.CustomerID] = true
+				}
 			}
 		}
 		if page.NextCursor == "" {
-			return ids, nil
+			return ids, closed, nil
 		}
 		cursor = page.NextCursor
 	}

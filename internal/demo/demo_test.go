@@ -1,9 +1,17 @@
 package demo
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/abacusbilling/abacus/internal/client"
 	"github.com/abacusbilling/abacus/internal/period"
 )
 
@@ -46,5 +54,48 @@ func TestOptionsValidate(t *testing.T) {
 		if err := (Options{UsageDays: days}).validate(); (err == nil) != ok {
 			t.Errorf("UsageDays %d: %v", days, err)
 		}
+	}
+}
+
+// On a loaded machine billing may finalize both periods of some backdated
+// customers before it reaches the others: as many invoices as backdated
+// customers, and a count that holds still for a while. The demo must wait
+// for every backdated customer's second period, not for that count.
+func TestInvoicesWaitsForEveryBackdatedCustomer(t *testing.T) {
+	backdated := []string{"cus_1", "cus_2", "cus_3", "cus_4"}
+	var polls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path != "/api/v1/invoices" {
+			_, _ = w.Write([]byte(`{"lines":[]}`))
+			return
+		}
+		// Both periods of the first two customers for six looks, then
+		// both periods of all four.
+		n := 2
+		if polls.Add(1) > 6 {
+			n = len(backdated)
+		}
+		var data []map[string]any
+		for _, c := range backdated[:n] {
+			for cycle := range 2 {
+				data = append(data, map[string]any{"id": fmt.Sprintf("inv_%s_%d", c, cycle), "customer_id": c, "status": "open", "cycle_index": cycle})
+			}
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"data": data, "next_cursor": ""})
+	}))
+	defer srv.Close()
+
+	r := &Runner{c: client.New(srv.URL, "abk_test", nil), o: Options{Out: io.Discard}, poll: time.Millisecond}
+	for _, id := range backdated {
+		r.custs = append(r.custs, &customer{id: id, backdate: true})
+	}
+	r.custs = append(r.custs, &customer{id: "cus_5"}) // started now: no closed period
+	if err := r.invoices(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r.sum.Invoices != 2*len(backdated) {
+		t.Fatalf("the demo stopped waiting at %d finalized invoices after %d looks; want both periods of all %d backdated customers (%d)",
+			r.sum.Invoices, polls.Load(), len(backdated), 2*len(backdated))
 	}
 }

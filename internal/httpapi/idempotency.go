@@ -85,7 +85,10 @@ func (i *idempotency) wrap(next http.Handler) http.Handler {
 		// outcome still has to be recorded.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if cap.status >= 500 || cap.status == 0 {
+		// A 499 is released like a 5xx: the request's context ended
+		// before its handler finished, and replaying "the client closed
+		// the request" to the client's retry would tell it nothing.
+		if cap.status >= 500 || cap.status == 0 || cap.status == statusClientClosed {
 			_, err = i.db.ExecContext(sctx, `DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2`, p.TenantID, key)
 		} else {
 			_, err = i.db.ExecContext(sctx, `UPDATE idempotency_keys SET status = $1, content_type = $2, body = $3

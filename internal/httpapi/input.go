@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -75,6 +76,16 @@ type checkedContext struct {
 }
 
 func (c *checkedContext) BodyReader() io.Reader { return bytes.NewReader(c.body) }
+
+// SetReadDeadline ignores the deadline huma sets before it reads the body
+// (the operation's BodyReadTimeout, 5 s by default). checkInput has read
+// the body already, under the server's ReadTimeout, so net/http is now
+// reading the connection in the background to notice a client that goes
+// away; a deadline on the connection would end that read after 5 s and
+// net/http would cancel the request's context, and a handler still busy
+// (a password hash on a loaded machine) would answer 499 client_closed to
+// a client that was waiting for it.
+func (c *checkedContext) SetReadDeadline(time.Time) error { return nil }
 
 func (c *checkedContext) Header(name string) string {
 	if http.CanonicalHeaderKey(name) == "Content-Type" && c.contentType != "" {

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -212,5 +213,31 @@ func TestQueryParametersAreChecked(t *testing.T) {
 	a = send(t, srv, "PUT", "/things", "application/json", `{}`)
 	if a.status != 405 || a.header.Get("Allow") != "GET, HEAD" || a.p.Code != "method_not_allowed" || a.p.RequestID == "" {
 		t.Errorf("PUT /things: %d Allow %q %s", a.status, a.header.Get("Allow"), a.body)
+	}
+}
+
+// A handler that outlives huma's body read timeout (5 s by default;
+// 100 ms here) keeps its request context: checkInput has read the body
+// already, so the deadline huma sets for reading it would instead end the
+// connection's background read and cancel the context, and a slow
+// password hash on a loaded machine answered 499 client_closed to a
+// client that was still waiting.
+func TestSlowHandlerOutlivesBodyReadTimeout(t *testing.T) {
+	t.Parallel()
+	s := httpapi.New(httpapi.Config{Version: "t"}, nil, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	httpapi.Register(s, huma.Operation{OperationID: "slow", Method: "POST", Path: "/slow", BodyReadTimeout: 100 * time.Millisecond},
+		httpapi.ScopePublic, func(ctx context.Context, in *loginIn) (*struct{ Body map[string]any }, error) {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(500 * time.Millisecond):
+			}
+			return &struct{ Body map[string]any }{Body: map[string]any{"email": in.Body.Email}}, nil
+		})
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	a := send(t, srv, "POST", "/slow", "application/json", `{"email":"ada@example.com","password":"correct horse"}`)
+	if a.status != http.StatusOK {
+		t.Fatalf("a handler slower than the body read timeout: %d %s, want 200", a.status, a.body)
 	}
 }

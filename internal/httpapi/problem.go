@@ -59,6 +59,10 @@ func ProblemFrom(ctx context.Context, log *slog.Logger, err error) *Problem {
 	return p
 }
 
+// statusClientClosed answers a request whose context ended before its
+// handler did (nginx's 499 Client Closed Request).
+const statusClientClosed = 499
+
 func problemFrom(ctx context.Context, log *slog.Logger, err error) *Problem {
 	if p, ok := err.(*Problem); ok {
 		return p
@@ -70,7 +74,7 @@ func problemFrom(ctx context.Context, log *slog.Logger, err error) *Problem {
 		return p
 	}
 	if ctx.Err() != nil && (err == context.Canceled || strings.Contains(err.Error(), "context canceled")) {
-		p := newProblem(499, "client_closed", "the client closed the request")
+		p := newProblem(statusClientClosed, "client_closed", "the client closed the request")
 		p.Title = "Client Closed Request"
 		return p
 	}
