@@ -16,8 +16,10 @@ import (
 	"github.com/abacusbilling/abacus/internal/httpapi"
 )
 
-// seriesInput is the query of every series route.
-type seriesInput struct {
+// SeriesParams is the query of every series route. It is exported because
+// convertingInput embeds it: huma reads the parameters of an embedded struct
+// only when its type is exported, and silently drops them otherwise.
+type SeriesParams struct {
 	From     string `query:"from" doc:"first day, YYYY-MM-DD (UTC); default 12 months (interval=month) or 30 days (interval=day) before to"`
 	To       string `query:"to" doc:"last day, YYYY-MM-DD (UTC); default today"`
 	Interval string `query:"interval" doc:"day or month (default month)"`
@@ -25,19 +27,19 @@ type seriesInput struct {
 	Accept   string `header:"Accept" doc:"text/csv for CSV"`
 }
 
-func (in seriesInput) query() Query {
+func (in SeriesParams) query() Query {
 	return Query{From: in.From, To: in.To, Interval: in.Interval, Currency: in.Currency}
 }
 
 // convertingInput is the query of the series that can add a converted
 // total (MRR, revenue).
 type convertingInput struct {
-	seriesInput
+	SeriesParams
 	ConvertTo string `query:"convert_to" doc:"ISO 4217 code: adds, per point, a converted total of every currency's figures at the tenant's FX rates (PUT /api/v1/analytics/fx-rates), marked converted"`
 }
 
 func (in convertingInput) query() Query {
-	q := in.seriesInput.query()
+	q := in.SeriesParams.query()
 	q.ConvertTo = in.ConvertTo
 	return q
 }
@@ -161,7 +163,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 			"that led to it, ARR, paying customers, ARPA and usage revenue beside it. The last point is to (today by default) and reflects today's changes.",
 		reflect.TypeFor[abacus.List[MRRPoint]](), func(ctx context.Context, q Query) (any, error) { return svc.MRR(ctx, q) })
 	series := func(id, path, summary, desc string, list reflect.Type, f func(context.Context, Query) (any, error)) {
-		httpapi.Register(s, op(id, path, summary, desc, list), abacus.ScopeRead, func(ctx context.Context, in *seriesInput) (*output, error) {
+		httpapi.Register(s, op(id, path, summary, desc, list), abacus.ScopeRead, func(ctx context.Context, in *SeriesParams) (*output, error) {
 			pts, err := f(ctx, in.query())
 			if err != nil {
 				return nil, err

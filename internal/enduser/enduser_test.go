@@ -460,3 +460,36 @@ func TestVerificationLinkIsSingleUse(t *testing.T) {
 }
 
 func asError(err error) (*abacus.Error, bool) { return abacus.AsError(err) }
+
+// A password is hashed before the transaction that inserts its user: on
+// SQLite a transaction holds the only writer, and a sign-up that hashed
+// inside it made every other module's writes wait for the hash.
+func TestHashingDoesNotHoldTheWriter(t *testing.T) {
+	t.Parallel()
+	d := dbtest.Open(t, db.SQLite)
+	slow := password.Params{Memory: 32 * 1024, Time: 8, Threads: 1, KeyLen: 32, SaltLen: 16}
+	b := setup(t, d, enduser.WithPasswordParams(slow))
+	if _, err := d.ExecContext(b.ctx, `CREATE TABLE writer_probe (n INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	created := make(chan time.Time, 1)
+	go func() {
+		_, err := b.svc.CreateUser(b.ctx, enduser.NewUser{Email: "slow@example.com", Password: "correct horse battery staple"})
+		if err != nil {
+			t.Error(err)
+		}
+		created <- time.Now()
+	}()
+	time.Sleep(20 * time.Millisecond) // the creation is hashing now
+	err := d.InTx(b.ctx, func(tx *db.Tx) error {
+		_, err := tx.ExecContext(b.ctx, `INSERT INTO writer_probe (n) VALUES (1)`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrote := time.Now()
+	if c := <-created; c.Before(wrote) {
+		t.Fatalf("another write waited for the sign-up's hash (it ended %v after the user was created)", wrote.Sub(c))
+	}
+}

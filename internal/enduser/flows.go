@@ -57,10 +57,14 @@ func (s *Service) SignUp(ctx context.Context, app App, in SignUpInput, dev Devic
 	if wait, ok := s.signupLimit.Allow("t:" + app.TenantID + "|ip:" + dev.IP); !ok {
 		return Session{}, User{}, throttle.TooManyAttempts(wait)
 	}
+	p, err := s.prepareUser(ctx, NewUser{Email: in.Email, Password: in.Password, Name: in.Name,
+		Locale: in.Locale, TimeZone: in.TimeZone})
+	if err != nil {
+		return Session{}, User{}, err
+	}
 	var u User
 	err = s.db.InTx(ctx, func(tx *db.Tx) error {
-		u, err = s.createUser(ctx, tx, app.TenantID, NewUser{Email: in.Email, Password: in.Password, Name: in.Name,
-			Locale: in.Locale, TimeZone: in.TimeZone})
+		u, err = s.createUser(ctx, tx, app.TenantID, p)
 		if err != nil {
 			return err
 		}

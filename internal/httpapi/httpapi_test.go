@@ -198,3 +198,25 @@ func (s *syncWriter) Write(b []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(b)
 }
+
+type hiddenParams struct {
+	From string `query:"from"`
+}
+
+// An input that embeds an unexported struct loses its parameters in huma
+// without an error; Register refuses it.
+func TestRegisterRefusesHiddenParams(t *testing.T) {
+	s := httpapi.New(httpapi.Config{}, nil, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	defer func() {
+		if recover() == nil {
+			t.Fatal("an input embedding an unexported struct was registered")
+		}
+	}()
+	httpapi.Register(s, huma.Operation{OperationID: "hidden", Method: http.MethodGet, Path: "/hidden"}, abacus.ScopeRead,
+		func(context.Context, *struct {
+			hiddenParams
+			To string `query:"to"`
+		}) (*struct{}, error) {
+			return nil, nil
+		})
+}

@@ -13,6 +13,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	_ "embed"
 	"log/slog"
 	"net/http"
@@ -177,6 +178,7 @@ func Register[I, O any](s *Server, op huma.Operation, scope abacus.Scope, h func
 			op.Errors = []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden}
 		}
 	}
+	mustNotHideParams(reflect.TypeFor[I](), op.OperationID)
 	s.mu.Lock()
 	s.routes[op.Method+" "+op.Path] = scope
 	s.mu.Unlock()
@@ -188,6 +190,21 @@ func Register[I, O any](s *Server, op huma.Operation, scope abacus.Scope, h func
 		return out, nil
 	})
 	s.addExamples(op.Method, op.Path, bodyType(reflect.TypeFor[I]()), bodyType(reflect.TypeFor[O]()))
+}
+
+// mustNotHideParams panics when an input embeds a struct of an unexported
+// type: huma skips such a field, so its query, path and header parameters
+// vanish from the route (undocumented, and refused as unknown) with no
+// error. The analytics series lost from, to and interval that way.
+func mustNotHideParams(t reflect.Type, id string) {
+	if t.Kind() != reflect.Struct {
+		return
+	}
+	for f := range t.Fields() {
+		if f.Anonymous && !f.IsExported() {
+			panic(fmt.Sprintf("httpapi: the input of %s embeds %s, whose type is unexported: huma ignores its parameters; export the type", id, f.Type))
+		}
+	}
 }
 
 // Handle adds a raw handler for pattern ("POST /api/v1/events") that needs
