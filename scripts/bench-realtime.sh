@@ -53,7 +53,7 @@ rc=0
 live() {
   local tot=0 line="" n
   for u in "${urls[@]}"; do
-    n=$(curl -fs "$u/metrics" 2>/dev/null | awk '/^abacus_realtime_connections[{ ]/ {s+=$NF} END {printf "%d", s}')
+    n=$(curl -fs --max-time 2 "$u/metrics" 2>/dev/null | awk '/^abacus_realtime_connections[{ ]/ {s+=$NF} END {printf "%d", s}')
     n=${n:-0}; tot=$((tot + n)); line+=" $n"
   done
   echo "$(date -u +%T)${line} = $tot"
