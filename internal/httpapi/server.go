@@ -13,8 +13,8 @@ package httpapi
 
 import (
 	"context"
-	"fmt"
 	_ "embed"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"reflect"
