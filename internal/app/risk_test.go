@@ -147,6 +147,22 @@ func TestRiskDecisionsOverHTTP(t *testing.T) {
 				t.Fatalf("a refused body stored something: %s", l.body)
 			}
 
+			// A tenant schema set over HTTP is kept under its type (the PUT
+			// route once lost its {type} parameter) and applied to events.
+			r = a.raw("PUT", "/api/v1/risk/event-schemas/order", a.key, "application/schema+json",
+				`{"type":"object","required":["properties"],"properties":{"properties":{"required":["plan"]}}}`)
+			if r.status != 204 {
+				t.Fatalf("PUT event schema: %d %s", r.status, r.body)
+			}
+			if g := a.do("GET", "/api/v1/risk/event-schemas/order", a.key, nil); g.status != 200 || !strings.Contains(string(g.body), `"plan"`) {
+				t.Fatalf("GET event schema: %d %s", g.status, g.body)
+			}
+			r = a.do("POST", "/api/v1/risk/events", a.key, map[string]any{"type": "order", "customer_id": "c1", "amount": 12.5, "currency": "EUR", "properties": map[string]any{}})
+			expectProblem(t, r, 400, "invalid_risk_event")
+			if d := a.do("DELETE", "/api/v1/risk/event-schemas/order", a.key, nil); d.status != 204 {
+				t.Fatalf("DELETE event schema: %d %s", d.status, d.body)
+			}
+
 			// Bad rules and counters name their place.
 			r = a.do("POST", "/api/v1/risk/rules", a.key, map[string]any{"name": "x", "action": "block", "logic": json.RawMessage(`{"and":[{">":[{"var":"counters.nope"},1]}]}`)})
 			expectProblem(t, r, 400, "invalid_rule")

@@ -227,26 +227,28 @@ func registerConfigRoutes(s *httpapi.Server, svc *Service, tags []string) {
 		abacus.ScopeAdmin, func(ctx context.Context, in *httpapi.Body[RiskSettingsInput]) (*httpapi.Body[RiskSettings], error) {
 			return httpapi.Reply(svc.UpdateSettings(ctx, in.Body))
 		})
-	type typePath struct {
+	// TypePath is exported because an input embeds it: huma ignores the
+	// parameters of an embedded unexported type.
+	type TypePath struct {
 		Type string `path:"type" doc:"event type, e.g. order or custom:signup_bonus"`
 	}
 	httpapi.Register(s, huma.Operation{OperationID: "put-risk-event-schema", Method: http.MethodPut, Path: "/api/v1/risk/event-schemas/{type}",
 		Summary: "Set your JSON Schema for a risk event type", Tags: tags, DefaultStatus: http.StatusNoContent,
 		Description: "Events of the type must pass it besides the built-in schema; it sees the whole event as sent (e.g. require properties.plan)."},
 		abacus.ScopeAdmin, func(ctx context.Context, in *struct {
-			typePath
+			TypePath
 			RawBody []byte `contentType:"application/schema+json"`
 		}) (*struct{}, error) {
 			return nil, svc.PutSchema(ctx, in.Type, in.RawBody)
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "get-risk-event-schema", Method: http.MethodGet, Path: "/api/v1/risk/event-schemas/{type}",
 		Summary: "Get your JSON Schema for a risk event type", Tags: tags},
-		abacus.ScopeRead, func(ctx context.Context, in *typePath) (*httpapi.Body[json.RawMessage], error) {
+		abacus.ScopeRead, func(ctx context.Context, in *TypePath) (*httpapi.Body[json.RawMessage], error) {
 			return httpapi.Reply(svc.GetSchema(ctx, in.Type))
 		})
 	httpapi.Register(s, huma.Operation{OperationID: "delete-risk-event-schema", Method: http.MethodDelete, Path: "/api/v1/risk/event-schemas/{type}",
 		Summary: "Delete your JSON Schema for a risk event type", Tags: tags, DefaultStatus: http.StatusNoContent},
-		abacus.ScopeAdmin, func(ctx context.Context, in *typePath) (*struct{}, error) {
+		abacus.ScopeAdmin, func(ctx context.Context, in *TypePath) (*struct{}, error) {
 			return nil, svc.DeleteSchema(ctx, in.Type)
 		})
 }
