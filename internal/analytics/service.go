@@ -31,6 +31,7 @@ type Ports struct {
 	Owners       Owners       // a usage subject's customer (catalog)
 	Entitlements Entitlements // a customer's usage against its quotas (subscriptions)
 	Devices      Devices      // a customer's connected devices (end users, realtime)
+	Spikes       Spikes       // per-customer usage spikes (risk)
 }
 
 // NewService returns a Service over d. versions prices subscriptions'

@@ -48,6 +48,35 @@ type UsagePoint struct {
 	Previous     string         `json:"previous" doc:"its value over the interval before"`
 	Growth       string         `json:"growth" doc:"(total − previous) ÷ previous, 4 places; empty when previous is 0"`
 	TopCustomers UsageCustomers `json:"top_customers" doc:"the subjects with the highest values in the point, highest first; in CSV as customer_id:subject:value separated by ;"`
+	Alerts       UsageSpikes    `json:"alerts" doc:"the per-customer spikes the risk module raised (risk.usage_anomaly) on days of the point, oldest first; in CSV as day:customer_id:subject:value:baseline_median separated by ;"`
+}
+
+// Spikes reads the usage spikes the risk module recorded for the tenant
+// on ctx: meter's (a slug) on the UTC days from through to, oldest first.
+type Spikes interface {
+	UsageSpikes(ctx context.Context, meter string, from, to time.Time) ([]UsageSpike, error)
+}
+
+// UsageSpike is one customer's daily usage of a meter far above its own
+// baseline, as the risk module judged it.
+type UsageSpike struct {
+	Day        string `json:"day" doc:"the UTC day (YYYY-MM-DD)"`
+	CustomerID string `json:"customer_id" doc:"the customer owning the subject; empty when none does"`
+	Subject    string `json:"subject"`
+	Value      string `json:"value" doc:"the day's usage"`
+	Baseline   string `json:"baseline_median" doc:"the median daily usage of the days before"`
+}
+
+// UsageSpikes are a point's spikes.
+type UsageSpikes []UsageSpike
+
+// String is the CSV form: day:customer_id:subject:value:baseline_median;….
+func (u UsageSpikes) String() string {
+	parts := make([]string, len(u))
+	for i, a := range u {
+		parts[i] = strings.Join([]string{a.Day, a.CustomerID, a.Subject, a.Value, a.Baseline}, ":")
+	}
+	return strings.Join(parts, ";")
 }
 
 // UsageCustomer is one subject's usage in a point and the customer that
@@ -108,6 +137,10 @@ func (s *Service) UsageTrends(ctx context.Context, q UsageQuery) ([]UsagePoint, 
 		if err != nil {
 			return nil, err
 		}
+		spikes, err := s.spikesOf(ctx, m.Slug, w, owners)
+		if err != nil {
+			return nil, err
+		}
 		for i, sp := range spans[1:] {
 			cur, prev := totals[i+1][""], totals[i][""]
 			p := UsagePoint{Meter: m.Slug, Aggregation: string(m.Aggregation), Start: dateOf(sp[0]).Format(dateLayout),
@@ -118,10 +151,40 @@ func (s *Service) UsageTrends(ctx context.Context, q UsageQuery) ([]UsagePoint, 
 			if p.TopCustomers, err = s.top(ctx, bySubject[i+1], q.Top, owners); err != nil {
 				return nil, err
 			}
+			p.Alerts = UsageSpikes{}
+			for _, sp := range spikes {
+				if day := dayOf(mustDate(sp.Day)); day >= spans[i+1][0] && day <= spans[i+1][1] {
+					p.Alerts = append(p.Alerts, sp)
+				}
+			}
 			out = append(out, p)
 		}
 	}
 	return out, nil
+}
+
+// spikesOf reads meter's spikes over the window, each with the customer
+// owning its subject; none when the risk module's answers are not wired.
+func (s *Service) spikesOf(ctx context.Context, meter string, w window, owners map[string]string) ([]UsageSpike, error) {
+	if s.ports.Spikes == nil {
+		return nil, nil
+	}
+	spikes, err := s.ports.Spikes.UsageSpikes(ctx, meter, dateOf(w.from), dateOf(w.to))
+	if err != nil {
+		return nil, err
+	}
+	for i := range spikes {
+		if spikes[i].CustomerID, err = s.ownerOf(ctx, spikes[i].Subject, owners); err != nil {
+			return nil, err
+		}
+	}
+	return spikes, nil
+}
+
+// mustDate parses a day the service itself formatted.
+func mustDate(day string) time.Time {
+	t, _ := time.Parse(dateLayout, day)
+	return t
 }
 
 // previous is the interval before the window's first: the day, ISO week
@@ -233,15 +296,25 @@ func (s *Service) top(ctx context.Context, values map[string]decimal.Decimal, n 
 	})
 	out := UsageCustomers{}
 	for _, sub := range subs[:min(n, len(subs))] {
-		id, ok := owners[sub]
-		if !ok && s.ports.Owners != nil {
-			c, err := s.ports.Owners.CustomerBySubject(ctx, sub)
-			if err != nil && abacus.ErrorKind(err) != abacus.KindNotFound {
-				return nil, err
-			}
-			id, owners[sub] = c.ID, c.ID
+		id, err := s.ownerOf(ctx, sub, owners)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, UsageCustomer{CustomerID: id, Subject: sub, Value: values[sub].String()})
 	}
 	return out, nil
+}
+
+// ownerOf is the customer owning subject ("" when none does), through
+// owners, a cache for one answer.
+func (s *Service) ownerOf(ctx context.Context, sub string, owners map[string]string) (string, error) {
+	if id, ok := owners[sub]; ok || s.ports.Owners == nil {
+		return id, nil
+	}
+	c, err := s.ports.Owners.CustomerBySubject(ctx, sub)
+	if err != nil && abacus.ErrorKind(err) != abacus.KindNotFound {
+		return "", err
+	}
+	owners[sub] = c.ID
+	return c.ID, nil
 }

@@ -22,7 +22,8 @@ import (
 // TestUsageTrends stores usage through metering's own write path and
 // checks the trends per day, ISO week and month: totals, the interval
 // before, growth, top customers (with the customer owning the subject)
-// and the CSV form; then that bad parameters are named.
+// the risk module's spikes in the point they fall in, and the CSV form;
+// then that bad parameters are named.
 func TestUsageTrends(t *testing.T) {
 	t.Parallel()
 	dbtest.Run(t, func(t *testing.T, dd *db.DB) {
@@ -44,7 +45,9 @@ func TestUsageTrends(t *testing.T) {
 				Time: at.Add(6 * time.Hour), Data: []byte(`{"n":` + evs[i].n + `}`)}
 		}}, log)
 		must(t, err)
-		b.svc = NewService(dd, b.cat, b.clock, log, Ports{Usage: us, Owners: b.cat})
+		spikes := fakeSpikes{"tokens": {{Day: "2026-10-25", Subject: "bob", Value: "7", Baseline: "1"},
+			{Day: "2026-11-02", Subject: "alice", Value: "10", Baseline: "1"}}}
+		b.svc = NewService(dd, b.cat, b.clock, log, Ports{Usage: us, Owners: b.cat, Spikes: spikes})
 
 		got := func(q UsageQuery) []string {
 			t.Helper()
@@ -52,7 +55,7 @@ func TestUsageTrends(t *testing.T) {
 			must(t, err)
 			var out []string
 			for _, p := range pts {
-				out = append(out, strings.Join([]string{p.Meter, p.Start, p.Date, p.Total, p.Previous, p.Growth, p.TopCustomers.String()}, " "))
+				out = append(out, strings.Join([]string{p.Meter, p.Start, p.Date, p.Total, p.Previous, p.Growth, p.TopCustomers.String(), p.Alerts.String()}, " "))
 			}
 			return out
 		}
@@ -63,22 +66,22 @@ func TestUsageTrends(t *testing.T) {
 			}
 		}
 		want("days", got(UsageQuery{Query: Query{From: "2026-11-02", To: "2026-11-03", Interval: "day"}, Top: 1}),
-			"tokens 2026-11-02 2026-11-02 15 4 2.7500 "+alice.ID+":alice:10",
-			"tokens 2026-11-03 2026-11-03 3 15 -0.8000 "+alice.ID+":alice:3")
+			"tokens 2026-11-02 2026-11-02 15 4 2.7500 "+alice.ID+":alice:10 2026-11-02:"+alice.ID+":alice:10:1",
+			"tokens 2026-11-03 2026-11-03 3 15 -0.8000 "+alice.ID+":alice:3 ")
 		want("weeks", got(UsageQuery{Query: Query{From: "2026-11-02", Interval: "week"}}),
-			"tokens 2026-11-02 2026-11-05 18 4 3.5000 "+alice.ID+":alice:13;:bob:5")
+			"tokens 2026-11-02 2026-11-05 18 4 3.5000 "+alice.ID+":alice:13;:bob:5 2026-11-02:"+alice.ID+":alice:10:1")
 		want("months", got(UsageQuery{Query: Query{From: "2026-10-20", Interval: "month"}}),
-			"tokens 2026-10-20 2026-10-31 0 0  ", // October from the 20th; the month before had nothing
-			"tokens 2026-11-01 2026-11-05 22 0  "+alice.ID+":alice:13;:bob:9")
+			"tokens 2026-10-20 2026-10-31 0 0   2026-10-25::bob:7:1", // October from the 20th; the month before had nothing
+			"tokens 2026-11-01 2026-11-05 22 0  "+alice.ID+":alice:13;:bob:9 2026-11-02:"+alice.ID+":alice:10:1")
 		want("previous month", got(UsageQuery{Query: Query{From: "2026-11-01", Interval: "month"}}),
-			"tokens 2026-11-01 2026-11-05 22 100 -0.7800 "+alice.ID+":alice:13;:bob:9")
+			"tokens 2026-11-01 2026-11-05 22 100 -0.7800 "+alice.ID+":alice:13;:bob:9 2026-11-02:"+alice.ID+":alice:10:1")
 
 		pts, err := b.svc.UsageTrends(b.ctx, UsageQuery{Query: Query{From: "2026-11-01", Interval: "month"}, Meter: "tokens"})
 		must(t, err)
 		csv, err := csvOf(pts)
 		must(t, err)
-		if want := "meter,aggregation,start,date,total,previous,growth,top_customers\ntokens,SUM,2026-11-01,2026-11-05,22,100,-0.7800," +
-			alice.ID + ":alice:13;:bob:9\n"; string(csv) != want {
+		if want := "meter,aggregation,start,date,total,previous,growth,top_customers,alerts\ntokens,SUM,2026-11-01,2026-11-05,22,100,-0.7800," +
+			alice.ID + ":alice:13;:bob:9,2026-11-02:" + alice.ID + ":alice:10:1\n"; string(csv) != want {
 			t.Errorf("CSV:\n%s\nwant\n%s", csv, want)
 		}
 
@@ -98,6 +101,19 @@ func TestUsageTrends(t *testing.T) {
 			}
 		}
 	})
+}
+
+// fakeSpikes answers the risk module's spikes per meter slug.
+type fakeSpikes map[string][]UsageSpike
+
+func (f fakeSpikes) UsageSpikes(_ context.Context, meter string, from, to time.Time) ([]UsageSpike, error) {
+	var out []UsageSpike
+	for _, sp := range f[meter] {
+		if d := mustDate(sp.Day); !d.Before(from) && !d.After(to) {
+			out = append(out, sp)
+		}
+	}
+	return out, nil
 }
 
 // TestCustomerQuotasAndDevices: the customer figures list usage against

@@ -3,9 +3,11 @@ package app
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/analytics"
+	"github.com/abacusbilling/abacus/internal/risk/casework"
 	"github.com/abacusbilling/abacus/internal/service"
 )
 
@@ -29,7 +31,7 @@ func (a *App) Analytics() (*analytics.Service, error) {
 		mods := a.modules()
 		m.svc = analytics.NewService(a.DB, mods.catalog, a.Clock, a.Log.With("module", "analytics"),
 			analytics.Ports{Balances: pays, Aging: pays, Usage: mods.usage, Owners: mods.catalog, Entitlements: mods.subs,
-				Devices: orgDevices{a}})
+				Devices: orgDevices{a}, Spikes: riskSpikes{a}})
 	})
 	return m.svc, m.err
 }
@@ -76,4 +78,21 @@ func (d orgDevices) CustomerDevices(ctx context.Context, customerID string) (ana
 	}
 	sessions, all, err := d.a.Organizations().DeviceCountsOfCustomer(ctx, tenant, cus.ID)
 	return analytics.CustomerDevices{Sessions: sessions, Connections: all - sessions, Total: all}, err
+}
+
+// riskSpikes answers analytics' usage spikes from the risk module's
+// recorded alerts (a read of its table: the risk role need not run here).
+type riskSpikes struct{ a *App }
+
+func (r riskSpikes) UsageSpikes(ctx context.Context, meter string, from, to time.Time) ([]analytics.UsageSpike, error) {
+	tenant, err := abacus.TenantFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	alerts, err := casework.UsageAlerts(ctx, r.a.DB, tenant, meter, from, to)
+	out := make([]analytics.UsageSpike, len(alerts))
+	for i, al := range alerts {
+		out[i] = analytics.UsageSpike{Day: al.Day.Format(time.DateOnly), Subject: al.Subject, Value: al.Value, Baseline: al.Median}
+	}
+	return out, err
 }

@@ -147,3 +147,37 @@ func (s *Service) CheckUsage(ctx context.Context, src UsageSource) (int, error) 
 	}
 	return raised, nil
 }
+
+// UsageAlert is a recorded usage spike: what risk.usage_anomaly said.
+type UsageAlert struct {
+	Meter   string
+	Subject string
+	Day     time.Time // start of the UTC day
+	Value   string    // decimal, the day's usage
+	Median  string    // decimal, the baseline's median
+}
+
+// UsageAlerts reads tenant's recorded usage spikes of meter (a slug; ""
+// for every meter) on the UTC days from through to, oldest first. It is a
+// read of this module's table for other modules (analytics' usage trends)
+// that may run in a process without the risk role.
+func UsageAlerts(ctx context.Context, d *db.DB, tenant, meter string, from, to time.Time) ([]UsageAlert, error) {
+	rows, err := d.QueryContext(ctx, `SELECT meter, subject, day, value, median FROM risk_usage_alerts
+		WHERE tenant_id = $1 AND (meter = $2 OR $2 = '') AND day >= $3 AND day <= $4 ORDER BY day, meter, subject`,
+		tenant, meter, db.TimeOf(from), db.TimeOf(to))
+	if err != nil {
+		return nil, fmt.Errorf("reading usage alerts: %w", err)
+	}
+	defer rows.Close()
+	var out []UsageAlert
+	for rows.Next() {
+		var a UsageAlert
+		var day db.Time
+		if err := rows.Scan(&a.Meter, &a.Subject, &day, &a.Value, &a.Median); err != nil {
+			return nil, fmt.Errorf("reading usage alerts: %w", err)
+		}
+		a.Day = day.UTC()
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}

@@ -87,5 +87,22 @@ func TestUsageAnomalyRaisedOnce(t *testing.T) {
 		if p, _ := outbox.Pending(ctx, d); p != 1 {
 			t.Fatalf("outbox after the second check: %d", p)
 		}
+		day := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+		for _, c := range []struct {
+			tenant, meter string
+			from, to      time.Time
+			want          int
+		}{
+			{"ten_a", "", day, day, 1}, {"ten_a", "api_calls", day.AddDate(0, 0, -3), day, 1},
+			{"ten_a", "other", day, day, 0}, {"ten_a", "", day.AddDate(0, 0, 1), day.AddDate(0, 0, 2), 0}, {"ten_b", "", day, day, 0},
+		} {
+			got, err := UsageAlerts(ctx, d, c.tenant, c.meter, c.from, c.to)
+			if err != nil || len(got) != c.want {
+				t.Fatalf("UsageAlerts(%s, %q, %v…%v) = %+v, %v; want %d", c.tenant, c.meter, c.from, c.to, got, err, c.want)
+			}
+			if c.want == 1 && (got[0] != UsageAlert{Meter: "api_calls", Subject: "cust-1", Day: day, Value: "2500", Median: "100"}) {
+				t.Fatalf("alert read back: %+v", got[0])
+			}
+		}
 	})
 }
