@@ -22,8 +22,8 @@ var Types = []string{"subscription.>", "invoice.>", "payment.>", "coupon.>"}
 // the projection needs, in stream order, in batches of up to batchSize
 // (one transaction each). A batch that fails is retried in place
 // (outbox.Subscription.InOrder) with a delay growing by a second per
-// attempt: the fold depends on order, so a later event must never be
-// folded before an earlier one that failed.
+// attempt, up to 30 s: the fold depends on order, so a later event must
+// never be folded before an earlier one that failed.
 func (s *Service) Run(ctx context.Context, bus *natsbus.Bus) error {
 	return outbox.ConsumeBatches(ctx, bus, s.subscription(), func(ctx context.Context, events []outbox.Event) error {
 		_, err := s.Apply(ctx, events)

@@ -37,3 +37,25 @@ func TestUsageTrendsCarryRiskSpikes(t *testing.T) {
 		})
 	}
 }
+
+// risk.usage_anomaly names the customer owning the spiking subject: the
+// app answers the risk module's CustomerOf from the catalog, "" for a
+// subject no customer owns or another tenant's.
+func TestRiskUsageFindsTheSubjectsCustomer(t *testing.T) {
+	t.Parallel()
+	for _, engine := range dbtest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			t.Parallel()
+			a := start(t, engine, nil)
+			cus := a.post("/api/v1/customers", map[string]any{"name": "Spiky", "currency": "EUR", "subjects": []string{"spiky"}})
+			tenant := a.tenantOf(t, a.key)
+			for _, c := range []struct{ tenant, subject, want string }{
+				{tenant, "spiky", cus["id"].(string)}, {tenant, "nobody", ""}, {"ten_other", "spiky", ""},
+			} {
+				if got, err := a.RiskUsage().CustomerOf(t.Context(), c.tenant, c.subject); got != c.want || err != nil {
+					t.Errorf("CustomerOf(%s, %s) = %q, %v; want %q", c.tenant, c.subject, got, err, c.want)
+				}
+			}
+		})
+	}
+}

@@ -6,7 +6,12 @@ import (
 	"github.com/abacusbilling/abacus/internal/billing"
 	"github.com/abacusbilling/abacus/internal/catalog"
 	"github.com/abacusbilling/abacus/internal/payments/dunning"
+	"github.com/abacusbilling/abacus/internal/risk/casework"
 )
+
+// RiskUsage is the usage source the risk module's anomaly check reads
+// (daily usage and the customer owning a subject).
+func (a *App) RiskUsage() casework.UsageSource { return riskUsage{a: a, usage: a.modules().usage} }
 
 // MeteredUsage is a new metering adapter of a's usage service, as the
 // catalog (entitlements) and billing read usage through, for tests of its

@@ -38,6 +38,17 @@ func (u riskUsage) Tenants(ctx context.Context) ([]string, error) {
 	return identity.TenantIDs(ctx, u.a.DB, 100000)
 }
 
+// CustomerOf answers the catalog customer owning subject ("" when none
+// does), which risk.usage_anomaly names for webhook consumers.
+func (u riskUsage) CustomerOf(ctx context.Context, tenant, subject string) (string, error) {
+	ctx = abacus.WithPrincipal(ctx, &abacus.Principal{TenantID: tenant, Kind: "system", ID: "risk", Scopes: []abacus.Scope{abacus.ScopeRead}})
+	c, err := u.a.modules().catalog.CustomerBySubject(ctx, subject)
+	if abacus.ErrorKind(err) == abacus.KindNotFound {
+		return "", nil
+	}
+	return c.ID, err
+}
+
 func (u riskUsage) DailyUsage(ctx context.Context, tenant string, from, to time.Time) ([]casework.UsageSeries, error) {
 	ctx = abacus.WithPrincipal(ctx, &abacus.Principal{TenantID: tenant, Kind: "system", ID: "risk", Scopes: []abacus.Scope{abacus.ScopeRead}})
 	meters, err := u.usage.ListMeters(ctx)

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -73,13 +74,23 @@ func problemFrom(ctx context.Context, log *slog.Logger, err error) *Problem {
 		p.retryAfter = e.RetryAfter
 		return p
 	}
-	if ctx.Err() != nil && (err == context.Canceled || strings.Contains(err.Error(), "context canceled")) {
+	if clientClosed(ctx, err) {
 		p := newProblem(statusClientClosed, "client_closed", "the client closed the request")
 		p.Title = "Client Closed Request"
 		return p
 	}
 	log.ErrorContext(ctx, "internal error", "err", err)
 	return newProblem(http.StatusInternalServerError, "internal", "an internal error occurred; it has been logged with this request id")
+}
+
+// clientClosed reports whether err is the request's own cancellation:
+// the request's context was cancelled without a cause of its own (what
+// net/http does when the client goes away), and err is, or wraps, that
+// cancellation. A deadline or a cause set by the server is the server's
+// doing, and an error that merely says "context canceled" may come from
+// anywhere (another request, a remote service): those stay 5xx, logged.
+func clientClosed(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && context.Cause(ctx) == context.Canceled && errors.Is(err, context.Canceled)
 }
 
 // finish completes p before it is written, wherever it was made: it

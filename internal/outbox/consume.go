@@ -42,10 +42,11 @@ type Subscription struct {
 	// Backoff is the delay before a failed event comes again, times its
 	// deliveries so far, at most 10 minutes (default 10 s).
 	Backoff time.Duration
-	// InOrder (batch handlers only) retries a failed batch in place, with
-	// the same growing delay, instead of handing its events back to the
-	// stream: the handler sees every event in stream order, which a fold
-	// that depends on order (analytics) needs. Later events wait meanwhile.
+	// InOrder (batch handlers only) retries a failed batch in place
+	// instead of handing its events back to the stream: the handler sees
+	// every event in stream order, which a fold that depends on order
+	// (analytics) needs. The delay grows by Backoff per attempt as above
+	// but stops at 30 s (inOrderMaxDelay): later events wait meanwhile.
 	InOrder bool
 	Log     *slog.Logger
 }
@@ -82,7 +83,7 @@ func ConsumeBatches(ctx context.Context, bus *natsbus.Bus, sub Subscription, han
 			case <-ctx.Done():
 				nakAll(msgs)
 				return
-			case <-time.After(sub.retryDelay(attempt)):
+			case <-time.After(sub.inOrderDelay(attempt)):
 			}
 			err = handleBatch(ctx, sub, events, handle)
 		}
@@ -147,6 +148,20 @@ func (s Subscription) retryDelay(n int) time.Duration {
 		delay = 10 * time.Second
 	}
 	return min(time.Duration(n)*delay, 10*time.Minute)
+}
+
+// inOrderMaxDelay caps the wait before an in-place retry. Every later
+// event of the consumer waits behind the failed batch, so once the cause
+// is gone (a database back after a failover) the consumer should resume
+// within seconds, not after the 10 minutes a redelivery may wait.
+const inOrderMaxDelay = 30 * time.Second
+
+// inOrderDelay is the wait before the nth in-place retry of a batch. It
+// is also at most half the ack wait: the InProgress before the wait buys
+// one ack wait, which the wait and the retry's handling (at most the
+// other half) must fit in, or the stream redelivers the batch meanwhile.
+func (s Subscription) inOrderDelay(n int) time.Duration {
+	return min(s.retryDelay(n), inOrderMaxDelay, s.ackWait()/2)
 }
 
 // settle acknowledges a handled event or asks for it again later.

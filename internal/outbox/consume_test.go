@@ -184,3 +184,31 @@ func TestConsumeBatchesInOrderRetriesAFailedBatchInPlace(t *testing.T) {
 		t.Fatalf("the failing batch failed %d times, want 2", failures)
 	}
 }
+
+// A batch retried in place holds up every later event, so its delay stops
+// growing at 30 s (and within half the ack wait), where a redelivered
+// event's may grow to 10 minutes.
+func TestInOrderRetryDelayIsCapped(t *testing.T) {
+	t.Parallel()
+	analytics := Subscription{Backoff: time.Second, AckWait: 5 * time.Minute, InOrder: true}
+	for _, c := range []struct {
+		sub     Subscription
+		attempt int
+		want    time.Duration
+	}{
+		{analytics, 1, time.Second},
+		{analytics, 29, 29 * time.Second},
+		{analytics, 31, 30 * time.Second},
+		{analytics, 600, 30 * time.Second}, // 10 minutes before
+		{Subscription{InOrder: true}, 2, 20 * time.Second},
+		{Subscription{InOrder: true}, 100, 30 * time.Second},
+		{Subscription{Backoff: time.Second, AckWait: 20 * time.Second, InOrder: true}, 50, 10 * time.Second},
+	} {
+		if got := c.sub.inOrderDelay(c.attempt); got != c.want {
+			t.Errorf("backoff %v, ack wait %v: attempt %d waits %v, want %v", c.sub.Backoff, c.sub.AckWait, c.attempt, got, c.want)
+		}
+	}
+	if got := analytics.retryDelay(600); got != 10*time.Minute {
+		t.Errorf("a redelivery's delay is %v after 600 deliveries, want the 10-minute cap kept", got)
+	}
+}

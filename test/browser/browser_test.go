@@ -31,13 +31,15 @@ import (
 	"github.com/abacusbilling/abacus/internal/cli"
 	"github.com/abacusbilling/abacus/internal/client"
 	"github.com/abacusbilling/abacus/internal/config"
+	"github.com/abacusbilling/abacus/internal/db"
 	"github.com/abacusbilling/abacus/internal/demo"
 )
 
 // TestDashboardInChromium drives every page of the dashboard and the
 // portal (run.mjs) in one Chromium against one server with the demo data.
 // Once the script has created the owner it asks for the data
-// ("need-data") and is answered "seeded METER". When it asks for usage ("send-usage N"),
+// ("need-data") and is answered "seeded METER SUBJECT CUSTOMER DAY" (a
+// usage spike of the meter). When it asks for usage ("send-usage N"),
 // the test sends N events with the CLI's `abacus events send` (in
 // process, against the server's real HTTP API) and answers "sent", so the
 // script can watch them reach the chart.
@@ -76,7 +78,7 @@ func TestDashboardInChromium(t *testing.T) {
 				fmt.Fprintln(stdin, "failed")
 				continue
 			}
-			fmt.Fprintln(stdin, "seeded "+d.meter)
+			fmt.Fprintln(stdin, "seeded "+d.meter+" "+d.spike)
 		case usage && data != nil:
 			count, _ := strconv.Atoi(n)
 			log.WriteString(sendUsage(t, a, data.eventType, count))
@@ -93,14 +95,20 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 }
 
-// seeding is what seed made: the demo's API-calls meter and its event type.
+// meter is a meter as GET /api/v1/meters lists it.
+type meter struct{ Slug, EventType string }
+
+// seeding is what seed made: the demo's API-calls meter and its event
+// type, and the usage spike ("SUBJECT CUSTOMER_ID DAY").
 type seeding struct {
 	meter, eventType string
+	spike            string
 	err              error
 }
 
 // seed loads the demo data (3 days of usage) and five more customers, so
-// the customers list has a second page (the demo has 20, one page).
+// the customers list has a second page (the demo has 20, one page), and a
+// customer's usage spike yesterday.
 func seed(a server) seeding {
 	if _, err := demo.Run(context.Background(), client.New(a.base, a.key, nil), demo.Options{UsageDays: 3, Out: io.Discard}); err != nil {
 		return seeding{err: err}
@@ -110,37 +118,113 @@ func seed(a server) seeding {
 			return seeding{err: err}
 		}
 	}
-	var meters []struct{ Slug, EventType string }
+	var meters []meter
 	if err := a.do("GET", "/api/v1/meters", nil, &meters); err != nil {
 		return seeding{err: err}
 	}
 	for _, m := range meters {
 		if strings.HasPrefix(m.Slug, "api_calls") {
-			return seeding{meter: m.Slug, eventType: m.EventType}
+			spike, err := seedSpike(a, m)
+			return seeding{meter: m.Slug, eventType: m.EventType, spike: spike, err: err}
 		}
 	}
 	return seeding{err: fmt.Errorf("the demo made no api_calls meter: %+v", meters)}
+}
+
+// The usage spike seedSpike makes: a customer whose subject sends
+// spikeEvents API calls yesterday (UTC), recorded against a baseline of
+// spikeBaseline a day (25 times less).
+const (
+	spikeSubject  = "spiky-robot"
+	spikeEvents   = 250
+	spikeBaseline = "10"
+)
+
+// seedSpike gives a new customer spikeEvents API calls yesterday and
+// records them as a usage spike, as the risk module's hourly check does
+// (its table, as internal/app's TestUsageTrendsCarryRiskSpikes does: the
+// demo's three days of usage are too few for a baseline). It returns
+// "SUBJECT CUSTOMER_ID DAY".
+func seedSpike(a server, m meter) (string, error) {
+	var cus, me struct {
+		ID       string `json:"id"`
+		TenantID string `json:"tenant_id"`
+	}
+	if err := a.do("POST", "/api/v1/customers", map[string]any{"name": "Spike Robotics GmbH", "currency": "EUR", "subjects": []string{spikeSubject}}, &cus); err != nil {
+		return "", err
+	}
+	if err := a.do("GET", "/api/v1/me", nil, &me); err != nil {
+		return "", err
+	}
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)
+	if _, err := sendEvents(a, m.EventType, spikeSubject, "/v1/spike", day.Add(12*time.Hour), spikeEvents); err != nil {
+		return "", fmt.Errorf("sending the spike's usage: %w", err)
+	}
+	value, err := waitUsage(a, m.Slug, spikeSubject, day, spikeEvents)
+	if err != nil {
+		return "", err
+	}
+	if _, err := a.db.ExecContext(context.Background(), `INSERT INTO risk_usage_alerts (tenant_id, meter, subject, day, value, median, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, me.TenantID, m.Slug, spikeSubject, db.TimeOf(day), value, spikeBaseline, db.TimeOf(time.Now())); err != nil {
+		return "", fmt.Errorf("recording a usage spike: %w", err)
+	}
+	return strings.Join([]string{spikeSubject, cus.ID, day.Format(time.DateOnly)}, " "), nil
+}
+
+// waitUsage waits until meter counts want for subject on day (the meter
+// workers are asynchronous) and returns the value as the API writes it.
+func waitUsage(a server, meter, subject string, day time.Time, want int) (string, error) {
+	q := fmt.Sprintf("/api/v1/meters/%s/query?windowSize=DAY&subject=%s&from=%s&to=%s", meter, subject,
+		day.Format(time.RFC3339), day.AddDate(0, 0, 1).Format(time.RFC3339))
+	var last string
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		var res struct {
+			Data []struct {
+				Value json.Number `json:"value"`
+			} `json:"data"`
+		}
+		if err := a.do("GET", q, nil, &res); err != nil {
+			return "", err
+		}
+		if len(res.Data) == 1 {
+			last = res.Data[0].Value.String()
+			if n, _ := res.Data[0].Value.Int64(); n >= int64(want) {
+				return last, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("the spike's %d events were not counted within a minute (last %q)", want, last)
 }
 
 // sendUsage sends count events of eventType, stamped now, through
 // `abacus events send` and returns what the CLI printed.
 func sendUsage(t *testing.T, a server, eventType string, count int) string {
 	t.Helper()
-	var in strings.Builder
-	now := time.Now().UTC().Format(time.RFC3339Nano)
-	for i := range count {
-		fmt.Fprintf(&in, `{"type":%q,"subject":"browser-test","time":%q,"data":{"path":"/v1/things","n":%d}}`+"\n", eventType, now, i)
+	out, err := sendEvents(a, eventType, "browser-test", "/v1/things", time.Now().UTC(), count)
+	if err != nil {
+		t.Error(err)
 	}
-	var out, errb strings.Builder
+	return "abacus events send: " + out
+}
+
+// sendEvents sends count events of eventType for subject at time at
+// through `abacus events send` and returns what the CLI printed.
+func sendEvents(a server, eventType, subject, path string, at time.Time, count int) (string, error) {
+	var in strings.Builder
+	for i := range count {
+		fmt.Fprintf(&in, `{"type":%q,"subject":%q,"time":%q,"data":{"path":%q,"n":%d}}`+"\n",
+			eventType, subject, at.Format(time.RFC3339Nano), path, i)
+	}
+	var out strings.Builder
 	code := cli.Run(context.Background(), cli.Env{
 		Args:    []string{"events", "send", "--url", a.base, "--progress", "off"},
 		Environ: []string{"ABACUS_API_KEY=" + a.key},
-		Stdin:   strings.NewReader(in.String()), Stdout: &out, Stderr: &errb,
+		Stdin:   strings.NewReader(in.String()), Stdout: &out, Stderr: &out,
 	})
 	if code != 0 {
-		t.Errorf("abacus events send exited %d: %s %s", code, out.String(), errb.String())
+		return out.String(), fmt.Errorf("abacus events send exited %d: %s", code, out.String())
 	}
-	return "abacus events send: " + out.String() + errb.String()
+	return out.String(), nil
 }
 
 // chromium finds the browser: $ABACUS_CHROMIUM, else chromium on PATH.
@@ -196,6 +280,7 @@ func screenshotDir(t *testing.T) string {
 type server struct {
 	base, key string
 	setupLink string // printed by the first start: creates the owner
+	db        *db.DB // the server's database, for what no API records (a usage spike)
 }
 
 func startAbacus(t *testing.T) server {
@@ -216,7 +301,7 @@ func startAbacus(t *testing.T) server {
 	if link == "" {
 		t.Fatalf("the first start printed no setup link:\n%s", out.String())
 	}
-	return server{base: "http://" + a.Addr(), key: a.BootstrapKey, setupLink: link}
+	return server{base: "http://" + a.Addr(), key: a.BootstrapKey, setupLink: link, db: a.DB}
 }
 
 // do calls the API with the admin key and decodes the answer into out.

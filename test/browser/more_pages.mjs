@@ -4,7 +4,7 @@
 // axe and a screenshot; the data comes through the API with the admin key.
 import { check } from './harness.mjs'
 
-export async function morePages(l, call) {
+export async function morePages(l, call, { meter, spike }) {
   const { base, page, expected, audit, shot } = l
   const started = Date.now()
 
@@ -97,5 +97,18 @@ export async function morePages(l, call) {
   await audit('analytics')
   await shot('98-analytics')
   expected.delete('/api/v1/analytics/')
+
+  // The usage series: a point per day, the spike recorded yesterday
+  // marked on its day and listed with its customer.
+  l.step = 'analytics-usage'
+  await l.go(`/analytics?series=usage&interval=day&meter=${meter}`)
+  const usageMark = page.getByTestId('analytics-usage').locator('tr', { hasText: spike.day }).getByTestId('spike-mark')
+  await usageMark.waitFor()
+  check((await usageMark.innerText()).includes('×25'), `the usage series marks the spike on its day (${await usageMark.innerText()})`)
+  check((await page.getByTestId('usage-spikes').getByRole('link').getAttribute('href')) === `/customers/${spike.customer}`, 'and lists it with its customer linked')
+  await page.waitForFunction(() => Number(document.querySelector('.chart [data-spikes]')?.getAttribute('data-spikes')) >= 1, null, { timeout: 30_000 })
+  check(true, 'the usage chart shades the spike\'s day')
+  await audit('analytics-usage')
+  await shot('99-analytics-usage')
   console.log(`MEASURE session-7 pages beside payments and risk: ${((Date.now() - started) / 1000).toFixed(1)} s`)
 }

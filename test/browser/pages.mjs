@@ -6,7 +6,7 @@ import { check } from './harness.mjs'
 // catalogUsageBilling: a plan with a graduated price and its preview,
 // usage sent with the CLI reaching the chart (sendUsage asks the Go test
 // to run `abacus events send`), a finalized invoice and its PDF.
-export async function catalogUsageBilling(l, { meter, sendUsage }) {
+export async function catalogUsageBilling(l, { meter, sendUsage, spike }) {
   const { base, page, audit, shot } = l
   l.step = 'catalog'
   await l.go(`/catalog`)
@@ -82,6 +82,26 @@ export async function catalogUsageBilling(l, { meter, sendUsage }) {
   await page.getByTestId('usage-table').getByText('browser-test').first().waitFor()
   check(true, 'group-by subject is in the URL and the table has a column per subject')
   await shot('32-usage-grouped')
+
+  // Usage spikes: the one recorded yesterday (browser_test.go's seedSpike)
+  // is shaded on the chart, marked on its day's row and listed with its
+  // customer (linked), meter, usage, baseline and how far above it.
+  l.step = 'usage-spikes'
+  await l.go(`/usage?meter=${meter}&range=7d&window=DAY`)
+  const spikeRow = page.getByTestId('usage-spikes').locator('tbody tr', { hasText: spike.subject })
+  await spikeRow.waitFor()
+  const spikeLink = spikeRow.getByRole('link')
+  check((await spikeLink.getAttribute('href')) === `/customers/${spike.customer}`, `the spike names its customer, linked to its page (${await spikeLink.innerText()})`)
+  const cells = (await spikeRow.locator('td').allInnerTexts()).map((t) => t.trim())
+  const want = [spike.day, 'Spike Robotics GmbH', spike.subject, meter, '250', '10', '×25']
+  check(cells.join('|') === want.join('|'), `the spike shows its day, customer, subject, meter, usage, baseline and how far above it (${cells.join(' | ')})`)
+  await page.waitForFunction(() => Number(document.querySelector('.chart [data-spikes]')?.getAttribute('data-spikes')) >= 1, null, { timeout: 30_000 })
+  check(true, `the chart shades the spike's day (${await page.locator('.chart [role=img]').getAttribute('aria-label')})`)
+  const spikeMark = page.getByTestId('usage-table').getByTestId('spike-mark')
+  await spikeMark.first().waitFor()
+  check((await spikeMark.count()) === 1 && (await spikeMark.innerText()).includes('×25'), `the table marks the spike's day (${await spikeMark.first().innerText()})`)
+  await audit('usage-spikes')
+  await shot('33-usage-spikes')
 
   // Billing: a finalized invoice and its PDF in the page.
   l.step = 'billing'

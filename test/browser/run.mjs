@@ -11,8 +11,8 @@
 //   ABACUS_API_KEY                             its admin key: what the tenant's backend does
 //   CHROMIUM, SCREENSHOTS                      the browser; where each page's PNG goes
 // The demo data is seeded meanwhile: once the owner exists the script
-// prints "need-data" and waits for "seeded METER" (the demo's API-calls
-// meter) on stdin. To have usage sent with the CLI it prints
+// prints "need-data" and waits for "seeded METER SUBJECT CUSTOMER DAY" (the
+// demo's API-calls meter and a usage spike of it) on stdin. To have usage sent with the CLI it prints
 // "send-usage N" and waits for "sent". Exits non-zero when any check
 // failed, printing them all.
 import { createInterface } from 'node:readline'
@@ -44,7 +44,9 @@ try {
   console.log('need-data')
   const seeded = (await lines.next()).value ?? ''
   if (!seeded.startsWith('seeded ')) throw new Error(`the demo data was not seeded (${seeded})`)
-  env.meter = seeded.slice('seeded '.length)
+  const [meter, subject, customer, day] = seeded.slice('seeded '.length).split(' ')
+  env.meter = meter
+  env.spike = { subject, customer, day } // a usage spike of meter recorded yesterday
 
   // Open invoices of three customers: the portal's (with a quota), another
   // the portal must not show, and a third that the payments lane pays.
@@ -76,7 +78,7 @@ try {
     }),
     h.run(payments, async (l) => {
       await paymentsAndRisk(l, call, paid)
-      await morePages(l, call)
+      await morePages(l, call, env)
     }),
   ])
   await h.run(owner, (l) => mfa(l, env))

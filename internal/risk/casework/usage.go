@@ -11,7 +11,25 @@ import (
 	"github.com/abacusbilling/abacus/internal/outbox"
 )
 
-// UsageAnomalyEvent is the payload of risk.usage_anomaly.
+// UsageAnomalyEventV2 is the payload of risk.usage_anomaly v2: v1's and
+// the customer owning the subject, which is what a webhook consumer acts
+// on (the subject, the event's aggregate id, is only its usage key).
+type UsageAnomalyEventV2 struct {
+	CustomerID string `json:"customer_id" doc:"the customer owning the subject when the spike was raised; empty when none does"`
+	UsageAnomalyEvent
+}
+
+// UsageAnomaly tells the tenant that a customer's daily usage of a meter
+// spiked far above its own baseline (notifications and webhooks take it).
+// It is about the metering subject (its aggregate id), which not every
+// customer owns, or not yet; the payload names the customer when one does.
+var UsageAnomaly = outbox.Define[UsageAnomalyEventV2]("risk.usage_anomaly", 2, "subject",
+	"A metering subject's daily usage of a meter spiked far above its own baseline (the median of its previous days); the payload names the customer owning the subject.")
+
+// UsageAnomalyEvent is the payload of risk.usage_anomaly v1, recorded
+// before v2 and kept in the catalog for consumers of those events. Its
+// aggregate id was always the subject, though v1 first declared
+// "customer".
 type UsageAnomalyEvent struct {
 	Meter   string    `json:"meter" doc:"the meter's slug"`
 	Subject string    `json:"subject" doc:"the metering subject (the customer's usage key)"`
@@ -23,9 +41,8 @@ type UsageAnomalyEvent struct {
 	Ratio   float64   `json:"ratio" doc:"value ÷ median (0 when the median is 0)"`
 }
 
-// UsageAnomaly tells the tenant that a customer's daily usage of a meter
-// spiked far above its own baseline (notifications and webhooks take it).
-var UsageAnomaly = outbox.Define[UsageAnomalyEvent]("risk.usage_anomaly", 1, "customer",
+// UsageAnomalyV1 is v1 of risk.usage_anomaly, no longer recorded.
+var UsageAnomalyV1 = outbox.Define[UsageAnomalyEvent]("risk.usage_anomaly", 1, "subject",
 	"A customer's daily usage of a meter spiked far above its own baseline (the median of its previous days).")
 
 // UsageSeries is one subject's daily usage of one meter, oldest first,
@@ -44,6 +61,9 @@ type UsageSource interface {
 	// DailyUsage answers every subject's daily usage of every meter of
 	// tenant over the UTC days [from, to).
 	DailyUsage(ctx context.Context, tenant string, from, to time.Time) ([]UsageSeries, error)
+	// CustomerOf answers the id of tenant's customer owning subject, ""
+	// when none does.
+	CustomerOf(ctx context.Context, tenant, subject string) (string, error)
 }
 
 // Spike thresholds (documented in docs/risk.md, "Usage anomalies").
@@ -115,37 +135,51 @@ func (s *Service) CheckUsage(ctx context.Context, src UsageSource) (int, error) 
 			return raised, fmt.Errorf("reading usage of %s: %w", tenant, err)
 		}
 		for _, us := range series {
-			spike, median, mad, days := Spike(us.Values)
-			if !spike {
-				continue
-			}
-			day := us.From.AddDate(0, 0, len(us.Values)-1)
-			v := us.Values[len(us.Values)-1]
-			ratio := 0.0
-			if median > 0 {
-				ratio = math.Round(v/median*100) / 100
-			}
-			err := s.db.InTx(ctx, func(tx *db.Tx) error {
-				res, err := tx.ExecContext(ctx, `INSERT INTO risk_usage_alerts (tenant_id, meter, subject, day, value, median, created_at)
-					VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, meter, subject, day) DO NOTHING`,
-					tenant, us.Meter, us.Subject, db.TimeOf(day), fmt.Sprint(v), fmt.Sprint(median), db.TimeOf(s.clock.Now()))
-				if err != nil {
-					return err
-				}
-				if n, _ := res.RowsAffected(); n == 0 {
-					return nil // raised before
-				}
-				raised++
-				_, err = UsageAnomaly.Record(ctx, tx, tenant, us.Subject, s.clock.Now(), UsageAnomalyEvent{
-					Meter: us.Meter, Subject: us.Subject, Day: day, Value: v, Median: median, MAD: mad, Days: days, Ratio: ratio})
-				return err
-			})
+			ok, err := s.raiseSpike(ctx, src, tenant, us)
 			if err != nil {
 				return raised, err
+			}
+			if ok {
+				raised++
 			}
 		}
 	}
 	return raised, nil
+}
+
+// raiseSpike records risk.usage_anomaly for the last day of us when it is
+// a spike not raised before, and tells whether it did.
+func (s *Service) raiseSpike(ctx context.Context, src UsageSource, tenant string, us UsageSeries) (bool, error) {
+	spike, median, mad, days := Spike(us.Values)
+	if !spike {
+		return false, nil
+	}
+	cus, err := src.CustomerOf(ctx, tenant, us.Subject)
+	if err != nil {
+		return false, fmt.Errorf("finding the customer of subject %q: %w", us.Subject, err)
+	}
+	v := us.Values[len(us.Values)-1]
+	e := UsageAnomalyEventV2{CustomerID: cus, UsageAnomalyEvent: UsageAnomalyEvent{Meter: us.Meter, Subject: us.Subject,
+		Day: us.From.AddDate(0, 0, len(us.Values)-1), Value: v, Median: median, MAD: mad, Days: days}}
+	if median > 0 {
+		e.Ratio = math.Round(v/median*100) / 100
+	}
+	raised := false
+	err = s.db.InTx(ctx, func(tx *db.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO risk_usage_alerts (tenant_id, meter, subject, day, value, median, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, meter, subject, day) DO NOTHING`,
+			tenant, us.Meter, us.Subject, db.TimeOf(e.Day), fmt.Sprint(v), fmt.Sprint(median), db.TimeOf(s.clock.Now()))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil // raised before
+		}
+		raised = true
+		_, err = UsageAnomaly.Record(ctx, tx, tenant, us.Subject, s.clock.Now(), e)
+		return err
+	})
+	return raised && err == nil, err
 }
 
 // UsageAlert is a recorded usage spike: what risk.usage_anomaly said.

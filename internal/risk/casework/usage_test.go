@@ -59,9 +59,19 @@ func (s staticUsage) DailyUsage(_ context.Context, tenant string, from, _ time.T
 	return out, nil
 }
 
+// CustomerOf: ten_a's cust-1 is billed as cus_1; no other subject has a
+// customer.
+func (s staticUsage) CustomerOf(_ context.Context, tenant, subject string) (string, error) {
+	if tenant == "ten_a" && subject == "cust-1" {
+		return "cus_1", nil
+	}
+	return "", nil
+}
+
 // TestUsageAnomalyRaisedOnce: yesterday's spike of one customer raises
 // risk.usage_anomaly once (a second check raises nothing), a steady
-// customer and another tenant's steady usage raise nothing.
+// customer and another tenant's steady usage raise nothing. The event is
+// about the subject and names the customer owning it.
 func TestUsageAnomalyRaisedOnce(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		clock := abacus.NewFakeClock(time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC))
@@ -80,6 +90,16 @@ func TestUsageAnomalyRaisedOnce(t *testing.T) {
 		}
 		if p, err := outbox.Pending(ctx, d); err != nil || p != 1 {
 			t.Fatalf("outbox: %d pending, %v", p, err)
+		}
+		var aggregate, aggregateID, payload string
+		var version int
+		if err := d.QueryRowContext(ctx, `SELECT aggregate_type, aggregate_id, version, payload FROM outbox_events WHERE type = 'risk.usage_anomaly'`).
+			Scan(&aggregate, &aggregateID, &version, &payload); err != nil {
+			t.Fatal(err)
+		}
+		e, err := UsageAnomaly.Decode([]byte(payload))
+		if aggregate != "subject" || aggregateID != "cust-1" || version != 2 || err != nil || e.CustomerID != "cus_1" || e.Subject != "cust-1" || e.Ratio != 25 {
+			t.Fatalf("recorded %s:%s v%d %s (%+v, %v); want subject:cust-1 v2 naming cus_1", aggregate, aggregateID, version, payload, e, err)
 		}
 		if n, err := s.CheckUsage(ctx, src); err != nil || n != 0 {
 			t.Fatalf("second check raised %d, %v", n, err)
