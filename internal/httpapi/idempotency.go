@@ -114,7 +114,9 @@ func (c *keyClaim) markCommitted(ctx context.Context, tx *db.Tx) error {
 	if c.marked.Load() || c.done.Load() {
 		return nil
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET committed_at = COALESCE(committed_at, $1)
+	// Prepared: on SQLite it runs in the writer's transaction, where
+	// parsing it anew each time would hold every other writer longer.
+	res, err := tx.ExecPrepared(ctx, `UPDATE idempotency_keys SET committed_at = COALESCE(committed_at, $1)
 		WHERE tenant_id = $2 AND key = $3 AND claim = $4`, db.TimeOf(time.Now()), c.tenant, c.key, c.id)
 	if err != nil {
 		return fmt.Errorf("marking the Idempotency-Key claim committed: %w", err)
