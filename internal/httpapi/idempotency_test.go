@@ -29,6 +29,9 @@ type step struct {
 	then  string // "ok" (201), "fail" (500), "closed" (499), "crash"
 	// wait, when set, is waited for before writing.
 	wait chan struct{}
+	// hold, when set, holds the write transaction open after the claim's
+	// commit mark, until it is closed; committing is closed meanwhile.
+	hold, committing chan struct{}
 }
 
 type idemBundle struct {
@@ -67,6 +70,13 @@ func (b *idemBundle) serve(w http.ResponseWriter, r *http.Request) {
 		<-st.wait
 	}
 	ctx := r.Context()
+	if st.hold != nil {
+		ctx = db.WithCommitHook(ctx, func(context.Context, *db.Tx) error {
+			close(st.committing)
+			<-st.hold
+			return nil
+		})
+	}
 	var err error
 	switch st.write {
 	case "tx":
@@ -272,6 +282,51 @@ func TestIdempotencyTakenOverClaimCannotCommit(t *testing.T) {
 		status, body := b.post(t)
 		if status != 201 || !strings.Contains(body, "created") {
 			t.Fatalf("third attempt: %d %s, want the retry's stored 201", status, body)
+		}
+	})
+}
+
+// A retry that comes while the first attempt is committing — its claim
+// timed out before it wrote, but its mark is in the transaction now —
+// must not take the claim for abandoned: it waits for the row or sees it
+// marked, and the request is applied once.
+func TestIdempotencyRetryDuringCommitDoesNotRunAgain(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		slow, hold, committing := make(chan struct{}), make(chan struct{}), make(chan struct{})
+		b := setupIdem(t, d, step{write: "tx", then: "ok", wait: slow, hold: hold, committing: committing}, step{write: "tx", then: "ok"})
+		first := make(chan int, 1)
+		go func() {
+			status, _, _ := b.send()
+			first <- status
+		}()
+		for b.calls() == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		b.ageClaim(t)
+		close(slow)
+		<-committing
+		retry := make(chan [2]any, 1)
+		go func() {
+			status, body, err := b.send()
+			if err != nil {
+				body = err.Error()
+			}
+			retry <- [2]any{status, body}
+		}()
+		time.Sleep(200 * time.Millisecond) // let the retry reach the claim row
+		close(hold)
+		if status := <-first; status != 201 {
+			t.Fatalf("first attempt: %d, want 201", status)
+		}
+		got := <-retry
+		if n := b.things(t); n != 1 || b.calls() != 1 {
+			t.Fatalf("%d rows after %d runs (retry answered %v %v); want the request applied once", n, b.calls(), got[0], got[1])
+		}
+		// The first attempt's answer may be stored by the time the retry
+		// reads the row: then it is replayed.
+		if got[0].(int) != 201 {
+			wantCode(t, got[0].(int), got[1].(string), 409, "idempotency_outcome_unknown")
 		}
 	})
 }
