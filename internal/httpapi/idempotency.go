@@ -121,7 +121,11 @@ func (c *keyClaim) markCommitted(ctx context.Context, tx *db.Tx) error {
 	if err != nil {
 		return fmt.Errorf("marking the Idempotency-Key claim committed: %w", err)
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("marking the Idempotency-Key claim committed: %w", err)
+	}
+	if n == 0 {
 		return errClaimLost
 	}
 	tx.AfterCommit(func() { c.marked.Store(true) })
