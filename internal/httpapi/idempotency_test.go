@@ -129,6 +129,32 @@ func (b *idemBundle) send() (int, string, error) {
 	return res.StatusCode, string(body), err
 }
 
+// outcome is the answer to a request sent in the background.
+type outcome struct {
+	status int
+	body   string
+}
+
+// postAsync sends the request in the background.
+func (b *idemBundle) postAsync() <-chan outcome {
+	ch := make(chan outcome, 1)
+	go func() {
+		status, body, err := b.send()
+		if err != nil {
+			body = err.Error()
+		}
+		ch <- outcome{status, body}
+	}()
+	return ch
+}
+
+// awaitCalls waits until the handler has been entered n times.
+func (b *idemBundle) awaitCalls(n int) {
+	for b.calls() < n {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // calls is how many times the handler has been entered.
 func (b *idemBundle) calls() int {
 	b.mu.Lock()
@@ -258,17 +284,8 @@ func TestIdempotencyTakenOverClaimCannotCommit(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		slow := make(chan struct{})
 		b := setupIdem(t, d, step{write: "tx", then: "ok", wait: slow}, step{write: "tx", then: "ok"})
-		first := make(chan [2]any, 1)
-		go func() {
-			status, body, err := b.send()
-			if err != nil {
-				body = err.Error()
-			}
-			first <- [2]any{status, body}
-		}()
-		for b.calls() == 0 {
-			time.Sleep(5 * time.Millisecond)
-		}
+		first := b.postAsync()
+		b.awaitCalls(1)
 		b.ageClaim(t)
 		if status, body := b.post(t); status != 201 {
 			t.Fatalf("retry after the claim timed out: %d %s, want it run (201)", status, body)
@@ -276,9 +293,9 @@ func TestIdempotencyTakenOverClaimCannotCommit(t *testing.T) {
 		close(slow)
 		got := <-first
 		if n := b.things(t); n != 1 {
-			t.Fatalf("%d rows; want only the retry's (the slow attempt answered %v %v)", n, got[0], got[1])
+			t.Fatalf("%d rows; want only the retry's (the slow attempt answered %d %s)", n, got.status, got.body)
 		}
-		wantCode(t, got[0].(int), got[1].(string), 409, "idempotency_claim_lost")
+		wantCode(t, got.status, got.body, 409, "idempotency_claim_lost")
 		status, body := b.post(t)
 		if status != 201 || !strings.Contains(body, "created") {
 			t.Fatalf("third attempt: %d %s, want the retry's stored 201", status, body)
@@ -295,38 +312,25 @@ func TestIdempotencyRetryDuringCommitDoesNotRunAgain(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, d *db.DB) {
 		slow, hold, committing := make(chan struct{}), make(chan struct{}), make(chan struct{})
 		b := setupIdem(t, d, step{write: "tx", then: "ok", wait: slow, hold: hold, committing: committing}, step{write: "tx", then: "ok"})
-		first := make(chan int, 1)
-		go func() {
-			status, _, _ := b.send()
-			first <- status
-		}()
-		for b.calls() == 0 {
-			time.Sleep(5 * time.Millisecond)
-		}
+		first := b.postAsync()
+		b.awaitCalls(1)
 		b.ageClaim(t)
 		close(slow)
 		<-committing
-		retry := make(chan [2]any, 1)
-		go func() {
-			status, body, err := b.send()
-			if err != nil {
-				body = err.Error()
-			}
-			retry <- [2]any{status, body}
-		}()
+		retry := b.postAsync()
 		time.Sleep(200 * time.Millisecond) // let the retry reach the claim row
 		close(hold)
-		if status := <-first; status != 201 {
-			t.Fatalf("first attempt: %d, want 201", status)
+		if got := <-first; got.status != 201 {
+			t.Fatalf("first attempt: %d %s, want 201", got.status, got.body)
 		}
 		got := <-retry
 		if n := b.things(t); n != 1 || b.calls() != 1 {
-			t.Fatalf("%d rows after %d runs (retry answered %v %v); want the request applied once", n, b.calls(), got[0], got[1])
+			t.Fatalf("%d rows after %d runs (retry answered %d %s); want the request applied once", n, b.calls(), got.status, got.body)
 		}
 		// The first attempt's answer may be stored by the time the retry
 		// reads the row: then it is replayed.
-		if got[0].(int) != 201 {
-			wantCode(t, got[0].(int), got[1].(string), 409, "idempotency_outcome_unknown")
+		if got.status != 201 {
+			wantCode(t, got.status, got.body, 409, "idempotency_outcome_unknown")
 		}
 	})
 }
