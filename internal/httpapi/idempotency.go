@@ -209,15 +209,17 @@ func answerStored(w http.ResponseWriter, r *http.Request, c *keyClaim, st stored
 }
 
 // outcomeUnknown answers the retry of a request that changed data but
-// whose answer was never stored.
+// whose answer was never stored. "Changed data" is all that is known: the
+// change may be the request's whole effect, part of it, or only a write
+// made on the way (a cache, a default created on first use).
 func outcomeUnknown(requestID string, at time.Time) *Problem {
 	first := "the request first sent with this Idempotency-Key at " + at.UTC().Format(time.RFC3339)
 	if requestID != "" {
 		first += " (request " + requestID + ")"
 	}
 	return newProblem(http.StatusConflict, "idempotency_outcome_unknown", first+
-		" was applied, but the server failed or stopped before its answer was recorded, so it is not run again;"+
-		" look the result up (for example in the list of what it creates), or send it with a new key to apply it again")
+		" changed data, but the server failed or stopped before its answer was recorded; it may have been applied, so it is not run again."+
+		" Look the result up (for example in the list of what it creates), or send it with a new key to apply it again")
 }
 
 // outcomeUnknownBody is outcomeUnknown as the stored response of the

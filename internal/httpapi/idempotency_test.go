@@ -230,8 +230,8 @@ func TestIdempotencyCrashAfterCommitRunsOnce(t *testing.T) {
 					t.Fatalf("%d rows after %d runs (retry answered %d %s); want the request applied once", n, b.calls(), status, body)
 				}
 				wantCode(t, status, body, 409, "idempotency_outcome_unknown")
-				if !strings.Contains(body, "was applied") {
-					t.Fatalf("detail does not say the request was applied: %s", body)
+				if !strings.Contains(body, "changed data") {
+					t.Fatalf("detail does not say the request changed data: %s", body)
 				}
 			})
 		})
