@@ -158,8 +158,18 @@ type Querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// ExecContext runs a statement on the writer.
+// ExecContext runs a statement on the writer. With commit hooks on ctx
+// (WithCommitHook) it runs in a transaction of its own, so they commit
+// with it.
 func (d *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if len(commitHooks(ctx)) > 0 {
+		var res sql.Result
+		err := d.InTx(ctx, func(tx *Tx) (err error) {
+			res, err = tx.ExecContext(ctx, query, args...)
+			return err
+		})
+		return res, err
+	}
 	return d.write.ExecContext(ctx, d.rebind(query), args...)
 }
 
@@ -203,7 +213,8 @@ func (t *Tx) Engine() Engine { return t.db.engine }
 func (t *Tx) AfterCommit(f func()) { t.afterCommit = append(t.afterCommit, f) }
 
 // InTx runs fn in a transaction on the writer: committed when fn returns
-// nil, rolled back otherwise (and on panic).
+// nil, rolled back otherwise (and on panic). ctx's commit hooks
+// (WithCommitHook) run after fn, in the transaction.
 func (d *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	stx, err := d.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -223,6 +234,9 @@ func (d *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 		d.stmts.preparePending(ctx, d.write)
 	}()
 	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = runCommitHooks(ctx, tx); err != nil {
 		return err
 	}
 	if err = stx.Commit(); err != nil {
