@@ -37,9 +37,10 @@ type Lists interface {
 	// Names are the lists rules may read as lists.<name> (true when one
 	// of the event's identifiers is on the list).
 	Names(ctx context.Context, tenant string) ([]string, error)
-	// Match answers ev's membership per list name, and the hits that
-	// decide by themselves (a block list hit: Action block), which count
-	// like matched rules.
+	// Match answers ev's membership per list name (a new map, which the
+	// decision keeps as its list features), and the hits that decide by
+	// themselves (a block list hit: Action block), which count like
+	// matched rules.
 	Match(ctx context.Context, tenant string, ev *Event) (map[string]bool, []Reason, error)
 }
 
