@@ -124,6 +124,8 @@ func TestTypedDecodeLeavesDoubtToTheSchema(t *testing.T) {
 		`{"type":"order","customer_id":"a","amount":"5"}`,
 		`{"type":"login","customer_id":"a","amount":5}`,
 		`[{"type":"login","customer_id":"a"},{"type":"login","customer_id":"a","colour":"red"}]`,
+		`{"type":"login","customer_id":"a","shipping_address":{"country":"DE","planet":"mars"}}`,
+		`{"type":"login","customer_id":"a"} x`,
 		`{"type":"login","customer_id":"a"} {}`,
 		`{"type":"login","customer_id":"a","time":"2000-01-01T00:00:00Z"}`,
 	} {
