@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
-	gojson "github.com/goccy/go-json"
 
 	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/httpapi"
@@ -77,13 +77,18 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 			"The events are stored with their decisions before the answer; counters count them from then on."}
 	log := s.Logger()
 	httpapi.HandleOp[Answer](s, send, abacus.ScopeWrite, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		out, err := sendEvents(r, &send, svc)
+		buf := answerBufs.Get().(*[]byte)
+		defer answerBufs.Put(buf)
+		out, err := sendEvents(r, &send, svc, (*buf)[:0])
 		if err != nil {
 			httpapi.WriteOpError(w, r, log, err)
 			return
 		}
 		w.Header()["Content-Type"] = jsonContentType
 		_, _ = w.Write(out)
+		if cap(out) <= maxAnswerBuf {
+			*buf = out
+		}
 	}))
 	httpapi.Register(s, huma.Operation{OperationID: "ask-risk-decision", Method: http.MethodPost, Path: "/api/v1/risk/decisions",
 		Summary: "Ask for a decision without sending an event", Tags: tags, RequestBody: requestBody(), SkipValidateBody: true,
@@ -119,11 +124,18 @@ func ptr[T any](v T) *T { return &v }
 // setting it allocates nothing.
 var jsonContentType = []string{"application/json"}
 
+// answerBufs are the buffers answers are written into, reused from
+// request to request; one that grew past maxAnswerBuf (a batch) is left
+// to the GC.
+var answerBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+const maxAnswerBuf = 64 << 10
+
 // sendEvents reads, decides and stores the events of a POST /risk/events
-// and returns the answer's JSON. The body is checked as Register's routes
-// check theirs (media type, UTF-8, keys given once), by httpapi only when
-// plainJSON is not sure.
-func sendEvents(r *http.Request, op *huma.Operation, svc *Service) ([]byte, error) {
+// and appends the answer's JSON to buf. The body is checked as Register's
+// routes check theirs (media type, UTF-8, keys given once), by httpapi
+// only when plainJSON is not sure.
+func sendEvents(r *http.Request, op *huma.Operation, svc *Service, buf []byte) ([]byte, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		if err := httpapi.CheckMediaType(op, ct); err != nil {
 			return nil, err
@@ -143,9 +155,9 @@ func sendEvents(r *http.Request, op *huma.Operation, svc *Service) ([]byte, erro
 		return nil, err
 	}
 	if batch {
-		return gojson.Marshal(abacus.ListOf(ds, ""))
+		return gojsonAppend(buf, abacus.ListOf(ds, ""))
 	}
-	return gojson.Marshal(ds[0])
+	return appendDecision(buf, ds[0])
 }
 
 func answer(ds []*Decision, batch bool, err error) (*httpapi.Body[Answer], error) {
