@@ -220,34 +220,24 @@ func (s *Service) RunBacktest(ctx context.Context, in BacktestInput) (*Backtest,
 
 // judge decides an event over stored features with rules (all enforced).
 func judge(rules []*Rule, ev *Event, b *basis, def string) (string, []Reason, int) {
-	counters := make(map[string]any, len(b.Counters))
-	for k, v := range b.Counters {
-		counters[k] = v
-	}
-	lists := make(map[string]any, len(b.Lists))
-	for k, v := range b.Lists {
-		lists[k] = v
-	}
-	data := map[string]any{"event": ev.ruleView(), "counters": counters,
-		"graph": map[string]any{"linked_accounts": float64(b.Graph.LinkedAccounts), "linked_labelled_fraud": float64(b.Graph.LinkedLabelledFraud),
-			"component_size": float64(b.Graph.ComponentSize)},
-		"lists": lists, "score": b.Score}
+	data := newRuleData(ev, &Features{Counters: b.Counters, Graph: b.Graph, Lists: b.Lists}, b.Score)
+	defer data.release()
 	var matched []Reason
 	matched = append(matched, b.ListHits...)
 	errs := 0
 	for _, r := range rules {
-		ok, err := r.compiled.Match(data)
+		ok, err := r.compiled.Match(data.root)
 		if err != nil {
 			errs++
 			continue
 		}
 		if ok {
-			matched = append(matched, Reason{Rule: r.ID, Version: r.Version, Name: r.Name, Action: r.Action, Description: describe(r), Values: valuesOf(r, data)})
+			matched = append(matched, Reason{Rule: r.ID, Version: r.Version, Name: r.Name, Action: r.Action, Description: describe(r), Values: valuesOf(r, data.root)})
 		}
 	}
 	if len(matched) == 0 {
 		return def, []Reason{}, errs
 	}
-	sort.SliceStable(matched, func(i, j int) bool { return actionRank(matched[i].Action) > actionRank(matched[j].Action) })
+	sortByAction(matched)
 	return matched[0].Action, matched, errs
 }

@@ -2,9 +2,10 @@ package risk
 
 import (
 	"context"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/abacusbilling/abacus"
@@ -36,9 +37,10 @@ type Lists interface {
 	// Names are the lists rules may read as lists.<name> (true when one
 	// of the event's identifiers is on the list).
 	Names(ctx context.Context, tenant string) ([]string, error)
-	// Match answers ev's membership per list name, and the hits that
-	// decide by themselves (a block list hit: Action block), which count
-	// like matched rules.
+	// Match answers ev's membership per list name (a new map, which the
+	// decision keeps as its list features), and the hits that decide by
+	// themselves (a block list hit: Action block), which count like
+	// matched rules.
 	Match(ctx context.Context, tenant string, ev *Event) (map[string]bool, []Reason, error)
 }
 
@@ -199,56 +201,14 @@ func (s *Service) decide(ctx context.Context, tc *tenantConfig, ev *Event, apply
 		id = decisionIDOf(ev.ID)
 	}
 	d := &Decision{ID: id, CreatedAt: s.clock.Now().UTC(),
-		Features: Features{Counters: make(map[string]float64, len(tc.counters)), Lists: map[string]bool{}},
+		Features: Features{Counters: make(map[string]float64, len(tc.counters))},
 		Reasons:  []Reason{}, ScoreReasons: []Reason{}, Shadow: []Reason{}, RuleErrors: []RuleError{}}
-	// The rule versions evaluated are stored once per set (tc.ruleSetID);
-	// a decision lists them only without one.
-	listRules := tc.ruleSetID == ""
-	counters := make(map[string]any, len(tc.counters))
 	for _, st := range tc.counters {
-		v := st.add(ev, apply)
-		d.Features.Counters[st.def.Name] = v
-		counters[st.def.Name] = v
+		d.Features.Counters[st.def.Name] = st.add(ev, apply)
 	}
-	var listReasons []Reason
-	if s.graph != nil {
-		g, err := s.graph.Features(ctx, tc.tenant, ev)
-		if err != nil {
-			return nil, err
-		}
-		d.Features.Graph = g
-	}
-	if s.lists != nil {
-		m, rs, err := s.lists.Match(ctx, tc.tenant, ev)
-		if err != nil {
-			return nil, err
-		}
-		for k, v := range m {
-			d.Features.Lists[k] = v
-		}
-		listReasons = rs
-	}
-	if s.scorer != nil {
-		sc, rs, err := s.scorer.Score(ctx, tc.tenant, ev, &d.Features)
-		if err != nil {
-			return nil, err
-		}
-		d.Score = min(max(sc, 0), 100)
-		if rs != nil {
-			d.ScoreReasons = rs
-		}
-	}
-	lists := make(map[string]any, len(d.Features.Lists))
-	for k, v := range d.Features.Lists {
-		lists[k] = v
-	}
-	data := map[string]any{
-		"event":    ev.ruleView(),
-		"counters": counters,
-		"graph": map[string]any{"linked_accounts": float64(d.Features.Graph.LinkedAccounts),
-			"linked_labelled_fraud": float64(d.Features.Graph.LinkedLabelledFraud), "component_size": float64(d.Features.Graph.ComponentSize)},
-		"lists": lists,
-		"score": d.Score,
+	listReasons, err := s.features(ctx, tc.tenant, ev, d)
+	if err != nil {
+		return nil, err
 	}
 	var matched []Reason
 	for _, lr := range listReasons {
@@ -256,8 +216,13 @@ func (s *Service) decide(ctx context.Context, tc *tenantConfig, ev *Event, apply
 			matched = append(matched, lr)
 		}
 	}
+	data := newRuleData(ev, &d.Features, d.Score)
+	defer data.release()
+	// The rule versions evaluated are stored once per set (tc.ruleSetID);
+	// a decision lists them only without one.
+	listRules := tc.ruleSetID == ""
 	for _, r := range tc.rules {
-		ok, err := r.compiled.Match(data)
+		ok, err := r.compiled.Match(data.root)
 		if listRules {
 			d.Rules = append(d.Rules, RuleRef{Rule: r.ID, Version: r.Version, Mode: r.Mode, Matched: ok && err == nil})
 		}
@@ -268,16 +233,14 @@ func (s *Service) decide(ctx context.Context, tc *tenantConfig, ev *Event, apply
 		if !ok {
 			continue
 		}
-		reason := Reason{Rule: r.ID, Version: r.Version, Name: r.Name, Action: r.Action, Description: describe(r), Values: valuesOf(r, data)}
+		reason := Reason{Rule: r.ID, Version: r.Version, Name: r.Name, Action: r.Action, Description: describe(r), Values: valuesOf(r, data.root)}
 		if r.Mode == ModeShadow {
 			d.Shadow = append(d.Shadow, reason)
 		} else {
 			matched = append(matched, reason)
 		}
 	}
-	// Highest action first; within one action, the first match (rules are
-	// in their order, list hits before rules).
-	sort.SliceStable(matched, func(i, j int) bool { return actionRank(matched[i].Action) > actionRank(matched[j].Action) })
+	sortByAction(matched)
 	if len(matched) > 0 {
 		d.Decision = matched[0].Action
 		d.Reasons = matched
@@ -285,6 +248,87 @@ func (s *Service) decide(ctx context.Context, tc *tenantConfig, ev *Event, apply
 		d.Decision, d.Default = tc.defaultDecision, true
 	}
 	return d, nil
+}
+
+// features fills d's graph and list features and its score, and returns
+// the list hits that decide by themselves.
+func (s *Service) features(ctx context.Context, tenant string, ev *Event, d *Decision) ([]Reason, error) {
+	if s.graph != nil {
+		g, err := s.graph.Features(ctx, tenant, ev)
+		if err != nil {
+			return nil, err
+		}
+		d.Features.Graph = g
+	}
+	var listReasons []Reason
+	if s.lists != nil {
+		m, rs, err := s.lists.Match(ctx, tenant, ev)
+		if err != nil {
+			return nil, err
+		}
+		d.Features.Lists, listReasons = m, rs
+	}
+	if d.Features.Lists == nil {
+		d.Features.Lists = map[string]bool{}
+	}
+	if s.scorer != nil {
+		sc, rs, err := s.scorer.Score(ctx, tenant, ev, &d.Features)
+		if err != nil {
+			return nil, err
+		}
+		d.Score = min(max(sc, 0), 100)
+		if rs != nil {
+			d.ScoreReasons = rs
+		}
+	}
+	return listReasons, nil
+}
+
+// sortByAction puts the highest action first; within one action, the
+// first match stays first (rules are in their order, list hits before
+// rules).
+func sortByAction(matched []Reason) {
+	slices.SortStableFunc(matched, func(a, b Reason) int { return actionRank(b.Action) - actionRank(a.Action) })
+}
+
+// ruleData is what rules read (JsonLogic's var): event.*, counters.*,
+// graph.*, lists.* and score, as maps in root. The maps are reused from
+// decision to decision (ruleDataPool) rather than made for each: no value
+// a rule computes outlives its evaluation, and valuesOf copies out only
+// leaves (or the event's own properties), never one of these maps.
+type ruleData struct {
+	root, event, counters, graph, lists map[string]any
+}
+
+var ruleDataPool = sync.Pool{New: func() any {
+	d := &ruleData{event: make(map[string]any, 24), counters: map[string]any{}, graph: make(map[string]any, 3), lists: map[string]any{}}
+	d.root = map[string]any{"event": d.event, "counters": d.counters, "graph": d.graph, "lists": d.lists}
+	return d
+}}
+
+// newRuleData is the data rules read for ev with features f and score;
+// release it once the rules are evaluated.
+func newRuleData(ev *Event, f *Features, score float64) *ruleData {
+	d := ruleDataPool.Get().(*ruleData)
+	ev.putRuleView(d.event)
+	for k, v := range f.Counters {
+		d.counters[k] = v
+	}
+	d.graph["linked_accounts"] = float64(f.Graph.LinkedAccounts)
+	d.graph["linked_labelled_fraud"] = float64(f.Graph.LinkedLabelledFraud)
+	d.graph["component_size"] = float64(f.Graph.ComponentSize)
+	for k, v := range f.Lists {
+		d.lists[k] = v
+	}
+	d.root["score"] = score
+	return d
+}
+
+func (d *ruleData) release() {
+	clear(d.event)
+	clear(d.counters)
+	clear(d.lists)
+	ruleDataPool.Put(d)
 }
 
 func describe(r *Rule) string {
@@ -305,7 +349,9 @@ func valuesOf(r *Rule, data map[string]any) map[string]any {
 }
 
 func lookupPath(data any, name string) any {
-	for _, p := range strings.Split(name, ".") {
+	for rest, more := name, true; more; {
+		var p string
+		p, rest, more = strings.Cut(rest, ".")
 		m, ok := data.(map[string]any)
 		if !ok {
 			return nil

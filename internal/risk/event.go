@@ -204,11 +204,10 @@ func (e *Event) finish() {
 	}
 }
 
-// ruleView is the event as rules read it (event.*): the stored fields,
-// with amount as a number (JsonLogic has only doubles) and time as
-// RFC 3339.
-func (e *Event) ruleView() map[string]any {
-	m := make(map[string]any, 24)
+// putRuleView puts the event as rules read it (event.*) into m: the
+// stored fields, with amount as a number (JsonLogic has only doubles) and
+// time as RFC 3339.
+func (e *Event) putRuleView(m map[string]any) {
 	put := func(k, v string) {
 		if v != "" {
 			m[k] = v
@@ -241,7 +240,6 @@ func (e *Event) ruleView() map[string]any {
 	} else {
 		m["properties"] = map[string]any{}
 	}
-	return m
 }
 
 // eventFields are the names rules may read under event. (besides

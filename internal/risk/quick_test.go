@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,6 +126,8 @@ func TestTypedDecodeLeavesDoubtToTheSchema(t *testing.T) {
 		`{"type":"order","customer_id":"a","amount":"5"}`,
 		`{"type":"login","customer_id":"a","amount":5}`,
 		`[{"type":"login","customer_id":"a"},{"type":"login","customer_id":"a","colour":"red"}]`,
+		`{"type":"login","customer_id":"a","shipping_address":{"country":"DE","planet":"mars"}}`,
+		`{"type":"login","customer_id":"a"} x`,
 		`{"type":"login","customer_id":"a"} {}`,
 		`{"type":"login","customer_id":"a","time":"2000-01-01T00:00:00Z"}`,
 	} {
@@ -155,4 +159,78 @@ func sameEvents(a, b []*Event) bool {
 func eventsJSON(evs []*Event) string {
 	b, _ := json.Marshal(evs)
 	return string(b)
+}
+
+// The regular expressions the hand-written quick checks stand for: the
+// built-in schema's patterns, and stricter ones than its formats for time
+// and e-mail (TestQuickValidImpliesSchema holds those to the schema).
+var schemaPatterns = map[string]*regexp.Regexp{
+	"type":     regexp.MustCompile(`^(registration|login|order|payment|refund|dispute|custom:[a-z0-9][a-z0-9_.-]{0,63})$`),
+	"time":     regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$`),
+	"email":    regexp.MustCompile(`^[A-Za-z0-9_%+-]+(\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,63}$`),
+	"phone":    regexp.MustCompile(`^\+?[0-9 ()./-]{4,32}$`),
+	"card_bin": regexp.MustCompile(`^[0-9]{6,8}$`),
+	"last4":    regexp.MustCompile(`^[0-9]{4}$`),
+	"amount":   regexp.MustCompile(`^[0-9]{1,15}(\.[0-9]{1,6})?$`),
+	"currency": regexp.MustCompile(`^[A-Z]{3}$`),
+	"country":  regexp.MustCompile(`^[A-Z]{2}$`),
+}
+
+// TestQuickChecksAnswerAsTheirPatterns: each hand-written check accepts
+// exactly what its expression accepts, on strings built from the
+// characters that matter to it at lengths around its bounds.
+func TestQuickChecksAnswerAsTheirPatterns(t *testing.T) {
+	t.Parallel()
+	checks := map[string]func(string) bool{
+		"type":     quickType,
+		"time":     isQuickTime,
+		"email":    isQuickEmail,
+		"phone":    func(s string) bool { return quickString("phone", s) },
+		"card_bin": func(s string) bool { return quickString("card_bin", s) },
+		"last4":    func(s string) bool { return quickString("card_last4", s) },
+		"amount":   func(s string) bool { return quickString("amount", s) },
+		"currency": func(s string) bool { return quickString("currency", s) },
+		"country":  func(s string) bool { return quickAddressField("country", s) },
+	}
+	alphabet := map[string]string{
+		"type":  "custom:aZ09_.-x",
+		"time":  "0123456789-T:.Z+z ",
+		"email": "aZ09_%+-.@x-é",
+		"phone": "+0123456789 ()./-a",
+	}
+	seeds := map[string][]string{
+		"type":  {"order", "login", "custom:a", "custom:" + strings.Repeat("a", 64), "custom:" + strings.Repeat("a", 65), "custom:_a", "custom:", "Custom:a", "orders"},
+		"time":  {"2026-12-07T09:30:00Z", "2026-12-07T09:30:00.123456789Z", "2026-12-07T09:30:00.1234567890Z", "2026-12-07T09:30:00+01:00", "2026-12-07T09:30:00.Z", "2026-12-07T09:30:00", "2026-12-07 09:30:00Z", "2026-12-07T09:30:00-0100"},
+		"email": {"ada@example.com", "a.b@c.de", ".a@b.cd", "a.@b.cd", "a..b@c.de", "a@b.c", "a@-b.cd", "a@b-.cd", "a@b.c-d", "a@" + strings.Repeat("b", 63) + ".cd", "a@" + strings.Repeat("b", 64) + ".cd", "a@b." + strings.Repeat("c", 64), "a@@b.cd", "a@b..cd", "a@b.cd.", "a@.b.cd", "a+b%c_d-e@x-y.z.co"},
+	}
+	rng := rand.New(rand.NewPCG(2026, 12))
+	for name, check := range checks {
+		pattern := schemaPatterns[name]
+		cases := seeds[name]
+		chars := alphabet[name]
+		if chars == "" {
+			chars = "0123456789.AZaz-"
+		}
+		for range 20000 {
+			b := make([]byte, rng.IntN(40))
+			for i := range b {
+				b[i] = chars[rng.IntN(len(chars))]
+			}
+			cases = append(cases, string(b))
+		}
+		for _, s := range seeds[name] { // mutations of the seeds
+			for range 200 {
+				b := []byte(s)
+				if len(b) > 0 {
+					b[rng.IntN(len(b))] = chars[rng.IntN(len(chars))]
+				}
+				cases = append(cases, string(b))
+			}
+		}
+		for _, s := range cases {
+			if got, want := check(s), pattern.MatchString(s); got != want {
+				t.Errorf("%s check of %q: %v, the pattern says %v", name, s, got, want)
+			}
+		}
+	}
 }

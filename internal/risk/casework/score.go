@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/abacusbilling/abacus"
@@ -66,37 +67,73 @@ func (s *Service) model(ctx context.Context, tenant string) (score.Model, error)
 // features: graph.*, counters.<name>, lists.<name> (0/1), lists.block
 // (block lists hit) and event.amount (a model input only, never money).
 func (s *Service) featureVector(ctx context.Context, tenant string, ev *risk.Event, f *risk.Features) map[string]float64 {
-	out := map[string]float64{
-		"graph.linked_accounts":       float64(f.Graph.LinkedAccounts),
-		"graph.linked_labelled_fraud": float64(f.Graph.LinkedLabelledFraud),
-		"graph.component_size":        float64(f.Graph.ComponentSize),
+	names := []string{"graph.linked_accounts", "graph.linked_labelled_fraud", "graph.component_size", "lists.block", "event.amount"}
+	for k := range f.Counters {
+		names = append(names, "counters."+k)
 	}
-	for k, v := range f.Counters {
-		out["counters."+k] = v
+	for k := range f.Lists {
+		names = append(names, "lists."+k)
 	}
-	block := 0.0
-	tl, _ := s.tenantLists(ctx, tenant)
-	for k, v := range f.Lists {
-		if !v {
-			out["lists."+k] = 0
-			continue
-		}
-		out["lists."+k] = 1
-		if tl != nil {
-			for _, l := range tl.lists {
-				if l.Name == k && l.Action == "block" {
-					block++
-				}
-			}
-		}
-	}
-	out["lists.block"] = block
-	if ev != nil && ev.Amount != "" {
-		if a, err := strconv.ParseFloat(ev.Amount, 64); err == nil {
-			out["event.amount"] = a
+	out := make(map[string]float64, len(names))
+	for _, n := range names {
+		if v, ok := s.feature(ctx, tenant, ev, f, n); ok {
+			out[n] = v
 		}
 	}
 	return out
+}
+
+// feature is one feature of featureVector, ok=false when the decision has
+// none of that name; scoring asks only for the model's few.
+func (s *Service) feature(ctx context.Context, tenant string, ev *risk.Event, f *risk.Features, name string) (float64, bool) {
+	switch name {
+	case "graph.linked_accounts":
+		return float64(f.Graph.LinkedAccounts), true
+	case "graph.linked_labelled_fraud":
+		return float64(f.Graph.LinkedLabelledFraud), true
+	case "graph.component_size":
+		return float64(f.Graph.ComponentSize), true
+	case "lists.block": // before lists.<name>: a list named block does not count
+		return s.blockListsHit(ctx, tenant, f), true
+	case "event.amount":
+		if ev == nil || ev.Amount == "" {
+			return 0, false
+		}
+		a, err := strconv.ParseFloat(ev.Amount, 64)
+		return a, err == nil
+	}
+	if k, ok := strings.CutPrefix(name, "counters."); ok {
+		v, ok := f.Counters[k]
+		return v, ok
+	}
+	if k, ok := strings.CutPrefix(name, "lists."); ok {
+		hit, ok := f.Lists[k]
+		if hit {
+			return 1, true
+		}
+		return 0, ok
+	}
+	return 0, false
+}
+
+// blockListsHit counts the block lists among the lists f hit.
+func (s *Service) blockListsHit(ctx context.Context, tenant string, f *risk.Features) float64 {
+	block := 0.0
+	tl, _ := s.tenantLists(ctx, tenant)
+	if tl == nil {
+		return 0
+	}
+	for k, hit := range f.Lists {
+		if !hit {
+			continue
+		}
+		for _, l := range tl.lists {
+			if l.Name == k && l.Action == "block" {
+				block++
+			}
+		}
+	}
+	return block
 }
 
 // scorePort is casework's risk.Scorer.
@@ -107,7 +144,7 @@ func (p scorePort) Score(ctx context.Context, tenant string, ev *risk.Event, f *
 	if err != nil {
 		return 0, nil, err
 	}
-	sc, rs := m.Score(p.s.featureVector(ctx, tenant, ev, f))
+	sc, rs := m.ScoreOf(func(name string) (float64, bool) { return p.s.feature(ctx, tenant, ev, f, name) })
 	reasons := make([]risk.Reason, len(rs))
 	for i, r := range rs {
 		reasons[i] = risk.Reason{Rule: "score:" + r.Feature,

@@ -336,6 +336,15 @@ func (c *compiler) operation(op string, raw any, path string, depth int, scoped 
 	if err != nil {
 		return nil, err
 	}
+	if f2, ok := binaryOps[op]; ok && len(ns) == 2 {
+		// The usual comparison, without a slice of arguments per
+		// evaluation; the same function ops calls, the same order.
+		x, y := ns[0], ns[1]
+		return func(s *state, data any) any {
+			s.step()
+			return f2(x(s, data), y(s, data))
+		}, nil
+	}
 	return func(s *state, data any) any {
 		s.step()
 		return f(evalAll(s, ns, data))
@@ -548,16 +557,57 @@ func arg(a []any, i int) any {
 
 var ops map[string]opFunc
 
+// binaryOps are the operations of two arguments: ops calls them with its
+// first two, and operation calls them directly when a rule gives two.
+var binaryOps = map[string]func(x, y any) any{
+	"==":  func(x, y any) any { return looseEqual(x, y) },
+	"===": func(x, y any) any { return strictEqual(x, y) },
+	"!=":  func(x, y any) any { return !looseEqual(x, y) },
+	"!==": func(x, y any) any { return !strictEqual(x, y) },
+	">":   func(x, y any) any { return gt(x, y) },
+	">=":  func(x, y any) any { return ge(x, y) },
+	"<":   func(x, y any) any { return lt(x, y) },
+	"<=":  func(x, y any) any { return le(x, y) },
+	"/":   func(x, y any) any { return toNumber(x) / toNumber(y) },
+	"%":   func(x, y any) any { return math.Mod(toNumber(x), toNumber(y)) },
+	"in":  func(x, y any) any { return in(x, y) },
+}
+
+// binary is op of binaryOps over a's first two arguments.
+func binary(op string) opFunc {
+	f := binaryOps[op]
+	return func(a []any) any { return f(arg(a, 0), arg(a, 1)) }
+}
+
+// in is json-logic-js's in: a substring of a string or an element of an
+// array.
+func in(x, b any) bool {
+	if jsFalsy(b) {
+		return false
+	}
+	switch y := b.(type) {
+	case string:
+		return strings.Contains(y, toString(x))
+	case []any:
+		for _, e := range y {
+			if strictEqual(e, x) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func init() {
 	ops = map[string]opFunc{
-		"==":  func(a []any) any { return looseEqual(arg(a, 0), arg(a, 1)) },
-		"===": func(a []any) any { return strictEqual(arg(a, 0), arg(a, 1)) },
-		"!=":  func(a []any) any { return !looseEqual(arg(a, 0), arg(a, 1)) },
-		"!==": func(a []any) any { return !strictEqual(arg(a, 0), arg(a, 1)) },
+		"==":  binary("=="),
+		"===": binary("==="),
+		"!=":  binary("!="),
+		"!==": binary("!=="),
 		"!":   func(a []any) any { return !Truthy(arg(a, 0)) },
 		"!!":  func(a []any) any { return Truthy(arg(a, 0)) },
-		">":   func(a []any) any { return gt(arg(a, 0), arg(a, 1)) },
-		">=":  func(a []any) any { return ge(arg(a, 0), arg(a, 1)) },
+		">":   binary(">"),
+		">=":  binary(">="),
 		"<": func(a []any) any {
 			if len(a) < 3 {
 				return lt(arg(a, 0), arg(a, 1))
@@ -618,24 +668,13 @@ func init() {
 			}
 			return toNumber(a[0]) - toNumber(a[1])
 		},
-		"/": func(a []any) any { return toNumber(arg(a, 0)) / toNumber(arg(a, 1)) },
-		"%": func(a []any) any { return math.Mod(toNumber(arg(a, 0)), toNumber(arg(a, 1))) },
+		"/": binary("/"),
+		"%": binary("%"),
 		"in": func(a []any) any {
-			x, b := arg(a, 0), arg(a, 1)
-			if len(a) < 2 || jsFalsy(b) {
+			if len(a) < 2 {
 				return false
 			}
-			switch y := b.(type) {
-			case string:
-				return strings.Contains(y, toString(x))
-			case []any:
-				for _, e := range y {
-					if strictEqual(e, x) {
-						return true
-					}
-				}
-			}
-			return false
+			return in(a[0], a[1])
 		},
 		"cat": func(a []any) any { // Array.prototype.join: null is ""
 			var b strings.Builder

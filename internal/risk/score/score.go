@@ -214,10 +214,20 @@ func Train(examples []Example, opts Options) (Model, error) {
 // Score scores features (absent ones are the training mean, i.e. neutral)
 // and names the features that pushed it up most.
 func (m Model) Score(features map[string]float64) (int, []Reason) {
+	return m.ScoreOf(func(name string) (float64, bool) {
+		v, ok := features[name]
+		return v, ok
+	})
+}
+
+// ScoreOf is Score with each of the model's features asked of feature
+// (ok=false for one the decision lacks), so that a caller need not build
+// a map of every feature for the few a model reads.
+func (m Model) ScoreOf(feature func(name string) (float64, bool)) (int, []Reason) {
 	z := m.Bias
 	reasons := make([]Reason, 0, len(m.Features))
 	for j, f := range m.Features {
-		v, ok := features[f]
+		v, ok := feature(f)
 		if !ok {
 			v = m.Mean[j]
 		}
