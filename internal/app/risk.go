@@ -30,6 +30,7 @@ func (a *App) Risk() (*risk.Service, error) {
 		r.svc, r.err = risk.NewService(a.DB, a.Clock, a.Log.With("module", "risk"), risk.Config{HashKey: key})
 		if r.err == nil {
 			r.svc.SetCustomers(riskCustomers{a: a})
+			r.svc.RegisterMetrics(a.Metrics)
 		}
 	})
 	return r.svc, r.err
