@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 )
@@ -29,6 +30,17 @@ import (
 // seconds instead of a whole checkpoint every 1,000 pages. Durability is
 // unchanged: a commit is in the WAL before it returns (synchronous=NORMAL,
 // which survives a killed process), and checkpoints fsync as before.
+//
+// The writer's pass waits for its two fsyncs, and an fsync costs what the
+// kernel still has to write of the file. At 5,000 risk decisions a second
+// (~40 MB of WAL a second) the writer's pass took 45–99 ms when it came
+// right after a background pass: it flushed every frame appended during
+// that pass. So before the writer's pass the WAL is fsynced from here (off
+// the writer) and a second background pass copies what arrived meanwhile;
+// the writer's pass then finds a few milliseconds of frames and took
+// 7–20 ms. Only the -wal file is synced from here: SQLite holds no lock
+// on it, while closing a descriptor of the database file would drop
+// SQLite's POSIX locks on that file.
 
 // defaultCheckpointEvery is how often the WAL is checkpointed.
 const defaultCheckpointEvery = 250 * time.Millisecond
@@ -38,6 +50,7 @@ const defaultCheckpointEvery = 250 * time.Millisecond
 const restartFrames = 16384
 
 type checkpointer struct {
+	path  string  // the database file
 	conn  *sql.DB // one connection, not query_only
 	write *sql.DB
 	every time.Duration
@@ -50,7 +63,7 @@ type checkpointer struct {
 	passes        int // completed background passes (tests)
 }
 
-func startCheckpointer(ctx context.Context, dsn string, write *sql.DB, every time.Duration) (*checkpointer, error) {
+func startCheckpointer(ctx context.Context, path, dsn string, write *sql.DB, every time.Duration) (*checkpointer, error) {
 	if every <= 0 {
 		every = defaultCheckpointEvery
 	}
@@ -63,7 +76,7 @@ func startCheckpointer(ctx context.Context, dsn string, write *sql.DB, every tim
 		conn.Close()
 		return nil, err
 	}
-	c := &checkpointer{conn: conn, write: write, every: every, quit: make(chan struct{}), done: make(chan struct{}), restartFrames: restartFrames}
+	c := &checkpointer{path: path, conn: conn, write: write, every: every, quit: make(chan struct{}), done: make(chan struct{}), restartFrames: restartFrames}
 	go c.run()
 	return c, nil
 }
@@ -85,12 +98,27 @@ func (c *checkpointer) run() {
 		long := err == nil && frames >= c.restartFrames
 		c.mu.Unlock()
 		if long {
+			c.syncWAL()
+			_, _ = c.pass(c.conn)
 			_, _ = c.pass(c.write)
 		}
 		c.mu.Lock()
 		c.passes++
 		c.mu.Unlock()
 	}
+}
+
+// syncWAL fsyncs the WAL file through a descriptor of its own.
+func (c *checkpointer) syncWAL() {
+	if c.path == "" {
+		return
+	}
+	f, err := os.OpenFile(c.path+"-wal", os.O_RDWR, 0)
+	if err != nil {
+		return
+	}
+	_ = f.Sync()
+	_ = f.Close()
 }
 
 // pass runs a PASSIVE checkpoint on db and returns the WAL's length in

@@ -94,7 +94,7 @@ func openSQLite(ctx context.Context, o Options) (*DB, error) {
 		d.Close()
 		return nil, fmt.Errorf("opening SQLite %s: %w", o.SQLitePath, err)
 	}
-	if d.ckpt, err = startCheckpointer(ctx, dsn, d.write, o.CheckpointEvery); err != nil {
+	if d.ckpt, err = startCheckpointer(ctx, o.SQLitePath, dsn, d.write, o.CheckpointEvery); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("opening SQLite %s: %w", o.SQLitePath, err)
 	}
