@@ -46,3 +46,40 @@ func TestIdempotencyCrashDoesNotDuplicateCustomer(t *testing.T) {
 		})
 	}
 }
+
+// A risk event is stored by the risk module's group commit, on a goroutine
+// of its own: the request's Idempotency-Key claim is marked in that
+// transaction too, so a crash after the commit never stores the event twice.
+func TestIdempotencyCrashDoesNotDuplicateRiskEvent(t *testing.T) {
+	t.Parallel()
+	for _, e := range dbtest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			t.Parallel()
+			a := start(t, e, nil)
+			ctx := context.Background()
+			// A tenant's first event stores its rule set in the request's
+			// own transaction; the event itself goes to the group commit.
+			if r := a.do("POST", "/api/v1/risk/events", a.key, map[string]any{"type": "login", "customer_id": "other"}); r.status != 200 {
+				t.Fatalf("first risk event: %d %s", r.status, r.body)
+			}
+			body := map[string]any{"type": "order", "customer_id": "crash-cust", "amount": "12.50", "currency": "EUR"}
+			if r := a.do("POST", "/api/v1/risk/events", a.key, body, "Idempotency-Key", "crash-risk"); r.status != 200 {
+				t.Fatalf("risk event: %d %s", r.status, r.body)
+			}
+			// The crash: the event committed, its answer never recorded.
+			if _, err := a.DB.ExecContext(ctx, `UPDATE idempotency_keys SET status = 0, content_type = '', body = $1, created_at = $2
+				WHERE key = 'crash-risk'`, []byte{}, db.TimeOf(time.Now().Add(-2*time.Minute))); err != nil {
+				t.Fatal(err)
+			}
+			retry := a.do("POST", "/api/v1/risk/events", a.key, body, "Idempotency-Key", "crash-risk")
+			var n int
+			if err := a.DB.QueryRowContext(ctx, `SELECT count(*) FROM risk_events WHERE customer_id = 'crash-cust'`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 1 {
+				t.Fatalf("%d risk events after the retry (answered %d %s), want 1", n, retry.status, retry.body)
+			}
+			expectProblem(t, retry, 409, "idempotency_outcome_unknown")
+		})
+	}
+}

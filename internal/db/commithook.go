@@ -20,7 +20,8 @@ type commitHooksKey struct{}
 // the handler knowing. Hooks added earlier run first.
 //
 // Writes that do not run with this context — a group commit on a
-// goroutine of its own, a pgx connection from Pool — do not see h.
+// goroutine of its own, a pgx connection from Pool — do not see h, unless
+// they run it themselves (RunCommitHooks).
 func WithCommitHook(ctx context.Context, h CommitHook) context.Context {
 	hs, _ := ctx.Value(commitHooksKey{}).([]CommitHook)
 	return context.WithValue(ctx, commitHooksKey{}, append(slices.Clip(hs), h))
@@ -30,6 +31,11 @@ func commitHooks(ctx context.Context) []CommitHook {
 	hs, _ := ctx.Value(commitHooksKey{}).([]CommitHook)
 	return hs
 }
+
+// RunCommitHooks runs ctx's hooks in tx: for a group commit that stores
+// several requests' writes in one transaction of its own, each request's
+// hooks (call it with each request's context).
+func RunCommitHooks(ctx context.Context, tx *Tx) error { return runCommitHooks(ctx, tx) }
 
 // runCommitHooks runs ctx's hooks in tx. The hooks get a context without
 // hooks, so a hook that writes cannot run itself again.

@@ -1,8 +1,15 @@
 package risk
 
 import (
+	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/abacusbilling/abacus"
+	"github.com/abacusbilling/abacus/internal/db"
+	"github.com/abacusbilling/abacus/internal/db/dbtest"
 )
 
 // gather takes what is queued; with a due time it also takes what
@@ -55,4 +62,48 @@ func events(reqs []*commitReq) int {
 		n += len(r.items)
 	}
 	return n
+}
+
+// A request whose commit hook fails (its Idempotency-Key claim was taken
+// over) is answered that error and stores nothing; the requests committed
+// with it are stored all the same.
+func TestCommitRefusesOnlyTheRequestWhoseHookFails(t *testing.T) {
+	d := dbtest.Open(t, db.SQLite)
+	s := &Service{db: d, clock: abacus.SystemClock{}, metrics: newCommitMetrics()}
+	refusal := errors.New("claim taken over")
+	req := func(customer string, hook db.CommitHook) *commitReq {
+		id := abacus.NewID("rev")
+		p := &pending{tenant: "ten_1", customer: customer, evJSON: []byte(`{}`), fJSON: []byte(`{}`), dJSON: []byte(`{}`),
+			ev: &Event{ID: id, Type: "order", Time: time.Now(), CustomerID: customer}, d: &Decision{ID: decisionIDOf(id), Decision: Allow}}
+		r := &commitReq{items: []*pending{p}, done: make(chan error, 1)}
+		if hook != nil {
+			r.hooks = db.WithCommitHook(context.Background(), hook)
+		}
+		return r
+	}
+	ok := func(context.Context, *db.Tx) error { return nil }
+	fail := func(context.Context, *db.Tx) error { return refusal }
+	reqs := []*commitReq{req("a", ok), req("b", fail), req("c", nil)}
+	s.commitAnswering(reqs)
+	for i, want := range []error{nil, refusal, nil} {
+		if err := <-reqs[i].done; !errors.Is(err, want) {
+			t.Fatalf("request %d answered %v, want %v", i, err, want)
+		}
+	}
+	var got []string
+	rows, err := d.QueryContext(context.Background(), `SELECT customer_id FROM risk_events ORDER BY customer_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, c)
+	}
+	if strings.Join(got, ",") != "a,c" {
+		t.Fatalf("stored events of %v, want a and c", got)
+	}
 }

@@ -532,6 +532,9 @@ func (s *Service) pruneLoop() {
 type commitReq struct {
 	items []*pending
 	done  chan error
+	// hooks is the request's context for its commit hooks (an
+	// Idempotency-Key claim marked in the same transaction); nil for none.
+	hooks context.Context
 }
 
 // commitLoop stores what requests queued, many requests per transaction
@@ -562,11 +565,8 @@ func (s *Service) commitLoop() {
 		}
 		reqs = s.gather(reqs, due)
 		lastBatch, lastStart = len(reqs), time.Now()
-		err := s.commit(reqs)
+		s.commitAnswering(reqs)
 		s.metrics.seconds.Observe(time.Since(lastStart).Seconds())
-		for _, r := range reqs {
-			r.done <- err
-		}
 	}
 }
 
@@ -615,16 +615,50 @@ func (s *Service) refuseQueued() {
 	}
 }
 
-func (s *Service) commit(reqs []*commitReq) error {
+// commitAnswering stores reqs in one transaction and answers each. A
+// request whose commit hooks fail (its Idempotency-Key claim was taken over
+// by a retry) is answered that error, and the others are stored without it.
+func (s *Service) commitAnswering(reqs []*commitReq) {
+	for len(reqs) > 0 {
+		refused, err := s.commit(reqs)
+		if refused == nil {
+			for _, r := range reqs {
+				r.done <- err
+			}
+			return
+		}
+		refused.done <- err
+		rest := make([]*commitReq, 0, len(reqs)-1)
+		for _, r := range reqs {
+			if r != refused {
+				rest = append(rest, r)
+			}
+		}
+		reqs = rest
+	}
+}
+
+// commit stores reqs in one transaction; refused is the request whose
+// commit hooks failed (and rolled it back), if one did.
+func (s *Service) commit(reqs []*commitReq) (refused *commitReq, err error) {
 	ctx := context.Background()
 	var all []*pending
 	for _, r := range reqs {
 		all = append(all, r.items...)
 	}
 	s.metrics.events.Observe(float64(len(all)))
-	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+	err = s.db.InTx(ctx, func(tx *db.Tx) error {
 		if err := insertDecided(ctx, tx, all, s.clock.Now()); err != nil {
 			return err
+		}
+		for _, r := range reqs {
+			if r.hooks == nil {
+				continue
+			}
+			if err := db.RunCommitHooks(r.hooks, tx); err != nil {
+				refused = r
+				return err
+			}
 		}
 		if len(s.hooks) == 0 {
 			return nil
@@ -650,7 +684,7 @@ func (s *Service) commit(reqs []*commitReq) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return refused, err
 	}
 	var stored []*pending
 	for _, p := range all {
@@ -664,7 +698,7 @@ func (s *Service) commit(reqs []*commitReq) error {
 	if s.peers != nil && len(stored) > 0 {
 		s.peers.publish(stored)
 	}
-	return nil
+	return nil, nil
 }
 
 // errStopped answers requests after Stop.
@@ -757,7 +791,9 @@ func (s *Service) decideEvents(ctx context.Context, tc *tenantConfig, evs []*Eve
 		items = append(items, p)
 		out = append(out, d)
 	}
-	req := &commitReq{items: items, done: make(chan error, 1)}
+	// The request's commit hooks run in the group commit's transaction;
+	// the request may end while it waits, its hooks' writes may not.
+	req := &commitReq{items: items, done: make(chan error, 1), hooks: context.WithoutCancel(ctx)}
 	select {
 	case s.commitCh <- req:
 		queued()
