@@ -22,20 +22,11 @@ func TestIdempotencyCrashDoesNotDuplicateCustomer(t *testing.T) {
 		t.Run(string(e), func(t *testing.T) {
 			t.Parallel()
 			a := start(t, e, nil)
-			ctx := context.Background()
 			body := map[string]any{"name": "Crash Ltd", "currency": "EUR"}
 			if r := a.do("POST", "/api/v1/customers", a.key, body, "Idempotency-Key", "crash-1"); r.status != 201 {
 				t.Fatalf("create: %d %s", r.status, r.body)
 			}
-			if _, err := a.DB.ExecContext(ctx, `UPDATE idempotency_keys SET status = 0, content_type = '', body = $1, created_at = $2
-				WHERE key = 'crash-1'`, []byte{}, db.TimeOf(time.Now().Add(-2*time.Minute))); err != nil {
-				t.Fatal(err)
-			}
-			retry := a.do("POST", "/api/v1/customers", a.key, body, "Idempotency-Key", "crash-1")
-			var n int
-			if err := a.DB.QueryRowContext(ctx, `SELECT count(*) FROM customers WHERE name = 'Crash Ltd'`).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
+			retry, n := retryAfterCrash(t, a, "/api/v1/customers", "crash-1", body, `SELECT count(*) FROM customers WHERE name = 'Crash Ltd'`)
 			if n != 1 {
 				t.Fatalf("%d customers after the retry (answered %d %s), want 1", n, retry.status, retry.body)
 			}
@@ -56,7 +47,6 @@ func TestIdempotencyCrashDoesNotDuplicateRiskEvent(t *testing.T) {
 		t.Run(string(e), func(t *testing.T) {
 			t.Parallel()
 			a := start(t, e, nil)
-			ctx := context.Background()
 			// A tenant's first event stores its rule set in the request's
 			// own transaction; the event itself goes to the group commit.
 			if r := a.do("POST", "/api/v1/risk/events", a.key, map[string]any{"type": "login", "customer_id": "other"}); r.status != 200 {
@@ -66,20 +56,29 @@ func TestIdempotencyCrashDoesNotDuplicateRiskEvent(t *testing.T) {
 			if r := a.do("POST", "/api/v1/risk/events", a.key, body, "Idempotency-Key", "crash-risk"); r.status != 200 {
 				t.Fatalf("risk event: %d %s", r.status, r.body)
 			}
-			// The crash: the event committed, its answer never recorded.
-			if _, err := a.DB.ExecContext(ctx, `UPDATE idempotency_keys SET status = 0, content_type = '', body = $1, created_at = $2
-				WHERE key = 'crash-risk'`, []byte{}, db.TimeOf(time.Now().Add(-2*time.Minute))); err != nil {
-				t.Fatal(err)
-			}
-			retry := a.do("POST", "/api/v1/risk/events", a.key, body, "Idempotency-Key", "crash-risk")
-			var n int
-			if err := a.DB.QueryRowContext(ctx, `SELECT count(*) FROM risk_events WHERE customer_id = 'crash-cust'`).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
+			retry, n := retryAfterCrash(t, a, "/api/v1/risk/events", "crash-risk", body, `SELECT count(*) FROM risk_events WHERE customer_id = 'crash-cust'`)
 			if n != 1 {
 				t.Fatalf("%d risk events after the retry (answered %d %s), want 1", n, retry.status, retry.body)
 			}
 			expectProblem(t, retry, 409, "idempotency_outcome_unknown")
 		})
 	}
+}
+
+// retryAfterCrash puts key's row back as a process that died after the
+// request committed leaves it (a claim with no answer), ages it past the
+// claim timeout, sends the request again and counts the rows count finds.
+func retryAfterCrash(t *testing.T, a *testApp, path, key string, body map[string]any, count string) (response, int) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := a.DB.ExecContext(ctx, `UPDATE idempotency_keys SET status = 0, content_type = '', body = $1, created_at = $2
+		WHERE key = $3`, []byte{}, db.TimeOf(time.Now().Add(-2*time.Minute)), key); err != nil {
+		t.Fatal(err)
+	}
+	retry := a.do("POST", path, a.key, body, "Idempotency-Key", key)
+	var n int
+	if err := a.DB.QueryRowContext(ctx, count).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return retry, n
 }
