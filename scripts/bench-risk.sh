@@ -21,7 +21,8 @@ RUNS=${RUNS:-1}
 CONNS=${CONNS:-32}
 ENTITIES=${ENTITIES:-1000000}
 work=$(mktemp -d)
-trap 'kill "${pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+# SERVE_LOG=FILE keeps the server's log (ABACUS_LOG_LEVEL=warn) after the run.
+trap 'kill "${pid:-0}" 2>/dev/null || true; [ -z "${SERVE_LOG:-}" ] || cp "$work/serve.log" "$SERVE_LOG"; rm -rf "$work"' EXIT
 bin=${ABACUS_BIN:-}
 if [ -z "$bin" ]; then
   go build -o "$work/abacus" ./cmd/abacus
@@ -35,6 +36,9 @@ if [ -n "${FIXTURE:-}" ] && [ "${1:-}" != prepare ]; then
   [ -d "$FIXTURE/data" ] || { echo "no fixture in $FIXTURE: run FIXTURE=$FIXTURE $0 prepare first" >&2; exit 2; }
   cp -r "$FIXTURE/data" "$data"
   key=$(cat "$FIXTURE/key")
+  # The copy's pages are written back before the server starts, not
+  # while it is measured (the first checkpoint's sync would flush them).
+  sync
 fi
 start_server() {
   local args=(serve --data-dir "$data" --http-addr "127.0.0.1:$port")
@@ -133,7 +137,7 @@ for rate in $RATES; do
   cpu0=$(cpu); n0=$(stored)
   echo "load average before: $(cat /proc/loadavg)"
   "$bin" bench http --url "$base/api/v1/risk/events" --method POST -H "Authorization: Bearer $key" \
-    -H 'Content-Type: application/json' --body-file "$work/event.json" --rate "$rate" --duration "$DURATION" --runs "$RUNS" --conns "$CONNS" || echo "(bench http: some requests were not answered in time)"
+    -H 'Content-Type: application/json' --body-file "$work/event.json" --rate "$rate" --duration "$DURATION" --runs "$RUNS" --conns "$CONNS" ${BENCH_EXTRA:-} || echo "(bench http: some requests were not answered in time)"
   echo "load average after: $(cat /proc/loadavg)"
   cpu1=$(cpu); n1=$(stored)
   echo "rate $rate: server CPU $(( (cpu1 - cpu0) * 1000 / tick )) ms for $((n1 - n0)) stored decisions: $(( (cpu1 - cpu0) * 1000000 / tick / (n1 - n0 > 0 ? n1 - n0 : 1) )) µs each (the baseline runs in its own process, not the server)"

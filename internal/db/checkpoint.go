@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -38,9 +39,15 @@ import (
 // that pass. So before the writer's pass the WAL is fsynced from here (off
 // the writer) and a second background pass copies what arrived meanwhile;
 // the writer's pass then finds a few milliseconds of frames and took
-// 7–20 ms. Only the -wal file is synced from here: SQLite holds no lock
-// on it, while closing a descriptor of the database file would drop
-// SQLite's POSIX locks on that file.
+// 7–20 ms. Most of that was its fsync of the database file: a background
+// pass that ends short never fsyncs it, so the one complete pass fsynced
+// every page the background passes had copied since the last one. On
+// Linux the file system the database is on is now synced from here first
+// (syncfs through the directory; the writer's pass took 2–4 ms, one
+// 9.7 ms, at 5,000 decisions a second). The database file itself is
+// never opened from here: closing a descriptor of it would drop SQLite's
+// POSIX locks on it. Elsewhere only the -wal file is synced, on which
+// SQLite holds no lock.
 
 // defaultCheckpointEvery is how often the WAL is checkpointed.
 const defaultCheckpointEvery = 250 * time.Millisecond
@@ -98,7 +105,7 @@ func (c *checkpointer) run() {
 		long := err == nil && frames >= c.restartFrames
 		c.mu.Unlock()
 		if long {
-			c.syncWAL()
+			c.syncFiles()
 			_, _ = c.pass(c.conn)
 			_, _ = c.pass(c.write)
 		}
@@ -108,9 +115,11 @@ func (c *checkpointer) run() {
 	}
 }
 
-// syncWAL fsyncs the WAL file through a descriptor of its own.
-func (c *checkpointer) syncWAL() {
-	if c.path == "" {
+// syncFiles flushes to disk what the WAL and the background passes
+// wrote: the database's whole file system where the platform can (see
+// syncFileSystem), else the WAL file.
+func (c *checkpointer) syncFiles() {
+	if c.path == "" || syncFileSystem(filepath.Dir(c.path)) == nil {
 		return
 	}
 	f, err := os.OpenFile(c.path+"-wal", os.O_RDWR, 0)
