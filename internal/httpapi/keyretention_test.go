@@ -121,3 +121,40 @@ func TestKeyRetentionDeletesInBoundedBatches(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkKeyRetentionBatch is one purge transaction: 1,000 keys a day
+// old (answers of 300 bytes) deleted from among 20,000 younger ones — how
+// long the purge holds the writer per batch.
+func BenchmarkKeyRetentionBatch(b *testing.B) {
+	for _, e := range dbtest.Engines {
+		b.Run(string(e), func(b *testing.B) {
+			d := dbtest.Open(b, e)
+			ctx := context.Background()
+			now := time.Now()
+			body := make([]byte, 300)
+			put := func(n int, at time.Time) {
+				err := d.InTx(ctx, func(tx *db.Tx) error {
+					rows := make([][]any, n)
+					for i := range rows {
+						rows[i] = []any{"ten_1", abacus.NewID("k"), "POST", "/things", "h", 201, "application/json", body, db.TimeOf(at.Add(time.Duration(i) * time.Millisecond))}
+					}
+					return tx.InsertRows(ctx, `INSERT INTO idempotency_keys (tenant_id, key, method, path, request_hash, status, content_type, body, created_at)`, "", rows)
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			put(20_000, now.Add(-time.Hour))
+			keys := httpapi.NewKeyRetention(d, httpapi.KeyRetentionConfig{}, abacus.NewFakeClock(now), slog.New(slog.DiscardHandler))
+			cutoff := now.Add(-24 * time.Hour)
+			for b.Loop() {
+				b.StopTimer()
+				put(1000, now.Add(-25*time.Hour))
+				b.StartTimer()
+				if n, err := keys.PurgeBatch(ctx, cutoff); err != nil || n != 1000 {
+					b.Fatalf("purged %d, %v; want 1000", n, err)
+				}
+			}
+		})
+	}
+}
