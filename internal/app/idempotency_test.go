@@ -82,3 +82,47 @@ func retryAfterCrash(t *testing.T, a *testApp, path, key string, body map[string
 	}
 	return retry, n
 }
+
+// Idempotency-Keys are kept for http.idempotency_retention (24 h), then
+// deleted by the outbox role, which purges at start and every minute: a
+// key older than that is new again, a younger one still refuses another
+// body. The restart stands for the minute passing.
+func TestIdempotencyKeysExpire(t *testing.T) {
+	t.Parallel()
+	for _, e := range dbtest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			t.Parallel()
+			a := start(t, e, nil)
+			for _, key := range []string{"expire-old", "expire-recent"} {
+				if r := a.do("POST", "/api/v1/customers", a.key, map[string]any{"name": key, "currency": "EUR"}, "Idempotency-Key", key); r.status != 201 {
+					t.Fatalf("create with %s: %d %s", key, r.status, r.body)
+				}
+			}
+			ctx := context.Background()
+			if _, err := a.DB.ExecContext(ctx, `UPDATE idempotency_keys SET created_at = $1 WHERE key = 'expire-old'`,
+				db.TimeOf(time.Now().Add(-25*time.Hour))); err != nil {
+				t.Fatal(err)
+			}
+			a = a.restart(t)
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				var n int
+				if err := a.DB.QueryRowContext(ctx, `SELECT count(*) FROM idempotency_keys WHERE key = 'expire-old'`).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				if n == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the key created 25 hours ago is still stored 15 s after the start; want it purged")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			other := map[string]any{"name": "Another Ltd", "currency": "EUR"}
+			if r := a.do("POST", "/api/v1/customers", a.key, other, "Idempotency-Key", "expire-old"); r.status != 201 {
+				t.Fatalf("another request with the purged key: %d %s, want it run as new (201)", r.status, r.body)
+			}
+			expectProblem(t, a.do("POST", "/api/v1/customers", a.key, other, "Idempotency-Key", "expire-recent"), 422, "idempotency_key_reused")
+		})
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/enduser"
 	"github.com/abacusbilling/abacus/internal/enduser/oidc"
 	"github.com/abacusbilling/abacus/internal/enduser/org"
+	"github.com/abacusbilling/abacus/internal/httpapi"
 	"github.com/abacusbilling/abacus/internal/identity"
 	"github.com/abacusbilling/abacus/internal/metering"
 	"github.com/abacusbilling/abacus/internal/metering/usage"
@@ -167,12 +168,24 @@ func Registry() []Role {
 		},
 		{
 			Name: "outbox",
-			Doc:  "publishes committed domain events to NATS (transactional outbox relay)",
+			Doc:  "publishes committed domain events to NATS (transactional outbox relay); deletes Idempotency-Keys older than http.idempotency_retention",
 			Build: func(_ context.Context, a *App) (service.Service, error) {
+				log := a.Log.With("role", "outbox")
 				relay := outbox.NewRelay(a.DB, a.Bus, outbox.RelayConfig{
 					PollInterval: a.Config.Outbox.PollInterval, BatchSize: a.Config.Outbox.BatchSize,
-				}, a.Log.With("role", "outbox"), a.Metrics)
-				return service.NewFunc("outbox", relay.Run), nil
+				}, log, a.Metrics)
+				// The platform's background role also keeps the HTTP
+				// edge's Idempotency-Keys to their retention.
+				keys := httpapi.NewKeyRetention(a.DB, httpapi.KeyRetentionConfig{Window: a.Config.HTTP.IdempotencyRetention}, a.Clock, log)
+				return service.NewFunc("outbox", func(ctx context.Context) error {
+					kctx, stop := context.WithCancel(ctx)
+					var wg sync.WaitGroup
+					wg.Go(func() { _ = keys.Run(kctx) })
+					err := relay.Run(ctx)
+					stop()
+					wg.Wait()
+					return err
+				}), nil
 			},
 		},
 		{

@@ -185,6 +185,9 @@ type HTTP struct {
 	// server stops taking connections, so load balancers stop sending
 	// requests first (docs/operations.md, "Rolling upgrades").
 	DrainDelay time.Duration `key:"drain_delay" help:"on shutdown, how long /readyz reports not ready while requests are still served, before the server stops accepting (0: stop at once)"`
+	// IdempotencyRetention is how long a stored Idempotency-Key answers
+	// retries; older keys are deleted by the outbox role and are new again.
+	IdempotencyRetention time.Duration `key:"idempotency_retention" help:"how long an Idempotency-Key is kept after its first request (at least 1h); afterwards the key is new again"`
 }
 
 // Database selects the storage engine: SQLite in the data dir when URL is
@@ -283,13 +286,14 @@ func Default() Config {
 		DataDir: "./data",
 		Roles:   []string{"all"},
 		HTTP: HTTP{
-			Addr:            "127.0.0.1:8080",
-			ReadTimeout:     30 * time.Second,
-			WriteTimeout:    60 * time.Second,
-			IdleTimeout:     120 * time.Second,
-			ShutdownTimeout: 20 * time.Second,
-			MaxBodyBytes:    16 << 20,
-			ClientIPHeader:  "x-forwarded-for",
+			Addr:                 "127.0.0.1:8080",
+			ReadTimeout:          30 * time.Second,
+			WriteTimeout:         60 * time.Second,
+			IdleTimeout:          120 * time.Second,
+			ShutdownTimeout:      20 * time.Second,
+			MaxBodyBytes:         16 << 20,
+			ClientIPHeader:       "x-forwarded-for",
+			IdempotencyRetention: 24 * time.Hour,
 		},
 		Database: Database{MaxConns: 16},
 		NATS:     NATS{Replicas: 1},
@@ -398,6 +402,9 @@ func (c *Config) Validate() error {
 		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 			add("database.url", Redact(c.Database.URL), "must be a postgres:// URL, or empty for SQLite")
 		}
+	}
+	if c.HTTP.IdempotencyRetention < time.Hour {
+		add("http.idempotency_retention", c.HTTP.IdempotencyRetention.String(), "must be at least 1h: a key must outlive every request and retry made with it (default 24h)")
 	}
 	if c.HTTP.DrainDelay < 0 {
 		add("http.drain_delay", c.HTTP.DrainDelay.String(), "must not be negative (0 stops at once)")

@@ -183,3 +183,21 @@ func TestBootstrapOwnerSettings(t *testing.T) {
 		}
 	}
 }
+
+// Idempotency-Keys are kept a day unless told otherwise, and never less
+// than an hour: a shorter window could purge a key its retries still use.
+func TestIdempotencyRetention(t *testing.T) {
+	t.Parallel()
+	cfg, err := load(t, nil, nil)
+	if err != nil || cfg.HTTP.IdempotencyRetention != 24*time.Hour {
+		t.Fatalf("default: %v %v, want 24h", cfg.HTTP.IdempotencyRetention, err)
+	}
+	cfg, err = load(t, []string{"--http-idempotency-retention", "72h"}, nil)
+	if err != nil || cfg.HTTP.IdempotencyRetention != 72*time.Hour {
+		t.Fatalf("flag: %v %v, want 72h", cfg.HTTP.IdempotencyRetention, err)
+	}
+	_, err = load(t, nil, []string{"ABACUS_HTTP_IDEMPOTENCY_RETENTION=10m"})
+	if err == nil || !strings.Contains(err.Error(), `http.idempotency_retention = "10m0s"`) {
+		t.Fatalf("10m: %v, want it refused naming http.idempotency_retention", err)
+	}
+}

@@ -1,8 +1,8 @@
 // Package timeline is a customer's history: every domain event that names
 // a customer (subscriptions, invoices, credit notes, coupons, payments,
 // disputes, payment methods, dunning, organizations of end users and
-// their members), newest first, each with a short sentence and the object
-// it is about.
+// their members, usage spikes), newest first, each with a short sentence
+// and the object it is about.
 //
 // It is a projection. The durable consumer "timeline" on the events
 // stream (outbox.ConsumeBatches) decodes each event through its
@@ -29,7 +29,8 @@
 //
 // Not indexed, because their payloads name no customer: end users'
 // account events (an end user belongs to organizations, not to one
-// customer) and risk.usage_anomaly (it names a metering subject). Risk
-// decisions are not domain events; the customer's page reads them from
-// the risk API.
+// customer), risk.usage_anomaly v1 (it names a metering subject only; v2
+// names the subject's customer and is indexed, unless no customer owned
+// the subject). Risk decisions are not domain events; the customer's page
+// reads them from the risk API.
 package timeline

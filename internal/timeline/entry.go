@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/outbox"
 	"github.com/abacusbilling/abacus/internal/payments"
 	"github.com/abacusbilling/abacus/internal/payments/dunning"
+	"github.com/abacusbilling/abacus/internal/risk/casework"
 	"github.com/abacusbilling/abacus/internal/subscription"
 )
 
@@ -34,10 +36,10 @@ type TimelineEntry struct {
 // TimelineObject names what an entry is about: an invoice (invoice, credit note,
 // dunning and lost-chargeback events), a subscription (subscription and
 // threshold events), a payment, a dispute, a payment method, a coupon
-// redemption, an organization, one of its members (end_user) or the
-// customer itself.
+// redemption, an organization, one of its members (end_user), a meter
+// (usage spikes; the id is its slug) or the customer itself.
 type TimelineObject struct {
-	Type string `json:"type" enum:"customer,subscription,invoice,payment,dispute,payment_method,redemption,organization,end_user"`
+	Type string `json:"type" enum:"customer,subscription,invoice,payment,dispute,payment_method,redemption,organization,end_user,meter"`
 	ID   string `json:"id"`
 }
 
@@ -195,6 +197,15 @@ func register() {
 	for _, k := range []outbox.Kind[org.InvitationEvent]{org.InvitationSent, org.InvitationAccepted} {
 		on(k, invitation)
 	}
+	// A usage spike names the customer owning the metered subject from v2
+	// on; v1 named only the subject and is not indexed, nor is a v2 spike
+	// of a subject no customer owns. The subject is not copied: it is the
+	// tenant's own usage key, which may be an e-mail address.
+	on(casework.UsageAnomaly, func(u casework.UsageAnomalyEventV2) indexed {
+		return indexed{customer: u.CustomerID, object: TimelineObject{"meter", u.Meter},
+			data: facts("meter", u.Meter, "day", u.Day.UTC().Format(time.DateOnly), "value", number(u.Value),
+				"baseline_median", number(u.Median), "baseline_days", fmt.Sprint(u.Days), "ratio", number(u.Ratio))}
+	})
 	on(org.OwnershipTransferred, func(o org.OwnershipEvent) indexed {
 		return indexed{organization: o.OrganizationID, object: TimelineObject{"end_user", o.ToUserID},
 			data: facts("organization_id", o.OrganizationID, "from_user_id", o.FromUserID, "from_role", o.FromRole)}
@@ -241,6 +252,10 @@ func facts(kv ...string) map[string]string {
 	}
 	return m
 }
+
+// number writes a usage figure (a float64 in risk's payload) as short as
+// it reads back the same: 1200, 12.35.
+func number(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 func decimalOrEmpty(d *decimal.Decimal) string {
 	if d == nil {

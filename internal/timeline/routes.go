@@ -18,12 +18,12 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 	httpapi.Register(s, huma.Operation{OperationID: "list-customer-timeline", Method: http.MethodGet,
 		Path: "/api/v1/customers/{id}/timeline", Summary: "List a customer's timeline", Tags: []string{"Customers"},
 		Description: "The domain events that name the customer, newest first, each with a short sentence and the object it is " +
-			"about: subscription changes and usage thresholds, invoices, credit notes, coupons, payments, disputes, payment methods, " +
-			"dunning and the customer's organization. Kept by the timeline role from the events stream, so an event shows here " +
+			"about: subscription changes and usage thresholds, usage spikes (risk.usage_anomaly), invoices, credit notes, coupons, " +
+			"payments, disputes, payment methods, dunning and the customer's organization. Kept by the timeline role from the events stream, so an event shows here " +
 			"moments after its change commits. Filter by type (exact types or families such as invoice.*, comma-separated) and time."},
 		abacus.ScopeRead, func(ctx context.Context, in *struct {
 			ID     string    `path:"id" doc:"customer id or external id"`
-			Type   []string  `query:"type" maxItems:"50" doc:"only these event types, comma-separated; a family as invoice.* (payment.*, subscription.*…)"`
+			Type   []string  `query:"type" maxItems:"50" doc:"only these event types, comma-separated; a family as invoice.* (payment.*, subscription.*, risk.*…)"`
 			Since  time.Time `query:"since" doc:"RFC 3339; inclusive"`
 			Until  time.Time `query:"until" doc:"RFC 3339; exclusive"`
 			Limit  int       `query:"limit" minimum:"0" maximum:"100" doc:"page size (default 20)"`

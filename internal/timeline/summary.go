@@ -61,6 +61,14 @@ func summary(typ string, d map[string]string, planNames map[string]string) strin
 			}
 		}
 		return s + "."
+	case "risk":
+		if action == "usage_anomaly" {
+			if r := d["ratio"]; r != "" && r != "0" {
+				return "Usage of " + d["meter"] + " was " + r + "× its baseline on " + d["day"] + "."
+			}
+			// The ratio is 0 when the baseline's median is 0.
+			return "Usage of " + d["meter"] + " rose to " + d["value"] + " on " + d["day"] + ", from a baseline of 0."
+		}
 	case "entitlement":
 		return "Usage of " + d["feature"] + " reached " + d["threshold"] + "% of its limit (" + d["used"] + " of " + d["limit"] + ")."
 	case "invoice":

@@ -20,6 +20,7 @@ import (
 	"github.com/abacusbilling/abacus/internal/enduser/org"
 	"github.com/abacusbilling/abacus/internal/outbox"
 	"github.com/abacusbilling/abacus/internal/payments"
+	"github.com/abacusbilling/abacus/internal/risk/casework"
 	"github.com/abacusbilling/abacus/internal/subscription"
 )
 
@@ -210,5 +211,44 @@ func TestTimelineIndexesEventsByTheirCustomer(t *testing.T) {
 		if err := d.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM timeline_entries WHERE data LIKE '%Foreign%'`).Scan(&named); err != nil || named != 0 {
 			t.Fatalf("the index keeps the customer's name in %d rows (%v)", named, err)
 		}
+	})
+}
+
+// TestTimelineShowsUsageSpikes: risk.usage_anomaly v2 names the customer
+// owning the spiking subject and shows on its timeline as a sentence; v1
+// (no customer) and a v2 spike of a subject nobody owns are left out.
+func TestTimelineShowsUsageSpikes(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		b := setup(t, d)
+		ctx := b.tenant("A")
+		acme := b.customer(ctx, "Acme", "")
+		day := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+		spike := casework.UsageAnomalyEvent{Meter: "api_calls", Subject: "acme-key", Day: day, Value: 1235, Median: 100, MAD: 4, Days: 28, Ratio: 12.35}
+		fromZero := casework.UsageAnomalyEvent{Meter: "tokens", Subject: "acme-key", Day: day.AddDate(0, 0, 1), Value: 120, Days: 9}
+		at := day.Add(26 * time.Hour)
+		events := []outbox.Event{
+			event(t, ctx, casework.UsageAnomaly, "acme-key", at, casework.UsageAnomalyEventV2{CustomerID: acme.ID, UsageAnomalyEvent: spike}),
+			event(t, ctx, casework.UsageAnomaly, "acme-key", at.Add(time.Hour), casework.UsageAnomalyEventV2{CustomerID: acme.ID, UsageAnomalyEvent: fromZero}),
+			event(t, ctx, casework.UsageAnomaly, "stray", at, casework.UsageAnomalyEventV2{UsageAnomalyEvent: spike}), // no customer owns it
+			event(t, ctx, casework.UsageAnomalyV1, "acme-key", at, spike),                                             // v1 names no customer
+		}
+		n, err := b.svc.Index(context.Background(), events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 2 {
+			t.Fatalf("indexed %d events, want the 2 v2 spikes of acme's subject", n)
+		}
+		got := b.list(ctx, acme.ID, Filter{Types: []string{"risk.*"}})
+		equal(t, "acme's spikes", summaries(got), []string{
+			"Usage of tokens rose to 120 on 2026-11-03, from a baseline of 0.",
+			"Usage of api_calls was 12.35× its baseline on 2026-11-02.",
+		})
+		e := got.Data[1]
+		if e.Type != "risk.usage_anomaly" || e.Object != (TimelineObject{"meter", "api_calls"}) || e.Data["value"] != "1235" ||
+			e.Data["baseline_median"] != "100" || e.Data["day"] != "2026-11-02" || e.Data["subject"] != "" {
+			t.Fatalf("the spike's entry: %+v", e)
+		}
+		equal(t, "exact type", summaries(b.list(ctx, acme.ID, Filter{Types: []string{"risk.usage_anomaly"}})), summaries(got))
 	})
 }
