@@ -13,12 +13,16 @@
 # 1,000,000; 4 per event: customer, device, card, e-mail), with the
 # counters and rules already made. `FIXTURE=DIR scripts/bench-risk.sh
 # prepare` builds it once (minutes; outside any measurement lock).
+#
+# BATCH=N sends N events per request (a batch body: an array), so each
+# request asks for N decisions: decisions/s = RATES × N.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATES=${RATES:-${RATE:-10000}}
 DURATION=${DURATION:-20s}
 RUNS=${RUNS:-1}
 CONNS=${CONNS:-32}
+BATCH=${BATCH:-1}
 ENTITIES=${ENTITIES:-1000000}
 work=$(mktemp -d)
 # SERVE_LOG=FILE keeps the server's log (ABACUS_LOG_LEVEL=warn) after the run.
@@ -127,6 +131,14 @@ fi
 cat >"$work/event.json" <<'JSON'
 {"type":"order","customer_id":"crm-4711","device_id":"dev-8f2c","ip":"203.0.113.7","email":"ana@example.com","card_fingerprint":"fp_2b9e","card_bin":"424242","card_last4":"4242","shipping_address":{"line1":"1 Main St","city":"Berlin","postal_code":"10115","country":"DE"},"amount":"249.00","currency":"EUR","properties":{"items":3}}
 JSON
+if [ "$BATCH" -gt 1 ]; then
+  python3 - "$work/event.json" "$BATCH" <<'PY'
+import json, sys
+ev = json.load(open(sys.argv[1]))
+json.dump([ev] * int(sys.argv[2]), open(sys.argv[1], "w"))
+PY
+  echo "$BATCH events per request: decisions/s = requests/s × $BATCH"
+fi
 echo "abacus serve (pid $pid, ${DATABASE_URL:+PostgreSQL}${DATABASE_URL:-SQLite}) with ${#counters[@]} counters and ${#rules[@]} active rules${FIXTURE:+, graph fixture $FIXTURE}"
 echo "server memory after start: $(grep VmRSS "/proc/$pid/status")"
 # The server's CPU time (user+sys, clock ticks) and decisions stored, before and after: CPU per decision.

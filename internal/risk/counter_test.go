@@ -68,3 +68,67 @@ func TestCountersExactOutOfOrder(t *testing.T) {
 		})
 	}
 }
+
+// A prune pass lets go of the counter between strides, and what decisions
+// do meanwhile survives it: a new series, and a fresh entry in a series
+// whose other entries expired; series with only expired entries go.
+func TestPruneLetsDecisionsInBetweenStrides(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	st := newCounterState(Counter{Name: "n", Key: "customer_id", Op: OpCount, window: 10 * time.Minute})
+	old := now.Add(-10*time.Minute - LateWindow - time.Minute)
+	const series = 3 * pruneStride
+	for i := range series {
+		at := now.Add(-time.Minute)
+		if i%2 == 0 {
+			at = old
+		}
+		st.add(&Event{ID: fmt.Sprint("e", i), Time: at, CustomerID: fmt.Sprint("c", i)}, true)
+	}
+	count := func(customer string) float64 { // the entries kept (a question counts itself too)
+		return st.add(&Event{ID: "q", Time: now, CustomerID: customer}, false) - 1
+	}
+	yields := 0
+	st.yield = func() {
+		yields++
+		if yields == 1 {
+			st.add(&Event{ID: "new", Time: now, CustomerID: "newcomer"}, true)
+			for i := 0; i < series; i += 2 {
+				st.add(&Event{ID: fmt.Sprint("fresh", i), Time: now, CustomerID: fmt.Sprint("c", i)}, true)
+			}
+		}
+	}
+	st.prune(now)
+	if yields != series/pruneStride {
+		t.Fatalf("the pass let go of the lock %d times, want %d", yields, series/pruneStride)
+	}
+	if got := count("newcomer"); got != 1 {
+		t.Fatalf("the series made during the pass counts %v, want 1", got)
+	}
+	for i := range series {
+		want := 1.0 // odd: one fresh entry; even: the expired one pruned (or never reached), the fresh one kept
+		if got := count(fmt.Sprint("c", i)); got != want {
+			t.Fatalf("c%d counts %v, want %v", i, got, want)
+		}
+	}
+	st.yield = nil
+	st.prune(now)
+	for i := 0; i < series; i += 2 {
+		if es := len(st.by[fmt.Sprint("c", i)].es); es != 1 {
+			t.Fatalf("c%d keeps %d entries after a second pass, want only the fresh one", i, es)
+		}
+	}
+}
+
+// A pass that finds only expired entries leaves no series behind.
+func TestPruneDropsExpiredSeries(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	st := newCounterState(Counter{Name: "n", Key: "customer_id", Op: OpCount, window: 10 * time.Minute})
+	for i := range 2*pruneStride + 5 {
+		st.add(&Event{ID: fmt.Sprint("e", i), Time: now.Add(-10*time.Minute - LateWindow - time.Second), CustomerID: fmt.Sprint("c", i)}, true)
+	}
+	if kept := st.prune(now); kept != 0 || len(st.by) != 0 {
+		t.Fatalf("kept %d entries in %d series, want none", kept, len(st.by))
+	}
+}
