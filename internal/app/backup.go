@@ -59,7 +59,14 @@ func (a *App) serveBackups() (func(), error) {
 	mux.HandleFunc("GET /backup", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Trailer", "Abacus-Backup-Error")
 		w.Header().Set("Content-Type", "application/x-tar")
-		m, err := backup.Take(r.Context(), BackupSource(a.Config, a.Bus.Conn(), a.Version), w)
+		src := BackupSource(a.Config, a.Bus.Conn(), a.Version)
+		if rs := a.mods.risk.svc; rs != nil {
+			// The risk journal's answered batches are stored before the
+			// database copy; its files, deleted as they are applied, are
+			// not copied (a stopped server's are: BackupSource).
+			src.Flush, src.Skip = rs.Flush, append(src.Skip, RiskJournalDir)
+		}
+		m, err := backup.Take(r.Context(), src, w)
 		if err != nil {
 			a.Log.Error("backup failed", "err", err)
 			w.Header().Set("Abacus-Backup-Error", err.Error())

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"path/filepath"
 	"sync"
 
 	"github.com/abacusbilling/abacus"
@@ -10,6 +11,10 @@ import (
 	"github.com/abacusbilling/abacus/internal/seal"
 	"github.com/abacusbilling/abacus/internal/service"
 )
+
+// RiskJournalDir is the risk journal's directory in the data dir (SQLite
+// only: internal/risk/journal.go).
+const RiskJournalDir = "risk-journal"
 
 // riskMod is the risk service of the process (built by the risk role).
 type riskMod struct {
@@ -27,7 +32,11 @@ func (a *App) Risk() (*risk.Service, error) {
 			r.err = err
 			return
 		}
-		r.svc, r.err = risk.NewService(a.DB, a.Clock, a.Log.With("module", "risk"), risk.Config{HashKey: key})
+		cfg := risk.Config{HashKey: key}
+		if a.Config.Database.URL == "" { // SQLite: this process is its only writer
+			cfg.JournalDir = filepath.Join(a.Config.DataDir, RiskJournalDir)
+		}
+		r.svc, r.err = risk.NewService(a.DB, a.Clock, a.Log.With("module", "risk"), cfg)
 		if r.err == nil {
 			r.svc.SetCustomers(riskCustomers{a: a})
 			r.svc.RegisterMetrics(a.Metrics)

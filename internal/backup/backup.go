@@ -54,6 +54,10 @@ type Source struct {
 	// files: the database and its WAL, the JetStream store, the lock.
 	Skip    []string
 	Version string
+	// Flush, when set, runs just before the database is copied: a writer
+	// that answers before its rows are in the database (the risk journal)
+	// stores what it answered, so the copy holds it.
+	Flush func(context.Context) error
 }
 
 // Take writes a backup of src to w as a tar archive, following the order
@@ -73,6 +77,11 @@ func Take(ctx context.Context, src Source, w io.Writer) (Manifest, error) {
 	}
 	defer os.RemoveAll(tmp)
 	dbFile := filepath.Join(tmp, databaseName)
+	if src.Flush != nil {
+		if err := src.Flush(ctx); err != nil {
+			return m, fmt.Errorf("storing what was answered before the database copy: %w", err)
+		}
+	}
 	m.DatabaseAt = time.Now().UTC()
 	if err := vacuumInto(ctx, src.SQLitePath, dbFile); err != nil {
 		return m, err

@@ -52,3 +52,6 @@ func runCommitHooks(ctx context.Context, tx *Tx) error {
 	}
 	return nil
 }
+
+// HasCommitHooks reports whether ctx carries commit hooks.
+func HasCommitHooks(ctx context.Context) bool { return ctx != nil && len(commitHooks(ctx)) > 0 }

@@ -154,6 +154,9 @@ func (s *Service) RunBacktest(ctx context.Context, in BacktestInput) (*Backtest,
 	// every core before, and reading (a million rows of ~1.2 KB) was the
 	// slower half.
 	parts := max(1, runtime.GOMAXPROCS(0))
+	if err := s.Flush(ctx); err != nil {
+		return nil, err
+	}
 	first, err := firstEventTime(ctx, s.db, tenant, out.From)
 	if err != nil {
 		return nil, err

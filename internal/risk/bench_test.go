@@ -222,9 +222,9 @@ func seedBacktest(b *testing.B, d *db.DB, svc *Service, n int) {
 			evJSON, _ := json.Marshal(ev)
 			fJSON, _ := json.Marshal(basisOf(dec))
 			dJSON, _ := json.Marshal(recordOf(dec, ev, true, ""))
-			batch = append(batch, &pending{tenant: "ten_bench", ev: ev, d: dec, evJSON: evJSON, fJSON: fJSON, dJSON: dJSON})
+			batch = append(batch, &pending{tenant: "ten_bench", ev: ev, d: dec, evJSON: evJSON, fJSON: fJSON, dJSON: dJSON, received: now})
 		}
-		if err := d.InTx(ctx, func(tx *db.Tx) error { return insertDecided(ctx, tx, batch, now) }); err != nil {
+		if err := d.InTx(ctx, func(tx *db.Tx) error { return insertDecided(ctx, tx, batch) }); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -138,6 +138,10 @@ func (s *Service) fromDomain(ctx context.Context, de DomainEvent) (EventInput, b
 // (events already stored are skipped). An event the built-in schema
 // refuses is logged and skipped: Abacus's own data never blocks the feed.
 func (s *Service) Feed(ctx context.Context, des []DomainEvent) error {
+	// A redelivered event may still be in the journal only.
+	if err := s.Flush(ctx); err != nil {
+		return err
+	}
 	for _, de := range des {
 		ctx := abacus.WithPrincipal(ctx, &abacus.Principal{TenantID: de.Tenant, Kind: "system", Scopes: []abacus.Scope{abacus.ScopeWrite}})
 		in, ok, err := s.fromDomain(ctx, de)

@@ -10,7 +10,7 @@ var Module = abacus.Module{
 	Name: "risk",
 	Tables: []string{
 		"risk_events", "risk_decisions", "risk_rules", "risk_counters", "risk_settings", "risk_event_schemas", "risk_rule_sets",
-		"risk_labels", "risk_lists", "risk_list_entries", "risk_cases", "risk_case_comments", "risk_models", "risk_usage_alerts",
+		"risk_journal", "risk_labels", "risk_lists", "risk_list_entries", "risk_cases", "risk_case_comments", "risk_models", "risk_usage_alerts",
 	},
 	Uses: []string{
 		"abacus", "db", "httpapi", "money", "natsbus", "outbox",

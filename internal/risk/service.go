@@ -37,6 +37,15 @@ type Config struct {
 	// CommitInterval is the least time between the starts of two group
 	// commits while requests keep coming (see commitLoop).
 	CommitInterval time.Duration
+	// JournalDir, when set, is where group commits are written (journal.go)
+	// before the applier stores them in the database: for SQLite, whose
+	// process is the only one writing. Empty: group commits are
+	// transactions of the database (PostgreSQL).
+	JournalDir string
+	// ApplyInterval is how long a journal batch waits at most before the
+	// applier stores it; ApplyBatch the events that make it store at once.
+	ApplyInterval time.Duration
+	ApplyBatch    int
 }
 
 func (c Config) withDefaults() Config {
@@ -48,6 +57,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CommitInterval <= 0 {
 		c.CommitInterval = time.Millisecond
+	}
+	if c.ApplyInterval <= 0 {
+		c.ApplyInterval = 20 * time.Millisecond
+	}
+	if c.ApplyBatch <= 0 {
+		c.ApplyBatch = 1000
 	}
 	return c
 }
@@ -95,6 +110,8 @@ type Service struct {
 	compiled sync.Map
 
 	commitCh chan *commitReq
+	journal  *journal // nil: group commits are database transactions
+	applier  *applier
 	stop     chan struct{}
 	stopOnce sync.Once
 	done     chan struct{}
@@ -117,8 +134,9 @@ func NewService(d *db.DB, clock abacus.Clock, log *slog.Logger, cfg Config) (*Se
 // commitMetrics describe the group commit: how many events each commit
 // stores and how long its transaction takes.
 type commitMetrics struct {
-	events  prometheus.Histogram
-	seconds prometheus.Histogram
+	events       prometheus.Histogram
+	seconds      prometheus.Histogram
+	applySeconds prometheus.Histogram
 }
 
 func newCommitMetrics() commitMetrics {
@@ -126,13 +144,15 @@ func newCommitMetrics() commitMetrics {
 		events: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "abacus_risk_commit_events",
 			Help: "Risk events and decisions stored per group commit.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)}),
 		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "abacus_risk_commit_seconds",
-			Help: "Duration of a risk group commit's transaction.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 12)}),
+			Help: "Duration of a risk group commit (its transaction, or its write to the journal).", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 12)}),
+		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "abacus_risk_apply_seconds",
+			Help: "Duration of a transaction storing risk journal batches.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14)}),
 	}
 }
 
 // RegisterMetrics exposes the group commit's metrics on reg.
 func (s *Service) RegisterMetrics(reg prometheus.Registerer) {
-	reg.MustRegister(s.metrics.events, s.metrics.seconds)
+	reg.MustRegister(s.metrics.events, s.metrics.seconds, s.metrics.applySeconds)
 }
 
 // SetGraph plugs in the link graph (before Start).
@@ -363,23 +383,8 @@ func (s *Service) backfill(ctx context.Context, tenant string, st *counterState)
 	s.decideMu.Lock()
 	//lint:ignore SA2001 an empty critical section is the barrier: every decision made without the counter has left it
 	s.decideMu.Unlock()
-	if s.running.Load() {
-		req := &commitReq{done: make(chan error, 1)}
-		select {
-		case s.commitCh <- req:
-		case <-s.stop:
-			return errStopped
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		select {
-		case err := <-req.done:
-			if err != nil {
-				return err
-			}
-		case <-s.done:
-			return errStopped
-		}
+	if err := s.barrier(ctx); err != nil {
+		return err
 	}
 	built := newCounterState(st.def)
 	since := s.clock.Now().Add(-st.def.window - LateWindow)
@@ -394,6 +399,40 @@ func (s *Service) backfill(ctx context.Context, tenant string, st *counterState)
 	}
 	st.finishBuild(built)
 	return nil
+}
+
+// barrier returns once every request queued before it is stored in the
+// database (an empty group commit; with the journal, its batch applied).
+func (s *Service) barrier(ctx context.Context) error {
+	if !s.running.Load() {
+		return nil
+	}
+	req := &commitReq{done: make(chan error, 1)}
+	select {
+	case s.commitCh <- req:
+	case <-s.stop:
+		return errStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-s.done:
+		return errStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Flush returns once every event and decision answered before it is in
+// the database, for a read of the risk tables that must see them; with
+// no journal, they are there when answered.
+func (s *Service) Flush(ctx context.Context) error {
+	if s.journal == nil {
+		return nil
+	}
+	return s.barrier(ctx)
 }
 
 // backfillUntilDone backfills st, retrying after a failure, until it is
@@ -418,6 +457,18 @@ func (s *Service) backfillUntilDone(tenant string, st *counterState) {
 // subscribes to the other nodes' stored events (peers.go) and applies
 // those that arrived while it rebuilt. It returns once the state is whole.
 func (s *Service) Start(ctx context.Context, bus *natsbus.Bus) error {
+	if s.cfg.JournalDir != "" {
+		j, err := openJournal(s.cfg.JournalDir)
+		if err != nil {
+			return err
+		}
+		s.journal = j
+		if err := s.replayJournal(ctx); err != nil {
+			j.close()
+			return err
+		}
+		s.applier = newApplier(s)
+	}
 	var p *peers
 	since := s.clock.Now()
 	if bus != nil && !onlyNode(bus) {
@@ -442,6 +493,9 @@ func (s *Service) Start(ctx context.Context, bus *natsbus.Bus) error {
 		s.peerStop = p.stop
 	}
 	s.running.Store(true)
+	if s.applier != nil {
+		go s.applier.run()
+	}
 	go s.commitLoop()
 	go s.pruneLoop()
 	return nil
@@ -557,6 +611,10 @@ func (s *Service) commitLoop() {
 			reqs = append(reqs, r)
 		case <-s.stop:
 			s.refuseQueued()
+			if s.applier != nil {
+				s.applier.close()
+				s.journal.close()
+			}
 			return
 		}
 		var due time.Time
@@ -565,7 +623,11 @@ func (s *Service) commitLoop() {
 		}
 		reqs = s.gather(reqs, due)
 		lastBatch, lastStart = len(reqs), time.Now()
-		s.commitAnswering(reqs)
+		if s.journal != nil {
+			s.journalAnswering(reqs)
+		} else {
+			s.commitAnswering(reqs)
+		}
 		s.metrics.seconds.Observe(time.Since(lastStart).Seconds())
 	}
 }
@@ -641,14 +703,34 @@ func (s *Service) commitAnswering(reqs []*commitReq) {
 // commit stores reqs in one transaction; refused is the request whose
 // commit hooks failed (and rolled it back), if one did.
 func (s *Service) commit(reqs []*commitReq) (refused *commitReq, err error) {
-	ctx := context.Background()
 	var all []*pending
+	now := s.clock.Now()
 	for _, r := range reqs {
+		for _, p := range r.items {
+			p.received = now
+		}
 		all = append(all, r.items...)
 	}
 	s.metrics.events.Observe(float64(len(all)))
+	if refused, err = s.store(nil, reqs, 0); err != nil {
+		return refused, err
+	}
+	s.observeStored(all)
+	return nil, nil
+}
+
+// store writes items and reqs' items in one transaction, with reqs' commit
+// hooks, the DecisionHooks and, when seq is set, the journal's position;
+// refused is the request whose commit hooks failed (and rolled it back),
+// if one did.
+func (s *Service) store(items []*pending, reqs []*commitReq, seq uint64) (refused *commitReq, err error) {
+	ctx := context.Background()
+	all := items
+	for _, r := range reqs {
+		all = append(all, r.items...)
+	}
 	err = s.db.InTx(ctx, func(tx *db.Tx) error {
-		if err := insertDecided(ctx, tx, all, s.clock.Now()); err != nil {
+		if err := insertDecided(ctx, tx, all); err != nil {
 			return err
 		}
 		for _, r := range reqs {
@@ -660,34 +742,49 @@ func (s *Service) commit(reqs []*commitReq) (refused *commitReq, err error) {
 				return err
 			}
 		}
-		if len(s.hooks) == 0 {
-			return nil
+		if err := s.runHooks(ctx, tx, all); err != nil {
+			return err
 		}
-		byTenant := map[string][]*Decision{}
-		var order []string
-		for _, p := range all {
-			if p.ev == nil {
-				continue
-			}
-			if byTenant[p.tenant] == nil {
-				order = append(order, p.tenant)
-			}
-			byTenant[p.tenant] = append(byTenant[p.tenant], p.d)
-		}
-		for _, t := range order {
-			for _, h := range s.hooks {
-				if err := h(ctx, tx, t, byTenant[t]); err != nil {
-					return err
-				}
-			}
+		if seq > 0 {
+			return setJournalApplied(ctx, tx, seq)
 		}
 		return nil
 	})
-	if err != nil {
-		return refused, err
+	return refused, err
+}
+
+// runHooks gives the DecisionHooks the stored events' decisions, tenant
+// by tenant.
+func (s *Service) runHooks(ctx context.Context, tx *db.Tx, all []*pending) error {
+	if len(s.hooks) == 0 {
+		return nil
 	}
-	var stored []*pending
+	byTenant := map[string][]*Decision{}
+	var order []string
 	for _, p := range all {
+		if p.ev == nil {
+			continue
+		}
+		if byTenant[p.tenant] == nil {
+			order = append(order, p.tenant)
+		}
+		byTenant[p.tenant] = append(byTenant[p.tenant], p.d)
+	}
+	for _, t := range order {
+		for _, h := range s.hooks {
+			if err := h(ctx, tx, t, byTenant[t]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// observeStored gives the graph and the other nodes the events of items, once
+// they are stored (or in the journal).
+func (s *Service) observeStored(items []*pending) {
+	var stored []*pending
+	for _, p := range items {
 		if p.ev != nil {
 			stored = append(stored, p)
 			if s.graph != nil {
@@ -698,7 +795,6 @@ func (s *Service) commit(reqs []*commitReq) (refused *commitReq, err error) {
 	if s.peers != nil && len(stored) > 0 {
 		s.peers.publish(stored)
 	}
-	return nil, nil
 }
 
 // errStopped answers requests after Stop.
@@ -829,6 +925,9 @@ func (s *Service) GetDecision(ctx context.Context, id string) (*Decision, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.Flush(ctx); err != nil {
+		return nil, err
+	}
 	return loadDecision(ctx, s.db, tenant, id)
 }
 
@@ -840,6 +939,9 @@ func (s *Service) ListDecisions(ctx context.Context, f DecisionFilter, cursor st
 		return abacus.List[*Decision]{}, err
 	}
 	limit = pageSize(limit)
+	if err := s.Flush(ctx); err != nil {
+		return abacus.List[*Decision]{}, err
+	}
 	ds, err := listDecisions(ctx, s.db, tenant, f, cursor, limit+1)
 	if err != nil {
 		return abacus.List[*Decision]{}, err

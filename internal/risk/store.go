@@ -239,20 +239,22 @@ type pending struct {
 	evJSON   []byte
 	fJSON    []byte
 	dJSON    []byte
+	// received is when the group commit took the event.
+	received time.Time
 }
 
 // insertDecided stores events with their decisions (one risk_events row
 // each: the decision record in body) and the decisions of questions
 // (risk_decisions) in one transaction, through prepared statements of
 // fixed sizes (insertChunks).
-func insertDecided(ctx context.Context, tx *db.Tx, batch []*pending, received time.Time) error {
+func insertDecided(ctx context.Context, tx *db.Tx, batch []*pending) error {
 	evRows := make([]any, 0, len(batch)*eventCols)
 	var dRows []any
 	nEv, nD := 0, 0
 	for _, p := range batch {
 		if p.ev != nil {
 			evRows = append(evRows, p.tenant, p.ev.ID, p.ev.Type, p.ev.Time.UnixMicro(), p.ev.CustomerID, string(p.evJSON), p.d.ID,
-				received.UnixMicro(), string(p.fJSON), p.d.Decision, string(p.dJSON))
+				p.received.UnixMicro(), string(p.fJSON), p.d.Decision, string(p.dJSON))
 			nEv++
 			continue
 		}
@@ -605,4 +607,27 @@ func eventStored(ctx context.Context, q db.Querier, tenant, id string) (bool, er
 		return false, fmt.Errorf("reading risk event %s: %w", id, err)
 	}
 	return n > 0, nil
+}
+
+// journalApplied is the last journal batch stored (0 for none).
+func journalApplied(ctx context.Context, q db.Querier) (uint64, error) {
+	var seq int64
+	err := q.QueryRowContext(ctx, `SELECT applied_seq FROM risk_journal WHERE id = 1`).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading the risk journal's position: %w", err)
+	}
+	return uint64(seq), nil
+}
+
+// setJournalApplied records seq as the last journal batch stored.
+func setJournalApplied(ctx context.Context, tx *db.Tx, seq uint64) error {
+	_, err := tx.ExecPrepared(ctx, `INSERT INTO risk_journal (id, applied_seq) VALUES (1, $1)
+		ON CONFLICT (id) DO UPDATE SET applied_seq = excluded.applied_seq`, int64(seq))
+	if err != nil {
+		return fmt.Errorf("recording the risk journal's position: %w", err)
+	}
+	return nil
 }

@@ -28,11 +28,11 @@ func BenchmarkStoreDecided(b *testing.B) {
 				now := time.Now()
 				for i := range batch {
 					id := abacus.NewID("rev")
-					batch[i] = &pending{tenant: "ten_bench", customer: "crm-4711", evJSON: evJSON, fJSON: fJSON, dJSON: dJSON,
+					batch[i] = &pending{tenant: "ten_bench", customer: "crm-4711", evJSON: evJSON, fJSON: fJSON, dJSON: dJSON, received: now,
 						ev: &Event{ID: id, Type: "order", Time: now, CustomerID: "crm-4711"},
 						d:  &Decision{ID: decisionIDOf(id), Decision: Allow}}
 				}
-				if err := d.InTx(ctx, func(tx *db.Tx) error { return insertDecided(ctx, tx, batch, now) }); err != nil {
+				if err := d.InTx(ctx, func(tx *db.Tx) error { return insertDecided(ctx, tx, batch) }); err != nil {
 					b.Fatal(err)
 				}
 			}

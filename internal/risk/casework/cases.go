@@ -115,6 +115,9 @@ func (s *Service) ListCases(ctx context.Context, f CaseFilter, limit int, cursor
 	if err != nil {
 		return abacus.List[Case]{}, err
 	}
+	if err := s.flushed(ctx); err != nil {
+		return abacus.List[Case]{}, err
+	}
 	if f.Status != "" && f.Status != "open" && f.Status != "resolved" {
 		return abacus.List[Case]{}, abacus.Invalid("invalid_case_filter", "status must be open or resolved").WithField("query.status", "must be open or resolved")
 	}
@@ -152,6 +155,9 @@ func boolInt(b bool) int {
 func (s *Service) GetCase(ctx context.Context, id string) (Case, error) {
 	tenant, err := abacus.TenantFrom(ctx)
 	if err != nil {
+		return Case{}, err
+	}
+	if err := s.flushed(ctx); err != nil {
 		return Case{}, err
 	}
 	c, err := scanCase(s.db.QueryRowContext(ctx, `SELECT `+caseColumns+` FROM risk_cases WHERE tenant_id = $1 AND id = $2`, tenant, id))

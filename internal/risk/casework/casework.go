@@ -67,6 +67,10 @@ type Service struct {
 	graphs *graph.Graphs
 
 	lists *listCache
+	// flush waits until the risk service's answered decisions are stored
+	// (its journal applied): the cases and labels they make are read
+	// after it.
+	flush func(context.Context) error
 
 	models   sync.Mutex
 	modelsBy map[string]*cachedModel
@@ -94,6 +98,15 @@ func (s *Service) Attach(r *risk.Service) {
 	r.SetLists(listPort{s})
 	r.SetScorer(scorePort{s})
 	r.OnDecided(s.onDecided)
+	s.flush = r.Flush
+}
+
+// flushed waits for the risk service's journal, when attached.
+func (s *Service) flushed(ctx context.Context) error {
+	if s.flush == nil {
+		return nil
+	}
+	return s.flush(ctx)
 }
 
 // Start loads every tenant's labels into the graph and starts the

@@ -131,6 +131,9 @@ func (s *Service) ListLabels(ctx context.Context, label string, limit int, curso
 	if err != nil {
 		return abacus.List[Label]{}, err
 	}
+	if err := s.flushed(ctx); err != nil {
+		return abacus.List[Label]{}, err
+	}
 	limit = pageSize(limit)
 	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, label, source, note, created_at, updated_at FROM risk_labels
 		WHERE tenant_id = $1 AND customer_id > $2 AND ($3 = '' OR label = $4) ORDER BY customer_id LIMIT $5`,

@@ -163,6 +163,9 @@ func (s *Service) TrainModel(ctx context.Context) (ModelInfo, error) {
 	if err != nil {
 		return ModelInfo{}, err
 	}
+	if err := s.flushed(ctx); err != nil {
+		return ModelInfo{}, err
+	}
 	return s.train(ctx, tenant)
 }
 

@@ -1,0 +1,272 @@
+package risk
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/abacusbilling/abacus/internal/db"
+)
+
+// applier stores the journal's batches in SQLite off the answer path:
+// every ApplyInterval (or at once when ApplyBatch events wait, or a
+// request waits for its batch: a barrier or a request with commit hooks),
+// in one transaction that also records the last batch stored. A
+// transaction's cost is mostly per commit and per B-tree page written, so
+// hundreds of events share what a group commit of ten paid alone.
+type applier struct {
+	s *Service
+
+	mu      sync.Mutex
+	batches []journalBatch
+	reqs    []*commitReq // answered once what came before them is stored
+	events  int
+	oldest  time.Time
+
+	wake chan struct{}
+	quit chan struct{}
+	done chan struct{}
+}
+
+func newApplier(s *Service) *applier {
+	return &applier{s: s, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+}
+
+// push queues a batch the journal holds.
+func (a *applier) push(b journalBatch) {
+	a.mu.Lock()
+	if len(a.batches) == 0 {
+		a.oldest = time.Now()
+	}
+	a.batches = append(a.batches, b)
+	a.events += len(b.items)
+	full := a.events >= a.s.cfg.ApplyBatch
+	a.mu.Unlock()
+	if full {
+		a.signal()
+	}
+}
+
+// pushReq queues a request that waits until it (its items and commit
+// hooks, if any) and every batch before it are stored.
+func (a *applier) pushReq(r *commitReq) {
+	a.mu.Lock()
+	a.reqs = append(a.reqs, r)
+	a.mu.Unlock()
+	a.signal()
+}
+
+func (a *applier) signal() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close stores what is queued and stops.
+func (a *applier) close() {
+	close(a.quit)
+	<-a.done
+}
+
+func (a *applier) run() {
+	defer close(a.done)
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	quitting := false
+	for {
+		bs, rs, wait := a.take(quitting)
+		if len(bs) > 0 || len(rs) > 0 {
+			if !a.apply(bs, rs) {
+				if quitting {
+					a.s.log.Error("risk: stopping with journal batches not stored; they are stored at the next start", "batches", len(bs))
+					return
+				}
+				wait = time.Second // retry; barriers were answered the error
+			} else {
+				continue
+			}
+		}
+		if quitting {
+			return
+		}
+		if wait > 0 {
+			t.Reset(wait)
+		}
+		select {
+		case <-a.wake:
+		case <-t.C:
+		case <-a.quit:
+			quitting = true
+		}
+		t.Stop()
+	}
+}
+
+// take returns what is due: everything when a request waits, ApplyBatch
+// events wait, the oldest batch waited ApplyInterval or the applier
+// stops; else how long until the oldest batch is due (0: nothing queued).
+func (a *applier) take(all bool) ([]journalBatch, []*commitReq, time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.batches) == 0 && len(a.reqs) == 0 {
+		return nil, nil, 0
+	}
+	if !all && len(a.reqs) == 0 && a.events < a.s.cfg.ApplyBatch {
+		if wait := a.s.cfg.ApplyInterval - time.Since(a.oldest); wait > 0 {
+			return nil, nil, wait
+		}
+	}
+	bs, rs := a.batches, a.reqs
+	a.batches, a.reqs, a.events = nil, nil, 0
+	return bs, rs, 0
+}
+
+// apply stores bs and rs in one transaction and answers rs. A request
+// whose commit hooks fail is answered that error and left out. When the
+// transaction fails, the requests are answered the error and the batches
+// queued again (they are in the journal and must be stored); it returns
+// false.
+func (a *applier) apply(bs []journalBatch, rs []*commitReq) bool {
+	var items []*pending
+	for _, b := range bs {
+		items = append(items, b.items...)
+	}
+	var seq uint64
+	if len(bs) > 0 {
+		seq = bs[len(bs)-1].seq
+	}
+	start := time.Now()
+	for {
+		refused, err := a.s.store(items, rs, seq)
+		if refused != nil {
+			refused.done <- err
+			rs = without(rs, refused)
+			continue
+		}
+		if err != nil {
+			a.s.log.Error("risk: storing journal batches failed; retrying", "batches", len(bs), "err", err)
+			for _, r := range rs {
+				r.done <- err
+			}
+			a.requeue(bs)
+			return false
+		}
+		break
+	}
+	a.s.metrics.applySeconds.Observe(time.Since(start).Seconds())
+	if seq > 0 {
+		a.s.journal.dropApplied(seq)
+	}
+	var hooked []*pending
+	for _, r := range rs {
+		hooked = append(hooked, r.items...)
+	}
+	a.s.observeStored(hooked)
+	for _, r := range rs {
+		r.done <- nil
+	}
+	return true
+}
+
+// requeue puts batches that failed to store back in front of the queue.
+func (a *applier) requeue(bs []journalBatch) {
+	if len(bs) == 0 {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, b := range bs {
+		n += len(b.items)
+	}
+	a.batches = append(append([]journalBatch(nil), bs...), a.batches...)
+	a.events += n
+	a.oldest = time.Time{} // due at once, after the retry's wait
+}
+
+func without(rs []*commitReq, r *commitReq) []*commitReq {
+	out := make([]*commitReq, 0, len(rs))
+	for _, x := range rs {
+		if x != r {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// journalAnswering is the group commit with the journal: the requests'
+// events are written to it in one batch and answered; a request that
+// must be answered only once it is in SQLite (it has commit hooks, or it
+// is a barrier with no events) goes to the applier, after the batch.
+func (s *Service) journalAnswering(reqs []*commitReq) {
+	var plain, later []*commitReq
+	var items []*pending
+	for _, r := range reqs {
+		if len(r.items) == 0 || db.HasCommitHooks(r.hooks) {
+			later = append(later, r)
+			continue
+		}
+		plain = append(plain, r)
+		items = append(items, r.items...)
+	}
+	if len(items) > 0 {
+		now := s.clock.Now()
+		for _, p := range items {
+			p.received = now
+		}
+		s.metrics.events.Observe(float64(len(items)))
+		b, err := s.journal.append(now, items)
+		if err == nil {
+			s.applier.push(b)
+			s.observeStored(items)
+		}
+		for _, r := range plain {
+			r.done <- err
+		}
+	}
+	for _, r := range later {
+		s.applier.pushReq(r)
+	}
+}
+
+// replayJournal stores the journal's batches that SQLite does not hold
+// yet (acknowledged before a crash), in transactions of up to ApplyBatch
+// events, and opens the journal for new batches.
+func (s *Service) replayJournal(ctx context.Context) error {
+	applied, err := journalApplied(ctx, s.db)
+	if err != nil {
+		return err
+	}
+	var items []*pending
+	var seq uint64
+	batches := 0
+	flush := func() error {
+		if len(items) == 0 {
+			return nil
+		}
+		if _, err := s.store(items, nil, seq); err != nil {
+			return err
+		}
+		items = items[:0]
+		return nil
+	}
+	last, err := s.journal.replay(applied, func(b journalBatch) error {
+		items, seq = append(items, b.items...), b.seq
+		batches++
+		if len(items) >= s.cfg.ApplyBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return err
+	}
+	if batches > 0 {
+		s.log.Info("risk journal replayed", "batches", batches, "through", last)
+	}
+	return s.journal.start(last)
+}
