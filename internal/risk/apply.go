@@ -35,14 +35,15 @@ func newApplier(s *Service) *applier {
 // push queues a batch the journal holds.
 func (a *applier) push(b journalBatch) {
 	a.mu.Lock()
-	if len(a.batches) == 0 {
+	first := len(a.batches) == 0
+	if first {
 		a.oldest = time.Now()
 	}
 	a.batches = append(a.batches, b)
 	a.events += len(b.items)
 	full := a.events >= a.s.cfg.ApplyBatch
 	a.mu.Unlock()
-	if full {
+	if first || full { // the first sets the applier's timer
 		a.signal()
 	}
 }

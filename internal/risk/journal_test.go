@@ -248,3 +248,35 @@ func TestJournalTornTailAndSequence(t *testing.T) {
 	}
 	j3.close()
 }
+
+// The applier stores a batch within ApplyInterval by itself, with no
+// read waiting for it and no more events coming.
+func TestJournalAppliesWithinTheInterval(t *testing.T) {
+	d := dbtest.Open(t, db.SQLite)
+	ctx := abacus.WithPrincipal(context.Background(), &abacus.Principal{TenantID: "ten_i", Kind: "api_key", Scopes: []abacus.Scope{abacus.ScopeAdmin}})
+	svc, err := NewService(d, abacus.SystemClock{}, slog.New(slog.DiscardHandler),
+		Config{HashKey: bytes.Repeat([]byte{9}, 32), JournalDir: filepath.Join(t.TempDir(), "journal"), ApplyInterval: 30 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Stop()
+	for round := range 3 {
+		if _, _, err := svc.Decide(ctx, []byte(`{"type":"login","customer_id":"c3"}`), true); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if ev, _ := storedRows(t, d); ev == round+1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: the event is not in SQLite 5 s after its answer (interval 30ms)", round)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond) // the applier idle again
+	}
+}
