@@ -2,6 +2,7 @@ package risk
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -217,7 +218,9 @@ func (s *Service) journalAnswering(reqs []*commitReq) {
 			p.received = now
 		}
 		s.metrics.events.Observe(float64(len(items)))
+		start := time.Now()
 		b, err := s.journal.append(now, items)
+		s.metrics.seconds.Observe(time.Since(start).Seconds())
 		if err == nil {
 			s.applier.push(b)
 			s.observeStored(items)
@@ -270,4 +273,104 @@ func (s *Service) replayJournal(ctx context.Context) error {
 		s.log.Info("risk journal replayed", "batches", batches, "through", last)
 	}
 	return s.journal.start(last)
+}
+
+// journalQueue holds the requests waiting for the journal. There is no
+// writer goroutine: the request that finds nobody writing leads (writes
+// what is queued, its own included, and answers the others), so under
+// load a group commit costs no hand-off to a goroutine that would wait
+// for a processor behind the requests it is to answer.
+type journalQueue struct {
+	mu      sync.Mutex
+	reqs    []*commitReq
+	leading bool
+}
+
+// leadRounds bounds the batches one request writes as leader before it
+// hands the lead to the first request queued, so its own answer waits
+// for at most this many writes.
+const leadRounds = 4
+
+// errLead, received by a waiting request, makes it the leader.
+var errLead = errors.New("risk: lead the journal's group commit")
+
+// add queues r and reports whether the caller must lead.
+func (q *journalQueue) add(r *commitReq) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.reqs = append(q.reqs, r)
+	if q.leading {
+		return false
+	}
+	q.leading = true
+	return true
+}
+
+// leadJournal writes what is queued, batch after batch, until nothing is
+// or leadRounds batches are written; then the first request queued leads.
+func (s *Service) leadJournal() {
+	q := &s.jq
+	for round := 0; ; round++ {
+		q.mu.Lock()
+		batch := q.reqs
+		if len(batch) == 0 {
+			q.leading = false
+			q.mu.Unlock()
+			return
+		}
+		if round == leadRounds {
+			q.mu.Unlock()
+			batch[0].done <- errLead // queued, so not yet answered: the send does not block
+			return
+		}
+		q.reqs = nil
+		q.mu.Unlock()
+		s.journalAnswering(batch)
+	}
+}
+
+// awaitJournal waits for r's answer, leading when handed the lead.
+func (s *Service) awaitJournal(r *commitReq) error {
+	for {
+		select {
+		case err := <-r.done:
+			if err == errLead {
+				s.leadJournal()
+				continue
+			}
+			return err
+		case <-s.done:
+			select {
+			case err := <-r.done:
+				if err != errLead {
+					return err
+				}
+			default:
+			}
+			return errStopped
+		}
+	}
+}
+
+// journalBarrier queues an empty request and waits until the applier
+// stored everything before it. When ctx ends first, a goroutine takes
+// the answer, and the lead if it is handed over, so no request waits on
+// one that left.
+func (s *Service) journalBarrier(ctx context.Context, r *commitReq) error {
+	select {
+	case <-s.stop:
+		return errStopped
+	default:
+	}
+	if s.jq.add(r) {
+		s.leadJournal()
+	}
+	wait := make(chan error, 1)
+	go func() { wait <- s.awaitJournal(r) }()
+	select {
+	case err := <-wait:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -280,3 +280,43 @@ func TestJournalAppliesWithinTheInterval(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // the applier idle again
 	}
 }
+
+// Concurrent requests lead the journal's group commit in turn: every
+// one is answered, and each answered event is stored once.
+func TestJournalConcurrentRequestsLeadInTurn(t *testing.T) {
+	d := dbtest.Open(t, db.SQLite)
+	ctx := abacus.WithPrincipal(context.Background(), &abacus.Principal{TenantID: "ten_c", Kind: "api_key", Scopes: []abacus.Scope{abacus.ScopeAdmin}})
+	svc, err := NewService(d, abacus.SystemClock{}, slog.New(slog.DiscardHandler),
+		Config{HashKey: bytes.Repeat([]byte{9}, 32), JournalDir: filepath.Join(t.TempDir(), "journal"), ApplyInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Stop()
+	const senders, each = 16, 100
+	errs := make(chan error, senders)
+	for range senders {
+		go func() {
+			for range each {
+				if _, _, err := svc.Decide(ctx, []byte(`{"type":"login","customer_id":"c4"}`), true); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range senders {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := svc.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ev, _ := storedRows(t, d); ev != senders*each {
+		t.Fatalf("%d events stored, want %d", ev, senders*each)
+	}
+}

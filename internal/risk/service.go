@@ -111,6 +111,7 @@ type Service struct {
 
 	commitCh chan *commitReq
 	journal  *journal // nil: group commits are database transactions
+	jq       journalQueue
 	applier  *applier
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -408,6 +409,9 @@ func (s *Service) barrier(ctx context.Context) error {
 		return nil
 	}
 	req := &commitReq{done: make(chan error, 1)}
+	if s.journal != nil {
+		return s.journalBarrier(ctx, req)
+	}
 	select {
 	case s.commitCh <- req:
 	case <-s.stop:
@@ -890,6 +894,26 @@ func (s *Service) decideEvents(ctx context.Context, tc *tenantConfig, evs []*Eve
 	// The request's commit hooks run in the group commit's transaction;
 	// the request may end while it waits, its hooks' writes may not.
 	req := &commitReq{items: items, done: make(chan error, 1), hooks: context.WithoutCancel(ctx)}
+	if s.journal != nil {
+		select {
+		case <-s.stop:
+			rollback()
+			return nil, batch, errStopped
+		default:
+		}
+		lead := s.jq.add(req)
+		queued()
+		if lead {
+			s.leadJournal()
+		}
+		if err := s.awaitJournal(req); err != nil {
+			if store {
+				rollback()
+			}
+			return nil, batch, err
+		}
+		return out, batch, nil
+	}
 	select {
 	case s.commitCh <- req:
 		queued()
