@@ -602,7 +602,9 @@ type commitReq struct {
 // writes each B-tree's last page again in every commit: ~10 WAL pages
 // for 4 events, ~21 for 16), so a few hundred microseconds of waiting
 // buys fewer, larger commits and leaves the CPU to the requests. A lone
-// request (the last commit took one) is committed at once.
+// request (the last commit took one) is committed at once. With the
+// journal, requests do not come here (they lead the journal's group
+// commit: apply.go); the loop only stops the applier and the journal.
 func (s *Service) commitLoop() {
 	defer close(s.done)
 	var reqs []*commitReq
@@ -627,11 +629,7 @@ func (s *Service) commitLoop() {
 		}
 		reqs = s.gather(reqs, due)
 		lastBatch, lastStart = len(reqs), time.Now()
-		if s.journal != nil {
-			s.journalAnswering(reqs)
-		} else {
-			s.commitAnswering(reqs)
-		}
+		s.commitAnswering(reqs)
 		s.metrics.seconds.Observe(time.Since(lastStart).Seconds())
 	}
 }
