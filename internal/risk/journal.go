@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gojson "github.com/goccy/go-json"
@@ -40,10 +41,14 @@ type journal struct {
 	dir          string
 	segmentBytes int64 // a new segment starts past this size
 
-	mu       sync.Mutex
-	f        *os.File
-	size     int64
-	seq      uint64   // the last batch written
+	mu   sync.Mutex
+	f    *os.File
+	size int64
+	seq  uint64 // the last batch written
+	// written is seq, for readers that do not take mu.
+	written atomic.Uint64
+	// applied is the last batch stored in the database.
+	applied  atomic.Uint64
 	segments []uint64 // first seq of each segment, oldest first; the last is f's
 	buf      []byte
 }
@@ -161,6 +166,8 @@ func (j *journal) start(seq uint64) error {
 		}
 	}
 	j.segments, j.seq = nil, seq
+	j.written.Store(seq)
+	j.applied.Store(seq)
 	return j.rotate()
 }
 
@@ -205,6 +212,7 @@ func (j *journal) append(received time.Time, items []*pending) (journalBatch, er
 		return journalBatch{}, fmt.Errorf("risk journal: %w", err)
 	}
 	j.seq = b.seq
+	j.written.Store(b.seq)
 	j.size += int64(len(j.buf))
 	if cap(j.buf) > 4<<20 {
 		j.buf = nil
@@ -215,6 +223,7 @@ func (j *journal) append(received time.Time, items []*pending) (journalBatch, er
 // dropApplied deletes the segments, other than the one written to, whose
 // batches are all applied.
 func (j *journal) dropApplied(applied uint64) {
+	j.applied.Store(applied)
 	j.mu.Lock()
 	var drop []uint64
 	for len(j.segments) > 1 && j.segments[1]-1 <= applied {
