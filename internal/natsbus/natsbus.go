@@ -113,13 +113,37 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 		return nil, fmt.Errorf("opening JetStream: %w", err)
 	}
 	b.js = js
-	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if _, err := js.AccountInfo(actx); err != nil {
+	if err := awaitJetStream(ctx, js, jetStreamWait); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("JetStream is not available at %s: %w (start nats-server with -js)", url, err)
 	}
 	return b, nil
+}
+
+// jetStreamWait is how long Open waits for JetStream to answer: a
+// cluster whose servers were just restarted one by one elects its
+// JetStream leader within seconds, and a node started meanwhile waits
+// for it rather than exit.
+const jetStreamWait = 30 * time.Second
+
+// awaitJetStream asks js for its account until it answers or wait ends,
+// each question allowed 5 s.
+func awaitJetStream(ctx context.Context, js jetstream.JetStream, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := js.AccountInfo(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || time.Now().Add(time.Second).After(deadline) ||
+			errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+			return err // a server without JetStream says so at once
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 func startEmbedded(o Options, writeFailed func(string)) (*server.Server, *server.Options, error) {
