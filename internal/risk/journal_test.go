@@ -16,10 +16,12 @@ import (
 	"github.com/abacusbilling/abacus/internal/db/dbtest"
 )
 
-func journalService(t *testing.T, d *db.DB, dir string) *Service {
+// journalService is a risk service with its journal in dir whose applier
+// stores every interval (and never for the count of events waiting).
+func journalService(t *testing.T, d *db.DB, dir string, interval time.Duration) *Service {
 	t.Helper()
 	svc, err := NewService(d, abacus.SystemClock{}, slog.New(slog.DiscardHandler),
-		Config{HashKey: bytes.Repeat([]byte{9}, 32), JournalDir: dir, ApplyInterval: time.Hour, ApplyBatch: 1 << 20})
+		Config{HashKey: bytes.Repeat([]byte{9}, 32), JournalDir: dir, ApplyInterval: interval, ApplyBatch: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +48,7 @@ func TestJournalReplaysWhatWasAnswered(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "journal")
 	ctx := abacus.WithPrincipal(context.Background(), &abacus.Principal{TenantID: "ten_j", Kind: "api_key", Scopes: []abacus.Scope{abacus.ScopeAdmin}})
 
-	a := journalService(t, d, dir)
+	a := journalService(t, d, dir, time.Hour)
 	if err := a.Start(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +74,7 @@ func TestJournalReplaysWhatWasAnswered(t *testing.T) {
 	// a is abandoned as a killed process would be: it never applies.
 
 	var hooked []string
-	b := journalService(t, d, dir)
+	b := journalService(t, d, dir, time.Hour)
 	b.OnDecided(func(_ context.Context, _ *db.Tx, _ string, ds []*Decision) error {
 		for _, dd := range ds {
 			if dd.StoredEvent() == nil || dd.StoredEvent().CustomerID != "c1" {
@@ -110,7 +112,7 @@ func TestJournalReplaysWhatWasAnswered(t *testing.T) {
 	b.Stop()
 	waitStopped(t, b)
 
-	c := journalService(t, d, dir)
+	c := journalService(t, d, dir, time.Hour)
 	if err := c.Start(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +142,7 @@ func waitStopped(t *testing.T, s *Service) {
 func TestJournalRequestWithCommitHooksWaitsForSQLite(t *testing.T) {
 	d := dbtest.Open(t, db.SQLite)
 	ctx := abacus.WithPrincipal(context.Background(), &abacus.Principal{TenantID: "ten_h", Kind: "api_key", Scopes: []abacus.Scope{abacus.ScopeAdmin}})
-	svc := journalService(t, d, filepath.Join(t.TempDir(), "journal"))
+	svc := journalService(t, d, filepath.Join(t.TempDir(), "journal"), time.Hour)
 	if err := svc.Start(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -254,11 +256,7 @@ func TestJournalTornTailAndSequence(t *testing.T) {
 func TestJournalAppliesWithinTheInterval(t *testing.T) {
 	d := dbtest.Open(t, db.SQLite)
 	ctx := abacus.WithPrincipal(context.Background(), &abacus.Principal{TenantID: "ten_i", Kind: "api_key", Scopes: []abacus.Scope{abacus.ScopeAdmin}})
-	svc, err := NewService(d, abacus.SystemClock{}, slog.New(slog.DiscardHandler),
-		Config{HashKey: bytes.Repeat([]byte{9}, 32), JournalDir: filepath.Join(t.TempDir(), "journal"), ApplyInterval: 30 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := journalService(t, d, filepath.Join(t.TempDir(), "journal"), 30*time.Millisecond)
 	if err := svc.Start(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -286,11 +284,7 @@ func TestJournalAppliesWithinTheInterval(t *testing.T) {
 func TestJournalConcurrentRequestsLeadInTurn(t *testing.T) {
 	d := dbtest.Open(t, db.SQLite)
 	ctx := abacus.WithPrincipal(context.Background(), &abacus.Principal{TenantID: "ten_c", Kind: "api_key", Scopes: []abacus.Scope{abacus.ScopeAdmin}})
-	svc, err := NewService(d, abacus.SystemClock{}, slog.New(slog.DiscardHandler),
-		Config{HashKey: bytes.Repeat([]byte{9}, 32), JournalDir: filepath.Join(t.TempDir(), "journal"), ApplyInterval: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := journalService(t, d, filepath.Join(t.TempDir(), "journal"), 5*time.Millisecond)
 	if err := svc.Start(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
