@@ -245,25 +245,38 @@ func (b *Bus) EnsureStream(ctx context.Context, cfg jetstream.StreamConfig) (jet
 	}
 	// On a cluster the stream may not answer for a while (servers
 	// starting, a meta leader or the stream's leader being elected after a
-	// server died): a timeout is retried for up to a minute, so a role
-	// does not end (and stop its process) over it.
+	// server died; its servers still joining, so a stream of three
+	// replicas finds no peers to place it on): these are retried for up to
+	// a minute, so a role does not end (and stop its process) over them.
 	deadline := time.Now().Add(time.Minute)
 	for {
 		s, err := b.js.CreateOrUpdateStream(ctx, cfg)
 		if err == nil {
 			return s, nil
 		}
-		transient := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)
+		transient := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+			noPeersYet(err)
 		if !transient || ctx.Err() != nil || time.Now().After(deadline) {
 			return nil, fmt.Errorf("provisioning stream %s: %w", cfg.Name, err)
 		}
-		b.log.Warn("provisioning a stream timed out; retrying", "stream", cfg.Name, "err", err)
+		b.log.Warn("provisioning a stream failed for now; retrying", "stream", cfg.Name, "err", err)
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("provisioning stream %s: %w", cfg.Name, ctx.Err())
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// jsErrCodeClusterNoPeers is JetStream's "no suitable peers for
+// placement" (NATS server error 10005).
+const jsErrCodeClusterNoPeers jetstream.ErrorCode = 10005
+
+// noPeersYet reports JetStream refusing a stream for lack of peers,
+// which a cluster whose servers are still joining answers for a moment.
+func noPeersYet(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrCodeClusterNoPeers
 }
 
 // Close drains the connection (pending publishes are flushed) and stops

@@ -2,11 +2,14 @@ package natsbus
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // A server without JetStream is refused at once with the hint, not
@@ -32,5 +35,17 @@ func TestOpenRefusesAServerWithoutJetStreamAtOnce(t *testing.T) {
 	}
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("refused after %s, want at once", took)
+	}
+}
+
+// JetStream's "no suitable peers for placement" is retried by
+// EnsureStream; other API errors are not.
+func TestNoPeersYetIsTransient(t *testing.T) {
+	noPeers := fmt.Errorf("creating: %w", &jetstream.APIError{Code: 400, ErrorCode: 10005, Description: "no suitable peers for placement"})
+	if !noPeersYet(noPeers) {
+		t.Error("no suitable peers: not taken for transient")
+	}
+	if noPeersYet(&jetstream.APIError{Code: 400, ErrorCode: jetstream.JSErrCodeBadRequest}) || noPeersYet(errors.New("other")) {
+		t.Error("another error taken for transient")
 	}
 }
