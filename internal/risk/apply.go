@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/abacusbilling/abacus"
 	"github.com/abacusbilling/abacus/internal/db"
 )
 
@@ -56,6 +57,34 @@ func (a *applier) pushReq(r *commitReq) {
 	a.reqs = append(a.reqs, r)
 	a.mu.Unlock()
 	a.signal()
+}
+
+// awaitRoom waits until fewer than limit events wait to be stored, for at
+// most d, and reports whether they do. Only a database that stalls or
+// fails makes it wait, so it polls.
+func (a *applier) awaitRoom(limit int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		a.mu.Lock()
+		n := a.events
+		a.mu.Unlock()
+		if n < limit {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// errBacklog refuses requests while the applier is ApplyBacklog events
+// behind: they were not written, so a retry decides them once.
+func errBacklog() error {
+	e := abacus.Errorf(abacus.KindUnavailable, "risk_backlog",
+		"risk events are waiting to be stored faster than the database stores them; retry after the delay in Retry-After")
+	e.RetryAfter = 1
+	return e
 }
 
 func (a *applier) signal() {
@@ -325,8 +354,31 @@ func (s *Service) leadJournal() {
 		}
 		q.reqs = nil
 		q.mu.Unlock()
-		s.journalAnswering(batch)
+		s.journalAnswering(s.admit(batch))
 	}
+}
+
+// admit returns batch when the applier has room for its events (see
+// Config.ApplyBacklog); else it answers the requests that carry events
+// errBacklog and returns the others, barriers that add nothing to store.
+func (s *Service) admit(batch []*commitReq) []*commitReq {
+	events := 0
+	for _, r := range batch {
+		events += len(r.items)
+	}
+	if events == 0 || s.applier.awaitRoom(s.cfg.ApplyBacklog, s.cfg.BacklogWait) {
+		return batch
+	}
+	s.log.Warn("risk: refusing events, the database is not storing them fast enough", "events", events, "backlog", s.cfg.ApplyBacklog)
+	kept := batch[:0]
+	for _, r := range batch {
+		if len(r.items) == 0 {
+			kept = append(kept, r)
+			continue
+		}
+		r.done <- errBacklog()
+	}
+	return kept
 }
 
 // awaitJournal waits for r's answer, leading when handed the lead.

@@ -314,3 +314,47 @@ func TestJournalConcurrentRequestsLeadInTurn(t *testing.T) {
 		t.Fatalf("%d events stored, want %d", ev, senders*each)
 	}
 }
+
+// While the applier is ApplyBacklog events behind, a request with events
+// waits BacklogWait and is refused (503 risk_backlog), nothing of it
+// written; a read's barrier still gets in and lets the applier catch up.
+func TestJournalRefusesEventsPastTheBacklog(t *testing.T) {
+	d := dbtest.Open(t, db.SQLite)
+	ctx := abacus.WithPrincipal(context.Background(), &abacus.Principal{TenantID: "ten_b", Kind: "api_key", Scopes: []abacus.Scope{abacus.ScopeAdmin}})
+	svc := journalService(t, d, filepath.Join(t.TempDir(), "journal"), time.Hour) // stores only when asked
+	svc.cfg.ApplyBacklog, svc.cfg.BacklogWait = 3, 50*time.Millisecond
+	if err := svc.Start(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Stop()
+	body := []byte(`{"type":"login","customer_id":"c3"}`)
+	for range 3 {
+		if _, _, err := svc.Decide(ctx, body, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	_, _, err := svc.Decide(ctx, body, true)
+	var ae *abacus.Error
+	if !errors.As(err, &ae) || ae.Code != "risk_backlog" || ae.Kind != abacus.KindUnavailable || ae.RetryAfter < 1 {
+		t.Fatalf("past the backlog: %v, want unavailable risk_backlog with a Retry-After", err)
+	}
+	if waited := time.Since(start); waited < 50*time.Millisecond {
+		t.Fatalf("refused after %s, want it to wait BacklogWait for the applier first", waited)
+	}
+	if err := svc.Flush(ctx); err != nil {
+		t.Fatalf("a barrier past the backlog: %v", err)
+	}
+	if ev, _ := storedRows(t, d); ev != 3 {
+		t.Fatalf("%d events stored, want the 3 answered and not the refused one", ev)
+	}
+	if _, _, err := svc.Decide(ctx, body, true); err != nil {
+		t.Fatalf("once the applier caught up: %v", err)
+	}
+	if err := svc.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ev, _ := storedRows(t, d); ev != 4 {
+		t.Fatalf("%d events stored, want 4", ev)
+	}
+}

@@ -46,6 +46,13 @@ type Config struct {
 	// applier stores it; ApplyBatch the events that make it store at once.
 	ApplyInterval time.Duration
 	ApplyBatch    int
+	// ApplyBacklog bounds the events answered from the journal and not yet
+	// stored. Past it a group commit waits up to BacklogWait for the
+	// applier, then refuses its requests (503 risk_backlog, nothing
+	// written): a database that stalls or fails costs refusals, not
+	// memory without end.
+	ApplyBacklog int
+	BacklogWait  time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -63,6 +70,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ApplyBatch <= 0 {
 		c.ApplyBatch = 1000
+	}
+	if c.ApplyBacklog <= 0 {
+		c.ApplyBacklog = 50_000 // 5 s at 10,000 events/s
+	}
+	if c.BacklogWait <= 0 {
+		c.BacklogWait = 2 * time.Second
 	}
 	return c
 }
