@@ -18,14 +18,31 @@ import (
 
 // journalService is a risk service with its journal in dir whose applier
 // stores every interval (and never for the count of events waiting).
-func journalService(t *testing.T, d *db.DB, dir string, interval time.Duration) *Service {
+func journalService(t *testing.T, d *db.DB, dir string, interval time.Duration, tune ...func(*Config)) *Service {
 	t.Helper()
-	svc, err := NewService(d, abacus.SystemClock{}, slog.New(slog.DiscardHandler),
-		Config{HashKey: bytes.Repeat([]byte{9}, 32), JournalDir: dir, ApplyInterval: interval, ApplyBatch: 1 << 20})
+	cfg := Config{HashKey: bytes.Repeat([]byte{9}, 32), JournalDir: dir, ApplyInterval: interval, ApplyBatch: 1 << 20}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	svc, err := NewService(d, abacus.SystemClock{}, slog.New(slog.DiscardHandler), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return svc
+}
+
+// runningJournal starts a journal service of its own on a new SQLite
+// database, stopped when t ends, and returns it with a context of tenant.
+func runningJournal(t *testing.T, tenant string, interval time.Duration, tune ...func(*Config)) (*Service, *db.DB, context.Context) {
+	t.Helper()
+	d := dbtest.Open(t, db.SQLite)
+	ctx := abacus.WithPrincipal(context.Background(), &abacus.Principal{TenantID: tenant, Kind: "api_key", Scopes: []abacus.Scope{abacus.ScopeAdmin}})
+	svc := journalService(t, d, filepath.Join(t.TempDir(), "journal"), interval, tune...)
+	if err := svc.Start(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Stop)
+	return svc, d, ctx
 }
 
 func storedRows(t *testing.T, d *db.DB) (events, questions int) {
@@ -140,13 +157,7 @@ func waitStopped(t *testing.T, s *Service) {
 // whose hook fails stores nothing, and the journal's batches before it
 // are stored all the same.
 func TestJournalRequestWithCommitHooksWaitsForSQLite(t *testing.T) {
-	d := dbtest.Open(t, db.SQLite)
-	ctx := abacus.WithPrincipal(context.Background(), &abacus.Principal{TenantID: "ten_h", Kind: "api_key", Scopes: []abacus.Scope{abacus.ScopeAdmin}})
-	svc := journalService(t, d, filepath.Join(t.TempDir(), "journal"), time.Hour)
-	if err := svc.Start(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Stop()
+	svc, d, ctx := runningJournal(t, "ten_h", time.Hour)
 	body := []byte(`{"type":"login","customer_id":"c2"}`)
 	if _, _, err := svc.Decide(ctx, body, true); err != nil { // journal only
 		t.Fatal(err)
@@ -254,13 +265,7 @@ func TestJournalTornTailAndSequence(t *testing.T) {
 // The applier stores a batch within ApplyInterval by itself, with no
 // read waiting for it and no more events coming.
 func TestJournalAppliesWithinTheInterval(t *testing.T) {
-	d := dbtest.Open(t, db.SQLite)
-	ctx := abacus.WithPrincipal(context.Background(), &abacus.Principal{TenantID: "ten_i", Kind: "api_key", Scopes: []abacus.Scope{abacus.ScopeAdmin}})
-	svc := journalService(t, d, filepath.Join(t.TempDir(), "journal"), 30*time.Millisecond)
-	if err := svc.Start(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Stop()
+	svc, d, ctx := runningJournal(t, "ten_i", 30*time.Millisecond)
 	for round := range 3 {
 		if _, _, err := svc.Decide(ctx, []byte(`{"type":"login","customer_id":"c3"}`), true); err != nil {
 			t.Fatal(err)
@@ -282,13 +287,7 @@ func TestJournalAppliesWithinTheInterval(t *testing.T) {
 // Concurrent requests lead the journal's group commit in turn: every
 // one is answered, and each answered event is stored once.
 func TestJournalConcurrentRequestsLeadInTurn(t *testing.T) {
-	d := dbtest.Open(t, db.SQLite)
-	ctx := abacus.WithPrincipal(context.Background(), &abacus.Principal{TenantID: "ten_c", Kind: "api_key", Scopes: []abacus.Scope{abacus.ScopeAdmin}})
-	svc := journalService(t, d, filepath.Join(t.TempDir(), "journal"), 5*time.Millisecond)
-	if err := svc.Start(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Stop()
+	svc, d, ctx := runningJournal(t, "ten_c", 5*time.Millisecond)
 	const senders, each = 16, 100
 	errs := make(chan error, senders)
 	for range senders {
@@ -319,14 +318,9 @@ func TestJournalConcurrentRequestsLeadInTurn(t *testing.T) {
 // waits BacklogWait and is refused (503 risk_backlog), nothing of it
 // written; a read's barrier still gets in and lets the applier catch up.
 func TestJournalRefusesEventsPastTheBacklog(t *testing.T) {
-	d := dbtest.Open(t, db.SQLite)
-	ctx := abacus.WithPrincipal(context.Background(), &abacus.Principal{TenantID: "ten_b", Kind: "api_key", Scopes: []abacus.Scope{abacus.ScopeAdmin}})
-	svc := journalService(t, d, filepath.Join(t.TempDir(), "journal"), time.Hour) // stores only when asked
-	svc.cfg.ApplyBacklog, svc.cfg.BacklogWait = 3, 50*time.Millisecond
-	if err := svc.Start(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Stop()
+	svc, d, ctx := runningJournal(t, "ten_b", time.Hour, func(c *Config) { // stores only when asked
+		c.ApplyBacklog, c.BacklogWait = 3, 50*time.Millisecond
+	})
 	body := []byte(`{"type":"login","customer_id":"c3"}`)
 	for range 3 {
 		if _, _, err := svc.Decide(ctx, body, true); err != nil {
