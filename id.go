@@ -13,7 +13,21 @@ import (
 // gives "cus_01JD…". The suffix is a lowercase ULID: time-ordered, so rows
 // keyed by it land at the right edge of an index.
 func NewID(prefix string) string {
-	return prefix + "_" + strings.ToLower(newULID(time.Now()).String())
+	var text [ulid.EncodedSize]byte
+	_ = newULID(time.Now()).MarshalTextTo(text[:]) // cannot fail: text is EncodedSize long
+	// Crockford's alphabet is digits and upper-case letters: setting the
+	// ASCII case bit on the letters lowers them, without a second string.
+	for i, c := range text {
+		if c >= 'A' {
+			text[i] = c | 0x20
+		}
+	}
+	var b strings.Builder
+	b.Grow(len(prefix) + 1 + len(text))
+	b.WriteString(prefix)
+	b.WriteByte('_')
+	b.Write(text[:])
+	return b.String()
 }
 
 var (

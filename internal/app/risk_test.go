@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -311,6 +312,16 @@ func TestRiskDecisionsOverHTTP(t *testing.T) {
 			_ = json.Unmarshal(r.body, &q)
 			if r.status != 200 || q.Decision != "block" || q.Features.Counters["cards_per_device_10m"] != 7 || q.Features.Counters["devices_per_customer_1d"] != 1 {
 				t.Fatalf("after a restart: %d %s", r.status, r.body)
+			}
+			// A batch's answer (beyond net/http's 2 KiB buffer) says its
+			// length rather than coming in chunks.
+			batch := make([]map[string]any, 8)
+			for i := range batch {
+				batch[i] = map[string]any{"type": "login", "customer_id": fmt.Sprint("batch-", i), "ip": "198.51.100.7"}
+			}
+			r = a.do("POST", "/api/v1/risk/events", a.key, batch)
+			if r.status != 200 || len(r.body) <= 2048 || r.header.Get("Content-Length") != strconv.Itoa(len(r.body)) {
+				t.Fatalf("a batch's answer: %d, Content-Length %q for %d bytes", r.status, r.header.Get("Content-Length"), len(r.body))
 			}
 			// One process on an embedded bus with no listener is the only risk
 			// node: no stream of its events for other nodes.

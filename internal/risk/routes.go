@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -86,7 +87,11 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 			httpapi.WriteOpError(w, r, log, err)
 			return
 		}
-		w.Header()["Content-Type"] = jsonContentType
+		// With its length given, a batch's answer (past net/http's 2 KiB
+		// buffer) goes out whole instead of chunk by chunk.
+		h := w.Header()
+		h["Content-Type"] = jsonContentType
+		h["Content-Length"] = []string{strconv.Itoa(len(out))}
 		_, _ = w.Write(out)
 	}))
 	httpapi.Register(s, huma.Operation{OperationID: "ask-risk-decision", Method: http.MethodPost, Path: "/api/v1/risk/decisions",

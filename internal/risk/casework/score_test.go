@@ -2,7 +2,9 @@ package casework
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"math"
 	"testing"
 	"time"
 
@@ -72,5 +74,21 @@ func TestHeuristicScoreAllocations(t *testing.T) {
 	})
 	if allocs > 25 {
 		t.Errorf("scoring allocates %.0f times, want at most 25", allocs)
+	}
+}
+
+// TestScoreReasonReadsAsSprintf: the hand-built description matches the
+// format it replaces, signs, exponents and non-numbers included.
+func TestScoreReasonReadsAsSprintf(t *testing.T) {
+	values := []float64{0, 6, 249, -3.5, 1e21, 1.5e-7, 0.1, math.Inf(1), math.NaN(), math.Copysign(0, -1)}
+	weights := []float64{0.3, -0.3, 0, -0.001, 0.004, 12.345, math.Inf(-1), math.Inf(1), math.NaN(), math.Copysign(0, -1)}
+	for _, v := range values {
+		for _, w := range weights {
+			got := scoreReason("graph.component_size", v, "heuristic", w)
+			want := fmt.Sprintf("%s = %g raised the score (%s model, %+.2f log-odds)", "graph.component_size", v, "heuristic", w)
+			if got != want {
+				t.Errorf("scoreReason(%v, %v) = %q, want %q", v, w, got, want)
+			}
+		}
 	}
 }
