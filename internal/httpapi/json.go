@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net/http"
+	"strconv"
 
 	"github.com/danielgtaylor/huma/v2"
 	gojson "github.com/goccy/go-json"
@@ -33,3 +35,17 @@ func EncodeJSON(v any) ([]byte, error) {
 	}
 	return b.Bytes(), nil
 }
+
+// WriteJSON answers 200 with body, JSON that a raw route (HandleOp)
+// encoded. Its length is given, so a body past net/http's 2 KiB buffer
+// goes out whole instead of in chunks.
+func WriteJSON(w http.ResponseWriter, body []byte) {
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	_, _ = w.Write(body)
+}
+
+// jsonContentType is shared so that setting it allocates nothing;
+// net/http only reads it.
+var jsonContentType = []string{"application/json"}

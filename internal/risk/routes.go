@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -87,12 +86,7 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 			httpapi.WriteOpError(w, r, log, err)
 			return
 		}
-		// With its length given, a batch's answer (past net/http's 2 KiB
-		// buffer) goes out whole instead of chunk by chunk.
-		h := w.Header()
-		h["Content-Type"] = jsonContentType
-		h["Content-Length"] = []string{strconv.Itoa(len(out))}
-		_, _ = w.Write(out)
+		httpapi.WriteJSON(w, out)
 	}))
 	httpapi.Register(s, huma.Operation{OperationID: "ask-risk-decision", Method: http.MethodPost, Path: "/api/v1/risk/decisions",
 		Summary: "Ask for a decision without sending an event", Tags: tags, RequestBody: requestBody(), SkipValidateBody: true,
@@ -123,10 +117,6 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// jsonContentType is the Content-Type of an answer, shared so that
-// setting it allocates nothing.
-var jsonContentType = []string{"application/json"}
 
 // answerEncoder writes answers into a buffer reused from request to
 // request: json.Marshal's bytes (go-json's Encoder sets the same options)

@@ -118,11 +118,6 @@ func RegisterRoutes(s *httpapi.Server, svc *Service) {
 				httpapi.WriteOpError(w, r, log, err)
 				return
 			}
-			w.Header()["Content-Type"] = jsonContentType
-			_, _ = w.Write(body)
+			httpapi.WriteJSON(w, body)
 		}))
 }
-
-// jsonContentType is the Content-Type header value of a check's answer,
-// shared so setting it allocates nothing; net/http only reads it.
-var jsonContentType = []string{"application/json"}
