@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -38,6 +39,7 @@ func benchHTTP(ctx context.Context, e Env, args []string) error {
 	fs.StringVar(&cfg.Method, "method", "GET", "request method")
 	fs.Var(&headers, "H", "request header 'Name: value' (repeatable)")
 	bodyFile := fs.String("body-file", "", "send this file's content as the request body (with -H 'Content-Type: …')")
+	bodiesFile := fs.String("bodies-file", "", "send this file's lines in turn, one request body per line (JSON lines: requests that differ as real traffic does)")
 	fs.Float64Var(&cfg.Rate, "rate", 20000, "requests due per second, whatever the server does (open loop)")
 	fs.DurationVar(&cfg.Duration, "duration", 20*time.Second, "requests are due over this long, warm-up included")
 	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "requests due in this first part are sent but not counted")
@@ -58,6 +60,20 @@ func benchHTTP(ctx context.Context, e Env, args []string) error {
 		}
 		cfg.Body = b
 	}
+	if *bodiesFile != "" {
+		b, err := os.ReadFile(*bodiesFile)
+		if err != nil {
+			return fmt.Errorf("--bodies-file: %w", err)
+		}
+		for line := range bytes.Lines(b) {
+			if line = bytes.TrimSpace(line); len(line) > 0 {
+				cfg.Bodies = append(cfg.Bodies, line)
+			}
+		}
+		if len(cfg.Bodies) == 0 {
+			return fmt.Errorf("--bodies-file %s: no line holds a body", *bodiesFile)
+		}
+	}
 	switch {
 	case cfg.URL == "":
 		return fmt.Errorf("--url is required")
@@ -74,6 +90,9 @@ func benchHTTP(ctx context.Context, e Env, args []string) error {
 	w := e.Stdout
 	fmt.Fprintf(w, "bench http: %s %s, open loop at %s requests/s for %s (warm-up %s), %d conns, %s engine, baseline %s\n",
 		cfg.Method, cfg.URL, num(cfg.Rate), cfg.Duration, cfg.Warmup, cfg.WithDefaults().Conns, cfg.Engine, *baseline)
+	if len(cfg.Bodies) > 0 {
+		fmt.Fprintf(w, "bodies: %s, sent in turn\n", num(float64(len(cfg.Bodies))))
+	}
 	var p99, bp99, achieved, bachieved []float64
 	failed := 0
 	for i := 1; i <= *runs; i++ {

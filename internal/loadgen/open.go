@@ -23,10 +23,13 @@ import (
 // ("coordinated omission"); an open loop keeps the requests a stalled
 // server owes and charges it the wait.
 type OpenConfig struct {
-	URL      string   // http://host:port/path?query
-	Method   string   // default GET
-	Header   []string // extra request headers, "Name: value"
-	Body     []byte
+	URL    string   // http://host:port/path?query
+	Method string   // default GET
+	Header []string // extra request headers, "Name: value"
+	Body   []byte
+	// Bodies, when set, are sent in turn (request k sends Bodies[k mod
+	// len]) instead of Body: requests that differ as real traffic does.
+	Bodies   [][]byte
 	Rate     float64       // requests due per second
 	Duration time.Duration // requests are due over this long
 	// Warmup: requests due in the first Warmup are sent but not counted,
@@ -76,6 +79,8 @@ func (c OpenConfig) Validate() error {
 		return fmt.Errorf("warmup %s must be at least 0 and shorter than the duration %s", c.Warmup, c.Duration)
 	case c.Conns > 4096:
 		return fmt.Errorf("conns %d is above 4096", c.Conns)
+	case len(c.Body) > 0 && len(c.Bodies) > 0:
+		return errors.New("body and bodies: give one")
 	case strings.ContainsAny(c.Method, " \r\n"):
 		return fmt.Errorf("method %q is not a token", c.Method)
 	case c.Engine != EngineGoroutines && (c.Engine != EngineEpoll || defaultEngine != EngineEpoll):
@@ -149,7 +154,7 @@ func RunOpen(ctx context.Context, cfg OpenConfig) (OpenResult, error) {
 	if u.Port() == "" {
 		addr += ":80"
 	}
-	pl := &openPlan{cfg: cfg, addr: addr, wire: openRequest(cfg, u),
+	pl := &openPlan{cfg: cfg, addr: addr, wires: openRequests(cfg, u),
 		total: int64(cfg.Duration.Seconds() * cfg.Rate), warm: int64(cfg.Warmup.Seconds() * cfg.Rate),
 		interval: float64(time.Second) / cfg.Rate}
 	var tallies []*tally
@@ -170,11 +175,16 @@ func RunOpen(ctx context.Context, cfg OpenConfig) (OpenResult, error) {
 type openPlan struct {
 	cfg         OpenConfig
 	addr        string
-	wire        []byte
+	wires       [][]byte // the requests' bytes, sent in turn
 	total, warm int64
 	interval    float64 // nanoseconds
 	start       time.Time
 	giveUp      time.Time
+}
+
+// request is the bytes of request k.
+func (pl *openPlan) request(k int64) []byte {
+	return pl.wires[k%int64(len(pl.wires))]
 }
 
 // begin fixes the start of the schedule, once the connections are open.
@@ -331,7 +341,7 @@ func runGoroutines(ctx context.Context, pl *openPlan) ([]*tally, error) {
 				if err == nil {
 					_ = c.c.SetDeadline(sent.Add(cfg.Timeout))
 					var keep bool
-					if _, err = c.c.Write(pl.wire); err != nil {
+					if _, err = c.c.Write(pl.request(k)); err != nil {
 						err = fmt.Errorf("sending to %s: %w", pl.addr, err)
 					} else {
 						keep, err = c.readResponse(pl.addr, false)
@@ -349,17 +359,28 @@ func runGoroutines(ctx context.Context, pl *openPlan) ([]*tally, error) {
 	return tallies, nil
 }
 
-// openRequest returns the request's bytes, written once and sent as they
-// are for every request.
-func openRequest(cfg OpenConfig, u *url.URL) []byte {
+// openRequests returns the requests' bytes, written once and sent as
+// they are: one request, or one per body of cfg.Bodies.
+func openRequests(cfg OpenConfig, u *url.URL) [][]byte {
+	if len(cfg.Bodies) == 0 {
+		return [][]byte{openRequest(cfg, u, cfg.Body)}
+	}
+	out := make([][]byte, len(cfg.Bodies))
+	for i, body := range cfg.Bodies {
+		out[i] = openRequest(cfg, u, body)
+	}
+	return out
+}
+
+func openRequest(cfg OpenConfig, u *url.URL, body []byte) []byte {
 	b := []byte(cfg.Method + " " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\n")
 	for _, h := range cfg.Header {
 		k, v, _ := strings.Cut(h, ":")
 		b = append(b, strings.TrimSpace(k)+": "+strings.TrimSpace(v)+"\r\n"...)
 	}
-	if len(cfg.Body) > 0 || cfg.Method == "POST" || cfg.Method == "PUT" || cfg.Method == "PATCH" {
-		b = append(b, "Content-Length: "+strconv.Itoa(len(cfg.Body))+"\r\n"...)
+	if len(body) > 0 || cfg.Method == "POST" || cfg.Method == "PUT" || cfg.Method == "PATCH" {
+		b = append(b, "Content-Length: "+strconv.Itoa(len(body))+"\r\n"...)
 	}
 	b = append(b, "\r\n"...)
-	return append(b, cfg.Body...)
+	return append(b, body...)
 }

@@ -213,7 +213,7 @@ func (l *epollLoop) send(i int, k int64, due time.Time) {
 		}
 	}
 	c.in = c.in[:0]
-	c.out = l.pl.wire
+	c.out = l.pl.request(k)
 	c.sent = time.Now()
 	if err := l.flush(i); err != nil {
 		l.finish(i, time.Now(), fmt.Errorf("sending to %s: %w", l.pl.addr, err), false)

@@ -1,6 +1,7 @@
 package loadgen_test
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -162,12 +163,47 @@ func TestOpenConfigRefusesBadInput(t *testing.T) {
 		{loadgen.OpenConfig{URL: "http://127.0.0.1/", Rate: 1, Duration: time.Second, Warmup: time.Second}, "warmup"},
 		{loadgen.OpenConfig{URL: "http://127.0.0.1/", Rate: 1, Duration: time.Second, Header: []string{"NoColon"}}, "header"},
 		{loadgen.OpenConfig{URL: "http://127.0.0.1/", Rate: 1, Duration: time.Second, Header: []string{"A: b\r\nEvil: 1"}}, "header"},
+		{loadgen.OpenConfig{URL: "http://127.0.0.1/", Rate: 1, Duration: time.Second, Body: []byte("a"), Bodies: [][]byte{[]byte("b")}}, "body"},
 	} {
 		_, err := loadgen.RunOpen(t.Context(), tt.cfg)
 		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 			t.Errorf("%+v: error %v, want one about %s", tt.cfg, err, tt.want)
 		}
 	}
+}
+
+// With Bodies, request k sends body k mod len(Bodies): every body goes out
+// (as much as the others) whole, with its own Content-Length.
+func TestOpenLoopSendsBodiesInTurn(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		var mu sync.Mutex
+		seen := map[string]int{}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			mu.Lock()
+			seen[string(b)]++
+			mu.Unlock()
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		defer srv.Close()
+		bodies := [][]byte{[]byte(`{"n":1}`), []byte(`{"n":2,"longer":true}`), []byte(`[{"n":3},{"n":4}]`)}
+		r, err := loadgen.RunOpen(t.Context(), loadgen.OpenConfig{URL: srv.URL + "/e", Method: "POST", Bodies: bodies,
+			Rate: 600, Duration: time.Second, Warmup: 100 * time.Millisecond, Conns: 4, Engine: engine})
+		if err != nil || r.Errors > 0 {
+			t.Fatalf("run: %v, %d errors", err, r.Errors)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) != len(bodies) {
+			t.Fatalf("bodies received: %v", seen)
+		}
+		for _, b := range bodies {
+			if n := seen[string(b)]; n != 200 {
+				t.Errorf("%s was sent %d times of 600, want 200", b, n)
+			}
+		}
+	})
 }
 
 // Answers that close the connection, errors and chunked bodies are each
