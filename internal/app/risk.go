@@ -93,15 +93,5 @@ func (r riskCustomers) ExternalIDOf(ctx context.Context, tenant, id string) (str
 type riskCustomers struct{ a *App }
 
 func (r riskCustomers) CustomerByExternalID(ctx context.Context, tenant, ext string) (string, error) {
-	c, err := catalog.LoadCustomer(ctx, r.a.DB, tenant, ext)
-	if err != nil {
-		if e, ok := abacus.AsError(err); ok && e.Kind == abacus.KindNotFound {
-			return "", nil
-		}
-		return "", err
-	}
-	if c.ExternalID != ext {
-		return "", nil // ext named a customer by its Abacus id, not an external id
-	}
-	return c.ID, nil
+	return catalog.CustomerIDByExternalID(ctx, r.a.DB, tenant, ext)
 }

@@ -373,3 +373,35 @@ func TestRiskCountersAcrossNodes(t *testing.T) {
 	// Six stored events; the question counts itself.
 	waitFor(t, func() bool { return ask(a) == 7 && ask(b) == 7 })
 }
+
+// A risk event's customer_id is linked to the catalog customer with that
+// external id (the event as explained carries its abacus_customer_id);
+// an unknown id, or a customer's Abacus id given as customer_id, links
+// to nothing.
+func TestRiskEventsLinkCatalogCustomersByExternalID(t *testing.T) {
+	t.Parallel()
+	for _, engine := range dbtest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			t.Parallel()
+			a := start(t, engine, nil)
+			linked := a.post("/api/v1/customers", map[string]any{"external_id": "crm-77", "name": "Linked GmbH", "currency": "EUR"})
+			other := a.post("/api/v1/customers", map[string]any{"name": "No external id", "currency": "EUR"})
+			for _, tt := range []struct{ customer, want string }{
+				{"crm-77", linked["id"].(string)},
+				{"crm-unknown", ""},
+				{other["id"].(string), ""},
+				{"crm-77", linked["id"].(string)}, // from the cache
+			} {
+				d := a.riskEvent(t, map[string]any{"type": "login", "customer_id": tt.customer})
+				r := a.do("GET", "/api/v1/risk/decisions/"+d.ID, a.key, nil)
+				var got riskDecision
+				if err := json.Unmarshal(r.body, &got); r.status != 200 || err != nil {
+					t.Fatalf("GET decision: %d %s", r.status, r.body)
+				}
+				if id, _ := got.Event["abacus_customer_id"].(string); id != tt.want {
+					t.Errorf("customer_id %s linked to %q, want %q", tt.customer, id, tt.want)
+				}
+			}
+		})
+	}
+}

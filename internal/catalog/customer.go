@@ -308,6 +308,23 @@ func LoadCustomer(ctx context.Context, q db.Querier, tenant, ref string) (Custom
 	return c, nil
 }
 
+// CustomerIDByExternalID is the id of tenant's customer whose external id
+// is ext, "" when there is none. Risk events name customers by external
+// id, each a lookup (risk caches the answers), so the query is kept
+// prepared.
+func CustomerIDByExternalID(ctx context.Context, d *db.DB, tenant, ext string) (string, error) {
+	var id string
+	rows, err := d.QueryPrepared(ctx, `SELECT id FROM customers WHERE tenant_id = $1 AND external_id = $2`, tenant, ext)
+	err = db.ScanFirst(rows, err, &id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading customer %s: %w", ext, err)
+	}
+	return id, nil
+}
+
 // LoadCustomers reads the customers with ids of tenant through q in one
 // query, by id (billing reads a batch's customers with it). Unknown ids
 // are left out.

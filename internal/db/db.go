@@ -41,7 +41,9 @@ type DB struct {
 	read   *sql.DB
 	pool   *pgxpool.Pool
 	stmts  stmtCache
-	ckpt   *checkpointer // SQLite: the WAL checkpoints, off the writer
+	// readStmts are statements kept prepared on the read pool (SQLite).
+	readStmts readStmtCache
+	ckpt      *checkpointer // SQLite: the WAL checkpoints, off the writer
 }
 
 // Options for Open.
@@ -135,6 +137,7 @@ func (d *DB) Close() error {
 	var errs []error
 	errs = append(errs, d.ckpt.stop())
 	errs = append(errs, d.stmts.close())
+	errs = append(errs, d.readStmts.close())
 	if d.read != nil && d.read != d.write {
 		errs = append(errs, d.read.Close())
 	}

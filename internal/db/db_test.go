@@ -2,7 +2,10 @@ package db_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -153,6 +156,43 @@ func TestPreparedStatementsAcrossTransactions(t *testing.T) {
 		}
 		if n != 3 {
 			t.Fatalf("%d of A, B, D committed, want 3", n)
+		}
+	})
+}
+
+// TestQueryPreparedSeesEveryCommit: a query kept prepared on the read
+// pool answers what the latest commit wrote, from concurrent callers (so
+// on several of the pool's connections), and a missing row is
+// sql.ErrNoRows through ScanFirst.
+func TestQueryPreparedSeesEveryCommit(t *testing.T) {
+	t.Parallel()
+	dbtest.Run(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		const q = `SELECT name FROM tenants WHERE id = $1`
+		var name string
+		rows, err := d.QueryPrepared(ctx, q, "ten_p")
+		if err := db.ScanFirst(rows, err, &name); !errors.Is(err, sql.ErrNoRows) {
+			t.Fatalf("before the insert: %v, want sql.ErrNoRows", err)
+		}
+		for i := range 5 {
+			want := fmt.Sprint("name ", i)
+			if _, err := d.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)
+				ON CONFLICT (id) DO UPDATE SET name = excluded.name`, "ten_p", want, db.TimeOf(time.Now())); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var got string
+					rows, err := d.QueryPrepared(ctx, q, "ten_p")
+					if err := db.ScanFirst(rows, err, &got); err != nil || got != want {
+						t.Errorf("after commit %d: %q, %v; want %q", i, got, err, want)
+					}
+				}()
+			}
+			wg.Wait()
 		}
 	})
 }

@@ -79,11 +79,16 @@ func (c *stmtCache) preparePending(ctx context.Context, w *sql.DB) {
 func (c *stmtCache) close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	err := closeAll(c.stmts)
+	c.stmts = nil
+	return err
+}
+
+func closeAll(stmts map[string]*sql.Stmt) error {
 	var errs []error
-	for _, s := range c.stmts {
+	for _, s := range stmts {
 		errs = append(errs, s.Close())
 	}
-	c.stmts = nil
 	return errors.Join(errs...)
 }
 
@@ -133,6 +138,62 @@ func (t *Tx) QueryPrepared(ctx context.Context, query string, args ...any) (*sql
 		return nil, err
 	}
 	return s.QueryContext(ctx, args...)
+}
+
+// QueryPrepared is QueryContext through a statement kept prepared on the
+// SQLite read pool, for a query a hot path runs often with the same text:
+// modernc parses and plans every query anew, which for a one-row lookup
+// costs several times what running it does. Up to maxPrepared texts are
+// kept; others run as QueryContext. On PostgreSQL it is QueryContext.
+func (d *DB) QueryPrepared(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if d.engine != SQLite {
+		return d.QueryContext(ctx, query, args...)
+	}
+	q := d.rebind(query)
+	s, err := d.readStmts.get(ctx, d.read, q)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return d.read.QueryContext(ctx, q, args...)
+	}
+	return s.QueryContext(ctx, args...)
+}
+
+// readStmtCache holds statements prepared on the read pool; database/sql
+// prepares each on the pool's connections as they run it.
+type readStmtCache struct {
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
+}
+
+// get returns q prepared on r, or nil when maxPrepared texts are kept.
+func (c *readStmtCache) get(ctx context.Context, r *sql.DB, q string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := c.stmts[q]; s != nil {
+		return s, nil
+	}
+	if len(c.stmts) >= maxPrepared {
+		return nil, nil
+	}
+	s, err := r.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("preparing statement: %w", err)
+	}
+	if c.stmts == nil {
+		c.stmts = map[string]*sql.Stmt{}
+	}
+	c.stmts[q] = s
+	return s, nil
+}
+
+func (c *readStmtCache) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := closeAll(c.stmts)
+	c.stmts = nil
+	return err
 }
 
 // ScanFirst scans the first row of rows (with the error of the query that
