@@ -16,6 +16,12 @@
 #
 # BATCH=N sends N events per request (a batch body: an array), so each
 # request asks for N decisions: decisions/s = RATES × N.
+#
+# EVENTS=varied (the default) sends 20,000 different events in turn:
+# customers of the fixture's graph, devices, cards, IPs and e-mails spread
+# over many values, so counters, the graph and the stored rows' indexes
+# see real traffic. EVENTS=fixed sends one event over and over (the
+# figures before 2026-12-07 were measured so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATES=${RATES:-${RATE:-10000}}
@@ -23,8 +29,11 @@ DURATION=${DURATION:-20s}
 RUNS=${RUNS:-1}
 CONNS=${CONNS:-32}
 BATCH=${BATCH:-1}
+EVENTS=${EVENTS:-varied}
 ENTITIES=${ENTITIES:-1000000}
 work=$(mktemp -d)
+# BENCH_BIN=FILE drives the server with that build's generator (an older
+# server's may lack --bodies-file).
 # SERVE_LOG=FILE keeps the server's log (ABACUS_LOG_LEVEL=warn) after the run.
 trap 'kill "${pid:-0}" 2>/dev/null || true; [ -z "${SERVE_LOG:-}" ] || cp "$work/serve.log" "$SERVE_LOG"; rm -rf "$work"' EXIT
 bin=${ABACUS_BIN:-}
@@ -82,7 +91,7 @@ rules=(
   'block|{"in":[{"var":"event.email_domain"},["mailinator.com","guerrillamail.com","10minutemail.com"]]}'
   'review|{"and":[{"==":[{"var":"event.type"},"order"]},{">":[{"var":"event.amount"},10000]}]}'
   'block|{"==":[{"var":"event.card_bin"},"999999"]}'
-  'review|{"!=":[{"var":"event.shipping_country"},{"var":["event.properties.billing_country","DE"]}]}'
+  'review|{"and":[{"var":"event.shipping_country"},{"!=":[{"var":"event.shipping_country"},{"var":["event.properties.billing_country","DE"]}]}]}'
   'block|{">":[{"var":"graph.linked_labelled_fraud"},0]}'
   'review|{">":[{"var":"graph.component_size"},1000]}'
   'review|{">=":[{"var":"score"},90]}'
@@ -128,18 +137,55 @@ PY
   mkdir -p "$FIXTURE"; rm -rf "$FIXTURE/data"; cp -r "$data" "$FIXTURE/data"; echo "$key" > "$FIXTURE/key"
   exit 0
 fi
-cat >"$work/event.json" <<'JSON'
+if [ "$EVENTS" = fixed ]; then
+  cat >"$work/events.jsonl" <<'JSON'
 {"type":"order","customer_id":"crm-4711","device_id":"dev-8f2c","ip":"203.0.113.7","email":"ana@example.com","card_fingerprint":"fp_2b9e","card_bin":"424242","card_last4":"4242","shipping_address":{"line1":"1 Main St","city":"Berlin","postal_code":"10115","country":"DE"},"amount":"249.00","currency":"EUR","properties":{"items":3}}
 JSON
+else
+  # Varied events, as real traffic is: customers of the fixture's graph
+  # (g-N; 1 in 10 new), each with a device, card, IP and e-mail of its own
+  # most of the time (1 in 50 events from a shared device or IP, as behind
+  # a NAT or on a family computer), orders, payments and logins; the same
+  # 20,000 in turn (seeded). Counters, the graph and the stored rows'
+  # indexes see many keys, not one.
+  python3 - "$work/events.jsonl" "$ENTITIES" <<'PY'
+import json, random, sys
+rng = random.Random(18)
+customers = max(int(sys.argv[2]) // 4, 1)
+def event():
+    c = rng.randrange(customers)
+    cust = "g-%d" % c if rng.random() < 0.9 else "new-%d" % rng.randrange(1_000_000)
+    own = "%s-%d" % (cust, rng.randrange(2))
+    shared = rng.random() < 0.02
+    typ = rng.choices(["order", "payment", "login"], [6, 3, 1])[0]
+    ev = {"type": typ, "customer_id": cust, "device_id": "dev-shared-%d" % rng.randrange(500) if shared else "dev-" + own,
+          "ip": "198.51.%d.%d" % (rng.randrange(256), rng.randrange(256)) if shared else "10.%d.%d.%d" % (c % 256, c // 256 % 256, c // 65536),
+          "email": "%s@%s" % (cust, rng.choice(["example.com", "mail.test", "post.example"]))}
+    if typ != "login":
+        ev.update({"card_fingerprint": "fp-" + own, "card_bin": rng.choice(["424242", "555555", "378282"]),
+                   "card_last4": "%04d" % (c % 10_000), "amount": "%d.%02d" % (rng.randrange(1, 500), rng.randrange(100)), "currency": "EUR",
+                   "shipping_address": {"line1": "%d Main St" % (c % 300 + 1), "city": "Berlin", "postal_code": "10115",
+                                        "country": "FR" if rng.random() < 0.02 else "DE"},
+                   "properties": {"items": rng.randrange(1, 6), "billing_country": "DE"}})
+    return ev
+with open(sys.argv[1], "w") as f:
+    for _ in range(20_000):
+        f.write(json.dumps(event(), separators=(",", ":")) + "\n")
+PY
+fi
 if [ "$BATCH" -gt 1 ]; then
-  python3 - "$work/event.json" "$BATCH" <<'PY'
-import json, sys
-ev = json.load(open(sys.argv[1]))
-json.dump([ev] * int(sys.argv[2]), open(sys.argv[1], "w"))
+  python3 - "$work/events.jsonl" "$BATCH" <<'PY'
+import sys
+lines, n = open(sys.argv[1]).read().splitlines(), int(sys.argv[2])
+if len(lines) == 1:
+    lines = lines * n
+with open(sys.argv[1], "w") as f:
+    for i in range(0, len(lines) - n + 1, n):
+        f.write("[" + ",".join(lines[i:i + n]) + "]\n")
 PY
   echo "$BATCH events per request: decisions/s = requests/s × $BATCH"
 fi
-echo "abacus serve (pid $pid, ${DATABASE_URL:+PostgreSQL}${DATABASE_URL:-SQLite}) with ${#counters[@]} counters and ${#rules[@]} active rules${FIXTURE:+, graph fixture $FIXTURE}"
+echo "abacus serve (pid $pid, ${DATABASE_URL:+PostgreSQL}${DATABASE_URL:-SQLite}) with ${#counters[@]} counters and ${#rules[@]} active rules${FIXTURE:+, graph fixture $FIXTURE}; $EVENTS events"
 echo "server memory after start: $(grep VmRSS "/proc/$pid/status")"
 # The server's CPU time (user+sys, clock ticks) and decisions stored, before and after: CPU per decision.
 cpu() { awk '{print $14+$15}' "/proc/$pid/stat"; }
@@ -148,10 +194,12 @@ tick=$(getconf CLK_TCK)
 for rate in $RATES; do
   cpu0=$(cpu); n0=$(stored)
   echo "load average before: $(cat /proc/loadavg)"
-  "$bin" bench http --url "$base/api/v1/risk/events" --method POST -H "Authorization: Bearer $key" \
-    -H 'Content-Type: application/json' --body-file "$work/event.json" --rate "$rate" --duration "$DURATION" --runs "$RUNS" --conns "$CONNS" ${BENCH_EXTRA:-} || echo "(bench http: some requests were not answered in time)"
+  "${BENCH_BIN:-$bin}" bench http --url "$base/api/v1/risk/events" --method POST -H "Authorization: Bearer $key" \
+    -H 'Content-Type: application/json' --bodies-file "$work/events.jsonl" --rate "$rate" --duration "$DURATION" --runs "$RUNS" --conns "$CONNS" ${BENCH_EXTRA:-} || echo "(bench http: some requests were not answered in time)"
   echo "load average after: $(cat /proc/loadavg)"
   cpu1=$(cpu); n1=$(stored)
   echo "rate $rate: server CPU $(( (cpu1 - cpu0) * 1000 / tick )) ms for $((n1 - n0)) stored decisions: $(( (cpu1 - cpu0) * 1000000 / tick / (n1 - n0 > 0 ? n1 - n0 : 1) )) µs each (the baseline runs in its own process, not the server)"
 done
 echo "server memory at the end: $(grep VmRSS "/proc/$pid/status")"
+echo "decisions stored: $(sqlite3 "$data/abacus.db" "SELECT group_concat(decision || ' ' || n, ', ') FROM (SELECT decision, COUNT(*) n FROM risk_events WHERE body <> '' GROUP BY decision)" 2>/dev/null)"
+echo "deciding rules: $(sqlite3 "$data/abacus.db" "SELECT group_concat(r || ' ' || n, ', ') FROM (SELECT json_extract(body, '$.reasons[0].name') r, COUNT(*) n FROM risk_events WHERE body <> '' AND decision <> 'allow' GROUP BY r ORDER BY n DESC)" 2>/dev/null)"

@@ -182,7 +182,7 @@ var riskBenchRules = [][2]string{
 	{"block", `{"in":[{"var":"event.email_domain"},["mailinator.com","guerrillamail.com","10minutemail.com"]]}`},
 	{"review", `{"and":[{"==":[{"var":"event.type"},"order"]},{">":[{"var":"event.amount"},10000]}]}`},
 	{"block", `{"==":[{"var":"event.card_bin"},"999999"]}`},
-	{"review", `{"!=":[{"var":"event.shipping_country"},{"var":["event.properties.billing_country","DE"]}]}`},
+	{"review", `{"and":[{"var":"event.shipping_country"},{"!=":[{"var":"event.shipping_country"},{"var":["event.properties.billing_country","DE"]}]}]}`},
 	{"block", `{">":[{"var":"graph.linked_labelled_fraud"},0]}`},
 	{"review", `{">":[{"var":"graph.component_size"},1000]}`},
 	{"review", `{">=":[{"var":"score"},90]}`},
