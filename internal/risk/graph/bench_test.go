@@ -227,3 +227,27 @@ func BenchmarkBaselineMap1M(b *testing.B) {
 	b.ReportMetric(float64(after-before)/float64(len(adj)), "heapB/entity")
 	runtime.KeepAlive(adj)
 }
+
+// BenchmarkLinkGrowth links 700,000 events of three new entities each
+// into an empty graph (2.1M entities: the tables grow many times) and
+// reports the slowest single Link, which holds the write lock and so
+// stalls every decision (run with -benchtime=1x).
+func BenchmarkLinkGrowth(b *testing.B) {
+	now := time.Now()
+	keys := make([][3]string, 700_000)
+	for i := range keys {
+		keys[i] = [3]string{fmt.Sprint("c", i), fmt.Sprint("d", i), fmt.Sprint("k", i)}
+	}
+	var worst time.Duration
+	b.ResetTimer()
+	for range b.N {
+		g := New(Options{})
+		for _, k := range keys {
+			s := time.Now()
+			g.Link(now, Entity{Kind: Customer, Key: k[0]}, Entity{Kind: Device, Key: k[1]}, Entity{Kind: Card, Key: k[2]})
+			worst = max(worst, time.Since(s))
+		}
+	}
+	b.ReportMetric(float64(worst.Nanoseconds()), "worst-ns/link")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(keys)), "ns/link")
+}

@@ -421,11 +421,11 @@ func (c *core) nodeCount() int { return len(c.kind) }
 func (c *core) edgeCount() int { return len(c.eseen) }
 
 func (c *core) bytes() int64 {
-	n := int64(cap(c.arena)) + 4*int64(cap(c.offs)) + 4*int64(len(c.index.slots)) +
+	n := int64(cap(c.arena)) + 4*int64(cap(c.offs)) + 4*int64(len(c.index.slots)+len(c.index.old)) +
 		int64(cap(c.kind)) + int64(cap(c.label)) +
 		4*int64(cap(c.parent)+cap(c.cust)+cap(c.fraud)+cap(c.head)+cap(c.deg)) + int64(cap(c.hub)) +
 		4*int64(cap(c.to)+cap(c.next)+cap(c.eseen)) +
-		12*int64(len(c.edges.keys))
+		c.edges.slotBytes()
 	return n
 }
 
@@ -444,13 +444,18 @@ func (c *core) matches(n int32, k Kind, key string) bool {
 
 // lookup finds a node, -1 when absent.
 func (c *core) lookup(k Kind, key string) int32 {
-	t := &c.index
-	for i := c.hash(k, key) & t.mask; ; i = (i + 1) & t.mask {
-		n := t.slots[i]
-		if n < 0 {
-			return -1
-		}
-		if c.matches(n, k, key) {
+	h := c.hash(k, key)
+	if n := c.probe(c.index.slots, c.index.mask, h, k, key); n >= 0 || c.index.old == nil {
+		return n
+	}
+	return c.probe(c.index.old, c.index.oldMask, h, k, key)
+}
+
+// probe finds a node in slots, -1 when absent.
+func (c *core) probe(slots []int32, mask, h uint64, k Kind, key string) int32 {
+	for i := h & mask; ; i = (i + 1) & mask {
+		n := slots[i] - 1
+		if n < 0 || c.matches(n, k, key) {
 			return n
 		}
 	}
@@ -458,12 +463,8 @@ func (c *core) lookup(k Kind, key string) int32 {
 
 // intern finds or adds a node.
 func (c *core) intern(k Kind, key string) int32 {
-	t := &c.index
-	i := c.hash(k, key) & t.mask
-	for ; t.slots[i] >= 0; i = (i + 1) & t.mask {
-		if n := t.slots[i]; c.matches(n, k, key) {
-			return n
-		}
+	if n := c.lookup(k, key); n >= 0 {
+		return n
 	}
 	n := int32(len(c.kind))
 	c.arena = append(c.arena, byte(k))
@@ -481,29 +482,32 @@ func (c *core) intern(k Kind, key string) int32 {
 	c.head = append(c.head, -1)
 	c.deg = append(c.deg, 0)
 	c.hub = append(c.hub, false)
-	t.slots[i] = n
+	t := &c.index
+	if t.old == nil && (t.n+1)*2 > len(t.slots) {
+		old, oldMask := t.slots, t.mask
+		*t = newNodeTable(len(old))
+		t.n, t.old, t.oldMask = len(c.kind)-1, old, oldMask
+	}
+	t.place(c.hash(k, key), n)
 	t.n++
-	if t.n*2 > len(t.slots) {
-		c.growIndex()
+	if t.old != nil {
+		c.moveSomeNodes()
 	}
 	return n
 }
 
-func (c *core) growIndex() {
-	old := c.index.slots
-	c.index = newNodeTable(len(old))
+// moveSomeNodes moves the next moveStride old slots of the node table
+// into the new ones (table.go).
+func (c *core) moveSomeNodes() {
 	t := &c.index
-	for _, n := range old {
-		if n < 0 {
-			continue
+	for end := min(t.moved+moveStride, len(t.old)); t.moved < end; t.moved++ {
+		if n := t.old[t.moved] - 1; n >= 0 {
+			a, b := c.offs[n], c.offs[n+1]
+			t.place(c.hash(Kind(c.arena[a]), string(c.arena[a+1:b])), n)
 		}
-		a, b := c.offs[n], c.offs[n+1]
-		i := c.hash(Kind(c.arena[a]), string(c.arena[a+1:b])) & t.mask
-		for t.slots[i] >= 0 {
-			i = (i + 1) & t.mask
-		}
-		t.slots[i] = n
-		t.n++
+	}
+	if t.moved == len(t.old) {
+		t.old, t.moved = nil, 0
 	}
 }
 

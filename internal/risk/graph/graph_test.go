@@ -327,3 +327,53 @@ func TestConcurrentReadersAndWriters(t *testing.T) {
 		t.Fatal("Lookup created a graph")
 	}
 }
+
+// The node and edge tables grow on a few slots per insert: every node
+// and edge is found while a table grows (old and new slots both read)
+// and after, and absent ones are not, over several growths of each.
+func TestTablesFindEverythingWhileGrowing(t *testing.T) {
+	t.Parallel()
+	c := newCore(0, 0)
+	rng := rand.New(rand.NewPCG(5, 6))
+	sawGrowing := [2]bool{}
+	var nodes []int32
+	for i := range 40_000 {
+		a := c.intern(Device, fmt.Sprint("d", i))
+		b := c.intern(Card, fmt.Sprint("k", i/2)) // every card twice: found, not added
+		nodes = append(nodes, a)
+		key := uint64(min(a, b))<<32 | uint64(max(a, b))
+		if _, ok := c.edges.get(key); !ok {
+			c.edges.put(key, int32(i))
+		}
+		sawGrowing[0] = sawGrowing[0] || c.index.old != nil
+		sawGrowing[1] = sawGrowing[1] || c.edges.old != nil
+		for range 3 { // spot checks, now and then of everything below
+			j := rng.IntN(i + 1)
+			if n := c.lookup(Device, fmt.Sprint("d", j)); n != nodes[j] {
+				t.Fatalf("after %d inserts device %d is node %d, want %d (growing: %v)", i, j, n, nodes[j], c.index.old != nil)
+			}
+			if n := c.lookup(Card, fmt.Sprint("k", j/2)); n < 0 {
+				t.Fatalf("after %d inserts card %d is missing", i, j/2)
+			}
+		}
+		if c.lookup(Device, fmt.Sprint("d", i+1)) != -1 || c.lookup(Phone, fmt.Sprint("d", i)) != -1 {
+			t.Fatalf("after %d inserts an absent node is found", i)
+		}
+	}
+	if !sawGrowing[0] || !sawGrowing[1] {
+		t.Fatalf("the tables never grew on the way (nodes %v, edges %v)", sawGrowing[0], sawGrowing[1])
+	}
+	for j, want := range nodes {
+		if n := c.lookup(Device, fmt.Sprint("d", j)); n != want {
+			t.Fatalf("device %d is node %d, want %d", j, n, want)
+		}
+		b := c.lookup(Card, fmt.Sprint("k", j/2))
+		key := uint64(min(want, b))<<32 | uint64(max(want, b))
+		if v, ok := c.edges.get(key); !ok || v != int32(j) {
+			t.Fatalf("edge of device %d: %d, %v", j, v, ok)
+		}
+	}
+	if c.edges.n != len(nodes) || c.index.n != c.nodeCount() {
+		t.Fatalf("counts: %d edges for %d devices, %d index entries for %d nodes", c.edges.n, len(nodes), c.index.n, c.nodeCount())
+	}
+}
