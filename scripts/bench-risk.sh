@@ -143,8 +143,8 @@ if [ "$EVENTS" = fixed ]; then
 JSON
 else
   # Varied events, as real traffic is: customers of the fixture's graph
-  # (g-N; 1 in 10 new), each with a device, card, IP and e-mail of its own
-  # most of the time (1 in 50 events from a shared device or IP, as behind
+  # (g-N; 1 in 10 new), each with a device, card, IP, e-mail and address of
+  # its own most of the time (1 in 50 events from a shared device or IP, as behind
   # a NAT or on a family computer), orders, payments and logins; the same
   # 20,000 in turn (seeded). Counters, the graph and the stored rows'
   # indexes see many keys, not one.
@@ -164,7 +164,7 @@ def event():
     if typ != "login":
         ev.update({"card_fingerprint": "fp-" + own, "card_bin": rng.choice(["424242", "555555", "378282"]),
                    "card_last4": "%04d" % (c % 10_000), "amount": "%d.%02d" % (rng.randrange(1, 500), rng.randrange(100)), "currency": "EUR",
-                   "shipping_address": {"line1": "%d Main St" % (c % 300 + 1), "city": "Berlin", "postal_code": "10115",
+                   "shipping_address": {"line1": "%d Main St" % (c % 1000 + 1), "city": "Berlin", "postal_code": "%05d" % (10000 + c // 1000),
                                         "country": "FR" if rng.random() < 0.02 else "DE"},
                    "properties": {"items": rng.randrange(1, 6), "billing_country": "DE"}})
     return ev
