@@ -444,7 +444,11 @@ func (c *core) matches(n int32, k Kind, key string) bool {
 
 // lookup finds a node, -1 when absent.
 func (c *core) lookup(k Kind, key string) int32 {
-	h := c.hash(k, key)
+	return c.lookupHashed(c.hash(k, key), k, key)
+}
+
+// lookupHashed is lookup with the key's hash h.
+func (c *core) lookupHashed(h uint64, k Kind, key string) int32 {
 	if n := c.probe(c.index.slots, c.index.mask, h, k, key); n >= 0 || c.index.old == nil {
 		return n
 	}
@@ -463,7 +467,8 @@ func (c *core) probe(slots []int32, mask, h uint64, k Kind, key string) int32 {
 
 // intern finds or adds a node.
 func (c *core) intern(k Kind, key string) int32 {
-	if n := c.lookup(k, key); n >= 0 {
+	h := c.hash(k, key)
+	if n := c.lookupHashed(h, k, key); n >= 0 {
 		return n
 	}
 	n := int32(len(c.kind))
@@ -484,11 +489,11 @@ func (c *core) intern(k Kind, key string) int32 {
 	c.hub = append(c.hub, false)
 	t := &c.index
 	if t.old == nil && (t.n+1)*2 > len(t.slots) {
-		old, oldMask := t.slots, t.mask
-		*t = newNodeTable(len(old))
-		t.n, t.old, t.oldMask = len(c.kind)-1, old, oldMask
+		grown := newNodeTable(len(t.slots))
+		grown.n, grown.old, grown.oldMask = t.n, t.slots, t.mask
+		*t = grown
 	}
-	t.place(c.hash(k, key), n)
+	t.place(h, n)
 	t.n++
 	if t.old != nil {
 		c.moveSomeNodes()
