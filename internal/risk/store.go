@@ -276,17 +276,33 @@ const (
 )
 
 // insertStatements are a table's multi-row INSERTs, one per chunk size.
+//
+// On SQLite they name their conflict resolution (OR IGNORE, OR FAIL):
+// under the default (ABORT) a statement that writes many rows inside a
+// transaction must be able to undo itself alone, so SQLite copies every
+// page it changes to a statement journal first. With the customer index
+// that is a page per event: storing 200 events over 250,000 customers
+// took 49–56 µs an event with it and 39–40 µs without (interleaved runs)
+// (BenchmarkStoreDecided/customers=250000). Nothing is lost: a failed
+// statement fails the transaction, which is rolled back whole.
 type insertStatements struct {
-	head, tail string
+	// table is "t (cols)"; SQLite puts sqliteVerb before it, PostgreSQL
+	// INSERT INTO before and pgTail after (the same effect on both).
+	table      string
+	sqliteVerb string
+	pgTail     string
 	cols       int
 	once       sync.Once
 	bySize     map[db.Engine]map[int]string
 }
 
 var (
-	eventInserts = insertStatements{head: `INSERT INTO risk_events (tenant_id, id, type, time, customer_id, data, decision_id, received_at, features, decision, body)`,
-		tail: ` ON CONFLICT (tenant_id, id) DO NOTHING`, cols: eventCols}
-	decisionInserts = insertStatements{head: `INSERT INTO risk_decisions (tenant_id, id, event_id, decision, body, created_at, customer_id)`, cols: decisionCols}
+	// A stored event is never stored twice (the journal replays batches a
+	// crash left unapplied): the second is skipped.
+	eventInserts = insertStatements{table: `risk_events (tenant_id, id, type, time, customer_id, data, decision_id, received_at, features, decision, body)`,
+		sqliteVerb: `INSERT OR IGNORE INTO `, pgTail: ` ON CONFLICT (tenant_id, id) DO NOTHING`, cols: eventCols}
+	decisionInserts = insertStatements{table: `risk_decisions (tenant_id, id, event_id, decision, body, created_at, customer_id)`,
+		sqliteVerb: `INSERT OR FAIL INTO `, cols: decisionCols}
 )
 
 // chunkSizes are the row counts of the prepared INSERTs: a batch is
@@ -312,7 +328,12 @@ func (is *insertStatements) text(e db.Engine, size int) string {
 
 func (is *insertStatements) build(e db.Engine, rows int) string {
 	var b strings.Builder
-	b.WriteString(is.head)
+	if e == db.SQLite {
+		b.WriteString(is.sqliteVerb)
+	} else {
+		b.WriteString("INSERT INTO ")
+	}
+	b.WriteString(is.table)
 	b.WriteString(" VALUES ")
 	for r := range rows {
 		if r > 0 {
@@ -332,7 +353,9 @@ func (is *insertStatements) build(e db.Engine, rows int) string {
 		}
 		b.WriteByte(')')
 	}
-	b.WriteString(is.tail)
+	if e == db.Postgres {
+		b.WriteString(is.pgTail)
+	}
 	return b.String()
 }
 
