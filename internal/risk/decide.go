@@ -28,8 +28,9 @@ type GraphValues struct {
 type Graph interface {
 	// Features answers ev's graph features as if ev were linked already.
 	Features(ctx context.Context, tenant string, ev *Event) (GraphValues, error)
-	// Observe links the entities ev carries.
-	Observe(tenant string, ev *Event)
+	// Observe links the entities each of evs carries, in order, as one
+	// change (readers wait once, not once per event).
+	Observe(tenant string, evs ...*Event)
 }
 
 // Lists are allow and block lists of identifiers.

@@ -806,14 +806,27 @@ func (s *Service) runHooks(ctx context.Context, tx *db.Tx, all []*pending) error
 // they are stored (or in the journal).
 func (s *Service) observeStored(items []*pending) {
 	var stored []*pending
-	for _, p := range items {
-		if p.ev != nil {
-			stored = append(stored, p)
-			if s.graph != nil {
-				s.graph.Observe(p.tenant, p.ev)
-			}
+	// Consecutive events of one tenant are linked at once.
+	var run []*Event
+	runTenant := ""
+	flush := func() {
+		if len(run) > 0 && s.graph != nil {
+			s.graph.Observe(runTenant, run...)
 		}
+		run = run[:0]
 	}
+	for _, p := range items {
+		if p.ev == nil {
+			continue
+		}
+		stored = append(stored, p)
+		if p.tenant != runTenant {
+			flush()
+			runTenant = p.tenant
+		}
+		run = append(run, p.ev)
+	}
+	flush()
 	if s.peers != nil && len(stored) > 0 {
 		s.peers.publish(stored)
 	}

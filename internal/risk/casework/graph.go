@@ -44,8 +44,12 @@ func (p graphPort) Features(_ context.Context, tenant string, ev *risk.Event) (r
 	return risk.GraphValues{LinkedAccounts: f.LinkedAccounts, LinkedLabelledFraud: f.LinkedLabelledFraud, ComponentSize: f.ComponentSize}, nil
 }
 
-func (p graphPort) Observe(tenant string, ev *risk.Event) {
-	p.s.graphs.Tenant(tenant).Link(ev.Time, entities(ev)...)
+func (p graphPort) Observe(tenant string, evs ...*risk.Event) {
+	links := make([]graph.Links, len(evs))
+	for i, ev := range evs {
+		links[i] = graph.Links{At: ev.Time, Entities: entities(ev)}
+	}
+	p.s.graphs.Tenant(tenant).LinkAll(links)
 }
 
 // GraphNode is one entity of a customer's neighbourhood.

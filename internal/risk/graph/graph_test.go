@@ -167,13 +167,28 @@ func TestAgreesWithAReferenceGraph(t *testing.T) {
 		for step := range 600 {
 			at := uint32(step)
 			switch x := rng.IntN(100); {
-			case x < 70:
+			case x < 55:
 				ents := make([]Entity, 1+rng.IntN(4))
 				for i := range ents {
 					ents[i] = randomEntity(rng)
 				}
 				g.Link(time.Unix(int64(at), 0), ents...)
 				ref.link(at, ents)
+			case x < 70: // several links at once, in order
+				links := make([]Links, 1+rng.IntN(4))
+				for i := range links {
+					ents := make([]Entity, rng.IntN(5))
+					for j := range ents {
+						ents[j] = randomEntity(rng)
+					}
+					links[i] = Links{At: time.Unix(int64(at)+int64(rng.IntN(3)), 0), Entities: ents}
+				}
+				g.LinkAll(links)
+				for _, l := range links {
+					if len(l.Entities) > 0 {
+						ref.link(uint32(l.At.Unix()), l.Entities)
+					}
+				}
 			case x < 85:
 				c := fmt.Sprint(Customer, rng.IntN(60))
 				l := Label(rng.IntN(3))
@@ -285,7 +300,7 @@ func TestWritesDuringARebuildAreKept(t *testing.T) {
 	g.Link(t0, cus("a"), dev("d"))
 	g.midRebuild = func() {
 		// readers see the old graph; writers queue
-		g.Link(t0, cus("b"), dev("d"))
+		g.LinkAll([]Links{{At: t0, Entities: []Entity{cus("b"), dev("d")}}, {At: t0, Entities: []Entity{cus("c"), dev("e")}}})
 		g.SetLabel("a", Fraud)
 		if f := g.Features(cus("b")); f.LinkedAccounts != 0 {
 			t.Errorf("queued link visible before the swap: %+v", f)
@@ -294,6 +309,9 @@ func TestWritesDuringARebuildAreKept(t *testing.T) {
 	g.Rebuild(time.Time{})
 	if f := g.Features(cus("b")); f != (Features{LinkedAccounts: 1, LinkedLabelledFraud: 1, ComponentSize: 3}) {
 		t.Fatalf("after rebuild %+v", f)
+	}
+	if f := g.Features(cus("c")); f != (Features{ComponentSize: 2}) {
+		t.Fatalf("the second queued link, after rebuild: %+v", f)
 	}
 }
 
