@@ -9,16 +9,17 @@
 //
 // # Layout (memory-lean)
 //
-// A node is an int32 index. Its key (kind byte + identifier) is interned
-// once in a byte arena, found through an open-addressing table of int32
-// indices; the per-node state is a handful of parallel slices (union-find
-// parent or negative size, customers and fraud-labelled customers per
-// component, first half-edge, kind, label). An undirected edge is two
-// half-edges in parallel int32 slices (target, next half-edge of the same
-// node: adjacency lists as linked lists in slices, no slice per node) plus a
-// last-seen time in seconds; a second open-addressing table on the ordered
-// pair keeps one edge per pair. Nothing is a map of maps and no node holds a
-// pointer, so the garbage collector scans a few large slices only.
+// A node is an int32 index. Its key is interned once in a byte arena,
+// found through an open-addressing table of int32 indices; the per-node
+// state is one record (union-find parent or negative size, customers and
+// fraud-labelled customers per component, first half-edge, degree, key
+// offset, length and hash, kind, label). An undirected edge is one record
+// of two half-edges (target, next half-edge of the same node: adjacency
+// lists as linked lists, no slice per node) and a last-seen time in
+// seconds; a second open-addressing table on the ordered pair keeps one
+// edge per pair. Records and keys are stored in blocks (blocks.go), so
+// the graph grows without copying. Nothing is a map of maps and no node
+// holds a pointer, so the garbage collector scans a few block lists only.
 //
 // # Components
 //

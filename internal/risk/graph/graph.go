@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Kind is an entity's type. The order matters: an event's entities are
@@ -201,7 +202,7 @@ func (g *Graph) LabelOf(customer string) Label {
 	if n < 0 {
 		return Unlabelled
 	}
-	return g.c.label[n]
+	return g.c.node(n).label
 }
 
 // Features answers the graph variables for an event naming entities,
@@ -277,11 +278,12 @@ func (g *Graph) Stats() Stats {
 	defer g.mu.RUnlock()
 	c := g.c
 	comps, hubs := 0, 0
-	for n, p := range c.parent {
-		if p < 0 {
+	for n := range int32(c.nodeCount()) {
+		nd := c.node(n)
+		if nd.parent < 0 {
 			comps++
 		}
-		if c.hub[n] {
+		if nd.hub {
 			hubs++
 		}
 	}
@@ -331,11 +333,11 @@ func (g *Graph) Neighbourhood(e Entity, hops, maxNodes int) (n Neighbourhood, ok
 walk:
 	for i := 0; i < len(order); i++ {
 		u := order[i]
-		if dist[i] >= hops || i > 0 && c.hub[u] {
+		if dist[i] >= hops || i > 0 && c.node(u).hub {
 			continue // a hub is shown, not walked through
 		}
-		for h := c.head[u]; h >= 0; h = c.next[h] {
-			v := c.to[h]
+		for h := c.node(u).head; h >= 0; h = c.next(h) {
+			v := c.to(h)
 			if _, seen := pos[v]; seen {
 				continue
 			}
@@ -350,11 +352,12 @@ walk:
 	}
 	n.Nodes = make([]NodeView, len(order))
 	for i, u := range order {
-		n.Nodes[i] = NodeView{Kind: c.kind[u], Key: c.key(u), Label: c.label[u], Hops: dist[i]}
-		for h := c.head[u]; h >= 0; h = c.next[h] {
-			j, in := pos[c.to[h]]
+		nd := c.node(u)
+		n.Nodes[i] = NodeView{Kind: nd.kind, Key: c.key(u), Label: nd.label, Hops: dist[i]}
+		for h := nd.head; h >= 0; h = c.next(h) {
+			j, in := pos[c.to(h)]
 			if in && i < j {
-				n.Edges = append(n.Edges, EdgeView{From: i, To: j, LastSeen: time.Unix(int64(c.eseen[h>>1]), 0).UTC()})
+				n.Edges = append(n.Edges, EdgeView{From: i, To: j, LastSeen: time.Unix(int64(c.edge(h>>1).seen), 0).UTC()})
 			}
 		}
 	}
@@ -397,73 +400,89 @@ func seconds(t time.Time) uint32 {
 // core is the graph's state; see the package doc for the layout.
 type core struct {
 	seed  maphash.Seed
-	arena []byte   // kind byte + key, per node
-	offs  []uint32 // node i's key is arena[offs[i]:offs[i+1]]
+	keys  arena // the nodes' keys
 	index nodeTable
+	nodes blocks[node]
+	edges blocks[edge]
+	pairs edgeTable // ordered node pair → edge
 
-	kind   []Kind
-	label  []Label
-	parent []int32 // parent, or -size at a root
-	cust   []int32 // customers in the component (at its root)
-	fraud  []int32 // of which labelled fraud (at its root)
-	head   []int32 // first half-edge, -1 none
-	deg    []int32 // distinct linked entities
-	hub    []bool  // reached maxDeg: links nothing more
 	maxDeg int32
 	// newHubs counts hubs that became hubs since the last rebuild (they
 	// still have their edges).
 	newHubs int
+}
 
-	to    []int32  // half-edge h: target node
-	next  []int32  // half-edge h: next half-edge from the same node
-	eseen []uint32 // edge h>>1: last seen, unix seconds
-	edges edgeTable
+// node is one entity: its key, its place in the union-find and its
+// adjacency list.
+type node struct {
+	parent int32  // parent, or -size at a root
+	cust   int32  // customers in the component (at its root)
+	fraud  int32  // of which labelled fraud (at its root)
+	head   int32  // first half-edge, -1 none
+	deg    int32  // distinct linked entities
+	key    uint32 // the key's offset in the arena
+	keyLen uint32
+	// hash is the low 32 bits of the key's hash: a growing node table
+	// places a node by it (a table has at most 2^32 slots) without
+	// reading the key, and a probe reads a key only when it matches.
+	hash  uint32
+	kind  Kind
+	label Label
+	hub   bool // reached maxDeg: links nothing more
+}
+
+// edge links two nodes; half-edge 2e+s is its side s.
+type edge struct {
+	to   [2]int32 // half-edge 2e+s: target node
+	next [2]int32 // half-edge 2e+s: next half-edge from the same node
+	seen uint32   // last seen, unix seconds
 }
 
 func newCore(nodes, edges int) *core {
 	return &core{
 		seed:   maphash.MakeSeed(),
-		offs:   append(make([]uint32, 0, nodes+1), 0),
+		keys:   newArena(nodes * 24),
 		index:  newNodeTable(nodes),
-		kind:   make([]Kind, 0, nodes),
-		label:  make([]Label, 0, nodes),
-		parent: make([]int32, 0, nodes),
-		cust:   make([]int32, 0, nodes),
-		fraud:  make([]int32, 0, nodes),
-		head:   make([]int32, 0, nodes),
-		deg:    make([]int32, 0, nodes),
-		hub:    make([]bool, 0, nodes),
+		nodes:  newBlocks[node](nodes),
+		edges:  newBlocks[edge](edges),
+		pairs:  newEdgeTable(edges),
 		maxDeg: 1_000,
-		to:     make([]int32, 0, 2*edges),
-		next:   make([]int32, 0, 2*edges),
-		eseen:  make([]uint32, 0, edges),
-		edges:  newEdgeTable(edges),
 	}
 }
 
-func (c *core) nodeCount() int { return len(c.kind) }
-func (c *core) edgeCount() int { return len(c.eseen) }
+func (c *core) node(n int32) *node { return c.nodes.at(n) }
+func (c *core) edge(e int32) *edge { return c.edges.at(e) }
+
+// to and next read half-edge h.
+func (c *core) to(h int32) int32   { return c.edges.at(h >> 1).to[h&1] }
+func (c *core) next(h int32) int32 { return c.edges.at(h >> 1).next[h&1] }
+
+func (c *core) nodeCount() int { return c.nodes.len() }
+func (c *core) edgeCount() int { return c.edges.len() }
 
 func (c *core) bytes() int64 {
-	n := int64(cap(c.arena)) + 4*int64(cap(c.offs)) + 4*int64(len(c.index.slots)+len(c.index.old)) +
-		int64(cap(c.kind)) + int64(cap(c.label)) +
-		4*int64(cap(c.parent)+cap(c.cust)+cap(c.fraud)+cap(c.head)+cap(c.deg)) + int64(cap(c.hub)) +
-		4*int64(cap(c.to)+cap(c.next)+cap(c.eseen)) +
-		c.edges.slotBytes()
-	return n
+	return c.keys.bytes() + 4*int64(len(c.index.slots)+len(c.index.old)) +
+		int64(unsafe.Sizeof(node{}))*int64(c.nodes.capacity()) + int64(unsafe.Sizeof(edge{}))*int64(c.edges.capacity()) +
+		c.pairs.slotBytes()
 }
 
 func (c *core) hash(k Kind, key string) uint64 {
 	return mix(maphash.String(c.seed, key) + uint64(k))
 }
 
-func (c *core) key(n int32) string {
-	return string(c.arena[c.offs[n]+1 : c.offs[n+1]])
+func (c *core) keyBytes(n int32) []byte {
+	nd := c.node(n)
+	return c.keys.key(nd.key, nd.keyLen)
 }
 
-func (c *core) matches(n int32, k Kind, key string) bool {
-	a, b := c.offs[n], c.offs[n+1]
-	return c.arena[a] == byte(k) && string(c.arena[a+1:b]) == key
+func (c *core) key(n int32) string { return string(c.keyBytes(n)) }
+
+// matches reports whether node n has the key k, key whose hash is h
+// (its low 32 bits: another key's rarely match, and then the key's bytes
+// are not read).
+func (c *core) matches(n int32, h uint32, k Kind, key string) bool {
+	nd := c.node(n)
+	return nd.hash == h && nd.kind == k && int(nd.keyLen) == len(key) && string(c.keys.key(nd.key, nd.keyLen)) == key
 }
 
 // lookup finds a node, -1 when absent.
@@ -483,7 +502,7 @@ func (c *core) lookupHashed(h uint64, k Kind, key string) int32 {
 func (c *core) probe(slots []int32, mask, h uint64, k Kind, key string) int32 {
 	for i := h & mask; ; i = (i + 1) & mask {
 		n := slots[i] - 1
-		if n < 0 || c.matches(n, k, key) {
+		if n < 0 || c.matches(n, uint32(h), k, key) {
 			return n
 		}
 	}
@@ -495,22 +514,11 @@ func (c *core) intern(k Kind, key string) int32 {
 	if n := c.lookupHashed(h, k, key); n >= 0 {
 		return n
 	}
-	n := int32(len(c.kind))
-	c.arena = append(c.arena, byte(k))
-	c.arena = append(c.arena, key...)
-	c.offs = append(c.offs, uint32(len(c.arena)))
-	c.kind = append(c.kind, k)
-	c.label = append(c.label, Unlabelled)
-	c.parent = append(c.parent, -1)
 	var isCust int32
 	if k == Customer {
 		isCust = 1
 	}
-	c.cust = append(c.cust, isCust)
-	c.fraud = append(c.fraud, 0)
-	c.head = append(c.head, -1)
-	c.deg = append(c.deg, 0)
-	c.hub = append(c.hub, false)
+	n := c.nodes.add(node{parent: -1, cust: isCust, head: -1, key: c.keys.add(key), keyLen: uint32(len(key)), hash: uint32(h), kind: k})
 	t := &c.index
 	if t.old == nil && (t.n+1)*2 > len(t.slots) {
 		grown := newNodeTable(len(t.slots))
@@ -531,8 +539,7 @@ func (c *core) moveSomeNodes() {
 	t := &c.index
 	for end := min(t.moved+moveStride, len(t.old)); t.moved < end; t.moved++ {
 		if n := t.old[t.moved] - 1; n >= 0 {
-			a, b := c.offs[n], c.offs[n+1]
-			t.place(c.hash(Kind(c.arena[a]), string(c.arena[a+1:b])), n)
+			t.place(uint64(c.node(n).hash), n)
 		}
 	}
 	if t.moved == len(t.old) {
@@ -548,27 +555,26 @@ func (c *core) moveSomeNodes() {
 // many unions and read many times would pay its full depth on every read.
 func (c *core) find(n int32) int32 {
 	for {
-		p := atomic.LoadInt32(&c.parent[n])
+		p := atomic.LoadInt32(&c.node(n).parent)
 		if p < 0 {
 			return n
 		}
-		gp := atomic.LoadInt32(&c.parent[p])
+		gp := atomic.LoadInt32(&c.node(p).parent)
 		if gp < 0 {
 			return p
 		}
-		atomic.StoreInt32(&c.parent[n], gp)
+		atomic.StoreInt32(&c.node(n).parent, gp)
 		n = gp
 	}
 }
 
 // findW is find with path halving (writers only).
 func (c *core) findW(n int32) int32 {
-	for c.parent[n] >= 0 {
-		p := c.parent[n]
-		if gp := c.parent[p]; gp >= 0 {
-			c.parent[n] = gp
+	for nd := c.node(n); nd.parent >= 0; nd = c.node(n) {
+		if gp := c.node(nd.parent).parent; gp >= 0 {
+			nd.parent = gp
 		}
-		n = c.parent[n]
+		n = nd.parent
 	}
 	return n
 }
@@ -578,13 +584,14 @@ func (c *core) union(a, b int32) {
 	if ra == rb {
 		return
 	}
-	if c.parent[ra] > c.parent[rb] { // ra smaller (sizes are negative)
-		ra, rb = rb, ra
+	big, small := c.node(ra), c.node(rb)
+	if big.parent > small.parent { // ra smaller (sizes are negative)
+		ra, big, small = rb, small, big
 	}
-	c.parent[ra] += c.parent[rb]
-	c.parent[rb] = ra
-	c.cust[ra] += c.cust[rb]
-	c.fraud[ra] += c.fraud[rb]
+	big.parent += small.parent
+	small.parent = ra
+	big.cust += small.cust
+	big.fraud += small.fraud
 }
 
 func (c *core) addEdge(a, b int32, at uint32) {
@@ -595,27 +602,25 @@ func (c *core) addEdge(a, b int32, at uint32) {
 		a, b = b, a
 	}
 	key := uint64(a)<<32 | uint64(b)
-	if e, ok := c.edges.get(key); ok {
-		if at > c.eseen[e] {
-			c.eseen[e] = at
+	if e, ok := c.pairs.get(key); ok {
+		if ed := c.edge(e); at > ed.seen {
+			ed.seen = at
 		}
 		return
 	}
-	if c.hub[a] || c.hub[b] {
+	na, nb := c.node(a), c.node(b)
+	if na.hub || nb.hub {
 		return
 	}
-	for _, n := range [2]int32{a, b} {
-		if c.deg[n]++; c.deg[n] >= c.maxDeg {
-			c.hub[n] = true
+	for _, nd := range [2]*node{na, nb} {
+		if nd.deg++; nd.deg >= c.maxDeg {
+			nd.hub = true
 			c.newHubs++
 		}
 	}
-	e := int32(len(c.eseen))
-	c.eseen = append(c.eseen, at)
-	c.to = append(c.to, b, a)
-	c.next = append(c.next, c.head[a], c.head[b])
-	c.head[a], c.head[b] = 2*e, 2*e+1
-	c.edges.put(key, e)
+	e := c.edges.add(edge{to: [2]int32{b, a}, next: [2]int32{na.head, nb.head}, seen: at})
+	na.head, nb.head = 2*e, 2*e+1
+	c.pairs.put(key, e)
 	c.union(a, b)
 }
 
@@ -628,17 +633,17 @@ func (c *core) link(at uint32, ents []Entity) {
 
 func (c *core) setLabel(customer string, l Label) {
 	n := c.intern(Customer, customer)
-	was := c.label[n]
+	was := c.node(n).label
 	if was == l {
 		return
 	}
-	c.label[n] = l
-	r := c.findW(n)
+	c.node(n).label = l
+	root := c.node(c.findW(n))
 	if was == Fraud {
-		c.fraud[r]--
+		root.fraud--
 	}
 	if l == Fraud {
-		c.fraud[r]++
+		root.fraud++
 	}
 }
 
@@ -648,14 +653,14 @@ func (c *core) features(ents []Entity) Features {
 	seen := roots[:0]
 	for _, e := range ents {
 		n := c.lookup(e.Kind, e.Key)
-		if n < 0 || c.hub[n] {
+		if n < 0 || c.node(n).hub {
 			f.ComponentSize++ // a new node, alone until linked; or a hub, which links nothing
 			continue
 		}
 		r := c.find(n)
 		if e.Kind == Customer {
 			f.LinkedAccounts--
-			if c.label[n] == Fraud {
+			if c.node(n).label == Fraud {
 				f.LinkedLabelledFraud--
 			}
 		}
@@ -663,9 +668,10 @@ func (c *core) features(ents []Entity) Features {
 			continue
 		}
 		seen = append(seen, r)
-		f.ComponentSize += int(-c.parent[r])
-		f.LinkedAccounts += int(c.cust[r])
-		f.LinkedLabelledFraud += int(c.fraud[r])
+		root := c.node(r)
+		f.ComponentSize += int(-root.parent)
+		f.LinkedAccounts += int(root.cust)
+		f.LinkedLabelledFraud += int(root.fraud)
 	}
 	return f
 }
@@ -673,15 +679,15 @@ func (c *core) features(ents []Entity) Features {
 // rebuild builds a new core from the edges seen at or after cut, the
 // newest limit of them, and the labels; it reads c only.
 func (c *core) rebuild(cut uint32, limit int) (*core, int) {
-	keep := make([]int32, 0, len(c.eseen))
-	for e, s := range c.eseen {
-		if s >= cut && !c.hub[c.to[2*e]] && !c.hub[c.to[2*e+1]] {
-			keep = append(keep, int32(e))
+	keep := make([]int32, 0, c.edgeCount())
+	for e := range int32(c.edgeCount()) {
+		if ed := c.edge(e); ed.seen >= cut && !c.node(ed.to[0]).hub && !c.node(ed.to[1]).hub {
+			keep = append(keep, e)
 		}
 	}
 	if len(keep) > limit {
 		slices.SortStableFunc(keep, func(a, b int32) int {
-			sa, sb := c.eseen[a], c.eseen[b]
+			sa, sb := c.edge(a).seen, c.edge(b).seen
 			switch {
 			case sa > sb:
 				return -1
@@ -693,24 +699,22 @@ func (c *core) rebuild(cut uint32, limit int) (*core, int) {
 		keep = keep[:limit]
 		slices.Sort(keep)
 	}
-	dropped := len(c.eseen) - len(keep)
+	dropped := c.edgeCount() - len(keep)
 	fresh := newCore(min(c.nodeCount(), 2*len(keep)+16), len(keep))
 	fresh.maxDeg = c.maxDeg
-	for n, h := range c.hub {
-		if h {
-			fresh.hub[fresh.intern(c.kind[n], c.key(int32(n)))] = true // stays a hub, with no edge
+	for n := range int32(c.nodeCount()) {
+		if nd := c.node(n); nd.hub {
+			fresh.node(fresh.intern(nd.kind, c.key(n))).hub = true // stays a hub, with no edge
 		}
 	}
-	node := func(n int32) int32 {
-		a, b := c.offs[n], c.offs[n+1]
-		return fresh.intern(Kind(c.arena[a]), string(c.arena[a+1:b]))
-	}
+	same := func(n int32) int32 { return fresh.intern(c.node(n).kind, c.key(n)) }
 	for _, e := range keep {
-		fresh.addEdge(node(c.to[2*e+1]), node(c.to[2*e]), c.eseen[e])
+		ed := c.edge(e)
+		fresh.addEdge(same(ed.to[1]), same(ed.to[0]), ed.seen)
 	}
-	for n, l := range c.label {
-		if l != Unlabelled {
-			fresh.setLabel(c.key(int32(n)), l)
+	for n := range int32(c.nodeCount()) {
+		if l := c.node(n).label; l != Unlabelled {
+			fresh.setLabel(c.key(n), l)
 		}
 	}
 	return fresh, dropped

@@ -360,11 +360,11 @@ func TestTablesFindEverythingWhileGrowing(t *testing.T) {
 		b := c.intern(Card, fmt.Sprint("k", i/2)) // every card twice: found, not added
 		nodes = append(nodes, a)
 		key := uint64(min(a, b))<<32 | uint64(max(a, b))
-		if _, ok := c.edges.get(key); !ok {
-			c.edges.put(key, int32(i))
+		if _, ok := c.pairs.get(key); !ok {
+			c.pairs.put(key, int32(i))
 		}
 		sawGrowing[0] = sawGrowing[0] || c.index.old != nil
-		sawGrowing[1] = sawGrowing[1] || c.edges.old != nil
+		sawGrowing[1] = sawGrowing[1] || c.pairs.old != nil
 		for range 3 { // spot checks, now and then of everything below
 			j := rng.IntN(i + 1)
 			if n := c.lookup(Device, fmt.Sprint("d", j)); n != nodes[j] {
@@ -387,11 +387,11 @@ func TestTablesFindEverythingWhileGrowing(t *testing.T) {
 		}
 		b := c.lookup(Card, fmt.Sprint("k", j/2))
 		key := uint64(min(want, b))<<32 | uint64(max(want, b))
-		if v, ok := c.edges.get(key); !ok || v != int32(j) {
+		if v, ok := c.pairs.get(key); !ok || v != int32(j) {
 			t.Fatalf("edge of device %d: %d, %v", j, v, ok)
 		}
 	}
-	if c.edges.n != len(nodes) || c.index.n != c.nodeCount() {
-		t.Fatalf("counts: %d edges for %d devices, %d index entries for %d nodes", c.edges.n, len(nodes), c.index.n, c.nodeCount())
+	if c.pairs.n != len(nodes) || c.index.n != c.nodeCount() {
+		t.Fatalf("counts: %d edges for %d devices, %d index entries for %d nodes", c.pairs.n, len(nodes), c.index.n, c.nodeCount())
 	}
 }

@@ -5,8 +5,8 @@ package graph
 // a few of them (moveStride) on each insert, so lookups read the new
 // slots and then, until every old one is moved, the old. Moving every
 // entry at once held the write lock, and so every decision, for 205 ms
-// at 1M entities and 677 ms at 2M (BenchmarkLinkGrowth; what is left is
-// the node slices growing by append, ~20–50 ms). Entries never change or
+// at 1M entities and 677 ms at 2M (BenchmarkLinkGrowth; the records and
+// keys grow by blocks, blocks.go). Entries never change or
 // go (a rebuild starts a new graph), so one moved is the same in both and
 // the old slots stay valid to read as they are.
 
