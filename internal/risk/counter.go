@@ -145,8 +145,95 @@ type series struct {
 	es       []entry
 	live     int
 	sum      int64
-	distinct map[int64]int32
+	distinct valueCounts
+	// first holds es while a key has seen one event (most keys): no
+	// array of its own for the collector to visit.
+	first [1]entry
 }
+
+func newSeries() *series {
+	s := &series{}
+	s.es = s.first[:0]
+	return s
+}
+
+// valueCounts counts the values of a distinct counter's live window: up
+// to two inline, in a map past that. Most keys (a device, a card, a
+// customer) see one or two values in a window, and a map per key was a
+// heap object holding pointers, which every collection visited: the
+// counters' objects were ~73 % of the live objects under the risk
+// benchmark, and the mark phase's time goes to such visits.
+type valueCounts struct {
+	vals [2]int64
+	cnt  [2]int32
+	n    int32 // values inline, while m is nil
+	m    map[int64]int32
+}
+
+func (c *valueCounts) len() int {
+	if c.m != nil {
+		return len(c.m)
+	}
+	return int(c.n)
+}
+
+func (c *valueCounts) get(v int64) int32 {
+	if c.m != nil {
+		return c.m[v]
+	}
+	for i := range c.n {
+		if c.vals[i] == v {
+			return c.cnt[i]
+		}
+	}
+	return 0
+}
+
+func (c *valueCounts) inc(v int64) {
+	if c.m != nil {
+		c.m[v]++
+		return
+	}
+	for i := range c.n {
+		if c.vals[i] == v {
+			c.cnt[i]++
+			return
+		}
+	}
+	if int(c.n) < len(c.vals) {
+		c.vals[c.n], c.cnt[c.n] = v, 1
+		c.n++
+		return
+	}
+	c.m = make(map[int64]int32, 2*len(c.vals))
+	for i := range c.n {
+		c.m[c.vals[i]] = c.cnt[i]
+	}
+	c.m[v] = 1
+	c.n = 0
+}
+
+// dec takes one v away; a value counted to zero goes.
+func (c *valueCounts) dec(v int64) {
+	if c.m != nil {
+		if c.m[v]--; c.m[v] <= 0 {
+			delete(c.m, v)
+		}
+		return
+	}
+	for i := range c.n {
+		if c.vals[i] == v {
+			if c.cnt[i]--; c.cnt[i] <= 0 {
+				last := c.n - 1
+				c.vals[i], c.cnt[i] = c.vals[last], c.cnt[last]
+				c.n = last
+			}
+			return
+		}
+	}
+}
+
+func (c *valueCounts) reset() { *c = valueCounts{} }
 
 // counterState holds one counter's series for one tenant. A state made
 // for a counter created while events flow is building until
@@ -197,10 +284,7 @@ func (c *counterState) add(e *Event, apply bool) float64 {
 		if !counted {
 			return 0
 		}
-		s = &series{}
-		if c.def.Op == OpDistinct {
-			s.distinct = map[int64]int32{}
-		}
+		s = newSeries()
 		c.by[key] = s
 	}
 	w := c.def.window.Microseconds()
@@ -262,9 +346,7 @@ func (c *counterState) removeLocked(key string, at, val int64) {
 // relive recomputes the live window (the newest entry's) from scratch.
 func (s *series) relive(op string, w int64) {
 	s.sum = 0
-	if s.distinct != nil {
-		clear(s.distinct)
-	}
+	s.distinct.reset()
 	newest := s.newest()
 	s.live = sort.Search(len(s.es), func(i int) bool { return s.es[i].at > newest-w })
 	for _, e := range s.es[s.live:] {
@@ -284,7 +366,7 @@ func (s *series) enlive(op string, e entry) {
 	case OpSum:
 		s.sum += e.val
 	case OpDistinct:
-		s.distinct[e.val]++
+		s.distinct.inc(e.val)
 	}
 }
 
@@ -293,9 +375,7 @@ func (s *series) unlive(op string, e entry) {
 	case OpSum:
 		s.sum -= e.val
 	case OpDistinct:
-		if s.distinct[e.val]--; s.distinct[e.val] <= 0 {
-			delete(s.distinct, e.val)
-		}
+		s.distinct.dec(e.val)
 	}
 }
 
@@ -335,9 +415,9 @@ func (s *series) windowValue(op string, at, w int64, with bool, extra int64) int
 			case OpSum:
 				v = s.sum
 			case OpDistinct:
-				v = int64(len(s.distinct))
+				v = int64(s.distinct.len())
 				if with {
-					if _, seen := s.distinct[extra]; seen {
+					if s.distinct.get(extra) > 0 {
 						return v
 					}
 				}
@@ -411,9 +491,9 @@ func (s *series) nearLive(op string, lo, hi int, with bool, extra int64) int64 {
 	for _, e := range s.es[hi:] {
 		delta[e.val]--
 	}
-	v := int64(len(s.distinct))
+	v := int64(s.distinct.len())
 	for val, d := range delta {
-		was := s.distinct[val]
+		was := s.distinct.get(val)
 		switch now := was + d; {
 		case was == 0 && now > 0:
 			v++
@@ -421,7 +501,7 @@ func (s *series) nearLive(op string, lo, hi int, with bool, extra int64) int64 {
 			v--
 		}
 	}
-	if with && s.distinct[extra]+delta[extra] <= 0 {
+	if with && s.distinct.get(extra)+delta[extra] <= 0 {
 		v++
 	}
 	return v

@@ -18,8 +18,11 @@ func TestCountersExactOutOfOrder(t *testing.T) {
 		{Name: "n", Key: "customer_id", Op: OpCount, window: 10 * time.Minute},
 		{Name: "amount", Key: "customer_id", Op: OpSum, Of: "amount", window: 10 * time.Minute},
 		{Name: "cards", Key: "customer_id", Op: OpDistinct, Of: "card_fingerprint", window: 10 * time.Minute},
+		// Few cards a key in a short window: live windows of 0 to 4
+		// values, so the values move between inline and a map.
+		{Name: "few_cards", Key: "customer_id", Op: OpDistinct, Of: "card_fingerprint", window: 3 * time.Second},
 	} {
-		t.Run(def.Op, func(t *testing.T) {
+		t.Run(def.Name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(18, 4))
 			st := newCounterState(def)
 			type fact struct {
@@ -53,7 +56,11 @@ func TestCountersExactOutOfOrder(t *testing.T) {
 					at = at.Add(-time.Duration(r.IntN(15)) * time.Minute)
 				}
 				cents := r.IntN(10_000)
-				f := fact{key: "c" + strconv.Itoa(r.IntN(3)), card: "card" + strconv.Itoa(r.IntN(40)), at: at, micros: int64(cents) * 10_000}
+				cards := 40
+				if def.Name == "few_cards" {
+					cards = 4
+				}
+				f := fact{key: "c" + strconv.Itoa(r.IntN(3)), card: "card" + strconv.Itoa(r.IntN(cards)), at: at, micros: int64(cents) * 10_000}
 				ev := &Event{ID: fmt.Sprint(i), Type: TypePayment, Time: at, CustomerID: f.key, CardFingerprint: f.card,
 					Amount: fmt.Sprintf("%d.%02d", cents/100, cents%100)}
 				ev.finish()
@@ -130,5 +137,40 @@ func TestPruneDropsExpiredSeries(t *testing.T) {
 	}
 	if kept := st.prune(now); kept != 0 || len(st.by) != 0 {
 		t.Fatalf("kept %d entries in %d series, want none", kept, len(st.by))
+	}
+}
+
+// valueCounts answers as a map of counts does, through random increments
+// and decrements over few values (inline) and more (a map).
+func TestValueCountsAgreeWithAMap(t *testing.T) {
+	t.Parallel()
+	for _, values := range []int{2, 3, 8} {
+		r := rand.New(rand.NewPCG(uint64(values), 9))
+		var c valueCounts
+		want := map[int64]int32{}
+		for i := range 5000 {
+			v := int64(r.IntN(values))
+			switch x := r.IntN(10); {
+			case x < 5:
+				c.inc(v)
+				want[v]++
+			case x < 9:
+				c.dec(v)
+				if want[v]--; want[v] <= 0 {
+					delete(want, v)
+				}
+			default:
+				c.reset()
+				clear(want)
+			}
+			if c.len() != len(want) {
+				t.Fatalf("%d values, step %d: len %d, want %d", values, i, c.len(), len(want))
+			}
+			for v := range int64(values) {
+				if c.get(v) != want[v] {
+					t.Fatalf("%d values, step %d: get(%d) = %d, want %d", values, i, v, c.get(v), want[v])
+				}
+			}
+		}
 	}
 }
